@@ -1,0 +1,1 @@
+"""Small pieces shared by every command: errors, atomic output, progress, device choice."""

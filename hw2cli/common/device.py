@@ -1,0 +1,43 @@
+"""Device and precision choice shared by the torch commands (imports torch: keep it off
+the CLI's start-up path)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from hw2cli.common.errors import Hw2Error
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map ``auto|cpu|cuda[:N]`` to a torch.device, refusing one that is not available."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise Hw2Error(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
+        return torch.device(name)
+    raise Hw2Error(f"unknown device {name!r}; use one of auto, cpu, cuda")
+
+
+def check_precision(precision: str, device: torch.device) -> str:
+    """Validate ``fp32|bf16|fp16`` for ``device`` and return it."""
+    if precision not in PRECISIONS:
+        raise Hw2Error(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type != "cuda":
+        raise Hw2Error("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """An autocast context for ``precision`` (a no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,87 @@
+"""Progress reporting that library code can call without printing anything itself.
+
+Library functions take a ``reporter`` argument (default: ``Reporter()``, which does nothing).
+The CLI passes a ``RichReporter``, which draws Rich progress bars on a terminal and stays
+silent when output is not a terminal or ``--quiet`` is given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Reporter:
+    """A progress sink that ignores everything (the default for notebook use)."""
+
+    def start(self, key: str, description: str, total: float | None = None, **fields: Any) -> None:
+        """Open a task named ``key`` with ``total`` steps (None when unknown)."""
+
+    def update(self, key: str, advance: float = 0, **fields: Any) -> None:
+        """Move task ``key`` on by ``advance`` steps; ``fields`` may hold ``description``,
+        ``completed``, ``total`` or any value shown in the bar (loss, tokens/s ...)."""
+
+    def finish(self, key: str) -> None:
+        """Close task ``key`` (it disappears from the display)."""
+
+    def log(self, message: str) -> None:
+        """A line worth showing above the bars (e.g. a sample during training)."""
+
+
+class RichReporter(Reporter):
+    """Rich progress bars on stderr; a no-op when ``quiet`` or stderr is not a terminal.
+
+    Use as a context manager around the long work.
+    """
+
+    def __init__(self, quiet: bool = False, extra_columns: tuple = ()) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.enabled = not quiet and self.console.is_terminal
+        self._progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            *extra_columns,
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.enabled,
+            transient=False,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "RichReporter":
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.__exit__(*exc)
+
+    def start(self, key: str, description: str, total: float | None = None, **fields: Any) -> None:
+        if key in self._tasks:
+            self._progress.reset(self._tasks[key], total=total, description=description, **fields)
+        else:
+            self._tasks[key] = self._progress.add_task(description, total=total, **fields)
+
+    def update(self, key: str, advance: float = 0, **fields: Any) -> None:
+        if key in self._tasks:
+            self._progress.update(self._tasks[key], advance=advance, **fields)
+
+    def finish(self, key: str) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            self._progress.remove_task(task)
+
+    def log(self, message: str) -> None:
+        if self.enabled:
+            self._progress.console.print(message, markup=False, highlight=False)

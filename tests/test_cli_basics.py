@@ -1,0 +1,64 @@
+"""The entry point itself: version, help, and that start-up does not import torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from hw2cli import __version__
+from hw2cli.cli import app
+
+runner = CliRunner()
+
+
+def test_version_prints_package_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"hw2 {__version__}"
+
+
+def test_help_lists_command_groups():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "graph" in result.output and "gpt" in result.output
+
+
+def _modules_after(argv: list[str]) -> set[str]:
+    """Import the CLI in a fresh interpreter, run ``argv`` and return sys.modules' names."""
+    code = (
+        "import sys\n"
+        "from hw2cli.cli import app\n"
+        f"try:\n    app({argv!r}, prog_name='hw2')\nexcept SystemExit:\n    pass\n"
+        "print('\\n'.join(sys.modules), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return set(proc.stderr.split())
+
+
+def test_help_does_not_import_torch():
+    for argv in (["--help"], ["graph", "--help"], ["gpt", "--help"]):
+        mods = _modules_after(argv)
+        assert "hw2cli.cli" in mods
+        assert "torch" not in mods, f"`hw2 {' '.join(argv)}` imported torch"
+
+
+def test_user_error_is_one_line_exit_2():
+    """A Hw2Error raised in a command becomes `error: ...` on stderr and exit code 2."""
+    import typer
+
+    from hw2cli.cli import user_errors
+    from hw2cli.common.errors import Hw2Error
+
+    demo = typer.Typer()
+
+    @demo.command()
+    @user_errors
+    def fail(name: str) -> None:
+        raise Hw2Error(f"no such thing {name!r}; use another")
+
+    result = CliRunner().invoke(demo, ["x"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: no such thing 'x'; use another"
+    assert result.exception is None or isinstance(result.exception, SystemExit)
