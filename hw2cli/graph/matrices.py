@@ -1,0 +1,155 @@
+"""The matrices of a graph: adjacency powers, degree, Laplacian, its spectrum, components.
+
+Everything is a scipy.sparse matrix so that a graph with a million edges stays cheap;
+only small graphs are ever made dense.  Conventions (the same as networkx's):
+degree = row sum of A (out-degree for a directed graph, weighted when edges are weighted,
+a self-loop counts once); L = D - A; the symmetric normalized Laplacian is
+I - D^-1/2 A D^-1/2 with D^-1/2 = 0 at isolated nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from hw2cli.common.errors import Hw2Error
+
+#: Highest power of A (and longest walk) the commands accept.
+MAX_POWER = 20
+#: Spectra of graphs up to this many nodes are computed densely (all eigenvalues).
+DENSE_EIG_MAX_NODES = 2000
+#: Refuse a sparse product that could hold more non-zeros than this.
+MAX_PRODUCT_NNZ = 50_000_000
+#: Eigenvalues with |lambda| below this count as zero.
+ZERO_TOL = 1e-8
+
+
+def check_power(k: int, what: str = "--max-power") -> int:
+    """Refuse powers below 1 or above MAX_POWER (one line, with the fix)."""
+    if not 1 <= k <= MAX_POWER:
+        raise Hw2Error(f"{what} {k} is out of range; use a whole number from 1 to {MAX_POWER}")
+    return k
+
+
+def is_integral(a: sp.sparray) -> bool:
+    return bool(np.all(a.data == np.round(a.data)))
+
+
+def matrix_powers(a: sp.csr_array, max_power: int) -> list:
+    """[A, A^2, ..., A^max_power].
+
+    Integer-valued A gives exact integer powers: int64 when no entry can overflow, Python
+    ints (dense, object dtype) for small graphs when it could; float64 otherwise.  A product
+    that could exceed MAX_PRODUCT_NNZ non-zeros is refused before it is formed.
+    """
+    check_power(max_power)
+    n = a.shape[0]
+    growth = float(abs(a).sum(axis=1).max()) if a.nnz else 0.0  # max |row sum| bounds entry growth
+    if is_integral(a) and growth**max_power < 2**62:
+        base = sp.csr_array(a.astype(np.int64))
+    elif is_integral(a) and n <= 200:
+        base = a.toarray().astype(np.int64).astype(object)
+    else:
+        base = sp.csr_array(a)
+    out = [base]
+    for k in range(2, max_power + 1):
+        prev = out[-1]
+        if sp.issparse(prev):
+            # nnz(P @ B) <= sum over k of (entries in column k of P) * (entries in row k of B)
+            bound = min(int((np.bincount(prev.indices, minlength=n).astype(np.int64) * np.diff(base.indptr)).sum()), n * n)
+            if bound > MAX_PRODUCT_NNZ:
+                raise Hw2Error(f"A^{k} of this {n}-node graph could have up to {bound:,} non-zeros, too many to hold; lower --max-power to {k - 1}")
+            out.append(sp.csr_array(prev @ base))
+        else:
+            out.append(prev.dot(base))
+    return out
+
+
+def degrees(a: sp.csr_array) -> np.ndarray:
+    """Row sums of A: the (out-)degree, weighted when A is."""
+    return np.asarray(a.sum(axis=1)).ravel()
+
+
+def degree_matrix(a: sp.csr_array) -> sp.csr_array:
+    return sp.csr_array(sp.diags_array(degrees(a)))
+
+
+def laplacian(a: sp.csr_array) -> sp.csr_array:
+    """L = D - A."""
+    return sp.csr_array(degree_matrix(a) - a)
+
+
+def normalized_laplacian(a: sp.csr_array) -> sp.csr_array:
+    """I - D^-1/2 A D^-1/2 for an undirected graph (D^-1/2 = 0 at isolated nodes)."""
+    d = degrees(a)
+    if np.any(d < 0):
+        raise Hw2Error("the normalized Laplacian needs non-negative degrees, but some node's weights sum below 0; use non-negative weights")
+    with np.errstate(divide="ignore"):
+        inv_sqrt = np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 0.0)
+    s = sp.diags_array(inv_sqrt)
+    return sp.csr_array(sp.eye_array(a.shape[0]) - s @ a @ s)
+
+
+@dataclass
+class Components:
+    count: int
+    sizes: list[int]  # largest first
+    labels: np.ndarray  # component index per node
+
+
+def components(a: sp.csr_array, directed: bool) -> Components:
+    """Connected components (weakly connected ones for a directed graph)."""
+    count, labels = csgraph.connected_components(a, directed=directed, connection="weak")
+    sizes = np.bincount(labels, minlength=count)
+    return Components(int(count), sorted(sizes.tolist(), reverse=True), labels)
+
+
+@dataclass
+class Spectrum:
+    values: np.ndarray  # ascending by real part; complex only for a directed graph
+    complete: bool  # all n eigenvalues (dense) or only the k smallest (ARPACK)
+    zero_count: int  # how many are 0 (|lambda| < ZERO_TOL * max(1, largest |lambda|))
+
+
+def spectrum(l: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectrum:
+    """Eigenvalues of L: all of them (dense) for up to DENSE_EIG_MAX_NODES nodes when ``k``
+    is None, else the ``k`` smallest (scipy.sparse.linalg.eigsh, symmetric L only)."""
+    n = l.shape[0]
+    if k is None or (n <= DENSE_EIG_MAX_NODES and k >= n - 1):
+        if n > DENSE_EIG_MAX_NODES:
+            raise Hw2Error(f"all {n} eigenvalues of this graph are too costly; pass --eigs K for the K smallest")
+        dense = l.toarray()
+        values = np.linalg.eigvalsh(dense) if symmetric else np.linalg.eigvals(dense)
+        complete = True
+    else:
+        if not symmetric:
+            raise Hw2Error("--eigs needs an undirected graph (its Laplacian is symmetric); drop --eigs or --directed")
+        if not 1 <= k < n - 1:
+            raise Hw2Error(f"--eigs {k} is out of range for {n} nodes; use 1 to {max(1, n - 2)}")
+        from scipy.sparse.linalg import eigsh
+
+        values = eigsh(l.astype(np.float64), k=k, which="SA", tol=1e-8, return_eigenvectors=False)
+        complete = False
+    if np.iscomplexobj(values) and np.allclose(values.imag, 0, atol=ZERO_TOL):
+        values = values.real
+    values = values[np.lexsort((np.imag(values), np.real(values)))] if np.iscomplexobj(values) else np.sort(values)
+    scale = max(1.0, float(np.max(np.abs(values)))) if len(values) else 1.0
+    is_zero = np.abs(values) < ZERO_TOL * scale
+    if not np.iscomplexobj(values):
+        values = np.where(is_zero, 0.0, values)
+    return Spectrum(values, complete, int(np.count_nonzero(is_zero)))
+
+
+def neighbour_sums(a: sp.csr_array, x: np.ndarray) -> np.ndarray:
+    """For each node i and feature column c: sum over neighbours j of A[i,j] * (x[i,c] - x[j,c]).
+
+    Computed edge by edge (not as L @ X), so it independently shows that (L X)[i] is the
+    sum of node i's differences to its neighbours.
+    """
+    coo = sp.coo_array(a)
+    out = np.zeros_like(x, dtype=np.float64)
+    np.add.at(out, coo.row, coo.data[:, None] * (x[coo.row] - x[coo.col]))
+    return out

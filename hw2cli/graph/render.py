@@ -1,0 +1,354 @@
+"""Rich tables for the graph commands, and their JSON form (``to_json``).
+
+Graphs up to SUMMARY_NODES nodes print every matrix in full; larger ones print a summary
+(the full matrices go to --json / --npz).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hw2cli.graph.check import CheckResult
+from hw2cli.graph.io import Graph, matrix_to_json
+from hw2cli.graph.laplacian import LaplacianResult
+from hw2cli.graph.matrices import Components, Spectrum
+from hw2cli.graph.walks import MAX_MAX_WALKS, PowersResult, WalkListing
+
+#: Graphs with more nodes than this print a summary instead of full tables.
+SUMMARY_NODES = 30
+_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sup(k: int) -> str:
+    """``A`` with exponent k as superscript (A, A², A³ ...)."""
+    return "A" if k == 1 else "A" + str(k).translate(_SUP)
+
+
+def fmt(x) -> str:
+    """Integers without a decimal point, other numbers with 4 significant digits."""
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, complex) or np.iscomplexobj(x):
+        return f"{x.real:.4g}{x.imag:+.4g}i" if abs(x.imag) > 0 else fmt(x.real)
+    x = float(x)
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.4g}"
+
+
+def _console(width: int = 100) -> Console:
+    """A stdout console at least ``width`` wide even when output is piped (no squashed tables)."""
+    console = Console(markup=False, highlight=False)
+    if not console.is_terminal:
+        console = Console(width=max(console.width, width, 100), markup=False, highlight=False)
+    return console
+
+
+def _dense(m) -> np.ndarray:
+    return m.toarray() if sp.issparse(m) else np.asarray(m)
+
+
+def matrix_table(title: str, m, nodes: list, wrong: dict | None = None) -> Table:
+    """Matrix ``m`` with node labels on both sides; ``wrong`` maps (i, j) -> right value."""
+    m = _dense(m)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("", style="bold")
+    for node in nodes:
+        table.add_column(str(node), justify="right")
+    for i, node in enumerate(nodes):
+        cells = []
+        for j in range(len(nodes)):
+            if wrong and (i, j) in wrong:
+                cells.append(Text.assemble((fmt(m[i, j]), "bold red reverse"), (f" →{fmt(wrong[i, j])}", "green")))
+            else:
+                cells.append(Text(fmt(m[i, j])))
+        table.add_row(str(node), *cells)
+    return table
+
+
+def _width(nodes: list, m=None) -> int:
+    cell = max([len(str(x)) for x in nodes] + ([len(fmt(v)) for v in _dense(m).ravel()] if m is not None else [1]))
+    return (cell + 3) * (len(nodes) + 1) + 4
+
+
+def header(graph: Graph, components: Components) -> str:
+    kind = "directed" if graph.directed else "undirected"
+    weight = "weighted" if graph.weighted else "unweighted"
+    comps = f"{components.count} {'weakly ' if graph.directed else ''}connected component{'s' if components.count != 1 else ''}"
+    return f"{graph.source}: {graph.n:,} nodes, {graph.n_edges:,} edges, {kind}, {weight}, {comps}"
+
+
+def summary_table(graph: Graph, degrees: np.ndarray, components: Components) -> Table:
+    """Nodes, edges, degree statistics and components of a graph too big for full tables."""
+    table = Table(title="Summary (full matrices: --json / --npz)", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    a = graph.adjacency
+    rows = [
+        ("nodes", f"{graph.n:,}"),
+        ("edges", f"{graph.n_edges:,}"),
+        ("directed" if graph.directed else "undirected", "weighted" if graph.weighted else "unweighted"),
+        ("degree min / mean / median / max", " / ".join(fmt(round(float(f(degrees)), 3)) for f in (np.min, np.mean, np.median, np.max))),
+        ("isolated nodes", f"{int(np.count_nonzero((np.diff(a.indptr) == 0) & (np.bincount(a.indices, minlength=graph.n) == 0))):,}"),
+        ("self-loops", f"{int(np.count_nonzero(a.diagonal())):,}"),
+        ("connected components" if not graph.directed else "weakly connected components", f"{components.count:,}"),
+        ("largest component", f"{components.sizes[0]:,} nodes"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+# ----------------------------------------------------------------------------- powers
+
+
+def _walk_text(listing: WalkListing) -> list[str]:
+    s, t, k = listing.source, listing.target, listing.length
+    entry = f"({sup(k)})[{s}, {t}]"
+    lines = [f"Walks of length {k} from {s} to {t} (a walk may repeat nodes and edges; a path may not):"]
+    if not listing.listed:
+        lines.append(
+            f"  there are {listing.count:,} of them = {entry}; listing is capped at {listing.cap:,} "
+            f"(raise --max-walks, at most {MAX_MAX_WALKS:,}, or shorten --length)"
+        )
+        return lines
+    for n, walk in enumerate(listing.walks, start=1):
+        weight = f"   (weight product {fmt(listing.weights[n - 1])})" if listing.weighted else ""
+        lines.append(f"  {n:>{len(str(listing.count))}}. " + " → ".join(str(x) for x in walk) + weight)
+    if listing.weighted:
+        total = sum(listing.weights)
+        agree = "✓" if np.isclose(total, float(listing.matrix_entry)) else "✗"
+        lines.append(f"  {listing.count} walks; for a weighted graph {entry} = {fmt(listing.matrix_entry)} is the sum of their weight products ({fmt(total)}) {agree}")
+    else:
+        agree = "✓" if listing.count == listing.matrix_entry else "✗"
+        lines.append(f"  {listing.count} walk{'s' if listing.count != 1 else ''}, and {entry} = {fmt(listing.matrix_entry)} {agree}")
+    return lines
+
+
+def render_powers(result: PowersResult) -> None:
+    graph = result.graph
+    console = _console(_width(graph.nodes, result.powers[-1]) if graph.n <= SUMMARY_NODES else 100)
+    console.print(header(graph, result.components), highlight=False)
+    if graph.n <= SUMMARY_NODES:
+        for k, m in enumerate(result.powers, start=1):
+            if k == 1:
+                console.print("\nA: adjacency matrix, A[i, j] = 1 when i and j are joined by an edge" if not graph.weighted else "\nA: adjacency matrix, A[i, j] = weight of the edge i - j")
+            elif graph.weighted:
+                console.print(f"\n{sup(k)}: entry [i, j] = sum, over the walks of length {k} from i to j, of the products of their edge weights")
+            else:
+                console.print(f"\n{sup(k)}: entry [i, j] = number of walks of length {k} from i to j")
+            console.print(matrix_table("", m, graph.nodes))
+        if len(result.powers) >= 2 and not graph.directed and not graph.weighted and not result.notes:
+            diag = np.diag(_dense(result.powers[1]))
+            agree = "✓" if np.array_equal(diag.astype(np.float64), result.degrees) else "✗"
+            console.print(
+                f"diag(A²) = ({', '.join(fmt(x) for x in diag)}) = the degrees {agree}: "
+                "the walks i → j → i, one per neighbour j (a walk may come back).",
+                highlight=False,
+            )
+    else:
+        console.print(summary_table(graph, result.degrees, result.components))
+        table = Table(title="Powers of A", title_justify="left")
+        for col in ("power", "non-zeros", "trace (closed walks)", "sum (all walks)"):
+            table.add_column(col, justify="right")
+        for k, m in enumerate(result.powers, start=1):
+            nnz = m.nnz if sp.issparse(m) else int(np.count_nonzero(m))
+            table.add_row(sup(k), f"{nnz:,}", fmt(m.diagonal().sum()), fmt(m.sum()))
+        console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    if result.walks is not None:
+        console.print("\n".join(_walk_text(result.walks)), highlight=False, markup=False)
+
+
+def powers_to_json(result: PowersResult) -> dict:
+    graph = result.graph
+    walks = None
+    if result.walks is not None:
+        w = result.walks
+        walks = {
+            "source": w.source, "target": w.target, "length": w.length, "count": w.count,
+            "matrix_entry": w.matrix_entry, "listed": w.listed, "cap": w.cap,
+            "walks": w.walks, "weights": w.weights,
+        }
+    return {
+        "command": "graph powers",
+        **_graph_json(graph, result.degrees, result.components),
+        "adjacency": matrix_to_json(result.powers[0]),
+        "powers": {str(k): matrix_to_json(m) for k, m in enumerate(result.powers, start=1) if k > 1},
+        "walks": walks,
+    }
+
+
+def powers_npz(result: PowersResult) -> dict:
+    return {"A" if k == 1 else f"A{k}": m for k, m in enumerate(result.powers, start=1)}
+
+
+def _graph_json(graph: Graph, degrees: np.ndarray, components: Components) -> dict:
+    return {
+        "source": graph.source,
+        "nodes": graph.nodes,
+        "directed": graph.directed,
+        "weighted": graph.weighted,
+        "n_nodes": graph.n,
+        "n_edges": graph.n_edges,
+        "degrees": [float(d) if not float(d).is_integer() else int(d) for d in degrees],
+        "components": components.count,
+        "component_sizes": components.sizes,
+    }
+
+
+# ----------------------------------------------------------------------------- laplacian
+
+
+def _spectrum_line(name: str, spec: Spectrum) -> str:
+    which = "eigenvalues" if spec.complete else f"{len(spec.values)} smallest eigenvalues"
+    return f"{which} of {name}: " + ", ".join(fmt(round(v.real, 6) + 1j * round(v.imag, 6)) if np.iscomplexobj(v) else fmt(round(float(v), 6)) for v in spec.values)
+
+
+def render_laplacian(result: LaplacianResult) -> None:
+    graph = result.graph
+    small = graph.n <= SUMMARY_NODES
+    console = _console(_width(graph.nodes, result.laplacian) if small else 100)
+    console.print(header(graph, result.components), highlight=False)
+    if small:
+        blocks = [
+            ("A: adjacency matrix", graph.adjacency),
+            (f"D: degree matrix, D[i, i] = {'out-' if graph.directed else ''}degree of i", result.degree_matrix),
+            ("L = D − A: Laplacian", result.laplacian),
+        ]
+        if result.normalized is not None:
+            blocks.append(("L_sym = I − D^-1/2 A D^-1/2: symmetric normalized Laplacian", result.normalized))
+        for title, m in blocks:
+            console.print("\n" + title)
+            console.print(matrix_table("", m, graph.nodes))
+    else:
+        console.print(summary_table(graph, result.degrees, result.components))
+    spec = result.spectrum
+    if spec is None:
+        console.print(f"eigenvalues skipped for {graph.n:,} nodes: pass --eigs K for the K smallest (ARPACK; slow on big graphs)", highlight=False)
+    else:
+        console.print(_spectrum_line("L", spec), highlight=False)
+        if result.normalized_spectrum is not None:
+            console.print(_spectrum_line("L_sym", result.normalized_spectrum), highlight=False)
+        comps = result.components.count
+        if graph.directed:
+            console.print(f"{comps} weakly connected component(s); for a directed graph the multiplicity of eigenvalue 0 ({spec.zero_count}) need not equal it.", highlight=False)
+        elif spec.complete or spec.zero_count < len(spec.values):
+            agree = "✓" if spec.zero_count == comps else "✗ (negative weights?)"
+            console.print(
+                f"eigenvalue 0 has multiplicity {spec.zero_count} = number of connected components "
+                f"(graph search: {comps}) {agree}",
+                highlight=False,
+            )
+        else:
+            console.print(f"all {len(spec.values)} computed eigenvalues are 0; the graph has {comps} connected components (graph search)", highlight=False)
+    if result.features is not None:
+        _render_features(console, result)
+
+
+def _render_features(console: Console, result: LaplacianResult) -> None:
+    graph, f = result.graph, result.features
+    a = sp.csr_array(graph.adjacency)
+    a.sort_indices()
+    if graph.n > SUMMARY_NODES:
+        agree = np.allclose(f.lx, f.neighbour_sums)
+        console.print(f"F = L·X for {f.x.shape[1]} feature column(s): equal to Σ_j (x_i − x_j) over neighbours at every node {'✓' if agree else '✗'} (values: --json / --npz)", highlight=False)
+        return
+    for c, name in enumerate(f.names):
+        console.print(f"\nF = L·X for feature {name}: (L·X)[i] = Σ over the neighbours j of i of (x_i − x_j)")
+        table = Table(box=box.SIMPLE_HEAD)
+        for col in ("node", name, "Σ_j (x_i − x_j)", "(L·X)[i]"):
+            table.add_column(col, justify="right" if col != "Σ_j (x_i − x_j)" else "left")
+        for i, node in enumerate(graph.nodes):
+            terms = []
+            for p in range(a.indptr[i], a.indptr[i + 1]):
+                j, w = a.indices[p], a.data[p]
+                if j == i:
+                    continue  # a self-loop adds x_i - x_i = 0
+                factor = "" if w == 1 else f"{fmt(w)}·"
+                terms.append(f"{factor}({fmt(f.x[i, c])}−{fmt(f.x[j, c])})")
+            expr = (" + ".join(terms) or "0") + f" = {fmt(f.neighbour_sums[i, c])}"
+            table.add_row(str(node), fmt(f.x[i, c]), expr, fmt(f.lx[i, c]))
+        console.print(table)
+
+
+def laplacian_to_json(result: LaplacianResult) -> dict:
+    def spec_json(spec: Spectrum | None):
+        if spec is None:
+            return None
+        return {
+            "values": np.real(spec.values).tolist(),
+            "imag": np.imag(spec.values).tolist() if np.iscomplexobj(spec.values) else None,
+            "complete": spec.complete,
+            "zero_count": spec.zero_count,
+        }
+
+    f = result.features
+    return {
+        "command": "graph laplacian",
+        **_graph_json(result.graph, result.degrees, result.components),
+        "adjacency": matrix_to_json(result.graph.adjacency),
+        "degree_matrix": matrix_to_json(result.degree_matrix),
+        "laplacian": matrix_to_json(result.laplacian),
+        "normalized_laplacian": matrix_to_json(result.normalized) if result.normalized is not None else None,
+        "eigenvalues": spec_json(result.spectrum),
+        "normalized_eigenvalues": spec_json(result.normalized_spectrum),
+        "features": None if f is None else {
+            "names": f.names, "X": f.x.tolist(), "LX": f.lx.tolist(), "neighbour_sums": f.neighbour_sums.tolist(),
+        },
+    }
+
+
+def laplacian_npz(result: LaplacianResult) -> dict:
+    out = {"A": result.graph.adjacency, "D": result.degree_matrix, "L": result.laplacian}
+    if result.normalized is not None:
+        out["L_sym"] = result.normalized
+    if result.features is not None:
+        out.update({"X": result.features.x, "LX": result.features.lx})
+    return out
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def render_check(result: CheckResult) -> None:
+    graph = result.graph
+    console = _console(_width(graph.nodes, result.given) + 4 * (len(graph.nodes) + 1))
+    wrong = {(c.row, c.col): c.expected for c in result.wrong}
+    console.print(f"given {result.title} for {graph.source} ({len(result.wrong)} wrong cell{'s' if len(result.wrong) != 1 else ''} highlighted, right value after →)")
+    console.print(matrix_table("", result.given, graph.nodes, wrong))
+    lab = graph.nodes
+    for c in result.wrong:
+        console.print(f"wrong: [{lab[c.row]}, {lab[c.col]}] is {fmt(c.given)}, should be {fmt(c.expected)}", highlight=False)
+    for problem in result.problems:
+        console.print(f"problem: {problem}", highlight=False, markup=False)
+    if result.ok:
+        console.print(f"all {graph.n * graph.n} entries of {result.title} are right ✓", highlight=False)
+    else:
+        console.print(f"{result.title} has {len(result.wrong)} wrong cell(s) and {len(result.problems)} structural problem(s) ✗", highlight=False)
+
+
+def check_to_json(result: CheckResult) -> dict:
+    lab = result.graph.nodes
+    return {
+        "command": "graph check",
+        "source": result.graph.source,
+        "kind": result.kind,
+        "power": result.power,
+        "nodes": lab,
+        "ok": result.ok,
+        "given": matrix_to_json(result.given),
+        "expected": matrix_to_json(result.expected),
+        "wrong_cells": [{"row": lab[c.row], "col": lab[c.col], "given": fmt_num(c.given), "expected": fmt_num(c.expected)} for c in result.wrong],
+        "problems": result.problems,
+    }
+
+
+def fmt_num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else float(x)

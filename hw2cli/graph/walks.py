@@ -1,0 +1,149 @@
+"""Walks and adjacency powers: why (A^k)[i, j] counts the walks of length k from i to j.
+
+A *walk* of length k is a sequence of nodes v0 -> v1 -> ... -> vk in which each step
+follows an edge; nodes and edges may repeat (unlike a path).  Expanding the matrix product,
+(A^k)[i, j] = sum over v1..v(k-1) of A[i,v1] A[v1,v2] ... A[v(k-1),j], and each term is 1
+exactly when i -> v1 -> ... -> j is a walk, so the entry counts the walks.  For a weighted
+graph the entry is the sum, over the same walks, of the products of their edge weights.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.progress import Reporter
+from hw2cli.graph.io import Graph, load_graph
+from hw2cli.graph.matrices import Components, check_power, components, degrees, is_integral, matrix_powers
+
+#: Default and highest cap on the number of walks listed one by one.
+DEFAULT_MAX_WALKS = 1000
+MAX_MAX_WALKS = 1_000_000
+
+
+def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
+    """[A^r e_target for r = 0..length]: entry u of vector r is (A^r)[u, target].
+
+    Exact Python integers when A is integer-valued (no overflow however long the walk),
+    float64 otherwise.
+    """
+    a = sp.csr_array(a)
+    n = a.shape[0]
+    exact = is_integral(a)
+    dtype = object if exact else np.float64
+    data = a.data.astype(np.int64).astype(object) if exact else a.data
+    nonempty = np.diff(a.indptr) > 0
+    starts = a.indptr[:-1][nonempty]
+    vec = np.zeros(n, dtype=dtype)
+    vec[target] = 1
+    out = [vec]
+    for _ in range(length):
+        terms = data * vec[a.indices]
+        vec = np.zeros(n, dtype=dtype)
+        if len(terms):
+            vec[nonempty] = np.add.reduceat(terms, starts)
+        out.append(vec)
+    return out
+
+
+@dataclass
+class WalkListing:
+    """All walks of a given length between two nodes (or only their count, past the cap)."""
+
+    source: object  # node label
+    target: object
+    length: int
+    count: int  # number of walks (exact)
+    matrix_entry: float | int  # (A^length)[source, target]
+    walks: list[list] | None  # node-label sequences; None when count > cap
+    weights: list[float] | None  # product of edge weights per walk (weighted graphs only)
+    cap: int
+    weighted: bool
+
+    @property
+    def listed(self) -> bool:
+        return self.walks is not None
+
+
+def list_walks(graph: Graph, source: str, target: str, length: int, cap: int = DEFAULT_MAX_WALKS) -> WalkListing:
+    """Every walk of ``length`` steps from ``source`` to ``target`` (labels as typed), listed
+    only when there are at most ``cap`` of them; the count is always exact."""
+    check_power(length, "--length")
+    if not 1 <= cap <= MAX_MAX_WALKS:
+        raise Hw2Error(f"--max-walks {cap} is out of range; use 1 to {MAX_MAX_WALKS:,}")
+    i, j = graph.index(source), graph.index(target)
+    a = sp.csr_array(graph.adjacency, copy=True)
+    a.eliminate_zeros()  # a zero-weight entry is no edge
+    a.sort_indices()  # so that walks come out in node order
+    pattern = sp.csr_array((np.ones_like(a.data), a.indices, a.indptr), shape=a.shape)
+    reach = walk_vectors(pattern, j, length)  # reach[r][u] = number of r-step walks u -> target
+    count = int(reach[length][i])
+    entry = walk_vectors(a, j, length)[length][i]
+    entry = int(entry) if isinstance(entry, int) else float(entry)
+    weighted = graph.weighted
+    walks = weights = None
+    if count <= cap:
+        indptr, indices, data = a.indptr, a.indices, a.data
+        walks, weights = [], []
+
+        def extend(path: list[int], weight: float, remaining: int) -> None:
+            u = path[-1]
+            if remaining == 0:
+                walks.append([graph.nodes[x] for x in path])
+                weights.append(weight)
+                return
+            for p in range(indptr[u], indptr[u + 1]):
+                w = indices[p]
+                if reach[remaining - 1][w] > 0:  # only steps from which target is still reachable
+                    path.append(w)
+                    extend(path, weight * data[p], remaining - 1)
+                    path.pop()
+
+        extend([i], 1.0, length)
+        if not weighted:
+            weights = None
+    return WalkListing(graph.nodes[i], graph.nodes[j], length, count, entry, walks, weights, cap, weighted)
+
+
+@dataclass
+class PowersResult:
+    graph: Graph
+    powers: list  # [A, A^2, ..., A^max_power] (sparse, or dense object arrays of exact ints)
+    degrees: np.ndarray
+    components: Components
+    walks: WalkListing | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_powers(
+    edges: str | os.PathLike | None = None,
+    matrix: str | os.PathLike | None = None,
+    directed: bool = False,
+    max_power: int = 2,
+    walks: tuple[str, str] | None = None,
+    length: int = 2,
+    max_walks: int = DEFAULT_MAX_WALKS,
+    reporter: Reporter | None = None,
+) -> PowersResult:
+    """`hw2 graph powers`: A, A^2..A^max_power, and optionally the walks I -> J of ``length``."""
+    reporter = reporter or Reporter()
+    check_power(max_power)
+    if walks is not None:
+        check_power(length, "--length")
+    reporter.start("graph", "reading the graph", total=None)
+    graph = load_graph(edges, matrix, directed)
+    reporter.update("graph", description=f"powers of A up to A^{max_power}")
+    powers = matrix_powers(graph.adjacency, max_power)
+    listing = None
+    if walks is not None:
+        reporter.update("graph", description=f"walks of length {length}")
+        listing = list_walks(graph, walks[0], walks[1], length, max_walks)
+    reporter.finish("graph")
+    notes = []
+    if np.any(graph.adjacency.diagonal() != 0):
+        notes.append("the graph has self-loops: a loop at i is one walk i -> i of length 1, so diag(A^2) is no longer just the degree")
+    return PowersResult(graph, powers, degrees(graph.adjacency), components(graph.adjacency, directed), listing, notes)
