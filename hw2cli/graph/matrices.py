@@ -4,7 +4,7 @@ Everything is a scipy.sparse matrix so that a graph with a million edges stays c
 only small graphs are ever made dense.  Conventions (the same as networkx's):
 degree = row sum of A (out-degree for a directed graph, weighted when edges are weighted,
 a self-loop counts once); L = D - A; the symmetric normalized Laplacian is
-I - D^-1/2 A D^-1/2 with D^-1/2 = 0 at isolated nodes.
+D^-1/2 (D - A) D^-1/2, whose rows are 0 at isolated nodes.
 """
 
 from __future__ import annotations
@@ -83,14 +83,18 @@ def laplacian(a: sp.csr_array) -> sp.csr_array:
 
 
 def normalized_laplacian(a: sp.csr_array) -> sp.csr_array:
-    """I - D^-1/2 A D^-1/2 for an undirected graph (D^-1/2 = 0 at isolated nodes)."""
+    """D^-1/2 L D^-1/2 = I - D^-1/2 A D^-1/2 for an undirected graph.
+
+    An isolated node gets an all-zero row (D^-1/2 = 0 there, as in networkx), so the
+    multiplicity of eigenvalue 0 still counts the connected components.
+    """
     d = degrees(a)
     if np.any(d < 0):
         raise Hw2Error("the normalized Laplacian needs non-negative degrees, but some node's weights sum below 0; use non-negative weights")
     with np.errstate(divide="ignore"):
         inv_sqrt = np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 0.0)
     s = sp.diags_array(inv_sqrt)
-    return sp.csr_array(sp.eye_array(a.shape[0]) - s @ a @ s)
+    return sp.csr_array(s @ laplacian(a) @ s)
 
 
 @dataclass
