@@ -49,6 +49,12 @@ def _console(width: int = 100) -> Console:
     return console
 
 
+def _big(x) -> str:
+    """Like fmt, with thousands separators for integers."""
+    text = fmt(x)
+    return f"{int(text):,}" if text.lstrip("-").isdigit() else text
+
+
 def _dense(m) -> np.ndarray:
     return m.toarray() if sp.issparse(m) else np.asarray(m)
 
@@ -56,7 +62,7 @@ def _dense(m) -> np.ndarray:
 def matrix_table(title: str, m, nodes: list, wrong: dict | None = None) -> Table:
     """Matrix ``m`` with node labels on both sides; ``wrong`` maps (i, j) -> right value."""
     m = _dense(m)
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("", style="bold")
     for node in nodes:
         table.add_column(str(node), justify="right")
@@ -158,7 +164,7 @@ def render_powers(result: PowersResult) -> None:
             table.add_column(col, justify="right")
         for k, m in enumerate(result.powers, start=1):
             nnz = m.nnz if sp.issparse(m) else int(np.count_nonzero(m))
-            table.add_row(sup(k), f"{nnz:,}", fmt(m.diagonal().sum()), fmt(m.sum()))
+            table.add_row(sup(k), f"{nnz:,}", _big(m.diagonal().sum()), _big(m.sum()))
         console.print(table)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
@@ -262,7 +268,7 @@ def _render_features(console: Console, result: LaplacianResult) -> None:
         return
     for c, name in enumerate(f.names):
         console.print(f"\nF = L·X for feature {name}: (L·X)[i] = Σ over the neighbours j of i of (x_i − x_j)")
-        table = Table(box=box.SIMPLE_HEAD)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False)
         for col in ("node", name, "Σ_j (x_i − x_j)", "(L·X)[i]"):
             table.add_column(col, justify="right" if col != "Σ_j (x_i − x_j)" else "left")
         for i, node in enumerate(graph.nodes):
