@@ -68,6 +68,15 @@ def test_engines_agree_with_networkx_on_random_edge_lists(tmp_path, seed, direct
     assert b.n_edges == ref.number_of_edges()
 
 
+@pytest.mark.parametrize("engine", ["networkx", "numpy"])
+def test_integer_weights_and_labels_beyond_int64(tmp_path, engine):
+    g = read_edgelist(_write(tmp_path, "1 2 3\n2 3 4\n"), engine=engine)
+    assert g.adjacency.toarray().tolist() == [[0, 3, 0], [3, 0, 4], [0, 4, 0]]
+    big = 2**70
+    g = read_edgelist(_write(tmp_path, f"{big} 5\n5 -1\n"), engine=engine)
+    assert g.nodes == [-1, 5, big]
+
+
 def test_numpy_engine_on_names_matches_networkx(tmp_path):
     rng = np.random.default_rng(3)
     names = [f"n{k}" for k in rng.permutation(40)]

@@ -109,6 +109,15 @@ def test_powers_stay_exact_where_int64_would_overflow():
     assert top[0, 0] > 2**63
 
 
+def test_big_graph_powers_fall_back_to_float_with_a_note(tmp_path):
+    path = tmp_path / "k.txt"
+    nx.write_edgelist(nx.complete_graph(250), path, data=False)
+    result = run_powers(path, max_power=9)
+    assert result.powers[-1].dtype == np.float64
+    assert result.powers[-1][0, 1] == pytest.approx((249**9 + 1) / 250, rel=1e-12)
+    assert any("floating-point" in note for note in result.notes)
+
+
 def test_power_range_is_checked():
     a = sp.csr_array(np.eye(2))
     for bad in (0, -1, MAX_POWER + 1, 10**9):

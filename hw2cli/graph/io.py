@@ -146,8 +146,9 @@ def _fast_numeric(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None
         warnings.simplefilter("ignore")  # "empty input" warnings: the slow path reports those
         try:
             pairs = np.loadtxt(io.StringIO(text), dtype=np.int64, comments="#", ndmin=2)
-            if pairs.shape[0] and pairs.shape[1] == 2:
-                return pairs[:, 0], pairs[:, 1], np.ones(len(pairs))
+            if pairs.shape[0] and pairs.shape[1] in (2, 3):  # 3: integer weights
+                weights = pairs[:, 2].astype(np.float64) if pairs.shape[1] == 3 else np.ones(len(pairs))
+                return pairs[:, 0], pairs[:, 1], weights
             return None
         except ValueError:
             pass
@@ -185,8 +186,10 @@ def _numpy_engine(path: Path, text: str, directed: bool) -> Graph:
         us, vs, w = _parse_edge_tokens(path, text)
         tokens = np.stack([np.asarray(us), np.asarray(vs)], axis=1).ravel()
         if all(_is_int(t) for t in set(tokens.tolist())):
-            labels, inverse = np.unique(np.array([int(t) for t in tokens], dtype=object).astype(np.int64), return_inverse=True)
-            nodes = labels.tolist()
+            values = [int(t) for t in tokens]
+            nodes = sorted(set(values))  # Python ints: no overflow for labels beyond int64
+            position = {node: k for k, node in enumerate(nodes)}
+            inverse = np.fromiter((position[x] for x in values), dtype=np.int64, count=len(values))
         else:  # names: order of first appearance
             labels, first, inverse = np.unique(tokens, return_index=True, return_inverse=True)
             order = np.argsort(first, kind="stable")

@@ -144,6 +144,9 @@ def run_powers(
         listing = list_walks(graph, walks[0], walks[1], length, max_walks)
     reporter.finish("graph")
     notes = []
+    top = powers[-1]
+    if is_integral(graph.adjacency) and getattr(top, "dtype", None) == np.float64:
+        notes.append(f"entries of A^{max_power} could exceed 2^62, so they are floating-point numbers (rounded above 2^53)")
     if np.any(graph.adjacency.diagonal() != 0):
         notes.append("the graph has self-loops: a loop at i is one walk i -> i of length 1, so diag(A^2) is no longer just the degree")
     return PowersResult(graph, powers, degrees(graph.adjacency), components(graph.adjacency, directed), listing, notes)
