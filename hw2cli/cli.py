@@ -87,7 +87,7 @@ def graph_powers(
     npz_path: Optional[Path] = typer.Option(None, "--npz", help="Write the matrices as sparse arrays in a .npz file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
 ) -> None:
-    """Adjacency matrix A and its powers: (A^k)[i, j] counts the walks of length k from i to j."""
+    """Adjacency matrix A and its powers: entry (i, j) of A^k counts the walks of length k from i to j."""
     from hw2cli.common.io import write_json
     from hw2cli.common.progress import RichReporter
     from hw2cli.graph import render

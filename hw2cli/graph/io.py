@@ -9,7 +9,7 @@ gives).  A repeated edge keeps its last weight (networkx's rule); in an undirect
 
 Small files go through networkx's own reader (``nx.parse_edgelist``); large ones through
 a numpy path (``np.loadtxt`` for numeric files) that builds the same sparse matrix about
-ten times faster -- a million edges take about a second instead of a quarter of a minute.
+20 times faster -- a million edges in a second or two (docs/benchmarks.md).
 Tests check that both engines agree.
 """
 
