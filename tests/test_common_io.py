@@ -34,3 +34,14 @@ def test_check_writable_rejects_directory_and_unwritable(tmp_path):
     blocker.write_text("x")
     with pytest.raises(Hw2Error, match="cannot create folder"):
         check_writable(blocker / "sub" / "out.json")
+
+
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "out.json", {})
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
