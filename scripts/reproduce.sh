@@ -101,7 +101,7 @@ gpt() {
     cat "$root"/README.md "$root"/CONTRIBUTING.md "$root"/CHANGELOG.md "$root"/docs/*.md >corpus.txt
     corpus=(--txt-file corpus.txt)
   fi
-  $HW2 gpt train "${corpus[@]}" "${gpt_opts[@]}" --device "$device" --quiet --out run
+  $HW2 gpt train "${corpus[@]}" "${gpt_opts[@]}" --device "$device" --quiet --out run --json train.json
   local i=0 settings
   for settings in "--greedy" "--temperature 0.8 --top-k 10" "--temperature 1.0 --top-p 0.9"; do
     # shellcheck disable=SC2086
@@ -120,7 +120,7 @@ graphs() {
   # The homework's own answer for graph 2 has a mistake: `check` must find it (exit 1).
   local rc=0
   $HW2 graph check "$root/examples/graph2.txt" --kind laplacian \
-    --matrix "$root/examples/graph2_laplacian_homework.txt" --json check.json || rc=$?
+    --matrix "$root/examples/graph2_laplacian_wrong.txt" --json check.json || rc=$?
   [ "$rc" -eq 1 ] || { echo "graph check should have found the planted mistake (exit 1), got $rc"; return 1; }
 }
 

@@ -47,12 +47,117 @@ def rotation(part_dir: Path) -> list[str]:
 
 
 def padding_table(part_dir: Path) -> list[str]:
-    raise NotImplementedError
+    """Tables 1 and 2: per-round validation and test accuracy (%), mean and population std,
+    in the report's layout, with the report's published mean ± std and the difference."""
+    data = _json(part_dir / "result.json")
+    settings = data["settings"]
+    net = settings["net"]
+    conv = data["conv_types"]
+    n_rounds = max(len(c["rounds"]) for c in conv.values())
+    published = TABLES[net]
+    lines = [
+        f"`{net}`, {n_rounds} round(s), up to {settings['epochs']} epochs, device `{data['device']}`, "
+        f"trainer path `{data['path']}`, {data['seconds']:.1f} s ({data['gflops']:.1f} GFLOP/s)"
+        + (" — **interrupted**" if data["interrupted"] else "")
+        + ".",
+        "",
+        "| conv type | set | " + " | ".join(f"round {i + 1}" for i in range(n_rounds)) + " | mean | std | report | Δ mean |",
+        "|---|---|" + "---:|" * (n_rounds + 4),
+    ]
+    for conv_type in (c for c in CONV_ORDER if c in conv):
+        entry = conv[conv_type]
+        pub = published[conv_type]
+        for label, key, metric, (pub_mean, pub_std) in (
+            ("Validation", "val", "val_acc", pub[:2]),
+            ("Test", "test", "test_acc", pub[2:]),
+        ):
+            values = [f"{r[metric]:.2f}" for r in entry["rounds"]] + [""] * (n_rounds - len(entry["rounds"]))
+            mean, std = entry["summary"][key]["mean"], entry["summary"][key]["std"]
+            lines.append(
+                f"| {conv_type} | {label} | " + " | ".join(values)
+                + f" | {mean:.4f} | {std:.4f} | {pub_mean:.2f} ± {pub_std:.2f} | {mean - pub_mean:+.2f} |"
+            )
+    lines.append("")
+    return lines
+
+
+def _loss(value) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 def gpt(part_dir: Path) -> list[str]:
-    raise NotImplementedError
+    """Figure 3 and samples: the training summary, the loss curve and the decoded samples."""
+    train = _json(part_dir / "train.json")
+    opts = train["options"]
+    lines = [
+        f"Preset `{train['model_type']}` ({train['num_params']:,} parameters, vocabulary {train['vocab_size']}), "
+        f"block {opts['block_size']}, batch {opts['batch_size']}, lr {opts['lr']:g}, device `{train['device']}`, "
+        f"precision {train['precision']}.",
+        "",
+        "| steps | final train loss | final val loss | best val loss | tokens/s | time (s) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {train['steps']} | {_loss(train['train_loss'])} | {_loss(train['val_loss'])} | "
+        f"{_loss(train['best_val_loss'])} | {train['tokens_per_s'] or 0:,.0f} | {train['elapsed_s']:.1f} |",
+        "",
+    ]
+    lines += _figure(part_dir, "run/loss.png", "Training and validation loss against step")
+    for sample_file in sorted(part_dir.glob("samples_*.json")):
+        data = _json(sample_file)
+        st = data["settings"]
+        knobs = [st["mode"]] + [f"{k.replace('_', '-')} {st[k]:g}" for k in ("temperature", "top_k", "top_p") if st.get(k) is not None]
+        lines += [f"**Prompt {data['prompt']!r}, {', '.join(knobs)}, seed {st['seed']}**", ""]
+        for sample in data["samples"]:
+            lines += ["```text", sample["text"], "```", ""]
+    return lines
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _matrix(nodes: list, matrix: list[list], title: str) -> list[str]:
+    """A small labelled matrix as a Markdown table."""
+    lines = [f"**{title}**", "", "| | " + " | ".join(map(str, nodes)) + " |", "|---|" + "---:|" * len(nodes)]
+    lines += [f"| **{node}** | " + " | ".join(_fmt(v) for v in row) + " |" for node, row in zip(nodes, matrix)]
+    return lines + [""]
 
 
 def graph(part_dir: Path) -> list[str]:
-    raise NotImplementedError
+    """Q3.1: A and its powers, D, L and its spectrum for each example graph, and the check."""
+    lines: list[str] = []
+    for powers_file in sorted(part_dir.glob("*_powers.json")):
+        name = powers_file.name.removesuffix("_powers.json")
+        powers = _json(powers_file)
+        lap = _json(part_dir / f"{name}_laplacian.json")
+        nodes = powers["nodes"]
+        lines += [
+            f"### {name} (`{Path(powers['source']).name}`)",
+            "",
+            f"{powers['n_nodes']} nodes, {powers['n_edges']} edges, {powers['components']} connected component(s); "
+            f"degrees {powers['degrees']}.",
+            "",
+        ]
+        lines += _matrix(nodes, powers["adjacency"], "A (adjacency)")
+        for k, matrix in sorted(powers["powers"].items(), key=lambda kv: int(kv[0])):
+            lines += _matrix(nodes, matrix, f"A^{k}: walks of length {k}")
+        lines += _matrix(nodes, lap["degree_matrix"], "D (degree)")
+        lines += _matrix(nodes, lap["laplacian"], "L = D − A")
+        eig = lap["eigenvalues"]
+        lines += [
+            "Eigenvalues of L: " + ", ".join(f"{v:.4f}" for v in eig["values"])
+            + f"; eigenvalue 0 has multiplicity {eig['zero_count']} = {lap['components']} connected component(s).",
+            "",
+        ]
+    check_file = part_dir / "check.json"
+    if check_file.is_file():
+        check = _json(check_file)
+        lines += [
+            f"### Checking a hand-written {check['kind']} matrix of `{Path(check['source']).name}`",
+            "",
+            "All cells right." if check["ok"] else f"{len(check['wrong_cells'])} wrong cell(s):",
+            "",
+        ]
+        lines += [f"- [{c['row']}, {c['col']}] is {_fmt(c['given'])}, should be {_fmt(c['expected'])}" for c in check["wrong_cells"]]
+        lines += [f"- problem: {p}" for p in check["problems"]]
+        lines.append("")
+    return lines
