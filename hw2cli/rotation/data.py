@@ -134,13 +134,14 @@ def load_imagefolder(path: Path) -> ImageData:
     same classes in both), every image converted to RGB and resized to 32x32."""
     from torchvision.datasets import ImageFolder
 
-    form = f"give a folder holding train/ and test/, each with one sub-folder of images per class"
+    form = "give a folder holding train/ and test/, each with one sub-folder of images per class"
     if not path.is_dir():
         raise Hw2Error(f"image folder {path} does not exist or is not a folder; {form}")
-    splits = {}
     for split in ("train", "test"):
         if not (path / split).is_dir():
             raise Hw2Error(f"image folder {path} has no {split}/ sub-folder; {form}")
+    splits = {}
+    for split in ("train", "test"):
         try:
             splits[split] = ImageFolder(str(path / split))
         except FileNotFoundError as exc:
