@@ -213,3 +213,22 @@ def test_load_models_folder_without_config_or_model(tmp_path):
     state = {k: v.contiguous() for k, v in RotationCNN(RotationCNNConfig()).state_dict().items()}
     _models_folder(tmp_path / "m", RotationCNNConfig(), state)
     assert "has no augmented model" in _fail("--dataset", "digits", "--load-models", str(tmp_path / "m"))
+
+
+def test_ctrl_c_keeps_finished_models_writes_json_and_exits_130(tmp_path, monkeypatch):
+    """Ctrl-C while the augmented model trains: the plain model's results are kept and written."""
+    from hw2cli.rotation import experiment
+
+    def interrupt_augmented(data, config, *, augment, **kwargs):
+        if augment:
+            raise KeyboardInterrupt
+        return experiment.RotationCNN(config).eval(), [2.3]  # an untrained model is enough here
+
+    monkeypatch.setattr(experiment, "train_model", interrupt_augmented)
+    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--angles", "0,180", "--json", str(tmp_path / "r.json"),
+                                 "--plot", str(tmp_path / "p.png"), "--quiet"])
+    assert result.exit_code == 130
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["interrupted"] is True and list(report["models"]) == ["plain"]
+    assert len(report["models"]["plain"]["accuracy"]) == 2 and (tmp_path / "p.png").is_file()
+    assert "interrupted" in result.stdout

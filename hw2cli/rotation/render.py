@@ -22,7 +22,7 @@ def render(result: RotationResult, console: Console | None = None) -> None:
     table = Table(title=title)
     table.add_column("angle", justify="right")
     for m in result.models:
-        how = f"loaded from {m.loaded_from}" if m.loaded_from else f"{m.epochs_trained} epochs"
+        how = f"loaded, {m.epochs_trained} epochs" if m.loaded_from else f"{m.epochs_trained} epochs"
         table.add_column(f"{m.name}\n({how})", justify="right")
     for i, angle in enumerate(result.angles):
         table.add_row(_angle(angle), *(f"{100 * m.accuracy[i]:.2f}%" for m in result.models), end_section=i == len(result.angles) - 1)
@@ -34,6 +34,7 @@ def render(result: RotationResult, console: Console | None = None) -> None:
         f"evaluation {result.eval_seconds:.1f} s"
         + "".join(f", training {m.name} {m.train_seconds:.1f} s" for m in result.models if not m.loaded_from)
         + (f"; models saved in {result.saved_models}" if result.saved_models else "")
+        + "".join(f"; {m.name} loaded from {m.loaded_from}" for m in result.models if m.loaded_from)
     )
     if result.interrupted:
         console.print("[yellow]interrupted: only the models that finished are shown[/yellow]")
