@@ -138,3 +138,41 @@ def test_imagefolder_loader_reads_resizes_and_labels(tmp_path):
 def test_unknown_dataset_is_refused():
     with pytest.raises(Hw2Error, match="unknown dataset 'mnist'; use cifar10, digits or imagefolder:PATH"):
         load_dataset("mnist")
+
+
+def _tiny_digits(n_train: int = 128):
+    from dataclasses import replace
+
+    data = load_digits()
+    return replace(data, train_images=data.train_images[:n_train], train_labels=data.train_labels[:n_train])
+
+
+def test_same_seed_same_numbers_and_augmentation_changes_training():
+    from hw2cli.rotation.experiment import train_model
+
+    data = _tiny_digits()
+    kwargs = dict(epochs=1, batch_size=64, lr=1e-3, device=torch.device("cpu"))
+    config = RotationCNNConfig()
+    model_a, loss_a = train_model(data, config, augment=True, seed=3, **kwargs)
+    model_b, loss_b = train_model(data, config, augment=True, seed=3, **kwargs)
+    assert loss_a == loss_b
+    assert all(torch.equal(p, q) for p, q in zip(model_a.state_dict().values(), model_b.state_dict().values()))
+    _, loss_plain = train_model(data, config, augment=False, seed=3, **kwargs)
+    _, loss_other_seed = train_model(data, config, augment=True, seed=4, **kwargs)
+    assert loss_plain != loss_a and loss_other_seed != loss_a
+    _, loss_bf16 = train_model(data, config, augment=True, seed=3, precision="bf16", **kwargs)
+    assert loss_bf16 != loss_a and loss_bf16[0] == pytest.approx(loss_a[0], rel=0.05)  # autocast ran, same training
+
+
+def test_evaluate_counts_correct_predictions_per_angle():
+    from hw2cli.rotation.experiment import evaluate
+
+    data = _tiny_digits()
+    torch.manual_seed(0)
+    model = RotationCNN(RotationCNNConfig()).eval()
+    images, labels = data.test_images[:100], data.test_labels[:100]
+    angles = [0.0, 90.0, 33.0]
+    acc = evaluate({"m": model}, images, labels, angles, device=torch.device("cpu"), batch_size=32)["m"]
+    with torch.no_grad():
+        expected = [(model(rotate_batch(to_float(images), a)).argmax(1) == labels).double().mean().item() for a in angles]
+    assert acc == expected
