@@ -82,7 +82,7 @@ def test_parse_angles_forms():
 
 @pytest.mark.parametrize(
     ("spec", "why"),
-    [("", "empty item"), ("abc", "'abc' is not a number"), ("0:90", "has 1 colon"), ("0:90:0", "step 0 must be positive"),
+    [("", "empty item"), ("abc", "'abc' is not a number"), ("0:90", "neither a number nor a START:STOP:STEP range"), ("0:90:0", "step 0 must be positive"),
      ("90:0:10", "stop 0 is below start 90"), ("0,,90", "empty item"), ("inf", "not a finite number"),
      ("0:1e6:1", "too many")],
 )

@@ -52,7 +52,7 @@ def parse_angles(spec: str) -> list[float]:
                 raise bad(f"{count} angles is too many (at most {MAX_ANGLES})")
             angles.update(round(start + i * step, 9) for i in range(count))
         else:
-            raise bad(f"{item.strip()!r} has {len(parts) - 1} colon(s)")
+            raise bad(f"{item.strip()!r} is neither a number nor a START:STOP:STEP range")
         if len(angles) > MAX_ANGLES:
             raise bad(f"more than {MAX_ANGLES} angles")
     return sorted(angles)
