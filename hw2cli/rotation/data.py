@@ -1,0 +1,171 @@
+"""Image data sets for rotate-eval, as uint8 tensors (N, 3, 32, 32) that fit in memory.
+
+- ``cifar10``: torchvision's CIFAR10, downloaded once into the cache folder.
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits (works offline), upscaled to 32x32.
+- ``imagefolder:PATH``: torchvision ImageFolder layout, ``PATH/train/<class>/*`` and
+  ``PATH/test/<class>/*``, resized to 32x32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hw2cli.common.errors import Hw2Error
+
+IMAGE_SIZE = 32
+DATASETS_FORM = "cifar10, digits or imagefolder:PATH"
+DIGITS_TEST_FRACTION = 0.25
+DIGITS_SPLIT_SEED = 0
+
+
+@dataclass
+class ImageData:
+    """Train and test images as uint8 (N, 3, H, W) tensors with int64 labels."""
+
+    name: str
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: list[str]
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1] (the notebook's ToTensor, no normalisation)."""
+    return images.float().div_(255)
+
+
+def default_data_dir() -> Path:
+    """$HW2_CACHE_DIR if set, else ~/.cache/hw2."""
+    env = os.environ.get("HW2_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "hw2"
+
+
+def load_dataset(spec: str, data_dir: str | os.PathLike | None = None) -> ImageData:
+    """Load ``cifar10``, ``digits`` or ``imagefolder:PATH`` (see the module docstring)."""
+    if spec == "cifar10":
+        return load_cifar10(Path(data_dir) if data_dir is not None else default_data_dir())
+    if spec == "digits":
+        return load_digits()
+    if spec.startswith("imagefolder:"):
+        return load_imagefolder(Path(spec.removeprefix("imagefolder:")))
+    raise Hw2Error(f"unknown dataset {spec!r}; use {DATASETS_FORM}")
+
+
+def load_digits() -> ImageData:
+    """scikit-learn's 1,797 8x8 digits, split 75/25 stratified with a fixed seed, upscaled to
+    32x32 (bilinear) and copied to 3 channels so the CIFAR-10 CNN runs unchanged."""
+    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sk_load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)  # (N, 1, 8, 8)
+    images = F.interpolate(images, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
+    images = (images * 255).round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    train_idx, test_idx = train_test_split(
+        np.arange(len(labels)), test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED, stratify=bunch.target
+    )
+    train_idx, test_idx = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
+    return ImageData(
+        "digits", images[train_idx], labels[train_idx], images[test_idx], labels[test_idx],
+        [str(c) for c in bunch.target_names],
+    )
+
+
+def load_cifar10(root: Path) -> ImageData:
+    """CIFAR-10 from ``root/cifar-10-batches-py``, downloading it (or extracting a
+    ``cifar-10-python.tar.gz`` placed in ``root``) when missing; one clear Hw2Error offline."""
+    from torchvision.datasets import CIFAR10
+
+    def read(train: bool):
+        return CIFAR10(str(root), train=train, download=False)
+
+    try:
+        train = read(True)
+    except RuntimeError:  # missing, or failing torchvision's md5 check
+        _fetch_cifar10(root, CIFAR10)
+        train = None
+    try:
+        if train is None:
+            train = read(True)
+        test = read(False)
+    except (RuntimeError, OSError, KeyError, ValueError) as exc:
+        raise Hw2Error(f"cannot read CIFAR-10 in {root / CIFAR10.base_folder}: {exc}; delete the folder to download it again") from None
+
+    def tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # HWC -> CHW
+        return x, torch.tensor(ds.targets, dtype=torch.int64)
+
+    return ImageData("cifar10", *tensors(train), *tensors(test), list(train.classes))
+
+
+def _fetch_cifar10(root: Path, cifar10_cls) -> None:
+    """Download and extract CIFAR-10 into ``root`` (torchvision reuses a valid tar.gz there)."""
+    folder = root / cifar10_cls.base_folder
+    how = (
+        f"place the extracted {cifar10_cls.base_folder} folder or {cifar10_cls.filename} "
+        f"(from {cifar10_cls.url}) in {root}, or choose another folder with --data-dir; "
+        "--dataset digits works offline"
+    )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Hw2Error(f"CIFAR-10 is not in {folder} and {root} cannot be created ({exc.strerror}); {how}") from None
+    found = f" ({folder} exists but its files fail torchvision's md5 check)" if folder.exists() else ""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # torchvision prints "Extracting ..." to stdout
+            cifar10_cls(str(root), train=True, download=True)
+    except Exception as exc:  # URLError, socket errors, md5 mismatch of the archive, ...
+        reason = str(getattr(exc, "reason", "") or exc).strip() or type(exc).__name__
+        raise Hw2Error(f"CIFAR-10 is not in {folder}{found} and could not be downloaded ({reason}); {how}") from None
+
+
+def load_imagefolder(path: Path) -> ImageData:
+    """``path/train`` and ``path/test`` in ImageFolder layout (one sub-folder per class, the
+    same classes in both), every image converted to RGB and resized to 32x32."""
+    from torchvision.datasets import ImageFolder
+
+    form = "give a folder holding train/ and test/, each with one sub-folder of images per class"
+    if not path.is_dir():
+        raise Hw2Error(f"image folder {path} does not exist or is not a folder; {form}")
+    for split in ("train", "test"):
+        if not (path / split).is_dir():
+            raise Hw2Error(f"image folder {path} has no {split}/ sub-folder; {form}")
+    splits = {}
+    for split in ("train", "test"):
+        try:
+            splits[split] = ImageFolder(str(path / split))
+        except FileNotFoundError as exc:
+            raise Hw2Error(f"image folder {path / split}: {exc}; {form}") from None
+    if splits["train"].classes != splits["test"].classes:
+        raise Hw2Error(
+            f"image folder {path}: train classes {splits['train'].classes} differ from test classes "
+            f"{splits['test'].classes}; give both the same class sub-folders"
+        )
+    tensors = [t for split in ("train", "test") for t in _read_images(splits[split])]
+    return ImageData(f"imagefolder:{path}", *tensors, list(splits["train"].classes))
+
+
+def _read_images(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode every file of an ImageFolder into one uint8 (N, 3, 32, 32) tensor."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2 import functional as TF
+
+    images = []
+    for file, _ in ds.samples:
+        try:
+            with Image.open(file) as img:
+                img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise Hw2Error(f"cannot read image {file}: {exc}; remove or replace the file") from None
+        images.append(TF.pil_to_tensor(img))
+    return torch.stack(images), torch.tensor(ds.targets, dtype=torch.int64)

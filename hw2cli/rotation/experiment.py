@@ -1,0 +1,319 @@
+"""The rotate-eval experiment (homework Q1.2, Figures 1 and 2) as one library call.
+
+Train the notebook's CNN on upright images (``plain``) and/or on images each rotated by a
+random angle in [0, 360) (``augmented``), then measure test accuracy with the whole test set
+rotated by each requested angle. Rotations run on batched tensors on the chosen device.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hw2cli.common.device import autocast, check_precision, resolve_device
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import atomic_path, check_writable_dir, write_json
+from hw2cli.common.progress import Reporter
+from hw2cli.rotation.data import ImageData, load_dataset, to_float
+from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
+from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
+
+MODES = ("plain", "augmented", "both")
+MODELS_CONFIG = "config.json"
+EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
+
+
+@dataclass
+class ModelResult:
+    """Test accuracy (fraction correct) of one model at every angle, and how it was trained."""
+
+    name: str  # "plain" or "augmented"
+    accuracy: list[float]
+    train_loss: list[float]  # mean cross-entropy per epoch
+    epochs_trained: int
+    train_seconds: float
+    loaded_from: str | None = None
+
+    @property
+    def mean_accuracy(self) -> float:
+        return float(np.mean(self.accuracy))
+
+    def worst(self, angles: list[float]) -> tuple[float, float]:
+        """(angle, accuracy) of the lowest accuracy (the first such angle on ties)."""
+        i = int(np.argmin(self.accuracy))
+        return angles[i], self.accuracy[i]
+
+
+@dataclass
+class RotationResult:
+    """Everything rotate-eval measured; ``models`` holds only the models that finished."""
+
+    dataset: str
+    classes: list[str]
+    n_train: int
+    n_test: int
+    angles: list[float]
+    models: list[ModelResult]
+    model_config: RotationCNNConfig
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    device: str
+    precision: str
+    eval_seconds: float = 0.0
+    saved_models: str | None = None
+    preview: np.ndarray | None = field(default=None, repr=False)  # (images, angles, H, W, 3) in [0, 1]
+    interrupted: bool = False
+
+
+def run_rotation_experiment(
+    dataset: str = "cifar10",
+    *,
+    data_dir: str | Path | None = None,
+    epochs: int = 10,
+    angles: str | list[float] = "0:360:30",
+    mode: str = "both",
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str = "auto",
+    precision: str = "fp32",
+    save_models: str | Path | None = None,
+    load_models: str | Path | None = None,
+    preview_images: int = 0,
+    reporter: Reporter | None = None,
+) -> RotationResult:
+    """Train (or load) the plain and/or augmented CNN and measure accuracy at every angle.
+
+    Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
+    far with ``interrupted=True``.
+    """
+    reporter = reporter or Reporter()
+    if mode not in MODES:
+        raise Hw2Error(f"unknown --mode {mode!r}; use one of {', '.join(MODES)}")
+    if epochs < 1:
+        raise Hw2Error(f"--epochs must be at least 1, got {epochs}")
+    if batch_size < 1:
+        raise Hw2Error(f"--batch-size must be at least 1, got {batch_size}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise Hw2Error(f"--lr must be a positive number, got {lr}")
+    if preview_images < 0:
+        raise Hw2Error(f"the preview needs a non-negative number of images, got {preview_images}")
+    angle_list = parse_angles(angles) if isinstance(angles, str) else sorted({float(a) for a in angles})
+    if not angle_list:
+        raise Hw2Error("no angles given; pass at least one, e.g. --angles 0:360:30")
+    dev = resolve_device(device)
+    check_precision(precision, dev)
+    names = ["plain", "augmented"] if mode == "both" else [mode]
+    saved = _read_models_config(Path(load_models), names) if load_models is not None else None
+    if save_models is not None:
+        check_writable_dir(save_models, "--save-models folder")
+
+    data = load_dataset(dataset, data_dir)
+    config = RotationCNNConfig(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
+    result = RotationResult(
+        dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
+        angles=angle_list, models=[], model_config=config, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, device=str(dev), precision=precision,
+    )
+    loaded = {name: _load_model(Path(load_models), saved, name, config) for name in names} if saved else {}
+    try:
+        for name in names:
+            if name in loaded:
+                model, info = loaded[name]
+                model = model.to(dev)
+                entry = ModelResult(name, [], info["train_loss"], info["epochs"], 0.0, str(Path(load_models) / info["file"]))
+            else:
+                start = time.perf_counter()
+                model, losses = train_model(
+                    data, config, augment=name == "augmented", epochs=epochs, batch_size=batch_size, lr=lr,
+                    seed=seed, device=dev, precision=precision, reporter=reporter, key=name,
+                )
+                entry = ModelResult(name, [], losses, epochs, time.perf_counter() - start)
+                if save_models is not None:
+                    _save_models(Path(save_models), name, model, entry, result)
+                    result.saved_models = str(save_models)
+            # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
+            start = time.perf_counter()
+            entry.accuracy = evaluate(
+                {name: model}, data.test_images, data.test_labels, angle_list, device=dev, precision=precision, reporter=reporter
+            )[name]
+            result.eval_seconds += time.perf_counter() - start
+            result.models.append(entry)
+        if preview_images:
+            result.preview = preview_grid(data, angle_list, preview_images, dev)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    return result
+
+
+def train_model(
+    data: ImageData,
+    config: RotationCNNConfig,
+    *,
+    augment: bool,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: torch.device,
+    precision: str = "fp32",
+    reporter: Reporter | None = None,
+    key: str = "train",
+) -> tuple[RotationCNN, list[float]]:
+    """Adam on shuffled mini-batches of the training set; with ``augment`` every image is
+    rotated by its own angle drawn uniformly from [0, 360). Returns the model and the mean
+    loss of each epoch. The same seed gives the same initial weights and batch order."""
+    reporter = reporter or Reporter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = RotationCNN(config).to(device)
+    shuffle = torch.Generator().manual_seed(seed)
+    turns = torch.Generator().manual_seed(seed + 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    images, labels = data.train_images.to(device), data.train_labels.to(device)
+    n = len(labels)
+    steps = math.ceil(n / batch_size)
+    label = "augmented" if augment else "plain"
+    reporter.start(key, f"train {label}", total=epochs * steps)
+    losses = []
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=shuffle).to(device)
+        total = torch.zeros((), device=device)
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            x = to_float(images[idx])
+            if augment:
+                x = rotate_each(x, torch.rand(len(idx), generator=turns) * 360)
+            with autocast(device, precision):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+            reporter.update(key, 1)
+        losses.append(total.item() / n)
+        reporter.update(key, 0, description=f"train {label} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})")
+    reporter.finish(key)
+    model.eval()
+    return model, losses
+
+
+@torch.no_grad()
+def evaluate(
+    models: dict[str, RotationCNN],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    angles: list[float],
+    *,
+    device: torch.device,
+    precision: str = "fp32",
+    batch_size: int = EVAL_BATCH,
+    reporter: Reporter | None = None,
+) -> dict[str, list[float]]:
+    """Accuracy of each model on the test set rotated by each angle: every batch moves to the
+    device once and is rotated there once per angle, for all models."""
+    reporter = reporter or Reporter()
+    correct = {name: torch.zeros(len(angles), dtype=torch.int64, device=device) for name in models}
+    reporter.start("eval", "evaluate rotated test set", total=math.ceil(len(labels) / batch_size) * len(angles))
+    for i in range(0, len(labels), batch_size):
+        x = to_float(images[i : i + batch_size].to(device))
+        y = labels[i : i + batch_size].to(device)
+        for j, angle in enumerate(angles):
+            rotated = rotate_batch(x, angle)
+            with autocast(device, precision):
+                for name, model in models.items():
+                    correct[name][j] += (model(rotated).argmax(dim=1) == y).sum()
+            reporter.update("eval", 1)
+    reporter.finish("eval")
+    return {name: (c.double() / len(labels)).tolist() for name, c in correct.items()}
+
+
+def preview_grid(data: ImageData, angles: list[float], count: int, device: torch.device) -> np.ndarray:
+    """The first ``count`` test images rotated by every angle, as (count, angles, H, W, 3) floats."""
+    x = to_float(data.test_images[:count].to(device))
+    rows = torch.stack([rotate_batch(x, a) for a in angles], dim=1)  # (count, angles, 3, H, W)
+    return rows.permute(0, 1, 3, 4, 2).cpu().numpy()
+
+
+def _save_models(folder: Path, name: str, model: RotationCNN, entry: ModelResult, result: RotationResult) -> None:
+    """Write ``<name>.safetensors`` and add it to the folder's ``config.json`` (rewritten from
+    scratch when the architecture changed)."""
+    from safetensors.torch import save_file
+
+    config_path = folder / MODELS_CONFIG
+    try:
+        meta = json.loads(config_path.read_text()) if config_path.exists() else {}
+    except ValueError:
+        meta = {}
+    if not isinstance(meta, dict) or meta.get("model") != result.model_config.to_dict():
+        meta = {}
+    meta.update(format="hw2 rotate-eval models", model=result.model_config.to_dict(), dataset=result.dataset, classes=result.classes)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(folder / f"{name}.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    meta.setdefault("models", {})[name] = {
+        "file": f"{name}.safetensors", "epochs": entry.epochs_trained, "train_loss": entry.train_loss, "seed": result.seed
+    }
+    write_json(config_path, meta)
+
+
+def _read_models_config(folder: Path, names: list[str]) -> dict:
+    """Read ``config.json`` of a --load-models folder and check it lists every wanted model."""
+    path = folder / MODELS_CONFIG
+    if not path.is_file():
+        raise Hw2Error(f"--load-models {folder}: no {MODELS_CONFIG} there; give a folder written by --save-models")
+    try:
+        meta = json.loads(path.read_text())
+        RotationCNNConfig.from_dict(meta["model"])
+        models = meta["models"]
+        for info in models.values():
+            info["file"], info.setdefault("epochs", 0), info.setdefault("train_loss", [])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise Hw2Error(f"--load-models {path} is not a rotate-eval model config ({type(exc).__name__}: {exc}); save the models again with --save-models") from None
+    missing = [n for n in names if n not in models]
+    if missing:
+        raise Hw2Error(f"--load-models {folder} has no {' or '.join(missing)} model; train it with --save-models or pick --mode {'/'.join(models) or 'another'}")
+    return meta
+
+
+def _load_model(folder: Path, meta: dict, name: str, data_config: RotationCNNConfig) -> tuple[RotationCNN, dict]:
+    """Build the saved architecture and load its safetensors weights, refusing a mismatch."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    config = RotationCNNConfig.from_dict(meta["model"])
+    if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
+        raise Hw2Error(
+            f"--load-models {folder}: models for {config.n_classes} classes of {config.image_size}px images, "
+            f"but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; use the dataset they were trained on"
+        )
+    info = meta["models"][name]
+    path = folder / info["file"]
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise Hw2Error(f"cannot read model file {path} ({exc}); save the models again with --save-models") from None
+    model = RotationCNN(config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    problems = [f"{k} missing" for k in expected if k not in got]
+    problems += [f"unexpected {k}" for k in got if k not in expected]
+    problems += [f"{k} is {list(got[k])}, needs {list(expected[k])}" for k in expected if k in got and got[k] != expected[k]]
+    if problems:
+        raise Hw2Error(
+            f"model file {path} does not match the CNN in {folder / MODELS_CONFIG} ({', '.join(problems[:3])}"
+            f"{', ...' if len(problems) > 3 else ''}); save the models again with --save-models"
+        )
+    model.load_state_dict(tensors)
+    return model.eval(), info

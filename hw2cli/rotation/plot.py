@@ -1,0 +1,59 @@
+"""Headless matplotlib figures for rotate-eval: accuracy against angle, and a grid of rotated
+test images (the notebook's preview)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from hw2cli.common.io import atomic_path  # noqa: E402
+from hw2cli.rotation.experiment import RotationResult  # noqa: E402
+
+STYLE = {"plain": ("tab:blue", "o"), "augmented": ("tab:orange", "s")}
+
+
+def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
+    """Test accuracy (%) against rotation angle, one line per model (Figures 1 and 2 in one)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for m in result.models:
+        color, marker = STYLE.get(m.name, (None, "o"))
+        ax.plot(result.angles, [100 * a for a in m.accuracy], marker=marker, color=color, label=f"{m.name} ({m.epochs_trained} epochs)")
+    ax.axhline(100 / len(result.classes), color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set_xlabel("rotation of the test images (degrees, counter-clockwise)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"Accuracy under rotation: {result.dataset}")
+    if len(result.angles) <= 25:
+        ax.set_xticks(result.angles)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def save_preview_grid(result: RotationResult, path: str | Path) -> Path:
+    """Rows: test images; columns: the same image rotated by each angle."""
+    images = result.preview
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(0.9 * cols + 0.4, 0.9 * rows + 0.5), dpi=100, squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.imshow(images[r, c].clip(0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"{result.angles[c]:g}°", fontsize=8)
+    fig.suptitle(f"{result.dataset}: test images rotated", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)

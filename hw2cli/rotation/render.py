@@ -1,0 +1,75 @@
+"""Rich table and JSON for a rotate-eval result."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from hw2cli.rotation.experiment import RotationResult
+
+
+def _angle(a: float) -> str:
+    return f"{a:g}°"
+
+
+def render(result: RotationResult, console: Console | None = None) -> None:
+    """One row per angle, one column per model (accuracy in %), then the mean and the worst angle."""
+    console = console or Console()
+    title = (
+        f"Test accuracy under rotation: {result.dataset} "
+        f"({result.n_train:,} train / {result.n_test:,} test images, {len(result.classes)} classes)"
+    )
+    table = Table(title=title)
+    table.add_column("angle", justify="right")
+    for m in result.models:
+        how = f"loaded, {m.epochs_trained} epochs" if m.loaded_from else f"{m.epochs_trained} epochs"
+        table.add_column(f"{m.name}\n({how})", justify="right")
+    for i, angle in enumerate(result.angles):
+        table.add_row(_angle(angle), *(f"{100 * m.accuracy[i]:.2f}%" for m in result.models), end_section=i == len(result.angles) - 1)
+    table.add_row("mean", *(f"{100 * m.mean_accuracy:.2f}%" for m in result.models))
+    table.add_row("worst", *(f"{100 * m.worst(result.angles)[1]:.2f}% at {_angle(m.worst(result.angles)[0])}" for m in result.models))
+    console.print(table)
+    console.print(
+        f"device {result.device}, {result.precision}, seed {result.seed}, "
+        f"evaluation {result.eval_seconds:.1f} s"
+        + "".join(f", training {m.name} {m.train_seconds:.1f} s" for m in result.models if not m.loaded_from)
+        + (f"; models saved in {result.saved_models}" if result.saved_models else "")
+        + "".join(f"; {m.name} loaded from {m.loaded_from}" for m in result.models if m.loaded_from)
+    )
+    if result.interrupted:
+        console.print("[yellow]interrupted: only the models that finished are shown[/yellow]")
+
+
+def to_json(result: RotationResult) -> dict:
+    """The result as plain JSON data (accuracies are fractions in [0, 1])."""
+    return {
+        "command": "rotate-eval",
+        "dataset": result.dataset,
+        "classes": result.classes,
+        "n_train": result.n_train,
+        "n_test": result.n_test,
+        "angles": result.angles,
+        "models": {
+            m.name: {
+                "accuracy": m.accuracy,
+                "mean_accuracy": m.mean_accuracy,
+                "worst_angle": m.worst(result.angles)[0],
+                "worst_accuracy": m.worst(result.angles)[1],
+                "train_loss": m.train_loss,
+                "epochs_trained": m.epochs_trained,
+                "train_seconds": m.train_seconds,
+                "loaded_from": m.loaded_from,
+            }
+            for m in result.models
+        },
+        "model_config": result.model_config.to_dict(),
+        "epochs": result.epochs,
+        "batch_size": result.batch_size,
+        "lr": result.lr,
+        "seed": result.seed,
+        "device": result.device,
+        "precision": result.precision,
+        "eval_seconds": result.eval_seconds,
+        "saved_models": result.saved_models,
+        "interrupted": result.interrupted,
+    }

@@ -1,0 +1,234 @@
+"""`hw2 rotate-eval` end to end on scikit-learn's digits, saving/reloading models, and every
+bad-input case (one line on stderr, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from hw2cli.cli import app
+
+runner = CliRunner()
+ANGLES = "0:360:90"
+
+
+def _png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """Two epochs of both models on digits, with every output requested.
+
+    One intra-op thread: on the shared 2-core test machines, torch's spinning OpenMP threads
+    made training several times slower than a single thread; the numbers asserted below are
+    thresholds, not exact values, so the thread count does not matter to them."""
+    out = tmp_path_factory.mktemp("rotate")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    result = runner.invoke(app, [
+        "rotate-eval", "--dataset", "digits", "--epochs", "2", "--angles", ANGLES, "--device", "cpu",
+        "--json", str(out / "r.json"), "--plot", str(out / "plot.png"), "--preview", str(out / "preview.png"),
+        "--save-models", str(out / "models"), "--quiet",
+    ])
+    torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    return out, result, json.loads((out / "r.json").read_text())
+
+
+def test_plain_model_loses_accuracy_when_rotated(digits_run):
+    _, _, report = digits_run
+    assert report["angles"] == [0.0, 90.0, 180.0, 270.0, 360.0]
+    plain = report["models"]["plain"]["accuracy"]
+    assert plain[0] >= 0.6, plain
+    assert plain[0] - plain[1] >= 0.3 and plain[0] - plain[2] >= 0.2, plain
+    assert plain[4] == plain[0]  # a full turn is the identity
+
+
+def test_augmented_model_is_flatter_across_angles(digits_run):
+    _, _, report = digits_run
+    plain, augmented = report["models"]["plain"]["accuracy"], report["models"]["augmented"]["accuracy"]
+    assert max(augmented) - min(augmented) < max(plain) - min(plain)
+    assert min(augmented) > 0.15  # above chance (10%) at every angle
+
+
+def test_json_report_is_complete_and_consistent(digits_run):
+    _, _, report = digits_run
+    assert report["command"] == "rotate-eval" and report["dataset"] == "digits"
+    assert (report["n_train"], report["n_test"], len(report["classes"])) == (1347, 450, 10)
+    assert report["interrupted"] is False and report["epochs"] == 2 and report["device"] == "cpu"
+    for m in report["models"].values():
+        assert m["mean_accuracy"] == pytest.approx(sum(m["accuracy"]) / len(m["accuracy"]))
+        assert m["worst_accuracy"] == min(m["accuracy"])
+        assert m["accuracy"][report["angles"].index(m["worst_angle"])] == m["worst_accuracy"]
+        assert len(m["train_loss"]) == 2 and m["train_loss"][1] < m["train_loss"][0]
+        # accuracies are multiples of 1/450
+        assert all(abs(a * 450 - round(a * 450)) < 1e-9 for a in m["accuracy"])
+
+
+def test_table_shows_each_angle_mean_and_worst(digits_run):
+    _, result, report = digits_run
+    for angle in ("0°", "90°", "180°", "270°", "360°"):
+        assert angle in result.stdout
+    worst = report["models"]["plain"]
+    assert f"{100 * worst['worst_accuracy']:.2f}% at {worst['worst_angle']:g}°" in result.stdout
+    assert f"{100 * worst['mean_accuracy']:.2f}%" in result.stdout
+
+
+def test_plot_and_preview_are_pngs(digits_run):
+    out, _, _ = digits_run
+    assert _png_size(out / "plot.png") == (640, 400)
+    # 6 test images (rows) x 5 angles (columns), 0.9 inch per cell at 100 dpi, plus margins
+    assert _png_size(out / "preview.png") == (490, 590)
+    preview = Image.open(out / "preview.png").convert("L")
+    assert preview.getextrema() == (0, 255)  # black corners and white strokes drawn
+
+
+def test_saved_models_reload_without_training(digits_run):
+    out, _, report = digits_run
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["augmented.safetensors", "config.json", "plain.safetensors"]
+    result = runner.invoke(app, [
+        "rotate-eval", "--dataset", "digits", "--load-models", str(out / "models"), "--angles", "0,90,45",
+        "--mode", "plain", "--json", str(out / "reload.json"), "--quiet",
+    ])
+    assert result.exit_code == 0, result.output
+    again = json.loads((out / "reload.json").read_text())
+    assert list(again["models"]) == ["plain"] and again["models"]["plain"]["loaded_from"].endswith("plain.safetensors")
+    acc = dict(zip(again["angles"], again["models"]["plain"]["accuracy"]))
+    first = dict(zip(report["angles"], report["models"]["plain"]["accuracy"]))
+    assert acc[0.0] == first[0.0] and acc[90.0] == first[90.0]
+    assert again["models"]["plain"]["train_loss"] == report["models"]["plain"]["train_loss"]
+
+
+def test_imagefolder_run_with_two_classes(tmp_path):
+    for split in ("train", "test"):
+        for cls, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (20, 20), color).save(tmp_path / split / cls / f"{i}.png")
+    result = runner.invoke(app, ["rotate-eval", "--dataset", f"imagefolder:{tmp_path}", "--epochs", "1", "--angles", "0",
+                                 "--mode", "plain", "--json", str(tmp_path / "r.json"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["classes"] == ["blue", "red"] and report["model_config"]["n_classes"] == 2
+
+
+def _fail(*args: str) -> str:
+    result = runner.invoke(app, ["rotate-eval", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_unknown_dataset():
+    assert "unknown dataset 'mnist'; use cifar10, digits or imagefolder:PATH" in _fail("--dataset", "mnist")
+
+
+def test_bad_angles_spec_names_the_form():
+    line = _fail("--dataset", "digits", "--angles", "0-360")
+    assert "bad --angles '0-360'" in line and "START:STOP:STEP (e.g. 0:360:30" in line and "comma list" in line
+
+
+@pytest.mark.parametrize("epochs", ["0", "-3"])
+def test_epochs_below_one(epochs):
+    assert f"--epochs must be at least 1, got {epochs}" in _fail("--dataset", "digits", "--epochs", epochs)
+
+
+def test_unknown_mode():
+    assert "unknown --mode 'rotated'" in _fail("--dataset", "digits", "--mode", "rotated")
+
+
+def test_empty_image_folder(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    assert "Couldn't find any class folder" in _fail("--dataset", f"imagefolder:{tmp_path}")
+    assert "does not exist" in _fail("--dataset", f"imagefolder:{tmp_path / 'missing'}")
+
+
+def test_image_folder_without_test_split(tmp_path):
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    assert "has no test/ sub-folder" in _fail("--dataset", f"imagefolder:{tmp_path}")
+
+
+def test_malformed_image_file(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / "a" / "ok.png")
+    (tmp_path / "train" / "a" / "broken.png").write_bytes(b"this is not a png")
+    line = _fail("--dataset", f"imagefolder:{tmp_path}")
+    assert "cannot read image" in line and "broken.png" in line
+
+
+def test_train_and_test_classes_differ(tmp_path):
+    for split, cls in (("train", "a"), ("test", "b")):
+        (tmp_path / split / cls).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / cls / "x.png")
+    assert "differ from test classes" in _fail("--dataset", f"imagefolder:{tmp_path}")
+
+
+def test_unwritable_plot_path(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    assert "cannot create folder" in _fail("--dataset", "digits", "--plot", str(tmp_path / "a-file" / "plot.png"))
+    assert "is a directory" in _fail("--dataset", "digits", "--plot", str(tmp_path))
+
+
+def _models_folder(folder, saved_config, tensors) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    save_file(tensors, str(folder / "plain.safetensors"))
+    meta = {"model": saved_config.to_dict(), "models": {"plain": {"file": "plain.safetensors", "epochs": 1, "train_loss": [1.0]}}}
+    (folder / "config.json").write_text(json.dumps(meta))
+
+
+def test_model_file_that_does_not_match_the_architecture(tmp_path):
+    from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
+
+    other = RotationCNN(RotationCNNConfig(hidden=32)).state_dict()  # config.json says hidden=64
+    _models_folder(tmp_path / "m", RotationCNNConfig(), {k: v.contiguous() for k, v in other.items()})
+    line = _fail("--dataset", "digits", "--mode", "plain", "--load-models", str(tmp_path / "m"))
+    assert "does not match the CNN" in line and "classifier.1.weight is [32, 1024], needs [64, 1024]" in line
+
+
+def test_model_file_that_is_not_safetensors(tmp_path):
+    from hw2cli.rotation.model import RotationCNNConfig
+
+    _models_folder(tmp_path / "m", RotationCNNConfig(), {"x": torch.zeros(1)})
+    (tmp_path / "m" / "plain.safetensors").write_bytes(b"\x80\x04pickle, not safetensors")
+    assert "cannot read model file" in _fail("--dataset", "digits", "--mode", "plain", "--load-models", str(tmp_path / "m"))
+
+
+def test_load_models_folder_without_config_or_model(tmp_path):
+    from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
+
+    assert "no config.json there" in _fail("--dataset", "digits", "--load-models", str(tmp_path))
+    state = {k: v.contiguous() for k, v in RotationCNN(RotationCNNConfig()).state_dict().items()}
+    _models_folder(tmp_path / "m", RotationCNNConfig(), state)
+    assert "has no augmented model" in _fail("--dataset", "digits", "--load-models", str(tmp_path / "m"))
+
+
+def test_ctrl_c_keeps_finished_models_writes_json_and_exits_130(tmp_path, monkeypatch):
+    """Ctrl-C while the augmented model trains: the plain model's results are kept and written."""
+    from hw2cli.rotation import experiment
+
+    def interrupt_augmented(data, config, *, augment, **kwargs):
+        if augment:
+            raise KeyboardInterrupt
+        return experiment.RotationCNN(config).eval(), [2.3]  # an untrained model is enough here
+
+    monkeypatch.setattr(experiment, "train_model", interrupt_augmented)
+    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--angles", "0,180", "--json", str(tmp_path / "r.json"),
+                                 "--plot", str(tmp_path / "p.png"), "--quiet"])
+    assert result.exit_code == 130
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["interrupted"] is True and list(report["models"]) == ["plain"]
+    assert len(report["models"]["plain"]["accuracy"]) == 2 and (tmp_path / "p.png").is_file()
+    assert "interrupted" in result.stdout
