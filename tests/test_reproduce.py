@@ -1,0 +1,176 @@
+"""scripts/reproduce.sh --profile quick end to end, and `hw2 report` parsed back against the
+JSON outputs it was built from."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "reproduce.sh"
+PARTS = ("table1", "table2", "rotation", "gpt", "graph")
+
+
+def _run(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "HW2": f"{sys.executable} -m hw2cli",
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    proc = _run("--profile", "quick", "--out", str(out), "--device", "cpu")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out, proc
+
+
+def _tables(markdown: str) -> list[list[list[str]]]:
+    """Every Markdown table in ``markdown`` as rows of stripped cells (separator rows dropped)."""
+    tables, current = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-+:?", c) for c in cells if c):
+                current.append(cells)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _section(report: str, heading_start: str) -> str:
+    match = re.search(rf"^## {re.escape(heading_start)}.*?(?=^## |\Z)", report, flags=re.M | re.S)
+    assert match, f"no section {heading_start!r}"
+    return match.group(0)
+
+
+def test_every_part_ran_and_every_section_is_present(quick):
+    out, proc = quick
+    report = (out / "report.md").read_text()
+    for part in PARTS:
+        meta = json.loads((out / part / "part.json").read_text())
+        assert meta["part"] == part and meta["profile"] == "quick" and meta["seconds"] > 0
+    for heading in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "Q3.1"):
+        assert "_Not run._" not in _section(report, heading)
+    for image in ("rotation/rotation.png", "rotation/preview.png", "gpt/run/loss.png"):
+        assert f"]({image})" in report
+        assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("part,heading", [("table1", "Table 1"), ("table2", "Table 2")])
+def test_padding_tables_parse_back_to_the_json(quick, part, heading):
+    out, _ = quick
+    data = json.loads((out / part / "result.json").read_text())
+    (table,) = _tables(_section((out / "report.md").read_text(), heading))
+    header, rows = table[0], table[1:]
+    n_rounds = sum(h.startswith("round") for h in header)
+    assert n_rounds == data["settings"]["rounds"]
+    assert len(rows) == 2 * len(data["conv_types"])
+    for row in rows:
+        conv, label = row[0], row[1]
+        entry = data["conv_types"][conv]
+        metric, key = ("val_acc", "val") if label == "Validation" else ("test_acc", "test")
+        assert [float(v) for v in row[2 : 2 + n_rounds]] == [round(r[metric], 2) for r in entry["rounds"]]
+        mean, std = float(row[2 + n_rounds]), float(row[3 + n_rounds])
+        assert mean == round(entry["summary"][key]["mean"], 4)
+        assert std == round(entry["summary"][key]["std"], 4)
+
+
+def test_rotation_table_parses_back_to_the_json(quick):
+    out, _ = quick
+    data = json.loads((out / "rotation" / "result.json").read_text())
+    (table,) = _tables(_section((out / "report.md").read_text(), "Figures 1 and 2"))
+    models = [h.removesuffix(" (%)") for h in table[0][1:]]
+    assert models == list(data["models"])
+    angle_rows = table[1 : 1 + len(data["angles"])]
+    assert [float(r[0]) for r in angle_rows] == data["angles"]
+    for j, model in enumerate(models):
+        assert [float(r[1 + j]) for r in angle_rows] == [round(100 * a, 2) for a in data["models"][model]["accuracy"]]
+
+
+def test_gpt_summary_and_samples_parse_back(quick):
+    out, _ = quick
+    train = json.loads((out / "gpt" / "train.json").read_text())
+    section = _section((out / "report.md").read_text(), "Figure 3")
+    (table,) = _tables(section)
+    row = dict(zip(table[0], table[1]))
+    assert int(row["steps"]) == train["steps"]
+    assert float(row["final val loss"]) == round(train["val_loss"], 4)
+    assert float(row["best val loss"]) == round(train["best_val_loss"], 4)
+    samples = sorted((out / "gpt").glob("samples_*.json"))
+    assert len(samples) == 3
+    for path in samples:
+        for sample in json.loads(path.read_text())["samples"]:
+            assert f"```text\n{sample['text']}\n```" in section
+
+
+def test_graph_matrices_parse_back(quick):
+    out, _ = quick
+    section = _section((out / "report.md").read_text(), "Q3.1")
+    tables = iter(_tables(section))
+    for name in ("graph1", "graph2"):
+        powers = json.loads((out / "graph" / f"{name}_powers.json").read_text())
+        lap = json.loads((out / "graph" / f"{name}_laplacian.json").read_text())
+        expected = [powers["adjacency"], *(powers["powers"][k] for k in sorted(powers["powers"], key=int))]
+        expected += [lap["degree_matrix"], lap["laplacian"]]
+        for matrix in expected:
+            table = next(tables)
+            assert [int(float(c)) for c in table[0][1:]] == powers["nodes"]
+            assert [[float(c) for c in row[1:]] for row in table[1:]] == matrix
+    check = json.loads((out / "graph" / "check.json").read_text())
+    assert not check["ok"]
+    for cell in check["wrong_cells"]:
+        assert f"[{cell['row']}, {cell['col']}] is {cell['given']}, should be {cell['expected']}" in section
+
+
+def test_rerun_skips_finished_parts(quick):
+    out, _ = quick
+    before = (out / "table1" / "part.json").read_text()
+    proc = _run("--profile", "quick", "--out", str(out), "--device", "cpu", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("complete, skipped") == len(PARTS)
+    assert (out / "table1" / "part.json").read_text() == before
+
+
+def test_failing_part_stops_with_its_name_and_exit_code(tmp_path):
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA, so --device cuda does not fail")
+    except ImportError:
+        pass
+    proc = _run("--profile", "quick", "--out", str(tmp_path), "--device", "cuda", timeout=300)
+    assert proc.returncode == 2
+    assert "part 'table1' failed with exit code 2" in proc.stderr
+    assert "no CUDA GPU" in proc.stderr
+    assert not (tmp_path / "table1" / "part.json").exists()
+    assert not (tmp_path / "table2").exists()
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    proc = _run("--profile", "huge", "--out", str(tmp_path), timeout=60)
+    assert proc.returncode == 2
+    assert "unknown profile 'huge'" in proc.stderr
+
+
+def test_report_on_a_folder_without_parts_is_one_line_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert "run scripts/reproduce.sh" in result.stderr
+    assert not (tmp_path / "report.md").exists()
