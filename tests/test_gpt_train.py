@@ -94,8 +94,10 @@ def test_optimizer_state_roundtrip_without_pickle(tmp_path):
 
 
 def test_run_directory_contents(corpus, tmp_path):
-    result = train(tiny(corpus, tmp_path / "run"))
     run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("step,train_loss,val_loss,lr,tokens_per_s\n99,1,1,1,1\n")  # an older run's
+    result = train(tiny(corpus, run))
     assert {p.name for p in run.iterdir()} == {
         "config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
         "metrics.csv", "loss.png"}

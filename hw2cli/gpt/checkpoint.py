@@ -39,6 +39,16 @@ VERSION = 1
 METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
 
 
+RUN_FILES = ("config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
+             "metrics.csv", "loss.png")
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove an earlier run's files, so a new run never mixes with them."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+
+
 def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any], tokenizer: CharTokenizer) -> None:
     """Write ``config.json`` and ``vocab.json`` (once, at the start of a run)."""
     write_json(run_dir / "config.json", {"format": FORMAT, "version": VERSION, "model": asdict(model_config), "train": train_options})

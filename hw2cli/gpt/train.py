@@ -253,6 +253,7 @@ def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data
             scaler.load_state_dict(state["scaler"])
         rows = [r for r in ckpt.read_metrics(run_dir) if r["step"] <= step]
     elif dist.rank == 0:
+        ckpt.clear_run(run_dir)
         ckpt.save_config(run_dir, config, asdict(opts), tokenizer)
     start_step = step
 
