@@ -359,3 +359,19 @@ def test_a_model_overfits_a_repetitive_text_and_greedy_generation_reproduces_it(
     assert loss.item() < 0.05
     out = model.generate(data[None, :10], 60, do_sample=False)  # runs past block_size
     assert "".join(chars[i] for i in out[0]) == text[:70]
+
+
+@pytest.mark.parametrize("flash", [False, True], ids=["explicit", "flash"])
+def test_bf16_autocast_runs_forward_backward_and_cached_generation(flash):
+    model = small_model(use_flash_attn=flash)
+    idx = torch.randint(0, 13, (2, 16), generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        reference = model(idx)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad():
+            logits = model(idx)
+            out = model.generate(idx[:, :4], 20, do_sample=False)  # the cache takes the bf16 keys
+        model(idx).float().sum().backward()
+    assert logits.dtype == torch.bfloat16 and out.shape == (2, 24)
+    torch.testing.assert_close(logits.float(), reference, rtol=0.02, atol=0.005)  # logits ~0.1
+    assert all(p.grad is not None for p in model.parameters())
