@@ -257,8 +257,8 @@ def test_top_k_keeps_the_k_largest_per_row():
     "p, kept",
     [
         (0.01, {2}),  # the top token alone already exceeds p: always at least one
-        (0.5, {2}),  # 0.5 reaches 0.5
-        (0.75, {2, 0}),  # 0.5 + 0.3 >= 0.75
+        (0.45, {2}),  # 0.5 reaches 0.45
+        (0.75, {2, 0}),  # 0.5 + 0.3 >= 0.75: the token that crosses p is kept
         (0.9, {2, 0, 3}),  # 0.5 + 0.3 + 0.15 >= 0.9
         (0.97, {2, 0, 3, 1}),
         (1.0, {2, 0, 3, 1}),
