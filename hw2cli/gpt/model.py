@@ -168,7 +168,7 @@ class CausalSelfAttention(nn.Module):
             dropout_p = self.attn_pdrop if self.training else 0.0
             if past == 0:
                 y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-            else:  # one new query (T == 1) sees every cached key: the mask row is all True
+            else:  # queries after cached keys: offset mask rows; a single new query sees every key
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if T == 1 else mask, dropout_p=dropout_p)
         else:
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
