@@ -297,12 +297,15 @@ def test_cached_greedy_equals_uncached_greedy_beyond_block_size(flash, abs_emb):
     )
 
 
-def test_cached_logits_equal_full_forward_logits():
-    model = small_model()
+@pytest.mark.parametrize("flash, abs_emb", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("cuts", [(6, 7, 8, 9, 10, 11, 12, 13, 14, 15), (5, 8, 13)], ids=["one-by-one", "chunks"])
+def test_cached_logits_equal_full_forward_logits(flash, abs_emb, cuts):
+    model = small_model(use_flash_attn=flash, abs_emb=abs_emb)
     idx = torch.randint(0, 13, (2, 16), generator=torch.Generator().manual_seed(9))
     cache = KVCache(n_layer=2, block_size=16)
+    bounds = [0, *cuts, 16]
     with torch.no_grad():
-        steps = [model(idx[:, :6], cache=cache)] + [model(idx[:, t : t + 1], cache=cache) for t in range(6, 16)]
+        steps = [model(idx[:, a:b], cache=cache) for a, b in zip(bounds, bounds[1:])]
         full = model(idx)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-6)
     assert cache.length == 16
