@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,9 @@ def train(opts: TrainOptions, reporter: Reporter | None = None, resume: str | os
     precision = check_precision(opts.precision, device)
     reporter = reporter if (reporter is not None and dist.rank == 0) else Reporter()
     run_dir = check_writable_dir(opts.out, "--out run directory")
-    text, _ = load_text(opts.txt_file)
+    text, text_path = load_text(opts.txt_file)
+    if opts.txt_file is not None:  # saved absolute, so --resume works from any folder
+        opts = replace(opts, txt_file=str(text_path.resolve()))
     tokenizer = CharTokenizer.from_text(text)
     if resume is not None:
         _, _, saved_tok = ckpt.load_config(run_dir)
