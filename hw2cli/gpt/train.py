@@ -201,6 +201,8 @@ def train(opts: TrainOptions, reporter: Reporter | None = None, resume: str | os
     if device.type == "cuda" and dist.world_size > 1:
         device = torch.device("cuda", dist.local_rank)
     precision = check_precision(opts.precision, device)
+    if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     reporter = reporter if (reporter is not None and dist.rank == 0) else Reporter()
     run_dir = check_writable_dir(opts.out, "--out run directory")
     text, text_path = load_text(opts.txt_file)
