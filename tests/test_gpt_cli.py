@@ -146,3 +146,32 @@ def test_bad_inputs_are_one_line_exit_2(trained, tmp_path, monkeypatch):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (argv, result.stderr)
     assert not (tmp_path / "cache" / "grimms_fairy_tales.txt").exists()
+
+
+def test_ctrl_c_exits_130_with_a_resumable_run(trained, tmp_path, monkeypatch):
+    import contextlib
+    import os
+    import signal
+
+    from hw2cli.common.progress import Reporter
+    from hw2cli.gpt import render
+
+    class CtrlCAtStep10(Reporter):
+        done = 0
+
+        def update(self, key, advance=0, **fields):
+            self.done += advance
+            if self.done == 10:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(render, "train_reporter", lambda quiet: contextlib.nullcontext(CtrlCAtStep10()))
+    _, corpus, _ = trained
+    result = runner.invoke(app, [
+        "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "16",
+        "--batch-size", "4", "--max-steps", "30", "--device", "cpu", "--out", str(tmp_path / "run"),
+        "--json", str(tmp_path / "t.json")])
+    assert result.exit_code == 130
+    summary = json.loads((tmp_path / "t.json").read_text())
+    assert summary["interrupted"] is True and summary["steps"] == 10
+    assert "--resume" in result.stdout
+    load_run(tmp_path / "run")  # the checkpoint written at the interruption loads
