@@ -1,0 +1,155 @@
+"""The training text: the default corpus (Grimm's fairy tales), a character tokenizer,
+the train/validation split and random training windows.
+
+The default corpus is Project Gutenberg eBook 2591, downloaded once into the cache folder
+(``$HW2_CACHE_DIR`` or ``~/.cache/hw2``) with the Gutenberg header and licence removed.
+``$HW2_GRIMM_URL`` points the download elsewhere (a mirror, or a local server in tests).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import atomic_write_text
+
+GRIMM_URL = "https://www.gutenberg.org/cache/epub/2591/pg2591.txt"
+GRIMM_FILE = "grimms_fairy_tales.txt"
+
+
+def cache_dir() -> Path:
+    """The folder for downloaded data: ``$HW2_CACHE_DIR``, else ``~/.cache/hw2``."""
+    return Path(os.environ.get("HW2_CACHE_DIR") or Path.home() / ".cache" / "hw2")
+
+
+def strip_gutenberg(text: str) -> str:
+    """Drop a byte-order mark and, when present, Project Gutenberg's header (up to the
+    ``*** START OF`` line) and licence (from the ``*** END OF`` line)."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    lines = text.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith("*** START OF")), None)
+    end = next((i for i, line in enumerate(lines) if line.startswith("*** END OF")), None)
+    if start is not None and end is not None and start < end:
+        lines = lines[start + 1 : end]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def default_corpus(url: str | None = None, cache: Path | None = None, timeout: float = 30.0) -> Path:
+    """Path of the cached Grimm text, downloading and cleaning it on first use."""
+    url = url or os.environ.get("HW2_GRIMM_URL") or GRIMM_URL
+    path = (cache or cache_dir()) / GRIMM_FILE
+    if path.is_file():
+        return path
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            raw = response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise Hw2Error(
+            f"cannot download Grimm's fairy tales from {url} ({reason}); "
+            "give a local UTF-8 text with --txt-file"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Hw2Error(f"{url} did not return UTF-8 text; give a local UTF-8 text with --txt-file") from None
+    try:
+        atomic_write_text(path, strip_gutenberg(text))
+    except OSError as exc:
+        raise Hw2Error(f"cannot write the downloaded text to {path} ({exc.strerror}); set HW2_CACHE_DIR to a writable folder") from None
+    return path
+
+
+def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
+    """Read ``txt_file`` (UTF-8) or the default corpus; Gutenberg boilerplate is removed."""
+    path = Path(txt_file) if txt_file is not None else default_corpus()
+    if not path.is_file():
+        raise Hw2Error(f"--txt-file {path} does not exist; give a UTF-8 text file")
+    try:
+        text = strip_gutenberg(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise Hw2Error(f"--txt-file {path} is not UTF-8 text (byte {exc.start}); convert it to UTF-8") from None
+    except OSError as exc:
+        raise Hw2Error(f"cannot read --txt-file {path} ({exc.strerror}); check the path") from None
+    if len(text.strip()) == 0:
+        raise Hw2Error(f"--txt-file {path} is empty; give a text to train on")
+    return text, path
+
+
+@dataclass(frozen=True)
+class CharTokenizer:
+    """Characters to ids and back; the vocabulary is the sorted set of the text's characters."""
+
+    chars: tuple[str, ...]
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        return cls(tuple(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    @property
+    def stoi(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.chars)}
+
+    def encode(self, text: str, what: str = "text") -> list[int]:
+        """Ids of ``text``; characters outside the vocabulary are named in a Hw2Error."""
+        stoi = self.stoi
+        unknown = sorted({c for c in text if c not in stoi})
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown)
+            raise Hw2Error(
+                f"the {what} has characters the model's vocabulary lacks: {shown}; "
+                "remove or replace them"
+            )
+        return [stoi[c] for c in text]
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def to_json(self) -> dict:
+        return {"chars": list(self.chars)}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "CharTokenizer":
+        return cls(tuple(obj["chars"]))
+
+
+def split_data(data: torch.Tensor, val_fraction: float, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``1 - val_fraction`` of the ids for training, the rest for validation.
+
+    Both parts must hold at least one window of ``block_size + 1`` ids (validation only when
+    ``val_fraction > 0``).
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise Hw2Error(f"--val-fraction {val_fraction} is outside [0, 1); use e.g. 0.1")
+    n_train = len(data) - int(round(len(data) * val_fraction))
+    train, val = data[:n_train], data[n_train:]
+    if len(train) < block_size + 1:
+        raise Hw2Error(
+            f"the training split has {len(train)} characters, fewer than --block-size {block_size} + 1; "
+            "use a longer text or a smaller --block-size"
+        )
+    if val_fraction > 0 and len(val) < block_size + 1:
+        raise Hw2Error(
+            f"the validation split has {len(val)} characters, fewer than --block-size {block_size} + 1; "
+            "raise --val-fraction, use a longer text or a smaller --block-size"
+        )
+    return train, val
+
+
+def get_batch(
+    data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` windows drawn uniformly with replacement: inputs and next-char targets."""
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    windows = data[starts[:, None] + torch.arange(block_size + 1)]
+    return windows[:, :-1], windows[:, 1:]

@@ -1,0 +1,380 @@
+"""A GPT-2-style decoder for character-level language modelling (homework Q2.2-Q2.9).
+
+Written to read like nanoGPT's ``model.py``: token embedding -> dropout -> ``n_layer``
+pre-norm blocks -> RMSNorm -> a bias-free linear head. Positions come from rotary
+embeddings (RoPE) on queries and keys, or, with ``abs_emb``, from a learned absolute
+position embedding added to the token embedding. ``generate`` keeps a key/value cache, so
+each new token costs one position instead of a forward pass over the whole context.
+
+Linear layers other than the head carry biases, as in minGPT (the course code).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hw2cli.common.errors import Hw2Error
+
+# n_layer / n_head / n_embd of the course's model types (minGPT's presets).
+PRESETS: dict[str, dict[str, int]] = {
+    "gpt-nano": dict(n_layer=3, n_head=3, n_embd=48),
+    "gpt-micro": dict(n_layer=4, n_head=4, n_embd=128),
+    "gpt-mini": dict(n_layer=6, n_head=6, n_embd=384),
+    "gopher-44m": dict(n_layer=8, n_head=16, n_embd=512),
+    "gpt2": dict(n_layer=12, n_head=12, n_embd=768),
+    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),
+    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),
+    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),
+}
+
+
+@dataclass
+class GPTConfig:
+    n_layer: int
+    n_head: int
+    n_embd: int
+    vocab_size: int
+    block_size: int
+    embd_pdrop: float = 0.1
+    resid_pdrop: float = 0.1
+    attn_pdrop: float = 0.1
+    use_flash_attn: bool = False  # F.scaled_dot_product_attention instead of the explicit softmax
+    abs_emb: bool = False  # learned absolute positions instead of RoPE
+    rope_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
+            if getattr(self, name) < 1:
+                raise Hw2Error(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise Hw2Error(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}; pick sizes that divide")
+        if not self.abs_emb and (self.n_embd // self.n_head) % 2:
+            raise Hw2Error(
+                f"RoPE rotates pairs of dimensions, but head size {self.n_embd // self.n_head} is odd; "
+                "use an even head size or abs_emb"
+            )
+        for name in ("embd_pdrop", "resid_pdrop", "attn_pdrop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise Hw2Error(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "GPTConfig":
+        """The course preset ``name`` (layers/heads/width) with ``overrides`` for the rest
+        (``vocab_size`` and ``block_size`` are required)."""
+        if name not in PRESETS:
+            raise Hw2Error(f"unknown model type {name!r}; use one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+# ----------------------------------------------------------------------------- RoPE
+
+
+def rope_tables(head_dim: int, n_pos: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables (n_pos, head_dim/2): position m turns pair i by m * base^(-2i/head_dim)."""
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(n_pos, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each pair (x[..., 2i], x[..., 2i+1]) of x (B, nh, T, hd) by its position's angle.
+
+    ``cos``/``sin`` are the (T, hd/2) rows of ``rope_tables`` for x's positions. Computed in
+    fp32 and returned in x's dtype (bf16 under autocast).
+    """
+    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return rotated.flatten(-2).type_as(x)
+
+
+# ----------------------------------------------------------------------------- KV cache
+
+
+class KVCache:
+    """Keys and values of the positions a generation has seen, per layer.
+
+    Buffers of block_size positions are allocated on first use (in the dtype the
+    attention produces); ``length`` counts the positions filled so far.
+    """
+
+    def __init__(self, n_layer: int, block_size: int):
+        self.block_size = block_size
+        self.k: list[torch.Tensor | None] = [None] * n_layer
+        self.v: list[torch.Tensor | None] = [None] * n_layer
+        self.length = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nh, T, hd) after the filled positions; return all keys and values so far."""
+        if self.k[layer] is None:
+            B, nh, _, hd = k.shape
+            self.k[layer] = k.new_zeros(B, nh, self.block_size, hd)
+            self.v[layer] = v.new_zeros(B, nh, self.block_size, hd)
+        end = self.length + k.size(2)
+        self.k[layer][:, :, self.length : end] = k
+        self.v[layer][:, :, self.length : end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with one fused QKV projection."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.use_flash_attn = config.use_flash_attn
+        self.attn_pdrop = config.attn_pdrop
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.attn_dropout = nn.Dropout(config.attn_pdrop)
+        self.resid_dropout = nn.Dropout(config.resid_pdrop)
+        mask = torch.ones(config.block_size, config.block_size, dtype=torch.bool).tril()
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        return_attn: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, T, C) at positions past..past+T-1 (past = cache.length, else 0) -> (y, probs).
+
+        ``probs`` (B, nh, T, past+T) are the softmax attention weights before dropout when
+        the explicit path runs (always when ``return_attn``), else None.
+        """
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        past = cache.length if cache is not None else 0
+        if rope is not None:
+            cos, sin = rope[0][past : past + T], rope[1][past : past + T]
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        # Row i of the causal mask is query position past+i; it sees keys 0..past+i.
+        mask = self.mask[past : past + T, : past + T]
+
+        probs = None
+        if self.use_flash_attn and not return_attn:
+            dropout_p = self.attn_pdrop if self.training else 0.0
+            if past == 0:
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            else:  # queries after cached keys: offset mask rows; a single new query sees every key
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if T == 1 else mask, dropout_p=dropout_p)
+        else:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+            att = att.masked_fill(~mask, float("-inf"))
+            probs = F.softmax(att, dim=-1)
+            y = self.attn_dropout(probs) @ v
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y)), probs
+
+
+class MLP(nn.Module):
+    """Linear(C -> 4C), tanh-approximated GELU, Linear(4C -> C), dropout."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        self.dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm decoder block: x + attn(RMSNorm(x)), then x + mlp(RMSNorm(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.mlp = MLP(config)
+
+    def forward(self, x, rope=None, cache=None, layer=0, return_attn=False):
+        a, probs = self.attn(self.ln_1(x), rope, cache, layer, return_attn)
+        x = x + a
+        x = x + self.mlp(self.ln_2(x))
+        return x, probs
+
+
+class GPT(nn.Module):
+    """The decoder: ``forward(idx)`` maps token ids (B, T) to next-token logits (B, T, vocab)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.abs_emb else None
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if not config.abs_emb:
+            cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size, config.rope_base)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+
+        self.apply(self._init_weights)
+        # GPT-2: scale the projections that write into the residual stream by 1/sqrt(2 * n_layer).
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        """Number of parameters, all of them (embeddings and head included)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, idx: torch.Tensor, return_attn: bool = False, cache: KVCache | None = None):
+        """Token ids (B, T) -> logits (B, T, vocab).
+
+        With ``return_attn=True`` returns ``(logits, probs)``, ``probs`` a list with one
+        (B, n_head, T, T) tensor of attention weights per layer; the explicit attention runs
+        for that call even when ``use_flash_attn`` is set. With ``cache``, idx holds the
+        positions after the ``cache.length`` cached ones, and the cache is extended.
+        """
+        B, T = idx.shape
+        past = cache.length if cache is not None else 0
+        if past + T > self.config.block_size:
+            raise Hw2Error(
+                f"sequence of {past + T} tokens is longer than block_size {self.config.block_size}; crop the context"
+            )
+        x = self.tok_emb(idx)
+        rope = None
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(past, past + T, device=idx.device))
+        else:
+            rope = (self.rope_cos, self.rope_sin)
+        x = self.drop(x)
+        probs = []
+        for layer, block in enumerate(self.blocks):
+            x, p = block(x, rope, cache, layer, return_attn)
+            probs.append(p)
+        if cache is not None:
+            cache.length += T
+        logits = self.lm_head(self.ln_f(x))
+        return (logits, probs) if return_attn else logits
+
+    def configure_optimizers(
+        self,
+        weight_decay: float,
+        learning_rate: float,
+        betas: tuple[float, float] = (0.9, 0.95),
+        device_type: str = "cpu",
+    ) -> torch.optim.AdamW:
+        """AdamW with weight decay on the weights of linear layers only (not on biases,
+        norm scales or embeddings); the fused kernel on CUDA."""
+        decay = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
+        decay_ids = {id(p) for p in decay}
+        no_decay = [p for p in self.parameters() if id(p) not in decay_ids]
+        groups = [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=True if device_type == "cuda" else None)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        do_sample: bool = True,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Extend idx (B, T) by ``max_new_tokens`` tokens, one at a time.
+
+        Greedy when ``do_sample`` is False; otherwise logits / temperature, then top-k and/or
+        top-p filtering, then a draw (from ``generator`` when given). The model runs in eval
+        mode (restored afterwards). The context is cropped to the last block_size tokens, as
+        in the course code. With ``use_cache`` each step feeds only the newest token through
+        a key/value cache; once the context exceeds block_size the cropped window has shifted
+        and is recomputed in full each step, so the tokens equal the uncached computation's.
+        """
+        if max_new_tokens < 0:
+            raise Hw2Error(f"max_new_tokens must be at least 0, got {max_new_tokens}")
+        if idx.dim() != 2 or idx.size(1) < 1:
+            raise Hw2Error("the prompt must hold at least one token (idx of shape (B, T), T >= 1)")
+        if do_sample:
+            if temperature <= 0:
+                raise Hw2Error(f"temperature must be positive, got {temperature}; use greedy decoding for T=0")
+            if top_k is not None and top_k < 1:
+                raise Hw2Error(f"top_k must be at least 1, got {top_k}")
+            if top_p is not None and not 0.0 < top_p <= 1.0:
+                raise Hw2Error(f"top_p must be in (0, 1], got {top_p}")
+
+        block_size = self.config.block_size
+        was_training = self.training
+        self.eval()
+        cache = KVCache(self.config.n_layer, block_size) if use_cache else None
+        try:
+            for _ in range(max_new_tokens):
+                if cache is not None and 0 < cache.length < block_size:
+                    logits = self(idx[:, -1:], cache=cache)
+                else:
+                    if cache is not None:
+                        cache.length = 0
+                    logits = self(idx[:, -block_size:], cache=cache)
+                next_token = _pick_next(logits[:, -1, :], temperature, do_sample, top_k, top_p, generator)
+                idx = torch.cat((idx, next_token), dim=1)
+        finally:
+            self.train(was_training)
+        return idx
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k largest logits of each row (ties with the k-th kept too); the rest -> -inf."""
+    k = min(k, logits.size(-1))
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filter: keep, per row, the smallest set of most likely tokens whose probability
+    sums to at least p (always at least one token); the rest -> -inf."""
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    sorted_probs = F.softmax(sorted_logits.float(), dim=-1)
+    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    drop_sorted = mass_before >= p  # the set already reached p without this token
+    drop_sorted[..., 0] = False
+    drop = drop_sorted.scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def _pick_next(logits, temperature, do_sample, top_k, top_p, generator) -> torch.Tensor:
+    """Next token ids (B, 1) from the last position's logits (B, vocab)."""
+    if not do_sample:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    return torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)

@@ -1,0 +1,89 @@
+"""Rich output and JSON for ``hw2 gpt train`` and ``hw2 gpt generate``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hw2cli.common.progress import RichReporter
+
+
+def train_reporter(quiet: bool) -> RichReporter:
+    """Progress bar with train loss, validation loss and tokens/s beside the ETA."""
+    from rich.progress import TextColumn
+
+    return RichReporter(quiet, extra_columns=(
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TextColumn("val {task.fields[val]:.3f}"),
+        TextColumn("{task.fields[tps]:,.0f} tok/s"),
+    ))
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render_train(result, console: Console | None = None) -> None:
+    """Summary table of a training run and its last greedy sample."""
+    console = console or Console()
+    title = "GPT training" + (" [interrupted]" if result.interrupted else "")
+    table = Table(title=title, show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for name, value in [
+        ("run directory", result.run_dir),
+        ("model", f"{result.model_type}, {result.num_params:,} parameters, vocabulary {result.vocab_size}"),
+        ("device / precision", f"{result.device} / {result.precision}" + (f", {result.world_size} processes" if result.world_size > 1 else "")),
+        ("steps", f"{result.steps} of {result.total_steps}" + (f" (resumed at {result.start_step})" if result.start_step else "")),
+        ("train loss", _fmt(result.train_loss)),
+        ("val loss (best)", f"{_fmt(result.val_loss)} ({_fmt(result.best_val_loss)})"),
+        ("tokens/s", _fmt(result.tokens_per_s, ",.0f")),
+        ("wall time", f"{result.elapsed_s:.1f} s"),
+    ]:
+        table.add_row(name, value)
+    console.print(table)
+    if result.sample:
+        console.print(Text("greedy sample: ", style="bold") + Text(result.sample))
+    if result.interrupted:
+        console.print(f"interrupted: continue with `hw2 gpt train --resume {result.run_dir}`")
+
+
+def train_to_json(result) -> dict[str, Any]:
+    """Every field of the TrainResult, ``metrics`` as a list of row objects."""
+    return {"command": "gpt train", **asdict(result)}
+
+
+def render_generate(result, console: Console | None = None) -> None:
+    """The decoding settings, then each sample with its prompt highlighted."""
+    console = console or Console()
+    s = result.settings
+    parts = [s["mode"]]
+    if s["temperature"] is not None:
+        parts.append(f"temperature {s['temperature']:g}")
+    if s["top_k"] is not None:
+        parts.append(f"top-k {s['top_k']}")
+    if s["top_p"] is not None:
+        parts.append(f"top-p {s['top_p']:g}")
+    parts += [f"{s['max_new_tokens']} new tokens", f"seed {s['seed']}", s["device"]]
+    console.print(Text("decoding: ", style="bold") + Text(", ".join(parts)))
+    for i, completion in enumerate(result.completions, 1):
+        console.rule(f"sample {i}/{len(result.completions)}")
+        console.print(Text(result.prompt, style="bold reverse") + Text(completion), highlight=False)
+
+
+def generate_to_json(result) -> dict[str, Any]:
+    """``{command, run_dir, prompt, settings, samples: [{index, completion, text}], elapsed_s}``."""
+    return {
+        "command": "gpt generate",
+        "run_dir": result.run_dir,
+        "prompt": result.prompt,
+        "settings": result.settings,
+        "samples": [
+            {"index": i, "completion": c, "text": result.prompt + c} for i, c in enumerate(result.completions)
+        ],
+        "elapsed_s": result.elapsed_s,
+    }

@@ -1,0 +1,380 @@
+"""The GPT model (hw2cli/gpt/model.py): attention, positions, parameters, decoding, KV cache."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hw2cli.common.errors import Hw2Error  # noqa: E402
+from hw2cli.gpt.model import (  # noqa: E402
+    GPT,
+    PRESETS,
+    GPTConfig,
+    KVCache,
+    apply_rope,
+    rope_tables,
+    top_k_filter,
+    top_p_filter,
+)
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: a second intra-op thread only adds synchronisation, and on a
+    shared, oversubscribed CPU spinning threads made the file 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+VARIANTS = [(flash, abs_emb) for flash in (False, True) for abs_emb in (False, True)]
+VARIANT_IDS = [f"{'flash' if f else 'explicit'}-{'abs' if a else 'rope'}" for f, a in VARIANTS]
+
+
+def small_model(seed=0, **overrides) -> GPT:
+    cfg = dict(n_layer=2, n_head=2, n_embd=16, vocab_size=13, block_size=16)
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(**{**cfg, **overrides})).eval()
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_presets_give_the_course_sizes():
+    expected = {
+        "gpt-nano": (3, 3, 48),
+        "gpt-micro": (4, 4, 128),
+        "gpt-mini": (6, 6, 384),
+        "gopher-44m": (8, 16, 512),
+        "gpt2": (12, 12, 768),
+        "gpt2-medium": (24, 16, 1024),
+        "gpt2-large": (36, 20, 1280),
+        "gpt2-xl": (48, 25, 1600),
+    }
+    assert set(PRESETS) == set(expected)
+    for name, sizes in expected.items():
+        cfg = GPTConfig.from_preset(name, vocab_size=65, block_size=128)
+        assert (cfg.n_layer, cfg.n_head, cfg.n_embd) == sizes
+        assert (cfg.vocab_size, cfg.block_size, cfg.embd_pdrop, cfg.abs_emb) == (65, 128, 0.1, False)
+    cfg = GPTConfig.from_preset("gpt-nano", vocab_size=10, block_size=8, attn_pdrop=0.0, use_flash_attn=True)
+    assert (cfg.attn_pdrop, cfg.resid_pdrop, cfg.use_flash_attn) == (0.0, 0.1, True)
+
+
+def test_unknown_preset_lists_the_valid_names():
+    with pytest.raises(Hw2Error, match="gpt-mini.*gpt2-xl"):
+        GPTConfig.from_preset("gpt-huge", vocab_size=10, block_size=8)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(n_embd=30, n_head=4), "divisible"),
+        (dict(n_embd=18, n_head=6), "odd"),  # head size 3: RoPE needs pairs
+        (dict(block_size=0), "block_size"),
+        (dict(attn_pdrop=1.0), "attn_pdrop"),
+    ],
+)
+def test_bad_config_is_refused(overrides, message):
+    cfg = dict(n_layer=1, n_head=2, n_embd=16, vocab_size=5, block_size=8)
+    with pytest.raises(Hw2Error, match=message):
+        GPTConfig(**{**cfg, **overrides})
+
+
+def test_odd_head_size_is_fine_with_absolute_positions():
+    GPT(GPTConfig(n_layer=1, n_head=6, n_embd=18, vocab_size=5, block_size=8, abs_emb=True))
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+@pytest.mark.parametrize("flash, abs_emb", VARIANTS, ids=VARIANT_IDS)
+def test_logits_before_t_do_not_see_tokens_from_t_on(flash, abs_emb):
+    model = small_model(use_flash_attn=flash, abs_emb=abs_emb)
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, 13, (2, 12), generator=gen)
+    changed = idx.clone()
+    t = 7
+    changed[:, t:] = (idx[:, t:] + 1 + torch.randint(0, 11, (2, 12 - t), generator=gen)) % 13
+    with torch.no_grad():
+        a, b = model(idx), model(changed)
+    assert a.shape == (2, 12, 13)
+    torch.testing.assert_close(a[:, :t], b[:, :t], rtol=0, atol=1e-6)
+    assert (a[:, t:] - b[:, t:]).abs().amax() > 1e-3  # the change is visible from t on
+
+
+@pytest.mark.parametrize("abs_emb", [False, True], ids=["rope", "abs"])
+def test_flash_and_explicit_attention_agree_in_eval_mode(abs_emb):
+    explicit = small_model(abs_emb=abs_emb)
+    flash = small_model(abs_emb=abs_emb, use_flash_attn=True)
+    flash.load_state_dict(explicit.state_dict())
+    idx = torch.randint(0, 13, (3, 16), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(flash(idx), explicit(idx), rtol=1e-5, atol=1e-6)
+        # return_attn runs the explicit softmax even in a flash model
+        logits, probs = flash(idx, return_attn=True)
+    torch.testing.assert_close(logits, explicit(idx), rtol=1e-5, atol=1e-6)
+    assert len(probs) == 2
+
+
+def test_attention_probabilities_are_causal_rows_summing_to_one():
+    model = small_model(n_head=4, n_embd=32)
+    idx = torch.randint(0, 13, (2, 10), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        _, probs = model(idx, return_attn=True)
+    assert len(probs) == 2
+    for p in probs:
+        assert p.shape == (2, 4, 10, 10)
+        assert torch.all(p.triu(diagonal=1) == 0)
+        torch.testing.assert_close(p.sum(-1), torch.ones(2, 4, 10))
+        assert torch.all(p[..., torch.ones(10, 10, dtype=torch.bool).tril()] > 0)
+
+
+def test_first_layer_attention_matches_a_hand_computation():
+    """Layer 0 with absolute positions, recomputed from the weights step by step."""
+    model = small_model(abs_emb=True)
+    idx = torch.randint(0, 13, (1, 9), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        _, probs = model(idx, return_attn=True)
+        x = model.tok_emb.weight[idx[0]] + model.pos_emb.weight[:9]
+        h = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * model.blocks[0].ln_1.weight
+        qkv = h @ model.blocks[0].attn.c_attn.weight.T + model.blocks[0].attn.c_attn.bias
+        for head in range(2):
+            q = qkv[:, head * 8 : (head + 1) * 8]
+            k = qkv[:, 16 + head * 8 : 16 + (head + 1) * 8]
+            scores = q @ k.T / math.sqrt(8)
+            expected = torch.zeros(9, 9)
+            for i in range(9):
+                e = torch.exp(scores[i, : i + 1] - scores[i, : i + 1].max())
+                expected[i, : i + 1] = e / e.sum()
+            torch.testing.assert_close(probs[0][0, head], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_too_long_input_is_refused():
+    with pytest.raises(Hw2Error, match="block_size 16"):
+        small_model()(torch.zeros(1, 17, dtype=torch.long))
+
+
+# ----------------------------------------------------------------------------- RoPE
+
+
+def test_rope_keeps_norms_and_matches_complex_rotation():
+    cos, sin = rope_tables(head_dim=8, n_pos=20)
+    x = torch.randn(2, 3, 20, 8, generator=torch.Generator().manual_seed(5))
+    y = apply_rope(x, cos, sin)
+    torch.testing.assert_close(y.norm(dim=-1), x.norm(dim=-1))
+    # pair i at position m is multiplied by exp(1j * m * 10000^(-2i/8))
+    theta = 10000.0 ** (-torch.arange(4, dtype=torch.float64) * 2 / 8)
+    z = torch.view_as_complex(x.double().reshape(2, 3, 20, 4, 2).contiguous())
+    rot = torch.polar(torch.ones(20, 4, dtype=torch.float64), torch.arange(20, dtype=torch.float64)[:, None] * theta)
+    expected = torch.view_as_real(z * rot).reshape(2, 3, 20, 8).float()
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_rope_dot_product_depends_only_on_the_relative_offset():
+    cos, sin = rope_tables(head_dim=16, n_pos=64)
+    gen = torch.Generator().manual_seed(6)
+    q, k = torch.randn(16, generator=gen), torch.randn(16, generator=gen)
+
+    def score(m, n):
+        qm = apply_rope(q.view(1, 1, 1, 16), cos[m : m + 1], sin[m : m + 1])
+        kn = apply_rope(k.view(1, 1, 1, 16), cos[n : n + 1], sin[n : n + 1])
+        return float((qm * kn).sum())
+
+    for m, n in [(5, 2), (9, 9), (3, 11)]:
+        base = score(m, n)
+        for shift in (1, 17, 40):
+            assert score(m + shift, n + shift) == pytest.approx(base, rel=1e-4, abs=1e-5)
+    assert score(5, 2) != pytest.approx(score(5, 3), abs=1e-3)  # and it does depend on the offset
+
+
+# ----------------------------------------------------------------------------- parameters and optimizer
+
+
+@pytest.mark.parametrize("abs_emb", [False, True], ids=["rope", "abs"])
+def test_gpt_mini_parameter_count(abs_emb):
+    V, T, L, C = 65, 128, 6, 384
+    model = GPT(GPTConfig.from_preset("gpt-mini", vocab_size=V, block_size=T, abs_emb=abs_emb))
+    per_block = 2 * C + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C)
+    expected = V * C + (T * C if abs_emb else 0) + L * per_block + C + C * V
+    assert model.num_params() == expected
+    assert expected == (10_741_632 if abs_emb else 10_692_480)
+
+
+def test_initialisation_follows_gpt2():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.from_preset("gpt-micro", vocab_size=50, block_size=32, abs_emb=True)).requires_grad_(False)
+    assert all(torch.all(b == 0) for n, b in model.named_parameters() if n.endswith(".bias"))
+    assert float(model.blocks[0].attn.c_attn.weight.std()) == pytest.approx(0.02, rel=0.05)
+    assert float(model.tok_emb.weight.std()) == pytest.approx(0.02, rel=0.1)
+    scaled = 0.02 / math.sqrt(2 * 4)
+    assert float(model.blocks[1].mlp.c_proj.weight.std()) == pytest.approx(scaled, rel=0.05)
+    assert float(model.blocks[1].attn.c_proj.weight.std()) == pytest.approx(scaled, rel=0.05)
+    assert torch.all(model.ln_f.weight == 1)
+
+
+def test_same_seed_same_weights():
+    a, b = small_model(seed=3), small_model(seed=3)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_optimizer_decays_only_linear_weights():
+    model = small_model(abs_emb=True)
+    opt = model.configure_optimizers(weight_decay=0.1, learning_rate=3e-4)
+    assert isinstance(opt, torch.optim.AdamW)
+    decay, no_decay = opt.param_groups
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (0.1, 0.0)
+    assert decay["lr"] == no_decay["lr"] == 3e-4 and decay["betas"] == (0.9, 0.95)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay_names = sorted(names[id(p)] for p in decay["params"])
+    expected = sorted(
+        [f"blocks.{i}.{m}.weight" for i in range(2) for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")]
+        + ["lm_head.weight"]
+    )
+    assert decay_names == expected
+    no_decay_names = {names[id(p)] for p in no_decay["params"]}
+    assert no_decay_names == set(names.values()) - set(expected)
+    assert {"tok_emb.weight", "pos_emb.weight", "ln_f.weight", "blocks.0.attn.c_attn.bias"} <= no_decay_names
+
+
+# ----------------------------------------------------------------------------- decoding filters
+
+
+def test_top_k_keeps_the_k_largest_per_row():
+    logits = torch.tensor([[1.0, 3.0, 2.0, 5.0, 4.0], [0.0, -1.0, 2.0, 1.0, -3.0]])
+    out = top_k_filter(logits, 2)
+    inf = float("-inf")
+    assert out.tolist() == [[inf, inf, inf, 5.0, 4.0], [inf, inf, 2.0, 1.0, inf]]
+    assert top_k_filter(logits, 1).isfinite().sum(-1).tolist() == [1, 1]
+    assert torch.equal(top_k_filter(logits, 99), logits)
+
+
+@pytest.mark.parametrize(
+    "p, kept",
+    [
+        (0.01, {2}),  # the top token alone already exceeds p: always at least one
+        (0.45, {2}),  # 0.5 reaches 0.45
+        (0.75, {2, 0}),  # 0.5 + 0.3 >= 0.75: the token that crosses p is kept
+        (0.9, {2, 0, 3}),  # 0.5 + 0.3 + 0.15 >= 0.9
+        (0.97, {2, 0, 3, 1}),
+        (1.0, {2, 0, 3, 1}),
+    ],
+)
+def test_top_p_keeps_the_smallest_set_reaching_p(p, kept):
+    probs = torch.tensor([[0.3, 0.05, 0.5, 0.15]])
+    out = top_p_filter(probs.log(), p)
+    assert set(torch.nonzero(out[0].isfinite()).flatten().tolist()) == kept
+    torch.testing.assert_close(out[0, sorted(kept)], probs.log()[0, sorted(kept)])
+
+
+def test_top_p_works_row_by_row():
+    logits = torch.tensor([[0.9, 0.05, 0.05], [0.2, 0.4, 0.4]]).log()
+    out = top_p_filter(logits, 0.6)
+    assert out.isfinite().tolist() == [[True, False, False], [False, True, True]]
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+@pytest.mark.parametrize("flash, abs_emb", VARIANTS, ids=VARIANT_IDS)
+def test_cached_greedy_equals_uncached_greedy_beyond_block_size(flash, abs_emb):
+    model = small_model(use_flash_attn=flash, abs_emb=abs_emb)
+    prompt = torch.randint(0, 13, (2, 5), generator=torch.Generator().manual_seed(7))
+    cached = model.generate(prompt, 40, do_sample=False)  # 45 > block_size 16
+    uncached = model.generate(prompt, 40, do_sample=False, use_cache=False)
+    assert cached.shape == (2, 45)
+    assert torch.equal(cached[:, :5], prompt)
+    assert torch.equal(cached, uncached)
+    # a prompt longer than block_size is cropped, as in the course code
+    long_prompt = torch.randint(0, 13, (1, 30), generator=torch.Generator().manual_seed(8))
+    assert torch.equal(
+        model.generate(long_prompt, 10, do_sample=False),
+        model.generate(long_prompt, 10, do_sample=False, use_cache=False),
+    )
+
+
+@pytest.mark.parametrize("flash, abs_emb", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("cuts", [(6, 7, 8, 9, 10, 11, 12, 13, 14, 15), (5, 8, 13)], ids=["one-by-one", "chunks"])
+def test_cached_logits_equal_full_forward_logits(flash, abs_emb, cuts):
+    model = small_model(use_flash_attn=flash, abs_emb=abs_emb)
+    idx = torch.randint(0, 13, (2, 16), generator=torch.Generator().manual_seed(9))
+    cache = KVCache(n_layer=2, block_size=16)
+    bounds = [0, *cuts, 16]
+    with torch.no_grad():
+        steps = [model(idx[:, a:b], cache=cache) for a, b in zip(bounds, bounds[1:])]
+        full = model(idx)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-6)
+    assert cache.length == 16
+
+
+def test_sampling_is_reproducible_and_cache_independent():
+    model = small_model()
+    prompt = torch.zeros(3, 1, dtype=torch.long)
+
+    def sample(**kw):
+        return model.generate(prompt, 30, temperature=0.8, top_k=5, top_p=0.9, generator=torch.Generator().manual_seed(10), **kw)
+
+    a = sample()
+    assert torch.equal(a, sample())
+    assert torch.equal(a, sample(use_cache=False))
+    assert not torch.equal(a[0], a[1])  # rows draw independently
+    greedy = model.generate(prompt, 30, do_sample=False)
+    assert torch.equal(model.generate(prompt, 30, top_k=1, generator=torch.Generator().manual_seed(0)), greedy)
+
+
+def test_generate_restores_training_mode_and_validates_settings():
+    model = small_model().train()
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    assert model.generate(prompt, 0).shape == (1, 2)
+    model.generate(prompt, 3, do_sample=False)
+    assert model.training
+    for kwargs, message in [
+        (dict(temperature=0.0), "temperature"),
+        (dict(top_k=0), "top_k"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(max_new_tokens=-1), "max_new_tokens"),
+    ]:
+        with pytest.raises(Hw2Error, match=message):
+            model.generate(prompt, **{"max_new_tokens": 3, **kwargs})
+    with pytest.raises(Hw2Error, match="at least one token"):
+        model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
+
+
+def test_a_model_overfits_a_repetitive_text_and_greedy_generation_reproduces_it():
+    text = "the cat sat on the mat. " * 8
+    chars = sorted(set(text))
+    data = torch.tensor([chars.index(c) for c in text])
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_layer=1, n_head=2, n_embd=32, vocab_size=len(chars), block_size=32, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT(cfg)
+    opt = model.configure_optimizers(weight_decay=0.0, learning_rate=1e-2)
+    windows = torch.stack([data[s : s + cfg.block_size + 1] for s in range(24)])  # every phase of the text
+    for _ in range(100):
+        logits = model(windows[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+    out = model.generate(data[None, :10], 60, do_sample=False)  # runs past block_size
+    assert "".join(chars[i] for i in out[0]) == text[:70]
+
+
+@pytest.mark.parametrize("flash", [False, True], ids=["explicit", "flash"])
+def test_bf16_autocast_runs_forward_backward_and_cached_generation(flash):
+    model = small_model(use_flash_attn=flash)
+    idx = torch.randint(0, 13, (2, 16), generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        reference = model(idx)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad():
+            logits = model(idx)
+            out = model.generate(idx[:, :4], 20, do_sample=False)  # the cache takes the bf16 keys
+        model(idx).float().sum().backward()
+    assert logits.dtype == torch.bfloat16 and out.shape == (2, 24)
+    torch.testing.assert_close(logits.float(), reference, rtol=0.02, atol=0.005)  # logits ~0.1
+    assert all(p.grad is not None for p in model.parameters())

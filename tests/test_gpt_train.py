@@ -1,0 +1,213 @@
+"""The GPT trainer and its run directory: save/load, resume equivalence, Ctrl-C, the
+learning-rate schedule, and DistributedDataParallel with two CPU processes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.progress import Reporter
+from hw2cli.gpt import checkpoint as ckpt
+from hw2cli.gpt.data import CharTokenizer
+from hw2cli.gpt.model import GPT, GPTConfig
+from hw2cli.gpt.train import TrainOptions, lr_at, train
+
+TEXT = "".join(f"The {w} sat by the well and spun {n} threads of gold.\n"
+               for n in range(12) for w in ("miller", "queen", "king", "frog"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, above all on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def tiny(corpus, out, **kw) -> TrainOptions:
+    base = dict(txt_file=str(corpus), model_type="gpt-nano", block_size=16, batch_size=4, max_steps=12,
+                eval_interval=6, eval_steps=2, log_interval=3, sample_interval=0, device="cpu", out=str(out))
+    return TrainOptions(**{**base, **kw})
+
+
+def weights(run_dir) -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / "model.safetensors"))
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+def test_save_then_load_gives_identical_logits(tmp_path):
+    tok = CharTokenizer.from_text(TEXT)
+    config = GPTConfig.from_preset("gpt-nano", vocab_size=tok.vocab_size, block_size=16)
+    torch.manual_seed(3)
+    model = GPT(config).eval()
+    ckpt.save_config(tmp_path, config, {"model_type": "gpt-nano"}, tok)
+    ckpt.save_weights(tmp_path, model, step=0)
+    loaded, loaded_tok, options = ckpt.load_run(tmp_path)
+    assert loaded_tok == tok and options == {"model_type": "gpt-nano"} and loaded.config == config
+    idx = torch.tensor([tok.encode("The frog sat by ")])
+    with torch.no_grad():
+        assert torch.equal(model(idx), loaded(idx))
+    assert not loaded.training
+
+
+def test_optimizer_state_roundtrip_without_pickle(tmp_path):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.from_preset("gpt-nano", vocab_size=11, block_size=8))
+    opt = model.configure_optimizers(0.1, 1e-3)
+    for _ in range(2):
+        model(torch.randint(11, (2, 8))).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    ckpt.save_training_state(tmp_path, opt, {"step": 2})
+    fresh = GPT(model.config).configure_optimizers(0.1, 1e-3)
+    assert ckpt.load_training_state(tmp_path, fresh) == {"step": 2}
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for i, state in a["state"].items():
+        for name, value in state.items():
+            assert torch.equal(value, b["state"][i][name]), (i, name)
+    assert {p.name for p in tmp_path.iterdir()} == {"optimizer.safetensors", "state.json"}
+
+
+def test_run_directory_contents(corpus, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("step,train_loss,val_loss,lr,tokens_per_s\n99,1,1,1,1\n")  # an older run's
+    result = train(tiny(corpus, run))
+    assert {p.name for p in run.iterdir()} == {
+        "config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
+        "metrics.csv", "loss.png"}
+    assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["n_layer"] == 3 and config["model"]["vocab_size"] == len(set(TEXT))
+    assert config["train"]["max_steps"] == 12
+    rows = ckpt.read_metrics(run)
+    assert [r["step"] for r in rows] == [3, 6, 9, 12]
+    assert [r["val_loss"] is not None for r in rows] == [False, True, False, True]
+    assert rows[-1]["val_loss"] == pytest.approx(result.val_loss)
+    assert rows[-1]["train_loss"] == pytest.approx(result.train_loss)
+    assert all(r["lr"] == 5e-4 and r["tokens_per_s"] > 0 for r in rows)
+    assert math.log(len(set(TEXT))) > rows[-1]["train_loss"]  # learnt something
+    assert result.steps == 12 and not result.interrupted
+    assert json.loads((run / "state.json").read_text())["finished"] is True
+
+
+def test_epochs_set_the_number_of_steps(corpus, tmp_path):
+    result = train(tiny(corpus, tmp_path / "run", max_steps=None, epochs=1, batch_size=256, eval_interval=100))
+    n_train = len(TEXT) - round(len(TEXT) * 0.1)
+    assert result.total_steps == result.steps == math.ceil((n_train - 16) / 256)
+
+
+def test_resume_after_max_steps_reaches_the_same_weights(corpus, tmp_path):
+    train(tiny(corpus, tmp_path / "full", warmup_steps=4))
+    first = train(tiny(corpus, tmp_path / "split", warmup_steps=4, max_steps=6))
+    assert first.steps == 6
+    resumed = train(TrainOptions(max_steps=12, device="cpu"), resume=tmp_path / "split")
+    assert resumed.start_step == 6 and resumed.steps == 12
+    assert_same_weights(tmp_path / "full", tmp_path / "split")
+    assert [r["step"] for r in ckpt.read_metrics(tmp_path / "split")] == [3, 6, 9, 12]
+
+
+class _CtrlCAt(Reporter):
+    """Sends this process a SIGINT (as Ctrl-C does) when the bar reaches ``step``."""
+
+    def __init__(self, step: int):
+        self.step, self.done = step, 0
+
+    def update(self, key, advance=0, **fields):
+        self.done += advance
+        if self.done == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_leaves_a_checkpoint_that_resumes_exactly(corpus, tmp_path):
+    opts = dict(lr_schedule="cosine", warmup_steps=2, min_lr=1e-5, dropout=0.1)
+    train(tiny(corpus, tmp_path / "full", **opts))
+    cut = train(tiny(corpus, tmp_path / "cut", **opts), reporter=_CtrlCAt(3))
+    assert cut.interrupted and cut.steps == 3
+    assert json.loads((tmp_path / "cut" / "state.json").read_text())["step"] == 3
+    model, _, _ = ckpt.load_run(tmp_path / "cut")  # usable as it is
+    assert model.config.n_layer == 3
+    resumed = train(TrainOptions(device="cpu"), resume=tmp_path / "cut")
+    assert not resumed.interrupted and resumed.steps == 12
+    assert_same_weights(tmp_path / "full", tmp_path / "cut")
+
+
+def test_resume_refuses_another_text(corpus, tmp_path):
+    train(tiny(corpus, tmp_path / "run", max_steps=3))
+    other = tmp_path / "other.txt"
+    other.write_text(TEXT + "XYZ", encoding="utf-8")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    saved["train"]["txt_file"] = str(other)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(Hw2Error, match="vocabulary"):
+        train(TrainOptions(max_steps=6, device="cpu"), resume=tmp_path / "run")
+
+
+def test_lr_schedule():
+    opts = TrainOptions(lr=1e-3, lr_schedule="cosine", warmup_steps=10, min_lr=1e-4)
+    assert lr_at(0, 110, opts) == pytest.approx(1e-3 / 11)
+    assert lr_at(9, 110, opts) == pytest.approx(1e-3 * 10 / 11)
+    assert lr_at(10, 110, opts) == pytest.approx(1e-3)
+    assert lr_at(60, 110, opts) == pytest.approx(5.5e-4)  # half-way: mean of lr and min_lr
+    assert lr_at(110, 110, opts) == pytest.approx(1e-4)
+    assert lr_at(50, 110, TrainOptions(lr=1e-3)) == 1e-3  # constant, the course default
+    assert lr_at(100, 100, TrainOptions(lr=1e-3, lr_schedule="cosine")) == pytest.approx(1e-4)
+
+
+def test_two_process_torchrun(corpus, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+         "--master-addr", "127.0.0.1", "--master-port", str(port),
+         "-m", "hw2cli", "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano",
+         "--block-size", "16", "--batch-size", "4", "--max-steps", "6", "--eval-interval", "3",
+         "--eval-steps", "2", "--log-interval", "3", "--device", "cpu", "--out", str(out),
+         "--json", str(tmp_path / "ddp.json"), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:  # kill torchrun and its workers, not just torchrun
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, stderr[-3000:]
+    summary = json.loads((tmp_path / "ddp.json").read_text())
+    assert summary["world_size"] == 2 and summary["rank"] == 0 and summary["steps"] == 6
+    assert stdout.count("GPT training") == 1  # only rank 0 reports
+    assert [r["step"] for r in ckpt.read_metrics(out)] == [3, 6]
+    model, _, _ = ckpt.load_run(out)
+    # Each rank drew its own batches: the run differs from a one-process run of the same options.
+    train(tiny(corpus, tmp_path / "single", max_steps=6, eval_interval=3))
+    single = weights(tmp_path / "single")
+    assert any(not torch.equal(single[k], v) for k, v in weights(out).items())
