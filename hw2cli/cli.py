@@ -73,6 +73,29 @@ def _graph_outputs(json_path: Optional[Path], npz_path: Optional[Path]) -> None:
         check_writable(npz_path, "--npz file")
 
 
+def _graph_command(compute: Callable, kind: str, quiet: bool, json_path: Optional[Path], npz_path: Optional[Path]) -> None:
+    """The flow shared by `graph powers` and `graph laplacian`: check the output paths, run
+    ``compute(reporter)``, print the result, then write --json / --npz (``kind`` picks the
+    render functions ``render_<kind>``, ``<kind>_to_json`` and ``<kind>_npz``)."""
+    from hw2cli.common.io import write_json
+    from hw2cli.common.progress import RichReporter
+    from hw2cli.graph import render
+    from hw2cli.graph.io import write_npz
+
+    _graph_outputs(json_path, npz_path)
+    try:
+        with RichReporter(quiet) as reporter:
+            result = compute(reporter)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    getattr(render, f"render_{kind}")(result)
+    if json_path is not None:
+        write_json(json_path, getattr(render, f"{kind}_to_json")(result))
+    if npz_path is not None:
+        write_npz(npz_path, result.graph.nodes, getattr(render, f"{kind}_npz")(result))
+
+
 @graph_app.command("powers")
 @user_errors
 def graph_powers(
@@ -88,24 +111,12 @@ def graph_powers(
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
 ) -> None:
     """Adjacency matrix A and its powers: entry (i, j) of A^k counts the walks of length k from i to j."""
-    from hw2cli.common.io import write_json
-    from hw2cli.common.progress import RichReporter
-    from hw2cli.graph import render
-    from hw2cli.graph.io import write_npz
     from hw2cli.graph.walks import run_powers
 
-    _graph_outputs(json_path, npz_path)
-    try:
-        with RichReporter(quiet) as reporter:
-            result = run_powers(edges, matrix, directed, max_power, walks, length, max_walks, reporter)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
-    render.render_powers(result)
-    if json_path is not None:
-        write_json(json_path, render.powers_to_json(result))
-    if npz_path is not None:
-        write_npz(npz_path, result.graph.nodes, render.powers_npz(result))
+    _graph_command(
+        lambda reporter: run_powers(edges, matrix, directed, max_power, walks, length, max_walks, reporter),
+        "powers", quiet, json_path, npz_path,
+    )
 
 
 @graph_app.command("laplacian")
@@ -122,24 +133,12 @@ def graph_laplacian(
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
 ) -> None:
     """Degree matrix D, Laplacian L = D - A, its eigenvalues and the connected components."""
-    from hw2cli.common.io import write_json
-    from hw2cli.common.progress import RichReporter
-    from hw2cli.graph import render
-    from hw2cli.graph.io import write_npz
     from hw2cli.graph.laplacian import run_laplacian
 
-    _graph_outputs(json_path, npz_path)
-    try:
-        with RichReporter(quiet) as reporter:
-            result = run_laplacian(edges, matrix, directed, normalized, features, eigs, reporter)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
-    render.render_laplacian(result)
-    if json_path is not None:
-        write_json(json_path, render.laplacian_to_json(result))
-    if npz_path is not None:
-        write_npz(npz_path, result.graph.nodes, render.laplacian_npz(result))
+    _graph_command(
+        lambda reporter: run_laplacian(edges, matrix, directed, normalized, features, eigs, reporter),
+        "laplacian", quiet, json_path, npz_path,
+    )
 
 
 @graph_app.command("check")
@@ -164,7 +163,6 @@ def graph_check(
         write_json(json_path, render.check_to_json(result))
     if not result.ok:
         raise typer.Exit(1)
-
 
 
 # ----------------------------------------------------------------------------- padding-bench (Q1.1)

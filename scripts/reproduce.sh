@@ -78,7 +78,7 @@ run_part() {
 if [ "$profile" = quick ]; then
   pad_opts=(--rounds 2 --epochs 3)
   rot_opts=(--dataset digits --epochs 3)
-  gpt_opts=(--model-type gpt-nano --block-size 64 --batch-size 32 --max-steps 300 --eval-interval 100 --eval-steps 5)
+  gpt_opts=(--model-type gpt-nano --block-size 64 --batch-size 16 --max-steps 200 --eval-interval 100 --eval-steps 5)
 else
   pad_opts=(--rounds 10 --epochs 50)
   rot_opts=(--dataset cifar10 --epochs 10)
