@@ -8,6 +8,11 @@ import sys
 
 import pytest
 
+# The models under test are tiny: a second intra-op thread only adds synchronisation, and on
+# a shared 2-core machine torch's spinning OpenMP threads made training 10x slower. Set
+# before torch is imported; subprocesses (the CLI, torchrun) inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture
 def run_hw2():

@@ -17,21 +17,12 @@ TEXT = "".join(f"The {w} went into the forest and found {n} golden apples.\n"
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny run trained through the CLI; returns (run dir, corpus, --json summary)."""
     root = tmp_path_factory.mktemp("gpt_cli")
     corpus = root / "tiny.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    torch.set_num_threads(1)
     result = runner.invoke(app, [
         "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "16",
         "--batch-size", "8", "--max-steps", "30", "--eval-interval", "15", "--eval-steps", "2",

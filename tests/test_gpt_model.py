@@ -22,16 +22,6 @@ from hw2cli.gpt.model import (  # noqa: E402
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: a second intra-op thread only adds synchronisation, and on a
-    shared, oversubscribed CPU spinning threads made the file 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 VARIANTS = [(flash, abs_emb) for flash in (False, True) for abs_emb in (False, True)]
 VARIANT_IDS = [f"{'flash' if f else 'explicit'}-{'abs' if a else 'rope'}" for f, a in VARIANTS]
 

@@ -26,15 +26,6 @@ TEXT = "".join(f"The {w} sat by the well and spun {n} threads of gold.\n"
                for n in range(12) for w in ("miller", "queen", "king", "frog"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, above all on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def corpus(tmp_path):
     path = tmp_path / "tiny.txt"

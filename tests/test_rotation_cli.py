@@ -25,20 +25,13 @@ def _png_size(path) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    """Two epochs of both models on digits, with every output requested.
-
-    One intra-op thread: on the shared 2-core test machines, torch's spinning OpenMP threads
-    made training several times slower than a single thread; the numbers asserted below are
-    thresholds, not exact values, so the thread count does not matter to them."""
+    """Two epochs of both models on digits, with every output requested."""
     out = tmp_path_factory.mktemp("rotate")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     result = runner.invoke(app, [
         "rotate-eval", "--dataset", "digits", "--epochs", "2", "--angles", ANGLES, "--device", "cpu",
         "--json", str(out / "r.json"), "--plot", str(out / "plot.png"), "--preview", str(out / "preview.png"),
         "--save-models", str(out / "models"), "--quiet",
     ])
-    torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
     return out, result, json.loads((out / "r.json").read_text())
 
