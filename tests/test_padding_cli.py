@@ -53,17 +53,20 @@ def test_csv_and_json_hold_every_round():
     assert [r["test_acc"] for r in data["conv_types"]["circular"]["rounds"]] == [80.1, 85.0, 83.3]
 
 
-def test_worker_processes_give_the_sequential_numbers():
-    common = dict(net="net1", conv_types=["valid", "reflect"], rounds=2, epochs=2, device="cpu", data_sizes=TINY,
-                  settings=None)
-    seq = run_padding_bench(path="sequential", **{**common, "settings": TrainSettings(batch_size=20)})
-    par = run_padding_bench(path="cpu-processes", workers=2, **{**common, "settings": TrainSettings(batch_size=20)})
-    assert (seq.path, par.path) == ("sequential", "cpu-processes")
-    for ct in ("valid", "reflect"):
+def test_every_path_gives_the_sequential_numbers():
+    common = dict(net="net1", conv_types=["reflect"], rounds=2, epochs=2, device="cpu", data_sizes=TINY,
+                  settings=TrainSettings(batch_size=20))
+    seq = run_padding_bench(path="sequential", **common)
+    par = run_padding_bench(path="cpu-processes", workers=2, **common)
+    bat = run_padding_bench(path="batched", **common)
+    assert (seq.path, par.path, bat.path) == ("sequential", "cpu-processes", "batched")
+    for ct in ("reflect",):
         assert [o.round for o in par.outcomes[ct]] == [0, 1]
-        for a, b in zip(seq.outcomes[ct], par.outcomes[ct]):
+        for a, b, c in zip(seq.outcomes[ct], par.outcomes[ct], bat.outcomes[ct]):
             assert (a.val_losses, a.val_acc, a.test_acc, a.epochs) == (b.val_losses, b.val_acc, b.test_acc, b.epochs)
-    assert seq.flop == par.flop > 0
+            assert (a.val_acc, a.test_acc, a.epochs) == (c.val_acc, c.test_acc, c.epochs)
+            assert c.val_losses == pytest.approx(a.val_losses, rel=1e-5)
+    assert seq.flop == par.flop == bat.flop > 0
 
 
 def test_ctrl_c_returns_the_finished_rounds():

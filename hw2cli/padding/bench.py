@@ -14,7 +14,7 @@ import queue
 import signal
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.multiprocessing as mp
@@ -152,9 +152,8 @@ def run_padding_bench(
         raise Hw2Error("the cpu-processes path runs on the CPU only; use --device cpu")
     sizes = {**SIZES, **(data_sizes or {})}
     data_args = dict(seed=seed, independent_val=independent_val, n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"])
-    settings = settings or TrainSettings()
-    settings.epochs, settings.precision = epochs, precision
-    settings.channels_last = dev.type == "cpu" and path != "batched"
+    settings = replace(settings or TrainSettings(), epochs=epochs, precision=precision,
+                       channels_last=dev.type == "cpu" and path != "batched")
     result = PaddingBenchResult(
         settings={
             "net": net, "conv_types": conv_types, "rounds": rounds, "epochs": epochs, "precision": precision,
