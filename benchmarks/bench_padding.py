@@ -3,8 +3,8 @@
 The course-style loop trains one model at a time with PyTorch's default threads, nn.Conv2d's
 built-in padding modes, a DataLoader, and torch.save of the best weights after every
 improvement. The chosen path is `run_padding_bench(path="auto")` (on the CPU: one worker
-process per core, one thread each, channels-last, explicit padding). Both run here, one after
-the other, on the same conv types, rounds and epochs; the script prints seconds, GFLOP/s and
+process per core, one thread each, channels-last, explicit padding). Both run here, conv type
+by conv type in turn, on the same rounds and epochs; the script prints seconds, GFLOP/s and
 the ratio. Usage:
 
     python benchmarks/bench_padding.py --rounds 2 --epochs 3 [--net net1] [--conv-types ...]
@@ -84,34 +84,29 @@ def main() -> None:
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}; load average {os.getloadavg()[0]:.1f}")
     data = make_data(0)
 
-    # Baseline: the course-style loop, one model at a time.
-    base_sec: dict[str, float] = {}
-    base_acc: dict[str, list] = {}
-    flop = 0.0
-    t_all = time.perf_counter()
+    # Interleaved per conv type, so that the others' load on a shared machine hits both alike:
+    # the course-style loop (one model at a time), then the chosen path on the same rounds
+    # (its time includes starting the worker processes each time).
+    base_sec, mine_sec, base_flop, mine_flop = {}, {}, 0.0, 0.0
+    print(f"work: {args.net}, {len(conv_types)} conv types x {args.rounds} rounds x {args.epochs} epochs")
+    print(f"{'conv type':<10} {'course s':>9} {'chosen s':>9} {'ratio':>6} {'max |dTest| %':>14} {'load':>5}")
     for ct in conv_types:
         t0 = time.perf_counter()
-        base_acc[ct] = [course_round(args.net, ct, r, data, args.epochs) for r in range(args.rounds)]
+        base = [course_round(args.net, ct, r, data, args.epochs) for r in range(args.rounds)]
         base_sec[ct] = time.perf_counter() - t0
-        flop += sum(train_flops(PaddingNetConfig(args.net, ct), e, SIZES["train"], SIZES["val"], SIZES["test"] // 2)
-                    for _, _, e in base_acc[ct])
-    base_total = time.perf_counter() - t_all
-
-    # The chosen path, same work (its time includes starting the worker processes).
-    result = run_padding_bench(args.net, conv_types, rounds=args.rounds, epochs=args.epochs, device="auto",
-                               workers=args.workers)
-    print(f"\nwork: {args.net}, {len(conv_types)} conv types x {args.rounds} rounds x {args.epochs} epochs; "
-          f"chosen path: {result.path} on {result.device}; load average now {os.getloadavg()[0]:.1f}")
-    print(f"{'conv type':<10} {'course s/round':>15} {'chosen s/round':>15} {'(per worker)':>13} {'max |dTest| %':>14}")
-    workers = min(args.workers or os.cpu_count() or 1, len(conv_types) * args.rounds) if result.path == "cpu-processes" else 1
-    for ct in conv_types:
-        rounds = result.outcomes[ct]
-        mine = sum(o.seconds for o in rounds) / len(rounds)
-        d_test = max(abs(b[1] - o.test_acc) for b, o in zip(base_acc[ct], rounds))
-        print(f"{ct:<10} {base_sec[ct] / args.rounds:>15.2f} {mine / workers:>15.2f} {mine:>13.2f} {d_test:>14.2f}")
-    print(f"\ncourse-style: {base_total:8.1f} s  {flop / base_total / 1e9:6.1f} GFLOP/s")
-    print(f"chosen path:  {result.seconds:8.1f} s  {result.gflops:6.1f} GFLOP/s")
-    print(f"ratio: {base_total / result.seconds:.2f}x")
+        base_flop += sum(train_flops(PaddingNetConfig(args.net, ct), e, SIZES["train"], SIZES["val"], SIZES["test"] // 2)
+                         for _, _, e in base)
+        result = run_padding_bench(args.net, [ct], rounds=args.rounds, epochs=args.epochs, device="auto",
+                                   workers=args.workers)
+        mine_sec[ct], mine_flop = result.seconds, mine_flop + result.flop
+        d_test = max(abs(b[1] - o.test_acc) for b, o in zip(base, result.outcomes[ct]))
+        print(f"{ct:<10} {base_sec[ct]:>9.1f} {mine_sec[ct]:>9.1f} {base_sec[ct] / mine_sec[ct]:>5.2f}x {d_test:>14.2f}"
+              f" {os.getloadavg()[0]:>5.1f}", flush=True)
+    base_total, mine_total = sum(base_sec.values()), sum(mine_sec.values())
+    print(f"\nchosen path: {result.path} on {result.device}")
+    print(f"course-style: {base_total:8.1f} s  {base_flop / base_total / 1e9:6.1f} GFLOP/s")
+    print(f"chosen path:  {mine_total:8.1f} s  {mine_flop / mine_total / 1e9:6.1f} GFLOP/s")
+    print(f"ratio: {base_total / mine_total:.2f}x")
 
 
 if __name__ == "__main__":
