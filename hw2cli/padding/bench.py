@@ -70,6 +70,11 @@ def parse_conv_types(text: str | None) -> list[str]:
 _worker: dict = {}
 
 
+def _cpu_cores() -> int:
+    """Cores this process may run on (not the host's count, inside a container)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _init_worker(data_args: dict, progress: "mp.Queue") -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     torch.set_num_threads(1)
@@ -183,7 +188,7 @@ def run_padding_bench(
     try:
         if path == "cpu-processes":
             jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
-            n_workers = min(workers or os.cpu_count() or 1, len(jobs))
+            n_workers = min(workers or _cpu_cores(), len(jobs))
             if n_workers == 1:
                 path = result.path = "sequential"
             else:
