@@ -1,0 +1,113 @@
+"""Course-style sequential training against the path `hw2 padding-bench` chooses, same work.
+
+The course-style loop trains one model at a time with PyTorch's default threads, nn.Conv2d's
+built-in padding modes, a DataLoader, and torch.save of the best weights after every
+improvement. The chosen path is `run_padding_bench(path="auto")` (on the CPU: one worker
+process per core, one thread each, channels-last, explicit padding). Both run here, conv type
+by conv type in turn, on the same rounds and epochs; the script prints seconds, GFLOP/s and
+the ratio. Usage:
+
+    python benchmarks/bench_padding.py --rounds 2 --epochs 3 [--net net1] [--conv-types ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from hw2cli.padding.bench import parse_conv_types, run_padding_bench  # noqa: E402
+from hw2cli.padding.data import SIZES, make_data  # noqa: E402
+from hw2cli.padding.model import PaddingNetConfig, make_model  # noqa: E402
+from hw2cli.padding.train import train_flops  # noqa: E402
+
+
+def course_round(net: str, conv_type: str, seed: int, data, epochs: int, patience: int = 8) -> tuple[float, float, int]:
+    """One round the way the course code trains it; returns (val acc, test acc, epochs)."""
+    model = make_model(PaddingNetConfig(net, conv_type, padding_impl="builtin"), seed)
+    opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.9, eps=1e-6, weight_decay=5e-5)
+    train = DataLoader(TensorDataset(data.train_x, data.train_y), batch_size=200, shuffle=False)
+    val = DataLoader(TensorDataset(data.val_x, data.val_y), batch_size=200, shuffle=False)
+    test = DataLoader(TensorDataset(data.test_x, data.test_y), batch_size=200, shuffle=False)
+
+    def run_eval(loader):
+        model.eval()
+        loss, correct, n = 0.0, 0, 0
+        with torch.no_grad():
+            for x, y in loader:
+                out = model(x)
+                loss += F.cross_entropy(out, y).item() * len(y)
+                correct += (out.argmax(1) == y).sum().item()
+                n += len(y)
+        return loss / n, 100.0 * correct / n
+
+    best, counter, epoch = float("inf"), 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = os.path.join(tmp, "best.pt")
+        for epoch in range(1, epochs + 1):
+            model.train()
+            for x, y in train:
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+            val_loss, val_acc = run_eval(val)
+            if val_loss < best:
+                best, counter = val_loss, 0
+                torch.save(copy.deepcopy(model.state_dict()), ckpt)
+            else:
+                counter += 1
+            if counter > patience:
+                break
+        model.load_state_dict(torch.load(ckpt))
+        return val_acc, run_eval(test)[1], epoch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--net", default="net1")
+    ap.add_argument("--conv-types", default=None)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=0)
+    args = ap.parse_args()
+    conv_types = parse_conv_types(args.conv_types)
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}; load average {os.getloadavg()[0]:.1f}")
+    data = make_data(0)
+
+    # Interleaved per conv type, so that the others' load on a shared machine hits both alike:
+    # the course-style loop (one model at a time), then the chosen path on the same rounds
+    # (its time includes starting the worker processes each time).
+    base_sec, mine_sec, base_flop, mine_flop = {}, {}, 0.0, 0.0
+    print(f"work: {args.net}, {len(conv_types)} conv types x {args.rounds} rounds x {args.epochs} epochs")
+    print(f"{'conv type':<10} {'course s':>9} {'chosen s':>9} {'ratio':>6} {'max |dTest| %':>14} {'load':>5}")
+    for ct in conv_types:
+        t0 = time.perf_counter()
+        base = [course_round(args.net, ct, r, data, args.epochs) for r in range(args.rounds)]
+        base_sec[ct] = time.perf_counter() - t0
+        base_flop += sum(train_flops(PaddingNetConfig(args.net, ct), e, SIZES["train"], SIZES["val"], SIZES["test"] // 2)
+                         for _, _, e in base)
+        result = run_padding_bench(args.net, [ct], rounds=args.rounds, epochs=args.epochs, device="auto",
+                                   workers=args.workers)
+        mine_sec[ct], mine_flop = result.seconds, mine_flop + result.flop
+        d_test = max(abs(b[1] - o.test_acc) for b, o in zip(base, result.outcomes[ct]))
+        print(f"{ct:<10} {base_sec[ct]:>9.1f} {mine_sec[ct]:>9.1f} {base_sec[ct] / mine_sec[ct]:>5.2f}x {d_test:>14.2f}"
+              f" {os.getloadavg()[0]:>5.1f}", flush=True)
+    base_total, mine_total = sum(base_sec.values()), sum(mine_sec.values())
+    print(f"\nchosen path: {result.path} on {result.device}")
+    print(f"course-style: {base_total:8.1f} s  {base_flop / base_total / 1e9:6.1f} GFLOP/s")
+    print(f"chosen path:  {mine_total:8.1f} s  {mine_flop / mine_total / 1e9:6.1f} GFLOP/s")
+    print(f"ratio: {base_total / mine_total:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""`hw2 padding-bench` as a library call: train every (conv type, round) network and
+collect the accuracies of Tables 1 and 2.
+
+The path is chosen per device: on a GPU the rounds of a conv type train together
+(:func:`train_rounds_batched`); on the CPU each round trains alone on one thread with the
+fast padding and channels-last, one worker process per core (rounds run in parallel, and the
+numbers do not depend on the number of workers).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+import torch.multiprocessing as mp
+
+from hw2cli.common.device import check_precision, resolve_device
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.progress import Reporter
+from hw2cli.padding.data import SIZES, BoxData, make_data
+from hw2cli.padding.model import CONV_TYPES, NETS, PaddingNetConfig
+from hw2cli.padding.train import RoundOutcome, TrainSettings, train_flops, train_round, train_rounds_batched
+
+PATHS = ("auto", "cpu-processes", "sequential", "batched")
+# Rough relative cost of a round on the CPU, to start the slow ones first.
+_CPU_COST = {"valid": 1.0, "sconv": 1.3, "fconv": 1.6, "reflect": 2.2, "replicate": 2.3, "circular": 2.3}
+
+
+@dataclass
+class PaddingBenchResult:
+    """Per-round outcomes of every conv type, plus the settings and the speed of the run."""
+
+    settings: dict
+    path: str  # batched | cpu-processes | sequential
+    device: str
+    outcomes: dict[str, list[RoundOutcome]] = field(default_factory=dict)  # conv type -> rounds done
+    seconds: float = 0.0
+    flop: float = 0.0  # useful FLOPs of the training done
+    interrupted: bool = False
+
+    @property
+    def gflops(self) -> float:
+        return self.flop / self.seconds / 1e9 if self.seconds > 0 else 0.0
+
+    def summary(self, conv_type: str, metric: str) -> tuple[float, float]:
+        """Mean and population standard deviation of ``metric`` (e.g. ``test_acc``) over rounds."""
+        values = [getattr(o, metric) for o in self.outcomes.get(conv_type, [])]
+        if not values:
+            return float("nan"), float("nan")
+        return statistics.fmean(values), statistics.pstdev(values)
+
+
+def parse_conv_types(text: str | None) -> list[str]:
+    """``"valid,replicate"`` -> the listed conv types, in the report's row order."""
+    if not text:
+        return list(CONV_TYPES)
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in CONV_TYPES]
+    if bad or not names:
+        raise Hw2Error(f"unknown conv type {', '.join(bad) or text!r}; use a comma-separated list of {', '.join(CONV_TYPES)}")
+    return [t for t in CONV_TYPES if t in names]
+
+
+# ----------------------------------------------------------------------------- CPU worker processes
+_worker: dict = {}
+
+
+def _cpu_cores() -> int:
+    """Cores this process may run on (not the host's count, inside a container)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _init_worker(data_args: dict, progress: "mp.Queue") -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    torch.set_num_threads(1)
+    _worker["data"] = make_data(**data_args)
+    _worker["progress"] = progress
+
+
+def _run_job(config: PaddingNetConfig, seed: int, settings: TrainSettings) -> RoundOutcome:
+    torch.set_num_threads(1)
+    progress = _worker["progress"]
+    outcome = train_round(config, seed, _worker["data"], settings, on_epoch=lambda: progress.put(1))
+    outcome.state = None
+    return outcome
+
+
+def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
+    """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; return True on Ctrl-C."""
+    ctx = mp.get_context("spawn")
+    progress = ctx.Queue()
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(data_args, progress))
+    pending = [pool.apply_async(_run_job, (cfg, seed, settings)) for cfg, seed in jobs]
+    try:
+        while pending:
+            try:
+                while True:
+                    progress.get(timeout=0.2)
+                    reporter.update("epochs", 1)
+            except queue.Empty:
+                pass
+            for res in [r for r in pending if r.ready()]:
+                pending.remove(res)
+                done(res.get())
+        pool.close()
+        return False
+    except KeyboardInterrupt:
+        return True
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+# ----------------------------------------------------------------------------- entry point
+def run_padding_bench(
+    net: str = "net1",
+    conv_types: list[str] | None = None,
+    rounds: int = 10,
+    epochs: int = 50,
+    device: str = "auto",
+    precision: str = "fp32",
+    seed: int = 0,
+    independent_val: bool = False,
+    workers: int = 0,
+    path: str = "auto",
+    data_sizes: dict[str, int] | None = None,
+    settings: TrainSettings | None = None,
+    reporter: Reporter = Reporter(),
+) -> PaddingBenchResult:
+    """Train ``rounds`` networks (round m initialised with seed m) per conv type of ``net``.
+
+    ``seed`` draws the data; ``workers`` (CPU path) defaults to the number of cores;
+    ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU);
+    ``data_sizes`` / ``settings`` shrink the work for tests and benchmarks.
+    """
+    if net not in NETS:
+        raise Hw2Error(f"unknown net {net!r}; use one of {', '.join(NETS)}")
+    conv_types = list(CONV_TYPES) if conv_types is None else parse_conv_types(",".join(conv_types))
+    if rounds < 1:
+        raise Hw2Error(f"--rounds {rounds}: need at least 1 round")
+    if epochs < 1:
+        raise Hw2Error(f"--epochs {epochs}: need at least 1 epoch")
+    if workers < 0:
+        raise Hw2Error(f"--workers {workers}: use 0 (one per core) or a positive number")
+    if path not in PATHS:
+        raise Hw2Error(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
+    dev = resolve_device(device)
+    precision = check_precision(precision, dev)
+    if path == "auto":
+        path = "batched" if dev.type == "cuda" else "cpu-processes"
+    if path == "cpu-processes" and dev.type != "cpu":
+        raise Hw2Error("the cpu-processes path runs on the CPU only; use --device cpu")
+    sizes = {**SIZES, **(data_sizes or {})}
+    data_args = dict(seed=seed, independent_val=independent_val, n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"])
+    settings = replace(settings or TrainSettings(), epochs=epochs, precision=precision,
+                       channels_last=dev.type == "cpu" and path != "batched")
+    result = PaddingBenchResult(
+        settings={
+            "net": net, "conv_types": conv_types, "rounds": rounds, "epochs": epochs, "precision": precision,
+            "seed": seed, "independent_val": independent_val, "data_sizes": sizes, "batch_size": settings.batch_size,
+            "patience": settings.patience, "optimizer": {"name": "Adadelta", "lr": settings.lr, "rho": settings.rho,
+            "eps": settings.eps, "weight_decay": settings.weight_decay},
+        },
+        path=path,
+        device=str(dev),
+    )
+    configs = {ct: PaddingNetConfig(net, ct) for ct in conv_types}
+    n_jobs = len(conv_types) * rounds
+    reporter.start("rounds", f"{net} rounds", total=n_jobs)
+    reporter.start("epochs", "epochs", total=n_jobs * epochs)
+
+    def done(outcome: RoundOutcome) -> None:
+        result.outcomes.setdefault(outcome.conv_type, []).append(outcome)
+        result.outcomes[outcome.conv_type].sort(key=lambda o: o.round)
+        result.flop += train_flops(configs[outcome.conv_type], outcome.epochs, sizes["train"], sizes["val"], sizes["test"])
+        reporter.update("rounds", 1)
+        reporter.update("epochs", epochs - outcome.epochs)  # early stopping skips the rest
+        reporter.log(f"{outcome.conv_type} round {outcome.round}: val {outcome.val_acc:.2f}% test {outcome.test_acc:.2f}% "
+                     f"({outcome.epochs} epochs, {outcome.seconds:.1f} s)")
+
+    t0 = time.perf_counter()
+    jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
+    try:
+        if path == "cpu-processes":
+            jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
+            n_workers = min(workers or _cpu_cores(), len(jobs))
+            if n_workers == 1:
+                path = result.path = "sequential"
+            else:
+                result.interrupted = _cpu_processes(jobs, data_args, settings, n_workers, reporter, done)
+        if path == "sequential":
+            data = make_data(**data_args)
+            threads = torch.get_num_threads()
+            if dev.type == "cpu":
+                torch.set_num_threads(1)  # the same arithmetic as in the worker processes
+            try:
+                for cfg, r in jobs:
+                    done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
+            finally:
+                torch.set_num_threads(threads)
+        elif path == "batched":
+            data = make_data(**data_args)
+            for ct in conv_types:
+                for outcome in train_rounds_batched(configs[ct], list(range(rounds)), data, settings, dev,
+                                                    on_epoch=lambda n: reporter.update("epochs", n)):
+                    done(outcome)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    result.seconds = time.perf_counter() - t0
+    reporter.finish("epochs")
+    reporter.finish("rounds")
+    return result
+
+
+def to_json(result: PaddingBenchResult) -> dict:
+    """Everything of a run as plain JSON data (weights left out)."""
+    conv = {}
+    for ct in result.settings["conv_types"]:
+        rounds = [{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")} for o in result.outcomes.get(ct, [])]
+        summary = {}
+        for key, metric in (("val", "val_acc"), ("val_kept", "val_acc_kept"), ("test", "test_acc"), ("test_unshifted", "test_unshifted_acc")):
+            mean, std = result.summary(ct, metric)
+            summary[key] = {"mean": None if mean != mean else mean, "std": None if std != std else std}
+        conv[ct] = {"rounds": rounds, "summary": summary}
+    return {
+        "command": "padding-bench",
+        "settings": result.settings,
+        "path": result.path,
+        "device": result.device,
+        "seconds": result.seconds,
+        "gflop": result.flop / 1e9,
+        "gflops": result.gflops,
+        "interrupted": result.interrupted,
+        "conv_types": conv,
+    }

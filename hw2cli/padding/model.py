@@ -1,0 +1,198 @@
+"""Net1 and Net2 of homework Q1.1: four 3x3 convolutions whose padding decides whether the
+network can see where in the image a feature is.
+
+Net1 ends with a global max pool, so only the padding can leak absolute position; Net2
+flattens the last feature map, so its linear layer sees position whatever the padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hw2cli.common.errors import Hw2Error
+
+# Table order of the report.
+CONV_TYPES = ("valid", "replicate", "reflect", "circular", "sconv", "fconv")
+NETS = ("net1", "net2")
+# conv_type -> (padding mode, padding width)
+PADDING = {
+    "valid": ("zeros", 0),
+    "sconv": ("zeros", 1),
+    "fconv": ("zeros", 2),
+    "circular": ("circular", 2),
+    "reflect": ("reflect", 2),
+    "replicate": ("replicate", 2),
+}
+# (in channels, out channels, stride) of the four convolutions
+LAYERS = ((3, 32, 1), (32, 32, 2), (32, 64, 2), (64, 64, 2))
+IMAGE_SIZE = 32
+PADDING_IMPLS = ("builtin", "fast", "portable")
+
+
+@dataclass
+class PaddingNetConfig:
+    net: str = "net1"  # net1 (max pool + Linear(64, 2)) or net2 (flatten + 2 linear layers)
+    conv_type: str = "valid"  # one of CONV_TYPES
+    # How non-zero padding modes are computed (same function every time, see pad2d):
+    # "builtin" = nn.Conv2d's padding_mode (the course code), "fast" (CPU), "portable" (vmap).
+    padding_impl: str = "fast"
+
+    def __post_init__(self) -> None:
+        if self.net not in NETS:
+            raise Hw2Error(f"unknown net {self.net!r}; use one of {', '.join(NETS)}")
+        if self.conv_type not in PADDING:
+            raise Hw2Error(f"unknown conv type {self.conv_type!r}; use one of {', '.join(CONV_TYPES)}")
+        if self.padding_impl not in PADDING_IMPLS:
+            raise ValueError(f"unknown padding_impl {self.padding_impl!r}; use one of {PADDING_IMPLS}")
+
+
+def feature_size(conv_type: str) -> int:
+    """Side of the last feature map for a 32x32 input: 2 (valid), 4 (sconv), 6 (the others)."""
+    _, pad = PADDING[conv_type]
+    size = IMAGE_SIZE
+    for _, _, stride in LAYERS:
+        size = (size + 2 * pad - 3) // stride + 1
+    return size
+
+
+def _fill_borders(out: torch.Tensor, pad: int, dim: int, mode: str) -> None:
+    """Overwrite the ``pad``-wide borders of ``out`` along ``dim`` from its centre, in place."""
+    n = out.shape[dim] - 2 * pad
+    lo, hi = out.narrow(dim, 0, pad), out.narrow(dim, pad + n, pad)
+    if mode == "circular":
+        lo.copy_(out.narrow(dim, n, pad))
+        hi.copy_(out.narrow(dim, pad, pad))
+    elif mode == "reflect":
+        lo.copy_(out.narrow(dim, pad + 1, pad).flip(dim))
+        hi.copy_(out.narrow(dim, n - 1, pad).flip(dim))
+    else:  # replicate
+        lo.copy_(out.narrow(dim, pad, 1).expand_as(lo))
+        hi.copy_(out.narrow(dim, pad + n - 1, 1).expand_as(hi))
+
+
+def _fold_borders(grad: torch.Tensor, pad: int, dim: int, mode: str) -> torch.Tensor:
+    """The adjoint of :func:`_fill_borders`: add the border gradients back onto the centre."""
+    n = grad.shape[dim] - 2 * pad
+    lo, hi = grad.narrow(dim, 0, pad), grad.narrow(dim, pad + n, pad)
+    centre = grad.narrow(dim, pad, n).clone()
+    if mode == "circular":
+        centre.narrow(dim, n - pad, pad).add_(lo)
+        centre.narrow(dim, 0, pad).add_(hi)
+    elif mode == "reflect":
+        centre.narrow(dim, 1, pad).add_(lo.flip(dim))
+        centre.narrow(dim, n - 1 - pad, pad).add_(hi.flip(dim))
+    else:  # replicate
+        centre.narrow(dim, 0, 1).add_(lo.sum(dim, keepdim=True))
+        centre.narrow(dim, n - 1, 1).add_(hi.sum(dim, keepdim=True))
+    return centre
+
+
+class BorderPad(torch.autograd.Function):
+    """Circular / reflect / replicate padding of the last two dimensions.
+
+    Same values as ``F.pad(x, (p, p, p, p), mode)``, but the backward pass folds the border
+    gradients onto the centre in place instead of allocating a zero tensor per slice (what
+    autograd does for slices and ``torch.cat``), and it works under ``torch.func.vmap``
+    for any number of leading dimensions.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
+        out = F.pad(x, (pad, pad, pad, pad))  # zero borders, keeps channels-last
+        _fill_borders(out.narrow(-2, pad, x.shape[-2]), pad, -1, mode)
+        _fill_borders(out, pad, -2, mode)
+        return out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.pad, ctx.mode = inputs[1], inputs[2]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = _fold_borders(grad, ctx.pad, -2, ctx.mode)
+        return _fold_borders(grad, ctx.pad, -1, ctx.mode), None, None
+
+
+def pad2d(x: torch.Tensor, pad: int, mode: str, impl: str = "fast") -> torch.Tensor:
+    """Pad the last two dimensions of ``x`` by ``pad`` as Conv2d's ``padding_mode`` would.
+
+    ``impl="fast"``: PyTorch's native kernels for zeros, reflect and replicate (fast in
+    channels-last), :class:`BorderPad` for circular (F.pad's circular mode is ~10x slower).
+    ``impl="portable"``: :class:`BorderPad` for every non-zero mode (vmap-friendly).
+    """
+    if pad == 0:
+        return x
+    if mode == "zeros":
+        return F.pad(x, (pad, pad, pad, pad))
+    if impl == "fast" and mode != "circular":
+        return F.pad(x, (pad, pad, pad, pad), mode=mode)
+    return BorderPad.apply(x, pad, mode)
+
+
+class PaddedConv(nn.Conv2d):
+    """A bias-free 3x3 convolution with the padding of a conv type.
+
+    ``padding_impl="builtin"`` is nn.Conv2d itself (the course code); otherwise non-zero
+    modes pad the input with :func:`pad2d` and convolve without padding. The parameters and
+    their initialisation are those of nn.Conv2d in every case.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int, conv_type: str, padding_impl: str) -> None:
+        mode, pad = PADDING[conv_type]
+        super().__init__(c_in, c_out, 3, stride=stride, padding=pad, padding_mode=mode, bias=False)
+        self.padding_impl = padding_impl
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding_impl == "builtin" or self.padding_mode == "zeros":
+            return super().forward(x)  # zero padding is fused into the convolution kernel
+        x = pad2d(x, self.padding[0], self.padding_mode, self.padding_impl)
+        return F.conv2d(x, self.weight, None, self.stride)
+
+
+class PaddingNet(nn.Module):
+    """Net1 or Net2: four padded convolutions with ReLU, then the head of ``config.net``."""
+
+    def __init__(self, config: PaddingNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.convs = nn.ModuleList(
+            PaddedConv(c_in, c_out, stride, config.conv_type, config.padding_impl) for c_in, c_out, stride in LAYERS
+        )
+        c_last = LAYERS[-1][1]
+        if config.net == "net1":
+            self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(c_last, 2))
+        else:
+            s = feature_size(config.conv_type)
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_last * s * s, 64), nn.Linear(64, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            x = F.relu(conv(x))
+        return self.head(x)
+
+
+def make_model(config: PaddingNetConfig, seed: int) -> PaddingNet:
+    """The network of one round: round ``m`` initialises its weights with seed ``m``."""
+    torch.manual_seed(seed)
+    return PaddingNet(config)
+
+
+def forward_flops(config: PaddingNetConfig) -> int:
+    """Multiply-adds x 2 of one forward pass on one image (convolutions and linear layers)."""
+    _, pad = PADDING[config.conv_type]
+    size, flops = IMAGE_SIZE, 0
+    for c_in, c_out, stride in LAYERS:
+        size = (size + 2 * pad - 3) // stride + 1
+        flops += 2 * c_in * 9 * c_out * size * size
+    c_last = LAYERS[-1][1]
+    if config.net == "net1":
+        flops += 2 * c_last * 2
+    else:
+        flops += 2 * c_last * size * size * 64 + 2 * 64 * 2
+    return flops

@@ -1,0 +1,40 @@
+"""PNG examples of the box images, enlarged so a person can see the boxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hw2cli.common.io import atomic_path
+from hw2cli.padding.data import make_data
+
+SCALE = 8  # each pixel becomes an 8 x 8 block
+
+
+def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> list[Path]:
+    """Write one PNG per (split, class): ``per_class`` examples side by side, enlarged.
+
+    Splits: train, test (shifted) and test_unshifted. Returns the paths written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image
+
+    data = make_data(seed, n_train=8 * per_class, n_val=per_class, n_test=8 * per_class)
+    splits = {"train": (data.train_x, data.train_y), "test": (data.test_x, data.test_y),
+              "test_unshifted": (data.test_unshifted_x, data.test_unshifted_y)}
+    out_dir = Path(out_dir)
+    written = []
+    for split, (x, y) in splits.items():
+        for label in (0, 1):
+            images = x[y == label][:per_class].permute(0, 2, 3, 1).numpy()  # N, H, W, 3
+            gap = np.full((images.shape[1], 2, 3), 0.5, dtype=np.float32)  # grey separator
+            strip = np.concatenate([part for img in images for part in (img, gap)][:-1], axis=1)
+            big = np.kron(strip, np.ones((SCALE, SCALE, 1), dtype=np.float32)).clip(0, 1)
+            path = out_dir / f"{split}_label{label}.png"
+            with atomic_path(path) as tmp:
+                matplotlib.image.imsave(tmp, big, format="png")
+            written.append(path)
+    return written

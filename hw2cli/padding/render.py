@@ -1,0 +1,65 @@
+"""Tables 1 and 2 of the report as Rich tables, plus CSV and JSON output."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from rich.console import Console
+from rich.table import Table
+
+from hw2cli.padding.bench import PaddingBenchResult, to_json
+
+ROW_NAMES = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "circular": "Circular", "sconv": "sconv", "fconv": "fconv"}
+CSV_FIELDS = ("net", "conv_type", "round", "val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc", "epochs", "best_epoch", "seconds")
+
+__all__ = ["table_rows", "render", "to_csv", "to_json"]
+
+
+def table_rows(result: PaddingBenchResult, unshifted: bool = False) -> list[list[str]]:
+    """The table as text cells: conv type, set, one accuracy (%) per round, mean, std."""
+    sets = [("Validation", "val_acc"), ("Test", "test_acc")]
+    if unshifted:
+        sets.append(("Test (unshifted)", "test_unshifted_acc"))
+    rows = []
+    for ct in result.settings["conv_types"]:
+        outcomes = result.outcomes.get(ct, [])
+        for i, (label, metric) in enumerate(sets):
+            mean, std = result.summary(ct, metric)
+            cells = [f"{getattr(o, metric):.2f}" for o in outcomes]
+            cells += [""] * (result.settings["rounds"] - len(cells))
+            rows.append([ROW_NAMES[ct] if i == 0 else "", label, *cells, f"{mean:.4f}", f"{std:.4f}"])
+    return rows
+
+
+def render(result: PaddingBenchResult, console: Console, unshifted: bool = False) -> None:
+    """Print the table in the report's layout and a line on the speed of the run."""
+    number = 1 if result.settings["net"] == "net1" else 2
+    title = f"Table {number}: {result.settings['net'].capitalize()} accuracy (%) per round"
+    if result.interrupted:
+        title += " (interrupted: finished rounds only)"
+    table = Table(title=title)
+    table.add_column("Conv type")
+    table.add_column("Set")
+    for r in range(1, result.settings["rounds"] + 1):
+        table.add_column(str(r), justify="right")
+    table.add_column("Mean", justify="right")
+    table.add_column("Std", justify="right")
+    for i, row in enumerate(table_rows(result, unshifted)):
+        table.add_row(*row, end_section=(i % (3 if unshifted else 2)) == (2 if unshifted else 1))
+    console.print(table)
+    console.print(
+        f"{result.path} on {result.device}: {result.seconds:.1f} s, {result.flop / 1e9:.0f} GFLOP, {result.gflops:.1f} GFLOP/s"
+    )
+
+
+def to_csv(result: PaddingBenchResult) -> str:
+    """One line per (conv type, round)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for ct in result.settings["conv_types"]:
+        for o in result.outcomes.get(ct, []):
+            writer.writerow([result.settings["net"], ct, o.round, o.val_acc, o.val_acc_kept, o.test_acc,
+                             o.test_unshifted_acc, o.epochs, o.best_epoch, round(o.seconds, 3)])
+    return out.getvalue()

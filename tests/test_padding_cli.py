@@ -1,0 +1,122 @@
+"""`hw2 padding-bench`: table layout, JSON/CSV, the CPU worker path, Ctrl-C, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+
+import matplotlib.image
+import pytest
+from typer.testing import CliRunner
+
+from hw2cli.cli import app
+from hw2cli.common.progress import Reporter
+from hw2cli.padding.bench import PaddingBenchResult, run_padding_bench
+from hw2cli.padding.render import table_rows, to_csv, to_json
+from hw2cli.padding.train import RoundOutcome, TrainSettings
+
+runner = CliRunner()
+TINY = {"train": 40, "val": 20, "test": 20}
+
+
+def fake_result() -> PaddingBenchResult:
+    """A hand-made result: conv types given out of order, known accuracies."""
+    settings = {"net": "net1", "conv_types": ["valid", "circular"], "rounds": 3}
+    result = PaddingBenchResult(settings=settings, path="sequential", device="cpu")
+    for ct, vals, tests in (("circular", [99.5, 99.9, 99.2], [80.1, 85.0, 83.3]), ("valid", [100.0] * 3, [0.1, 0.0, 0.2])):
+        result.outcomes[ct] = [RoundOutcome(ct, r, v, v, t, 100.0 - t, 20, 11) for r, (v, t) in enumerate(zip(vals, tests))]
+    return result
+
+
+def test_table_layout_rows_means_and_population_std():
+    rows = table_rows(fake_result())
+    assert [r[:2] for r in rows] == [["Valid", "Validation"], ["", "Test"], ["Circular", "Validation"], ["", "Test"]]
+    circ_test = rows[3]
+    assert circ_test[2:5] == ["80.10", "85.00", "83.30"]
+    values = [80.1, 85.0, 83.3]
+    assert circ_test[5] == f"{statistics.fmean(values):.4f}" and circ_test[6] == f"{statistics.pstdev(values):.4f}"
+    assert circ_test[6] == "2.0314" != f"{statistics.stdev(values):.4f}"  # population, not sample, std
+    with_unshifted = table_rows(fake_result(), unshifted=True)
+    assert [r[1] for r in with_unshifted[:3]] == ["Validation", "Test", "Test (unshifted)"]
+    assert with_unshifted[2][2] == "99.90"
+
+
+def test_csv_and_json_hold_every_round():
+    result = fake_result()
+    lines = list(csv.DictReader(io.StringIO(to_csv(result))))
+    assert [(l["conv_type"], l["round"]) for l in lines] == [("valid", "0"), ("valid", "1"), ("valid", "2"),
+                                                           ("circular", "0"), ("circular", "1"), ("circular", "2")]
+    data = to_json(result)
+    assert data["conv_types"]["circular"]["summary"]["test"]["std"] == pytest.approx(statistics.pstdev([80.1, 85.0, 83.3]))
+    assert [r["test_acc"] for r in data["conv_types"]["circular"]["rounds"]] == [80.1, 85.0, 83.3]
+
+
+def test_every_path_gives_the_sequential_numbers():
+    common = dict(net="net1", conv_types=["reflect"], rounds=2, epochs=2, device="cpu", data_sizes=TINY,
+                  settings=TrainSettings(batch_size=20))
+    seq = run_padding_bench(path="sequential", **common)
+    par = run_padding_bench(path="cpu-processes", workers=2, **common)
+    bat = run_padding_bench(path="batched", **common)
+    assert (seq.path, par.path, bat.path) == ("sequential", "cpu-processes", "batched")
+    for ct in ("reflect",):
+        assert [o.round for o in par.outcomes[ct]] == [0, 1]
+        for a, b, c in zip(seq.outcomes[ct], par.outcomes[ct], bat.outcomes[ct]):
+            assert (a.val_losses, a.val_acc, a.test_acc, a.epochs) == (b.val_losses, b.val_acc, b.test_acc, b.epochs)
+            assert (a.val_acc, a.test_acc, a.epochs) == (c.val_acc, c.test_acc, c.epochs)
+            assert c.val_losses == pytest.approx(a.val_losses, rel=1e-5)
+    assert seq.flop == par.flop == bat.flop > 0
+
+
+def test_ctrl_c_returns_the_finished_rounds():
+    class StopAfterFirst(Reporter):
+        def log(self, message: str) -> None:
+            raise KeyboardInterrupt
+
+    result = run_padding_bench(conv_types=["valid"], rounds=3, epochs=1, device="cpu", path="sequential",
+                               data_sizes=TINY, settings=TrainSettings(batch_size=20), reporter=StopAfterFirst())
+    assert result.interrupted
+    assert [o.round for o in result.outcomes["valid"]] == [0]
+
+
+def test_cli_end_to_end_json(tmp_path):
+    out = tmp_path / "t.json"
+    res = runner.invoke(app, ["padding-bench", "--net", "net2", "--conv-types", "sconv", "--rounds", "1", "--epochs", "1",
+                              "--quiet", "--unshifted", "--json", str(out), "--csv", str(tmp_path / "t.csv")])
+    assert res.exit_code == 0, res.output
+    assert "Table 2" in res.output and "sconv" in res.output and "Test (unshifted)" in res.output
+    data = json.loads(out.read_text())
+    assert set(data) >= {"command", "settings", "path", "device", "seconds", "gflop", "gflops", "interrupted", "conv_types"}
+    assert data["settings"]["net"] == "net2" and list(data["conv_types"]) == ["sconv"]
+    (rnd,) = data["conv_types"]["sconv"]["rounds"]
+    assert rnd["epochs"] == 1 and len(rnd["val_losses"]) == 1 and 0 <= rnd["test_acc"] <= 100
+    assert (tmp_path / "t.csv").read_text().count("\n") == 2
+
+
+def test_preview_writes_enlarged_pngs(tmp_path):
+    res = runner.invoke(app, ["padding-bench", "preview", str(tmp_path / "png"), "--per-class", "3"])
+    assert res.exit_code == 0, res.output
+    files = sorted(p.name for p in (tmp_path / "png").iterdir())
+    assert files == sorted(f"{s}_label{c}.png" for s in ("train", "test", "test_unshifted") for c in (0, 1))
+    img = matplotlib.image.imread(tmp_path / "png" / "train_label0.png")
+    assert img.shape[0] == 32 * 8 and img.shape[1] > 3 * 32 * 8
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--net", "net3"], "unknown net 'net3'; use one of net1, net2"),
+        (["--conv-types", "valid,zero"], "unknown conv type 'zero'"),
+        (["--rounds", "0"], "--rounds 0"),
+        (["--epochs", "0"], "--epochs 0"),
+        (["--workers", "-1"], "--workers -1"),
+        (["--device", "cuda"], "no CUDA GPU"),
+        (["--precision", "fp8"], "unknown precision"),
+        (["--json", "."], "is a directory"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message):
+    res = runner.invoke(app, ["padding-bench", "--quiet", "--rounds", "1", "--epochs", "1", "--conv-types", "valid", *args])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: ") and message in res.stderr and res.stderr.count("\n") == 1
