@@ -70,7 +70,7 @@ run_part() {
   seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   printf '{"part": "%s", "title": "%s", "profile": "%s", "device": "%s", "seconds": %s, "finished": "%s", "machine": "%s", "cpus": %s, "hw2": "%s"}\n' \
     "$name" "$title" "$profile" "$device" "$seconds" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    "$(uname -srm)" "$(nproc)" "$($HW2 --version)" >"$dir/part.json.tmp"
+    "$(uname -srm)" "$(getconf _NPROCESSORS_ONLN)" "$($HW2 --version)" >"$dir/part.json.tmp"
   mv "$dir/part.json.tmp" "$dir/part.json"
   echo "   done in ${seconds}s"
 }
