@@ -174,3 +174,19 @@ def test_report_on_a_folder_without_parts_is_one_line_exit_2(tmp_path):
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert "run scripts/reproduce.sh" in result.stderr
     assert not (tmp_path / "report.md").exists()
+
+
+def test_samples_with_backticks_stay_inside_their_code_block(tmp_path):
+    from hw2cli.report.sections import gpt
+
+    (tmp_path / "train.json").write_text(json.dumps({
+        "model_type": "gpt-nano", "num_params": 1, "vocab_size": 2, "device": "cpu", "precision": "fp32",
+        "steps": 1, "train_loss": 1.0, "val_loss": None, "best_val_loss": None, "tokens_per_s": None,
+        "elapsed_s": 0.1, "options": {"block_size": 8, "batch_size": 2, "lr": 1e-3},
+    }))
+    text = "The ```` end"
+    (tmp_path / "samples_0.json").write_text(json.dumps({
+        "prompt": "The ", "settings": {"mode": "greedy", "seed": 0}, "samples": [{"text": text}],
+    }))
+    markdown = "\n".join(gpt(tmp_path))
+    assert f"`````text\n{text}\n`````" in markdown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from hw2cli.report.published import CONV_ORDER, TABLES
@@ -107,7 +108,9 @@ def gpt(part_dir: Path) -> list[str]:
         knobs = [st["mode"]] + [f"{k.replace('_', '-')} {st[k]:g}" for k in ("temperature", "top_k", "top_p") if st.get(k) is not None]
         lines += [f"**Prompt {data['prompt']!r}, {', '.join(knobs)}, seed {st['seed']}**", ""]
         for sample in data["samples"]:
-            lines += ["```text", sample["text"], "```", ""]
+            # A fence longer than any run of backticks in the sample, so no text can close it.
+            fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", sample["text"])), default=0))
+            lines += [f"{fence}text", sample["text"], fence, ""]
     return lines
 
 
