@@ -50,6 +50,25 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _check_outputs(**paths: Optional[Path]) -> None:
+    """Fail before any long work if an output given as ``--NAME PATH`` cannot be written."""
+    from hw2cli.common.io import check_writable
+
+    for name, path in paths.items():
+        if path is not None:
+            check_writable(path, f"--{name.replace('_', '-')} file")
+
+
+def _write_json_then_exit(json_path: Optional[Path], make_json: Callable[[], dict], interrupted: bool = False) -> None:
+    """Write ``make_json()`` to ``--json`` if given; exit 130 when the work was interrupted."""
+    from hw2cli.common.io import write_json
+
+    if json_path is not None:
+        write_json(json_path, make_json())
+    if interrupted:
+        raise typer.Exit(130)
+
+
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
@@ -64,25 +83,15 @@ _EDGES_HELP = "Edge-list file: one `u v` or `u v weight` per line, # comments, b
 _MATRIX_HELP = "Dense adjacency matrix file instead of EDGES: rows of numbers, or a nested list [[0,1],[1,0]]; nodes are 1..n."
 
 
-def _graph_outputs(json_path: Optional[Path], npz_path: Optional[Path]) -> None:
-    from hw2cli.common.io import check_writable
-
-    if json_path is not None:
-        check_writable(json_path, "--json file")
-    if npz_path is not None:
-        check_writable(npz_path, "--npz file")
-
-
 def _graph_command(compute: Callable, kind: str, quiet: bool, json_path: Optional[Path], npz_path: Optional[Path]) -> None:
     """The flow shared by `graph powers` and `graph laplacian`: check the output paths, run
     ``compute(reporter)``, print the result, then write --json / --npz (``kind`` picks the
     render functions ``render_<kind>``, ``<kind>_to_json`` and ``<kind>_npz``)."""
-    from hw2cli.common.io import write_json
     from hw2cli.common.progress import RichReporter
     from hw2cli.graph import render
     from hw2cli.graph.io import write_npz
 
-    _graph_outputs(json_path, npz_path)
+    _check_outputs(json=json_path, npz=npz_path)
     try:
         with RichReporter(quiet) as reporter:
             result = compute(reporter)
@@ -90,10 +99,9 @@ def _graph_command(compute: Callable, kind: str, quiet: bool, json_path: Optiona
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
     getattr(render, f"render_{kind}")(result)
-    if json_path is not None:
-        write_json(json_path, getattr(render, f"{kind}_to_json")(result))
     if npz_path is not None:
         write_npz(npz_path, result.graph.nodes, getattr(render, f"{kind}_npz")(result))
+    _write_json_then_exit(json_path, lambda: getattr(render, f"{kind}_to_json")(result))
 
 
 @graph_app.command("powers")
@@ -152,15 +160,13 @@ def graph_check(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the comparison as JSON."),
 ) -> None:
     """Compare a hand-computed matrix with the right one; exit 1 if anything is wrong."""
-    from hw2cli.common.io import write_json
     from hw2cli.graph import render
     from hw2cli.graph.check import run_check
 
-    _graph_outputs(json_path, None)
+    _check_outputs(json=json_path)
     result = run_check(edges, matrix, kind, power, directed)
     render.render_check(result)
-    if json_path is not None:
-        write_json(json_path, render.check_to_json(result))
+    _write_json_then_exit(json_path, lambda: render.check_to_json(result))
     if not result.ok:
         raise typer.Exit(1)
 
@@ -205,27 +211,22 @@ def padding_bench(
         return
     from rich.console import Console
 
-    from hw2cli.common.io import atomic_write_text, check_writable, write_json
+    from hw2cli.common.io import atomic_write_text
     from hw2cli.common.progress import RichReporter
     from hw2cli.padding.bench import parse_conv_types, run_padding_bench
     from hw2cli.padding.render import render, to_csv, to_json
 
     types = parse_conv_types(conv_types)
-    for path in (json_path, csv_path):
-        if path is not None:
-            check_writable(path)
+    _check_outputs(json=json_path, csv=csv_path)
     with RichReporter(quiet) as reporter:
         result = run_padding_bench(
             net=net.lower(), conv_types=types, rounds=rounds, epochs=epochs, device=device, precision=precision,
             seed=seed, independent_val=independent_val, workers=workers, reporter=reporter,
         )
     render(result, Console(), unshifted=unshifted)
-    if json_path is not None:
-        write_json(json_path, to_json(result))
     if csv_path is not None:
         atomic_write_text(csv_path, to_csv(result))
-    if result.interrupted:
-        raise typer.Exit(130)
+    _write_json_then_exit(json_path, lambda: to_json(result), result.interrupted)
 
 
 @padding_app.command("preview")
@@ -272,12 +273,9 @@ def rotate_eval(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Accuracy of a small CNN on rotated test images, trained plain and with random rotations (Q1.2, Figures 1 and 2)."""
-    from hw2cli.common.io import check_writable, write_json
     from hw2cli.common.progress import RichReporter
 
-    for path, what in ((json_path, "--json file"), (plot, "--plot file"), (preview, "--preview file")):
-        if path is not None:
-            check_writable(path, what)
+    _check_outputs(json=json_path, plot=plot, preview=preview)
     from hw2cli.rotation import plot as rotation_plot
     from hw2cli.rotation import render as rotation_render
     from hw2cli.rotation.experiment import run_rotation_experiment
@@ -293,10 +291,7 @@ def rotate_eval(
         rotation_plot.save_accuracy_plot(result, plot)
     if preview is not None and result.preview is not None:
         rotation_plot.save_preview_grid(result, preview)
-    if json_path is not None:
-        write_json(json_path, rotation_render.to_json(result))
-    if result.interrupted:
-        raise typer.Exit(130)
+    _write_json_then_exit(json_path, lambda: rotation_render.to_json(result), result.interrupted)
 
 
 # ----------------------------------------------------------------------------- gpt (Q2.2-Q2.9)
@@ -333,10 +328,7 @@ def gpt_train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a character-level GPT on a book (Q2.2-Q2.8): writes a run directory with Figure 3."""
-    from hw2cli.common.io import check_writable, write_json
-
-    if json_path is not None:
-        check_writable(json_path, "--json file")
+    _check_outputs(json=json_path)
     from hw2cli.gpt import render
     from hw2cli.gpt.train import TrainOptions, train
 
@@ -353,10 +345,7 @@ def gpt_train(
     if result.rank != 0:
         return
     render.render_train(result)
-    if json_path is not None:
-        write_json(json_path, render.train_to_json(result))
-    if result.interrupted:
-        raise typer.Exit(130)
+    _write_json_then_exit(json_path, lambda: render.train_to_json(result), result.interrupted)
 
 
 @gpt_app.command("generate")
@@ -375,10 +364,7 @@ def gpt_generate(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the samples as JSON."),
 ) -> None:
     """Continue a prompt with a trained model (Q2.9): greedy, temperature, top-k or top-p."""
-    from hw2cli.common.io import check_writable, write_json
-
-    if json_path is not None:
-        check_writable(json_path, "--json file")
+    _check_outputs(json=json_path)
     from hw2cli.gpt import render
     from hw2cli.gpt.sample import generate_samples
 
@@ -387,8 +373,7 @@ def gpt_generate(
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=device,
     )
     render.render_generate(result)
-    if json_path is not None:
-        write_json(json_path, render.generate_to_json(result))
+    _write_json_then_exit(json_path, lambda: render.generate_to_json(result))
 
 
 # ----------------------------------------------------------------------------- report
