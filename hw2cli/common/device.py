@@ -41,3 +41,25 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse instead of handing it back to the OS.
+
+    Training on the CPU allocates and frees tensors of tens of MB every step; by default
+    glibc serves each with a fresh ``mmap`` and unmaps it on free, so every step pays page
+    faults and zeroing for all of its activations (20-35% of a padding-bench step on the
+    2-core machine, see docs/benchmarks.md). Applies to the whole process and cannot be
+    undone: call it in worker processes and training entry points, not on import.
+    Returns False where the C library is not glibc (nothing changed).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**30))

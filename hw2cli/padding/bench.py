@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 import torch.multiprocessing as mp
 
-from hw2cli.common.device import check_precision, resolve_device
+from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.padding.data import SIZES, BoxData, make_data
@@ -78,6 +78,7 @@ def _cpu_cores() -> int:
 def _init_worker(data_args: dict, progress: "mp.Queue") -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     torch.set_num_threads(1)
+    keep_freed_memory()
     _worker["data"] = make_data(**data_args)
     _worker["progress"] = progress
 
@@ -198,6 +199,7 @@ def run_padding_bench(
             threads = torch.get_num_threads()
             if dev.type == "cpu":
                 torch.set_num_threads(1)  # the same arithmetic as in the worker processes
+                keep_freed_memory()
             try:
                 for cfg, r in jobs:
                     done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
