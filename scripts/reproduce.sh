@@ -3,25 +3,31 @@
 # order, then build DIR/report.md with `hw2 report DIR`.
 #
 #   scripts/reproduce.sh [--profile quick|full] [--out DIR] [--device auto|cpu|cuda] [--force]
+#                        [--parts table1,table2,rotation,gpt,graph]
 #
 # quick: minutes on a 2-core CPU, no network (digits instead of CIFAR-10, a small GPT on a
 #        text made from this project's docs, few rounds and epochs).
 # full:  the report's settings (CIFAR-10 and Grimm's fairy tales are downloaded on first use).
 # A part whose outputs are complete (DIR/<part>/part.json exists) is skipped; --force redoes it.
-# A failing part stops the script with the part's name and its exit code.
+# A failing part stops the script with the part's name and its exit code. --parts runs only
+# the listed parts (default: all); the report lists the others as not run.
 set -euo pipefail
+
+all_parts="table1,table2,rotation,gpt,graph"
 
 profile=quick
 out=""
 device=auto
 force=0
-usage="usage: scripts/reproduce.sh [--profile quick|full] [--out DIR] [--device auto|cpu|cuda] [--force]"
+parts="$all_parts"
+usage="usage: scripts/reproduce.sh [--profile quick|full] [--out DIR] [--device auto|cpu|cuda] [--force] [--parts $all_parts]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="${2:?$usage}"; shift 2 ;;
     --out) out="${2:?$usage}"; shift 2 ;;
     --device) device="${2:?$usage}"; shift 2 ;;
     --force) force=1; shift ;;
+    --parts) parts="${2:?$usage}"; shift 2 ;;
     -h|--help) echo "$usage"; exit 0 ;;
     *) echo "reproduce.sh: unknown argument '$1'; $usage" >&2; exit 2 ;;
   esac
@@ -34,6 +40,13 @@ case "$device" in
   auto|cpu|cuda) ;;
   *) echo "reproduce.sh: unknown device '$device'; use auto, cpu or cuda" >&2; exit 2 ;;
 esac
+IFS=, read -r -a selected <<<"$parts"
+for p in "${selected[@]}"; do
+  case ",$all_parts," in
+    *",$p,"*) ;;
+    *) echo "reproduce.sh: unknown part '$p'; use a comma-separated list of $all_parts" >&2; exit 2 ;;
+  esac
+done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${out:-reproduce-$profile}"
 mkdir -p "$out"
@@ -46,6 +59,10 @@ run_part() {
   local name="$1" title="$2"
   shift 3
   local dir="$out/$name"
+  case ",$parts," in
+    *",$name,"*) ;;
+    *) echo "== $name: not selected by --parts"; return 0 ;;
+  esac
   if [ "$force" -eq 0 ] && [ -f "$dir/part.json" ]; then
     echo "== $name: complete, skipped (use --force to redo)"
     return 0

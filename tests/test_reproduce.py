@@ -164,6 +164,20 @@ def test_bad_arguments_exit_2(tmp_path):
     assert "unknown profile 'huge'" in proc.stderr
 
 
+def test_parts_runs_only_the_listed_parts(tmp_path):
+    proc = _run("--profile", "full", "--out", str(tmp_path), "--parts", "graph", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "graph" / "part.json").read_text())["profile"] == "full"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["graph"]
+    report = (tmp_path / "report.md").read_text()
+    for title in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3"):
+        assert re.search(rf"^\| {title}.*\| not run \|$", report, flags=re.M), title
+
+    proc = _run("--out", str(tmp_path), "--parts", "graph,tables", timeout=60)
+    assert proc.returncode == 2
+    assert "unknown part 'tables'" in proc.stderr
+
+
 def test_report_on_a_folder_without_parts_is_one_line_exit_2(tmp_path):
     from typer.testing import CliRunner
 
