@@ -9,12 +9,13 @@ import statistics
 
 import matplotlib.image
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.common.progress import Reporter
 from hw2cli.padding.bench import PaddingBenchResult, run_padding_bench
-from hw2cli.padding.render import table_rows, to_csv, to_json
+from hw2cli.padding.render import render, table_rows, to_csv, to_json
 from hw2cli.padding.train import RoundOutcome, TrainSettings
 
 runner = CliRunner()
@@ -41,6 +42,19 @@ def test_table_layout_rows_means_and_population_std():
     with_unshifted = table_rows(fake_result(), unshifted=True)
     assert [r[1] for r in with_unshifted[:3]] == ["Validation", "Test", "Test (unshifted)"]
     assert with_unshifted[2][2] == "99.90"
+
+
+def test_ten_rounds_printed_to_a_file_are_not_cut():
+    result = fake_result()
+    result.settings["rounds"] = 10
+    for ct in result.outcomes:
+        result.outcomes[ct] = [RoundOutcome(ct, r, 99.25, 99.25, 81.5, 98.0, 50, 40) for r in range(10)]
+    out = io.StringIO()
+    render(result, Console(file=out, width=80), unshifted=True)
+    text = out.getvalue()
+    assert "…" not in text
+    assert text.count("99.25 ") == 20 and "Circular" in text and "Test (unshifted)" in text
+    assert "81.5000" in text and "0.0000" in text
 
 
 def test_csv_and_json_hold_every_round():

@@ -6,6 +6,7 @@ import csv
 import io
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from hw2cli.padding.bench import PaddingBenchResult, to_json
@@ -47,7 +48,15 @@ def render(result: PaddingBenchResult, console: Console, unshifted: bool = False
     table.add_column("Std", justify="right")
     for i, row in enumerate(table_rows(result, unshifted)):
         table.add_row(*row, end_section=(i % (3 if unshifted else 2)) == (2 if unshifted else 1))
-    console.print(table)
+    # Ten rounds need ~125 columns: a file or pipe (80 columns by default) gets the whole
+    # table instead of cells cut to "…"; a terminal keeps its own width.
+    width = console.width
+    if not console.is_terminal:
+        console.width = max(width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
     console.print(
         f"{result.path} on {result.device}: {result.seconds:.1f} s, {result.flop / 1e9:.0f} GFLOP, {result.gflops:.1f} GFLOP/s"
     )
