@@ -393,4 +393,5 @@ def report(
     result = build_report(run_dir)
     atomic_write_text(target, result.markdown)
     missing = f"; not run: {', '.join(result.missing)}" if result.missing else ""
-    typer.echo(f"wrote {target} ({len(result.present)} parts{missing})")
+    n = len(result.present)
+    typer.echo(f"wrote {target} ({n} part{'' if n == 1 else 's'}{missing})")
