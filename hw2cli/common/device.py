@@ -48,7 +48,7 @@ def keep_freed_memory() -> bool:
 
     Training on the CPU allocates and frees tensors of tens of MB every step; by default
     glibc serves each with a fresh ``mmap`` and unmaps it on free, so every step pays page
-    faults and zeroing for all of its activations (20-35% of a padding-bench step on the
+    faults and zeroing for all of its activations (about 20% of a zero-padded Net1 step on the
     2-core machine, see docs/benchmarks.md). Applies to the whole process and cannot be
     undone: call it in worker processes and training entry points, not on import.
     Returns False where the C library is not glibc (nothing changed).
