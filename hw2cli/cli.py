@@ -298,14 +298,14 @@ def rotate_eval(
 @gpt_app.command("train")
 @user_errors
 def gpt_train(
-    txt_file: Optional[Path] = typer.Option(None, "--txt-file", help="UTF-8 text to train on [default: Grimm's fairy tales, downloaded once]."),
+    txt_file: Optional[Path] = typer.Option(None, "--txt-file", help="UTF-8 text to train on.", show_default="Grimm's fairy tales, downloaded once"),
     model_type: str = typer.Option("gpt-mini", "--model-type", help="Preset: gpt-nano, gpt-micro, gpt-mini, gopher-44m, gpt2, gpt2-medium, gpt2-large, gpt2-xl."),
     block_size: int = typer.Option(128, "--block-size", help="Context length in characters."),
     batch_size: int = typer.Option(128, "--batch-size", help="Windows per step (per process under torchrun)."),
     lr: float = typer.Option(5e-4, "--lr", help="Peak learning rate (AdamW, betas 0.9/0.95)."),
     weight_decay: float = typer.Option(0.1, "--weight-decay", help="Weight decay of the linear layers' weights."),
     clip_grad_norm: float = typer.Option(1.0, "--clip-grad-norm", help="Clip the gradient norm to this (0: off)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training split [default: 3]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training split.", show_default="3"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (overrides --epochs)."),
     abs_emb: bool = typer.Option(False, "--abs-emb", help="Learned absolute positions instead of RoPE."),
     flash_attn: bool = typer.Option(False, "--flash-attn", help="Use scaled_dot_product_attention."),
@@ -317,7 +317,7 @@ def gpt_train(
     dropout: float = typer.Option(0.1, "--dropout", help="Embedding, attention and residual dropout."),
     lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant or cosine (to --min-lr)."),
     warmup_steps: int = typer.Option(0, "--warmup-steps", help="Linear warm-up steps."),
-    min_lr: Optional[float] = typer.Option(None, "--min-lr", help="Final cosine learning rate [default: lr/10]."),
+    min_lr: Optional[float] = typer.Option(None, "--min-lr", help="Final cosine learning rate.", show_default="lr/10"),
     eval_interval: int = typer.Option(500, "--eval-interval", help="Steps between validation losses and checkpoints."),
     eval_steps: int = typer.Option(20, "--eval-steps", help="Batches per validation loss."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Last fraction of the text held out for validation."),
@@ -356,7 +356,7 @@ def gpt_generate(
     num_samples: int = typer.Option(5, "--num-samples", help="Samples to draw (greedy gives one)."),
     max_new_tokens: int = typer.Option(200, "--max-new-tokens", help="Characters to generate per sample."),
     greedy: bool = typer.Option(False, "--greedy", help="Always take the most likely character."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Divide the logits by T [default: 1]."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Divide the logits by T.", show_default="1"),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among the K most likely characters."),
     top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling with mass P."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler: same seed, same samples."),
@@ -383,7 +383,7 @@ def gpt_generate(
 @user_errors
 def report(
     run_dir: Path = typer.Argument(..., help="The --out folder of scripts/reproduce.sh."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the Markdown [default: RUN_DIR/report.md]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the Markdown.", show_default="RUN_DIR/report.md"),
 ) -> None:
     """Turn the JSON and PNG outputs of scripts/reproduce.sh into one report.md."""
     from hw2cli.common.io import atomic_write_text, check_writable

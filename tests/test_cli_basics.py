@@ -71,3 +71,34 @@ def test_every_subpackage_is_a_regular_package():
     root = Path(__file__).resolve().parents[1] / "hw2cli"
     folders = {p.parent for p in root.rglob("*.py") if "__pycache__" not in p.parts}
     assert sorted(str(f.relative_to(root)) for f in folders if not (f / "__init__.py").exists()) == []
+
+
+def _commands(cmd, path=()):
+    """Every (path, click command) of the app, groups included."""
+    yield path, cmd
+    for name, sub in getattr(cmd, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_no_help_text_is_eaten_as_rich_markup():
+    """Rich reads "[word...]" in help text as markup and drops it silently: a default written
+    as "[default: 3]" inside help= vanished from `--help`. Defaults go in show_default=."""
+    import typer
+    from rich.markup import render
+
+    texts = [
+        (f"hw2 {' '.join(path)} {param.name}", param.help)
+        for path, cmd in _commands(typer.main.get_command(app))
+        for param in cmd.params
+        if getattr(param, "help", None)
+    ]
+    assert len(texts) > 50
+    assert [(where, text) for where, text in texts if render(text).plain != text] == []
+
+
+def test_computed_defaults_are_shown_in_help():
+    result = runner.invoke(app, ["gpt", "train", "--help"])
+    assert result.exit_code == 0
+    words = " ".join(result.output.replace("│", " ").split())  # undo Rich's panel and wrapping
+    assert "[default: (Grimm's fairy tales, downloaded once)]" in words
+    assert "Final cosine learning rate. [default: (lr/10)]" in words
