@@ -225,3 +225,15 @@ def test_ctrl_c_keeps_finished_models_writes_json_and_exits_130(tmp_path, monkey
     assert report["interrupted"] is True and list(report["models"]) == ["plain"]
     assert len(report["models"]["plain"]["accuracy"]) == 2 and (tmp_path / "p.png").is_file()
     assert "interrupted" in result.stdout
+
+
+def test_cpu_training_keeps_freed_memory(monkeypatch):
+    """On the CPU rotate-eval tells malloc to keep freed memory (1.27x, bench_freed_memory.py)."""
+    from hw2cli.rotation import experiment
+
+    calls = []
+    monkeypatch.setattr(experiment, "keep_freed_memory", lambda: calls.append(1) or True)
+    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--epochs", "1", "--mode", "plain",
+                                 "--angles", "0", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert calls == [1]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hw2cli.common.device import autocast, check_precision, resolve_device
+from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_path, check_writable_dir, write_json
 from hw2cli.common.progress import Reporter
@@ -118,6 +118,8 @@ def run_rotation_experiment(
         check_writable_dir(save_models, "--save-models folder")
 
     data = load_dataset(dataset, data_dir)
+    if dev.type == "cpu":
+        keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
     config = RotationCNNConfig(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
     result = RotationResult(
         dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
