@@ -7,7 +7,7 @@ settings. Each measurement runs in a fresh child process, with glibc's default m
 cannot be undone; the two kinds alternate (A B A B ...) so both see the same machine load.
 
 - gpt: ``hw2cli.gpt.train.train`` with the course's model (gpt-mini, block 128) at
-  ``--gpt-batch`` windows per step (the course's 128 takes about a minute a step here);
+  ``--gpt-batch`` windows per step (the course's 128 takes about 20 s a step here);
   tokens/s of the steps after the first logged row.
 - rotation: ``hw2cli.rotation.experiment.train_model`` (batch 64, the default) for one epoch
   on ``--images`` random CIFAR-sized images; images/s. (``run_rotation_experiment`` calls
