@@ -25,7 +25,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from hw2cli.padding.bench import _cpu_cores, parse_conv_types, run_padding_bench  # noqa: E402
+from hw2cli.common.device import cpu_cores  # noqa: E402
+from hw2cli.padding.bench import parse_conv_types, run_padding_bench  # noqa: E402
 from hw2cli.padding.data import SIZES, make_data  # noqa: E402
 from hw2cli.padding.model import PaddingNetConfig, make_model  # noqa: E402
 from hw2cli.padding.train import train_flops  # noqa: E402
@@ -101,7 +102,7 @@ def main() -> None:
     print(f"  chosen path ({result.path} on {result.device}): {result.seconds:.1f} s  load {os.getloadavg()[0]:.1f}")
 
     print(f"\n{'conv type':<10} {'course s':>9} {'chosen s/worker':>16} {'max |dTest| %':>14}")
-    workers = max(1, min(args.workers or _cpu_cores(), len(conv_types) * args.rounds))  # as run_padding_bench
+    workers = max(1, min(args.workers or cpu_cores(), len(conv_types) * args.rounds))  # as run_padding_bench
     for ct in conv_types:
         worker_sec = sum(o.seconds for o in result.outcomes[ct]) / workers
         d_test = max(abs(b[1] - o.test_acc) for b, o in zip(base[ct], result.outcomes[ct]))

@@ -9,7 +9,6 @@ numbers do not depend on the number of workers).
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import statistics
@@ -19,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 import torch.multiprocessing as mp
 
-from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
+from hw2cli.common.device import check_precision, cpu_cores, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.padding.data import SIZES, BoxData, make_data
@@ -68,11 +67,6 @@ def parse_conv_types(text: str | None) -> list[str]:
 
 # ----------------------------------------------------------------------------- CPU worker processes
 _worker: dict = {}
-
-
-def _cpu_cores() -> int:
-    """Cores this process may run on (not the host's count, inside a container)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _init_worker(data_args: dict, progress: "mp.Queue") -> None:
@@ -189,7 +183,7 @@ def run_padding_bench(
     try:
         if path == "cpu-processes":
             jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
-            n_workers = min(workers or _cpu_cores(), len(jobs))
+            n_workers = min(workers or cpu_cores(), len(jobs))
             if n_workers == 1:
                 path = result.path = "sequential"
             else:
