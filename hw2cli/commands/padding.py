@@ -1,0 +1,83 @@
+"""`hw2 padding-bench` and `hw2 padding-bench preview` (homework Q1.1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
+from hw2cli.common.errors import Hw2Error
+
+app = typer.Typer(
+    help="Padding and translation invariance (Q1.1): train Net1/Net2 with six paddings, print Tables 1 and 2.",
+)
+
+
+@app.callback(invoke_without_command=True)
+@user_errors
+def padding_bench(
+    ctx: typer.Context,
+    net: str = typer.Option("net1", "--net", help="net1 (global max pool: Table 1) or net2 (flatten + linear: Table 2)."),
+    conv_types: Optional[str] = typer.Option(
+        None, "--conv-types", help="Comma-separated subset of valid,replicate,reflect,circular,sconv,fconv (default: all)."
+    ),
+    rounds: int = typer.Option(10, "--rounds", help="Networks per conv type; round m is initialised with seed m."),
+    epochs: int = typer.Option(50, "--epochs", help="Most epochs per network (early stopping after 9 epochs without a better validation loss)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda. auto: the rounds train batched on a GPU, one process per core on the CPU."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast; slow on CPUs without AVX-512 bf16)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the data sets."),
+    independent_val: bool = typer.Option(
+        False, "--independent-val",
+        help="Draw the validation set from its own seed. By default, as in the course code, it is the first 1,000 training images.",
+    ),
+    unshifted: bool = typer.Option(False, "--unshifted", help="Add a row with the accuracy on the test set before its 16-pixel shift."),
+    workers: int = typer.Option(0, "--workers", help="CPU worker processes (0: one per core); the numbers do not depend on it."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write every per-round number and the settings as JSON."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV line per (conv type, round)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train every conv type's networks and print the table of the report.
+
+    Validation accuracy is that of the last epoch trained (as the course code reports it);
+    test accuracy is that of the kept weights (lowest validation loss) on the shifted test set.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+
+    from hw2cli.common.io import atomic_write_text
+    from hw2cli.common.progress import RichReporter
+    from hw2cli.padding.bench import parse_conv_types, run_padding_bench
+    from hw2cli.padding.render import render, to_csv, to_json
+
+    types = parse_conv_types(conv_types)
+    check_outputs(json=json_path, csv=csv_path)
+    with RichReporter(quiet) as reporter:
+        result = run_padding_bench(
+            net=net.lower(), conv_types=types, rounds=rounds, epochs=epochs, device=device, precision=precision,
+            seed=seed, independent_val=independent_val, workers=workers, reporter=reporter,
+        )
+    render(result, Console(), unshifted=unshifted)
+    if csv_path is not None:
+        atomic_write_text(csv_path, to_csv(result))
+    write_json_then_exit(json_path, lambda: to_json(result), result.interrupted)
+
+
+@app.command("preview")
+@user_errors
+def padding_preview(
+    out_dir: Path = typer.Argument(..., help="Folder for the PNG files."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the data sets."),
+    per_class: int = typer.Option(4, "--per-class", help="Examples per image (1-32)."),
+) -> None:
+    """Write enlarged PNG examples of each class from the training and test sets."""
+    from hw2cli.common.io import check_writable_dir
+    from hw2cli.padding.preview import write_previews
+
+    if not 1 <= per_class <= 32:
+        raise Hw2Error(f"--per-class {per_class}: use a number from 1 to 32")
+    check_writable_dir(out_dir)
+    for path in write_previews(out_dir, seed=seed, per_class=per_class):
+        typer.echo(str(path))

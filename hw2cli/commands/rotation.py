@@ -1,0 +1,52 @@
+"""`hw2 rotate-eval` (homework Q1.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
+
+
+
+@user_errors
+def rotate_eval(
+    dataset: str = typer.Option("cifar10", "--dataset", help="cifar10, digits (offline, scikit-learn) or imagefolder:PATH (PATH/train and PATH/test, one sub-folder per class)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Cache folder for CIFAR-10 (default: $HW2_CACHE_DIR, else ~/.cache/hw2)."),
+    epochs: int = typer.Option(10, "--epochs", help="Training epochs per model."),
+    angles: str = typer.Option("0:360:30", "--angles", help="Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list."),
+    mode: str = typer.Option("both", "--mode", help="plain, augmented (random rotations in training) or both."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Training mini-batch size."),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights, batch order and random angles."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the accuracy-against-angle plot (PNG) here."),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Write a grid of rotated test images (PNG) here."),
+    save_models: Optional[Path] = typer.Option(None, "--save-models", help="Save the trained models (safetensors + config.json) in this folder."),
+    load_models: Optional[Path] = typer.Option(None, "--load-models", help="Load models saved with --save-models instead of training."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Accuracy of a small CNN on rotated test images, trained plain and with random rotations (Q1.2, Figures 1 and 2)."""
+    from hw2cli.common.progress import RichReporter
+
+    check_outputs(json=json_path, plot=plot, preview=preview)
+    from hw2cli.rotation import plot as rotation_plot
+    from hw2cli.rotation import render as rotation_render
+    from hw2cli.rotation.experiment import run_rotation_experiment
+
+    with RichReporter(quiet) as reporter:
+        result = run_rotation_experiment(
+            dataset, data_dir=data_dir, epochs=epochs, angles=angles, mode=mode, batch_size=batch_size, lr=lr,
+            seed=seed, device=device, precision=precision, save_models=save_models, load_models=load_models,
+            preview_images=6 if preview is not None else 0, reporter=reporter,
+        )
+    rotation_render.render(result)
+    if plot is not None and result.models:
+        rotation_plot.save_accuracy_plot(result, plot)
+    if preview is not None and result.preview is not None:
+        rotation_plot.save_preview_grid(result, preview)
+    write_json_then_exit(json_path, lambda: rotation_render.to_json(result), result.interrupted)
