@@ -42,7 +42,8 @@ def clone(tmp_path_factory) -> Path:
 
 
 def digest(root: Path, files: list[str]) -> dict[str, str]:
-    return {rel: hashlib.sha256((root / rel).read_bytes()).hexdigest() for rel in files if (root / rel).is_file()}
+    return {rel: hashlib.sha256((root / rel).read_bytes()).hexdigest()
+            for rel in files if (root / rel).is_file()}
 
 
 def code_blocks(path: Path, lang: str) -> list[str]:
@@ -82,7 +83,8 @@ def test_readme_quick_start_runs_in_a_fresh_clone(clone):
             if arg == "--json":
                 assert (clone / args[i + 1]).is_file()
     assert digest(clone, files) == before
-    ignored = subprocess.run(["git", "check-ignore", "out/x.json", "repro/report.md"], cwd=ROOT, capture_output=True)
+    ignored = subprocess.run(["git", "check-ignore", "out/x.json", "repro/report.md"],
+                             cwd=ROOT, capture_output=True)
     assert ignored.stdout.decode().split() == ["out/x.json", "repro/report.md"]
 
 
