@@ -19,7 +19,7 @@ app = typer.Typer(
     name="hw2",
     help="Reproduce the experiments of the CNN / Transformer / graph homework from the shell.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
 )
 

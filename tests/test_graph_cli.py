@@ -125,7 +125,6 @@ def test_large_graph_prints_summary_and_keeps_full_matrices(tmp_path):
         (["powers"], "give the graph either as an edge-list file EDGES or as --matrix FILE"),
         (["laplacian", G1, "--directed", "--normalized"], "drop --directed or --normalized"),
         (["laplacian", G1, "--features", "NONSQUARE"], "has 2 rows but the graph has 4 nodes"),
-        (["check", G1, "--kind", "incidence", "--matrix", "NONSQUARE"], "unknown --kind 'incidence'"),
         (["check", G1, "--kind", "adjacency", "--matrix", WRONG_L], "is 5x5 but the graph examples/graph1.txt has 4 nodes"),
         (["check", G1, "--kind", "power", "--power", "0", "--matrix", WRONG_L], "--power 0 is out of range"),
     ],

@@ -120,13 +120,11 @@ def test_preview_writes_enlarged_pngs(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--net", "net3"], "unknown net 'net3'; use one of net1, net2"),
         (["--conv-types", "valid,zero"], "unknown conv type 'zero'"),
         (["--rounds", "0"], "--rounds 0"),
         (["--epochs", "0"], "--epochs 0"),
         (["--workers", "-1"], "--workers -1"),
         (["--device", "cuda"], "no CUDA GPU"),
-        (["--precision", "fp8"], "unknown precision"),
         (["--json", "."], "is a directory"),
     ],
 )

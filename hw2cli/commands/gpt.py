@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from hw2cli.commands._choices import Device, GptPrecision, LrSchedule, ModelType
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 
 app = typer.Typer(help="Train a character-level micro-GPT on a book and sample from it.", no_args_is_help=True)
@@ -15,7 +16,7 @@ app = typer.Typer(help="Train a character-level micro-GPT on a book and sample f
 @user_errors
 def gpt_train(
     txt_file: Optional[Path] = typer.Option(None, "--txt-file", help="UTF-8 text to train on.", show_default="Grimm's fairy tales, downloaded once"),
-    model_type: str = typer.Option("gpt-mini", "--model-type", help="Preset: gpt-nano, gpt-micro, gpt-mini, gopher-44m, gpt2, gpt2-medium, gpt2-large, gpt2-xl."),
+    model_type: ModelType = typer.Option(ModelType("gpt-mini"), "--model-type", help="Size preset (layers, heads, width) of minGPT."),
     block_size: int = typer.Option(128, "--block-size", help="Context length in characters."),
     batch_size: int = typer.Option(128, "--batch-size", help="Windows per step (per process under torchrun)."),
     lr: float = typer.Option(5e-4, "--lr", help="Peak learning rate (AdamW, betas 0.9/0.95)."),
@@ -26,12 +27,12 @@ def gpt_train(
     abs_emb: bool = typer.Option(False, "--abs-emb", help="Learned absolute positions instead of RoPE."),
     flash_attn: bool = typer.Option(False, "--flash-attn", help="Use scaled_dot_product_attention."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (CUDA only) autocast."),
+    precision: GptPrecision = typer.Option(GptPrecision.fp32, "--precision", help="Autocast precision (fp16: CUDA only)."),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, batches and dropout."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where to train."),
     out: Path = typer.Option(Path("runs/gpt"), "--out", help="Run directory to write."),
     dropout: float = typer.Option(0.1, "--dropout", help="Embedding, attention and residual dropout."),
-    lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant or cosine (to --min-lr)."),
+    lr_schedule: LrSchedule = typer.Option(LrSchedule.constant, "--lr-schedule", help="Constant, or cosine decay to --min-lr."),
     warmup_steps: int = typer.Option(0, "--warmup-steps", help="Linear warm-up steps."),
     min_lr: Optional[float] = typer.Option(None, "--min-lr", help="Final cosine learning rate.", show_default="lr/10"),
     eval_interval: int = typer.Option(500, "--eval-interval", help="Steps between validation losses and checkpoints."),
@@ -49,10 +50,10 @@ def gpt_train(
     from hw2cli.gpt.train import TrainOptions, train
 
     opts = TrainOptions(
-        txt_file=None if txt_file is None else str(txt_file), model_type=model_type, block_size=block_size,
+        txt_file=None if txt_file is None else str(txt_file), model_type=model_type.value, block_size=block_size,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_grad_norm=clip_grad_norm, epochs=epochs,
-        max_steps=max_steps, abs_emb=abs_emb, flash_attn=flash_attn, compile=compile, precision=precision,
-        seed=seed, device=device, out=str(out), dropout=dropout, lr_schedule=lr_schedule,
+        max_steps=max_steps, abs_emb=abs_emb, flash_attn=flash_attn, compile=compile, precision=precision.value,
+        seed=seed, device=device.value, out=str(out), dropout=dropout, lr_schedule=lr_schedule.value,
         warmup_steps=warmup_steps, min_lr=min_lr, eval_interval=eval_interval, eval_steps=eval_steps,
         val_fraction=val_fraction, log_interval=log_interval, sample_interval=sample_interval,
     )
@@ -76,7 +77,7 @@ def gpt_generate(
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among the K most likely characters."),
     top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling with mass P."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler: same seed, same samples."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where to sample."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the samples as JSON."),
 ) -> None:
     """Continue a prompt with a trained model (Q2.9): greedy, temperature, top-k or top-p."""
@@ -86,7 +87,7 @@ def gpt_generate(
 
     result = generate_samples(
         run_dir, prompt, num_samples=num_samples, max_new_tokens=max_new_tokens, greedy=greedy,
-        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=device,
+        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=device.value,
     )
     render.render_generate(result)
     write_json_then_exit(json_path, lambda: render.generate_to_json(result))

@@ -7,6 +7,7 @@ from typing import Callable, Optional
 
 import typer
 
+from hw2cli.commands._choices import MatrixKind
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 
 app = typer.Typer(help="Adjacency, walk-count, degree and Laplacian matrices of small graphs.", no_args_is_help=True)
@@ -48,7 +49,7 @@ def graph_powers(
     max_walks: int = typer.Option(1000, "--max-walks", help="List walks only when there are at most this many."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the matrices with their node order as JSON."),
     npz_path: Optional[Path] = typer.Option(None, "--npz", help="Write the matrices as sparse arrays in a .npz file."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Adjacency matrix A and its powers: entry (i, j) of A^k counts the walks of length k from i to j."""
     from hw2cli.graph.walks import run_powers
@@ -70,7 +71,7 @@ def graph_laplacian(
     eigs: Optional[int] = typer.Option(None, "--eigs", help="Only the K smallest eigenvalues (sparse solver; 0: none). Default: all up to 2000 nodes, none beyond."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the matrices, eigenvalues and components as JSON."),
     npz_path: Optional[Path] = typer.Option(None, "--npz", help="Write the matrices as sparse arrays in a .npz file."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Degree matrix D, Laplacian L = D - A, its eigenvalues and the connected components."""
     from hw2cli.graph.laplacian import run_laplacian
@@ -86,7 +87,7 @@ def graph_laplacian(
 def graph_check(
     edges: Path = typer.Argument(..., help=_EDGES_HELP, show_default=False),
     matrix: Path = typer.Option(..., "--matrix", help="The hand-written matrix to check: rows of numbers, or [[0,1],[1,0]], in node order."),
-    kind: str = typer.Option(..., "--kind", help="Which matrix it is: adjacency, power, degree or laplacian."),
+    kind: MatrixKind = typer.Option(..., "--kind", help="Which matrix it is (power: A^k, see --power)."),
     power: Optional[int] = typer.Option(None, "--power", help="For --kind power: the exponent k of A^k (default 2)."),
     directed: bool = typer.Option(False, "--directed", help="Treat `u v` as the edge u -> v only."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the comparison as JSON."),
@@ -96,7 +97,7 @@ def graph_check(
     from hw2cli.graph.check import run_check
 
     check_outputs(json=json_path)
-    result = run_check(edges, matrix, kind, power, directed)
+    result = run_check(edges, matrix, kind.value, power, directed)
     render.render_check(result)
     write_json_then_exit(json_path, lambda: render.check_to_json(result))
     if not result.ok:

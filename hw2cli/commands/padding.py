@@ -7,10 +7,12 @@ from typing import Optional
 
 import typer
 
+from hw2cli.commands._choices import Device, Net, Precision
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 from hw2cli.common.errors import Hw2Error
 
 app = typer.Typer(
+    subcommand_metavar="[preview OUT_DIR]",
     help="Padding and translation invariance (Q1.1): train Net1/Net2 with six paddings, print Tables 1 and 2.",
 )
 
@@ -19,14 +21,14 @@ app = typer.Typer(
 @user_errors
 def padding_bench(
     ctx: typer.Context,
-    net: str = typer.Option("net1", "--net", help="net1 (global max pool: Table 1) or net2 (flatten + linear: Table 2)."),
+    net: Net = typer.Option(Net.net1, "--net", case_sensitive=False, help="net1 (global max pool: Table 1) or net2 (flatten + linear: Table 2)."),
     conv_types: Optional[str] = typer.Option(
         None, "--conv-types", help="Comma-separated subset of valid,replicate,reflect,circular,sconv,fconv (default: all)."
     ),
     rounds: int = typer.Option(10, "--rounds", help="Networks per conv type; round m is initialised with seed m."),
     epochs: int = typer.Option(50, "--epochs", help="Most epochs per network (early stopping after 9 epochs without a better validation loss)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda. auto: the rounds train batched on a GPU, one process per core on the CPU."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast; slow on CPUs without AVX-512 bf16)."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto: the rounds train batched on a GPU, one process per core on the CPU."),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", help="Autocast precision (bf16 is slow on CPUs without AVX-512 bf16)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data sets."),
     independent_val: bool = typer.Option(
         False, "--independent-val",
@@ -36,7 +38,7 @@ def padding_bench(
     workers: int = typer.Option(0, "--workers", help="CPU worker processes (0: one per core); the numbers do not depend on it."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write every per-round number and the settings as JSON."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV line per (conv type, round)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train every conv type's networks and print the table of the report.
 
@@ -56,7 +58,7 @@ def padding_bench(
     check_outputs(json=json_path, csv=csv_path)
     with RichReporter(quiet) as reporter:
         result = run_padding_bench(
-            net=net.lower(), conv_types=types, rounds=rounds, epochs=epochs, device=device, precision=precision,
+            net=net.value, conv_types=types, rounds=rounds, epochs=epochs, device=device.value, precision=precision.value,
             seed=seed, independent_val=independent_val, workers=workers, reporter=reporter,
         )
     render(result, Console(), unshifted=unshifted)

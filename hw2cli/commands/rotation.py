@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from hw2cli.commands._choices import Device, Precision
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 
 
@@ -17,12 +18,12 @@ def rotate_eval(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Cache folder for CIFAR-10 (default: $HW2_CACHE_DIR, else ~/.cache/hw2)."),
     epochs: int = typer.Option(10, "--epochs", help="Training epochs per model."),
     angles: str = typer.Option("0:360:30", "--angles", help="Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list."),
-    mode: str = typer.Option("both", "--mode", help="plain, augmented (random rotations in training) or both."),
+    mode: str = typer.Option("both", "--mode", metavar="<plain|augmented|both>", help="plain, augmented (random rotations in training) or both."),
     batch_size: int = typer.Option(64, "--batch-size", help="Training mini-batch size."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, batch order and random angles."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast)."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where to train and evaluate."),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", help="Autocast precision."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON here."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the accuracy-against-angle plot (PNG) here."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Write a grid of rotated test images (PNG) here."),
@@ -41,7 +42,7 @@ def rotate_eval(
     with RichReporter(quiet) as reporter:
         result = run_rotation_experiment(
             dataset, data_dir=data_dir, epochs=epochs, angles=angles, mode=mode, batch_size=batch_size, lr=lr,
-            seed=seed, device=device, precision=precision, save_models=save_models, load_models=load_models,
+            seed=seed, device=device.value, precision=precision.value, save_models=save_models, load_models=load_models,
             preview_images=6 if preview is not None else 0, reporter=reporter,
         )
     rotation_render.render(result)

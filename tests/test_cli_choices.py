@@ -1,0 +1,69 @@
+"""Options with fixed values list them in --help and refuse anything else (exit 2, naming the values)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from hw2cli.cli import app
+
+runner = CliRunner()
+
+CHOICES = [
+    (["padding-bench"], "--net", ["net1", "net2"]),
+    (["padding-bench"], "--device", ["auto", "cpu", "cuda"]),
+    (["padding-bench"], "--precision", ["fp32", "bf16"]),
+    (["rotate-eval"], "--device", ["auto", "cpu", "cuda"]),
+    (["rotate-eval"], "--precision", ["fp32", "bf16"]),
+    (["rotate-eval"], "--mode", ["plain", "augmented", "both"]),
+    (["gpt", "train"], "--device", ["auto", "cpu", "cuda"]),
+    (["gpt", "train"], "--precision", ["fp32", "bf16", "fp16"]),
+    (["gpt", "train"], "--lr-schedule", ["constant", "cosine"]),
+    (["gpt", "train"], "--model-type", ["gpt-nano", "gpt-micro", "gpt-mini", "gopher-44m"]),
+    (["gpt", "generate"], "--device", ["auto", "cpu", "cuda"]),
+    (["graph", "check"], "--kind", ["adjacency", "power", "degree", "laplacian"]),
+]
+
+
+def plain_help(command: list[str]) -> str:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "250", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    return result.output
+
+
+@pytest.mark.parametrize("command, option, values", CHOICES)
+def test_help_lists_the_values(command, option, values):
+    line = next(line for line in plain_help(command).splitlines() if re.search(rf"{option}\b", line))
+    for value in values:
+        assert value in line, (option, line)
+
+
+@pytest.mark.parametrize("command, option, values", [c for c in CHOICES if c[1] != "--mode"])
+def test_other_values_are_refused(command, option, values):
+    result = runner.invoke(app, [*command, option, "bogus"], env={"COLUMNS": "250", "NO_COLOR": "1"})
+    assert result.exit_code == 2
+    assert "bogus" in result.output and values[0] in result.output
+
+
+def test_model_type_choices_are_the_presets():
+    from hw2cli.commands._choices import ModelType
+    from hw2cli.gpt.model import PRESETS
+
+    assert [m.value for m in ModelType] == list(PRESETS)
+
+
+@pytest.mark.parametrize("command", [["padding-bench"], ["rotate-eval"], ["gpt", "train"],
+                                     ["graph", "powers"], ["graph", "laplacian"]])
+def test_progress_commands_take_q(command):
+    assert re.search(r"--quiet\s+-q", plain_help(command))
+
+
+def test_padding_bench_subcommand_is_optional_in_usage():
+    usage = next(line for line in plain_help(["padding-bench"]).splitlines() if "Usage:" in line)
+    assert "[preview OUT_DIR]" in usage and "COMMAND [ARGS]" not in usage
+
+
+def test_completion_is_offered():
+    assert "--install-completion" in plain_help([])
