@@ -24,7 +24,7 @@ TINY = {"train": 40, "val": 20, "test": 20}
 
 def fake_result() -> PaddingBenchResult:
     """A hand-made result: conv types given out of order, known accuracies."""
-    settings = {"net": "net1", "conv_types": ["valid", "circular"], "rounds": 3}
+    settings = {"net": "net1", "conv_types": ["valid", "circular"], "rounds": 3, "epochs": 20, "seed": 0, "precision": "fp32"}
     result = PaddingBenchResult(settings=settings, path="sequential", device="cpu")
     for ct, vals, tests in (("circular", [99.5, 99.9, 99.2], [80.1, 85.0, 83.3]), ("valid", [100.0] * 3, [0.1, 0.0, 0.2])):
         result.outcomes[ct] = [RoundOutcome(ct, r, v, v, t, 100.0 - t, 20, 11) for r, (v, t) in enumerate(zip(vals, tests))]
@@ -60,8 +60,8 @@ def test_ten_rounds_printed_to_a_file_are_not_cut():
 def test_csv_and_json_hold_every_round():
     result = fake_result()
     lines = list(csv.DictReader(io.StringIO(to_csv(result))))
-    assert [(l["conv_type"], l["round"]) for l in lines] == [("valid", "0"), ("valid", "1"), ("valid", "2"),
-                                                           ("circular", "0"), ("circular", "1"), ("circular", "2")]
+    assert [(l["conv_type"], l["round"]) for l in lines] == [("valid", "1"), ("valid", "2"), ("valid", "3"),
+                                                           ("circular", "1"), ("circular", "2"), ("circular", "3")]
     data = to_json(result)
     assert data["conv_types"]["circular"]["summary"]["test"]["std"] == pytest.approx(statistics.pstdev([80.1, 85.0, 83.3]))
     assert [r["test_acc"] for r in data["conv_types"]["circular"]["rounds"]] == [80.1, 85.0, 83.3]
@@ -114,7 +114,7 @@ def test_preview_writes_enlarged_pngs(tmp_path):
     files = sorted(p.name for p in (tmp_path / "png").iterdir())
     assert files == sorted(f"{s}_label{c}.png" for s in ("train", "test", "test_unshifted") for c in (0, 1))
     img = matplotlib.image.imread(tmp_path / "png" / "train_label0.png")
-    assert img.shape[0] == 32 * 8 and img.shape[1] > 3 * 32 * 8
+    assert img.shape[0] == 32 * 8 + 40 and img.shape[1] > 3 * 32 * 8  # 40 px of caption above
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,30 @@ def test_bad_input_is_one_line_exit_2(args, message):
     res = runner.invoke(app, ["padding-bench", "--quiet", "--rounds", "1", "--epochs", "1", "--conv-types", "valid", *args])
     assert res.exit_code == 2
     assert res.stderr.startswith("error: ") and message in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_settings_above_and_plain_footer_below_the_table():
+    result = fake_result()
+    result.seconds, result.workers, result.flop, result.path = 178.2, 2, 1e12, "cpu-processes"
+    out = io.StringIO()
+    render(result, Console(file=out, width=200))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("net1, conv types valid, circular; 3 round(s) of at most 20 epoch(s); data seed 0")
+    assert lines[-1] == "trained 6 networks in 178 s on 2 CPU cores"
+    out = io.StringIO()
+    render(result, Console(file=out, width=200), verbose=True)
+    assert "GFLOP/s" in out.getvalue().splitlines()[-1]
+
+
+def test_json_numbers_rounds_from_1_like_the_table():
+    data = to_json(fake_result())
+    assert [(r["round"], r["init_seed"]) for r in data["conv_types"]["valid"]["rounds"]] == [(1, 0), (2, 1), (3, 2)]
+
+
+def test_plot_is_a_png(tmp_path):
+    import matplotlib.image
+
+    from hw2cli.padding.plot import plot_accuracy
+
+    img = matplotlib.image.imread(plot_accuracy(fake_result(), tmp_path / "t1.png"))
+    assert img.ndim == 3 and img.shape[1] > img.shape[0] > 100

@@ -38,6 +38,8 @@ def padding_bench(
     workers: int = typer.Option(0, "--workers", help="CPU worker processes (0: one per core); the numbers do not depend on it."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write every per-round number and the settings as JSON."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV line per (conv type, round)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of the test accuracy per conv type (mean ± std; shifted and unshifted)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the trainer used and its throughput."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train every conv type's networks and print the table of the report.
@@ -55,15 +57,19 @@ def padding_bench(
     from hw2cli.padding.render import render, to_csv, to_json
 
     types = parse_conv_types(conv_types)
-    check_outputs(json=json_path, csv=csv_path)
+    check_outputs(json=json_path, csv=csv_path, plot=plot)
     with RichReporter(quiet) as reporter:
         result = run_padding_bench(
             net=net.value, conv_types=types, rounds=rounds, epochs=epochs, device=device.value, precision=precision.value,
             seed=seed, independent_val=independent_val, workers=workers, reporter=reporter,
         )
-    render(result, Console(), unshifted=unshifted)
+    render(result, Console(), unshifted=unshifted, verbose=verbose)
     if csv_path is not None:
         atomic_write_text(csv_path, to_csv(result))
+    if plot is not None and result.outcomes:
+        from hw2cli.padding.plot import plot_accuracy
+
+        plot_accuracy(result, plot)
     write_json_then_exit(json_path, lambda: to_json(result), result.interrupted)
 
 

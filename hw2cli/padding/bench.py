@@ -41,6 +41,7 @@ class PaddingBenchResult:
     seconds: float = 0.0
     flop: float = 0.0  # useful FLOPs of the training done
     interrupted: bool = False
+    workers: int = 1  # processes that trained (one thread each on the CPU)
 
     @property
     def gflops(self) -> float:
@@ -175,7 +176,7 @@ def run_padding_bench(
         result.flop += train_flops(configs[outcome.conv_type], outcome.epochs, sizes["train"], sizes["val"], sizes["test"])
         reporter.update("rounds", 1)
         reporter.update("epochs", epochs - outcome.epochs)  # early stopping skips the rest
-        reporter.log(f"{outcome.conv_type} round {outcome.round}: val {outcome.val_acc:.2f}% test {outcome.test_acc:.2f}% "
+        reporter.log(f"{outcome.conv_type} round {outcome.round + 1}: val {outcome.val_acc:.2f}% test {outcome.test_acc:.2f}% "
                      f"({outcome.epochs} epochs, {outcome.seconds:.1f} s)")
 
     t0 = time.perf_counter()
@@ -183,7 +184,7 @@ def run_padding_bench(
     try:
         if path == "cpu-processes":
             jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
-            n_workers = min(workers or cpu_cores(), len(jobs))
+            n_workers = result.workers = min(workers or cpu_cores(), len(jobs))
             if n_workers == 1:
                 path = result.path = "sequential"
             else:
@@ -217,7 +218,9 @@ def to_json(result: PaddingBenchResult) -> dict:
     """Everything of a run as plain JSON data (weights left out)."""
     conv = {}
     for ct in result.settings["conv_types"]:
-        rounds = [{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")} for o in result.outcomes.get(ct, [])]
+        # Rounds are numbered from 1 as in the table; round m's network is initialised with seed m - 1.
+        rounds = [{**{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")},
+                   "round": o.round + 1, "init_seed": o.round} for o in result.outcomes.get(ct, [])]
         summary = {}
         for key, metric in (("val", "val_acc"), ("val_kept", "val_acc_kept"), ("test", "test_acc"), ("test_unshifted", "test_unshifted_acc")):
             mean, std = result.summary(ct, metric)
@@ -232,5 +235,6 @@ def to_json(result: PaddingBenchResult) -> dict:
         "gflop": result.flop / 1e9,
         "gflops": result.gflops,
         "interrupted": result.interrupted,
+        "workers": result.workers,
         "conv_types": conv,
     }

@@ -10,6 +10,12 @@ from hw2cli.common.io import atomic_path
 from hw2cli.padding.data import make_data
 
 SCALE = 8  # each pixel becomes an 8 x 8 block
+ORDER = {0: "red box left of green", 1: "green box left of red"}
+CAPTIONS = {
+    "train": "class {label} ({order}): training set",
+    "test": "class {label} ({order}): test set, shifted 16 px",
+    "test_unshifted": "class {label} ({order}): test set before the shift",
+}
 
 
 def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> list[Path]:
@@ -20,7 +26,7 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.image
+    import matplotlib.pyplot as plt
 
     data = make_data(seed, n_train=8 * per_class, n_val=per_class, n_test=8 * per_class)
     splits = {"train": (data.train_x, data.train_y), "test": (data.test_x, data.test_y),
@@ -34,7 +40,14 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
             strip = np.concatenate([part for img in images for part in (img, gap)][:-1], axis=1)
             big = np.kron(strip, np.ones((SCALE, SCALE, 1), dtype=np.float32)).clip(0, 1)
             path = out_dir / f"{split}_label{label}.png"
+            fig = plt.figure(figsize=(big.shape[1] / 100, big.shape[0] / 100 + 0.4), dpi=100)
+            ax = fig.add_axes((0, 0, 1, big.shape[0] / (big.shape[0] + 40)))
+            ax.imshow(big, interpolation="nearest")
+            ax.set_axis_off()
+            caption = CAPTIONS[split].format(label=label, order=ORDER[label])
+            fig.text(0.5, 1 - 20 / (big.shape[0] + 40), caption, ha="center", va="center", fontsize=9)
             with atomic_path(path) as tmp:
-                matplotlib.image.imsave(tmp, big, format="png")
+                fig.savefig(tmp, format="png", dpi=100)
+            plt.close(fig)
             written.append(path)
     return written

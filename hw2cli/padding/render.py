@@ -12,7 +12,7 @@ from rich.table import Table
 from hw2cli.padding.bench import PaddingBenchResult, to_json
 
 ROW_NAMES = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "circular": "Circular", "sconv": "sconv", "fconv": "fconv"}
-CSV_FIELDS = ("net", "conv_type", "round", "val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc", "epochs", "best_epoch", "seconds")
+CSV_FIELDS = ("net", "conv_type", "round", "init_seed", "val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc", "epochs", "best_epoch", "seconds")
 
 __all__ = ["table_rows", "render", "to_csv", "to_json"]
 
@@ -33,8 +33,38 @@ def table_rows(result: PaddingBenchResult, unshifted: bool = False) -> list[list
     return rows
 
 
-def render(result: PaddingBenchResult, console: Console, unshifted: bool = False) -> None:
-    """Print the table in the report's layout and a line on the speed of the run."""
+def settings_line(result: PaddingBenchResult) -> str:
+    """The protocol of the run in words, printed above the table."""
+    s = result.settings
+    if result.path == "batched":
+        where = f"{result.device}, the rounds of a conv type trained together"
+    elif result.path == "cpu-processes":
+        where = f"{result.device}, {result.workers} worker processes of 1 thread"
+    else:
+        where = f"{result.device}, 1 process of 1 thread" if result.device == "cpu" else result.device
+    return (f"{s['net']}, conv types {', '.join(s['conv_types'])}; {s['rounds']} round(s) of at most {s['epochs']} "
+            f"epoch(s); data seed {s['seed']}, round m initialised with seed m - 1; {s['precision']} on {where}")
+
+
+def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
+    """What was done, in plain words; the throughput only with ``verbose``."""
+    n = sum(len(v) for v in result.outcomes.values())
+    if result.device == "cpu":
+        on = f"{result.workers} CPU core{'s' if result.workers > 1 else ''}"
+    else:
+        on = result.device
+    text = f"trained {n} network{'s' if n != 1 else ''} in {result.seconds:.0f} s on {on}"
+    if result.interrupted:
+        text += f" (interrupted: {n} of {len(result.settings['conv_types']) * result.settings['rounds']})"
+    if verbose:
+        text += (f"\n{result.path} trainer: {result.flop / 1e9:.0f} GFLOP of training arithmetic, "
+                 f"{result.gflops:.1f} GFLOP/s")
+    return text
+
+
+def render(result: PaddingBenchResult, console: Console, unshifted: bool = False, verbose: bool = False) -> None:
+    """Print the settings, the table in the report's layout and what was done."""
+    console.print(settings_line(result), highlight=False, soft_wrap=True)
     number = 1 if result.settings["net"] == "net1" else 2
     title = f"Table {number}: {result.settings['net'].capitalize()} accuracy (%) per round"
     if result.interrupted:
@@ -57,9 +87,7 @@ def render(result: PaddingBenchResult, console: Console, unshifted: bool = False
         console.print(table)
     finally:
         console.width = width
-    console.print(
-        f"{result.path} on {result.device}: {result.seconds:.1f} s, {result.flop / 1e9:.0f} GFLOP, {result.gflops:.1f} GFLOP/s"
-    )
+    console.print(footer(result, verbose), highlight=False, soft_wrap=True)
 
 
 def to_csv(result: PaddingBenchResult) -> str:
@@ -69,6 +97,6 @@ def to_csv(result: PaddingBenchResult) -> str:
     writer.writerow(CSV_FIELDS)
     for ct in result.settings["conv_types"]:
         for o in result.outcomes.get(ct, []):
-            writer.writerow([result.settings["net"], ct, o.round, o.val_acc, o.val_acc_kept, o.test_acc,
+            writer.writerow([result.settings["net"], ct, o.round + 1, o.round, o.val_acc, o.val_acc_kept, o.test_acc,
                              o.test_unshifted_acc, o.epochs, o.best_epoch, round(o.seconds, 3)])
     return out.getvalue()

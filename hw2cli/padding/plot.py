@@ -1,0 +1,45 @@
+"""The figure of Tables 1 and 2: test accuracy per conv type, mean ± std over the rounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hw2cli.common.io import atomic_path
+from hw2cli.padding.bench import PaddingBenchResult
+
+LABELS = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "circular": "Circular",
+          "sconv": "sconv", "fconv": "fconv"}
+
+
+def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
+    """Bars of the test accuracy (%) on the shifted and the unshifted test set, per conv type,
+    with the population std over the rounds as error bars; written as PNG to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    types = [ct for ct in result.settings["conv_types"] if result.outcomes.get(ct)]
+    x = np.arange(len(types))
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    bars = ((-0.2, "test_unshifted_acc", "test set as trained (unshifted)", "#8fb8de"),
+            (0.2, "test_acc", "test set shifted 16 px", "#d9534f"))
+    for offset, metric, label, color in bars:
+        stats = [result.summary(ct, metric) for ct in types]
+        ax.bar(x + offset, [m for m, _ in stats], 0.4, yerr=[s for _, s in stats], capsize=3,
+               label=label, color=color)
+    ax.set_xticks(x, [LABELS[ct] for ct in types])
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("test accuracy (%)")
+    s = result.settings
+    table = 1 if s["net"] == "net1" else 2
+    ax.set_title(f"Table {table} ({s['net']}): mean ± std over {s['rounds']} round(s), "
+                 f"at most {s['epochs']} epochs", fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
