@@ -103,7 +103,8 @@ else
 fi
 
 table() {  # table NET
-  $HW2 padding-bench --net "$1" "${pad_opts[@]}" --device "$device" --quiet --json result.json --csv result.csv
+  $HW2 padding-bench --net "$1" "${pad_opts[@]}" --device "$device" --quiet --json result.json --csv result.csv \
+    --plot table.png
 }
 
 rotation() {
@@ -114,8 +115,12 @@ rotation() {
 gpt() {
   local corpus=()
   if [ "$profile" = quick ]; then
-    # A text that needs no download: the project's own documentation.
-    cat "$root"/README.md "$root"/CONTRIBUTING.md "$root"/CHANGELOG.md "$root"/docs/*.md >corpus.txt
+    # A text that needs no download: the project's own documentation, without the table-drawing
+    # characters (U+2500-U+257F) of its pasted terminal output, so the samples read as text.
+    cat "$root"/README.md "$root"/CONTRIBUTING.md "$root"/CHANGELOG.md "$root"/docs/*.md |
+      perl -CSD -pe 's/[\x{2500}-\x{257F}]//g' >corpus.txt
+    echo "this project's own documentation (README.md, CONTRIBUTING.md, CHANGELOG.md, docs/*.md)," \
+      "table-drawing characters removed, $(wc -m <corpus.txt) characters" >corpus_source.txt
     corpus=(--txt-file corpus.txt)
   fi
   $HW2 gpt train "${corpus[@]}" "${gpt_opts[@]}" --device "$device" --quiet --out run --json train.json
@@ -130,15 +135,15 @@ gpt() {
 
 graphs() {
   local g
-  for g in graph1 graph2; do
+  for g in report_graph1 report_graph2; do  # the homework's own two graphs
     $HW2 graph powers "$root/examples/$g.txt" --max-power 3 --json "${g}_powers.json"
     $HW2 graph laplacian "$root/examples/$g.txt" --normalized --json "${g}_laplacian.json"
   done
-  # The homework's own answer for graph 2 has a mistake: `check` must find it (exit 1).
+  # The homework's own Laplacian of graph 2 has a mistake in row 3: `check` must find it (exit 1).
   local rc=0
-  $HW2 graph check "$root/examples/graph2.txt" --kind laplacian \
-    --matrix "$root/examples/graph2_laplacian_wrong.txt" --json check.json || rc=$?
-  [ "$rc" -eq 1 ] || { echo "graph check should have found the planted mistake (exit 1), got $rc"; return 1; }
+  $HW2 graph check "$root/examples/report_graph2.txt" --kind laplacian \
+    --matrix "$root/examples/report_graph2_laplacian.txt" --json check.json || rc=$?
+  [ "$rc" -eq 1 ] || { echo "graph check should have found the report's mistake (exit 1), got $rc"; return 1; }
 }
 
 overall_start=$(date +%s)

@@ -62,7 +62,8 @@ def test_every_part_ran_and_every_section_is_present(quick):
         assert meta["part"] == part and meta["profile"] == "quick" and meta["seconds"] > 0
     for heading in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "Q3.1"):
         assert "_Not run._" not in _section(report, heading)
-    for image in ("rotation/rotation.png", "rotation/preview.png", "gpt/run/loss.png"):
+    for image in ("table1/table.png", "table2/table.png", "rotation/rotation.png", "rotation/preview.png",
+                  "gpt/run/loss.png"):
         assert f"]({image})" in report
         assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -84,6 +85,28 @@ def test_padding_tables_parse_back_to_the_json(quick, part, heading):
         mean, std = float(row[2 + n_rounds]), float(row[3 + n_rounds])
         assert mean == round(entry["summary"][key]["mean"], 4)
         assert std == round(entry["summary"][key]["std"], 4)
+
+
+@pytest.mark.parametrize("heading", ["Table 1", "Table 2"])
+def test_quick_tables_are_not_compared_with_the_published_protocol(quick, heading):
+    out, _ = quick
+    section = _section((out / "report.md").read_text(), heading)
+    (table,) = _tables(section)
+    assert "published: mean ± std" in table[0] and "this run: mean" in table[0]
+    assert "Δ" not in section  # 2 rounds x 3 epochs is not the published 10 x 50
+    assert "published numbers come from 10 round(s) of at most 50 epochs, this run from 2 round(s) of at most 3" in section
+    assert section.count("Data: ") == 1
+
+
+def test_gpt_part_names_its_corpus_and_samples_are_clean(quick):
+    out, _ = quick
+    section = _section((out / "report.md").read_text(), "Figure 3")
+    assert "Data: this project's own documentation" in section
+    corpus = (out / "gpt" / "corpus.txt").read_text(encoding="utf-8")
+    assert corpus and not any("\u2500" <= ch <= "\u257f" for ch in corpus)
+    for path in (out / "gpt").glob("samples_*.json"):
+        for sample in json.loads(path.read_text())["samples"]:
+            assert not any("\u2500" <= ch <= "\u257f" for ch in sample["text"])
 
 
 def test_rotation_table_parses_back_to_the_json(quick):
@@ -118,7 +141,7 @@ def test_graph_matrices_parse_back(quick):
     out, _ = quick
     section = _section((out / "report.md").read_text(), "Q3.1")
     tables = iter(_tables(section))
-    for name in ("graph1", "graph2"):
+    for name in ("report_graph1", "report_graph2"):
         powers = json.loads((out / "graph" / f"{name}_powers.json").read_text())
         lap = json.loads((out / "graph" / f"{name}_laplacian.json").read_text())
         expected = [powers["adjacency"], *(powers["powers"][k] for k in sorted(powers["powers"], key=int))]

@@ -1,0 +1,53 @@
+"""`hw2 report` compares Tables 1/2 with the published numbers only under the published protocol."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hw2cli.report.published import PUBLISHED_EPOCHS, PUBLISHED_ROUNDS, TABLES
+from hw2cli.report.sections import padding_table
+
+
+def write_result(part_dir, rounds: int, epochs: int, test_acc: float = 90.0):
+    conv = {"circular": {
+        "rounds": [{"round": r + 1, "val_acc": 99.0, "test_acc": test_acc} for r in range(rounds)],
+        "summary": {"val": {"mean": 99.0, "std": 0.0}, "test": {"mean": test_acc, "std": 0.0}},
+    }}
+    data = {"settings": {"net": "net1", "rounds": rounds, "epochs": epochs, "seed": 0,
+                         "data_sizes": {"train": 2000, "val": 1000, "test": 1000}},
+            "device": "cpu", "seconds": 12.0, "interrupted": False, "conv_types": conv}
+    part_dir.mkdir(parents=True, exist_ok=True)
+    (part_dir / "result.json").write_text(json.dumps(data))
+
+
+def header_and_row(lines):
+    rows = [line for line in lines if line.startswith("| ")]
+    def cells(row):
+        return [c.strip() for c in row.strip("|").split("|")]
+
+    return cells(rows[0]), cells(rows[1])
+
+
+def test_same_protocol_shows_the_difference(tmp_path):
+    write_result(tmp_path / "table1", PUBLISHED_ROUNDS, PUBLISHED_EPOCHS)
+    lines = padding_table(tmp_path / "table1")
+    header, validation = header_and_row(lines)
+    assert header[-3:] == ["this run: std", "published: mean ± std", "Δ mean"]
+    pub_val_mean = TABLES["net1"]["circular"][0]
+    assert float(validation[-1]) == pytest.approx(round(99.0 - pub_val_mean, 2))
+    assert not any("for reference" in line for line in lines)
+
+
+@pytest.mark.parametrize("rounds, epochs", [(2, 3), (PUBLISHED_ROUNDS, 3), (2, PUBLISHED_EPOCHS)])
+def test_other_protocol_shows_published_as_reference_without_difference(tmp_path, rounds, epochs):
+    write_result(tmp_path / "table1", rounds, epochs)
+    lines = padding_table(tmp_path / "table1")
+    header, validation = header_and_row(lines)
+    assert header[-1] == "published: mean ± std" and "Δ mean" not in header
+    assert len(validation) == len(header)
+    caveat = [line for line in lines if "for reference" in line]
+    assert len(caveat) == 1
+    assert f"{PUBLISHED_ROUNDS} round(s) of at most {PUBLISHED_EPOCHS} epochs" in caveat[0]
+    assert f"{rounds} round(s) of at most {epochs} epochs" in caveat[0]
