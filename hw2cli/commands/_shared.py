@@ -73,6 +73,17 @@ class OneLineErrors(TyperGroup):
             where = f"{ctx.command_path}: " if ctx is not None else ""
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             message = " ".join(exc.format_message().split())
+            param = getattr(exc, "param", None)
+            low, high = getattr(param, "min", None), getattr(param, "max", None)
+            if low is not None or high is not None:
+                valid = (f"{low:g} to {high:g}" if low is not None and high is not None
+                         else f"at least {low:g}" if low is not None else f"at most {high:g}")
+                given = _given_value(param, sys.argv[1:] if args is None else list(args))
+                whole = "int" in str(getattr(getattr(param, "type_descriptor", None), "annotation", ""))
+                if given is not None and _is_number(given, whole):
+                    message = f"{param.opts[0]} {given} is out of range; use {valid}"
+                else:
+                    message = f"{message.rstrip('.')}; use {valid}"
             typer.echo(f"error: {where}{message}{hint}", err=True)
             sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
         except Exception as exc:  # noqa: BLE001 -- the last guard: one line, never a traceback
@@ -83,6 +94,26 @@ class OneLineErrors(TyperGroup):
                        "for the traceback and report it", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _given_value(param, argv: list[str]) -> str | None:
+    """The text given on the command line for option ``param`` (its last occurrence)."""
+    found = None
+    for i, arg in enumerate(argv):
+        for opt in getattr(param, "opts", []):
+            if arg == opt and i + 1 < len(argv):
+                found = argv[i + 1]
+            elif arg.startswith(opt + "="):
+                found = arg[len(opt) + 1:]
+    return found
+
+
+def _is_number(text: str, whole: bool = False) -> bool:
+    try:
+        int(text) if whole else float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _flag(name: str) -> str:

@@ -19,6 +19,10 @@ ANGLES_FORM = "START:STOP:STEP (e.g. 0:360:30, STOP included) or a comma list (e
 MAX_ANGLES = 1000
 
 
+#: Largest |angle| accepted (degrees): 100 turns; beyond, START:STOP:STEP arithmetic loses precision.
+MAX_ABS_ANGLE = 36000.0
+
+
 def parse_angles(spec: str) -> list[float]:
     """Parse ``0:360:30`` / ``0,45,90`` / ``0:90:30,180`` into sorted, distinct angles in degrees."""
 
@@ -30,8 +34,8 @@ def parse_angles(spec: str) -> list[float]:
             value = float(text)
         except ValueError:
             raise bad(f"{text.strip()!r} is not a number") from None
-        if not math.isfinite(value):
-            raise bad(f"{text.strip()!r} is not a finite number")
+        if not math.isfinite(value) or abs(value) > MAX_ABS_ANGLE:
+            raise bad(f"{text.strip()!r} is not a number from -{MAX_ABS_ANGLE:g} to {MAX_ABS_ANGLE:g}")
         return value
 
     angles: set[float] = set()
