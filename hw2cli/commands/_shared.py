@@ -76,8 +76,9 @@ class OneLineErrors(TyperGroup):
             param = getattr(exc, "param", None)
             low, high = getattr(param, "min", None), getattr(param, "max", None)
             if low is not None or high is not None:
-                valid = (f"{low:g} to {high:g}" if low is not None and high is not None
-                         else f"at least {low:g}" if low is not None else f"at most {high:g}")
+                low, high = (None if x is None else f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high))
+                valid = (f"{low} to {high}" if low is not None and high is not None
+                         else f"at least {low}" if low is not None else f"at most {high}")
                 given = _given_value(param, sys.argv[1:] if args is None else list(args))
                 whole = "int" in str(getattr(getattr(param, "type_descriptor", None), "annotation", ""))
                 if given is not None and _is_number(given, whole):
