@@ -60,7 +60,7 @@ def padding_bench(
             seed=seed, independent_val=independent_val, workers=workers, reporter=reporter,
         )
     render(result, Console(), unshifted=unshifted)
-    write_json_then_exit(json_path, lambda: to_json(result), result.interrupted or bool(result.error),
+    write_json_then_exit(json_path, lambda: to_json(result), result.interrupted,
                          outputs={"csv": (csv_path, lambda p: atomic_write_text(p, to_csv(result)))})
     if result.error:
         raise Hw2Error(f"{result.error}; the {result.rounds_done} finished round(s) were written")

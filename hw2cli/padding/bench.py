@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 from hw2cli.common.device import check_precision, cpu_cores, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
-from hw2cli.padding.data import SIZES, BoxData, make_data
+from hw2cli.padding.data import SIZES, make_data
 from hw2cli.padding.model import CONV_TYPES, NETS, PaddingNetConfig
 from hw2cli.padding.train import RoundOutcome, TrainSettings, train_flops, train_round, train_rounds_batched
 
@@ -83,7 +83,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _init_worker(data_args: dict, progress: "mp.Queue") -> None:
+def _init_worker(data_args: dict, progress: mp.Queue) -> None:
     # An initializer that raises makes the process exit, and the pool would start a new one
     # forever; keep the error and let the worker's first job report it instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
