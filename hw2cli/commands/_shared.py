@@ -76,7 +76,8 @@ class OneLineErrors(TyperGroup):
             param = getattr(exc, "param", None)
             low, high = getattr(param, "min", None), getattr(param, "max", None)
             if low is not None or high is not None:
-                low, high = (None if x is None else f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high))
+                low, high = (None if x is None else f"{x:,}" if isinstance(x, int) else f"{x:g}"
+                             for x in (low, high))
                 valid = (f"{low} to {high}" if low is not None and high is not None
                          else f"at least {low}" if low is not None else f"at most {high}")
                 given = _given_value(param, sys.argv[1:] if args is None else list(args))
