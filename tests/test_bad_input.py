@@ -169,6 +169,8 @@ CASES = [
      "--power 0"),
     ("weight-inf", ["graph", "powers", "{root}/inf.txt"], 2, "finite"),
     ("weight-nan", ["graph", "powers", "{root}/nan.txt"], 2, "finite"),
+    ("weights-sum-beyond-float64", ["graph", "laplacian", "{root}/huge.txt"], 2, "sum beyond the largest float64"),
+    ("rotate-angle-beyond-1e6", [*ROT, "--angles", "0:2e6:1"], 2, "beyond ±1,000,000 degrees"),
     # ---- usage errors: one line, exit 2, instead of a framed usage box
     ("int-option-not-a-number", [*POW, "--max-power", "two"], 2, "valid integer"),
     ("float-option-not-a-number", [*TRAIN, "--lr", "fast"], 2, "'--lr'"),
@@ -186,6 +188,7 @@ CASES = [
 def test_bad_input_is_one_line(root, tmp_path, kind, argv, code, message):
     (root / "inf.txt").write_text("1 2 inf\n")
     (root / "nan.txt").write_text("1 2 nan\n")
+    (root / "huge.txt").write_text("1 2 1e308\n2 3 1e308\n")
     paths = {"root": root, "g": root / "g.txt", "m": root / "m.txt", "x": root / "x.csv",
              "tiny": root / "tiny.txt", "run": root / "run", "models": root / "models", "new": tmp_path}
     before = _snapshot(root)
@@ -267,6 +270,16 @@ def test_weights_beyond_int64_stay_exact_and_check_agrees(tmp_path):
     check = runner.invoke(app, ["graph", "check", str(tmp_path / "g.txt"), "--kind", "adjacency", "--matrix",
                                 str(tmp_path / "a.txt")])
     assert check.exit_code == 0, check.output
+
+
+def test_float_overflow_is_null_in_json_and_listed(tmp_path):
+    """A^2 of a 1.5e308 weight (not whole: 1.5 elsewhere) is inf: null in --json, with where and why."""
+    (tmp_path / "g.txt").write_text("1 2 1.5e308\n2 3 1.5\n")
+    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert data["powers"]["2"][2][2] == 2.25 and data["powers"]["2"][0][0] is None
+    assert {"path": "powers.2[0][0]", "value": "inf"} in data["non_finite"]
 
 
 def test_long_walk_listings_stream_every_line(tmp_path):

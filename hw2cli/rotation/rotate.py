@@ -19,8 +19,8 @@ ANGLES_FORM = "START:STOP:STEP (e.g. 0:360:30, STOP included) or a comma list (e
 MAX_ANGLES = 1000
 
 
-#: Largest |angle| accepted (degrees): 100 turns; beyond, START:STOP:STEP arithmetic loses precision.
-MAX_ABS_ANGLE = 36000.0
+#: Largest |angle| accepted (degrees); keeps START:STOP:STEP arithmetic finite and exact to 1e-9.
+MAX_ABS_ANGLE = 1e6
 
 
 def parse_angles(spec: str) -> list[float]:
@@ -34,8 +34,10 @@ def parse_angles(spec: str) -> list[float]:
             value = float(text)
         except ValueError:
             raise bad(f"{text.strip()!r} is not a number") from None
-        if not math.isfinite(value) or abs(value) > MAX_ABS_ANGLE:
-            raise bad(f"{text.strip()!r} is not a number from -{MAX_ABS_ANGLE:g} to {MAX_ABS_ANGLE:g}")
+        if not math.isfinite(value):
+            raise bad(f"{text.strip()!r} is not a finite number")
+        if abs(value) > MAX_ABS_ANGLE:
+            raise bad(f"{text.strip()!r} is beyond ±{MAX_ABS_ANGLE:,.0f} degrees")
         return value
 
     angles: set[float] = set()
@@ -51,7 +53,10 @@ def parse_angles(spec: str) -> list[float]:
                 raise bad(f"step {step:g} must be positive")
             if stop < start:
                 raise bad(f"stop {stop:g} is below start {start:g}")
-            count = math.floor((stop - start) / step + 1e-9) + 1
+            span = (stop - start) / step  # finite: both ends are within ±MAX_ABS_ANGLE, step > 0 ...
+            if not math.isfinite(span) or span + 1 > MAX_ANGLES:  # ... but a tiny step still overflows
+                raise bad(f"{span + 1:.3g} angles is too many (at most {MAX_ANGLES})")
+            count = math.floor(span + 1e-9) + 1
             if count > MAX_ANGLES:
                 raise bad(f"{count} angles is too many (at most {MAX_ANGLES})")
             angles.update(round(start + i * step, 9) for i in range(count))
