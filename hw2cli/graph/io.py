@@ -82,7 +82,8 @@ def _check_magnitudes(graph: Graph) -> Graph:
             sums = np.asarray(abs(a).sum(axis=1)).ravel()
         bad = np.flatnonzero(~np.isfinite(sums))
         if len(bad):
-            raise Hw2Error(f"{graph.source}: the weights at node {graph.nodes[bad[0]]} sum beyond the largest float64 "
+            node = graph.nodes[bad[0]]
+            raise Hw2Error(f"{graph.source}: the weights at node {node} sum beyond the largest float64 "
                            "(about 1.8e308); scale the weights down")
     return graph
 
