@@ -87,6 +87,8 @@ CASES = [
     ("json-and-npz-same-file", [*POW, "--json", "{new}/a", "--npz", "{new}/a"], 2, "both name"),
     ("json-is-folder", [*POW, "--json", "{root}"], 2, "is a directory"),
     ("json-under-a-file", [*POW, "--json", "{root}/afile/out.json"], 2, "is a file"),
+    ("json-name-too-long", [*POW, "--json", "{new}/" + "n" * 250 + ".json"], 2, "File name too long"),
+    ("json-in-proc", [*POW, "--json", "/proc/hw2.json"], 2, "cannot be written"),
     ("npz-to-stdout", [*POW, "--npz", "-"], 2, "standard output takes only text"),
     ("train-json-is-txt-file", [*TRAIN, "--json", "{tiny}"], 2, "input --txt-file"),
     ("train-json-inside-out", [*TRAIN, "--json", "{new}/o/summary.json"], 2,

@@ -46,6 +46,8 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
     """
     if os.fspath(path) == STDOUT:
         return Path(STDOUT)
+    if not os.fspath(path) or os.fspath(path).endswith(os.sep):
+        raise Hw2Error(f"{what} {os.fspath(path)!r} names a folder, not a file; give a file path")
     path = Path(path)
     if path.is_dir():
         raise Hw2Error(f"{what} {path} is a directory; give a file path")
@@ -71,6 +73,13 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
     folder = parent if parent.exists() else existing
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise Hw2Error(f"{what} {path} is not writable; choose another path")
+    if create:  # the temporary file atomic_path will make: catches read-only disks, too-long names
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=parent)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise Hw2Error(f"{what} {path} cannot be written: {exc.strerror}; choose another path") from None
     return path
 
 
