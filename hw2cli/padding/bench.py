@@ -130,15 +130,19 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
                     reporter.update("epochs", 1)
             except queue.Empty:
                 pass
-            for future in finished:
-                try:
+            failure = None
+            for future in finished:  # keep every round that finished before raising the first failure
+                exc = future.exception()
+                if exc is None:
                     done(future.result())
-                except BrokenProcessPool:
-                    raise WorkerError("a worker process died (killed, or out of memory)") from None
-                except WorkerError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 -- the worker's own error, in one line
-                    raise WorkerError(f"a worker failed: {_one_line(exc)}") from None
+                elif failure is None:
+                    failure = exc
+            if isinstance(failure, BrokenProcessPool):
+                raise WorkerError("a worker process died (killed, or out of memory)")
+            if isinstance(failure, WorkerError):
+                raise WorkerError(str(failure))
+            if failure is not None:
+                raise WorkerError(f"a worker failed: {_one_line(failure)}")
         return False
     except KeyboardInterrupt:
         return True
