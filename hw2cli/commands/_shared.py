@@ -189,7 +189,7 @@ def check_outputs(
     if to_stdout:
         scope = _scope.get()
         if scope is not None:  # tables and messages go to stderr; the JSON alone to stdout
-            _real_stdout.set(sys.stdout)
+            scope.callback(_real_stdout.reset, _real_stdout.set(sys.stdout))
             scope.enter_context(contextlib.redirect_stdout(sys.stderr))
 
 
