@@ -171,7 +171,8 @@ CASES = [
      "--power 0"),
     ("weight-inf", ["graph", "powers", "{root}/inf.txt"], 2, "finite"),
     ("weight-nan", ["graph", "powers", "{root}/nan.txt"], 2, "finite"),
-    ("weights-sum-beyond-float64", ["graph", "laplacian", "{root}/huge.txt"], 2, "sum beyond the largest float64"),
+    ("weights-sum-beyond-float64", ["graph", "laplacian", "{root}/huge.txt"], 2,
+     "sum beyond the largest float64"),
     ("rotate-angle-beyond-1e6", [*ROT, "--angles", "0:2e6:1"], 2, "beyond ±1,000,000 degrees"),
     # ---- usage errors: one line, exit 2, instead of a framed usage box
     ("int-option-not-a-number", [*POW, "--max-power", "two"], 2, "valid integer"),
