@@ -30,10 +30,11 @@ import errno
 import hashlib
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from hw2cli.common.errors import Hw2Error, Hw2Warning
 from hw2cli.common.io import atomic_path, write_json
@@ -149,15 +150,16 @@ def commit(path: Path, manifest: str, model: type, manifest_data: dict[str, Any]
     """Write one checkpoint as a set (the caller holds :func:`lock`).
 
     ``files`` maps each file name to a writer that fills the temporary path it is given;
-    ``hashed`` names the files the manifest verifies (default: all); ``remove`` names files of
-    an earlier run that go once this checkpoint is committed.
+    ``hashed`` names the files the manifest verifies (default: those written; a name not
+    written refers to the committed file in place); ``remove`` names files of an earlier run
+    that go once this checkpoint is committed.
     """
     recover(path, manifest, model)
     for name, write in files.items():
         with atomic_path(path / staged_name(name)) as tmp:
             write(tmp)
     hashed = tuple(files) if hashed is None else hashed
-    entries = {name: file_entry(path / staged_name(name)) for name in hashed}
+    entries = {name: file_entry(path / (staged_name(name) if name in files else name)) for name in hashed}
     write_json(path / staged_name(manifest),
                {**manifest_data, "files": entries, "staged": list(files), "remove": list(remove)})
     _roll_forward(path, manifest, list(files), list(remove))

@@ -25,8 +25,9 @@ import json
 import math
 import os
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -130,12 +131,13 @@ def load_csv(path: str | os.PathLike, row_model: type[M], fields: tuple[str, ...
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None or tuple(header) != fields:
-        raise Hw2Error(f"{path}: the header is {','.join(header or [])!r}, expected {','.join(fields)!r}; {fix}")
+        got, want = ",".join(header or []), ",".join(fields)
+        raise Hw2Error(f"{path}: the header is {got!r}, expected {want!r}; {fix}")
     rows = []
     for number, values in enumerate(reader, start=2):
         if len(values) != len(fields):
             raise Hw2Error(f"{path}: line {number} has {len(values)} fields, expected {len(fields)}; {fix}")
-        data = {k: (None if v == "" else v) for k, v in zip(fields, values)}
+        data = {k: (None if v == "" else v) for k, v in zip(fields, values, strict=True)}
         try:
             rows.append(row_model.model_validate(data, strict=False))
         except ValidationError as exc:

@@ -26,9 +26,10 @@ from __future__ import annotations
 import functools
 import io
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import ConfigDict, Field, create_model, field_validator
@@ -61,7 +62,8 @@ MODEL_BOUNDS = {  # beyond these a config.json was edited, not written by hw2 (g
 
 
 class Vocab(schema.Strict):
-    chars: Annotated[list[Annotated[str, Field(min_length=1, max_length=1)]], Field(min_length=1, max_length=0x110000)]
+    chars: Annotated[list[Annotated[str, Field(min_length=1, max_length=1)]],
+                     Field(min_length=1, max_length=0x110000)]
 
     @field_validator("chars")
     @classmethod
@@ -176,7 +178,8 @@ def load_weights(model: GPT, path: Path, fix: str = "give an intact run director
     load_model(model, str(path), strict=True)
 
 
-def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+def load_run(run_dir: str | Path, device: torch.device | str = "cpu",
+             ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
     """The trained model (eval mode, on ``device``), its tokenizer and its trainer options."""
     run = open_run(run_dir)
     weights = run.path("model.safetensors")
@@ -189,7 +192,8 @@ def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[G
     return model.to(device).eval(), run.tokenizer, run.train_options
 
 
-def load_training_state(run_dir: Path, optimizer: torch.optim.Optimizer, run: Run | None = None) -> dict[str, Any]:
+def load_training_state(run_dir: Path, optimizer: torch.optim.Optimizer,
+                        run: Run | None = None) -> dict[str, Any]:
     """Restore the optimizer from ``run_dir`` and return the rest of ``state.json``."""
     state_path = run.path(MANIFEST) if run else Path(run_dir) / MANIFEST
     state = run.state if run and run.state else schema.load_json(state_path, State, FIX)
@@ -237,7 +241,8 @@ def _config_writers(model_config: GPTConfig, train_options: dict[str, Any],
             "vocab.json": lambda tmp: write_json(tmp, tokenizer.to_json())}
 
 
-def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any], tokenizer: CharTokenizer) -> None:
+def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any],
+                tokenizer: CharTokenizer) -> None:
     """Write ``config.json`` and ``vocab.json`` on their own (notebooks; the trainer commits
     them with its first checkpoint instead)."""
     for name, write in _config_writers(model_config, train_options, tokenizer).items():
@@ -287,8 +292,8 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def save_checkpoint(run_dir: Path, model: GPT, optimizer: torch.optim.Optimizer, state: dict[str, Any],
-                    rows: list[dict[str, Any]], first: tuple[GPTConfig, dict[str, Any], CharTokenizer] | None = None,
-                    ) -> None:
+                    rows: list[dict[str, Any]],
+                    first: tuple[GPTConfig, dict[str, Any], CharTokenizer] | None = None) -> None:
     """Commit one checkpoint as a set (the caller holds the run directory's lock): weights,
     optimizer tensors and metrics, then ``state.json`` naming them with their hashes.
     ``first`` (model config, trainer options, tokenizer) marks a new run's first checkpoint,

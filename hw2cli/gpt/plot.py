@@ -16,10 +16,10 @@ def save_loss_plot(path: str | Path, rows: list[dict[str, Any]], title: str = ""
     ax = fig.subplots()
     train = [(r["step"], r["train_loss"]) for r in rows if r.get("train_loss") is not None]
     if train:
-        ax.plot(*zip(*train), label="train", lw=1.2)
+        ax.plot(*zip(*train, strict=True), label="train", lw=1.2)
     val = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
     if val:
-        ax.plot(*zip(*val), "o-", label="validation", lw=1.2, ms=3)
+        ax.plot(*zip(*val, strict=True), "o-", label="validation", lw=1.2, ms=3)
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy loss (nats/char)")
     ax.set_title(title)

@@ -156,7 +156,7 @@ class _StopFlag:
         self.set = False
         self._previous = None
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
@@ -177,7 +177,7 @@ class _Dist:
     world_size: int = 1
 
     @classmethod
-    def from_env(cls) -> "_Dist":
+    def from_env(cls) -> _Dist:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
@@ -247,7 +247,7 @@ def _run_directory(out: Path, dist: _Dist, resuming: bool, force: bool) -> Itera
                 rundir.prepare(out, what="--out run directory", manifest=ckpt.MANIFEST, layout=ckpt.RUN_FILES,
                                force=force, resume_hint="--resume")
             elif not out.is_dir():
-                raise Hw2Error(f"run directory {out} does not exist; give the --out folder of `hw2 gpt train`")
+                raise Hw2Error(f"run directory {out} does not exist; give the --out folder of `gpt train`")
             stack.enter_context(rundir.lock(out))
             dropped = rundir.recover(out, ckpt.MANIFEST, ckpt.State)
             if dropped:
@@ -336,7 +336,8 @@ def _setup(opts: TrainOptions, dist: _Dist, device: torch.device, precision: str
         use_flash_attn=opts.flash_attn, abs_emb=opts.abs_emb,
     )
     model = GPT(config).to(device)
-    optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type)
+    optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95),
+                                           device_type=device.type)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     net = torch.compile(model) if opts.compile else model
     if dist.world_size > 1:
@@ -372,7 +373,8 @@ def train_step(t: _Trainer) -> torch.Tensor:
     for group in t.optimizer.param_groups:
         group["lr"] = lr_at(t.step, t.total, opts)
     batch_seed, dropout_seed = _step_seeds(opts.seed, t.dist.rank, t.step)
-    x, y = get_batch(t.train_data, opts.block_size, opts.batch_size, torch.Generator().manual_seed(batch_seed))
+    batches = torch.Generator().manual_seed(batch_seed)
+    x, y = get_batch(t.train_data, opts.block_size, opts.batch_size, batches)
     torch.manual_seed(dropout_seed)
     x, y = x.to(t.device, non_blocking=True), y.to(t.device, non_blocking=True)
     with autocast(t.device, t.precision):
@@ -435,9 +437,10 @@ def save_checkpoint(t: _Trainer, finished: bool) -> None:
     try:
         ckpt.save_checkpoint(t.run_dir, t.model, t.optimizer, state, t.rows, first=t.first_save)
     except OSError as exc:
-        kept = f"the checkpoint of step {t.saved_step} is kept" if t.saved_step is not None else "nothing was saved"
+        kept = "nothing was saved" if t.saved_step is None else f"the checkpoint of step {t.saved_step} stays"
         raise Hw2Error(f"cannot write the checkpoint of step {t.step} into {t.run_dir} "
-                       f"({exc.strerror or exc}); {kept}: free space and continue with --resume {t.run_dir}") from None
+                       f"({exc.strerror or exc}); {kept}: free space and continue with --resume {t.run_dir}"
+                       ) from None
     t.first_save, t.saved_step = None, t.step
 
 
@@ -530,7 +533,8 @@ def _log(t: _Trainer, interval: _Interval, tokens_per_step: int, do_eval: bool) 
         save_checkpoint(t, finished=t.step >= t.total)
 
 
-def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool, elapsed: float) -> TrainResult:
+def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool,
+            elapsed: float) -> TrainResult:
     """Draw Figure 3, take the final greedy sample, and sum the run up."""
     opts = t.opts
     if t.diverged_at is not None:
@@ -539,13 +543,15 @@ def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool
     if t.dist.rank == 0 and t.rows:
         name = Path(opts.txt_file).name if opts.txt_file else "Grimm"
         save_loss_plot(t.run_dir / "loss.png", t.rows, title=f"{opts.model_type}, {name}")
-    if t.step >= t.total and t.sample is None and t.dist.rank == 0 and not interrupted and t.diverged_at is None:
+    finished = t.step >= t.total and not interrupted and t.diverged_at is None
+    if finished and t.sample is None and t.dist.rank == 0:
         t.sample = greedy_sample(t)
     tokens_per_step = opts.batch_size * opts.block_size * t.dist.world_size
     return TrainResult(
         run_dir=str(t.run_dir), model_type=opts.model_type, num_params=t.model.num_params(),
         vocab_size=t.tokenizer.vocab_size, device=str(t.device), precision=t.precision,
-        world_size=t.dist.world_size, rank=t.dist.rank, start_step=start_step, steps=t.step, total_steps=t.total,
+        world_size=t.dist.world_size, rank=t.dist.rank, start_step=start_step, steps=t.step,
+        total_steps=t.total,
         train_loss=t.last_train, val_loss=t.last_val, best_val_loss=t.best_val,
         tokens_per_s=(tokens_per_step * interval.trained_steps / interval.train_seconds)
         if interval.train_seconds > 0 else None,
