@@ -542,7 +542,11 @@ def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool
         t.rows = [r for r in t.rows if t.saved_step is None or r["step"] <= t.saved_step]
     if t.dist.rank == 0 and t.rows:
         name = Path(opts.txt_file).name if opts.txt_file else "Grimm"
-        save_loss_plot(t.run_dir / "loss.png", t.rows, title=f"{opts.model_type}, {name}")
+        try:  # the figure is drawn from metrics.csv: losing it loses no training
+            save_loss_plot(t.run_dir / "loss.png", t.rows, title=f"{opts.model_type}, {name}")
+        except OSError as exc:
+            warnings.warn(f"cannot write {t.run_dir / 'loss.png'} ({exc.strerror or exc}); the checkpoint is "
+                          "complete", Hw2Warning, stacklevel=2)
     finished = t.step >= t.total and not interrupted and t.diverged_at is None
     if finished and t.sample is None and t.dist.rank == 0:
         t.sample = greedy_sample(t)
