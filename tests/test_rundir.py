@@ -48,7 +48,8 @@ def tiny(corpus, out, **kw) -> TrainOptions:
 def cli_args(corpus, out, *extra) -> list[str]:
     return ["gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "16",
             "--batch-size", "4", "--max-steps", "12", "--eval-interval", "6", "--eval-steps", "2",
-            "--log-interval", "3", "--sample-interval", "0", "--device", "cpu", "--quiet", "--out", str(out), *extra]
+            "--log-interval", "3", "--sample-interval", "0", "--device", "cpu", "--quiet", "--out", str(out),
+            *extra]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -216,7 +217,8 @@ def test_sigkill_at_random_moments_then_resume(corpus, tmp_path):
         while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
         if attempt == 1 and proc.poll() is None:  # a second writer while the first one runs
-            line = one_error_line(runner.invoke(app, ["gpt", "train", "--resume", str(out), "--device", "cpu"]))
+            second = runner.invoke(app, ["gpt", "train", "--resume", str(out), "--device", "cpu"])
+            line = one_error_line(second)
             assert "in use by process" in line
         time.sleep(rng.uniform(0.0, 0.15))
         proc.send_signal(signal.SIGKILL)
@@ -289,7 +291,7 @@ def test_interrupted_extended_run_resumes_to_its_new_target(corpus, tmp_path, re
     assert_same_weights(run, reference)
 
 
-def test_non_finite_loss_stops_keeps_the_last_checkpoint_and_exits_3(corpus, tmp_path, monkeypatch, reference):
+def test_non_finite_loss_stops_keeping_the_last_checkpoint(corpus, tmp_path, monkeypatch, reference):
     real_step = train_module.train_step
 
     def poisoned(t):  # weights become NaN after step 7: the loss of step 8 is NaN

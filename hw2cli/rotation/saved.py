@@ -88,8 +88,8 @@ class ModelsWriter:
             rundir.commit(self.folder, MANIFEST, ModelsConfig, meta, write, hashed=hashed, remove=remove)
         except OSError as exc:
             del self.models[name]
-            raise Hw2Error(f"cannot save the {name} model into {self.folder} ({exc.strerror or exc}); the models "
-                           "committed before stay: free space and run again") from None
+            raise Hw2Error(f"cannot save the {name} model into {self.folder} ({exc.strerror or exc}); "
+                           "the models committed before stay: free space and run again") from None
 
 
 @contextmanager
@@ -124,7 +124,8 @@ def load_model(checkpoint: rundir.Checkpoint, name: str,
     config = RotationCNNConfig.from_dict(meta.model.model_dump())
     if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
         raise Hw2Error(
-            f"--load-models {folder / MANIFEST}: models for {config.n_classes} classes of {config.image_size}px images, "
+            f"--load-models {folder / MANIFEST}: models for {config.n_classes} classes of "
+            f"{config.image_size}px images, "
             f"but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; "
             "use the dataset they were trained on"
         )
