@@ -79,7 +79,8 @@ def _where(loc: tuple) -> str:
 def _one_line(exc: ValidationError) -> str:
     err = exc.errors()[0]
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"field {_where(err['loc'])}: {err['msg'][0].lower()}{err['msg'][1:]}{more}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"field {_where(err['loc'])}: {msg[0].lower()}{msg[1:]}{more}"
 
 
 def _no_constant(name: str) -> Any:
@@ -179,7 +180,7 @@ def from_dataclass(cls: type, name: str, bounds: dict[str, Any] | None = None,
 # ----------------------------------------------------------------------------- tensors
 
 
-def tensor_shapes(path: Path, fix: str) -> dict[str, tuple[int, ...]]:
+def tensor_shapes(path: Path, fix: str, what: str = "model file") -> dict[str, tuple[int, ...]]:
     """Names and shapes from a safetensors header (nothing loaded), or one line naming the file."""
     from safetensors import SafetensorError, safe_open
 
@@ -190,19 +191,20 @@ def tensor_shapes(path: Path, fix: str) -> dict[str, tuple[int, ...]]:
         raise Hw2Error(f"{path} is missing; {fix}") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise Hw2Error(f"cannot read model file {path} ({first}); {fix}") from None
+        raise Hw2Error(f"cannot read {what} {path} ({first}); {fix}") from None
 
 
-def check_tensors(path: Path, expected: dict[str, tuple[int, ...]], against: str, fix: str) -> None:
+def check_tensors(path: Path, expected: dict[str, tuple[int, ...]], against: str, fix: str,
+                  what: str = "model file") -> None:
     """Refuse a safetensors file whose tensor names or shapes differ from ``expected``."""
-    got = tensor_shapes(path, fix)
+    got = tensor_shapes(path, fix, what)
     problems = [f"{k} missing" for k in expected if k not in got]
     problems += [f"unexpected {k}" for k in got if k not in expected]
     problems += [f"{k} is {list(got[k])}, needs {list(expected[k])}" for k in expected
                  if k in got and got[k] != expected[k]]
     if problems:
         shown = ", ".join(problems[:3]) + (", ..." if len(problems) > 3 else "")
-        raise Hw2Error(f"model file {path} does not match the {against} ({shown}); {fix}")
+        raise Hw2Error(f"{what} {path} does not match the {against} ({shown}); {fix}")
 
 
 def finite_or_none(value: float | None) -> float | None:

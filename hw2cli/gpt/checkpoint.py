@@ -205,12 +205,12 @@ def load_training_state(run_dir: Path, optimizer: torch.optim.Optimizer,
     if [len(g.params) for g in state.param_groups] != sizes:
         raise Hw2Error(f"{state_path}: field param_groups: parameter groups of sizes "
                        f"{[len(g.params) for g in state.param_groups]}, the model has {sizes}; {FIX}")
-    shapes = schema.tensor_shapes(path, FIX)
+    shapes = schema.tensor_shapes(path, FIX, "optimizer file")
     expected = {}
     for index, name in ((i, n) for i in range(len(params)) for n in ("step", "exp_avg", "exp_avg_sq")):
         expected[f"state.{index}.{name}"] = () if name == "step" else tuple(params[index].shape)
     if shapes:  # no state at all: saved before the first optimizer step
-        schema.check_tensors(path, expected, "model's parameters", FIX)
+        schema.check_tensors(path, expected, "model's parameters", FIX, "optimizer file")
     per_param: dict[int, dict[str, torch.Tensor]] = {}
     for key, tensor in load_file(str(path)).items():
         _, index, name = key.split(".", 2)

@@ -211,7 +211,8 @@ class GraphCheck(Known):
 
 def read(path: Path, model: type[Known]) -> dict[str, Any]:
     """The JSON of ``path`` once it passed ``model``; a problem is one line naming file and field."""
-    fix = f"rerun that part with scripts/reproduce.sh --force --parts {path.parent.name}"
+    part, out = path.parent.name, path.parent.parent
+    fix = f"rerun that part with scripts/reproduce.sh --out {out} --force --parts {part}"
     data = schema.parse_json(path, fix)
     schema.validate(path, model, data, fix)
     return data

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +19,9 @@ import torch.nn.functional as F
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
+from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
 from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
-from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
 
 MODES = ("plain", "augmented", "both")
@@ -95,7 +94,7 @@ def run_rotation_experiment(
 
     Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
     far with ``interrupted=True``. ``save_models`` refuses a folder of earlier models unless
-    ``force`` (hw2cli.rotation.saved).
+    ``force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
     reporter = reporter or Reporter()
     if mode not in MODES:
@@ -115,47 +114,52 @@ def run_rotation_experiment(
     check_precision(precision, dev)
     names = ["plain", "augmented"] if mode == "both" else [mode]
     saved = saved_models.read_models(Path(load_models), names) if load_models is not None else None
-    with ExitStack() as stack:  # the models folder stays locked while this run may write it
-        folder = stack.enter_context(saved_models.writer(save_models, force)) if save_models is not None else None
-        data = load_dataset(dataset, data_dir)
-        if dev.type == "cpu":
-            keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
-        config = RotationCNNConfig(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
-        result = RotationResult(
-            dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
-            angles=angle_list, models=[], model_config=config, epochs=epochs, batch_size=batch_size, lr=lr,
-            seed=seed, device=str(dev), precision=precision,
-        )
-        loaded = {name: saved_models.load_model(saved[1], name, config) for name in names} if saved else {}
-        try:
-            for name in names:
-                if name in loaded:
-                    model, info = loaded[name]
-                    model = model.to(dev)
-                    entry = ModelResult(name, [], info.train_loss, info.epochs, 0.0, str(saved[1].folder / info.file))
-                else:
-                    start = time.perf_counter()
-                    model, losses = train_model(
-                        data, config, augment=name == "augmented", epochs=epochs, batch_size=batch_size, lr=lr,
-                        seed=seed, device=dev, precision=precision, reporter=reporter, key=name,
-                    )
-                    entry = ModelResult(name, [], losses, epochs, time.perf_counter() - start)
-                    if folder is not None:
-                        folder.save(name, model, config, dataset=data.name, classes=data.classes, epochs=epochs,
-                                    train_loss=losses, seed=seed)
-                        result.saved_models = str(folder.folder)
-                # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
+    if save_models is not None:
+        saved_models.check_folder(save_models, force)
+
+    data = load_dataset(dataset, data_dir)
+    if dev.type == "cpu":
+        keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
+    config = RotationCNNConfig(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
+    result = RotationResult(
+        dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
+        angles=angle_list, models=[], model_config=config, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, device=str(dev), precision=precision,
+    )
+    loaded = {name: saved_models.load_model(saved[1], name, config) for name in names} if saved else {}
+    folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
+    try:
+        for name in names:
+            if name in loaded:
+                model, info = loaded[name]
+                model = model.to(dev)
+                entry = ModelResult(name, [], info.train_loss, info.epochs, 0.0, str(saved[1].path(info.file)))
+            else:
                 start = time.perf_counter()
-                entry.accuracy = evaluate(
-                    {name: model}, data.test_images, data.test_labels, angle_list, device=dev, precision=precision, reporter=reporter
-                )[name]
-                result.eval_seconds += time.perf_counter() - start
-                result.models.append(entry)
-            if preview_images:
-                result.preview = preview_grid(data, angle_list, preview_images, dev)
-        except KeyboardInterrupt:
-            result.interrupted = True
-        return result
+                model, losses = train_model(
+                    data, config, augment=name == "augmented", epochs=epochs, batch_size=batch_size, lr=lr,
+                    seed=seed, device=dev, precision=precision, reporter=reporter, key=name,
+                )
+                entry = ModelResult(name, [], losses, epochs, time.perf_counter() - start)
+                if folder is not None:
+                    folder.save(name, model, config, dataset=data.name, classes=data.classes, epochs=epochs,
+                                train_loss=losses, seed=seed)
+                    result.saved_models = str(save_models)
+            # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
+            start = time.perf_counter()
+            entry.accuracy = evaluate(
+                {name: model}, data.test_images, data.test_labels, angle_list, device=dev, precision=precision, reporter=reporter
+            )[name]
+            result.eval_seconds += time.perf_counter() - start
+            result.models.append(entry)
+        if preview_images:
+            result.preview = preview_grid(data, angle_list, preview_images, dev)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        if folder is not None:
+            folder.close()
+    return result
 
 
 def train_model(

@@ -11,8 +11,7 @@ models it finished, listed and hashed; an earlier run's models (``--force``) go 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -62,12 +61,29 @@ class ModelsConfig(schema.ManifestFields):
         return self
 
 
+def check_folder(folder: str | Path, force: bool) -> Path:
+    """Refuse a folder of earlier models (unless ``force``) before any work."""
+    return rundir.prepare(folder, what="--save-models folder", manifest=MANIFEST, layout=LAYOUT, force=force)
+
+
 @dataclass
 class ModelsWriter:
     """A --save-models folder this run holds the lock of, and the models it committed so far."""
 
     folder: Path
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: ExitStack = field(default_factory=ExitStack)
+
+    @classmethod
+    def open(cls, folder: str | Path) -> ModelsWriter:
+        """Take the folder's writer lock and finish or discard a cut commit; :meth:`close` ends it."""
+        writer = cls(Path(folder))
+        writer._lock.enter_context(rundir.lock(writer.folder, "--save-models folder"))
+        rundir.recover(writer.folder, MANIFEST, ModelsConfig)
+        return writer
+
+    def close(self) -> None:
+        self._lock.close()
 
     def save(self, name: str, model: RotationCNN, config: RotationCNNConfig, *, dataset: str,
              classes: list[str], epochs: int, train_loss: list[float], seed: int) -> None:
@@ -90,16 +106,6 @@ class ModelsWriter:
             del self.models[name]
             raise Hw2Error(f"cannot save the {name} model into {self.folder} ({exc.strerror or exc}); "
                            "the models committed before stay: free space and run again") from None
-
-
-@contextmanager
-def writer(folder: str | Path, force: bool) -> Iterator[ModelsWriter]:
-    """Refuse an earlier models folder (unless ``force``), then hold its lock."""
-    what = "--save-models folder"
-    folder = rundir.prepare(folder, what=what, manifest=MANIFEST, layout=LAYOUT, force=force)
-    with rundir.lock(folder, what):
-        rundir.recover(folder, MANIFEST, ModelsConfig)
-        yield ModelsWriter(folder)
 
 
 def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Checkpoint]:
