@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -237,8 +238,13 @@ def read_metrics(run_dir: Path, run: Run | None = None) -> list[dict[str, Any]]:
 def _config_writers(model_config: GPTConfig, train_options: dict[str, Any],
                     tokenizer: CharTokenizer) -> dict[str, Callable[[Path], None]]:
     config = {"format": FORMAT, "version": VERSION, "model": asdict(model_config), "train": train_options}
-    return {"config.json": lambda tmp: write_json(tmp, config),
-            "vocab.json": lambda tmp: write_json(tmp, tokenizer.to_json())}
+    return {"config.json": lambda tmp: _dump_json(tmp, config),
+            "vocab.json": lambda tmp: _dump_json(tmp, tokenizer.to_json())}
+
+
+def _dump_json(tmp: Path, obj: Any) -> None:
+    """Fill the temporary file of an atomic write (no NaN: it is not JSON)."""
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any],
