@@ -237,9 +237,18 @@ def read_checkpoint(path: str | os.PathLike, manifest: str, model: type, fix: st
     files); a staged set without a committed manifest is ignored with a warning. When no
     manifest verifies, Hw2Error names the first file that does not match.
     """
+    for attempt in range(3):
+        try:
+            return _read_checkpoint(Path(path), manifest, model, fix)
+        except FileNotFoundError:  # a writer renamed a file between two looks: look again
+            if attempt == 2:
+                raise Hw2Error(f"{path} kept changing while it was read; {fix}") from None
+    raise AssertionError("unreachable")
+
+
+def _read_checkpoint(path: Path, manifest: str, model: type, fix: str) -> Checkpoint:
     from hw2cli.common import schema
 
-    path = Path(path)
     pending, current = path / staged_name(manifest), path / manifest
     candidates = [(p, p is pending) for p in (pending, current) if p.is_file()]
     if not candidates:
