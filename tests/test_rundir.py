@@ -312,21 +312,25 @@ def test_non_finite_loss_stops_keeping_the_last_checkpoint(corpus, tmp_path, mon
     assert_same_weights(run, reference)
 
 
-def test_diverging_lr_exits_3_with_one_line_and_valid_json(corpus, tmp_path):
+def test_cli_exits_3_with_one_line_and_json_without_nan(corpus, tmp_path, monkeypatch):
+    real_step = train_module.train_step
+
+    def diverging(t):  # the loss itself goes to infinity from step 8 on
+        loss = real_step(t)
+        return loss * float("inf") if t.step >= 8 else loss
+
+    monkeypatch.setattr(train_module, "train_step", diverging)
     out, summary = tmp_path / "run", tmp_path / "train.json"
-    result = runner.invoke(app, cli_args(corpus, out, "--lr", "1e308", "--json", str(summary)))
-    line = one_error_line(result, code=3)
-    assert "non-finite" in line or "NaN or infinite" in line
-    assert "at step " in line and "--lr" in line
+    line = one_error_line(runner.invoke(app, cli_args(corpus, out, "--json", str(summary))), code=3)
+    assert "NaN or infinite at step 8" in line and "checkpoint of step 6" in line and str(out) in line
 
     def no_constants(name):
         raise AssertionError(f"{name} in JSON")
 
     data = json.loads(summary.read_text(), parse_constant=no_constants)
-    assert data["diverged_at"] >= 1 and f"at step {data['diverged_at']}" in line
-    assert data["train_loss"] is None or data["train_loss"] == data["train_loss"]
-    saved = rundir.read_checkpoint(out, ckpt.MANIFEST, ckpt.State, "fix").manifest
-    assert saved is None or saved.step < data["diverged_at"]
+    assert data["diverged_at"] == 8 and data["checkpoint_step"] == 6 and data["steps"] == 9
+    assert [row["step"] for row in data["metrics"]] == [3, 6]
+    assert ckpt.open_run(out).state.step == 6
 
 
 # ----------------------------------------------------------------------------- rotate-eval

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
 import typer
 
-from hw2cli.common.errors import Hw2Error, Hw2Warning
+from hw2cli.common.errors import Hw2Error
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -18,26 +17,12 @@ def user_errors(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("always", Hw2Warning)
-                warnings.showwarning = _show_warning
-                return fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except Hw2Error as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
-
-
-_python_showwarning = warnings.showwarning
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Hw2Warning as one line ``warning: ...`` on stderr; other warnings as Python shows them."""
-    if issubclass(category, Hw2Warning):
-        typer.echo(f"warning: {message}", err=True)
-    else:
-        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 
