@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as tdist
 import torch.nn.functional as F
 
 from hw2cli.common import rundir, schema
@@ -208,8 +209,6 @@ def _distributed(dist: _Dist, device: torch.device) -> Iterator[None]:
     if dist.world_size == 1:
         yield
         return
-    import torch.distributed as tdist
-
     if device.type == "cuda":
         torch.cuda.set_device(device)
     tdist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -223,8 +222,6 @@ def _all_mean(value: float, dist: _Dist, device: torch.device) -> float:
     """Mean of ``value`` over all processes."""
     if dist.world_size == 1:
         return value
-    import torch.distributed as tdist
-
     t = torch.tensor([value], dtype=torch.float64, device=device)
     tdist.all_reduce(t)
     return t.item() / dist.world_size
@@ -232,8 +229,6 @@ def _all_mean(value: float, dist: _Dist, device: torch.device) -> float:
 
 def _barrier(dist: _Dist) -> None:
     if dist.world_size > 1:
-        import torch.distributed as tdist
-
         tdist.barrier()
 
 
