@@ -4,6 +4,14 @@ One loop serves a single process and ``torchrun --nproc-per-node N`` (Distribute
 gloo on the CPU, nccl on GPUs; every rank draws its own batches, rank 0 writes the run
 directory). The random numbers of step ``s`` on rank ``r`` (batch windows, dropout) are seeded
 from ``(seed, r, s)``, so a resumed run draws exactly what the uninterrupted run would have.
+
+Read top to bottom, as nanoGPT's train.py: :func:`train` sets up the process group and the run
+directory (hw2cli.common.rundir: an earlier run is refused unless ``force``, one writer holds the
+lock), :func:`_setup` builds data, model and optimizer and restores the last complete checkpoint
+when resuming, :func:`_loop` calls :func:`train_step`, :func:`evaluate` and
+:func:`save_checkpoint`, and :func:`_finish` draws Figure 3 and sums the run up. A loss (or
+weights) that becomes NaN or infinite stops the run with ``diverged_at`` set; the last finite
+checkpoint stays (the CLI exits with ``NONFINITE_EXIT``).
 """
 
 from __future__ import annotations
