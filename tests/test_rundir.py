@@ -199,6 +199,29 @@ def test_a_write_failing_at_any_point_resumes_to_the_uninterrupted_weights(corpu
     assert {None, 6, 12, "finished"} <= outcomes
 
 
+def test_a_tensor_write_failing_keeps_the_last_checkpoint(corpus, tmp_path, monkeypatch, reference):
+    """safetensors reports a full disk as SafetensorError, not OSError: the same one line."""
+    from safetensors import SafetensorError
+
+    real = ckpt.save_file
+    calls = [0]
+
+    def full_at_second_checkpoint(tensors, filename, metadata=None):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")
+        return real(tensors, filename, metadata=metadata)
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(ckpt, "save_file", full_at_second_checkpoint)
+    with pytest.raises(Hw2Error, match="StorageFull.*the checkpoint of step 6 stays"):
+        train(tiny(corpus, run))
+    monkeypatch.setattr(ckpt, "save_file", real)
+    assert ckpt.open_run(run).state.step == 6
+    train(TrainOptions(device="cpu"), resume=run)
+    assert_same_weights(run, reference)
+
+
 def test_sigkill_at_random_moments_then_resume(corpus, tmp_path):
     """`gpt train` killed with SIGKILL at random moments (before its first checkpoint, and
     while it commits one every 2 steps): resume always works and ends at the weights of the

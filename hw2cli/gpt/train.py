@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.distributed as tdist
 import torch.nn.functional as F
+from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.device import autocast, check_precision, resolve_device
@@ -439,10 +440,11 @@ def save_checkpoint(t: _Trainer, finished: bool) -> None:
              "scaler": t.scaler.state_dict() if t.scaler.is_enabled() else None}
     try:
         ckpt.save_checkpoint(t.run_dir, t.model, t.optimizer, state, t.rows, first=t.first_save)
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
         kept = "nothing was saved" if t.saved_step is None else f"the checkpoint of step {t.saved_step} stays"
         raise Hw2Error(f"cannot write the checkpoint of step {t.step} into {t.run_dir} "
-                       f"({exc.strerror or exc}); {kept}: free space and continue with --resume {t.run_dir}"
+                       f"({getattr(exc, 'strerror', None) or exc}); {kept}: free space and continue with "
+                       f"--resume {t.run_dir}"
                        ) from None
     t.first_save, t.saved_step = None, t.step
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field, model_validator
+from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error
@@ -102,9 +103,10 @@ class ModelsWriter:
         write = {file: lambda tmp: save_file(tensors, str(tmp))}
         try:
             rundir.commit(self.folder, MANIFEST, ModelsConfig, meta, write, hashed=hashed, remove=remove)
-        except OSError as exc:
+        except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
             del self.models[name]
-            raise Hw2Error(f"cannot save the {name} model into {self.folder} ({exc.strerror or exc}); "
+            reason = getattr(exc, "strerror", None) or exc
+            raise Hw2Error(f"cannot save the {name} model into {self.folder} ({reason}); "
                            "the models committed before stay: free space and run again") from None
 
 
