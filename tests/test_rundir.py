@@ -100,6 +100,11 @@ def test_non_empty_out_is_refused_and_left_byte_identical(corpus, tmp_path):
     (foreign / "thesis.tex").write_text("two years of work")
     assert "thesis.tex" in one_error_line(runner.invoke(app, cli_args(corpus, foreign)))
     assert (foreign / "thesis.tex").read_text() == "two years of work"
+    other = tmp_path / "project"  # a file that merely shares a run file's name is not replaced
+    other.mkdir()
+    (other / "config.json").write_text('{"mine": true}')
+    assert "config.json" in one_error_line(runner.invoke(app, cli_args(corpus, other)))
+    assert (other / "config.json").read_text() == '{"mine": true}'
 
 
 def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(corpus, tmp_path, monkeypatch, reference):

@@ -4,8 +4,8 @@ a checkpoint is a set of files that is either complete or ignored.
 Used by ``hw2 gpt train --out/--resume`` (manifest ``state.json``) and ``hw2 rotate-eval
 --save-models/--load-models`` (manifest ``config.json``).
 
-**New runs.** :func:`prepare` refuses a folder that already holds an earlier run (a
-manifest, model weights, or any file that is not part of this kind of run) unless ``force``;
+**New runs.** :func:`prepare` refuses a folder that already holds anything (but the metrics
+or figure a run left before its first checkpoint) unless ``force``;
 with ``force`` nothing is deleted up front: the old files are replaced by, or removed with,
 the new run's first complete checkpoint (:func:`commit`'s ``remove``).
 
@@ -52,13 +52,13 @@ def _is_internal(name: str) -> bool:
     return name == LOCK_NAME or (name.startswith(".") and (name.endswith(".next") or ".tmp" in name))
 
 
-def prepare(path: str | os.PathLike, *, what: str, manifest: str, layout: tuple[str, ...], force: bool,
+def prepare(path: str | os.PathLike, *, what: str, manifest: str, leftovers: tuple[str, ...], force: bool,
             resume_hint: str | None = None) -> Path:
     """Create ``path`` if needed and refuse it when it holds an earlier run, unless ``force``.
 
-    An earlier run is a manifest, any ``*.safetensors`` (weights someone may load) or any file
-    outside ``layout`` (this kind of run's own file names); leftovers of a run that never
-    committed a checkpoint are not worth keeping and go with the new run's first checkpoint.
+    Anything in the folder counts as an earlier run except hw2's internal files and
+    ``leftovers``: files derived from a run's checkpoint (its metrics, its figure) that a run
+    stopped before committing one may leave, which the new run's first checkpoint replaces.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -70,7 +70,7 @@ def prepare(path: str | os.PathLike, *, what: str, manifest: str, layout: tuple[
     if not os.access(path, os.W_OK):
         raise Hw2Error(f"{what} {path} is not writable; choose another path")
     entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
-    precious = [n for n in entries if n == manifest or n.endswith(".safetensors") or n not in layout]
+    precious = [n for n in entries if n == manifest or n not in leftovers]
     if precious and not force:
         shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
         resume = f", continue it with {resume_hint} {path}" if resume_hint else ""

@@ -49,6 +49,7 @@ METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
 RUN_FILES = ("config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
              "metrics.csv", "loss.png")
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.csv")
+DERIVED = ("metrics.csv", "loss.png")  # what a run stopped before its first checkpoint may leave
 FIX = "give a run directory written by `hw2 gpt train`"
 
 # ----------------------------------------------------------------------------- schemas

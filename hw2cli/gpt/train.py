@@ -248,8 +248,8 @@ def _run_directory(out: Path, dist: _Dist, resuming: bool, force: bool) -> Itera
     with ExitStack() as stack:
         if dist.rank == 0:
             if not resuming:
-                rundir.prepare(out, what="--out run directory", manifest=ckpt.MANIFEST, layout=ckpt.RUN_FILES,
-                               force=force, resume_hint="--resume")
+                rundir.prepare(out, what="--out run directory", manifest=ckpt.MANIFEST,
+                               leftovers=ckpt.DERIVED, force=force, resume_hint="--resume")
             elif not out.is_dir():
                 raise Hw2Error(f"run directory {out} does not exist; give the --out folder of `gpt train`")
             stack.enter_context(rundir.lock(out))

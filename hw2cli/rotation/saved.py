@@ -64,7 +64,7 @@ class ModelsConfig(schema.ManifestFields):
 
 def check_folder(folder: str | Path, force: bool) -> Path:
     """Refuse a folder of earlier models (unless ``force``) before any work."""
-    return rundir.prepare(folder, what="--save-models folder", manifest=MANIFEST, layout=LAYOUT, force=force)
+    return rundir.prepare(folder, what="--save-models folder", manifest=MANIFEST, leftovers=(), force=force)
 
 
 @dataclass
