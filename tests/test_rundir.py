@@ -271,8 +271,10 @@ def test_half_written_checkpoint_is_ignored_with_a_warning(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith("warning: ") and "half-written" in result.stderr
     assert snapshot(run) == before  # reading changes nothing
+    (run / ".tmpnotes").write_text("mine")  # hidden files of the user's are not hw2's to delete
     resumed = train(TrainOptions(device="cpu", max_steps=12), resume=run)  # the writer cleans up
     assert resumed.start_step == 6 and not (run / ".model.safetensors.next").exists()
+    assert (run / ".tmpnotes").read_text() == "mine"
 
 
 def test_committed_but_unmoved_checkpoint_is_used_and_finished(corpus, tmp_path, monkeypatch, reference):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,9 +48,23 @@ def staged_name(name: str) -> str:
     return f".{name}.next"
 
 
+_TEMP = re.compile(r"^\.(?P<base>.+)\.[a-z0-9_]{8}\.tmp")  # common.io.atomic_path's temporary files
+
+
+def _internal_base(name: str) -> str | None:
+    """The file whose staged copy (``.NAME.next``) or atomic-write temporary ``name`` is."""
+    match = _TEMP.match(name)
+    if match is not None:
+        base = match.group("base")
+        return _internal_base(base) or base
+    if name.startswith(".") and name.endswith(".next") and len(name) > 6:
+        return name[1:-5]
+    return None
+
+
 def _is_internal(name: str) -> bool:
     """The lock, staged files and temporary files of an interrupted atomic write."""
-    return name == LOCK_NAME or (name.startswith(".") and (name.endswith(".next") or ".tmp" in name))
+    return name == LOCK_NAME or _internal_base(name) is not None
 
 
 def prepare(path: str | os.PathLike, *, what: str, manifest: str, leftovers: tuple[str, ...], force: bool,
@@ -154,7 +169,7 @@ def commit(path: Path, manifest: str, model: type, manifest_data: dict[str, Any]
     written refers to the committed file in place); ``remove`` names files of an earlier run
     that go once this checkpoint is committed.
     """
-    recover(path, manifest, model)
+    recover(path, manifest, model, tuple(files))
     for name, write in files.items():
         with atomic_path(path / staged_name(name)) as tmp:
             write(tmp)
@@ -176,10 +191,10 @@ def _roll_forward(path: Path, manifest: str, staged: list[str], remove: list[str
     os.replace(path / staged_name(manifest), path / manifest)
 
 
-def recover(path: Path, manifest: str, model: type) -> list[str]:
-    """Finish moving a committed checkpoint into place and delete what a cut write left
-    (the caller holds :func:`lock`); returns the names of the files deleted. ``model`` is the
-    manifest's schema (hw2cli.common.schema)."""
+def recover(path: Path, manifest: str, model: type, known: tuple[str, ...]) -> list[str]:
+    """Finish moving a committed checkpoint into place and delete what a cut write of the files
+    ``known`` left (the caller holds :func:`lock`); returns the names of the files deleted.
+    ``model`` is the manifest's schema (hw2cli.common.schema)."""
     from hw2cli.common import schema
 
     pending = path / staged_name(manifest)
@@ -187,7 +202,7 @@ def recover(path: Path, manifest: str, model: type) -> list[str]:
         data = schema.load_json(pending, model, fix="delete it to fall back on the previous checkpoint")
         if _verify(path, data, pending=True) is None:
             _roll_forward(path, manifest, data.staged, data.remove)
-    leftovers = sorted(e.name for e in path.iterdir() if _is_internal(e.name) and e.name != LOCK_NAME)
+    leftovers = sorted(e.name for e in path.iterdir() if _internal_base(e.name) in {*known, manifest})
     for name in leftovers:
         (path / name).unlink(missing_ok=True)
     return leftovers

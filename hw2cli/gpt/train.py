@@ -253,7 +253,7 @@ def _run_directory(out: Path, dist: _Dist, resuming: bool, force: bool) -> Itera
             elif not out.is_dir():
                 raise Hw2Error(f"run directory {out} does not exist; give the --out folder of `gpt train`")
             stack.enter_context(rundir.lock(out))
-            dropped = rundir.recover(out, ckpt.MANIFEST, ckpt.State)
+            dropped = rundir.recover(out, ckpt.MANIFEST, ckpt.State, ckpt.RUN_FILES)
             if dropped:
                 warnings.warn(f"{out}: deleted the files of a half-written checkpoint ({', '.join(dropped)})",
                               Hw2Warning, stacklevel=3)

@@ -80,7 +80,7 @@ class ModelsWriter:
         """Take the folder's writer lock and finish or discard a cut commit; :meth:`close` ends it."""
         writer = cls(Path(folder))
         writer._lock.enter_context(rundir.lock(writer.folder, "--save-models folder"))
-        rundir.recover(writer.folder, MANIFEST, ModelsConfig)
+        rundir.recover(writer.folder, MANIFEST, ModelsConfig, LAYOUT)
         return writer
 
     def close(self) -> None:
