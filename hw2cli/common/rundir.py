@@ -225,18 +225,21 @@ class Checkpoint:
         return self.folder / name
 
 
-def _verify(path: Path, data: Any, *, pending: bool) -> str | None:
-    """``None`` when every file of manifest ``data`` has its recorded size and hash, else why not."""
+def _verify(path: Path, data: Any, *, pending: bool, hashes: tuple[str, ...] | None = None) -> str | None:
+    """``None`` when every file of manifest ``data`` has its recorded size and those named in
+    ``hashes`` (default: all) their recorded sha256, else why not."""
     ckpt = Checkpoint(path, data, pending)
-    for name, entry in (data.files or {}).items():
+    files = data.files or {}
+    for name, entry in files.items():
         file = ckpt.path(name)
         if not file.is_file():
             return f"{file} is missing"
         size = file.stat().st_size
         if size != entry.size:
             return f"{file} has {size} bytes, the manifest says {entry.size}"
-        if file_entry(file)["sha256"] != entry.sha256:
-            return f"{file} does not match the sha256 in the manifest"
+    for name, entry in files.items():
+        if (hashes is None or name in hashes) and file_entry(ckpt.path(name))["sha256"] != entry.sha256:
+            return f"{ckpt.path(name)} does not match the sha256 in the manifest"
     return None
 
 
@@ -245,23 +248,27 @@ def _at(data: Any) -> str:
     return "" if step is None else f" (step {step})"
 
 
-def read_checkpoint(path: str | os.PathLike, manifest: str, model: type, fix: str) -> Checkpoint:
+def read_checkpoint(path: str | os.PathLike, manifest: str, model: type, fix: str,
+                    hashes: tuple[str, ...] | None = None) -> Checkpoint:
     """The last complete checkpoint of ``path``, verified; read-only (no lock needed).
 
     A staged, committed manifest wins over the one in place (a writer was cut while moving
     files); a staged set without a committed manifest is ignored with a warning. When no
-    manifest verifies, Hw2Error names the first file that does not match.
+    manifest verifies, Hw2Error names the first file that does not match. Every file's size is
+    checked; ``hashes`` names the files whose sha256 is (default: all; a reader that loads only
+    the weights need not hash gigabytes of optimizer state).
     """
     for attempt in range(3):
         try:
-            return _read_checkpoint(Path(path), manifest, model, fix)
+            return _read_checkpoint(Path(path), manifest, model, fix, hashes)
         except FileNotFoundError:  # a writer renamed a file between two looks: look again
             if attempt == 2:
                 raise Hw2Error(f"{path} kept changing while it was read; {fix}") from None
     raise AssertionError("unreachable")
 
 
-def _read_checkpoint(path: Path, manifest: str, model: type, fix: str) -> Checkpoint:
+def _read_checkpoint(path: Path, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None,
+                     ) -> Checkpoint:
     from hw2cli.common import schema
 
     pending, current = path / staged_name(manifest), path / manifest
@@ -271,7 +278,7 @@ def _read_checkpoint(path: Path, manifest: str, model: type, fix: str) -> Checkp
     problems = []
     for file, is_pending in candidates:
         data = schema.load_json(file, model, fix=fix)
-        problem = _verify(path, data, pending=is_pending)
+        problem = _verify(path, data, pending=is_pending, hashes=hashes)
         if problem is None:
             half = sorted(e.name for e in path.iterdir() if e.name.endswith(".next") and not is_pending)
             if problems or half:

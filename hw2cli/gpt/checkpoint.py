@@ -141,12 +141,13 @@ class Run:
         return self.checkpoint.path(name)
 
 
-def open_run(run_dir: str | os.PathLike, fix: str = FIX) -> Run:
-    """Validate ``run_dir``: manifest and its files' hashes, config, vocabulary, their agreement."""
+def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...] | None = None) -> Run:
+    """Validate ``run_dir``: manifest and its files' sizes and hashes (of the files in
+    ``hashes``; default all), config, vocabulary, their agreement."""
     folder = Path(run_dir)
     if not folder.is_dir():
         raise Hw2Error(f"run directory {folder} does not exist; give the --out folder of `hw2 gpt train`")
-    checkpoint = rundir.read_checkpoint(folder, MANIFEST, State, fix)
+    checkpoint = rundir.read_checkpoint(folder, MANIFEST, State, fix, hashes)
     config_path, vocab_path = checkpoint.path("config.json"), checkpoint.path("vocab.json")
     cfg = schema.load_json(config_path, config_schema(), fix)
     tokenizer = CharTokenizer(tuple(schema.load_json(vocab_path, Vocab, fix).chars))
@@ -162,7 +163,7 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX) -> Run:
 
 def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], CharTokenizer]:
     """The model config, trainer options and vocabulary of a run directory (validated)."""
-    run = open_run(run_dir)
+    run = open_run(run_dir, hashes=())
     return run.model_config, run.train_options, run.tokenizer
 
 
@@ -183,7 +184,7 @@ def load_weights(model: GPT, path: Path, fix: str = "give an intact run director
 def load_run(run_dir: str | Path, device: torch.device | str = "cpu",
              ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
     """The trained model (eval mode, on ``device``), its tokenizer and its trainer options."""
-    run = open_run(run_dir)
+    run = open_run(run_dir, hashes=("model.safetensors",))
     weights = run.path("model.safetensors")
     if not weights.is_file():
         raise Hw2Error(f"{weights} is missing; train first or give a finished run directory")
