@@ -258,13 +258,29 @@ def read_checkpoint(path: str | os.PathLike, manifest: str, model: type, fix: st
     checked; ``hashes`` names the files whose sha256 is (default: all; a reader that loads only
     the weights need not hash gigabytes of optimizer state).
     """
-    for attempt in range(3):
+    path = Path(path)
+    for _ in range(5):
+        before = _stamp(path, manifest)
         try:
-            return _read_checkpoint(Path(path), manifest, model, fix, hashes)
-        except FileNotFoundError:  # a writer renamed a file between two looks: look again
-            if attempt == 2:
-                raise Hw2Error(f"{path} kept changing while it was read; {fix}") from None
-    raise AssertionError("unreachable")
+            return _read_checkpoint(path, manifest, model, fix, hashes)
+        except FileNotFoundError:  # a writer moved a file between two looks: look again
+            continue
+        except Hw2Error:
+            if _stamp(path, manifest) == before:  # nobody committed meanwhile: the folder is damaged
+                raise
+    raise Hw2Error(f"{path} kept changing while it was read (a run writing checkpoints fast?); {fix}")
+
+
+def _stamp(path: Path, manifest: str) -> tuple:
+    """Identity of both manifests: it changes whenever a writer commits or finishes a commit."""
+    stamps = []
+    for file in (path / staged_name(manifest), path / manifest):
+        try:
+            st = file.stat()
+            stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            stamps.append(None)
+    return tuple(stamps)
 
 
 def _read_checkpoint(path: Path, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None,
@@ -281,7 +297,7 @@ def _read_checkpoint(path: Path, manifest: str, model: type, fix: str, hashes: t
         problem = _verify(path, data, pending=is_pending, hashes=hashes)
         if problem is None:
             half = sorted(e.name for e in path.iterdir() if e.name.endswith(".next") and not is_pending)
-            if problems or half:
+            if (problems or half) and lock_holder(path) is None:  # not merely a writer at work
                 warnings.warn(f"{path}: ignoring the files of a half-written checkpoint "
                               f"({', '.join(half) or problems[0]}); using the last complete one{_at(data)}",
                               Hw2Warning, stacklevel=2)

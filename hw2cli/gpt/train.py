@@ -442,10 +442,9 @@ def save_checkpoint(t: _Trainer, finished: bool) -> None:
         ckpt.save_checkpoint(t.run_dir, t.model, t.optimizer, state, t.rows, first=t.first_save)
     except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
         kept = "nothing was saved" if t.saved_step is None else f"the checkpoint of step {t.saved_step} stays"
-        raise Hw2Error(f"cannot write the checkpoint of step {t.step} into {t.run_dir} "
-                       f"({getattr(exc, 'strerror', None) or exc}); {kept}: free space and continue with "
-                       f"--resume {t.run_dir}"
-                       ) from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise Hw2Error(f"cannot write the checkpoint of step {t.step} into {t.run_dir} ({reason}); {kept}: "
+                       f"fix that (disk space, the folder) and continue with --resume {t.run_dir}") from None
     t.first_save, t.saved_step = None, t.step
 
 

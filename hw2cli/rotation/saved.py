@@ -106,8 +106,8 @@ class ModelsWriter:
         except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
             del self.models[name]
             reason = getattr(exc, "strerror", None) or exc
-            raise Hw2Error(f"cannot save the {name} model into {self.folder} ({reason}); "
-                           "the models committed before stay: free space and run again") from None
+            raise Hw2Error(f"cannot save the {name} model into {self.folder} ({reason}); the models "
+                           "committed before stay: fix that (disk space, the folder) and run again") from None
 
 
 def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Checkpoint]:
