@@ -114,12 +114,8 @@ def config_schema() -> type[schema.Strict]:
 
 
 def model_config_from(section: dict[str, Any]) -> GPTConfig:
-    """GPTConfig from config.json's ``model`` section (keys it no longer has are dropped)."""
-    known = GPTConfig.__dataclass_fields__
-    section = dict(section)
-    if "abs_emb" in section and "abs_emb" not in known and "pos_emb" in known and "pos_emb" not in section:
-        section["pos_emb"] = "learned" if section["abs_emb"] else "rope"  # runs saved before pos_emb
-    return GPTConfig(**{k: v for k, v in section.items() if k in known})
+    """GPTConfig from config.json's ``model`` section (validated by :func:`config_schema`)."""
+    return GPTConfig.from_dict(section)  # runs saved before pos_emb: abs_emb reads as pos_emb
 
 
 # ----------------------------------------------------------------------------- reading

@@ -40,7 +40,7 @@ from hw2cli.common.errors import Hw2Error, Hw2Warning
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.data import CharTokenizer, get_batch, load_text, split_data
-from hw2cli.gpt.model import GPT, PRESETS, GPTConfig
+from hw2cli.gpt.model import GPT, POS_EMBS, PRESETS, GPTConfig
 from hw2cli.gpt.plot import save_loss_plot
 
 SAMPLE_PROMPT = "Once upon a time"
@@ -60,7 +60,8 @@ class TrainOptions:
     clip_grad_norm: float = 1.0  # 0 turns clipping off
     epochs: int | None = None  # 3 when max_steps is None too
     max_steps: int | None = None
-    abs_emb: bool = False
+    pos_emb: str = "rope"  # rope, learned or none
+    attn_scale: bool = True
     flash_attn: bool = False
     compile: bool = False
     precision: str = "fp32"
@@ -111,6 +112,8 @@ def validate(opts: TrainOptions) -> None:
     """Raise Hw2Error for an option outside its range (before any work)."""
     if opts.model_type not in PRESETS:
         raise Hw2Error(f"unknown --model-type {opts.model_type!r}; use one of {', '.join(PRESETS)}")
+    if opts.pos_emb not in POS_EMBS:
+        raise Hw2Error(f"unknown --pos-emb {opts.pos_emb!r}; use one of {', '.join(POS_EMBS)}")
     if opts.lr_schedule not in SCHEDULES:
         raise Hw2Error(f"unknown --lr-schedule {opts.lr_schedule!r}; use constant or cosine")
     positive_ints = {
@@ -201,8 +204,11 @@ def resume_options(run: ckpt.Run, opts: TrainOptions) -> TrainOptions:
     """The options saved in ``run``; ``opts`` may change only ``max_steps``, ``epochs``
     (to extend a run) and ``device``. Without them the target the run was last asked to
     reach (saved in state.json) stands, so a resumed, extended run resumes to its new end."""
+    saved = dict(run.train_options)
+    if "abs_emb" in saved:  # runs written before pos_emb
+        saved.setdefault("pos_emb", "learned" if saved.pop("abs_emb") else "rope")
     known = {f.name for f in fields(TrainOptions)}
-    resumed = TrainOptions(**{k: v for k, v in run.train_options.items() if k in known})
+    resumed = TrainOptions(**{k: v for k, v in saved.items() if k in known})
     resumed.out, resumed.device = str(run.folder), opts.device
     if run.state is not None and (run.state.max_steps or run.state.epochs):
         resumed.max_steps, resumed.epochs = run.state.max_steps, run.state.epochs
@@ -337,7 +343,7 @@ def _setup(opts: TrainOptions, dist: _Dist, device: torch.device, precision: str
     config = GPTConfig.from_preset(
         opts.model_type, vocab_size=tokenizer.vocab_size, block_size=opts.block_size,
         embd_pdrop=opts.dropout, resid_pdrop=opts.dropout, attn_pdrop=opts.dropout,
-        use_flash_attn=opts.flash_attn, abs_emb=opts.abs_emb,
+        use_flash_attn=opts.flash_attn, pos_emb=opts.pos_emb, attn_scale=opts.attn_scale,
     )
     model = GPT(config).to(device)
     optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95),
