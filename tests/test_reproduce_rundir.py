@@ -13,7 +13,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "reproduce.sh"
-pytestmark = pytest.mark.skipif(shutil.which("flock") is None, reason="needs util-linux flock")
 
 
 def _run(out: Path, *args: str, hw2: str = f"{sys.executable} -m hw2cli") -> subprocess.CompletedProcess:
@@ -58,6 +57,7 @@ def test_a_cut_redo_is_put_back_and_skipped(done, tmp_path):
     assert snapshot(out / "graph") == before
 
 
+@pytest.mark.skipif(shutil.which("flock") is None, reason="the script locks with util-linux flock")
 def test_a_second_script_into_the_same_folder_is_refused(tmp_path):
     hold = ("import sys, time\nfrom hw2cli.common import rundir\n"
             "with rundir.lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)\n")
