@@ -13,7 +13,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from hw2cli.common.io import atomic_path  # noqa: E402
 from hw2cli.rotation.experiment import RotationResult  # noqa: E402
 
-STYLE = {"plain": ("tab:blue", "o"), "augmented": ("tab:orange", "s")}
+STYLE = {
+    "plain": ("tab:blue", "o"), "augmented": ("tab:orange", "s"), "p4": ("tab:green", "^"),
+    "p4-augmented": ("tab:red", "v"), "tta": ("tab:purple", "D"),
+}
 
 
 def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
