@@ -37,7 +37,7 @@ from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
 MODES = ("plain", "augmented", "p4", "p4-augmented", "tta")
 ALIASES = {"both": ("plain", "augmented")}
 # the trained weights each mode uses: tta evaluates the plain model
-WEIGHTS = {"plain": "plain", "augmented": "augmented", "p4": "p4", "p4-augmented": "p4-augmented", "tta": "plain"}
+WEIGHTS = {**{m: m for m in MODES}, "tta": "plain"}
 MODELS_CONFIG = "config.json"
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 
@@ -138,7 +138,7 @@ def run_rotation_experiment(
     angle_list = parse_angles(angles) if isinstance(angles, str) else sorted({float(a) for a in angles})
     if not angle_list:
         raise Hw2Error("no angles given; pass at least one, e.g. --angles 0:360:30")
-    tta_list = parse_angles(tta_angles) if isinstance(tta_angles, str) else sorted({float(a) for a in tta_angles})
+    tta_list = parse_angles(tta_angles) if isinstance(tta_angles, str) else [float(a) for a in tta_angles]
     if not tta_list:
         raise Hw2Error("no --tta-angles given; pass at least one, e.g. 0,90,180,270")
     dev = resolve_device(device)
@@ -171,7 +171,8 @@ def run_rotation_experiment(
             elif w in loaded:
                 model, info = loaded[w]
                 model = model.to(dev)
-                source = ModelResult(w, [], info["train_loss"], info["epochs"], 0.0, str(Path(load_models) / info["file"]))
+                path = str(Path(load_models) / info["file"])
+                source = ModelResult(w, [], info["train_loss"], info["epochs"], 0.0, path)
             else:
                 start = time.perf_counter()
                 model, losses = train_model(
@@ -192,8 +193,8 @@ def run_rotation_experiment(
             # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             entry.accuracy = evaluate(
-                {name: evaluated}, data.test_images, data.test_labels, angle_list, device=dev, precision=precision,
-                reporter=reporter,
+                {name: evaluated}, data.test_images, data.test_labels, angle_list, device=dev,
+                precision=precision, reporter=reporter,
             )[name]
             entry.eval_seconds = time.perf_counter() - start
             result.eval_seconds += entry.eval_seconds
@@ -313,7 +314,9 @@ def preview_grid(data: ImageData, angles: list[float], count: int, device: torch
     return rows.permute(0, 1, 3, 4, 2).cpu().numpy()
 
 
-def _save_models(folder: Path, name: str, model: torch.nn.Module, entry: ModelResult, result: RotationResult) -> None:
+def _save_models(
+    folder: Path, name: str, model: torch.nn.Module, entry: ModelResult, result: RotationResult
+) -> None:
     """Write ``<name>.safetensors`` and add it to the folder's ``config.json`` (rewritten from
     scratch when an architecture changed). ``model`` holds the plain CNN's config, ``p4_model``
     the p4 CNN's."""
@@ -367,7 +370,10 @@ def _load_model(
 
     if name.startswith("p4"):
         if "p4_model" not in meta:
-            raise Hw2Error(f"--load-models {folder}: no p4_model in {MODELS_CONFIG}; save the p4 models again with --save-models")
+            raise Hw2Error(
+                f"--load-models {folder}: no p4_model in {MODELS_CONFIG}; "
+                "save the p4 models again with --save-models"
+            )
         config = P4CNNConfig.from_dict(meta["p4_model"])
     else:
         config = RotationCNNConfig.from_dict(meta["model"])

@@ -79,7 +79,7 @@ class P4CNNConfig:
         return {**asdict(self), "channels": list(self.channels)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "P4CNNConfig":
+    def from_dict(cls, d: dict) -> P4CNNConfig:
         return cls(**{**d, "channels": tuple(d["channels"])})
 
 
@@ -88,7 +88,9 @@ class P4Conv(nn.Module):
     turns. ``in_rotations=1`` is the lifting layer (image -> p4 maps); ``in_rotations=4`` maps p4 maps
     to p4 maps, where turning the filter also shifts its input rotation channels cyclically."""
 
-    def __init__(self, in_fields: int, out_fields: int, kernel_size: int, padding: int, in_rotations: int) -> None:
+    def __init__(
+        self, in_fields: int, out_fields: int, kernel_size: int, padding: int, in_rotations: int
+    ) -> None:
         super().__init__()
         self.padding = padding
         self.in_rotations = in_rotations

@@ -34,7 +34,9 @@ def render(result: RotationResult, console: Console | None = None) -> None:
         f"device {result.device}, {result.precision}, seed {result.seed}, "
         f"evaluation {result.eval_seconds:.1f} s"
         + "".join(
-            f", training {m.name} {m.train_seconds:.1f} s" for m in result.models if not m.loaded_from and m.weights == m.name
+            f", training {m.name} {m.train_seconds:.1f} s"
+            for m in result.models
+            if not m.loaded_from and m.weights == m.name
         )
         + (f"; models saved in {result.saved_models}" if result.saved_models else "")
         + "".join(f"; {m.name} loaded from {m.loaded_from}" for m in result.models if m.loaded_from)
