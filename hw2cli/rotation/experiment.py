@@ -157,7 +157,7 @@ def run_rotation_experiment(
     result = RotationResult(
         dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
         angles=angle_list, models=[], model_config=config, p4_config=p4_config,
-        parameters={"cnn": count_parameters(RotationCNN(config)), "p4": count_parameters(P4CNN(p4_config))},
+        parameters={"cnn": _count(config), "p4": _count(p4_config)},
         tta_angles=tta_list, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=str(dev),
         precision=precision,
     )
@@ -223,6 +223,12 @@ def build_model(config: RotationCNNConfig | P4CNNConfig) -> RotationCNN | P4CNN:
     return P4CNN(config) if isinstance(config, P4CNNConfig) else RotationCNN(config)
 
 
+def _count(config: RotationCNNConfig | P4CNNConfig) -> int:
+    """Parameters of the model, built on the meta device (no memory, no random numbers drawn)."""
+    with torch.device("meta"):
+        return count_parameters(build_model(config))
+
+
 def train_model(
     data: ImageData,
     config: RotationCNNConfig | P4CNNConfig,
@@ -250,8 +256,7 @@ def train_model(
     images, labels = data.train_images.to(device), data.train_labels.to(device)
     n = len(labels)
     steps = math.ceil(n / batch_size)
-    label = key
-    reporter.start(key, f"train {label}", total=epochs * steps)
+    reporter.start(key, f"train {key}", total=epochs * steps)
     losses = []
     model.train()
     for epoch in range(epochs):
@@ -271,7 +276,7 @@ def train_model(
             total += loss.detach() * len(idx)
             reporter.update(key, 1)
         losses.append(total.item() / n)
-        reporter.update(key, 0, description=f"train {label} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})")
+        reporter.update(key, 0, description=f"train {key} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})")
     reporter.finish(key)
     model.eval()
     return model, losses

@@ -2,6 +2,9 @@
 
 Three 3x3 conv blocks (conv -> ReLU -> 2x2 max-pool) shrink a 32x32 image to 4x4 feature maps,
 then a two-layer MLP classifies. No normalisation layers, as in the notebook.
+
+Also its p4 group-equivariant version (``P4CNN``, invariant to quarter turns of the input) and a
+test-time-augmentation wrapper (``RotationTTA``), the rotate-eval modes ``p4`` and ``tta``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from hw2cli.rotation.rotate import rotate_batch
 
 
 @dataclass
@@ -150,9 +155,9 @@ class P4CNN(nn.Module):
 
 class RotationTTA(nn.Module):
     """Test-time augmentation: the mean of a model's softmax over copies of the input turned by each
-    of ``angles`` degrees; returns its log, so argmax is the averaged prediction. The four rotations
-    are summed in sorted order, so a set closed under quarter turns gives bit-identical outputs for
-    turned inputs."""
+    of ``angles`` degrees; returns its log, so argmax is the averaged prediction. The copies are
+    summed in sorted order (per class), so a set closed under quarter turns gives bit-identical
+    outputs for turned inputs."""
 
     def __init__(self, model: nn.Module, angles: tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)) -> None:
         super().__init__()
@@ -160,11 +165,10 @@ class RotationTTA(nn.Module):
         self.angles = tuple(angles)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from hw2cli.rotation.rotate import rotate_batch
-
         probs = torch.stack([self.model(rotate_batch(x, a)).float().softmax(dim=1) for a in self.angles])
         return (probs.sort(dim=0).values.sum(dim=0) / len(self.angles)).log()
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of learned weights."""
     return sum(p.numel() for p in model.parameters())
