@@ -9,6 +9,8 @@ import typer
 
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 
+NONFINITE_EXIT = 3  # `gpt train`: the loss became NaN or infinite (hw2cli.gpt.train.NONFINITE_EXIT)
+
 app = typer.Typer(help="Train a character-level micro-GPT on a book and sample from it.", no_args_is_help=True)
 
 @app.command("train")
@@ -23,7 +25,8 @@ def gpt_train(
     clip_grad_norm: float = typer.Option(1.0, "--clip-grad-norm", help="Clip the gradient norm to this (0: off)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training split.", show_default="3"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (overrides --epochs)."),
-    abs_emb: bool = typer.Option(False, "--abs-emb", help="Learned absolute positions instead of RoPE."),
+    pos_emb: str = typer.Option("rope", "--pos-emb", help="Positions: rope, learned (absolute) or none."),
+    abs_emb: bool = typer.Option(False, "--abs-emb", help="Alias of --pos-emb learned."),
     flash_attn: bool = typer.Option(False, "--flash-attn", help="Use scaled_dot_product_attention."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (CUDA only) autocast."),
@@ -40,6 +43,7 @@ def gpt_train(
     log_interval: int = typer.Option(10, "--log-interval", help="Steps between rows of metrics.csv."),
     sample_interval: int = typer.Option(500, "--sample-interval", help="Steps between greedy samples shown (0: none)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory (its options; --max-steps/--epochs may extend it)."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier run in --out (its files go once the new run has a checkpoint)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the summary and metrics as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -51,16 +55,20 @@ def gpt_train(
     opts = TrainOptions(
         txt_file=None if txt_file is None else str(txt_file), model_type=model_type, block_size=block_size,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_grad_norm=clip_grad_norm, epochs=epochs,
-        max_steps=max_steps, abs_emb=abs_emb, flash_attn=flash_attn, compile=compile, precision=precision,
+        max_steps=max_steps, pos_emb="learned" if abs_emb else pos_emb, flash_attn=flash_attn, compile=compile, precision=precision,
         seed=seed, device=device, out=str(out), dropout=dropout, lr_schedule=lr_schedule,
         warmup_steps=warmup_steps, min_lr=min_lr, eval_interval=eval_interval, eval_steps=eval_steps,
         val_fraction=val_fraction, log_interval=log_interval, sample_interval=sample_interval,
     )
     with render.train_reporter(quiet) as reporter:
-        result = train(opts, reporter=reporter, resume=resume)
+        result = train(opts, reporter=reporter, resume=resume, force=force)
     if result.rank != 0:
         return
     render.render_train(result)
+    if result.diverged_at is not None:  # exit 3, documented in docs/gpt.md
+        write_json_then_exit(json_path, lambda: render.train_to_json(result))
+        typer.echo(f"error: {render.diverged_message(result)}", err=True)
+        raise typer.Exit(NONFINITE_EXIT)
     write_json_then_exit(json_path, lambda: render.train_to_json(result), result.interrupted)
 
 

@@ -9,7 +9,6 @@ Rotations run on batched tensors on the chosen device.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_path, check_writable_dir, write_json
 from hw2cli.common.progress import Reporter
+from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
 from hw2cli.rotation.model import (
     P4CNN,
@@ -30,6 +29,7 @@ from hw2cli.rotation.model import (
     RotationCNN,
     RotationCNNConfig,
     RotationTTA,
+    build_model,
     count_parameters,
 )
 from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
@@ -38,7 +38,6 @@ MODES = ("plain", "augmented", "p4", "p4-augmented", "tta")
 ALIASES = {"both": ("plain", "augmented")}
 # the trained weights each mode uses: tta evaluates the plain model
 WEIGHTS = {**{m: m for m in MODES}, "tta": "plain"}
-MODELS_CONFIG = "config.json"
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 
 
@@ -115,6 +114,7 @@ def run_rotation_experiment(
     precision: str = "fp32",
     save_models: str | Path | None = None,
     load_models: str | Path | None = None,
+    force: bool = False,
     preview_images: int = 0,
     reporter: Reporter | None = None,
 ) -> RotationResult:
@@ -123,7 +123,8 @@ def run_rotation_experiment(
     (trained once when both are asked) and averages its softmax over ``tta_angles``.
 
     Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
-    far with ``interrupted=True``.
+    far with ``interrupted=True``. ``save_models`` refuses a folder of earlier models unless
+    ``force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
     reporter = reporter or Reporter()
     names = parse_modes(mode)
@@ -144,9 +145,9 @@ def run_rotation_experiment(
     dev = resolve_device(device)
     check_precision(precision, dev)
     weights = list(dict.fromkeys(WEIGHTS[n] for n in names))  # each trained model once
-    saved = _read_models_config(Path(load_models), weights) if load_models is not None else None
+    saved = saved_models.read_models(Path(load_models), weights) if load_models is not None else None
     if save_models is not None:
-        check_writable_dir(save_models, "--save-models folder")
+        saved_models.check_folder(save_models, force)
 
     data = load_dataset(dataset, data_dir)
     if dev.type == "cpu":
@@ -161,8 +162,9 @@ def run_rotation_experiment(
         tta_angles=tta_list, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=str(dev),
         precision=precision,
     )
-    loaded = {w: _load_model(Path(load_models), saved, w, config) for w in weights} if saved else {}
+    loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
+    folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
     try:
         for name in names:
             w = WEIGHTS[name]
@@ -171,8 +173,7 @@ def run_rotation_experiment(
             elif w in loaded:
                 model, info = loaded[w]
                 model = model.to(dev)
-                path = str(Path(load_models) / info["file"])
-                source = ModelResult(w, [], info["train_loss"], info["epochs"], 0.0, path)
+                source = ModelResult(w, [], info.train_loss, info.epochs, 0.0, str(saved[1].path(info.file)))
             else:
                 start = time.perf_counter()
                 model, losses = train_model(
@@ -181,8 +182,9 @@ def run_rotation_experiment(
                     reporter=reporter, key=w,
                 )
                 source = ModelResult(w, [], losses, epochs, time.perf_counter() - start)
-                if save_models is not None:
-                    _save_models(Path(save_models), w, model, source, result)
+                if folder is not None:
+                    folder.save(w, model, config, p4_config, dataset=data.name, classes=data.classes,
+                                epochs=epochs, train_loss=losses, seed=seed)
                     result.saved_models = str(save_models)
             trained[w] = (model, source)
             entry = ModelResult(
@@ -203,6 +205,9 @@ def run_rotation_experiment(
             result.preview = preview_grid(data, angle_list, preview_images, dev)
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        if folder is not None:
+            folder.close()
     return result
 
 
@@ -216,11 +221,6 @@ def parse_modes(spec: str | list[str]) -> list[str]:
             raise Hw2Error(f"unknown --mode {item!r}; use a comma list of {valid} (both = plain,augmented)")
         names += ALIASES.get(item, (item,))
     return list(dict.fromkeys(names))
-
-
-def build_model(config: RotationCNNConfig | P4CNNConfig) -> RotationCNN | P4CNN:
-    """The plain CNN or its p4 version, from its config."""
-    return P4CNN(config) if isinstance(config, P4CNNConfig) else RotationCNN(config)
 
 
 def _count(config: RotationCNNConfig | P4CNNConfig) -> int:
@@ -317,92 +317,3 @@ def preview_grid(data: ImageData, angles: list[float], count: int, device: torch
     x = to_float(data.test_images[:count].to(device))
     rows = torch.stack([rotate_batch(x, a) for a in angles], dim=1)  # (count, angles, 3, H, W)
     return rows.permute(0, 1, 3, 4, 2).cpu().numpy()
-
-
-def _save_models(
-    folder: Path, name: str, model: torch.nn.Module, entry: ModelResult, result: RotationResult
-) -> None:
-    """Write ``<name>.safetensors`` and add it to the folder's ``config.json`` (rewritten from
-    scratch when an architecture changed). ``model`` holds the plain CNN's config, ``p4_model``
-    the p4 CNN's."""
-    from safetensors.torch import save_file
-
-    config_path = folder / MODELS_CONFIG
-    try:
-        meta = json.loads(config_path.read_text()) if config_path.exists() else {}
-    except ValueError:
-        meta = {}
-    configs = {"model": result.model_config.to_dict(), "p4_model": result.p4_config.to_dict()}
-    if not isinstance(meta, dict) or any(meta.get(k, v) != v for k, v in configs.items()):
-        meta = {}
-    meta.update(format="hw2 rotate-eval models", **configs, dataset=result.dataset, classes=result.classes)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / f"{name}.safetensors") as tmp:
-        save_file(tensors, str(tmp))
-    meta.setdefault("models", {})[name] = {
-        "file": f"{name}.safetensors", "epochs": entry.epochs_trained, "train_loss": entry.train_loss, "seed": result.seed
-    }
-    write_json(config_path, meta)
-
-
-def _read_models_config(folder: Path, names: list[str]) -> dict:
-    """Read ``config.json`` of a --load-models folder and check it lists every wanted model."""
-    path = folder / MODELS_CONFIG
-    if not path.is_file():
-        raise Hw2Error(f"--load-models {folder}: no {MODELS_CONFIG} there; give a folder written by --save-models")
-    try:
-        meta = json.loads(path.read_text())
-        RotationCNNConfig.from_dict(meta["model"])
-        if "p4_model" in meta:
-            P4CNNConfig.from_dict(meta["p4_model"])
-        models = meta["models"]
-        for info in models.values():
-            info["file"], info.setdefault("epochs", 0), info.setdefault("train_loss", [])
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise Hw2Error(f"--load-models {path} is not a rotate-eval model config ({type(exc).__name__}: {exc}); save the models again with --save-models") from None
-    missing = [n for n in names if n not in models]
-    if missing:
-        raise Hw2Error(f"--load-models {folder} has no {' or '.join(missing)} model; train it with --save-models or pick --mode {'/'.join(models) or 'another'}")
-    return meta
-
-
-def _load_model(
-    folder: Path, meta: dict, name: str, data_config: RotationCNNConfig
-) -> tuple[RotationCNN | P4CNN, dict]:
-    """Build the saved architecture and load its safetensors weights, refusing a mismatch."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if name.startswith("p4"):
-        if "p4_model" not in meta:
-            raise Hw2Error(
-                f"--load-models {folder}: no p4_model in {MODELS_CONFIG}; "
-                "save the p4 models again with --save-models"
-            )
-        config = P4CNNConfig.from_dict(meta["p4_model"])
-    else:
-        config = RotationCNNConfig.from_dict(meta["model"])
-    if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
-        raise Hw2Error(
-            f"--load-models {folder}: models for {config.n_classes} classes of {config.image_size}px images, "
-            f"but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; use the dataset they were trained on"
-        )
-    info = meta["models"][name]
-    path = folder / info["file"]
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise Hw2Error(f"cannot read model file {path} ({exc}); save the models again with --save-models") from None
-    model = build_model(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in tensors.items()}
-    problems = [f"{k} missing" for k in expected if k not in got]
-    problems += [f"unexpected {k}" for k in got if k not in expected]
-    problems += [f"{k} is {list(got[k])}, needs {list(expected[k])}" for k in expected if k in got and got[k] != expected[k]]
-    if problems:
-        raise Hw2Error(
-            f"model file {path} does not match the CNN in {folder / MODELS_CONFIG} ({', '.join(problems[:3])}"
-            f"{', ...' if len(problems) > 3 else ''}); save the models again with --save-models"
-        )
-    model.load_state_dict(tensors)
-    return model.eval(), info

@@ -169,6 +169,11 @@ class RotationTTA(nn.Module):
         return (probs.sort(dim=0).values.sum(dim=0) / len(self.angles)).log()
 
 
+def build_model(config: RotationCNNConfig | P4CNNConfig) -> RotationCNN | P4CNN:
+    """The plain CNN or its p4 version, from its config."""
+    return P4CNN(config) if isinstance(config, P4CNNConfig) else RotationCNN(config)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of learned weights."""
     return sum(p.numel() for p in model.parameters())
