@@ -197,3 +197,35 @@ def test_report_section_shows_every_mode(all_modes, tmp_path):
     lines = sections.rotation(tmp_path)
     assert lines[2] == "| angle (°) | " + " | ".join(f"{m} (%)" for m in MODES) + " |"
     assert any("p4 CNN 121,706" in line for line in lines)
+
+
+def test_report_section_reads_results_from_before_the_p4_modes(all_modes, tmp_path):
+    from hw2cli.report import sections
+
+    _, _, report = all_modes
+    old = {**report, "models": {m: report["models"][m] for m in ("plain", "augmented")}}
+    del old["parameters"]
+    (tmp_path / "result.json").write_text(json.dumps(old))
+    lines = sections.rotation(tmp_path)
+    assert lines[2] == "| angle (°) | plain (%) | augmented (%) |"
+    assert not any(line.startswith("Parameters:") for line in lines)
+    p4 = {k: v for k, v in report["models"]["p4"].items() if k != "ms_per_image"}
+    broken = {**report, "models": {"p4": p4}}
+    (tmp_path / "result.json").write_text(json.dumps(broken))
+    with pytest.raises(Hw2Error, match="ms_per_image"):
+        sections.rotation(tmp_path)
+
+
+def test_p4_model_listed_without_its_architecture_is_refused(all_modes, tmp_path):
+    import shutil
+
+    out, _, _ = all_modes
+    shutil.copytree(out / "models", tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    del meta["p4_model"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
+    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--load-models", str(tmp_path / "m"),
+                                 "--mode", "p4", "--angles", "0"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "p4 models are listed without a p4_model section" in lines[0], lines
