@@ -40,6 +40,9 @@ def gpt_train(
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Last fraction of the text held out for validation."),
     log_interval: int = typer.Option(10, "--log-interval", help="Steps between rows of metrics.csv."),
     sample_interval: int = typer.Option(500, "--sample-interval", help="Steps between greedy samples shown (0: none)."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Fine-tune GPT-2: gpt2, gpt2-medium, gpt2-large, gpt2-xl (Hugging Face hub) or a folder in its layout."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="char, gpt2 (GPT-2's BPE) or a tokenizer.json.", show_default="char; the model's own with --init-from"),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Also write TensorBoard events to this folder (needs tensorboard)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory (its options; --max-steps/--epochs may extend it)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the summary and metrics as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -56,6 +59,7 @@ def gpt_train(
         seed=seed, device=device, out=str(out), dropout=dropout, lr_schedule=lr_schedule,
         warmup_steps=warmup_steps, min_lr=min_lr, eval_interval=eval_interval, eval_steps=eval_steps,
         val_fraction=val_fraction, log_interval=log_interval, sample_interval=sample_interval,
+        init_from=init_from, tokenizer=tokenizer, tensorboard=None if tensorboard is None else str(tensorboard),
     )
     with render.train_reporter(quiet) as reporter:
         result = train(opts, reporter=reporter, resume=resume)
@@ -68,7 +72,8 @@ def gpt_train(
 @app.command("generate")
 @user_errors
 def gpt_generate(
-    run_dir: Path = typer.Argument(..., help="Run directory written by `hw2 gpt train`."),
+    run_dir: Optional[Path] = typer.Argument(None, help="Run directory written by `hw2 gpt train` (or give --init-from)."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Sample from GPT-2 itself: gpt2, gpt2-medium, gpt2-large, gpt2-xl or a folder."),
     prompt: str = typer.Option(..., "--prompt", help="Text to continue (characters of the training text only)."),
     num_samples: int = typer.Option(5, "--num-samples", help="Samples to draw (greedy gives one)."),
     max_new_tokens: int = typer.Option(200, "--max-new-tokens", help="Characters to generate per sample."),
@@ -86,7 +91,7 @@ def gpt_generate(
     from hw2cli.gpt.sample import generate_samples
 
     result = generate_samples(
-        run_dir, prompt, num_samples=num_samples, max_new_tokens=max_new_tokens, greedy=greedy,
+        run_dir, prompt, init_from=init_from, num_samples=num_samples, max_new_tokens=max_new_tokens, greedy=greedy,
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=device,
     )
     render.render_generate(result)

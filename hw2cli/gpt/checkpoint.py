@@ -3,7 +3,8 @@
 ``config.json``
     ``{"format": "hw2-gpt-run", "version": 1, "model": GPTConfig fields, "train": trainer options}``
 ``vocab.json``
-    ``{"chars": [...]}``: the character vocabulary in id order.
+    ``{"chars": [...]}``: the character vocabulary in id order; or ``{"tokenizer":
+    "tokenizer.json"}`` beside the BPE tokenizer the run was trained with.
 ``model.safetensors``
     the model weights only (metadata ``step``).
 ``optimizer.safetensors`` + ``state.json``
@@ -31,15 +32,15 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_path, atomic_write_text, write_json
-from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
+from hw2cli.gpt.tokens import Tokenizer, load_tokenizer, save_tokenizer
 
 FORMAT = "hw2-gpt-run"
 VERSION = 1
-METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
+METRIC_FIELDS = ("step", "train_loss", "val_loss", "val_bpc", "lr", "tokens_per_s")
 
 
-RUN_FILES = ("config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
+RUN_FILES = ("config.json", "vocab.json", "tokenizer.json", "model.safetensors", "optimizer.safetensors", "state.json",
              "metrics.csv", "loss.png")
 
 
@@ -49,10 +50,10 @@ def clear_run(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
-def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any], tokenizer: CharTokenizer) -> None:
+def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any], tokenizer: Tokenizer) -> None:
     """Write ``config.json`` and ``vocab.json`` (once, at the start of a run)."""
     write_json(run_dir / "config.json", {"format": FORMAT, "version": VERSION, "model": asdict(model_config), "train": train_options})
-    write_json(run_dir / "vocab.json", tokenizer.to_json())
+    save_tokenizer(run_dir, tokenizer)
 
 
 def _read_json(path: Path) -> dict:
@@ -64,7 +65,7 @@ def _read_json(path: Path) -> dict:
         raise Hw2Error(f"{path} is not valid JSON ({exc}); give a run directory written by `hw2 gpt train`") from None
 
 
-def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], CharTokenizer]:
+def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], Tokenizer]:
     """Read the model config, trainer options and vocabulary of a run directory."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -72,7 +73,7 @@ def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], CharTok
     cfg = _read_json(run_dir / "config.json")
     if cfg.get("format") != FORMAT:
         raise Hw2Error(f"{run_dir / 'config.json'} is not an hw2 GPT run config; give the --out folder of `hw2 gpt train`")
-    tokenizer = CharTokenizer.from_json(_read_json(run_dir / "vocab.json"))
+    tokenizer = load_tokenizer(run_dir, _read_json(run_dir / "vocab.json"))
     return GPTConfig.from_dict(cfg["model"]), cfg["train"], tokenizer
 
 
@@ -91,7 +92,7 @@ def load_weights(model: GPT, path: Path) -> None:
         raise Hw2Error(f"{path} does not match config.json ({first}); give an intact run directory") from None
 
 
-def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GPT, Tokenizer, dict[str, Any]]:
     """The trained model (eval mode, on ``device``), its tokenizer and its trainer options."""
     run_dir = Path(run_dir)
     model_config, train_options, tokenizer = load_config(run_dir)
@@ -169,7 +170,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         for raw in csv.DictReader(fh):
             row: dict[str, Any] = {"step": int(raw["step"])}
             for key in METRIC_FIELDS[1:]:
-                row[key] = float(raw[key]) if raw[key] not in ("", None) else None
+                row[key] = float(raw[key]) if raw.get(key) not in ("", None) else None
             rows.append(row)
     return rows
 
@@ -186,7 +187,11 @@ def plot_loss(run_dir: Path, rows: list[dict[str, Any]], title: str = "") -> Non
     if val:
         ax.plot(*zip(*val), "o-", label="validation", lw=1.2, ms=3)
     ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy loss (nats/char)")
+    ax.set_ylabel("cross-entropy loss (nats/token)")
+    bpc = next((r["val_bpc"] / r["val_loss"] for r in rows if r.get("val_bpc") and r.get("val_loss")), None)
+    if bpc is not None:  # the same curve read in bits per character, so char and BPE runs compare
+        ax.secondary_yaxis("right", functions=(lambda x: x * bpc, lambda x: x / bpc)).set_ylabel(
+            "validation bits/char")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -28,6 +28,10 @@ from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.data import CharTokenizer, get_batch, load_text, split_data
 from hw2cli.gpt.model import GPT, POS_EMBS, PRESETS, GPTConfig
+from hw2cli.gpt.pretrained import HUB_MODELS, load_pretrained
+from hw2cli.gpt.pretrained import resolve as resolve_pretrained
+from hw2cli.gpt.tensorboard import TensorBoardLog
+from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, Tokenizer, bits_per_char, encode_cached, make_tokenizer
 
 SAMPLE_PROMPT = "Once upon a time"
 SCHEDULES = ("constant", "cosine")
@@ -64,6 +68,9 @@ class TrainOptions:
     log_interval: int = 10
     sample_interval: int = 500  # 0: no samples during training
     sample_tokens: int = 100
+    init_from: str | None = None  # gpt2, gpt2-medium, gpt2-large, gpt2-xl or a folder: fine-tune it
+    tokenizer: str | None = None  # char, gpt2 or a tokenizer.json; None: char, or init_from's own
+    tensorboard: str | None = None  # folder for TensorBoard events
 
 
 @dataclass
@@ -83,6 +90,7 @@ class TrainResult:
     total_steps: int
     train_loss: float | None
     val_loss: float | None
+    val_bpc: float | None  # the validation loss in bits per character
     best_val_loss: float | None
     tokens_per_s: float | None
     elapsed_s: float
@@ -94,7 +102,7 @@ class TrainResult:
 
 def validate(opts: TrainOptions) -> None:
     """Raise Hw2Error for an option outside its range (before any work)."""
-    if opts.model_type not in PRESETS:
+    if opts.model_type not in PRESETS and opts.init_from is None:
         raise Hw2Error(f"unknown --model-type {opts.model_type!r}; use one of {', '.join(PRESETS)}")
     if opts.pos_emb not in POS_EMBS:
         raise Hw2Error(f"unknown --pos-emb {opts.pos_emb!r}; use one of {', '.join(POS_EMBS)}")
@@ -213,12 +221,14 @@ def train(opts: TrainOptions, reporter: Reporter | None = None, resume: str | os
     text, text_path = load_text(opts.txt_file)
     if opts.txt_file is not None:  # saved absolute, so --resume works from any folder
         opts = replace(opts, txt_file=str(text_path.resolve()))
-    tokenizer = CharTokenizer.from_text(text)
-    if resume is not None:
-        _, _, saved_tok = ckpt.load_config(run_dir)
-        if saved_tok != tokenizer:
-            raise Hw2Error(f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than {run_dir}; resume with the same --txt-file")
-    data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if opts.init_from is not None and resume is None:  # the model's name; a folder saved absolute
+        source = opts.init_from if opts.init_from in HUB_MODELS else str(Path(opts.init_from).expanduser().resolve())
+        opts = replace(opts, init_from=source, model_type=Path(source).name)
+    tokenizer = _tokenizer(opts, text, run_dir if resume is not None else None)
+    if isinstance(tokenizer, BPETokenizer):
+        data = encode_cached(text, tokenizer)
+    else:
+        data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
     train_data, val_data = split_data(data, opts.val_fraction, opts.block_size)
     world_batch = opts.batch_size * dist.world_size
     if opts.max_steps is not None:
@@ -241,14 +251,45 @@ def train(opts: TrainOptions, reporter: Reporter | None = None, resume: str | os
             tdist.destroy_process_group()
 
 
+def _tokenizer(opts: TrainOptions, text: str, resume_dir: Path | None) -> Tokenizer:
+    """The run's tokenizer: a resumed run's own, else ``--tokenizer`` (with ``--init-from``, the
+    pretrained model's by default)."""
+    if resume_dir is not None:
+        _, _, saved = ckpt.load_config(resume_dir)
+        if isinstance(saved, CharTokenizer) and saved != CharTokenizer.from_text(text):
+            raise Hw2Error(f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than {resume_dir}; resume with the same --txt-file")
+        return saved
+    if opts.init_from is None:
+        return make_tokenizer(opts.tokenizer or "char", text)
+    if opts.tokenizer == "char":
+        raise Hw2Error("--init-from needs the pretrained model's tokenizer; drop --tokenizer char")
+    folder = resolve_pretrained(opts.init_from)
+    spec = opts.tokenizer if opts.tokenizer not in (None, "gpt2") else str(folder / TOKENIZER_FILE)
+    return make_tokenizer(spec, text)
+
+
+def _new_model(opts: TrainOptions, vocab_size: int, run_dir: Path, resuming: bool) -> GPT:
+    """A fresh model of ``--model-type``, GPT-2's weights with ``--init-from``, or (resuming a
+    fine-tuned run) the saved config to be filled from the run directory."""
+    if opts.init_from is None:
+        return GPT(GPTConfig.from_preset(
+            opts.model_type, vocab_size=vocab_size, block_size=opts.block_size,
+            embd_pdrop=opts.dropout, resid_pdrop=opts.dropout, attn_pdrop=opts.dropout,
+            use_flash_attn=opts.flash_attn, pos_emb=opts.pos_emb, attn_scale=opts.attn_scale,
+        ))
+    if resuming:
+        return GPT(ckpt.load_config(run_dir)[0])
+    model, _ = load_pretrained(opts.init_from, opts.block_size, opts.dropout, use_flash_attn=opts.flash_attn)
+    if vocab_size > model.config.vocab_size:
+        raise Hw2Error(f"the tokenizer has {vocab_size} tokens, more than the model's {model.config.vocab_size}; "
+                       "use the model's tokenizer")
+    return model
+
+
 def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data, val_data, total, resuming) -> TrainResult:
     torch.manual_seed(opts.seed)
-    config = GPTConfig.from_preset(
-        opts.model_type, vocab_size=tokenizer.vocab_size, block_size=opts.block_size,
-        embd_pdrop=opts.dropout, resid_pdrop=opts.dropout, attn_pdrop=opts.dropout,
-        use_flash_attn=opts.flash_attn, pos_emb=opts.pos_emb, attn_scale=opts.attn_scale,
-    )
-    model = GPT(config).to(device)
+    model = _new_model(opts, tokenizer.vocab_size, run_dir, resuming).to(device)
+    config = model.config
     optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     step, rows, best_val = 0, [], None
@@ -297,7 +338,10 @@ def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data
         model.train()
         return all_mean(total_loss / opts.eval_steps)
 
-    prompt_text = SAMPLE_PROMPT if set(SAMPLE_PROMPT) <= set(tokenizer.chars) else tokenizer.decode(train_data[:16])
+    known = isinstance(tokenizer, BPETokenizer) or set(SAMPLE_PROMPT) <= set(tokenizer.chars)
+    prompt_text = SAMPLE_PROMPT if known else tokenizer.decode(train_data[:16])
+    val_chars = len(tokenizer.decode(val_data)) if len(val_data) else 0  # for bits per character
+    tb = TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None
 
     @torch.no_grad()
     def greedy_sample() -> str:
@@ -372,12 +416,18 @@ def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data
                     row["val_loss"] = last["val"] = evaluate()
                     if last["val"] is not None and (best_val is None or last["val"] < best_val):
                         best_val = last["val"]
+                    if last["val"] is not None:
+                        row["val_bpc"] = bits_per_char(last["val"], len(val_data), val_chars)
                 rows.append(row)
+                if tb is not None:
+                    tb.row(row)
                 reporter.update("train", advance=n_interval, loss=last["train"],
                                 val=last["val"] if last["val"] is not None else float("nan"), tps=tps)
                 if opts.sample_interval and step % opts.sample_interval == 0 and dist.rank == 0:
                     last["sample"] = greedy_sample()
                     reporter.log(f"step {step}: {last['sample']!r}")
+                    if tb is not None:
+                        tb.text(step, last["sample"])
                 if do_eval:
                     save(finished=step >= total)
                 loss_sum.zero_()
@@ -399,6 +449,8 @@ def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data
         except KeyboardInterrupt:  # a second Ctrl-C: keep the last complete checkpoint
             interrupted = True
     reporter.finish("train")
+    if tb is not None:
+        tb.close()
     if dist.rank == 0 and rows:
         ckpt.plot_loss(run_dir, rows, title=f"{opts.model_type}, {Path(opts.txt_file).name if opts.txt_file else 'Grimm'}")
     if step >= total and last["sample"] is None and dist.rank == 0 and not interrupted:
@@ -408,6 +460,7 @@ def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data
         vocab_size=tokenizer.vocab_size, device=str(device), precision=precision,
         world_size=dist.world_size, rank=dist.rank, start_step=start_step, steps=step, total_steps=total,
         train_loss=last["train"], val_loss=last["val"], best_val_loss=best_val,
+        val_bpc=next((r["val_bpc"] for r in reversed(rows) if r.get("val_bpc") is not None), None),
         tokens_per_s=(tokens_per_step * trained_steps / train_time) if train_time > 0 else None,
         elapsed_s=time.perf_counter() - started, sample=last["sample"], interrupted=interrupted,
         options=asdict(opts), metrics=rows,
