@@ -70,7 +70,8 @@ def test_logits_equal_transformers(tiny):
         torch.testing.assert_close(ours(idx), reference(idx).logits, rtol=0, atol=1e-4)
         # a shorter block keeps the first positions: the same logits for a short input
         cropped, _ = load_pretrained(str(folder), block_size=8)
-        torch.testing.assert_close(cropped.eval()(idx[:, :8]), reference(idx[:, :8]).logits, rtol=0, atol=1e-4)
+        short = idx[:, :8]
+        torch.testing.assert_close(cropped.eval()(short), reference(short).logits, rtol=0, atol=1e-4)
     assert reference(idx).logits.std() > 0.1  # not a degenerate, uniform model
 
 
@@ -80,8 +81,8 @@ def test_greedy_generation_gives_transformers_tokens(tiny):
     prompt = ids_of(tok, "Once upon a time")
     expected = reference.generate(prompt, max_new_tokens=12, do_sample=False, pad_token_id=0)
     assert torch.equal(ours.generate(prompt, 12, do_sample=False), expected)
-    result = runner.invoke(app, ["gpt", "generate", "--init-from", str(folder), "--prompt", "Once upon a time",
-                                 "--greedy", "--max-new-tokens", "12", "--device", "cpu",
+    result = runner.invoke(app, ["gpt", "generate", "--init-from", str(folder), "--prompt",
+                                 "Once upon a time", "--greedy", "--max-new-tokens", "12", "--device", "cpu",
                                  "--json", str(folder.parent / "g.json")])
     assert result.exit_code == 0, result.output
     sample = json.loads((folder.parent / "g.json").read_text())["samples"][0]
@@ -149,9 +150,9 @@ def test_offline_with_nothing_cached_is_one_line_saying_where_it_looked(tmp_path
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(Hw2Error, match="no copy of openai-community/gpt2-medium in .*empty"):
         resolve("gpt2-medium")
+    train = ["gpt", "train", "--txt-file", __file__, "--out", str(tmp_path / "o")]
     for argv in (["gpt", "generate", "--init-from", "gpt2", "--prompt", "x"],
-                 ["gpt", "train", "--init-from", "gpt2", "--txt-file", __file__, "--out", str(tmp_path / "o")],
-                 ["gpt", "train", "--tokenizer", "gpt2", "--txt-file", __file__, "--out", str(tmp_path / "o")]):
+                 [*train, "--init-from", "gpt2"], [*train, "--tokenizer", "gpt2"]):
         result = runner.invoke(app, argv)
         lines = result.stderr.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1, (argv, result.output)
@@ -166,5 +167,6 @@ def test_bad_sources_are_refused(tiny, tmp_path):
         resolve(str(tmp_path))
     with pytest.raises(Hw2Error, match="longer than the 32 positions"):
         load_pretrained(str(folder), block_size=64)
-    result = runner.invoke(app, ["gpt", "generate", str(tmp_path), "--init-from", str(folder), "--prompt", "x"])
+    result = runner.invoke(app, [
+        "gpt", "generate", str(tmp_path), "--init-from", str(folder), "--prompt", "x"])
     assert result.exit_code == 2 and "one of the two" in result.stderr

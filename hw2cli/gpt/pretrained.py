@@ -80,14 +80,18 @@ def hf_config(folder: Path) -> dict:
         raise Hw2Error(f"cannot read {folder / 'config.json'} ({exc}); give an intact model folder") from None
     checks = {
         "model_type": (cfg.get("model_type"), "gpt2"),
-        "activation_function": (cfg.get("activation_function", "gelu_new"), ("gelu_new", "gelu_pytorch_tanh")),
+        "activation_function": (
+            cfg.get("activation_function", "gelu_new"), ("gelu_new", "gelu_pytorch_tanh")
+        ),
         "layer_norm_epsilon": (cfg.get("layer_norm_epsilon", 1e-5), 1e-5),
         "scale_attn_weights": (cfg.get("scale_attn_weights", True), True),
         "scale_attn_by_inverse_layer_idx": (cfg.get("scale_attn_by_inverse_layer_idx", False), False),
     }
     for key, (value, wanted) in checks.items():
         if value != wanted and not (isinstance(wanted, tuple) and value in wanted):
-            raise Hw2Error(f"{folder / 'config.json'}: {key} is {value!r}; hw2 loads GPT-2 models with {wanted!r}")
+            raise Hw2Error(
+                f"{folder / 'config.json'}: {key} is {value!r}; hw2 loads GPT-2 models with {wanted!r}"
+            )
     return cfg
 
 
@@ -118,7 +122,9 @@ def load_pretrained(
     missing = [k for k in missing if k != "lm_head.weight"]  # tied to tok_emb.weight
     if missing or unexpected:
         shown = ", ".join((missing + unexpected)[:3])
-        raise Hw2Error(f"{folder / 'model.safetensors'} does not fit config.json ({shown}); give an intact model")
+        raise Hw2Error(
+            f"{folder / 'model.safetensors'} does not fit config.json ({shown}); give an intact model"
+        )
     return model, folder
 
 

@@ -28,7 +28,9 @@ class TensorBoardLog:
         try:
             self.writer = SummaryWriter(log_dir=str(log_dir))
         except OSError as exc:
-            raise Hw2Error(f"cannot write TensorBoard events to {log_dir} ({exc.strerror}); pick another DIR") from None
+            raise Hw2Error(
+                f"cannot write TensorBoard events to {log_dir} ({exc.strerror}); pick another DIR"
+            ) from None
 
     def row(self, row: dict[str, Any]) -> None:
         for key, tag in SCALARS.items():

@@ -108,7 +108,9 @@ def encode_cached(text: str, tokenizer: BPETokenizer, cache: Path | None = None)
             with atomic_path(path) as tmp:
                 ids.tofile(tmp)
         except OSError as exc:
-            raise Hw2Error(f"cannot write the token cache {path} ({exc.strerror}); set HW2_CACHE_DIR") from None
+            raise Hw2Error(
+                f"cannot write the token cache {path} ({exc.strerror}); set HW2_CACHE_DIR"
+            ) from None
     return np.memmap(path, dtype=dtype, mode="r")
 
 
