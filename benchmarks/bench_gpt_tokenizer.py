@@ -65,7 +65,8 @@ def run(tokenizer, train_text: str, val_text: str, args) -> dict:
         x = windows[:-1].view(-1, args.block_size)
         y = windows[1:].view(-1, args.block_size)
         batches = zip(x.split(64), y.split(64), strict=True)
-        nats = sum(F.cross_entropy(model(xb), yb, reduction="sum").item() for xb, yb in batches)
+        nats = sum(F.cross_entropy(model(xb).flatten(0, 1), yb.flatten(), reduction="sum").item()
+                   for xb, yb in batches)
     n_tokens = y.numel()
     n_chars = len(tokenizer.decode(windows[1:].tolist()))
     tps = steps * args.batch_size * args.block_size / elapsed

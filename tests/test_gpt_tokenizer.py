@@ -170,3 +170,4 @@ def test_tensorboard_missing_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
     result = train(tmp_path, "run", "--tensorboard", str(tmp_path / "tb"))
     assert result.exit_code == 2 and "pip install 'hw2[tensorboard]'" in result.stderr
+    assert not (tmp_path / "run" / "config.json").exists()  # refused before any work

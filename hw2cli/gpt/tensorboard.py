@@ -19,18 +19,25 @@ class TensorBoardLog:
     """One SummaryWriter on ``log_dir``; ``row`` logs a metrics.csv row, ``text`` a sample."""
 
     def __init__(self, log_dir: str | Path):
+        writer_class = self.summary_writer_class()
+        try:
+            self.writer = writer_class(log_dir=str(log_dir))
+        except OSError as exc:
+            raise Hw2Error(
+                f"cannot write TensorBoard events to {log_dir} ({exc.strerror}); pick another DIR"
+            ) from None
+
+    @staticmethod
+    def summary_writer_class() -> type:
+        """torch's SummaryWriter, or a Hw2Error saying how to install tensorboard (call it
+        before any work to fail early)."""
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise Hw2Error(
                 "--tensorboard needs the tensorboard package; pip install 'hw2[tensorboard]' (or tensorboard)"
             ) from None
-        try:
-            self.writer = SummaryWriter(log_dir=str(log_dir))
-        except OSError as exc:
-            raise Hw2Error(
-                f"cannot write TensorBoard events to {log_dir} ({exc.strerror}); pick another DIR"
-            ) from None
+        return SummaryWriter
 
     def row(self, row: dict[str, Any]) -> None:
         for key, tag in SCALARS.items():

@@ -209,6 +209,8 @@ def train(opts: TrainOptions, reporter: Reporter | None = None, resume: str | os
     if resume is not None:
         opts = resume_options(resume, opts)
     validate(opts)
+    if opts.tensorboard:  # fail before any work when tensorboard is missing
+        TensorBoardLog.summary_writer_class()
     dist = _Dist.from_env()
     device = resolve_device(opts.device)
     if device.type == "cuda" and dist.world_size > 1:
