@@ -9,6 +9,8 @@ import typer
 
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 
+NONFINITE_EXIT = 3  # `gpt train`: the loss became NaN or infinite (hw2cli.gpt.train.NONFINITE_EXIT)
+
 app = typer.Typer(help="Train a character-level micro-GPT on a book and sample from it.", no_args_is_help=True)
 
 @app.command("train")
@@ -44,6 +46,7 @@ def gpt_train(
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="char, gpt2 (GPT-2's BPE) or a tokenizer.json.", show_default="char; the model's own with --init-from"),
     tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Also write TensorBoard events to this folder (needs tensorboard)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory (its options; --max-steps/--epochs may extend it)."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier run in --out (its files go once the new run has a checkpoint)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the summary and metrics as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -62,10 +65,14 @@ def gpt_train(
         init_from=init_from, tokenizer=tokenizer, tensorboard=None if tensorboard is None else str(tensorboard),
     )
     with render.train_reporter(quiet) as reporter:
-        result = train(opts, reporter=reporter, resume=resume)
+        result = train(opts, reporter=reporter, resume=resume, force=force)
     if result.rank != 0:
         return
     render.render_train(result)
+    if result.diverged_at is not None:  # exit 3, documented in docs/gpt.md
+        write_json_then_exit(json_path, lambda: render.train_to_json(result))
+        typer.echo(f"error: {render.diverged_message(result)}", err=True)
+        raise typer.Exit(NONFINITE_EXIT)
     write_json_then_exit(json_path, lambda: render.train_to_json(result), result.interrupted)
 
 

@@ -5,7 +5,8 @@ byte-level BPE comes as one, in the model's hub folder). ``tiktoken`` is faster 
 encoding but downloads its tables from the network and reads no ``tokenizer.json``, so the one
 library serves both cases here. The corpus is encoded once into ``<cache>/tokens/`` (uint16
 ids when the vocabulary fits, as nanoGPT's ``prepare.py``), named by the text's and the
-tokenizer's hashes, and memory-mapped for batches. A run directory keeps ``tokenizer.json``.
+tokenizer's hashes, and memory-mapped for batches. A run directory keeps ``tokenizer.json``
+(hw2cli.gpt.checkpoint).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_path, atomic_write_text, write_json
+from hw2cli.common.io import atomic_path
 from hw2cli.gpt.data import CharTokenizer, cache_dir
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -77,23 +78,6 @@ def make_tokenizer(spec: str, text: str, model_folder: Path | None = None) -> To
             model_folder = resolve("gpt2")
         return BPETokenizer.from_file(model_folder / TOKENIZER_FILE)
     return BPETokenizer.from_file(spec)
-
-
-def save_tokenizer(run_dir: Path, tokenizer: Tokenizer) -> None:
-    """``vocab.json`` for characters; ``tokenizer.json`` (and a vocab.json naming it) for BPE."""
-    if isinstance(tokenizer, BPETokenizer):
-        atomic_write_text(run_dir / TOKENIZER_FILE, tokenizer.json_text)
-        write_json(run_dir / "vocab.json", {"tokenizer": TOKENIZER_FILE})
-    else:
-        (run_dir / TOKENIZER_FILE).unlink(missing_ok=True)
-        write_json(run_dir / "vocab.json", tokenizer.to_json())
-
-
-def load_tokenizer(run_dir: Path, vocab: dict) -> Tokenizer:
-    """The tokenizer ``save_tokenizer`` wrote, from the parsed ``vocab.json``."""
-    if "tokenizer" in vocab:
-        return BPETokenizer.from_file(run_dir / vocab["tokenizer"])
-    return CharTokenizer.from_json(vocab)
 
 
 def encode_cached(text: str, tokenizer: BPETokenizer, cache: Path | None = None) -> np.ndarray:
