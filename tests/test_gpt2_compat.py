@@ -143,6 +143,15 @@ def test_a_model_id_is_found_in_the_hub_cache_offline(tiny, tmp_path, monkeypatc
     prompt = ids_of(tok, "Once upon a time")
     expected = reference.generate(prompt, max_new_tokens=6, do_sample=False, pad_token_id=0)
     assert tok.decode(expected[0].tolist()) in result.stdout.replace("\n", "")
+    # --tokenizer gpt2 takes the tokenizer.json of the same cached hub folder
+    corpus = tmp_path / "t.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    result = runner.invoke(app, ["gpt", "train", "--tokenizer", "gpt2", "--txt-file", str(corpus),
+                                 "--model-type", "gpt-nano", "--block-size", "8", "--batch-size", "2",
+                                 "--max-steps", "1", "--eval-steps", "1", "--sample-interval", "0",
+                                 "--device", "cpu", "-q", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "tokenizer.json").read_text() == (snapshot / "tokenizer.json").read_text()
 
 
 def test_offline_with_nothing_cached_is_one_line_saying_where_it_looked(tmp_path, monkeypatch):

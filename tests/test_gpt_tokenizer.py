@@ -139,6 +139,16 @@ def test_char_runs_report_bits_per_character_as_loss_over_ln2(tmp_path):
     assert summary["val_bpc"] == pytest.approx(summary["val_loss"] / math.log(2))
 
 
+def test_metrics_written_before_val_bpc_still_read(tmp_path):
+    from hw2cli.gpt.checkpoint import read_metrics
+
+    old = "step,train_loss,val_loss,lr,tokens_per_s\n2,1.5,1.25,0.001,100.0\n"
+    (tmp_path / "metrics.csv").write_text(old)
+    assert read_metrics(tmp_path) == [
+        {"step": 2, "train_loss": 1.5, "val_loss": 1.25, "val_bpc": None, "lr": 0.001, "tokens_per_s": 100.0}
+    ]
+
+
 def test_tensorboard_events_are_written_and_read_back(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
