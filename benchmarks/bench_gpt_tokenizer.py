@@ -7,12 +7,17 @@ Each is scored on the same held-out last 10% of the text: validation loss per to
 into bits per character (``hw2cli.gpt.tokens.bits_per_char``), so the two compare. Prints
 steps, tokens/s, characters/s and validation bits/char of each, and the ratios BPE / char.
 
+First, when ``tiktoken`` is installed (it is no dependency of hw2), the same BPE is loaded into
+tiktoken (its ranks and GPT-2's split pattern) and both libraries encode the whole text, best of
+3: the ids must be equal; prints the seconds of each.
+
     python benchmarks/bench_gpt_tokenizer.py --txt-file ../shared/data/grimms_fairy_tales.txt --budget 60
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -36,6 +41,35 @@ def train_bpe(text: str, vocab: int) -> BPETokenizer:
     tok.train_from_iterator([text], trainers.BpeTrainer(
         vocab_size=vocab, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     return BPETokenizer(tok.to_str())
+
+
+def compare_encoders(bpe: BPETokenizer, text: str) -> None:
+    """Seconds to encode ``text`` with ``tokenizers`` and with tiktoken holding the same BPE."""
+    try:
+        import tiktoken
+    except ImportError:
+        print("tiktoken is not installed: encoder comparison skipped")
+        return
+    # GPT-2's byte-level alphabet: the printable bytes stand for themselves, the rest for 256+n
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = [b for b in range(256) if b not in keep]
+    unicode_to_byte = {chr(b): b for b in keep} | {chr(256 + n): b for n, b in enumerate(others)}
+    vocab = json.loads(bpe.json_text)["model"]["vocab"]
+    ranks = {bytes(unicode_to_byte[c] for c in token): i for token, i in vocab.items()}
+    pattern = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    enc = tiktoken.Encoding("grimm-bpe", pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
+    if enc.encode_ordinary(text) != bpe.encode(text):
+        raise SystemExit("tiktoken and tokenizers disagree on the ids")
+    seconds = {}
+    for name, encode in (("tokenizers", bpe.encode), ("tiktoken", enc.encode_ordinary)):
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            encode(text)
+            times.append(time.perf_counter() - t0)
+        seconds[name] = min(times)
+    print(f"encode {len(text):,} characters (same ids): tokenizers {seconds['tokenizers']:.3f} s, "
+          f"tiktoken {seconds['tiktoken']:.3f} s ({seconds['tokenizers'] / seconds['tiktoken']:.1f}x)")
 
 
 def run(tokenizer, train_text: str, val_text: str, args) -> dict:
@@ -92,6 +126,7 @@ def main() -> None:
     t0 = time.perf_counter()
     bpe = train_bpe(train_text, args.vocab)
     print(f"BPE vocabulary {bpe.vocab_size} trained in {time.perf_counter() - t0:.1f} s")
+    compare_encoders(bpe, text)
     results = {"char": run(CharTokenizer.from_text(text), train_text, val_text, args),
                "bpe": run(bpe, train_text, val_text, args)}
     print(f"gpt-micro, block {args.block_size} tokens, batch {args.batch_size}, "
