@@ -64,7 +64,12 @@ def _from_hub(name: str) -> Path:
             repo, cache_dir=cache, allow_patterns=list(FILES), local_files_only=_offline()
         )
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        how = "HF_HUB_OFFLINE is set" if _offline() else f"the download failed: {type(exc).__name__}"
+        if _offline():
+            how = "HF_HUB_OFFLINE is set"
+        elif isinstance(exc, LocalEntryNotFoundError):
+            how = "the hub could not be reached"
+        else:
+            how = f"the download failed ({type(exc).__name__})"
         raise Hw2Error(
             f"no copy of {repo} in {cache} and {how}; run once online (or `hf download {repo}`), "
             f"or put {', '.join(FILES)} in a folder and pass --init-from FOLDER"
