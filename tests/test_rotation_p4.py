@@ -229,3 +229,27 @@ def test_p4_model_listed_without_its_architecture_is_refused(all_modes, tmp_path
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "p4 models are listed without a p4_model section" in lines[0], lines
+
+
+def test_p4_and_tta_on_an_image_folder(tmp_path):
+    """The same code path on a colour image folder (resized to 32x32, two classes)."""
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    for split in ("train", "test"):
+        for cls, channel in (("red", 0), ("blue", 2)):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(3):
+                pixels = (torch.rand(20, 20, 3, generator=rng) * 80).to(torch.uint8)
+                pixels[4:12, 6:16, channel] = 255  # an off-centre patch, so that turns move it
+                Image.fromarray(pixels.numpy()).save(tmp_path / split / cls / f"{i}.png")
+    result = runner.invoke(app, [
+        "rotate-eval", "--dataset", f"imagefolder:{tmp_path}", "--epochs", "1", "--angles", "0,90,180,270,30",
+        "--mode", "p4,tta", "--json", str(tmp_path / "r.json"), "--quiet",
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["classes"] == ["blue", "red"] and report["parameters"]["p4"] == 121706 - 8 * 32 - 8
+    for name in ("p4", "tta"):
+        acc = report["models"][name]["accuracy"]
+        assert acc[0] == acc[1] == acc[2] == acc[3], (name, acc)
