@@ -177,7 +177,7 @@ CASES = [
     # ---- usage errors: one line, exit 2, instead of a framed usage box
     ("int-option-not-a-number", [*POW, "--max-power", "two"], 2, "valid integer"),
     ("float-option-not-a-number", [*TRAIN, "--lr", "fast"], 2, "'--lr'"),
-    ("missing-argument", ["gpt", "generate"], 2, "Missing argument"),
+    ("missing-argument", ["report"], 2, "Missing argument"),
     ("missing-required-option", ["gpt", "generate", "{run}"], 2, "Missing option '--prompt'"),
     ("unknown-option", [*POW, "--colour"], 2, "No such option: --colour"),
     ("unknown-command", ["graph", "paths"], 2, "No such command"),
