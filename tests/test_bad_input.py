@@ -300,7 +300,7 @@ def test_long_walk_listings_stream_every_line(tmp_path):
 
 def test_max_walks_help_states_the_cost():
     result = runner.invoke(app, ["graph", "powers", "--help"])
-    assert "about 100 bytes" in " ".join(result.output.replace("│", " ").split())
+    assert "about 13 bytes of --json per node" in " ".join(result.output.replace("│", " ").split())
 
 
 def test_plot_into_a_vanished_folder_keeps_the_json(root, tmp_path, monkeypatch):
