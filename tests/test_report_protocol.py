@@ -17,7 +17,8 @@ def write_result(part_dir, rounds: int, epochs: int, test_acc: float = 90.0):
     }}
     data = {"settings": {"net": "net1", "rounds": rounds, "epochs": epochs, "seed": 0,
                          "data_sizes": {"train": 2000, "val": 1000, "test": 1000}},
-            "device": "cpu", "seconds": 12.0, "interrupted": False, "conv_types": conv}
+            "device": "cpu", "path": "sequential", "seconds": 12.0, "gflops": 1.0, "interrupted": False,
+            "conv_types": conv}
     part_dir.mkdir(parents=True, exist_ok=True)
     (part_dir / "result.json").write_text(json.dumps(data))
 

@@ -54,3 +54,11 @@ ModelType = Enum(  # the presets of hw2cli.gpt.model.PRESETS, without importing 
                              "gpt2-large", "gpt2-xl")},
     type=str,
 )
+
+
+class PosEmb(str, Enum):
+    """Position information of the GPT: rotary, learned absolute, or none."""
+
+    rope = "rope"
+    learned = "learned"
+    none = "none"

@@ -1,13 +1,14 @@
 """The rotate-eval experiment (homework Q1.2, Figures 1 and 2) as one library call.
 
 Train the notebook's CNN on upright images (``plain``) and/or on images each rotated by a
-random angle in [0, 360) (``augmented``), then measure test accuracy with the whole test set
-rotated by each requested angle. Rotations run on batched tensors on the chosen device.
+random angle in [0, 360) (``augmented``), its p4 group-equivariant version likewise (``p4``,
+``p4-augmented``), or average the plain model's softmax over turned copies of each test image
+(``tta``), then measure test accuracy with the whole test set rotated by each requested angle.
+Rotations run on batched tensors on the chosen device.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,14 +20,24 @@ import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_path, check_writable_dir, write_json
 from hw2cli.common.progress import Reporter
+from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
-from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
+from hw2cli.rotation.model import (
+    P4CNN,
+    P4CNNConfig,
+    RotationCNN,
+    RotationCNNConfig,
+    RotationTTA,
+    build_model,
+    count_parameters,
+)
 from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
 
-MODES = ("plain", "augmented", "both")
-MODELS_CONFIG = "config.json"
+MODES = ("plain", "augmented", "p4", "p4-augmented", "tta")
+ALIASES = {"both": ("plain", "augmented")}
+# the trained weights each mode uses: tta evaluates the plain model
+WEIGHTS = {**{m: m for m in MODES}, "tta": "plain"}
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 
 
@@ -34,16 +45,27 @@ EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on
 class ModelResult:
     """Test accuracy (fraction correct) of one model at every angle, and how it was trained."""
 
-    name: str  # "plain" or "augmented"
+    name: str  # one of MODES
     accuracy: list[float]
     train_loss: list[float]  # mean cross-entropy per epoch
     epochs_trained: int
-    train_seconds: float
+    train_seconds: float  # of its weights (tta: the plain model's), 0 when loaded
     loaded_from: str | None = None
+    parameters: int = 0
+    eval_seconds: float = 0.0  # accuracy at every angle: rotating the test set and inference
+
+    @property
+    def weights(self) -> str:
+        """The trained model this mode evaluates (``tta`` -> ``plain``)."""
+        return WEIGHTS[self.name]
 
     @property
     def mean_accuracy(self) -> float:
         return float(np.mean(self.accuracy))
+
+    def ms_per_image(self, n_test: int) -> float:
+        """Evaluation time per test image and angle, in milliseconds."""
+        return 1000 * self.eval_seconds / max(1, n_test * len(self.accuracy))
 
     def worst(self, angles: list[float]) -> tuple[float, float]:
         """(angle, accuracy) of the lowest accuracy (the first such angle on ties)."""
@@ -62,6 +84,9 @@ class RotationResult:
     angles: list[float]
     models: list[ModelResult]
     model_config: RotationCNNConfig
+    p4_config: P4CNNConfig
+    parameters: dict[str, int]  # {"cnn": ..., "p4": ...}
+    tta_angles: list[float]
     epochs: int
     batch_size: int
     lr: float
@@ -80,7 +105,8 @@ def run_rotation_experiment(
     data_dir: str | Path | None = None,
     epochs: int = 10,
     angles: str | list[float] = "0:360:30",
-    mode: str = "both",
+    mode: str | list[str] = "both",
+    tta_angles: str | list[float] = "0,90,180,270",
     batch_size: int = 64,
     lr: float = 1e-3,
     seed: int = 0,
@@ -88,17 +114,20 @@ def run_rotation_experiment(
     precision: str = "fp32",
     save_models: str | Path | None = None,
     load_models: str | Path | None = None,
+    force: bool = False,
     preview_images: int = 0,
     reporter: Reporter | None = None,
 ) -> RotationResult:
-    """Train (or load) the plain and/or augmented CNN and measure accuracy at every angle.
+    """Train (or load) the model of each mode and measure its accuracy at every angle. ``mode`` is a
+    comma list (or list) of MODES; ``both`` means plain,augmented. ``tta`` reuses the plain model
+    (trained once when both are asked) and averages its softmax over ``tta_angles``.
 
     Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
-    far with ``interrupted=True``.
+    far with ``interrupted=True``. ``save_models`` refuses a folder of earlier models unless
+    ``force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
     reporter = reporter or Reporter()
-    if mode not in MODES:
-        raise Hw2Error(f"unknown --mode {mode!r}; use one of {', '.join(MODES)}")
+    names = parse_modes(mode)
     if epochs < 1:
         raise Hw2Error(f"--epochs must be at least 1, got {epochs}")
     if batch_size < 1:
@@ -110,56 +139,99 @@ def run_rotation_experiment(
     angle_list = parse_angles(angles) if isinstance(angles, str) else sorted({float(a) for a in angles})
     if not angle_list:
         raise Hw2Error("no angles given; pass at least one, e.g. --angles 0:360:30")
+    tta_list = parse_angles(tta_angles) if isinstance(tta_angles, str) else [float(a) for a in tta_angles]
+    if not tta_list:
+        raise Hw2Error("no --tta-angles given; pass at least one, e.g. 0,90,180,270")
     dev = resolve_device(device)
     check_precision(precision, dev)
-    names = ["plain", "augmented"] if mode == "both" else [mode]
-    saved = _read_models_config(Path(load_models), names) if load_models is not None else None
+    weights = list(dict.fromkeys(WEIGHTS[n] for n in names))  # each trained model once
+    saved = saved_models.read_models(Path(load_models), weights) if load_models is not None else None
     if save_models is not None:
-        check_writable_dir(save_models, "--save-models folder")
+        saved_models.check_folder(save_models, force)
 
     data = load_dataset(dataset, data_dir)
     if dev.type == "cpu":
         keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
-    config = RotationCNNConfig(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
+    size = data.train_images.shape[-1]
+    config = RotationCNNConfig(n_classes=len(data.classes), image_size=size)
+    p4_config = P4CNNConfig(n_classes=len(data.classes), image_size=size)
     result = RotationResult(
         dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
-        angles=angle_list, models=[], model_config=config, epochs=epochs, batch_size=batch_size, lr=lr,
-        seed=seed, device=str(dev), precision=precision,
+        angles=angle_list, models=[], model_config=config, p4_config=p4_config,
+        parameters={"cnn": _count(config), "p4": _count(p4_config)},
+        tta_angles=tta_list, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=str(dev),
+        precision=precision,
     )
-    loaded = {name: _load_model(Path(load_models), saved, name, config) for name in names} if saved else {}
+    loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
+    trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
+    folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
     try:
         for name in names:
-            if name in loaded:
-                model, info = loaded[name]
+            w = WEIGHTS[name]
+            if w in trained:
+                model, source = trained[w]
+            elif w in loaded:
+                model, info = loaded[w]
                 model = model.to(dev)
-                entry = ModelResult(name, [], info["train_loss"], info["epochs"], 0.0, str(Path(load_models) / info["file"]))
+                source = ModelResult(w, [], info.train_loss, info.epochs, 0.0, str(saved[1].path(info.file)))
             else:
                 start = time.perf_counter()
                 model, losses = train_model(
-                    data, config, augment=name == "augmented", epochs=epochs, batch_size=batch_size, lr=lr,
-                    seed=seed, device=dev, precision=precision, reporter=reporter, key=name,
+                    data, p4_config if w.startswith("p4") else config, augment=w.endswith("augmented"),
+                    epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev, precision=precision,
+                    reporter=reporter, key=w,
                 )
-                entry = ModelResult(name, [], losses, epochs, time.perf_counter() - start)
-                if save_models is not None:
-                    _save_models(Path(save_models), name, model, entry, result)
+                source = ModelResult(w, [], losses, epochs, time.perf_counter() - start)
+                if folder is not None:
+                    folder.save(w, model, config, p4_config, dataset=data.name, classes=data.classes,
+                                epochs=epochs, train_loss=losses, seed=seed)
                     result.saved_models = str(save_models)
+            trained[w] = (model, source)
+            entry = ModelResult(
+                name, [], source.train_loss, source.epochs_trained, source.train_seconds, source.loaded_from,
+                parameters=count_parameters(model),
+            )
+            evaluated = RotationTTA(model, tuple(tta_list)) if name == "tta" else model
             # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             entry.accuracy = evaluate(
-                {name: model}, data.test_images, data.test_labels, angle_list, device=dev, precision=precision, reporter=reporter
+                {name: evaluated}, data.test_images, data.test_labels, angle_list, device=dev,
+                precision=precision, reporter=reporter,
             )[name]
-            result.eval_seconds += time.perf_counter() - start
+            entry.eval_seconds = time.perf_counter() - start
+            result.eval_seconds += entry.eval_seconds
             result.models.append(entry)
         if preview_images:
             result.preview = preview_grid(data, angle_list, preview_images, dev)
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        if folder is not None:
+            folder.close()
     return result
+
+
+def parse_modes(spec: str | list[str]) -> list[str]:
+    """``plain,p4,tta`` -> ["plain", "p4", "tta"] (``both`` = plain,augmented; repeats dropped)."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    names: list[str] = []
+    for item in (i.strip() for i in items):
+        if item not in MODES and item not in ALIASES:
+            valid = ", ".join(MODES)
+            raise Hw2Error(f"unknown --mode {item!r}; use a comma list of {valid} (both = plain,augmented)")
+        names += ALIASES.get(item, (item,))
+    return list(dict.fromkeys(names))
+
+
+def _count(config: RotationCNNConfig | P4CNNConfig) -> int:
+    """Parameters of the model, built on the meta device (no memory, no random numbers drawn)."""
+    with torch.device("meta"):
+        return count_parameters(build_model(config))
 
 
 def train_model(
     data: ImageData,
-    config: RotationCNNConfig,
+    config: RotationCNNConfig | P4CNNConfig,
     *,
     augment: bool,
     epochs: int,
@@ -170,22 +242,21 @@ def train_model(
     precision: str = "fp32",
     reporter: Reporter | None = None,
     key: str = "train",
-) -> tuple[RotationCNN, list[float]]:
+) -> tuple[RotationCNN | P4CNN, list[float]]:
     """Adam on shuffled mini-batches of the training set; with ``augment`` every image is
     rotated by its own angle drawn uniformly from [0, 360). Returns the model and the mean
     loss of each epoch. The same seed gives the same initial weights and batch order."""
     reporter = reporter or Reporter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = RotationCNN(config).to(device)
+        model = build_model(config).to(device)
     shuffle = torch.Generator().manual_seed(seed)
     turns = torch.Generator().manual_seed(seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     images, labels = data.train_images.to(device), data.train_labels.to(device)
     n = len(labels)
     steps = math.ceil(n / batch_size)
-    label = "augmented" if augment else "plain"
-    reporter.start(key, f"train {label}", total=epochs * steps)
+    reporter.start(key, f"train {key}", total=epochs * steps)
     losses = []
     model.train()
     for epoch in range(epochs):
@@ -205,7 +276,7 @@ def train_model(
             total += loss.detach() * len(idx)
             reporter.update(key, 1)
         losses.append(total.item() / n)
-        reporter.update(key, 0, description=f"train {label} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})")
+        reporter.update(key, 0, description=f"train {key} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})")
     reporter.finish(key)
     model.eval()
     return model, losses
@@ -213,7 +284,7 @@ def train_model(
 
 @torch.no_grad()
 def evaluate(
-    models: dict[str, RotationCNN],
+    models: dict[str, torch.nn.Module],
     images: torch.Tensor,
     labels: torch.Tensor,
     angles: list[float],
@@ -246,76 +317,3 @@ def preview_grid(data: ImageData, angles: list[float], count: int, device: torch
     x = to_float(data.test_images[:count].to(device))
     rows = torch.stack([rotate_batch(x, a) for a in angles], dim=1)  # (count, angles, 3, H, W)
     return rows.permute(0, 1, 3, 4, 2).cpu().numpy()
-
-
-def _save_models(folder: Path, name: str, model: RotationCNN, entry: ModelResult, result: RotationResult) -> None:
-    """Write ``<name>.safetensors`` and add it to the folder's ``config.json`` (rewritten from
-    scratch when the architecture changed)."""
-    from safetensors.torch import save_file
-
-    config_path = folder / MODELS_CONFIG
-    try:
-        meta = json.loads(config_path.read_text()) if config_path.exists() else {}
-    except ValueError:
-        meta = {}
-    if not isinstance(meta, dict) or meta.get("model") != result.model_config.to_dict():
-        meta = {}
-    meta.update(format="hw2 rotate-eval models", model=result.model_config.to_dict(), dataset=result.dataset, classes=result.classes)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / f"{name}.safetensors") as tmp:
-        save_file(tensors, str(tmp))
-    meta.setdefault("models", {})[name] = {
-        "file": f"{name}.safetensors", "epochs": entry.epochs_trained, "train_loss": entry.train_loss, "seed": result.seed
-    }
-    write_json(config_path, meta)
-
-
-def _read_models_config(folder: Path, names: list[str]) -> dict:
-    """Read ``config.json`` of a --load-models folder and check it lists every wanted model."""
-    path = folder / MODELS_CONFIG
-    if not path.is_file():
-        raise Hw2Error(f"--load-models {folder}: no {MODELS_CONFIG} there; give a folder written by --save-models")
-    try:
-        meta = json.loads(path.read_text())
-        RotationCNNConfig.from_dict(meta["model"])
-        models = meta["models"]
-        for info in models.values():
-            info["file"], info.setdefault("epochs", 0), info.setdefault("train_loss", [])
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise Hw2Error(f"--load-models {path} is not a rotate-eval model config ({type(exc).__name__}: {exc}); save the models again with --save-models") from None
-    missing = [n for n in names if n not in models]
-    if missing:
-        raise Hw2Error(f"--load-models {folder} has no {' or '.join(missing)} model; train it with --save-models or pick --mode {'/'.join(models) or 'another'}")
-    return meta
-
-
-def _load_model(folder: Path, meta: dict, name: str, data_config: RotationCNNConfig) -> tuple[RotationCNN, dict]:
-    """Build the saved architecture and load its safetensors weights, refusing a mismatch."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    config = RotationCNNConfig.from_dict(meta["model"])
-    if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
-        raise Hw2Error(
-            f"--load-models {folder}: models for {config.n_classes} classes of {config.image_size}px images, "
-            f"but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; use the dataset they were trained on"
-        )
-    info = meta["models"][name]
-    path = folder / info["file"]
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise Hw2Error(f"cannot read model file {path} ({exc}); save the models again with --save-models") from None
-    model = RotationCNN(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in tensors.items()}
-    problems = [f"{k} missing" for k in expected if k not in got]
-    problems += [f"unexpected {k}" for k in got if k not in expected]
-    problems += [f"{k} is {list(got[k])}, needs {list(expected[k])}" for k in expected if k in got and got[k] != expected[k]]
-    if problems:
-        raise Hw2Error(
-            f"model file {path} does not match the CNN in {folder / MODELS_CONFIG} ({', '.join(problems[:3])}"
-            f"{', ...' if len(problems) > 3 else ''}); save the models again with --save-models"
-        )
-    model.load_state_dict(tensors)
-    return model.eval(), info
