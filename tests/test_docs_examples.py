@@ -50,12 +50,15 @@ def code_blocks(path: Path, lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
 
 
-def quick_start_commands() -> list[list[str]]:
-    """The `hw2 ...` lines of the README's quick-start block, as argument lists (comments dropped)."""
+def quick_start_commands() -> list[tuple[list[str], int]]:
+    """The `hw2 ...` lines of the README's quick-start block, as argument lists (comments dropped),
+    each with its expected exit code: 0, or 1 where the next line says `exit 1`."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-    return [shlex.split(line, comments=True)[1:] for line in block.splitlines() if line.startswith("hw2 ")]
+    lines = block.splitlines() + [""]
+    return [(shlex.split(line, comments=True)[1:], 1 if "exit 1" in lines[i + 1] else 0)
+            for i, line in enumerate(lines) if line.startswith("hw2 ")]
 
 
 def small(args: list[str]) -> list[str]:
@@ -71,14 +74,14 @@ def small(args: list[str]) -> list[str]:
 
 def test_readme_quick_start_runs_in_a_fresh_clone(clone):
     commands = quick_start_commands()
-    assert any(c[0] == "padding-bench" for c in commands) and any(c[0] == "graph" for c in commands)
+    assert any(c[0] == "padding-bench" for c, _ in commands) and any(c[0] == "graph" for c, _ in commands)
     files = tracked_files()
     before = digest(clone, files)
     env = {**os.environ, "PYTHONPATH": str(clone), "OMP_NUM_THREADS": "1"}
-    for args in commands:
+    for args, code in commands:
         proc = subprocess.run([sys.executable, "-m", "hw2cli", *small(args)], cwd=clone, env=env,
                               capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, f"hw2 {' '.join(args)}: {proc.stderr[-2000:]}"
+        assert proc.returncode == code, f"hw2 {' '.join(args)}: {proc.stderr[-2000:]}"
         for i, arg in enumerate(args[:-1]):  # every output the command names exists afterwards
             if arg == "--json":
                 assert (clone / args[i + 1]).is_file()
