@@ -256,8 +256,8 @@ CASES: list[tuple[str, str, Callable[[Path], str]]] = [
     ("gpt lr a string", P, in_part("gpt", setter("train.json", at("options.lr", "5e-4")))),
     ("gpt samples not a list", P, in_part("gpt", setter("samples_0.json", at("samples", "text")))),
     ("graph adjacency not square", P, in_part("graph", setter(
-        "graph1_powers.json", lambda d: d["adjacency"].pop()))),
-    ("graph laplacian missing", P, in_part("graph", remove("graph1_laplacian.json"))),
+        "report_graph1_powers.json", lambda d: d["adjacency"].pop()))),
+    ("graph laplacian missing", P, in_part("graph", remove("report_graph1_laplacian.json"))),
     ("graph check ok a word", P, in_part("graph", setter("check.json", at("ok", "yes")))),
 ]
 
