@@ -15,10 +15,9 @@ _EDGES_HELP = "Edge-list file: one `u v` or `u v weight` per line, # comments, b
 _MATRIX_HELP = "Dense adjacency matrix file instead of EDGES: rows of numbers, or a nested list [[0,1],[1,0]]; nodes are 1..n."
 
 
-def _graph_command(compute: Callable, kind: str, quiet: bool, json_path: Optional[Path], npz_path: Optional[Path]) -> None:
+def _graph_command(compute: Callable, quiet: bool, json_path: Optional[Path], npz_path: Optional[Path]) -> None:
     """The flow shared by `graph powers` and `graph laplacian`: check the output paths, run
-    ``compute(reporter)``, print the result, then write --json / --npz (``kind`` picks the
-    render functions ``render_<kind>``, ``<kind>_to_json`` and ``<kind>_npz``)."""
+    ``compute(reporter)``, print the result, then write --json / --npz."""
     from hw2cli.common.progress import RichReporter
     from hw2cli.graph import render
     from hw2cli.graph.io import write_npz
@@ -30,10 +29,10 @@ def _graph_command(compute: Callable, kind: str, quiet: bool, json_path: Optiona
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
-    getattr(render, f"render_{kind}")(result)
+    render.render(result)
     if npz_path is not None:
-        write_npz(npz_path, result.graph.nodes, getattr(render, f"{kind}_npz")(result))
-    write_json_then_exit(json_path, lambda: getattr(render, f"{kind}_to_json")(result))
+        write_npz(npz_path, result.graph.nodes, render.to_npz(result))
+    write_json_then_exit(json_path, lambda: render.to_json(result))
 
 
 @app.command("powers")
@@ -55,7 +54,7 @@ def graph_powers(
 
     _graph_command(
         lambda reporter: run_powers(edges, matrix, directed, max_power, walks, length, max_walks, reporter),
-        "powers", quiet, json_path, npz_path,
+        quiet, json_path, npz_path,
     )
 
 
@@ -77,7 +76,7 @@ def graph_laplacian(
 
     _graph_command(
         lambda reporter: run_laplacian(edges, matrix, directed, normalized, features, eigs, reporter),
-        "laplacian", quiet, json_path, npz_path,
+        quiet, json_path, npz_path,
     )
 
 
@@ -97,7 +96,7 @@ def graph_check(
 
     check_outputs(json=json_path)
     result = run_check(edges, matrix, kind, power, directed)
-    render.render_check(result)
-    write_json_then_exit(json_path, lambda: render.check_to_json(result))
+    render.render(result)
+    write_json_then_exit(json_path, lambda: render.to_json(result))
     if not result.ok:
         raise typer.Exit(1)

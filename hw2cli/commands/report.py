@@ -23,6 +23,4 @@ def report(
     target = check_writable(out if out is not None else run_dir / "report.md", "report file")
     result = build_report(run_dir)
     atomic_write_text(target, result.markdown)
-    missing = f"; not run: {', '.join(result.missing)}" if result.missing else ""
-    n = len(result.present)
-    typer.echo(f"wrote {target} ({n} part{'' if n == 1 else 's'}{missing})")
+    typer.echo(result.written_message(target))

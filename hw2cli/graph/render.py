@@ -1,10 +1,14 @@
-"""Rich tables for the graph commands, and their JSON form (``to_json``).
+"""Rich tables for the graph commands, and their JSON and .npz forms.
 
+``render(result, console)``, ``to_json(result)`` and ``to_npz(result)`` take any of the three
+results (PowersResult, LaplacianResult, CheckResult) and dispatch on its type.
 Graphs up to SUMMARY_NODES nodes print every matrix in full; larger ones print a summary
 (the full matrices go to --json / --npz).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,8 +45,11 @@ def fmt(x) -> str:
     return f"{x:.4g}"
 
 
-def _console(width: int = 100) -> Console:
-    """A stdout console at least ``width`` wide even when output is piped (no squashed tables)."""
+def _console(console: Console | None, width: int = 100) -> Console:
+    """``console`` if given, else a stdout console at least ``width`` wide even when output is
+    piped (no squashed tables)."""
+    if console is not None:
+        return console
     console = Console(markup=False, highlight=False)
     if not console.is_terminal:
         console = Console(width=max(console.width, width, 100), markup=False, highlight=False)
@@ -136,9 +143,28 @@ def _walk_text(listing: WalkListing) -> list[str]:
     return lines
 
 
-def render_powers(result: PowersResult) -> None:
+@functools.singledispatch
+def render(result, console: Console | None = None) -> None:
+    """Print a graph result; ``console`` defaults to stdout, widened so tables are not squashed."""
+    raise TypeError(f"no renderer for {type(result).__name__}")
+
+
+@functools.singledispatch
+def to_json(result) -> dict:
+    """A graph result as plain JSON data (the --json file)."""
+    raise TypeError(f"no JSON form for {type(result).__name__}")
+
+
+@functools.singledispatch
+def to_npz(result) -> dict:
+    """The matrices of a graph result by array name (the --npz file)."""
+    raise TypeError(f"no .npz form for {type(result).__name__}")
+
+
+@render.register
+def _render_powers(result: PowersResult, console: Console | None = None) -> None:
     graph = result.graph
-    console = _console(_width(graph.nodes, result.powers[-1]) if graph.n <= SUMMARY_NODES else 100)
+    console = _console(console, _width(graph.nodes, result.powers[-1]) if graph.n <= SUMMARY_NODES else 100)
     console.print(header(graph, result.components), highlight=False)
     if graph.n <= SUMMARY_NODES:
         for k, m in enumerate(result.powers, start=1):
@@ -172,7 +198,8 @@ def render_powers(result: PowersResult) -> None:
         console.print("\n".join(_walk_text(result.walks)), highlight=False, markup=False)
 
 
-def powers_to_json(result: PowersResult) -> dict:
+@to_json.register
+def _powers_to_json(result: PowersResult) -> dict:
     graph = result.graph
     walks = None
     if result.walks is not None:
@@ -191,7 +218,8 @@ def powers_to_json(result: PowersResult) -> dict:
     }
 
 
-def powers_npz(result: PowersResult) -> dict:
+@to_npz.register
+def _powers_npz(result: PowersResult) -> dict:
     return {"A" if k == 1 else f"A{k}": m for k, m in enumerate(result.powers, start=1)}
 
 
@@ -217,10 +245,11 @@ def _spectrum_line(name: str, spec: Spectrum) -> str:
     return f"{which} of {name}: " + ", ".join(fmt(round(v.real, 6) + 1j * round(v.imag, 6)) if np.iscomplexobj(v) else fmt(round(float(v), 6)) for v in spec.values)
 
 
-def render_laplacian(result: LaplacianResult) -> None:
+@render.register
+def _render_laplacian(result: LaplacianResult, console: Console | None = None) -> None:
     graph = result.graph
     small = graph.n <= SUMMARY_NODES
-    console = _console(_width(graph.nodes, result.laplacian) if small else 100)
+    console = _console(console, _width(graph.nodes, result.laplacian) if small else 100)
     console.print(header(graph, result.components), highlight=False)
     if small:
         blocks = [
@@ -284,7 +313,8 @@ def _render_features(console: Console, result: LaplacianResult) -> None:
         console.print(table)
 
 
-def laplacian_to_json(result: LaplacianResult) -> dict:
+@to_json.register
+def _laplacian_to_json(result: LaplacianResult) -> dict:
     def spec_json(spec: Spectrum | None):
         if spec is None:
             return None
@@ -311,7 +341,8 @@ def laplacian_to_json(result: LaplacianResult) -> dict:
     }
 
 
-def laplacian_npz(result: LaplacianResult) -> dict:
+@to_npz.register
+def _laplacian_npz(result: LaplacianResult) -> dict:
     out = {"A": result.graph.adjacency, "D": result.degree_matrix, "L": result.laplacian}
     if result.normalized is not None:
         out["L_sym"] = result.normalized
@@ -323,9 +354,10 @@ def laplacian_npz(result: LaplacianResult) -> dict:
 # ----------------------------------------------------------------------------- check
 
 
-def render_check(result: CheckResult) -> None:
+@render.register
+def _render_check(result: CheckResult, console: Console | None = None) -> None:
     graph = result.graph
-    console = _console(_width(graph.nodes, result.given) + 4 * (len(graph.nodes) + 1))
+    console = _console(console, _width(graph.nodes, result.given) + 4 * (len(graph.nodes) + 1))
     wrong = {(c.row, c.col): c.expected for c in result.wrong}
     console.print(f"given {result.title} for {graph.source} ({len(result.wrong)} wrong cell{'s' if len(result.wrong) != 1 else ''} highlighted, right value after →)")
     console.print(matrix_table("", result.given, graph.nodes, wrong))
@@ -340,7 +372,8 @@ def render_check(result: CheckResult) -> None:
         console.print(f"{result.title} has {len(result.wrong)} wrong cell(s) and {len(result.problems)} structural problem(s) ✗", highlight=False)
 
 
-def check_to_json(result: CheckResult) -> dict:
+@to_json.register
+def _check_to_json(result: CheckResult) -> dict:
     lab = result.graph.nodes
     return {
         "command": "graph check",

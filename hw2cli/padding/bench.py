@@ -13,7 +13,7 @@ import queue
 import signal
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.multiprocessing as mp
@@ -211,26 +211,3 @@ def run_padding_bench(
     reporter.finish("epochs")
     reporter.finish("rounds")
     return result
-
-
-def to_json(result: PaddingBenchResult) -> dict:
-    """Everything of a run as plain JSON data (weights left out)."""
-    conv = {}
-    for ct in result.settings["conv_types"]:
-        rounds = [{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")} for o in result.outcomes.get(ct, [])]
-        summary = {}
-        for key, metric in (("val", "val_acc"), ("val_kept", "val_acc_kept"), ("test", "test_acc"), ("test_unshifted", "test_unshifted_acc")):
-            mean, std = result.summary(ct, metric)
-            summary[key] = {"mean": None if mean != mean else mean, "std": None if std != std else std}
-        conv[ct] = {"rounds": rounds, "summary": summary}
-    return {
-        "command": "padding-bench",
-        "settings": result.settings,
-        "path": result.path,
-        "device": result.device,
-        "seconds": result.seconds,
-        "gflop": result.flop / 1e9,
-        "gflops": result.gflops,
-        "interrupted": result.interrupted,
-        "conv_types": conv,
-    }

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hw2cli.common.io import atomic_path
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import atomic_path, check_writable_dir
 from hw2cli.padding.data import make_data
 
 SCALE = 8  # each pixel becomes an 8 x 8 block
@@ -17,6 +18,9 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
 
     Splits: train, test (shifted) and test_unshifted. Returns the paths written.
     """
+    if not 1 <= per_class <= 32:
+        raise Hw2Error(f"--per-class {per_class}: use a number from 1 to 32")
+    check_writable_dir(out_dir)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import asdict
 
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from hw2cli.padding.bench import PaddingBenchResult, to_json
+from hw2cli.padding.bench import PaddingBenchResult
 
 ROW_NAMES = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "circular": "Circular", "sconv": "sconv", "fconv": "fconv"}
 CSV_FIELDS = ("net", "conv_type", "round", "val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc", "epochs", "best_epoch", "seconds")
@@ -33,8 +34,10 @@ def table_rows(result: PaddingBenchResult, unshifted: bool = False) -> list[list
     return rows
 
 
-def render(result: PaddingBenchResult, console: Console, unshifted: bool = False) -> None:
-    """Print the table in the report's layout and a line on the speed of the run."""
+def render(result: PaddingBenchResult, console: Console | None = None, *, unshifted: bool = False) -> None:
+    """Print the table in the report's layout and a line on the speed of the run (``console``:
+    stdout by default; ``unshifted`` adds the row of the test set before its shift)."""
+    console = console or Console()
     number = 1 if result.settings["net"] == "net1" else 2
     title = f"Table {number}: {result.settings['net'].capitalize()} accuracy (%) per round"
     if result.interrupted:
@@ -72,3 +75,26 @@ def to_csv(result: PaddingBenchResult) -> str:
             writer.writerow([result.settings["net"], ct, o.round, o.val_acc, o.val_acc_kept, o.test_acc,
                              o.test_unshifted_acc, o.epochs, o.best_epoch, round(o.seconds, 3)])
     return out.getvalue()
+
+
+def to_json(result: PaddingBenchResult) -> dict:
+    """Everything of a run as plain JSON data (weights left out)."""
+    conv = {}
+    for ct in result.settings["conv_types"]:
+        rounds = [{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")} for o in result.outcomes.get(ct, [])]
+        summary = {}
+        for key, metric in (("val", "val_acc"), ("val_kept", "val_acc_kept"), ("test", "test_acc"), ("test_unshifted", "test_unshifted_acc")):
+            mean, std = result.summary(ct, metric)
+            summary[key] = {"mean": None if mean != mean else mean, "std": None if std != std else std}
+        conv[ct] = {"rounds": rounds, "summary": summary}
+    return {
+        "command": "padding-bench",
+        "settings": result.settings,
+        "path": result.path,
+        "device": result.device,
+        "seconds": result.seconds,
+        "gflop": result.flop / 1e9,
+        "gflops": result.gflops,
+        "interrupted": result.interrupted,
+        "conv_types": conv,
+    }

@@ -31,6 +31,12 @@ class Report:
     present: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
+    def written_message(self, target: Path) -> str:
+        """The line `hw2 report` prints once the report is at ``target``."""
+        missing = f"; not run: {', '.join(self.missing)}" if self.missing else ""
+        n = len(self.present)
+        return f"wrote {target} ({n} part{'' if n == 1 else 's'}{missing})"
+
 
 def read_json(path: Path) -> Any:
     """Read a part's ``part.json``, validated (hw2cli.report.inputs.Part)."""
