@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.seeding import seeded
 
 # Table order of the report.
 CONV_TYPES = ("valid", "replicate", "reflect", "circular", "sconv", "fconv")
@@ -179,8 +180,8 @@ class PaddingNet(nn.Module):
 
 def make_model(config: PaddingNetConfig, seed: int) -> PaddingNet:
     """The network of one round: round ``m`` initialises its weights with seed ``m``."""
-    torch.manual_seed(seed)
-    return PaddingNet(config)
+    with seeded(seed):
+        return PaddingNet(config)
 
 
 def forward_flops(config: PaddingNetConfig) -> int:

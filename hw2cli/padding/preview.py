@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_path, check_writable_dir
+from hw2cli.common.figure import new_figure, save_figure
+from hw2cli.common.io import check_writable_dir
 from hw2cli.padding.data import make_data
 
 SCALE = 8  # each pixel becomes an 8 x 8 block
@@ -21,11 +22,6 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
     if not 1 <= per_class <= 32:
         raise Hw2Error(f"--per-class {per_class}: use a number from 1 to 32")
     check_writable_dir(out_dir)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.image
-
     data = make_data(seed, n_train=8 * per_class, n_val=per_class, n_test=8 * per_class)
     splits = {"train": (data.train_x, data.train_y), "test": (data.test_x, data.test_y),
               "test_unshifted": (data.test_unshifted_x, data.test_unshifted_y)}
@@ -38,7 +34,8 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
             strip = np.concatenate([part for img in images for part in (img, gap)][:-1], axis=1)
             big = np.kron(strip, np.ones((SCALE, SCALE, 1), dtype=np.float32)).clip(0, 1)
             path = out_dir / f"{split}_label{label}.png"
-            with atomic_path(path) as tmp:
-                matplotlib.image.imsave(tmp, big, format="png")
+            fig = new_figure(dpi=100, frameon=False)
+            fig.figimage(big, resize=True)  # one image pixel per PNG pixel
+            save_figure(fig, path, dpi=100)
             written.append(path)
     return written
