@@ -101,9 +101,10 @@ def _content_lines(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def _is_int(token: str) -> bool:
+def _parses(token: str, number: type = int) -> bool:
+    """Whether ``number(token)`` (int or float) accepts the token."""
     try:
-        int(token)
+        number(token)
     except ValueError:
         return False
     return True
@@ -185,7 +186,7 @@ def _numpy_engine(path: Path, text: str, directed: bool) -> Graph:
     else:
         us, vs, w = _parse_edge_tokens(path, text)
         tokens = np.stack([np.asarray(us), np.asarray(vs)], axis=1).ravel()
-        if all(_is_int(t) for t in set(tokens.tolist())):
+        if all(_parses(t) for t in set(tokens.tolist())):
             values = [int(t) for t in tokens]
             nodes = sorted(set(values))  # Python ints: no overflow for labels beyond int64
             position = {node: k for k, node in enumerate(nodes)}
@@ -206,7 +207,7 @@ def _networkx_engine(path: Path, text: str, directed: bool) -> Graph:
     import networkx as nx
 
     us, vs, w = _parse_edge_tokens(path, text)
-    nodetype = int if all(_is_int(t) for t in set(us) | set(vs)) else str
+    nodetype = int if all(_parses(t) for t in set(us) | set(vs)) else str
     lines = [f"{a} {b} {c!r}" for a, b, c in zip(us, vs, w.tolist())]
     graph = nx.parse_edgelist(lines, nodetype=nodetype, data=(("weight", float),), create_using=nx.DiGraph if directed else nx.Graph)
     nodes = sorted(graph.nodes) if nodetype is int else list(graph.nodes)
@@ -274,7 +275,7 @@ def read_table(path: str | os.PathLike, what: str = "matrix", header: bool = Fal
                 if header and k == 0:
                     names = tokens
                     continue
-                bad = next(t for t in tokens if not _is_float(t))
+                bad = next(t for t in tokens if not _parses(t, float))
                 raise Hw2Error(f"{what} {path}, line {number}: {line.strip()!r}: {bad!r} is not a number; write numbers only") from None
             numbers.append((number, line.strip(), values))
     if not numbers:
@@ -289,14 +290,6 @@ def read_table(path: str | os.PathLike, what: str = "matrix", header: bool = Fal
     if names is not None and len(names) != width:
         raise Hw2Error(f"{what} {path}: header has {len(names)} names but rows have {width} numbers; make them match")
     return array, names
-
-
-def _is_float(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def read_square_matrix(path: str | os.PathLike, what: str = "matrix") -> np.ndarray:
@@ -331,7 +324,9 @@ def load_graph(edges: str | os.PathLike | None, matrix: str | os.PathLike | None
 # ----------------------------------------------------------------------------- output
 
 
-def _plain(x: float) -> int | float:
+def json_number(x: float) -> int | float:
+    """``x`` as a JSON int when it is a whole number a float holds exactly (below 2^53), else
+    a float: larger ints would print digits the float never had."""
     return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
 
 
@@ -340,11 +335,11 @@ def matrix_to_json(m) -> list | dict:
     ``{"format": "coo", "shape", "row", "col", "data"}`` object."""
     if sp.issparse(m) and m.shape[0] > JSON_DENSE_MAX_NODES:
         coo = sp.coo_array(m)
-        return {"format": "coo", "shape": list(coo.shape), "row": coo.row.tolist(), "col": coo.col.tolist(), "data": [_plain(x) for x in coo.data.tolist()]}
+        return {"format": "coo", "shape": list(coo.shape), "row": coo.row.tolist(), "col": coo.col.tolist(), "data": [json_number(x) for x in coo.data.tolist()]}
     dense = m.toarray() if sp.issparse(m) else np.asarray(m)
     if dense.dtype == object:
         return [[int(x) for x in row] for row in dense]
-    return [[_plain(x) for x in row] for row in dense.tolist()]
+    return [[json_number(x) for x in row] for row in dense.tolist()]
 
 
 def write_npz(path: str | os.PathLike, nodes: Sequence, matrices: dict) -> Path:
@@ -369,4 +364,4 @@ def read_npz(path: str | os.PathLike) -> tuple[list[str], dict[str, sp.csr_array
         return z["nodes"].tolist(), mats
 
 
-__all__ = ["Graph", "read_edgelist", "read_table", "read_square_matrix", "graph_from_matrix", "load_graph", "matrix_to_json", "write_npz", "read_npz"]
+__all__ = ["Graph", "read_edgelist", "read_table", "read_square_matrix", "graph_from_matrix", "load_graph", "matrix_to_json", "json_number", "write_npz", "read_npz"]

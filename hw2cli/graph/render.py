@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hw2cli.graph.check import CheckResult
-from hw2cli.graph.io import Graph, matrix_to_json
+from hw2cli.graph.io import Graph, json_number, matrix_to_json
 from hw2cli.graph.laplacian import LaplacianResult
 from hw2cli.graph.matrices import Components, Spectrum
 from hw2cli.graph.walks import MAX_MAX_WALKS, PowersResult, WalkListing
@@ -231,7 +231,7 @@ def _graph_json(graph: Graph, degrees: np.ndarray, components: Components) -> di
         "weighted": graph.weighted,
         "n_nodes": graph.n,
         "n_edges": graph.n_edges,
-        "degrees": [float(d) if not float(d).is_integer() else int(d) for d in degrees],
+        "degrees": [json_number(d) for d in degrees],
         "components": components.count,
         "component_sizes": components.sizes,
     }
@@ -384,10 +384,7 @@ def _check_to_json(result: CheckResult) -> dict:
         "ok": result.ok,
         "given": matrix_to_json(result.given),
         "expected": matrix_to_json(result.expected),
-        "wrong_cells": [{"row": lab[c.row], "col": lab[c.col], "given": fmt_num(c.given), "expected": fmt_num(c.expected)} for c in result.wrong],
+        "wrong_cells": [{"row": lab[c.row], "col": lab[c.col], "given": json_number(c.given), "expected": json_number(c.expected)} for c in result.wrong],
         "problems": result.problems,
     }
 
-
-def fmt_num(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else float(x)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-CONV_ORDER = ("valid", "replicate", "reflect", "circular", "sconv", "fconv")
+from hw2cli.padding import CONV_TYPES
+
+CONV_ORDER = CONV_TYPES  # the tables' rows, in the order padding-bench trains them
 
 # Table 1 (Net1) and Table 2 (Net2): accuracy in %, mean and std over 10 rounds,
 # as (validation mean, validation std, test mean, test std).
