@@ -24,11 +24,14 @@ def train_reporter(quiet: bool) -> RichReporter:
     """Progress bar with train loss, validation loss and tokens/s beside the ETA."""
     from rich.progress import TextColumn
 
-    return RichReporter(quiet, extra_columns=(
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TextColumn("val {task.fields[val]:.3f}"),
-        TextColumn("{task.fields[tps]:,.0f} tok/s"),
-    ))
+    return RichReporter(
+        quiet,
+        extra_columns=(
+            TextColumn("loss {task.fields[loss]:.3f}"),
+            TextColumn("val {task.fields[val]:.3f}"),
+            TextColumn("{task.fields[tps]:,.0f} tok/s"),
+        ),
+    )
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
@@ -58,8 +61,16 @@ def _render_train(result: TrainResult, console: Console | None = None) -> None:
     for name, value in [
         ("run directory", result.run_dir),
         ("model", f"{result.model_type}, {result.num_params:,} parameters, vocabulary {result.vocab_size}"),
-        ("device / precision", f"{result.device} / {result.precision}" + (f", {result.world_size} processes" if result.world_size > 1 else "")),
-        ("steps", f"{result.steps} of {result.total_steps}" + (f" (resumed at {result.start_step})" if result.start_step else "")),
+        (
+            "device / precision",
+            f"{result.device} / {result.precision}"
+            + (f", {result.world_size} processes" if result.world_size > 1 else ""),
+        ),
+        (
+            "steps",
+            f"{result.steps} of {result.total_steps}"
+            + (f" (resumed at {result.start_step})" if result.start_step else ""),
+        ),
         ("train loss", _fmt(result.train_loss)),
         ("val loss (best)", f"{_fmt(result.val_loss)} ({_fmt(result.best_val_loss)})"),
         ("tokens/s", _fmt(result.tokens_per_s, ",.0f")),
@@ -70,16 +81,23 @@ def _render_train(result: TrainResult, console: Console | None = None) -> None:
     if result.sample:
         console.print(Text("greedy sample: ", style="bold") + Text(result.sample))
     if result.interrupted:
-        console.print(f"interrupted at step {result.steps}: continue to step {result.total_steps} with "
-                      f"`hw2 gpt train --resume {result.run_dir}`")
+        console.print(
+            f"interrupted at step {result.steps}: continue to step {result.total_steps} with "
+            f"`hw2 gpt train --resume {result.run_dir}`"
+        )
 
 
 def diverged_message(result: TrainResult) -> str:
     """The one line `hw2 gpt train` ends with when the loss became NaN or infinite."""
-    kept = (f"the checkpoint of step {result.checkpoint_step} in {result.run_dir} is kept"
-            if result.checkpoint_step is not None else "no checkpoint was written")
-    return (f"the loss became NaN or infinite at step {result.diverged_at}; {kept}; "
-            "lower --lr (or use --warmup-steps, --clip-grad-norm) and train again")
+    kept = (
+        f"the checkpoint of step {result.checkpoint_step} in {result.run_dir} is kept"
+        if result.checkpoint_step is not None
+        else "no checkpoint was written"
+    )
+    return (
+        f"the loss became NaN or infinite at step {result.diverged_at}; {kept}; "
+        "lower --lr (or use --warmup-steps, --clip-grad-norm) and train again"
+    )
 
 
 @to_json.register

@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 from hw2cli.common.device import check_precision, cpu_cores, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
-from hw2cli.padding.data import SIZES, BoxData, make_data
+from hw2cli.padding.data import SIZES, make_data
 from hw2cli.padding.model import CONV_TYPES, NETS, PaddingNetConfig
 from hw2cli.padding.train import RoundOutcome, TrainSettings, train_flops, train_round, train_rounds_batched
 
@@ -61,7 +61,9 @@ def parse_conv_types(text: str | None) -> list[str]:
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
     bad = [t for t in names if t not in CONV_TYPES]
     if bad or not names:
-        raise Hw2Error(f"unknown conv type {', '.join(bad) or text!r}; use a comma-separated list of {', '.join(CONV_TYPES)}")
+        raise Hw2Error(
+            f"unknown conv type {', '.join(bad) or text!r}; use a comma-separated list of {', '.join(CONV_TYPES)}"
+        )
     return [t for t in CONV_TYPES if t in names]
 
 
@@ -69,7 +71,7 @@ def parse_conv_types(text: str | None) -> list[str]:
 _worker: dict = {}
 
 
-def _init_worker(data_args: dict, progress: "mp.Queue") -> None:
+def _init_worker(data_args: dict, progress: mp.Queue) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     torch.set_num_threads(1)
     keep_freed_memory()
@@ -125,7 +127,7 @@ def run_padding_bench(
     path: str = "auto",
     data_sizes: dict[str, int] | None = None,
     settings: TrainSettings | None = None,
-    reporter: Reporter = Reporter(),
+    reporter: Reporter | None = None,
 ) -> PaddingBenchResult:
     """Train ``rounds`` networks (round m initialised with seed m) per conv type of ``net``.
 
@@ -133,6 +135,7 @@ def run_padding_bench(
     ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU);
     ``data_sizes`` / ``settings`` shrink the work for tests and benchmarks.
     """
+    reporter = reporter or Reporter()
     if net not in NETS:
         raise Hw2Error(f"unknown net {net!r}; use one of {', '.join(NETS)}")
     conv_types = list(CONV_TYPES) if conv_types is None else parse_conv_types(",".join(conv_types))
@@ -151,15 +154,38 @@ def run_padding_bench(
     if path == "cpu-processes" and dev.type != "cpu":
         raise Hw2Error("the cpu-processes path runs on the CPU only; use --device cpu")
     sizes = {**SIZES, **(data_sizes or {})}
-    data_args = dict(seed=seed, independent_val=independent_val, n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"])
-    settings = replace(settings or TrainSettings(), epochs=epochs, precision=precision,
-                       channels_last=dev.type == "cpu" and path != "batched")
+    data_args = dict(
+        seed=seed,
+        independent_val=independent_val,
+        n_train=sizes["train"],
+        n_val=sizes["val"],
+        n_test=sizes["test"],
+    )
+    settings = replace(
+        settings or TrainSettings(),
+        epochs=epochs,
+        precision=precision,
+        channels_last=dev.type == "cpu" and path != "batched",
+    )
     result = PaddingBenchResult(
         settings={
-            "net": net, "conv_types": conv_types, "rounds": rounds, "epochs": epochs, "precision": precision,
-            "seed": seed, "independent_val": independent_val, "data_sizes": sizes, "batch_size": settings.batch_size,
-            "patience": settings.patience, "optimizer": {"name": "Adadelta", "lr": settings.lr, "rho": settings.rho,
-            "eps": settings.eps, "weight_decay": settings.weight_decay},
+            "net": net,
+            "conv_types": conv_types,
+            "rounds": rounds,
+            "epochs": epochs,
+            "precision": precision,
+            "seed": seed,
+            "independent_val": independent_val,
+            "data_sizes": sizes,
+            "batch_size": settings.batch_size,
+            "patience": settings.patience,
+            "optimizer": {
+                "name": "Adadelta",
+                "lr": settings.lr,
+                "rho": settings.rho,
+                "eps": settings.eps,
+                "weight_decay": settings.weight_decay,
+            },
         },
         path=path,
         device=str(dev),
@@ -172,11 +198,15 @@ def run_padding_bench(
     def done(outcome: RoundOutcome) -> None:
         result.outcomes.setdefault(outcome.conv_type, []).append(outcome)
         result.outcomes[outcome.conv_type].sort(key=lambda o: o.round)
-        result.flop += train_flops(configs[outcome.conv_type], outcome.epochs, sizes["train"], sizes["val"], sizes["test"])
+        result.flop += train_flops(
+            configs[outcome.conv_type], outcome.epochs, sizes["train"], sizes["val"], sizes["test"]
+        )
         reporter.update("rounds", 1)
         reporter.update("epochs", epochs - outcome.epochs)  # early stopping skips the rest
-        reporter.log(f"{outcome.conv_type} round {outcome.round}: val {outcome.val_acc:.2f}% test {outcome.test_acc:.2f}% "
-                     f"({outcome.epochs} epochs, {outcome.seconds:.1f} s)")
+        reporter.log(
+            f"{outcome.conv_type} round {outcome.round}: val {outcome.val_acc:.2f}% test {outcome.test_acc:.2f}% "
+            f"({outcome.epochs} epochs, {outcome.seconds:.1f} s)"
+        )
 
     t0 = time.perf_counter()
     jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
@@ -196,14 +226,24 @@ def run_padding_bench(
                 keep_freed_memory()
             try:
                 for cfg, r in jobs:
-                    done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
+                    done(
+                        train_round(
+                            cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)
+                        )
+                    )
             finally:
                 torch.set_num_threads(threads)
         elif path == "batched":
             data = make_data(**data_args)
             for ct in conv_types:
-                for outcome in train_rounds_batched(configs[ct], list(range(rounds)), data, settings, dev,
-                                                    on_epoch=lambda n: reporter.update("epochs", n)):
+                for outcome in train_rounds_batched(
+                    configs[ct],
+                    list(range(rounds)),
+                    data,
+                    settings,
+                    dev,
+                    on_epoch=lambda n: reporter.update("epochs", n),
+                ):
                     done(outcome)
     except KeyboardInterrupt:
         result.interrupted = True

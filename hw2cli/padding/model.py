@@ -169,7 +169,8 @@ class PaddingNet(nn.Module):
         super().__init__()
         self.config = config
         self.convs = nn.ModuleList(
-            PaddedConv(c_in, c_out, stride, config.conv_type, config.padding_impl) for c_in, c_out, stride in LAYERS
+            PaddedConv(c_in, c_out, stride, config.conv_type, config.padding_impl)
+            for c_in, c_out, stride in LAYERS
         )
         c_last = LAYERS[-1][1]
         if config.net == "net1":

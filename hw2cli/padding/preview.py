@@ -23,8 +23,11 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
         raise Hw2Error(f"--per-class {per_class}: use a number from 1 to 32")
     check_writable_dir(out_dir)
     data = make_data(seed, n_train=8 * per_class, n_val=per_class, n_test=8 * per_class)
-    splits = {"train": (data.train_x, data.train_y), "test": (data.test_x, data.test_y),
-              "test_unshifted": (data.test_unshifted_x, data.test_unshifted_y)}
+    splits = {
+        "train": (data.train_x, data.train_y),
+        "test": (data.test_x, data.test_y),
+        "test_unshifted": (data.test_unshifted_x, data.test_unshifted_y),
+    }
     out_dir = Path(out_dir)
     written = []
     for split, (x, y) in splits.items():

@@ -12,8 +12,26 @@ from rich.table import Table
 
 from hw2cli.padding.bench import PaddingBenchResult
 
-ROW_NAMES = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "circular": "Circular", "sconv": "sconv", "fconv": "fconv"}
-CSV_FIELDS = ("net", "conv_type", "round", "val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc", "epochs", "best_epoch", "seconds")
+ROW_NAMES = {
+    "valid": "Valid",
+    "replicate": "Replicate",
+    "reflect": "Reflect",
+    "circular": "Circular",
+    "sconv": "sconv",
+    "fconv": "fconv",
+}
+CSV_FIELDS = (
+    "net",
+    "conv_type",
+    "round",
+    "val_acc",
+    "val_acc_kept",
+    "test_acc",
+    "test_unshifted_acc",
+    "epochs",
+    "best_epoch",
+    "seconds",
+)
 
 __all__ = ["table_rows", "render", "to_csv", "to_json"]
 
@@ -55,13 +73,16 @@ def render(result: PaddingBenchResult, console: Console | None = None, *, unshif
     # table instead of cells cut to "…"; a terminal keeps its own width.
     width = console.width
     if not console.is_terminal:
-        console.width = max(width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
+        console.width = max(
+            width, Measurement.get(console, console.options.update_width(10_000), table).maximum
+        )
     try:
         console.print(table)
     finally:
         console.width = width
     console.print(
-        f"{result.path} on {result.device}: {result.seconds:.1f} s, {result.flop / 1e9:.0f} GFLOP, {result.gflops:.1f} GFLOP/s"
+        f"{result.path} on {result.device}: {result.seconds:.1f} s, {result.flop / 1e9:.0f} GFLOP, "
+        f"{result.gflops:.1f} GFLOP/s"
     )
 
 
@@ -72,8 +93,20 @@ def to_csv(result: PaddingBenchResult) -> str:
     writer.writerow(CSV_FIELDS)
     for ct in result.settings["conv_types"]:
         for o in result.outcomes.get(ct, []):
-            writer.writerow([result.settings["net"], ct, o.round, o.val_acc, o.val_acc_kept, o.test_acc,
-                             o.test_unshifted_acc, o.epochs, o.best_epoch, round(o.seconds, 3)])
+            writer.writerow(
+                [
+                    result.settings["net"],
+                    ct,
+                    o.round,
+                    o.val_acc,
+                    o.val_acc_kept,
+                    o.test_acc,
+                    o.test_unshifted_acc,
+                    o.epochs,
+                    o.best_epoch,
+                    round(o.seconds, 3),
+                ]
+            )
     return out.getvalue()
 
 
@@ -81,9 +114,17 @@ def to_json(result: PaddingBenchResult) -> dict:
     """Everything of a run as plain JSON data (weights left out)."""
     conv = {}
     for ct in result.settings["conv_types"]:
-        rounds = [{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")} for o in result.outcomes.get(ct, [])]
+        rounds = [
+            {k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")}
+            for o in result.outcomes.get(ct, [])
+        ]
         summary = {}
-        for key, metric in (("val", "val_acc"), ("val_kept", "val_acc_kept"), ("test", "test_acc"), ("test_unshifted", "test_unshifted_acc")):
+        for key, metric in (
+            ("val", "val_acc"),
+            ("val_kept", "val_acc_kept"),
+            ("test", "test_acc"),
+            ("test_unshifted", "test_unshifted_acc"),
+        ):
             mean, std = result.summary(ct, metric)
             summary[key] = {"mean": None if mean != mean else mean, "std": None if std != std else std}
         conv[ct] = {"rounds": rounds, "summary": summary}

@@ -7,9 +7,10 @@ seconds). Parts that are missing are listed as such; nothing here runs an experi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report import inputs, sections
@@ -48,9 +49,15 @@ def build_report(run_dir: str | Path) -> Report:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise Hw2Error(f"{run_dir} is not a folder; give the --out folder of scripts/reproduce.sh")
-    metas = {name: read_json(run_dir / name / "part.json") for name, _, _ in PARTS if (run_dir / name / "part.json").is_file()}
+    metas = {
+        name: read_json(run_dir / name / "part.json")
+        for name, _, _ in PARTS
+        if (run_dir / name / "part.json").is_file()
+    }
     if not metas:
-        raise Hw2Error(f"{run_dir} holds no finished part (no */part.json); run scripts/reproduce.sh --out {run_dir} first")
+        raise Hw2Error(
+            f"{run_dir} holds no finished part (no */part.json); run scripts/reproduce.sh --out {run_dir} first"
+        )
 
     report = Report(markdown="")
     lines = ["# hw2 — reproduction report", ""]
