@@ -9,6 +9,7 @@ numbers do not depend on the number of workers).
 
 from __future__ import annotations
 
+import functools
 import queue
 import signal
 import statistics
@@ -113,6 +114,44 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
         pool.join()
 
 
+def _check_arguments(
+    net: str, conv_types: list[str] | None, rounds: int, epochs: int, workers: int, path: str
+) -> list[str]:
+    """Refuse bad arguments of run_padding_bench; return the conv types to train."""
+    if net not in NETS:
+        raise Hw2Error(f"unknown net {net!r}; use one of {', '.join(NETS)}")
+    conv_types = list(CONV_TYPES) if conv_types is None else parse_conv_types(",".join(conv_types))
+    if rounds < 1:
+        raise Hw2Error(f"--rounds {rounds}: need at least 1 round")
+    if epochs < 1:
+        raise Hw2Error(f"--epochs {epochs}: need at least 1 epoch")
+    if workers < 0:
+        raise Hw2Error(f"--workers {workers}: use 0 (one per core) or a positive number")
+    if path not in PATHS:
+        raise Hw2Error(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
+    return conv_types
+
+
+def _settings_json(settings: TrainSettings) -> dict:
+    """The training settings recorded in the result (and its JSON)."""
+    optimizer = {"name": "Adadelta", "lr": settings.lr, "rho": settings.rho, "eps": settings.eps}
+    optimizer["weight_decay"] = settings.weight_decay
+    return {"batch_size": settings.batch_size, "patience": settings.patience, "optimizer": optimizer}
+
+
+def _sequential(jobs, data, settings, dev, reporter, done) -> None:
+    """Train ``jobs`` [(config, seed)] one after the other in this process."""
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # the same arithmetic as in the worker processes
+        keep_freed_memory()
+    try:
+        for cfg, r in jobs:
+            done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
+    finally:
+        torch.set_num_threads(threads)
+
+
 # ----------------------------------------------------------------------------- entry point
 def run_padding_bench(
     net: str = "net1",
@@ -135,18 +174,10 @@ def run_padding_bench(
     ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU);
     ``data_sizes`` / ``settings`` shrink the work for tests and benchmarks.
     """
+    # Longer than 60 lines on purpose: one entry point with 13 keyword arguments whose choice
+    # of trainer reads top to bottom; checks, settings and trainers are in the helpers above.
     reporter = reporter or Reporter()
-    if net not in NETS:
-        raise Hw2Error(f"unknown net {net!r}; use one of {', '.join(NETS)}")
-    conv_types = list(CONV_TYPES) if conv_types is None else parse_conv_types(",".join(conv_types))
-    if rounds < 1:
-        raise Hw2Error(f"--rounds {rounds}: need at least 1 round")
-    if epochs < 1:
-        raise Hw2Error(f"--epochs {epochs}: need at least 1 epoch")
-    if workers < 0:
-        raise Hw2Error(f"--workers {workers}: use 0 (one per core) or a positive number")
-    if path not in PATHS:
-        raise Hw2Error(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
+    conv_types = _check_arguments(net, conv_types, rounds, epochs, workers, path)
     dev = resolve_device(device)
     precision = check_precision(precision, dev)
     if path == "auto":
@@ -177,15 +208,7 @@ def run_padding_bench(
             "seed": seed,
             "independent_val": independent_val,
             "data_sizes": sizes,
-            "batch_size": settings.batch_size,
-            "patience": settings.patience,
-            "optimizer": {
-                "name": "Adadelta",
-                "lr": settings.lr,
-                "rho": settings.rho,
-                "eps": settings.eps,
-                "weight_decay": settings.weight_decay,
-            },
+            **_settings_json(settings),
         },
         path=path,
         device=str(dev),
@@ -219,30 +242,13 @@ def run_padding_bench(
             else:
                 result.interrupted = _cpu_processes(jobs, data_args, settings, n_workers, reporter, done)
         if path == "sequential":
-            data = make_data(**data_args)
-            threads = torch.get_num_threads()
-            if dev.type == "cpu":
-                torch.set_num_threads(1)  # the same arithmetic as in the worker processes
-                keep_freed_memory()
-            try:
-                for cfg, r in jobs:
-                    done(
-                        train_round(
-                            cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)
-                        )
-                    )
-            finally:
-                torch.set_num_threads(threads)
+            _sequential(jobs, make_data(**data_args), settings, dev, reporter, done)
         elif path == "batched":
             data = make_data(**data_args)
+            on_epoch = functools.partial(reporter.update, "epochs")  # n rounds trained one more epoch
             for ct in conv_types:
                 for outcome in train_rounds_batched(
-                    configs[ct],
-                    list(range(rounds)),
-                    data,
-                    settings,
-                    dev,
-                    on_epoch=lambda n: reporter.update("epochs", n),
+                    configs[ct], list(range(rounds)), data, settings, dev, on_epoch
                 ):
                     done(outcome)
     except KeyboardInterrupt:
