@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -24,7 +25,7 @@ class _ProbeGroup(TyperGroup):
 
 app = typer.Typer(
     cls=_ProbeGroup, no_args_is_help=True,
-    help="Measure the report's answers to Q2.1 and Q2.4: a table, --plot PNG, --json and a verdict per claim.",
+    help="Measure the report's answers to Q2.1 and Q2.4: a table, --plot PNG, --json, a verdict per claim.",
 )
 
 _PLOT = typer.Option(None, "--plot", help="Write the probe's figure to this PNG.")
@@ -34,10 +35,11 @@ _SEED = typer.Option(0, "--seed", help="Seed of the random inputs, initialisatio
 _QUICK = typer.Option(False, "--quick", help="Tiny sizes (seconds; for tests and smoke runs).")
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 _STEPS = typer.Option(None, "--steps", help="Training steps per model.", show_default="500 (--quick: 20)")
-_TXT = typer.Option(None, "--txt-file", help="UTF-8 text to train on.", show_default="Grimm's fairy tales, downloaded once")
+_TXT = typer.Option(None, "--txt-file", help="UTF-8 text to train on.",
+                    show_default="Grimm's fairy tales, downloaded once")
 
 
-def _run(make: Callable, plot: Optional[Path], json_path: Optional[Path], quiet: bool) -> None:
+def _run(make: Callable, plot: Path | None, json_path: Path | None, quiet: bool) -> None:
     """Call the probe with a progress reporter, print its tables, write the PNG and JSON."""
     from rich.console import Console
 
@@ -54,7 +56,7 @@ def _run(make: Callable, plot: Optional[Path], json_path: Optional[Path], quiet:
     write_json_then_exit(json_path, lambda: render.to_json(result), result.interrupted)
 
 
-def _training_sizes(quick: bool, steps: Optional[int]) -> dict:
+def _training_sizes(quick: bool, steps: int | None) -> dict:
     from hw2cli.probe.common import check_positive
 
     check_positive(steps=steps)
@@ -66,11 +68,11 @@ def _training_sizes(quick: bool, steps: Optional[int]) -> dict:
 @app.command("attention-cost")
 @user_errors
 def attention_cost(
-    n: Optional[str] = typer.Option(None, "--n", help="Sequence lengths, powers of two.",
+    n: str | None = typer.Option(None, "--n", help="Sequence lengths, powers of two.",
                                     show_default="64,...,4096 (CPU), ...,16384 (GPU); --quick: 16,...,128"),
     n_embd: int = typer.Option(128, "--n-embd", help="Width of the attention layer."),
     n_head: int = typer.Option(4, "--n-head", help="Heads of the attention layer."),
-    plot: Optional[Path] = _PLOT, json_path: Optional[Path] = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.1a: time and measured peak memory of attention against n, with fitted log-log slopes."""
@@ -86,10 +88,10 @@ def attention_cost(
 @app.command("softmax-scale")
 @user_errors
 def softmax_scale(
-    dk: Optional[str] = typer.Option(None, "--dk", help="Head sizes d_k, powers of two.",
+    dk: str | None = typer.Option(None, "--dk", help="Head sizes d_k, powers of two.",
                                      show_default="16,...,1024; --quick: 16,64,256"),
-    steps: Optional[int] = _STEPS, txt_file: Optional[Path] = _TXT,
-    plot: Optional[Path] = _PLOT, json_path: Optional[Path] = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    steps: int | None = _STEPS, txt_file: Path | None = _TXT,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.1c: softmax saturation and gradient with and without 1/sqrt(d_k), and two short trainings."""
@@ -107,8 +109,8 @@ def softmax_scale(
 @app.command("positions")
 @user_errors
 def positions(
-    steps: Optional[int] = _STEPS, txt_file: Optional[Path] = _TXT,
-    plot: Optional[Path] = _PLOT, json_path: Optional[Path] = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    steps: int | None = _STEPS, txt_file: Path | None = _TXT,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.4a/b: permutation equivariance, NoPE vs learned vs RoPE, and length extrapolation."""
@@ -124,9 +126,11 @@ def positions(
 @app.command("receptive-field")
 @user_errors
 def receptive_field(
-    samples: Optional[int] = typer.Option(None, "--samples", help="Random inputs averaged.", show_default="32 (--quick: 4)"),
-    length: Optional[int] = typer.Option(None, "--length", help="GPT sequence length.", show_default="64 (--quick: 16)"),
-    plot: Optional[Path] = _PLOT, json_path: Optional[Path] = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    samples: int | None = typer.Option(None, "--samples", help="Random inputs averaged.",
+                                       show_default="32 (--quick: 4)"),
+    length: int | None = typer.Option(None, "--length", help="GPT sequence length.",
+                                      show_default="64 (--quick: 16)"),
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.1b: gradient receptive fields of the padding-bench CNN and the GPT, layer by layer."""
@@ -143,10 +147,10 @@ def receptive_field(
 @app.command("heads")
 @user_errors
 def heads(
-    n_heads: Optional[str] = typer.Option(None, "--heads", help="Head counts to train (width 48).",
+    n_heads: str | None = typer.Option(None, "--heads", help="Head counts to train (width 48).",
                                           show_default="1,2,4,8; --quick: 1,2"),
-    steps: Optional[int] = _STEPS, txt_file: Optional[Path] = _TXT,
-    plot: Optional[Path] = _PLOT, json_path: Optional[Path] = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    steps: int | None = _STEPS, txt_file: Path | None = _TXT,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.1d: 1, 2, 4, 8 heads at the same width: validation loss and how differently the heads attend."""

@@ -25,7 +25,7 @@ def parse_sizes(text: str, option: str, power_of_two: bool = True) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise Hw2Error(f"{option} {text!r} is not a comma-separated list of integers; e.g. 64,128,256") from None
+        raise Hw2Error(f"{option} {text!r} is not a comma-separated list of integers; e.g. 64,128") from None
     if not sizes:
         raise Hw2Error(f"{option} is empty; give a comma-separated list such as 64,128,256")
     for n in sizes:
@@ -43,7 +43,7 @@ def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
 
     None when fewer than two points have positive x and y.
     """
-    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x and y and x > 0 and y > 0]
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=False) if x and y and x > 0 and y > 0]
     if len(pts) < 2:
         return None
     mx = sum(p[0] for p in pts) / len(pts)

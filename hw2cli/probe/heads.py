@@ -51,7 +51,8 @@ def js_bits(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     m = (p + q) / 2
 
     def kl(a, b):
-        return torch.where(a > 0, a * (torch.log2(a.clamp_min(1e-300)) - torch.log2(b.clamp_min(1e-300))), 0).sum(-1)
+        log_ratio = torch.log2(a.clamp_min(1e-300)) - torch.log2(b.clamp_min(1e-300))
+        return torch.where(a > 0, a * log_ratio, 0).sum(-1)
 
     return (kl(p, m) + kl(q, m)) / 2
 
@@ -72,22 +73,27 @@ def _verdicts(result: HeadsResult) -> list[Verdict]:
     if multi:
         low = min(r.js_bits for r in multi)
         listing = ", ".join(f"{r.n_head} heads {r.js_bits:.2f}" for r in multi)
-        out.append(Verdict(
-            "the heads capture different patterns",
-            f"mean pairwise Jensen-Shannon divergence of the heads' attention (bits, 0..1): {listing}",
-            HOLDS if low >= 0.1 else (PARTLY if max(r.js_bits for r in multi) >= 0.1 else FAILS),
-        ))
+        out.append(
+            Verdict(
+                "the heads capture different patterns",
+                f"mean pairwise Jensen-Shannon divergence of the heads' attention (bits, 0..1): {listing}",
+                HOLDS if low >= 0.1 else (PARTLY if max(r.js_bits for r in multi) >= 0.1 else FAILS),
+            )
+        )
     one = next((r for r in result.rows if r.n_head == 1 and r.val_loss is not None), None)
     others = [r for r in result.rows if r.n_head > 1 and r.val_loss is not None]
     if one and others:
         best = min(others, key=lambda r: r.val_loss)
         gain = one.val_loss - best.val_loss
-        out.append(Verdict(
-            "several heads beat one at the same cost",
-            f"validation loss after {result.train_steps} steps: 1 head {one.val_loss:.3f}, best {best.n_head} heads "
-            f"{best.val_loss:.3f} ({-gain:+.3f}); {one.num_params:,} parameters each",
-            HOLDS if gain > 0.01 * one.val_loss else (FAILS if gain < 0 else PARTLY),
-        ))
+        out.append(
+            Verdict(
+                "several heads beat one at the same cost",
+                f"validation loss after {result.train_steps} steps: 1 head {one.val_loss:.3f}, "
+                f"best {best.n_head} heads {best.val_loss:.3f} ({-gain:+.3f}); "
+                f"{one.num_params:,} parameters each",
+                HOLDS if gain > 0.01 * one.val_loss else (FAILS if gain < 0 else PARTLY),
+            )
+        )
     return out
 
 
@@ -107,7 +113,9 @@ def heads(
     n_heads = list(n_heads or DEFAULT_HEADS)
     for h in n_heads:
         if h < 1 or WIDTH % h or (WIDTH // h) % 2:
-            raise Hw2Error(f"--heads: {h} does not split width {WIDTH} into heads of even size; use 1, 2, 4, 8, 12 or 24")
+            raise Hw2Error(
+                f"--heads: {h} does not split width {WIDTH} into heads of even size; use 1, 2, 4, 8, 12 or 24"
+            )
     result = HeadsResult(device=device, width=WIDTH, layers=LAYERS, train_steps=train_steps)
     spec = _gpt.TrainSpec(txt_file, train_steps, seed, device, block_size, batch_size)
     try:
@@ -123,7 +131,8 @@ def heads(
             prompt = val[: min(PROMPT_LENGTH, block_size)]
             result.prompt = t.tokenizer.decode(prompt.tolist())
             result.maps[h] = _gpt.attention_maps(model, prompt[None].to(result.device))[-1][0].cpu().tolist()
-            result.rows.append(HeadsRow(h, WIDTH // h, sum(p.numel() for p in model.parameters()), t.val_loss, js))
+            params = sum(p.numel() for p in model.parameters())
+            result.rows.append(HeadsRow(h, WIDTH // h, params, t.val_loss, js))
             if t.interrupted:
                 result.interrupted = True
                 break
@@ -131,4 +140,3 @@ def heads(
         result.interrupted = True
     result.verdicts = _verdicts(result)
     return result
-

@@ -26,7 +26,8 @@ def _attention_cost(r: AttentionCostResult) -> Figure:
         ax_t.loglog([p.n for p in pts], [p.seconds for p in pts], style, label=label, base=2)
         mem = [(p.n, p.peak_bytes) for p in pts if p.peak_bytes]
         if mem:
-            ax_m.loglog(*zip(*mem), style, base=2, label=f"{path} (slope {slope.get('memory') or float('nan'):.2f})")
+            m_slope = slope.get("memory") or float("nan")
+            ax_m.loglog(*zip(*mem, strict=True), style, base=2, label=f"{path} (slope {m_slope:.2f})")
     ns = sorted({p.n for p in r.points})
     ax_m.loglog(ns, [n * n * r.n_head * 4 for n in ns], "k--", base=2, label="n²·heads·4 bytes")
     ax_t.set(xlabel="sequence length n", ylabel="seconds per call", title="time")
@@ -50,7 +51,7 @@ def _softmax_scale(r: SoftmaxScaleResult) -> Figure:
     for t in r.training:
         pts = [(c["step"], c["train_loss"]) for c in t.curve if c.get("train_loss") is not None]
         if pts:
-            ax_l.plot(*zip(*pts), label=("with" if t.scaled else "without") + " 1/√d_k")
+            ax_l.plot(*zip(*pts, strict=False), label=("with" if t.scaled else "without") + " 1/√d_k")
     ax_l.set(xlabel="step", ylabel="training loss", title=f"gpt-nano, head size {r.train_head_size}")
     for ax in (ax_j, ax_p, ax_l):
         ax.grid(alpha=0.3)
@@ -88,7 +89,8 @@ def _receptive_field(r: ReceptiveFieldResult) -> Figure:
         im = ax.imshow(r.gpt_maps, aspect="auto", cmap="magma", interpolation="nearest")
         ax.set_yticks(range(len(r.gpt_maps)), [f"block {i + 1}" for i in range(len(r.gpt_maps))])
         fig.colorbar(im, ax=ax, label="share of gradient")
-    ax.set(xlabel="input position (the last one is read out)", title="GPT: gradient of the last position's logits")
+    ax.set(xlabel="input position (the last one is read out)",
+           title="GPT: gradient of the last position's logits")
     return fig
 
 

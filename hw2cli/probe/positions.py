@@ -65,7 +65,7 @@ def bidirectional(model):
     try:
         yield model
     finally:
-        for m, s in zip(masks, saved):
+        for m, s in zip(masks, saved, strict=False):
             m.copy_(s)
 
 
@@ -138,7 +138,8 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
         extra = f"; NoPE {nope_far:.3f}" if nope_far is not None else ""
         out.append(Verdict(
             "relative positions (RoPE) extrapolate past the trained length",
-            f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} ({ratio:.2f}x){extra}",
+            f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
+            f"({ratio:.2f}x){extra}",
             HOLDS if ratio <= 1.05 else (PARTLY if ratio <= 1.25 else FAILS),
         ))
     return out
@@ -173,7 +174,8 @@ def positions(
                 long_batch = _gpt.windows(val, EXTRAPOLATION * block_size, max(8, windows // 4), seed)
                 curve = _gpt.loss_per_position(long_model, long_batch)
             else:
-                curve = _gpt.loss_per_position(t.model, _gpt.windows(val, block_size, max(8, windows // 4), seed))
+                short_batch = _gpt.windows(val, block_size, max(8, windows // 4), seed)
+                curve = _gpt.loss_per_position(t.model, short_batch)
             row.loss_curve = curve.tolist()
             row.loss_by_span = _span_means(curve, block_size)
             result.training.append(row)

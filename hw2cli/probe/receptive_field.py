@@ -66,7 +66,7 @@ def square_width(mass: torch.Tensor, share: float = MASS) -> int:
     ys, xs = torch.arange(h, dtype=mass.dtype), torch.arange(w, dtype=mass.dtype)
     cy, cx = int(round((mass.sum(1) * ys).sum().item())), int(round((mass.sum(0) * xs).sum().item()))
     for r in range(max(h, w)):
-        if mass[max(0, cy - r): cy + r + 1, max(0, cx - r): cx + r + 1].sum() >= share - 1e-9:
+        if mass[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1].sum() >= share - 1e-9:
             return 2 * r + 1
     return max(h, w)
 
@@ -75,6 +75,18 @@ def recent_width(mass: torch.Tensor, share: float = MASS) -> int:
     """How many of the most recent positions hold ``share`` of the mass (T,)."""
     cum = torch.flip(mass / mass.sum(), [0]).cumsum(0)
     return int(torch.nonzero(cum >= share - 1e-9)[0].item()) + 1
+
+
+def _centre_unit(model, conv, x: torch.Tensor) -> torch.Tensor:
+    """Sum over channels of the centre unit of ``conv``'s output when ``model`` sees ``x``."""
+    outputs: list[torch.Tensor] = []
+    hook = conv.register_forward_hook(lambda m, i, o: outputs.append(o))
+    try:
+        model(x)
+    finally:
+        hook.remove()
+    out = outputs[0]
+    return out[:, :, out.size(2) // 2, out.size(3) // 2].sum()
 
 
 def cnn_fields(seed: int, samples: int) -> tuple[list[FieldRow], list[torch.Tensor]]:
@@ -88,25 +100,35 @@ def cnn_fields(seed: int, samples: int) -> tuple[list[FieldRow], list[torch.Tens
     for layer, (_, _, stride) in enumerate(LAYERS, start=1):
         theory += 2 * jump  # a 3x3 kernel adds one input step of the layer below on each side
         jump *= stride
-        outputs: list[torch.Tensor] = []
-        hook = model.convs[layer - 1].register_forward_hook(lambda m, i, o: outputs.append(o))
-
-        def centre(inp):
-            outputs.clear()
-            model(inp)
-            out = outputs[0]
-            return out[:, :, out.size(2) // 2, out.size(3) // 2].sum()
-
-        try:
-            grad = input_gradient_map(centre, x)
-        finally:
-            hook.remove()
+        grad = input_gradient_map(lambda inp, conv=model.convs[layer - 1]: _centre_unit(model, conv, inp), x)
         maps.append(grad / grad.sum())
         rows.append(FieldRow("cnn", layer, theory, max(support_box(grad)), square_width(grad), IMAGE_SIZE))
     return rows, maps
 
 
-def gpt_fields(seed: int, samples: int, length: int, device: torch.device) -> tuple[list[FieldRow], list[torch.Tensor]]:
+def _run_capturing(model, block, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Run ``model`` on ``idx``, keeping the token embeddings (with their gradient) and ``block``'s output."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep_emb(m, i, o):
+        o.retain_grad()
+        captured["emb"] = o
+
+    def keep_block(m, i, o):
+        captured["h"] = o[0] if isinstance(o, tuple) else o
+
+    hooks = [model.tok_emb.register_forward_hook(keep_emb), block.register_forward_hook(keep_block)]
+    try:
+        model(idx)
+    finally:
+        for h in hooks:
+            h.remove()
+    return captured
+
+
+def gpt_fields(
+    seed: int, samples: int, length: int, device: torch.device
+) -> tuple[list[FieldRow], list[torch.Tensor]]:
     """Gradient mass per input position of the last position's logits read out after each block."""
     torch.manual_seed(seed)
     vocab = 64
@@ -114,22 +136,7 @@ def gpt_fields(seed: int, samples: int, length: int, device: torch.device) -> tu
     idx = torch.randint(0, vocab, (samples, length), generator=torch.Generator().manual_seed(seed)).to(device)
     rows, maps = [], []
     for layer in range(1, len(model.blocks) + 1):
-        captured: dict[str, torch.Tensor] = {}
-
-        def keep_emb(m, i, o):
-            o.retain_grad()
-            captured["emb"] = o
-
-        def keep_block(m, i, o):
-            captured["h"] = o[0] if isinstance(o, tuple) else o
-
-        hooks = [model.tok_emb.register_forward_hook(keep_emb),
-                 model.blocks[layer - 1].register_forward_hook(keep_block)]
-        try:
-            model(idx)
-        finally:
-            for h in hooks:
-                h.remove()
+        captured = _run_capturing(model, model.blocks[layer - 1], idx)
         model.lm_head(model.ln_f(captured["h"][:, -1])).sum().backward()
         mass = captured["emb"].grad.norm(dim=-1).mean(0).detach().cpu().double()
         model.zero_grad(set_to_none=True)
@@ -144,19 +151,25 @@ def _verdicts(rows: list[FieldRow]) -> list[Verdict]:
     gpt = [r for r in rows if r.model == "gpt"]
     last = cnn[-1]
     local = last.support < last.size
-    v = [Verdict(
-        "a CNN sees a local window of its input",
-        f"after {len(cnn)} convolutions the centre unit's gradient covers {last.support}x{last.support} of "
-        f"{last.size}x{last.size} pixels (by construction {last.theory}); 90% of it within {last.width90}x{last.width90}",
-        HOLDS if local and last.width90 < last.size else (PARTLY if local else FAILS),
-    )]
+    v = [
+        Verdict(
+            "a CNN sees a local window of its input",
+            f"after {len(cnn)} convolutions the centre unit's gradient covers "
+            f"{last.support}x{last.support} of {last.size}x{last.size} pixels (by construction "
+            f"{last.theory}); 90% of it within {last.width90}x{last.width90}",
+            HOLDS if local and last.width90 < last.size else (PARTLY if local else FAILS),
+        )
+    ]
     first = gpt[0]
-    v.append(Verdict(
-        "self-attention sees the whole sequence at once",
-        f"after one block the last position's gradient reaches {first.support} of {first.size} positions; "
-        f"90% of the mass within the last {first.width90} (block {gpt[-1].layer}: {gpt[-1].width90})",
-        HOLDS if first.support == first.size else (PARTLY if first.support > 1 else FAILS),
-    ))
+    v.append(
+        Verdict(
+            "self-attention sees the whole sequence at once",
+            f"after one block the last position's gradient reaches {first.support} of "
+            f"{first.size} positions; "
+            f"90% of the mass within the last {first.width90} (block {gpt[-1].layer}: {gpt[-1].width90})",
+            HOLDS if first.support == first.size else (PARTLY if first.support > 1 else FAILS),
+        )
+    )
     return v
 
 

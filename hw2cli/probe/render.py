@@ -23,8 +23,11 @@ NAMES = {
     HeadsResult: "heads",
 }
 QUESTIONS = {
-    "attention-cost": "Q2.1a", "softmax-scale": "Q2.1c", "positions": "Q2.4a/b",
-    "receptive-field": "Q2.1b", "heads": "Q2.1d",
+    "attention-cost": "Q2.1a",
+    "softmax-scale": "Q2.1c",
+    "positions": "Q2.4a/b",
+    "receptive-field": "Q2.1b",
+    "heads": "Q2.1d",
 }
 _MIB = 2**20
 
@@ -53,19 +56,29 @@ def _verdict_table(result, console: Console) -> None:
 
 
 def _attention_cost(r: AttentionCostResult, console: Console) -> None:
-    table = Table(title=f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
-                        f"on {r.device} (memory: {r.memory_method})")
+    table = Table(
+        title=f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
+        f"on {r.device} (memory: {r.memory_method})"
+    )
     for col in ("n", "path", "time (ms)", "peak memory (MiB)", "n²·heads·4 (MiB)"):
         table.add_column(col, justify="right" if col != "path" else "left")
     for p in r.points:
-        table.add_row(str(p.n), p.path, _f(p.seconds * 1e3, ".3f"), _f(None if p.peak_bytes is None else p.peak_bytes / _MIB, ".2f"),
-                      _f(p.theory_bytes / _MIB, ".2f"))
+        table.add_row(
+            str(p.n),
+            p.path,
+            _f(p.seconds * 1e3, ".3f"),
+            _f(None if p.peak_bytes is None else p.peak_bytes / _MIB, ".2f"),
+            _f(p.theory_bytes / _MIB, ".2f"),
+        )
     console.print(table)
     slopes = Table(title=f"Fitted log-log slopes for n ≥ {r.fit_from_n} (2 = quadratic, 1 = linear)")
     for col in ("path", "time", "memory"):
         slopes.add_column(col, justify="right" if col != "path" else "left")
-    labels = {"explicit": "explicit softmax, fwd+bwd", "sdpa": "scaled_dot_product_attention, fwd+bwd",
-              "kv-cache": "KV-cached decoding, one token"}
+    labels = {
+        "explicit": "explicit softmax, fwd+bwd",
+        "sdpa": "scaled_dot_product_attention, fwd+bwd",
+        "kv-cache": "KV-cached decoding, one token",
+    }
     for path, s in r.slopes.items():
         slopes.add_row(labels.get(path, path), _f(s["time"], ".2f"), _f(s["memory"], ".2f"))
     console.print(slopes)
@@ -76,8 +89,14 @@ def _softmax_scale(r: SoftmaxScaleResult, console: Console) -> None:
     for col in ("d_k", "scale", "Var(q·k)", "max prob", "entropy (nats)", "‖∂softmax/∂s‖"):
         table.add_column(col, justify="right")
     for row in r.rows:
-        table.add_row(str(row.d_k), "1/√d_k" if row.scaled else "none", _f(row.score_var, ".2f"),
-                      _f(row.max_prob), _f(row.entropy), _f(row.jacobian_norm, ".4f"))
+        table.add_row(
+            str(row.d_k),
+            "1/√d_k" if row.scaled else "none",
+            _f(row.score_var, ".2f"),
+            _f(row.max_prob),
+            _f(row.entropy),
+            _f(row.jacobian_norm, ".4f"),
+        )
     console.print(table)
     if r.training:
         train = Table(title=f"gpt-nano (head size {r.train_head_size}), {r.train_steps} steps, same seed")
@@ -98,36 +117,70 @@ def _positions(r: PositionsResult, console: Console) -> None:
     if r.training:
         T = r.block_size
         table = Table(title=f"(b, c) gpt-nano trained {r.train_steps} steps at block T={T} on {r.device}")
-        for col in ("positions", "val loss", "KL after shuffling the prefix", f"loss 0–{T}", f"loss {T}–{2 * T}",
-                    f"loss {2 * T}–{4 * T}"):
+        for col in (
+            "positions",
+            "val loss",
+            "KL after shuffling the prefix",
+            f"loss 0–{T}",
+            f"loss {T}–{2 * T}",
+            f"loss {2 * T}–{4 * T}",
+        ):
             table.add_column(col, justify="right")
         for t in r.training:
-            far = ("n/a: no embedding past T",) * 2 if t.pos_emb == "learned" else (
-                _f(t.loss_by_span.get("T-2T")), _f(t.loss_by_span.get("2T-4T")))
-            table.add_row(t.pos_emb, _f(t.val_loss), _f(t.shuffle_kl, ".4f"), _f(t.loss_by_span.get("0-T")), *far)
+            far = (
+                ("n/a: no embedding past T",) * 2
+                if t.pos_emb == "learned"
+                else (_f(t.loss_by_span.get("T-2T")), _f(t.loss_by_span.get("2T-4T")))
+            )
+            table.add_row(
+                t.pos_emb, _f(t.val_loss), _f(t.shuffle_kl, ".4f"), _f(t.loss_by_span.get("0-T")), *far
+            )
         console.print(table)
 
 
 def _receptive_field(r: ReceptiveFieldResult, console: Console) -> None:
     table = Table(title=f"Gradient receptive fields at initialisation, mean over {r.samples} random inputs")
-    for col in ("model", "layer", "by construction", "non-zero gradient", "90% of the gradient", "input size"):
+    for col in (
+        "model",
+        "layer",
+        "by construction",
+        "non-zero gradient",
+        "90% of the gradient",
+        "input size",
+    ):
         table.add_column(col, justify="right")
     for row in r.rows:
         if row.model == "cnn":
-            table.add_row("Net1 (CNN)", str(row.layer), f"{row.theory}x{row.theory}", f"{row.support}x{row.support}",
-                          f"{row.width90}x{row.width90}", f"{row.size}x{row.size}")
+            table.add_row(
+                "Net1 (CNN)",
+                str(row.layer),
+                f"{row.theory}x{row.theory}",
+                f"{row.support}x{row.support}",
+                f"{row.width90}x{row.width90}",
+                f"{row.size}x{row.size}",
+            )
         else:
-            table.add_row("GPT", str(row.layer), f"{row.theory} positions", f"{row.support} positions",
-                          f"last {row.width90}", f"{row.size} positions")
+            table.add_row(
+                "GPT",
+                str(row.layer),
+                f"{row.theory} positions",
+                f"{row.support} positions",
+                f"last {row.width90}",
+                f"{row.size} positions",
+            )
     console.print(table)
 
 
 def _heads(r: HeadsResult, console: Console) -> None:
-    table = Table(title=f"{r.layers} layers x width {r.width}, {r.train_steps} steps, same seed, on {r.device}")
+    table = Table(
+        title=f"{r.layers} layers x width {r.width}, {r.train_steps} steps, same seed, on {r.device}"
+    )
     for col in ("heads", "head size", "parameters", "val loss", "pairwise JS (bits)"):
         table.add_column(col, justify="right")
     for row in r.rows:
-        table.add_row(str(row.n_head), str(row.head_size), f"{row.num_params:,}", _f(row.val_loss), _f(row.js_bits))
+        table.add_row(
+            str(row.n_head), str(row.head_size), f"{row.num_params:,}", _f(row.val_loss), _f(row.js_bits)
+        )
     console.print(table)
 
 
