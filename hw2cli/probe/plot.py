@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from hw2cli.common.io import atomic_path
@@ -86,9 +87,11 @@ def _receptive_field(r: ReceptiveFieldResult) -> Figure:
         ax.set_yticks([])
     ax = fig.add_subplot(grid[1, :])
     if r.gpt_maps:
-        im = ax.imshow(r.gpt_maps, aspect="auto", cmap="magma", interpolation="nearest")
+        positive = [v for row in r.gpt_maps for v in row if v > 0]
+        norm = LogNorm(vmin=min(positive), vmax=max(positive)) if positive else None
+        im = ax.imshow(r.gpt_maps, aspect="auto", cmap="magma", interpolation="nearest", norm=norm)
         ax.set_yticks(range(len(r.gpt_maps)), [f"block {i + 1}" for i in range(len(r.gpt_maps))])
-        fig.colorbar(im, ax=ax, label="share of gradient")
+        fig.colorbar(im, ax=ax, label="share of gradient (log scale)")
     ax.set(xlabel="input position (the last one is read out)",
            title="GPT: gradient of the last position's logits")
     return fig
