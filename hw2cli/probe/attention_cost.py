@@ -63,6 +63,19 @@ def _vm_kib(key: str) -> int:
     raise OSError(f"/proc/self/status has no {key}")
 
 
+def _exact_malloc() -> None:
+    """Give every allocation above 128 KiB its own mapping, returned to the OS when freed (glibc
+    otherwise raises that threshold up to 32 MiB and keeps freed heap memory, so the peak RSS
+    would count dead tensors). Without glibc nothing changes."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def _time(fn, device: torch.device, min_seconds: float = 0.2, max_repeats: int = 50) -> float:
     """Median seconds of ``fn()`` over repeats filling about ``min_seconds`` (one warm-up call)."""
     fn()
@@ -112,6 +125,7 @@ def _measure_cpu_child(conn, n, path, n_embd, n_head, seed) -> None:
     """Runs in a forked process: peak RSS rise of one call, then its time."""
     try:
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+        _exact_malloc()
         _workload(min(n, 16), path, n_embd, n_head, torch.device("cpu"), seed)()  # libraries' own buffers
         fn = _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)
         before = _vm_kib("VmRSS")
@@ -191,7 +205,7 @@ def attention_cost(
     reporter: Reporter | None = None,
 ) -> AttentionCostResult:
     """Time and peak memory of one attention layer per sequence length and path, with the
-    fitted log-log slopes over the upper half of the lengths and a verdict per claim."""
+    fitted log-log slopes over the three largest lengths and a verdict per claim."""
     reporter = reporter or Reporter()
     dev = resolve_device(device)
     if dev.type == "cpu" and not os.path.exists("/proc/self/status"):
@@ -199,7 +213,7 @@ def attention_cost(
     ns = list(ns or (DEFAULT_N_CUDA if dev.type == "cuda" else DEFAULT_N_CPU))
     if n_embd % n_head or (n_embd // n_head) % 2:
         raise Hw2Error(f"--n-embd {n_embd} must split into {n_head} heads of even size")
-    fit_from = ns[len(ns) // 2] if len(ns) > 2 else ns[0]
+    fit_from = ns[-3] if len(ns) >= 3 else ns[0]  # the three largest n: where the leading term shows
     result = AttentionCostResult(
         device=str(dev), n_embd=n_embd, n_head=n_head, fit_from_n=fit_from,
         memory_method="torch.cuda.max_memory_allocated" if dev.type == "cuda"
