@@ -131,6 +131,13 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
             f"{rope.shuffle_kl:.3f} (RoPE); val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}",
             HOLDS if share < 0.1 else (PARTLY if share < 0.5 else FAILS),
         ))
+    if "learned" in runs:
+        out.append(Verdict(
+            "learned absolute positions cannot serve sequences longer than the trained length",
+            f"the position table has {result.block_size} rows: positions past T={result.block_size} have no "
+            "embedding (the model refuses longer input)",
+            HOLDS,
+        ))
     if "rope" in runs and runs["rope"].loss_by_span.get("2T-4T") is not None:
         spans = runs["rope"].loss_by_span
         ratio = spans["2T-4T"] / spans["0-T"]
