@@ -56,7 +56,8 @@ def _softmax_scale(r: SoftmaxScaleResult) -> Figure:
     ax_l.set(xlabel="step", ylabel="training loss", title=f"gpt-nano, head size {r.train_head_size}")
     for ax in (ax_j, ax_p, ax_l):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     return fig
 
 
