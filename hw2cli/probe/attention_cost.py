@@ -63,17 +63,31 @@ def _vm_kib(key: str) -> int:
     raise OSError(f"/proc/self/status has no {key}")
 
 
-def _exact_malloc() -> None:
-    """Give every allocation above 128 KiB its own mapping, returned to the OS when freed (glibc
-    otherwise raises that threshold up to 32 MiB and keeps freed heap memory, so the peak RSS
-    would count dead tensors). Without glibc nothing changes."""
+def _libc():
     import ctypes
     import ctypes.util
 
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def _exact_malloc() -> None:
+    """Give every allocation above 128 KiB its own mapping, returned to the OS when freed (glibc
+    otherwise raises that threshold up to 32 MiB and keeps freed heap memory, so the peak RSS
+    would count dead tensors). Without glibc nothing changes."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+
+
+def _release_free_memory() -> None:
+    """Hand the free heap memory inherited from the parent back to the OS, so that reusing it
+    counts as new resident memory (glibc's malloc_trim; a no-op elsewhere)."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def _time(fn, device: torch.device, min_seconds: float = 0.2, max_repeats: int = 50) -> float:
@@ -128,6 +142,7 @@ def _measure_cpu_child(conn, n, path, n_embd, n_head, seed) -> None:
         _exact_malloc()
         _workload(min(n, 16), path, n_embd, n_head, torch.device("cpu"), seed)()  # libraries' own buffers
         fn = _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)
+        _release_free_memory()
         before = _vm_kib("VmRSS")
         fn()
         peak = max(0, _vm_kib("VmHWM") - before) * 1024
