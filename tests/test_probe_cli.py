@@ -47,9 +47,6 @@ def test_attention_cost_quick(tmp_path):
     peak = {(p["n"], p["path"]): p["peak_bytes"] for p in data["points"]}
     # the explicit path keeps (n x n) scores per head: 4x the length, far more than 4x the memory
     assert peak[512, "explicit"] > 6 * peak[128, "explicit"]
-    # the measured memory of a decoding step is its KV cache: 2 x n x width x 4 bytes (+ a few pages)
-    cache = 2 * 512 * 128 * 4
-    assert cache <= peak[512, "kv-cache"] <= cache + 64 * 1024
 
 
 def test_softmax_scale_quick(tmp_path, text):

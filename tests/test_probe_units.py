@@ -130,3 +130,13 @@ def test_js_divergence_in_bits_is_0_for_equal_and_1_for_disjoint_distributions()
     assert js_bits(p, q).item() == pytest.approx(1.0)
     same = torch.softmax(torch.randn(2, 1, 5, 5), -1).expand(2, 3, 5, 5)
     assert mean_pairwise_js([same]) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [4096, 16384])
+def test_measured_memory_of_a_decoding_step_is_its_kv_cache(n):
+    from hw2cli.probe.attention_cost import measure_point
+
+    seconds, peak = measure_point(n, "kv-cache", 128, 4, torch.device("cpu"))
+    cache = 2 * n * 128 * 4  # keys and values, fp32
+    assert seconds > 0
+    assert cache <= peak <= cache + 2**20  # up to 1 MiB of interpreter and allocator noise

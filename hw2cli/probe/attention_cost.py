@@ -187,6 +187,14 @@ def _measure_cuda(n, path, n_embd, n_head, seed, device) -> tuple[float, int]:
     return seconds, peak
 
 
+def measure_point(n: int, path: str, n_embd: int, n_head: int, device: torch.device,
+                  seed: int = 0) -> tuple[float, int]:
+    """Seconds per call and peak bytes added by one call of ``path`` at length ``n``."""
+    if device.type == "cuda":
+        return _measure_cuda(n, path, n_embd, n_head, seed, device)
+    return _measure_cpu(n, path, n_embd, n_head, seed)
+
+
 def _verdicts(slopes: dict[str, dict[str, float | None]], fit_from: int) -> list[Verdict]:
     def fmt(x):
         return "-" if x is None else f"{x:.2f}"
@@ -238,10 +246,7 @@ def attention_cost(
     try:
         for n in ns:
             for path in PATHS:
-                if dev.type == "cuda":
-                    seconds, peak = _measure_cuda(n, path, n_embd, n_head, seed, dev)
-                else:
-                    seconds, peak = _measure_cpu(n, path, n_embd, n_head, seed)
+                seconds, peak = measure_point(n, path, n_embd, n_head, dev, seed)
                 result.points.append(CostPoint(n, path, seconds, peak, n * n * n_head * 4))
                 reporter.update("cost", advance=1, description=f"attention cost n={n}")
     except KeyboardInterrupt:
