@@ -22,8 +22,8 @@ from hw2cli.gpt.model import (  # noqa: E402
 
 
 
-VARIANTS = [(flash, abs_emb) for flash in (False, True) for abs_emb in (False, True)]
-VARIANT_IDS = [f"{'flash' if f else 'explicit'}-{'abs' if a else 'rope'}" for f, a in VARIANTS]
+VARIANTS = [(flash, pos) for flash in (False, True) for pos in ("rope", "learned", "none")]
+VARIANT_IDS = [f"{'flash' if f else 'explicit'}-{p}" for f, p in VARIANTS]
 
 
 def small_model(seed=0, **overrides) -> GPT:
@@ -50,7 +50,7 @@ def test_presets_give_the_course_sizes():
     for name, sizes in expected.items():
         cfg = GPTConfig.from_preset(name, vocab_size=65, block_size=128)
         assert (cfg.n_layer, cfg.n_head, cfg.n_embd) == sizes
-        assert (cfg.vocab_size, cfg.block_size, cfg.embd_pdrop, cfg.abs_emb) == (65, 128, 0.1, False)
+        assert (cfg.vocab_size, cfg.block_size, cfg.embd_pdrop, cfg.pos_emb) == (65, 128, 0.1, "rope")
     cfg = GPTConfig.from_preset("gpt-nano", vocab_size=10, block_size=8, attn_pdrop=0.0, use_flash_attn=True)
     assert (cfg.attn_pdrop, cfg.resid_pdrop, cfg.use_flash_attn) == (0.0, 0.1, True)
 
@@ -76,15 +76,15 @@ def test_bad_config_is_refused(overrides, message):
 
 
 def test_odd_head_size_is_fine_with_absolute_positions():
-    GPT(GPTConfig(n_layer=1, n_head=6, n_embd=18, vocab_size=5, block_size=8, abs_emb=True))
+    GPT(GPTConfig(n_layer=1, n_head=6, n_embd=18, vocab_size=5, block_size=8, pos_emb="learned"))
 
 
 # ----------------------------------------------------------------------------- attention
 
 
-@pytest.mark.parametrize("flash, abs_emb", VARIANTS, ids=VARIANT_IDS)
-def test_logits_before_t_do_not_see_tokens_from_t_on(flash, abs_emb):
-    model = small_model(use_flash_attn=flash, abs_emb=abs_emb)
+@pytest.mark.parametrize("flash, pos_emb", VARIANTS, ids=VARIANT_IDS)
+def test_logits_before_t_do_not_see_tokens_from_t_on(flash, pos_emb):
+    model = small_model(use_flash_attn=flash, pos_emb=pos_emb)
     gen = torch.Generator().manual_seed(1)
     idx = torch.randint(0, 13, (2, 12), generator=gen)
     changed = idx.clone()
@@ -97,16 +97,18 @@ def test_logits_before_t_do_not_see_tokens_from_t_on(flash, abs_emb):
     assert (a[:, t:] - b[:, t:]).abs().amax() > 1e-3  # the change is visible from t on
 
 
-@pytest.mark.parametrize("abs_emb", [False, True], ids=["rope", "abs"])
-def test_flash_and_explicit_attention_agree_in_eval_mode(abs_emb):
-    explicit = small_model(abs_emb=abs_emb)
-    flash = small_model(abs_emb=abs_emb, use_flash_attn=True)
+@pytest.mark.parametrize("pos_emb", ["rope", "learned"])
+@pytest.mark.parametrize("attn_scale", [True, False], ids=["scaled", "unscaled"])
+def test_flash_and_explicit_attention_agree_in_eval_mode(pos_emb, attn_scale):
+    explicit = small_model(pos_emb=pos_emb, attn_scale=attn_scale)
+    flash = small_model(pos_emb=pos_emb, attn_scale=attn_scale, use_flash_attn=True)
     flash.load_state_dict(explicit.state_dict())
     idx = torch.randint(0, 13, (3, 16), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(flash(idx), explicit(idx), rtol=1e-5, atol=1e-6)
-        # return_attn runs the explicit softmax even in a flash model
-        logits, probs = flash(idx, return_attn=True)
+        # recording attention runs the explicit softmax even in a flash model
+        with flash.record_attention() as probs:
+            logits = flash(idx)
     torch.testing.assert_close(logits, explicit(idx), rtol=1e-5, atol=1e-6)
     assert len(probs) == 2
 
@@ -115,7 +117,8 @@ def test_attention_probabilities_are_causal_rows_summing_to_one():
     model = small_model(n_head=4, n_embd=32)
     idx = torch.randint(0, 13, (2, 10), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        _, probs = model(idx, return_attn=True)
+        with model.record_attention() as probs:
+            model(idx)
     assert len(probs) == 2
     for p in probs:
         assert p.shape == (2, 4, 10, 10)
@@ -126,10 +129,11 @@ def test_attention_probabilities_are_causal_rows_summing_to_one():
 
 def test_first_layer_attention_matches_a_hand_computation():
     """Layer 0 with absolute positions, recomputed from the weights step by step."""
-    model = small_model(abs_emb=True)
+    model = small_model(pos_emb="learned")
     idx = torch.randint(0, 13, (1, 9), generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
-        _, probs = model(idx, return_attn=True)
+        with model.record_attention() as probs:
+            model(idx)
         x = model.tok_emb.weight[idx[0]] + model.pos_emb.weight[:9]
         h = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * model.blocks[0].ln_1.weight
         qkv = h @ model.blocks[0].attn.c_attn.weight.T + model.blocks[0].attn.c_attn.bias
@@ -188,7 +192,7 @@ def test_rope_dot_product_depends_only_on_the_relative_offset():
 @pytest.mark.parametrize("abs_emb", [False, True], ids=["rope", "abs"])
 def test_gpt_mini_parameter_count(abs_emb):
     V, T, L, C = 65, 128, 6, 384
-    model = GPT(GPTConfig.from_preset("gpt-mini", vocab_size=V, block_size=T, abs_emb=abs_emb))
+    model = GPT(GPTConfig.from_preset("gpt-mini", vocab_size=V, block_size=T, pos_emb="learned" if abs_emb else "rope"))
     per_block = 2 * C + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C)
     expected = V * C + (T * C if abs_emb else 0) + L * per_block + C + C * V
     assert model.num_params() == expected
@@ -197,7 +201,7 @@ def test_gpt_mini_parameter_count(abs_emb):
 
 def test_initialisation_follows_gpt2():
     torch.manual_seed(0)
-    model = GPT(GPTConfig.from_preset("gpt-micro", vocab_size=50, block_size=32, abs_emb=True)).requires_grad_(False)
+    model = GPT(GPTConfig.from_preset("gpt-micro", vocab_size=50, block_size=32, pos_emb="learned")).requires_grad_(False)
     assert all(torch.all(b == 0) for n, b in model.named_parameters() if n.endswith(".bias"))
     assert float(model.blocks[0].attn.c_attn.weight.std()) == pytest.approx(0.02, rel=0.05)
     assert float(model.tok_emb.weight.std()) == pytest.approx(0.02, rel=0.1)
@@ -213,7 +217,7 @@ def test_same_seed_same_weights():
 
 
 def test_optimizer_decays_only_linear_weights():
-    model = small_model(abs_emb=True)
+    model = small_model(pos_emb="learned")
     opt = model.configure_optimizers(weight_decay=0.1, learning_rate=3e-4)
     assert isinstance(opt, torch.optim.AdamW)
     decay, no_decay = opt.param_groups
@@ -270,9 +274,9 @@ def test_top_p_works_row_by_row():
 # ----------------------------------------------------------------------------- generation
 
 
-@pytest.mark.parametrize("flash, abs_emb", VARIANTS, ids=VARIANT_IDS)
-def test_cached_greedy_equals_uncached_greedy_beyond_block_size(flash, abs_emb):
-    model = small_model(use_flash_attn=flash, abs_emb=abs_emb)
+@pytest.mark.parametrize("flash, pos_emb", VARIANTS, ids=VARIANT_IDS)
+def test_cached_greedy_equals_uncached_greedy_beyond_block_size(flash, pos_emb):
+    model = small_model(use_flash_attn=flash, pos_emb=pos_emb)
     prompt = torch.randint(0, 13, (2, 5), generator=torch.Generator().manual_seed(7))
     cached = model.generate(prompt, 40, do_sample=False)  # 45 > block_size 16
     uncached = model.generate(prompt, 40, do_sample=False, use_cache=False)
@@ -287,18 +291,18 @@ def test_cached_greedy_equals_uncached_greedy_beyond_block_size(flash, abs_emb):
     )
 
 
-@pytest.mark.parametrize("flash, abs_emb", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("flash, pos_emb", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("cuts", [(6, 7, 8, 9, 10, 11, 12, 13, 14, 15), (5, 8, 13)], ids=["one-by-one", "chunks"])
-def test_cached_logits_equal_full_forward_logits(flash, abs_emb, cuts):
-    model = small_model(use_flash_attn=flash, abs_emb=abs_emb)
+def test_cached_logits_equal_full_forward_logits(flash, pos_emb, cuts):
+    model = small_model(use_flash_attn=flash, pos_emb=pos_emb)
     idx = torch.randint(0, 13, (2, 16), generator=torch.Generator().manual_seed(9))
-    cache = KVCache(n_layer=2, block_size=16)
+    caches = model.new_caches()
     bounds = [0, *cuts, 16]
     with torch.no_grad():
-        steps = [model(idx[:, a:b], cache=cache) for a, b in zip(bounds, bounds[1:])]
+        steps = [model(idx[:, a:b], caches) for a, b in zip(bounds, bounds[1:])]
         full = model(idx)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-6)
-    assert cache.length == 16
+    assert len(caches) == 2 and all(isinstance(c, KVCache) and c.length == 16 for c in caches)
 
 
 def test_sampling_is_reproducible_and_cache_independent():
@@ -324,8 +328,8 @@ def test_generate_restores_training_mode_and_validates_settings():
     assert model.training
     for kwargs, message in [
         (dict(temperature=0.0), "temperature"),
-        (dict(top_k=0), "top_k"),
-        (dict(top_p=1.5), "top_p"),
+        (dict(top_k=0), "top-k"),
+        (dict(top_p=1.5), "top-p"),
         (dict(max_new_tokens=-1), "max_new_tokens"),
     ]:
         with pytest.raises(Hw2Error, match=message):
@@ -368,3 +372,40 @@ def test_bf16_autocast_runs_forward_backward_and_cached_generation(flash):
     assert logits.dtype == torch.bfloat16 and out.shape == (2, 24)
     torch.testing.assert_close(logits.float(), reference, rtol=0.02, atol=0.005)  # logits ~0.1
     assert all(p.grad is not None for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- the model API contract
+
+
+def test_old_configs_with_abs_emb_load_as_learned_or_rope_positions():
+    base = dict(n_layer=1, n_head=2, n_embd=16, vocab_size=5, block_size=8)
+    assert GPTConfig.from_dict({**base, "abs_emb": True}).pos_emb == "learned"
+    assert GPTConfig.from_dict({**base, "abs_emb": False}).pos_emb == "rope"
+    assert GPTConfig.from_dict({**base, "pos_emb": "none"}).pos_emb == "none"
+    with pytest.raises(Hw2Error, match="rope, learned, none"):
+        GPTConfig(**base, pos_emb="alibi")
+
+
+def test_unscaled_attention_is_the_softmax_of_raw_scores():
+    """attn_scale=False: the same weights give softmax(q k^T) instead of softmax(q k^T / sqrt(d))."""
+    scaled, unscaled = small_model(pos_emb="none"), small_model(pos_emb="none", attn_scale=False)
+    unscaled.load_state_dict(scaled.state_dict())
+    idx = torch.randint(0, 13, (1, 6), generator=torch.Generator().manual_seed(11))
+    with torch.no_grad(), scaled.record_attention() as a, unscaled.record_attention() as b:
+        scaled(idx), unscaled(idx)
+    # same scores up to the factor sqrt(8): log-probabilities differ by sqrt(8) after re-centring
+    la, lb = a[0][0, 0].log(), b[0][0, 0].log()
+    row = 5  # the last row sees every key
+    ca, cb = la[row] - la[row].mean(), lb[row] - lb[row].mean()
+    torch.testing.assert_close(cb, ca * math.sqrt(8), rtol=1e-4, atol=1e-5)
+
+
+def test_record_attention_collects_only_inside_the_block():
+    model = small_model(use_flash_attn=True)
+    idx = torch.randint(0, 13, (1, 5), generator=torch.Generator().manual_seed(12))
+    with torch.no_grad():
+        with model.record_attention() as maps:
+            model(idx)
+        model(idx)
+    assert [m.shape for m in maps] == [(1, 2, 5, 5)] * 2
+    assert all(block.attn.recorder is None for block in model.blocks)

@@ -23,7 +23,8 @@ def gpt_train(
     clip_grad_norm: float = typer.Option(1.0, "--clip-grad-norm", help="Clip the gradient norm to this (0: off)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training split.", show_default="3"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (overrides --epochs)."),
-    abs_emb: bool = typer.Option(False, "--abs-emb", help="Learned absolute positions instead of RoPE."),
+    pos_emb: str = typer.Option("rope", "--pos-emb", help="Positions: rope, learned (absolute) or none."),
+    abs_emb: bool = typer.Option(False, "--abs-emb", help="Alias of --pos-emb learned."),
     flash_attn: bool = typer.Option(False, "--flash-attn", help="Use scaled_dot_product_attention."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (CUDA only) autocast."),
@@ -51,7 +52,7 @@ def gpt_train(
     opts = TrainOptions(
         txt_file=None if txt_file is None else str(txt_file), model_type=model_type, block_size=block_size,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_grad_norm=clip_grad_norm, epochs=epochs,
-        max_steps=max_steps, abs_emb=abs_emb, flash_attn=flash_attn, compile=compile, precision=precision,
+        max_steps=max_steps, pos_emb="learned" if abs_emb else pos_emb, flash_attn=flash_attn, compile=compile, precision=precision,
         seed=seed, device=device, out=str(out), dropout=dropout, lr_schedule=lr_schedule,
         warmup_steps=warmup_steps, min_lr=min_lr, eval_interval=eval_interval, eval_steps=eval_steps,
         val_fraction=val_fraction, log_interval=log_interval, sample_interval=sample_interval,

@@ -73,7 +73,7 @@ def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], CharTok
     if cfg.get("format") != FORMAT:
         raise Hw2Error(f"{run_dir / 'config.json'} is not an hw2 GPT run config; give the --out folder of `hw2 gpt train`")
     tokenizer = CharTokenizer.from_json(_read_json(run_dir / "vocab.json"))
-    return GPTConfig(**cfg["model"]), cfg["train"], tokenizer
+    return GPTConfig.from_dict(cfg["model"]), cfg["train"], tokenizer
 
 
 def save_weights(run_dir: Path, model: GPT, step: int) -> None:

@@ -2,9 +2,10 @@
 
 Written to read like nanoGPT's ``model.py``: token embedding -> dropout -> ``n_layer``
 pre-norm blocks -> RMSNorm -> a bias-free linear head. Positions come from rotary
-embeddings (RoPE) on queries and keys, or, with ``abs_emb``, from a learned absolute
-position embedding added to the token embedding. ``generate`` keeps a key/value cache, so
-each new token costs one position instead of a forward pass over the whole context.
+embeddings (RoPE) on queries and keys (``pos_emb="rope"``), from a learned absolute
+position embedding added to the token embedding (``"learned"``), or from nowhere but the
+causal mask (``"none"``). ``generate`` keeps one key/value cache per layer, so each new
+token costs one position instead of a forward pass over the whole context.
 
 Linear layers other than the head carry biases, as in minGPT (the course code).
 """
@@ -12,6 +13,8 @@ Linear layers other than the head carry biases, as in minGPT (the course code).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hw2cli.common.errors import Hw2Error
+
+POS_EMBS = ("rope", "learned", "none")
 
 # n_layer / n_head / n_embd of the course's model types (minGPT's presets).
 PRESETS: dict[str, dict[str, int]] = {
@@ -44,31 +49,46 @@ class GPTConfig:
     resid_pdrop: float = 0.1
     attn_pdrop: float = 0.1
     use_flash_attn: bool = False  # F.scaled_dot_product_attention instead of the explicit softmax
-    abs_emb: bool = False  # learned absolute positions instead of RoPE
+    pos_emb: str = "rope"  # "rope", "learned" (absolute, added to the token embedding) or "none"
+    attn_scale: bool = True  # False drops the 1/sqrt(head size) factor of the attention scores
     rope_base: float = 10000.0
 
     def __post_init__(self) -> None:
+        if self.pos_emb not in POS_EMBS:
+            raise Hw2Error(f"unknown pos_emb {self.pos_emb!r}; use one of {', '.join(POS_EMBS)}")
         for name in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
             if getattr(self, name) < 1:
                 raise Hw2Error(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_embd % self.n_head:
-            raise Hw2Error(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}; pick sizes that divide")
-        if not self.abs_emb and (self.n_embd // self.n_head) % 2:
+            raise Hw2Error(
+                f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}; pick sizes that divide"
+            )
+        if self.pos_emb == "rope" and (self.n_embd // self.n_head) % 2:
             raise Hw2Error(
                 f"RoPE rotates pairs of dimensions, but head size {self.n_embd // self.n_head} is odd; "
-                "use an even head size or abs_emb"
+                "use an even head size or learned positions"
             )
         for name in ("embd_pdrop", "resid_pdrop", "attn_pdrop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise Hw2Error(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> "GPTConfig":
+    def from_preset(cls, name: str, **overrides) -> GPTConfig:
         """The course preset ``name`` (layers/heads/width) with ``overrides`` for the rest
         (``vocab_size`` and ``block_size`` are required)."""
         if name not in PRESETS:
             raise Hw2Error(f"unknown model type {name!r}; use one of {', '.join(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GPTConfig:
+        """A config saved with ``asdict``; older runs' ``abs_emb: true/false`` reads as
+        ``pos_emb="learned"/"rope"``."""
+        d = dict(d)
+        if "abs_emb" in d:
+            abs_emb = d.pop("abs_emb")
+            d.setdefault("pos_emb", "learned" if abs_emb else "rope")
+        return cls(**d)
 
 
 # ----------------------------------------------------------------------------- RoPE
@@ -96,28 +116,30 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class KVCache:
-    """Keys and values of the positions a generation has seen, per layer.
+    """One layer's keys and values of the positions a generation has seen.
 
-    Buffers of block_size positions are allocated on first use (in the dtype the
-    attention produces); ``length`` counts the positions filled so far.
+    Buffers of block_size positions are allocated on first use (in the dtype the attention
+    produces); ``length`` counts the positions filled so far, which is also the position of
+    the next token fed through this layer.
     """
 
-    def __init__(self, n_layer: int, block_size: int):
+    def __init__(self, block_size: int):
         self.block_size = block_size
-        self.k: list[torch.Tensor | None] = [None] * n_layer
-        self.v: list[torch.Tensor | None] = [None] * n_layer
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
         self.length = 0
 
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k, v (B, nh, T, hd) after the filled positions; return all keys and values so far."""
-        if self.k[layer] is None:
+        if self.k is None:
             B, nh, _, hd = k.shape
-            self.k[layer] = k.new_zeros(B, nh, self.block_size, hd)
-            self.v[layer] = v.new_zeros(B, nh, self.block_size, hd)
+            self.k = k.new_zeros(B, nh, self.block_size, hd)
+            self.v = v.new_zeros(B, nh, self.block_size, hd)
         end = self.length + k.size(2)
-        self.k[layer][:, :, self.length : end] = k
-        self.v[layer][:, :, self.length : end] = v
-        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+        self.k[:, :, self.length : end] = k
+        self.v[:, :, self.length : end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
 
 
 # ----------------------------------------------------------------------------- the model
@@ -131,6 +153,8 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.use_flash_attn = config.use_flash_attn
         self.attn_pdrop = config.attn_pdrop
+        self.scale = 1.0 / math.sqrt(config.n_embd // config.n_head) if config.attn_scale else 1.0
+        self.recorder: list[torch.Tensor] | None = None  # set by GPT.record_attention
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.attn_dropout = nn.Dropout(config.attn_pdrop)
@@ -143,13 +167,11 @@ class CausalSelfAttention(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
-        layer: int = 0,
-        return_attn: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x (B, T, C) at positions past..past+T-1 (past = cache.length, else 0) -> (y, probs).
+    ) -> torch.Tensor:
+        """x (B, T, C) at positions past..past+T-1 (past = cache.length, else 0) -> (B, T, C).
 
-        ``probs`` (B, nh, T, past+T) are the softmax attention weights before dropout when
-        the explicit path runs (always when ``return_attn``), else None.
+        While ``recorder`` is a list, the explicit softmax runs and its weights before
+        dropout, (B, nh, T, past+T), are appended to it.
         """
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
@@ -159,24 +181,29 @@ class CausalSelfAttention(nn.Module):
             cos, sin = rope[0][past : past + T], rope[1][past : past + T]
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
-            k, v = cache.update(layer, k, v)
+            k, v = cache.update(k, v)
         # Row i of the causal mask is query position past+i; it sees keys 0..past+i.
         mask = self.mask[past : past + T, : past + T]
 
-        probs = None
-        if self.use_flash_attn and not return_attn:
+        if self.use_flash_attn and self.recorder is None:
             dropout_p = self.attn_pdrop if self.training else 0.0
             if past == 0:
-                y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+                y = F.scaled_dot_product_attention(
+                    q, k, v, dropout_p=dropout_p, is_causal=True, scale=self.scale
+                )
             else:  # queries after cached keys: offset mask rows; a single new query sees every key
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if T == 1 else mask, dropout_p=dropout_p)
+                y = F.scaled_dot_product_attention(
+                    q, k, v, attn_mask=None if T == 1 else mask, dropout_p=dropout_p, scale=self.scale
+                )
         else:
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+            att = (q @ k.transpose(-2, -1)) * self.scale
             att = att.masked_fill(~mask, float("-inf"))
             probs = F.softmax(att, dim=-1)
+            if self.recorder is not None:
+                self.recorder.append(probs)
             y = self.attn_dropout(probs) @ v
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.resid_dropout(self.c_proj(y)), probs
+        return self.resid_dropout(self.c_proj(y))
 
 
 class MLP(nn.Module):
@@ -203,11 +230,10 @@ class Block(nn.Module):
         self.ln_2 = nn.RMSNorm(config.n_embd, eps=1e-6)
         self.mlp = MLP(config)
 
-    def forward(self, x, rope=None, cache=None, layer=0, return_attn=False):
-        a, probs = self.attn(self.ln_1(x), rope, cache, layer, return_attn)
-        x = x + a
+    def forward(self, x: torch.Tensor, rope=None, cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), rope, cache)
         x = x + self.mlp(self.ln_2(x))
-        return x, probs
+        return x
 
 
 class GPT(nn.Module):
@@ -217,12 +243,12 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
-        self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.abs_emb else None
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.pos_emb == "learned" else None
         self.drop = nn.Dropout(config.embd_pdrop)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.RMSNorm(config.n_embd, eps=1e-6)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        if not config.abs_emb:
+        if config.pos_emb == "rope":
             cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size, config.rope_base)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
@@ -246,35 +272,45 @@ class GPT(nn.Module):
         """Number of parameters, all of them (embeddings and head included)."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, idx: torch.Tensor, return_attn: bool = False, cache: KVCache | None = None):
+    def new_caches(self) -> list[KVCache]:
+        """Empty key/value caches, one per layer, for ``forward(idx, caches)``."""
+        return [KVCache(self.config.block_size) for _ in self.blocks]
+
+    @contextmanager
+    def record_attention(self) -> Iterator[list[torch.Tensor]]:
+        """``with model.record_attention() as maps: model(idx)`` fills ``maps`` with one
+        (B, n_head, T, T) tensor of attention weights per layer and forward call; the explicit
+        softmax runs inside the block even when ``use_flash_attn`` is set."""
+        maps: list[torch.Tensor] = []
+        for block in self.blocks:
+            block.attn.recorder = maps
+        try:
+            yield maps
+        finally:
+            for block in self.blocks:
+                block.attn.recorder = None
+
+    def forward(self, idx: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
         """Token ids (B, T) -> logits (B, T, vocab).
 
-        With ``return_attn=True`` returns ``(logits, probs)``, ``probs`` a list with one
-        (B, n_head, T, T) tensor of attention weights per layer; the explicit attention runs
-        for that call even when ``use_flash_attn`` is set. With ``cache``, idx holds the
-        positions after the ``cache.length`` cached ones, and the cache is extended.
+        With ``caches`` (``new_caches()``), idx holds the positions after the ``length``
+        cached ones, and each layer extends its own cache.
         """
         B, T = idx.shape
-        past = cache.length if cache is not None else 0
+        past = caches[0].length if caches is not None else 0
         if past + T > self.config.block_size:
             raise Hw2Error(
-                f"sequence of {past + T} tokens is longer than block_size {self.config.block_size}; crop the context"
+                f"sequence of {past + T} tokens is longer than block_size {self.config.block_size}; "
+                "crop the context"
             )
         x = self.tok_emb(idx)
-        rope = None
         if self.pos_emb is not None:
             x = x + self.pos_emb(torch.arange(past, past + T, device=idx.device))
-        else:
-            rope = (self.rope_cos, self.rope_sin)
+        rope = (self.rope_cos, self.rope_sin) if self.config.pos_emb == "rope" else None
         x = self.drop(x)
-        probs = []
         for layer, block in enumerate(self.blocks):
-            x, p = block(x, rope, cache, layer, return_attn)
-            probs.append(p)
-        if cache is not None:
-            cache.length += T
-        logits = self.lm_head(self.ln_f(x))
-        return (logits, probs) if return_attn else logits
+            x = block(x, rope, caches[layer] if caches is not None else None)
+        return self.lm_head(self.ln_f(x))
 
     def configure_optimizers(
         self,
@@ -292,7 +328,8 @@ class GPT(nn.Module):
             {"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=True if device_type == "cuda" else None)
+        fused = True if device_type == "cuda" else None
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
 
     @torch.no_grad()
     def generate(
@@ -320,25 +357,19 @@ class GPT(nn.Module):
         if idx.dim() != 2 or idx.size(1) < 1:
             raise Hw2Error("the prompt must hold at least one token (idx of shape (B, T), T >= 1)")
         if do_sample:
-            if temperature <= 0:
-                raise Hw2Error(f"temperature must be positive, got {temperature}; use greedy decoding for T=0")
-            if top_k is not None and top_k < 1:
-                raise Hw2Error(f"top_k must be at least 1, got {top_k}")
-            if top_p is not None and not 0.0 < top_p <= 1.0:
-                raise Hw2Error(f"top_p must be in (0, 1], got {top_p}")
+            check_sampling(temperature, top_k, top_p)
 
         block_size = self.config.block_size
         was_training = self.training
         self.eval()
-        cache = KVCache(self.config.n_layer, block_size) if use_cache else None
+        caches = None
         try:
             for _ in range(max_new_tokens):
-                if cache is not None and 0 < cache.length < block_size:
-                    logits = self(idx[:, -1:], cache=cache)
-                else:
-                    if cache is not None:
-                        cache.length = 0
-                    logits = self(idx[:, -block_size:], cache=cache)
+                if caches is not None and caches[0].length < block_size:
+                    logits = self(idx[:, -1:], caches)
+                else:  # first step, or the window has shifted: fresh caches from the cropped context
+                    caches = self.new_caches() if use_cache else None
+                    logits = self(idx[:, -block_size:], caches)
                 next_token = _pick_next(logits[:, -1, :], temperature, do_sample, top_k, top_p, generator)
                 idx = torch.cat((idx, next_token), dim=1)
         finally:
@@ -347,6 +378,19 @@ class GPT(nn.Module):
 
 
 # ----------------------------------------------------------------------------- decoding
+
+
+def check_sampling(temperature: float | None, top_k: int | None, top_p: float | None) -> None:
+    """The one check of sampling settings (``generate`` and ``hw2 gpt generate`` both call it);
+    ``None`` means the setting is not used."""
+    if temperature is not None and not temperature > 0:
+        raise Hw2Error(
+            f"--temperature must be positive, got {temperature}; use greedy decoding for temperature 0"
+        )
+    if top_k is not None and top_k < 1:
+        raise Hw2Error(f"--top-k must be at least 1, got {top_k}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise Hw2Error(f"--top-p must lie in (0, 1], got {top_p}")
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:

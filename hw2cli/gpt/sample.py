@@ -12,6 +12,7 @@ import torch
 from hw2cli.common.device import resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.gpt.checkpoint import load_run
+from hw2cli.gpt.model import check_sampling
 
 
 @dataclass
@@ -53,12 +54,7 @@ def generate_samples(
         raise Hw2Error("--greedy takes no --temperature, --top-k or --top-p; drop one or the other")
     if top_k is not None and top_p is not None:
         raise Hw2Error("give --top-k or --top-p, not both")
-    if temperature is not None and not temperature > 0:
-        raise Hw2Error(f"--temperature must be positive, got {temperature}; use --greedy for temperature 0")
-    if top_k is not None and top_k < 1:
-        raise Hw2Error(f"--top-k must be at least 1, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise Hw2Error(f"--top-p must lie in (0, 1], got {top_p}")
+    check_sampling(temperature, top_k, top_p)
     if not prompt:
         raise Hw2Error("--prompt is empty; give at least one character to continue")
     dev = resolve_device(device)

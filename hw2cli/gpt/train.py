@@ -27,7 +27,7 @@ from hw2cli.common.io import check_writable_dir
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.data import CharTokenizer, get_batch, load_text, split_data
-from hw2cli.gpt.model import GPT, PRESETS, GPTConfig
+from hw2cli.gpt.model import GPT, POS_EMBS, PRESETS, GPTConfig
 
 SAMPLE_PROMPT = "Once upon a time"
 SCHEDULES = ("constant", "cosine")
@@ -46,7 +46,8 @@ class TrainOptions:
     clip_grad_norm: float = 1.0  # 0 turns clipping off
     epochs: int | None = None  # 3 when max_steps is None too
     max_steps: int | None = None
-    abs_emb: bool = False
+    pos_emb: str = "rope"  # rope, learned or none
+    attn_scale: bool = True
     flash_attn: bool = False
     compile: bool = False
     precision: str = "fp32"
@@ -95,6 +96,8 @@ def validate(opts: TrainOptions) -> None:
     """Raise Hw2Error for an option outside its range (before any work)."""
     if opts.model_type not in PRESETS:
         raise Hw2Error(f"unknown --model-type {opts.model_type!r}; use one of {', '.join(PRESETS)}")
+    if opts.pos_emb not in POS_EMBS:
+        raise Hw2Error(f"unknown --pos-emb {opts.pos_emb!r}; use one of {', '.join(POS_EMBS)}")
     if opts.lr_schedule not in SCHEDULES:
         raise Hw2Error(f"unknown --lr-schedule {opts.lr_schedule!r}; use constant or cosine")
     positive_ints = {
@@ -182,6 +185,8 @@ def resume_options(run_dir: str | os.PathLike, opts: TrainOptions) -> TrainOptio
     """The options saved in ``run_dir``; ``opts`` may change only ``max_steps``, ``epochs``
     (to extend a run) and ``device``."""
     _, saved, _ = ckpt.load_config(run_dir)
+    if "abs_emb" in saved:  # runs written before pos_emb
+        saved.setdefault("pos_emb", "learned" if saved.pop("abs_emb") else "rope")
     known = {f.name for f in fields(TrainOptions)}
     resumed = TrainOptions(**{k: v for k, v in saved.items() if k in known})
     resumed.out = str(run_dir)
@@ -241,7 +246,7 @@ def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data
     config = GPTConfig.from_preset(
         opts.model_type, vocab_size=tokenizer.vocab_size, block_size=opts.block_size,
         embd_pdrop=opts.dropout, resid_pdrop=opts.dropout, attn_pdrop=opts.dropout,
-        use_flash_attn=opts.flash_attn, abs_emb=opts.abs_emb,
+        use_flash_attn=opts.flash_attn, pos_emb=opts.pos_emb, attn_scale=opts.attn_scale,
     )
     model = GPT(config).to(device)
     optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type)

@@ -1,0 +1,114 @@
+"""How many intra-op threads a CPU command uses, and why (no torch import here).
+
+Measured on the 2-core machine (benchmarks/bench_threads.py, docs/benchmarks.md#threads): on
+an idle machine two threads train 1.5-1.7x faster than one; beside one busy process, two
+spinning OpenMP threads train at 0.38-0.53x of one thread (each waits for the other, which has
+lost its core). OpenMP's passive waiting is worse than one thread in both cases. So the rule:
+one thread per core that no other process is using when the command starts, at least one.
+``--threads N`` or ``OMP_NUM_THREADS`` fix the count instead; results are bit-identical only
+between runs with the same thread count, which is why every command prints and records it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hw2cli.common.errors import Hw2Error
+
+BUSY_THRESHOLD = 0.25  # a core used more than this by other processes is not ours to spin on
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    threads: int
+    cores: int
+    source: str  # "--threads", "OMP_NUM_THREADS" or "auto"
+    busy_cores: float | None = None  # other processes' use, measured for "auto"
+
+    def describe(self) -> str:
+        """E.g. ``1 thread (auto: 1.0 of 2 cores busy)``."""
+        n = f"{self.threads} thread{'' if self.threads == 1 else 's'}"
+        if self.source == "auto":
+            busy = "unknown" if self.busy_cores is None else f"{self.busy_cores:.1f}"
+            return f"{n} (auto: {busy} of {self.cores} cores busy)"
+        return f"{n} ({self.source})"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (not the host's count, inside a container)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[int, int]:
+    """(busy, total) jiffies summed over the ``cpuN`` lines of /proc/stat text for ``cpus``."""
+    busy = total = 0
+    for line in stat.splitlines():
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        if cpus is not None and int(name[3:]) not in cpus:
+            continue
+        values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+        idle = values[3] + values[4]
+        total += sum(values)
+        busy += sum(values) - idle
+    return busy, total
+
+
+def busy_from_samples(before: str, after: str, cpus: set[int] | None = None) -> float:
+    """Cores busy between two /proc/stat readings: the busy share of the elapsed jiffies times
+    the number of cores read."""
+    b0, t0 = _cpu_times(before, cpus)
+    b1, t1 = _cpu_times(after, cpus)
+    n = sum(1 for line in before.splitlines() if line.startswith("cpu") and not line.startswith("cpu ")
+            and (cpus is None or int(line.split()[0][3:]) in cpus))
+    return 0.0 if t1 <= t0 else n * (b1 - b0) / (t1 - t0)
+
+
+def measure_busy_cores(interval: float = 0.25) -> float | None:
+    """How many of our cores other processes use right now (we sleep meanwhile); None where
+    /proc/stat does not exist, then the 1-minute load average is used by the caller."""
+    stat = Path("/proc/stat")
+    if not stat.is_file():
+        return None
+    cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    before = stat.read_text()
+    time.sleep(interval)
+    return busy_from_samples(before, stat.read_text(), cpus)
+
+
+def choose_threads(requested: int | None = None, environ: dict | None = None,
+                   busy: float | None = None) -> ThreadChoice:
+    """The thread count for this command: ``requested`` (``--threads``; 0 or None: decide),
+    else ``OMP_NUM_THREADS``, else one per core that is not busy (``busy`` measured if None)."""
+    environ = os.environ if environ is None else environ
+    cores = usable_cores()
+    if requested:
+        if requested < 1:
+            raise Hw2Error(f"--threads {requested}: use a count of at least 1 (0: decide from the idle cores)")
+        return ThreadChoice(requested, cores, "--threads")
+    env = environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) >= 1:
+        return ThreadChoice(int(env), cores, "OMP_NUM_THREADS")
+    if busy is None:
+        busy = measure_busy_cores()
+        if busy is None and hasattr(os, "getloadavg"):
+            busy = os.getloadavg()[0]
+    taken = 0 if busy is None else max(0, math.ceil(busy - BUSY_THRESHOLD))
+    threads = max(1, cores - taken)
+    return ThreadChoice(threads, cores, "auto", None if busy is None else round(busy, 2))
+
+
+def apply_threads(choice: ThreadChoice) -> ThreadChoice:
+    """Set torch's intra-op thread count to ``choice.threads`` (imports torch)."""
+    import torch
+
+    torch.set_num_threads(choice.threads)
+    return choice

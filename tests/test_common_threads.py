@@ -1,0 +1,37 @@
+"""The thread rule: one thread per core that other processes leave free, unless fixed."""
+
+from __future__ import annotations
+
+import pytest
+
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.threads import busy_from_samples, choose_threads, usable_cores
+
+# user nice system idle iowait irq softirq steal, per CPU
+STAT0 = "cpu  0 0 0 0 0 0 0 0\ncpu0 100 0 0 900 0 0 0 0\ncpu1 500 0 0 500 0 0 0 0\nintr 1\n"
+# cpu0: +10 busy of +100; cpu1: +90 busy (80 user + 10 system) of +100
+STAT1 = "cpu  0 0 0 0 0 0 0 0\ncpu0 110 0 0 990 0 0 0 0\ncpu1 580 0 10 510 0 0 0 0\nintr 2\n"
+
+
+def test_busy_cores_from_two_proc_stat_readings():
+    assert busy_from_samples(STAT0, STAT1) == pytest.approx(2 * 100 / 200)  # 1.0 of 2 cores
+    assert busy_from_samples(STAT0, STAT1, cpus={1}) == pytest.approx(0.9)
+    assert busy_from_samples(STAT0, STAT0) == 0.0
+
+
+@pytest.mark.parametrize(("busy", "expected_free"), [(0.0, 0), (0.2, 0), (0.3, 1), (1.0, 1), (1.8, 2), (9.0, 99)])
+def test_auto_drops_one_thread_per_busy_core(busy, expected_free):
+    cores = usable_cores()
+    choice = choose_threads(None, environ={}, busy=busy)
+    assert choice.source == "auto" and choice.busy_cores == busy
+    assert choice.threads == max(1, cores - expected_free)
+
+
+def test_explicit_counts_win():
+    assert choose_threads(3, environ={"OMP_NUM_THREADS": "1"}).threads == 3
+    env_choice = choose_threads(None, environ={"OMP_NUM_THREADS": "1"}, busy=0.0)
+    assert (env_choice.threads, env_choice.source) == (1, "OMP_NUM_THREADS")
+    assert "OMP_NUM_THREADS" in env_choice.describe()
+    assert choose_threads(0, environ={}, busy=0.0).source == "auto"
+    with pytest.raises(Hw2Error, match="--threads -1"):
+        choose_threads(-1, environ={})
