@@ -1,6 +1,6 @@
-"""The probes' one door to the GPT model and trainer (hw2cli.gpt), written against the model
-API contract: ``GPTConfig.pos_emb`` ("rope" | "learned" | "none"), ``GPTConfig.attn_scale``,
-``model.record_attention()`` and the matching ``TrainOptions`` fields.
+"""The probes' one door to the GPT model and trainer (hw2cli.gpt): ``GPTConfig.pos_emb``
+("rope" | "learned" | "none"), ``GPTConfig.attn_scale``, ``model.record_attention()`` and the
+matching ``TrainOptions`` fields.
 
 Training goes through ``hw2cli.gpt.train.train`` into a temporary run directory; the trained
 model is read back with ``checkpoint.load_run``. Nothing here copies the trainer or the model.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -23,54 +23,23 @@ from hw2cli.gpt.checkpoint import load_run
 from hw2cli.gpt.data import CharTokenizer, load_text, split_data
 from hw2cli.gpt.train import TrainOptions, train
 
-POS_EMBS = ("none", "learned", "rope")
-
-
-def _has_field(cls, name: str) -> bool:
-    return any(f.name == name for f in fields(cls))
-
-
-def _position_fields(cls, pos_emb: str, attn_scale: bool) -> dict[str, Any]:
-    """Keyword arguments of GPTConfig/TrainOptions that select positions and the 1/sqrt(d_k)."""
-    if pos_emb not in POS_EMBS:
-        raise Hw2Error(f"unknown position encoding {pos_emb!r}; use one of {', '.join(POS_EMBS)}")
-    kwargs: dict[str, Any] = {}
-    if _has_field(cls, "pos_emb"):
-        kwargs["pos_emb"] = pos_emb
-    elif pos_emb == "none":
-        raise Hw2Error("this hw2 model has no pos_emb='none' (GPT model API); update hw2")
-    else:
-        kwargs["abs_emb"] = pos_emb == "learned"
-    if _has_field(cls, "attn_scale"):
-        kwargs["attn_scale"] = attn_scale
-    elif not attn_scale:
-        raise Hw2Error("this hw2 model cannot drop the 1/sqrt(d_k) scale (GPT model API); update hw2")
-    return kwargs
-
 
 def make_config(n_layer: int, n_head: int, n_embd: int, vocab_size: int, block_size: int,
                 pos_emb: str = "rope", attn_scale: bool = True, flash: bool = False) -> gpt_model.GPTConfig:
     """A dropout-free GPTConfig with the given positions and attention scale."""
     return gpt_model.GPTConfig(
         n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_size=vocab_size, block_size=block_size,
-        embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, use_flash_attn=flash,
-        **_position_fields(gpt_model.GPTConfig, pos_emb, attn_scale),
+        embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, use_flash_attn=flash, pos_emb=pos_emb,
+        attn_scale=attn_scale,
     )
-
-
-def pos_emb_of(config: gpt_model.GPTConfig) -> str:
-    """The position encoding of a config, old (abs_emb) or new (pos_emb) field."""
-    if hasattr(config, "pos_emb") and isinstance(config.pos_emb, str):
-        return config.pos_emb
-    return "learned" if getattr(config, "abs_emb", False) else "rope"
 
 
 def with_block_size(model: gpt_model.GPT, block_size: int) -> gpt_model.GPT:
     """The same weights in a model built for ``block_size`` positions (RoPE tables and the
     causal mask are buffers made from the config); refused for learned absolute positions."""
-    if pos_emb_of(model.config) == "learned" and block_size > model.config.block_size:
+    if model.config.pos_emb == "learned" and block_size > model.config.block_size:
         raise Hw2Error("learned absolute positions have no embedding past the trained block size")
-    config = type(model.config)(**{**model.config.__dict__, "block_size": block_size})
+    config = replace(model.config, block_size=block_size)
     longer = gpt_model.GPT(config)
     longer.load_state_dict(model.state_dict())
     return longer.to(next(model.parameters()).device).eval()
@@ -78,12 +47,9 @@ def with_block_size(model: gpt_model.GPT, block_size: int) -> gpt_model.GPT:
 
 def attention_maps(model: gpt_model.GPT, idx: torch.Tensor) -> list[torch.Tensor]:
     """One (B, n_head, T, T) tensor of softmax attention weights per layer."""
-    with torch.no_grad():
-        if hasattr(model, "record_attention"):
-            with model.record_attention() as maps:
-                model(idx)
-            return list(maps)
-        return list(model(idx, return_attn=True)[1])
+    with torch.no_grad(), model.record_attention() as maps:
+        model(idx)
+    return list(maps)
 
 
 @contextlib.contextmanager
@@ -134,8 +100,7 @@ def train_gpt(spec: TrainSpec, label: str, reporter: Reporter, pos_emb: str = "r
         txt_file=spec.txt_file, model_type=model_type or spec.model_type, block_size=spec.block_size,
         batch_size=spec.batch_size, lr=spec.lr, max_steps=spec.steps, seed=spec.seed, device=spec.device,
         dropout=0.0, eval_interval=max(1, spec.steps // 5), eval_steps=spec.eval_steps,
-        log_interval=max(1, spec.steps // 50), sample_interval=0,
-        **_position_fields(TrainOptions, pos_emb, attn_scale),
+        log_interval=max(1, spec.steps // 50), sample_interval=0, pos_emb=pos_emb, attn_scale=attn_scale,
     )
     reporter.log(f"training {label} ({spec.steps} steps)")
     with tempfile.TemporaryDirectory(prefix="hw2-probe-") as run_dir:

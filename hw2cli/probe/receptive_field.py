@@ -115,7 +115,7 @@ def _run_capturing(model, block, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         captured["emb"] = o
 
     def keep_block(m, i, o):
-        captured["h"] = o[0] if isinstance(o, tuple) else o
+        captured["h"] = o
 
     hooks = [model.tok_emb.register_forward_hook(keep_emb), block.register_forward_hook(keep_block)]
     try:
