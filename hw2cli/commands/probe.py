@@ -39,8 +39,12 @@ _TXT = typer.Option(None, "--txt-file", help="UTF-8 text to train on.",
                     show_default="Grimm's fairy tales, downloaded once")
 
 
-def _run(make: Callable, plot: Path | None, json_path: Path | None, quiet: bool) -> None:
+def _run(make: Callable, plot: Path | None, json_path: Path | None, quiet: bool, seed: int) -> None:
     """Call the probe with a progress reporter, print its tables, write the PNG and JSON."""
+    if seed < 0:
+        from hw2cli.common.errors import Hw2Error
+
+        raise Hw2Error(f"--seed must be 0 or more, got {seed}")
     from rich.console import Console
 
     from hw2cli.common.progress import RichReporter
@@ -82,7 +86,8 @@ def attention_cost(
 
     check_positive(n_embd=n_embd, n_head=n_head)
     ns = parse_sizes(n, "--n") if n else (list(probe.QUICK_N) if quick else None)
-    _run(lambda rep: probe.attention_cost(ns, n_embd, n_head, device, seed, rep), plot, json_path, quiet)
+    _run(lambda rep: probe.attention_cost(ns, n_embd, n_head, device, seed, rep),
+         plot, json_path, quiet, seed)
 
 
 @app.command("softmax-scale")
@@ -103,7 +108,7 @@ def softmax_scale(
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
     _run(lambda rep: probe.softmax_scale(dks, txt_file=txt, device=device, seed=seed, reporter=rep, **sizes),
-         plot, json_path, quiet)
+         plot, json_path, quiet, seed)
 
 
 @app.command("positions")
@@ -120,7 +125,7 @@ def positions(
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
     _run(lambda rep: probe.positions(txt_file=txt, device=device, seed=seed, reporter=rep,
-                                     windows=16 if quick else 64, **sizes), plot, json_path, quiet)
+                                     windows=16 if quick else 64, **sizes), plot, json_path, quiet, seed)
 
 
 @app.command("receptive-field")
@@ -141,7 +146,7 @@ def receptive_field(
     check_positive(samples=samples, length=length)
     samples = samples or (4 if quick else 32)
     length = length or (16 if quick else 64)
-    _run(lambda rep: probe.receptive_field(samples, length, device, seed, rep), plot, json_path, quiet)
+    _run(lambda rep: probe.receptive_field(samples, length, device, seed, rep), plot, json_path, quiet, seed)
 
 
 @app.command("heads")
@@ -162,4 +167,4 @@ def heads(
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
     _run(lambda rep: probe.heads(counts, txt_file=txt, device=device, seed=seed, reporter=rep,
-                                 windows=8 if quick else 32, **sizes), plot, json_path, quiet)
+                                 windows=8 if quick else 32, **sizes), plot, json_path, quiet, seed)
