@@ -8,9 +8,12 @@
 # quick: minutes on a 2-core CPU, no network (digits instead of CIFAR-10, a small GPT on a
 #        text made from this project's docs, few rounds and epochs).
 # full:  the report's settings (CIFAR-10 and Grimm's fairy tales are downloaded on first use).
-# A part whose outputs are complete (DIR/<part>/part.json exists) is skipped; --force redoes it.
-# A failing part stops the script with the part's name and its exit code. --parts runs only
-# the listed parts (default: all); the report lists the others as not run.
+# A part whose outputs are complete (DIR/<part>/part.json exists) is skipped; --force redoes it,
+# keeping the complete part (in DIR/.<part>.old) until the new one is complete: a failing redo
+# puts it back and leaves its own outputs in DIR/<part>.failed. A failing part stops the script
+# with the part's name and its exit code. --parts runs only the listed parts (default: all); the
+# report lists the others as not run. One script at a time writes DIR: a second one refuses
+# with exit 2 naming the first one's PID (flock on DIR/.hw2.lock, as hw2's run directories).
 set -euo pipefail
 
 all_parts="table1,table2,rotation,gpt,graph,probes"
@@ -53,34 +56,58 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 HW2="${HW2:-hw2}"   # override to e.g. "python -m hw2cli"
 
+lock="$out/.hw2.lock"
+if command -v flock >/dev/null 2>&1; then
+  exec 9<>"$lock"
+  if ! flock -n 9; then
+    echo "reproduce.sh: $out is in use by process $(cat "$lock" 2>/dev/null || echo unknown) (lock $lock);" \
+      "wait for that run to end or stop it, or choose another --out" >&2
+    exit 2
+  fi
+  echo $$ >"$lock"
+  trap 'rm -f "$lock"' EXIT
+fi
+
 # run_part NAME DESCRIPTION -- COMMAND...: run COMMAND (a shell function or hw2 call) with its
 # output logged to DIR/NAME/log.txt; on success write DIR/NAME/part.json with the timing.
 run_part() {
   local name="$1" title="$2"
   shift 3
-  local dir="$out/$name"
+  local dir="$out/$name" old="$out/.$name.old"
   case ",$parts," in
     *",$name,"*) ;;
     *) echo "== $name: not selected by --parts"; return 0 ;;
   esac
+  if [ ! -f "$dir/part.json" ] && [ -f "$old/part.json" ]; then  # an earlier redo was cut
+    rm -rf "$dir"
+    mv "$old" "$dir"
+  fi
   if [ "$force" -eq 0 ] && [ -f "$dir/part.json" ]; then
     echo "== $name: complete, skipped (use --force to redo)"
     return 0
   fi
-  rm -rf "$dir"
+  rm -rf "$old"
+  if [ -f "$dir/part.json" ]; then mv "$dir" "$old"; else rm -rf "$dir"; fi
   mkdir -p "$dir"
   echo "== $name: $title"
   local start end rc
   start=$(date +%s.%N)
   # Not `( ... ) || rc=$?`: that would switch off `set -e` inside the part.
   set +e
-  ( set -e; cd "$dir"; "$@" ) >"$dir/log.txt" 2>&1
+  ( set -e; cd "$dir"; "$@" ) >"$dir/log.txt" 2>&1 9>&-
   rc=$?
   set -e
   end=$(date +%s.%N)
   if [ "$rc" -ne 0 ]; then
-    tail -n 20 "$dir/log.txt" >&2
-    echo "reproduce.sh: part '$name' failed with exit code $rc (log: $dir/log.txt)" >&2
+    local log="$dir/log.txt"
+    if [ -d "$old" ]; then  # put the complete part back; keep the failed attempt beside it
+      rm -rf "$out/$name.failed"
+      mv "$dir" "$out/$name.failed"
+      mv "$old" "$dir"
+      log="$out/$name.failed/log.txt"
+    fi
+    tail -n 20 "$log" >&2
+    echo "reproduce.sh: part '$name' failed with exit code $rc (log: $log)" >&2
     exit "$rc"
   fi
   local seconds
@@ -89,6 +116,7 @@ run_part() {
     "$name" "$title" "$profile" "$device" "$seconds" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     "$(uname -srm)" "$(getconf _NPROCESSORS_ONLN)" "$($HW2 --version)" >"$dir/part.json.tmp"
   mv "$dir/part.json.tmp" "$dir/part.json"
+  rm -rf "$old"
   echo "   done in ${seconds}s"
 }
 

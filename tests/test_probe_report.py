@@ -18,8 +18,17 @@ def test_the_probes_section_holds_one_row_per_verdict_and_the_figures(tmp_path):
     for name, result in results.items():
         write_json(part / f"{name}.json", render.to_json(result))
     plot(results["receptive-field"], part / "receptive-field.png")
-    meta = {"part": "probes", "title": "t", "profile": "quick", "device": "cpu", "seconds": 1.0,
-            "finished": "now", "machine": "m", "cpus": 2, "hw2": "hw2"}
+    meta = {
+        "part": "probes",
+        "title": "t",
+        "profile": "quick",
+        "device": "cpu",
+        "seconds": 1.0,
+        "finished": "now",
+        "machine": "m",
+        "cpus": 2,
+        "hw2": "hw2",
+    }
     (part / "part.json").write_text(json.dumps(meta))
 
     report = build_report(tmp_path)
@@ -34,3 +43,33 @@ def test_the_probes_section_holds_one_row_per_verdict_and_the_figures(tmp_path):
     assert "](probes/receptive-field.png)" in section
     assert "](probes/attention-cost.png)" not in section  # no PNG written for it
     assert "Not run: `softmax-scale`, `heads`, `positions`." in section
+
+
+def test_a_probe_json_with_an_unknown_verdict_is_one_line_naming_the_file(tmp_path):
+    import pytest
+
+    from hw2cli.common.errors import Hw2Error
+
+    part = tmp_path / "probes"
+    part.mkdir()
+    bad = {
+        "probe": "heads",
+        "question": "Q2.1d",
+        "verdicts": [{"claim": "c", "measurement": "m", "verdict": "maybe"}],
+    }
+    (part / "heads.json").write_text(json.dumps(bad))
+    meta = {
+        "part": "probes",
+        "title": "t",
+        "profile": "quick",
+        "device": "cpu",
+        "seconds": 1.0,
+        "finished": "now",
+        "machine": "m",
+        "cpus": 2,
+        "hw2": "hw2",
+    }
+    (part / "part.json").write_text(json.dumps(meta))
+    with pytest.raises(Hw2Error, match="heads.json") as info:
+        build_report(tmp_path)
+    assert "\n" not in str(info.value)

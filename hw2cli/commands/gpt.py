@@ -9,6 +9,8 @@ import typer
 
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 
+NONFINITE_EXIT = 3  # `gpt train`: the loss became NaN or infinite (hw2cli.gpt.train.NONFINITE_EXIT)
+
 app = typer.Typer(help="Train a character-level micro-GPT on a book and sample from it.", no_args_is_help=True)
 
 @app.command("train")
@@ -41,6 +43,7 @@ def gpt_train(
     log_interval: int = typer.Option(10, "--log-interval", help="Steps between rows of metrics.csv."),
     sample_interval: int = typer.Option(500, "--sample-interval", help="Steps between greedy samples shown (0: none)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory (its options; --max-steps/--epochs may extend it)."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier run in --out (its files go once the new run has a checkpoint)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the summary and metrics as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -58,10 +61,14 @@ def gpt_train(
         val_fraction=val_fraction, log_interval=log_interval, sample_interval=sample_interval,
     )
     with render.train_reporter(quiet) as reporter:
-        result = train(opts, reporter=reporter, resume=resume)
+        result = train(opts, reporter=reporter, resume=resume, force=force)
     if result.rank != 0:
         return
     render.render_train(result)
+    if result.diverged_at is not None:  # exit 3, documented in docs/gpt.md
+        write_json_then_exit(json_path, lambda: render.train_to_json(result))
+        typer.echo(f"error: {render.diverged_message(result)}", err=True)
+        raise typer.Exit(NONFINITE_EXIT)
     write_json_then_exit(json_path, lambda: render.train_to_json(result), result.interrupted)
 
 

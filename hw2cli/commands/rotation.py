@@ -28,6 +28,7 @@ def rotate_eval(
     preview: Optional[Path] = typer.Option(None, "--preview", help="Write a grid of rotated test images (PNG) here."),
     save_models: Optional[Path] = typer.Option(None, "--save-models", help="Save the trained models (safetensors + config.json) in this folder."),
     load_models: Optional[Path] = typer.Option(None, "--load-models", help="Load models saved with --save-models instead of training."),
+    force: bool = typer.Option(False, "--force", help="Replace earlier models in --save-models (they go once a new model is saved)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Accuracy of a small CNN on rotated test images, trained plain and with random rotations (Q1.2, Figures 1 and 2)."""
@@ -41,7 +42,7 @@ def rotate_eval(
     with RichReporter(quiet) as reporter:
         result = run_rotation_experiment(
             dataset, data_dir=data_dir, epochs=epochs, angles=angles, mode=mode, batch_size=batch_size, lr=lr,
-            seed=seed, device=device, precision=precision, save_models=save_models, load_models=load_models,
+            seed=seed, device=device, precision=precision, save_models=save_models, load_models=load_models, force=force,
             preview_images=6 if preview is not None else 0, reporter=reporter,
         )
     rotation_render.render(result)

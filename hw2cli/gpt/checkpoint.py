@@ -1,4 +1,4 @@
-"""The run directory: everything a training run writes, without pickle.
+"""The run directory of ``hw2 gpt train``: everything a training run writes, without pickle.
 
 ``config.json``
     ``{"format": "hw2-gpt-run", "version": 1, "model": GPTConfig fields, "train": trainer options}``
@@ -6,29 +6,37 @@
     ``{"chars": [...]}``: the character vocabulary in id order.
 ``model.safetensors``
     the model weights only (metadata ``step``).
-``optimizer.safetensors`` + ``state.json``
-    AdamW's tensors (``state.<param index>.<name>``) and, in JSON, its param groups, the
-    step reached, the fp16 loss scale and whether the run finished or was interrupted.
-``metrics.csv``, ``loss.png``
-    step, train loss, val loss, lr, tokens/s; and Figure 3 drawn from them.
+``optimizer.safetensors``
+    AdamW's tensors (``state.<param index>.<name>``).
+``metrics.csv``
+    step, train loss, val loss, lr, tokens/s of every logged step up to the checkpoint.
+``state.json``
+    the checkpoint's manifest, written last: the step reached, the target asked for
+    (``max_steps``/``epochs``, so that ``--resume`` continues to it), the best validation loss,
+    the fp16 loss scale, AdamW's param groups, and the size and sha256 of the three files
+    above (hw2cli.common.rundir commits them as one set).
+``loss.png``
+    Figure 3, drawn from ``metrics.csv`` (hw2cli.gpt.plot) at the end of a run.
 
-Every file is written atomically (a temporary file renamed into place), so an interruption
-leaves the previous complete file.
+Every file read back is validated against the schemas below (hw2cli.common.schema).
 """
 
 from __future__ import annotations
 
-import csv
+import functools
 import io
 import json
-from dataclasses import asdict
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
-from safetensors import SafetensorError
+from pydantic import ConfigDict, Field, create_model, field_validator
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_path, atomic_write_text, write_json
 from hw2cli.gpt.data import CharTokenizer
@@ -36,160 +44,274 @@ from hw2cli.gpt.model import GPT, GPTConfig
 
 FORMAT = "hw2-gpt-run"
 VERSION = 1
+MANIFEST = "state.json"
 METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
-
-
 RUN_FILES = ("config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
              "metrics.csv", "loss.png")
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.csv")
+DERIVED = ("metrics.csv", "loss.png")  # what a run stopped before its first checkpoint may leave
+FIX = "give a run directory written by `hw2 gpt train`"
+
+# ----------------------------------------------------------------------------- schemas
+
+_Size = functools.partial(Field, ge=1)
+MODEL_BOUNDS = {  # beyond these a config.json was edited, not written by hw2 (gpt2-xl: 48 x 1600)
+    "n_layer": _Size(le=1024), "n_head": _Size(le=1024), "n_embd": _Size(le=1 << 16),
+    "vocab_size": _Size(le=0x110000), "block_size": _Size(le=1 << 20),
+    "embd_pdrop": Field(ge=0, lt=1), "resid_pdrop": Field(ge=0, lt=1), "attn_pdrop": Field(ge=0, lt=1),
+    "rope_base": Field(gt=0, allow_inf_nan=False),
+}
 
 
-def clear_run(run_dir: Path) -> None:
-    """Remove an earlier run's files, so a new run never mixes with them."""
-    for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)
+class Vocab(schema.Strict):
+    chars: Annotated[list[Annotated[str, Field(min_length=1, max_length=1)]],
+                     Field(min_length=1, max_length=0x110000)]
+
+    @field_validator("chars")
+    @classmethod
+    def _unique(cls, chars: list[str]) -> list[str]:
+        if len(set(chars)) != len(chars):
+            raise ValueError("holds a character twice")
+        return chars
 
 
-def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any], tokenizer: CharTokenizer) -> None:
-    """Write ``config.json`` and ``vocab.json`` (once, at the start of a run)."""
-    write_json(run_dir / "config.json", {"format": FORMAT, "version": VERSION, "model": asdict(model_config), "train": train_options})
-    write_json(run_dir / "vocab.json", tokenizer.to_json())
+class ParamGroup(schema.Strict):
+    model_config = ConfigDict(extra="allow", strict=True)  # AdamW's keys vary with the torch version
+    params: list[schema.Count]
+    lr: Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise Hw2Error(f"{path} is missing; give a run directory written by `hw2 gpt train`")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Hw2Error(f"{path} is not valid JSON ({exc}); give a run directory written by `hw2 gpt train`") from None
+class State(schema.ManifestFields):
+    """``state.json``: the manifest of the last checkpoint."""
+
+    step: schema.Count
+    total_steps: Annotated[int, Field(ge=1)] | None = None
+    max_steps: Annotated[int, Field(ge=1)] | None = None
+    epochs: Annotated[int, Field(ge=1)] | None = None
+    best_val_loss: schema.Finite | None = None
+    finished: bool | None = None
+    scaler: dict[str, float | int] | None = None
+    param_groups: list[ParamGroup] = []
+
+
+class MetricRow(schema.Strict):
+    step: Annotated[int, Field(ge=1)]
+    train_loss: schema.Finite | None
+    val_loss: schema.Finite | None
+    lr: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+    tokens_per_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+
+
+@functools.cache
+def config_schema() -> type[schema.Strict]:
+    """``config.json``; the model and trainer sections follow GPTConfig and TrainOptions."""
+    from hw2cli.gpt.train import TrainOptions  # train.py imports this module
+
+    model = schema.from_dataclass(GPTConfig, "ModelSection", MODEL_BOUNDS, legacy={"abs_emb": bool})
+    train = schema.from_dataclass(TrainOptions, "TrainSection", legacy={"abs_emb": bool})
+    return create_model("RunConfig", __base__=schema.Strict, format=(Literal["hw2-gpt-run"], ...),
+                               version=(Literal[1], ...), model=(model, ...), train=(train, ...))
+
+
+def model_config_from(section: dict[str, Any]) -> GPTConfig:
+    """GPTConfig from config.json's ``model`` section (validated by :func:`config_schema`)."""
+    return GPTConfig.from_dict(section)  # runs saved before pos_emb: abs_emb reads as pos_emb
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Run:
+    """A run directory read back and validated: its last complete checkpoint (``state`` is
+    None for a folder written without one) and the model, trainer options and vocabulary."""
+
+    folder: Path
+    checkpoint: rundir.Checkpoint
+    model_config: GPTConfig
+    train_options: dict[str, Any]
+    tokenizer: CharTokenizer
+    state: State | None
+
+    def path(self, name: str) -> Path:
+        return self.checkpoint.path(name)
+
+
+def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...] | None = None) -> Run:
+    """Validate ``run_dir``: manifest and its files' sizes and hashes (of the files in
+    ``hashes``; default all), config, vocabulary, their agreement."""
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise Hw2Error(f"run directory {folder} does not exist; give the --out folder of `hw2 gpt train`")
+    checkpoint = rundir.read_checkpoint(folder, MANIFEST, State, fix, hashes)
+    config_path, vocab_path = checkpoint.path("config.json"), checkpoint.path("vocab.json")
+    cfg = schema.load_json(config_path, config_schema(), fix)
+    tokenizer = CharTokenizer(tuple(schema.load_json(vocab_path, Vocab, fix).chars))
+    model_section = cfg.model.model_dump(exclude_unset=True)
+    model_config = schema.construct(config_path, "model", lambda: model_config_from(model_section), fix)
+    if model_config.vocab_size != tokenizer.vocab_size:
+        raise Hw2Error(f"{vocab_path}: field chars: {tokenizer.vocab_size} characters, but {config_path} "
+                       f"says vocab_size {model_config.vocab_size}; {fix}")
+    train_options = cfg.train.model_dump(exclude_unset=True)
+    state = checkpoint.manifest
+    return Run(folder, checkpoint, model_config, train_options, tokenizer, state)
 
 
 def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], CharTokenizer]:
-    """Read the model config, trainer options and vocabulary of a run directory."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise Hw2Error(f"run directory {run_dir} does not exist; give the --out folder of `hw2 gpt train`")
-    cfg = _read_json(run_dir / "config.json")
-    if cfg.get("format") != FORMAT:
-        raise Hw2Error(f"{run_dir / 'config.json'} is not an hw2 GPT run config; give the --out folder of `hw2 gpt train`")
-    tokenizer = CharTokenizer.from_json(_read_json(run_dir / "vocab.json"))
-    return GPTConfig.from_dict(cfg["model"]), cfg["train"], tokenizer
+    """The model config, trainer options and vocabulary of a run directory (validated)."""
+    run = open_run(run_dir, hashes=())
+    return run.model_config, run.train_options, run.tokenizer
 
 
-def save_weights(run_dir: Path, model: GPT, step: int) -> None:
-    """Write ``model.safetensors`` (shared tensors are stored once)."""
-    with atomic_path(run_dir / "model.safetensors") as tmp:
-        save_model(model, str(tmp), metadata={"step": str(step)})
+def expected_tensors(model_config: GPTConfig) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the weights a model of this config has (built on the meta device:
+    nothing allocated, however large the config)."""
+    with torch.device("meta"):
+        model = GPT(model_config)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def load_weights(model: GPT, path: Path) -> None:
-    """Fill ``model`` from a safetensors file, refusing one that does not fit its config."""
-    try:
-        load_model(model, str(path), strict=True)
-    except (RuntimeError, OSError, SafetensorError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise Hw2Error(f"{path} does not match config.json ({first}); give an intact run directory") from None
+def load_weights(model: GPT, path: Path, fix: str = "give an intact run directory") -> None:
+    """Fill ``model`` from a safetensors file, refusing one whose tensors do not fit its config."""
+    schema.check_tensors(path, {k: tuple(v.shape) for k, v in model.state_dict().items()}, "config.json", fix)
+    load_model(model, str(path), strict=True)
 
 
-def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+def load_run(run_dir: str | Path, device: torch.device | str = "cpu",
+             ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
     """The trained model (eval mode, on ``device``), its tokenizer and its trainer options."""
-    run_dir = Path(run_dir)
-    model_config, train_options, tokenizer = load_config(run_dir)
-    weights = run_dir / "model.safetensors"
+    run = open_run(run_dir, hashes=("model.safetensors",))
+    weights = run.path("model.safetensors")
     if not weights.is_file():
         raise Hw2Error(f"{weights} is missing; train first or give a finished run directory")
-    model = GPT(model_config)
-    load_weights(model, weights)
-    return model.to(device).eval(), tokenizer, train_options
+    fix = "give an intact run directory"
+    schema.check_tensors(weights, expected_tensors(run.model_config), "config.json", fix)
+    model = GPT(run.model_config)
+    load_weights(model, weights, fix)
+    return model.to(device).eval(), run.tokenizer, run.train_options
 
 
-def save_training_state(run_dir: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Write the optimizer's tensors to ``optimizer.safetensors`` and ``state`` plus the
-    optimizer's param groups to ``state.json``."""
-    sd = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    for index, param_state in sd["state"].items():
-        for name, value in param_state.items():
-            tensor = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"state.{index}.{name}"] = tensor.detach().contiguous().cpu()
-    with atomic_path(run_dir / "optimizer.safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata={"step": str(state["step"])})
-    write_json(run_dir / "state.json", {**state, "param_groups": sd["param_groups"]})
-
-
-def load_training_state(run_dir: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def load_training_state(run_dir: Path, optimizer: torch.optim.Optimizer,
+                        run: Run | None = None) -> dict[str, Any]:
     """Restore the optimizer from ``run_dir`` and return the rest of ``state.json``."""
-    state = _read_json(run_dir / "state.json")
-    path = run_dir / "optimizer.safetensors"
+    state_path = run.path(MANIFEST) if run else Path(run_dir) / MANIFEST
+    state = run.state if run and run.state else schema.load_json(state_path, State, FIX)
+    path = run.path("optimizer.safetensors") if run else Path(run_dir) / "optimizer.safetensors"
     if not path.is_file():
         raise Hw2Error(f"{path} is missing; this run cannot be resumed, start a new one")
-    flat = load_file(str(path))
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    sizes = [len(g["params"]) for g in optimizer.param_groups]
+    if [len(g.params) for g in state.param_groups] != sizes:
+        raise Hw2Error(f"{state_path}: field param_groups: parameter groups of sizes "
+                       f"{[len(g.params) for g in state.param_groups]}, the model has {sizes}; {FIX}")
+    shapes = schema.tensor_shapes(path, FIX, "optimizer file")
+    expected = {}
+    for index, name in ((i, n) for i in range(len(params)) for n in ("step", "exp_avg", "exp_avg_sq")):
+        expected[f"state.{index}.{name}"] = () if name == "step" else tuple(params[index].shape)
+    if shapes:  # no state at all: saved before the first optimizer step
+        schema.check_tensors(path, expected, "model's parameters", FIX, "optimizer file")
     per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for key, tensor in flat.items():
+    for key, tensor in load_file(str(path)).items():
         _, index, name = key.split(".", 2)
         per_param.setdefault(int(index), {})[name] = tensor
-    groups = state.pop("param_groups")
+    groups = [g.model_dump() for g in state.param_groups]
     for group in groups:
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
     optimizer.load_state_dict({"state": per_param, "param_groups": groups})
-    return state
+    return state.model_dump(exclude_none=True, exclude={"param_groups", "files", "staged", "remove"})
 
 
-def check_consistent(run_dir: Path, step: int) -> None:
-    """Refuse to resume when the weights and optimizer state belong to different steps."""
-    from safetensors import safe_open
+def read_metrics(run_dir: Path, run: Run | None = None) -> list[dict[str, Any]]:
+    """The rows of ``metrics.csv`` as numbers (``None`` for an empty val_loss)."""
+    path = run.path("metrics.csv") if run else Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        return []
+    return [row.model_dump() for row in schema.load_csv(path, MetricRow, METRIC_FIELDS, FIX)]
 
-    with safe_open(str(run_dir / "model.safetensors"), framework="pt") as f:
-        weight_step = int((f.metadata() or {}).get("step", -1))
-    if weight_step != step:
-        raise Hw2Error(
-            f"{run_dir}: model.safetensors is from step {weight_step} but state.json from step {step}; "
-            "the run was cut while saving, start a new one"
-        )
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _config_writers(model_config: GPTConfig, train_options: dict[str, Any],
+                    tokenizer: CharTokenizer) -> dict[str, Callable[[Path], None]]:
+    config = {"format": FORMAT, "version": VERSION, "model": asdict(model_config), "train": train_options}
+    return {"config.json": lambda tmp: _dump_json(tmp, config),
+            "vocab.json": lambda tmp: _dump_json(tmp, tokenizer.to_json())}
+
+
+def _dump_json(tmp: Path, obj: Any) -> None:
+    """Fill the temporary file of an atomic write (no NaN: it is not JSON)."""
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any],
+                tokenizer: CharTokenizer) -> None:
+    """Write ``config.json`` and ``vocab.json`` on their own (notebooks; the trainer commits
+    them with its first checkpoint instead)."""
+    for name, write in _config_writers(model_config, train_options, tokenizer).items():
+        with atomic_path(Path(run_dir) / name) as tmp:
+            write(tmp)
+
+
+def _weights_writer(model: GPT, step: int) -> Callable[[Path], None]:
+    return lambda tmp: save_model(model, str(tmp), metadata={"step": str(step)})
+
+
+def save_weights(run_dir: Path, model: GPT, step: int) -> None:
+    """Write ``model.safetensors`` on its own (shared tensors are stored once)."""
+    with atomic_path(Path(run_dir) / "model.safetensors") as tmp:
+        _weights_writer(model, step)(tmp)
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = {}
+    for index, param_state in optimizer.state_dict()["state"].items():
+        for name, value in param_state.items():
+            tensor = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"state.{index}.{name}"] = tensor.detach().contiguous().cpu()
+    return tensors
+
+
+def save_training_state(run_dir: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Write ``optimizer.safetensors`` and ``state`` plus the param groups to ``state.json``
+    on their own (notebooks; the trainer uses :func:`save_checkpoint`)."""
+    with atomic_path(Path(run_dir) / "optimizer.safetensors") as tmp:
+        save_file(_optimizer_tensors(optimizer), str(tmp), metadata={"step": str(state["step"])})
+    write_json(Path(run_dir) / MANIFEST, {**state, "param_groups": optimizer.state_dict()["param_groups"]})
+
+
+def metrics_csv(rows: list[dict[str, Any]]) -> str:
+    """``metrics.csv`` text (one row per logged step; empty val_loss when not evaluated)."""
+    buf = io.StringIO()
+    buf.write(",".join(METRIC_FIELDS) + "\n")
+    for row in rows:
+        buf.write(",".join("" if row.get(k) is None else repr(row[k]) for k in METRIC_FIELDS) + "\n")
+    return buf.getvalue()
 
 
 def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    """Write ``metrics.csv`` (one row per logged step; empty val_loss when not evaluated)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in METRIC_FIELDS})
-    atomic_write_text(run_dir / "metrics.csv", buf.getvalue())
+    """Write ``metrics.csv`` on its own."""
+    atomic_write_text(Path(run_dir) / "metrics.csv", metrics_csv(rows))
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The rows of ``metrics.csv`` as numbers (``None`` for an empty val_loss)."""
-    path = run_dir / "metrics.csv"
-    if not path.is_file():
-        return []
-    rows = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
-            row: dict[str, Any] = {"step": int(raw["step"])}
-            for key in METRIC_FIELDS[1:]:
-                row[key] = float(raw[key]) if raw[key] not in ("", None) else None
-            rows.append(row)
-    return rows
-
-
-def plot_loss(run_dir: Path, rows: list[dict[str, Any]], title: str = "") -> None:
-    """Draw ``loss.png``: train and validation loss against step (Figure 3)."""
-    from matplotlib.figure import Figure  # no pyplot: the Agg canvas, no global state
-
-    fig = Figure(figsize=(6.4, 4.0), dpi=100)
-    ax = fig.subplots()
-    steps = [r["step"] for r in rows if r.get("train_loss") is not None]
-    ax.plot(steps, [r["train_loss"] for r in rows if r.get("train_loss") is not None], label="train", lw=1.2)
-    val = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
-    if val:
-        ax.plot(*zip(*val), "o-", label="validation", lw=1.2, ms=3)
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy loss (nats/char)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(run_dir / "loss.png") as tmp:
-        fig.savefig(tmp, format="png")
+def save_checkpoint(run_dir: Path, model: GPT, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+                    rows: list[dict[str, Any]],
+                    first: tuple[GPTConfig, dict[str, Any], CharTokenizer] | None = None) -> None:
+    """Commit one checkpoint as a set (the caller holds the run directory's lock): weights,
+    optimizer tensors and metrics, then ``state.json`` naming them with their hashes.
+    ``first`` (model config, trainer options, tokenizer) marks a new run's first checkpoint,
+    which also brings ``config.json`` and ``vocab.json`` and removes an earlier run's files."""
+    step = state["step"]
+    files: dict[str, Callable[[Path], None]] = {
+        "model.safetensors": _weights_writer(model, step),
+        "optimizer.safetensors": lambda tmp: save_file(_optimizer_tensors(optimizer), str(tmp),
+                                                       metadata={"step": str(step)}),
+        "metrics.csv": lambda tmp: tmp.write_text(metrics_csv(rows), encoding="utf-8"),
+    }
+    remove: tuple[str, ...] = ()
+    if first is not None:
+        files.update(_config_writers(*first))
+        remove = tuple(name for name in RUN_FILES if name not in files)
+    manifest = {**state, "param_groups": optimizer.state_dict()["param_groups"]}
+    rundir.commit(Path(run_dir), MANIFEST, State, manifest, files, hashed=CHECKPOINT_FILES, remove=remove)

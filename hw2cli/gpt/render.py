@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -49,12 +50,27 @@ def render_train(result, console: Console | None = None) -> None:
     if result.sample:
         console.print(Text("greedy sample: ", style="bold") + Text(result.sample))
     if result.interrupted:
-        console.print(f"interrupted: continue with `hw2 gpt train --resume {result.run_dir}`")
+        console.print(f"interrupted at step {result.steps}: continue to step {result.total_steps} with "
+                      f"`hw2 gpt train --resume {result.run_dir}`")
+
+
+def diverged_message(result) -> str:
+    """The one line `hw2 gpt train` ends with when the loss became NaN or infinite."""
+    kept = (f"the checkpoint of step {result.checkpoint_step} in {result.run_dir} is kept"
+            if result.checkpoint_step is not None else "no checkpoint was written")
+    return (f"the loss became NaN or infinite at step {result.diverged_at}; {kept}; "
+            "lower --lr (or use --warmup-steps, --clip-grad-norm) and train again")
 
 
 def train_to_json(result) -> dict[str, Any]:
-    """Every field of the TrainResult, ``metrics`` as a list of row objects."""
-    return {"command": "gpt train", **asdict(result)}
+    """Every field of the TrainResult, ``metrics`` as a list of row objects. No NaN (not JSON):
+    a loss that is not a finite number is null, and ``diverged_at`` says why."""
+    data = {"command": "gpt train", **asdict(result)}
+    for key in ("train_loss", "val_loss", "best_val_loss", "tokens_per_s"):
+        value = data[key]
+        if value is not None and not math.isfinite(value):
+            data[key] = None
+    return data
 
 
 def render_generate(result, console: Console | None = None) -> None:

@@ -4,6 +4,14 @@ One loop serves a single process and ``torchrun --nproc-per-node N`` (Distribute
 gloo on the CPU, nccl on GPUs; every rank draws its own batches, rank 0 writes the run
 directory). The random numbers of step ``s`` on rank ``r`` (batch windows, dropout) are seeded
 from ``(seed, r, s)``, so a resumed run draws exactly what the uninterrupted run would have.
+
+Read top to bottom, as nanoGPT's train.py: :func:`train` sets up the process group and the run
+directory (hw2cli.common.rundir: an earlier run is refused unless ``force``, one writer holds the
+lock), :func:`_setup` builds data, model and optimizer and restores the last complete checkpoint
+when resuming, :func:`_loop` calls :func:`train_step`, :func:`evaluate` and
+:func:`save_checkpoint`, and :func:`_finish` draws Figure 3 and sums the run up. A loss (or
+weights) that becomes NaN or infinite stops the run with ``diverged_at`` set; the last finite
+checkpoint stays (the CLI exits with ``NONFINITE_EXIT``).
 """
 
 from __future__ import annotations
@@ -13,21 +21,27 @@ import os
 import signal
 import threading
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as tdist
 import torch.nn.functional as F
+from safetensors import SafetensorError
 
+from hw2cli.common import rundir, schema
 from hw2cli.common.device import autocast, check_precision, resolve_device
-from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import check_writable_dir
+from hw2cli.common.errors import Hw2Error, Hw2Warning
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.data import CharTokenizer, get_batch, load_text, split_data
 from hw2cli.gpt.model import GPT, POS_EMBS, PRESETS, GPTConfig
+from hw2cli.gpt.plot import save_loss_plot
 
 SAMPLE_PROMPT = "Once upon a time"
 SCHEDULES = ("constant", "cosine")
@@ -90,6 +104,8 @@ class TrainResult:
     interrupted: bool
     options: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    diverged_at: int | None = None  # first step whose loss (or weights) was not finite
+    checkpoint_step: int | None = None  # step of the last checkpoint committed
 
 
 def validate(opts: TrainOptions) -> None:
@@ -153,7 +169,7 @@ class _StopFlag:
         self.set = False
         self._previous = None
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
@@ -174,74 +190,155 @@ class _Dist:
     world_size: int = 1
 
     @classmethod
-    def from_env(cls) -> "_Dist":
+    def from_env(cls) -> _Dist:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
         return cls(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), world)
 
 
-def resume_options(run_dir: str | os.PathLike, opts: TrainOptions) -> TrainOptions:
-    """The options saved in ``run_dir``; ``opts`` may change only ``max_steps``, ``epochs``
-    (to extend a run) and ``device``."""
-    _, saved, _ = ckpt.load_config(run_dir)
+NONFINITE_EXIT = 3  # exit code of `hw2 gpt train` when the loss became NaN or infinite
+
+
+def resume_options(run: ckpt.Run, opts: TrainOptions) -> TrainOptions:
+    """The options saved in ``run``; ``opts`` may change only ``max_steps``, ``epochs``
+    (to extend a run) and ``device``. Without them the target the run was last asked to
+    reach (saved in state.json) stands, so a resumed, extended run resumes to its new end."""
+    saved = dict(run.train_options)
     if "abs_emb" in saved:  # runs written before pos_emb
         saved.setdefault("pos_emb", "learned" if saved.pop("abs_emb") else "rope")
     known = {f.name for f in fields(TrainOptions)}
     resumed = TrainOptions(**{k: v for k, v in saved.items() if k in known})
-    resumed.out = str(run_dir)
-    resumed.device = opts.device
+    resumed.out, resumed.device = str(run.folder), opts.device
+    if run.state is not None and (run.state.max_steps or run.state.epochs):
+        resumed.max_steps, resumed.epochs = run.state.max_steps, run.state.epochs
     if opts.max_steps is not None or opts.epochs is not None:
         resumed.max_steps, resumed.epochs = opts.max_steps, opts.epochs
     return resumed
 
 
-def train(opts: TrainOptions, reporter: Reporter | None = None, resume: str | os.PathLike | None = None) -> TrainResult:
-    """Train (or, with ``resume``, continue) a character-level GPT; see the module docstring."""
-    if resume is not None:
-        opts = resume_options(resume, opts)
-    validate(opts)
+@contextmanager
+def _distributed(dist: _Dist, device: torch.device) -> Iterator[None]:
+    """The one place for torch.distributed: a process group for the run (gloo on the CPU,
+    nccl on GPUs) when torchrun started several processes."""
+    if dist.world_size == 1:
+        yield
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    tdist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield
+    finally:
+        tdist.destroy_process_group()
+
+
+def _all_mean(value: float, dist: _Dist, device: torch.device) -> float:
+    """Mean of ``value`` over all processes."""
+    if dist.world_size == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    tdist.all_reduce(t)
+    return t.item() / dist.world_size
+
+
+def _barrier(dist: _Dist) -> None:
+    if dist.world_size > 1:
+        tdist.barrier()
+
+
+@contextmanager
+def _run_directory(out: Path, dist: _Dist, resuming: bool, force: bool) -> Iterator[None]:
+    """Rank 0 refuses an earlier run's folder (unless ``force``), takes the writer lock and
+    finishes or discards a cut checkpoint; every rank reads only after that."""
+    with ExitStack() as stack:
+        if dist.rank == 0:
+            if not resuming:
+                rundir.prepare(out, what="--out run directory", manifest=ckpt.MANIFEST,
+                               leftovers=ckpt.DERIVED, force=force, resume_hint="--resume")
+            elif not out.is_dir():
+                raise Hw2Error(f"run directory {out} does not exist; give the --out folder of `gpt train`")
+            stack.enter_context(rundir.lock(out))
+            dropped = rundir.recover(out, ckpt.MANIFEST, ckpt.State, ckpt.RUN_FILES)
+            if dropped:
+                warnings.warn(f"{out}: deleted the files of a half-written checkpoint ({', '.join(dropped)})",
+                              Hw2Warning, stacklevel=3)
+        _barrier(dist)
+        yield
+
+
+def train(opts: TrainOptions, reporter: Reporter | None = None, resume: str | os.PathLike | None = None,
+          force: bool = False) -> TrainResult:
+    """Train (or, with ``resume``, continue) a character-level GPT; see the module docstring.
+
+    A new run refuses an ``out`` folder holding an earlier run unless ``force`` (whose files
+    then go with the first checkpoint). A loss that becomes NaN or infinite stops the run with
+    ``diverged_at`` set and the last finite checkpoint kept."""
+    if resume is None:
+        validate(opts)
     dist = _Dist.from_env()
     device = resolve_device(opts.device)
     if device.type == "cuda" and dist.world_size > 1:
         device = torch.device("cuda", dist.local_rank)
-    precision = check_precision(opts.precision, device)
-    if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    reporter = reporter if (reporter is not None and dist.rank == 0) else Reporter()
-    run_dir = check_writable_dir(opts.out, "--out run directory")
+    out = Path(resume if resume is not None else opts.out)
+    with _distributed(dist, device), _run_directory(out, dist, resume is not None, force):
+        run = ckpt.open_run(out) if resume is not None else None
+        if run is not None:
+            opts = resume_options(run, opts)
+            schema.construct(run.path("config.json"), "train", lambda: validate(opts), ckpt.FIX)
+        precision = check_precision(opts.precision, device)
+        if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        t = _setup(opts, dist, device, precision, out, run)
+        t.reporter = reporter if (reporter is not None and dist.rank == 0) else Reporter()
+        return _loop(t)
+
+
+@dataclass
+class _Trainer:
+    """What the loop works on (nanoGPT keeps these as module globals)."""
+
+    opts: TrainOptions
+    dist: _Dist
+    device: torch.device
+    precision: str
+    run_dir: Path
+    tokenizer: CharTokenizer
+    train_data: torch.Tensor
+    val_data: torch.Tensor
+    total: int
+    model: GPT
+    net: torch.nn.Module  # the model as trained: compiled and/or wrapped in DDP
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    step: int = 0
+    saved_step: int | None = None  # step of the last committed checkpoint
+    best_val: float | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    last_train: float | None = None
+    last_val: float | None = None
+    sample: str | None = None
+    diverged_at: int | None = None
+    first_save: tuple | None = None  # (model config, options, tokenizer) until the first checkpoint
+    reporter: Reporter = field(default_factory=Reporter)
+
+
+def _setup(opts: TrainOptions, dist: _Dist, device: torch.device, precision: str, run_dir: Path,
+           run: ckpt.Run | None) -> _Trainer:
+    """Data, model, optimizer and, when resuming, the state of the last checkpoint."""
     text, text_path = load_text(opts.txt_file)
     if opts.txt_file is not None:  # saved absolute, so --resume works from any folder
         opts = replace(opts, txt_file=str(text_path.resolve()))
     tokenizer = CharTokenizer.from_text(text)
-    if resume is not None:
-        _, _, saved_tok = ckpt.load_config(run_dir)
-        if saved_tok != tokenizer:
-            raise Hw2Error(f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than {run_dir}; resume with the same --txt-file")
+    if run is not None and run.tokenizer != tokenizer:
+        raise Hw2Error(f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than "
+                       f"{run_dir}; resume with the same --txt-file")
     data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
     train_data, val_data = split_data(data, opts.val_fraction, opts.block_size)
     world_batch = opts.batch_size * dist.world_size
-    if opts.max_steps is not None:
-        total = opts.max_steps
-    else:
-        total = (opts.epochs or 3) * math.ceil((len(train_data) - opts.block_size) / world_batch)
+    steps_per_epoch = math.ceil((len(train_data) - opts.block_size) / world_batch)
+    total = opts.max_steps if opts.max_steps is not None else (opts.epochs or 3) * steps_per_epoch
 
-    if dist.world_size > 1:
-        import torch.distributed as tdist
-
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        tdist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
-        return _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data, val_data, total, resume is not None)
-    finally:
-        if dist.world_size > 1:
-            import torch.distributed as tdist
-
-            tdist.destroy_process_group()
-
-
-def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data, val_data, total, resuming) -> TrainResult:
     torch.manual_seed(opts.seed)
     config = GPTConfig.from_preset(
         opts.model_type, vocab_size=tokenizer.vocab_size, block_size=opts.block_size,
@@ -249,166 +346,229 @@ def _run(opts, dist, device, precision, reporter, run_dir, tokenizer, train_data
         use_flash_attn=opts.flash_attn, pos_emb=opts.pos_emb, attn_scale=opts.attn_scale,
     )
     model = GPT(config).to(device)
-    optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type)
+    optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95),
+                                           device_type=device.type)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    step, rows, best_val = 0, [], None
-    if resuming:
-        state = ckpt.load_training_state(run_dir, optimizer)
-        ckpt.check_consistent(run_dir, state["step"])
-        ckpt.load_weights(model, run_dir / "model.safetensors")
-        model.to(device)
-        step, best_val = state["step"], state.get("best_val_loss")
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        rows = [r for r in ckpt.read_metrics(run_dir) if r["step"] <= step]
-    elif dist.rank == 0:
-        ckpt.clear_run(run_dir)
-        ckpt.save_config(run_dir, config, asdict(opts), tokenizer)
-    start_step = step
-
     net = torch.compile(model) if opts.compile else model
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
-        import torch.distributed as tdist
 
-        train_net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
+    t = _Trainer(opts, dist, device, precision, run_dir, tokenizer, train_data, val_data, total, model, net,
+                 optimizer, scaler)
+    if run is None:
+        t.first_save = (config, asdict(opts), tokenizer)
     else:
-        train_net = net
+        _restore(t, run)
+    return t
 
-    def all_mean(value: float) -> float:
-        if dist.world_size == 1:
-            return value
-        t = torch.tensor([value], dtype=torch.float64, device=device)
-        tdist.all_reduce(t)
-        return t.item() / dist.world_size
 
-    @torch.no_grad()
-    def evaluate() -> float | None:
-        if len(val_data) == 0:
+def _restore(t: _Trainer, run: ckpt.Run) -> None:
+    """Weights, optimizer, loss scale and metrics of the run's last complete checkpoint."""
+    state = ckpt.load_training_state(run.folder, t.optimizer, run)
+    ckpt.load_weights(t.model, run.path("model.safetensors"))
+    t.model.to(t.device)
+    t.step = t.saved_step = state["step"]
+    t.best_val = state.get("best_val_loss")
+    if state.get("scaler"):
+        t.scaler.load_state_dict(state["scaler"])
+    t.rows = [r for r in ckpt.read_metrics(run.folder, run) if r["step"] <= t.step]
+    t.last_train = next((r["train_loss"] for r in reversed(t.rows)), None)
+    t.last_val = next((r["val_loss"] for r in reversed(t.rows) if r["val_loss"] is not None), None)
+
+
+def train_step(t: _Trainer) -> torch.Tensor:
+    """One optimizer step on a batch drawn for (seed, rank, step); returns the loss (on device)."""
+    opts = t.opts
+    for group in t.optimizer.param_groups:
+        group["lr"] = lr_at(t.step, t.total, opts)
+    batch_seed, dropout_seed = _step_seeds(opts.seed, t.dist.rank, t.step)
+    batches = torch.Generator().manual_seed(batch_seed)
+    x, y = get_batch(t.train_data, opts.block_size, opts.batch_size, batches)
+    torch.manual_seed(dropout_seed)
+    x, y = x.to(t.device, non_blocking=True), y.to(t.device, non_blocking=True)
+    with autocast(t.device, t.precision):
+        logits = t.net(x)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    t.scaler.scale(loss).backward()
+    if opts.clip_grad_norm > 0:
+        t.scaler.unscale_(t.optimizer)
+        torch.nn.utils.clip_grad_norm_(t.model.parameters(), opts.clip_grad_norm)
+    t.scaler.step(t.optimizer)
+    t.scaler.update()
+    t.optimizer.zero_grad(set_to_none=True)
+    t.step += 1
+    return loss.detach()
+
+
+@torch.no_grad()
+def evaluate(t: _Trainer) -> float | None:
+    """Mean loss over ``eval_steps`` fixed validation batches (the same ones every time)."""
+    if len(t.val_data) == 0:
+        return None
+    opts = t.opts
+    t.model.eval()
+    gen = torch.Generator().manual_seed(_step_seeds(opts.seed, t.dist.rank, 0, purpose=1)[0])
+    total_loss = 0.0
+    for _ in range(opts.eval_steps):
+        x, y = get_batch(t.val_data, opts.block_size, opts.batch_size, gen)
+        with autocast(t.device, t.precision):
+            logits = t.net(x.to(t.device))
+        total_loss += F.cross_entropy(logits.float().flatten(0, 1), y.to(t.device).flatten()).item()
+    t.model.train()
+    return _all_mean(total_loss / opts.eval_steps, t.dist, t.device)
+
+
+@torch.no_grad()
+def greedy_sample(t: _Trainer) -> str:
+    """``sample_tokens`` greedy characters after a fixed prompt."""
+    chars = set(t.tokenizer.chars)
+    prompt = SAMPLE_PROMPT if set(SAMPLE_PROMPT) <= chars else t.tokenizer.decode(t.train_data[:16])
+    t.model.eval()
+    idx = torch.tensor([t.tokenizer.encode(prompt)], device=t.device)
+    out = t.model.generate(idx, t.opts.sample_tokens, do_sample=False)
+    t.model.train()
+    return t.tokenizer.decode(out[0].tolist())
+
+
+def save_checkpoint(t: _Trainer, finished: bool) -> None:
+    """Commit weights, optimizer, metrics and state.json as one set (rank 0 only), unless the
+    weights are no longer finite: then the previous checkpoint stays and the run stops."""
+    if t.diverged_at is not None:
+        return
+    if not all(torch.isfinite(p).all() for p in t.model.parameters()):  # the same on every rank
+        t.diverged_at = t.step
+        return
+    if t.dist.rank != 0:
+        return
+    state = {"step": t.step, "total_steps": t.total, "max_steps": t.opts.max_steps, "epochs": t.opts.epochs,
+             "best_val_loss": t.best_val, "finished": finished,
+             "scaler": t.scaler.state_dict() if t.scaler.is_enabled() else None}
+    try:
+        ckpt.save_checkpoint(t.run_dir, t.model, t.optimizer, state, t.rows, first=t.first_save)
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
+        kept = "nothing was saved" if t.saved_step is None else f"the checkpoint of step {t.saved_step} stays"
+        reason = getattr(exc, "strerror", None) or exc
+        raise Hw2Error(f"cannot write the checkpoint of step {t.step} into {t.run_dir} ({reason}); {kept}: "
+                       f"fix that (disk space, the folder) and continue with --resume {t.run_dir}") from None
+    t.first_save, t.saved_step = None, t.step
+
+
+@dataclass
+class _Interval:
+    """Losses and time of the steps since the last row of metrics.csv."""
+
+    losses: list[torch.Tensor] = field(default_factory=list)
+    seconds: float = 0.0
+    trained_steps: int = 0
+    train_seconds: float = 0.0
+
+    def close(self, t: _Trainer, tokens_per_step: int) -> dict[str, Any] | None:
+        """Append the interval's row to ``t.rows`` (None when the loss is not finite: then
+        ``t.diverged_at`` names the first step whose loss was not)."""
+        losses = torch.stack(self.losses).float()
+        mean = _all_mean(losses.mean().item(), t.dist, t.device)
+        n, seconds = len(self.losses), max(self.seconds, 1e-9)
+        self.losses, self.seconds = [], 0.0
+        if not math.isfinite(mean):
+            bad = (~torch.isfinite(losses)).nonzero()
+            t.diverged_at = t.step - n + 1 + (int(bad[0]) if len(bad) else n - 1)
             return None
-        model.eval()
-        gen = torch.Generator().manual_seed(_step_seeds(opts.seed, dist.rank, 0, purpose=1)[0])
-        total_loss = 0.0
-        for _ in range(opts.eval_steps):
-            x, y = get_batch(val_data, opts.block_size, opts.batch_size, gen)
-            with autocast(device, precision):
-                logits = net(x.to(device))
-            total_loss += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten()).item()
-        model.train()
-        return all_mean(total_loss / opts.eval_steps)
+        self.trained_steps += n
+        self.train_seconds += seconds
+        t.last_train = mean
+        row = {"step": t.step, "train_loss": mean, "val_loss": None, "lr": lr_at(t.step - 1, t.total, t.opts),
+               "tokens_per_s": tokens_per_step * n / seconds}
+        t.rows.append(row)
+        return row
 
-    prompt_text = SAMPLE_PROMPT if set(SAMPLE_PROMPT) <= set(tokenizer.chars) else tokenizer.decode(train_data[:16])
 
-    @torch.no_grad()
-    def greedy_sample() -> str:
-        model.eval()
-        idx = torch.tensor([tokenizer.encode(prompt_text)], device=device)
-        out = model.generate(idx, opts.sample_tokens, do_sample=False)
-        model.train()
-        return tokenizer.decode(out[0].tolist())
-
-    def save(finished: bool) -> None:
-        if dist.rank != 0:
-            return
-        ckpt.save_weights(run_dir, model, step)
-        ckpt.save_training_state(run_dir, optimizer, {
-            "step": step, "total_steps": total, "best_val_loss": best_val, "finished": finished,
-            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-        })
-        ckpt.write_metrics(run_dir, rows)
-
-    tokens_per_step = opts.batch_size * opts.block_size * dist.world_size
-    reporter.start("train", f"train {opts.model_type}", total=total, completed=step,
-                   loss=float("nan"), val=float("nan"), tps=0.0)
-    batch_gen = torch.Generator()
-    loss_sum = torch.zeros((), device=device)
-    n_interval, interval_time, train_time, trained_steps = 0, 0.0, 0.0, 0
-    last = {
-        "train": next((r["train_loss"] for r in reversed(rows)), None),
-        "val": next((r["val_loss"] for r in reversed(rows) if r["val_loss"] is not None), None),
-        "sample": None,
-    }
-    interrupted = False
-    started = time.perf_counter()
-    model.train()
+def _loop(t: _Trainer) -> TrainResult:
+    """Train to ``t.total`` steps: a row of metrics every ``log_interval`` steps, a validation
+    loss and a checkpoint every ``eval_interval``; Ctrl-C (or the end) saves and stops."""
+    opts, start_step = t.opts, t.step
+    tokens_per_step = opts.batch_size * opts.block_size * t.dist.world_size
+    t.reporter.start("train", f"train {opts.model_type}", total=t.total, completed=t.step,
+                     loss=float("nan"), val=float("nan"), tps=0.0)
+    interval, interrupted, started = _Interval(), False, time.perf_counter()
+    t.model.train()
     with _StopFlag() as stop:
         try:
-            while step < total:
+            while t.step < t.total and t.diverged_at is None:
                 t0 = time.perf_counter()
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_now = lr_at(step, total, opts)
-                batch_seed, dropout_seed = _step_seeds(opts.seed, dist.rank, step)
-                batch_gen.manual_seed(batch_seed)
-                torch.manual_seed(dropout_seed)
-                x, y = get_batch(train_data, opts.block_size, opts.batch_size, batch_gen)
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with autocast(device, precision):
-                    logits = train_net(x)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-                scaler.scale(loss).backward()
-                if opts.clip_grad_norm > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                loss_sum += loss.detach()
-                n_interval += 1
-                do_eval = step % opts.eval_interval == 0 or step == total
-                do_log = do_eval or step % opts.log_interval == 0
-                if not do_log:
-                    interval_time += time.perf_counter() - t0
-                    if dist.world_size == 1 and stop.set:
-                        break
-                    continue
-                last["train"] = all_mean(loss_sum.item() / n_interval)
-                interval_time += time.perf_counter() - t0
-                tps = tokens_per_step * n_interval / interval_time
-                train_time += interval_time
-                trained_steps += n_interval
-                row = {"step": step, "train_loss": last["train"], "val_loss": None, "lr": lr_now, "tokens_per_s": tps}
-                if do_eval:
-                    row["val_loss"] = last["val"] = evaluate()
-                    if last["val"] is not None and (best_val is None or last["val"] < best_val):
-                        best_val = last["val"]
-                rows.append(row)
-                reporter.update("train", advance=n_interval, loss=last["train"],
-                                val=last["val"] if last["val"] is not None else float("nan"), tps=tps)
-                if opts.sample_interval and step % opts.sample_interval == 0 and dist.rank == 0:
-                    last["sample"] = greedy_sample()
-                    reporter.log(f"step {step}: {last['sample']!r}")
-                if do_eval:
-                    save(finished=step >= total)
-                loss_sum.zero_()
-                n_interval, interval_time = 0, 0.0
-                stop_now = float(stop.set)
-                if dist.world_size > 1:
-                    stop_now = all_mean(stop_now)
-                if stop_now > 0:
+                interval.losses.append(train_step(t))
+                do_eval = t.step % opts.eval_interval == 0 or t.step == t.total
+                interval.seconds += time.perf_counter() - t0
+                if do_eval or t.step % opts.log_interval == 0:
+                    _log(t, interval, tokens_per_step, do_eval)
+                    stop_now = _all_mean(float(stop.set), t.dist, t.device) > 0
+                elif t.dist.world_size == 1:
+                    stop_now = stop.set
+                else:
+                    stop_now = False
+                if stop_now:
                     break
-            if step < total:
+            if t.step < t.total and t.diverged_at is None:
                 interrupted = True
-                if n_interval:
-                    last["train"] = loss_sum.item() / n_interval
-                    rows.append({"step": step, "train_loss": last["train"], "val_loss": None,
-                                 "lr": lr_now, "tokens_per_s": tokens_per_step * n_interval / max(interval_time, 1e-9)})
-                    train_time += interval_time
-                    trained_steps += n_interval
-                save(finished=False)
+                if interval.losses:
+                    interval.close(t, tokens_per_step)
+                save_checkpoint(t, finished=False)
         except KeyboardInterrupt:  # a second Ctrl-C: keep the last complete checkpoint
             interrupted = True
-    reporter.finish("train")
-    if dist.rank == 0 and rows:
-        ckpt.plot_loss(run_dir, rows, title=f"{opts.model_type}, {Path(opts.txt_file).name if opts.txt_file else 'Grimm'}")
-    if step >= total and last["sample"] is None and dist.rank == 0 and not interrupted:
-        last["sample"] = greedy_sample()
+    t.reporter.finish("train")
+    return _finish(t, start_step, interval, interrupted, time.perf_counter() - started)
+
+
+def _log(t: _Trainer, interval: _Interval, tokens_per_step: int, do_eval: bool) -> None:
+    """Close the interval's row; evaluate, sample and checkpoint when it is time."""
+    n = len(interval.losses)
+    row = interval.close(t, tokens_per_step)
+    if row is None:
+        return
+    if do_eval:
+        row["val_loss"] = t.last_val = evaluate(t)
+        if t.last_val is not None and not math.isfinite(t.last_val):
+            row["val_loss"] = t.last_val = None
+            t.diverged_at = t.step
+            t.rows.pop()
+            return
+        if t.last_val is not None and (t.best_val is None or t.last_val < t.best_val):
+            t.best_val = t.last_val
+    t.reporter.update("train", advance=n, loss=t.last_train,
+                      val=t.last_val if t.last_val is not None else float("nan"), tps=row["tokens_per_s"])
+    if t.opts.sample_interval and t.step % t.opts.sample_interval == 0 and t.dist.rank == 0:
+        t.sample = greedy_sample(t)
+        t.reporter.log(f"step {t.step}: {t.sample!r}")
+    if do_eval:
+        save_checkpoint(t, finished=t.step >= t.total)
+
+
+def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool,
+            elapsed: float) -> TrainResult:
+    """Draw Figure 3, take the final greedy sample, and sum the run up."""
+    opts = t.opts
+    if t.diverged_at is not None:
+        interrupted = False
+        t.rows = [r for r in t.rows if t.saved_step is None or r["step"] <= t.saved_step]
+    if t.dist.rank == 0 and t.rows:
+        name = Path(opts.txt_file).name if opts.txt_file else "Grimm"
+        try:  # the figure is drawn from metrics.csv: losing it loses no training
+            save_loss_plot(t.run_dir / "loss.png", t.rows, title=f"{opts.model_type}, {name}")
+        except OSError as exc:
+            warnings.warn(f"cannot write {t.run_dir / 'loss.png'} ({exc.strerror or exc}); the checkpoint is "
+                          "complete", Hw2Warning, stacklevel=2)
+    finished = t.step >= t.total and not interrupted and t.diverged_at is None
+    if finished and t.sample is None and t.dist.rank == 0:
+        t.sample = greedy_sample(t)
+    tokens_per_step = opts.batch_size * opts.block_size * t.dist.world_size
     return TrainResult(
-        run_dir=str(run_dir), model_type=opts.model_type, num_params=model.num_params(),
-        vocab_size=tokenizer.vocab_size, device=str(device), precision=precision,
-        world_size=dist.world_size, rank=dist.rank, start_step=start_step, steps=step, total_steps=total,
-        train_loss=last["train"], val_loss=last["val"], best_val_loss=best_val,
-        tokens_per_s=(tokens_per_step * trained_steps / train_time) if train_time > 0 else None,
-        elapsed_s=time.perf_counter() - started, sample=last["sample"], interrupted=interrupted,
-        options=asdict(opts), metrics=rows,
+        run_dir=str(t.run_dir), model_type=opts.model_type, num_params=t.model.num_params(),
+        vocab_size=t.tokenizer.vocab_size, device=str(t.device), precision=t.precision,
+        world_size=t.dist.world_size, rank=t.dist.rank, start_step=start_step, steps=t.step,
+        total_steps=t.total,
+        train_loss=t.last_train, val_loss=t.last_val, best_val_loss=t.best_val,
+        tokens_per_s=(tokens_per_step * interval.trained_steps / interval.train_seconds)
+        if interval.train_seconds > 0 else None,
+        elapsed_s=elapsed, sample=t.sample, interrupted=interrupted, options=asdict(opts), metrics=t.rows,
+        diverged_at=t.diverged_at, checkpoint_step=t.saved_step,
     )

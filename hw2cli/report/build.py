@@ -7,13 +7,12 @@ seconds). Parts that are missing are listed as such; nothing here runs an experi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.report import sections
+from hw2cli.report import inputs, sections
 from hw2cli.report.probes import probes
 
 PARTS: tuple[tuple[str, str, Callable[[Path], list[str]]], ...] = (
@@ -36,11 +35,8 @@ class Report:
 
 
 def read_json(path: Path) -> Any:
-    """Read a JSON output of a part, naming the file if it is unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise Hw2Error(f"cannot read {path}: {exc}; rerun that part of scripts/reproduce.sh with --force") from None
+    """Read a part's ``part.json``, validated (hw2cli.report.inputs.Part)."""
+    return inputs.read(path, inputs.Part)
 
 
 def build_report(run_dir: str | Path) -> Report:

@@ -6,10 +6,28 @@ embeds ``NAME.png`` when present.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Literal
+
+from hw2cli.common.schema import Known
+from hw2cli.report import inputs
 
 ORDER = ("attention-cost", "receptive-field", "softmax-scale", "heads", "positions")
+
+
+class ProbeVerdict(Known):
+    claim: str
+    measurement: str
+    verdict: Literal["holds", "partly", "does not hold"]
+
+
+class ProbeResult(Known):
+    """``probes/NAME.json`` (hw2 probe NAME --json): only what the section shows."""
+
+    probe: str
+    question: str
+    interrupted: bool = False
+    verdicts: list[ProbeVerdict]
 
 
 def _cell(text: str) -> str:
@@ -32,7 +50,7 @@ def probes(part_dir: Path) -> list[str]:
     for name in ORDER:
         if name not in found:
             continue
-        data = json.loads(found[name].read_text(encoding="utf-8"))
+        data = inputs.read(found[name], ProbeResult)
         note = " (interrupted)" if data.get("interrupted") else ""
         for v in data.get("verdicts", []):
             lines.append(

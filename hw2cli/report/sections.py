@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from hw2cli.report import inputs
 from hw2cli.report.published import CONV_ORDER, TABLES
-
-
-def _json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _figure(part_dir: Path, name: str, caption: str) -> list[str]:
@@ -22,7 +18,7 @@ def _figure(part_dir: Path, name: str, caption: str) -> list[str]:
 
 def rotation(part_dir: Path) -> list[str]:
     """Figures 1 and 2: accuracy (%) per test angle for the plain and augmented models."""
-    data = _json(part_dir / "result.json")
+    data = inputs.read(part_dir / "result.json", inputs.RotationResult)
     models = list(data["models"])
     lines = [
         f"Data set `{data['dataset']}` ({data['n_train']} training, {data['n_test']} test images), "
@@ -50,15 +46,15 @@ def rotation(part_dir: Path) -> list[str]:
 def padding_table(part_dir: Path) -> list[str]:
     """Tables 1 and 2: per-round validation and test accuracy (%), mean and population std,
     in the report's layout, with the report's published mean ± std and the difference."""
-    data = _json(part_dir / "result.json")
+    data = inputs.read(part_dir / "result.json", inputs.PaddingResult)
     settings = data["settings"]
     net = settings["net"]
     conv = data["conv_types"]
-    n_rounds = max(len(c["rounds"]) for c in conv.values())
+    n_rounds = max((len(c["rounds"]) for c in conv.values()), default=0)
     published = TABLES[net]
     lines = [
         f"`{net}`, {n_rounds} round(s), up to {settings['epochs']} epochs, device `{data['device']}`, "
-        f"trainer path `{data['path']}`, {data['seconds']:.1f} s ({data['gflops']:.1f} GFLOP/s)"
+        f"trainer path `{data['path']}`, {data['seconds']:.1f} s ({data['gflops'] or 0:.1f} GFLOP/s)"
         + (" — **interrupted**" if data["interrupted"] else "")
         + ".",
         "",
@@ -76,19 +72,25 @@ def padding_table(part_dir: Path) -> list[str]:
             mean, std = entry["summary"][key]["mean"], entry["summary"][key]["std"]
             lines.append(
                 f"| {conv_type} | {label} | " + " | ".join(values)
-                + f" | {mean:.4f} | {std:.4f} | {pub_mean:.2f} ± {pub_std:.2f} | {mean - pub_mean:+.2f} |"
+                + f" | {_num(mean, '.4f')} | {_num(std, '.4f')} | {pub_mean:.2f} ± {pub_std:.2f} | "
+                + f"{_num(None if mean is None else mean - pub_mean, '+.2f')} |"
             )
     lines.append("")
     return lines
 
 
+def _num(value, spec: str) -> str:
+    """A number, or a dash where none was measured (an interrupted run)."""
+    return "—" if value is None else format(value, spec)
+
+
 def _loss(value) -> str:
-    return "—" if value is None else f"{value:.4f}"
+    return _num(value, ".4f")
 
 
 def gpt(part_dir: Path) -> list[str]:
     """Figure 3 and samples: the training summary, the loss curve and the decoded samples."""
-    train = _json(part_dir / "train.json")
+    train = inputs.read(part_dir / "train.json", inputs.GptTrain)
     opts = train["options"]
     lines = [
         f"Preset `{train['model_type']}` ({train['num_params']:,} parameters, vocabulary {train['vocab_size']}), "
@@ -103,7 +105,7 @@ def gpt(part_dir: Path) -> list[str]:
     ]
     lines += _figure(part_dir, "run/loss.png", "Training and validation loss against step")
     for sample_file in sorted(part_dir.glob("samples_*.json")):
-        data = _json(sample_file)
+        data = inputs.read(sample_file, inputs.GptSamples)
         st = data["settings"]
         knobs = [st["mode"]] + [f"{k.replace('_', '-')} {st[k]:g}" for k in ("temperature", "top_k", "top_p") if st.get(k) is not None]
         lines += [f"**Prompt {data['prompt']!r}, {', '.join(knobs)}, seed {st['seed']}**", ""]
@@ -130,8 +132,8 @@ def graph(part_dir: Path) -> list[str]:
     lines: list[str] = []
     for powers_file in sorted(part_dir.glob("*_powers.json")):
         name = powers_file.name.removesuffix("_powers.json")
-        powers = _json(powers_file)
-        lap = _json(part_dir / f"{name}_laplacian.json")
+        powers = inputs.read(powers_file, inputs.GraphPowers)
+        lap = inputs.read(part_dir / f"{name}_laplacian.json", inputs.GraphLaplacian)
         nodes = powers["nodes"]
         lines += [
             f"### {name} (`{Path(powers['source']).name}`)",
@@ -153,7 +155,7 @@ def graph(part_dir: Path) -> list[str]:
         ]
     check_file = part_dir / "check.json"
     if check_file.is_file():
-        check = _json(check_file)
+        check = inputs.read(check_file, inputs.GraphCheck)
         lines += [
             f"### Checking a hand-written {check['kind']} matrix of `{Path(check['source']).name}`",
             "",

@@ -7,7 +7,6 @@ rotated by each requested angle. Rotations run on batched tensors on the chosen 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,14 +18,13 @@ import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_path, check_writable_dir, write_json
 from hw2cli.common.progress import Reporter
+from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
 from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
 from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
 
 MODES = ("plain", "augmented", "both")
-MODELS_CONFIG = "config.json"
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 
 
@@ -88,13 +86,15 @@ def run_rotation_experiment(
     precision: str = "fp32",
     save_models: str | Path | None = None,
     load_models: str | Path | None = None,
+    force: bool = False,
     preview_images: int = 0,
     reporter: Reporter | None = None,
 ) -> RotationResult:
     """Train (or load) the plain and/or augmented CNN and measure accuracy at every angle.
 
     Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
-    far with ``interrupted=True``.
+    far with ``interrupted=True``. ``save_models`` refuses a folder of earlier models unless
+    ``force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
     reporter = reporter or Reporter()
     if mode not in MODES:
@@ -113,9 +113,9 @@ def run_rotation_experiment(
     dev = resolve_device(device)
     check_precision(precision, dev)
     names = ["plain", "augmented"] if mode == "both" else [mode]
-    saved = _read_models_config(Path(load_models), names) if load_models is not None else None
+    saved = saved_models.read_models(Path(load_models), names) if load_models is not None else None
     if save_models is not None:
-        check_writable_dir(save_models, "--save-models folder")
+        saved_models.check_folder(save_models, force)
 
     data = load_dataset(dataset, data_dir)
     if dev.type == "cpu":
@@ -126,13 +126,14 @@ def run_rotation_experiment(
         angles=angle_list, models=[], model_config=config, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, device=str(dev), precision=precision,
     )
-    loaded = {name: _load_model(Path(load_models), saved, name, config) for name in names} if saved else {}
+    loaded = {name: saved_models.load_model(saved[1], name, config) for name in names} if saved else {}
+    folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
     try:
         for name in names:
             if name in loaded:
                 model, info = loaded[name]
                 model = model.to(dev)
-                entry = ModelResult(name, [], info["train_loss"], info["epochs"], 0.0, str(Path(load_models) / info["file"]))
+                entry = ModelResult(name, [], info.train_loss, info.epochs, 0.0, str(saved[1].path(info.file)))
             else:
                 start = time.perf_counter()
                 model, losses = train_model(
@@ -140,8 +141,9 @@ def run_rotation_experiment(
                     seed=seed, device=dev, precision=precision, reporter=reporter, key=name,
                 )
                 entry = ModelResult(name, [], losses, epochs, time.perf_counter() - start)
-                if save_models is not None:
-                    _save_models(Path(save_models), name, model, entry, result)
+                if folder is not None:
+                    folder.save(name, model, config, dataset=data.name, classes=data.classes, epochs=epochs,
+                                train_loss=losses, seed=seed)
                     result.saved_models = str(save_models)
             # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
@@ -154,6 +156,9 @@ def run_rotation_experiment(
             result.preview = preview_grid(data, angle_list, preview_images, dev)
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        if folder is not None:
+            folder.close()
     return result
 
 
@@ -246,76 +251,3 @@ def preview_grid(data: ImageData, angles: list[float], count: int, device: torch
     x = to_float(data.test_images[:count].to(device))
     rows = torch.stack([rotate_batch(x, a) for a in angles], dim=1)  # (count, angles, 3, H, W)
     return rows.permute(0, 1, 3, 4, 2).cpu().numpy()
-
-
-def _save_models(folder: Path, name: str, model: RotationCNN, entry: ModelResult, result: RotationResult) -> None:
-    """Write ``<name>.safetensors`` and add it to the folder's ``config.json`` (rewritten from
-    scratch when the architecture changed)."""
-    from safetensors.torch import save_file
-
-    config_path = folder / MODELS_CONFIG
-    try:
-        meta = json.loads(config_path.read_text()) if config_path.exists() else {}
-    except ValueError:
-        meta = {}
-    if not isinstance(meta, dict) or meta.get("model") != result.model_config.to_dict():
-        meta = {}
-    meta.update(format="hw2 rotate-eval models", model=result.model_config.to_dict(), dataset=result.dataset, classes=result.classes)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / f"{name}.safetensors") as tmp:
-        save_file(tensors, str(tmp))
-    meta.setdefault("models", {})[name] = {
-        "file": f"{name}.safetensors", "epochs": entry.epochs_trained, "train_loss": entry.train_loss, "seed": result.seed
-    }
-    write_json(config_path, meta)
-
-
-def _read_models_config(folder: Path, names: list[str]) -> dict:
-    """Read ``config.json`` of a --load-models folder and check it lists every wanted model."""
-    path = folder / MODELS_CONFIG
-    if not path.is_file():
-        raise Hw2Error(f"--load-models {folder}: no {MODELS_CONFIG} there; give a folder written by --save-models")
-    try:
-        meta = json.loads(path.read_text())
-        RotationCNNConfig.from_dict(meta["model"])
-        models = meta["models"]
-        for info in models.values():
-            info["file"], info.setdefault("epochs", 0), info.setdefault("train_loss", [])
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise Hw2Error(f"--load-models {path} is not a rotate-eval model config ({type(exc).__name__}: {exc}); save the models again with --save-models") from None
-    missing = [n for n in names if n not in models]
-    if missing:
-        raise Hw2Error(f"--load-models {folder} has no {' or '.join(missing)} model; train it with --save-models or pick --mode {'/'.join(models) or 'another'}")
-    return meta
-
-
-def _load_model(folder: Path, meta: dict, name: str, data_config: RotationCNNConfig) -> tuple[RotationCNN, dict]:
-    """Build the saved architecture and load its safetensors weights, refusing a mismatch."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    config = RotationCNNConfig.from_dict(meta["model"])
-    if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
-        raise Hw2Error(
-            f"--load-models {folder}: models for {config.n_classes} classes of {config.image_size}px images, "
-            f"but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; use the dataset they were trained on"
-        )
-    info = meta["models"][name]
-    path = folder / info["file"]
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise Hw2Error(f"cannot read model file {path} ({exc}); save the models again with --save-models") from None
-    model = RotationCNN(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in tensors.items()}
-    problems = [f"{k} missing" for k in expected if k not in got]
-    problems += [f"unexpected {k}" for k in got if k not in expected]
-    problems += [f"{k} is {list(got[k])}, needs {list(expected[k])}" for k in expected if k in got and got[k] != expected[k]]
-    if problems:
-        raise Hw2Error(
-            f"model file {path} does not match the CNN in {folder / MODELS_CONFIG} ({', '.join(problems[:3])}"
-            f"{', ...' if len(problems) > 3 else ''}); save the models again with --save-models"
-        )
-    model.load_state_dict(tensors)
-    return model.eval(), info

@@ -1,0 +1,307 @@
+"""The run-directory contract: a run never destroys an earlier one, one writer at a time, and
+a checkpoint is a set of files that is either complete or ignored.
+
+Used by ``hw2 gpt train --out/--resume`` (manifest ``state.json``) and ``hw2 rotate-eval
+--save-models/--load-models`` (manifest ``config.json``).
+
+**New runs.** :func:`prepare` refuses a folder that already holds anything (but the metrics
+or figure a run left before its first checkpoint) unless ``force``;
+with ``force`` nothing is deleted up front: the old files are replaced by, or removed with,
+the new run's first complete checkpoint (:func:`commit`'s ``remove``).
+
+**One writer.** :func:`lock` holds an exclusive ``flock`` on ``DIR/.hw2.lock``, which holds
+the writer's PID. The kernel drops the lock when its process dies however it dies (SIGKILL
+included), so a lock file left by a dead process is stale by construction and is taken over;
+a live holder makes a second writer refuse with one line naming its PID.
+
+**Checkpoints as a set.** :func:`commit` writes every file of a checkpoint beside its final
+name as ``.NAME.next``, then the manifest ``.MANIFEST.next`` (the step, and each file's size
+and sha256) in one atomic rename: that rename is the commit point. Only then are the staged
+files renamed into place, the manifest last. A crash before the commit point leaves the
+previous checkpoint untouched (the staged files are ignored with a warning and cleaned up by
+the next writer); a crash after it leaves a complete staged checkpoint that readers use as it
+is and the next writer finishes moving into place (:func:`recover`). Readers
+(:func:`read_checkpoint`) verify sizes and hashes before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hw2cli.common.errors import Hw2Error, Hw2Warning
+from hw2cli.common.io import atomic_path, write_json
+
+LOCK_NAME = ".hw2.lock"
+
+
+def staged_name(name: str) -> str:
+    """Where a checkpoint file waits until its manifest commits it."""
+    return f".{name}.next"
+
+
+_TEMP = re.compile(r"^\.(?P<base>.+)\.[a-z0-9_]{8}\.tmp")  # common.io.atomic_path's temporary files
+
+
+def _internal_base(name: str) -> str | None:
+    """The file whose staged copy (``.NAME.next``) or atomic-write temporary ``name`` is."""
+    match = _TEMP.match(name)
+    if match is not None:
+        base = match.group("base")
+        return _internal_base(base) or base
+    if name.startswith(".") and name.endswith(".next") and len(name) > 6:
+        return name[1:-5]
+    return None
+
+
+def _is_internal(name: str) -> bool:
+    """The lock, staged files and temporary files of an interrupted atomic write."""
+    return name == LOCK_NAME or _internal_base(name) is not None
+
+
+def prepare(path: str | os.PathLike, *, what: str, manifest: str, leftovers: tuple[str, ...], force: bool,
+            resume_hint: str | None = None) -> Path:
+    """Create ``path`` if needed and refuse it when it holds an earlier run, unless ``force``.
+
+    Anything in the folder counts as an earlier run except hw2's internal files and
+    ``leftovers``: files derived from a run's checkpoint (its metrics, its figure) that a run
+    stopped before committing one may leave, which the new run's first checkpoint replaces.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise Hw2Error(f"{what} {path} exists and is not a folder; choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Hw2Error(f"cannot create {what} {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise Hw2Error(f"{what} {path} is not writable; choose another path")
+    entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
+    precious = [n for n in entries if n == manifest or n not in leftovers]
+    if precious and not force:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        resume = f", continue it with {resume_hint} {path}" if resume_hint else ""
+        raise Hw2Error(
+            f"{what} {path} already holds an earlier run ({shown}); choose an empty folder{resume}, "
+            "or add --force to replace it once the new run has a checkpoint"
+        )
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def lock(path: str | os.PathLike, what: str = "run directory") -> Iterator[Path]:
+    """Hold the exclusive writer lock of folder ``path`` (see the module docstring)."""
+    import fcntl
+
+    lock_path = Path(path) / LOCK_NAME
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                os.close(fd)
+                raise
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise Hw2Error(
+                f"{what} {path} is in use by process {holder} (lock {lock_path}); "
+                "wait for that run to end or stop it, or choose another folder"
+            ) from None
+        try:  # the file may have been unlinked by its last holder between open and flock
+            if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield lock_path
+    finally:
+        lock_path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def lock_holder(path: str | os.PathLike) -> int | None:
+    """PID written in ``path``'s lock file if that process is alive (for messages and tests)."""
+    try:
+        pid = int((Path(path) / LOCK_NAME).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    """Size and sha256 of a file, as a manifest records them."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def commit(path: Path, manifest: str, model: type, manifest_data: dict[str, Any],
+           files: dict[str, Callable[[Path], None]], *, hashed: tuple[str, ...] | None = None,
+           remove: tuple[str, ...] = ()) -> None:
+    """Write one checkpoint as a set (the caller holds :func:`lock`).
+
+    ``files`` maps each file name to a writer that fills the temporary path it is given;
+    ``hashed`` names the files the manifest verifies (default: those written; a name not
+    written refers to the committed file in place); ``remove`` names files of an earlier run
+    that go once this checkpoint is committed.
+    """
+    recover(path, manifest, model, tuple(files))
+    for name, write in files.items():
+        with atomic_path(path / staged_name(name)) as tmp:
+            write(tmp)
+    hashed = tuple(files) if hashed is None else hashed
+    entries = {name: file_entry(path / (staged_name(name) if name in files else name)) for name in hashed}
+    write_json(path / staged_name(manifest),
+               {**manifest_data, "files": entries, "staged": list(files), "remove": list(remove)})
+    _roll_forward(path, manifest, list(files), list(remove))
+
+
+def _roll_forward(path: Path, manifest: str, staged: list[str], remove: list[str]) -> None:
+    for name in staged:
+        src = path / staged_name(name)
+        if src.exists():
+            os.replace(src, path / name)
+    for name in remove:
+        if name not in staged and name != manifest:
+            (path / name).unlink(missing_ok=True)
+    os.replace(path / staged_name(manifest), path / manifest)
+
+
+def recover(path: Path, manifest: str, model: type, known: tuple[str, ...]) -> list[str]:
+    """Finish moving a committed checkpoint into place and delete what a cut write of the files
+    ``known`` left (the caller holds :func:`lock`); returns the names of the files deleted.
+    ``model`` is the manifest's schema (hw2cli.common.schema)."""
+    from hw2cli.common import schema
+
+    pending = path / staged_name(manifest)
+    if pending.exists():
+        data = schema.load_json(pending, model, fix="delete it to fall back on the previous checkpoint")
+        if _verify(path, data, pending=True) is None:
+            _roll_forward(path, manifest, data.staged, data.remove)
+    leftovers = sorted(e.name for e in path.iterdir() if _internal_base(e.name) in {*known, manifest})
+    for name in leftovers:
+        (path / name).unlink(missing_ok=True)
+    return leftovers
+
+
+@dataclass
+class Checkpoint:
+    """The last complete checkpoint of a folder: its manifest (``None`` for a folder written
+    before manifests existed) and where each of its files is now."""
+
+    folder: Path
+    manifest: Any
+    pending: bool = False
+
+    def path(self, name: str) -> Path:
+        """The file ``name`` of this checkpoint (still staged if the rename did not happen)."""
+        staged = self.folder / staged_name(name)
+        if self.pending and name in (self.manifest.staged or ()) and staged.exists():
+            return staged
+        return self.folder / name
+
+
+def _verify(path: Path, data: Any, *, pending: bool, hashes: tuple[str, ...] | None = None) -> str | None:
+    """``None`` when every file of manifest ``data`` has its recorded size and those named in
+    ``hashes`` (default: all) their recorded sha256, else why not."""
+    ckpt = Checkpoint(path, data, pending)
+    files = data.files or {}
+    for name, entry in files.items():
+        file = ckpt.path(name)
+        if not file.is_file():
+            return f"{file} is missing"
+        size = file.stat().st_size
+        if size != entry.size:
+            return f"{file} has {size} bytes, the manifest says {entry.size}"
+    for name, entry in files.items():
+        if (hashes is None or name in hashes) and file_entry(ckpt.path(name))["sha256"] != entry.sha256:
+            return f"{ckpt.path(name)} does not match the sha256 in the manifest"
+    return None
+
+
+def _at(data: Any) -> str:
+    step = getattr(data, "step", None)
+    return "" if step is None else f" (step {step})"
+
+
+def read_checkpoint(path: str | os.PathLike, manifest: str, model: type, fix: str,
+                    hashes: tuple[str, ...] | None = None) -> Checkpoint:
+    """The last complete checkpoint of ``path``, verified; read-only (no lock needed).
+
+    A staged, committed manifest wins over the one in place (a writer was cut while moving
+    files); a staged set without a committed manifest is ignored with a warning. When no
+    manifest verifies, Hw2Error names the first file that does not match. Every file's size is
+    checked; ``hashes`` names the files whose sha256 is (default: all; a reader that loads only
+    the weights need not hash gigabytes of optimizer state).
+    """
+    path = Path(path)
+    for _ in range(5):
+        before = _stamp(path, manifest)
+        try:
+            return _read_checkpoint(path, manifest, model, fix, hashes)
+        except FileNotFoundError:  # a writer moved a file between two looks: look again
+            continue
+        except Hw2Error:
+            if _stamp(path, manifest) == before:  # nobody committed meanwhile: the folder is damaged
+                raise
+    raise Hw2Error(f"{path} kept changing while it was read (a run writing checkpoints fast?); {fix}")
+
+
+def _stamp(path: Path, manifest: str) -> tuple:
+    """Identity of both manifests: it changes whenever a writer commits or finishes a commit."""
+    stamps = []
+    for file in (path / staged_name(manifest), path / manifest):
+        try:
+            st = file.stat()
+            stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+def _read_checkpoint(path: Path, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None,
+                     ) -> Checkpoint:
+    from hw2cli.common import schema
+
+    pending, current = path / staged_name(manifest), path / manifest
+    candidates = [(p, p is pending) for p in (pending, current) if p.is_file()]
+    if not candidates:
+        return Checkpoint(path, None)
+    problems = []
+    for file, is_pending in candidates:
+        data = schema.load_json(file, model, fix=fix)
+        problem = _verify(path, data, pending=is_pending, hashes=hashes)
+        if problem is None:
+            half = sorted(e.name for e in path.iterdir() if e.name.endswith(".next") and not is_pending)
+            if (problems or half) and lock_holder(path) is None:  # not merely a writer at work
+                warnings.warn(f"{path}: ignoring the files of a half-written checkpoint "
+                              f"({', '.join(half) or problems[0]}); using the last complete one{_at(data)}",
+                              Hw2Warning, stacklevel=2)
+            return Checkpoint(path, data, is_pending)
+        problems.append(problem)
+    raise Hw2Error(f"{problems[-1]}: the file was damaged or cut while written, and no complete checkpoint "
+                   f"is left in {path}; {fix}")

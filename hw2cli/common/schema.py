@@ -1,0 +1,213 @@
+"""One validation layer for every file hw2 reads back: a declared schema per file kind.
+
+A file read back (a run directory's ``config.json``, ``vocab.json``, ``state.json`` and
+``metrics.csv``, a ``--load-models`` folder's ``config.json`` and tensors, the part folders
+``hw2 report`` reads) is checked here before any of it is used: unknown or missing keys,
+wrong types, sizes out of range and tensors of the wrong name or shape become one
+:class:`Hw2Error` line naming the file and the field. Loaders call :func:`load_json`,
+:func:`load_csv`, :func:`construct` or :func:`check_tensors` and never catch parse errors
+themselves.
+
+Why pydantic (2.x): the schemas are declared as typed classes that read like the files they
+describe, strict mode refuses ``"3"`` for an int and ``1.0`` for a bool, ``extra="forbid"``
+refuses unknown keys, and every error carries the path of the field (``model.n_embd``) that
+the one-line message needs. A hand-written checker would re-implement exactly that, less
+well. Files that hw2 owns completely (run directories, model folders) forbid unknown keys;
+the result files ``hw2 report`` reads are written by other commands that may gain fields, so
+their schemas declare (and type) only the fields the report uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from hw2cli.common.errors import Hw2Error
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+MAX_FILE_BYTES = 64 << 20  # JSON and CSV files hw2 writes are far smaller
+
+
+class Strict(BaseModel):
+    """A file hw2 owns: every key declared, types exact."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Known(BaseModel):
+    """A file another command writes: the fields read are declared and typed, others ignored."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+Count = Annotated[int, Field(ge=0)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+
+
+class FileEntry(Strict):
+    size: Count
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ManifestFields(Strict):
+    """What :func:`hw2cli.common.rundir.commit` adds to a manifest."""
+
+    files: dict[FileName, FileEntry] | None = None
+    staged: list[FileName] = []
+    remove: list[FileName] = []
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"field {_where(err['loc'])}: {msg[0].lower()}{msg[1:]}{more}"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_text(path: Path, fix: str) -> str:
+    """The UTF-8 text of ``path`` (at most MAX_FILE_BYTES), or one line naming it."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise Hw2Error(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB, not a file hw2 wrote; {fix}")
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise Hw2Error(f"{path} is missing; {fix}") from None
+    except UnicodeDecodeError as exc:
+        raise Hw2Error(f"{path} is not UTF-8 text (byte {exc.start}); {fix}") from None
+    except OSError as exc:
+        raise Hw2Error(f"cannot read {path} ({exc.strerror}); {fix}") from None
+
+
+def parse_json(path: Path, fix: str) -> Any:
+    """The JSON value of ``path``; NaN and Infinity are refused (they are not JSON)."""
+    text = read_text(path, fix)
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise Hw2Error(f"{path} is not valid JSON ({str(exc).splitlines()[0]}); {fix}") from None
+
+
+def validate(path: Path, model: type[M], data: Any, fix: str, prefix: str = "") -> M:
+    """``data`` (read from ``path``) checked against ``model``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Hw2Error(f"{path}: {prefix}{_one_line(exc)}; {fix}") from None
+
+
+def load_json(path: str | os.PathLike, model: type[M], fix: str) -> M:
+    """Read ``path`` as JSON and validate it against ``model``."""
+    path = Path(path)
+    return validate(path, model, parse_json(path, fix), fix)
+
+
+def load_csv(path: str | os.PathLike, row_model: type[M], fields: tuple[str, ...], fix: str) -> list[M]:
+    """Read a CSV whose header is exactly ``fields``; each row validated (leniently: CSV
+    holds text) against ``row_model``."""
+    path = Path(path)
+    lines = read_text(path, fix).splitlines()
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None or tuple(header) != fields:
+        got, want = ",".join(header or []), ",".join(fields)
+        raise Hw2Error(f"{path}: the header is {got!r}, expected {want!r}; {fix}")
+    rows = []
+    for number, values in enumerate(reader, start=2):
+        if len(values) != len(fields):
+            raise Hw2Error(f"{path}: line {number} has {len(values)} fields, expected {len(fields)}; {fix}")
+        data = {k: (None if v == "" else v) for k, v in zip(fields, values, strict=True)}
+        try:
+            rows.append(row_model.model_validate(data, strict=False))
+        except ValidationError as exc:
+            raise Hw2Error(f"{path}: line {number}, {_one_line(exc)}; {fix}") from None
+    return rows
+
+
+def construct(path: Path, field: str, build: Callable[[], T], fix: str) -> T:
+    """Run a constructor's own checks (``__post_init__``) on validated data, naming the file."""
+    try:
+        return build()
+    except (ValueError, TypeError) as exc:  # Hw2Error is a ValueError
+        raise Hw2Error(f"{path}: field {field}: {str(exc).split('; ')[0]}; {fix}") from None
+
+
+def from_dataclass(cls: type, name: str, bounds: dict[str, Any] | None = None,
+                   legacy: dict[str, Any] | None = None) -> type[Strict]:
+    """A strict schema with the fields (types, defaults) of dataclass ``cls``, so the file's
+    schema follows the dataclass when fields are added; ``bounds`` adds range constraints,
+    ``legacy`` declares keys older files may hold that the dataclass no longer has."""
+    hints = typing.get_type_hints(cls)
+    spec: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        annotation = hints[f.name]
+        if bounds and f.name in bounds:
+            annotation = Annotated[annotation, bounds[f.name]]
+        if f.default is not dataclasses.MISSING:
+            spec[f.name] = (annotation, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            spec[f.name] = (annotation, Field(default_factory=f.default_factory))
+        else:
+            spec[f.name] = (annotation, ...)
+    for key, annotation in (legacy or {}).items():
+        if key not in spec:
+            spec[key] = (annotation | None, None)
+    return create_model(name, __base__=Strict, **spec)
+
+
+# ----------------------------------------------------------------------------- tensors
+
+
+def tensor_shapes(path: Path, fix: str, what: str = "model file") -> dict[str, tuple[int, ...]]:
+    """Names and shapes from a safetensors header (nothing loaded), or one line naming the file."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except FileNotFoundError:
+        raise Hw2Error(f"{path} is missing; {fix}") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise Hw2Error(f"cannot read {what} {path} ({first}); {fix}") from None
+
+
+def check_tensors(path: Path, expected: dict[str, tuple[int, ...]], against: str, fix: str,
+                  what: str = "model file") -> None:
+    """Refuse a safetensors file whose tensor names or shapes differ from ``expected``."""
+    got = tensor_shapes(path, fix, what)
+    problems = [f"{k} missing" for k in expected if k not in got]
+    problems += [f"unexpected {k}" for k in got if k not in expected]
+    problems += [f"{k} is {list(got[k])}, needs {list(expected[k])}" for k in expected
+                 if k in got and got[k] != expected[k]]
+    if problems:
+        shown = ", ".join(problems[:3]) + (", ..." if len(problems) > 3 else "")
+        raise Hw2Error(f"{what} {path} does not match the {against} ({shown}); {fix}")
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value`` when it is a finite number, else None (for JSON, which has no NaN)."""
+    return value if value is not None and math.isfinite(value) else None
+

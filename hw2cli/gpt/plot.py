@@ -1,0 +1,31 @@
+"""Figure 3: training and validation loss against step, drawn from a run's metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hw2cli.common.io import atomic_path
+
+
+def save_loss_plot(path: str | Path, rows: list[dict[str, Any]], title: str = "") -> None:
+    """Draw the loss curves of ``rows`` (metrics.csv rows) into the PNG ``path``."""
+    from matplotlib.figure import Figure  # no pyplot: the Agg canvas, no global state
+
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    ax = fig.subplots()
+    train = [(r["step"], r["train_loss"]) for r in rows if r.get("train_loss") is not None]
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train", lw=1.2)
+    val = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
+    if val:
+        ax.plot(*zip(*val, strict=True), "o-", label="validation", lw=1.2, ms=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy loss (nats/char)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if train or val:
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")

@@ -1,0 +1,147 @@
+"""The models folder of ``rotate-eval --save-models/--load-models``, under the run-directory
+contract (hw2cli.common.rundir): ``config.json`` is the manifest, one ``<name>.safetensors``
+per model (``plain``, ``augmented``).
+
+``config.json``: ``{"format": "hw2 rotate-eval models", "model": RotationCNNConfig fields,
+"dataset", "classes", "models": {name: {"file", "epochs", "train_loss", "seed"}}, "files":
+{file: {"size", "sha256"}}}``. Each model saved is one commit, so an interrupted run leaves the
+models it finished, listed and hashed; an earlier run's models (``--force``) go with the first.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import torch
+from pydantic import Field, model_validator
+from safetensors import SafetensorError
+
+from hw2cli.common import rundir, schema
+from hw2cli.common.errors import Hw2Error
+from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
+
+MANIFEST = "config.json"
+FORMAT = "hw2 rotate-eval models"
+NAMES = ("plain", "augmented")
+LAYOUT = (MANIFEST, *(f"{n}.safetensors" for n in NAMES))
+FIX = "save the models again with --save-models"
+
+_Width = Annotated[int, Field(ge=1, le=4096)]
+
+
+class CNNSection(schema.Strict):
+    in_channels: Annotated[int, Field(ge=1, le=64)] = 3
+    n_classes: Annotated[int, Field(ge=1, le=100_000)] = 10
+    image_size: Annotated[int, Field(ge=8, le=4096)] = 32
+    channels: Annotated[list[_Width], Field(min_length=3, max_length=3)] = [32, 64, 64]
+    hidden: Annotated[int, Field(ge=1, le=65536)] = 64
+
+
+class ModelEntry(schema.Strict):
+    file: schema.FileName
+    epochs: schema.Count = 0
+    train_loss: list[schema.Finite | None] = []
+    seed: int | None = None
+
+
+class ModelsConfig(schema.ManifestFields):
+    format: Literal["hw2 rotate-eval models"] | None = None  # absent in folders saved by hw2 0.x
+    model: CNNSection
+    dataset: str | None = None
+    classes: list[str] | None = None
+    models: dict[Literal["plain", "augmented"], ModelEntry]
+
+    @model_validator(mode="after")
+    def _classes_match(self) -> ModelsConfig:
+        if self.classes is not None and len(self.classes) != self.model.n_classes:
+            raise ValueError(f"classes lists {len(self.classes)} names for n_classes {self.model.n_classes}")
+        return self
+
+
+def check_folder(folder: str | Path, force: bool) -> Path:
+    """Refuse a folder of earlier models (unless ``force``) before any work."""
+    return rundir.prepare(folder, what="--save-models folder", manifest=MANIFEST, leftovers=(), force=force)
+
+
+@dataclass
+class ModelsWriter:
+    """A --save-models folder this run holds the lock of, and the models it committed so far."""
+
+    folder: Path
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: ExitStack = field(default_factory=ExitStack)
+
+    @classmethod
+    def open(cls, folder: str | Path) -> ModelsWriter:
+        """Take the folder's writer lock and finish or discard a cut commit; :meth:`close` ends it."""
+        writer = cls(Path(folder))
+        writer._lock.enter_context(rundir.lock(writer.folder, "--save-models folder"))
+        rundir.recover(writer.folder, MANIFEST, ModelsConfig, LAYOUT)
+        return writer
+
+    def close(self) -> None:
+        self._lock.close()
+
+    def save(self, name: str, model: RotationCNN, config: RotationCNNConfig, *, dataset: str,
+             classes: list[str], epochs: int, train_loss: list[float], seed: int) -> None:
+        """Commit ``<name>.safetensors`` and a config.json listing it with this run's earlier
+        models; an earlier run's files go with the first commit."""
+        from safetensors.torch import save_file
+
+        file = f"{name}.safetensors"
+        self.models[name] = {"file": file, "epochs": epochs, "seed": seed,
+                             "train_loss": [v if math.isfinite(v) else None for v in train_loss]}
+        meta = {"format": FORMAT, "model": config.to_dict(), "dataset": dataset, "classes": classes,
+                "models": self.models}
+        tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        hashed = tuple(entry["file"] for entry in self.models.values())
+        remove = tuple(n for n in LAYOUT if n not in hashed and n != MANIFEST)
+        write = {file: lambda tmp: save_file(tensors, str(tmp))}
+        try:
+            rundir.commit(self.folder, MANIFEST, ModelsConfig, meta, write, hashed=hashed, remove=remove)
+        except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
+            del self.models[name]
+            reason = getattr(exc, "strerror", None) or exc
+            raise Hw2Error(f"cannot save the {name} model into {self.folder} ({reason}); the models "
+                           "committed before stay: fix that (disk space, the folder) and run again") from None
+
+
+def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Checkpoint]:
+    """The verified config.json of a --load-models folder, which must list every wanted model."""
+    if not (folder / MANIFEST).is_file() and not (folder / rundir.staged_name(MANIFEST)).is_file():
+        raise Hw2Error(f"--load-models {folder}: no {MANIFEST} there; give a folder written by --save-models")
+    checkpoint = rundir.read_checkpoint(folder, MANIFEST, ModelsConfig, FIX)
+    meta = checkpoint.manifest
+    missing = [n for n in names if n not in meta.models]
+    if missing:
+        raise Hw2Error(f"--load-models {folder} has no {' or '.join(missing)} model; train it with "
+                       f"--save-models or pick --mode {'/'.join(meta.models) or 'another'}")
+    return meta, checkpoint
+
+
+def load_model(checkpoint: rundir.Checkpoint, name: str,
+               data_config: RotationCNNConfig) -> tuple[RotationCNN, ModelEntry]:
+    """Build the saved architecture and load its weights, refusing any mismatch."""
+    from safetensors.torch import load_file
+
+    folder, meta = checkpoint.folder, checkpoint.manifest
+    config = RotationCNNConfig.from_dict(meta.model.model_dump())
+    if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
+        raise Hw2Error(
+            f"--load-models {folder / MANIFEST}: models for {config.n_classes} classes of "
+            f"{config.image_size}px images, "
+            f"but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; "
+            "use the dataset they were trained on"
+        )
+    info = meta.models[name]
+    path = checkpoint.path(info.file)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in RotationCNN(config).state_dict().items()}
+    schema.check_tensors(path, expected, f"CNN in {folder / MANIFEST}", FIX)
+    model = RotationCNN(config)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval(), info
