@@ -55,7 +55,7 @@ def attention_maps(model: gpt_model.GPT, idx: torch.Tensor) -> list[torch.Tensor
 @contextlib.contextmanager
 def preset(name: str, n_layer: int, n_head: int, n_embd: int):
     """Make ``name`` a model type the trainer accepts while the block runs (the trainer
-    builds its model from the preset table; the heads probe needs widths it lacks)."""
+    builds its model from the preset table; the heads probe needs head counts it lacks)."""
     if name in gpt_model.PRESETS:
         raise Hw2Error(f"model type {name!r} exists already")
     gpt_model.PRESETS[name] = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
@@ -70,7 +70,7 @@ class Trained:
     """A model trained by the project's trainer, back in memory, with its losses."""
 
     label: str
-    model: Any
+    model: gpt_model.GPT
     tokenizer: CharTokenizer
     val_loss: float | None
     steps: int
