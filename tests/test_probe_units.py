@@ -140,3 +140,21 @@ def test_measured_memory_of_a_decoding_step_is_its_kv_cache(n):
     cache = 2 * n * 128 * 4  # keys and values, fp32
     assert seconds > 0
     assert cache <= peak <= cache + 2**20  # up to 1 MiB of interpreter and allocator noise
+
+
+def test_ctrl_c_during_attention_cost_keeps_the_finished_points():
+    from hw2cli.common.progress import Reporter
+    from hw2cli.probe.attention_cost import attention_cost
+
+    class StopAfterTwo(Reporter):
+        calls = 0
+
+        def update(self, key, advance=0, **fields):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+
+    result = attention_cost([16, 32, 64], device="cpu", reporter=StopAfterTwo())
+    assert result.interrupted
+    assert [(p.n, p.path) for p in result.points] == [(16, "explicit"), (16, "sdpa")]
+    assert len(result.verdicts) == 2  # verdicts still come, from what finished (slopes of None)
