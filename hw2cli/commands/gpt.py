@@ -18,7 +18,7 @@ app = typer.Typer(help="Train a character-level micro-GPT on a book and sample f
 def gpt_train(
     txt_file: Optional[Path] = typer.Option(None, "--txt-file", help="UTF-8 text to train on.", show_default="Grimm's fairy tales, downloaded once"),
     model_type: str = typer.Option("gpt-mini", "--model-type", help="Preset: gpt-nano, gpt-micro, gpt-mini, gopher-44m, gpt2, gpt2-medium, gpt2-large, gpt2-xl."),
-    block_size: int = typer.Option(128, "--block-size", help="Context length in characters."),
+    block_size: int = typer.Option(128, "--block-size", help="Context length in tokens (characters by default)."),
     batch_size: int = typer.Option(128, "--batch-size", help="Windows per step (per process under torchrun)."),
     lr: float = typer.Option(5e-4, "--lr", help="Peak learning rate (AdamW, betas 0.9/0.95)."),
     weight_decay: float = typer.Option(0.1, "--weight-decay", help="Weight decay of the linear layers' weights."),
@@ -42,6 +42,9 @@ def gpt_train(
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Last fraction of the text held out for validation."),
     log_interval: int = typer.Option(10, "--log-interval", help="Steps between rows of metrics.csv."),
     sample_interval: int = typer.Option(500, "--sample-interval", help="Steps between greedy samples shown (0: none)."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Fine-tune GPT-2: gpt2, gpt2-medium, gpt2-large, gpt2-xl (Hugging Face hub) or a folder in its layout."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="char, gpt2 (GPT-2's BPE) or a tokenizer.json.", show_default="char; the model's own with --init-from"),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", help="Also write TensorBoard events to this folder (needs tensorboard)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory (its options; --max-steps/--epochs may extend it)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier run in --out (its files go once the new run has a checkpoint)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the summary and metrics as JSON."),
@@ -59,6 +62,7 @@ def gpt_train(
         seed=seed, device=device, out=str(out), dropout=dropout, lr_schedule=lr_schedule,
         warmup_steps=warmup_steps, min_lr=min_lr, eval_interval=eval_interval, eval_steps=eval_steps,
         val_fraction=val_fraction, log_interval=log_interval, sample_interval=sample_interval,
+        init_from=init_from, tokenizer=tokenizer, tensorboard=None if tensorboard is None else str(tensorboard),
     )
     with render.train_reporter(quiet) as reporter:
         result = train(opts, reporter=reporter, resume=resume, force=force)
@@ -75,13 +79,14 @@ def gpt_train(
 @app.command("generate")
 @user_errors
 def gpt_generate(
-    run_dir: Path = typer.Argument(..., help="Run directory written by `hw2 gpt train`."),
-    prompt: str = typer.Option(..., "--prompt", help="Text to continue (characters of the training text only)."),
+    run_dir: Optional[Path] = typer.Argument(None, help="Run directory written by `hw2 gpt train` (or give --init-from)."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Sample from GPT-2 itself: gpt2, gpt2-medium, gpt2-large, gpt2-xl or a folder."),
+    prompt: str = typer.Option(..., "--prompt", help="Text to continue (a char model knows only its training text's characters)."),
     num_samples: int = typer.Option(5, "--num-samples", help="Samples to draw (greedy gives one)."),
-    max_new_tokens: int = typer.Option(200, "--max-new-tokens", help="Characters to generate per sample."),
-    greedy: bool = typer.Option(False, "--greedy", help="Always take the most likely character."),
+    max_new_tokens: int = typer.Option(200, "--max-new-tokens", help="Tokens (characters for a char model) to generate per sample."),
+    greedy: bool = typer.Option(False, "--greedy", help="Always take the most likely token."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Divide the logits by T.", show_default="1"),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among the K most likely characters."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among the K most likely tokens."),
     top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling with mass P."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler: same seed, same samples."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -93,7 +98,7 @@ def gpt_generate(
     from hw2cli.gpt.sample import generate_samples
 
     result = generate_samples(
-        run_dir, prompt, num_samples=num_samples, max_new_tokens=max_new_tokens, greedy=greedy,
+        run_dir, prompt, init_from=init_from, num_samples=num_samples, max_new_tokens=max_new_tokens, greedy=greedy,
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=device,
     )
     render.render_generate(result)

@@ -17,7 +17,8 @@ def rotate_eval(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Cache folder for CIFAR-10 (default: $HW2_CACHE_DIR, else ~/.cache/hw2)."),
     epochs: int = typer.Option(10, "--epochs", help="Training epochs per model."),
     angles: str = typer.Option("0:360:30", "--angles", help="Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list."),
-    mode: str = typer.Option("both", "--mode", help="plain, augmented (random rotations in training) or both."),
+    mode: str = typer.Option("both", "--mode", help="Comma list of plain, augmented (random rotations in training), p4 (rotation-equivariant CNN), p4-augmented, tta (plain model, softmax averaged over turned copies); both = plain,augmented."),
+    tta_angles: str = typer.Option("0,90,180,270", "--tta-angles", help="Angles (degrees) the tta mode averages over, in the --angles form."),
     batch_size: int = typer.Option(64, "--batch-size", help="Training mini-batch size."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, batch order and random angles."),
@@ -31,7 +32,7 @@ def rotate_eval(
     force: bool = typer.Option(False, "--force", help="Replace earlier models in --save-models (they go once a new model is saved)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Accuracy of a small CNN on rotated test images, trained plain and with random rotations (Q1.2, Figures 1 and 2)."""
+    """Accuracy of a small CNN on rotated test images, trained plain and with random rotations (Q1.2, Figures 1 and 2), beside a rotation-equivariant p4 CNN and test-time augmentation."""
     from hw2cli.common.progress import RichReporter
 
     check_outputs(json=json_path, plot=plot, preview=preview)
@@ -41,7 +42,7 @@ def rotate_eval(
 
     with RichReporter(quiet) as reporter:
         result = run_rotation_experiment(
-            dataset, data_dir=data_dir, epochs=epochs, angles=angles, mode=mode, batch_size=batch_size, lr=lr,
+            dataset, data_dir=data_dir, epochs=epochs, angles=angles, mode=mode, tta_angles=tta_angles, batch_size=batch_size, lr=lr,
             seed=seed, device=device, precision=precision, save_models=save_models, load_models=load_models, force=force,
             preview_images=6 if preview is not None else 0, reporter=reporter,
         )
