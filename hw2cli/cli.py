@@ -13,10 +13,11 @@ import typer
 
 from hw2cli import __version__
 from hw2cli.commands import gpt, graph, padding, probe, report, rotation
-from hw2cli.commands._shared import user_errors  # noqa: F401  (re-exported for plug-ins and tests)
+from hw2cli.commands._shared import OneLineErrors, user_errors  # noqa: F401  (user_errors: re-exported)
 
 app = typer.Typer(
     name="hw2",
+    cls=OneLineErrors,  # usage errors: one line `error: ...`, exit 2 (docs/reliability.md)
     help="Reproduce the experiments of the CNN / Transformer / graph homework from the shell.",
     no_args_is_help=True,
     add_completion=False,
