@@ -125,7 +125,7 @@ def test_bad_inputs_are_one_line_exit_2(trained, tmp_path, monkeypatch):
         ([*train, "--device", "tpu"], "unknown device 'tpu'"),
         ([*train, "--out", str(afile)], "not a folder"),
         ([*train, "--lr-schedule", "linear"], "--lr-schedule"),
-        ([*train, "--max-steps", "0"], "--max-steps must be at least 1"),
+        ([*train, "--max-steps", "0"], "--max-steps 0 is out of range"),
         ([*train, "--dropout", "1"], "--dropout"),
         ([*train, "--lr", "-1"], "--lr"),
         ([*train, "--block-size", "5000"], "--block-size"),

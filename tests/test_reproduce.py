@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "reproduce.sh"
-PARTS = ("table1", "table2", "rotation", "gpt", "graph")
+PARTS = ("table1", "table2", "rotation", "gpt", "graph", "probes")
 
 
 def _run(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
@@ -60,7 +60,7 @@ def test_every_part_ran_and_every_section_is_present(quick):
     for part in PARTS:
         meta = json.loads((out / part / "part.json").read_text())
         assert meta["part"] == part and meta["profile"] == "quick" and meta["seconds"] > 0
-    for heading in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "Q3.1"):
+    for heading in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "Q3.1", "The report's answers"):
         assert "_Not run._" not in _section(report, heading)
     for image in ("rotation/rotation.png", "rotation/preview.png", "gpt/run/loss.png"):
         assert f"]({image})" in report

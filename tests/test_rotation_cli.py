@@ -132,7 +132,7 @@ def test_bad_angles_spec_names_the_form():
 
 @pytest.mark.parametrize("epochs", ["0", "-3"])
 def test_epochs_below_one(epochs):
-    assert f"--epochs must be at least 1, got {epochs}" in _fail("--dataset", "digits", "--epochs", epochs)
+    assert f"--epochs {epochs} is out of range; use 1 to 10,000" in _fail("--dataset", "digits", "--epochs", epochs)
 
 
 def test_unknown_mode():

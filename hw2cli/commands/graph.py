@@ -15,14 +15,15 @@ _EDGES_HELP = "Edge-list file: one `u v` or `u v weight` per line, # comments, b
 _MATRIX_HELP = "Dense adjacency matrix file instead of EDGES: rows of numbers, or a nested list [[0,1],[1,0]]; nodes are 1..n."
 
 
-def _graph_command(compute: Callable, quiet: bool, json_path: Optional[Path], npz_path: Optional[Path]) -> None:
+def _graph_command(compute: Callable, quiet: bool, json_path: Optional[Path], npz_path: Optional[Path],
+                   inputs: Optional[dict] = None) -> None:
     """The flow shared by `graph powers` and `graph laplacian`: check the output paths, run
     ``compute(reporter)``, print the result, then write --json / --npz."""
     from hw2cli.common.progress import RichReporter
     from hw2cli.graph import render
     from hw2cli.graph.io import write_npz
 
-    check_outputs(json=json_path, npz=npz_path)
+    check_outputs(json=json_path, npz=npz_path, inputs=inputs)
     try:
         with RichReporter(quiet) as reporter:
             result = compute(reporter)
@@ -30,9 +31,8 @@ def _graph_command(compute: Callable, quiet: bool, json_path: Optional[Path], np
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
     render.render(result)
-    if npz_path is not None:
-        write_npz(npz_path, result.graph.nodes, render.to_npz(result))
-    write_json_then_exit(json_path, lambda: render.to_json(result))
+    write_json_then_exit(json_path, lambda: render.to_json(result), outputs={
+        "npz": (npz_path, lambda p: write_npz(p, result.graph.nodes, render.to_npz(result)))})
 
 
 @app.command("powers")
@@ -41,10 +41,10 @@ def graph_powers(
     edges: Optional[Path] = typer.Argument(None, help=_EDGES_HELP, show_default=False),
     matrix: Optional[Path] = typer.Option(None, "--matrix", help=_MATRIX_HELP),
     directed: bool = typer.Option(False, "--directed", help="Treat `u v` as the edge u -> v only."),
-    max_power: int = typer.Option(2, "--max-power", help="Print A, A^2 ... A^N (1 to 20)."),
+    max_power: int = typer.Option(2, "--max-power", min=1, max=20, help="Print A, A^2 ... A^N (1 to 20)."),
     walks: Optional[tuple[str, str]] = typer.Option(None, "--walks", metavar="I J", help="List every walk from node I to node J."),
-    length: int = typer.Option(2, "--length", help="Length (number of steps) of the walks listed by --walks."),
-    max_walks: int = typer.Option(1000, "--max-walks", help="List walks only when there are at most this many."),
+    length: int = typer.Option(2, "--length", min=1, max=20, help="Length (number of steps) of the walks listed by --walks."),
+    max_walks: int = typer.Option(1000, "--max-walks", min=1, max=1_000_000, help="List walks only when there are at most this many; each listed walk is one line of output and about 13 bytes of --json per node (length 8: 115 bytes; 1,000,000 such walks: 115 MB)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the matrices with their node order as JSON."),
     npz_path: Optional[Path] = typer.Option(None, "--npz", help="Write the matrices as sparse arrays in a .npz file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
@@ -54,7 +54,7 @@ def graph_powers(
 
     _graph_command(
         lambda reporter: run_powers(edges, matrix, directed, max_power, walks, length, max_walks, reporter),
-        quiet, json_path, npz_path,
+        quiet, json_path, npz_path, {"EDGES": edges, "--matrix": matrix},
     )
 
 
@@ -66,7 +66,7 @@ def graph_laplacian(
     directed: bool = typer.Option(False, "--directed", help="Treat `u v` as the edge u -> v only (D = out-degree)."),
     normalized: bool = typer.Option(False, "--normalized", help="Also print I - D^-1/2 A D^-1/2 and its eigenvalues."),
     features: Optional[Path] = typer.Option(None, "--features", help="Node-feature table X (CSV or whitespace, one row per node, node order): print L·X."),
-    eigs: Optional[int] = typer.Option(None, "--eigs", help="Only the K smallest eigenvalues (sparse solver; 0: none). Default: all up to 2000 nodes, none beyond."),
+    eigs: Optional[int] = typer.Option(None, "--eigs", min=0, max=1_000_000, help="Only the K smallest eigenvalues (sparse solver; 0: none). Default: all up to 2000 nodes, none beyond."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the matrices, eigenvalues and components as JSON."),
     npz_path: Optional[Path] = typer.Option(None, "--npz", help="Write the matrices as sparse arrays in a .npz file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
@@ -76,7 +76,7 @@ def graph_laplacian(
 
     _graph_command(
         lambda reporter: run_laplacian(edges, matrix, directed, normalized, features, eigs, reporter),
-        quiet, json_path, npz_path,
+        quiet, json_path, npz_path, {"EDGES": edges, "--matrix": matrix, "--features": features},
     )
 
 
@@ -86,7 +86,7 @@ def graph_check(
     edges: Path = typer.Argument(..., help=_EDGES_HELP, show_default=False),
     matrix: Path = typer.Option(..., "--matrix", help="The hand-written matrix to check: rows of numbers, or [[0,1],[1,0]], in node order."),
     kind: str = typer.Option(..., "--kind", help="Which matrix it is: adjacency, power, degree or laplacian."),
-    power: Optional[int] = typer.Option(None, "--power", help="For --kind power: the exponent k of A^k (default 2)."),
+    power: Optional[int] = typer.Option(None, "--power", min=1, max=20, help="For --kind power: the exponent k of A^k (default 2)."),
     directed: bool = typer.Option(False, "--directed", help="Treat `u v` as the edge u -> v only."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the comparison as JSON."),
 ) -> None:
@@ -94,7 +94,7 @@ def graph_check(
     from hw2cli.graph import render
     from hw2cli.graph.check import run_check
 
-    check_outputs(json=json_path)
+    check_outputs(json=json_path, inputs={"EDGES": edges, "--matrix": matrix})
     result = run_check(edges, matrix, kind, power, directed)
     render.render(result)
     write_json_then_exit(json_path, lambda: render.to_json(result))

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
+from hw2cli.common.errors import Hw2Error
 
 app = typer.Typer(
     help="Padding and translation invariance (Q1.1): train Net1/Net2 with six paddings, print Tables 1 and 2.",
@@ -22,17 +23,17 @@ def padding_bench(
     conv_types: Optional[str] = typer.Option(
         None, "--conv-types", help="Comma-separated subset of valid,replicate,reflect,circular,sconv,fconv (default: all)."
     ),
-    rounds: int = typer.Option(10, "--rounds", help="Networks per conv type; round m is initialised with seed m."),
-    epochs: int = typer.Option(50, "--epochs", help="Most epochs per network (early stopping after 9 epochs without a better validation loss)."),
+    rounds: int = typer.Option(10, "--rounds", min=1, max=1000, help="Networks per conv type; round m is initialised with seed m."),
+    epochs: int = typer.Option(50, "--epochs", min=1, max=10_000, help="Most epochs per network (early stopping after 9 epochs without a better validation loss)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda. auto: the rounds train batched on a GPU, one process per core on the CPU."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast; slow on CPUs without AVX-512 bf16)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the data sets."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the data sets."),
     independent_val: bool = typer.Option(
         False, "--independent-val",
         help="Draw the validation set from its own seed. By default, as in the course code, it is the first 1,000 training images.",
     ),
     unshifted: bool = typer.Option(False, "--unshifted", help="Add a row with the accuracy on the test set before its 16-pixel shift."),
-    workers: int = typer.Option(0, "--workers", help="CPU worker processes (0: one per core); the numbers do not depend on it."),
+    workers: int = typer.Option(0, "--workers", min=0, max=1024, help="CPU worker processes (0: one per core); the numbers do not depend on it."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write every per-round number and the settings as JSON."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV line per (conv type, round)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
@@ -57,17 +58,18 @@ def padding_bench(
             seed=seed, independent_val=independent_val, workers=workers, reporter=reporter,
         )
     render(result, unshifted=unshifted)
-    if csv_path is not None:
-        atomic_write_text(csv_path, to_csv(result))
-    write_json_then_exit(json_path, lambda: to_json(result), result.interrupted)
+    write_json_then_exit(json_path, lambda: to_json(result), result.interrupted,
+                         outputs={"csv": (csv_path, lambda p: atomic_write_text(p, to_csv(result)))})
+    if result.error:
+        raise Hw2Error(f"{result.error}; the {result.rounds_done} finished round(s) were written")
 
 
 @app.command("preview")
 @user_errors
 def padding_preview(
     out_dir: Path = typer.Argument(..., help="Folder for the PNG files."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the data sets."),
-    per_class: int = typer.Option(4, "--per-class", help="Examples per image (1-32)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the data sets."),
+    per_class: int = typer.Option(4, "--per-class", min=1, max=32, help="Examples per image (1-32)."),
 ) -> None:
     """Write enlarged PNG examples of each class from the training and test sets."""
     from hw2cli.padding.preview import write_previews

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from hw2cli.commands._shared import user_errors
+from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 
 
 
@@ -17,10 +17,13 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the Markdown.", show_default="RUN_DIR/report.md"),
 ) -> None:
     """Turn the JSON and PNG outputs of scripts/reproduce.sh into one report.md."""
-    from hw2cli.common.io import atomic_write_text, check_writable
-    from hw2cli.report.build import build_report
+    from hw2cli.common.io import atomic_write_text, is_stdout
+    from hw2cli.report.build import PARTS, build_report
 
-    target = check_writable(out if out is not None else run_dir / "report.md", "report file")
+    target = out if out is not None else run_dir / "report.md"
+    check_outputs(out=target, inputs={f"part folder {name}": run_dir / name for name, _, _ in PARTS})
     result = build_report(run_dir)
-    atomic_write_text(target, result.markdown)
+    write_json_then_exit(None, dict, outputs={"out": (target, lambda p: atomic_write_text(p, result.markdown))})
+    if is_stdout(target):
+        return
     typer.echo(result.written_message(target))

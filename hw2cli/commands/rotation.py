@@ -15,12 +15,13 @@ from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_
 def rotate_eval(
     dataset: str = typer.Option("cifar10", "--dataset", help="cifar10, digits (offline, scikit-learn) or imagefolder:PATH (PATH/train and PATH/test, one sub-folder per class)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Cache folder for CIFAR-10 (default: $HW2_CACHE_DIR, else $XDG_CACHE_HOME/hw2, else ~/.cache/hw2)."),
-    epochs: int = typer.Option(10, "--epochs", help="Training epochs per model."),
+    epochs: int = typer.Option(10, "--epochs", min=1, max=10_000, help="Training epochs per model."),
     angles: str = typer.Option("0:360:30", "--angles", help="Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list."),
-    mode: str = typer.Option("both", "--mode", help="plain, augmented (random rotations in training) or both."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Training mini-batch size."),
-    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
-    seed: int = typer.Option(0, "--seed", help="Seed for weights, batch order and random angles."),
+    mode: str = typer.Option("both", "--mode", help="Comma list of plain, augmented (random rotations in training), p4 (rotation-equivariant CNN), p4-augmented, tta (plain model, softmax averaged over turned copies); both = plain,augmented."),
+    tta_angles: str = typer.Option("0,90,180,270", "--tta-angles", help="Angles (degrees) the tta mode averages over, in the --angles form."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, max=65536, help="Training mini-batch size."),
+    lr: float = typer.Option(1e-3, "--lr", min=0.0, max=10.0, help="Adam learning rate."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed for weights, batch order and random angles."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON here."),
@@ -31,23 +32,23 @@ def rotate_eval(
     force: bool = typer.Option(False, "--force", help="Replace earlier models in --save-models (they go once a new model is saved)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Accuracy of a small CNN on rotated test images, trained plain and with random rotations (Q1.2, Figures 1 and 2)."""
+    """Accuracy of a small CNN on rotated test images, trained plain and with random rotations (Q1.2, Figures 1 and 2), beside a rotation-equivariant p4 CNN and test-time augmentation."""
     from hw2cli.common.progress import RichReporter
 
-    check_outputs(json=json_path, plot=plot, preview=preview)
+    check_outputs(json=json_path, plot=plot, preview=preview, inputs={"--load-models": load_models, "--data-dir": data_dir},
+                  writes={"--save-models": save_models})
     from hw2cli.rotation import plot as rotation_plot
     from hw2cli.rotation import render as rotation_render
     from hw2cli.rotation.experiment import run_rotation_experiment
 
     with RichReporter(quiet) as reporter:
         result = run_rotation_experiment(
-            dataset, data_dir=data_dir, epochs=epochs, angles=angles, mode=mode, batch_size=batch_size, lr=lr,
+            dataset, data_dir=data_dir, epochs=epochs, angles=angles, mode=mode, tta_angles=tta_angles, batch_size=batch_size, lr=lr,
             seed=seed, device=device, precision=precision, save_models=save_models, load_models=load_models, force=force,
             preview_images=6 if preview is not None else 0, reporter=reporter,
         )
     rotation_render.render(result)
-    if plot is not None and result.models:
-        rotation_plot.save_accuracy_plot(result, plot)
-    if preview is not None and result.preview is not None:
-        rotation_plot.save_preview_grid(result, preview)
-    write_json_then_exit(json_path, lambda: rotation_render.to_json(result), result.interrupted)
+    write_json_then_exit(json_path, lambda: rotation_render.to_json(result), result.interrupted, outputs={
+        "plot": (plot if result.models else None, lambda p: rotation_plot.save_accuracy_plot(result, p)),
+        "preview": (preview if result.preview is not None else None, lambda p: rotation_plot.save_preview_grid(result, p)),
+    })

@@ -2,31 +2,84 @@
 
 from __future__ import annotations
 
-import json
 import os
+import stat
+import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hw2cli.common.errors import Hw2Error
 
+#: The output path that means standard output (``--json -``).
+STDOUT = "-"
 
-def check_writable(path: str | os.PathLike, what: str = "output file") -> Path:
+
+def is_stdout(path: str | os.PathLike | None) -> bool:
+    """True for ``-`` and for a path naming this process's standard output (``/dev/stdout``)."""
+    if path is None:
+        return False
+    if os.fspath(path) == STDOUT:
+        return True
+    if os.fspath(path) in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"):
+        return True
+    return False
+
+
+def _is_special(path: Path) -> bool:
+    """An existing file that is not a regular file (character device, FIFO, socket)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def check_writable(path: str | os.PathLike, what: str = "output file", create: bool = True) -> Path:
     """Fail early, before any long work, if ``path`` cannot be written.
 
-    Creates missing parent folders; raises Hw2Error naming the path otherwise.
+    ``-`` (standard output), character devices and FIFOs are accepted as they are (they are
+    written straight, never replaced). Creates missing parent folders unless ``create`` is
+    False; raises Hw2Error naming the path otherwise.
     """
+    if os.fspath(path) == STDOUT:
+        return Path(STDOUT)
+    if not os.fspath(path) or os.fspath(path).endswith(os.sep):
+        raise Hw2Error(f"{what} {os.fspath(path)!r} names a folder, not a file; give a file path")
     path = Path(path)
     if path.is_dir():
         raise Hw2Error(f"{what} {path} is a directory; give a file path")
+    if _is_special(path):
+        mode = path.stat().st_mode
+        if stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+            raise Hw2Error(f"{what} {path} is a block device or socket; give a file path")
+        if not os.access(path, os.W_OK):
+            raise Hw2Error(f"{what} {path} is not writable; choose another path")
+        return path
     parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise Hw2Error(f"cannot create folder {parent} for {what} {path}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise Hw2Error(f"cannot create folder {parent} for {what} {path}: {existing} is a file; "
+                       "choose another path")
+    if create:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Hw2Error(f"cannot create folder {parent} for {what} {path}: {exc.strerror}") from None
+    folder = parent if parent.exists() else existing
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise Hw2Error(f"{what} {path} is not writable; choose another path")
+    if create:  # the temporary file atomic_path will make: catches read-only disks, too-long names
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=parent)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise Hw2Error(f"{what} {path} cannot be written: {exc.strerror}; choose another path") from None
     return path
 
 
@@ -48,9 +101,14 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> 
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    Use it for writers that want a file name (matplotlib, safetensors, torch.save).
+    Use it for writers that want a file name (matplotlib, safetensors, torch.save). A path
+    that names a character device or FIFO is yielded as it is: renaming a regular file over
+    it would replace the device node.
     """
     path = Path(path)
+    if _is_special(path):  # a device or FIFO (/dev/stdout, /dev/null, a named pipe): write into it
+        yield path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
@@ -67,7 +125,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename
+    (``-``: standard output)."""
+    if os.fspath(path) == STDOUT:
+        out = sys.stdout
+        if hasattr(out, "buffer"):
+            out.flush()
+            out.buffer.write(data)
+            out.buffer.flush()
+        else:
+            out.write(data.decode("utf-8"))
+            out.flush()
+        return Path(STDOUT)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
@@ -78,15 +147,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _json_default(obj: Any) -> Any:
-    """Let numpy scalars/arrays and paths pass through json.dumps."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
-
-
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON atomically (numpy values become lists/numbers)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """Write ``obj`` as indented, valid JSON atomically (``-``: standard output).
+
+    numpy values become lists/numbers; NaN and infinities become null and are listed under
+    ``"non_finite"`` (hw2cli.common.jsonsafe), so the file is JSON that every reader accepts.
+    """
+    from hw2cli.common.jsonsafe import dumps
+
+    return atomic_write_text(path, dumps(obj) + "\n")

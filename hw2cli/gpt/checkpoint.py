@@ -3,13 +3,15 @@
 ``config.json``
     ``{"format": "hw2-gpt-run", "version": 1, "model": GPTConfig fields, "train": trainer options}``
 ``vocab.json``
-    ``{"chars": [...]}``: the character vocabulary in id order.
+    ``{"chars": [...]}``: the character vocabulary in id order; or ``{"tokenizer":
+    "tokenizer.json"}`` beside the BPE tokenizer (``tokenizer.json``) the run was trained with.
 ``model.safetensors``
     the model weights only (metadata ``step``).
 ``optimizer.safetensors``
     AdamW's tensors (``state.<param index>.<name>``).
 ``metrics.csv``
-    step, train loss, val loss, lr, tokens/s of every logged step up to the checkpoint.
+    step, train loss, val loss, val bits per character, lr, tokens/s of every logged step up to
+    the checkpoint (runs written before ``val_bpc`` lack that column).
 ``state.json``
     the checkpoint's manifest, written last: the step reached, the target asked for
     (``max_steps``/``epochs``, so that ``--resume`` continues to it), the best validation loss,
@@ -41,13 +43,16 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_path, atomic_write_text, write_json
 from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
+from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, Tokenizer
 
 FORMAT = "hw2-gpt-run"
 VERSION = 1
 MANIFEST = "state.json"
-METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
+METRIC_FIELDS = ("step", "train_loss", "val_loss", "val_bpc", "lr", "tokens_per_s")
+OLD_METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s")  # before val_bpc
 RUN_FILES = ("config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
              "metrics.csv", "loss.png")
+ALL_RUN_FILES = (*RUN_FILES, TOKENIZER_FILE)  # a BPE run keeps its tokenizer too
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.csv")
 DERIVED = ("metrics.csv", "loss.png")  # what a run stopped before its first checkpoint may leave
 FIX = "give a run directory written by `hw2 gpt train`"
@@ -75,6 +80,10 @@ class Vocab(schema.Strict):
         return chars
 
 
+class BPEVocab(schema.Strict):
+    tokenizer: Literal["tokenizer.json"]
+
+
 class ParamGroup(schema.Strict):
     model_config = ConfigDict(extra="allow", strict=True)  # AdamW's keys vary with the torch version
     params: list[schema.Count]
@@ -98,6 +107,7 @@ class MetricRow(schema.Strict):
     step: Annotated[int, Field(ge=1)]
     train_loss: schema.Finite | None
     val_loss: schema.Finite | None
+    val_bpc: schema.Finite | None = None
     lr: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
     tokens_per_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
 
@@ -130,7 +140,7 @@ class Run:
     checkpoint: rundir.Checkpoint
     model_config: GPTConfig
     train_options: dict[str, Any]
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     state: State | None
 
     def path(self, name: str) -> Path:
@@ -146,46 +156,63 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...]
     checkpoint = rundir.read_checkpoint(folder, MANIFEST, State, fix, hashes)
     config_path, vocab_path = checkpoint.path("config.json"), checkpoint.path("vocab.json")
     cfg = schema.load_json(config_path, config_schema(), fix)
-    tokenizer = CharTokenizer(tuple(schema.load_json(vocab_path, Vocab, fix).chars))
+    vocab = schema.parse_json(vocab_path, fix)
+    if isinstance(vocab, dict) and "tokenizer" in vocab:
+        schema.validate(vocab_path, BPEVocab, vocab, fix)
+        tokenizer = BPETokenizer.from_file(checkpoint.path(TOKENIZER_FILE))
+    else:
+        tokenizer = CharTokenizer(tuple(schema.validate(vocab_path, Vocab, vocab, fix).chars))
     model_section = cfg.model.model_dump(exclude_unset=True)
     model_config = schema.construct(config_path, "model", lambda: model_config_from(model_section), fix)
     if model_config.vocab_size != tokenizer.vocab_size:
-        raise Hw2Error(f"{vocab_path}: field chars: {tokenizer.vocab_size} characters, but {config_path} "
+        what = "field chars" if isinstance(tokenizer, CharTokenizer) else TOKENIZER_FILE
+        raise Hw2Error(f"{vocab_path}: {what}: {tokenizer.vocab_size} entries, but {config_path} "
                        f"says vocab_size {model_config.vocab_size}; {fix}")
     train_options = cfg.train.model_dump(exclude_unset=True)
     state = checkpoint.manifest
     return Run(folder, checkpoint, model_config, train_options, tokenizer, state)
 
 
-def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], CharTokenizer]:
+def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], Tokenizer]:
     """The model config, trainer options and vocabulary of a run directory (validated)."""
     run = open_run(run_dir, hashes=())
     return run.model_config, run.train_options, run.tokenizer
 
 
-def expected_tensors(model_config: GPTConfig) -> dict[str, tuple[int, ...]]:
+def expected_tensors(model_config: GPTConfig, path: Path | None = None) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the weights a model of this config has (built on the meta device:
-    nothing allocated, however large the config)."""
+    nothing allocated, however large the config); with ``path``, as stored there."""
     with torch.device("meta"):
         model = GPT(model_config)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return _as_stored(shapes, model_config, path) if path is not None else shapes
+
+
+def _as_stored(shapes: dict[str, tuple[int, ...]], model_config: GPTConfig, path: Path) -> dict:
+    """safetensors' save_model keeps a tied head's one tensor under one of its two names."""
+    if not model_config.tie_head:
+        return shapes
+    stored = schema.tensor_shapes(path, FIX)
+    dropped = "tok_emb.weight" if "lm_head.weight" in stored else "lm_head.weight"
+    return {k: v for k, v in shapes.items() if k != dropped}
 
 
 def load_weights(model: GPT, path: Path, fix: str = "give an intact run directory") -> None:
     """Fill ``model`` from a safetensors file, refusing one whose tensors do not fit its config."""
-    schema.check_tensors(path, {k: tuple(v.shape) for k, v in model.state_dict().items()}, "config.json", fix)
+    expected = _as_stored({k: tuple(v.shape) for k, v in model.state_dict().items()}, model.config, path)
+    schema.check_tensors(path, expected, "config.json", fix)
     load_model(model, str(path), strict=True)
 
 
 def load_run(run_dir: str | Path, device: torch.device | str = "cpu",
-             ) -> tuple[GPT, CharTokenizer, dict[str, Any]]:
+             ) -> tuple[GPT, Tokenizer, dict[str, Any]]:
     """The trained model (eval mode, on ``device``), its tokenizer and its trainer options."""
     run = open_run(run_dir, hashes=("model.safetensors",))
     weights = run.path("model.safetensors")
     if not weights.is_file():
         raise Hw2Error(f"{weights} is missing; train first or give a finished run directory")
     fix = "give an intact run directory"
-    schema.check_tensors(weights, expected_tensors(run.model_config), "config.json", fix)
+    schema.check_tensors(weights, expected_tensors(run.model_config, weights), "config.json", fix)
     model = GPT(run.model_config)
     load_weights(model, weights, fix)
     return model.to(device).eval(), run.tokenizer, run.train_options
@@ -227,17 +254,24 @@ def read_metrics(run_dir: Path, run: Run | None = None) -> list[dict[str, Any]]:
     path = run.path("metrics.csv") if run else Path(run_dir) / "metrics.csv"
     if not path.is_file():
         return []
-    return [row.model_dump() for row in schema.load_csv(path, MetricRow, METRIC_FIELDS, FIX)]
+    old = schema.read_text(path, FIX).split("\n", 1)[0] == ",".join(OLD_METRIC_FIELDS)
+    fields = OLD_METRIC_FIELDS if old else METRIC_FIELDS
+    return [row.model_dump() for row in schema.load_csv(path, MetricRow, fields, FIX)]
 
 
 # ----------------------------------------------------------------------------- writing
 
 
 def _config_writers(model_config: GPTConfig, train_options: dict[str, Any],
-                    tokenizer: CharTokenizer) -> dict[str, Callable[[Path], None]]:
+                    tokenizer: Tokenizer) -> dict[str, Callable[[Path], None]]:
     config = {"format": FORMAT, "version": VERSION, "model": asdict(model_config), "train": train_options}
-    return {"config.json": lambda tmp: _dump_json(tmp, config),
-            "vocab.json": lambda tmp: _dump_json(tmp, tokenizer.to_json())}
+    writers = {"config.json": lambda tmp: _dump_json(tmp, config)}
+    if isinstance(tokenizer, BPETokenizer):  # the tokenizer itself, and a vocab.json naming it
+        writers[TOKENIZER_FILE] = lambda tmp: tmp.write_text(tokenizer.json_text, encoding="utf-8")
+        writers["vocab.json"] = lambda tmp: _dump_json(tmp, {"tokenizer": TOKENIZER_FILE})
+    else:
+        writers["vocab.json"] = lambda tmp: _dump_json(tmp, tokenizer.to_json())
+    return writers
 
 
 def _dump_json(tmp: Path, obj: Any) -> None:
@@ -246,7 +280,7 @@ def _dump_json(tmp: Path, obj: Any) -> None:
 
 
 def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any],
-                tokenizer: CharTokenizer) -> None:
+                tokenizer: Tokenizer) -> None:
     """Write ``config.json`` and ``vocab.json`` on their own (notebooks; the trainer commits
     them with its first checkpoint instead)."""
     for name, write in _config_writers(model_config, train_options, tokenizer).items():
@@ -297,7 +331,7 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
 
 def save_checkpoint(run_dir: Path, model: GPT, optimizer: torch.optim.Optimizer, state: dict[str, Any],
                     rows: list[dict[str, Any]],
-                    first: tuple[GPTConfig, dict[str, Any], CharTokenizer] | None = None) -> None:
+                    first: tuple[GPTConfig, dict[str, Any], Tokenizer] | None = None) -> None:
     """Commit one checkpoint as a set (the caller holds the run directory's lock): weights,
     optimizer tensors and metrics, then ``state.json`` naming them with their hashes.
     ``first`` (model config, trainer options, tokenizer) marks a new run's first checkpoint,
@@ -312,6 +346,6 @@ def save_checkpoint(run_dir: Path, model: GPT, optimizer: torch.optim.Optimizer,
     remove: tuple[str, ...] = ()
     if first is not None:
         files.update(_config_writers(*first))
-        remove = tuple(name for name in RUN_FILES if name not in files)
+        remove = tuple(name for name in ALL_RUN_FILES if name not in files)
     manifest = {**state, "param_groups": optimizer.state_dict()["param_groups"]}
     rundir.commit(Path(run_dir), MANIFEST, State, manifest, files, hashed=CHECKPOINT_FILES, remove=remove)

@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hw2cli.common.cache import cache_dir
@@ -143,9 +144,16 @@ def split_data(data: torch.Tensor, val_fraction: float, block_size: int) -> tupl
 
 
 def get_batch(
-    data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
+    data: torch.Tensor | np.ndarray, block_size: int, batch_size: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` windows drawn uniformly with replacement: inputs and next-char targets."""
+    """``batch_size`` windows drawn uniformly with replacement: inputs and next-token targets.
+
+    ``data`` is a tensor of ids, or a (memory-mapped) numpy array of them, read window by window.
+    """
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    windows = data[starts[:, None] + torch.arange(block_size + 1)]
+    positions = starts[:, None] + torch.arange(block_size + 1)
+    if isinstance(data, np.ndarray):
+        windows = torch.from_numpy(data[positions.numpy()].astype(np.int64))
+    else:
+        windows = data[positions]
     return windows[:, :-1], windows[:, 1:]

@@ -8,6 +8,10 @@ causal mask (``"none"``). ``generate`` keeps one key/value cache per layer, so e
 token costs one position instead of a forward pass over the whole context.
 
 Linear layers other than the head carry biases, as in minGPT (the course code).
+
+OpenAI's GPT-2 is the same decoder with ``pos_emb="learned"``, ``norm="layernorm"`` (with
+bias, eps 1e-5) and ``tie_head=True`` (the head reuses the token embedding): ``GPT2_STYLE``
+selects the three, and ``hw2cli.gpt.pretrained`` loads GPT-2's weights into it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import torch.nn.functional as F
 from hw2cli.common.errors import Hw2Error
 
 POS_EMBS = ("rope", "learned", "none")
+NORMS = ("rmsnorm", "layernorm")
+GPT2_STYLE = dict(pos_emb="learned", norm="layernorm", tie_head=True)  # the config of OpenAI's GPT-2
 
 # n_layer / n_head / n_embd of the course's model types (minGPT's presets).
 PRESETS: dict[str, dict[str, int]] = {
@@ -51,11 +57,15 @@ class GPTConfig:
     use_flash_attn: bool = False  # F.scaled_dot_product_attention instead of the explicit softmax
     pos_emb: str = "rope"  # "rope", "learned" (absolute, added to the token embedding) or "none"
     attn_scale: bool = True  # False drops the 1/sqrt(head size) factor of the attention scores
+    norm: str = "rmsnorm"  # or "layernorm" (GPT-2's, with bias)
+    tie_head: bool = False  # True: the head's weight is the token embedding (GPT-2)
     rope_base: float = 10000.0
 
     def __post_init__(self) -> None:
         if self.pos_emb not in POS_EMBS:
             raise Hw2Error(f"unknown pos_emb {self.pos_emb!r}; use one of {', '.join(POS_EMBS)}")
+        if self.norm not in NORMS:
+            raise Hw2Error(f"unknown norm {self.norm!r}; use one of {', '.join(NORMS)}")
         for name in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
             if getattr(self, name) < 1:
                 raise Hw2Error(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -220,14 +230,21 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
 
 
+def make_norm(config: GPTConfig) -> nn.Module:
+    """RMSNorm (eps 1e-6), or GPT-2's LayerNorm with bias (eps 1e-5)."""
+    if config.norm == "layernorm":
+        return nn.LayerNorm(config.n_embd, eps=1e-5)
+    return nn.RMSNorm(config.n_embd, eps=1e-6)
+
+
 class Block(nn.Module):
-    """Pre-norm decoder block: x + attn(RMSNorm(x)), then x + mlp(RMSNorm(x))."""
+    """Pre-norm decoder block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.ln_1 = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.ln_1 = make_norm(config)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.ln_2 = make_norm(config)
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, rope=None, cache: KVCache | None = None) -> torch.Tensor:
@@ -246,8 +263,10 @@ class GPT(nn.Module):
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.pos_emb == "learned" else None
         self.drop = nn.Dropout(config.embd_pdrop)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.ln_f = make_norm(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_head:
+            self.lm_head.weight = self.tok_emb.weight
         if config.pos_emb == "rope":
             cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size, config.rope_base)
             self.register_buffer("rope_cos", cos, persistent=False)
@@ -269,7 +288,7 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def num_params(self) -> int:
-        """Number of parameters, all of them (embeddings and head included)."""
+        """Number of parameters, all of them (embeddings and head included; a tied head once)."""
         return sum(p.numel() for p in self.parameters())
 
     def new_caches(self) -> list[KVCache]:

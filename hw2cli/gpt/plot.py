@@ -19,7 +19,11 @@ def save_loss_plot(path: str | Path, rows: list[dict[str, Any]], title: str = ""
     if val:
         ax.plot(*zip(*val, strict=True), "o-", label="validation", lw=1.2, ms=3)
     ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy loss (nats/char)")
+    ax.set_ylabel("cross-entropy loss (nats/token)")
+    bpc = next((r["val_bpc"] / r["val_loss"] for r in rows if r.get("val_bpc") and r.get("val_loss")), None)
+    if bpc is not None:  # the same curve read in bits per character, so char and BPE runs compare
+        axis = ax.secondary_yaxis("right", functions=(lambda x: x * bpc, lambda x: x / bpc))
+        axis.set_ylabel("validation bits/char")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if train or val:

@@ -72,7 +72,8 @@ def _render_train(result: TrainResult, console: Console | None = None) -> None:
             + (f" (resumed at {result.start_step})" if result.start_step else ""),
         ),
         ("train loss", _fmt(result.train_loss)),
-        ("val loss (best)", f"{_fmt(result.val_loss)} ({_fmt(result.best_val_loss)})"),
+        ("val loss (best)", f"{_fmt(result.val_loss)} ({_fmt(result.best_val_loss)}) nats/token"),
+        ("val bits/char", _fmt(result.val_bpc)),
         ("tokens/s", _fmt(result.tokens_per_s, ",.0f")),
         ("wall time", f"{result.elapsed_s:.1f} s"),
     ]:

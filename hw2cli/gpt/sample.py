@@ -13,6 +13,8 @@ from hw2cli.common.device import resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.gpt.checkpoint import load_run
 from hw2cli.gpt.model import check_sampling
+from hw2cli.gpt.pretrained import load_pretrained
+from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer
 
 
 @dataclass
@@ -27,8 +29,9 @@ class GenerateResult:
 
 
 def generate_samples(
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike | None,
     prompt: str,
+    init_from: str | None = None,
     num_samples: int = 5,
     max_new_tokens: int = 200,
     greedy: bool = False,
@@ -43,7 +46,10 @@ def generate_samples(
     Greedy decoding gives one sample (all would be equal). Otherwise logits are divided by
     ``temperature`` (default 1), filtered by ``top_k`` or ``top_p`` (not both) and sampled
     from a generator seeded with ``seed``: the same seed on the same device gives the same text.
+    The model is a training run's (``run_dir``) or a pretrained GPT-2 (``init_from``).
     """
+    if (run_dir is None) == (init_from is None):
+        raise Hw2Error("give a run directory or --init-from MODEL, one of the two")
     if num_samples < 1:
         raise Hw2Error(f"--num-samples must be at least 1, got {num_samples}")
     if max_new_tokens < 1:
@@ -58,7 +64,11 @@ def generate_samples(
     if not prompt:
         raise Hw2Error("--prompt is empty; give at least one character to continue")
     dev = resolve_device(device)
-    model, tokenizer, _ = load_run(run_dir, dev)
+    if init_from is not None:
+        model, folder = load_pretrained(init_from)
+        model, tokenizer = model.to(dev).eval(), BPETokenizer.from_file(folder / TOKENIZER_FILE)
+    else:
+        model, tokenizer, _ = load_run(run_dir, dev)
     ids = tokenizer.encode(prompt, what="prompt")
     n = 1 if greedy else num_samples
     idx = torch.tensor([ids] * n, dtype=torch.long, device=dev)
@@ -76,6 +86,6 @@ def generate_samples(
         "seed": seed, "device": str(dev),
     }
     return GenerateResult(
-        run_dir=str(run_dir), prompt=prompt, settings=settings,
+        run_dir=str(run_dir if init_from is None else init_from), prompt=prompt, settings=settings,
         completions=[tokenizer.decode(row[len(ids):].tolist()) for row in out], elapsed_s=elapsed,
     )

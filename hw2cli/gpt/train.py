@@ -42,6 +42,17 @@ from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.data import CharTokenizer, get_batch, load_text, split_data
 from hw2cli.gpt.model import GPT, POS_EMBS, PRESETS, GPTConfig
 from hw2cli.gpt.plot import save_loss_plot
+from hw2cli.gpt.pretrained import HUB_MODELS, load_pretrained
+from hw2cli.gpt.pretrained import resolve as resolve_pretrained
+from hw2cli.gpt.tensorboard import TensorBoardLog
+from hw2cli.gpt.tokens import (
+    TOKENIZER_FILE,
+    BPETokenizer,
+    Tokenizer,
+    bits_per_char,
+    encode_cached,
+    make_tokenizer,
+)
 
 SAMPLE_PROMPT = "Once upon a time"
 SCHEDULES = ("constant", "cosine")
@@ -78,6 +89,9 @@ class TrainOptions:
     log_interval: int = 10
     sample_interval: int = 500  # 0: no samples during training
     sample_tokens: int = 100
+    init_from: str | None = None  # gpt2, gpt2-medium, gpt2-large, gpt2-xl or a folder: fine-tune it
+    tokenizer: str | None = None  # char, gpt2 or a tokenizer.json; None: char, or init_from's own
+    tensorboard: str | None = None  # folder for TensorBoard events
 
 
 @dataclass
@@ -106,11 +120,12 @@ class TrainResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     diverged_at: int | None = None  # first step whose loss (or weights) was not finite
     checkpoint_step: int | None = None  # step of the last checkpoint committed
+    val_bpc: float | None = None  # the last validation loss in bits per character
 
 
 def validate(opts: TrainOptions) -> None:
     """Raise Hw2Error for an option outside its range (before any work)."""
-    if opts.model_type not in PRESETS:
+    if opts.model_type not in PRESETS and opts.init_from is None:
         raise Hw2Error(f"unknown --model-type {opts.model_type!r}; use one of {', '.join(PRESETS)}")
     if opts.pos_emb not in POS_EMBS:
         raise Hw2Error(f"unknown --pos-emb {opts.pos_emb!r}; use one of {', '.join(POS_EMBS)}")
@@ -259,7 +274,7 @@ def _run_directory(out: Path, dist: _Dist, resuming: bool, force: bool) -> Itera
             elif not out.is_dir():
                 raise Hw2Error(f"run directory {out} does not exist; give the --out folder of `gpt train`")
             stack.enter_context(rundir.lock(out))
-            dropped = rundir.recover(out, ckpt.MANIFEST, ckpt.State, ckpt.RUN_FILES)
+            dropped = rundir.recover(out, ckpt.MANIFEST, ckpt.State, ckpt.ALL_RUN_FILES)
             if dropped:
                 warnings.warn(f"{out}: deleted the files of a half-written checkpoint ({', '.join(dropped)})",
                               Hw2Warning, stacklevel=3)
@@ -303,9 +318,9 @@ class _Trainer:
     device: torch.device
     precision: str
     run_dir: Path
-    tokenizer: CharTokenizer
-    train_data: torch.Tensor
-    val_data: torch.Tensor
+    tokenizer: Tokenizer
+    train_data: torch.Tensor | np.ndarray  # a memory-mapped array of BPE ids
+    val_data: torch.Tensor | np.ndarray
     total: int
     model: GPT
     net: torch.nn.Module  # the model as trained: compiled and/or wrapped in DDP
@@ -321,31 +336,35 @@ class _Trainer:
     diverged_at: int | None = None
     first_save: tuple | None = None  # (model config, options, tokenizer) until the first checkpoint
     reporter: Reporter = field(default_factory=Reporter)
+    val_chars: int = 0  # characters the validation split spells, for bits per character
+    tb: TensorBoardLog | None = None
 
 
 def _setup(opts: TrainOptions, dist: _Dist, device: torch.device, precision: str, run_dir: Path,
            run: ckpt.Run | None) -> _Trainer:
     """Data, model, optimizer and, when resuming, the state of the last checkpoint."""
+    if opts.tensorboard:  # fail before any work when tensorboard is missing
+        TensorBoardLog.summary_writer_class()
     text, text_path = load_text(opts.txt_file)
     if opts.txt_file is not None:  # saved absolute, so --resume works from any folder
         opts = replace(opts, txt_file=str(text_path.resolve()))
-    tokenizer = CharTokenizer.from_text(text)
-    if run is not None and run.tokenizer != tokenizer:
-        raise Hw2Error(f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than "
-                       f"{run_dir}; resume with the same --txt-file")
-    data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if opts.init_from is not None and run is None:  # the model's name; a folder saved absolute
+        source = opts.init_from
+        source = source if source in HUB_MODELS else str(Path(source).expanduser().resolve())
+        opts = replace(opts, init_from=source, model_type=Path(source).name)
+    tokenizer = _tokenizer(opts, text, run)
+    if isinstance(tokenizer, BPETokenizer):
+        data = encode_cached(text, tokenizer)
+    else:
+        data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
     train_data, val_data = split_data(data, opts.val_fraction, opts.block_size)
     world_batch = opts.batch_size * dist.world_size
     steps_per_epoch = math.ceil((len(train_data) - opts.block_size) / world_batch)
     total = opts.max_steps if opts.max_steps is not None else (opts.epochs or 3) * steps_per_epoch
 
     torch.manual_seed(opts.seed)
-    config = GPTConfig.from_preset(
-        opts.model_type, vocab_size=tokenizer.vocab_size, block_size=opts.block_size,
-        embd_pdrop=opts.dropout, resid_pdrop=opts.dropout, attn_pdrop=opts.dropout,
-        use_flash_attn=opts.flash_attn, pos_emb=opts.pos_emb, attn_scale=opts.attn_scale,
-    )
-    model = GPT(config).to(device)
+    model = _new_model(opts, tokenizer.vocab_size, run).to(device)
+    config = model.config
     optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95),
                                            device_type=device.type)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -360,7 +379,44 @@ def _setup(opts: TrainOptions, dist: _Dist, device: torch.device, precision: str
         t.first_save = (config, asdict(opts), tokenizer)
     else:
         _restore(t, run)
+    t.val_chars = len(tokenizer.decode(val_data)) if len(val_data) else 0
+    t.tb = TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None
     return t
+
+
+def _tokenizer(opts: TrainOptions, text: str, run: ckpt.Run | None) -> Tokenizer:
+    """The run's tokenizer: a resumed run's own, else ``--tokenizer`` (with ``--init-from``, the
+    pretrained model's by default)."""
+    if run is not None:
+        if isinstance(run.tokenizer, CharTokenizer) and run.tokenizer != CharTokenizer.from_text(text):
+            raise Hw2Error(f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than "
+                           f"{run.folder}; resume with the same --txt-file")
+        return run.tokenizer
+    if opts.init_from is None:
+        return make_tokenizer(opts.tokenizer or "char", text)
+    if opts.tokenizer == "char":
+        raise Hw2Error("--init-from needs the pretrained model's tokenizer; drop --tokenizer char")
+    folder = resolve_pretrained(opts.init_from)
+    spec = opts.tokenizer if opts.tokenizer not in (None, "gpt2") else str(folder / TOKENIZER_FILE)
+    return make_tokenizer(spec, text)
+
+
+def _new_model(opts: TrainOptions, vocab_size: int, run: ckpt.Run | None) -> GPT:
+    """A fresh model of ``--model-type``, GPT-2's weights with ``--init-from``, or (resuming a
+    fine-tuned run) its saved config, to be filled from the checkpoint."""
+    if opts.init_from is None:
+        return GPT(GPTConfig.from_preset(
+            opts.model_type, vocab_size=vocab_size, block_size=opts.block_size,
+            embd_pdrop=opts.dropout, resid_pdrop=opts.dropout, attn_pdrop=opts.dropout,
+            use_flash_attn=opts.flash_attn, pos_emb=opts.pos_emb, attn_scale=opts.attn_scale,
+        ))
+    if run is not None:
+        return GPT(run.model_config)
+    model, _ = load_pretrained(opts.init_from, opts.block_size, opts.dropout, use_flash_attn=opts.flash_attn)
+    if vocab_size > model.config.vocab_size:
+        raise Hw2Error(f"the tokenizer has {vocab_size} tokens, more than the model's "
+                       f"{model.config.vocab_size}; use the model's tokenizer")
+    return model
 
 
 def _restore(t: _Trainer, run: ckpt.Run) -> None:
@@ -421,9 +477,9 @@ def evaluate(t: _Trainer) -> float | None:
 
 @torch.no_grad()
 def greedy_sample(t: _Trainer) -> str:
-    """``sample_tokens`` greedy characters after a fixed prompt."""
-    chars = set(t.tokenizer.chars)
-    prompt = SAMPLE_PROMPT if set(SAMPLE_PROMPT) <= chars else t.tokenizer.decode(t.train_data[:16])
+    """``sample_tokens`` greedy tokens after a fixed prompt."""
+    known = isinstance(t.tokenizer, BPETokenizer) or set(SAMPLE_PROMPT) <= set(t.tokenizer.chars)
+    prompt = SAMPLE_PROMPT if known else t.tokenizer.decode(t.train_data[:16])
     t.model.eval()
     idx = torch.tensor([t.tokenizer.encode(prompt)], device=t.device)
     out = t.model.generate(idx, t.opts.sample_tokens, do_sample=False)
@@ -534,11 +590,17 @@ def _log(t: _Trainer, interval: _Interval, tokens_per_step: int, do_eval: bool) 
             return
         if t.last_val is not None and (t.best_val is None or t.last_val < t.best_val):
             t.best_val = t.last_val
+        if t.last_val is not None:
+            row["val_bpc"] = bits_per_char(t.last_val, len(t.val_data), t.val_chars)
+    if t.tb is not None:
+        t.tb.row(row)
     t.reporter.update("train", advance=n, loss=t.last_train,
                       val=t.last_val if t.last_val is not None else float("nan"), tps=row["tokens_per_s"])
     if t.opts.sample_interval and t.step % t.opts.sample_interval == 0 and t.dist.rank == 0:
         t.sample = greedy_sample(t)
         t.reporter.log(f"step {t.step}: {t.sample!r}")
+        if t.tb is not None:
+            t.tb.text(t.step, t.sample)
     if do_eval:
         save_checkpoint(t, finished=t.step >= t.total)
 
@@ -557,6 +619,8 @@ def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool
         except OSError as exc:
             warnings.warn(f"cannot write {t.run_dir / 'loss.png'} ({exc.strerror or exc}); the checkpoint is "
                           "complete", Hw2Warning, stacklevel=2)
+    if t.tb is not None:
+        t.tb.close()
     finished = t.step >= t.total and not interrupted and t.diverged_at is None
     if finished and t.sample is None and t.dist.rank == 0:
         t.sample = greedy_sample(t)
@@ -571,4 +635,5 @@ def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool
         if interval.train_seconds > 0 else None,
         elapsed_s=elapsed, sample=t.sample, interrupted=interrupted, options=asdict(opts), metrics=t.rows,
         diverged_at=t.diverged_at, checkpoint_step=t.saved_step,
+        val_bpc=next((r["val_bpc"] for r in reversed(t.rows) if r.get("val_bpc") is not None), None),
     )

@@ -76,6 +76,20 @@ class Graph:
         return lookup[label]
 
 
+def _check_magnitudes(graph: Graph) -> Graph:
+    """Refuse weights whose row sums (the degrees) overflow float64: D and L would hold inf."""
+    a = graph.adjacency
+    if a.nnz:
+        with np.errstate(over="ignore"):
+            sums = np.asarray(abs(a).sum(axis=1)).ravel()
+        bad = np.flatnonzero(~np.isfinite(sums))
+        if len(bad):
+            node = graph.nodes[bad[0]]
+            raise Hw2Error(f"{graph.source}: the weights at node {node} sum beyond the largest float64 "
+                           "(about 1.8e308); scale the weights down")
+    return graph
+
+
 # ----------------------------------------------------------------------------- files
 
 
@@ -246,9 +260,9 @@ def read_edgelist(path: str | os.PathLike, directed: bool = False, engine: str =
     if engine == "auto":
         engine = "numpy" if len(text) >= NUMPY_ENGINE_BYTES else "networkx"
     if engine == "numpy":
-        return _numpy_engine(path, text, directed)
+        return _check_magnitudes(_numpy_engine(path, text, directed))
     if engine == "networkx":
-        return _networkx_engine(path, text, directed)
+        return _check_magnitudes(_networkx_engine(path, text, directed))
     raise ValueError(f"unknown engine {engine!r}")
 
 
@@ -349,7 +363,7 @@ def graph_from_matrix(path: str | os.PathLike, directed: bool = False) -> Graph:
                 f"adjacency matrix {path} is not symmetric (row {i + 1}, column {j + 1} is {array[i, j]:g} "
                 f"but row {j + 1}, column {i + 1} is {array[j, i]:g}); fix it or pass --directed"
             )
-    return Graph(list(range(1, len(array) + 1)), sp.csr_array(array), directed, str(path))
+    return _check_magnitudes(Graph(list(range(1, len(array) + 1)), sp.csr_array(array), directed, str(path)))
 
 
 def load_graph(

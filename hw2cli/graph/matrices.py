@@ -48,10 +48,10 @@ def matrix_powers(a: sp.csr_array, max_power: int) -> list:
     check_power(max_power)
     n = a.shape[0]
     growth = float(abs(a).sum(axis=1).max()) if a.nnz else 0.0  # max |row sum| bounds entry growth
-    if is_integral(a) and growth**max_power < 2**62:
+    if is_integral(a) and growth < 2 ** (62 / max_power):  # every entry of A^max_power fits in int64
         base = sp.csr_array(a.astype(np.int64))
-    elif is_integral(a) and n <= 200:
-        base = a.toarray().astype(np.int64).astype(object)
+    elif is_integral(a) and n <= 200:  # exact Python ints: int64 would wrap at 2^63 (1e19 -> negative)
+        base = np.vectorize(int, otypes=[object])(a.toarray())
     else:
         base = sp.csr_array(a)
     out = [base]

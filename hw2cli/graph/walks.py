@@ -35,7 +35,7 @@ def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
     n = a.shape[0]
     exact = is_integral(a)
     dtype = object if exact else np.float64
-    data = a.data.astype(np.int64).astype(object) if exact else a.data
+    data = np.array([int(x) for x in a.data], dtype=object) if exact else a.data  # int64 would wrap at 2^63
     nonempty = np.diff(a.indptr) > 0
     starts = a.indptr[:-1][nonempty]
     vec = np.zeros(n, dtype=dtype)
@@ -147,6 +147,9 @@ def run_powers(
     top = powers[-1]
     if is_integral(graph.adjacency) and getattr(top, "dtype", None) == np.float64:
         notes.append(f"entries of A^{max_power} could exceed 2^62, so they are floating-point numbers (rounded above 2^53)")
+    if graph.adjacency.nnz and float(np.max(np.abs(graph.adjacency.data))) > 2**53:
+        notes.append("some weights exceed 2^53: they are read as float64 and may be rounded to the nearest float64 "
+                     "(products and sums of whole numbers stay exact Python integers)")
     if np.any(graph.adjacency.diagonal() != 0):
         notes.append("the graph has self-loops: a loop at i is one walk i -> i of length 1, so diag(A^2) is no longer just the degree")
     return PowersResult(graph, powers, degrees(graph.adjacency), components(graph.adjacency, directed), listing, notes)

@@ -42,6 +42,11 @@ class PaddingBenchResult:
     seconds: float = 0.0
     flop: float = 0.0  # useful FLOPs of the training done
     interrupted: bool = False
+    error: str | None = None  # a worker's failure, in one line; the rounds finished before it are kept
+
+    @property
+    def rounds_done(self) -> int:
+        return sum(len(v) for v in self.outcomes.values())
 
     @property
     def gflops(self) -> float:
@@ -72,15 +77,31 @@ def parse_conv_types(text: str | None) -> list[str]:
 _worker: dict = {}
 
 
+class WorkerError(RuntimeError):
+    """A worker process failed; the message is one line naming the cause."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _init_worker(data_args: dict, progress: mp.Queue) -> None:
+    # An initializer that raises makes the process exit, and the pool would start a new one
+    # forever; keep the error and let the worker's first job report it instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    torch.set_num_threads(1)
-    keep_freed_memory()
-    _worker["data"] = make_data(**data_args)
+    try:
+        torch.set_num_threads(1)
+        keep_freed_memory()
+        _worker["data"] = make_data(**data_args)
+    except Exception as exc:  # noqa: BLE001 -- reported by _run_job as the worker's error
+        _worker["init_error"] = f"worker failed at start: {_one_line(exc)}"
     _worker["progress"] = progress
 
 
 def _run_job(config: PaddingNetConfig, seed: int, settings: TrainSettings) -> RoundOutcome:
+    if "init_error" in _worker:
+        raise WorkerError(_worker["init_error"])
     torch.set_num_threads(1)
     progress = _worker["progress"]
     outcome = train_round(config, seed, _worker["data"], settings, on_epoch=lambda: progress.put(1))
@@ -89,29 +110,49 @@ def _run_job(config: PaddingNetConfig, seed: int, settings: TrainSettings) -> Ro
 
 
 def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
-    """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; return True on Ctrl-C."""
+    """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; return True on Ctrl-C.
+
+    A worker that fails (at start, in a job, or killed) raises WorkerError with its cause in
+    one line, after the rounds finished before it were handed to ``done``; the pool never
+    restarts a failed worker.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     ctx = mp.get_context("spawn")
     progress = ctx.Queue()
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(data_args, progress))
-    pending = [pool.apply_async(_run_job, (cfg, seed, settings)) for cfg, seed in jobs]
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(data_args, progress))
+    pending = {pool.submit(_run_job, cfg, seed, settings) for cfg, seed in jobs}
     try:
         while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             try:
                 while True:
-                    progress.get(timeout=0.2)
+                    progress.get_nowait()
                     reporter.update("epochs", 1)
             except queue.Empty:
                 pass
-            for res in [r for r in pending if r.ready()]:
-                pending.remove(res)
-                done(res.get())
-        pool.close()
+            failure = None
+            for future in finished:  # keep every round that finished before raising the first failure
+                exc = future.exception()
+                if exc is None:
+                    done(future.result())
+                elif failure is None:
+                    failure = exc
+            if isinstance(failure, BrokenProcessPool):
+                raise WorkerError("a worker process died (killed, or out of memory)")
+            if isinstance(failure, WorkerError):
+                raise WorkerError(str(failure))
+            if failure is not None:
+                raise WorkerError(f"a worker failed: {_one_line(failure)}")
         return False
     except KeyboardInterrupt:
         return True
     finally:
-        pool.terminate()
-        pool.join()
+        for process in list(getattr(pool, "_processes", {}).values()):  # stop running jobs now
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_arguments(
@@ -240,7 +281,10 @@ def run_padding_bench(
             if n_workers == 1:
                 path = result.path = "sequential"
             else:
-                result.interrupted = _cpu_processes(jobs, data_args, settings, n_workers, reporter, done)
+                try:
+                    result.interrupted = _cpu_processes(jobs, data_args, settings, n_workers, reporter, done)
+                except WorkerError as exc:
+                    result.error = str(exc)
         if path == "sequential":
             _sequential(jobs, make_data(**data_args), settings, dev, reporter, done)
         elif path == "batched":

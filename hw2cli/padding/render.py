@@ -137,5 +137,6 @@ def to_json(result: PaddingBenchResult) -> dict:
         "gflop": result.flop / 1e9,
         "gflops": result.gflops,
         "interrupted": result.interrupted,
+        "error": result.error,
         "conv_types": conv,
     }

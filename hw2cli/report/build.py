@@ -14,6 +14,7 @@ from typing import Any
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report import inputs, sections
+from hw2cli.report.probes import probes
 
 PARTS: tuple[tuple[str, str, Callable[[Path], list[str]]], ...] = (
     ("table1", "Table 1 — padding and translation invariance, Net1", sections.padding_table),
@@ -21,6 +22,7 @@ PARTS: tuple[tuple[str, str, Callable[[Path], list[str]]], ...] = (
     ("rotation", "Figures 1 and 2 — accuracy against rotation angle", sections.rotation),
     ("gpt", "Figure 3 and samples — character-level micro-GPT", sections.gpt),
     ("graph", "Q3.1 — adjacency powers, degree and Laplacian matrices", sections.graph),
+    ("probes", "The report's answers, measured", probes),
 )
 
 

@@ -40,6 +40,13 @@ class RotationModel(Known):
     mean_accuracy: Annotated[float, Field(ge=0, le=1)]
     worst_angle: float
     worst_accuracy: Annotated[float, Field(ge=0, le=1)]
+    train_seconds: Seconds | None = None  # these two: written since the p4 and tta modes
+    ms_per_image: Seconds | None = None
+
+
+class RotationParameters(Known):
+    cnn: schema.Count
+    p4: schema.Count
 
 
 class RotationResult(Known):
@@ -56,6 +63,7 @@ class RotationResult(Known):
     precision: str
     angles: list[float]
     models: dict[str, RotationModel]
+    parameters: RotationParameters | None = None
 
     @model_validator(mode="after")
     def _one_accuracy_per_angle(self) -> RotationResult:
@@ -63,6 +71,8 @@ class RotationResult(Known):
             if len(model.accuracy) != len(self.angles):
                 raise ValueError(f"models.{name}.accuracy has {len(model.accuracy)} values for "
                                  f"{len(self.angles)} angles")
+            if self.parameters is not None and (model.train_seconds is None or model.ms_per_image is None):
+                raise ValueError(f"models.{name} has no train_seconds or ms_per_image beside parameters")
         return self
 
 

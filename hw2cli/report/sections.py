@@ -17,7 +17,7 @@ def _figure(part_dir: Path, name: str, caption: str) -> list[str]:
 
 
 def rotation(part_dir: Path) -> list[str]:
-    """Figures 1 and 2: accuracy (%) per test angle for the plain and augmented models."""
+    """Figures 1 and 2: accuracy (%) per test angle for each model (mode) that was run."""
     data = inputs.read(part_dir / "result.json", inputs.RotationResult)
     models = list(data["models"])
     lines = [
@@ -38,6 +38,17 @@ def rotation(part_dir: Path) -> list[str]:
         + " |"
     )
     lines.append("")
+    if "parameters" in data:  # written since the p4 and tta modes
+        lines += [
+            f"Parameters: CNN {data['parameters']['cnn']:,}, p4 CNN {data['parameters']['p4']:,}. "
+            "Training (s) and evaluation per image and angle (ms): "
+            + ", ".join(
+                f"{m} {info['train_seconds']:.1f} / {info['ms_per_image']:.3f}"
+                for m, info in data["models"].items()
+            )
+            + ".",
+            "",
+        ]
     lines += _figure(part_dir, "rotation.png", "Test accuracy against rotation angle")
     lines += _figure(part_dir, "preview.png", "Rotated test images")
     return lines

@@ -1,8 +1,10 @@
 """The rotate-eval experiment (homework Q1.2, Figures 1 and 2) as one library call.
 
 Train the notebook's CNN on upright images (``plain``) and/or on images each rotated by a
-random angle in [0, 360) (``augmented``), then measure test accuracy with the whole test set
-rotated by each requested angle. Rotations run on batched tensors on the chosen device.
+random angle in [0, 360) (``augmented``), its p4 group-equivariant version likewise (``p4``,
+``p4-augmented``), or average the plain model's softmax over turned copies of each test image
+(``tta``), then measure test accuracy with the whole test set rotated by each requested angle.
+Rotations run on batched tensors on the chosen device.
 """
 
 from __future__ import annotations
@@ -21,10 +23,21 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
-from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
+from hw2cli.rotation.model import (
+    P4CNN,
+    P4CNNConfig,
+    RotationCNN,
+    RotationCNNConfig,
+    RotationTTA,
+    build_model,
+    count_parameters,
+)
 from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
 
-MODES = ("plain", "augmented", "both")
+MODES = ("plain", "augmented", "p4", "p4-augmented", "tta")
+ALIASES = {"both": ("plain", "augmented")}
+# the trained weights each mode uses: tta evaluates the plain model
+WEIGHTS = {**{m: m for m in MODES}, "tta": "plain"}
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 
 
@@ -32,16 +45,27 @@ EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on
 class ModelResult:
     """Test accuracy (fraction correct) of one model at every angle, and how it was trained."""
 
-    name: str  # "plain" or "augmented"
+    name: str  # one of MODES
     accuracy: list[float]
     train_loss: list[float]  # mean cross-entropy per epoch
     epochs_trained: int
-    train_seconds: float
+    train_seconds: float  # of its weights (tta: the plain model's), 0 when loaded
     loaded_from: str | None = None
+    parameters: int = 0
+    eval_seconds: float = 0.0  # accuracy at every angle: rotating the test set and inference
+
+    @property
+    def weights(self) -> str:
+        """The trained model this mode evaluates (``tta`` -> ``plain``)."""
+        return WEIGHTS[self.name]
 
     @property
     def mean_accuracy(self) -> float:
         return float(np.mean(self.accuracy))
+
+    def ms_per_image(self, n_test: int) -> float:
+        """Evaluation time per test image and angle, in milliseconds."""
+        return 1000 * self.eval_seconds / max(1, n_test * len(self.accuracy))
 
     def worst(self, angles: list[float]) -> tuple[float, float]:
         """(angle, accuracy) of the lowest accuracy (the first such angle on ties)."""
@@ -60,6 +84,9 @@ class RotationResult:
     angles: list[float]
     models: list[ModelResult]
     model_config: RotationCNNConfig
+    p4_config: P4CNNConfig
+    parameters: dict[str, int]  # {"cnn": ..., "p4": ...}
+    tta_angles: list[float]
     epochs: int
     batch_size: int
     lr: float
@@ -78,7 +105,8 @@ def run_rotation_experiment(
     data_dir: str | Path | None = None,
     epochs: int = 10,
     angles: str | list[float] = "0:360:30",
-    mode: str = "both",
+    mode: str | list[str] = "both",
+    tta_angles: str | list[float] = "0,90,180,270",
     batch_size: int = 64,
     lr: float = 1e-3,
     seed: int = 0,
@@ -90,15 +118,16 @@ def run_rotation_experiment(
     preview_images: int = 0,
     reporter: Reporter | None = None,
 ) -> RotationResult:
-    """Train (or load) the plain and/or augmented CNN and measure accuracy at every angle.
+    """Train (or load) the model of each mode and measure its accuracy at every angle. ``mode`` is a
+    comma list (or list) of MODES; ``both`` means plain,augmented. ``tta`` reuses the plain model
+    (trained once when both are asked) and averages its softmax over ``tta_angles``.
 
     Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
     far with ``interrupted=True``. ``save_models`` refuses a folder of earlier models unless
     ``force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
     reporter = reporter or Reporter()
-    if mode not in MODES:
-        raise Hw2Error(f"unknown --mode {mode!r}; use one of {', '.join(MODES)}")
+    names = parse_modes(mode)
     if epochs < 1:
         raise Hw2Error(f"--epochs must be at least 1, got {epochs}")
     if batch_size < 1:
@@ -110,47 +139,67 @@ def run_rotation_experiment(
     angle_list = parse_angles(angles) if isinstance(angles, str) else sorted({float(a) for a in angles})
     if not angle_list:
         raise Hw2Error("no angles given; pass at least one, e.g. --angles 0:360:30")
+    tta_list = parse_angles(tta_angles) if isinstance(tta_angles, str) else [float(a) for a in tta_angles]
+    if not tta_list:
+        raise Hw2Error("no --tta-angles given; pass at least one, e.g. 0,90,180,270")
     dev = resolve_device(device)
     check_precision(precision, dev)
-    names = ["plain", "augmented"] if mode == "both" else [mode]
-    saved = saved_models.read_models(Path(load_models), names) if load_models is not None else None
+    weights = list(dict.fromkeys(WEIGHTS[n] for n in names))  # each trained model once
+    saved = saved_models.read_models(Path(load_models), weights) if load_models is not None else None
     if save_models is not None:
         saved_models.check_folder(save_models, force)
 
     data = load_dataset(dataset, data_dir)
     if dev.type == "cpu":
         keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
-    config = RotationCNNConfig(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
+    size = data.train_images.shape[-1]
+    config = RotationCNNConfig(n_classes=len(data.classes), image_size=size)
+    p4_config = P4CNNConfig(n_classes=len(data.classes), image_size=size)
     result = RotationResult(
         dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
-        angles=angle_list, models=[], model_config=config, epochs=epochs, batch_size=batch_size, lr=lr,
-        seed=seed, device=str(dev), precision=precision,
+        angles=angle_list, models=[], model_config=config, p4_config=p4_config,
+        parameters={"cnn": _count(config), "p4": _count(p4_config)},
+        tta_angles=tta_list, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=str(dev),
+        precision=precision,
     )
-    loaded = {name: saved_models.load_model(saved[1], name, config) for name in names} if saved else {}
+    loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
+    trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
     folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
     try:
         for name in names:
-            if name in loaded:
-                model, info = loaded[name]
+            w = WEIGHTS[name]
+            if w in trained:
+                model, source = trained[w]
+            elif w in loaded:
+                model, info = loaded[w]
                 model = model.to(dev)
-                entry = ModelResult(name, [], info.train_loss, info.epochs, 0.0, str(saved[1].path(info.file)))
+                source = ModelResult(w, [], info.train_loss, info.epochs, 0.0, str(saved[1].path(info.file)))
             else:
                 start = time.perf_counter()
                 model, losses = train_model(
-                    data, config, augment=name == "augmented", epochs=epochs, batch_size=batch_size, lr=lr,
-                    seed=seed, device=dev, precision=precision, reporter=reporter, key=name,
+                    data, p4_config if w.startswith("p4") else config, augment=w.endswith("augmented"),
+                    epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev, precision=precision,
+                    reporter=reporter, key=w,
                 )
-                entry = ModelResult(name, [], losses, epochs, time.perf_counter() - start)
+                source = ModelResult(w, [], losses, epochs, time.perf_counter() - start)
                 if folder is not None:
-                    folder.save(name, model, config, dataset=data.name, classes=data.classes, epochs=epochs,
-                                train_loss=losses, seed=seed)
+                    folder.save(w, model, config, p4_config, dataset=data.name, classes=data.classes,
+                                epochs=epochs, train_loss=losses, seed=seed)
                     result.saved_models = str(save_models)
+            trained[w] = (model, source)
+            entry = ModelResult(
+                name, [], source.train_loss, source.epochs_trained, source.train_seconds, source.loaded_from,
+                parameters=count_parameters(model),
+            )
+            evaluated = RotationTTA(model, tuple(tta_list)) if name == "tta" else model
             # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             entry.accuracy = evaluate(
-                {name: model}, data.test_images, data.test_labels, angle_list, device=dev, precision=precision, reporter=reporter
+                {name: evaluated}, data.test_images, data.test_labels, angle_list, device=dev,
+                precision=precision, reporter=reporter,
             )[name]
-            result.eval_seconds += time.perf_counter() - start
+            entry.eval_seconds = time.perf_counter() - start
+            result.eval_seconds += entry.eval_seconds
             result.models.append(entry)
         if preview_images:
             result.preview = preview_grid(data, angle_list, preview_images, dev)
@@ -162,9 +211,27 @@ def run_rotation_experiment(
     return result
 
 
+def parse_modes(spec: str | list[str]) -> list[str]:
+    """``plain,p4,tta`` -> ["plain", "p4", "tta"] (``both`` = plain,augmented; repeats dropped)."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    names: list[str] = []
+    for item in (i.strip() for i in items):
+        if item not in MODES and item not in ALIASES:
+            valid = ", ".join(MODES)
+            raise Hw2Error(f"unknown --mode {item!r}; use a comma list of {valid} (both = plain,augmented)")
+        names += ALIASES.get(item, (item,))
+    return list(dict.fromkeys(names))
+
+
+def _count(config: RotationCNNConfig | P4CNNConfig) -> int:
+    """Parameters of the model, built on the meta device (no memory, no random numbers drawn)."""
+    with torch.device("meta"):
+        return count_parameters(build_model(config))
+
+
 def train_model(
     data: ImageData,
-    config: RotationCNNConfig,
+    config: RotationCNNConfig | P4CNNConfig,
     *,
     augment: bool,
     epochs: int,
@@ -175,22 +242,21 @@ def train_model(
     precision: str = "fp32",
     reporter: Reporter | None = None,
     key: str = "train",
-) -> tuple[RotationCNN, list[float]]:
+) -> tuple[RotationCNN | P4CNN, list[float]]:
     """Adam on shuffled mini-batches of the training set; with ``augment`` every image is
     rotated by its own angle drawn uniformly from [0, 360). Returns the model and the mean
     loss of each epoch. The same seed gives the same initial weights and batch order."""
     reporter = reporter or Reporter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = RotationCNN(config).to(device)
+        model = build_model(config).to(device)
     shuffle = torch.Generator().manual_seed(seed)
     turns = torch.Generator().manual_seed(seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     images, labels = data.train_images.to(device), data.train_labels.to(device)
     n = len(labels)
     steps = math.ceil(n / batch_size)
-    label = "augmented" if augment else "plain"
-    reporter.start(key, f"train {label}", total=epochs * steps)
+    reporter.start(key, f"train {key}", total=epochs * steps)
     losses = []
     model.train()
     for epoch in range(epochs):
@@ -210,7 +276,7 @@ def train_model(
             total += loss.detach() * len(idx)
             reporter.update(key, 1)
         losses.append(total.item() / n)
-        reporter.update(key, 0, description=f"train {label} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})")
+        reporter.update(key, 0, description=f"train {key} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})")
     reporter.finish(key)
     model.eval()
     return model, losses
@@ -218,7 +284,7 @@ def train_model(
 
 @torch.no_grad()
 def evaluate(
-    models: dict[str, RotationCNN],
+    models: dict[str, torch.nn.Module],
     images: torch.Tensor,
     labels: torch.Tensor,
     angles: list[float],

@@ -13,12 +13,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 from hw2cli.common.io import atomic_path  # noqa: E402
 from hw2cli.rotation.experiment import RotationResult  # noqa: E402
 
-STYLE = {"plain": ("tab:blue", "o"), "augmented": ("tab:orange", "s")}
+STYLE = {
+    "plain": ("tab:blue", "o"), "augmented": ("tab:orange", "s"), "p4": ("tab:green", "^"),
+    "p4-augmented": ("tab:red", "v"), "tta": ("tab:purple", "D"),
+}
 
 
 def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
-    """Test accuracy (%) against rotation angle, one line per model (Figures 1 and 2 in one)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    """Test accuracy (%) against rotation angle, one line per model / mode (Figures 1 and 2 in one)."""
+    outside = len(result.models) > 2  # a legend inside would hide curves; put it on the right
+    fig, ax = plt.subplots(figsize=(8.4 if outside else 6.4, 4.0), dpi=100)
     for m in result.models:
         color, marker = STYLE.get(m.name, (None, "o"))
         ax.plot(result.angles, [100 * a for a in m.accuracy], marker=marker, color=color, label=f"{m.name} ({m.epochs_trained} epochs)")
@@ -30,7 +34,7 @@ def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
         ax.set_xticks(result.angles)
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(**({"loc": "center left", "bbox_to_anchor": (1.01, 0.5)} if outside else {}))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

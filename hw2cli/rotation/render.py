@@ -23,6 +23,7 @@ def render(result: RotationResult, console: Console | None = None) -> None:
     table.add_column("angle", justify="right")
     for m in result.models:
         how = f"loaded, {m.epochs_trained} epochs" if m.loaded_from else f"{m.epochs_trained} epochs"
+        how += f", {len(result.tta_angles)} turns" if m.name == "tta" else ""
         table.add_column(f"{m.name}\n({how})", justify="right")
     for i, angle in enumerate(result.angles):
         table.add_row(_angle(angle), *(f"{100 * m.accuracy[i]:.2f}%" for m in result.models), end_section=i == len(result.angles) - 1)
@@ -32,9 +33,20 @@ def render(result: RotationResult, console: Console | None = None) -> None:
     console.print(
         f"device {result.device}, {result.precision}, seed {result.seed}, "
         f"evaluation {result.eval_seconds:.1f} s"
-        + "".join(f", training {m.name} {m.train_seconds:.1f} s" for m in result.models if not m.loaded_from)
+        + "".join(
+            f", training {m.name} {m.train_seconds:.1f} s"
+            for m in result.models
+            if not m.loaded_from and m.weights == m.name
+        )
         + (f"; models saved in {result.saved_models}" if result.saved_models else "")
         + "".join(f"; {m.name} loaded from {m.loaded_from}" for m in result.models if m.loaded_from)
+    )
+    console.print(
+        f"parameters: CNN {result.parameters['cnn']:,}, p4 CNN {result.parameters['p4']:,}; "
+        "evaluation per image and angle: "
+        + ", ".join(f"{m.name} {m.ms_per_image(result.n_test):.3f} ms" for m in result.models)
+        + (f"; tta averages over {', '.join(_angle(a) for a in result.tta_angles)}"
+           if any(m.name == "tta" for m in result.models) else "")
     )
     if result.interrupted:
         console.print("[yellow]interrupted: only the models that finished are shown[/yellow]")
@@ -59,10 +71,17 @@ def to_json(result: RotationResult) -> dict:
                 "epochs_trained": m.epochs_trained,
                 "train_seconds": m.train_seconds,
                 "loaded_from": m.loaded_from,
+                "weights": m.weights,
+                "parameters": m.parameters,
+                "eval_seconds": m.eval_seconds,
+                "ms_per_image": m.ms_per_image(result.n_test),
             }
             for m in result.models
         },
         "model_config": result.model_config.to_dict(),
+        "p4_config": result.p4_config.to_dict(),
+        "parameters": result.parameters,
+        "tta_angles": result.tta_angles,
         "epochs": result.epochs,
         "batch_size": result.batch_size,
         "lr": result.lr,

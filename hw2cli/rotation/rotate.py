@@ -19,6 +19,10 @@ ANGLES_FORM = "START:STOP:STEP (e.g. 0:360:30, STOP included) or a comma list (e
 MAX_ANGLES = 1000
 
 
+#: Largest |angle| accepted (degrees); keeps START:STOP:STEP arithmetic finite and exact to 1e-9.
+MAX_ABS_ANGLE = 1e6
+
+
 def parse_angles(spec: str) -> list[float]:
     """Parse ``0:360:30`` / ``0,45,90`` / ``0:90:30,180`` into sorted, distinct angles in degrees."""
 
@@ -32,6 +36,8 @@ def parse_angles(spec: str) -> list[float]:
             raise bad(f"{text.strip()!r} is not a number") from None
         if not math.isfinite(value):
             raise bad(f"{text.strip()!r} is not a finite number")
+        if abs(value) > MAX_ABS_ANGLE:
+            raise bad(f"{text.strip()!r} is beyond ±{MAX_ABS_ANGLE:,.0f} degrees")
         return value
 
     angles: set[float] = set()
@@ -47,7 +53,10 @@ def parse_angles(spec: str) -> list[float]:
                 raise bad(f"step {step:g} must be positive")
             if stop < start:
                 raise bad(f"stop {stop:g} is below start {start:g}")
-            count = math.floor((stop - start) / step + 1e-9) + 1
+            span = (stop - start) / step  # finite: both ends are within ±MAX_ABS_ANGLE, step > 0 ...
+            if not math.isfinite(span) or span + 1 > MAX_ANGLES:  # ... but a tiny step still overflows
+                raise bad(f"{span + 1:.3g} angles is too many (at most {MAX_ANGLES})")
+            count = math.floor(span + 1e-9) + 1
             if count > MAX_ANGLES:
                 raise bad(f"{count} angles is too many (at most {MAX_ANGLES})")
             angles.update(round(start + i * step, 9) for i in range(count))

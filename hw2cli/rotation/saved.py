@@ -1,9 +1,10 @@
 """The models folder of ``rotate-eval --save-models/--load-models``, under the run-directory
 contract (hw2cli.common.rundir): ``config.json`` is the manifest, one ``<name>.safetensors``
-per model (``plain``, ``augmented``).
+per trained model (``plain``, ``augmented``, ``p4``, ``p4-augmented``; ``tta`` uses ``plain``).
 
 ``config.json``: ``{"format": "hw2 rotate-eval models", "model": RotationCNNConfig fields,
-"dataset", "classes", "models": {name: {"file", "epochs", "train_loss", "seed"}}, "files":
+"p4_model": P4CNNConfig fields (absent in folders saved before the p4 modes), "dataset",
+"classes", "models": {name: {"file", "epochs", "train_loss", "seed"}}, "files":
 {file: {"size", "sha256"}}}``. Each model saved is one commit, so an interrupted run leaves the
 models it finished, listed and hashed; an earlier run's models (``--force``) go with the first.
 """
@@ -22,11 +23,11 @@ from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error
-from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
+from hw2cli.rotation.model import P4CNN, P4CNNConfig, RotationCNN, RotationCNNConfig, build_model
 
 MANIFEST = "config.json"
 FORMAT = "hw2 rotate-eval models"
-NAMES = ("plain", "augmented")
+NAMES = ("plain", "augmented", "p4", "p4-augmented")
 LAYOUT = (MANIFEST, *(f"{n}.safetensors" for n in NAMES))
 FIX = "save the models again with --save-models"
 
@@ -41,6 +42,17 @@ class CNNSection(schema.Strict):
     hidden: Annotated[int, Field(ge=1, le=65536)] = 64
 
 
+class P4Section(CNNSection):
+    channels: Annotated[list[_Width], Field(min_length=3, max_length=3)] = [16, 32, 32]
+    hidden: Annotated[int, Field(ge=1, le=65536)] = 32
+
+    @model_validator(mode="after")
+    def _pools_evenly(self) -> P4Section:
+        if self.image_size % 8:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of 8, which the p4 CNN needs")
+        return self
+
+
 class ModelEntry(schema.Strict):
     file: schema.FileName
     epochs: schema.Count = 0
@@ -51,14 +63,19 @@ class ModelEntry(schema.Strict):
 class ModelsConfig(schema.ManifestFields):
     format: Literal["hw2 rotate-eval models"] | None = None  # absent in folders saved by hw2 0.x
     model: CNNSection
+    p4_model: P4Section | None = None
     dataset: str | None = None
     classes: list[str] | None = None
-    models: dict[Literal["plain", "augmented"], ModelEntry]
+    models: dict[Literal["plain", "augmented", "p4", "p4-augmented"], ModelEntry]
 
     @model_validator(mode="after")
     def _classes_match(self) -> ModelsConfig:
         if self.classes is not None and len(self.classes) != self.model.n_classes:
             raise ValueError(f"classes lists {len(self.classes)} names for n_classes {self.model.n_classes}")
+        if self.p4_model is not None and self.p4_model.n_classes != self.model.n_classes:
+            raise ValueError(f"p4_model has {self.p4_model.n_classes} classes, model {self.model.n_classes}")
+        if self.p4_model is None and any(n.startswith("p4") for n in self.models):
+            raise ValueError("p4 models are listed without a p4_model section")
         return self
 
 
@@ -86,17 +103,17 @@ class ModelsWriter:
     def close(self) -> None:
         self._lock.close()
 
-    def save(self, name: str, model: RotationCNN, config: RotationCNNConfig, *, dataset: str,
-             classes: list[str], epochs: int, train_loss: list[float], seed: int) -> None:
+    def save(self, name: str, model: RotationCNN | P4CNN, config: RotationCNNConfig, p4_config: P4CNNConfig,
+             *, dataset: str, classes: list[str], epochs: int, train_loss: list[float], seed: int) -> None:
         """Commit ``<name>.safetensors`` and a config.json listing it with this run's earlier
-        models; an earlier run's files go with the first commit."""
+        models (both architectures' configs); an earlier run's files go with the first commit."""
         from safetensors.torch import save_file
 
         file = f"{name}.safetensors"
         self.models[name] = {"file": file, "epochs": epochs, "seed": seed,
                              "train_loss": [v if math.isfinite(v) else None for v in train_loss]}
-        meta = {"format": FORMAT, "model": config.to_dict(), "dataset": dataset, "classes": classes,
-                "models": self.models}
+        meta = {"format": FORMAT, "model": config.to_dict(), "p4_model": p4_config.to_dict(),
+                "dataset": dataset, "classes": classes, "models": self.models}
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         hashed = tuple(entry["file"] for entry in self.models.values())
         remove = tuple(n for n in LAYOUT if n not in hashed and n != MANIFEST)
@@ -124,12 +141,15 @@ def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Ch
 
 
 def load_model(checkpoint: rundir.Checkpoint, name: str,
-               data_config: RotationCNNConfig) -> tuple[RotationCNN, ModelEntry]:
-    """Build the saved architecture and load its weights, refusing any mismatch."""
+               data_config: RotationCNNConfig) -> tuple[RotationCNN | P4CNN, ModelEntry]:
+    """Build the saved architecture (the p4 CNN for ``p4*``) and load its weights, refusing any mismatch."""
     from safetensors.torch import load_file
 
     folder, meta = checkpoint.folder, checkpoint.manifest
-    config = RotationCNNConfig.from_dict(meta.model.model_dump())
+    if name.startswith("p4"):  # the manifest's validator ensured p4_model is there
+        config = P4CNNConfig.from_dict(meta.p4_model.model_dump())
+    else:
+        config = RotationCNNConfig.from_dict(meta.model.model_dump())
     if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
         raise Hw2Error(
             f"--load-models {folder / MANIFEST}: models for {config.n_classes} classes of "
@@ -140,8 +160,8 @@ def load_model(checkpoint: rundir.Checkpoint, name: str,
     info = meta.models[name]
     path = checkpoint.path(info.file)
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in RotationCNN(config).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
     schema.check_tensors(path, expected, f"CNN in {folder / MANIFEST}", FIX)
-    model = RotationCNN(config)
+    model = build_model(config)
     model.load_state_dict(load_file(str(path)))
     return model.eval(), info

@@ -1,0 +1,63 @@
+"""JSON that every reader accepts: no NaN / Infinity tokens, exact integers.
+
+``json.dumps`` writes ``NaN`` and ``Infinity`` by default, which are not JSON (jq, browsers and
+most other languages refuse the file). :func:`json_safe` turns every non-finite float into
+``null`` and records where: the written object gains a top-level ``"non_finite"`` list of
+``{"path": "a.b[3]", "value": "nan" | "inf" | "-inf"}`` entries, so a reader can tell a
+missing number from a diverged one. :func:`dumps` then serialises with ``allow_nan=False``, so
+a value that slipped through fails loudly instead of producing invalid JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+#: Name of the top-level field that lists the non-finite numbers written as null.
+NON_FINITE_FIELD = "non_finite"
+
+
+def _plain(obj: Any) -> Any:
+    """numpy / torch scalars and arrays, paths and tuples as plain Python values."""
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return obj.tolist()
+    return obj
+
+
+def json_safe(obj: Any) -> tuple[Any, list[dict]]:
+    """``obj`` with every non-finite float replaced by None, and the list of what was replaced."""
+    found: list[dict] = []
+
+    def walk(x: Any, path: str) -> Any:
+        x = _plain(x)
+        if isinstance(x, bool) or x is None or isinstance(x, (int, str)):
+            return x
+        if isinstance(x, float):
+            if math.isfinite(x):
+                return x
+            found.append({"path": path or "$", "value": "nan" if x != x else ("inf" if x > 0 else "-inf")})
+            return None
+        if isinstance(x, complex):
+            return walk({"real": x.real, "imag": x.imag}, path)
+        if isinstance(x, dict):
+            return {str(k): walk(v, f"{path}.{k}" if path else str(k)) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(x)]
+        raise TypeError(f"cannot write {type(x).__name__} as JSON")
+
+    return walk(obj, ""), found
+
+
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    """Valid JSON text of ``obj``; non-finite numbers become null, listed in ``"non_finite"``."""
+    safe, found = json_safe(obj)
+    if found:
+        if isinstance(safe, dict):
+            safe = {**safe, NON_FINITE_FIELD: found}
+        else:
+            safe = {"value": safe, NON_FINITE_FIELD: found}
+    return json.dumps(safe, indent=indent, allow_nan=False)

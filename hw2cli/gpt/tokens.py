@@ -1,0 +1,104 @@
+"""Tokenizers beyond characters (``--tokenizer gpt2|PATH``), the cached token file, bits per character.
+
+A BPE tokenizer is a Hugging Face ``tokenizer.json`` read by the ``tokenizers`` library (GPT-2's
+byte-level BPE comes as one, in the model's hub folder). ``tiktoken`` encodes the same BPE 8x
+faster (benchmarks/bench_gpt_tokenizer.py) but reads no ``tokenizer.json`` and downloads GPT-2's
+tables from the network; since the corpus is encoded only once, one library serves both cases.
+The ids go into ``<cache>/tokens/`` (uint16 when the vocabulary fits, as nanoGPT's
+``prepare.py``), named by the text's and the tokenizer's hashes, and are memory-mapped for
+batches. A run directory keeps ``tokenizer.json`` (hw2cli.gpt.checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import atomic_path
+from hw2cli.gpt.data import CharTokenizer, cache_dir
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class BPETokenizer:
+    """A ``tokenizers`` tokenizer; equal when their ``tokenizer.json`` texts are equal."""
+
+    def __init__(self, json_text: str, source: str = ""):
+        from tokenizers import Tokenizer
+
+        try:
+            self._tok = Tokenizer.from_str(json_text)
+        except Exception as exc:  # the Rust library raises a bare Exception for bad JSON
+            raise Hw2Error(f"{source or 'the tokenizer'} is not a tokenizer.json ({exc}); give one") from None
+        self.json_text = json_text
+        self.key = hashlib.sha256(json_text.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BPETokenizer:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise Hw2Error(f"tokenizer file {path} does not exist; give a tokenizer.json, gpt2 or char")
+        return cls(path.read_text(encoding="utf-8"), str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tok.get_vocab_size()
+
+    def encode(self, text: str, what: str = "text") -> list[int]:
+        ids = self._tok.encode(text, add_special_tokens=False).ids
+        if not ids:
+            raise Hw2Error(f"the {what} encodes to no tokens; give a longer {what}")
+        return ids
+
+    def decode(self, ids) -> str:
+        return self._tok.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BPETokenizer) and other.json_text == self.json_text
+
+    __hash__ = None  # mutable library object inside; compare, don't hash
+
+
+Tokenizer = CharTokenizer | BPETokenizer
+
+
+def make_tokenizer(spec: str, text: str, model_folder: Path | None = None) -> Tokenizer:
+    """``char`` (the text's characters), ``gpt2`` (the tokenizer.json of ``model_folder``, GPT-2's
+    hub folder by default) or a path to a tokenizer.json."""
+    if spec == "char":
+        return CharTokenizer.from_text(text)
+    if spec == "gpt2":
+        if model_folder is None:
+            from hw2cli.gpt.pretrained import resolve
+
+            model_folder = resolve("gpt2")
+        return BPETokenizer.from_file(model_folder / TOKENIZER_FILE)
+    return BPETokenizer.from_file(spec)
+
+
+def encode_cached(text: str, tokenizer: BPETokenizer, cache: Path | None = None) -> np.ndarray:
+    """The ids of ``text``, read-only and memory-mapped from ``<cache>/tokens/<text>-<tokenizer>.bin``
+    (written on first use: uint16 when the vocabulary fits, else uint32)."""
+    dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
+    text_key = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = (cache or cache_dir()) / "tokens" / f"{text_key}-{tokenizer.key}-{np.dtype(dtype).name}.bin"
+    if not path.is_file():
+        ids = np.asarray(tokenizer.encode(text), dtype=dtype)
+        try:
+            with atomic_path(path) as tmp:
+                ids.tofile(tmp)
+        except OSError as exc:
+            raise Hw2Error(
+                f"cannot write the token cache {path} ({exc.strerror}); set HW2_CACHE_DIR"
+            ) from None
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def bits_per_char(nats_per_token: float, n_tokens: int, n_chars: int) -> float:
+    """A per-token loss in nats as bits per character of the text those tokens spell."""
+    return nats_per_token * n_tokens / n_chars / math.log(2)
+

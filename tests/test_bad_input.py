@@ -1,0 +1,396 @@
+"""Bad input, as an adversary would give it, one row per kind, across every command.
+
+Every row asserts: the exit code, exactly one line on stderr (``error: ...`` naming the
+problem), no traceback, and that every file that existed before is byte-identical after.
+Outputs (issue 11 item 2), numbers (item 4), usage errors (item 6). The kinds that must
+*work* (``--json -``, a device, a FIFO, exact huge weights, long walk listings) and worker
+pools (item 5) follow the table. docs/reliability.md counts the kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hw2cli.cli import app
+
+runner = CliRunner()
+TEXT = "".join(f"The {w} went into the forest and found {n} golden apples.\n"
+               for n in range(10) for w in ("miller", "queen"))
+GRAPH1 = "1 2\n1 3\n2 3\n3 4\n"
+MATRIX1 = "0 1 1 0\n1 0 1 0\n1 1 0 1\n0 0 1 0\n"
+FEATURES1 = "x\n1\n2\n3\n4\n"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """Inputs of every kind: a graph, its matrix, features, a text, a trained GPT run, saved
+    rotation models and a reproduce folder with one part."""
+    base = tmp_path_factory.mktemp("bad_input")
+    (base / "g.txt").write_text(GRAPH1)
+    (base / "m.txt").write_text(MATRIX1)
+    (base / "x.csv").write_text(FEATURES1)
+    (base / "tiny.txt").write_text(TEXT)
+    (base / "afile").write_text("not a folder\n")
+    os.symlink(base / "g.txt", base / "g_link.txt")
+    os.link(base / "g.txt", base / "g_hard.txt")
+    (base / "repro" / "graph").mkdir(parents=True)
+    (base / "repro" / "graph" / "part.json").write_text('{"title": "graph"}\n')
+    result = runner.invoke(app, [
+        "gpt", "train", "--txt-file", str(base / "tiny.txt"), "--model-type", "gpt-nano", "--block-size",
+        "8", "--batch-size", "2", "--max-steps", "2", "--eval-interval", "2", "--eval-steps", "1", "--device",
+        "cpu", "--quiet", "--out", str(base / "run"),
+    ])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [
+        "rotate-eval", "--dataset", "digits", "--epochs", "1", "--mode", "plain", "--angles", "0,90",
+        "--device", "cpu", "--quiet", "--save-models", str(base / "models"),
+    ])
+    assert result.exit_code == 0, result.output
+    return base
+
+
+def _snapshot(base: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+TRAIN = ["gpt", "train", "--txt-file", "{tiny}", "--model-type", "gpt-nano", "--max-steps", "1",
+         "--block-size", "8", "--batch-size", "2", "--device", "cpu", "--quiet", "--out", "{new}/o"]
+GEN = ["gpt", "generate", "{run}", "--prompt", "The", "--device", "cpu"]
+ROT = ["rotate-eval", "--dataset", "digits", "--epochs", "1", "--angles", "0", "--device", "cpu", "--quiet"]
+PB = ["padding-bench", "--quiet", "--rounds", "1", "--epochs", "1", "--conv-types", "valid"]
+POW = ["graph", "powers", "{g}"]
+LAP = ["graph", "laplacian", "{g}"]
+CHK = ["graph", "check", "{g}", "--kind", "adjacency", "--matrix", "{m}"]
+
+# (kind, argv, exit code, text the one stderr line must contain)
+CASES = [
+    # ---- outputs: collisions with inputs and run directories, refused before any work
+    ("json-is-edge-list", [*POW, "--json", "{g}"], 2, "would overwrite the input EDGES"),
+    ("npz-is-edge-list", [*POW, "--npz", "{g}"], 2, "would overwrite the input EDGES"),
+    ("json-is-matrix", ["graph", "powers", "--matrix", "{m}", "--json", "{m}"], 2, "input --matrix"),
+    ("json-is-features", [*LAP, "--features", "{x}", "--json", "{x}"], 2, "input --features"),
+    ("check-json-is-matrix", [*CHK, "--json", "{m}"], 2, "input --matrix"),
+    ("check-json-is-edges", [*CHK, "--json", "{g}"], 2, "input EDGES"),
+    ("json-symlink-to-input", [*POW, "--json", "{root}/g_link.txt"], 2, "would overwrite the input EDGES"),
+    ("json-hardlink-to-input", [*POW, "--json", "{root}/g_hard.txt"], 2, "would overwrite the input EDGES"),
+    ("json-dotdot-to-input", [*POW, "--json", "{root}/repro/../g.txt"], 2, "would overwrite the input EDGES"),
+    ("json-and-npz-same-file", [*POW, "--json", "{new}/a", "--npz", "{new}/a"], 2, "both name"),
+    ("json-is-folder", [*POW, "--json", "{root}"], 2, "is a directory"),
+    ("json-under-a-file", [*POW, "--json", "{root}/afile/out.json"], 2, "is a file"),
+    ("json-name-too-long", [*POW, "--json", "{new}/" + "n" * 250 + ".json"], 2, "File name too long"),
+    ("json-in-proc", [*POW, "--json", "/proc/hw2.json"], 2, "cannot be written"),
+    ("npz-to-stdout", [*POW, "--npz", "-"], 2, "standard output takes only text"),
+    ("train-json-is-txt-file", [*TRAIN, "--json", "{tiny}"], 2, "input --txt-file"),
+    ("train-json-inside-out", [*TRAIN, "--json", "{new}/o/summary.json"], 2,
+     "inside the run directory --out"),
+    ("resume-json-is-run-file", ["gpt", "train", "--resume", "{run}", "--json", "{run}/config.json"], 2,
+     "inside the run directory --resume"),
+    ("resume-json-is-model", ["gpt", "train", "--resume", "{run}", "--json", "{run}/model.safetensors"], 2,
+     "inside the run directory"),
+    ("generate-json-is-model", [*GEN, "--json", "{run}/model.safetensors"], 2, "input RUN_DIR"),
+    ("generate-json-is-vocab", [*GEN, "--json", "{run}/vocab.json"], 2, "input RUN_DIR"),
+    ("generate-json-is-run-dir", [*GEN, "--json", "{run}"], 2, "would overwrite the input RUN_DIR"),
+    ("rotate-plot-is-loaded-model",
+     [*ROT, "--load-models", "{models}", "--plot", "{models}/plain.safetensors"], 2, "input --load-models"),
+    ("rotate-json-is-models-config", [*ROT, "--load-models", "{models}", "--json", "{models}/config.json"], 2,
+     "input --load-models"),
+    ("rotate-json-inside-save-models", [*ROT, "--save-models", "{models}", "--json", "{models}/r.json"], 2,
+     "inside the run directory --save-models"),
+    ("rotate-json-and-plot-same", [*ROT, "--json", "{new}/r", "--plot", "{new}/r"], 2, "both name"),
+    ("rotate-preview-to-stdout", [*ROT, "--preview", "-"], 2, "standard output takes only text"),
+    ("rotate-plot-is-folder", [*ROT, "--plot", "{root}"], 2, "is a directory"),
+    ("bench-json-and-csv-same", [*PB, "--json", "{new}/r", "--csv", "{new}/r"], 2, "both name"),
+    ("bench-json-and-csv-stdout", [*PB, "--json", "-", "--csv", "-"], 2, "both write to standard output"),
+    ("bench-csv-is-folder", [*PB, "--csv", "{root}"], 2, "is a directory"),
+    ("report-out-is-part-json", ["report", "{root}/repro", "--out", "{root}/repro/graph/part.json"], 2,
+     "input part folder graph"),
+    ("report-out-is-folder", ["report", "{root}/repro", "--out", "{root}"], 2, "is a directory"),
+    ("preview-folder-is-file", ["padding-bench", "preview", "{root}/afile"], 2, "not a folder"),
+    ("json-to-dev-full", [*POW, "--json", "/dev/full"], 2, "could not write --json /dev/full (No space left"),
+    ("npz-to-dev-full-json-kept", [*LAP, "--npz", "/dev/full", "--json", "{new}/kept.json"], 2,
+     "written: --json"),
+    ("check-json-to-dev-full", [*CHK, "--json", "/dev/full"], 2, "could not write --json /dev/full"),
+    # ---- numbers: every numeric option has a range, checked at the CLI boundary
+    ("train-seed-negative", [*TRAIN, "--seed", "-1"], 2, "--seed -1 is out of range; use 0 to 4,294,967,295"),
+    ("train-seed-65-bits", [*TRAIN, "--seed", str(2**65)], 2, "--seed"),
+    ("train-seed-2^32", [*TRAIN, "--seed", str(2**32)], 2, "out of range"),
+    ("train-lr-1e308", [*TRAIN, "--lr", "1e308"], 2, "--lr 1e308 is out of range"),
+    ("train-lr-nan", [*TRAIN, "--lr", "nan"], 2, "--lr nan is out of range"),
+    ("train-lr-inf", [*TRAIN, "--lr", "inf"], 2, "--lr inf is out of range"),
+    ("train-lr-negative", [*TRAIN, "--lr", "-1"], 2, "--lr -1 is out of range"),
+    ("train-batch-size-1e12", [*TRAIN, "--batch-size", "1e12"], 2, "valid integer"),
+    ("train-batch-size-huge", [*TRAIN, "--batch-size", str(10**12)], 2, "--batch-size"),
+    ("train-block-size-0", [*TRAIN, "--block-size", "0"], 2, "--block-size 0 is out of range"),
+    ("train-epochs-0", [*TRAIN, "--epochs", "0"], 2, "--epochs 0 is out of range"),
+    ("train-dropout-1.5", [*TRAIN, "--dropout", "1.5"], 2, "--dropout 1.5 is out of range"),
+    ("train-val-fraction-0", [*TRAIN, "--val-fraction", "0"], 2, "--val-fraction 0"),
+    ("train-val-fraction-1", [*TRAIN, "--val-fraction", "1"], 2, "--val-fraction 1"),
+    ("train-weight-decay-negative", [*TRAIN, "--weight-decay", "-0.1"], 2, "--weight-decay"),
+    ("train-clip-negative", [*TRAIN, "--clip-grad-norm", "-1"], 2, "--clip-grad-norm"),
+    ("train-warmup-negative", [*TRAIN, "--warmup-steps", "-5"], 2, "--warmup-steps"),
+    ("train-eval-interval-0", [*TRAIN, "--eval-interval", "0"], 2, "--eval-interval"),
+    ("train-eval-steps-0", [*TRAIN, "--eval-steps", "0"], 2, "--eval-steps"),
+    ("train-log-interval-0", [*TRAIN, "--log-interval", "0"], 2, "--log-interval"),
+    ("train-min-lr-nan", [*TRAIN, "--min-lr", "nan"], 2, "--min-lr"),
+    ("generate-temperature-1e-300", [*GEN, "--temperature", "1e-300"], 2,
+     "--temperature 1e-300 is out of range"),
+    ("generate-temperature-inf", [*GEN, "--temperature", "inf"], 2, "--temperature"),
+    ("generate-top-k-0", [*GEN, "--top-k", "0"], 2, "--top-k"),
+    ("generate-top-p-nan", [*GEN, "--top-p", "nan"], 2, "--top-p"),
+    ("generate-max-new-tokens-negative", [*GEN, "--max-new-tokens", "-1"], 2, "--max-new-tokens"),
+    ("generate-seed-70-bits", [*GEN, "--seed", str(2**70)], 2, "--seed"),
+    ("rotate-lr-1e300", [*ROT, "--lr", "1e300"], 2, "--lr 1e300 is out of range"),
+    ("rotate-batch-size-1e12", [*ROT, "--batch-size", "1e12"], 2, "--batch-size"),
+    ("rotate-epochs-0", [*ROT, "--epochs", "0"], 2, "--epochs"),
+    ("rotate-seed-negative", [*ROT, "--seed", "-1"], 2, "--seed"),
+    ("rotate-angles-overflow", [*ROT, "--angles", "-1e308:1e308:1"], 2, "bad --angles"),
+    ("rotate-angles-1e400", [*ROT, "--angles", "0:1e400:1"], 2, "bad --angles"),
+    ("rotate-angles-tiny-step", [*ROT, "--angles", "0:360:1e-300"], 2, "too many"),
+    ("rotate-angle-nan", [*ROT, "--angles", "nan"], 2, "bad --angles"),
+    ("bench-seed-negative", [*PB, "--seed", "-1"], 2, "--seed -1 is out of range"),
+    ("bench-rounds-0", [*PB, "--rounds", "0"], 2, "--rounds 0"),
+    ("bench-workers-huge", [*PB, "--workers", "99999"], 2, "--workers 99999"),
+    ("preview-per-class-0", ["padding-bench", "preview", "{new}/p", "--per-class", "0"], 2, "--per-class 0"),
+    ("preview-seed-64-bits", ["padding-bench", "preview", "{new}/p", "--seed", str(2**64)], 2, "--seed"),
+    ("powers-max-power-21", [*POW, "--max-power", "21"], 2, "--max-power 21 is out of range; use 1 to 20"),
+    ("powers-length-21", [*POW, "--walks", "1", "2", "--length", "21"], 2, "--length 21"),
+    ("powers-max-walks-0", [*POW, "--walks", "1", "2", "--max-walks", "0"], 2, "--max-walks 0"),
+    ("powers-max-walks-huge", [*POW, "--walks", "1", "2", "--max-walks", str(10**7)], 2, "--max-walks"),
+    ("laplacian-eigs-negative", [*LAP, "--eigs", "-1"], 2, "--eigs -1"),
+    ("check-power-0", ["graph", "check", "{g}", "--kind", "power", "--power", "0", "--matrix", "{m}"], 2,
+     "--power 0"),
+    ("weight-inf", ["graph", "powers", "{root}/inf.txt"], 2, "finite"),
+    ("weight-nan", ["graph", "powers", "{root}/nan.txt"], 2, "finite"),
+    ("weights-sum-beyond-float64", ["graph", "laplacian", "{root}/huge.txt"], 2,
+     "sum beyond the largest float64"),
+    ("rotate-angle-beyond-1e6", [*ROT, "--angles", "0:2e6:1"], 2, "beyond ±1,000,000 degrees"),
+    # ---- usage errors: one line, exit 2, instead of a framed usage box
+    ("int-option-not-a-number", [*POW, "--max-power", "two"], 2, "valid integer"),
+    ("float-option-not-a-number", [*TRAIN, "--lr", "fast"], 2, "'--lr'"),
+    ("missing-argument", ["report"], 2, "Missing argument"),
+    ("missing-required-option", ["gpt", "generate", "{run}"], 2, "Missing option '--prompt'"),
+    ("unknown-option", [*POW, "--colour"], 2, "No such option: --colour"),
+    ("unknown-command", ["graph", "paths"], 2, "No such command"),
+    ("option-without-value", [*POW, "--json"], 2, "requires an argument"),
+    ("extra-argument", [*POW, "{m}"], 2, "unexpected extra argument"),
+    ("walks-one-value", [*POW, "--walks", "1"], 2, "--walks"),
+]
+
+
+@pytest.mark.parametrize("kind, argv, code, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line(root, tmp_path, kind, argv, code, message):
+    (root / "inf.txt").write_text("1 2 inf\n")
+    (root / "nan.txt").write_text("1 2 nan\n")
+    (root / "huge.txt").write_text("1 2 1e308\n2 3 1e308\n")
+    paths = {"root": root, "g": root / "g.txt", "m": root / "m.txt", "x": root / "x.csv",
+             "tiny": root / "tiny.txt", "run": root / "run", "models": root / "models", "new": tmp_path}
+    before = _snapshot(root)
+    result = runner.invoke(app, [a.format(**paths) for a in argv])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == code, (kind, result.output)
+    assert len(lines) == 1 and lines[0].startswith("error: "), (kind, result.stderr)
+    assert message in lines[0], (kind, lines[0])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert _snapshot(root) == before, kind
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # never replaced by a regular file
+
+
+def test_usage_error_through_the_real_entry_point(run_hw2):
+    """The same one line from a shell, and `hw2 graph` alone still shows the help."""
+    bad = run_hw2("graph", "powers", "examples/graph1.txt", "--max-power", "x", timeout=60)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: hw2 graph powers: ")
+    bare = run_hw2("graph", timeout=60)
+    assert "Usage: hw2 graph" in bare.stdout + bare.stderr and "powers" in bare.stdout + bare.stderr
+
+
+# ----------------------------------------------------------------------------- kinds that must work
+
+
+def test_json_dash_gives_pure_json_on_stdout_and_the_table_on_stderr(tmp_path):
+    (tmp_path / "g.txt").write_text(GRAPH1)
+    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["powers"]["2"][0] == [2, 1, 1, 1]  # A^2 of the triangle with a tail, row 1, by hand
+    assert "A²" in result.stderr
+
+
+def test_json_dev_stdout_is_standard_output(tmp_path):
+    (tmp_path / "g.txt").write_text(GRAPH1)
+    result = runner.invoke(app, ["graph", "laplacian", str(tmp_path / "g.txt"), "--json", "/dev/stdout"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["command"] == "graph laplacian"
+
+
+def test_report_out_dash(tmp_path, monkeypatch):
+    from hw2cli.report import build
+
+    monkeypatch.setattr(build, "build_report", lambda run_dir: build.Report("# report\n", ["graph"], []))
+    result = runner.invoke(app, ["report", str(tmp_path), "--out", "-"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "# report\n"
+
+
+def test_devices_and_fifos_are_written_into_never_replaced(tmp_path, run_hw2):
+    (tmp_path / "g.txt").write_text(GRAPH1)
+    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", "/dev/null"])
+    assert result.exit_code == 0 and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    done = run_hw2("graph", "powers", str(tmp_path / "g.txt"), "--json", str(fifo), timeout=60)
+    reader.join(timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert json.loads(got[0])["nodes"] == [1, 2, 3, 4]
+
+
+def test_weights_beyond_int64_stay_exact_and_check_agrees(tmp_path):
+    """1e19 > 2^63 wrapped to -9223372036854775808; now A^2[1,1] = 10^38 exactly and the
+    right matrix is called right."""
+    (tmp_path / "g.txt").write_text("1 2 1e19\n2 3 1\n")
+    (tmp_path / "a.txt").write_text(f"0 {10**19} 0\n{10**19} 0 1\n0 1 0\n")
+    powers = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"),
+                                 "--json", str(tmp_path / "p.json")])
+    assert powers.exit_code == 0, powers.output
+    a2 = json.loads((tmp_path / "p.json").read_text())["powers"]["2"]
+    assert a2 == [[10**38, 0, 10**19], [0, 10**38 + 1, 0], [10**19, 0, 1]]
+    assert "-9223372036854775808" not in powers.stdout and "2^53" in powers.stdout
+    check = runner.invoke(app, ["graph", "check", str(tmp_path / "g.txt"), "--kind", "adjacency", "--matrix",
+                                str(tmp_path / "a.txt")])
+    assert check.exit_code == 0, check.output
+
+
+def test_float_overflow_is_null_in_json_and_listed(tmp_path):
+    """A^2 of a 1.5e308 weight (not whole: 1.5 elsewhere) is inf: null in --json, with where and why."""
+    (tmp_path / "g.txt").write_text("1 2 1.5e308\n2 3 1.5\n")
+    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert data["powers"]["2"][2][2] == 2.25 and data["powers"]["2"][0][0] is None
+    assert {"path": "powers.2[0][0]", "value": "inf"} in data["non_finite"]
+
+
+def test_long_walk_listings_stream_every_line(tmp_path):
+    """K5, length 10: (4^10 - (-1)^10)/5 = 209,715 walks from 1 to 2 (for K_n and i != j,
+    (A^k)[i, j] = ((n-1)^k - (-1)^k)/n), all listed."""
+    (tmp_path / "k5.txt").write_text("".join(f"{i} {j}\n" for i in range(1, 6) for j in range(i + 1, 6)))
+    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "k5.txt"), "--walks", "1", "2",
+                                 "--length", "10", "--max-walks", "1000000"])
+    assert result.exit_code == 0
+    walks = [line for line in result.stdout.splitlines() if "→" in line and line.strip()[0].isdigit()]
+    assert len(walks) == (4**10 - 1) // 5 == 209_715
+    assert walks[-1].split(". ", 1)[1].startswith("1 → 5 →")
+    assert "209715 walks, and (A¹⁰)[1, 2] = 209715 ✓" in result.stdout
+
+
+def test_max_walks_help_states_the_cost():
+    result = runner.invoke(app, ["graph", "powers", "--help"])
+    assert "about 13 bytes of --json per node" in " ".join(result.output.replace("│", " ").split())
+
+
+def test_plot_into_a_vanished_folder_keeps_the_json(root, tmp_path, monkeypatch):
+    """--plot's folder is replaced by a file during the run (a vanished folder alone is made
+    again): the --json of the finished work is written and one line names what was lost."""
+    from hw2cli.rotation import experiment
+
+    real = experiment.run_rotation_experiment
+
+    def run_then_remove_folder(*args, **kwargs):
+        result = real(*args, **kwargs)
+        shutil.rmtree(tmp_path / "plots")
+        (tmp_path / "plots").write_text("a file now stands where the folder was\n")
+        return result
+
+    monkeypatch.setattr(experiment, "run_rotation_experiment", run_then_remove_folder)
+    plot = tmp_path / "plots" / "p.png"
+    result = runner.invoke(app, [*ROT, "--load-models", str(root / "models"), "--mode", "plain",
+                                 "--json", str(tmp_path / "r.json"), "--plot", str(plot)])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "could not write --plot" in result.stderr
+    assert "written: --json" in result.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["models"]["plain"]["accuracy"]
+
+
+def test_json_is_always_valid_and_says_what_was_not_finite(tmp_path):
+    from hw2cli.common.io import write_json
+
+    path = write_json(tmp_path / "n.json", {"loss": [1.5, float("nan")], "best": float("inf"), "n": 2**70})
+    text = path.read_text()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert data["loss"] == [1.5, None] and data["best"] is None and data["n"] == 2**70
+    assert data["non_finite"] == [{"path": "loss[1]", "value": "nan"}, {"path": "best", "value": "inf"}]
+
+
+# ----------------------------------------------------------------------------- worker pools
+
+_POOL_SCRIPT = """
+import json
+from hw2cli.padding import bench
+from hw2cli.padding.model import PaddingNetConfig
+from hw2cli.padding.train import TrainSettings
+
+if __name__ == "__main__":
+    sizes = {"train": 40, "val": 20, "test": 20}
+    r = bench.run_padding_bench(conv_types=["valid"], rounds=2, epochs=1, device="cpu", seed=-1, workers=2,
+                                path="cpu-processes", data_sizes=sizes, settings=TrainSettings(batch_size=20))
+    got = []
+    data = dict(seed=0, independent_val=False, n_train=40, n_val=20, n_test=20)
+    cfg = PaddingNetConfig("net1", "valid")
+    jobs = [(cfg, 0), (cfg, 2**70)]  # the second job fails in the worker (seed overflows torch's int64)
+    try:
+        settings = TrainSettings(epochs=1, batch_size=20)
+        bench._cpu_processes(jobs, data, settings, 1, bench.Reporter(), got.append)
+        mid = None
+    except bench.WorkerError as exc:
+        mid = str(exc)
+    print(json.dumps({"start": r.error, "start_done": r.rounds_done, "mid": mid,
+                      "mid_done": [o.round for o in got]}))
+"""
+
+
+def test_failing_workers_end_the_run_with_their_error(tmp_path):
+    """A worker that fails at start (it used to be restarted forever) or in a job ends the
+    pool with the worker's error in one line; rounds finished before it are kept."""
+    script = tmp_path / "pool.py"
+    script.write_text(_POOL_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["start"].startswith("worker failed at start: ValueError") and out["start_done"] == 0
+    assert out["mid"].startswith("a worker failed: ValueError: Overflow") and "\n" not in out["mid"]
+    assert out["mid_done"] == [0]
+
+
+def test_bench_writes_finished_rounds_when_a_worker_fails(tmp_path, monkeypatch):
+    from hw2cli.padding import bench
+    from hw2cli.padding.train import RoundOutcome
+
+    def one_round_then_fail(jobs, data_args, settings, workers, reporter, done):
+        done(RoundOutcome("valid", 0, 90.0, 90.0, 80.0, 85.0, 1, 1, [0.5]))
+        raise bench.WorkerError("a worker failed: RuntimeError: boom")
+
+    monkeypatch.setattr(bench, "_cpu_processes", one_round_then_fail)
+    result = runner.invoke(app, [*PB, "--rounds", "2", "--workers", "2", "--device", "cpu",
+                                 "--json", str(tmp_path / "b.json"), "--csv", str(tmp_path / "b.csv")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: a worker failed: RuntimeError: boom; "
+                                     "the 1 finished round(s) were written")
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["error"] and [r["round"] for r in data["conv_types"]["valid"]["rounds"]] == [0]
+    assert len((tmp_path / "b.csv").read_text().splitlines()) == 2  # header + the finished round
