@@ -85,8 +85,10 @@ def _check_magnitudes(graph: Graph) -> Graph:
         bad = np.flatnonzero(~np.isfinite(sums))
         if len(bad):
             node = graph.nodes[bad[0]]
-            raise Hw2Error(f"{graph.source}: the weights at node {node} sum beyond the largest float64 "
-                           "(about 1.8e308); scale the weights down")
+            raise Hw2Error(
+                f"{graph.source}: the weights at node {node} sum beyond the largest float64 "
+                "(about 1.8e308); scale the weights down"
+            )
     return graph
 
 

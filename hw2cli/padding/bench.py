@@ -121,8 +121,9 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
 
     ctx = mp.get_context("spawn")
     progress = ctx.Queue()
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(data_args, progress))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(data_args, progress)
+    )
     pending = {pool.submit(_run_job, cfg, seed, settings) for cfg, seed in jobs}
     try:
         while pending:
