@@ -35,9 +35,16 @@ def quick(tmp_path_factory):
 
 
 def _tables(markdown: str) -> list[list[list[str]]]:
-    """Every Markdown table in ``markdown`` as rows of stripped cells (separator rows dropped)."""
-    tables, current = [], []
+    """Every Markdown table in ``markdown`` as rows of stripped cells (separator rows dropped);
+    lines inside fenced code blocks (the GPT samples) are text, never tables."""
+    tables, current, fence = [], [], None
     for line in markdown.splitlines() + [""]:
+        if fence is None and line.startswith("```"):
+            fence = line[: len(line) - len(line.lstrip("`"))]  # closed by exactly this run of backticks
+            continue
+        if fence is not None:
+            fence = None if line == fence else fence
+            continue
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if not all(re.fullmatch(r":?-+:?", c) for c in cells if c):
