@@ -12,7 +12,7 @@ from __future__ import annotations
 import typer
 
 from hw2cli import __version__
-from hw2cli.commands import gpt, graph, padding, report, rotation
+from hw2cli.commands import gpt, graph, padding, probe, report, rotation
 from hw2cli.commands._shared import OneLineErrors, user_errors  # noqa: F401  (user_errors: re-exported)
 
 app = typer.Typer(
@@ -46,4 +46,5 @@ app.add_typer(padding.app, name="padding-bench")  # Q1.1: Tables 1 and 2
 app.command("rotate-eval")(rotation.rotate_eval)  # Q1.2: Figures 1 and 2
 app.add_typer(gpt.app, name="gpt")  # Q2: micro-GPT, Figure 3, samples
 app.add_typer(graph.app, name="graph")  # Q3.1: adjacency powers, Laplacian
+app.add_typer(probe.app, name="probe")  # Q2.1, Q2.4: the report's theory answers, measured
 app.command("report")(report.report)  # scripts/reproduce.sh -> report.md

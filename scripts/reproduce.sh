@@ -3,7 +3,7 @@
 # order, then build DIR/report.md with `hw2 report DIR`.
 #
 #   scripts/reproduce.sh [--profile quick|full] [--out DIR] [--device auto|cpu|cuda] [--force]
-#                        [--parts table1,table2,rotation,gpt,graph]
+#                        [--parts table1,table2,rotation,gpt,graph,probes]
 #
 # quick: minutes on a 2-core CPU, no network (digits instead of CIFAR-10, a small GPT on a
 #        text made from this project's docs, few rounds and epochs).
@@ -16,7 +16,7 @@
 # with exit 2 naming the first one's PID (flock on DIR/.hw2.lock, as hw2's run directories).
 set -euo pipefail
 
-all_parts="table1,table2,rotation,gpt,graph"
+all_parts="table1,table2,rotation,gpt,graph,probes"
 
 profile=quick
 out=""
@@ -174,11 +174,27 @@ graphs() {
   [ "$rc" -eq 1 ] || { echo "graph check should have found the report's mistake (exit 1), got $rc"; return 1; }
 }
 
+probes() {  # `hw2 probe NAME` for every probe of the report's Q2.1 / Q2.4 answers
+  local size=() corpus=() name
+  if [ "$profile" = quick ]; then
+    size=(--quick)
+    cat "$root"/README.md "$root"/CONTRIBUTING.md "$root"/CHANGELOG.md "$root"/docs/*.md >corpus.txt
+    corpus=(--txt-file corpus.txt)
+  fi
+  for name in attention-cost receptive-field; do
+    $HW2 probe "$name" "${size[@]}" --device "$device" --quiet --json "$name.json" --plot "$name.png"
+  done
+  for name in softmax-scale heads positions; do
+    $HW2 probe "$name" "${size[@]}" "${corpus[@]}" --device "$device" --quiet --json "$name.json" --plot "$name.png"
+  done
+}
+
 overall_start=$(date +%s)
 run_part table1 "Table 1: padding and translation invariance, Net1" -- table net1
 run_part table2 "Table 2: padding and translation invariance, Net2" -- table net2
 run_part rotation "Figures 1 and 2: accuracy against rotation angle" -- rotation
 run_part gpt "Figure 3 and samples: character-level micro-GPT" -- gpt
 run_part graph "Q3.1: adjacency powers, degree and Laplacian matrices" -- graphs
+run_part probes "The report's answers (Q2.1, Q2.4), measured" -- probes
 $HW2 report "$out"
 echo "reproduce.sh: profile $profile finished in $(( $(date +%s) - overall_start ))s; report: $out/report.md"

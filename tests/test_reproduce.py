@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "reproduce.sh"
-PARTS = ("table1", "table2", "rotation", "gpt", "graph")
+PARTS = ("table1", "table2", "rotation", "gpt", "graph", "probes")
 
 
 def _run(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
@@ -35,9 +35,16 @@ def quick(tmp_path_factory):
 
 
 def _tables(markdown: str) -> list[list[list[str]]]:
-    """Every Markdown table in ``markdown`` as rows of stripped cells (separator rows dropped)."""
-    tables, current = [], []
+    """Every Markdown table in ``markdown`` as rows of stripped cells (separator rows dropped);
+    lines inside fenced code blocks (the GPT samples) are text, never tables."""
+    tables, current, fence = [], [], None
     for line in markdown.splitlines() + [""]:
+        if fence is None and line.startswith("```"):
+            fence = line[: len(line) - len(line.lstrip("`"))]  # closed by exactly this run of backticks
+            continue
+        if fence is not None:
+            fence = None if line == fence else fence
+            continue
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if not all(re.fullmatch(r":?-+:?", c) for c in cells if c):
@@ -60,7 +67,7 @@ def test_every_part_ran_and_every_section_is_present(quick):
     for part in PARTS:
         meta = json.loads((out / part / "part.json").read_text())
         assert meta["part"] == part and meta["profile"] == "quick" and meta["seconds"] > 0
-    for heading in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "Q3.1"):
+    for heading in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "Q3.1", "The report's answers"):
         assert "_Not run._" not in _section(report, heading)
     for image in ("table1/table.png", "table2/table.png", "rotation/rotation.png", "rotation/preview.png",
                   "gpt/run/loss.png"):

@@ -70,12 +70,12 @@ def gpt_train(
         result = train(opts, reporter=reporter, resume=resume, force=force)
     if result.rank != 0:
         return
-    render.render_train(result)
+    render.render(result)
     if result.diverged_at is not None:  # exit 3, documented in docs/gpt.md
-        write_json_then_exit(json_path, lambda: render.train_to_json(result))
+        write_json_then_exit(json_path, lambda: render.to_json(result))
         typer.echo(f"error: {render.diverged_message(result)}", err=True)
         raise typer.Exit(NONFINITE_EXIT)
-    write_json_then_exit(json_path, lambda: render.train_to_json(result), result.interrupted)
+    write_json_then_exit(json_path, lambda: render.to_json(result), result.interrupted)
 
 
 @app.command("generate")
@@ -103,5 +103,5 @@ def gpt_generate(
         run_dir, prompt, init_from=init_from, num_samples=num_samples, max_new_tokens=max_new_tokens, greedy=greedy,
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, device=device.value,
     )
-    render.render_generate(result)
-    write_json_then_exit(json_path, lambda: render.generate_to_json(result))
+    render.render(result)
+    write_json_then_exit(json_path, lambda: render.to_json(result))

@@ -16,11 +16,10 @@ _EDGES_HELP = "Edge-list file: one `u v` or `u v weight` per line, # comments, b
 _MATRIX_HELP = "Dense adjacency matrix file instead of EDGES: rows of numbers, or a nested list [[0,1],[1,0]]; nodes are 1..n."
 
 
-def _graph_command(compute: Callable, kind: str, quiet: bool, json_path: Optional[Path], npz_path: Optional[Path],
+def _graph_command(compute: Callable, quiet: bool, json_path: Optional[Path], npz_path: Optional[Path],
                    inputs: Optional[dict] = None) -> None:
     """The flow shared by `graph powers` and `graph laplacian`: check the output paths, run
-    ``compute(reporter)``, print the result, then write --json / --npz (``kind`` picks the
-    render functions ``render_<kind>``, ``<kind>_to_json`` and ``<kind>_npz``)."""
+    ``compute(reporter)``, print the result, then write --json / --npz."""
     from hw2cli.common.progress import RichReporter
     from hw2cli.graph import render
     from hw2cli.graph.io import write_npz
@@ -32,9 +31,9 @@ def _graph_command(compute: Callable, kind: str, quiet: bool, json_path: Optiona
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
-    getattr(render, f"render_{kind}")(result)
-    write_json_then_exit(json_path, lambda: getattr(render, f"{kind}_to_json")(result), outputs={
-        "npz": (npz_path, lambda p: write_npz(p, result.graph.nodes, getattr(render, f"{kind}_npz")(result)))})
+    render.render(result)
+    write_json_then_exit(json_path, lambda: render.to_json(result), outputs={
+        "npz": (npz_path, lambda p: write_npz(p, result.graph.nodes, render.to_npz(result)))})
 
 
 @app.command("powers")
@@ -56,7 +55,7 @@ def graph_powers(
 
     _graph_command(
         lambda reporter: run_powers(edges, matrix, directed, max_power, walks, length, max_walks, reporter),
-        "powers", quiet, json_path, npz_path, {"EDGES": edges, "--matrix": matrix},
+        quiet, json_path, npz_path, {"EDGES": edges, "--matrix": matrix},
     )
 
 
@@ -78,7 +77,7 @@ def graph_laplacian(
 
     _graph_command(
         lambda reporter: run_laplacian(edges, matrix, directed, normalized, features, eigs, reporter),
-        "laplacian", quiet, json_path, npz_path, {"EDGES": edges, "--matrix": matrix, "--features": features},
+        quiet, json_path, npz_path, {"EDGES": edges, "--matrix": matrix, "--features": features},
     )
 
 
@@ -98,7 +97,7 @@ def graph_check(
 
     check_outputs(json=json_path, inputs={"EDGES": edges, "--matrix": matrix})
     result = run_check(edges, matrix, kind.value, power, directed)
-    render.render_check(result)
-    write_json_then_exit(json_path, lambda: render.check_to_json(result))
+    render.render(result)
+    write_json_then_exit(json_path, lambda: render.to_json(result))
     if not result.ok:
         raise typer.Exit(1)

@@ -49,8 +49,6 @@ def padding_bench(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from rich.console import Console
-
     from hw2cli.common.io import atomic_write_text
     from hw2cli.common.progress import RichReporter
     from hw2cli.padding.bench import parse_conv_types, run_padding_bench
@@ -63,7 +61,7 @@ def padding_bench(
             net=net.value, conv_types=types, rounds=rounds, epochs=epochs, device=device.value, precision=precision.value,
             seed=seed, independent_val=independent_val, workers=workers, reporter=reporter,
         )
-    render(result, Console(), unshifted=unshifted, verbose=verbose)
+    render(result, unshifted=unshifted, verbose=verbose)
     from hw2cli.padding.plot import plot_accuracy
 
     write_json_then_exit(json_path, lambda: to_json(result), result.interrupted,
@@ -81,11 +79,7 @@ def padding_preview(
     per_class: int = typer.Option(4, "--per-class", min=1, max=32, help="Examples per image (1-32)."),
 ) -> None:
     """Write enlarged PNG examples of each class from the training and test sets."""
-    from hw2cli.common.io import check_writable_dir
     from hw2cli.padding.preview import write_previews
 
-    if not 1 <= per_class <= 32:
-        raise Hw2Error(f"--per-class {per_class}: use a number from 1 to 32")
-    check_writable_dir(out_dir)
     for path in write_previews(out_dir, seed=seed, per_class=per_class):
         typer.echo(str(path))

@@ -26,6 +26,4 @@ def report(
     write_json_then_exit(None, dict, outputs={"out": (target, lambda p: atomic_write_text(p, result.markdown))})
     if is_stdout(target):
         return
-    missing = f"; not run: {', '.join(result.missing)}" if result.missing else ""
-    n = len(result.present)
-    typer.echo(f"wrote {target} ({n} part{'' if n == 1 else 's'}{missing})")
+    typer.echo(result.written_message(target))

@@ -15,7 +15,7 @@ from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_
 @user_errors
 def rotate_eval(
     dataset: str = typer.Option("cifar10", "--dataset", help="cifar10, digits (offline, scikit-learn) or imagefolder:PATH (PATH/train and PATH/test, one sub-folder per class)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Cache folder for CIFAR-10 (default: $HW2_CACHE_DIR, else ~/.cache/hw2)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Cache folder for CIFAR-10 (default: $HW2_CACHE_DIR, else $XDG_CACHE_HOME/hw2, else ~/.cache/hw2)."),
     epochs: int = typer.Option(10, "--epochs", min=1, max=10_000, help="Training epochs per model."),
     angles: str = typer.Option("0:360:30", "--angles", help="Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list."),
     mode: str = typer.Option("both", "--mode", metavar="<plain,augmented,p4,p4-augmented,tta|both>", help="Comma list of plain, augmented (random rotations in training), p4 (rotation-equivariant CNN), p4-augmented, tta (plain model, softmax averaged over turned copies); both = plain,augmented."),

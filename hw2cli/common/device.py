@@ -10,7 +10,6 @@ import torch
 
 from hw2cli.common.errors import Hw2Error
 
-DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 

@@ -2,7 +2,7 @@
 the train/validation split and random training windows.
 
 The default corpus is Project Gutenberg eBook 2591, downloaded once into the cache folder
-(``$HW2_CACHE_DIR`` or ``~/.cache/hw2``) with the Gutenberg header and licence removed.
+(``hw2cli.common.cache.cache_dir()``) with the Gutenberg header and licence removed.
 ``$HW2_GRIMM_URL`` points the download elsewhere (a mirror, or a local server in tests).
 """
 
@@ -17,16 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_write_text
 
 GRIMM_URL = "https://www.gutenberg.org/cache/epub/2591/pg2591.txt"
 GRIMM_FILE = "grimms_fairy_tales.txt"
-
-
-def cache_dir() -> Path:
-    """The folder for downloaded data: ``$HW2_CACHE_DIR``, else ``~/.cache/hw2``."""
-    return Path(os.environ.get("HW2_CACHE_DIR") or Path.home() / ".cache" / "hw2")
 
 
 def strip_gutenberg(text: str) -> str:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hw2cli.common.io import atomic_path
+from hw2cli.common.figure import new_figure, save_figure
 
 
 def save_loss_plot(path: str | Path, rows: list[dict[str, Any]], title: str = "") -> None:
     """Draw the loss curves of ``rows`` (metrics.csv rows) into the PNG ``path``."""
-    from matplotlib.figure import Figure  # no pyplot: the Agg canvas, no global state
-
-    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    fig = new_figure(figsize=(6.4, 4.0), dpi=100)
     ax = fig.subplots()
     train = [(r["step"], r["train_loss"]) for r in rows if r.get("train_loss") is not None]
     if train:
@@ -31,5 +29,4 @@ def save_loss_plot(path: str | Path, rows: list[dict[str, Any]], title: str = ""
     if train or val:
         ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+    save_figure(fig, path)

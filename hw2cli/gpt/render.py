@@ -1,7 +1,12 @@
-"""Rich output and JSON for ``hw2 gpt train`` and ``hw2 gpt generate``."""
+"""Rich output and JSON for ``hw2 gpt train`` and ``hw2 gpt generate``.
+
+``render(result, console)`` and ``to_json(result)`` take a TrainResult or a GenerateResult and
+dispatch on its type.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict
 from typing import Any
@@ -11,24 +16,42 @@ from rich.table import Table
 from rich.text import Text
 
 from hw2cli.common.progress import RichReporter
+from hw2cli.gpt.sample import GenerateResult
+from hw2cli.gpt.train import TrainResult
 
 
 def train_reporter(quiet: bool) -> RichReporter:
     """Progress bar with train loss, validation loss and tokens/s beside the ETA."""
     from rich.progress import TextColumn
 
-    return RichReporter(quiet, extra_columns=(
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TextColumn("val {task.fields[val]:.3f}"),
-        TextColumn("{task.fields[tps]:,.0f} tok/s"),
-    ))
+    return RichReporter(
+        quiet,
+        extra_columns=(
+            TextColumn("loss {task.fields[loss]:.3f}"),
+            TextColumn("val {task.fields[val]:.3f}"),
+            TextColumn("{task.fields[tps]:,.0f} tok/s"),
+        ),
+    )
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def render_train(result, console: Console | None = None) -> None:
+@functools.singledispatch
+def render(result, console: Console | None = None) -> None:
+    """Print a GPT result (``console``: stdout by default)."""
+    raise TypeError(f"no renderer for {type(result).__name__}")
+
+
+@functools.singledispatch
+def to_json(result) -> dict[str, Any]:
+    """A GPT result as plain JSON data (the --json file)."""
+    raise TypeError(f"no JSON form for {type(result).__name__}")
+
+
+@render.register
+def _render_train(result: TrainResult, console: Console | None = None) -> None:
     """Summary table of a training run and its last greedy sample."""
     console = console or Console()
     title = "GPT training" + (" [interrupted]" if result.interrupted else "")
@@ -38,8 +61,16 @@ def render_train(result, console: Console | None = None) -> None:
     for name, value in [
         ("run directory", result.run_dir),
         ("model", f"{result.model_type}, {result.num_params:,} parameters, vocabulary {result.vocab_size}"),
-        ("device / precision", f"{result.device} / {result.precision}" + (f", {result.world_size} processes" if result.world_size > 1 else "")),
-        ("steps", f"{result.steps} of {result.total_steps}" + (f" (resumed at {result.start_step})" if result.start_step else "")),
+        (
+            "device / precision",
+            f"{result.device} / {result.precision}"
+            + (f", {result.world_size} processes" if result.world_size > 1 else ""),
+        ),
+        (
+            "steps",
+            f"{result.steps} of {result.total_steps}"
+            + (f" (resumed at {result.start_step})" if result.start_step else ""),
+        ),
         ("train loss", _fmt(result.train_loss)),
         ("val loss (best)", f"{_fmt(result.val_loss)} ({_fmt(result.best_val_loss)}) nats/token"),
         ("val bits/char", _fmt(result.val_bpc)),
@@ -51,19 +82,27 @@ def render_train(result, console: Console | None = None) -> None:
     if result.sample:
         console.print(Text("greedy sample: ", style="bold") + Text(result.sample))
     if result.interrupted:
-        console.print(f"interrupted at step {result.steps}: continue to step {result.total_steps} with "
-                      f"`hw2 gpt train --resume {result.run_dir}`")
+        console.print(
+            f"interrupted at step {result.steps}: continue to step {result.total_steps} with "
+            f"`hw2 gpt train --resume {result.run_dir}`"
+        )
 
 
-def diverged_message(result) -> str:
+def diverged_message(result: TrainResult) -> str:
     """The one line `hw2 gpt train` ends with when the loss became NaN or infinite."""
-    kept = (f"the checkpoint of step {result.checkpoint_step} in {result.run_dir} is kept"
-            if result.checkpoint_step is not None else "no checkpoint was written")
-    return (f"the loss became NaN or infinite at step {result.diverged_at}; {kept}; "
-            "lower --lr (or use --warmup-steps, --clip-grad-norm) and train again")
+    kept = (
+        f"the checkpoint of step {result.checkpoint_step} in {result.run_dir} is kept"
+        if result.checkpoint_step is not None
+        else "no checkpoint was written"
+    )
+    return (
+        f"the loss became NaN or infinite at step {result.diverged_at}; {kept}; "
+        "lower --lr (or use --warmup-steps, --clip-grad-norm) and train again"
+    )
 
 
-def train_to_json(result) -> dict[str, Any]:
+@to_json.register
+def _train_to_json(result: TrainResult) -> dict[str, Any]:
     """Every field of the TrainResult, ``metrics`` as a list of row objects. No NaN (not JSON):
     a loss that is not a finite number is null, and ``diverged_at`` says why."""
     data = {"command": "gpt train", **asdict(result)}
@@ -74,7 +113,8 @@ def train_to_json(result) -> dict[str, Any]:
     return data
 
 
-def render_generate(result, console: Console | None = None) -> None:
+@render.register
+def _render_generate(result: GenerateResult, console: Console | None = None) -> None:
     """The decoding settings, then each sample with its prompt highlighted."""
     console = console or Console()
     s = result.settings
@@ -92,7 +132,8 @@ def render_generate(result, console: Console | None = None) -> None:
         console.print(Text(result.prompt, style="bold reverse") + Text(completion), highlight=False)
 
 
-def generate_to_json(result) -> dict[str, Any]:
+@to_json.register
+def _generate_to_json(result: GenerateResult) -> dict[str, Any]:
     """``{command, run_dir, prompt, settings, samples: [{index, completion, text}], elapsed_s}``."""
     return {
         "command": "gpt generate",

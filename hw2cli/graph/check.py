@@ -49,7 +49,9 @@ class CheckResult:
 
     @property
     def title(self) -> str:
-        return {"adjacency": "A", "power": f"A^{self.power}", "degree": "D", "laplacian": "L = D - A"}[self.kind]
+        return {"adjacency": "A", "power": f"A^{self.power}", "degree": "D", "laplacian": "L = D - A"}[
+            self.kind
+        ]
 
 
 def expected_matrix(graph: Graph, kind: str, power: int = 2) -> np.ndarray:
@@ -76,14 +78,21 @@ def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]
     if not graph.directed:
         pairs = [(i, j) for i, j in np.argwhere(~np.isclose(given, given.T, rtol=0, atol=TOLERANCE)) if i < j]
         if pairs:
-            cells = ", ".join(f"[{lab[i]},{lab[j]}]={given[i, j]:g} vs [{lab[j]},{lab[i]}]={given[j, i]:g}" for i, j in pairs[:10])
-            out.append(f"not symmetric although the graph is undirected: {cells}{' ...' if len(pairs) > 10 else ''}")
+            cells = ", ".join(
+                f"[{lab[i]},{lab[j]}]={given[i, j]:g} vs [{lab[j]},{lab[i]}]={given[j, i]:g}"
+                for i, j in pairs[:10]
+            )
+            out.append(
+                f"not symmetric although the graph is undirected: {cells}{' ...' if len(pairs) > 10 else ''}"
+            )
     diag = np.diag(given)
     off = given - np.diag(diag)
     if kind == "adjacency":
         if not np.any(graph.adjacency.diagonal()) and np.any(diag != 0):
             nodes = ", ".join(str(lab[i]) for i in np.flatnonzero(diag))
-            out.append(f"non-zero diagonal at node(s) {nodes} although the graph has no self-loops (A[i,i] counts loops at i)")
+            out.append(
+                f"non-zero diagonal at node(s) {nodes} although the graph has no self-loops (A[i,i] counts loops at i)"
+            )
         if not graph.weighted and np.any((given != 0) & (given != 1)):
             out.append("entries other than 0 and 1 in the adjacency matrix of an unweighted graph")
     if kind == "degree" and np.any(off != 0):
@@ -95,26 +104,44 @@ def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]
             rows = ", ".join(f"row {lab[i]} sums to {sums[i]:g}" for i in bad)
             out.append(f"rows not summing to zero (each row of L = D - A sums to deg - deg = 0): {rows}")
         if np.any(off > 0):
-            out.append("positive entries off the diagonal: L[i,j] = -A[i,j] is never positive for non-negative weights")
-    if kind == "power" and not graph.directed and not np.any(graph.adjacency.diagonal()) and np.any(given < 0):
+            out.append(
+                "positive entries off the diagonal: L[i,j] = -A[i,j] is never positive for non-negative weights"
+            )
+    if (
+        kind == "power"
+        and not graph.directed
+        and not np.any(graph.adjacency.diagonal())
+        and np.any(given < 0)
+    ):
         out.append("negative entries: walk counts are never negative")
     return out
 
 
-def run_check(edges: str | os.PathLike, matrix: str | os.PathLike, kind: str, power: int | None = None, directed: bool = False) -> CheckResult:
+def run_check(
+    edges: str | os.PathLike,
+    matrix: str | os.PathLike,
+    kind: str,
+    power: int | None = None,
+    directed: bool = False,
+) -> CheckResult:
     """Compare the matrix in file ``matrix`` with the correct ``kind`` matrix of the graph."""
     if kind not in KINDS:
         raise Hw2Error(f"unknown --kind {kind!r}; use one of {', '.join(KINDS)}")
     if kind == "power":
         power = check_power(2 if power is None else power, "--power")
     elif power is not None:
-        raise Hw2Error(f"--power only goes with --kind power; drop it or use --kind power")
+        raise Hw2Error("--power only goes with --kind power; drop it or use --kind power")
     graph = read_edgelist(edges, directed)
     if graph.n > CHECK_MAX_NODES:
-        raise Hw2Error(f"the graph has {graph.n} nodes; check compares hand-written matrices of up to {CHECK_MAX_NODES} nodes")
+        raise Hw2Error(
+            f"the graph has {graph.n} nodes; check compares hand-written matrices of up to {CHECK_MAX_NODES} nodes"
+        )
     given = read_square_matrix(matrix, "matrix to check")
     if given.shape[0] != graph.n:
-        raise Hw2Error(f"matrix {matrix} is {given.shape[0]}x{given.shape[0]} but the graph {edges} has {graph.n} nodes; write one row and column per node")
+        raise Hw2Error(
+            f"matrix {matrix} is {given.shape[0]}x{given.shape[0]} but the graph {edges} has {graph.n} "
+            f"nodes; write one row and column per node"
+        )
     expected = expected_matrix(graph, kind, power or 2)
     wrong = [
         WrongCell(int(i), int(j), float(given[i, j]), float(expected[i, j]))

@@ -18,9 +18,9 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,7 +70,9 @@ class Graph:
                 pass
         if label not in lookup:
             shown = ", ".join(str(x) for x in self.nodes[:20]) + (", ..." if self.n > 20 else "")
-            raise Hw2Error(f"{label!r} is not a node of {self.source} (nodes: {shown}); use one of its node labels")
+            raise Hw2Error(
+                f"{label!r} is not a node of {self.source} (nodes: {shown}); use one of its node labels"
+            )
         return lookup[label]
 
 
@@ -83,8 +85,10 @@ def _check_magnitudes(graph: Graph) -> Graph:
         bad = np.flatnonzero(~np.isfinite(sums))
         if len(bad):
             node = graph.nodes[bad[0]]
-            raise Hw2Error(f"{graph.source}: the weights at node {node} sum beyond the largest float64 "
-                           "(about 1.8e308); scale the weights down")
+            raise Hw2Error(
+                f"{graph.source}: the weights at node {node} sum beyond the largest float64 "
+                "(about 1.8e308); scale the weights down"
+            )
     return graph
 
 
@@ -115,9 +119,10 @@ def _content_lines(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def _is_int(token: str) -> bool:
+def _parses(token: str, number: type = int) -> bool:
+    """Whether ``number(token)`` (int or float) accepts the token."""
     try:
-        int(token)
+        number(token)
     except ValueError:
         return False
     return True
@@ -141,14 +146,21 @@ def _parse_edge_tokens(path: Path, text: str) -> tuple[list[str], list[str], np.
             try:
                 weight = float(tokens[2])
             except ValueError:
-                raise Hw2Error(f"{path}, line {number}: {line.strip()!r}: weight {tokens[2]!r} is not a number; write a number such as 1 or 0.5") from None
+                raise Hw2Error(
+                    f"{path}, line {number}: {line.strip()!r}: weight {tokens[2]!r} is not a number; "
+                    f"write a number such as 1 or 0.5"
+                ) from None
             if not np.isfinite(weight):
-                raise Hw2Error(f"{path}, line {number}: {line.strip()!r}: weight must be finite; write a finite number")
+                raise Hw2Error(
+                    f"{path}, line {number}: {line.strip()!r}: weight must be finite; write a finite number"
+                )
         us.append(tokens[0])
         vs.append(tokens[1])
         ws.append(weight)
     if not us:
-        raise Hw2Error(f"edge list {path} has no edges (empty, or only comments); write one edge `u v` per line")
+        raise Hw2Error(
+            f"edge list {path} has no edges (empty, or only comments); write one edge `u v` per line"
+        )
     return us, vs, np.asarray(ws, dtype=np.float64)
 
 
@@ -167,7 +179,9 @@ def _fast_numeric(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None
         except ValueError:
             pass
         try:
-            rows = np.loadtxt(io.StringIO(text), dtype=[("u", "i8"), ("v", "i8"), ("w", "f8")], comments="#", ndmin=1)
+            rows = np.loadtxt(
+                io.StringIO(text), dtype=[("u", "i8"), ("v", "i8"), ("w", "f8")], comments="#", ndmin=1
+            )
         except ValueError:
             return None
     if not len(rows) or not np.all(np.isfinite(rows["w"])):
@@ -186,7 +200,11 @@ def _from_arrays(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int, directed: 
     rows, cols = uniq // n, uniq % n
     if not directed:
         off = rows != cols
-        rows, cols, w = np.concatenate([rows, cols[off]]), np.concatenate([cols, rows[off]]), np.concatenate([w, w[off]])
+        rows, cols, w = (
+            np.concatenate([rows, cols[off]]),
+            np.concatenate([cols, rows[off]]),
+            np.concatenate([w, w[off]]),
+        )
     return sp.csr_array((w, (rows, cols)), shape=(n, n))
 
 
@@ -199,7 +217,7 @@ def _numpy_engine(path: Path, text: str, directed: bool) -> Graph:
     else:
         us, vs, w = _parse_edge_tokens(path, text)
         tokens = np.stack([np.asarray(us), np.asarray(vs)], axis=1).ravel()
-        if all(_is_int(t) for t in set(tokens.tolist())):
+        if all(_parses(t) for t in set(tokens.tolist())):
             values = [int(t) for t in tokens]
             nodes = sorted(set(values))  # Python ints: no overflow for labels beyond int64
             position = {node: k for k, node in enumerate(nodes)}
@@ -212,7 +230,9 @@ def _numpy_engine(path: Path, text: str, directed: bool) -> Graph:
             inverse = rank[inverse]
             nodes = labels[order].tolist()
     inverse = inverse.reshape(-1, 2)
-    adjacency = _from_arrays(inverse[:, 0], inverse[:, 1], np.asarray(w, dtype=np.float64), len(nodes), directed)
+    adjacency = _from_arrays(
+        inverse[:, 0], inverse[:, 1], np.asarray(w, dtype=np.float64), len(nodes), directed
+    )
     return Graph(nodes, adjacency, directed, str(path))
 
 
@@ -220,11 +240,15 @@ def _networkx_engine(path: Path, text: str, directed: bool) -> Graph:
     import networkx as nx
 
     us, vs, w = _parse_edge_tokens(path, text)
-    nodetype = int if all(_is_int(t) for t in set(us) | set(vs)) else str
-    lines = [f"{a} {b} {c!r}" for a, b, c in zip(us, vs, w.tolist())]
-    graph = nx.parse_edgelist(lines, nodetype=nodetype, data=(("weight", float),), create_using=nx.DiGraph if directed else nx.Graph)
+    nodetype = int if all(_parses(t) for t in set(us) | set(vs)) else str
+    lines = [f"{a} {b} {c!r}" for a, b, c in zip(us, vs, w.tolist(), strict=True)]
+    graph = nx.parse_edgelist(
+        lines, nodetype=nodetype, data=(("weight", float),), create_using=nx.DiGraph if directed else nx.Graph
+    )
     nodes = sorted(graph.nodes) if nodetype is int else list(graph.nodes)
-    adjacency = nx.to_scipy_sparse_array(graph, nodelist=nodes, weight="weight", dtype=np.float64, format="csr")
+    adjacency = nx.to_scipy_sparse_array(
+        graph, nodelist=nodes, weight="weight", dtype=np.float64, format="csr"
+    )
     return Graph(nodes, sp.csr_array(adjacency), directed, str(path))
 
 
@@ -256,7 +280,10 @@ def _parse_nested_list(path: Path, text: str, what: str) -> list[list[float]]:
         try:
             rows = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
-            raise Hw2Error(f"{what} {path} starts with '[' but is not a nested list like [[0,1],[1,0]]; fix its brackets and commas") from None
+            raise Hw2Error(
+                f"{what} {path} starts with '[' but is not a nested list like [[0,1],[1,0]]; fix its "
+                f"brackets and commas"
+            ) from None
     if not isinstance(rows, (list, tuple)) or not rows or not all(isinstance(r, (list, tuple)) for r in rows):
         raise Hw2Error(f"{what} {path} must be a nested list of rows like [[0,1],[1,0]]")
     for i, row in enumerate(rows, start=1):
@@ -266,7 +293,9 @@ def _parse_nested_list(path: Path, text: str, what: str) -> list[list[float]]:
     return [[float(x) for x in row] for row in rows]
 
 
-def read_table(path: str | os.PathLike, what: str = "matrix", header: bool = False) -> tuple[np.ndarray, list[str] | None]:
+def read_table(
+    path: str | os.PathLike, what: str = "matrix", header: bool = False
+) -> tuple[np.ndarray, list[str] | None]:
     """A rectangular table of numbers: rows of numbers separated by spaces or commas, or a
     nested list ``[[0,1],[1,0]]``.  With ``header`` a first row of names is allowed.
 
@@ -288,36 +317,40 @@ def read_table(path: str | os.PathLike, what: str = "matrix", header: bool = Fal
                 if header and k == 0:
                     names = tokens
                     continue
-                bad = next(t for t in tokens if not _is_float(t))
-                raise Hw2Error(f"{what} {path}, line {number}: {line.strip()!r}: {bad!r} is not a number; write numbers only") from None
+                bad = next(t for t in tokens if not _parses(t, float))
+                raise Hw2Error(
+                    f"{what} {path}, line {number}: {line.strip()!r}: {bad!r} is not a number; write numbers only"
+                ) from None
             numbers.append((number, line.strip(), values))
     if not numbers:
-        raise Hw2Error(f"{what} {path} has no rows of numbers (empty, or only comments); write one row per line")
+        raise Hw2Error(
+            f"{what} {path} has no rows of numbers (empty, or only comments); write one row per line"
+        )
     width = len(numbers[0][2])
     for number, line, values in numbers:
         if len(values) != width:
-            raise Hw2Error(f"{what} {path}, line {number}: {line!r} has {len(values)} numbers but the first row has {width}; every row needs the same length")
+            raise Hw2Error(
+                f"{what} {path}, line {number}: {line!r} has {len(values)} numbers but the first row has "
+                f"{width}; every row needs the same length"
+            )
     array = np.asarray([values for _, _, values in numbers], dtype=np.float64)
     if not np.all(np.isfinite(array)):
         raise Hw2Error(f"{what} {path} contains nan or inf; write finite numbers")
     if names is not None and len(names) != width:
-        raise Hw2Error(f"{what} {path}: header has {len(names)} names but rows have {width} numbers; make them match")
+        raise Hw2Error(
+            f"{what} {path}: header has {len(names)} names but rows have {width} numbers; make them match"
+        )
     return array, names
-
-
-def _is_float(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def read_square_matrix(path: str | os.PathLike, what: str = "matrix") -> np.ndarray:
     """A square matrix of numbers (see ``read_table``), refused when it is not square."""
     array, _ = read_table(path, what)
     if array.shape[0] != array.shape[1]:
-        raise Hw2Error(f"{what} {path} is {array.shape[0]}x{array.shape[1]}, not square; write one row per node with one number per node")
+        raise Hw2Error(
+            f"{what} {path} is {array.shape[0]}x{array.shape[1]}, not square; write one row per node with "
+            f"one number per node"
+        )
     return array
 
 
@@ -335,17 +368,23 @@ def graph_from_matrix(path: str | os.PathLike, directed: bool = False) -> Graph:
     return _check_magnitudes(Graph(list(range(1, len(array) + 1)), sp.csr_array(array), directed, str(path)))
 
 
-def load_graph(edges: str | os.PathLike | None, matrix: str | os.PathLike | None, directed: bool = False) -> Graph:
+def load_graph(
+    edges: str | os.PathLike | None, matrix: str | os.PathLike | None, directed: bool = False
+) -> Graph:
     """The graph from exactly one of an edge-list file and an adjacency-matrix file."""
     if (edges is None) == (matrix is None):
-        raise Hw2Error("give the graph either as an edge-list file EDGES or as --matrix FILE (exactly one of them)")
+        raise Hw2Error(
+            "give the graph either as an edge-list file EDGES or as --matrix FILE (exactly one of them)"
+        )
     return read_edgelist(edges, directed) if edges is not None else graph_from_matrix(matrix, directed)
 
 
 # ----------------------------------------------------------------------------- output
 
 
-def _plain(x: float) -> int | float:
+def json_number(x: float) -> int | float:
+    """``x`` as a JSON int when it is a whole number a float holds exactly (below 2^53), else
+    a float: larger ints would print digits the float never had."""
     return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
 
 
@@ -354,11 +393,17 @@ def matrix_to_json(m) -> list | dict:
     ``{"format": "coo", "shape", "row", "col", "data"}`` object."""
     if sp.issparse(m) and m.shape[0] > JSON_DENSE_MAX_NODES:
         coo = sp.coo_array(m)
-        return {"format": "coo", "shape": list(coo.shape), "row": coo.row.tolist(), "col": coo.col.tolist(), "data": [_plain(x) for x in coo.data.tolist()]}
+        return {
+            "format": "coo",
+            "shape": list(coo.shape),
+            "row": coo.row.tolist(),
+            "col": coo.col.tolist(),
+            "data": [json_number(x) for x in coo.data.tolist()],
+        }
     dense = m.toarray() if sp.issparse(m) else np.asarray(m)
     if dense.dtype == object:
         return [[int(x) for x in row] for row in dense]
-    return [[_plain(x) for x in row] for row in dense.tolist()]
+    return [[json_number(x) for x in row] for row in dense.tolist()]
 
 
 def write_npz(path: str | os.PathLike, nodes: Sequence, matrices: dict) -> Path:
@@ -368,7 +413,14 @@ def write_npz(path: str | os.PathLike, nodes: Sequence, matrices: dict) -> Path:
     arrays = {"nodes": np.asarray([str(x) for x in nodes])}
     for name, m in matrices.items():
         csr = sp.csr_array(m.astype(np.float64) if not sp.issparse(m) else m.astype(np.float64))
-        arrays.update({f"{name}.data": csr.data, f"{name}.indices": csr.indices, f"{name}.indptr": csr.indptr, f"{name}.shape": np.asarray(csr.shape)})
+        arrays.update(
+            {
+                f"{name}.data": csr.data,
+                f"{name}.indices": csr.indices,
+                f"{name}.indptr": csr.indptr,
+                f"{name}.shape": np.asarray(csr.shape),
+            }
+        )
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -379,8 +431,24 @@ def read_npz(path: str | os.PathLike) -> tuple[list[str], dict[str, sp.csr_array
     """Node labels (as strings) and the matrices written by ``write_npz``."""
     with np.load(path) as z:
         names = sorted({key.rsplit(".", 1)[0] for key in z.files if key != "nodes"})
-        mats = {n: sp.csr_array((z[f"{n}.data"], z[f"{n}.indices"], z[f"{n}.indptr"]), shape=tuple(z[f"{n}.shape"])) for n in names}
+        mats = {
+            n: sp.csr_array(
+                (z[f"{n}.data"], z[f"{n}.indices"], z[f"{n}.indptr"]), shape=tuple(z[f"{n}.shape"])
+            )
+            for n in names
+        }
         return z["nodes"].tolist(), mats
 
 
-__all__ = ["Graph", "read_edgelist", "read_table", "read_square_matrix", "graph_from_matrix", "load_graph", "matrix_to_json", "write_npz", "read_npz"]
+__all__ = [
+    "Graph",
+    "read_edgelist",
+    "read_table",
+    "read_square_matrix",
+    "graph_from_matrix",
+    "load_graph",
+    "matrix_to_json",
+    "json_number",
+    "write_npz",
+    "read_npz",
+]

@@ -1,10 +1,14 @@
-"""Rich tables for the graph commands, and their JSON form (``to_json``).
+"""Rich tables for the graph commands, and their JSON and .npz forms.
 
+``render(result, console)``, ``to_json(result)`` and ``to_npz(result)`` take any of the three
+results (PowersResult, LaplacianResult, CheckResult) and dispatch on its type.
 Graphs up to SUMMARY_NODES nodes print every matrix in full; larger ones print a summary
 (the full matrices go to --json / --npz).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hw2cli.graph.check import CheckResult
-from hw2cli.graph.io import Graph, matrix_to_json
+from hw2cli.graph.io import Graph, json_number, matrix_to_json
 from hw2cli.graph.laplacian import LaplacianResult
 from hw2cli.graph.matrices import Components, Spectrum
 from hw2cli.graph.walks import MAX_MAX_WALKS, PowersResult, WalkListing
@@ -41,8 +45,11 @@ def fmt(x) -> str:
     return f"{x:.4g}"
 
 
-def _console(width: int = 100) -> Console:
-    """A stdout console at least ``width`` wide even when output is piped (no squashed tables)."""
+def _console(console: Console | None, width: int = 100) -> Console:
+    """``console`` if given, else a stdout console at least ``width`` wide even when output is
+    piped (no squashed tables)."""
+    if console is not None:
+        return console
     console = Console(markup=False, highlight=False)
     if not console.is_terminal:
         console = Console(width=max(console.width, width, 100), markup=False, highlight=False)
@@ -62,7 +69,9 @@ def _dense(m) -> np.ndarray:
 def matrix_table(title: str, m, nodes: list, wrong: dict | None = None) -> Table:
     """Matrix ``m`` with node labels on both sides; ``wrong`` maps (i, j) -> right value."""
     m = _dense(m)
-    table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table = Table(
+        title=title or None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False
+    )
     table.add_column("", style="bold")
     for node in nodes:
         table.add_column(str(node), justify="right")
@@ -70,7 +79,9 @@ def matrix_table(title: str, m, nodes: list, wrong: dict | None = None) -> Table
         cells = []
         for j in range(len(nodes)):
             if wrong and (i, j) in wrong:
-                cells.append(Text.assemble((fmt(m[i, j]), "bold red reverse"), (f" →{fmt(wrong[i, j])}", "green")))
+                cells.append(
+                    Text.assemble((fmt(m[i, j]), "bold red reverse"), (f" →{fmt(wrong[i, j])}", "green"))
+                )
             else:
                 cells.append(Text(fmt(m[i, j])))
         table.add_row(str(node), *cells)
@@ -78,14 +89,17 @@ def matrix_table(title: str, m, nodes: list, wrong: dict | None = None) -> Table
 
 
 def _width(nodes: list, m=None) -> int:
-    cell = max([len(str(x)) for x in nodes] + ([len(fmt(v)) for v in _dense(m).ravel()] if m is not None else [1]))
+    cell = max(
+        [len(str(x)) for x in nodes] + ([len(fmt(v)) for v in _dense(m).ravel()] if m is not None else [1])
+    )
     return (cell + 3) * (len(nodes) + 1) + 4
 
 
 def header(graph: Graph, components: Components) -> str:
     kind = "directed" if graph.directed else "undirected"
     weight = "weighted" if graph.weighted else "unweighted"
-    comps = f"{components.count} {'weakly ' if graph.directed else ''}connected component{'s' if components.count != 1 else ''}"
+    weakly = "weakly " if graph.directed else ""
+    comps = f"{components.count} {weakly}connected component{'s' if components.count != 1 else ''}"
     return f"{graph.source}: {graph.n:,} nodes, {graph.n_edges:,} edges, {kind}, {weight}, {comps}"
 
 
@@ -99,10 +113,19 @@ def summary_table(graph: Graph, degrees: np.ndarray, components: Components) -> 
         ("nodes", f"{graph.n:,}"),
         ("edges", f"{graph.n_edges:,}"),
         ("directed" if graph.directed else "undirected", "weighted" if graph.weighted else "unweighted"),
-        ("degree min / mean / median / max", " / ".join(fmt(round(float(f(degrees)), 3)) for f in (np.min, np.mean, np.median, np.max))),
-        ("isolated nodes", f"{int(np.count_nonzero((np.diff(a.indptr) == 0) & (np.bincount(a.indices, minlength=graph.n) == 0))):,}"),
+        (
+            "degree min / mean / median / max",
+            " / ".join(fmt(round(float(f(degrees)), 3)) for f in (np.min, np.mean, np.median, np.max)),
+        ),
+        (
+            "isolated nodes",
+            f"{int(np.count_nonzero((np.diff(a.indptr) == 0) & (np.bincount(a.indices, minlength=graph.n) == 0))):,}",
+        ),
         ("self-loops", f"{int(np.count_nonzero(a.diagonal())):,}"),
-        ("connected components" if not graph.directed else "weakly connected components", f"{components.count:,}"),
+        (
+            "connected components" if not graph.directed else "weakly connected components",
+            f"{components.count:,}",
+        ),
         ("largest component", f"{components.sizes[0]:,} nodes"),
     ]
     for key, value in rows:
@@ -129,23 +152,55 @@ def _walk_text(listing: WalkListing) -> list[str]:
     if listing.weighted:
         total = sum(listing.weights)
         agree = "✓" if np.isclose(total, float(listing.matrix_entry)) else "✗"
-        lines.append(f"  {listing.count} walks; for a weighted graph {entry} = {fmt(listing.matrix_entry)} is the sum of their weight products ({fmt(total)}) {agree}")
+        lines.append(
+            f"  {listing.count} walks; for a weighted graph {entry} = {fmt(listing.matrix_entry)} is the "
+            f"sum of their weight products ({fmt(total)}) {agree}"
+        )
     else:
         agree = "✓" if listing.count == listing.matrix_entry else "✗"
-        lines.append(f"  {listing.count} walk{'s' if listing.count != 1 else ''}, and {entry} = {fmt(listing.matrix_entry)} {agree}")
+        lines.append(
+            f"  {listing.count} walk{'s' if listing.count != 1 else ''}, and {entry} = "
+            f"{fmt(listing.matrix_entry)} {agree}"
+        )
     return lines
 
 
-def render_powers(result: PowersResult) -> None:
+@functools.singledispatch
+def render(result, console: Console | None = None) -> None:
+    """Print a graph result; ``console`` defaults to stdout, widened so tables are not squashed."""
+    raise TypeError(f"no renderer for {type(result).__name__}")
+
+
+@functools.singledispatch
+def to_json(result) -> dict:
+    """A graph result as plain JSON data (the --json file)."""
+    raise TypeError(f"no JSON form for {type(result).__name__}")
+
+
+@functools.singledispatch
+def to_npz(result) -> dict:
+    """The matrices of a graph result by array name (the --npz file)."""
+    raise TypeError(f"no .npz form for {type(result).__name__}")
+
+
+@render.register
+def _render_powers(result: PowersResult, console: Console | None = None) -> None:
     graph = result.graph
-    console = _console(_width(graph.nodes, result.powers[-1]) if graph.n <= SUMMARY_NODES else 100)
+    console = _console(console, _width(graph.nodes, result.powers[-1]) if graph.n <= SUMMARY_NODES else 100)
     console.print(header(graph, result.components), highlight=False)
     if graph.n <= SUMMARY_NODES:
         for k, m in enumerate(result.powers, start=1):
             if k == 1:
-                console.print("\nA: adjacency matrix, A[i, j] = 1 when i and j are joined by an edge" if not graph.weighted else "\nA: adjacency matrix, A[i, j] = weight of the edge i - j")
+                console.print(
+                    "\nA: adjacency matrix, A[i, j] = 1 when i and j are joined by an edge"
+                    if not graph.weighted
+                    else "\nA: adjacency matrix, A[i, j] = weight of the edge i - j"
+                )
             elif graph.weighted:
-                console.print(f"\n{sup(k)}: entry [i, j] = sum, over the walks of length {k} from i to j, of the products of their edge weights")
+                console.print(
+                    f"\n{sup(k)}: entry [i, j] = sum, over the walks of length {k} from i to j, of the "
+                    f"products of their edge weights"
+                )
             else:
                 console.print(f"\n{sup(k)}: entry [i, j] = number of walks of length {k} from i to j")
             console.print(matrix_table("", m, graph.nodes))
@@ -188,15 +243,22 @@ def _print_lines(console: Console, lines) -> None:
     out.flush()
 
 
-def powers_to_json(result: PowersResult) -> dict:
+@to_json.register
+def _powers_to_json(result: PowersResult) -> dict:
     graph = result.graph
     walks = None
     if result.walks is not None:
         w = result.walks
         walks = {
-            "source": w.source, "target": w.target, "length": w.length, "count": w.count,
-            "matrix_entry": w.matrix_entry, "listed": w.listed, "cap": w.cap,
-            "walks": w.walks, "weights": w.weights,
+            "source": w.source,
+            "target": w.target,
+            "length": w.length,
+            "count": w.count,
+            "matrix_entry": w.matrix_entry,
+            "listed": w.listed,
+            "cap": w.cap,
+            "walks": w.walks,
+            "weights": w.weights,
         }
     return {
         "command": "graph powers",
@@ -207,7 +269,8 @@ def powers_to_json(result: PowersResult) -> dict:
     }
 
 
-def powers_npz(result: PowersResult) -> dict:
+@to_npz.register
+def _powers_npz(result: PowersResult) -> dict:
     return {"A" if k == 1 else f"A{k}": m for k, m in enumerate(result.powers, start=1)}
 
 
@@ -219,7 +282,7 @@ def _graph_json(graph: Graph, degrees: np.ndarray, components: Components) -> di
         "weighted": graph.weighted,
         "n_nodes": graph.n,
         "n_edges": graph.n_edges,
-        "degrees": [float(d) if not float(d).is_integer() else int(d) for d in degrees],
+        "degrees": [json_number(d) for d in degrees],
         "components": components.count,
         "component_sizes": components.sizes,
     }
@@ -230,18 +293,25 @@ def _graph_json(graph: Graph, degrees: np.ndarray, components: Components) -> di
 
 def _spectrum_line(name: str, spec: Spectrum) -> str:
     which = "eigenvalues" if spec.complete else f"{len(spec.values)} smallest eigenvalues"
-    return f"{which} of {name}: " + ", ".join(fmt(round(v.real, 6) + 1j * round(v.imag, 6)) if np.iscomplexobj(v) else fmt(round(float(v), 6)) for v in spec.values)
+    return f"{which} of {name}: " + ", ".join(
+        fmt(round(v.real, 6) + 1j * round(v.imag, 6)) if np.iscomplexobj(v) else fmt(round(float(v), 6))
+        for v in spec.values
+    )
 
 
-def render_laplacian(result: LaplacianResult) -> None:
+@render.register
+def _render_laplacian(result: LaplacianResult, console: Console | None = None) -> None:
     graph = result.graph
     small = graph.n <= SUMMARY_NODES
-    console = _console(_width(graph.nodes, result.laplacian) if small else 100)
+    console = _console(console, _width(graph.nodes, result.laplacian) if small else 100)
     console.print(header(graph, result.components), highlight=False)
     if small:
         blocks = [
             ("A: adjacency matrix", graph.adjacency),
-            (f"D: degree matrix, D[i, i] = {'out-' if graph.directed else ''}degree of i", result.degree_matrix),
+            (
+                f"D: degree matrix, D[i, i] = {'out-' if graph.directed else ''}degree of i",
+                result.degree_matrix,
+            ),
             ("L = D − A: Laplacian", result.laplacian),
         ]
         if result.normalized is not None:
@@ -253,14 +323,21 @@ def render_laplacian(result: LaplacianResult) -> None:
         console.print(summary_table(graph, result.degrees, result.components))
     spec = result.spectrum
     if spec is None:
-        console.print(f"eigenvalues skipped for {graph.n:,} nodes: pass --eigs K for the K smallest (ARPACK; slow on big graphs)", highlight=False)
+        console.print(
+            f"eigenvalues skipped for {graph.n:,} nodes: pass --eigs K for the K smallest (ARPACK; slow on big graphs)",
+            highlight=False,
+        )
     else:
         console.print(_spectrum_line("L", spec), highlight=False)
         if result.normalized_spectrum is not None:
             console.print(_spectrum_line("L_sym", result.normalized_spectrum), highlight=False)
         comps = result.components.count
         if graph.directed:
-            console.print(f"{comps} weakly connected component(s); for a directed graph the multiplicity of eigenvalue 0 ({spec.zero_count}) need not equal it.", highlight=False)
+            console.print(
+                f"{comps} weakly connected component(s); for a directed graph the multiplicity of "
+                f"eigenvalue 0 ({spec.zero_count}) need not equal it.",
+                highlight=False,
+            )
         elif spec.complete or spec.zero_count < len(spec.values):
             agree = "✓" if spec.zero_count == comps else "✗ (negative weights?)"
             console.print(
@@ -269,7 +346,11 @@ def render_laplacian(result: LaplacianResult) -> None:
                 highlight=False,
             )
         else:
-            console.print(f"all {len(spec.values)} computed eigenvalues are 0; the graph has {comps} connected components (graph search)", highlight=False)
+            console.print(
+                f"all {len(spec.values)} computed eigenvalues are 0; the graph has {comps} connected "
+                f"components (graph search)",
+                highlight=False,
+            )
     if result.features is not None:
         _render_features(console, result)
 
@@ -280,7 +361,11 @@ def _render_features(console: Console, result: LaplacianResult) -> None:
     a.sort_indices()
     if graph.n > SUMMARY_NODES:
         agree = np.allclose(f.lx, f.neighbour_sums)
-        console.print(f"F = L·X for {f.x.shape[1]} feature column(s): equal to Σ_j (x_i − x_j) over neighbours at every node {'✓' if agree else '✗'} (values: --json / --npz)", highlight=False)
+        console.print(
+            f"F = L·X for {f.x.shape[1]} feature column(s): equal to Σ_j (x_i − x_j) over neighbours at "
+            f"every node {'✓' if agree else '✗'} (values: --json / --npz)",
+            highlight=False,
+        )
         return
     for c, name in enumerate(f.names):
         console.print(f"\nF = L·X for feature {name}: (L·X)[i] = Σ over the neighbours j of i of (x_i − x_j)")
@@ -300,7 +385,8 @@ def _render_features(console: Console, result: LaplacianResult) -> None:
         console.print(table)
 
 
-def laplacian_to_json(result: LaplacianResult) -> dict:
+@to_json.register
+def _laplacian_to_json(result: LaplacianResult) -> dict:
     def spec_json(spec: Spectrum | None):
         if spec is None:
             return None
@@ -321,13 +407,19 @@ def laplacian_to_json(result: LaplacianResult) -> dict:
         "normalized_laplacian": matrix_to_json(result.normalized) if result.normalized is not None else None,
         "eigenvalues": spec_json(result.spectrum),
         "normalized_eigenvalues": spec_json(result.normalized_spectrum),
-        "features": None if f is None else {
-            "names": f.names, "X": f.x.tolist(), "LX": f.lx.tolist(), "neighbour_sums": f.neighbour_sums.tolist(),
+        "features": None
+        if f is None
+        else {
+            "names": f.names,
+            "X": f.x.tolist(),
+            "LX": f.lx.tolist(),
+            "neighbour_sums": f.neighbour_sums.tolist(),
         },
     }
 
 
-def laplacian_npz(result: LaplacianResult) -> dict:
+@to_npz.register
+def _laplacian_npz(result: LaplacianResult) -> dict:
     out = {"A": result.graph.adjacency, "D": result.degree_matrix, "L": result.laplacian}
     if result.normalized is not None:
         out["L_sym"] = result.normalized
@@ -339,24 +431,35 @@ def laplacian_npz(result: LaplacianResult) -> dict:
 # ----------------------------------------------------------------------------- check
 
 
-def render_check(result: CheckResult) -> None:
+@render.register
+def _render_check(result: CheckResult, console: Console | None = None) -> None:
     graph = result.graph
-    console = _console(_width(graph.nodes, result.given) + 4 * (len(graph.nodes) + 1))
+    console = _console(console, _width(graph.nodes, result.given) + 4 * (len(graph.nodes) + 1))
     wrong = {(c.row, c.col): c.expected for c in result.wrong}
-    console.print(f"given {result.title} for {graph.source} ({len(result.wrong)} wrong cell{'s' if len(result.wrong) != 1 else ''} highlighted, right value after →)")
+    console.print(
+        f"given {result.title} for {graph.source} ({len(result.wrong)} wrong "
+        f"cell{'s' if len(result.wrong) != 1 else ''} highlighted, right value after →)"
+    )
     console.print(matrix_table("", result.given, graph.nodes, wrong))
     lab = graph.nodes
     for c in result.wrong:
-        console.print(f"wrong: [{lab[c.row]}, {lab[c.col]}] is {fmt(c.given)}, should be {fmt(c.expected)}", highlight=False)
+        console.print(
+            f"wrong: [{lab[c.row]}, {lab[c.col]}] is {fmt(c.given)}, should be {fmt(c.expected)}",
+            highlight=False,
+        )
     for problem in result.problems:
         console.print(f"problem: {problem}", highlight=False, markup=False)
     if result.ok:
         console.print(f"all {graph.n * graph.n} entries of {result.title} are right ✓", highlight=False)
     else:
-        console.print(f"{result.title} has {len(result.wrong)} wrong cell(s) and {len(result.problems)} structural problem(s) ✗", highlight=False)
+        console.print(
+            f"{result.title} has {len(result.wrong)} wrong cell(s) and {len(result.problems)} structural problem(s) ✗",
+            highlight=False,
+        )
 
 
-def check_to_json(result: CheckResult) -> dict:
+@to_json.register
+def _check_to_json(result: CheckResult) -> dict:
     lab = result.graph.nodes
     return {
         "command": "graph check",
@@ -367,10 +470,14 @@ def check_to_json(result: CheckResult) -> dict:
         "ok": result.ok,
         "given": matrix_to_json(result.given),
         "expected": matrix_to_json(result.expected),
-        "wrong_cells": [{"row": lab[c.row], "col": lab[c.col], "given": fmt_num(c.given), "expected": fmt_num(c.expected)} for c in result.wrong],
+        "wrong_cells": [
+            {
+                "row": lab[c.row],
+                "col": lab[c.col],
+                "given": json_number(c.given),
+                "expected": json_number(c.expected),
+            }
+            for c in result.wrong
+        ],
         "problems": result.problems,
     }
-
-
-def fmt_num(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else float(x)

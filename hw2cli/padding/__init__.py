@@ -4,3 +4,6 @@
 sequential (course-style) and batched (``torch.func``) trainers, ``bench`` the library entry
 point :func:`hw2cli.padding.bench.run_padding_bench`, ``render`` the tables.
 """
+
+# Here rather than in model.py so that `hw2 report` can name the rows without importing torch.
+CONV_TYPES = ("valid", "replicate", "reflect", "circular", "sconv", "fconv")

@@ -9,11 +9,12 @@ numbers do not depend on the number of workers).
 
 from __future__ import annotations
 
+import functools
 import queue
 import signal
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.multiprocessing as mp
@@ -68,7 +69,9 @@ def parse_conv_types(text: str | None) -> list[str]:
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
     bad = [t for t in names if t not in CONV_TYPES]
     if bad or not names:
-        raise Hw2Error(f"unknown conv type {', '.join(bad) or text!r}; use a comma-separated list of {', '.join(CONV_TYPES)}")
+        raise Hw2Error(
+            f"unknown conv type {', '.join(bad) or text!r}; use a comma-separated list of {', '.join(CONV_TYPES)}"
+        )
     return [t for t in CONV_TYPES if t in names]
 
 
@@ -120,8 +123,9 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
 
     ctx = mp.get_context("spawn")
     progress = ctx.Queue()
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(data_args, progress))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(data_args, progress)
+    )
     pending = {pool.submit(_run_job, cfg, seed, settings) for cfg, seed in jobs}
     try:
         while pending:
@@ -154,6 +158,44 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _check_arguments(
+    net: str, conv_types: list[str] | None, rounds: int, epochs: int, workers: int, path: str
+) -> list[str]:
+    """Refuse bad arguments of run_padding_bench; return the conv types to train."""
+    if net not in NETS:
+        raise Hw2Error(f"unknown net {net!r}; use one of {', '.join(NETS)}")
+    conv_types = list(CONV_TYPES) if conv_types is None else parse_conv_types(",".join(conv_types))
+    if rounds < 1:
+        raise Hw2Error(f"--rounds {rounds}: need at least 1 round")
+    if epochs < 1:
+        raise Hw2Error(f"--epochs {epochs}: need at least 1 epoch")
+    if workers < 0:
+        raise Hw2Error(f"--workers {workers}: use 0 (one per core) or a positive number")
+    if path not in PATHS:
+        raise Hw2Error(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
+    return conv_types
+
+
+def _settings_json(settings: TrainSettings) -> dict:
+    """The training settings recorded in the result (and its JSON)."""
+    optimizer = {"name": "Adadelta", "lr": settings.lr, "rho": settings.rho, "eps": settings.eps}
+    optimizer["weight_decay"] = settings.weight_decay
+    return {"batch_size": settings.batch_size, "patience": settings.patience, "optimizer": optimizer}
+
+
+def _sequential(jobs, data, settings, dev, reporter, done) -> None:
+    """Train ``jobs`` [(config, seed)] one after the other in this process."""
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # the same arithmetic as in the worker processes
+        keep_freed_memory()
+    try:
+        for cfg, r in jobs:
+            done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
+    finally:
+        torch.set_num_threads(threads)
+
+
 # ----------------------------------------------------------------------------- entry point
 def run_padding_bench(
     net: str = "net1",
@@ -168,7 +210,7 @@ def run_padding_bench(
     path: str = "auto",
     data_sizes: dict[str, int] | None = None,
     settings: TrainSettings | None = None,
-    reporter: Reporter = Reporter(),
+    reporter: Reporter | None = None,
 ) -> PaddingBenchResult:
     """Train ``rounds`` networks (round m initialised with seed m) per conv type of ``net``.
 
@@ -176,17 +218,10 @@ def run_padding_bench(
     ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU);
     ``data_sizes`` / ``settings`` shrink the work for tests and benchmarks.
     """
-    if net not in NETS:
-        raise Hw2Error(f"unknown net {net!r}; use one of {', '.join(NETS)}")
-    conv_types = list(CONV_TYPES) if conv_types is None else parse_conv_types(",".join(conv_types))
-    if rounds < 1:
-        raise Hw2Error(f"--rounds {rounds}: need at least 1 round")
-    if epochs < 1:
-        raise Hw2Error(f"--epochs {epochs}: need at least 1 epoch")
-    if workers < 0:
-        raise Hw2Error(f"--workers {workers}: use 0 (one per core) or a positive number")
-    if path not in PATHS:
-        raise Hw2Error(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
+    # Longer than 60 lines on purpose: one entry point with 13 keyword arguments whose choice
+    # of trainer reads top to bottom; checks, settings and trainers are in the helpers above.
+    reporter = reporter or Reporter()
+    conv_types = _check_arguments(net, conv_types, rounds, epochs, workers, path)
     dev = resolve_device(device)
     precision = check_precision(precision, dev)
     if path == "auto":
@@ -194,15 +229,30 @@ def run_padding_bench(
     if path == "cpu-processes" and dev.type != "cpu":
         raise Hw2Error("the cpu-processes path runs on the CPU only; use --device cpu")
     sizes = {**SIZES, **(data_sizes or {})}
-    data_args = dict(seed=seed, independent_val=independent_val, n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"])
-    settings = replace(settings or TrainSettings(), epochs=epochs, precision=precision,
-                       channels_last=dev.type == "cpu" and path != "batched")
+    data_args = dict(
+        seed=seed,
+        independent_val=independent_val,
+        n_train=sizes["train"],
+        n_val=sizes["val"],
+        n_test=sizes["test"],
+    )
+    settings = replace(
+        settings or TrainSettings(),
+        epochs=epochs,
+        precision=precision,
+        channels_last=dev.type == "cpu" and path != "batched",
+    )
     result = PaddingBenchResult(
         settings={
-            "net": net, "conv_types": conv_types, "rounds": rounds, "epochs": epochs, "precision": precision,
-            "seed": seed, "independent_val": independent_val, "data_sizes": sizes, "batch_size": settings.batch_size,
-            "patience": settings.patience, "optimizer": {"name": "Adadelta", "lr": settings.lr, "rho": settings.rho,
-            "eps": settings.eps, "weight_decay": settings.weight_decay},
+            "net": net,
+            "conv_types": conv_types,
+            "rounds": rounds,
+            "epochs": epochs,
+            "precision": precision,
+            "seed": seed,
+            "independent_val": independent_val,
+            "data_sizes": sizes,
+            **_settings_json(settings),
         },
         path=path,
         device=str(dev),
@@ -215,11 +265,15 @@ def run_padding_bench(
     def done(outcome: RoundOutcome) -> None:
         result.outcomes.setdefault(outcome.conv_type, []).append(outcome)
         result.outcomes[outcome.conv_type].sort(key=lambda o: o.round)
-        result.flop += train_flops(configs[outcome.conv_type], outcome.epochs, sizes["train"], sizes["val"], sizes["test"])
+        result.flop += train_flops(
+            configs[outcome.conv_type], outcome.epochs, sizes["train"], sizes["val"], sizes["test"]
+        )
         reporter.update("rounds", 1)
         reporter.update("epochs", epochs - outcome.epochs)  # early stopping skips the rest
-        reporter.log(f"{outcome.conv_type} round {outcome.round + 1}: val {outcome.val_acc:.2f}% test {outcome.test_acc:.2f}% "
-                     f"({outcome.epochs} epochs, {outcome.seconds:.1f} s)")
+        reporter.log(
+            f"{outcome.conv_type} round {outcome.round + 1}: val {outcome.val_acc:.2f}% test {outcome.test_acc:.2f}% "
+            f"({outcome.epochs} epochs, {outcome.seconds:.1f} s)"
+        )
 
     t0 = time.perf_counter()
     jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
@@ -235,21 +289,14 @@ def run_padding_bench(
                 except WorkerError as exc:
                     result.error = str(exc)
         if path == "sequential":
-            data = make_data(**data_args)
-            threads = torch.get_num_threads()
-            if dev.type == "cpu":
-                torch.set_num_threads(1)  # the same arithmetic as in the worker processes
-                keep_freed_memory()
-            try:
-                for cfg, r in jobs:
-                    done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
-            finally:
-                torch.set_num_threads(threads)
+            _sequential(jobs, make_data(**data_args), settings, dev, reporter, done)
         elif path == "batched":
             data = make_data(**data_args)
+            on_epoch = functools.partial(reporter.update, "epochs")  # n rounds trained one more epoch
             for ct in conv_types:
-                for outcome in train_rounds_batched(configs[ct], list(range(rounds)), data, settings, dev,
-                                                    on_epoch=lambda n: reporter.update("epochs", n)):
+                for outcome in train_rounds_batched(
+                    configs[ct], list(range(rounds)), data, settings, dev, on_epoch
+                ):
                     done(outcome)
     except KeyboardInterrupt:
         result.interrupted = True
@@ -257,30 +304,3 @@ def run_padding_bench(
     reporter.finish("epochs")
     reporter.finish("rounds")
     return result
-
-
-def to_json(result: PaddingBenchResult) -> dict:
-    """Everything of a run as plain JSON data (weights left out)."""
-    conv = {}
-    for ct in result.settings["conv_types"]:
-        # Rounds are numbered from 1 as in the table; round m's network is initialised with seed m - 1.
-        rounds = [{**{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")},
-                   "round": o.round + 1, "init_seed": o.round} for o in result.outcomes.get(ct, [])]
-        summary = {}
-        for key, metric in (("val", "val_acc"), ("val_kept", "val_acc_kept"), ("test", "test_acc"), ("test_unshifted", "test_unshifted_acc")):
-            mean, std = result.summary(ct, metric)
-            summary[key] = {"mean": None if mean != mean else mean, "std": None if std != std else std}
-        conv[ct] = {"rounds": rounds, "summary": summary}
-    return {
-        "command": "padding-bench",
-        "settings": result.settings,
-        "path": result.path,
-        "device": result.device,
-        "seconds": result.seconds,
-        "gflop": result.flop / 1e9,
-        "gflops": result.gflops,
-        "interrupted": result.interrupted,
-        "workers": result.workers,
-        "error": result.error,
-        "conv_types": conv,
-    }

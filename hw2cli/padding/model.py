@@ -14,9 +14,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.seeding import seeded
+from hw2cli.padding import CONV_TYPES
 
 # Table order of the report.
-CONV_TYPES = ("valid", "replicate", "reflect", "circular", "sconv", "fconv")
 NETS = ("net1", "net2")
 # conv_type -> (padding mode, padding width)
 PADDING = {
@@ -50,13 +51,19 @@ class PaddingNetConfig:
             raise ValueError(f"unknown padding_impl {self.padding_impl!r}; use one of {PADDING_IMPLS}")
 
 
-def feature_size(conv_type: str) -> int:
-    """Side of the last feature map for a 32x32 input: 2 (valid), 4 (sconv), 6 (the others)."""
+def layer_sizes(conv_type: str) -> list[int]:
+    """Side of each convolution's output feature map for a 32x32 input."""
     _, pad = PADDING[conv_type]
-    size = IMAGE_SIZE
+    sizes, size = [], IMAGE_SIZE
     for _, _, stride in LAYERS:
         size = (size + 2 * pad - 3) // stride + 1
-    return size
+        sizes.append(size)
+    return sizes
+
+
+def feature_size(conv_type: str) -> int:
+    """Side of the last feature map for a 32x32 input: 2 (valid), 4 (sconv), 6 (the others)."""
+    return layer_sizes(conv_type)[-1]
 
 
 def _fill_borders(out: torch.Tensor, pad: int, dim: int, mode: str) -> None:
@@ -162,7 +169,8 @@ class PaddingNet(nn.Module):
         super().__init__()
         self.config = config
         self.convs = nn.ModuleList(
-            PaddedConv(c_in, c_out, stride, config.conv_type, config.padding_impl) for c_in, c_out, stride in LAYERS
+            PaddedConv(c_in, c_out, stride, config.conv_type, config.padding_impl)
+            for c_in, c_out, stride in LAYERS
         )
         c_last = LAYERS[-1][1]
         if config.net == "net1":
@@ -179,16 +187,14 @@ class PaddingNet(nn.Module):
 
 def make_model(config: PaddingNetConfig, seed: int) -> PaddingNet:
     """The network of one round: round ``m`` initialises its weights with seed ``m``."""
-    torch.manual_seed(seed)
-    return PaddingNet(config)
+    with seeded(seed):
+        return PaddingNet(config)
 
 
 def forward_flops(config: PaddingNetConfig) -> int:
     """Multiply-adds x 2 of one forward pass on one image (convolutions and linear layers)."""
-    _, pad = PADDING[config.conv_type]
-    size, flops = IMAGE_SIZE, 0
-    for c_in, c_out, stride in LAYERS:
-        size = (size + 2 * pad - 3) // stride + 1
+    flops = 0
+    for (c_in, c_out, _), size in zip(LAYERS, layer_sizes(config.conv_type), strict=True):
         flops += 2 * c_in * 9 * c_out * size * size
     c_last = LAYERS[-1][1]
     if config.net == "net1":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hw2cli.common.io import atomic_path
+from hw2cli.common.figure import new_figure, save_figure
 from hw2cli.padding.bench import PaddingBenchResult
 
 LABELS = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "circular": "Circular",
@@ -14,15 +14,12 @@ LABELS = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "cir
 def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
     """Bars of the test accuracy (%) on the shifted and the unshifted test set, per conv type,
     with the population std over the rounds as error bars; written as PNG to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     types = [ct for ct in result.settings["conv_types"] if result.outcomes.get(ct)]
     x = np.arange(len(types))
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig = new_figure(figsize=(7, 3.6))
+    ax = fig.add_subplot()
     bars = ((-0.2, "test_unshifted_acc", "test set as trained (unshifted)", "#8fb8de"),
             (0.2, "test_acc", "test set shifted 16 px", "#d9534f"))
     for offset, metric, label, color in bars:
@@ -38,8 +35,4 @@ def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
                  f"at most {s['epochs']} epochs", fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hw2cli.common.io import atomic_path
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.figure import new_figure, save_figure
+from hw2cli.common.io import check_writable_dir
 from hw2cli.padding.data import make_data
 
 SCALE = 8  # each pixel becomes an 8 x 8 block
@@ -23,14 +25,15 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
 
     Splits: train, test (shifted) and test_unshifted. Returns the paths written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    if not 1 <= per_class <= 32:
+        raise Hw2Error(f"--per-class {per_class}: use a number from 1 to 32")
+    check_writable_dir(out_dir)
     data = make_data(seed, n_train=8 * per_class, n_val=per_class, n_test=8 * per_class)
-    splits = {"train": (data.train_x, data.train_y), "test": (data.test_x, data.test_y),
-              "test_unshifted": (data.test_unshifted_x, data.test_unshifted_y)}
+    splits = {
+        "train": (data.train_x, data.train_y),
+        "test": (data.test_x, data.test_y),
+        "test_unshifted": (data.test_unshifted_x, data.test_unshifted_y),
+    }
     out_dir = Path(out_dir)
     written = []
     for split, (x, y) in splits.items():
@@ -40,14 +43,13 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
             strip = np.concatenate([part for img in images for part in (img, gap)][:-1], axis=1)
             big = np.kron(strip, np.ones((SCALE, SCALE, 1), dtype=np.float32)).clip(0, 1)
             path = out_dir / f"{split}_label{label}.png"
-            fig = plt.figure(figsize=(big.shape[1] / 100, big.shape[0] / 100 + 0.4), dpi=100)
-            ax = fig.add_axes((0, 0, 1, big.shape[0] / (big.shape[0] + 40)))
+            h, w = big.shape[:2]
+            fig = new_figure(figsize=(w / 100, (h + 40) / 100), dpi=100)
+            ax = fig.add_axes((0, 0, 1, h / (h + 40)))  # the image, one pixel per PNG pixel
             ax.imshow(big, interpolation="nearest")
             ax.set_axis_off()
             caption = CAPTIONS[split].format(label=label, order=ORDER[label])
-            fig.text(0.5, 1 - 20 / (big.shape[0] + 40), caption, ha="center", va="center", fontsize=9)
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format="png", dpi=100)
-            plt.close(fig)
+            fig.text(0.5, 1 - 20 / (h + 40), caption, ha="center", va="center", fontsize=9)  # top 40 px
+            save_figure(fig, path, dpi=100)
             written.append(path)
     return written

@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import asdict
 
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from hw2cli.padding.bench import PaddingBenchResult, to_json
+from hw2cli.padding.bench import PaddingBenchResult
 
-ROW_NAMES = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "circular": "Circular", "sconv": "sconv", "fconv": "fconv"}
-CSV_FIELDS = ("net", "conv_type", "round", "init_seed", "val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc", "epochs", "best_epoch", "seconds")
+ROW_NAMES = {
+    "valid": "Valid",
+    "replicate": "Replicate",
+    "reflect": "Reflect",
+    "circular": "Circular",
+    "sconv": "sconv",
+    "fconv": "fconv",
+}
+CSV_FIELDS = (
+    "net",
+    "conv_type",
+    "round",
+    "init_seed",
+    "val_acc",
+    "val_acc_kept",
+    "test_acc",
+    "test_unshifted_acc",
+    "epochs",
+    "best_epoch",
+    "seconds",
+)
 
 __all__ = ["table_rows", "render", "to_csv", "to_json"]
 
@@ -42,8 +62,11 @@ def settings_line(result: PaddingBenchResult) -> str:
         where = f"{result.device}, {result.workers} worker processes of 1 thread"
     else:
         where = f"{result.device}, 1 process of 1 thread" if result.device == "cpu" else result.device
-    return (f"{s['net']}, conv types {', '.join(s['conv_types'])}; {s['rounds']} round(s) of at most {s['epochs']} "
-            f"epoch(s); data seed {s['seed']}, round m initialised with seed m - 1; {s['precision']} on {where}")
+    return (
+        f"{s['net']}, conv types {', '.join(s['conv_types'])}; {s['rounds']} round(s) of at most "
+        f"{s['epochs']} epoch(s); data seed {s['seed']}, round m initialised with seed m - 1; "
+        f"{s['precision']} on {where}"
+    )
 
 
 def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
@@ -62,8 +85,12 @@ def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
     return text
 
 
-def render(result: PaddingBenchResult, console: Console, unshifted: bool = False, verbose: bool = False) -> None:
-    """Print the settings, the table in the report's layout and what was done."""
+def render(result: PaddingBenchResult, console: Console | None = None, *, unshifted: bool = False,
+           verbose: bool = False) -> None:
+    """Print the settings, the table in the report's layout and what was done (``console``:
+    stdout by default; ``unshifted`` adds the row of the test set before its shift; ``verbose``
+    the trainer's throughput)."""
+    console = console or Console()
     console.print(settings_line(result), highlight=False, soft_wrap=True)
     number = 1 if result.settings["net"] == "net1" else 2
     title = f"Table {number}: {result.settings['net'].capitalize()} accuracy (%) per round"
@@ -82,7 +109,9 @@ def render(result: PaddingBenchResult, console: Console, unshifted: bool = False
     # table instead of cells cut to "…"; a terminal keeps its own width.
     width = console.width
     if not console.is_terminal:
-        console.width = max(width, Measurement.get(console, console.options.update_width(10_000), table).maximum)
+        console.width = max(
+            width, Measurement.get(console, console.options.update_width(10_000), table).maximum
+        )
     try:
         console.print(table)
     finally:
@@ -97,6 +126,54 @@ def to_csv(result: PaddingBenchResult) -> str:
     writer.writerow(CSV_FIELDS)
     for ct in result.settings["conv_types"]:
         for o in result.outcomes.get(ct, []):
-            writer.writerow([result.settings["net"], ct, o.round + 1, o.round, o.val_acc, o.val_acc_kept, o.test_acc,
-                             o.test_unshifted_acc, o.epochs, o.best_epoch, round(o.seconds, 3)])
+            writer.writerow(
+                [
+                    result.settings["net"],
+                    ct,
+                    o.round + 1,
+                    o.round,  # init_seed
+                    o.val_acc,
+                    o.val_acc_kept,
+                    o.test_acc,
+                    o.test_unshifted_acc,
+                    o.epochs,
+                    o.best_epoch,
+                    round(o.seconds, 3),
+                ]
+            )
     return out.getvalue()
+
+
+def to_json(result: PaddingBenchResult) -> dict:
+    """Everything of a run as plain JSON data (weights left out)."""
+    conv = {}
+    for ct in result.settings["conv_types"]:
+        # Rounds are numbered from 1 as in the table; round m's network is initialised with seed m - 1.
+        rounds = [
+            {**{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")},
+             "round": o.round + 1, "init_seed": o.round}
+            for o in result.outcomes.get(ct, [])
+        ]
+        summary = {}
+        for key, metric in (
+            ("val", "val_acc"),
+            ("val_kept", "val_acc_kept"),
+            ("test", "test_acc"),
+            ("test_unshifted", "test_unshifted_acc"),
+        ):
+            mean, std = result.summary(ct, metric)
+            summary[key] = {"mean": None if mean != mean else mean, "std": None if std != std else std}
+        conv[ct] = {"rounds": rounds, "summary": summary}
+    return {
+        "command": "padding-bench",
+        "settings": result.settings,
+        "path": result.path,
+        "device": result.device,
+        "seconds": result.seconds,
+        "gflop": result.flop / 1e9,
+        "gflops": result.gflops,
+        "interrupted": result.interrupted,
+        "workers": result.workers,
+        "error": result.error,
+        "conv_types": conv,
+    }

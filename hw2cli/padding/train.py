@@ -152,6 +152,8 @@ def train_rounds_batched(
     early keeps its parameters and optimiser state (its updates are masked), so every model
     follows the trajectory it would follow alone, up to floating-point rounding.
     ``on_epoch`` gets the number of models trained in the epoch just finished."""
+    # Longer than 60 lines on purpose: the closures below share the stacked parameters and the
+    # masks, and the epoch loop reads as one piece beside train_round, which it must match.
     t0 = time.perf_counter()
     data = _to_device(data, device, False)
     config = replace(config, padding_impl="portable")

@@ -7,12 +7,14 @@ seconds). Parts that are missing are listed as such; nothing here runs an experi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report import inputs, sections
+from hw2cli.report.probes import probes
 
 PARTS: tuple[tuple[str, str, Callable[[Path], list[str]]], ...] = (
     ("table1", "Table 1 — padding and translation invariance, Net1", sections.padding_table),
@@ -20,6 +22,7 @@ PARTS: tuple[tuple[str, str, Callable[[Path], list[str]]], ...] = (
     ("rotation", "Figures 1 and 2 — accuracy against rotation angle", sections.rotation),
     ("gpt", "Figure 3 and samples — character-level micro-GPT", sections.gpt),
     ("graph", "Q3.1 — adjacency powers, degree and Laplacian matrices", sections.graph),
+    ("probes", "The report's answers, measured", probes),
 )
 
 
@@ -30,6 +33,12 @@ class Report:
     markdown: str
     present: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+
+    def written_message(self, target: Path) -> str:
+        """The line `hw2 report` prints once the report is at ``target``."""
+        missing = f"; not run: {', '.join(self.missing)}" if self.missing else ""
+        n = len(self.present)
+        return f"wrote {target} ({n} part{'' if n == 1 else 's'}{missing})"
 
 
 def read_json(path: Path) -> Any:
@@ -42,9 +51,15 @@ def build_report(run_dir: str | Path) -> Report:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise Hw2Error(f"{run_dir} is not a folder; give the --out folder of scripts/reproduce.sh")
-    metas = {name: read_json(run_dir / name / "part.json") for name, _, _ in PARTS if (run_dir / name / "part.json").is_file()}
+    metas = {
+        name: read_json(run_dir / name / "part.json")
+        for name, _, _ in PARTS
+        if (run_dir / name / "part.json").is_file()
+    }
     if not metas:
-        raise Hw2Error(f"{run_dir} holds no finished part (no */part.json); run scripts/reproduce.sh --out {run_dir} first")
+        raise Hw2Error(
+            f"{run_dir} holds no finished part (no */part.json); run scripts/reproduce.sh --out {run_dir} first"
+        )
 
     report = Report(markdown="")
     lines = ["# hw2 — reproduction report", ""]

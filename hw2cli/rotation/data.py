@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error
 
 IMAGE_SIZE = 32
@@ -44,9 +45,8 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def default_data_dir() -> Path:
-    """$HW2_CACHE_DIR if set, else ~/.cache/hw2."""
-    env = os.environ.get("HW2_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "hw2"
+    """The shared cache folder (hw2cli.common.cache.cache_dir)."""
+    return cache_dir()
 
 
 def load_dataset(spec: str, data_dir: str | os.PathLike | None = None) -> ImageData:

@@ -1,0 +1,17 @@
+"""Where downloaded data is kept."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """``$HW2_CACHE_DIR``, else ``$XDG_CACHE_HOME/hw2``, else ``~/.cache/hw2`` (``~`` expanded)."""
+    env = os.environ.get("HW2_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "hw2"
+    return Path.home() / ".cache" / "hw2"

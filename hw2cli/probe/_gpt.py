@@ -1,0 +1,139 @@
+"""The probes' one door to the GPT model and trainer (hw2cli.gpt): ``GPTConfig.pos_emb``
+("rope" | "learned" | "none"), ``GPTConfig.attn_scale``, ``model.record_attention()`` and the
+matching ``TrainOptions`` fields.
+
+Training goes through ``hw2cli.gpt.train.train`` into a temporary run directory; the trained
+model is read back with ``checkpoint.load_run``. Nothing here copies the trainer or the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.progress import Reporter
+from hw2cli.gpt import model as gpt_model
+from hw2cli.gpt.checkpoint import load_run
+from hw2cli.gpt.data import CharTokenizer, load_text, split_data
+from hw2cli.gpt.train import TrainOptions, train
+
+
+def make_config(n_layer: int, n_head: int, n_embd: int, vocab_size: int, block_size: int,
+                pos_emb: str = "rope", attn_scale: bool = True, flash: bool = False) -> gpt_model.GPTConfig:
+    """A dropout-free GPTConfig with the given positions and attention scale."""
+    return gpt_model.GPTConfig(
+        n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_size=vocab_size, block_size=block_size,
+        embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, use_flash_attn=flash, pos_emb=pos_emb,
+        attn_scale=attn_scale,
+    )
+
+
+def with_block_size(model: gpt_model.GPT, block_size: int) -> gpt_model.GPT:
+    """The same weights in a model built for ``block_size`` positions (RoPE tables and the
+    causal mask are buffers made from the config); refused for learned absolute positions."""
+    if model.config.pos_emb == "learned" and block_size > model.config.block_size:
+        raise Hw2Error("learned absolute positions have no embedding past the trained block size")
+    config = replace(model.config, block_size=block_size)
+    longer = gpt_model.GPT(config)
+    longer.load_state_dict(model.state_dict())
+    return longer.to(next(model.parameters()).device).eval()
+
+
+def attention_maps(model: gpt_model.GPT, idx: torch.Tensor) -> list[torch.Tensor]:
+    """One (B, n_head, T, T) tensor of softmax attention weights per layer."""
+    with torch.no_grad(), model.record_attention() as maps:
+        model(idx)
+    return list(maps)
+
+
+@contextlib.contextmanager
+def preset(name: str, n_layer: int, n_head: int, n_embd: int):
+    """Make ``name`` a model type the trainer accepts while the block runs (the trainer
+    builds its model from the preset table; the heads probe needs head counts it lacks)."""
+    if name in gpt_model.PRESETS:
+        raise Hw2Error(f"model type {name!r} exists already")
+    gpt_model.PRESETS[name] = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+    try:
+        yield name
+    finally:
+        gpt_model.PRESETS.pop(name, None)
+
+
+@dataclass
+class Trained:
+    """A model trained by the project's trainer, back in memory, with its losses."""
+
+    label: str
+    model: gpt_model.GPT
+    tokenizer: CharTokenizer
+    val_loss: float | None
+    steps: int
+    interrupted: bool
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainSpec:
+    """What the probes vary between trainings; everything else is shared."""
+
+    txt_file: str | None
+    steps: int
+    seed: int
+    device: str
+    block_size: int = 64
+    batch_size: int = 32
+    model_type: str = "gpt-nano"
+    lr: float = 1e-3
+    eval_steps: int = 10
+
+
+def train_gpt(spec: TrainSpec, label: str, reporter: Reporter, pos_emb: str = "rope",
+              attn_scale: bool = True, model_type: str | None = None) -> Trained:
+    """Train with ``hw2cli.gpt.train.train`` (no dropout) in a temporary run directory."""
+    opts = TrainOptions(
+        txt_file=spec.txt_file, model_type=model_type or spec.model_type, block_size=spec.block_size,
+        batch_size=spec.batch_size, lr=spec.lr, max_steps=spec.steps, seed=spec.seed, device=spec.device,
+        dropout=0.0, eval_interval=max(1, spec.steps // 5), eval_steps=spec.eval_steps,
+        log_interval=max(1, spec.steps // 50), sample_interval=0, pos_emb=pos_emb, attn_scale=attn_scale,
+    )
+    reporter.log(f"training {label} ({spec.steps} steps)")
+    with tempfile.TemporaryDirectory(prefix="hw2-probe-") as run_dir:
+        opts.out = run_dir
+        result = train(opts, reporter=reporter)
+        model, tokenizer, _ = load_run(run_dir, device=result.device)
+    return Trained(label, model, tokenizer, result.val_loss, result.steps, result.interrupted, result.metrics)
+
+
+def validation_ids(txt_file: str | None, tokenizer: CharTokenizer, block_size: int,
+                   val_fraction: float = 0.1) -> torch.Tensor:
+    """The held-out ids the trainer validates on (its default split of the same text)."""
+    text, _ = load_text(txt_file)
+    data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    return split_data(data, val_fraction, block_size)[1]
+
+
+def windows(ids: torch.Tensor, length: int, count: int, seed: int) -> torch.Tensor:
+    """``count`` windows of ``length + 1`` ids drawn with a seeded generator (inputs + target)."""
+    if len(ids) < length + 1:
+        raise Hw2Error(
+            f"the validation text has {len(ids)} characters, fewer than {length + 1}; use a longer --txt-file"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    starts = torch.randint(len(ids) - length, (count,), generator=gen)
+    return ids[starts[:, None] + torch.arange(length + 1)]
+
+
+def loss_per_position(model, batch: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy at each position of ``batch`` (B, T + 1) -> (T,)."""
+    device = next(model.parameters()).device
+    x, y = batch[:, :-1].to(device), batch[:, 1:].to(device)
+    with torch.no_grad():
+        logits = model(x)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
+    return loss.view(y.shape).mean(0).cpu()

@@ -1,0 +1,71 @@
+"""The shared helpers of hw2cli.common: cache folder, seeding, figure saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hw2cli.common.cache import cache_dir
+
+
+def test_cache_dir_prefers_hw2_cache_dir_then_xdg_then_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HW2_CACHE_DIR", "~/mine")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "home" / "mine"  # `~` expanded
+    monkeypatch.delenv("HW2_CACHE_DIR")
+    assert cache_dir() == tmp_path / "xdg" / "hw2"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == tmp_path / "home" / ".cache" / "hw2"
+
+
+def test_gpt_and_rotation_use_the_same_cache_folder(tmp_path, monkeypatch):
+    from hw2cli.gpt.data import cache_dir as gpt_cache_dir
+    from hw2cli.rotation.data import default_data_dir
+
+    monkeypatch.setenv("HW2_CACHE_DIR", str(tmp_path / "c"))
+    assert gpt_cache_dir() == default_data_dir() == tmp_path / "c"
+
+
+def test_seeded_gives_the_seed_numbers_and_restores_the_global_generator():
+    torch = pytest.importorskip("torch")
+    from hw2cli.common.seeding import seeded
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    with seeded(7):
+        inside = torch.rand(3)
+    assert torch.equal(inside, torch.rand(3, generator=torch.Generator().manual_seed(7)))
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's stream went on untouched
+
+
+def test_make_model_is_a_function_of_the_seed_only():
+    torch = pytest.importorskip("torch")
+    from hw2cli.padding.model import PaddingNetConfig, make_model
+
+    config = PaddingNetConfig(net="net1", conv_type="valid")
+    a = make_model(config, seed=3)
+    torch.rand(10)  # unrelated use of the global generator in between
+    b = make_model(config, seed=3)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_save_figure_writes_the_image_pixels(tmp_path):
+    import matplotlib.image
+    import numpy as np
+
+    from hw2cli.common.figure import new_figure, save_figure
+
+    image = np.zeros((4, 6, 3), dtype=np.float32)
+    image[1, 2] = (1.0, 0.0, 0.0)
+    fig = new_figure(dpi=100, frameon=False)
+    fig.figimage(image, resize=True)
+    path = save_figure(fig, tmp_path / "sub" / "f.png", dpi=100)
+    assert path == Path(tmp_path / "sub" / "f.png")
+    back = matplotlib.image.imread(path)
+    assert back.shape[:2] == (4, 6)
+    assert np.allclose(back[..., :3], image)
+    assert [p.name for p in path.parent.iterdir()] == ["f.png"]  # no temporary file left

@@ -1,0 +1,160 @@
+"""The probes' measuring functions against hand-computed or independently computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from hw2cli.common.errors import Hw2Error
+from hw2cli.probe import _gpt
+from hw2cli.probe.common import loglog_slope, parse_sizes
+from hw2cli.probe.heads import js_bits, mean_pairwise_js
+from hw2cli.probe.positions import bidirectional, permutation_gap
+from hw2cli.probe.receptive_field import input_gradient_map, recent_width, square_width, support_box
+from hw2cli.probe.softmax_scale import score_rows, softmax_stats
+
+
+@pytest.mark.parametrize("power", [1.0, 1.5, 2.0, 3.0])
+def test_loglog_slope_recovers_the_exponent_of_noisy_synthetic_timings(power):
+    gen = torch.Generator().manual_seed(int(power * 10))
+    ns = [2**k for k in range(6, 13)]
+    noise = torch.exp(0.05 * torch.randn(len(ns), generator=gen)).tolist()  # +-5% jitter
+    times = [3e-9 * n**power * e for n, e in zip(ns, noise, strict=False)]
+    assert loglog_slope(ns, times) == pytest.approx(power, abs=0.05)
+
+
+def test_loglog_slope_ignores_a_constant_factor_and_needs_two_points():
+    assert loglog_slope([1, 10, 100], [7, 70, 700]) == pytest.approx(1.0)
+    assert loglog_slope([8], [3.0]) is None
+    assert loglog_slope([8, 16], [0, 3.0]) is None
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("0,4", "below 1"),
+        ("-2", "below 1"),
+        ("3,4", "not a power of two"),
+        ("4,a", "integers"),
+        ("8,4", "increase"),
+        ("", "empty"),
+    ],
+)
+def test_parse_sizes_refuses_bad_lists(text, problem):
+    with pytest.raises(Hw2Error, match=problem):
+        parse_sizes(text, "--n")
+
+
+def test_parse_sizes_reads_powers_of_two():
+    assert parse_sizes("16, 32,64", "--n") == [16, 32, 64]
+    assert parse_sizes("1,3,6", "--heads", power_of_two=False) == [1, 3, 6]
+
+
+def _model(pos_emb: str, length: int = 12):
+    torch.manual_seed(0)
+    return _gpt.gpt_model.GPT(_gpt.make_config(2, 2, 16, 20, length, pos_emb=pos_emb)).double().eval()
+
+
+def test_without_mask_and_positions_a_permuted_input_gives_the_permuted_output():
+    model = _model("none")
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, 20, (3, 12), generator=gen)
+    for _ in range(3):
+        perm = torch.randperm(12, generator=gen)
+        with bidirectional(model):
+            assert permutation_gap(model, idx, perm) < 1e-12
+        # the causal mask alone breaks the symmetry, and the mask is restored after the block
+        assert permutation_gap(model, idx, perm) > 1e-4
+
+
+@pytest.mark.parametrize("pos_emb", ["learned", "rope"])
+def test_positions_break_the_permutation_symmetry_even_without_a_mask(pos_emb):
+    model = _model(pos_emb)
+    idx = torch.randint(0, 20, (3, 12), generator=torch.Generator().manual_seed(2))
+    with bidirectional(model):
+        assert permutation_gap(model, idx, torch.arange(12).flip(0)) > 1e-4
+
+
+@pytest.mark.parametrize("kernel, dilation", [(1, 1), (3, 1), (5, 1), (3, 2)])
+def test_gradient_field_of_one_conv_layer_is_its_kernel_support(kernel, dilation):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, kernel, dilation=dilation, padding="same", bias=False)
+    x = torch.randn(2, 3, 15, 15)
+    grad = input_gradient_map(lambda inp: conv(inp)[:, :, 7, 7].sum(), x)
+    span = dilation * (kernel - 1) + 1
+    assert support_box(grad) == (span, span)
+    assert (grad > 0).sum().item() == kernel * kernel  # only the taps, not the holes between them
+
+
+def test_square_and_recent_widths_by_hand():
+    mass = torch.zeros(9, 9, dtype=torch.float64)
+    mass[4, 4] = 0.5
+    mass[3:6, 3:6] += 0.4 / 9
+    mass[0, 0] = 0.1
+    assert square_width(mass) == 3  # the centre pixel (0.5) and its 3x3 ring (0.4)
+    assert square_width(mass, share=0.95) == 9
+    assert recent_width(torch.tensor([0.05, 0.05, 0.3, 0.6])) == 2
+    assert recent_width(torch.tensor([0.5, 0.0, 0.0, 0.5])) == 4
+
+
+def test_unscaled_score_variance_grows_linearly_with_d_k_and_the_scaled_one_stays_at_1():
+    dks = [16, 64, 256, 1024]
+    rows = [r for d in dks for r in score_rows(d, seed=0, queries=256)]
+    raw = [r for r in rows if not r.scaled]
+    for r in raw:
+        assert r.score_var / r.d_k == pytest.approx(1.0, abs=0.1)
+    assert loglog_slope([r.d_k for r in raw], [r.score_var for r in raw]) == pytest.approx(1.0, abs=0.05)
+    for r in rows:
+        if r.scaled:
+            assert r.score_var == pytest.approx(1.0, abs=0.1)
+
+
+def test_softmax_stats_match_autograd_and_the_uniform_case():
+    scores = torch.randn(5, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3
+    max_p, entropy, jac = softmax_stats(scores)
+    norms = [torch.autograd.functional.jacobian(lambda s: torch.softmax(s, -1), row).norm() for row in scores]
+    assert jac == pytest.approx(torch.stack(norms).mean().item(), rel=1e-9)
+    p = torch.softmax(scores, -1)
+    assert entropy == pytest.approx(-(p * p.log()).sum(-1).mean().item(), rel=1e-9)
+    assert max_p == pytest.approx(p.max(-1).values.mean().item(), rel=1e-12)
+    u_max, u_entropy, _ = softmax_stats(torch.zeros(2, 8))
+    assert (u_max, u_entropy) == (pytest.approx(1 / 8), pytest.approx(math.log(8)))
+
+
+def test_js_divergence_in_bits_is_0_for_equal_and_1_for_disjoint_distributions():
+    p = torch.tensor([[0.5, 0.5, 0.0, 0.0]], dtype=torch.float64)
+    q = torch.tensor([[0.0, 0.0, 0.25, 0.75]], dtype=torch.float64)
+    assert js_bits(p, p).item() == pytest.approx(0.0, abs=1e-12)
+    assert js_bits(p, q).item() == pytest.approx(1.0)
+    same = torch.softmax(torch.randn(2, 1, 5, 5), -1).expand(2, 3, 5, 5)
+    assert mean_pairwise_js([same]) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [4096, 16384])
+def test_measured_memory_of_a_decoding_step_is_its_kv_cache(n):
+    from hw2cli.probe.attention_cost import measure_point
+
+    seconds, peak = measure_point(n, "kv-cache", 128, 4, torch.device("cpu"))
+    cache = 2 * n * 128 * 4  # keys and values, fp32
+    assert seconds > 0
+    assert cache <= peak <= cache + 2**20  # up to 1 MiB of interpreter and allocator noise
+
+
+def test_ctrl_c_during_attention_cost_keeps_the_finished_points():
+    from hw2cli.common.progress import Reporter
+    from hw2cli.probe.attention_cost import attention_cost
+
+    class StopAfterTwo(Reporter):
+        calls = 0
+
+        def update(self, key, advance=0, **fields):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+
+    result = attention_cost([16, 32, 64], device="cpu", reporter=StopAfterTwo())
+    assert result.interrupted
+    assert [(p.n, p.path) for p in result.points] == [(16, "explicit"), (16, "sdpa")]
+    assert len(result.verdicts) == 2  # verdicts still come, from what finished (slopes of None)
