@@ -178,7 +178,8 @@ probes() {  # `hw2 probe NAME` for every probe of the report's Q2.1 / Q2.4 answe
   local size=() corpus=() name
   if [ "$profile" = quick ]; then
     size=(--quick)
-    cat "$root"/README.md "$root"/CONTRIBUTING.md "$root"/CHANGELOG.md "$root"/docs/*.md >corpus.txt
+    cat "$root"/README.md "$root"/CONTRIBUTING.md "$root"/CHANGELOG.md "$root"/docs/*.md |
+      perl -CSD -pe 's/[\x{2500}-\x{257F}]//g' >corpus.txt  # as in gpt(): no table-drawing characters
     corpus=(--txt-file corpus.txt)
   fi
   for name in attention-cost receptive-field; do
