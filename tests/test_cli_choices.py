@@ -24,6 +24,8 @@ CHOICES = [
     (["gpt", "train"], "--model-type", ["gpt-nano", "gpt-micro", "gpt-mini", "gopher-44m"]),
     (["gpt", "generate"], "--device", ["auto", "cpu", "cuda"]),
     (["graph", "check"], "--kind", ["adjacency", "power", "degree", "laplacian"]),
+    (["probe", "attention-cost"], "--device", ["auto", "cpu", "cuda"]),
+    (["probe", "heads"], "--device", ["auto", "cpu", "cuda"]),
 ]
 
 

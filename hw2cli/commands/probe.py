@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from hw2cli.commands._choices import Device
 from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
 
 
@@ -30,7 +31,7 @@ app = typer.Typer(
 
 _PLOT = typer.Option(None, "--plot", help="Write the probe's figure to this PNG.")
 _JSON = typer.Option(None, "--json", help="Write the measurements and verdicts as JSON.")
-_DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+_DEVICE = typer.Option(Device.auto, "--device", help="Where to run.")
 _SEED = typer.Option(0, "--seed", help="Seed of the random inputs, initialisation and batches.")
 _QUICK = typer.Option(False, "--quick", help="Tiny sizes (seconds; for tests and smoke runs).")
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
@@ -76,7 +77,7 @@ def attention_cost(
                                     show_default="64,...,4096 (CPU), ...,16384 (GPU); --quick: 16,...,128"),
     n_embd: int = typer.Option(128, "--n-embd", help="Width of the attention layer."),
     n_head: int = typer.Option(4, "--n-head", help="Heads of the attention layer."),
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.1a: time and measured peak memory of attention against n, with fitted log-log slopes."""
@@ -86,7 +87,7 @@ def attention_cost(
 
     check_positive(n_embd=n_embd, n_head=n_head)
     ns = parse_sizes(n, "--n") if n else (list(probe.QUICK_N) if quick else None)
-    _run(lambda rep: probe.attention_cost(ns, n_embd, n_head, device, seed, rep),
+    _run(lambda rep: probe.attention_cost(ns, n_embd, n_head, device.value, seed, rep),
          plot, json_path, quiet, seed)
 
 
@@ -96,7 +97,7 @@ def softmax_scale(
     dk: str | None = typer.Option(None, "--dk", help="Head sizes d_k, powers of two.",
                                      show_default="16,...,1024; --quick: 16,64,256"),
     steps: int | None = _STEPS, txt_file: Path | None = _TXT,
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.1c: softmax saturation and gradient with and without 1/sqrt(d_k), and two short trainings."""
@@ -107,7 +108,8 @@ def softmax_scale(
     dks = parse_sizes(dk, "--dk") if dk else (list(probe.QUICK_DK) if quick else None)
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
-    _run(lambda rep: probe.softmax_scale(dks, txt_file=txt, device=device, seed=seed, reporter=rep, **sizes),
+    _run(lambda rep: probe.softmax_scale(dks, txt_file=txt, device=device.value, seed=seed, reporter=rep,
+                                         **sizes),
          plot, json_path, quiet, seed)
 
 
@@ -115,7 +117,7 @@ def softmax_scale(
 @user_errors
 def positions(
     steps: int | None = _STEPS, txt_file: Path | None = _TXT,
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.4a/b: permutation equivariance, NoPE vs learned vs RoPE, and length extrapolation."""
@@ -124,7 +126,7 @@ def positions(
 
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
-    _run(lambda rep: probe.positions(txt_file=txt, device=device, seed=seed, reporter=rep,
+    _run(lambda rep: probe.positions(txt_file=txt, device=device.value, seed=seed, reporter=rep,
                                      windows=16 if quick else 64, **sizes), plot, json_path, quiet, seed)
 
 
@@ -135,7 +137,7 @@ def receptive_field(
                                        show_default="32 (--quick: 4)"),
     length: int | None = typer.Option(None, "--length", help="GPT sequence length.",
                                       show_default="64 (--quick: 16)"),
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.1b: gradient receptive fields of the padding-bench CNN and the GPT, layer by layer."""
@@ -146,7 +148,8 @@ def receptive_field(
     check_positive(samples=samples, length=length)
     samples = samples or (4 if quick else 32)
     length = length or (16 if quick else 64)
-    _run(lambda rep: probe.receptive_field(samples, length, device, seed, rep), plot, json_path, quiet, seed)
+    _run(lambda rep: probe.receptive_field(samples, length, device.value, seed, rep),
+         plot, json_path, quiet, seed)
 
 
 @app.command("heads")
@@ -155,7 +158,7 @@ def heads(
     n_heads: str | None = typer.Option(None, "--heads", help="Head counts to train (width 48).",
                                           show_default="1,2,4,8; --quick: 1,2"),
     steps: int | None = _STEPS, txt_file: Path | None = _TXT,
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: str = _DEVICE, seed: int = _SEED,
+    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
     quick: bool = _QUICK, quiet: bool = _QUIET,
 ) -> None:
     """Q2.1d: 1, 2, 4, 8 heads at the same width: validation loss and how differently the heads attend."""
@@ -166,5 +169,5 @@ def heads(
     counts = parse_sizes(n_heads, "--heads", power_of_two=False) if n_heads else ([1, 2] if quick else None)
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
-    _run(lambda rep: probe.heads(counts, txt_file=txt, device=device, seed=seed, reporter=rep,
+    _run(lambda rep: probe.heads(counts, txt_file=txt, device=device.value, seed=seed, reporter=rep,
                                  windows=8 if quick else 32, **sizes), plot, json_path, quiet, seed)
