@@ -38,9 +38,19 @@ def gpt_tokens_per_s(batch: int, steps: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.txt"
         corpus.write_text(text, encoding="utf-8")
-        opts = TrainOptions(txt_file=str(corpus), model_type="gpt-mini", block_size=128, batch_size=batch,
-                            max_steps=steps, eval_interval=steps, eval_steps=1, log_interval=1,
-                            sample_interval=0, device="cpu", out=f"{tmp}/run")
+        opts = TrainOptions(
+            txt_file=str(corpus),
+            model_type="gpt-mini",
+            block_size=128,
+            batch_size=batch,
+            max_steps=steps,
+            eval_interval=steps,
+            eval_steps=1,
+            log_interval=1,
+            sample_interval=0,
+            device="cpu",
+            out=f"{tmp}/run",
+        )
         rows = train(opts).metrics[1:]
     return len(rows) / sum(1 / r["tokens_per_s"] for r in rows)  # one step per row: harmonic mean
 
@@ -57,8 +67,16 @@ def rotation_images_per_s(images: int) -> float:
     y = torch.randint(0, 10, (images,), generator=gen)
     data = ImageData("random", x, y, x[:64], y[:64], [str(c) for c in range(10)])
     start = time.perf_counter()
-    train_model(data, RotationCNNConfig(n_classes=10, image_size=32), augment=False, epochs=1,
-                batch_size=64, lr=1e-3, seed=0, device=torch.device("cpu"))
+    train_model(
+        data,
+        RotationCNNConfig(n_classes=10, image_size=32),
+        augment=False,
+        epochs=1,
+        batch_size=64,
+        lr=1e-3,
+        seed=0,
+        device=torch.device("cpu"),
+    )
     return images / (time.perf_counter() - start)
 
 
@@ -67,7 +85,11 @@ def child(args: argparse.Namespace) -> None:
         from hw2cli.common.device import keep_freed_memory
 
         assert keep_freed_memory(), "not glibc: nothing to compare"
-    value = gpt_tokens_per_s(args.gpt_batch, args.gpt_steps) if args.child == "gpt" else rotation_images_per_s(args.images)
+    value = (
+        gpt_tokens_per_s(args.gpt_batch, args.gpt_steps)
+        if args.child == "gpt"
+        else rotation_images_per_s(args.images)
+    )
     print(value)
 
 
@@ -83,19 +105,31 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         return child(args)
-    common = ["--gpt-batch", str(args.gpt_batch), "--gpt-steps", str(args.gpt_steps), "--images", str(args.images)]
+    common = [
+        "--gpt-batch",
+        str(args.gpt_batch),
+        "--gpt-steps",
+        str(args.gpt_steps),
+        "--images",
+        str(args.images),
+    ]
     units = {"gpt": "tokens/s", "rotation": "images/s"}
     for workload in args.workloads.split(","):
         runs: dict[str, list[float]] = {"default": [], "kept": []}
         for r in range(args.rounds):
             for kind in runs:
-                cmd = [sys.executable, __file__, "--child", workload, *common] + (["--kept"] if kind == "kept" else [])
+                cmd = [sys.executable, __file__, "--child", workload, *common] + (
+                    ["--kept"] if kind == "kept" else []
+                )
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                 runs[kind].append(float(out.split()[-1]))
                 print(f"{workload} round {r} {kind}: {runs[kind][-1]:,.1f} {units[workload]}", flush=True)
         base, kept = statistics.median(runs["default"]), statistics.median(runs["kept"])
-        print(f"{workload}: default malloc {base:,.1f}, keep_freed_memory {kept:,.1f} {units[workload]} "
-              f"(median of {args.rounds}), ratio {kept / base:.2f}x", flush=True)
+        print(
+            f"{workload}: default malloc {base:,.1f}, keep_freed_memory {kept:,.1f} {units[workload]} "
+            f"(median of {args.rounds}), ratio {kept / base:.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -31,22 +31,30 @@ VOCAB = 65
 # name -> (model sizes, block, batch, {variant label: (use_flash_attn, precision)})
 COMPARISONS = {
     "attention": (
-        dict(n_layer=6, n_head=6, n_embd=384), 128, 8,
+        dict(n_layer=6, n_head=6, n_embd=384),
+        128,
+        8,
         {"explicit fp32": (False, "fp32"), "flash fp32": (True, "fp32")},
     ),
     # a long context, where attention is ~40% of the flops
     "attention-512": (
-        dict(n_layer=4, n_head=4, n_embd=128), 512, 4,
+        dict(n_layer=4, n_head=4, n_embd=128),
+        512,
+        4,
         {"explicit fp32": (False, "fp32"), "flash fp32": (True, "fp32")},
     ),
     # nanoGPT's documented CPU configuration
     "precision-128": (
-        dict(n_layer=4, n_head=4, n_embd=128), 64, 12,
+        dict(n_layer=4, n_head=4, n_embd=128),
+        64,
+        12,
         {"fp32": (True, "fp32"), "bf16 autocast": (True, "bf16")},
     ),
     # nanoGPT's Shakespeare-char model, batch 32 as in the GFLOP/s anchor
     "precision-384": (
-        dict(n_layer=6, n_head=6, n_embd=384), 128, 32,
+        dict(n_layer=6, n_head=6, n_embd=384),
+        128,
+        32,
         {"fp32": (True, "fp32"), "bf16 autocast": (True, "bf16")},
     ),
 }
@@ -70,14 +78,21 @@ def compare(name: str, repeats: int, batch_override: int | None) -> None:
     runs = {}
     for label, (flash, precision) in variants.items():
         torch.manual_seed(0)
-        cfg = GPTConfig(**sizes, vocab_size=VOCAB, block_size=block, use_flash_attn=flash,
-                        embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0)
+        cfg = GPTConfig(
+            **sizes,
+            vocab_size=VOCAB,
+            block_size=block,
+            use_flash_attn=flash,
+            embd_pdrop=0.0,
+            resid_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
         model = GPT(cfg).train()
         opt = model.configure_optimizers(weight_decay=0.1, learning_rate=1e-3)
         train_step(model, opt, x, y, precision)  # warm-up
         runs[label] = (model, opt, precision, [])
     for r in range(repeats):
-        for label in (list(runs) if r % 2 == 0 else list(reversed(runs))):
+        for label in list(runs) if r % 2 == 0 else list(reversed(runs)):
             model, opt, precision, times = runs[label]
             start = time.perf_counter()
             train_step(model, opt, x, y, precision)
@@ -86,13 +101,17 @@ def compare(name: str, repeats: int, batch_override: int | None) -> None:
     model = next(iter(runs.values()))[0]
     L, H, Q = sizes["n_layer"], sizes["n_head"], sizes["n_embd"] // sizes["n_head"]
     flops_per_step = (6 * model.num_params() + 12 * L * H * Q * block) * block * batch
-    print(f"{name}: {L} layers, {H} heads, {sizes['n_embd']} dims, block {block}, batch {batch}, "
-          f"{model.num_params() / 1e6:.2f}M params, {torch.get_num_threads()} threads, {repeats} alternating steps")
+    print(
+        f"{name}: {L} layers, {H} heads, {sizes['n_embd']} dims, block {block}, batch {batch}, "
+        f"{model.num_params() / 1e6:.2f}M params, {torch.get_num_threads()} threads, {repeats} alternating steps"
+    )
     med = {}
     for label, (_, _, _, times) in runs.items():
         med[label] = statistics.median(times)
-        print(f"  {label:14s} {med[label] * 1e3:9.1f} ms/step  {batch * block / med[label]:9.0f} tokens/s  "
-              f"{flops_per_step / med[label] / 1e9:6.1f} GFLOP/s")
+        print(
+            f"  {label:14s} {med[label] * 1e3:9.1f} ms/step  {batch * block / med[label]:9.0f} tokens/s  "
+            f"{flops_per_step / med[label] / 1e9:6.1f} GFLOP/s"
+        )
     base, new = list(med)
     print(f"  speed-up ({new} vs {base}): {med[base] / med[new]:.2f}x")
 

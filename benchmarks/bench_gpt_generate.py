@@ -52,7 +52,9 @@ def main() -> None:
         order = ("uncached", "cached") if r % 2 == 0 else ("cached", "uncached")
         for name in order:
             start = time.perf_counter()
-            outputs[name] = model.generate(prompt, args.new_tokens, do_sample=False, use_cache=name == "cached")
+            outputs[name] = model.generate(
+                prompt, args.new_tokens, do_sample=False, use_cache=name == "cached"
+            )
             times[name].append(time.perf_counter() - start)
     assert torch.equal(outputs["cached"], outputs["uncached"]), "cached and uncached greedy tokens differ"
 
@@ -64,7 +66,10 @@ def main() -> None:
     )
     med = {name: statistics.median(t) for name, t in times.items()}
     for name, t in med.items():
-        print(f"  {name:9s} median {t:7.2f} s  ({args.new_tokens / t:8.1f} tokens/s)  runs: {', '.join(f'{x:.2f}' for x in times[name])}")
+        print(
+            f"  {name:9s} median {t:7.2f} s  ({args.new_tokens / t:8.1f} tokens/s)  runs: "
+            + ", ".join(f"{x:.2f}" for x in times[name])
+        )
     print(f"  speed-up (uncached / cached): {med['uncached'] / med['cached']:.1f}x")
 
 

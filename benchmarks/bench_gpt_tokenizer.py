@@ -38,8 +38,12 @@ def train_bpe(text: str, vocab: int) -> BPETokenizer:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([text], trainers.BpeTrainer(
-        vocab_size=vocab, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok.train_from_iterator(
+        [text],
+        trainers.BpeTrainer(
+            vocab_size=vocab, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        ),
+    )
     return BPETokenizer(tok.to_str())
 
 
@@ -68,8 +72,10 @@ def compare_encoders(bpe: BPETokenizer, text: str) -> None:
             encode(text)
             times.append(time.perf_counter() - t0)
         seconds[name] = min(times)
-    print(f"encode {len(text):,} characters (same ids): tokenizers {seconds['tokenizers']:.3f} s, "
-          f"tiktoken {seconds['tiktoken']:.3f} s ({seconds['tokenizers'] / seconds['tiktoken']:.1f}x)")
+    print(
+        f"encode {len(text):,} characters (same ids): tokenizers {seconds['tokenizers']:.3f} s, "
+        f"tiktoken {seconds['tiktoken']:.3f} s ({seconds['tokenizers'] / seconds['tiktoken']:.1f}x)"
+    )
 
 
 def run(tokenizer, train_text: str, val_text: str, args) -> dict:
@@ -78,8 +84,14 @@ def run(tokenizer, train_text: str, val_text: str, args) -> dict:
     val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
     chars_per_token = len(train_text) / len(train_ids)
     torch.manual_seed(args.seed)
-    config = GPTConfig.from_preset("gpt-micro", vocab_size=tokenizer.vocab_size, block_size=args.block_size,
-                                   embd_pdrop=0.1, resid_pdrop=0.1, attn_pdrop=0.1)
+    config = GPTConfig.from_preset(
+        "gpt-micro",
+        vocab_size=tokenizer.vocab_size,
+        block_size=args.block_size,
+        embd_pdrop=0.1,
+        resid_pdrop=0.1,
+        attn_pdrop=0.1,
+    )
     model = GPT(config)
     opt = model.configure_optimizers(0.1, args.lr)
     gen = torch.Generator().manual_seed(args.seed)
@@ -99,14 +111,22 @@ def run(tokenizer, train_text: str, val_text: str, args) -> dict:
         x = windows[:-1].view(-1, args.block_size)
         y = windows[1:].view(-1, args.block_size)
         batches = zip(x.split(64), y.split(64), strict=True)
-        nats = sum(F.cross_entropy(model(xb).flatten(0, 1), yb.flatten(), reduction="sum").item()
-                   for xb, yb in batches)
+        nats = sum(
+            F.cross_entropy(model(xb).flatten(0, 1), yb.flatten(), reduction="sum").item()
+            for xb, yb in batches
+        )
     n_tokens = y.numel()
     n_chars = len(tokenizer.decode(windows[1:].tolist()))
     tps = steps * args.batch_size * args.block_size / elapsed
-    return {"steps": steps, "tokens_per_s": tps, "chars_per_s": tps * chars_per_token,
-            "chars_per_token": chars_per_token, "val_nats_per_token": nats / n_tokens,
-            "val_bpc": bits_per_char(nats / n_tokens, n_tokens, n_chars), "vocab": tokenizer.vocab_size}
+    return {
+        "steps": steps,
+        "tokens_per_s": tps,
+        "chars_per_s": tps * chars_per_token,
+        "chars_per_token": chars_per_token,
+        "val_nats_per_token": nats / n_tokens,
+        "val_bpc": bits_per_char(nats / n_tokens, n_tokens, n_chars),
+        "vocab": tokenizer.vocab_size,
+    }
 
 
 def main() -> None:
@@ -127,19 +147,27 @@ def main() -> None:
     bpe = train_bpe(train_text, args.vocab)
     print(f"BPE vocabulary {bpe.vocab_size} trained in {time.perf_counter() - t0:.1f} s")
     compare_encoders(bpe, text)
-    results = {"char": run(CharTokenizer.from_text(text), train_text, val_text, args),
-               "bpe": run(bpe, train_text, val_text, args)}
-    print(f"gpt-micro, block {args.block_size} tokens, batch {args.batch_size}, "
-          f"{args.budget:g} s each, 1 thread")
+    results = {
+        "char": run(CharTokenizer.from_text(text), train_text, val_text, args),
+        "bpe": run(bpe, train_text, val_text, args),
+    }
+    print(
+        f"gpt-micro, block {args.block_size} tokens, batch {args.batch_size}, "
+        f"{args.budget:g} s each, 1 thread"
+    )
     header = ("", "vocab", "steps", "chars/tok", "tokens/s", "chars/s", "val bits/char")
     widths = (7, 7, 10, 10, 10, 15)
     print(f"{header[0]:6}" + "".join(f"{h:>{w}}" for h, w in zip(header[1:], widths, strict=True)))
     for name, r in results.items():
-        print(f"{name:6}{r['vocab']:>7}{r['steps']:>7}{r['chars_per_token']:>10.2f}{r['tokens_per_s']:>10.0f}"
-              f"{r['chars_per_s']:>10.0f}{r['val_bpc']:>15.3f}")
+        print(
+            f"{name:6}{r['vocab']:>7}{r['steps']:>7}{r['chars_per_token']:>10.2f}{r['tokens_per_s']:>10.0f}"
+            f"{r['chars_per_s']:>10.0f}{r['val_bpc']:>15.3f}"
+        )
     c, b = results["char"], results["bpe"]
-    print(f"BPE / char: tokens/s {b['tokens_per_s'] / c['tokens_per_s']:.2f}x, "
-          f"chars/s {b['chars_per_s'] / c['chars_per_s']:.2f}x, bits/char {b['val_bpc'] / c['val_bpc']:.2f}x")
+    print(
+        f"BPE / char: tokens/s {b['tokens_per_s'] / c['tokens_per_s']:.2f}x, "
+        f"chars/s {b['chars_per_s'] / c['chars_per_s']:.2f}x, bits/char {b['val_bpc'] / c['val_bpc']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

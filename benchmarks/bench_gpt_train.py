@@ -28,8 +28,17 @@ from hw2cli.gpt.data import CharTokenizer, get_batch, load_text, split_data  # n
 from hw2cli.gpt.model import GPT, GPTConfig  # noqa: E402
 from hw2cli.gpt.train import TrainOptions, train  # noqa: E402
 
-NANOGPT_CPU = dict(model_type="gpt-micro", block_size=64, batch_size=12, dropout=0.0, lr=1e-3,
-                   lr_schedule="cosine", min_lr=1e-4, warmup_steps=100, clip_grad_norm=1.0)
+NANOGPT_CPU = dict(
+    model_type="gpt-micro",
+    block_size=64,
+    batch_size=12,
+    dropout=0.0,
+    lr=1e-3,
+    lr_schedule="cosine",
+    min_lr=1e-4,
+    warmup_steps=100,
+    clip_grad_norm=1.0,
+)
 
 
 def plain_loop(text: str, steps: int, seed: int = 0) -> float:
@@ -38,8 +47,16 @@ def plain_loop(text: str, steps: int, seed: int = 0) -> float:
     data = torch.tensor(tok.encode(text))
     train_data, _ = split_data(data, 0.1, NANOGPT_CPU["block_size"])
     torch.manual_seed(seed)
-    model = GPT(GPTConfig.from_preset("gpt-micro", vocab_size=tok.vocab_size, block_size=64,
-                                      embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0))
+    model = GPT(
+        GPTConfig.from_preset(
+            "gpt-micro",
+            vocab_size=tok.vocab_size,
+            block_size=64,
+            embd_pdrop=0.0,
+            resid_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
+    )
     opt = model.configure_optimizers(0.1, 1e-3)
     gen = torch.Generator().manual_seed(seed)
     warm = steps // 4  # timed from here, like the trainer's rows after the first
@@ -57,9 +74,20 @@ def plain_loop(text: str, steps: int, seed: int = 0) -> float:
 
 def trainer(txt_file: str, steps: int, precision: str, compile: bool, out: str) -> float:
     """Tokens/s of the trainer's training steps after the first quarter (warm-up, compilation)."""
-    opts = TrainOptions(txt_file=txt_file, **NANOGPT_CPU, max_steps=steps, eval_interval=steps, eval_steps=1,
-                        log_interval=steps // 4, sample_interval=0, flash_attn=True, precision=precision,
-                        compile=compile, device="cpu", out=out)
+    opts = TrainOptions(
+        txt_file=txt_file,
+        **NANOGPT_CPU,
+        max_steps=steps,
+        eval_interval=steps,
+        eval_steps=1,
+        log_interval=steps // 4,
+        sample_interval=0,
+        flash_attn=True,
+        precision=precision,
+        compile=compile,
+        device="cpu",
+        out=out,
+    )
     rows = train(opts).metrics[1:]
     return len(rows) / sum(1 / r["tokens_per_s"] for r in rows)  # equal steps per row: harmonic mean
 
@@ -82,17 +110,32 @@ def main() -> None:
             new.append(trainer(args.txt_file, args.steps, args.precision, args.compile, f"{tmp}/r{r}"))
             print(f"round {r}: plain fp32 loop {base[-1]:,.0f} tok/s, trainer {new[-1]:,.0f} tok/s")
         b, n = max(base), max(new)
-        print(f"best of {args.rounds}: plain {b:,.0f} tok/s, trainer ({args.precision}, flash"
-              f"{', compile' if args.compile else ''}) {n:,.0f} tok/s, ratio {n / b:.2f}x")
+        print(
+            f"best of {args.rounds}: plain {b:,.0f} tok/s, trainer ({args.precision}, flash"
+            f"{', compile' if args.compile else ''}) {n:,.0f} tok/s, ratio {n / b:.2f}x"
+        )
         if args.anchor:
-            opts = TrainOptions(txt_file=args.txt_file, **NANOGPT_CPU, max_steps=2000, eval_interval=250,
-                                eval_steps=20, log_interval=50, sample_interval=0, flash_attn=True,
-                                precision=args.precision, compile=args.compile, device="cpu", out=f"{tmp}/anchor")
+            opts = TrainOptions(
+                txt_file=args.txt_file,
+                **NANOGPT_CPU,
+                max_steps=2000,
+                eval_interval=250,
+                eval_steps=20,
+                log_interval=50,
+                sample_interval=0,
+                flash_attn=True,
+                precision=args.precision,
+                compile=args.compile,
+                device="cpu",
+                out=f"{tmp}/anchor",
+            )
             t0 = time.perf_counter()
             result = train(opts)
             wall = time.perf_counter() - t0
-            print(f"nanoGPT CPU config, 2000 steps: {wall:.1f} s ({2000 / wall:.1f} steps/s), "
-                  f"val loss {result.val_loss:.4f} (best {result.best_val_loss:.4f}), train loss {result.train_loss:.4f}")
+            print(
+                f"nanoGPT CPU config, 2000 steps: {wall:.1f} s ({2000 / wall:.1f} steps/s), "
+                f"val loss {result.val_loss:.4f} (best {result.best_val_loss:.4f}), train loss {result.train_loss:.4f}"
+            )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,15 @@ def new_path(path: Path) -> dict[str, float]:
     comps = components(graph.adjacency, directed=False)
     t3 = time.perf_counter()
     assert lap.shape == (graph.n, graph.n)
-    return {"read": t1 - t0, "laplacian": t2 - t1, "components": t3 - t2, "total": t3 - t0, "nodes": graph.n, "edges": graph.n_edges, "components_count": comps.count}
+    return {
+        "read": t1 - t0,
+        "laplacian": t2 - t1,
+        "components": t3 - t2,
+        "total": t3 - t0,
+        "nodes": graph.n,
+        "edges": graph.n_edges,
+        "components_count": comps.count,
+    }
 
 
 def networkx_path(path: Path) -> dict[str, float]:
@@ -63,7 +71,15 @@ def networkx_path(path: Path) -> dict[str, float]:
     count = nx.number_connected_components(g)
     t3 = time.perf_counter()
     assert lap.shape[0] == g.number_of_nodes()
-    return {"read": t1 - t0, "laplacian": t2 - t1, "components": t3 - t2, "total": t3 - t0, "nodes": g.number_of_nodes(), "edges": g.number_of_edges(), "components_count": count}
+    return {
+        "read": t1 - t0,
+        "laplacian": t2 - t1,
+        "components": t3 - t2,
+        "total": t3 - t0,
+        "nodes": g.number_of_nodes(),
+        "edges": g.number_of_edges(),
+        "components_count": count,
+    }
 
 
 def median(runs: list[dict], key: str) -> float:
@@ -74,34 +90,59 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, default=1_000_000)
     parser.add_argument("--nodes", type=int, default=200_000)
-    parser.add_argument("--baseline-edges", type=int, default=100_000, help="size of the file for the networkx comparison (0: the big file)")
+    parser.add_argument(
+        "--baseline-edges",
+        type=int,
+        default=100_000,
+        help="size of the file for the networkx comparison (0: the big file)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {platform.processor() or '?'}, python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or '?'}, python "
+        f"{platform.python_version()}, numpy {np.__version__}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "big.txt"
         write_random_edgelist(big, args.edges, args.nodes)
         runs = [new_path(big) for _ in range(args.repeats)]
         r = runs[0]
-        print(f"\nbig file: {args.edges:,} lines -> {r['nodes']:,} nodes, {r['edges']:,} distinct edges, {r['components_count']:,} components")
-        print(f"hw2 (numpy engine + scipy.sparse), median of {args.repeats}: read {median(runs, 'read'):.2f} s, "
-              f"Laplacian {median(runs, 'laplacian'):.3f} s, components {median(runs, 'components'):.3f} s, total {median(runs, 'total'):.2f} s")
+        print(
+            f"\nbig file: {args.edges:,} lines -> {r['nodes']:,} nodes, {r['edges']:,} distinct edges, "
+            f"{r['components_count']:,} components"
+        )
+        print(
+            f"hw2 (numpy engine + scipy.sparse), median of {args.repeats}: read {median(runs, 'read'):.2f} s, "
+            f"Laplacian {median(runs, 'laplacian'):.3f} s, components {median(runs, 'components'):.3f} s, "
+            f"total {median(runs, 'total'):.2f} s"
+        )
 
         small = big
         if args.baseline_edges:
             small = Path(tmp) / "small.txt"
-            write_random_edgelist(small, args.baseline_edges, max(2, args.nodes * args.baseline_edges // args.edges), seed=1)
+            write_random_edgelist(
+                small, args.baseline_edges, max(2, args.nodes * args.baseline_edges // args.edges), seed=1
+            )
         new_runs, nx_runs = [], []
         for _ in range(args.repeats):  # interleaved, so shared-machine load hits both alike
             nx_runs.append(networkx_path(small))
             new_runs.append(new_path(small))
         assert (nx_runs[0]["nodes"], nx_runs[0]["edges"], nx_runs[0]["components_count"]) == (
-            new_runs[0]["nodes"], new_runs[0]["edges"], new_runs[0]["components_count"]), "the two paths disagree"
+            new_runs[0]["nodes"],
+            new_runs[0]["edges"],
+            new_runs[0]["components_count"],
+        ), "the two paths disagree"
         n_new, n_nx = median(new_runs, "total"), median(nx_runs, "total")
         lines = args.baseline_edges or args.edges
-        print(f"\nbaseline file: {lines:,} lines -> {new_runs[0]['nodes']:,} nodes, {new_runs[0]['edges']:,} distinct edges (both paths agree)")
-        print(f"networkx only (read_edgelist + laplacian_matrix + components): {n_nx:.2f} s "
-              f"(read {median(nx_runs, 'read'):.2f}, Laplacian {median(nx_runs, 'laplacian'):.2f}, components {median(nx_runs, 'components'):.2f})")
+        print(
+            f"\nbaseline file: {lines:,} lines -> {new_runs[0]['nodes']:,} nodes, "
+            f"{new_runs[0]['edges']:,} distinct edges (both paths agree)"
+        )
+        print(
+            f"networkx only (read_edgelist + laplacian_matrix + components): {n_nx:.2f} s "
+            f"(read {median(nx_runs, 'read'):.2f}, Laplacian {median(nx_runs, 'laplacian'):.2f}, "
+            f"components {median(nx_runs, 'components'):.2f})"
+        )
         print(f"hw2 path on the same file: {n_new:.3f} s")
         print(f"speed-up: {n_nx / n_new:.1f}x")
 

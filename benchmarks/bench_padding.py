@@ -32,7 +32,9 @@ from hw2cli.padding.model import PaddingNetConfig, make_model  # noqa: E402
 from hw2cli.padding.train import train_flops  # noqa: E402
 
 
-def course_round(net: str, conv_type: str, seed: int, data, epochs: int, patience: int = 8) -> tuple[float, float, int]:
+def course_round(
+    net: str, conv_type: str, seed: int, data, epochs: int, patience: int = 8
+) -> tuple[float, float, int]:
     """One round the way the course code trains it; returns (val acc, test acc, epochs)."""
     model = make_model(PaddingNetConfig(net, conv_type, padding_impl="builtin"), seed)
     opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.9, eps=1e-6, weight_decay=5e-5)
@@ -54,7 +56,7 @@ def course_round(net: str, conv_type: str, seed: int, data, epochs: int, patienc
     best, counter, epoch = float("inf"), 0, 0
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = os.path.join(tmp, "best.pt")
-        for epoch in range(1, epochs + 1):
+        for _epoch in range(1, epochs + 1):
             model.train()
             for x, y in train:
                 opt.zero_grad()
@@ -81,8 +83,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     args = ap.parse_args()
     conv_types = parse_conv_types(args.conv_types)
-    print(f"torch {torch.__version__}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
-          f"cpu capability {torch.backends.cpu.get_cpu_capability()}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
+        f"cpu capability {torch.backends.cpu.get_cpu_capability()}; load average {os.getloadavg()[0]:.1f}"
+    )
     data = make_data(0)
 
     # The course-style loop (one model at a time) conv type by conv type, then the chosen path
@@ -94,18 +98,23 @@ def main() -> None:
         t0 = time.perf_counter()
         base[ct] = [course_round(args.net, ct, r, data, args.epochs) for r in range(args.rounds)]
         base_sec[ct] = time.perf_counter() - t0
-        base_flop += sum(train_flops(PaddingNetConfig(args.net, ct), e, SIZES["train"], SIZES["val"], SIZES["test"] // 2)
-                         for _, _, e in base[ct])
+        base_flop += sum(
+            train_flops(PaddingNetConfig(args.net, ct), e, SIZES["train"], SIZES["val"], SIZES["test"] // 2)
+            for _, _, e in base[ct]
+        )
         print(f"  course-style {ct:<10} {base_sec[ct]:7.1f} s  load {os.getloadavg()[0]:.1f}", flush=True)
-    result = run_padding_bench(args.net, conv_types, rounds=args.rounds, epochs=args.epochs, device="auto",
-                               workers=args.workers)
-    print(f"  chosen path ({result.path} on {result.device}): {result.seconds:.1f} s  load {os.getloadavg()[0]:.1f}")
+    result = run_padding_bench(
+        args.net, conv_types, rounds=args.rounds, epochs=args.epochs, device="auto", workers=args.workers
+    )
+    print(
+        f"  chosen path ({result.path} on {result.device}): {result.seconds:.1f} s  load {os.getloadavg()[0]:.1f}"
+    )
 
     print(f"\n{'conv type':<10} {'course s':>9} {'chosen s/worker':>16} {'max |dTest| %':>14}")
     workers = max(1, min(args.workers or cpu_cores(), len(conv_types) * args.rounds))  # as run_padding_bench
     for ct in conv_types:
         worker_sec = sum(o.seconds for o in result.outcomes[ct]) / workers
-        d_test = max(abs(b[1] - o.test_acc) for b, o in zip(base[ct], result.outcomes[ct]))
+        d_test = max(abs(b[1] - o.test_acc) for b, o in zip(base[ct], result.outcomes[ct], strict=False))
         print(f"{ct:<10} {base_sec[ct]:>9.1f} {worker_sec:>16.1f} {d_test:>14.2f}")
     base_total = sum(base_sec.values())
     print(f"\ncourse-style: {base_total:8.1f} s  {base_flop / base_total / 1e9:6.1f} GFLOP/s")

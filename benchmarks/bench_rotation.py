@@ -32,7 +32,10 @@ def per_image_pil(images_hwc: np.ndarray) -> float:
     """Rotate every image on its own with PIL, then stack into a float tensor per angle."""
     checksum = 0.0
     for angle in ANGLES:
-        turned = [np.asarray(Image.fromarray(img).rotate(angle, resample=Image.NEAREST, fillcolor=(0, 0, 0))) for img in images_hwc]
+        turned = [
+            np.asarray(Image.fromarray(img).rotate(angle, resample=Image.NEAREST, fillcolor=(0, 0, 0)))
+            for img in images_hwc
+        ]
         batch = to_float(torch.from_numpy(np.stack(turned)).permute(0, 3, 1, 2))
         checksum += float(batch[:, :, 16, 16].sum())
     return checksum
@@ -85,7 +88,14 @@ def main() -> None:
 
     # Same geometry: PIL and torchvision agree pixel for pixel (up to ties of nearest rounding).
     sample = images[:64]
-    pil = torch.stack([torch.from_numpy(np.array(Image.fromarray(img).rotate(30, resample=Image.NEAREST))).permute(2, 0, 1) for img in images_hwc[:64]])
+    pil = torch.stack(
+        [
+            torch.from_numpy(np.array(Image.fromarray(img).rotate(30, resample=Image.NEAREST))).permute(
+                2, 0, 1
+            )
+            for img in images_hwc[:64]
+        ]
+    )
     agree = (rotate_batch(sample, 30) == pil).float().mean().item()
 
     times: dict[str, list[float]] = {"pil": [], "batched": [], "inference": [], "evaluate": []}
@@ -96,12 +106,21 @@ def main() -> None:
         times["evaluate"].append(timed(evaluate, {"plain": model}, images, labels, ANGLES, device=device))
     med = {k: statistics.median(v) for k, v in times.items()}
 
-    print(f"{args.images} images x {len(ANGLES)} angles, device {device}, torch threads {args.threads}, {args.repeats} repeats (medians)")
+    print(
+        f"{args.images} images x {len(ANGLES)} angles, device {device}, torch threads {args.threads}, "
+        f"{args.repeats} repeats (medians)"
+    )
     print(f"pixels equal between PIL and torchvision at 30 degrees: {100 * agree:.2f}%")
     print(f"per-image PIL rotation      {med['pil']:8.3f} s")
-    print(f"batched tensor rotation     {med['batched']:8.3f} s   ratio PIL / batched = {med['pil'] / med['batched']:.1f}x")
+    print(
+        f"batched tensor rotation     {med['batched']:8.3f} s   "
+        f"ratio PIL / batched = {med['pil'] / med['batched']:.1f}x"
+    )
     print(f"13 inference passes alone   {med['inference']:8.3f} s")
-    print(f"full evaluation (rot + inf) {med['evaluate']:8.3f} s   = {med['evaluate'] / med['inference']:.2f}x the inference passes")
+    print(
+        f"full evaluation (rot + inf) {med['evaluate']:8.3f} s   "
+        f"= {med['evaluate'] / med['inference']:.2f}x the inference passes"
+    )
 
 
 if __name__ == "__main__":

@@ -102,8 +102,10 @@ def main() -> None:
         for name in infer:
             infer[name].append(time_inference(models[name].eval(), xe))
 
-    print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} thread(s), "
-          f"{args.rounds} rounds, medians")
+    print(
+        f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} thread(s), "
+        f"{args.rounds} rounds, medians"
+    )
     header = ("model", "params", "MACs/img", "train ms/img", "x plain", "infer ms/img", "x plain")
     print("{:6} {:>8} {:>11} {:>13} {:>8} {:>13} {:>8}".format(*header))
     base_train, base_infer = statistics.median(train["plain"]), statistics.median(infer["plain"])

@@ -39,8 +39,11 @@ def child(workload: str, steps: int) -> None:
     if workload == "gpt":
         from hw2cli.gpt.model import GPT, GPTConfig
 
-        model = GPT(GPTConfig.from_preset("gpt-micro", vocab_size=80, block_size=64, embd_pdrop=0.0,
-                                          resid_pdrop=0.0, attn_pdrop=0.0))
+        model = GPT(
+            GPTConfig.from_preset(
+                "gpt-micro", vocab_size=80, block_size=64, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0
+            )
+        )
         x = torch.randint(0, 80, (12, 64))
 
         def loss_fn():
@@ -53,6 +56,7 @@ def child(workload: str, steps: int) -> None:
 
         def loss_fn():
             return F.cross_entropy(model(x), y)
+
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     for i in range(steps + 5):
         if i == 5:
@@ -71,8 +75,13 @@ def _busy(stop) -> None:
 
 def measure(workload: str, steps: int, env: dict[str, str]) -> float:
     full = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
-    out = subprocess.run([sys.executable, __file__, "--child", workload, "--steps", str(steps)],
-                         env={**full, **env}, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", workload, "--steps", str(steps)],
+        env={**full, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])["steps_per_s"]
 
 
@@ -87,8 +96,10 @@ def main() -> None:
         return
     import torch
 
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, capability {torch.backends.cpu.get_cpu_capability()}, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs, capability {torch.backends.cpu.get_cpu_capability()}, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     for condition in ("as found", "+1 busy process"):
         stop = mp.Event()
         busy = mp.Process(target=_busy, args=(stop,)) if condition != "as found" else None
@@ -102,7 +113,9 @@ def main() -> None:
             base = statistics.median(rates["1 thread"])
             for name, r in rates.items():
                 med = statistics.median(r)
-                print(f"{condition:<16} {workload:<4} {name:<38} {med:7.2f} steps/s  {med / base:5.2f}x of 1 thread")
+                print(
+                    f"{condition:<16} {workload:<4} {name:<38} {med:7.2f} steps/s  {med / base:5.2f}x of 1 thread"
+                )
         if busy:
             stop.set()
             busy.join()

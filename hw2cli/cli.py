@@ -33,7 +33,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Reproduce the experiments of the CNN / Transformer / graph homework from the shell."""
     from hw2cli.common.errors import show_warnings_as_one_line

@@ -24,8 +24,11 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 
 runner = CliRunner()
-TEXT = "".join(f"The {w} went into the forest and found {n} golden apples.\n"
-               for n in range(10) for w in ("miller", "queen"))
+TEXT = "".join(
+    f"The {w} went into the forest and found {n} golden apples.\n"
+    for n in range(10)
+    for w in ("miller", "queen")
+)
 GRAPH1 = "1 2\n1 3\n2 3\n3 4\n"
 MATRIX1 = "0 1 1 0\n1 0 1 0\n1 1 0 1\n0 0 1 0\n"
 FEATURES1 = "x\n1\n2\n3\n4\n"
@@ -45,16 +48,52 @@ def root(tmp_path_factory) -> Path:
     os.link(base / "g.txt", base / "g_hard.txt")
     (base / "repro" / "graph").mkdir(parents=True)
     (base / "repro" / "graph" / "part.json").write_text('{"title": "graph"}\n')
-    result = runner.invoke(app, [
-        "gpt", "train", "--txt-file", str(base / "tiny.txt"), "--model-type", "gpt-nano", "--block-size",
-        "8", "--batch-size", "2", "--max-steps", "2", "--eval-interval", "2", "--eval-steps", "1", "--device",
-        "cpu", "--quiet", "--out", str(base / "run"),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "train",
+            "--txt-file",
+            str(base / "tiny.txt"),
+            "--model-type",
+            "gpt-nano",
+            "--block-size",
+            "8",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--eval-interval",
+            "2",
+            "--eval-steps",
+            "1",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--out",
+            str(base / "run"),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, [
-        "rotate-eval", "--dataset", "digits", "--epochs", "1", "--mode", "plain", "--angles", "0,90",
-        "--device", "cpu", "--quiet", "--save-models", str(base / "models"),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--mode",
+            "plain",
+            "--angles",
+            "0,90",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--save-models",
+            str(base / "models"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return base
 
@@ -63,8 +102,25 @@ def _snapshot(base: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(base.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
-TRAIN = ["gpt", "train", "--txt-file", "{tiny}", "--model-type", "gpt-nano", "--max-steps", "1",
-         "--block-size", "8", "--batch-size", "2", "--device", "cpu", "--quiet", "--out", "{new}/o"]
+TRAIN = [
+    "gpt",
+    "train",
+    "--txt-file",
+    "{tiny}",
+    "--model-type",
+    "gpt-nano",
+    "--max-steps",
+    "1",
+    "--block-size",
+    "8",
+    "--batch-size",
+    "2",
+    "--device",
+    "cpu",
+    "--quiet",
+    "--out",
+    "{new}/o",
+]
 GEN = ["gpt", "generate", "{run}", "--prompt", "The", "--device", "cpu"]
 ROT = ["rotate-eval", "--dataset", "digits", "--epochs", "1", "--angles", "0", "--device", "cpu", "--quiet"]
 PB = ["padding-bench", "--quiet", "--rounds", "1", "--epochs", "1", "--conv-types", "valid"]
@@ -91,34 +147,66 @@ CASES = [
     ("json-in-proc", [*POW, "--json", "/proc/hw2.json"], 2, "cannot be written"),
     ("npz-to-stdout", [*POW, "--npz", "-"], 2, "standard output takes only text"),
     ("train-json-is-txt-file", [*TRAIN, "--json", "{tiny}"], 2, "input --txt-file"),
-    ("train-json-inside-out", [*TRAIN, "--json", "{new}/o/summary.json"], 2,
-     "inside the run directory --out"),
-    ("resume-json-is-run-file", ["gpt", "train", "--resume", "{run}", "--json", "{run}/config.json"], 2,
-     "inside the run directory --resume"),
-    ("resume-json-is-model", ["gpt", "train", "--resume", "{run}", "--json", "{run}/model.safetensors"], 2,
-     "inside the run directory"),
+    (
+        "train-json-inside-out",
+        [*TRAIN, "--json", "{new}/o/summary.json"],
+        2,
+        "inside the run directory --out",
+    ),
+    (
+        "resume-json-is-run-file",
+        ["gpt", "train", "--resume", "{run}", "--json", "{run}/config.json"],
+        2,
+        "inside the run directory --resume",
+    ),
+    (
+        "resume-json-is-model",
+        ["gpt", "train", "--resume", "{run}", "--json", "{run}/model.safetensors"],
+        2,
+        "inside the run directory",
+    ),
     ("generate-json-is-model", [*GEN, "--json", "{run}/model.safetensors"], 2, "input RUN_DIR"),
     ("generate-json-is-vocab", [*GEN, "--json", "{run}/vocab.json"], 2, "input RUN_DIR"),
     ("generate-json-is-run-dir", [*GEN, "--json", "{run}"], 2, "would overwrite the input RUN_DIR"),
-    ("rotate-plot-is-loaded-model",
-     [*ROT, "--load-models", "{models}", "--plot", "{models}/plain.safetensors"], 2, "input --load-models"),
-    ("rotate-json-is-models-config", [*ROT, "--load-models", "{models}", "--json", "{models}/config.json"], 2,
-     "input --load-models"),
-    ("rotate-json-inside-save-models", [*ROT, "--save-models", "{models}", "--json", "{models}/r.json"], 2,
-     "inside the run directory --save-models"),
+    (
+        "rotate-plot-is-loaded-model",
+        [*ROT, "--load-models", "{models}", "--plot", "{models}/plain.safetensors"],
+        2,
+        "input --load-models",
+    ),
+    (
+        "rotate-json-is-models-config",
+        [*ROT, "--load-models", "{models}", "--json", "{models}/config.json"],
+        2,
+        "input --load-models",
+    ),
+    (
+        "rotate-json-inside-save-models",
+        [*ROT, "--save-models", "{models}", "--json", "{models}/r.json"],
+        2,
+        "inside the run directory --save-models",
+    ),
     ("rotate-json-and-plot-same", [*ROT, "--json", "{new}/r", "--plot", "{new}/r"], 2, "both name"),
     ("rotate-preview-to-stdout", [*ROT, "--preview", "-"], 2, "standard output takes only text"),
     ("rotate-plot-is-folder", [*ROT, "--plot", "{root}"], 2, "is a directory"),
     ("bench-json-and-csv-same", [*PB, "--json", "{new}/r", "--csv", "{new}/r"], 2, "both name"),
     ("bench-json-and-csv-stdout", [*PB, "--json", "-", "--csv", "-"], 2, "both write to standard output"),
     ("bench-csv-is-folder", [*PB, "--csv", "{root}"], 2, "is a directory"),
-    ("report-out-is-part-json", ["report", "{root}/repro", "--out", "{root}/repro/graph/part.json"], 2,
-     "input part folder graph"),
+    (
+        "report-out-is-part-json",
+        ["report", "{root}/repro", "--out", "{root}/repro/graph/part.json"],
+        2,
+        "input part folder graph",
+    ),
     ("report-out-is-folder", ["report", "{root}/repro", "--out", "{root}"], 2, "is a directory"),
     ("preview-folder-is-file", ["padding-bench", "preview", "{root}/afile"], 2, "not a folder"),
     ("json-to-dev-full", [*POW, "--json", "/dev/full"], 2, "could not write --json /dev/full (No space left"),
-    ("npz-to-dev-full-json-kept", [*LAP, "--npz", "/dev/full", "--json", "{new}/kept.json"], 2,
-     "written: --json"),
+    (
+        "npz-to-dev-full-json-kept",
+        [*LAP, "--npz", "/dev/full", "--json", "{new}/kept.json"],
+        2,
+        "written: --json",
+    ),
     ("check-json-to-dev-full", [*CHK, "--json", "/dev/full"], 2, "could not write --json /dev/full"),
     # ---- numbers: every numeric option has a range, checked at the CLI boundary
     ("train-seed-negative", [*TRAIN, "--seed", "-1"], 2, "--seed -1 is out of range; use 0 to 4,294,967,295"),
@@ -142,8 +230,12 @@ CASES = [
     ("train-eval-steps-0", [*TRAIN, "--eval-steps", "0"], 2, "--eval-steps"),
     ("train-log-interval-0", [*TRAIN, "--log-interval", "0"], 2, "--log-interval"),
     ("train-min-lr-nan", [*TRAIN, "--min-lr", "nan"], 2, "--min-lr"),
-    ("generate-temperature-1e-300", [*GEN, "--temperature", "1e-300"], 2,
-     "--temperature 1e-300 is out of range"),
+    (
+        "generate-temperature-1e-300",
+        [*GEN, "--temperature", "1e-300"],
+        2,
+        "--temperature 1e-300 is out of range",
+    ),
     ("generate-temperature-inf", [*GEN, "--temperature", "inf"], 2, "--temperature"),
     ("generate-top-k-0", [*GEN, "--top-k", "0"], 2, "--top-k"),
     ("generate-top-p-nan", [*GEN, "--top-p", "nan"], 2, "--top-p"),
@@ -167,12 +259,20 @@ CASES = [
     ("powers-max-walks-0", [*POW, "--walks", "1", "2", "--max-walks", "0"], 2, "--max-walks 0"),
     ("powers-max-walks-huge", [*POW, "--walks", "1", "2", "--max-walks", str(10**7)], 2, "--max-walks"),
     ("laplacian-eigs-negative", [*LAP, "--eigs", "-1"], 2, "--eigs -1"),
-    ("check-power-0", ["graph", "check", "{g}", "--kind", "power", "--power", "0", "--matrix", "{m}"], 2,
-     "--power 0"),
+    (
+        "check-power-0",
+        ["graph", "check", "{g}", "--kind", "power", "--power", "0", "--matrix", "{m}"],
+        2,
+        "--power 0",
+    ),
     ("weight-inf", ["graph", "powers", "{root}/inf.txt"], 2, "finite"),
     ("weight-nan", ["graph", "powers", "{root}/nan.txt"], 2, "finite"),
-    ("weights-sum-beyond-float64", ["graph", "laplacian", "{root}/huge.txt"], 2,
-     "sum beyond the largest float64"),
+    (
+        "weights-sum-beyond-float64",
+        ["graph", "laplacian", "{root}/huge.txt"],
+        2,
+        "sum beyond the largest float64",
+    ),
     ("rotate-angle-beyond-1e6", [*ROT, "--angles", "0:2e6:1"], 2, "beyond ±1,000,000 degrees"),
     # ---- usage errors: one line, exit 2, instead of a framed usage box
     ("int-option-not-a-number", [*POW, "--max-power", "two"], 2, "valid integer"),
@@ -192,8 +292,16 @@ def test_bad_input_is_one_line(root, tmp_path, kind, argv, code, message):
     (root / "inf.txt").write_text("1 2 inf\n")
     (root / "nan.txt").write_text("1 2 nan\n")
     (root / "huge.txt").write_text("1 2 1e308\n2 3 1e308\n")
-    paths = {"root": root, "g": root / "g.txt", "m": root / "m.txt", "x": root / "x.csv",
-             "tiny": root / "tiny.txt", "run": root / "run", "models": root / "models", "new": tmp_path}
+    paths = {
+        "root": root,
+        "g": root / "g.txt",
+        "m": root / "m.txt",
+        "x": root / "x.csv",
+        "tiny": root / "tiny.txt",
+        "run": root / "run",
+        "models": root / "models",
+        "new": tmp_path,
+    }
     before = _snapshot(root)
     result = runner.invoke(app, [a.format(**paths) for a in argv])
     lines = result.stderr.strip().splitlines()
@@ -264,14 +372,25 @@ def test_weights_beyond_int64_stay_exact_and_check_agrees(tmp_path):
     right matrix is called right."""
     (tmp_path / "g.txt").write_text("1 2 1e19\n2 3 1\n")
     (tmp_path / "a.txt").write_text(f"0 {10**19} 0\n{10**19} 0 1\n0 1 0\n")
-    powers = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"),
-                                 "--json", str(tmp_path / "p.json")])
+    powers = runner.invoke(
+        app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", str(tmp_path / "p.json")]
+    )
     assert powers.exit_code == 0, powers.output
     a2 = json.loads((tmp_path / "p.json").read_text())["powers"]["2"]
     assert a2 == [[10**38, 0, 10**19], [0, 10**38 + 1, 0], [10**19, 0, 1]]
     assert "-9223372036854775808" not in powers.stdout and "2^53" in powers.stdout
-    check = runner.invoke(app, ["graph", "check", str(tmp_path / "g.txt"), "--kind", "adjacency", "--matrix",
-                                str(tmp_path / "a.txt")])
+    check = runner.invoke(
+        app,
+        [
+            "graph",
+            "check",
+            str(tmp_path / "g.txt"),
+            "--kind",
+            "adjacency",
+            "--matrix",
+            str(tmp_path / "a.txt"),
+        ],
+    )
     assert check.exit_code == 0, check.output
 
 
@@ -289,8 +408,21 @@ def test_long_walk_listings_stream_every_line(tmp_path):
     """K5, length 10: (4^10 - (-1)^10)/5 = 209,715 walks from 1 to 2 (for K_n and i != j,
     (A^k)[i, j] = ((n-1)^k - (-1)^k)/n), all listed."""
     (tmp_path / "k5.txt").write_text("".join(f"{i} {j}\n" for i in range(1, 6) for j in range(i + 1, 6)))
-    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "k5.txt"), "--walks", "1", "2",
-                                 "--length", "10", "--max-walks", "1000000"])
+    result = runner.invoke(
+        app,
+        [
+            "graph",
+            "powers",
+            str(tmp_path / "k5.txt"),
+            "--walks",
+            "1",
+            "2",
+            "--length",
+            "10",
+            "--max-walks",
+            "1000000",
+        ],
+    )
     assert result.exit_code == 0
     walks = [line for line in result.stdout.splitlines() if "→" in line and line.strip()[0].isdigit()]
     assert len(walks) == (4**10 - 1) // 5 == 209_715
@@ -318,8 +450,20 @@ def test_plot_into_a_vanished_folder_keeps_the_json(root, tmp_path, monkeypatch)
 
     monkeypatch.setattr(experiment, "run_rotation_experiment", run_then_remove_folder)
     plot = tmp_path / "plots" / "p.png"
-    result = runner.invoke(app, [*ROT, "--load-models", str(root / "models"), "--mode", "plain",
-                                 "--json", str(tmp_path / "r.json"), "--plot", str(plot)])
+    result = runner.invoke(
+        app,
+        [
+            *ROT,
+            "--load-models",
+            str(root / "models"),
+            "--mode",
+            "plain",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--plot",
+            str(plot),
+        ],
+    )
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "could not write --plot" in result.stderr
     assert "written: --json" in result.stderr
@@ -386,11 +530,28 @@ def test_bench_writes_finished_rounds_when_a_worker_fails(tmp_path, monkeypatch)
         raise bench.WorkerError("a worker failed: RuntimeError: boom")
 
     monkeypatch.setattr(bench, "_cpu_processes", one_round_then_fail)
-    result = runner.invoke(app, [*PB, "--rounds", "2", "--workers", "2", "--device", "cpu",
-                                 "--json", str(tmp_path / "b.json"), "--csv", str(tmp_path / "b.csv")])
+    result = runner.invoke(
+        app,
+        [
+            *PB,
+            "--rounds",
+            "2",
+            "--workers",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+            str(tmp_path / "b.json"),
+            "--csv",
+            str(tmp_path / "b.csv"),
+        ],
+    )
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("error: a worker failed: RuntimeError: boom; "
-                                     "the 1 finished round(s) were written")
+    assert result.stderr.strip() == (
+        "error: a worker failed: RuntimeError: boom; the 1 finished round(s) were written"
+    )
     data = json.loads((tmp_path / "b.json").read_text())
-    assert data["error"] and [r["round"] for r in data["conv_types"]["valid"]["rounds"]] == [0]
+    assert data["error"] and [r["round"] for r in data["conv_types"]["valid"]["rounds"]] == [
+        1
+    ]  # rounds are numbered from 1 in every output
     assert len((tmp_path / "b.csv").read_text().splitlines()) == 2  # header + the finished round

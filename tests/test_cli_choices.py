@@ -56,8 +56,10 @@ def test_model_type_choices_are_the_presets():
     assert [m.value for m in ModelType] == list(PRESETS)
 
 
-@pytest.mark.parametrize("command", [["padding-bench"], ["rotate-eval"], ["gpt", "train"],
-                                     ["graph", "powers"], ["graph", "laplacian"]])
+@pytest.mark.parametrize(
+    "command",
+    [["padding-bench"], ["rotate-eval"], ["gpt", "train"], ["graph", "powers"], ["graph", "laplacian"]],
+)
 def test_progress_commands_take_q(command):
     assert re.search(r"--quiet\s+-q", plain_help(command))
 

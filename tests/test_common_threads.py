@@ -19,7 +19,9 @@ def test_busy_cores_from_two_proc_stat_readings():
     assert busy_from_samples(STAT0, STAT0) == 0.0
 
 
-@pytest.mark.parametrize(("busy", "expected_free"), [(0.0, 0), (0.2, 0), (0.3, 1), (1.0, 1), (1.8, 2), (9.0, 99)])
+@pytest.mark.parametrize(
+    ("busy", "expected_free"), [(0.0, 0), (0.2, 0), (0.3, 1), (1.0, 1), (1.8, 2), (9.0, 99)]
+)
 def test_auto_drops_one_thread_per_busy_core(busy, expected_free):
     cores = usable_cores()
     choice = choose_threads(None, environ={}, busy=busy)

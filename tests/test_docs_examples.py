@@ -42,8 +42,9 @@ def clone(tmp_path_factory) -> Path:
 
 
 def digest(root: Path, files: list[str]) -> dict[str, str]:
-    return {rel: hashlib.sha256((root / rel).read_bytes()).hexdigest()
-            for rel in files if (root / rel).is_file()}
+    return {
+        rel: hashlib.sha256((root / rel).read_bytes()).hexdigest() for rel in files if (root / rel).is_file()
+    }
 
 
 def code_blocks(path: Path, lang: str) -> list[str]:
@@ -57,8 +58,11 @@ def quick_start_commands() -> list[tuple[list[str], int]]:
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     lines = block.splitlines() + [""]
-    return [(shlex.split(line, comments=True)[1:], 1 if "exit 1" in lines[i + 1] else 0)
-            for i, line in enumerate(lines) if line.startswith("hw2 ")]
+    return [
+        (shlex.split(line, comments=True)[1:], 1 if "exit 1" in lines[i + 1] else 0)
+        for i, line in enumerate(lines)
+        if line.startswith("hw2 ")
+    ]
 
 
 def small(args: list[str]) -> list[str]:
@@ -79,15 +83,22 @@ def test_readme_quick_start_runs_in_a_fresh_clone(clone):
     before = digest(clone, files)
     env = {**os.environ, "PYTHONPATH": str(clone), "OMP_NUM_THREADS": "1"}
     for args, code in commands:
-        proc = subprocess.run([sys.executable, "-m", "hw2cli", *small(args)], cwd=clone, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "hw2cli", *small(args)],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == code, f"hw2 {' '.join(args)}: {proc.stderr[-2000:]}"
         for i, arg in enumerate(args[:-1]):  # every output the command names exists afterwards
             if arg == "--json":
                 assert (clone / args[i + 1]).is_file()
     assert digest(clone, files) == before
-    ignored = subprocess.run(["git", "check-ignore", "out/x.json", "repro/report.md"],
-                             cwd=ROOT, capture_output=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "out/x.json", "repro/report.md"], cwd=ROOT, capture_output=True
+    )
     assert ignored.stdout.decode().split() == ["out/x.json", "repro/report.md"]
 
 

@@ -46,8 +46,16 @@ def tiny(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_gpt2")
     tok = bpe(TEXT, 300)
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=300, n_positions=32, n_embd=16, n_layer=2, n_head=2,
-                                  initializer_range=0.2, bos_token_id=0, eos_token_id=0)
+    cfg = transformers.GPT2Config(
+        vocab_size=300,
+        n_positions=32,
+        n_embd=16,
+        n_layer=2,
+        n_head=2,
+        initializer_range=0.2,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     model = transformers.GPT2LMHeadModel(cfg).eval()
     model.save_pretrained(folder, safe_serialization=True)
     tok.save(str(folder / "tokenizer.json"))
@@ -81,24 +89,58 @@ def test_greedy_generation_gives_transformers_tokens(tiny):
     prompt = ids_of(tok, "Once upon a time")
     expected = reference.generate(prompt, max_new_tokens=12, do_sample=False, pad_token_id=0)
     assert torch.equal(ours.generate(prompt, 12, do_sample=False), expected)
-    result = runner.invoke(app, ["gpt", "generate", "--init-from", str(folder), "--prompt",
-                                 "Once upon a time", "--greedy", "--max-new-tokens", "12", "--device", "cpu",
-                                 "--json", str(folder.parent / "g.json")])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "generate",
+            "--init-from",
+            str(folder),
+            "--prompt",
+            "Once upon a time",
+            "--greedy",
+            "--max-new-tokens",
+            "12",
+            "--device",
+            "cpu",
+            "--json",
+            str(folder.parent / "g.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     sample = json.loads((folder.parent / "g.json").read_text())["samples"][0]
-    assert sample["completion"] == tok.decode(expected[0, prompt.size(1):].tolist())
+    assert sample["completion"] == tok.decode(expected[0, prompt.size(1) :].tolist())
 
 
 def test_fine_tuning_writes_an_ordinary_run_that_generates_and_resumes(tiny, tmp_path):
     folder, reference, tok = tiny
     corpus = tmp_path / "t.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    base = ["gpt", "train", "--init-from", str(folder), "--txt-file", str(corpus), "--block-size", "16",
-            "--batch-size", "2", "--eval-interval", "2", "--eval-steps", "1", "--sample-interval", "0",
-            "--device", "cpu", "--quiet"]
+    base = [
+        "gpt",
+        "train",
+        "--init-from",
+        str(folder),
+        "--txt-file",
+        str(corpus),
+        "--block-size",
+        "16",
+        "--batch-size",
+        "2",
+        "--eval-interval",
+        "2",
+        "--eval-steps",
+        "1",
+        "--sample-interval",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     # a learning rate too small to move the weights: the run starts from GPT-2's weights
-    result = runner.invoke(app, [*base, "--max-steps", "1", "--lr", "1e-12", "--dropout", "0",
-                                 "--out", str(tmp_path / "still")])
+    result = runner.invoke(
+        app, [*base, "--max-steps", "1", "--lr", "1e-12", "--dropout", "0", "--out", str(tmp_path / "still")]
+    )
     assert result.exit_code == 0, result.output
     still, tokenizer, options = load_run(tmp_path / "still")
     assert (tmp_path / "still" / "tokenizer.json").is_file() and tokenizer.vocab_size == tok.get_vocab_size()
@@ -114,8 +156,21 @@ def test_fine_tuning_writes_an_ordinary_run_that_generates_and_resumes(tiny, tmp
     result = runner.invoke(app, ["gpt", "train", "--resume", str(tmp_path / "run"), "--max-steps", "4", "-q"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "state.json").read_text())["step"] == 4
-    result = runner.invoke(app, ["gpt", "generate", str(tmp_path / "run"), "--prompt", "Once upon",
-                                 "--greedy", "--max-new-tokens", "5", "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "generate",
+            str(tmp_path / "run"),
+            "--prompt",
+            "Once upon",
+            "--greedy",
+            "--max-new-tokens",
+            "5",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0 and "Once upon" in result.stdout, result.output
 
 
@@ -137,8 +192,22 @@ def test_a_model_id_is_found_in_the_hub_cache_offline(tiny, tmp_path, monkeypatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     snapshot = fill_hub_cache(tmp_path / "hf" / "hub", folder)
     assert resolve("gpt2") == snapshot
-    result = runner.invoke(app, ["gpt", "generate", "--init-from", "gpt2", "--prompt", "Once upon a time",
-                                 "--greedy", "--max-new-tokens", "6", "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "generate",
+            "--init-from",
+            "gpt2",
+            "--prompt",
+            "Once upon a time",
+            "--greedy",
+            "--max-new-tokens",
+            "6",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     prompt = ids_of(tok, "Once upon a time")
     expected = reference.generate(prompt, max_new_tokens=6, do_sample=False, pad_token_id=0)
@@ -146,10 +215,34 @@ def test_a_model_id_is_found_in_the_hub_cache_offline(tiny, tmp_path, monkeypatc
     # --tokenizer gpt2 takes the tokenizer.json of the same cached hub folder
     corpus = tmp_path / "t.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    result = runner.invoke(app, ["gpt", "train", "--tokenizer", "gpt2", "--txt-file", str(corpus),
-                                 "--model-type", "gpt-nano", "--block-size", "8", "--batch-size", "2",
-                                 "--max-steps", "1", "--eval-steps", "1", "--sample-interval", "0",
-                                 "--device", "cpu", "-q", "--out", str(tmp_path / "run")])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "train",
+            "--tokenizer",
+            "gpt2",
+            "--txt-file",
+            str(corpus),
+            "--model-type",
+            "gpt-nano",
+            "--block-size",
+            "8",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "1",
+            "--eval-steps",
+            "1",
+            "--sample-interval",
+            "0",
+            "--device",
+            "cpu",
+            "-q",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "tokenizer.json").read_text() == (snapshot / "tokenizer.json").read_text()
 
@@ -160,8 +253,11 @@ def test_offline_with_nothing_cached_is_one_line_saying_where_it_looked(tmp_path
     with pytest.raises(Hw2Error, match="no copy of openai-community/gpt2-medium in .*empty"):
         resolve("gpt2-medium")
     train = ["gpt", "train", "--txt-file", __file__, "--out", str(tmp_path / "o")]
-    for argv in (["gpt", "generate", "--init-from", "gpt2", "--prompt", "x"],
-                 [*train, "--init-from", "gpt2"], [*train, "--tokenizer", "gpt2"]):
+    for argv in (
+        ["gpt", "generate", "--init-from", "gpt2", "--prompt", "x"],
+        [*train, "--init-from", "gpt2"],
+        [*train, "--tokenizer", "gpt2"],
+    ):
         result = runner.invoke(app, argv)
         lines = result.stderr.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1, (argv, result.output)
@@ -176,6 +272,7 @@ def test_bad_sources_are_refused(tiny, tmp_path):
         resolve(str(tmp_path))
     with pytest.raises(Hw2Error, match="longer than the 32 positions"):
         load_pretrained(str(folder), block_size=64)
-    result = runner.invoke(app, [
-        "gpt", "generate", str(tmp_path), "--init-from", str(folder), "--prompt", "x"])
+    result = runner.invoke(
+        app, ["gpt", "generate", str(tmp_path), "--init-from", str(folder), "--prompt", "x"]
+    )
     assert result.exit_code == 2 and "one of the two" in result.stderr

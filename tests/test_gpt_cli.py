@@ -12,8 +12,11 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.gpt.checkpoint import load_run
 
-TEXT = "".join(f"The {w} went into the forest and found {n} golden apples.\n"
-               for n in range(10) for w in ("miller", "queen", "king", "frog"))
+TEXT = "".join(
+    f"The {w} went into the forest and found {n} golden apples.\n"
+    for n in range(10)
+    for w in ("miller", "queen", "king", "frog")
+)
 runner = CliRunner()
 
 
@@ -23,12 +26,36 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpt_cli")
     corpus = root / "tiny.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    result = runner.invoke(app, [
-        "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "16",
-        "--batch-size", "8", "--max-steps", "30", "--eval-interval", "15", "--eval-steps", "2",
-        "--lr", "3e-3", "--out", str(root / "run"), "--device", "cpu", "--json", str(root / "train.json"),
-        "--quiet",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "train",
+            "--txt-file",
+            str(corpus),
+            "--model-type",
+            "gpt-nano",
+            "--block-size",
+            "16",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "30",
+            "--eval-interval",
+            "15",
+            "--eval-steps",
+            "2",
+            "--lr",
+            "3e-3",
+            "--out",
+            str(root / "run"),
+            "--device",
+            "cpu",
+            "--json",
+            str(root / "train.json"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "GPT training" in result.stdout and "30 of 30" in result.stdout
     return root / "run", corpus, json.loads((root / "train.json").read_text())
@@ -41,8 +68,21 @@ def generate(run, *args):
 def test_train_json_summary(trained):
     _, _, summary = trained
     assert summary["command"] == "gpt train"
-    assert {"run_dir", "model_type", "num_params", "steps", "total_steps", "train_loss", "val_loss",
-            "best_val_loss", "tokens_per_s", "interrupted", "metrics", "options", "sample"} <= summary.keys()
+    assert {
+        "run_dir",
+        "model_type",
+        "num_params",
+        "steps",
+        "total_steps",
+        "train_loss",
+        "val_loss",
+        "best_val_loss",
+        "tokens_per_s",
+        "interrupted",
+        "metrics",
+        "options",
+        "sample",
+    } <= summary.keys()
     assert summary["steps"] == 30 and summary["interrupted"] is False
     assert [row["step"] for row in summary["metrics"]] == [10, 15, 20, 30]
     assert summary["options"]["lr"] == 3e-3
@@ -58,8 +98,16 @@ def test_generate_same_seed_same_samples(trained, tmp_path):
     a, b, c = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "abc")
     assert a["samples"] == b["samples"] and a["samples"] != c["samples"]
     assert set(a) == {"command", "run_dir", "prompt", "settings", "samples", "elapsed_s"}
-    assert a["settings"] == {"mode": "top-k", "temperature": 1.0, "top_k": 5, "top_p": None, "num_samples": 3,
-                             "max_new_tokens": 40, "seed": 7, "device": "cpu"}
+    assert a["settings"] == {
+        "mode": "top-k",
+        "temperature": 1.0,
+        "top_k": 5,
+        "top_p": None,
+        "num_samples": 3,
+        "max_new_tokens": 40,
+        "seed": 7,
+        "device": "cpu",
+    }
     assert len(a["samples"]) == 3
     for sample in a["samples"]:
         assert len(sample["completion"]) == 40 and sample["text"] == "The king " + sample["completion"]
@@ -68,7 +116,9 @@ def test_generate_same_seed_same_samples(trained, tmp_path):
 
 def test_greedy_is_the_argmax_continuation(trained, tmp_path):
     run, _, _ = trained
-    result = generate(run, "--prompt", "The ", "--greedy", "--max-new-tokens", "20", "--json", str(tmp_path / "g.json"))
+    result = generate(
+        run, "--prompt", "The ", "--greedy", "--max-new-tokens", "20", "--json", str(tmp_path / "g.json")
+    )
     assert result.exit_code == 0, result.output
     out = json.loads((tmp_path / "g.json").read_text())
     assert out["settings"]["mode"] == "greedy" and out["settings"]["num_samples"] == 1
@@ -86,8 +136,9 @@ def test_resume_through_the_cli_extends_a_run(trained, tmp_path):
 
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
-    result = runner.invoke(app, ["gpt", "train", "--resume", str(copy), "--max-steps", "40", "--device", "cpu",
-                                 "--quiet"])
+    result = runner.invoke(
+        app, ["gpt", "train", "--resume", str(copy), "--max-steps", "40", "--device", "cpu", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "40 of 40" in result.stdout and "resumed at 30" in result.stdout
 
@@ -102,8 +153,25 @@ def test_bad_inputs_are_one_line_exit_2(trained, tmp_path, monkeypatch):
     run, corpus, _ = trained
     afile = tmp_path / "a_file"
     afile.write_text("x")
-    train = ["gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--max-steps", "1",
-             "--block-size", "8", "--batch-size", "2", "--device", "cpu", "--quiet", "--out", str(tmp_path / "o")]
+    train = [
+        "gpt",
+        "train",
+        "--txt-file",
+        str(corpus),
+        "--model-type",
+        "gpt-nano",
+        "--max-steps",
+        "1",
+        "--block-size",
+        "8",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     monkeypatch.setenv("HW2_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HW2_GRIMM_URL", _closed_port_url())
     cases = [
@@ -131,7 +199,10 @@ def test_bad_inputs_are_one_line_exit_2(trained, tmp_path, monkeypatch):
         result = runner.invoke(app, argv)
         assert result.exit_code == 2, (argv, result.output)
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (argv, result.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (
+            argv,
+            result.stderr,
+        )
     assert not (tmp_path / "cache" / "grimms_fairy_tales.txt").exists()
 
 
@@ -153,10 +224,29 @@ def test_ctrl_c_exits_130_with_a_resumable_run(trained, tmp_path, monkeypatch):
 
     monkeypatch.setattr(render, "train_reporter", lambda quiet: contextlib.nullcontext(CtrlCAtStep10()))
     _, corpus, _ = trained
-    result = runner.invoke(app, [
-        "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "16",
-        "--batch-size", "4", "--max-steps", "30", "--device", "cpu", "--out", str(tmp_path / "run"),
-        "--json", str(tmp_path / "t.json")])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "train",
+            "--txt-file",
+            str(corpus),
+            "--model-type",
+            "gpt-nano",
+            "--block-size",
+            "16",
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "30",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "run"),
+            "--json",
+            str(tmp_path / "t.json"),
+        ],
+    )
     assert result.exit_code == 130
     summary = json.loads((tmp_path / "t.json").read_text())
     assert summary["interrupted"] is True and summary["steps"] == 10

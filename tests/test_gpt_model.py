@@ -20,8 +20,6 @@ from hw2cli.gpt.model import (  # noqa: E402
     top_p_filter,
 )
 
-
-
 VARIANTS = [(flash, pos) for flash in (False, True) for pos in ("rope", "learned", "none")]
 VARIANT_IDS = [f"{'flash' if f else 'explicit'}-{p}" for f, p in VARIANTS]
 
@@ -164,7 +162,9 @@ def test_rope_keeps_norms_and_matches_complex_rotation():
     # pair i at position m is multiplied by exp(1j * m * 10000^(-2i/8))
     theta = 10000.0 ** (-torch.arange(4, dtype=torch.float64) * 2 / 8)
     z = torch.view_as_complex(x.double().reshape(2, 3, 20, 4, 2).contiguous())
-    rot = torch.polar(torch.ones(20, 4, dtype=torch.float64), torch.arange(20, dtype=torch.float64)[:, None] * theta)
+    rot = torch.polar(
+        torch.ones(20, 4, dtype=torch.float64), torch.arange(20, dtype=torch.float64)[:, None] * theta
+    )
     expected = torch.view_as_real(z * rot).reshape(2, 3, 20, 8).float()
     torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
 
@@ -192,7 +192,11 @@ def test_rope_dot_product_depends_only_on_the_relative_offset():
 @pytest.mark.parametrize("abs_emb", [False, True], ids=["rope", "abs"])
 def test_gpt_mini_parameter_count(abs_emb):
     V, T, L, C = 65, 128, 6, 384
-    model = GPT(GPTConfig.from_preset("gpt-mini", vocab_size=V, block_size=T, pos_emb="learned" if abs_emb else "rope"))
+    model = GPT(
+        GPTConfig.from_preset(
+            "gpt-mini", vocab_size=V, block_size=T, pos_emb="learned" if abs_emb else "rope"
+        )
+    )
     per_block = 2 * C + (3 * C * C + 3 * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C)
     expected = V * C + (T * C if abs_emb else 0) + L * per_block + C + C * V
     assert model.num_params() == expected
@@ -201,7 +205,9 @@ def test_gpt_mini_parameter_count(abs_emb):
 
 def test_initialisation_follows_gpt2():
     torch.manual_seed(0)
-    model = GPT(GPTConfig.from_preset("gpt-micro", vocab_size=50, block_size=32, pos_emb="learned")).requires_grad_(False)
+    model = GPT(
+        GPTConfig.from_preset("gpt-micro", vocab_size=50, block_size=32, pos_emb="learned")
+    ).requires_grad_(False)
     assert all(torch.all(b == 0) for n, b in model.named_parameters() if n.endswith(".bias"))
     assert float(model.blocks[0].attn.c_attn.weight.std()) == pytest.approx(0.02, rel=0.05)
     assert float(model.tok_emb.weight.std()) == pytest.approx(0.02, rel=0.1)
@@ -213,7 +219,9 @@ def test_initialisation_follows_gpt2():
 
 def test_same_seed_same_weights():
     a, b = small_model(seed=3), small_model(seed=3)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_optimizer_decays_only_linear_weights():
@@ -226,7 +234,11 @@ def test_optimizer_decays_only_linear_weights():
     names = {id(p): n for n, p in model.named_parameters()}
     decay_names = sorted(names[id(p)] for p in decay["params"])
     expected = sorted(
-        [f"blocks.{i}.{m}.weight" for i in range(2) for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")]
+        [
+            f"blocks.{i}.{m}.weight"
+            for i in range(2)
+            for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+        ]
         + ["lm_head.weight"]
     )
     assert decay_names == expected
@@ -292,14 +304,16 @@ def test_cached_greedy_equals_uncached_greedy_beyond_block_size(flash, pos_emb):
 
 
 @pytest.mark.parametrize("flash, pos_emb", VARIANTS, ids=VARIANT_IDS)
-@pytest.mark.parametrize("cuts", [(6, 7, 8, 9, 10, 11, 12, 13, 14, 15), (5, 8, 13)], ids=["one-by-one", "chunks"])
+@pytest.mark.parametrize(
+    "cuts", [(6, 7, 8, 9, 10, 11, 12, 13, 14, 15), (5, 8, 13)], ids=["one-by-one", "chunks"]
+)
 def test_cached_logits_equal_full_forward_logits(flash, pos_emb, cuts):
     model = small_model(use_flash_attn=flash, pos_emb=pos_emb)
     idx = torch.randint(0, 13, (2, 16), generator=torch.Generator().manual_seed(9))
     caches = model.new_caches()
     bounds = [0, *cuts, 16]
     with torch.no_grad():
-        steps = [model(idx[:, a:b], caches) for a, b in zip(bounds, bounds[1:])]
+        steps = [model(idx[:, a:b], caches) for a, b in zip(bounds, bounds[1:], strict=True)]
         full = model(idx)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-6)
     assert len(caches) == 2 and all(isinstance(c, KVCache) and c.length == 16 for c in caches)
@@ -310,14 +324,18 @@ def test_sampling_is_reproducible_and_cache_independent():
     prompt = torch.zeros(3, 1, dtype=torch.long)
 
     def sample(**kw):
-        return model.generate(prompt, 30, temperature=0.8, top_k=5, top_p=0.9, generator=torch.Generator().manual_seed(10), **kw)
+        return model.generate(
+            prompt, 30, temperature=0.8, top_k=5, top_p=0.9, generator=torch.Generator().manual_seed(10), **kw
+        )
 
     a = sample()
     assert torch.equal(a, sample())
     assert torch.equal(a, sample(use_cache=False))
     assert not torch.equal(a[0], a[1])  # rows draw independently
     greedy = model.generate(prompt, 30, do_sample=False)
-    assert torch.equal(model.generate(prompt, 30, top_k=1, generator=torch.Generator().manual_seed(0)), greedy)
+    assert torch.equal(
+        model.generate(prompt, 30, top_k=1, generator=torch.Generator().manual_seed(0)), greedy
+    )
 
 
 def test_generate_restores_training_mode_and_validates_settings():
@@ -343,7 +361,16 @@ def test_a_model_overfits_a_repetitive_text_and_greedy_generation_reproduces_it(
     chars = sorted(set(text))
     data = torch.tensor([chars.index(c) for c in text])
     torch.manual_seed(0)
-    cfg = GPTConfig(n_layer=1, n_head=2, n_embd=32, vocab_size=len(chars), block_size=32, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0)
+    cfg = GPTConfig(
+        n_layer=1,
+        n_head=2,
+        n_embd=32,
+        vocab_size=len(chars),
+        block_size=32,
+        embd_pdrop=0.0,
+        resid_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
     model = GPT(cfg)
     opt = model.configure_optimizers(weight_decay=0.0, learning_rate=1e-2)
     windows = torch.stack([data[s : s + cfg.block_size + 1] for s in range(24)])  # every phase of the text

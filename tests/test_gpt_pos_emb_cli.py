@@ -17,17 +17,46 @@ TEXT = "the miller and the queen walked to the well and back again. " * 20
 def train(tmp_path, out, *extra):
     corpus = tmp_path / "t.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    return runner.invoke(app, [
-        "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "8",
-        "--batch-size", "2", "--max-steps", "2", "--eval-interval", "2", "--eval-steps", "1",
-        "--sample-interval", "0", "--device", "cpu", "--quiet", "--out", str(tmp_path / out), *extra,
-    ])
+    return runner.invoke(
+        app,
+        [
+            "gpt",
+            "train",
+            "--txt-file",
+            str(corpus),
+            "--model-type",
+            "gpt-nano",
+            "--block-size",
+            "8",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--eval-interval",
+            "2",
+            "--eval-steps",
+            "1",
+            "--sample-interval",
+            "0",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--out",
+            str(tmp_path / out),
+            *extra,
+        ],
+    )
 
 
-@pytest.mark.parametrize("argv, expected", [
-    ([], "rope"), (["--pos-emb", "none"], "none"), (["--pos-emb", "learned"], "learned"),
-    (["--abs-emb"], "learned"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], "rope"),
+        (["--pos-emb", "none"], "none"),
+        (["--pos-emb", "learned"], "learned"),
+        (["--abs-emb"], "learned"),
+    ],
+)
 def test_pos_emb_reaches_the_saved_model(tmp_path, argv, expected):
     result = train(tmp_path, "run", *argv)
     assert result.exit_code == 0, result.output

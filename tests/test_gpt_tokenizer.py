@@ -20,8 +20,11 @@ from hw2cli.common.errors import Hw2Error  # noqa: E402
 from hw2cli.gpt.checkpoint import load_run  # noqa: E402
 from hw2cli.gpt.tokens import BPETokenizer, bits_per_char, encode_cached, make_tokenizer  # noqa: E402
 
-TEXT = "".join(f"The {w} went into the forest and found {n} golden apples.\n"
-               for n in range(12) for w in ("miller", "queen", "king", "frog"))
+TEXT = "".join(
+    f"The {w} went into the forest and found {n} golden apples.\n"
+    for n in range(12)
+    for w in ("miller", "queen", "king", "frog")
+)
 runner = CliRunner()
 
 
@@ -32,8 +35,12 @@ def tokenizer_json(tmp_path_factory):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([TEXT], trainers.BpeTrainer(
-        vocab_size=320, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok.train_from_iterator(
+        [TEXT],
+        trainers.BpeTrainer(
+            vocab_size=320, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        ),
+    )
     path = tmp_path_factory.mktemp("bpe") / "tokenizer.json"
     tok.save(str(path))
     return path
@@ -64,6 +71,7 @@ def test_the_token_cache_is_written_once_and_rebuilt_for_another_text(tokenizer_
 
     calls = []
     original = BPETokenizer.encode
+
     def counting(self, text, what="text"):
         calls.append(1)
         return original(self, text)
@@ -85,13 +93,39 @@ def test_bits_per_character_by_hand():
 def train(tmp_path, out, *extra):
     corpus = tmp_path / "t.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    return runner.invoke(app, [
-        "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "8",
-        "--batch-size", "4", "--max-steps", "4", "--eval-interval", "2", "--eval-steps", "2",
-        "--log-interval", "1",
-        "--sample-interval", "2", "--device", "cpu", "--quiet", "--out", str(tmp_path / out),
-        "--json", str(tmp_path / f"{out}.json"), *extra,
-    ])
+    return runner.invoke(
+        app,
+        [
+            "gpt",
+            "train",
+            "--txt-file",
+            str(corpus),
+            "--model-type",
+            "gpt-nano",
+            "--block-size",
+            "8",
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "4",
+            "--eval-interval",
+            "2",
+            "--eval-steps",
+            "2",
+            "--log-interval",
+            "1",
+            "--sample-interval",
+            "2",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--out",
+            str(tmp_path / out),
+            "--json",
+            str(tmp_path / f"{out}.json"),
+            *extra,
+        ],
+    )
 
 
 def metrics(run):
@@ -111,20 +145,34 @@ def test_train_with_a_bpe_tokenizer_end_to_end(tokenizer_json, tmp_path, monkeyp
     assert len(list((tmp_path / "cache" / "tokens").iterdir())) == 1
     # bits per character from the validation split's own tokens and characters
     corpus_ids = tok.encode(TEXT)
-    val_ids = corpus_ids[len(corpus_ids) - round(len(corpus_ids) * 0.1):]
+    val_ids = corpus_ids[len(corpus_ids) - round(len(corpus_ids) * 0.1) :]
     ratio = len(val_ids) / len(tok.decode(val_ids)) / math.log(2)
     rows = [r for r in metrics(tmp_path / "run") if r["val_loss"]]
     assert len(rows) == 2
     for r in rows:
         assert float(r["val_bpc"]) == pytest.approx(float(r["val_loss"]) * ratio, rel=1e-6)
 
-    result = runner.invoke(app, ["gpt", "generate", str(tmp_path / "run"), "--prompt", "The queen",
-                                 "--max-new-tokens", "6", "--greedy", "--device", "cpu",
-                                 "--json", str(tmp_path / "g.json")])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "generate",
+            str(tmp_path / "run"),
+            "--prompt",
+            "The queen",
+            "--max-new-tokens",
+            "6",
+            "--greedy",
+            "--device",
+            "cpu",
+            "--json",
+            str(tmp_path / "g.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     [sample] = json.loads((tmp_path / "g.json").read_text())["samples"]
     prompt = tok.encode("The queen")
-    out = model.generate(torch.tensor([prompt]), 6, do_sample=False)[0, len(prompt):]
+    out = model.generate(torch.tensor([prompt]), 6, do_sample=False)[0, len(prompt) :]
     assert sample["completion"] == tok.decode(out.tolist()) and len(out) == 6
 
 

@@ -22,8 +22,11 @@ from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
 from hw2cli.gpt.train import TrainOptions, lr_at, train
 
-TEXT = "".join(f"The {w} sat by the well and spun {n} threads of gold.\n"
-               for n in range(12) for w in ("miller", "queen", "king", "frog"))
+TEXT = "".join(
+    f"The {w} sat by the well and spun {n} threads of gold.\n"
+    for n in range(12)
+    for w in ("miller", "queen", "king", "frog")
+)
 
 
 @pytest.fixture
@@ -34,8 +37,19 @@ def corpus(tmp_path):
 
 
 def tiny(corpus, out, **kw) -> TrainOptions:
-    base = dict(txt_file=str(corpus), model_type="gpt-nano", block_size=16, batch_size=4, max_steps=12,
-                eval_interval=6, eval_steps=2, log_interval=3, sample_interval=0, device="cpu", out=str(out))
+    base = dict(
+        txt_file=str(corpus),
+        model_type="gpt-nano",
+        block_size=16,
+        batch_size=4,
+        max_steps=12,
+        eval_interval=6,
+        eval_steps=2,
+        log_interval=3,
+        sample_interval=0,
+        device="cpu",
+        out=str(out),
+    )
     return TrainOptions(**{**base, **kw})
 
 
@@ -87,11 +101,19 @@ def test_optimizer_state_roundtrip_without_pickle(tmp_path):
 def test_run_directory_contents(corpus, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "metrics.csv").write_text("step,train_loss,val_loss,lr,tokens_per_s\n99,1,1,1,1\n")  # an older run's
+    (run / "metrics.csv").write_text(
+        "step,train_loss,val_loss,lr,tokens_per_s\n99,1,1,1,1\n"
+    )  # an older run's
     result = train(tiny(corpus, run))
     assert {p.name for p in run.iterdir()} == {
-        "config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
-        "metrics.csv", "loss.png"}
+        "config.json",
+        "vocab.json",
+        "model.safetensors",
+        "optimizer.safetensors",
+        "state.json",
+        "metrics.csv",
+        "loss.png",
+    }
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["n_layer"] == 3 and config["model"]["vocab_size"] == len(set(TEXT))
@@ -108,7 +130,9 @@ def test_run_directory_contents(corpus, tmp_path):
 
 
 def test_epochs_set_the_number_of_steps(corpus, tmp_path):
-    result = train(tiny(corpus, tmp_path / "run", max_steps=None, epochs=1, batch_size=256, eval_interval=100))
+    result = train(
+        tiny(corpus, tmp_path / "run", max_steps=None, epochs=1, batch_size=256, eval_interval=100)
+    )
     n_train = len(TEXT) - round(len(TEXT) * 0.1)
     assert result.total_steps == result.steps == math.ceil((n_train - 16) / 256)
 
@@ -172,19 +196,58 @@ def test_lr_schedule():
 
 def test_two_process_torchrun(corpus, tmp_path):
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     with socket.socket() as sock:  # a free port for the rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-addr", "127.0.0.1", "--master-port", str(port),
-         "-m", "hw2cli", "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano",
-         "--block-size", "16", "--batch-size", "4", "--max-steps", "6", "--eval-interval", "3",
-         "--eval-steps", "2", "--log-interval", "3", "--device", "cpu", "--out", str(out),
-         "--json", str(tmp_path / "ddp.json"), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "-m",
+            "hw2cli",
+            "gpt",
+            "train",
+            "--txt-file",
+            str(corpus),
+            "--model-type",
+            "gpt-nano",
+            "--block-size",
+            "16",
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "6",
+            "--eval-interval",
+            "3",
+            "--eval-steps",
+            "2",
+            "--log-interval",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--json",
+            str(tmp_path / "ddp.json"),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     try:
         stdout, stderr = proc.communicate(timeout=300)

@@ -19,7 +19,9 @@ def _run(*args: str, hw2: str | None = None, timeout: float = 600) -> subprocess
         "PYTHON": sys.executable,
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def test_smoke_runs_every_check_and_summarises(tmp_path):
@@ -57,4 +59,6 @@ def test_existing_summary_is_kept_and_bad_arguments_exit_2(tmp_path):
     assert (out / "summary.json").read_text() == "earlier results"
     assert _run("--bogus").returncode == 2
     assert _run("--smoke", "--device", "tpu", "--out", str(tmp_path / "x")).returncode == 2
-    assert _run("--smoke", "--txt", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "y")).returncode == 2
+    assert (
+        _run("--smoke", "--txt", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "y")).returncode == 2
+    )

@@ -28,7 +28,19 @@ def _ok(*args: str):
 
 
 def test_powers_prints_matrices_walks_and_degrees(tmp_path):
-    out = _ok("powers", G1, "--max-power", "3", "--walks", "1", "3", "--length", "3", "--json", str(tmp_path / "p.json"))
+    out = _ok(
+        "powers",
+        G1,
+        "--max-power",
+        "3",
+        "--walks",
+        "1",
+        "3",
+        "--length",
+        "3",
+        "--json",
+        str(tmp_path / "p.json"),
+    )
     assert "A²: entry [i, j] = number of walks of length 2 from i to j" in out
     assert "diag(A²) = (2, 2, 3, 1) = the degrees ✓" in out
     assert "4 walks, and (A³)[1, 3] = 4 ✓" in out
@@ -53,7 +65,17 @@ def test_powers_from_nested_list_matrix_and_walk_cap(tmp_path):
 def test_laplacian_json_and_features(tmp_path):
     feats = tmp_path / "x.csv"
     feats.write_text("x\n1\n2\n3\n4\n0\n")
-    out = _ok("laplacian", G2, "--normalized", "--features", str(feats), "--json", str(tmp_path / "l.json"), "--npz", str(tmp_path / "l.npz"))
+    out = _ok(
+        "laplacian",
+        G2,
+        "--normalized",
+        "--features",
+        str(feats),
+        "--json",
+        str(tmp_path / "l.json"),
+        "--npz",
+        str(tmp_path / "l.npz"),
+    )
     assert "eigenvalue 0 has multiplicity 1 = number of connected components (graph search: 1) ✓" in out
     assert "(4−1) + (4−3) + (4−0) = 8" in out
     data = json.loads((tmp_path / "l.json").read_text())
@@ -63,7 +85,9 @@ def test_laplacian_json_and_features(tmp_path):
     assert data["degree_matrix"] == np.diag([d for _, d in g.degree(nodes)]).tolist()
     np.testing.assert_allclose(data["eigenvalues"]["values"], np.sort(nx.laplacian_spectrum(g)), atol=1e-9)
     assert data["eigenvalues"]["zero_count"] == data["components"] == 1
-    np.testing.assert_allclose(data["normalized_laplacian"], nx.normalized_laplacian_matrix(g, nodelist=nodes).toarray(), atol=1e-12)
+    np.testing.assert_allclose(
+        data["normalized_laplacian"], nx.normalized_laplacian_matrix(g, nodelist=nodes).toarray(), atol=1e-12
+    )
     assert data["features"]["LX"] == data["features"]["neighbour_sums"] == [[-6], [0], [2], [8], [-4]]
     names, mats = read_npz(tmp_path / "l.npz")
     assert names == ["1", "2", "3", "4", "5"] and set(mats) == {"A", "D", "L", "L_sym", "X", "LX"}
@@ -79,14 +103,30 @@ def test_laplacian_counts_components_of_disconnected_graph(tmp_path):
 
 
 def test_check_planted_mistakes_exit_1(tmp_path):
-    result = runner.invoke(app, ["graph", "check", G2, "--kind", "laplacian", "--matrix", WRONG_L, "--json", str(tmp_path / "c.json")])
+    result = runner.invoke(
+        app,
+        [
+            "graph",
+            "check",
+            G2,
+            "--kind",
+            "laplacian",
+            "--matrix",
+            WRONG_L,
+            "--json",
+            str(tmp_path / "c.json"),
+        ],
+    )
     assert result.exit_code == 1
     assert "wrong: [3, 3] is 2, should be 3" in result.stdout
     assert "wrong: [3, 5] is -1, should be 0" in result.stdout
     assert "row 3 sums to -2" in result.stdout
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["ok"] is False and data["kind"] == "laplacian"
-    assert data["wrong_cells"] == [{"row": 3, "col": 3, "given": 2, "expected": 3}, {"row": 3, "col": 5, "given": -1, "expected": 0}]
+    assert data["wrong_cells"] == [
+        {"row": 3, "col": 3, "given": 2, "expected": 3},
+        {"row": 3, "col": 5, "given": -1, "expected": 0},
+    ]
     assert len(data["problems"]) == 2
 
 
@@ -125,7 +165,10 @@ def test_large_graph_prints_summary_and_keeps_full_matrices(tmp_path):
         (["powers"], "give the graph either as an edge-list file EDGES or as --matrix FILE"),
         (["laplacian", G1, "--directed", "--normalized"], "drop --directed or --normalized"),
         (["laplacian", G1, "--features", "NONSQUARE"], "has 2 rows but the graph has 4 nodes"),
-        (["check", G1, "--kind", "adjacency", "--matrix", WRONG_L], "is 5x5 but the graph examples/graph1.txt has 4 nodes"),
+        (
+            ["check", G1, "--kind", "adjacency", "--matrix", WRONG_L],
+            "is 5x5 but the graph examples/graph1.txt has 4 nodes",
+        ),
         (["check", G1, "--kind", "power", "--power", "0", "--matrix", WRONG_L], "--power 0 is out of range"),
     ],
 )
@@ -155,7 +198,8 @@ def test_graph_commands_do_not_import_torch(tmp_path):
         "from hw2cli.cli import app\n"
         "for argv in (['graph', 'powers', 'examples/graph1.txt', '--walks', '1', '4'],\n"
         "             ['graph', 'laplacian', 'examples/graph2.txt', '--normalized'],\n"
-        "             ['graph', 'check', 'examples/graph2.txt', '--kind', 'laplacian', '--matrix', 'examples/graph2_laplacian_wrong.txt']):\n"
+        "             ['graph', 'check', 'examples/graph2.txt', '--kind', 'laplacian', '--matrix', "
+        "'examples/graph2_laplacian_wrong.txt']):\n"
         "    try:\n        app(argv, prog_name='hw2')\n    except SystemExit:\n        pass\n"
         "print('\\n'.join(sys.modules), file=sys.stderr)\n"
     )

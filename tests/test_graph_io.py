@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.graph.io import graph_from_matrix, read_edgelist, read_npz, read_square_matrix, read_table, write_npz
+from hw2cli.graph.io import (
+    graph_from_matrix,
+    read_edgelist,
+    read_npz,
+    read_square_matrix,
+    read_table,
+    write_npz,
+)
 
 
 def _write(tmp_path, text, name="g.txt"):
@@ -136,7 +143,9 @@ def test_bad_matrices(tmp_path, text, match):
 
 def test_asymmetric_matrix_needs_directed(tmp_path):
     path = _write(tmp_path, "0 1\n0 0\n")
-    with pytest.raises(Hw2Error, match=r"not symmetric \(row 1, column 2 is 1 but row 2, column 1 is 0\).*--directed"):
+    with pytest.raises(
+        Hw2Error, match=r"not symmetric \(row 1, column 2 is 1 but row 2, column 1 is 0\).*--directed"
+    ):
         graph_from_matrix(path)
     assert graph_from_matrix(path, directed=True).n_edges == 1
 

@@ -15,7 +15,15 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.graph.check import run_check
 from hw2cli.graph.io import Graph, read_edgelist
 from hw2cli.graph.laplacian import run_laplacian
-from hw2cli.graph.matrices import MAX_POWER, components, laplacian, matrix_powers, neighbour_sums, normalized_laplacian, spectrum
+from hw2cli.graph.matrices import (
+    MAX_POWER,
+    components,
+    laplacian,
+    matrix_powers,
+    neighbour_sums,
+    normalized_laplacian,
+    spectrum,
+)
 from hw2cli.graph.walks import list_walks, run_powers
 
 # examples/graph1.txt worked by hand: triangle 1-2-3 with a tail 3-4
@@ -31,7 +39,9 @@ def _dense(m):
 
 def _graph(g: nx.Graph, directed=False) -> Graph:
     nodes = sorted(g.nodes)
-    return Graph(nodes, sp.csr_array(nx.to_scipy_sparse_array(g, nodelist=nodes, dtype=float)), directed, "test")
+    return Graph(
+        nodes, sp.csr_array(nx.to_scipy_sparse_array(g, nodelist=nodes, dtype=float)), directed, "test"
+    )
 
 
 def test_hand_worked_example_graph1():
@@ -75,20 +85,28 @@ def test_random_graphs_match_networkx_and_csgraph(seed):
     lap = laplacian(a)
     np.testing.assert_array_equal(lap.toarray(), nx.laplacian_matrix(g, nodelist=nodes).toarray())
     np.testing.assert_allclose(lap.toarray(), csgraph.laplacian(a.toarray()))
-    np.testing.assert_allclose(normalized_laplacian(a).toarray(), nx.normalized_laplacian_matrix(g, nodelist=nodes).toarray(), atol=1e-12)
+    np.testing.assert_allclose(
+        normalized_laplacian(a).toarray(),
+        nx.normalized_laplacian_matrix(g, nodelist=nodes).toarray(),
+        atol=1e-12,
+    )
     spec = spectrum(lap, symmetric=True)
     np.testing.assert_allclose(spec.values, np.sort(nx.laplacian_spectrum(g)), atol=1e-9)
     assert spec.zero_count == components(a, False).count == nx.number_connected_components(g)
     assert spectrum(normalized_laplacian(a), symmetric=True).zero_count == spec.zero_count
     powers = matrix_powers(a, 4)
     for k, m in enumerate(powers, start=1):
-        np.testing.assert_array_equal(_dense(m), np.linalg.matrix_power(nx.to_numpy_array(g, nodelist=nodes), k))
+        np.testing.assert_array_equal(
+            _dense(m), np.linalg.matrix_power(nx.to_numpy_array(g, nodelist=nodes), k)
+        )
 
 
 def test_directed_laplacian_uses_out_degree_like_networkx():
     g = nx.gnp_random_graph(12, 0.25, seed=5, directed=True)
     graph = _graph(g, directed=True)
-    np.testing.assert_array_equal(laplacian(graph.adjacency).toarray(), nx.laplacian_matrix(g, nodelist=graph.nodes).toarray())
+    np.testing.assert_array_equal(
+        laplacian(graph.adjacency).toarray(), nx.laplacian_matrix(g, nodelist=graph.nodes).toarray()
+    )
     assert components(graph.adjacency, True).count == nx.number_weakly_connected_components(g)
 
 
@@ -154,7 +172,7 @@ def test_weighted_walks_sum_of_weight_products(tmp_path):
     graph = read_edgelist(path)
     listing = list_walks(graph, "a", "c", 3)
     a = graph.adjacency.toarray()
-    assert [w for w in listing.walks] == [list('abac'), list('acac'), list('acbc')]  # by hand
+    assert [w for w in listing.walks] == [list("abac"), list("acac"), list("acbc")]  # by hand
     assert listing.count == 3
     assert listing.count == np.linalg.matrix_power((a != 0).astype(int), 3)[0, 2]
     assert sum(listing.weights) == pytest.approx(np.linalg.matrix_power(a, 3)[0, 2])
@@ -177,7 +195,12 @@ def test_neighbour_sums_equal_laplacian_times_features():
         g.edges[u, v]["weight"] = 1.0 + (u + v) % 3
     a = _graph(g).adjacency
     x = np.random.default_rng(0).standard_normal((15, 3))
-    expected = np.array([[sum(g.edges[i, j]["weight"] * (x[i, c] - x[j, c]) for j in g[i]) for c in range(3)] for i in range(15)])
+    expected = np.array(
+        [
+            [sum(g.edges[i, j]["weight"] * (x[i, c] - x[j, c]) for j in g[i]) for c in range(3)]
+            for i in range(15)
+        ]
+    )
     np.testing.assert_allclose(neighbour_sums(a, x), expected)
     np.testing.assert_allclose(laplacian(a) @ x, expected)
 
@@ -185,16 +208,26 @@ def test_neighbour_sums_equal_laplacian_times_features():
 def test_check_finds_planted_mistakes():
     result = run_check("examples/graph2.txt", "examples/graph2_laplacian_wrong.txt", "laplacian")
     assert not result.ok
-    assert {(c.row, c.col, c.given, c.expected) for c in result.wrong} == {(2, 2, 2.0, 3.0), (2, 4, -1.0, 0.0)}
+    assert {(c.row, c.col, c.given, c.expected) for c in result.wrong} == {
+        (2, 2, 2.0, 3.0),
+        (2, 4, -1.0, 0.0),
+    }
     assert any("not symmetric" in p and "[3,5]=-1 vs [5,3]=0" in p for p in result.problems)
     assert any("row 3 sums to -2" in p for p in result.problems)
 
 
-@pytest.mark.parametrize("kind, power", [("adjacency", None), ("power", 2), ("power", 3), ("degree", None), ("laplacian", None)])
+@pytest.mark.parametrize(
+    "kind, power", [("adjacency", None), ("power", 2), ("power", 3), ("degree", None), ("laplacian", None)]
+)
 def test_check_accepts_right_matrices_and_flags_structure(tmp_path, kind, power):
     g = nx.Graph([(1, 2), (2, 3), (3, 4), (4, 1), (1, 3), (4, 5)])  # examples/graph2.txt
     a = nx.to_numpy_array(g, nodelist=[1, 2, 3, 4, 5])
-    right = {"adjacency": a, "power": np.linalg.matrix_power(a, power or 1), "degree": np.diag(a.sum(1)), "laplacian": np.diag(a.sum(1)) - a}[kind]
+    right = {
+        "adjacency": a,
+        "power": np.linalg.matrix_power(a, power or 1),
+        "degree": np.diag(a.sum(1)),
+        "laplacian": np.diag(a.sum(1)) - a,
+    }[kind]
     path = tmp_path / "m.txt"
     path.write_text("\n".join(" ".join(f"{v:g}" for v in row) for row in right))
     result = run_check("examples/graph2.txt", path, kind, power)

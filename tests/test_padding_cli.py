@@ -24,20 +24,41 @@ TINY = {"train": 40, "val": 20, "test": 20}
 
 def fake_result() -> PaddingBenchResult:
     """A hand-made result: conv types given out of order, known accuracies."""
-    settings = {"net": "net1", "conv_types": ["valid", "circular"], "rounds": 3, "epochs": 20, "seed": 0, "precision": "fp32"}
+    settings = {
+        "net": "net1",
+        "conv_types": ["valid", "circular"],
+        "rounds": 3,
+        "epochs": 20,
+        "seed": 0,
+        "precision": "fp32",
+    }
     result = PaddingBenchResult(settings=settings, path="sequential", device="cpu")
-    for ct, vals, tests in (("circular", [99.5, 99.9, 99.2], [80.1, 85.0, 83.3]), ("valid", [100.0] * 3, [0.1, 0.0, 0.2])):
-        result.outcomes[ct] = [RoundOutcome(ct, r, v, v, t, 100.0 - t, 20, 11) for r, (v, t) in enumerate(zip(vals, tests))]
+    for ct, vals, tests in (
+        ("circular", [99.5, 99.9, 99.2], [80.1, 85.0, 83.3]),
+        ("valid", [100.0] * 3, [0.1, 0.0, 0.2]),
+    ):
+        result.outcomes[ct] = [
+            RoundOutcome(ct, r, v, v, t, 100.0 - t, 20, 11)
+            for r, (v, t) in enumerate(zip(vals, tests, strict=True))
+        ]
     return result
 
 
 def test_table_layout_rows_means_and_population_std():
     rows = table_rows(fake_result())
-    assert [r[:2] for r in rows] == [["Valid", "Validation"], ["", "Test"], ["Circular", "Validation"], ["", "Test"]]
+    assert [r[:2] for r in rows] == [
+        ["Valid", "Validation"],
+        ["", "Test"],
+        ["Circular", "Validation"],
+        ["", "Test"],
+    ]
     circ_test = rows[3]
     assert circ_test[2:5] == ["80.10", "85.00", "83.30"]
     values = [80.1, 85.0, 83.3]
-    assert circ_test[5] == f"{statistics.fmean(values):.4f}" and circ_test[6] == f"{statistics.pstdev(values):.4f}"
+    assert (
+        circ_test[5] == f"{statistics.fmean(values):.4f}"
+        and circ_test[6] == f"{statistics.pstdev(values):.4f}"
+    )
     assert circ_test[6] == "2.0314" != f"{statistics.stdev(values):.4f}"  # population, not sample, std
     with_unshifted = table_rows(fake_result(), unshifted=True)
     assert [r[1] for r in with_unshifted[:3]] == ["Validation", "Test", "Test (unshifted)"]
@@ -60,24 +81,44 @@ def test_ten_rounds_printed_to_a_file_are_not_cut():
 def test_csv_and_json_hold_every_round():
     result = fake_result()
     lines = list(csv.DictReader(io.StringIO(to_csv(result))))
-    assert [(l["conv_type"], l["round"]) for l in lines] == [("valid", "1"), ("valid", "2"), ("valid", "3"),
-                                                           ("circular", "1"), ("circular", "2"), ("circular", "3")]
+    assert [(row["conv_type"], row["round"]) for row in lines] == [
+        ("valid", "1"),
+        ("valid", "2"),
+        ("valid", "3"),
+        ("circular", "1"),
+        ("circular", "2"),
+        ("circular", "3"),
+    ]
     data = to_json(result)
-    assert data["conv_types"]["circular"]["summary"]["test"]["std"] == pytest.approx(statistics.pstdev([80.1, 85.0, 83.3]))
+    assert data["conv_types"]["circular"]["summary"]["test"]["std"] == pytest.approx(
+        statistics.pstdev([80.1, 85.0, 83.3])
+    )
     assert [r["test_acc"] for r in data["conv_types"]["circular"]["rounds"]] == [80.1, 85.0, 83.3]
 
 
 def test_every_path_gives_the_sequential_numbers():
-    common = dict(net="net1", conv_types=["reflect"], rounds=2, epochs=2, device="cpu", data_sizes=TINY,
-                  settings=TrainSettings(batch_size=20))
+    common = dict(
+        net="net1",
+        conv_types=["reflect"],
+        rounds=2,
+        epochs=2,
+        device="cpu",
+        data_sizes=TINY,
+        settings=TrainSettings(batch_size=20),
+    )
     seq = run_padding_bench(path="sequential", **common)
     par = run_padding_bench(path="cpu-processes", workers=2, **common)
     bat = run_padding_bench(path="batched", **common)
     assert (seq.path, par.path, bat.path) == ("sequential", "cpu-processes", "batched")
     for ct in ("reflect",):
         assert [o.round for o in par.outcomes[ct]] == [0, 1]
-        for a, b, c in zip(seq.outcomes[ct], par.outcomes[ct], bat.outcomes[ct]):
-            assert (a.val_losses, a.val_acc, a.test_acc, a.epochs) == (b.val_losses, b.val_acc, b.test_acc, b.epochs)
+        for a, b, c in zip(seq.outcomes[ct], par.outcomes[ct], bat.outcomes[ct], strict=True):
+            assert (a.val_losses, a.val_acc, a.test_acc, a.epochs) == (
+                b.val_losses,
+                b.val_acc,
+                b.test_acc,
+                b.epochs,
+            )
             assert (a.val_acc, a.test_acc, a.epochs) == (c.val_acc, c.test_acc, c.epochs)
             assert c.val_losses == pytest.approx(a.val_losses, rel=1e-5)
     assert seq.flop == par.flop == bat.flop > 0
@@ -88,20 +129,56 @@ def test_ctrl_c_returns_the_finished_rounds():
         def log(self, message: str) -> None:
             raise KeyboardInterrupt
 
-    result = run_padding_bench(conv_types=["valid"], rounds=3, epochs=1, device="cpu", path="sequential",
-                               data_sizes=TINY, settings=TrainSettings(batch_size=20), reporter=StopAfterFirst())
+    result = run_padding_bench(
+        conv_types=["valid"],
+        rounds=3,
+        epochs=1,
+        device="cpu",
+        path="sequential",
+        data_sizes=TINY,
+        settings=TrainSettings(batch_size=20),
+        reporter=StopAfterFirst(),
+    )
     assert result.interrupted
     assert [o.round for o in result.outcomes["valid"]] == [0]
 
 
 def test_cli_end_to_end_json(tmp_path):
     out = tmp_path / "t.json"
-    res = runner.invoke(app, ["padding-bench", "--net", "net2", "--conv-types", "sconv", "--rounds", "1", "--epochs", "1",
-                              "--quiet", "--unshifted", "--json", str(out), "--csv", str(tmp_path / "t.csv")])
+    res = runner.invoke(
+        app,
+        [
+            "padding-bench",
+            "--net",
+            "net2",
+            "--conv-types",
+            "sconv",
+            "--rounds",
+            "1",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--unshifted",
+            "--json",
+            str(out),
+            "--csv",
+            str(tmp_path / "t.csv"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "Table 2" in res.output and "sconv" in res.output and "Test (unshifted)" in res.output
     data = json.loads(out.read_text())
-    assert set(data) >= {"command", "settings", "path", "device", "seconds", "gflop", "gflops", "interrupted", "conv_types"}
+    assert set(data) >= {
+        "command",
+        "settings",
+        "path",
+        "device",
+        "seconds",
+        "gflop",
+        "gflops",
+        "interrupted",
+        "conv_types",
+    }
     assert data["settings"]["net"] == "net2" and list(data["conv_types"]) == ["sconv"]
     (rnd,) = data["conv_types"]["sconv"]["rounds"]
     assert rnd["epochs"] == 1 and len(rnd["val_losses"]) == 1 and 0 <= rnd["test_acc"] <= 100
@@ -129,7 +206,9 @@ def test_preview_writes_enlarged_pngs(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, message):
-    res = runner.invoke(app, ["padding-bench", "--quiet", "--rounds", "1", "--epochs", "1", "--conv-types", "valid", *args])
+    res = runner.invoke(
+        app, ["padding-bench", "--quiet", "--rounds", "1", "--epochs", "1", "--conv-types", "valid", *args]
+    )
     assert res.exit_code == 2
     assert res.stderr.startswith("error: ") and message in res.stderr and res.stderr.count("\n") == 1
 
@@ -140,7 +219,9 @@ def test_settings_above_and_plain_footer_below_the_table():
     out = io.StringIO()
     render(result, Console(file=out, width=200))
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("net1, conv types valid, circular; 3 round(s) of at most 20 epoch(s); data seed 0")
+    assert lines[0].startswith(
+        "net1, conv types valid, circular; 3 round(s) of at most 20 epoch(s); data seed 0"
+    )
     assert lines[-1] == "trained 6 networks in 178 s on 2 CPU cores"
     out = io.StringIO()
     render(result, Console(file=out, width=200), verbose=True)
@@ -149,7 +230,11 @@ def test_settings_above_and_plain_footer_below_the_table():
 
 def test_json_numbers_rounds_from_1_like_the_table():
     data = to_json(fake_result())
-    assert [(r["round"], r["init_seed"]) for r in data["conv_types"]["valid"]["rounds"]] == [(1, 0), (2, 1), (3, 2)]
+    assert [(r["round"], r["init_seed"]) for r in data["conv_types"]["valid"]["rounds"]] == [
+        (1, 0),
+        (2, 1),
+        (3, 2),
+    ]
 
 
 def test_plot_is_a_png(tmp_path):

@@ -81,6 +81,10 @@ def test_validation_quirk_and_independent_validation():
 
 
 def test_same_seed_same_data_other_seed_other_data():
-    a, b, c = make_data(1, n_train=50, n_val=10, n_test=20), make_data(1, n_train=50, n_val=10, n_test=20), make_data(2, n_train=50, n_val=10, n_test=20)
+    a, b, c = (
+        make_data(1, n_train=50, n_val=10, n_test=20),
+        make_data(1, n_train=50, n_val=10, n_test=20),
+        make_data(2, n_train=50, n_val=10, n_test=20),
+    )
     assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_x, b.test_x)
     assert not torch.equal(a.train_x, c.train_x)

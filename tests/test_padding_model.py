@@ -9,12 +9,25 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.padding.model import (
-    CONV_TYPES, NETS, BorderPad, PaddingNetConfig, feature_size, forward_flops, make_model, pad2d,
+    CONV_TYPES,
+    NETS,
+    BorderPad,
+    PaddingNetConfig,
+    feature_size,
+    forward_flops,
+    make_model,
+    pad2d,
 )
 
 EXPECTED_SIDE = {"valid": 2, "sconv": 4, "fconv": 6, "circular": 6, "reflect": 6, "replicate": 6}
-EXPECTED_PADDING = {"valid": ("zeros", 0), "sconv": ("zeros", 1), "fconv": ("zeros", 2),
-                    "circular": ("circular", 2), "reflect": ("reflect", 2), "replicate": ("replicate", 2)}
+EXPECTED_PADDING = {
+    "valid": ("zeros", 0),
+    "sconv": ("zeros", 1),
+    "fconv": ("zeros", 2),
+    "circular": ("circular", 2),
+    "reflect": ("reflect", 2),
+    "replicate": ("replicate", 2),
+}
 
 
 @pytest.mark.parametrize("net", NETS)
@@ -25,19 +38,25 @@ def test_shapes_and_layers(net, conv_type):
     assert model(x).shape == (3, 2)
     convs = list(model.convs)
     assert [(c.in_channels, c.out_channels, c.stride[0], c.kernel_size) for c in convs] == [
-        (3, 32, 1, (3, 3)), (32, 32, 2, (3, 3)), (32, 64, 2, (3, 3)), (64, 64, 2, (3, 3))]
-    assert all(c.bias is None and (c.padding_mode, c.padding[0]) == EXPECTED_PADDING[conv_type] for c in convs)
+        (3, 32, 1, (3, 3)),
+        (32, 32, 2, (3, 3)),
+        (32, 64, 2, (3, 3)),
+        (64, 64, 2, (3, 3)),
+    ]
+    assert all(
+        c.bias is None and (c.padding_mode, c.padding[0]) == EXPECTED_PADDING[conv_type] for c in convs
+    )
     h = x
     for c in convs:
         h = c(h)
     assert h.shape[-1] == EXPECTED_SIDE[conv_type] == feature_size(conv_type)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     if net == "net1":
-        assert [(l.in_features, l.out_features) for l in linears] == [(64, 2)]
+        assert [(lin.in_features, lin.out_features) for lin in linears] == [(64, 2)]
         assert any(isinstance(m, torch.nn.AdaptiveMaxPool2d) for m in model.modules())
     else:
         s = EXPECTED_SIDE[conv_type]
-        assert [(l.in_features, l.out_features) for l in linears] == [(64 * s * s, 64), (64, 2)]
+        assert [(lin.in_features, lin.out_features) for lin in linears] == [(64 * s * s, 64), (64, 2)]
 
 
 @pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
@@ -57,14 +76,17 @@ def test_border_pad_matches_f_pad_values_and_gradients(mode):
 @pytest.mark.parametrize("conv_type", ["circular", "reflect", "replicate", "fconv"])
 def test_padding_implementations_compute_the_same_network(conv_type):
     x = torch.rand(4, 3, 32, 32)
-    outs = [make_model(PaddingNetConfig("net1", conv_type, impl), seed=7)(x) for impl in ("builtin", "fast", "portable")]
+    outs = [
+        make_model(PaddingNetConfig("net1", conv_type, impl), seed=7)(x)
+        for impl in ("builtin", "fast", "portable")
+    ]
     for out in outs[1:]:
         torch.testing.assert_close(out, outs[0], rtol=1e-5, atol=1e-6)
 
 
 def test_round_seed_sets_the_initial_weights():
     a, b, c = (make_model(PaddingNetConfig(), s) for s in (1, 1, 2))
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert not torch.equal(a.convs[0].weight, c.convs[0].weight)
 
 

@@ -19,7 +19,9 @@ def tiny():
     loss soon stops improving and the rounds stop early, at different epochs."""
     torch.set_num_threads(1)
     d = make_data(seed=0, n_train=40, n_val=20, n_test=20)
-    return BoxData(d.train_x, d.train_y, d.test_x, d.test_y, d.test_x, d.test_y, d.test_unshifted_x, d.test_unshifted_y)
+    return BoxData(
+        d.train_x, d.train_y, d.test_x, d.test_y, d.test_x, d.test_y, d.test_unshifted_x, d.test_unshifted_y
+    )
 
 
 SETTINGS = TrainSettings(epochs=8, batch_size=20, patience=1)
@@ -61,16 +63,26 @@ def test_kept_weights_are_tested(sequential, tiny):
         assert val_loss == pytest.approx(min(o.val_losses), rel=1e-5)
         assert val_acc == o.val_acc_kept
         assert evaluate(model, tiny.test_x, tiny.test_y, SETTINGS)[1] == o.test_acc
-        assert evaluate(model, tiny.test_unshifted_x, tiny.test_unshifted_y, SETTINGS)[1] == o.test_unshifted_acc
+        assert (
+            evaluate(model, tiny.test_unshifted_x, tiny.test_unshifted_y, SETTINGS)[1] == o.test_unshifted_acc
+        )
 
 
 def test_batched_trainer_equals_sequential(sequential, tiny):
     batched = train_rounds_batched(PaddingNetConfig("net1", "circular"), [0, 1, 2], tiny, SETTINGS)
-    for solo, together in zip(sequential, batched):
-        assert (together.round, together.epochs, together.best_epoch) == (solo.round, solo.epochs, solo.best_epoch)
+    for solo, together in zip(sequential, batched, strict=True):
+        assert (together.round, together.epochs, together.best_epoch) == (
+            solo.round,
+            solo.epochs,
+            solo.best_epoch,
+        )
         assert together.val_losses == pytest.approx(solo.val_losses, rel=1e-5)
         assert (together.val_acc, together.val_acc_kept, together.test_acc, together.test_unshifted_acc) == (
-            solo.val_acc, solo.val_acc_kept, solo.test_acc, solo.test_unshifted_acc)
+            solo.val_acc,
+            solo.val_acc_kept,
+            solo.test_acc,
+            solo.test_unshifted_acc,
+        )
         assert together.state.keys() == solo.state.keys()
         for k in solo.state:
             torch.testing.assert_close(together.state[k], solo.state[k], rtol=1e-4, atol=1e-5)
@@ -83,7 +95,7 @@ def test_batched_trainer_equals_sequential_net2():
     cfg = PaddingNetConfig("net2", "reflect")
     solo = [train_round(cfg, s, d, settings) for s in (0, 1)]
     together = train_rounds_batched(cfg, [0, 1], d, settings)
-    for a, b in zip(solo, together):
+    for a, b in zip(solo, together, strict=True):
         assert (a.val_acc, a.test_acc, a.epochs) == (b.val_acc, b.test_acc, b.epochs)
         for k in a.state:
             torch.testing.assert_close(b.state[k], a.state[k], rtol=1e-4, atol=1e-5)

@@ -26,8 +26,10 @@ def text(tmp_path_factory):
 
 def _run_probe(tmp_path, name, *extra):
     png, out = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
-    result = runner.invoke(app, ["probe", name, "--quick", "--device", "cpu", "-q", "--plot", str(png),
-                                 "--json", str(out), *extra])
+    result = runner.invoke(
+        app,
+        ["probe", name, "--quick", "--device", "cpu", "-q", "--plot", str(png), "--json", str(out), *extra],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert png.read_bytes().startswith(PNG)
     data = json.loads(out.read_text())
@@ -40,7 +42,8 @@ def _run_probe(tmp_path, name, *extra):
 def test_attention_cost_quick(tmp_path):
     data = _run_probe(tmp_path, "attention-cost", "--n", "128,256,512")
     assert {(p["n"], p["path"]) for p in data["points"]} == {
-        (n, path) for n in (128, 256, 512) for path in ("explicit", "sdpa", "kv-cache")}
+        (n, path) for n in (128, 256, 512) for path in ("explicit", "sdpa", "kv-cache")
+    }
     for p in data["points"]:
         assert p["seconds"] > 0 and p["peak_bytes"] >= 0 and p["theory_bytes"] == p["n"] ** 2 * 4 * 4
     assert set(data["slopes"]) == {"explicit", "sdpa", "kv-cache"}
@@ -83,15 +86,18 @@ def test_heads_quick(tmp_path, text):
     assert [len(data["maps"][k]) for k in ("1", "2")] == [1, 2]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["probe", "no-such-probe"], "unknown probe 'no-such-probe'"),
-    (["probe", "attention-cost", "--n", "0,64"], "below 1"),
-    (["probe", "attention-cost", "--n", "64,96"], "not a power of two"),
-    (["probe", "softmax-scale", "--dk", "16,24"], "not a power of two"),
-    (["probe", "heads", "--steps", "0"], "--steps must be at least 1"),
-    (["probe", "receptive-field", "--samples", "0"], "--samples must be at least 1"),
-    (["probe", "receptive-field", "--seed", "-1"], "--seed must be 0 or more"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["probe", "no-such-probe"], "unknown probe 'no-such-probe'"),
+        (["probe", "attention-cost", "--n", "0,64"], "below 1"),
+        (["probe", "attention-cost", "--n", "64,96"], "not a power of two"),
+        (["probe", "softmax-scale", "--dk", "16,24"], "not a power of two"),
+        (["probe", "heads", "--steps", "0"], "--steps must be at least 1"),
+        (["probe", "receptive-field", "--samples", "0"], "--samples must be at least 1"),
+        (["probe", "receptive-field", "--seed", "-1"], "--seed must be 0 or more"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output

@@ -21,7 +21,7 @@ def test_loglog_slope_recovers_the_exponent_of_noisy_synthetic_timings(power):
     gen = torch.Generator().manual_seed(int(power * 10))
     ns = [2**k for k in range(6, 13)]
     noise = torch.exp(0.05 * torch.randn(len(ns), generator=gen)).tolist()  # +-5% jitter
-    times = [3e-9 * n**power * e for n, e in zip(ns, noise, strict=False)]
+    times = [3e-9 * n**power * e for n, e in zip(ns, noise, strict=True)]
     assert loglog_slope(ns, times) == pytest.approx(power, abs=0.05)
 
 

@@ -19,8 +19,11 @@ from hw2cli.cli import app
 from hw2cli.common import rundir
 from hw2cli.gpt.train import TrainOptions, train
 
-TEXT = "".join(f"The {w} sat by the well and spun {n} threads of gold.\n"
-               for n in range(12) for w in ("miller", "queen", "king", "frog"))
+TEXT = "".join(
+    f"The {w} sat by the well and spun {n} threads of gold.\n"
+    for n in range(12)
+    for w in ("miller", "queen", "king", "frog")
+)
 REPRODUCED = Path(__file__).resolve().parent.parent / "docs" / "reproduce-quick"
 runner = CliRunner()
 
@@ -31,12 +34,40 @@ def sources(tmp_path_factory):
     root = tmp_path_factory.mktemp("readback")
     corpus = root / "tiny.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    train(TrainOptions(txt_file=str(corpus), model_type="gpt-nano", block_size=16, batch_size=4, max_steps=6,
-                       eval_interval=3, eval_steps=1, log_interval=3, sample_interval=0, device="cpu",
-                       out=str(root / "gpt")))
-    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--epochs", "1", "--angles", "0",
-                                 "--mode", "plain", "--device", "cpu", "--quiet",
-                                 "--save-models", str(root / "models")])
+    train(
+        TrainOptions(
+            txt_file=str(corpus),
+            model_type="gpt-nano",
+            block_size=16,
+            batch_size=4,
+            max_steps=6,
+            eval_interval=3,
+            eval_steps=1,
+            log_interval=3,
+            sample_interval=0,
+            device="cpu",
+            out=str(root / "gpt"),
+        )
+    )
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--angles",
+            "0",
+            "--mode",
+            "plain",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--save-models",
+            str(root / "models"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return {"gpt": root / "gpt", "models": root / "models", "report": REPRODUCED}
 
@@ -65,16 +96,19 @@ def setter(file: str, change: Callable[[dict], None]) -> Callable[[Path], str]:
     def damage(folder: Path) -> str:
         edit_json(folder / file, change)
         return file
+
     return damage
 
 
 def at(keys: str, value) -> Callable[[dict], None]:
     """Set the nested key ``a.b.c`` to ``value``."""
+
     def change(d: dict) -> None:
         *parents, last = keys.split(".")
         for key in parents:
             d = d[key]
         d[last] = value
+
     return change
 
 
@@ -84,6 +118,7 @@ def drop(keys: str) -> Callable[[dict], None]:
         for key in parents:
             d = d[key]
         del d[last]
+
     return change
 
 
@@ -91,6 +126,7 @@ def write(file: str, content: bytes) -> Callable[[Path], str]:
     def damage(folder: Path) -> str:
         (folder / file).write_bytes(content)
         return file
+
     return damage
 
 
@@ -98,6 +134,7 @@ def remove(file: str) -> Callable[[Path], str]:
     def damage(folder: Path) -> str:
         (folder / file).unlink()
         return file
+
     return damage
 
 
@@ -107,6 +144,7 @@ def cut(file: str, manifest: str | None = None) -> Callable[[Path], str]:
         if manifest:
             rehash(folder, file, manifest)
         return file
+
     return damage
 
 
@@ -115,6 +153,7 @@ def then_rehash(damage: Callable[[Path], str], manifest: str) -> Callable[[Path]
         file = damage(folder)
         rehash(folder, file, manifest)
         return file
+
     return both
 
 
@@ -123,12 +162,14 @@ def tensors(file: str, manifest: str, change: Callable[[dict], dict]) -> Callabl
         save_file(change(load_file(str(folder / file))), str(folder / file))
         rehash(folder, file, manifest)
         return file
+
     return damage
 
 
 def in_part(part: str, damage: Callable[[Path], str]) -> Callable[[Path], str]:
     def inner(folder: Path) -> str:
         return f"{part}/{damage(folder / part)}"
+
     return inner
 
 
@@ -149,6 +190,7 @@ def csv_line(text: str) -> Callable[[Path], str]:
         (folder / "metrics.csv").write_text("\n".join([lines[0], text, *lines[2:]]) + "\n")
         rehash(folder, "metrics.csv", "state.json")
         return "metrics.csv"
+
     return damage
 
 
@@ -189,20 +231,32 @@ CASES: list[tuple[str, str, Callable[[Path], str]]] = [
     ("weights truncated, manifest updated", G, cut("model.safetensors", "state.json")),
     ("weights deleted", G, remove("model.safetensors")),
     ("weights of another shape", G, tensors("model.safetensors", "state.json", shrink_tensor)),
-    ("weights renamed", G, tensors("model.safetensors", "state.json",
-                                   lambda t: {f"x.{k}": v for k, v in t.items()})),
+    (
+        "weights renamed",
+        G,
+        tensors("model.safetensors", "state.json", lambda t: {f"x.{k}": v for k, v in t.items()}),
+    ),
     ("weights legacy, truncated", G, legacy_truncated),
     ("state not json", G, write("state.json", b"{")),
     ("state step a string", G, setter("state.json", at("step", "six"))),
     ("state unknown key", G, setter("state.json", at("momentum", 1))),
-    ("state sha not hex", G, setter("state.json",
-                                    lambda d: d["files"]["model.safetensors"].update(sha256="xyz"))),
-    ("state names a path", G, setter("state.json",
-                                     at("files", {"../../x": {"size": 1, "sha256": "0" * 64}}))),
+    (
+        "state sha not hex",
+        G,
+        setter("state.json", lambda d: d["files"]["model.safetensors"].update(sha256="xyz")),
+    ),
+    (
+        "state names a path",
+        G,
+        setter("state.json", at("files", {"../../x": {"size": 1, "sha256": "0" * 64}})),
+    ),
     ("state negative size", G, setter("state.json", lambda d: d["files"]["metrics.csv"].update(size=-1))),
     ("state NaN loss", R, write("state.json", b'{"step": 6, "best_val_loss": NaN}')),
-    ("state param group without params", R, setter("state.json",
-                                                   lambda d: d["param_groups"][0].pop("params"))),
+    (
+        "state param group without params",
+        R,
+        setter("state.json", lambda d: d["param_groups"][0].pop("params")),
+    ),
     ("state one param group", R, setter("state.json", lambda d: d["param_groups"].pop())),
     # optimizer.safetensors and metrics.csv (resume reads them)
     ("optimizer garbage", R, then_rehash(write("optimizer.safetensors", b"\x80\x04pk"), "state.json")),
@@ -225,38 +279,70 @@ CASES: list[tuple[str, str, Callable[[Path], str]]] = [
     ("models unknown model", L, setter("config.json", at("models.rotated", {"file": "plain.safetensors"}))),
     ("models unknown key", L, setter("config.json", at("optimizer", "adam"))),
     ("models classes disagree", L, setter("config.json", at("classes", ["a", "b"]))),
-    ("models other classes", L, setter("config.json", lambda d: d.update(
-        classes=["a", "b", "c"], model={**d["model"], "n_classes": 3}))),
+    (
+        "models other classes",
+        L,
+        setter(
+            "config.json", lambda d: d.update(classes=["a", "b", "c"], model={**d["model"], "n_classes": 3})
+        ),
+    ),
     ("models loss a string", L, setter("config.json", at("models.plain.train_loss", ["low"]))),
     ("models wrong format", L, setter("config.json", at("format", "something else"))),
     ("models weights truncated", L, cut("plain.safetensors")),
-    ("models weights not safetensors", L,
-     then_rehash(write("plain.safetensors", b"\x80\x04"), "config.json")),
-    ("models weights of another shape", L,
-     tensors("plain.safetensors", "config.json", shrink_tensor)),
-    ("models weights extra tensor", L, tensors("plain.safetensors", "config.json",
-                                               lambda t: {**t, "extra": torch.zeros(2)})),
+    (
+        "models weights not safetensors",
+        L,
+        then_rehash(write("plain.safetensors", b"\x80\x04"), "config.json"),
+    ),
+    ("models weights of another shape", L, tensors("plain.safetensors", "config.json", shrink_tensor)),
+    (
+        "models weights extra tensor",
+        L,
+        tensors("plain.safetensors", "config.json", lambda t: {**t, "extra": torch.zeros(2)}),
+    ),
     # hw2 report on part folders
     ("part.json not json", P, in_part("rotation", write("part.json", b'{"part": '))),
     ("part.json without seconds", P, in_part("table1", setter("part.json", drop("seconds")))),
     ("part.json seconds a word", P, in_part("gpt", setter("part.json", at("seconds", "fast")))),
     ("rotation result missing", P, in_part("rotation", remove("result.json"))),
-    ("rotation accuracies per angle", P, in_part("rotation", setter(
-        "result.json", lambda d: d["models"]["plain"]["accuracy"].pop()))),
-    ("rotation accuracy 1.5", P, in_part("rotation", setter(
-        "result.json", lambda d: d["models"]["plain"]["accuracy"].__setitem__(0, 1.5)))),
+    (
+        "rotation accuracies per angle",
+        P,
+        in_part("rotation", setter("result.json", lambda d: d["models"]["plain"]["accuracy"].pop())),
+    ),
+    (
+        "rotation accuracy 1.5",
+        P,
+        in_part(
+            "rotation", setter("result.json", lambda d: d["models"]["plain"]["accuracy"].__setitem__(0, 1.5))
+        ),
+    ),
     ("padding net3", P, in_part("table1", setter("result.json", at("settings.net", "net3")))),
-    ("padding unknown conv type", P, in_part("table1", setter(
-        "result.json", lambda d: d["conv_types"].__setitem__("weird", d["conv_types"]["valid"])))),
+    (
+        "padding unknown conv type",
+        P,
+        in_part(
+            "table1",
+            setter("result.json", lambda d: d["conv_types"].__setitem__("weird", d["conv_types"]["valid"])),
+        ),
+    ),
     ("padding result cut", P, in_part("table2", cut("result.json"))),
     ("padding NaN", P, in_part("table2", write("result.json", b'{"settings": NaN}'))),
-    ("padding round without test_acc", P, in_part("table1", setter(
-        "result.json", lambda d: d["conv_types"]["valid"]["rounds"][0].pop("test_acc")))),
+    (
+        "padding round without test_acc",
+        P,
+        in_part(
+            "table1", setter("result.json", lambda d: d["conv_types"]["valid"]["rounds"][0].pop("test_acc"))
+        ),
+    ),
     ("gpt train.json missing", P, in_part("gpt", remove("train.json"))),
     ("gpt lr a string", P, in_part("gpt", setter("train.json", at("options.lr", "5e-4")))),
     ("gpt samples not a list", P, in_part("gpt", setter("samples_0.json", at("samples", "text")))),
-    ("graph adjacency not square", P, in_part("graph", setter(
-        "report_graph1_powers.json", lambda d: d["adjacency"].pop()))),
+    (
+        "graph adjacency not square",
+        P,
+        in_part("graph", setter("report_graph1_powers.json", lambda d: d["adjacency"].pop())),
+    ),
     ("graph laplacian missing", P, in_part("graph", remove("report_graph1_laplacian.json"))),
     ("graph check ok a word", P, in_part("graph", setter("check.json", at("ok", "yes")))),
 ]
@@ -264,11 +350,33 @@ CASES: list[tuple[str, str, Callable[[Path], str]]] = [
 
 def command(kind: str, folder: Path) -> list[str]:
     return {
-        G: ["gpt", "generate", str(folder), "--prompt", "The ", "--greedy", "--max-new-tokens", "2",
-            "--device", "cpu"],
+        G: [
+            "gpt",
+            "generate",
+            str(folder),
+            "--prompt",
+            "The ",
+            "--greedy",
+            "--max-new-tokens",
+            "2",
+            "--device",
+            "cpu",
+        ],
         R: ["gpt", "train", "--resume", str(folder), "--max-steps", "9", "--device", "cpu", "--quiet"],
-        L: ["rotate-eval", "--dataset", "digits", "--mode", "plain", "--angles", "0", "--device", "cpu",
-            "--quiet", "--load-models", str(folder)],
+        L: [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--mode",
+            "plain",
+            "--angles",
+            "0",
+            "--device",
+            "cpu",
+            "--quiet",
+            "--load-models",
+            str(folder),
+        ],
         P: ["report", str(folder)],
     }[kind]
 

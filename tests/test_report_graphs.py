@@ -16,8 +16,17 @@ EX = Path(__file__).resolve().parents[1] / "examples"
 
 def check(tmp_path, graph: int, name: str, kind: str):
     out = tmp_path / f"{graph}_{name}.json"
-    args = ["graph", "check", str(EX / f"report_graph{graph}.txt"), "--kind", kind,
-            "--matrix", str(EX / f"report_graph{graph}_{name}.txt"), "--json", str(out)]
+    args = [
+        "graph",
+        "check",
+        str(EX / f"report_graph{graph}.txt"),
+        "--kind",
+        kind,
+        "--matrix",
+        str(EX / f"report_graph{graph}_{name}.txt"),
+        "--json",
+        str(out),
+    ]
     result = CliRunner().invoke(app, args)
     return result.exit_code, json.loads(out.read_text())
 
@@ -48,4 +57,6 @@ def test_graph2_row_3_is_found_wrong(tmp_path):
     code, report = check(tmp_path, 2, "laplacian", "laplacian")
     assert code == 1
     assert [(c["row"], c["col"], c["given"], c["expected"]) for c in report["wrong_cells"]] == [
-        (3, 4, 0, -1), (3, 5, -1, 0)]
+        (3, 4, 0, -1),
+        (3, 5, -1, 0),
+    ]

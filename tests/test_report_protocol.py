@@ -11,20 +11,34 @@ from hw2cli.report.sections import padding_table
 
 
 def write_result(part_dir, rounds: int, epochs: int, test_acc: float = 90.0):
-    conv = {"circular": {
-        "rounds": [{"round": r + 1, "val_acc": 99.0, "test_acc": test_acc} for r in range(rounds)],
-        "summary": {"val": {"mean": 99.0, "std": 0.0}, "test": {"mean": test_acc, "std": 0.0}},
-    }}
-    data = {"settings": {"net": "net1", "rounds": rounds, "epochs": epochs, "seed": 0,
-                         "data_sizes": {"train": 2000, "val": 1000, "test": 1000}},
-            "device": "cpu", "path": "sequential", "seconds": 12.0, "gflops": 1.0, "interrupted": False,
-            "conv_types": conv}
+    conv = {
+        "circular": {
+            "rounds": [{"round": r + 1, "val_acc": 99.0, "test_acc": test_acc} for r in range(rounds)],
+            "summary": {"val": {"mean": 99.0, "std": 0.0}, "test": {"mean": test_acc, "std": 0.0}},
+        }
+    }
+    data = {
+        "settings": {
+            "net": "net1",
+            "rounds": rounds,
+            "epochs": epochs,
+            "seed": 0,
+            "data_sizes": {"train": 2000, "val": 1000, "test": 1000},
+        },
+        "device": "cpu",
+        "path": "sequential",
+        "seconds": 12.0,
+        "gflops": 1.0,
+        "interrupted": False,
+        "conv_types": conv,
+    }
     part_dir.mkdir(parents=True, exist_ok=True)
     (part_dir / "result.json").write_text(json.dumps(data))
 
 
 def header_and_row(lines):
     rows = [line for line in lines if line.startswith("| ")]
+
     def cells(row):
         return [c.strip() for c in row.strip("|").split("|")]
 

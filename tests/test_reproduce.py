@@ -23,7 +23,9 @@ def _run(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
         "HW2": f"{sys.executable} -m hw2cli",
         "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +71,13 @@ def test_every_part_ran_and_every_section_is_present(quick):
         assert meta["part"] == part and meta["profile"] == "quick" and meta["seconds"] > 0
     for heading in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "Q3.1", "The report's answers"):
         assert "_Not run._" not in _section(report, heading)
-    for image in ("table1/table.png", "table2/table.png", "rotation/rotation.png", "rotation/preview.png",
-                  "gpt/run/loss.png"):
+    for image in (
+        "table1/table.png",
+        "table2/table.png",
+        "rotation/rotation.png",
+        "rotation/preview.png",
+        "gpt/run/loss.png",
+    ):
         assert f"]({image})" in report
         assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -101,7 +108,10 @@ def test_quick_tables_are_not_compared_with_the_published_protocol(quick, headin
     (table,) = _tables(section)
     assert "published: mean ± std" in table[0] and "this run: mean" in table[0]
     assert "Δ" not in section  # 2 rounds x 3 epochs is not the published 10 x 50
-    assert "published numbers come from 10 round(s) of at most 50 epochs, this run from 2 round(s) of at most 3" in section
+    assert (
+        "published numbers come from 10 round(s) of at most 50 epochs, this run from 2 round(s) of at most 3"
+        in section
+    )
     assert section.count("Data: ") == 1
 
 
@@ -125,7 +135,9 @@ def test_rotation_table_parses_back_to_the_json(quick):
     angle_rows = table[1 : 1 + len(data["angles"])]
     assert [float(r[0]) for r in angle_rows] == data["angles"]
     for j, model in enumerate(models):
-        assert [float(r[1 + j]) for r in angle_rows] == [round(100 * a, 2) for a in data["models"][model]["accuracy"]]
+        assert [float(r[1 + j]) for r in angle_rows] == [
+            round(100 * a, 2) for a in data["models"][model]["accuracy"]
+        ]
 
 
 def test_gpt_summary_and_samples_parse_back(quick):
@@ -133,7 +145,7 @@ def test_gpt_summary_and_samples_parse_back(quick):
     train = json.loads((out / "gpt" / "train.json").read_text())
     section = _section((out / "report.md").read_text(), "Figure 3")
     (table,) = _tables(section)
-    row = dict(zip(table[0], table[1]))
+    row = dict(zip(table[0], table[1], strict=True))
     assert int(row["steps"]) == train["steps"]
     assert float(row["final val loss"]) == round(train["val_loss"], 4)
     assert float(row["best val loss"]) == round(train["best_val_loss"], 4)
@@ -223,14 +235,33 @@ def test_report_on_a_folder_without_parts_is_one_line_exit_2(tmp_path):
 def test_samples_with_backticks_stay_inside_their_code_block(tmp_path):
     from hw2cli.report.sections import gpt
 
-    (tmp_path / "train.json").write_text(json.dumps({
-        "model_type": "gpt-nano", "num_params": 1, "vocab_size": 2, "device": "cpu", "precision": "fp32",
-        "steps": 1, "train_loss": 1.0, "val_loss": None, "best_val_loss": None, "tokens_per_s": None,
-        "elapsed_s": 0.1, "options": {"block_size": 8, "batch_size": 2, "lr": 1e-3},
-    }))
+    (tmp_path / "train.json").write_text(
+        json.dumps(
+            {
+                "model_type": "gpt-nano",
+                "num_params": 1,
+                "vocab_size": 2,
+                "device": "cpu",
+                "precision": "fp32",
+                "steps": 1,
+                "train_loss": 1.0,
+                "val_loss": None,
+                "best_val_loss": None,
+                "tokens_per_s": None,
+                "elapsed_s": 0.1,
+                "options": {"block_size": 8, "batch_size": 2, "lr": 1e-3},
+            }
+        )
+    )
     text = "The ```` end"
-    (tmp_path / "samples_0.json").write_text(json.dumps({
-        "prompt": "The ", "settings": {"mode": "greedy", "seed": 0}, "samples": [{"text": text}],
-    }))
+    (tmp_path / "samples_0.json").write_text(
+        json.dumps(
+            {
+                "prompt": "The ",
+                "settings": {"mode": "greedy", "seed": 0},
+                "samples": [{"text": text}],
+            }
+        )
+    )
     markdown = "\n".join(gpt(tmp_path))
     assert f"`````text\n{text}\n`````" in markdown

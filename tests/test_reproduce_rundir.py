@@ -17,8 +17,13 @@ SCRIPT = REPO / "scripts" / "reproduce.sh"
 
 def _run(out: Path, *args: str, hw2: str = f"{sys.executable} -m hw2cli") -> subprocess.CompletedProcess:
     env = {**os.environ, "HW2": hw2, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(["bash", str(SCRIPT), "--out", str(out), "--parts", "graph", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        ["bash", str(SCRIPT), "--out", str(out), "--parts", "graph", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -59,11 +64,15 @@ def test_a_cut_redo_is_put_back_and_skipped(done, tmp_path):
 
 @pytest.mark.skipif(shutil.which("flock") is None, reason="the script locks with util-linux flock")
 def test_a_second_script_into_the_same_folder_is_refused(tmp_path):
-    hold = ("import sys, time\nfrom hw2cli.common import rundir\n"
-            "with rundir.lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)\n")
+    hold = (
+        "import sys, time\nfrom hw2cli.common import rundir\n"
+        "with rundir.lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)\n"
+    )
     holder = subprocess.Popen(
         [sys.executable, "-c", hold, str(tmp_path)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

@@ -40,8 +40,12 @@ def _write_batches(folder, rng) -> dict[str, tuple[np.ndarray, list[int]]]:
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         images = rng.integers(0, 256, size=(PER_BATCH, 3, 32, 32), dtype=np.uint8)
         labels = rng.integers(0, 10, size=PER_BATCH).tolist()
-        entry = {"batch_label": name, "labels": labels, "data": images.reshape(PER_BATCH, 3072),
-                 "filenames": [f"{name}_{i}.png" for i in range(PER_BATCH)]}
+        entry = {
+            "batch_label": name,
+            "labels": labels,
+            "data": images.reshape(PER_BATCH, 3072),
+            "filenames": [f"{name}_{i}.png" for i in range(PER_BATCH)],
+        }
         (folder / name).write_bytes(pickle.dumps(entry))
         written[name] = (images, labels)
     meta = {"num_cases_per_batch": PER_BATCH, "label_names": LABEL_NAMES, "num_vis": 3072}
@@ -51,7 +55,9 @@ def _write_batches(folder, rng) -> dict[str, tuple[np.ndarray, list[int]]]:
 
 def _trust(monkeypatch, folder) -> None:
     """Point torchvision's md5 lists at the files just written."""
-    monkeypatch.setattr(CIFAR10, "train_list", [[f"data_batch_{i}", _md5(folder / f"data_batch_{i}")] for i in range(1, 6)])
+    monkeypatch.setattr(
+        CIFAR10, "train_list", [[f"data_batch_{i}", _md5(folder / f"data_batch_{i}")] for i in range(1, 6)]
+    )
     monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", _md5(folder / "test_batch")]])
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": _md5(folder / "batches.meta")})
 
@@ -105,7 +111,11 @@ def test_offline_with_nothing_cached_says_where_and_how(tmp_path):
         load_cifar10(tmp_path / "empty")
     message = str(info.value)
     assert str(tmp_path / "empty" / "cifar-10-batches-py") in message
-    assert "cifar-10-python.tar.gz" in message and "--data-dir" in message and "--dataset digits works offline" in message
+    assert (
+        "cifar-10-python.tar.gz" in message
+        and "--data-dir" in message
+        and "--dataset digits works offline" in message
+    )
 
 
 def test_a_corrupted_file_is_refused_by_the_md5_check(tmp_path, monkeypatch):
@@ -118,7 +128,13 @@ def test_a_corrupted_file_is_refused_by_the_md5_check(tmp_path, monkeypatch):
 
 
 def test_cli_offline_error_is_one_line_exit_2(tmp_path):
-    result = CliRunner().invoke(app, ["rotate-eval", "--data-dir", str(tmp_path / "nothing"), "--epochs", "1"])
+    result = CliRunner().invoke(
+        app, ["rotate-eval", "--data-dir", str(tmp_path / "nothing"), "--epochs", "1"]
+    )
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: CIFAR-10 is not in ") and "--dataset digits" in lines[0]
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("error: CIFAR-10 is not in ")
+        and "--dataset digits" in lines[0]
+    )

@@ -27,11 +27,29 @@ def _png_size(path) -> tuple[int, int]:
 def digits_run(tmp_path_factory):
     """Two epochs of both models on digits, with every output requested."""
     out = tmp_path_factory.mktemp("rotate")
-    result = runner.invoke(app, [
-        "rotate-eval", "--dataset", "digits", "--epochs", "2", "--angles", ANGLES, "--device", "cpu",
-        "--json", str(out / "r.json"), "--plot", str(out / "plot.png"), "--preview", str(out / "preview.png"),
-        "--save-models", str(out / "models"), "--quiet",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--angles",
+            ANGLES,
+            "--device",
+            "cpu",
+            "--json",
+            str(out / "r.json"),
+            "--plot",
+            str(out / "plot.png"),
+            "--preview",
+            str(out / "preview.png"),
+            "--save-models",
+            str(out / "models"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out, result, json.loads((out / "r.json").read_text())
 
@@ -86,16 +104,35 @@ def test_plot_and_preview_are_pngs(digits_run):
 
 def test_saved_models_reload_without_training(digits_run):
     out, _, report = digits_run
-    assert sorted(p.name for p in (out / "models").iterdir()) == ["augmented.safetensors", "config.json", "plain.safetensors"]
-    result = runner.invoke(app, [
-        "rotate-eval", "--dataset", "digits", "--load-models", str(out / "models"), "--angles", "0,90,45",
-        "--mode", "plain", "--json", str(out / "reload.json"), "--quiet",
-    ])
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "augmented.safetensors",
+        "config.json",
+        "plain.safetensors",
+    ]
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--load-models",
+            str(out / "models"),
+            "--angles",
+            "0,90,45",
+            "--mode",
+            "plain",
+            "--json",
+            str(out / "reload.json"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     again = json.loads((out / "reload.json").read_text())
-    assert list(again["models"]) == ["plain"] and again["models"]["plain"]["loaded_from"].endswith("plain.safetensors")
-    acc = dict(zip(again["angles"], again["models"]["plain"]["accuracy"]))
-    first = dict(zip(report["angles"], report["models"]["plain"]["accuracy"]))
+    assert list(again["models"]) == ["plain"] and again["models"]["plain"]["loaded_from"].endswith(
+        "plain.safetensors"
+    )
+    acc = dict(zip(again["angles"], again["models"]["plain"]["accuracy"], strict=True))
+    first = dict(zip(report["angles"], report["models"]["plain"]["accuracy"], strict=True))
     assert acc[0.0] == first[0.0] and acc[90.0] == first[90.0]
     assert again["models"]["plain"]["train_loss"] == report["models"]["plain"]["train_loss"]
 
@@ -106,8 +143,23 @@ def test_imagefolder_run_with_two_classes(tmp_path):
             (tmp_path / split / cls).mkdir(parents=True)
             for i in range(2):
                 Image.new("RGB", (20, 20), color).save(tmp_path / split / cls / f"{i}.png")
-    result = runner.invoke(app, ["rotate-eval", "--dataset", f"imagefolder:{tmp_path}", "--epochs", "1", "--angles", "0",
-                                 "--mode", "plain", "--json", str(tmp_path / "r.json"), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            f"imagefolder:{tmp_path}",
+            "--epochs",
+            "1",
+            "--angles",
+            "0",
+            "--mode",
+            "plain",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["classes"] == ["blue", "red"] and report["model_config"]["n_classes"] == 2
@@ -127,12 +179,16 @@ def test_unknown_dataset():
 
 def test_bad_angles_spec_names_the_form():
     line = _fail("--dataset", "digits", "--angles", "0-360")
-    assert "bad --angles '0-360'" in line and "START:STOP:STEP (e.g. 0:360:30" in line and "comma list" in line
+    assert (
+        "bad --angles '0-360'" in line and "START:STOP:STEP (e.g. 0:360:30" in line and "comma list" in line
+    )
 
 
 @pytest.mark.parametrize("epochs", ["0", "-3"])
 def test_epochs_below_one(epochs):
-    assert f"--epochs {epochs} is out of range; use 1 to 10,000" in _fail("--dataset", "digits", "--epochs", epochs)
+    assert f"--epochs {epochs} is out of range; use 1 to 10,000" in _fail(
+        "--dataset", "digits", "--epochs", epochs
+    )
 
 
 def test_unknown_mode():
@@ -169,7 +225,9 @@ def test_train_and_test_classes_differ(tmp_path):
 
 def test_unwritable_plot_path(tmp_path):
     (tmp_path / "a-file").write_text("x")
-    assert "cannot create folder" in _fail("--dataset", "digits", "--plot", str(tmp_path / "a-file" / "plot.png"))
+    assert "cannot create folder" in _fail(
+        "--dataset", "digits", "--plot", str(tmp_path / "a-file" / "plot.png")
+    )
     assert "is a directory" in _fail("--dataset", "digits", "--plot", str(tmp_path))
 
 
@@ -178,7 +236,10 @@ def _models_folder(folder, saved_config, tensors) -> None:
 
     folder.mkdir()
     save_file(tensors, str(folder / "plain.safetensors"))
-    meta = {"model": saved_config.to_dict(), "models": {"plain": {"file": "plain.safetensors", "epochs": 1, "train_loss": [1.0]}}}
+    meta = {
+        "model": saved_config.to_dict(),
+        "models": {"plain": {"file": "plain.safetensors", "epochs": 1, "train_loss": [1.0]}},
+    }
     (folder / "config.json").write_text(json.dumps(meta))
 
 
@@ -196,7 +257,9 @@ def test_model_file_that_is_not_safetensors(tmp_path):
 
     _models_folder(tmp_path / "m", RotationCNNConfig(), {"x": torch.zeros(1)})
     (tmp_path / "m" / "plain.safetensors").write_bytes(b"\x80\x04pickle, not safetensors")
-    assert "cannot read model file" in _fail("--dataset", "digits", "--mode", "plain", "--load-models", str(tmp_path / "m"))
+    assert "cannot read model file" in _fail(
+        "--dataset", "digits", "--mode", "plain", "--load-models", str(tmp_path / "m")
+    )
 
 
 def test_load_models_folder_without_config_or_model(tmp_path):
@@ -218,8 +281,21 @@ def test_ctrl_c_keeps_finished_models_writes_json_and_exits_130(tmp_path, monkey
         return experiment.RotationCNN(config).eval(), [2.3]  # an untrained model is enough here
 
     monkeypatch.setattr(experiment, "train_model", interrupt_augmented)
-    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--angles", "0,180", "--json", str(tmp_path / "r.json"),
-                                 "--plot", str(tmp_path / "p.png"), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--angles",
+            "0,180",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--plot",
+            str(tmp_path / "p.png"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 130
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["interrupted"] is True and list(report["models"]) == ["plain"]
@@ -233,7 +309,22 @@ def test_cpu_training_keeps_freed_memory(monkeypatch):
 
     calls = []
     monkeypatch.setattr(experiment, "keep_freed_memory", lambda: calls.append(1) or True)
-    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--epochs", "1", "--mode", "plain",
-                                 "--angles", "0", "--device", "cpu", "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--mode",
+            "plain",
+            "--angles",
+            "0",
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert calls == [1]

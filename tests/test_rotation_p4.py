@@ -133,11 +133,29 @@ ANGLES = "0:270:90,45"
 def all_modes(tmp_path_factory):
     """One epoch of every mode on digits, models saved."""
     out = tmp_path_factory.mktemp("p4")
-    result = runner.invoke(app, [
-        "rotate-eval", "--dataset", "digits", "--epochs", "1", "--angles", ANGLES, "--device", "cpu",
-        "--mode", "plain,augmented,p4,p4-augmented,tta", "--json", str(out / "r.json"),
-        "--plot", str(out / "plot.png"), "--save-models", str(out / "models"), "--quiet",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--angles",
+            ANGLES,
+            "--device",
+            "cpu",
+            "--mode",
+            "plain,augmented,p4,p4-augmented,tta",
+            "--json",
+            str(out / "r.json"),
+            "--plot",
+            str(out / "plot.png"),
+            "--save-models",
+            str(out / "models"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out, result, json.loads((out / "r.json").read_text())
 
@@ -170,17 +188,33 @@ def test_tta_reuses_the_plain_model(all_modes):
     assert models["tta"]["train_loss"] == models["plain"]["train_loss"]
     assert report["tta_angles"] == [0.0, 90.0, 180.0, 270.0]
     assert sorted(p.name for p in (out / "models").iterdir()) == [
-        "augmented.safetensors", "config.json", "p4-augmented.safetensors", "p4.safetensors",
+        "augmented.safetensors",
+        "config.json",
+        "p4-augmented.safetensors",
+        "p4.safetensors",
         "plain.safetensors",
     ]
 
 
 def test_saved_p4_model_reloads_to_the_same_accuracies(all_modes):
     out, _, report = all_modes
-    result = runner.invoke(app, [
-        "rotate-eval", "--dataset", "digits", "--load-models", str(out / "models"), "--angles", ANGLES,
-        "--mode", "p4,tta", "--json", str(out / "reload.json"), "--quiet",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--load-models",
+            str(out / "models"),
+            "--angles",
+            ANGLES,
+            "--mode",
+            "p4,tta",
+            "--json",
+            str(out / "reload.json"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     again = json.loads((out / "reload.json").read_text())
     assert again["models"]["p4"]["loaded_from"].endswith("p4.safetensors")
@@ -224,8 +258,20 @@ def test_p4_model_listed_without_its_architecture_is_refused(all_modes, tmp_path
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     del meta["p4_model"]
     (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
-    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--load-models", str(tmp_path / "m"),
-                                 "--mode", "p4", "--angles", "0"])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--load-models",
+            str(tmp_path / "m"),
+            "--mode",
+            "p4",
+            "--angles",
+            "0",
+        ],
+    )
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "p4 models are listed without a p4_model section" in lines[0], lines
@@ -243,10 +289,23 @@ def test_p4_and_tta_on_an_image_folder(tmp_path):
                 pixels = (torch.rand(20, 20, 3, generator=rng) * 80).to(torch.uint8)
                 pixels[4:12, 6:16, channel] = 255  # an off-centre patch, so that turns move it
                 Image.fromarray(pixels.numpy()).save(tmp_path / split / cls / f"{i}.png")
-    result = runner.invoke(app, [
-        "rotate-eval", "--dataset", f"imagefolder:{tmp_path}", "--epochs", "1", "--angles", "0,90,180,270,30",
-        "--mode", "p4,tta", "--json", str(tmp_path / "r.json"), "--quiet",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            f"imagefolder:{tmp_path}",
+            "--epochs",
+            "1",
+            "--angles",
+            "0,90,180,270,30",
+            "--mode",
+            "p4,tta",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["classes"] == ["blue", "red"] and report["parameters"]["p4"] == 121706 - 8 * 32 - 8

@@ -23,7 +23,9 @@ def test_model_shapes_follow_the_notebook():
     assert [(m.in_features, m.out_features) for m in linears] == [(64 * 4 * 4, 64), (64, 10)]
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(m.in_channels, m.out_channels, m.kernel_size, m.padding) for m in convs] == [
-        (3, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1)), (64, 64, (3, 3), (1, 1))
+        (3, 32, (3, 3), (1, 1)),
+        (32, 64, (3, 3), (1, 1)),
+        (64, 64, (3, 3), (1, 1)),
     ]
     assert RotationCNN(RotationCNNConfig(n_classes=4))(x).shape == (5, 4)
 
@@ -82,9 +84,16 @@ def test_parse_angles_forms():
 
 @pytest.mark.parametrize(
     ("spec", "why"),
-    [("", "empty item"), ("abc", "'abc' is not a number"), ("0:90", "neither a number nor a START:STOP:STEP range"), ("0:90:0", "step 0 must be positive"),
-     ("90:0:10", "stop 0 is below start 90"), ("0,,90", "empty item"), ("inf", "not a finite number"),
-     ("0:1e6:1", "too many")],
+    [
+        ("", "empty item"),
+        ("abc", "'abc' is not a number"),
+        ("0:90", "neither a number nor a START:STOP:STEP range"),
+        ("0:90:0", "step 0 must be positive"),
+        ("90:0:10", "stop 0 is below start 90"),
+        ("0,,90", "empty item"),
+        ("inf", "not a finite number"),
+        ("0:1e6:1", "too many"),
+    ],
 )
 def test_parse_angles_rejects_bad_specs_and_names_the_form(spec, why):
     with pytest.raises(Hw2Error) as info:
@@ -107,7 +116,9 @@ def test_digits_loader_counts_shapes_range_and_fixed_split():
     counts = np.bincount(sk_digits().target, minlength=10)
     assert np.all(np.abs(np.bincount(data.test_labels.numpy(), minlength=10) - counts * 0.25) <= 1)
     again = load_digits()
-    assert torch.equal(again.test_images, data.test_images) and torch.equal(again.train_labels, data.train_labels)
+    assert torch.equal(again.test_images, data.test_images) and torch.equal(
+        again.train_labels, data.train_labels
+    )
     # each test image is an upscaled original: its 4x4 block means give back the 8x8 digit
     sk = sk_digits()
     original = torch.from_numpy(sk.images / 16.0).float()
@@ -156,12 +167,17 @@ def test_same_seed_same_numbers_and_augmentation_changes_training():
     model_a, loss_a = train_model(data, config, augment=True, seed=3, **kwargs)
     model_b, loss_b = train_model(data, config, augment=True, seed=3, **kwargs)
     assert loss_a == loss_b
-    assert all(torch.equal(p, q) for p, q in zip(model_a.state_dict().values(), model_b.state_dict().values()))
+    assert all(
+        torch.equal(p, q)
+        for p, q in zip(model_a.state_dict().values(), model_b.state_dict().values(), strict=True)
+    )
     _, loss_plain = train_model(data, config, augment=False, seed=3, **kwargs)
     _, loss_other_seed = train_model(data, config, augment=True, seed=4, **kwargs)
     assert loss_plain != loss_a and loss_other_seed != loss_a
     _, loss_bf16 = train_model(data, config, augment=True, seed=3, precision="bf16", **kwargs)
-    assert loss_bf16 != loss_a and loss_bf16[0] == pytest.approx(loss_a[0], rel=0.05)  # autocast ran, same training
+    assert loss_bf16 != loss_a and loss_bf16[0] == pytest.approx(
+        loss_a[0], rel=0.05
+    )  # autocast ran, same training
 
 
 def test_evaluate_counts_correct_predictions_per_angle():
@@ -174,5 +190,8 @@ def test_evaluate_counts_correct_predictions_per_angle():
     angles = [0.0, 90.0, 33.0]
     acc = evaluate({"m": model}, images, labels, angles, device=torch.device("cpu"), batch_size=32)["m"]
     with torch.no_grad():
-        expected = [(model(rotate_batch(to_float(images), a)).argmax(1) == labels).double().mean().item() for a in angles]
+        expected = [
+            (model(rotate_batch(to_float(images), a)).argmax(1) == labels).double().mean().item()
+            for a in angles
+        ]
     assert acc == expected

@@ -27,8 +27,11 @@ from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt import train as train_module
 from hw2cli.gpt.train import TrainOptions, train
 
-TEXT = "".join(f"The {w} sat by the well and spun {n} threads of gold.\n"
-               for n in range(12) for w in ("miller", "queen", "king", "frog"))
+TEXT = "".join(
+    f"The {w} sat by the well and spun {n} threads of gold.\n"
+    for n in range(12)
+    for w in ("miller", "queen", "king", "frog")
+)
 runner = CliRunner()
 
 
@@ -40,16 +43,51 @@ def corpus(tmp_path):
 
 
 def tiny(corpus, out, **kw) -> TrainOptions:
-    base = dict(txt_file=str(corpus), model_type="gpt-nano", block_size=16, batch_size=4, max_steps=12,
-                eval_interval=6, eval_steps=2, log_interval=3, sample_interval=0, device="cpu", out=str(out))
+    base = dict(
+        txt_file=str(corpus),
+        model_type="gpt-nano",
+        block_size=16,
+        batch_size=4,
+        max_steps=12,
+        eval_interval=6,
+        eval_steps=2,
+        log_interval=3,
+        sample_interval=0,
+        device="cpu",
+        out=str(out),
+    )
     return TrainOptions(**{**base, **kw})
 
 
 def cli_args(corpus, out, *extra) -> list[str]:
-    return ["gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "16",
-            "--batch-size", "4", "--max-steps", "12", "--eval-interval", "6", "--eval-steps", "2",
-            "--log-interval", "3", "--sample-interval", "0", "--device", "cpu", "--quiet", "--out", str(out),
-            *extra]
+    return [
+        "gpt",
+        "train",
+        "--txt-file",
+        str(corpus),
+        "--model-type",
+        "gpt-nano",
+        "--block-size",
+        "16",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "12",
+        "--eval-interval",
+        "6",
+        "--eval-steps",
+        "2",
+        "--log-interval",
+        "3",
+        "--sample-interval",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -132,15 +170,25 @@ def test_a_second_writer_is_refused_with_the_pid(corpus, tmp_path):
     run = tmp_path / "run"
     train(tiny(corpus, run, max_steps=6))
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom hw2cli.common import rundir\n"
-         "with rundir.lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)\n", str(run)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()},
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom hw2cli.common import rundir\n"
+            "with rundir.lock(sys.argv[1]):\n    print('locked', flush=True)\n    time.sleep(60)\n",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
         before = snapshot(run)
-        line = one_error_line(runner.invoke(app, ["gpt", "train", "--resume", str(run), "--max-steps", "12",
-                                                  "--device", "cpu", "--quiet"]))
+        line = one_error_line(
+            runner.invoke(
+                app, ["gpt", "train", "--resume", str(run), "--max-steps", "12", "--device", "cpu", "--quiet"]
+            )
+        )
         assert f"in use by process {holder.pid}" in line and str(run) in line
         assert snapshot(run) == before
         empty = tmp_path / "empty"
@@ -168,8 +216,9 @@ def _count_replaces(monkeypatch, fn) -> int:
     return len(calls)
 
 
-def test_a_write_failing_at_any_point_resumes_to_the_uninterrupted_weights(corpus, tmp_path, monkeypatch,
-                                                                            reference):
+def test_a_write_failing_at_any_point_resumes_to_the_uninterrupted_weights(
+    corpus, tmp_path, monkeypatch, reference
+):
     """Disk full at the 1st, 2nd, ... rename of a run (every file of both checkpoints and the
     figure): the run stops with one error, the last complete checkpoint survives, and a resume
     (or, before any checkpoint, a new run) ends with the weights of the uninterrupted run."""
@@ -266,8 +315,21 @@ def test_half_written_checkpoint_is_ignored_with_a_warning(corpus, tmp_path):
     train(tiny(corpus, run, max_steps=6))
     (run / ".model.safetensors.next").write_bytes(b"half a tensor")
     before = snapshot(run)
-    result = runner.invoke(app, ["gpt", "generate", str(run), "--prompt", "The ", "--greedy",
-                                 "--max-new-tokens", "3", "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "gpt",
+            "generate",
+            str(run),
+            "--prompt",
+            "The ",
+            "--greedy",
+            "--max-new-tokens",
+            "3",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith("warning: ") and "half-written" in result.stderr
     assert snapshot(run) == before  # reading changes nothing
@@ -367,8 +429,22 @@ def test_cli_exits_3_with_one_line_and_json_without_nan(corpus, tmp_path, monkey
 
 
 def rotate(*args):
-    return runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--epochs", "1", "--angles", "0",
-                               "--device", "cpu", "--quiet", *args])
+    return runner.invoke(
+        app,
+        [
+            "rotate-eval",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--angles",
+            "0",
+            "--device",
+            "cpu",
+            "--quiet",
+            *args,
+        ],
+    )
 
 
 def test_save_models_refuses_earlier_models_and_force_replaces_them_only_on_commit(tmp_path, monkeypatch):
@@ -377,7 +453,9 @@ def test_save_models_refuses_earlier_models_and_force_replaces_them_only_on_comm
     before = snapshot(models)
     meta = json.loads((models / "config.json").read_text())
     assert set(meta["models"]) == {"plain", "augmented"} and set(meta["files"]) == {
-        "plain.safetensors", "augmented.safetensors"}
+        "plain.safetensors",
+        "augmented.safetensors",
+    }
     line = one_error_line(rotate("--mode", "plain", "--seed", "1", "--save-models", str(models)))
     assert str(models) in line and "--force" in line
     assert snapshot(models) == before
@@ -390,8 +468,16 @@ def test_save_models_refuses_earlier_models_and_force_replaces_them_only_on_comm
         with pytest.raises(Hw2Error, match="No space left on device"):
             from hw2cli.rotation.experiment import run_rotation_experiment
 
-            run_rotation_experiment("digits", epochs=1, angles="0", mode="plain", seed=1, device="cpu",
-                                    save_models=models, force=True)
+            run_rotation_experiment(
+                "digits",
+                epochs=1,
+                angles="0",
+                mode="plain",
+                seed=1,
+                device="cpu",
+                save_models=models,
+                force=True,
+            )
     assert snapshot(models) == before
     assert rotate("--mode", "plain", "--seed", "1", "--save-models", str(models), "--force").exit_code == 0
     meta = json.loads((models / "config.json").read_text())

@@ -50,8 +50,19 @@ class MatrixKind(str, Enum):
 
 ModelType = Enum(  # the presets of hw2cli.gpt.model.PRESETS, without importing torch
     "ModelType",
-    {name: name for name in ("gpt-nano", "gpt-micro", "gpt-mini", "gopher-44m", "gpt2", "gpt2-medium",
-                             "gpt2-large", "gpt2-xl")},
+    {
+        name: name
+        for name in (
+            "gpt-nano",
+            "gpt-micro",
+            "gpt-mini",
+            "gopher-44m",
+            "gpt2",
+            "gpt2-medium",
+            "gpt2-large",
+            "gpt2-xl",
+        )
+    },
     type=str,
 )
 

@@ -76,10 +76,16 @@ class OneLineErrors(TyperGroup):
             param = getattr(exc, "param", None)
             low, high = getattr(param, "min", None), getattr(param, "max", None)
             if low is not None or high is not None:
-                low, high = (None if x is None else f"{x:,}" if isinstance(x, int) else f"{x:g}"
-                             for x in (low, high))
-                valid = (f"{low} to {high}" if low is not None and high is not None
-                         else f"at least {low}" if low is not None else f"at most {high}")
+                low, high = (
+                    None if x is None else f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high)
+                )
+                valid = (
+                    f"{low} to {high}"
+                    if low is not None and high is not None
+                    else f"at least {low}"
+                    if low is not None
+                    else f"at most {high}"
+                )
                 given = _given_value(param, sys.argv[1:] if args is None else list(args))
                 whole = "int" in str(getattr(getattr(param, "type_descriptor", None), "annotation", ""))
                 if given is not None and _is_number(given, whole):
@@ -92,8 +98,11 @@ class OneLineErrors(TyperGroup):
             if os.environ.get("HW2_DEBUG"):
                 raise
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            typer.echo(f"error: unexpected {type(exc).__name__}: {reason}; rerun with HW2_DEBUG=1 "
-                       "for the traceback and report it", err=True)
+            typer.echo(
+                f"error: unexpected {type(exc).__name__}: {reason}; rerun with HW2_DEBUG=1 "
+                "for the traceback and report it",
+                err=True,
+            )
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -106,7 +115,7 @@ def _given_value(param, argv: list[str]) -> str | None:
             if arg == opt and i + 1 < len(argv):
                 found = argv[i + 1]
             elif arg.startswith(opt + "="):
-                found = arg[len(opt) + 1:]
+                found = arg[len(opt) + 1 :]
     return found
 
 
@@ -154,8 +163,10 @@ def check_outputs(
     to_stdout = [name for name, path in given.items() if is_stdout(path)]
     for name in to_stdout:
         if name not in TEXT_OUTPUTS:
-            raise Hw2Error(f"{_flag(name)} {given[name]}: standard output takes only text (--json, --csv); "
-                           "give a file path")
+            raise Hw2Error(
+                f"{_flag(name)} {given[name]}: standard output takes only text (--json, --csv); "
+                "give a file path"
+            )
     if len(to_stdout) > 1:
         both = " and ".join(_flag(n) for n in to_stdout)
         raise Hw2Error(f"{both} both write to standard output; send one to a file")
@@ -164,8 +175,9 @@ def check_outputs(
     for name, path in files.items():
         key = _identity(path)
         if key in seen:
-            raise Hw2Error(f"{_flag(seen[key])} and {_flag(name)} both name {path}; "
-                           "give each output its own file")
+            raise Hw2Error(
+                f"{_flag(seen[key])} and {_flag(name)} both name {path}; give each output its own file"
+            )
         seen[key] = name
         for label, source in (inputs or {}).items():
             if source is None:
@@ -176,12 +188,16 @@ def check_outputs(
             else:
                 clash = _identity(source) == key
             if clash:
-                raise Hw2Error(f"{_flag(name)} {path} would overwrite the input {label} {source}; "
-                               "write the output somewhere else")
+                raise Hw2Error(
+                    f"{_flag(name)} {path} would overwrite the input {label} {source}; "
+                    "write the output somewhere else"
+                )
         for label, folder in (writes or {}).items():
             if folder is not None and _inside(path, Path(folder)):
-                raise Hw2Error(f"{_flag(name)} {path} lies inside the run directory {label} {folder} "
-                               "that this command writes; put the output outside it")
+                raise Hw2Error(
+                    f"{_flag(name)} {path} lies inside the run directory {label} {folder} "
+                    "that this command writes; put the output outside it"
+                )
     for name, path in files.items():
         check_writable(path, f"{_flag(name)} file", create=False)
     for name, path in files.items():  # only once every check passed: create missing folders

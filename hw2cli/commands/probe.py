@@ -25,7 +25,8 @@ class _ProbeGroup(TyperGroup):
 
 
 app = typer.Typer(
-    cls=_ProbeGroup, no_args_is_help=True,
+    cls=_ProbeGroup,
+    no_args_is_help=True,
     help="Measure the report's answers to Q2.1 and Q2.4: a table, --plot PNG, --json, a verdict per claim.",
 )
 
@@ -36,8 +37,9 @@ _SEED = typer.Option(0, "--seed", help="Seed of the random inputs, initialisatio
 _QUICK = typer.Option(False, "--quick", help="Tiny sizes (seconds; for tests and smoke runs).")
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 _STEPS = typer.Option(None, "--steps", help="Training steps per model.", show_default="500 (--quick: 20)")
-_TXT = typer.Option(None, "--txt-file", help="UTF-8 text to train on.",
-                    show_default="Grimm's fairy tales, downloaded once")
+_TXT = typer.Option(
+    None, "--txt-file", help="UTF-8 text to train on.", show_default="Grimm's fairy tales, downloaded once"
+)
 
 
 def _run(make: Callable, plot: Path | None, json_path: Path | None, quiet: bool, seed: int) -> None:
@@ -73,12 +75,20 @@ def _training_sizes(quick: bool, steps: int | None) -> dict:
 @app.command("attention-cost")
 @user_errors
 def attention_cost(
-    n: str | None = typer.Option(None, "--n", help="Sequence lengths, powers of two.",
-                                    show_default="64,...,4096 (CPU), ...,16384 (GPU); --quick: 16,...,128"),
+    n: str | None = typer.Option(
+        None,
+        "--n",
+        help="Sequence lengths, powers of two.",
+        show_default="64,...,4096 (CPU), ...,16384 (GPU); --quick: 16,...,128",
+    ),
     n_embd: int = typer.Option(128, "--n-embd", help="Width of the attention layer."),
     n_head: int = typer.Option(4, "--n-head", help="Heads of the attention layer."),
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
-    quick: bool = _QUICK, quiet: bool = _QUIET,
+    plot: Path | None = _PLOT,
+    json_path: Path | None = _JSON,
+    device: Device = _DEVICE,
+    seed: int = _SEED,
+    quick: bool = _QUICK,
+    quiet: bool = _QUIET,
 ) -> None:
     """Q2.1a: time and measured peak memory of attention against n, with fitted log-log slopes."""
     check_outputs(plot=plot, json=json_path)
@@ -87,18 +97,29 @@ def attention_cost(
 
     check_positive(n_embd=n_embd, n_head=n_head)
     ns = parse_sizes(n, "--n") if n else (list(probe.QUICK_N) if quick else None)
-    _run(lambda rep: probe.attention_cost(ns, n_embd, n_head, device.value, seed, rep),
-         plot, json_path, quiet, seed)
+    _run(
+        lambda rep: probe.attention_cost(ns, n_embd, n_head, device.value, seed, rep),
+        plot,
+        json_path,
+        quiet,
+        seed,
+    )
 
 
 @app.command("softmax-scale")
 @user_errors
 def softmax_scale(
-    dk: str | None = typer.Option(None, "--dk", help="Head sizes d_k, powers of two.",
-                                     show_default="16,...,1024; --quick: 16,64,256"),
-    steps: int | None = _STEPS, txt_file: Path | None = _TXT,
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
-    quick: bool = _QUICK, quiet: bool = _QUIET,
+    dk: str | None = typer.Option(
+        None, "--dk", help="Head sizes d_k, powers of two.", show_default="16,...,1024; --quick: 16,64,256"
+    ),
+    steps: int | None = _STEPS,
+    txt_file: Path | None = _TXT,
+    plot: Path | None = _PLOT,
+    json_path: Path | None = _JSON,
+    device: Device = _DEVICE,
+    seed: int = _SEED,
+    quick: bool = _QUICK,
+    quiet: bool = _QUIET,
 ) -> None:
     """Q2.1c: softmax saturation and gradient with and without 1/sqrt(d_k), and two short trainings."""
     check_outputs(plot=plot, json=json_path)
@@ -108,17 +129,28 @@ def softmax_scale(
     dks = parse_sizes(dk, "--dk") if dk else (list(probe.QUICK_DK) if quick else None)
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
-    _run(lambda rep: probe.softmax_scale(dks, txt_file=txt, device=device.value, seed=seed, reporter=rep,
-                                         **sizes),
-         plot, json_path, quiet, seed)
+    _run(
+        lambda rep: probe.softmax_scale(
+            dks, txt_file=txt, device=device.value, seed=seed, reporter=rep, **sizes
+        ),
+        plot,
+        json_path,
+        quiet,
+        seed,
+    )
 
 
 @app.command("positions")
 @user_errors
 def positions(
-    steps: int | None = _STEPS, txt_file: Path | None = _TXT,
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
-    quick: bool = _QUICK, quiet: bool = _QUIET,
+    steps: int | None = _STEPS,
+    txt_file: Path | None = _TXT,
+    plot: Path | None = _PLOT,
+    json_path: Path | None = _JSON,
+    device: Device = _DEVICE,
+    seed: int = _SEED,
+    quick: bool = _QUICK,
+    quiet: bool = _QUIET,
 ) -> None:
     """Q2.4a/b: permutation equivariance, NoPE vs learned vs RoPE, and length extrapolation."""
     check_outputs(plot=plot, json=json_path)
@@ -126,19 +158,32 @@ def positions(
 
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
-    _run(lambda rep: probe.positions(txt_file=txt, device=device.value, seed=seed, reporter=rep,
-                                     windows=16 if quick else 64, **sizes), plot, json_path, quiet, seed)
+    _run(
+        lambda rep: probe.positions(
+            txt_file=txt, device=device.value, seed=seed, reporter=rep, windows=16 if quick else 64, **sizes
+        ),
+        plot,
+        json_path,
+        quiet,
+        seed,
+    )
 
 
 @app.command("receptive-field")
 @user_errors
 def receptive_field(
-    samples: int | None = typer.Option(None, "--samples", help="Random inputs averaged.",
-                                       show_default="32 (--quick: 4)"),
-    length: int | None = typer.Option(None, "--length", help="GPT sequence length.",
-                                      show_default="64 (--quick: 16)"),
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
-    quick: bool = _QUICK, quiet: bool = _QUIET,
+    samples: int | None = typer.Option(
+        None, "--samples", help="Random inputs averaged.", show_default="32 (--quick: 4)"
+    ),
+    length: int | None = typer.Option(
+        None, "--length", help="GPT sequence length.", show_default="64 (--quick: 16)"
+    ),
+    plot: Path | None = _PLOT,
+    json_path: Path | None = _JSON,
+    device: Device = _DEVICE,
+    seed: int = _SEED,
+    quick: bool = _QUICK,
+    quiet: bool = _QUIET,
 ) -> None:
     """Q2.1b: gradient receptive fields of the padding-bench CNN and the GPT, layer by layer."""
     check_outputs(plot=plot, json=json_path)
@@ -148,18 +193,29 @@ def receptive_field(
     check_positive(samples=samples, length=length)
     samples = samples or (4 if quick else 32)
     length = length or (16 if quick else 64)
-    _run(lambda rep: probe.receptive_field(samples, length, device.value, seed, rep),
-         plot, json_path, quiet, seed)
+    _run(
+        lambda rep: probe.receptive_field(samples, length, device.value, seed, rep),
+        plot,
+        json_path,
+        quiet,
+        seed,
+    )
 
 
 @app.command("heads")
 @user_errors
 def heads(
-    n_heads: str | None = typer.Option(None, "--heads", help="Head counts to train (width 48).",
-                                          show_default="1,2,4,8; --quick: 1,2"),
-    steps: int | None = _STEPS, txt_file: Path | None = _TXT,
-    plot: Path | None = _PLOT, json_path: Path | None = _JSON, device: Device = _DEVICE, seed: int = _SEED,
-    quick: bool = _QUICK, quiet: bool = _QUIET,
+    n_heads: str | None = typer.Option(
+        None, "--heads", help="Head counts to train (width 48).", show_default="1,2,4,8; --quick: 1,2"
+    ),
+    steps: int | None = _STEPS,
+    txt_file: Path | None = _TXT,
+    plot: Path | None = _PLOT,
+    json_path: Path | None = _JSON,
+    device: Device = _DEVICE,
+    seed: int = _SEED,
+    quick: bool = _QUICK,
+    quiet: bool = _QUIET,
 ) -> None:
     """Q2.1d: 1, 2, 4, 8 heads at the same width: validation loss and how differently the heads attend."""
     check_outputs(plot=plot, json=json_path)
@@ -169,5 +225,18 @@ def heads(
     counts = parse_sizes(n_heads, "--heads", power_of_two=False) if n_heads else ([1, 2] if quick else None)
     sizes = _training_sizes(quick, steps)
     txt = None if txt_file is None else str(txt_file)
-    _run(lambda rep: probe.heads(counts, txt_file=txt, device=device.value, seed=seed, reporter=rep,
-                                 windows=8 if quick else 32, **sizes), plot, json_path, quiet, seed)
+    _run(
+        lambda rep: probe.heads(
+            counts,
+            txt_file=txt,
+            device=device.value,
+            seed=seed,
+            reporter=rep,
+            windows=8 if quick else 32,
+            **sizes,
+        ),
+        plot,
+        json_path,
+        quiet,
+        seed,
+    )

@@ -63,8 +63,9 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
-        raise Hw2Error(f"cannot create folder {parent} for {what} {path}: {existing} is a file; "
-                       "choose another path")
+        raise Hw2Error(
+            f"cannot create folder {parent} for {what} {path}: {existing} is a file; choose another path"
+        )
     if create:
         try:
             parent.mkdir(parents=True, exist_ok=True)

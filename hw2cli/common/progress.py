@@ -60,7 +60,7 @@ class RichReporter(Reporter):
         )
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> "RichReporter":
+    def __enter__(self) -> RichReporter:
         self._progress.__enter__()
         return self
 

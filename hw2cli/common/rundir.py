@@ -67,8 +67,15 @@ def _is_internal(name: str) -> bool:
     return name == LOCK_NAME or _internal_base(name) is not None
 
 
-def prepare(path: str | os.PathLike, *, what: str, manifest: str, leftovers: tuple[str, ...], force: bool,
-            resume_hint: str | None = None) -> Path:
+def prepare(
+    path: str | os.PathLike,
+    *,
+    what: str,
+    manifest: str,
+    leftovers: tuple[str, ...],
+    force: bool,
+    resume_hint: str | None = None,
+) -> Path:
     """Create ``path`` if needed and refuse it when it holds an earlier run, unless ``force``.
 
     Anything in the folder counts as an earlier run except hw2's internal files and
@@ -159,9 +166,16 @@ def file_entry(path: Path) -> dict[str, Any]:
     return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
-def commit(path: Path, manifest: str, model: type, manifest_data: dict[str, Any],
-           files: dict[str, Callable[[Path], None]], *, hashed: tuple[str, ...] | None = None,
-           remove: tuple[str, ...] = ()) -> None:
+def commit(
+    path: Path,
+    manifest: str,
+    model: type,
+    manifest_data: dict[str, Any],
+    files: dict[str, Callable[[Path], None]],
+    *,
+    hashed: tuple[str, ...] | None = None,
+    remove: tuple[str, ...] = (),
+) -> None:
     """Write one checkpoint as a set (the caller holds :func:`lock`).
 
     ``files`` maps each file name to a writer that fills the temporary path it is given;
@@ -175,8 +189,10 @@ def commit(path: Path, manifest: str, model: type, manifest_data: dict[str, Any]
             write(tmp)
     hashed = tuple(files) if hashed is None else hashed
     entries = {name: file_entry(path / (staged_name(name) if name in files else name)) for name in hashed}
-    write_json(path / staged_name(manifest),
-               {**manifest_data, "files": entries, "staged": list(files), "remove": list(remove)})
+    write_json(
+        path / staged_name(manifest),
+        {**manifest_data, "files": entries, "staged": list(files), "remove": list(remove)},
+    )
     _roll_forward(path, manifest, list(files), list(remove))
 
 
@@ -248,8 +264,9 @@ def _at(data: Any) -> str:
     return "" if step is None else f" (step {step})"
 
 
-def read_checkpoint(path: str | os.PathLike, manifest: str, model: type, fix: str,
-                    hashes: tuple[str, ...] | None = None) -> Checkpoint:
+def read_checkpoint(
+    path: str | os.PathLike, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None = None
+) -> Checkpoint:
     """The last complete checkpoint of ``path``, verified; read-only (no lock needed).
 
     A staged, committed manifest wins over the one in place (a writer was cut while moving
@@ -283,8 +300,13 @@ def _stamp(path: Path, manifest: str) -> tuple:
     return tuple(stamps)
 
 
-def _read_checkpoint(path: Path, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None,
-                     ) -> Checkpoint:
+def _read_checkpoint(
+    path: Path,
+    manifest: str,
+    model: type,
+    fix: str,
+    hashes: tuple[str, ...] | None,
+) -> Checkpoint:
     from hw2cli.common import schema
 
     pending, current = path / staged_name(manifest), path / manifest
@@ -298,10 +320,15 @@ def _read_checkpoint(path: Path, manifest: str, model: type, fix: str, hashes: t
         if problem is None:
             half = sorted(e.name for e in path.iterdir() if e.name.endswith(".next") and not is_pending)
             if (problems or half) and lock_holder(path) is None:  # not merely a writer at work
-                warnings.warn(f"{path}: ignoring the files of a half-written checkpoint "
-                              f"({', '.join(half) or problems[0]}); using the last complete one{_at(data)}",
-                              Hw2Warning, stacklevel=2)
+                warnings.warn(
+                    f"{path}: ignoring the files of a half-written checkpoint "
+                    f"({', '.join(half) or problems[0]}); using the last complete one{_at(data)}",
+                    Hw2Warning,
+                    stacklevel=2,
+                )
             return Checkpoint(path, data, is_pending)
         problems.append(problem)
-    raise Hw2Error(f"{problems[-1]}: the file was damaged or cut while written, and no complete checkpoint "
-                   f"is left in {path}; {fix}")
+    raise Hw2Error(
+        f"{problems[-1]}: the file was damaged or cut while written, and no complete checkpoint "
+        f"is left in {path}; {fix}"
+    )

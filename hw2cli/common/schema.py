@@ -154,8 +154,9 @@ def construct(path: Path, field: str, build: Callable[[], T], fix: str) -> T:
         raise Hw2Error(f"{path}: field {field}: {str(exc).split('; ')[0]}; {fix}") from None
 
 
-def from_dataclass(cls: type, name: str, bounds: dict[str, Any] | None = None,
-                   legacy: dict[str, Any] | None = None) -> type[Strict]:
+def from_dataclass(
+    cls: type, name: str, bounds: dict[str, Any] | None = None, legacy: dict[str, Any] | None = None
+) -> type[Strict]:
     """A strict schema with the fields (types, defaults) of dataclass ``cls``, so the file's
     schema follows the dataclass when fields are added; ``bounds`` adds range constraints,
     ``legacy`` declares keys older files may hold that the dataclass no longer has."""
@@ -194,14 +195,18 @@ def tensor_shapes(path: Path, fix: str, what: str = "model file") -> dict[str, t
         raise Hw2Error(f"cannot read {what} {path} ({first}); {fix}") from None
 
 
-def check_tensors(path: Path, expected: dict[str, tuple[int, ...]], against: str, fix: str,
-                  what: str = "model file") -> None:
+def check_tensors(
+    path: Path, expected: dict[str, tuple[int, ...]], against: str, fix: str, what: str = "model file"
+) -> None:
     """Refuse a safetensors file whose tensor names or shapes differ from ``expected``."""
     got = tensor_shapes(path, fix, what)
     problems = [f"{k} missing" for k in expected if k not in got]
     problems += [f"unexpected {k}" for k in got if k not in expected]
-    problems += [f"{k} is {list(got[k])}, needs {list(expected[k])}" for k in expected
-                 if k in got and got[k] != expected[k]]
+    problems += [
+        f"{k} is {list(got[k])}, needs {list(expected[k])}"
+        for k in expected
+        if k in got and got[k] != expected[k]
+    ]
     if problems:
         shown = ", ".join(problems[:3]) + (", ..." if len(problems) > 3 else "")
         raise Hw2Error(f"{what} {path} does not match the {against} ({shown}); {fix}")
@@ -210,4 +215,3 @@ def check_tensors(path: Path, expected: dict[str, tuple[int, ...]], against: str
 def finite_or_none(value: float | None) -> float | None:
     """``value`` when it is a finite number, else None (for JSON, which has no NaN)."""
     return value if value is not None and math.isfinite(value) else None
-

@@ -67,8 +67,13 @@ def busy_from_samples(before: str, after: str, cpus: set[int] | None = None) -> 
     the number of cores read."""
     b0, t0 = _cpu_times(before, cpus)
     b1, t1 = _cpu_times(after, cpus)
-    n = sum(1 for line in before.splitlines() if line.startswith("cpu") and not line.startswith("cpu ")
-            and (cpus is None or int(line.split()[0][3:]) in cpus))
+    n = sum(
+        1
+        for line in before.splitlines()
+        if line.startswith("cpu")
+        and not line.startswith("cpu ")
+        and (cpus is None or int(line.split()[0][3:]) in cpus)
+    )
     return 0.0 if t1 <= t0 else n * (b1 - b0) / (t1 - t0)
 
 
@@ -84,15 +89,18 @@ def measure_busy_cores(interval: float = 0.25) -> float | None:
     return busy_from_samples(before, stat.read_text(), cpus)
 
 
-def choose_threads(requested: int | None = None, environ: dict | None = None,
-                   busy: float | None = None) -> ThreadChoice:
+def choose_threads(
+    requested: int | None = None, environ: dict | None = None, busy: float | None = None
+) -> ThreadChoice:
     """The thread count for this command: ``requested`` (``--threads``; 0 or None: decide),
     else ``OMP_NUM_THREADS``, else one per core that is not busy (``busy`` measured if None)."""
     environ = os.environ if environ is None else environ
     cores = usable_cores()
     if requested:
         if requested < 1:
-            raise Hw2Error(f"--threads {requested}: use a count of at least 1 (0: decide from the idle cores)")
+            raise Hw2Error(
+                f"--threads {requested}: use a count of at least 1 (0: decide from the idle cores)"
+            )
         return ThreadChoice(requested, cores, "--threads")
     env = environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) >= 1:

@@ -50,8 +50,15 @@ VERSION = 1
 MANIFEST = "state.json"
 METRIC_FIELDS = ("step", "train_loss", "val_loss", "val_bpc", "lr", "tokens_per_s")
 OLD_METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s")  # before val_bpc
-RUN_FILES = ("config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", "state.json",
-             "metrics.csv", "loss.png")
+RUN_FILES = (
+    "config.json",
+    "vocab.json",
+    "model.safetensors",
+    "optimizer.safetensors",
+    "state.json",
+    "metrics.csv",
+    "loss.png",
+)
 ALL_RUN_FILES = (*RUN_FILES, TOKENIZER_FILE)  # a BPE run keeps its tokenizer too
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.csv")
 DERIVED = ("metrics.csv", "loss.png")  # what a run stopped before its first checkpoint may leave
@@ -61,16 +68,22 @@ FIX = "give a run directory written by `hw2 gpt train`"
 
 _Size = functools.partial(Field, ge=1)
 MODEL_BOUNDS = {  # beyond these a config.json was edited, not written by hw2 (gpt2-xl: 48 x 1600)
-    "n_layer": _Size(le=1024), "n_head": _Size(le=1024), "n_embd": _Size(le=1 << 16),
-    "vocab_size": _Size(le=0x110000), "block_size": _Size(le=1 << 20),
-    "embd_pdrop": Field(ge=0, lt=1), "resid_pdrop": Field(ge=0, lt=1), "attn_pdrop": Field(ge=0, lt=1),
+    "n_layer": _Size(le=1024),
+    "n_head": _Size(le=1024),
+    "n_embd": _Size(le=1 << 16),
+    "vocab_size": _Size(le=0x110000),
+    "block_size": _Size(le=1 << 20),
+    "embd_pdrop": Field(ge=0, lt=1),
+    "resid_pdrop": Field(ge=0, lt=1),
+    "attn_pdrop": Field(ge=0, lt=1),
     "rope_base": Field(gt=0, allow_inf_nan=False),
 }
 
 
 class Vocab(schema.Strict):
-    chars: Annotated[list[Annotated[str, Field(min_length=1, max_length=1)]],
-                     Field(min_length=1, max_length=0x110000)]
+    chars: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=1)]], Field(min_length=1, max_length=0x110000)
+    ]
 
     @field_validator("chars")
     @classmethod
@@ -119,8 +132,14 @@ def config_schema() -> type[schema.Strict]:
 
     model = schema.from_dataclass(GPTConfig, "ModelSection", MODEL_BOUNDS, legacy={"abs_emb": bool})
     train = schema.from_dataclass(TrainOptions, "TrainSection", legacy={"abs_emb": bool})
-    return create_model("RunConfig", __base__=schema.Strict, format=(Literal["hw2-gpt-run"], ...),
-                               version=(Literal[1], ...), model=(model, ...), train=(train, ...))
+    return create_model(
+        "RunConfig",
+        __base__=schema.Strict,
+        format=(Literal["hw2-gpt-run"], ...),
+        version=(Literal[1], ...),
+        model=(model, ...),
+        train=(train, ...),
+    )
 
 
 def model_config_from(section: dict[str, Any]) -> GPTConfig:
@@ -166,8 +185,10 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...]
     model_config = schema.construct(config_path, "model", lambda: model_config_from(model_section), fix)
     if model_config.vocab_size != tokenizer.vocab_size:
         what = "field chars" if isinstance(tokenizer, CharTokenizer) else TOKENIZER_FILE
-        raise Hw2Error(f"{vocab_path}: {what}: {tokenizer.vocab_size} entries, but {config_path} "
-                       f"says vocab_size {model_config.vocab_size}; {fix}")
+        raise Hw2Error(
+            f"{vocab_path}: {what}: {tokenizer.vocab_size} entries, but {config_path} "
+            f"says vocab_size {model_config.vocab_size}; {fix}"
+        )
     train_options = cfg.train.model_dump(exclude_unset=True)
     state = checkpoint.manifest
     return Run(folder, checkpoint, model_config, train_options, tokenizer, state)
@@ -204,8 +225,10 @@ def load_weights(model: GPT, path: Path, fix: str = "give an intact run director
     load_model(model, str(path), strict=True)
 
 
-def load_run(run_dir: str | Path, device: torch.device | str = "cpu",
-             ) -> tuple[GPT, Tokenizer, dict[str, Any]]:
+def load_run(
+    run_dir: str | Path,
+    device: torch.device | str = "cpu",
+) -> tuple[GPT, Tokenizer, dict[str, Any]]:
     """The trained model (eval mode, on ``device``), its tokenizer and its trainer options."""
     run = open_run(run_dir, hashes=("model.safetensors",))
     weights = run.path("model.safetensors")
@@ -218,8 +241,9 @@ def load_run(run_dir: str | Path, device: torch.device | str = "cpu",
     return model.to(device).eval(), run.tokenizer, run.train_options
 
 
-def load_training_state(run_dir: Path, optimizer: torch.optim.Optimizer,
-                        run: Run | None = None) -> dict[str, Any]:
+def load_training_state(
+    run_dir: Path, optimizer: torch.optim.Optimizer, run: Run | None = None
+) -> dict[str, Any]:
     """Restore the optimizer from ``run_dir`` and return the rest of ``state.json``."""
     state_path = run.path(MANIFEST) if run else Path(run_dir) / MANIFEST
     state = run.state if run and run.state else schema.load_json(state_path, State, FIX)
@@ -229,8 +253,10 @@ def load_training_state(run_dir: Path, optimizer: torch.optim.Optimizer,
     params = [p for group in optimizer.param_groups for p in group["params"]]
     sizes = [len(g["params"]) for g in optimizer.param_groups]
     if [len(g.params) for g in state.param_groups] != sizes:
-        raise Hw2Error(f"{state_path}: field param_groups: parameter groups of sizes "
-                       f"{[len(g.params) for g in state.param_groups]}, the model has {sizes}; {FIX}")
+        raise Hw2Error(
+            f"{state_path}: field param_groups: parameter groups of sizes "
+            f"{[len(g.params) for g in state.param_groups]}, the model has {sizes}; {FIX}"
+        )
     shapes = schema.tensor_shapes(path, FIX, "optimizer file")
     expected = {}
     for index, name in ((i, n) for i in range(len(params)) for n in ("step", "exp_avg", "exp_avg_sq")):
@@ -262,8 +288,9 @@ def read_metrics(run_dir: Path, run: Run | None = None) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- writing
 
 
-def _config_writers(model_config: GPTConfig, train_options: dict[str, Any],
-                    tokenizer: Tokenizer) -> dict[str, Callable[[Path], None]]:
+def _config_writers(
+    model_config: GPTConfig, train_options: dict[str, Any], tokenizer: Tokenizer
+) -> dict[str, Callable[[Path], None]]:
     config = {"format": FORMAT, "version": VERSION, "model": asdict(model_config), "train": train_options}
     writers = {"config.json": lambda tmp: _dump_json(tmp, config)}
     if isinstance(tokenizer, BPETokenizer):  # the tokenizer itself, and a vocab.json naming it
@@ -279,8 +306,9 @@ def _dump_json(tmp: Path, obj: Any) -> None:
     tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def save_config(run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any],
-                tokenizer: Tokenizer) -> None:
+def save_config(
+    run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any], tokenizer: Tokenizer
+) -> None:
     """Write ``config.json`` and ``vocab.json`` on their own (notebooks; the trainer commits
     them with its first checkpoint instead)."""
     for name, write in _config_writers(model_config, train_options, tokenizer).items():
@@ -329,9 +357,14 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(Path(run_dir) / "metrics.csv", metrics_csv(rows))
 
 
-def save_checkpoint(run_dir: Path, model: GPT, optimizer: torch.optim.Optimizer, state: dict[str, Any],
-                    rows: list[dict[str, Any]],
-                    first: tuple[GPTConfig, dict[str, Any], Tokenizer] | None = None) -> None:
+def save_checkpoint(
+    run_dir: Path,
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    rows: list[dict[str, Any]],
+    first: tuple[GPTConfig, dict[str, Any], Tokenizer] | None = None,
+) -> None:
     """Commit one checkpoint as a set (the caller holds the run directory's lock): weights,
     optimizer tensors and metrics, then ``state.json`` naming them with their hashes.
     ``first`` (model config, trainer options, tokenizer) marks a new run's first checkpoint,
@@ -339,8 +372,9 @@ def save_checkpoint(run_dir: Path, model: GPT, optimizer: torch.optim.Optimizer,
     step = state["step"]
     files: dict[str, Callable[[Path], None]] = {
         "model.safetensors": _weights_writer(model, step),
-        "optimizer.safetensors": lambda tmp: save_file(_optimizer_tensors(optimizer), str(tmp),
-                                                       metadata={"step": str(step)}),
+        "optimizer.safetensors": lambda tmp: save_file(
+            _optimizer_tensors(optimizer), str(tmp), metadata={"step": str(step)}
+        ),
         "metrics.csv": lambda tmp: tmp.write_text(metrics_csv(rows), encoding="utf-8"),
     }
     remove: tuple[str, ...] = ()

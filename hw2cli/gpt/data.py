@@ -59,7 +59,9 @@ def default_corpus(url: str | None = None, cache: Path | None = None, timeout: f
     try:
         atomic_write_text(path, strip_gutenberg(text))
     except OSError as exc:
-        raise Hw2Error(f"cannot write the downloaded text to {path} ({exc.strerror}); set HW2_CACHE_DIR to a writable folder") from None
+        raise Hw2Error(
+            f"cannot write the downloaded text to {path} ({exc.strerror}); set HW2_CACHE_DIR to a writable folder"
+        ) from None
     return path
 
 
@@ -71,7 +73,9 @@ def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
     try:
         text = strip_gutenberg(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise Hw2Error(f"--txt-file {path} is not UTF-8 text (byte {exc.start}); convert it to UTF-8") from None
+        raise Hw2Error(
+            f"--txt-file {path} is not UTF-8 text (byte {exc.start}); convert it to UTF-8"
+        ) from None
     except OSError as exc:
         raise Hw2Error(f"cannot read --txt-file {path} ({exc.strerror}); check the path") from None
     if len(text.strip()) == 0:
@@ -86,7 +90,7 @@ class CharTokenizer:
     chars: tuple[str, ...]
 
     @classmethod
-    def from_text(cls, text: str) -> "CharTokenizer":
+    def from_text(cls, text: str) -> CharTokenizer:
         return cls(tuple(sorted(set(text))))
 
     @property
@@ -104,8 +108,7 @@ class CharTokenizer:
         if unknown:
             shown = ", ".join(repr(c) for c in unknown)
             raise Hw2Error(
-                f"the {what} has characters the model's vocabulary lacks: {shown}; "
-                "remove or replace them"
+                f"the {what} has characters the model's vocabulary lacks: {shown}; remove or replace them"
             )
         return [stoi[c] for c in text]
 
@@ -116,7 +119,7 @@ class CharTokenizer:
         return {"chars": list(self.chars)}
 
     @classmethod
-    def from_json(cls, obj: dict) -> "CharTokenizer":
+    def from_json(cls, obj: dict) -> CharTokenizer:
         return cls(tuple(obj["chars"]))
 
 

@@ -86,7 +86,8 @@ def hf_config(folder: Path) -> dict:
     checks = {
         "model_type": (cfg.get("model_type"), "gpt2"),
         "activation_function": (
-            cfg.get("activation_function", "gelu_new"), ("gelu_new", "gelu_pytorch_tanh")
+            cfg.get("activation_function", "gelu_new"),
+            ("gelu_new", "gelu_pytorch_tanh"),
         ),
         "layer_norm_epsilon": (cfg.get("layer_norm_epsilon", 1e-5), 1e-5),
         "scale_attn_weights": (cfg.get("scale_attn_weights", True), True),
@@ -117,9 +118,16 @@ def load_pretrained(
     if block_size > n_positions:
         raise Hw2Error(f"--block-size {block_size} is longer than the {n_positions} positions {source} knows")
     config = GPTConfig(
-        n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"], vocab_size=cfg["vocab_size"],
-        block_size=block_size, embd_pdrop=dropout, resid_pdrop=dropout, attn_pdrop=dropout,
-        use_flash_attn=use_flash_attn, **GPT2_STYLE,
+        n_layer=cfg["n_layer"],
+        n_head=cfg["n_head"],
+        n_embd=cfg["n_embd"],
+        vocab_size=cfg["vocab_size"],
+        block_size=block_size,
+        embd_pdrop=dropout,
+        resid_pdrop=dropout,
+        attn_pdrop=dropout,
+        use_flash_attn=use_flash_attn,
+        **GPT2_STYLE,
     )
     model = GPT(config)
     state = _hw2_state(load_file(str(folder / "model.safetensors")), block_size)

@@ -75,17 +75,29 @@ def generate_samples(
     generator = torch.Generator(device=dev).manual_seed(seed)
     t0 = time.perf_counter()
     out = model.generate(
-        idx, max_new_tokens, temperature=1.0 if temperature is None else temperature,
-        do_sample=not greedy, top_k=top_k, top_p=top_p, generator=generator,
+        idx,
+        max_new_tokens,
+        temperature=1.0 if temperature is None else temperature,
+        do_sample=not greedy,
+        top_k=top_k,
+        top_p=top_p,
+        generator=generator,
     )
     elapsed = time.perf_counter() - t0
     settings = {
         "mode": "greedy" if greedy else ("top-k" if top_k else "top-p" if top_p else "sample"),
         "temperature": None if greedy else (1.0 if temperature is None else temperature),
-        "top_k": top_k, "top_p": top_p, "num_samples": n, "max_new_tokens": max_new_tokens,
-        "seed": seed, "device": str(dev),
+        "top_k": top_k,
+        "top_p": top_p,
+        "num_samples": n,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+        "device": str(dev),
     }
     return GenerateResult(
-        run_dir=str(run_dir if init_from is None else init_from), prompt=prompt, settings=settings,
-        completions=[tokenizer.decode(row[len(ids):].tolist()) for row in out], elapsed_s=elapsed,
+        run_dir=str(run_dir if init_from is None else init_from),
+        prompt=prompt,
+        settings=settings,
+        completions=[tokenizer.decode(row[len(ids) :].tolist()) for row in out],
+        elapsed_s=elapsed,
     )

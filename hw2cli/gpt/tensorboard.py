@@ -11,8 +11,13 @@ from typing import Any
 
 from hw2cli.common.errors import Hw2Error
 
-SCALARS = {"train_loss": "loss/train", "val_loss": "loss/val", "val_bpc": "bits_per_char/val",
-           "lr": "lr", "tokens_per_s": "tokens_per_s"}
+SCALARS = {
+    "train_loss": "loss/train",
+    "val_loss": "loss/val",
+    "val_bpc": "bits_per_char/val",
+    "lr": "lr",
+    "tokens_per_s": "tokens_per_s",
+}
 
 
 class TensorBoardLog:

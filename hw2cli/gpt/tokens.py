@@ -101,4 +101,3 @@ def encode_cached(text: str, tokenizer: BPETokenizer, cache: Path | None = None)
 def bits_per_char(nats_per_token: float, n_tokens: int, n_chars: int) -> float:
     """A per-token loss in nats as bits per character of the text those tokens spell."""
     return nats_per_token * n_tokens / n_chars / math.log(2)
-

@@ -132,15 +132,22 @@ def validate(opts: TrainOptions) -> None:
     if opts.lr_schedule not in SCHEDULES:
         raise Hw2Error(f"unknown --lr-schedule {opts.lr_schedule!r}; use constant or cosine")
     positive_ints = {
-        "--block-size": opts.block_size, "--batch-size": opts.batch_size, "--epochs": opts.epochs,
-        "--max-steps": opts.max_steps, "--eval-interval": opts.eval_interval,
-        "--eval-steps": opts.eval_steps, "--log-interval": opts.log_interval,
+        "--block-size": opts.block_size,
+        "--batch-size": opts.batch_size,
+        "--epochs": opts.epochs,
+        "--max-steps": opts.max_steps,
+        "--eval-interval": opts.eval_interval,
+        "--eval-steps": opts.eval_steps,
+        "--log-interval": opts.log_interval,
     }
     for name, value in positive_ints.items():
         if value is not None and value < 1:
             raise Hw2Error(f"{name} must be at least 1, got {value}")
-    for name, value in {"--warmup-steps": opts.warmup_steps, "--sample-interval": opts.sample_interval,
-                        "--sample-tokens": opts.sample_tokens}.items():
+    for name, value in {
+        "--warmup-steps": opts.warmup_steps,
+        "--sample-interval": opts.sample_interval,
+        "--sample-tokens": opts.sample_tokens,
+    }.items():
         if value < 0:
             raise Hw2Error(f"{name} must be 0 or more, got {value}")
     if opts.seed < 0:
@@ -269,21 +276,34 @@ def _run_directory(out: Path, dist: _Dist, resuming: bool, force: bool) -> Itera
     with ExitStack() as stack:
         if dist.rank == 0:
             if not resuming:
-                rundir.prepare(out, what="--out run directory", manifest=ckpt.MANIFEST,
-                               leftovers=ckpt.DERIVED, force=force, resume_hint="--resume")
+                rundir.prepare(
+                    out,
+                    what="--out run directory",
+                    manifest=ckpt.MANIFEST,
+                    leftovers=ckpt.DERIVED,
+                    force=force,
+                    resume_hint="--resume",
+                )
             elif not out.is_dir():
                 raise Hw2Error(f"run directory {out} does not exist; give the --out folder of `gpt train`")
             stack.enter_context(rundir.lock(out))
             dropped = rundir.recover(out, ckpt.MANIFEST, ckpt.State, ckpt.ALL_RUN_FILES)
             if dropped:
-                warnings.warn(f"{out}: deleted the files of a half-written checkpoint ({', '.join(dropped)})",
-                              Hw2Warning, stacklevel=3)
+                warnings.warn(
+                    f"{out}: deleted the files of a half-written checkpoint ({', '.join(dropped)})",
+                    Hw2Warning,
+                    stacklevel=3,
+                )
         _barrier(dist)
         yield
 
 
-def train(opts: TrainOptions, reporter: Reporter | None = None, resume: str | os.PathLike | None = None,
-          force: bool = False) -> TrainResult:
+def train(
+    opts: TrainOptions,
+    reporter: Reporter | None = None,
+    resume: str | os.PathLike | None = None,
+    force: bool = False,
+) -> TrainResult:
     """Train (or, with ``resume``, continue) a character-level GPT; see the module docstring.
 
     A new run refuses an ``out`` folder holding an earlier run unless ``force`` (whose files
@@ -340,8 +360,9 @@ class _Trainer:
     tb: TensorBoardLog | None = None
 
 
-def _setup(opts: TrainOptions, dist: _Dist, device: torch.device, precision: str, run_dir: Path,
-           run: ckpt.Run | None) -> _Trainer:
+def _setup(
+    opts: TrainOptions, dist: _Dist, device: torch.device, precision: str, run_dir: Path, run: ckpt.Run | None
+) -> _Trainer:
     """Data, model, optimizer and, when resuming, the state of the last checkpoint."""
     if opts.tensorboard:  # fail before any work when tensorboard is missing
         TensorBoardLog.summary_writer_class()
@@ -365,16 +386,30 @@ def _setup(opts: TrainOptions, dist: _Dist, device: torch.device, precision: str
     torch.manual_seed(opts.seed)
     model = _new_model(opts, tokenizer.vocab_size, run).to(device)
     config = model.config
-    optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, betas=(0.9, 0.95),
-                                           device_type=device.type)
+    optimizer = model.configure_optimizers(
+        opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     net = torch.compile(model) if opts.compile else model
     if dist.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
-    t = _Trainer(opts, dist, device, precision, run_dir, tokenizer, train_data, val_data, total, model, net,
-                 optimizer, scaler)
+    t = _Trainer(
+        opts,
+        dist,
+        device,
+        precision,
+        run_dir,
+        tokenizer,
+        train_data,
+        val_data,
+        total,
+        model,
+        net,
+        optimizer,
+        scaler,
+    )
     if run is None:
         t.first_save = (config, asdict(opts), tokenizer)
     else:
@@ -389,8 +424,10 @@ def _tokenizer(opts: TrainOptions, text: str, run: ckpt.Run | None) -> Tokenizer
     pretrained model's by default)."""
     if run is not None:
         if isinstance(run.tokenizer, CharTokenizer) and run.tokenizer != CharTokenizer.from_text(text):
-            raise Hw2Error(f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than "
-                           f"{run.folder}; resume with the same --txt-file")
+            raise Hw2Error(
+                f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than "
+                f"{run.folder}; resume with the same --txt-file"
+            )
         return run.tokenizer
     if opts.init_from is None:
         return make_tokenizer(opts.tokenizer or "char", text)
@@ -405,17 +442,27 @@ def _new_model(opts: TrainOptions, vocab_size: int, run: ckpt.Run | None) -> GPT
     """A fresh model of ``--model-type``, GPT-2's weights with ``--init-from``, or (resuming a
     fine-tuned run) its saved config, to be filled from the checkpoint."""
     if opts.init_from is None:
-        return GPT(GPTConfig.from_preset(
-            opts.model_type, vocab_size=vocab_size, block_size=opts.block_size,
-            embd_pdrop=opts.dropout, resid_pdrop=opts.dropout, attn_pdrop=opts.dropout,
-            use_flash_attn=opts.flash_attn, pos_emb=opts.pos_emb, attn_scale=opts.attn_scale,
-        ))
+        return GPT(
+            GPTConfig.from_preset(
+                opts.model_type,
+                vocab_size=vocab_size,
+                block_size=opts.block_size,
+                embd_pdrop=opts.dropout,
+                resid_pdrop=opts.dropout,
+                attn_pdrop=opts.dropout,
+                use_flash_attn=opts.flash_attn,
+                pos_emb=opts.pos_emb,
+                attn_scale=opts.attn_scale,
+            )
+        )
     if run is not None:
         return GPT(run.model_config)
     model, _ = load_pretrained(opts.init_from, opts.block_size, opts.dropout, use_flash_attn=opts.flash_attn)
     if vocab_size > model.config.vocab_size:
-        raise Hw2Error(f"the tokenizer has {vocab_size} tokens, more than the model's "
-                       f"{model.config.vocab_size}; use the model's tokenizer")
+        raise Hw2Error(
+            f"the tokenizer has {vocab_size} tokens, more than the model's "
+            f"{model.config.vocab_size}; use the model's tokenizer"
+        )
     return model
 
 
@@ -497,16 +544,24 @@ def save_checkpoint(t: _Trainer, finished: bool) -> None:
         return
     if t.dist.rank != 0:
         return
-    state = {"step": t.step, "total_steps": t.total, "max_steps": t.opts.max_steps, "epochs": t.opts.epochs,
-             "best_val_loss": t.best_val, "finished": finished,
-             "scaler": t.scaler.state_dict() if t.scaler.is_enabled() else None}
+    state = {
+        "step": t.step,
+        "total_steps": t.total,
+        "max_steps": t.opts.max_steps,
+        "epochs": t.opts.epochs,
+        "best_val_loss": t.best_val,
+        "finished": finished,
+        "scaler": t.scaler.state_dict() if t.scaler.is_enabled() else None,
+    }
     try:
         ckpt.save_checkpoint(t.run_dir, t.model, t.optimizer, state, t.rows, first=t.first_save)
     except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
         kept = "nothing was saved" if t.saved_step is None else f"the checkpoint of step {t.saved_step} stays"
         reason = getattr(exc, "strerror", None) or exc
-        raise Hw2Error(f"cannot write the checkpoint of step {t.step} into {t.run_dir} ({reason}); {kept}: "
-                       f"fix that (disk space, the folder) and continue with --resume {t.run_dir}") from None
+        raise Hw2Error(
+            f"cannot write the checkpoint of step {t.step} into {t.run_dir} ({reason}); {kept}: "
+            f"fix that (disk space, the folder) and continue with --resume {t.run_dir}"
+        ) from None
     t.first_save, t.saved_step = None, t.step
 
 
@@ -533,8 +588,13 @@ class _Interval:
         self.trained_steps += n
         self.train_seconds += seconds
         t.last_train = mean
-        row = {"step": t.step, "train_loss": mean, "val_loss": None, "lr": lr_at(t.step - 1, t.total, t.opts),
-               "tokens_per_s": tokens_per_step * n / seconds}
+        row = {
+            "step": t.step,
+            "train_loss": mean,
+            "val_loss": None,
+            "lr": lr_at(t.step - 1, t.total, t.opts),
+            "tokens_per_s": tokens_per_step * n / seconds,
+        }
         t.rows.append(row)
         return row
 
@@ -544,8 +604,15 @@ def _loop(t: _Trainer) -> TrainResult:
     loss and a checkpoint every ``eval_interval``; Ctrl-C (or the end) saves and stops."""
     opts, start_step = t.opts, t.step
     tokens_per_step = opts.batch_size * opts.block_size * t.dist.world_size
-    t.reporter.start("train", f"train {opts.model_type}", total=t.total, completed=t.step,
-                     loss=float("nan"), val=float("nan"), tps=0.0)
+    t.reporter.start(
+        "train",
+        f"train {opts.model_type}",
+        total=t.total,
+        completed=t.step,
+        loss=float("nan"),
+        val=float("nan"),
+        tps=0.0,
+    )
     interval, interrupted, started = _Interval(), False, time.perf_counter()
     t.model.train()
     with _StopFlag() as stop:
@@ -594,8 +661,13 @@ def _log(t: _Trainer, interval: _Interval, tokens_per_step: int, do_eval: bool) 
             row["val_bpc"] = bits_per_char(t.last_val, len(t.val_data), t.val_chars)
     if t.tb is not None:
         t.tb.row(row)
-    t.reporter.update("train", advance=n, loss=t.last_train,
-                      val=t.last_val if t.last_val is not None else float("nan"), tps=row["tokens_per_s"])
+    t.reporter.update(
+        "train",
+        advance=n,
+        loss=t.last_train,
+        val=t.last_val if t.last_val is not None else float("nan"),
+        tps=row["tokens_per_s"],
+    )
     if t.opts.sample_interval and t.step % t.opts.sample_interval == 0 and t.dist.rank == 0:
         t.sample = greedy_sample(t)
         t.reporter.log(f"step {t.step}: {t.sample!r}")
@@ -605,8 +677,9 @@ def _log(t: _Trainer, interval: _Interval, tokens_per_step: int, do_eval: bool) 
         save_checkpoint(t, finished=t.step >= t.total)
 
 
-def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool,
-            elapsed: float) -> TrainResult:
+def _finish(
+    t: _Trainer, start_step: int, interval: _Interval, interrupted: bool, elapsed: float
+) -> TrainResult:
     """Draw Figure 3, take the final greedy sample, and sum the run up."""
     opts = t.opts
     if t.diverged_at is not None:
@@ -617,8 +690,11 @@ def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool
         try:  # the figure is drawn from metrics.csv: losing it loses no training
             save_loss_plot(t.run_dir / "loss.png", t.rows, title=f"{opts.model_type}, {name}")
         except OSError as exc:
-            warnings.warn(f"cannot write {t.run_dir / 'loss.png'} ({exc.strerror or exc}); the checkpoint is "
-                          "complete", Hw2Warning, stacklevel=2)
+            warnings.warn(
+                f"cannot write {t.run_dir / 'loss.png'} ({exc.strerror or exc}); the checkpoint is complete",
+                Hw2Warning,
+                stacklevel=2,
+            )
     if t.tb is not None:
         t.tb.close()
     finished = t.step >= t.total and not interrupted and t.diverged_at is None
@@ -626,14 +702,29 @@ def _finish(t: _Trainer, start_step: int, interval: _Interval, interrupted: bool
         t.sample = greedy_sample(t)
     tokens_per_step = opts.batch_size * opts.block_size * t.dist.world_size
     return TrainResult(
-        run_dir=str(t.run_dir), model_type=opts.model_type, num_params=t.model.num_params(),
-        vocab_size=t.tokenizer.vocab_size, device=str(t.device), precision=t.precision,
-        world_size=t.dist.world_size, rank=t.dist.rank, start_step=start_step, steps=t.step,
+        run_dir=str(t.run_dir),
+        model_type=opts.model_type,
+        num_params=t.model.num_params(),
+        vocab_size=t.tokenizer.vocab_size,
+        device=str(t.device),
+        precision=t.precision,
+        world_size=t.dist.world_size,
+        rank=t.dist.rank,
+        start_step=start_step,
+        steps=t.step,
         total_steps=t.total,
-        train_loss=t.last_train, val_loss=t.last_val, best_val_loss=t.best_val,
+        train_loss=t.last_train,
+        val_loss=t.last_val,
+        best_val_loss=t.best_val,
         tokens_per_s=(tokens_per_step * interval.trained_steps / interval.train_seconds)
-        if interval.train_seconds > 0 else None,
-        elapsed_s=elapsed, sample=t.sample, interrupted=interrupted, options=asdict(opts), metrics=t.rows,
-        diverged_at=t.diverged_at, checkpoint_step=t.saved_step,
+        if interval.train_seconds > 0
+        else None,
+        elapsed_s=elapsed,
+        sample=t.sample,
+        interrupted=interrupted,
+        options=asdict(opts),
+        metrics=t.rows,
+        diverged_at=t.diverged_at,
+        checkpoint_step=t.saved_step,
         val_bpc=next((r["val_bpc"] for r in reversed(t.rows) if r.get("val_bpc") is not None), None),
     )

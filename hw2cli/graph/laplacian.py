@@ -56,7 +56,10 @@ def read_features(path: str | os.PathLike, graph: Graph) -> tuple[np.ndarray, li
     """A feature table with one row per node, in node order (optional header row)."""
     x, names = read_table(path, "feature table", header=True)
     if x.shape[0] != graph.n:
-        raise Hw2Error(f"feature table {path} has {x.shape[0]} rows but the graph has {graph.n} nodes; write one row per node, in node order")
+        raise Hw2Error(
+            f"feature table {path} has {x.shape[0]} rows but the graph has {graph.n} nodes; write one row "
+            "per node, in node order"
+        )
     names = names or ([f"x{c + 1}" for c in range(x.shape[1])] if x.shape[1] > 1 else ["x"])
     return x, names
 
@@ -74,7 +77,9 @@ def run_laplacian(
     the ``eigs`` smallest, or none), components, optionally the normalized Laplacian and L X."""
     reporter = reporter or Reporter()
     if normalized and directed:
-        raise Hw2Error("--normalized is the symmetric normalized Laplacian of an undirected graph; drop --directed or --normalized")
+        raise Hw2Error(
+            "--normalized is the symmetric normalized Laplacian of an undirected graph; drop --directed or --normalized"
+        )
     if eigs is not None and eigs < 0:
         raise Hw2Error(f"--eigs {eigs} is negative; use 0 (no eigenvalues) or a positive number")
     reporter.start("graph", "reading the graph", total=None)

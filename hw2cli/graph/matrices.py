@@ -59,9 +59,15 @@ def matrix_powers(a: sp.csr_array, max_power: int) -> list:
         prev = out[-1]
         if sp.issparse(prev):
             # nnz(P @ B) <= sum over k of (entries in column k of P) * (entries in row k of B)
-            bound = min(int((np.bincount(prev.indices, minlength=n).astype(np.int64) * np.diff(base.indptr)).sum()), n * n)
+            bound = min(
+                int((np.bincount(prev.indices, minlength=n).astype(np.int64) * np.diff(base.indptr)).sum()),
+                n * n,
+            )
             if bound > MAX_PRODUCT_NNZ:
-                raise Hw2Error(f"A^{k} of this {n}-node graph could have up to {bound:,} non-zeros, too many to hold; lower --max-power to {k - 1}")
+                raise Hw2Error(
+                    f"A^{k} of this {n}-node graph could have up to {bound:,} non-zeros, too many to "
+                    f"hold; lower --max-power to {k - 1}"
+                )
             out.append(sp.csr_array(prev @ base))
         else:
             out.append(prev.dot(base))
@@ -90,7 +96,10 @@ def normalized_laplacian(a: sp.csr_array) -> sp.csr_array:
     """
     d = degrees(a)
     if np.any(d < 0):
-        raise Hw2Error("the normalized Laplacian needs non-negative degrees, but some node's weights sum below 0; use non-negative weights")
+        raise Hw2Error(
+            "the normalized Laplacian needs non-negative degrees, but some node's weights sum below 0; "
+            "use non-negative weights"
+        )
     with np.errstate(divide="ignore"):
         inv_sqrt = np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 0.0)
     s = sp.diags_array(inv_sqrt)
@@ -118,28 +127,34 @@ class Spectrum:
     zero_count: int  # how many are 0 (|lambda| < ZERO_TOL * max(1, largest |lambda|))
 
 
-def spectrum(l: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectrum:
+def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectrum:
     """Eigenvalues of L: all of them (dense) for up to DENSE_EIG_MAX_NODES nodes when ``k``
     is None, else the ``k`` smallest (scipy.sparse.linalg.eigsh, symmetric L only)."""
-    n = l.shape[0]
+    n = lap.shape[0]
     if k is None or (n <= DENSE_EIG_MAX_NODES and k >= n - 1):
         if n > DENSE_EIG_MAX_NODES:
-            raise Hw2Error(f"all {n} eigenvalues of this graph are too costly; pass --eigs K for the K smallest")
-        dense = l.toarray()
+            raise Hw2Error(
+                f"all {n} eigenvalues of this graph are too costly; pass --eigs K for the K smallest"
+            )
+        dense = lap.toarray()
         values = np.linalg.eigvalsh(dense) if symmetric else np.linalg.eigvals(dense)
         complete = True
     else:
         if not symmetric:
-            raise Hw2Error("--eigs needs an undirected graph (its Laplacian is symmetric); drop --eigs or --directed")
+            raise Hw2Error(
+                "--eigs needs an undirected graph (its Laplacian is symmetric); drop --eigs or --directed"
+            )
         if not 1 <= k < n - 1:
             raise Hw2Error(f"--eigs {k} is out of range for {n} nodes; use 1 to {max(1, n - 2)}")
         from scipy.sparse.linalg import eigsh
 
-        values = eigsh(l.astype(np.float64), k=k, which="SA", tol=1e-8, return_eigenvectors=False)
+        values = eigsh(lap.astype(np.float64), k=k, which="SA", tol=1e-8, return_eigenvectors=False)
         complete = False
     if np.iscomplexobj(values) and np.allclose(values.imag, 0, atol=ZERO_TOL):
         values = values.real
-    values = values[np.lexsort((np.imag(values), np.real(values)))] if np.iscomplexobj(values) else np.sort(values)
+    values = (
+        values[np.lexsort((np.imag(values), np.real(values)))] if np.iscomplexobj(values) else np.sort(values)
+    )
     scale = max(1.0, float(np.max(np.abs(values)))) if len(values) else 1.0
     is_zero = np.abs(values) < ZERO_TOL * scale
     if not np.iscomplexobj(values):

@@ -69,7 +69,9 @@ class WalkListing:
         return self.walks is not None
 
 
-def list_walks(graph: Graph, source: str, target: str, length: int, cap: int = DEFAULT_MAX_WALKS) -> WalkListing:
+def list_walks(
+    graph: Graph, source: str, target: str, length: int, cap: int = DEFAULT_MAX_WALKS
+) -> WalkListing:
     """Every walk of ``length`` steps from ``source`` to ``target`` (labels as typed), listed
     only when there are at most ``cap`` of them; the count is always exact."""
     check_power(length, "--length")
@@ -146,10 +148,19 @@ def run_powers(
     notes = []
     top = powers[-1]
     if is_integral(graph.adjacency) and getattr(top, "dtype", None) == np.float64:
-        notes.append(f"entries of A^{max_power} could exceed 2^62, so they are floating-point numbers (rounded above 2^53)")
+        notes.append(
+            f"entries of A^{max_power} could exceed 2^62, so they are floating-point numbers (rounded above 2^53)"
+        )
     if graph.adjacency.nnz and float(np.max(np.abs(graph.adjacency.data))) > 2**53:
-        notes.append("some weights exceed 2^53: they are read as float64 and may be rounded to the nearest float64 "
-                     "(products and sums of whole numbers stay exact Python integers)")
+        notes.append(
+            "some weights exceed 2^53: they are read as float64 and may be rounded to the nearest float64 "
+            "(products and sums of whole numbers stay exact Python integers)"
+        )
     if np.any(graph.adjacency.diagonal() != 0):
-        notes.append("the graph has self-loops: a loop at i is one walk i -> i of length 1, so diag(A^2) is no longer just the degree")
-    return PowersResult(graph, powers, degrees(graph.adjacency), components(graph.adjacency, directed), listing, notes)
+        notes.append(
+            "the graph has self-loops: a loop at i is one walk i -> i of length 1, so diag(A^2) is no "
+            "longer just the degree"
+        )
+    return PowersResult(
+        graph, powers, degrees(graph.adjacency), components(graph.adjacency, directed), listing, notes
+    )

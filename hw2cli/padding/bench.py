@@ -49,7 +49,6 @@ class PaddingBenchResult:
     def rounds_done(self) -> int:
         return sum(len(v) for v in self.outcomes.values())
 
-
     @property
     def gflops(self) -> float:
         return self.flop / self.seconds / 1e9 if self.seconds > 0 else 0.0

@@ -7,8 +7,14 @@ from pathlib import Path
 from hw2cli.common.figure import new_figure, save_figure
 from hw2cli.padding.bench import PaddingBenchResult
 
-LABELS = {"valid": "Valid", "replicate": "Replicate", "reflect": "Reflect", "circular": "Circular",
-          "sconv": "sconv", "fconv": "fconv"}
+LABELS = {
+    "valid": "Valid",
+    "replicate": "Replicate",
+    "reflect": "Reflect",
+    "circular": "Circular",
+    "sconv": "sconv",
+    "fconv": "fconv",
+}
 
 
 def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
@@ -20,19 +26,30 @@ def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
     x = np.arange(len(types))
     fig = new_figure(figsize=(7, 3.6))
     ax = fig.add_subplot()
-    bars = ((-0.2, "test_unshifted_acc", "test set as trained (unshifted)", "#8fb8de"),
-            (0.2, "test_acc", "test set shifted 16 px", "#d9534f"))
+    bars = (
+        (-0.2, "test_unshifted_acc", "test set as trained (unshifted)", "#8fb8de"),
+        (0.2, "test_acc", "test set shifted 16 px", "#d9534f"),
+    )
     for offset, metric, label, color in bars:
         stats = [result.summary(ct, metric) for ct in types]
-        ax.bar(x + offset, [m for m, _ in stats], 0.4, yerr=[s for _, s in stats], capsize=3,
-               label=label, color=color)
+        ax.bar(
+            x + offset,
+            [m for m, _ in stats],
+            0.4,
+            yerr=[s for _, s in stats],
+            capsize=3,
+            label=label,
+            color=color,
+        )
     ax.set_xticks(x, [LABELS[ct] for ct in types])
     ax.set_ylim(0, 105)
     ax.set_ylabel("test accuracy (%)")
     s = result.settings
     table = 1 if s["net"] == "net1" else 2
-    ax.set_title(f"Table {table} ({s['net']}): mean ± std over {s['rounds']} round(s), "
-                 f"at most {s['epochs']} epochs", fontsize=10)
+    ax.set_title(
+        f"Table {table} ({s['net']}): mean ± std over {s['rounds']} round(s), at most {s['epochs']} epochs",
+        fontsize=10,
+    )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)

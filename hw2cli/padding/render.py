@@ -80,13 +80,20 @@ def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
     if result.interrupted:
         text += f" (interrupted: {n} of {len(result.settings['conv_types']) * result.settings['rounds']})"
     if verbose:
-        text += (f"\n{result.path} trainer: {result.flop / 1e9:.0f} GFLOP of training arithmetic, "
-                 f"{result.gflops:.1f} GFLOP/s")
+        text += (
+            f"\n{result.path} trainer: {result.flop / 1e9:.0f} GFLOP of training arithmetic, "
+            f"{result.gflops:.1f} GFLOP/s"
+        )
     return text
 
 
-def render(result: PaddingBenchResult, console: Console | None = None, *, unshifted: bool = False,
-           verbose: bool = False) -> None:
+def render(
+    result: PaddingBenchResult,
+    console: Console | None = None,
+    *,
+    unshifted: bool = False,
+    verbose: bool = False,
+) -> None:
     """Print the settings, the table in the report's layout and what was done (``console``:
     stdout by default; ``unshifted`` adds the row of the test set before its shift; ``verbose``
     the trainer's throughput)."""
@@ -150,8 +157,11 @@ def to_json(result: PaddingBenchResult) -> dict:
     for ct in result.settings["conv_types"]:
         # Rounds are numbered from 1 as in the table; round m's network is initialised with seed m - 1.
         rounds = [
-            {**{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")},
-             "round": o.round + 1, "init_seed": o.round}
+            {
+                **{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")},
+                "round": o.round + 1,
+                "init_seed": o.round,
+            }
             for o in result.outcomes.get(ct, [])
         ]
         summary = {}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ from hw2cli.padding.data import BoxData
 from hw2cli.padding.model import PaddingNetConfig, forward_flops, make_model
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainSettings:
     epochs: int = 50
     batch_size: int = 200
@@ -52,7 +52,7 @@ class RoundOutcome:
     best_epoch: int  # epoch of the kept weights
     val_losses: list[float] = field(default_factory=list)  # after every epoch trained
     seconds: float = 0.0
-    state: Optional[dict] = field(default=None, repr=False)  # kept weights (not written to JSON)
+    state: dict | None = field(default=None, repr=False)  # kept weights (not written to JSON)
 
 
 def train_flops(config: PaddingNetConfig, epochs: int, n_train: int, n_val: int, n_test: int) -> float:
@@ -67,7 +67,9 @@ def _batches(n: int, size: int):
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings) -> tuple[float, float]:
+def evaluate(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)``, in training-size batches."""
     model.eval()
     device = next(model.parameters()).device
@@ -104,7 +106,11 @@ def train_round(
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adadelta(
-        model.parameters(), lr=settings.lr, rho=settings.rho, eps=settings.eps, weight_decay=settings.weight_decay
+        model.parameters(),
+        lr=settings.lr,
+        rho=settings.rho,
+        eps=settings.eps,
+        weight_decay=settings.weight_decay,
     )
     best_loss, best_epoch, since_best = math.inf, 0, 0
     best_state = copy.deepcopy(model.state_dict())
@@ -134,8 +140,17 @@ def train_round(
     _, test_u_acc = evaluate(model, data.test_unshifted_x, data.test_unshifted_y, settings)
     state = {k: v.detach().cpu().contiguous() for k, v in best_state.items()}
     return RoundOutcome(
-        config.conv_type, seed, val_acc, val_acc_kept, test_acc, test_u_acc, len(val_losses), best_epoch,
-        val_losses, time.perf_counter() - t0, state,
+        config.conv_type,
+        seed,
+        val_acc,
+        val_acc_kept,
+        test_acc,
+        test_u_acc,
+        len(val_losses),
+        best_epoch,
+        val_losses,
+        time.perf_counter() - t0,
+        state,
     )
 
 
@@ -179,7 +194,9 @@ def train_rounds_batched(
         with torch.no_grad():
             for a, b in _batches(len(y), settings.batch_size):
                 logits = batched_logits(p, buffers, x[a:b])  # (m, batch, 2)
-                loss_sum += F.cross_entropy(logits.transpose(1, 2), y[a:b].expand(m, -1), reduction="none").sum(1)
+                loss_sum += F.cross_entropy(
+                    logits.transpose(1, 2), y[a:b].expand(m, -1), reduction="none"
+                ).sum(1)
                 correct += (logits.argmax(2) == y[a:b]).sum(1)
         return loss_sum / len(y), 100.0 * correct / len(y)
 
@@ -231,12 +248,21 @@ def train_rounds_batched(
     seconds = time.perf_counter() - t0
     outcomes = []
     for i, seed in enumerate(seeds):
-        losses = [float(h[i]) for h, act in zip(history, actives) if act[i]]
+        losses = [float(h[i]) for h, act in zip(history, actives, strict=False) if act[i]]
         state = {k: v[i].detach().cpu().clone() for k, v in best.items()}
         outcomes.append(
             RoundOutcome(
-                config.conv_type, seed, float(val_acc[i]), float(val_kept[i]), float(test[i]), float(test_u[i]),
-                len(losses), int(best_epoch[i]), losses, seconds, state,
+                config.conv_type,
+                seed,
+                float(val_acc[i]),
+                float(val_kept[i]),
+                float(test[i]),
+                float(test_u[i]),
+                len(losses),
+                int(best_epoch[i]),
+                losses,
+                seconds,
+                state,
             )
         )
     return outcomes

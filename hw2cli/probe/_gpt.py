@@ -24,12 +24,28 @@ from hw2cli.gpt.data import CharTokenizer, load_text, split_data
 from hw2cli.gpt.train import TrainOptions, train
 
 
-def make_config(n_layer: int, n_head: int, n_embd: int, vocab_size: int, block_size: int,
-                pos_emb: str = "rope", attn_scale: bool = True, flash: bool = False) -> gpt_model.GPTConfig:
+def make_config(
+    n_layer: int,
+    n_head: int,
+    n_embd: int,
+    vocab_size: int,
+    block_size: int,
+    pos_emb: str = "rope",
+    attn_scale: bool = True,
+    flash: bool = False,
+) -> gpt_model.GPTConfig:
     """A dropout-free GPTConfig with the given positions and attention scale."""
     return gpt_model.GPTConfig(
-        n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_size=vocab_size, block_size=block_size,
-        embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, use_flash_attn=flash, pos_emb=pos_emb,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_embd=n_embd,
+        vocab_size=vocab_size,
+        block_size=block_size,
+        embd_pdrop=0.0,
+        resid_pdrop=0.0,
+        attn_pdrop=0.0,
+        use_flash_attn=flash,
+        pos_emb=pos_emb,
         attn_scale=attn_scale,
     )
 
@@ -93,14 +109,31 @@ class TrainSpec:
     eval_steps: int = 10
 
 
-def train_gpt(spec: TrainSpec, label: str, reporter: Reporter, pos_emb: str = "rope",
-              attn_scale: bool = True, model_type: str | None = None) -> Trained:
+def train_gpt(
+    spec: TrainSpec,
+    label: str,
+    reporter: Reporter,
+    pos_emb: str = "rope",
+    attn_scale: bool = True,
+    model_type: str | None = None,
+) -> Trained:
     """Train with ``hw2cli.gpt.train.train`` (no dropout) in a temporary run directory."""
     opts = TrainOptions(
-        txt_file=spec.txt_file, model_type=model_type or spec.model_type, block_size=spec.block_size,
-        batch_size=spec.batch_size, lr=spec.lr, max_steps=spec.steps, seed=spec.seed, device=spec.device,
-        dropout=0.0, eval_interval=max(1, spec.steps // 5), eval_steps=spec.eval_steps,
-        log_interval=max(1, spec.steps // 50), sample_interval=0, pos_emb=pos_emb, attn_scale=attn_scale,
+        txt_file=spec.txt_file,
+        model_type=model_type or spec.model_type,
+        block_size=spec.block_size,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        max_steps=spec.steps,
+        seed=spec.seed,
+        device=spec.device,
+        dropout=0.0,
+        eval_interval=max(1, spec.steps // 5),
+        eval_steps=spec.eval_steps,
+        log_interval=max(1, spec.steps // 50),
+        sample_interval=0,
+        pos_emb=pos_emb,
+        attn_scale=attn_scale,
     )
     reporter.log(f"training {label} ({spec.steps} steps)")
     with tempfile.TemporaryDirectory(prefix="hw2-probe-") as run_dir:
@@ -110,8 +143,9 @@ def train_gpt(spec: TrainSpec, label: str, reporter: Reporter, pos_emb: str = "r
     return Trained(label, model, tokenizer, result.val_loss, result.steps, result.interrupted, result.metrics)
 
 
-def validation_ids(txt_file: str | None, tokenizer: CharTokenizer, block_size: int,
-                   val_fraction: float = 0.1) -> torch.Tensor:
+def validation_ids(
+    txt_file: str | None, tokenizer: CharTokenizer, block_size: int, val_fraction: float = 0.1
+) -> torch.Tensor:
     """The held-out ids the trainer validates on (its default split of the same text)."""
     text, _ = load_text(txt_file)
     data = torch.tensor(tokenizer.encode(text), dtype=torch.long)

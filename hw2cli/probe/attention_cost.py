@@ -90,6 +90,17 @@ def _release_free_memory() -> None:
         libc.malloc_trim(0)
 
 
+def _reset_peak_rss() -> None:
+    """Reset VmHWM to the current RSS (Linux: ``5`` into /proc/self/clear_refs). A forked child
+    starts with its parent's resident pages as its peak, which would hide the measured rise
+    whenever the parent was larger than the workload (a test suite, a notebook)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _time(fn, device: torch.device, min_seconds: float = 0.2, max_repeats: int = 50) -> float:
     """Median seconds of ``fn()`` over repeats filling about ``min_seconds`` (one warm-up call)."""
     fn()
@@ -141,6 +152,7 @@ def _measure_cpu_child(conn, n, path, n_embd, n_head, seed) -> None:
         _workload(min(n, 16), path, n_embd, n_head, torch.device("cpu"), seed)()  # libraries' own buffers
         fn = _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)
         _release_free_memory()
+        _reset_peak_rss()
         before = _vm_kib("VmRSS")
         fn()
         peak = max(0, _vm_kib("VmHWM") - before) * 1024
@@ -161,8 +173,9 @@ def _measure_cpu(n, path, n_embd, n_head, seed) -> tuple[float, int]:
         status, value, peak = parent.recv()
     except EOFError:
         proc.join()
-        raise Hw2Error(f"the measurement at n={n} ({path}) died (exit {proc.exitcode}); out of memory? "
-                       "use smaller --n") from None
+        raise Hw2Error(
+            f"the measurement at n={n} ({path}) died (exit {proc.exitcode}); out of memory? use smaller --n"
+        ) from None
     finally:
         proc.join()
     if status != "ok":
@@ -185,8 +198,9 @@ def _measure_cuda(n, path, n_embd, n_head, seed, device) -> tuple[float, int]:
     return seconds, peak
 
 
-def measure_point(n: int, path: str, n_embd: int, n_head: int, device: torch.device,
-                  seed: int = 0) -> tuple[float, int]:
+def measure_point(
+    n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int = 0
+) -> tuple[float, int]:
     """Seconds per call and peak bytes added by one call of ``path`` at length ``n``."""
     if device.type == "cuda":
         return _measure_cuda(n, path, n_embd, n_head, seed, device)
@@ -236,8 +250,12 @@ def attention_cost(
         raise Hw2Error(f"--n-embd {n_embd} must split into {n_head} heads of even size")
     fit_from = ns[-3] if len(ns) >= 3 else ns[0]  # the three largest n: where the leading term shows
     result = AttentionCostResult(
-        device=str(dev), n_embd=n_embd, n_head=n_head, fit_from_n=fit_from,
-        memory_method="torch.cuda.max_memory_allocated" if dev.type == "cuda"
+        device=str(dev),
+        n_embd=n_embd,
+        n_head=n_head,
+        fit_from_n=fit_from,
+        memory_method="torch.cuda.max_memory_allocated"
+        if dev.type == "cuda"
         else "peak RSS (VmHWM) rise of a forked process per point",
     )
     reporter.start("cost", "attention cost", total=len(ns) * len(PATHS))
@@ -258,4 +276,3 @@ def attention_cost(
         }
     result.verdicts = _verdicts(result.slopes, fit_from)
     return result
-

@@ -70,8 +70,11 @@ def _positions(r: PositionsResult) -> Figure:
         curve = np.convolve(t.loss_curve, np.ones(width) / width, mode="valid")
         ax_c.plot(np.arange(len(curve)) + (width - 1) / 2, curve, lw=1.2, label=t.pos_emb)
     ax_c.axvline(r.block_size - 0.5, color="k", ls="--", lw=0.8, label="trained block size")
-    ax_c.set(xlabel="position", ylabel=f"next-char loss (mean of {width} positions)",
-             title="loss per position (extrapolation)")
+    ax_c.set(
+        xlabel="position",
+        ylabel=f"next-char loss (mean of {width} positions)",
+        title="loss per position (extrapolation)",
+    )
     ax_k.bar([t.pos_emb for t in r.training], [t.shuffle_kl or 0 for t in r.training])
     ax_k.set(ylabel="mean KL (nats)", title="prefix shuffled: next-char change")
     for ax in (ax_c, ax_k):
@@ -97,8 +100,10 @@ def _receptive_field(r: ReceptiveFieldResult) -> Figure:
         im = ax.imshow(r.gpt_maps, aspect="auto", cmap="magma", interpolation="nearest", norm=norm)
         ax.set_yticks(range(len(r.gpt_maps)), [f"block {i + 1}" for i in range(len(r.gpt_maps))])
         fig.colorbar(im, ax=ax, label="share of gradient (log scale)")
-    ax.set(xlabel="input position (the last one is read out)",
-           title="GPT: gradient of the last position's logits")
+    ax.set(
+        xlabel="input position (the last one is read out)",
+        title="GPT: gradient of the last position's logits",
+    )
     return fig
 
 

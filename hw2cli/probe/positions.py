@@ -115,42 +115,50 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
     out = []
     bi = next(r for r in result.permutation if not r.causal_mask and r.pos_emb == "none")
     causal = next(r for r in result.permutation if r.causal_mask and r.pos_emb == "none")
-    out.append(Verdict(
-        "without positions (and without a causal mask) attention ignores word order",
-        f"permuted input vs permuted output: max gap {bi.max_gap:.1e} (float64); "
-        f"with the causal mask {causal.max_gap:.1e}",
-        HOLDS if bi.max_gap < 1e-9 else FAILS,
-    ))
+    out.append(
+        Verdict(
+            "without positions (and without a causal mask) attention ignores word order",
+            f"permuted input vs permuted output: max gap {bi.max_gap:.1e} (float64); "
+            f"with the causal mask {causal.max_gap:.1e}",
+            HOLDS if bi.max_gap < 1e-9 else FAILS,
+        )
+    )
     runs = {t.pos_emb: t for t in result.training}
     if {"none", "rope"} <= runs.keys() and runs["none"].shuffle_kl is not None:
         nope, rope = runs["none"], runs["rope"]
         untrained = rope.shuffle_kl < 1e-4  # RoPE ignores order too: too few steps to tell
         share = nope.shuffle_kl / rope.shuffle_kl if not untrained else float("nan")
-        out.append(Verdict(
-            "a causal decoder without positions cannot tell word orders apart",
-            f"shuffling the prefix moves the next-char distribution by KL {nope.shuffle_kl:.3f} (NoPE) vs "
-            f"{rope.shuffle_kl:.3f} (RoPE); val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}"
-            + ("; neither model uses order yet, train longer" if untrained else ""),
-            PARTLY if untrained else (HOLDS if share < 0.1 else (PARTLY if share < 0.5 else FAILS)),
-        ))
+        out.append(
+            Verdict(
+                "a causal decoder without positions cannot tell word orders apart",
+                f"shuffling the prefix moves the next-char distribution by KL {nope.shuffle_kl:.3f} (NoPE) vs "
+                f"{rope.shuffle_kl:.3f} (RoPE); val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}"
+                + ("; neither model uses order yet, train longer" if untrained else ""),
+                PARTLY if untrained else (HOLDS if share < 0.1 else (PARTLY if share < 0.5 else FAILS)),
+            )
+        )
     if "learned" in runs:
-        out.append(Verdict(
-            "learned absolute positions cannot serve sequences longer than the trained length",
-            f"the position table has {result.block_size} rows: positions past T={result.block_size} have no "
-            "embedding (the model refuses longer input)",
-            HOLDS,
-        ))
+        out.append(
+            Verdict(
+                "learned absolute positions cannot serve sequences longer than the trained length",
+                f"the position table has {result.block_size} rows: positions past T={result.block_size} have no "
+                "embedding (the model refuses longer input)",
+                HOLDS,
+            )
+        )
     if "rope" in runs and runs["rope"].loss_by_span.get("2T-4T") is not None:
         spans = runs["rope"].loss_by_span
         ratio = spans["2T-4T"] / spans["0-T"]
         nope_far = runs.get("none").loss_by_span.get("2T-4T") if "none" in runs else None
         extra = f"; NoPE {nope_far:.3f}" if nope_far is not None else ""
-        out.append(Verdict(
-            "relative positions (RoPE) extrapolate past the trained length",
-            f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
-            f"({ratio:.2f}x){extra}",
-            HOLDS if ratio <= 1.05 else (PARTLY if ratio <= 1.25 else FAILS),
-        ))
+        out.append(
+            Verdict(
+                "relative positions (RoPE) extrapolate past the trained length",
+                f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
+                f"({ratio:.2f}x){extra}",
+                HOLDS if ratio <= 1.05 else (PARTLY if ratio <= 1.25 else FAILS),
+            )
+        )
     return out
 
 

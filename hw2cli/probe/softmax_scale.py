@@ -83,31 +83,37 @@ def score_rows(d_k: int, seed: int, queries: int = QUERIES, keys: int = KEYS) ->
 def _verdicts(result: SoftmaxScaleResult) -> list[Verdict]:
     out = []
     slope = result.var_slope
-    out.append(Verdict(
-        "without the factor the variance of q.k grows with d_k",
-        f"log-log slope of Var(q.k) against d_k: {slope:.2f} (1 = linear); with the factor it stays near 1",
-        HOLDS if slope is not None and 0.9 <= slope <= 1.1 else PARTLY,
-    ))
+    out.append(
+        Verdict(
+            "without the factor the variance of q.k grows with d_k",
+            f"log-log slope of Var(q.k) against d_k: {slope:.2f} (1 = linear); with the factor it stays near 1",
+            HOLDS if slope is not None and 0.9 <= slope <= 1.1 else PARTLY,
+        )
+    )
     top = max(r.d_k for r in result.rows)
     raw = next(r for r in result.rows if r.d_k == top and not r.scaled)
     sc = next(r for r in result.rows if r.d_k == top and r.scaled)
     ratio = raw.jacobian_norm / sc.jacobian_norm if sc.jacobian_norm else float("nan")
-    out.append(Verdict(
-        "without the factor the softmax saturates and its gradient shrinks",
-        f"d_k={top}: max prob {raw.max_prob:.2f} vs {sc.max_prob:.2f}, Jacobian norm "
-        f"{raw.jacobian_norm:.3f} vs {sc.jacobian_norm:.3f} ({ratio:.2f}x)",
-        HOLDS if ratio < 0.5 else (PARTLY if ratio < 0.9 else FAILS),
-    ))
+    out.append(
+        Verdict(
+            "without the factor the softmax saturates and its gradient shrinks",
+            f"d_k={top}: max prob {raw.max_prob:.2f} vs {sc.max_prob:.2f}, Jacobian norm "
+            f"{raw.jacobian_norm:.3f} vs {sc.jacobian_norm:.3f} ({ratio:.2f}x)",
+            HOLDS if ratio < 0.5 else (PARTLY if ratio < 0.9 else FAILS),
+        )
+    )
     if len(result.training) == 2 and all(t.val_loss is not None for t in result.training):
         with_s = next(t for t in result.training if t.scaled).val_loss
         without = next(t for t in result.training if not t.scaled).val_loss
         gap = without - with_s
-        out.append(Verdict(
-            "without the factor training learns more slowly",
-            f"validation loss after {result.train_steps} steps (head size {result.train_head_size}): "
-            f"{without:.3f} without, {with_s:.3f} with ({gap:+.3f})",
-            HOLDS if gap > 0.02 * with_s else (FAILS if gap < 0.005 * with_s else PARTLY),
-        ))
+        out.append(
+            Verdict(
+                "without the factor training learns more slowly",
+                f"validation loss after {result.train_steps} steps (head size {result.train_head_size}): "
+                f"{without:.3f} without, {with_s:.3f} with ({gap:+.3f})",
+                HOLDS if gap > 0.02 * with_s else (FAILS if gap < 0.005 * with_s else PARTLY),
+            )
+        )
     return out
 
 
@@ -135,8 +141,9 @@ def softmax_scale(
             preset = _gpt.gpt_model.PRESETS[spec.model_type]
             result.train_head_size = preset["n_embd"] // preset["n_head"]
             for scaled in (True, False):
-                t = _gpt.train_gpt(spec, "with 1/sqrt(d_k)" if scaled else "without 1/sqrt(d_k)", reporter,
-                                   attn_scale=scaled)
+                t = _gpt.train_gpt(
+                    spec, "with 1/sqrt(d_k)" if scaled else "without 1/sqrt(d_k)", reporter, attn_scale=scaled
+                )
                 result.device = str(next(t.model.parameters()).device)
                 curve = [{k: r.get(k) for k in ("step", "train_loss", "val_loss")} for r in t.metrics]
                 result.training.append(ScaleTraining(scaled, t.val_loss, curve))

@@ -69,8 +69,9 @@ class RotationResult(Known):
     def _one_accuracy_per_angle(self) -> RotationResult:
         for name, model in self.models.items():
             if len(model.accuracy) != len(self.angles):
-                raise ValueError(f"models.{name}.accuracy has {len(model.accuracy)} values for "
-                                 f"{len(self.angles)} angles")
+                raise ValueError(
+                    f"models.{name}.accuracy has {len(model.accuracy)} values for {len(self.angles)} angles"
+                )
             if self.parameters is not None and (model.train_seconds is None or model.ms_per_image is None):
                 raise ValueError(f"models.{name} has no train_seconds or ms_per_image beside parameters")
         return self

@@ -31,10 +31,15 @@ def rotation(part_dir: Path) -> list[str]:
     for i, angle in enumerate(data["angles"]):
         cells = " | ".join(f"{100 * data['models'][m]['accuracy'][i]:.2f}" for m in models)
         lines.append(f"| {angle:g} | {cells} |")
-    lines.append("| mean | " + " | ".join(f"{100 * data['models'][m]['mean_accuracy']:.2f}" for m in models) + " |")
+    lines.append(
+        "| mean | " + " | ".join(f"{100 * data['models'][m]['mean_accuracy']:.2f}" for m in models) + " |"
+    )
     lines.append(
         "| worst | "
-        + " | ".join(f"{100 * data['models'][m]['worst_accuracy']:.2f} at {data['models'][m]['worst_angle']:g}°" for m in models)
+        + " | ".join(
+            f"{100 * data['models'][m]['worst_accuracy']:.2f} at {data['models'][m]['worst_angle']:g}°"
+            for m in models
+        )
         + " |"
     )
     lines.append("")
@@ -89,8 +94,14 @@ def padding_table(part_dir: Path) -> list[str]:
             f"this run from {this}: they are shown for reference, not compared.",
             "",
         ]
-    header = ["conv type", "set", *(f"round {i + 1}" for i in range(n_rounds)),
-              "this run: mean", "this run: std", "published: mean ± std"] + (["Δ mean"] if same else [])
+    header = [
+        "conv type",
+        "set",
+        *(f"round {i + 1}" for i in range(n_rounds)),
+        "this run: mean",
+        "this run: std",
+        "published: mean ± std",
+    ] + (["Δ mean"] if same else [])
     lines += ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     for conv_type in (c for c in CONV_ORDER if c in conv):
         entry = conv[conv_type]
@@ -102,7 +113,8 @@ def padding_table(part_dir: Path) -> list[str]:
             values = [f"{r[metric]:.2f}" for r in entry["rounds"]] + [""] * (n_rounds - len(entry["rounds"]))
             mean, std = entry["summary"][key]["mean"], entry["summary"][key]["std"]
             lines.append(
-                f"| {conv_type} | {label} | " + " | ".join(values)
+                f"| {conv_type} | {label} | "
+                + " | ".join(values)
                 + f" | {_num(mean, '.4f')} | {_num(std, '.4f')} | {pub_mean:.2f} ± {pub_std:.2f} |"
                 + (f" {_num(None if mean is None else mean - pub_mean, '+.2f')} |" if same else "")
             )
@@ -149,7 +161,11 @@ def gpt(part_dir: Path) -> list[str]:
     for sample_file in sorted(part_dir.glob("samples_*.json")):
         data = inputs.read(sample_file, inputs.GptSamples)
         st = data["settings"]
-        knobs = [st["mode"]] + [f"{k.replace('_', '-')} {st[k]:g}" for k in ("temperature", "top_k", "top_p") if st.get(k) is not None]
+        knobs = [st["mode"]] + [
+            f"{k.replace('_', '-')} {st[k]:g}"
+            for k in ("temperature", "top_k", "top_p")
+            if st.get(k) is not None
+        ]
         lines += [f"**Prompt {data['prompt']!r}, {', '.join(knobs)}, seed {st['seed']}**", ""]
         for sample in data["samples"]:
             # A fence longer than any run of backticks in the sample, so no text can close it.
@@ -165,7 +181,10 @@ def _fmt(value) -> str:
 def _matrix(nodes: list, matrix: list[list], title: str) -> list[str]:
     """A small labelled matrix as a Markdown table."""
     lines = [f"**{title}**", "", "| | " + " | ".join(map(str, nodes)) + " |", "|---|" + "---:|" * len(nodes)]
-    lines += [f"| **{node}** | " + " | ".join(_fmt(v) for v in row) + " |" for node, row in zip(nodes, matrix)]
+    lines += [
+        f"| **{node}** | " + " | ".join(_fmt(v) for v in row) + " |"
+        for node, row in zip(nodes, matrix, strict=False)
+    ]
     return lines + [""]
 
 
@@ -191,7 +210,8 @@ def graph(part_dir: Path) -> list[str]:
         lines += _matrix(nodes, lap["laplacian"], "L = D − A")
         eig = lap["eigenvalues"]
         lines += [
-            "Eigenvalues of L: " + ", ".join(f"{v:.4f}" for v in eig["values"])
+            "Eigenvalues of L: "
+            + ", ".join(f"{v:.4f}" for v in eig["values"])
             + f"; eigenvalue 0 has multiplicity {eig['zero_count']} = {lap['components']} connected component(s).",
             "",
         ]
@@ -204,7 +224,10 @@ def graph(part_dir: Path) -> list[str]:
             "All cells right." if check["ok"] else f"{len(check['wrong_cells'])} wrong cell(s):",
             "",
         ]
-        lines += [f"- [{c['row']}, {c['col']}] is {_fmt(c['given'])}, should be {_fmt(c['expected'])}" for c in check["wrong_cells"]]
+        lines += [
+            f"- [{c['row']}, {c['col']}] is {_fmt(c['given'])}, should be {_fmt(c['expected'])}"
+            for c in check["wrong_cells"]
+        ]
         lines += [f"- problem: {p}" for p in check["problems"]]
         lines.append("")
     return lines

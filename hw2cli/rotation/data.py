@@ -72,11 +72,18 @@ def load_digits() -> ImageData:
     images = (images * 255).round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     train_idx, test_idx = train_test_split(
-        np.arange(len(labels)), test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED, stratify=bunch.target
+        np.arange(len(labels)),
+        test_size=DIGITS_TEST_FRACTION,
+        random_state=DIGITS_SPLIT_SEED,
+        stratify=bunch.target,
     )
     train_idx, test_idx = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
     return ImageData(
-        "digits", images[train_idx], labels[train_idx], images[test_idx], labels[test_idx],
+        "digits",
+        images[train_idx],
+        labels[train_idx],
+        images[test_idx],
+        labels[test_idx],
         [str(c) for c in bunch.target_names],
     )
 
@@ -99,7 +106,9 @@ def load_cifar10(root: Path) -> ImageData:
             train = read(True)
         test = read(False)
     except (RuntimeError, OSError, KeyError, ValueError) as exc:
-        raise Hw2Error(f"cannot read CIFAR-10 in {root / CIFAR10.base_folder}: {exc}; delete the folder to download it again") from None
+        raise Hw2Error(
+            f"cannot read CIFAR-10 in {root / CIFAR10.base_folder}: {exc}; delete the folder to download it again"
+        ) from None
 
     def tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # HWC -> CHW
@@ -119,14 +128,18 @@ def _fetch_cifar10(root: Path, cifar10_cls) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise Hw2Error(f"CIFAR-10 is not in {folder} and {root} cannot be created ({exc.strerror}); {how}") from None
+        raise Hw2Error(
+            f"CIFAR-10 is not in {folder} and {root} cannot be created ({exc.strerror}); {how}"
+        ) from None
     found = f" ({folder} exists but its files fail torchvision's md5 check)" if folder.exists() else ""
     try:
         with contextlib.redirect_stdout(sys.stderr):  # torchvision prints "Extracting ..." to stdout
             cifar10_cls(str(root), train=True, download=True)
     except Exception as exc:  # URLError, socket errors, md5 mismatch of the archive, ...
         reason = str(getattr(exc, "reason", "") or exc).strip() or type(exc).__name__
-        raise Hw2Error(f"CIFAR-10 is not in {folder}{found} and could not be downloaded ({reason}); {how}") from None
+        raise Hw2Error(
+            f"CIFAR-10 is not in {folder}{found} and could not be downloaded ({reason}); {how}"
+        ) from None
 
 
 def load_imagefolder(path: Path) -> ImageData:

@@ -156,10 +156,21 @@ def run_rotation_experiment(
     config = RotationCNNConfig(n_classes=len(data.classes), image_size=size)
     p4_config = P4CNNConfig(n_classes=len(data.classes), image_size=size)
     result = RotationResult(
-        dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
-        angles=angle_list, models=[], model_config=config, p4_config=p4_config,
+        dataset=data.name,
+        classes=data.classes,
+        n_train=len(data.train_labels),
+        n_test=len(data.test_labels),
+        angles=angle_list,
+        models=[],
+        model_config=config,
+        p4_config=p4_config,
         parameters={"cnn": _count(config), "p4": _count(p4_config)},
-        tta_angles=tta_list, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=str(dev),
+        tta_angles=tta_list,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=str(dev),
         precision=precision,
     )
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
@@ -177,26 +188,53 @@ def run_rotation_experiment(
             else:
                 start = time.perf_counter()
                 model, losses = train_model(
-                    data, p4_config if w.startswith("p4") else config, augment=w.endswith("augmented"),
-                    epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev, precision=precision,
-                    reporter=reporter, key=w,
+                    data,
+                    p4_config if w.startswith("p4") else config,
+                    augment=w.endswith("augmented"),
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    lr=lr,
+                    seed=seed,
+                    device=dev,
+                    precision=precision,
+                    reporter=reporter,
+                    key=w,
                 )
                 source = ModelResult(w, [], losses, epochs, time.perf_counter() - start)
                 if folder is not None:
-                    folder.save(w, model, config, p4_config, dataset=data.name, classes=data.classes,
-                                epochs=epochs, train_loss=losses, seed=seed)
+                    folder.save(
+                        w,
+                        model,
+                        config,
+                        p4_config,
+                        dataset=data.name,
+                        classes=data.classes,
+                        epochs=epochs,
+                        train_loss=losses,
+                        seed=seed,
+                    )
                     result.saved_models = str(save_models)
             trained[w] = (model, source)
             entry = ModelResult(
-                name, [], source.train_loss, source.epochs_trained, source.train_seconds, source.loaded_from,
+                name,
+                [],
+                source.train_loss,
+                source.epochs_trained,
+                source.train_seconds,
+                source.loaded_from,
                 parameters=count_parameters(model),
             )
             evaluated = RotationTTA(model, tuple(tta_list)) if name == "tta" else model
             # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             entry.accuracy = evaluate(
-                {name: evaluated}, data.test_images, data.test_labels, angle_list, device=dev,
-                precision=precision, reporter=reporter,
+                {name: evaluated},
+                data.test_images,
+                data.test_labels,
+                angle_list,
+                device=dev,
+                precision=precision,
+                reporter=reporter,
             )[name]
             entry.eval_seconds = time.perf_counter() - start
             result.eval_seconds += entry.eval_seconds
@@ -276,7 +314,9 @@ def train_model(
             total += loss.detach() * len(idx)
             reporter.update(key, 1)
         losses.append(total.item() / n)
-        reporter.update(key, 0, description=f"train {key} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})")
+        reporter.update(
+            key, 0, description=f"train {key} (epoch {epoch + 1}/{epochs}, loss {losses[-1]:.3f})"
+        )
     reporter.finish(key)
     model.eval()
     return model, losses
@@ -298,7 +338,9 @@ def evaluate(
     device once and is rotated there once per angle, for all models."""
     reporter = reporter or Reporter()
     correct = {name: torch.zeros(len(angles), dtype=torch.int64, device=device) for name in models}
-    reporter.start("eval", "evaluate rotated test set", total=math.ceil(len(labels) / batch_size) * len(angles))
+    reporter.start(
+        "eval", "evaluate rotated test set", total=math.ceil(len(labels) / batch_size) * len(angles)
+    )
     for i in range(0, len(labels), batch_size):
         x = to_float(images[i : i + batch_size].to(device))
         y = labels[i : i + batch_size].to(device)

@@ -33,26 +33,34 @@ class RotationCNNConfig:
         return {**asdict(self), "channels": list(self.channels)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RotationCNNConfig":
+    def from_dict(cls, d: dict) -> RotationCNNConfig:
         return cls(**{**d, "channels": tuple(d["channels"])})
 
 
 class RotationCNN(nn.Module):
-    """Conv(3->32) -> Conv(32->64) -> Conv(64->64), each ReLU + MaxPool 2, then Linear(64*4*4 -> 64) -> ReLU -> Linear(64 -> 10)."""
+    """Conv(3->32) -> Conv(32->64) -> Conv(64->64), each ReLU + MaxPool 2, then
+    Linear(64*4*4 -> 64) -> ReLU -> Linear(64 -> 10)."""
 
     def __init__(self, config: RotationCNNConfig) -> None:
         super().__init__()
         self.config = config
         c1, c2, c3 = config.channels
         self.features = nn.Sequential(
-            nn.Conv2d(config.in_channels, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(config.in_channels, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         side = config.image_size // 8
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(c3 * side * side, config.hidden), nn.ReLU(),
+            nn.Linear(c3 * side * side, config.hidden),
+            nn.ReLU(),
             nn.Linear(config.hidden, config.n_classes),
         )
 

@@ -14,8 +14,11 @@ from hw2cli.common.io import atomic_path  # noqa: E402
 from hw2cli.rotation.experiment import RotationResult  # noqa: E402
 
 STYLE = {
-    "plain": ("tab:blue", "o"), "augmented": ("tab:orange", "s"), "p4": ("tab:green", "^"),
-    "p4-augmented": ("tab:red", "v"), "tta": ("tab:purple", "D"),
+    "plain": ("tab:blue", "o"),
+    "augmented": ("tab:orange", "s"),
+    "p4": ("tab:green", "^"),
+    "p4-augmented": ("tab:red", "v"),
+    "tta": ("tab:purple", "D"),
 }
 
 
@@ -25,7 +28,13 @@ def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(8.4 if outside else 6.4, 4.0), dpi=100)
     for m in result.models:
         color, marker = STYLE.get(m.name, (None, "o"))
-        ax.plot(result.angles, [100 * a for a in m.accuracy], marker=marker, color=color, label=f"{m.name} ({m.epochs_trained} epochs)")
+        ax.plot(
+            result.angles,
+            [100 * a for a in m.accuracy],
+            marker=marker,
+            color=color,
+            label=f"{m.name} ({m.epochs_trained} epochs)",
+        )
     ax.axhline(100 / len(result.classes), color="grey", linestyle=":", linewidth=1, label="chance")
     ax.set_xlabel("rotation of the test images (degrees, counter-clockwise)")
     ax.set_ylabel("test accuracy (%)")

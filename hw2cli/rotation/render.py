@@ -26,9 +26,19 @@ def render(result: RotationResult, console: Console | None = None) -> None:
         how += f", {len(result.tta_angles)} turns" if m.name == "tta" else ""
         table.add_column(f"{m.name}\n({how})", justify="right")
     for i, angle in enumerate(result.angles):
-        table.add_row(_angle(angle), *(f"{100 * m.accuracy[i]:.2f}%" for m in result.models), end_section=i == len(result.angles) - 1)
+        table.add_row(
+            _angle(angle),
+            *(f"{100 * m.accuracy[i]:.2f}%" for m in result.models),
+            end_section=i == len(result.angles) - 1,
+        )
     table.add_row("mean", *(f"{100 * m.mean_accuracy:.2f}%" for m in result.models))
-    table.add_row("worst", *(f"{100 * m.worst(result.angles)[1]:.2f}% at {_angle(m.worst(result.angles)[0])}" for m in result.models))
+    table.add_row(
+        "worst",
+        *(
+            f"{100 * m.worst(result.angles)[1]:.2f}% at {_angle(m.worst(result.angles)[0])}"
+            for m in result.models
+        ),
+    )
     console.print(table)
     console.print(
         f"device {result.device}, {result.precision}, seed {result.seed}, "
@@ -45,8 +55,11 @@ def render(result: RotationResult, console: Console | None = None) -> None:
         f"parameters: CNN {result.parameters['cnn']:,}, p4 CNN {result.parameters['p4']:,}; "
         "evaluation per image and angle: "
         + ", ".join(f"{m.name} {m.ms_per_image(result.n_test):.3f} ms" for m in result.models)
-        + (f"; tta averages over {', '.join(_angle(a) for a in result.tta_angles)}"
-           if any(m.name == "tta" for m in result.models) else "")
+        + (
+            f"; tta averages over {', '.join(_angle(a) for a in result.tta_angles)}"
+            if any(m.name == "tta" for m in result.models)
+            else ""
+        )
     )
     if result.interrupted:
         console.print("[yellow]interrupted: only the models that finished are shown[/yellow]")

@@ -15,7 +15,9 @@ from torchvision.transforms.v2 import functional as TF
 
 from hw2cli.common.errors import Hw2Error
 
-ANGLES_FORM = "START:STOP:STEP (e.g. 0:360:30, STOP included) or a comma list (e.g. 0,90,180), or both (0:90:30,180)"
+ANGLES_FORM = (
+    "START:STOP:STEP (e.g. 0:360:30, STOP included) or a comma list (e.g. 0,90,180), or both (0:90:30,180)"
+)
 MAX_ANGLES = 1000
 
 

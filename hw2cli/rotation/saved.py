@@ -103,17 +103,38 @@ class ModelsWriter:
     def close(self) -> None:
         self._lock.close()
 
-    def save(self, name: str, model: RotationCNN | P4CNN, config: RotationCNNConfig, p4_config: P4CNNConfig,
-             *, dataset: str, classes: list[str], epochs: int, train_loss: list[float], seed: int) -> None:
+    def save(
+        self,
+        name: str,
+        model: RotationCNN | P4CNN,
+        config: RotationCNNConfig,
+        p4_config: P4CNNConfig,
+        *,
+        dataset: str,
+        classes: list[str],
+        epochs: int,
+        train_loss: list[float],
+        seed: int,
+    ) -> None:
         """Commit ``<name>.safetensors`` and a config.json listing it with this run's earlier
         models (both architectures' configs); an earlier run's files go with the first commit."""
         from safetensors.torch import save_file
 
         file = f"{name}.safetensors"
-        self.models[name] = {"file": file, "epochs": epochs, "seed": seed,
-                             "train_loss": [v if math.isfinite(v) else None for v in train_loss]}
-        meta = {"format": FORMAT, "model": config.to_dict(), "p4_model": p4_config.to_dict(),
-                "dataset": dataset, "classes": classes, "models": self.models}
+        self.models[name] = {
+            "file": file,
+            "epochs": epochs,
+            "seed": seed,
+            "train_loss": [v if math.isfinite(v) else None for v in train_loss],
+        }
+        meta = {
+            "format": FORMAT,
+            "model": config.to_dict(),
+            "p4_model": p4_config.to_dict(),
+            "dataset": dataset,
+            "classes": classes,
+            "models": self.models,
+        }
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         hashed = tuple(entry["file"] for entry in self.models.values())
         remove = tuple(n for n in LAYOUT if n not in hashed and n != MANIFEST)
@@ -123,8 +144,10 @@ class ModelsWriter:
         except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
             del self.models[name]
             reason = getattr(exc, "strerror", None) or exc
-            raise Hw2Error(f"cannot save the {name} model into {self.folder} ({reason}); the models "
-                           "committed before stay: fix that (disk space, the folder) and run again") from None
+            raise Hw2Error(
+                f"cannot save the {name} model into {self.folder} ({reason}); the models "
+                "committed before stay: fix that (disk space, the folder) and run again"
+            ) from None
 
 
 def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Checkpoint]:
@@ -135,13 +158,16 @@ def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Ch
     meta = checkpoint.manifest
     missing = [n for n in names if n not in meta.models]
     if missing:
-        raise Hw2Error(f"--load-models {folder} has no {' or '.join(missing)} model; train it with "
-                       f"--save-models or pick --mode {'/'.join(meta.models) or 'another'}")
+        raise Hw2Error(
+            f"--load-models {folder} has no {' or '.join(missing)} model; train it with "
+            f"--save-models or pick --mode {'/'.join(meta.models) or 'another'}"
+        )
     return meta, checkpoint
 
 
-def load_model(checkpoint: rundir.Checkpoint, name: str,
-               data_config: RotationCNNConfig) -> tuple[RotationCNN | P4CNN, ModelEntry]:
+def load_model(
+    checkpoint: rundir.Checkpoint, name: str, data_config: RotationCNNConfig
+) -> tuple[RotationCNN | P4CNN, ModelEntry]:
     """Build the saved architecture (the p4 CNN for ``p4*``) and load its weights, refusing any mismatch."""
     from safetensors.torch import load_file
 
