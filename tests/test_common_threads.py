@@ -37,3 +37,30 @@ def test_explicit_counts_win():
     assert choose_threads(0, environ={}, busy=0.0).source == "auto"
     with pytest.raises(Hw2Error, match="--threads -1"):
         choose_threads(-1, environ={})
+
+
+def test_torchrun_processes_share_the_free_cores():
+    alone = choose_threads(None, environ={}, busy=0.0).threads
+    shared = choose_threads(None, environ={"LOCAL_WORLD_SIZE": "2"}, busy=0.0).threads
+    assert shared == max(1, alone // 2)
+
+
+def test_commands_print_and_record_the_thread_count(tmp_path):
+    """`--threads N` is applied, printed after the output and written to --json."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    out = tmp_path / "p.json"
+    args = ["probe", "receptive-field", "--quick", "--threads", "1", "--json", str(out), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "threads: 1 thread (--threads)" in result.stdout
+    assert json.loads(out.read_text())["threads"] == {
+        "threads": 1,
+        "cores": usable_cores(),
+        "source": "--threads",
+        "busy_cores": None,
+    }

@@ -97,7 +97,9 @@ def test_generate_same_seed_same_samples(trained, tmp_path):
     assert first.exit_code == second.exit_code == other.exit_code == 0, first.output
     a, b, c = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "abc")
     assert a["samples"] == b["samples"] and a["samples"] != c["samples"]
-    assert set(a) == {"command", "run_dir", "prompt", "settings", "samples", "elapsed_s"}
+    assert set(a) == {"command", "run_dir", "prompt", "settings", "samples", "elapsed_s", "threads"}
+    # the thread count decides bit-identity too: recorded, and fixed by OMP_NUM_THREADS in the tests
+    assert a["threads"]["threads"] == 1 and a["threads"]["source"] == "OMP_NUM_THREADS"
     assert a["settings"] == {
         "mode": "top-k",
         "temperature": 1.0,

@@ -95,7 +95,7 @@ def test_heads_quick(tmp_path, text):
         (["probe", "softmax-scale", "--dk", "16,24"], "not a power of two"),
         (["probe", "heads", "--steps", "0"], "--steps must be at least 1"),
         (["probe", "receptive-field", "--samples", "0"], "--samples must be at least 1"),
-        (["probe", "receptive-field", "--seed", "-1"], "--seed must be 0 or more"),
+        (["probe", "receptive-field", "--seed", "-1"], "--seed -1 is out of range; use 0 to 4,294,967,295"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):

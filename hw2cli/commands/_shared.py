@@ -34,6 +34,31 @@ TEXT_OUTPUTS = ("json", "csv", "out")
 # Per command call: the real standard output while tables are sent to stderr (``--json -``).
 _real_stdout: contextvars.ContextVar = contextvars.ContextVar("hw2_real_stdout", default=None)
 _scope: contextvars.ContextVar = contextvars.ContextVar("hw2_scope", default=None)
+# Per command call: the thread choice of use_threads, recorded in --json.
+_threads: contextvars.ContextVar = contextvars.ContextVar("hw2_threads", default=None)
+
+THREADS_HELP = (
+    "Intra-op CPU threads (0: one per core that other processes leave free when the command starts; "
+    "same numbers need the same count)."
+)
+
+
+def threads_option():
+    """``--threads N`` for every command that computes with torch on the CPU."""
+    return typer.Option(0, "--threads", min=0, max=4096, help=THREADS_HELP)
+
+
+def use_threads(requested: int):
+    """Choose and set the intra-op thread count (hw2cli/common/threads.py has the rule) and
+    record it: ``write_json_then_exit`` prints it after the tables and adds it to ``--json``."""
+    from hw2cli.common.threads import apply_threads, choose_threads
+
+    choice = apply_threads(choose_threads(requested or None))
+    token = _threads.set(choice)
+    stack = _scope.get()
+    if stack is not None:
+        stack.callback(_threads.reset, token)
+    return choice
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -225,6 +250,10 @@ def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+def _with_threads(make_json: Callable[[], dict], threads: dict) -> Callable[[], dict]:
+    return lambda: {**make_json(), "threads": threads}
+
+
 def write_json_then_exit(
     json_path: Path | None,
     make_json: Callable[[], dict],
@@ -242,7 +271,12 @@ def write_json_then_exit(
 
     lost, written = [], []
     jobs = list((outputs or {}).items())
+    threads = _threads.get()
+    if threads is not None:  # beside the tables (stderr when --json - holds standard output)
+        typer.echo(f"threads: {threads.describe()}")
     if json_path is not None:
+        if threads is not None:
+            make_json = _with_threads(make_json, threads.to_json())
         jobs.append(("json", (json_path, lambda p: write_json(p, make_json()))))
     for name, (path, write) in jobs:
         if path is None:

@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from hw2cli.commands._choices import Device, GptPrecision, LrSchedule, ModelType, PosEmb
-from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
+from hw2cli.commands._shared import (
+    check_outputs,
+    threads_option,
+    use_threads,
+    user_errors,
+    write_json_then_exit,
+)
 
 NONFINITE_EXIT = 3  # `gpt train`: the loss became NaN or infinite (hw2cli.gpt.train.NONFINITE_EXIT)
 
@@ -62,6 +68,7 @@ def gpt_train(
         0, "--seed", min=0, max=2**32 - 1, help="Seed of initialisation, batches and dropout."
     ),
     device: Device = typer.Option(Device.auto, "--device", help="Where to train."),
+    threads: int = threads_option(),
     out: Path = typer.Option(Path("runs/gpt"), "--out", help="Run directory to write."),
     dropout: float = typer.Option(
         0.1, "--dropout", min=0.0, max=1.0, help="Embedding, attention and residual dropout."
@@ -154,6 +161,7 @@ def gpt_train(
         tokenizer=tokenizer,
         tensorboard=None if tensorboard is None else str(tensorboard),
     )
+    use_threads(threads)
     with render.train_reporter(quiet) as reporter:
         result = train(opts, reporter=reporter, resume=resume, force=force)
     if result.rank != 0:
@@ -204,6 +212,7 @@ def gpt_generate(
         0, "--seed", min=0, max=2**32 - 1, help="Seed of the sampler: same seed, same samples."
     ),
     device: Device = typer.Option(Device.auto, "--device", help="Where to sample."),
+    threads: int = threads_option(),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the samples as JSON."),
 ) -> None:
     """Continue a prompt with a trained model (Q2.9): greedy, temperature, top-k or top-p."""
@@ -211,6 +220,7 @@ def gpt_generate(
     from hw2cli.gpt import render
     from hw2cli.gpt.sample import generate_samples
 
+    use_threads(threads)
     result = generate_samples(
         run_dir,
         prompt,

@@ -10,7 +10,13 @@ import typer
 from typer.core import TyperGroup
 
 from hw2cli.commands._choices import Device
-from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
+from hw2cli.commands._shared import (
+    check_outputs,
+    threads_option,
+    use_threads,
+    user_errors,
+    write_json_then_exit,
+)
 
 
 class _ProbeGroup(TyperGroup):
@@ -33,21 +39,21 @@ app = typer.Typer(
 _PLOT = typer.Option(None, "--plot", help="Write the probe's figure to this PNG.")
 _JSON = typer.Option(None, "--json", help="Write the measurements and verdicts as JSON.")
 _DEVICE = typer.Option(Device.auto, "--device", help="Where to run.")
-_SEED = typer.Option(0, "--seed", help="Seed of the random inputs, initialisation and batches.")
+_SEED = typer.Option(
+    0, "--seed", min=0, max=2**32 - 1, help="Seed of the random inputs, initialisation and batches."
+)
 _QUICK = typer.Option(False, "--quick", help="Tiny sizes (seconds; for tests and smoke runs).")
 _QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+_THREADS = threads_option()
 _STEPS = typer.Option(None, "--steps", help="Training steps per model.", show_default="500 (--quick: 20)")
 _TXT = typer.Option(
     None, "--txt-file", help="UTF-8 text to train on.", show_default="Grimm's fairy tales, downloaded once"
 )
 
 
-def _run(make: Callable, plot: Path | None, json_path: Path | None, quiet: bool, seed: int) -> None:
+def _run(make: Callable, plot: Path | None, json_path: Path | None, quiet: bool, threads: int) -> None:
     """Call the probe with a progress reporter, print its tables, write the PNG and JSON."""
-    if seed < 0:
-        from hw2cli.common.errors import Hw2Error
-
-        raise Hw2Error(f"--seed must be 0 or more, got {seed}")
+    use_threads(threads)
     from rich.console import Console
 
     from hw2cli.common.progress import RichReporter
@@ -56,11 +62,10 @@ def _run(make: Callable, plot: Path | None, json_path: Path | None, quiet: bool,
     with RichReporter(quiet) as reporter:
         result = make(reporter)
     render.render(result, Console())
-    if plot is not None:
-        from hw2cli.probe.plot import plot as draw
+    from hw2cli.probe.plot import plot as draw
 
-        draw(result, plot)
-    write_json_then_exit(json_path, lambda: render.to_json(result), result.interrupted)
+    outputs = {"plot": (plot, lambda path: draw(result, path))}
+    write_json_then_exit(json_path, lambda: render.to_json(result), result.interrupted, outputs=outputs)
 
 
 def _training_sizes(quick: bool, steps: int | None) -> dict:
@@ -89,6 +94,7 @@ def attention_cost(
     seed: int = _SEED,
     quick: bool = _QUICK,
     quiet: bool = _QUIET,
+    threads: int = _THREADS,
 ) -> None:
     """Q2.1a: time and measured peak memory of attention against n, with fitted log-log slopes."""
     check_outputs(plot=plot, json=json_path)
@@ -102,7 +108,7 @@ def attention_cost(
         plot,
         json_path,
         quiet,
-        seed,
+        threads,
     )
 
 
@@ -120,6 +126,7 @@ def softmax_scale(
     seed: int = _SEED,
     quick: bool = _QUICK,
     quiet: bool = _QUIET,
+    threads: int = _THREADS,
 ) -> None:
     """Q2.1c: softmax saturation and gradient with and without 1/sqrt(d_k), and two short trainings."""
     check_outputs(plot=plot, json=json_path)
@@ -136,7 +143,7 @@ def softmax_scale(
         plot,
         json_path,
         quiet,
-        seed,
+        threads,
     )
 
 
@@ -151,6 +158,7 @@ def positions(
     seed: int = _SEED,
     quick: bool = _QUICK,
     quiet: bool = _QUIET,
+    threads: int = _THREADS,
 ) -> None:
     """Q2.4a/b: permutation equivariance, NoPE vs learned vs RoPE, and length extrapolation."""
     check_outputs(plot=plot, json=json_path)
@@ -165,7 +173,7 @@ def positions(
         plot,
         json_path,
         quiet,
-        seed,
+        threads,
     )
 
 
@@ -184,6 +192,7 @@ def receptive_field(
     seed: int = _SEED,
     quick: bool = _QUICK,
     quiet: bool = _QUIET,
+    threads: int = _THREADS,
 ) -> None:
     """Q2.1b: gradient receptive fields of the padding-bench CNN and the GPT, layer by layer."""
     check_outputs(plot=plot, json=json_path)
@@ -198,7 +207,7 @@ def receptive_field(
         plot,
         json_path,
         quiet,
-        seed,
+        threads,
     )
 
 
@@ -216,6 +225,7 @@ def heads(
     seed: int = _SEED,
     quick: bool = _QUICK,
     quiet: bool = _QUIET,
+    threads: int = _THREADS,
 ) -> None:
     """Q2.1d: 1, 2, 4, 8 heads at the same width: validation loss and how differently the heads attend."""
     check_outputs(plot=plot, json=json_path)
@@ -238,5 +248,5 @@ def heads(
         plot,
         json_path,
         quiet,
-        seed,
+        threads,
     )

@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from hw2cli.commands._choices import Device, Precision
-from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
+from hw2cli.commands._shared import (
+    check_outputs,
+    threads_option,
+    use_threads,
+    user_errors,
+    write_json_then_exit,
+)
 
 
 @user_errors
@@ -70,6 +76,7 @@ def rotate_eval(
         False, "--force", help="Replace earlier models in --save-models (they go once a new model is saved)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    threads: int = threads_option(),
 ) -> None:
     """Accuracy of a small CNN on rotated test images (Q1.2, Figures 1 and 2): trained plain, with random
     rotations, as a rotation-equivariant p4 CNN, or with test-time augmentation."""
@@ -86,6 +93,7 @@ def rotate_eval(
     from hw2cli.rotation import render as rotation_render
     from hw2cli.rotation.experiment import run_rotation_experiment
 
+    use_threads(threads)
     with RichReporter(quiet) as reporter:
         result = run_rotation_experiment(
             dataset,

@@ -111,6 +111,9 @@ def choose_threads(
             busy = os.getloadavg()[0]
     taken = 0 if busy is None else max(0, math.ceil(busy - BUSY_THRESHOLD))
     threads = max(1, cores - taken)
+    local_world = environ.get("LOCAL_WORLD_SIZE", "").strip()  # torchrun: the processes share the cores
+    if local_world.isdigit() and int(local_world) > 1:
+        threads = max(1, threads // int(local_world))
     return ThreadChoice(threads, cores, "auto", None if busy is None else round(busy, 2))
 
 
