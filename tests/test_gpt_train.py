@@ -13,7 +13,7 @@ import sys
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from tiny_gpt import TEXT, tiny, weights, write_corpus
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
@@ -22,39 +22,10 @@ from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
 from hw2cli.gpt.train import TrainOptions, lr_at, train
 
-TEXT = "".join(
-    f"The {w} sat by the well and spun {n} threads of gold.\n"
-    for n in range(12)
-    for w in ("miller", "queen", "king", "frog")
-)
-
 
 @pytest.fixture
 def corpus(tmp_path):
-    path = tmp_path / "tiny.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    return path
-
-
-def tiny(corpus, out, **kw) -> TrainOptions:
-    base = dict(
-        txt_file=str(corpus),
-        model_type="gpt-nano",
-        block_size=16,
-        batch_size=4,
-        max_steps=12,
-        eval_interval=6,
-        eval_steps=2,
-        log_interval=3,
-        sample_interval=0,
-        device="cpu",
-        out=str(out),
-    )
-    return TrainOptions(**{**base, **kw})
-
-
-def weights(run_dir) -> dict[str, torch.Tensor]:
-    return load_file(str(run_dir / "model.safetensors"))
+    return write_corpus(tmp_path)
 
 
 def assert_same_weights(a, b):

@@ -13,17 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tiny_gpt import TEXT
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.common import rundir
 from hw2cli.gpt.train import TrainOptions, train
 
-TEXT = "".join(
-    f"The {w} sat by the well and spun {n} threads of gold.\n"
-    for n in range(12)
-    for w in ("miller", "queen", "king", "frog")
-)
 REPRODUCED = Path(__file__).resolve().parent.parent / "docs" / "reproduce-quick"
 runner = CliRunner()
 

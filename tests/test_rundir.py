@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_gpt import TEXT, tiny, write_corpus
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
@@ -27,36 +28,12 @@ from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt import train as train_module
 from hw2cli.gpt.train import TrainOptions, train
 
-TEXT = "".join(
-    f"The {w} sat by the well and spun {n} threads of gold.\n"
-    for n in range(12)
-    for w in ("miller", "queen", "king", "frog")
-)
 runner = CliRunner()
 
 
 @pytest.fixture
 def corpus(tmp_path):
-    path = tmp_path / "tiny.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    return path
-
-
-def tiny(corpus, out, **kw) -> TrainOptions:
-    base = dict(
-        txt_file=str(corpus),
-        model_type="gpt-nano",
-        block_size=16,
-        batch_size=4,
-        max_steps=12,
-        eval_interval=6,
-        eval_steps=2,
-        log_interval=3,
-        sample_interval=0,
-        device="cpu",
-        out=str(out),
-    )
-    return TrainOptions(**{**base, **kw})
+    return write_corpus(tmp_path)
 
 
 def cli_args(corpus, out, *extra) -> list[str]:
