@@ -9,6 +9,7 @@ import typer
 from hw2cli.commands._choices import Device, GptPrecision, LrSchedule, ModelType, PosEmb
 from hw2cli.commands._shared import (
     check_outputs,
+    options_from,
     threads_option,
     use_threads,
     user_errors,
@@ -131,36 +132,9 @@ def gpt_train(
     from hw2cli.gpt import render
     from hw2cli.gpt.train import TrainOptions, train
 
-    opts = TrainOptions(
-        txt_file=None if txt_file is None else str(txt_file),
-        model_type=model_type.value,
-        block_size=block_size,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        clip_grad_norm=clip_grad_norm,
-        epochs=epochs,
-        max_steps=max_steps,
-        pos_emb="learned" if abs_emb else pos_emb.value,
-        flash_attn=flash_attn,
-        compile=compile,
-        precision=precision.value,
-        seed=seed,
-        device=device.value,
-        out=str(out),
-        dropout=dropout,
-        lr_schedule=lr_schedule.value,
-        warmup_steps=warmup_steps,
-        min_lr=min_lr,
-        eval_interval=eval_interval,
-        eval_steps=eval_steps,
-        val_fraction=val_fraction,
-        log_interval=log_interval,
-        sample_interval=sample_interval,
-        init_from=init_from,
-        tokenizer=tokenizer,
-        tensorboard=None if tensorboard is None else str(tensorboard),
-    )
+    given = dict(locals())  # the options as parsed, named like TrainOptions' fields
+    given["pos_emb"] = PosEmb.learned if abs_emb else pos_emb
+    opts = options_from(TrainOptions, given)
     use_threads(threads)
     with render.train_reporter(quiet) as reporter:
         result = train(opts, reporter=reporter, resume=resume, force=force)
