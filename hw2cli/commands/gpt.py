@@ -124,6 +124,7 @@ def gpt_train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a character-level GPT on a book (Q2.2-Q2.8): writes a run directory with Figure 3."""
+    # Long only by its option declarations (each with help and range); the body is a few calls.
     check_outputs(
         json=json_path,
         inputs={"--txt-file": txt_file, "--init-from": init_from and Path(init_from)},

@@ -91,6 +91,7 @@ def padding_bench(
     Validation accuracy is that of the last epoch trained (as the course code reports it);
     test accuracy is that of the kept weights (lowest validation loss) on the shifted test set.
     """
+    # Long only by its option declarations (each with help and range); the body is a few calls.
     if ctx.invoked_subcommand is not None:
         return
     from hw2cli.common.io import atomic_write_text

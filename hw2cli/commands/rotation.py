@@ -80,6 +80,7 @@ def rotate_eval(
 ) -> None:
     """Accuracy of a small CNN on rotated test images (Q1.2, Figures 1 and 2): trained plain, with random
     rotations, as a rotation-equivariant p4 CNN, or with test-time augmentation."""
+    # Long only by its option declarations (each with help and range); the body is a few calls.
     from hw2cli.common.progress import RichReporter
 
     check_outputs(

@@ -99,6 +99,27 @@ class RotationResult:
     interrupted: bool = False
 
 
+def _check_arguments(
+    epochs, batch_size, lr, preview_images, angles, tta_angles
+) -> tuple[list[float], list[float]]:
+    """Refuse bad arguments before any long work; return the test angles and the TTA angles."""
+    if epochs < 1:
+        raise Hw2Error(f"--epochs must be at least 1, got {epochs}")
+    if batch_size < 1:
+        raise Hw2Error(f"--batch-size must be at least 1, got {batch_size}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise Hw2Error(f"--lr must be a positive number, got {lr}")
+    if preview_images < 0:
+        raise Hw2Error(f"the preview needs a non-negative number of images, got {preview_images}")
+    angle_list = parse_angles(angles) if isinstance(angles, str) else sorted({float(a) for a in angles})
+    if not angle_list:
+        raise Hw2Error("no angles given; pass at least one, e.g. --angles 0:360:30")
+    tta_list = parse_angles(tta_angles) if isinstance(tta_angles, str) else [float(a) for a in tta_angles]
+    if not tta_list:
+        raise Hw2Error("no --tta-angles given; pass at least one, e.g. 0,90,180,270")
+    return angle_list, tta_list
+
+
 def run_rotation_experiment(
     dataset: str = "cifar10",
     *,
@@ -126,22 +147,11 @@ def run_rotation_experiment(
     far with ``interrupted=True``. ``save_models`` refuses a folder of earlier models unless
     ``force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
+    # One function on purpose: the per-mode loop shares the loaded data, the models folder being
+    # written and the partial result that Ctrl-C returns; its signature and result set-up are half of it.
     reporter = reporter or Reporter()
     names = parse_modes(mode)
-    if epochs < 1:
-        raise Hw2Error(f"--epochs must be at least 1, got {epochs}")
-    if batch_size < 1:
-        raise Hw2Error(f"--batch-size must be at least 1, got {batch_size}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise Hw2Error(f"--lr must be a positive number, got {lr}")
-    if preview_images < 0:
-        raise Hw2Error(f"the preview needs a non-negative number of images, got {preview_images}")
-    angle_list = parse_angles(angles) if isinstance(angles, str) else sorted({float(a) for a in angles})
-    if not angle_list:
-        raise Hw2Error("no angles given; pass at least one, e.g. --angles 0:360:30")
-    tta_list = parse_angles(tta_angles) if isinstance(tta_angles, str) else [float(a) for a in tta_angles]
-    if not tta_list:
-        raise Hw2Error("no --tta-angles given; pass at least one, e.g. 0,90,180,270")
+    angle_list, tta_list = _check_arguments(epochs, batch_size, lr, preview_images, angles, tta_angles)
     dev = resolve_device(device)
     check_precision(precision, dev)
     weights = list(dict.fromkeys(WEIGHTS[n] for n in names))  # each trained model once
@@ -187,32 +197,20 @@ def run_rotation_experiment(
                 source = ModelResult(w, [], info.train_loss, info.epochs, 0.0, str(saved[1].path(info.file)))
             else:
                 start = time.perf_counter()
+                settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev)
                 model, losses = train_model(
                     data,
                     p4_config if w.startswith("p4") else config,
                     augment=w.endswith("augmented"),
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    lr=lr,
-                    seed=seed,
-                    device=dev,
+                    **settings,
                     precision=precision,
                     reporter=reporter,
                     key=w,
                 )
                 source = ModelResult(w, [], losses, epochs, time.perf_counter() - start)
                 if folder is not None:
-                    folder.save(
-                        w,
-                        model,
-                        config,
-                        p4_config,
-                        dataset=data.name,
-                        classes=data.classes,
-                        epochs=epochs,
-                        train_loss=losses,
-                        seed=seed,
-                    )
+                    meta = dict(dataset=data.name, classes=data.classes, epochs=epochs, seed=seed)
+                    folder.save(w, model, config, p4_config, train_loss=losses, **meta)
                     result.saved_models = str(save_models)
             trained[w] = (model, source)
             entry = ModelResult(
@@ -227,14 +225,9 @@ def run_rotation_experiment(
             evaluated = RotationTTA(model, tuple(tta_list)) if name == "tta" else model
             # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
+            test = (data.test_images, data.test_labels, angle_list)
             entry.accuracy = evaluate(
-                {name: evaluated},
-                data.test_images,
-                data.test_labels,
-                angle_list,
-                device=dev,
-                precision=precision,
-                reporter=reporter,
+                {name: evaluated}, *test, device=dev, precision=precision, reporter=reporter
             )[name]
             entry.eval_seconds = time.perf_counter() - start
             result.eval_seconds += entry.eval_seconds
