@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from hw2cli.common.io import atomic_path  # noqa: E402
+from hw2cli.common.figure import new_figure, save_figure
 from hw2cli.rotation.experiment import RotationResult  # noqa: E402
 
 STYLE = {
@@ -25,7 +20,8 @@ STYLE = {
 def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
     """Test accuracy (%) against rotation angle, one line per model / mode (Figures 1 and 2 in one)."""
     outside = len(result.models) > 2  # a legend inside would hide curves; put it on the right
-    fig, ax = plt.subplots(figsize=(8.4 if outside else 6.4, 4.0), dpi=100)
+    fig = new_figure(figsize=(8.4 if outside else 6.4, 4.0), dpi=100)
+    ax = fig.subplots()
     for m in result.models:
         color, marker = STYLE.get(m.name, (None, "o"))
         ax.plot(
@@ -45,9 +41,7 @@ def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(**({"loc": "center left", "bbox_to_anchor": (1.01, 0.5)} if outside else {}))
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -55,7 +49,8 @@ def save_preview_grid(result: RotationResult, path: str | Path) -> Path:
     """Rows: test images; columns: the same image rotated by each angle."""
     images = result.preview
     rows, cols = images.shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(0.9 * cols + 0.4, 0.9 * rows + 0.5), dpi=100, squeeze=False)
+    fig = new_figure(figsize=(0.9 * cols + 0.4, 0.9 * rows + 0.5), dpi=100)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         for c in range(cols):
             ax = axes[r][c]
@@ -66,7 +61,5 @@ def save_preview_grid(result: RotationResult, path: str | Path) -> Path:
                 ax.set_title(f"{result.angles[c]:g}°", fontsize=8)
     fig.suptitle(f"{result.dataset}: test images rotated", fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
     return Path(path)
