@@ -25,7 +25,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from hw2cli.common.device import cpu_cores  # noqa: E402
+from hw2cli.common.threads import cpu_cores  # noqa: E402
 from hw2cli.padding.bench import parse_conv_types, run_padding_bench  # noqa: E402
 from hw2cli.padding.data import SIZES, make_data  # noqa: E402
 from hw2cli.padding.model import PaddingNetConfig, make_model  # noqa: E402

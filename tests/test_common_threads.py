@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.threads import busy_from_samples, choose_threads, usable_cores
+from hw2cli.common.threads import busy_from_samples, choose_threads, cpu_cores
 
 # user nice system idle iowait irq softirq steal, per CPU
 STAT0 = "cpu  0 0 0 0 0 0 0 0\ncpu0 100 0 0 900 0 0 0 0\ncpu1 500 0 0 500 0 0 0 0\nintr 1\n"
@@ -23,7 +23,7 @@ def test_busy_cores_from_two_proc_stat_readings():
     ("busy", "expected_free"), [(0.0, 0), (0.2, 0), (0.3, 1), (1.0, 1), (1.8, 2), (9.0, 99)]
 )
 def test_auto_drops_one_thread_per_busy_core(busy, expected_free):
-    cores = usable_cores()
+    cores = cpu_cores()
     choice = choose_threads(None, environ={}, busy=busy)
     assert choice.source == "auto" and choice.busy_cores == busy
     assert choice.threads == max(1, cores - expected_free)
@@ -60,7 +60,7 @@ def test_commands_print_and_record_the_thread_count(tmp_path):
     assert "threads: 1 thread (--threads)" in result.stdout
     assert json.loads(out.read_text())["threads"] == {
         "threads": 1,
-        "cores": usable_cores(),
+        "cores": cpu_cores(),
         "source": "--threads",
         "busy_cores": None,
     }

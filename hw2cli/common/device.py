@@ -4,7 +4,6 @@ the CLI's start-up path)."""
 from __future__ import annotations
 
 import contextlib
-import os
 
 import torch
 
@@ -41,11 +40,6 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def cpu_cores() -> int:
-    """Cores this process may run on (not the host's count, inside a container)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def keep_freed_memory() -> bool:

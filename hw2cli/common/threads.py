@@ -41,7 +41,7 @@ class ThreadChoice:
         return asdict(self)
 
 
-def usable_cores() -> int:
+def cpu_cores() -> int:
     """Cores this process may run on (not the host's count, inside a container)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -95,7 +95,7 @@ def choose_threads(
     """The thread count for this command: ``requested`` (``--threads``; 0 or None: decide),
     else ``OMP_NUM_THREADS``, else one per core that is not busy (``busy`` measured if None)."""
     environ = os.environ if environ is None else environ
-    cores = usable_cores()
+    cores = cpu_cores()
     if requested:
         if requested < 1:
             raise Hw2Error(

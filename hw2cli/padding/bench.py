@@ -19,9 +19,10 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.multiprocessing as mp
 
-from hw2cli.common.device import check_precision, cpu_cores, keep_freed_memory, resolve_device
+from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
+from hw2cli.common.threads import cpu_cores
 from hw2cli.padding.data import SIZES, make_data
 from hw2cli.padding.model import CONV_TYPES, NETS, PaddingNetConfig
 from hw2cli.padding.train import RoundOutcome, TrainSettings, train_flops, train_round, train_rounds_batched
