@@ -46,9 +46,10 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[int, int]:
-    """(busy, total) jiffies summed over the ``cpuN`` lines of /proc/stat text for ``cpus``."""
-    busy = total = 0
+def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[int, int, int]:
+    """(busy, total) jiffies summed over the ``cpuN`` lines of /proc/stat text for ``cpus``, and
+    how many such lines there were."""
+    busy = total = count = 0
     for line in stat.splitlines():
         name, *fields = line.split()
         if not name.startswith("cpu") or name == "cpu":
@@ -56,24 +57,17 @@ def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[int, int]:
         if cpus is not None and int(name[3:]) not in cpus:
             continue
         values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
-        idle = values[3] + values[4]
         total += sum(values)
-        busy += sum(values) - idle
-    return busy, total
+        busy += sum(values) - values[3] - values[4]
+        count += 1
+    return busy, total, count
 
 
 def busy_from_samples(before: str, after: str, cpus: set[int] | None = None) -> float:
     """Cores busy between two /proc/stat readings: the busy share of the elapsed jiffies times
     the number of cores read."""
-    b0, t0 = _cpu_times(before, cpus)
-    b1, t1 = _cpu_times(after, cpus)
-    n = sum(
-        1
-        for line in before.splitlines()
-        if line.startswith("cpu")
-        and not line.startswith("cpu ")
-        and (cpus is None or int(line.split()[0][3:]) in cpus)
-    )
+    b0, t0, n = _cpu_times(before, cpus)
+    b1, t1, _ = _cpu_times(after, cpus)
     return 0.0 if t1 <= t0 else n * (b1 - b0) / (t1 - t0)
 
 
