@@ -73,6 +73,7 @@ class TrainOptions:
     max_steps: int | None = None
     pos_emb: str = "rope"  # rope, learned or none
     attn_scale: bool = True
+    n_head: int | None = None  # heads per layer; None: the preset's (the heads probe varies it)
     flash_attn: bool = False
     compile: bool = False
     precision: str = "fp32"
@@ -453,6 +454,7 @@ def _new_model(opts: TrainOptions, vocab_size: int, run: ckpt.Run | None) -> GPT
                 use_flash_attn=opts.flash_attn,
                 pos_emb=opts.pos_emb,
                 attn_scale=opts.attn_scale,
+                **({} if opts.n_head is None else {"n_head": opts.n_head}),
             )
         )
     if run is not None:

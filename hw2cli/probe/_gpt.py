@@ -8,7 +8,6 @@ model is read back with ``checkpoint.load_run``. Nothing here copies the trainer
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -68,19 +67,6 @@ def attention_maps(model: gpt_model.GPT, idx: torch.Tensor) -> list[torch.Tensor
     return list(maps)
 
 
-@contextlib.contextmanager
-def preset(name: str, n_layer: int, n_head: int, n_embd: int):
-    """Make ``name`` a model type the trainer accepts while the block runs (the trainer
-    builds its model from the preset table; the heads probe needs head counts it lacks)."""
-    if name in gpt_model.PRESETS:
-        raise Hw2Error(f"model type {name!r} exists already")
-    gpt_model.PRESETS[name] = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
-    try:
-        yield name
-    finally:
-        gpt_model.PRESETS.pop(name, None)
-
-
 @dataclass
 class Trained:
     """A model trained by the project's trainer, back in memory, with its losses."""
@@ -116,11 +102,13 @@ def train_gpt(
     pos_emb: str = "rope",
     attn_scale: bool = True,
     model_type: str | None = None,
+    n_head: int | None = None,
 ) -> Trained:
     """Train with ``hw2cli.gpt.train.train`` (no dropout) in a temporary run directory."""
     opts = TrainOptions(
         txt_file=spec.txt_file,
         model_type=model_type or spec.model_type,
+        n_head=n_head,
         block_size=spec.block_size,
         batch_size=spec.batch_size,
         lr=spec.lr,

@@ -16,11 +16,13 @@ import torch
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
+from hw2cli.gpt.model import PRESETS
 from hw2cli.probe import _gpt
 from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict
 
 DEFAULT_HEADS = (1, 2, 4, 8)
-WIDTH, LAYERS = 48, 3
+MODEL_TYPE = "gpt-nano"  # 3 layers of width 48: the heads vary, the width stays
+WIDTH, LAYERS = PRESETS[MODEL_TYPE]["n_embd"], PRESETS[MODEL_TYPE]["n_layer"]
 PROMPT_LENGTH = 32
 
 
@@ -120,8 +122,9 @@ def heads(
     spec = _gpt.TrainSpec(txt_file, train_steps, seed, device, block_size, batch_size)
     try:
         for h in n_heads:
-            with _gpt.preset(f"probe-heads-{h}", LAYERS, h, WIDTH) as model_type:
-                t = _gpt.train_gpt(spec, f"{h} head{'s' if h > 1 else ''}", reporter, model_type=model_type)
+            t = _gpt.train_gpt(
+                spec, f"{h} head{'s' if h > 1 else ''}", reporter, model_type=MODEL_TYPE, n_head=h
+            )
             model = t.model
             result.device = str(next(model.parameters()).device)
             val = _gpt.validation_ids(txt_file, t.tokenizer, block_size)
