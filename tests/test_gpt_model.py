@@ -170,6 +170,25 @@ def test_rope_keeps_norms_and_matches_complex_rotation():
     torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_rope_under_compile_writes_the_same_rotation_out(monkeypatch):
+    # torch.compile takes the real-valued branch (Inductor has no complex kernels)
+    cos, sin = rope_tables(head_dim=8, n_pos=10)
+    x = torch.randn(3, 2, 10, 8, generator=torch.Generator().manual_seed(8))
+    eager = apply_rope(x, cos, sin)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    torch.testing.assert_close(apply_rope(x, cos, sin), eager)
+
+
+def test_rope_backward_turns_the_gradient_back():
+    # a rotation is orthogonal: the gradient of <w, R x> with respect to x is R^-1 w
+    cos, sin = rope_tables(head_dim=8, n_pos=12)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 12, 3, 8, generator=gen, requires_grad=True)  # (B, T, heads, hd) layout
+    w = torch.randn(2, 12, 3, 8, generator=gen)
+    (apply_rope(x, cos[:, None], sin[:, None]) * w).sum().backward()
+    torch.testing.assert_close(x.grad, apply_rope(w, cos[:, None], -sin[:, None]))
+
+
 def test_rope_dot_product_depends_only_on_the_relative_offset():
     cos, sin = rope_tables(head_dim=16, n_pos=64)
     gen = torch.Generator().manual_seed(6)

@@ -112,14 +112,21 @@ def rope_tables(head_dim: int, n_pos: int, base: float = 10000.0) -> tuple[torch
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate each pair (x[..., 2i], x[..., 2i+1]) of x (B, nh, T, hd) by its position's angle.
+    """Rotate each pair (x[..., 2i], x[..., 2i+1]) of x by its position's angle.
 
-    ``cos``/``sin`` are the (T, hd/2) rows of ``rope_tables`` for x's positions. Computed in
-    fp32 and returned in x's dtype (bf16 under autocast).
+    ``cos``/``sin`` hold the ``rope_tables`` rows of x's positions, shaped to broadcast
+    against x's (..., hd/2) pairs: (T, hd/2) for x (B, nh, T, hd). Eager PyTorch reads the
+    pairs as complex numbers and multiplies them by cos + i sin (one kernel forward and
+    backward instead of four products and a stack); under torch.compile, whose Inductor has
+    no complex kernels, the same products are written out and fused. Computed in fp32 and
+    returned in x's dtype.
     """
-    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return rotated.flatten(-2).type_as(x)
+    if torch.compiler.is_compiling():
+        x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+        rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+        return rotated.flatten(-2).type_as(x)
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
+    return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2).type_as(x)
 
 
 # ----------------------------------------------------------------------------- KV cache
@@ -184,12 +191,13 @@ class CausalSelfAttention(nn.Module):
         dropout, (B, nh, T, past+T), are appended to it.
         """
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head)
+        qk, v = qkv[:, :, :2], qkv[:, :, 2].transpose(1, 2)
         past = cache.length if cache is not None else 0
-        if rope is not None:
-            cos, sin = rope[0][past : past + T], rope[1][past : past + T]
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if rope is not None:  # queries and keys turned in one call
+            cos, sin = rope[0][past : past + T, None, None], rope[1][past : past + T, None, None]
+            qk = apply_rope(qk, cos, sin)
+        q, k = qk.transpose(1, 3).unbind(2)  # (B, nh, T, hd) each
         if cache is not None:
             k, v = cache.update(k, v)
         # Row i of the causal mask is query position past+i; it sees keys 0..past+i.
@@ -339,7 +347,8 @@ class GPT(nn.Module):
         device_type: str = "cpu",
     ) -> torch.optim.AdamW:
         """AdamW with weight decay on the weights of linear layers only (not on biases,
-        norm scales or embeddings); the fused kernel on CUDA."""
+        norm scales or embeddings); the fused kernel (one pass over all tensors instead of
+        about ten ops per tensor) on the CPU and CUDA, PyTorch's for-each loop elsewhere."""
         decay = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
         decay_ids = {id(p) for p in decay}
         no_decay = [p for p in self.parameters() if id(p) not in decay_ids]
@@ -347,7 +356,7 @@ class GPT(nn.Module):
             {"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        fused = True if device_type == "cuda" else None
+        fused = True if device_type in ("cpu", "cuda") else None
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=fused)
 
     @torch.no_grad()
