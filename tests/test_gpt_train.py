@@ -236,3 +236,16 @@ def test_two_process_torchrun(corpus, tmp_path):
     train(tiny(corpus, tmp_path / "single", max_steps=6, eval_interval=3))
     single = weights(tmp_path / "single")
     assert any(not torch.equal(single[k], v) for k, v in weights(out).items())
+
+
+def test_compiled_training_follows_the_eager_run(corpus, tmp_path):
+    # --compile (Inductor, with its C++ wrapper on the CPU and RoPE written out in real
+    # arithmetic) computes what eager PyTorch computes: same losses step after step, and the
+    # validation runs the eager model in both.
+    eager = train(tiny(corpus, tmp_path / "eager", dropout=0.0, flash_attn=True, max_steps=6))
+    compiled = train(tiny(corpus, tmp_path / "compiled", dropout=0.0, flash_attn=True, max_steps=6, compile=True))
+    for a, b in zip(eager.metrics, compiled.metrics, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+        assert (a["val_loss"] is None) == (b["val_loss"] is None)
+        if a["val_loss"] is not None:
+            assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
