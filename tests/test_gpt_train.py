@@ -243,7 +243,9 @@ def test_compiled_training_follows_the_eager_run(corpus, tmp_path):
     # arithmetic) computes what eager PyTorch computes: same losses step after step, and the
     # validation runs the eager model in both.
     eager = train(tiny(corpus, tmp_path / "eager", dropout=0.0, flash_attn=True, max_steps=6))
-    compiled = train(tiny(corpus, tmp_path / "compiled", dropout=0.0, flash_attn=True, max_steps=6, compile=True))
+    compiled = train(
+        tiny(corpus, tmp_path / "compiled", dropout=0.0, flash_attn=True, max_steps=6, compile=True)
+    )
     for a, b in zip(eager.metrics, compiled.metrics, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
         assert (a["val_loss"] is None) == (b["val_loss"] is None)
