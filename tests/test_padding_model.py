@@ -104,3 +104,17 @@ def test_unknown_names_are_user_errors():
         PaddingNetConfig("net3")
     with pytest.raises(Hw2Error, match="zero.*valid, replicate"):
         PaddingNetConfig("net1", "zero")
+
+
+@pytest.mark.parametrize("conv_type", ["valid", "fconv"])
+def test_training_flops_match_torch_flop_counter(conv_type):
+    # one epoch on 4 images, no validation or test: forward + both gradients, except the first
+    # convolution's input gradient, which autograd does not compute
+    from hw2cli.padding.train import train_flops
+
+    cfg = PaddingNetConfig(net="net1", conv_type=conv_type)
+    model = make_model(cfg, seed=0)
+    x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 0, 1])
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    assert train_flops(cfg, epochs=1, n_train=4, n_val=0, n_test=0) == counter.get_total_flops()

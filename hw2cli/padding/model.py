@@ -191,14 +191,19 @@ def make_model(config: PaddingNetConfig, seed: int) -> PaddingNet:
         return PaddingNet(config)
 
 
+def conv_flops(conv_type: str) -> list[int]:
+    """Multiply-adds x 2 of each convolution's forward pass on one image."""
+    return [
+        2 * c_in * 9 * c_out * size * size
+        for (c_in, c_out, _), size in zip(LAYERS, layer_sizes(conv_type), strict=True)
+    ]
+
+
 def forward_flops(config: PaddingNetConfig) -> int:
     """Multiply-adds x 2 of one forward pass on one image (convolutions and linear layers)."""
-    flops = 0
-    for (c_in, c_out, _), size in zip(LAYERS, layer_sizes(config.conv_type), strict=True):
-        flops += 2 * c_in * 9 * c_out * size * size
-    c_last = LAYERS[-1][1]
+    c_last, size = LAYERS[-1][1], feature_size(config.conv_type)
     if config.net == "net1":
-        flops += 2 * c_last * 2
+        head = 2 * c_last * 2
     else:
-        flops += 2 * c_last * size * size * 64 + 2 * 64 * 2
-    return flops
+        head = 2 * c_last * size * size * 64 + 2 * 64 * 2
+    return sum(conv_flops(config.conv_type)) + head

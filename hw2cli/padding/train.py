@@ -22,7 +22,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from hw2cli.common.device import autocast
 from hw2cli.padding.data import BoxData
-from hw2cli.padding.model import PaddingNetConfig, forward_flops, make_model
+from hw2cli.padding.model import PaddingNetConfig, conv_flops, forward_flops, make_model
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,13 @@ class RoundOutcome:
 
 
 def train_flops(config: PaddingNetConfig, epochs: int, n_train: int, n_val: int, n_test: int) -> float:
-    """FLOPs of a round: forward + backward (2x forward) on the training set and a forward
-    pass on the validation set every epoch, then two forward passes on the test set."""
+    """FLOPs of a round: forward and backward on the training set and a forward pass on the
+    validation set every epoch, then two forward passes on the test set. The backward pass
+    costs two forward passes (input and weight gradients) less the first convolution's input
+    gradient, which nothing needs and PyTorch does not compute."""
     f = forward_flops(config)
-    return f * (epochs * (3 * n_train + n_val) + 2 * n_test)
+    train = 3 * f - conv_flops(config.conv_type)[0]
+    return epochs * (n_train * train + n_val * f) + 2 * n_test * f
 
 
 def _batches(n: int, size: int):
