@@ -122,6 +122,11 @@ def test_every_path_gives_the_sequential_numbers():
             assert (a.val_acc, a.test_acc, a.epochs) == (c.val_acc, c.test_acc, c.epochs)
             assert c.val_losses == pytest.approx(a.val_losses, rel=1e-5)
     assert seq.flop == par.flop == bat.flop > 0
+    # the share of the measured matmul peak: workers x one thread's peak on the CPU
+    assert par.peak_gflops == pytest.approx(2 * seq.peak_gflops, rel=0.5)
+    for r in (seq, par):
+        assert r.peak_fraction == pytest.approx(r.flop / r.seconds / 1e9 / r.peak_gflops)
+        assert 0 < r.peak_fraction < 1.5
 
 
 def test_ctrl_c_returns_the_finished_rounds():
@@ -168,6 +173,8 @@ def test_cli_end_to_end_json(tmp_path):
     assert res.exit_code == 0, res.output
     assert "Table 2" in res.output and "sconv" in res.output and "Test (unshifted)" in res.output
     data = json.loads(out.read_text())
+    assert "% of its measured matmul peak" in res.output
+    assert data["peak_fraction"] == pytest.approx(data["gflops"] / data["peak_gflops"])
     assert set(data) >= {
         "command",
         "settings",

@@ -21,6 +21,7 @@ import torch.multiprocessing as mp
 
 from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.peak import matmul_peak_gflops
 from hw2cli.common.progress import Reporter
 from hw2cli.common.threads import cpu_cores
 from hw2cli.padding.data import SIZES, make_data
@@ -45,6 +46,12 @@ class PaddingBenchResult:
     interrupted: bool = False
     workers: int = 1  # processes that trained (one thread each on the CPU)
     error: str | None = None  # a worker's failure, in one line; the rounds finished before it are kept
+    peak_gflops: float | None = None  # measured matmul peak of the cores (or GPU) that trained
+
+    @property
+    def peak_fraction(self) -> float | None:
+        """Share of the measured matmul peak that the training arithmetic ran at."""
+        return self.gflops / self.peak_gflops if self.peak_gflops and self.seconds > 0 else None
 
     @property
     def rounds_done(self) -> int:
@@ -275,19 +282,22 @@ def run_padding_bench(
             f"({outcome.epochs} epochs, {outcome.seconds:.1f} s)"
         )
 
-    t0 = time.perf_counter()
     jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
+    if path == "cpu-processes":
+        result.workers = min(workers or cpu_cores(), len(jobs))
+        if result.workers == 1:
+            path = result.path = "sequential"
+    # Measured before any training: one thread per worker on the CPU, the device otherwise.
+    peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
+    result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
+    t0 = time.perf_counter()
     try:
         if path == "cpu-processes":
             jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
-            n_workers = result.workers = min(workers or cpu_cores(), len(jobs))
-            if n_workers == 1:
-                path = result.path = "sequential"
-            else:
-                try:
-                    result.interrupted = _cpu_processes(jobs, data_args, settings, n_workers, reporter, done)
-                except WorkerError as exc:
-                    result.error = str(exc)
+            try:
+                result.interrupted = _cpu_processes(jobs, data_args, settings, result.workers, reporter, done)
+            except WorkerError as exc:
+                result.error = str(exc)
         if path == "sequential":
             _sequential(jobs, make_data(**data_args), settings, dev, reporter, done)
         elif path == "batched":

@@ -70,19 +70,23 @@ def settings_line(result: PaddingBenchResult) -> str:
 
 
 def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
-    """What was done, in plain words; the throughput only with ``verbose``."""
+    """What was done, in plain words, with the share of the measured matmul peak it used; the
+    trainer and its throughput only with ``verbose``."""
     n = sum(len(v) for v in result.outcomes.values())
     if result.device == "cpu":
         on = f"{result.workers} CPU core{'s' if result.workers > 1 else ''}"
     else:
         on = result.device
     text = f"trained {n} network{'s' if n != 1 else ''} in {result.seconds:.0f} s on {on}"
+    if result.peak_fraction is not None:
+        whose = "their" if result.workers > 1 else "its"
+        text += f" at {100 * result.peak_fraction:.0f}% of {whose} measured matmul peak"
     if result.interrupted:
         text += f" (interrupted: {n} of {len(result.settings['conv_types']) * result.settings['rounds']})"
     if verbose:
         text += (
             f"\n{result.path} trainer: {result.flop / 1e9:.0f} GFLOP of training arithmetic, "
-            f"{result.gflops:.1f} GFLOP/s"
+            f"{result.gflops:.1f} GFLOP/s; matmul peak {result.peak_gflops or float('nan'):.0f} GFLOP/s"
         )
     return text
 
@@ -182,6 +186,8 @@ def to_json(result: PaddingBenchResult) -> dict:
         "seconds": result.seconds,
         "gflop": result.flop / 1e9,
         "gflops": result.gflops,
+        "peak_gflops": result.peak_gflops,
+        "peak_fraction": result.peak_fraction,
         "interrupted": result.interrupted,
         "workers": result.workers,
         "error": result.error,
