@@ -5,7 +5,9 @@ built-in padding modes, a DataLoader, and torch.save of the best weights after e
 improvement. The chosen path is `run_padding_bench(path="auto")` (on the CPU: one worker
 process per core, one thread each, channels-last, explicit padding, in-place ReLU, glibc's
 malloc told to keep freed memory). Both run here on the same rounds and epochs; the script
-prints seconds, GFLOP/s and the ratio. Usage:
+prints seconds, GFLOP/s and the ratio, per conv type and in all, and the share of the
+machine's measured matmul peak each path reached (one thread's fp32 peak times the cores).
+Usage:
 
     python benchmarks/bench_padding.py --rounds 2 --epochs 3 [--net net1] [--conv-types ...]
 """
@@ -25,7 +27,6 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from hw2cli.common.threads import cpu_cores  # noqa: E402
 from hw2cli.padding.bench import parse_conv_types, run_padding_bench  # noqa: E402
 from hw2cli.padding.data import SIZES, make_data  # noqa: E402
 from hw2cli.padding.model import PaddingNetConfig, make_model  # noqa: E402
@@ -93,15 +94,13 @@ def main() -> None:
     # on the same rounds in one call, as `hw2 padding-bench` runs a table (its time includes
     # starting the worker processes, each of which imports torch and draws the data).
     print(f"work: {args.net}, {len(conv_types)} conv types x {args.rounds} rounds x {args.epochs} epochs")
-    base, base_sec, base_flop = {}, {}, 0.0
+    base, base_sec, base_flop = {}, {}, {}
+    sizes = (SIZES["train"], SIZES["val"], SIZES["test"] // 2)  # the course loop tests once
     for ct in conv_types:
         t0 = time.perf_counter()
         base[ct] = [course_round(args.net, ct, r, data, args.epochs) for r in range(args.rounds)]
         base_sec[ct] = time.perf_counter() - t0
-        base_flop += sum(
-            train_flops(PaddingNetConfig(args.net, ct), e, SIZES["train"], SIZES["val"], SIZES["test"] // 2)
-            for _, _, e in base[ct]
-        )
+        base_flop[ct] = sum(train_flops(PaddingNetConfig(args.net, ct), e, *sizes) for _, _, e in base[ct])
         print(f"  course-style {ct:<10} {base_sec[ct]:7.1f} s  load {os.getloadavg()[0]:.1f}", flush=True)
     result = run_padding_bench(
         args.net, conv_types, rounds=args.rounds, epochs=args.epochs, device="auto", workers=args.workers
@@ -109,16 +108,33 @@ def main() -> None:
     print(
         f"  chosen path ({result.path} on {result.device}): {result.seconds:.1f} s  load {os.getloadavg()[0]:.1f}"
     )
+    # The peak: one thread's measured fp32 matmul speed times the cores used (both paths use all).
+    peak = result.peak_gflops
+    print(f"  measured matmul peak: {peak:.0f} GFLOP/s ({result.workers} x one thread)")
 
-    print(f"\n{'conv type':<10} {'course s':>9} {'chosen s/worker':>16} {'max |dTest| %':>14}")
-    workers = max(1, min(args.workers or cpu_cores(), len(conv_types) * args.rounds))  # as run_padding_bench
+    def pct(flop: float, seconds: float) -> str:
+        return f"{100 * flop / seconds / 1e9 / peak:.0f}%"
+
+    print(
+        f"\n{'conv type':<10} {'course s':>9} {'chosen s/worker':>16} {'ratio':>6} "
+        f"{'course peak':>12} {'chosen peak':>12} {'max |dTest| %':>14}"
+    )
+    workers = result.workers
     for ct in conv_types:
-        worker_sec = sum(o.seconds for o in result.outcomes[ct]) / workers
-        d_test = max(abs(b[1] - o.test_acc) for b, o in zip(base[ct], result.outcomes[ct], strict=False))
-        print(f"{ct:<10} {base_sec[ct]:>9.1f} {worker_sec:>16.1f} {d_test:>14.2f}")
+        outcomes = result.outcomes[ct]
+        worker_sec = sum(o.seconds for o in outcomes) / workers
+        flop = sum(
+            train_flops(PaddingNetConfig(args.net, ct), o.epochs, *sizes[:2], SIZES["test"]) for o in outcomes
+        )
+        d_test = max(abs(b[1] - o.test_acc) for b, o in zip(base[ct], outcomes, strict=False))
+        print(
+            f"{ct:<10} {base_sec[ct]:>9.1f} {worker_sec:>16.1f} {base_sec[ct] / worker_sec:>5.2f}x "
+            f"{pct(base_flop[ct], base_sec[ct]):>12} {pct(flop, worker_sec):>12} {d_test:>14.2f}"
+        )
     base_total = sum(base_sec.values())
-    print(f"\ncourse-style: {base_total:8.1f} s  {base_flop / base_total / 1e9:6.1f} GFLOP/s")
-    print(f"chosen path:  {result.seconds:8.1f} s  {result.gflops:6.1f} GFLOP/s")
+    print(f"\ncourse-style: {base_total:8.1f} s  {sum(base_flop.values()) / base_total / 1e9:6.1f} GFLOP/s")
+    share = pct(result.flop, result.seconds)
+    print(f"chosen path:  {result.seconds:8.1f} s  {result.gflops:6.1f} GFLOP/s ({share} of peak)")
     print(f"ratio: {base_total / result.seconds:.2f}x")
 
 
