@@ -54,10 +54,10 @@ def course_round(
                 n += len(y)
         return loss / n, 100.0 * correct / n
 
-    best, counter, epoch = float("inf"), 0, 0
+    best, counter, epoch = float("inf"), 0, 0  # epoch: the epochs trained, returned
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = os.path.join(tmp, "best.pt")
-        for _epoch in range(1, epochs + 1):
+        for epoch in range(1, epochs + 1):  # noqa: B007 -- read after the loop
             model.train()
             for x, y in train:
                 opt.zero_grad()
