@@ -233,6 +233,13 @@ def test_settings_above_and_plain_footer_below_the_table():
     out = io.StringIO()
     render(result, Console(file=out, width=200), verbose=True)
     assert "GFLOP/s" in out.getvalue().splitlines()[-1]
+    # with the measured peak: 1e12 FLOP in 178.2 s is 5.61 GFLOP/s, 28% of 20
+    result.peak_gflops = 20.0
+    out = io.StringIO()
+    render(result, Console(file=out, width=200))
+    assert out.getvalue().splitlines()[-1] == (
+        "trained 6 networks in 178 s on 2 CPU cores at 28% of their measured matmul peak"
+    )
 
 
 def test_json_numbers_rounds_from_1_like_the_table():

@@ -59,9 +59,10 @@ def test_shapes_and_layers(net, conv_type):
         assert [(lin.in_features, lin.out_features) for lin in linears] == [(64 * s * s, 64), (64, 2)]
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
-def test_border_pad_matches_f_pad_values_and_gradients(mode):
-    x = torch.randn(2, 3, 6, 7, dtype=torch.float64, requires_grad=True)
+def test_border_pad_matches_f_pad_values_and_gradients(mode, layout):
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
     g = torch.randn(2, 3, 10, 11, dtype=torch.float64)
     ref = F.pad(x, (2, 2, 2, 2), mode=mode)
     (ref_grad,) = torch.autograd.grad(ref, x, g)
@@ -70,6 +71,7 @@ def test_border_pad_matches_f_pad_values_and_gradients(mode):
         (grad,) = torch.autograd.grad(out, x, g)
         torch.testing.assert_close(out, ref, rtol=0, atol=0)
         torch.testing.assert_close(grad, ref_grad)
+        assert out.is_contiguous(memory_format=layout)  # the next convolution reads x's layout
     assert torch.autograd.gradcheck(lambda t: BorderPad.apply(t, 2, mode), (x,))
 
 

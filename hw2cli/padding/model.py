@@ -111,7 +111,21 @@ class BorderPad(torch.autograd.Function):
 
     @staticmethod
     def forward(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
-        out = F.pad(x, (pad, pad, pad, pad))  # zero borders, keeps channels-last
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+            # The CPU trainer's case: every element is written below, so skip F.pad's zero fill.
+            n, c, h, w = x.shape
+            out = torch.empty(
+                n,
+                c,
+                h + 2 * pad,
+                w + 2 * pad,
+                dtype=x.dtype,
+                device=x.device,
+                memory_format=torch.channels_last,
+            )
+            out.narrow(-2, pad, h).narrow(-1, pad, w).copy_(x)
+        else:  # zero borders; also under vmap, where a fresh tensor would not be batched
+            out = F.pad(x, (pad, pad, pad, pad))
         _fill_borders(out.narrow(-2, pad, x.shape[-2]), pad, -1, mode)
         _fill_borders(out, pad, -2, mode)
         return out
