@@ -13,6 +13,7 @@ from hw2cli.padding.model import (
     NETS,
     BorderPad,
     PaddingNetConfig,
+    ReluBorderPad,
     feature_size,
     forward_flops,
     make_model,
@@ -72,14 +73,49 @@ def test_border_pad_matches_f_pad_values_and_gradients(mode, layout):
         torch.testing.assert_close(out, ref, rtol=0, atol=0)
         torch.testing.assert_close(grad, ref_grad)
         assert out.is_contiguous(memory_format=layout)  # the next convolution reads x's layout
-    assert torch.autograd.gradcheck(lambda t: BorderPad.apply(t, 2, mode), (x,))
+    for fresh in (False, True):
+        assert torch.autograd.gradcheck(lambda t, f=fresh: BorderPad.apply(t, 2, mode, f), (x,))
 
 
+@pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
+def test_relu_border_pad_is_border_pad_of_relu(mode):
+    cl = torch.channels_last
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64).contiguous(memory_format=cl).requires_grad_()
+    g = torch.randn(2, 3, 10, 11, dtype=torch.float64)
+    ref = F.pad(F.relu(x), (2, 2, 2, 2), mode=mode)
+    (ref_grad,) = torch.autograd.grad(ref, x, g)
+    out = ReluBorderPad.apply(x, 2, mode)
+    (grad,) = torch.autograd.grad(out, x, g)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    torch.testing.assert_close(grad, ref_grad)
+    assert out.is_contiguous(memory_format=cl)
+    assert torch.autograd.gradcheck(lambda t: ReluBorderPad.apply(t, 2, mode), (x,))
+
+
+@pytest.mark.parametrize("conv_type", ["valid", "sconv", "fconv", "circular", "reflect", "replicate"])
+def test_images_padded_once_give_the_same_logits_and_gradients(conv_type):
+    # the CPU trainer pads its images for the first convolution once, channels-last
+    model = make_model(PaddingNetConfig("net1", conv_type), seed=3).to(memory_format=torch.channels_last)
+    x = torch.rand(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.tensor([0, 1, 1, 0])
+    grads = []
+    for inputs, padded in ((x, False), (model.convs[0].pad_input(x), True)):
+        model.zero_grad()
+        logits = model(inputs, padded=padded)
+        F.cross_entropy(logits, y).backward()
+        grads.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    (a, ga), (b, gb) = grads
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    for u, v in zip(ga, gb, strict=True):
+        torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("conv_type", ["circular", "reflect", "replicate", "fconv"])
-def test_padding_implementations_compute_the_same_network(conv_type):
-    x = torch.rand(4, 3, 32, 32)
+def test_padding_implementations_compute_the_same_network(conv_type, layout):
+    x = torch.rand(4, 3, 32, 32).contiguous(memory_format=layout)
     outs = [
-        make_model(PaddingNetConfig("net1", conv_type, impl), seed=7)(x)
+        make_model(PaddingNetConfig("net1", conv_type, impl), seed=7).to(memory_format=layout)(x)
         for impl in ("builtin", "fast", "portable")
     ]
     for out in outs[1:]:

@@ -22,7 +22,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from hw2cli.common.device import autocast
 from hw2cli.padding.data import BoxData
-from hw2cli.padding.model import PaddingNetConfig, conv_flops, forward_flops, make_model
+from hw2cli.padding.model import PaddingNet, PaddingNetConfig, conv_flops, forward_flops, make_model
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class TrainSettings:
     eps: float = 1e-6
     weight_decay: float = 5e-5
     precision: str = "fp32"  # fp32 | bf16 (autocast)
-    channels_last: bool = False
+    channels_last: bool = False  # the CPU path: channels-last tensors, images padded once per round
 
 
 @dataclass
@@ -71,15 +71,16 @@ def _batches(n: int, size: int):
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings, padded: bool = False
 ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)``, in training-size batches."""
+    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)``, in training-size batches
+    (``padded``: x was padded by the first convolution's ``pad_input``)."""
     model.eval()
     device = next(model.parameters()).device
     loss_sum, correct = 0.0, 0
     for a, b in _batches(len(y), settings.batch_size):
         with autocast(device, settings.precision):
-            logits = model(x[a:b]).float()
+            logits = model(x[a:b], padded=padded).float()
         loss_sum += F.cross_entropy(logits, y[a:b], reduction="sum").item()
         correct += (logits.argmax(1) == y[a:b]).sum().item()
     return loss_sum / len(y), 100.0 * correct / len(y)
@@ -91,6 +92,19 @@ def _to_device(data: BoxData, device: torch.device, channels_last: bool) -> BoxD
     for k in ("train_x", "val_x", "test_x", "test_unshifted_x"):
         moved[k] = moved[k].contiguous(memory_format=fmt)
     return BoxData(**moved)
+
+
+def _pad_images(data: BoxData, model: PaddingNet) -> BoxData:
+    """The data sets with every image padded as the first convolution pads it (the images
+    never change, so this is done once per round instead of every step)."""
+    fields = vars(data)
+    with torch.no_grad():
+        for k in ("train_x", "val_x", "test_x", "test_unshifted_x"):
+            fields = {
+                **fields,
+                k: model.convs[0].pad_input(fields[k]).contiguous(memory_format=torch.channels_last),
+            }
+    return BoxData(**fields)
 
 
 def train_round(
@@ -106,8 +120,10 @@ def train_round(
     t0 = time.perf_counter()
     data = _to_device(data, device, settings.channels_last)
     model = make_model(config, seed).to(device)
+    padded = settings.channels_last  # the CPU path pads the images for the first convolution once
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
+        data = _pad_images(data, model)
     opt = torch.optim.Adadelta(
         model.parameters(),
         lr=settings.lr,
@@ -123,11 +139,11 @@ def train_round(
         model.train()
         for a, b in _batches(len(data.train_y), settings.batch_size):
             with autocast(device, settings.precision):
-                loss = F.cross_entropy(model(data.train_x[a:b]).float(), data.train_y[a:b])
+                loss = F.cross_entropy(model(data.train_x[a:b], padded=padded).float(), data.train_y[a:b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, settings)
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, settings, padded)
         val_losses.append(val_loss)
         if val_loss < best_loss:
             best_loss, best_epoch, since_best = val_loss, epoch, 0
@@ -138,9 +154,9 @@ def train_round(
         if since_best > settings.patience:
             break
     model.load_state_dict(best_state)
-    _, val_acc_kept = evaluate(model, data.val_x, data.val_y, settings)
-    _, test_acc = evaluate(model, data.test_x, data.test_y, settings)
-    _, test_u_acc = evaluate(model, data.test_unshifted_x, data.test_unshifted_y, settings)
+    _, val_acc_kept = evaluate(model, data.val_x, data.val_y, settings, padded)
+    _, test_acc = evaluate(model, data.test_x, data.test_y, settings, padded)
+    _, test_u_acc = evaluate(model, data.test_unshifted_x, data.test_unshifted_y, settings, padded)
     state = {k: v.detach().cpu().contiguous() for k, v in best_state.items()}
     return RoundOutcome(
         config.conv_type,
