@@ -103,6 +103,21 @@ def _fold_into(centre: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, dim: in
         centre.narrow(dim, n - 1, 1).add_(hi.sum(dim, keepdim=True))
 
 
+def _empty_padded(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """An uninitialised tensor of x's padded shape, in x's memory format (channels-last or not)."""
+    n, c, h, w = x.shape
+    layout = (
+        torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    )
+    return torch.empty(n, c, h + 2 * pad, w + 2 * pad, dtype=x.dtype, device=x.device, memory_format=layout)
+
+
+def _fill_frame(out: torch.Tensor, pad: int, mode: str) -> None:
+    """Fill all four ``pad``-wide borders of ``out`` from its centre, in place (columns, then rows)."""
+    _fill_borders(out.narrow(-2, pad, out.shape[-2] - 2 * pad), pad, -1, mode)
+    _fill_borders(out, pad, -2, mode)
+
+
 class BorderPad(torch.autograd.Function):
     """Circular / reflect / replicate padding of the last two dimensions.
 
@@ -117,22 +132,11 @@ class BorderPad(torch.autograd.Function):
     @staticmethod
     def forward(x: torch.Tensor, pad: int, mode: str, fresh: bool = False) -> torch.Tensor:
         if fresh:  # the CPU path (never under vmap): every element is written below, no zero fill
-            n, c, h, w = x.shape
-            layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
-            out = torch.empty(
-                n,
-                c,
-                h + 2 * pad,
-                w + 2 * pad,
-                dtype=x.dtype,
-                device=x.device,
-                memory_format=layout or torch.contiguous_format,
-            )
-            out.narrow(-2, pad, h).narrow(-1, pad, w).copy_(x)
+            out = _empty_padded(x, pad)
+            out.narrow(-2, pad, x.shape[-2]).narrow(-1, pad, x.shape[-1]).copy_(x)
         else:  # zero borders; under vmap a fresh tensor would not be batched
             out = F.pad(x, (pad, pad, pad, pad))
-        _fill_borders(out.narrow(-2, pad, x.shape[-2]), pad, -1, mode)
-        _fill_borders(out, pad, -2, mode)
+        _fill_frame(out, pad, mode)
         return out
 
     @staticmethod
@@ -156,13 +160,9 @@ class ReluBorderPad(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
-        n, c, h, w = x.shape
-        out = torch.empty(
-            n, c, h + 2 * pad, w + 2 * pad, dtype=x.dtype, device=x.device, memory_format=torch.channels_last
-        )
-        torch.clamp_min(x, 0, out=out.narrow(-2, pad, h).narrow(-1, pad, w))
-        _fill_borders(out.narrow(-2, pad, h), pad, -1, mode)
-        _fill_borders(out, pad, -2, mode)
+        out = _empty_padded(x, pad)
+        torch.clamp_min(x, 0, out=out.narrow(-2, pad, x.shape[-2]).narrow(-1, pad, x.shape[-1]))
+        _fill_frame(out, pad, mode)
         ctx.save_for_backward(out)
         ctx.pad, ctx.mode = pad, mode
         return out

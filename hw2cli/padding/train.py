@@ -22,7 +22,7 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from hw2cli.common.device import autocast
 from hw2cli.padding.data import BoxData
-from hw2cli.padding.model import PaddingNet, PaddingNetConfig, conv_flops, forward_flops, make_model
+from hw2cli.padding.model import PaddingNetConfig, conv_flops, forward_flops, make_model
 
 
 @dataclass(frozen=True)
@@ -86,25 +86,23 @@ def evaluate(
     return loss_sum / len(y), 100.0 * correct / len(y)
 
 
-def _to_device(data: BoxData, device: torch.device, channels_last: bool) -> BoxData:
+IMAGES = ("train_x", "val_x", "test_x", "test_unshifted_x")  # the BoxData fields holding images
+
+
+def _to_device(
+    data: BoxData,
+    device: torch.device,
+    channels_last: bool,
+    pad: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> BoxData:
+    """The data sets on ``device``, images channels-last if asked and, with ``pad``, padded
+    for the first convolution (the images never change: once per round, not every step)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     moved = {k: v.to(device) for k, v in vars(data).items()}
-    for k in ("train_x", "val_x", "test_x", "test_unshifted_x"):
-        moved[k] = moved[k].contiguous(memory_format=fmt)
-    return BoxData(**moved)
-
-
-def _pad_images(data: BoxData, model: PaddingNet) -> BoxData:
-    """The data sets with every image padded as the first convolution pads it (the images
-    never change, so this is done once per round instead of every step)."""
-    fields = vars(data)
     with torch.no_grad():
-        for k in ("train_x", "val_x", "test_x", "test_unshifted_x"):
-            fields = {
-                **fields,
-                k: model.convs[0].pad_input(fields[k]).contiguous(memory_format=torch.channels_last),
-            }
-    return BoxData(**fields)
+        for k in IMAGES:
+            moved[k] = (pad(moved[k]) if pad is not None else moved[k]).contiguous(memory_format=fmt)
+    return BoxData(**moved)
 
 
 def train_round(
@@ -118,12 +116,11 @@ def train_round(
     """Train one network (round ``seed``) alone, the way the course code does, but with the
     best weights kept in memory instead of written to disk after every improvement."""
     t0 = time.perf_counter()
-    data = _to_device(data, device, settings.channels_last)
     model = make_model(config, seed).to(device)
     padded = settings.channels_last  # the CPU path pads the images for the first convolution once
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
-        data = _pad_images(data, model)
+    data = _to_device(data, device, settings.channels_last, model.convs[0].pad_input if padded else None)
     opt = torch.optim.Adadelta(
         model.parameters(),
         lr=settings.lr,
