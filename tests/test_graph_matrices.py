@@ -15,6 +15,7 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.graph.check import run_check
 from hw2cli.graph.io import Graph, read_edgelist
 from hw2cli.graph.laplacian import run_laplacian
+from hw2cli.graph.options import CheckOptions, LaplacianOptions, PowersOptions
 from hw2cli.graph.matrices import (
     MAX_POWER,
     components,
@@ -45,11 +46,11 @@ def _graph(g: nx.Graph, directed=False) -> Graph:
 
 
 def test_hand_worked_example_graph1():
-    result = run_powers("examples/graph1.txt", max_power=3)
+    result = run_powers(PowersOptions("examples/graph1.txt", max_power=3))
     assert result.graph.nodes == [1, 2, 3, 4]
     assert [_dense(m).tolist() for m in result.powers] == [A1, A1_SQUARED, A1_CUBED]
     assert result.degrees.tolist() == [2, 2, 3, 1] == np.diag(A1_SQUARED).tolist()
-    lap = run_laplacian("examples/graph1.txt")
+    lap = run_laplacian(LaplacianOptions("examples/graph1.txt"))
     assert lap.degree_matrix.toarray().tolist() == np.diag([2, 2, 3, 1]).tolist()
     assert lap.laplacian.toarray().tolist() == L1
     assert lap.components.count == 1 and lap.spectrum.zero_count == 1
@@ -130,7 +131,7 @@ def test_powers_stay_exact_where_int64_would_overflow():
 def test_big_graph_powers_fall_back_to_float_with_a_note(tmp_path):
     path = tmp_path / "k.txt"
     nx.write_edgelist(nx.complete_graph(250), path, data=False)
-    result = run_powers(path, max_power=9)
+    result = run_powers(PowersOptions(str(path), max_power=9))
     assert result.powers[-1].dtype == np.float64
     assert result.powers[-1][0, 1] == pytest.approx((249**9 + 1) / 250, rel=1e-12)
     assert any("floating-point" in note for note in result.notes)
@@ -185,7 +186,7 @@ def test_walk_listing_cap_and_bad_endpoint():
     assert not listing.listed and listing.count == (5**8 - (-1) ** 8) // 6
     with pytest.raises(Hw2Error, match=r"'9' is not a node .*nodes: 0, 1, 2, 3, 4, 5"):
         list_walks(graph, "0", "9", 2)
-    with pytest.raises(Hw2Error, match="--max-walks 0 is out of range"):
+    with pytest.raises(Hw2Error, match="max_walks 0 is out of range"):
         list_walks(graph, "0", "1", 2, cap=0)
 
 
@@ -206,7 +207,7 @@ def test_neighbour_sums_equal_laplacian_times_features():
 
 
 def test_check_finds_planted_mistakes():
-    result = run_check("examples/graph2.txt", "examples/graph2_laplacian_wrong.txt", "laplacian")
+    result = run_check(CheckOptions("examples/graph2.txt", "examples/graph2_laplacian_wrong.txt", "laplacian"))
     assert not result.ok
     assert {(c.row, c.col, c.given, c.expected) for c in result.wrong} == {
         (2, 2, 2.0, 3.0),
@@ -230,13 +231,13 @@ def test_check_accepts_right_matrices_and_flags_structure(tmp_path, kind, power)
     }[kind]
     path = tmp_path / "m.txt"
     path.write_text("\n".join(" ".join(f"{v:g}" for v in row) for row in right))
-    result = run_check("examples/graph2.txt", path, kind, power)
+    result = run_check(CheckOptions("examples/graph2.txt", str(path), kind, power))
     assert result.ok and not result.wrong and not result.problems
     bad = right.copy()
     bad[0, 0] += 1  # breaks the zero diagonal of A / the row sums of L
     bad[0, 1] += 1
     path.write_text("\n".join(" ".join(f"{v:g}" for v in row) for row in bad))
-    result = run_check("examples/graph2.txt", path, kind, power)
+    result = run_check(CheckOptions("examples/graph2.txt", str(path), kind, power))
     assert {(c.row, c.col) for c in result.wrong} == {(0, 0), (0, 1)}
     assert any("not symmetric" in p for p in result.problems)
     if kind == "adjacency":

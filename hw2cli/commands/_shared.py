@@ -112,7 +112,7 @@ class OneLineErrors(TyperGroup):
             ctx = getattr(exc, "ctx", None)
             where = f"{ctx.command_path}: " if ctx is not None else ""
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            message = " ".join(exc.format_message().split())
+            message = " ".join(exc.format_message().split()).replace("Value error, ", "")
             param = getattr(exc, "param", None)
             low, high = getattr(param, "min", None), getattr(param, "max", None)
             if low is not None or high is not None:

@@ -9,16 +9,16 @@ rows sum to zero and its off-diagonal entries are <= 0.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 from hw2cli.graph.io import Graph, read_edgelist, read_square_matrix
-from hw2cli.graph.matrices import check_power, degree_matrix, laplacian, matrix_powers
+from hw2cli.graph.matrices import degree_matrix, laplacian, matrix_powers
+from hw2cli.graph.options import KINDS, CheckOptions
 
-KINDS = ("adjacency", "power", "degree", "laplacian")
 #: Values closer than this (relative to 1 + |right|) count as equal.
 TOLERANCE = 1e-9
 #: Graphs beyond this many nodes are too big to compare densely.
@@ -66,7 +66,7 @@ def expected_matrix(graph: Graph, kind: str, power: int = 2) -> np.ndarray:
     elif kind == "laplacian":
         m = laplacian(a)
     else:
-        raise Hw2Error(f"unknown --kind {kind!r}; use one of {', '.join(KINDS)}")
+        raise OptionError(f"{{kind}} {kind!r} is not one of {', '.join(KINDS)}")
     dense = m.toarray() if hasattr(m, "toarray") else np.asarray(m)
     return dense.astype(np.float64)
 
@@ -117,21 +117,11 @@ def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]
     return out
 
 
-def run_check(
-    edges: str | os.PathLike,
-    matrix: str | os.PathLike,
-    kind: str,
-    power: int | None = None,
-    directed: bool = False,
-) -> CheckResult:
-    """Compare the matrix in file ``matrix`` with the correct ``kind`` matrix of the graph."""
-    if kind not in KINDS:
-        raise Hw2Error(f"unknown --kind {kind!r}; use one of {', '.join(KINDS)}")
-    if kind == "power":
-        power = check_power(2 if power is None else power, "--power")
-    elif power is not None:
-        raise Hw2Error("--power only goes with --kind power; drop it or use --kind power")
-    graph = read_edgelist(edges, directed)
+def run_check(opts: CheckOptions) -> CheckResult:
+    """Compare the matrix in file ``opts.matrix`` with the correct ``opts.kind`` matrix of the graph."""
+    edges, matrix, kind = opts.edges, opts.matrix, opts.kind
+    power = (opts.power or 2) if kind == "power" else None
+    graph = read_edgelist(edges, opts.directed)
     if graph.n > CHECK_MAX_NODES:
         raise Hw2Error(
             f"the graph has {graph.n} nodes; check compares hand-written matrices of up to {CHECK_MAX_NODES} nodes"

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_path
+from hw2cli.common.options import OptionError
 
 #: Files at least this big (bytes) are read by the numpy engine, smaller ones by networkx.
 NUMPY_ENGINE_BYTES = 1 << 20
@@ -361,9 +362,9 @@ def graph_from_matrix(path: str | os.PathLike, directed: bool = False) -> Graph:
         bad = np.argwhere(array != array.T)
         if len(bad):
             i, j = bad[0]
-            raise Hw2Error(
+            raise OptionError(
                 f"adjacency matrix {path} is not symmetric (row {i + 1}, column {j + 1} is {array[i, j]:g} "
-                f"but row {j + 1}, column {i + 1} is {array[j, i]:g}); fix it or pass --directed"
+                f"but row {j + 1}, column {i + 1} is {array[j, i]:g}); fix it or pass {{directed}}"
             )
     return _check_magnitudes(Graph(list(range(1, len(array) + 1)), sp.csr_array(array), directed, str(path)))
 
@@ -373,8 +374,8 @@ def load_graph(
 ) -> Graph:
     """The graph from exactly one of an edge-list file and an adjacency-matrix file."""
     if (edges is None) == (matrix is None):
-        raise Hw2Error(
-            "give the graph either as an edge-list file EDGES or as --matrix FILE (exactly one of them)"
+        raise OptionError(
+            "give the graph either as an edge-list file {edges} or as {matrix} FILE (exactly one of them)"
         )
     return read_edgelist(edges, directed) if edges is not None else graph_from_matrix(matrix, directed)
 

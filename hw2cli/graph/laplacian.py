@@ -29,6 +29,7 @@ from hw2cli.graph.matrices import (
     normalized_laplacian,
     spectrum,
 )
+from hw2cli.graph.options import LaplacianOptions
 
 
 @dataclass
@@ -64,26 +65,13 @@ def read_features(path: str | os.PathLike, graph: Graph) -> tuple[np.ndarray, li
     return x, names
 
 
-def run_laplacian(
-    edges: str | os.PathLike | None = None,
-    matrix: str | os.PathLike | None = None,
-    directed: bool = False,
-    normalized: bool = False,
-    features: str | os.PathLike | None = None,
-    eigs: int | None = None,
-    reporter: Reporter | None = None,
-) -> LaplacianResult:
+def run_laplacian(opts: LaplacianOptions, reporter: Reporter | None = None) -> LaplacianResult:
     """D, L = D - A, the eigenvalues of L (all of them up to DENSE_EIG_MAX_NODES nodes, else
     the ``eigs`` smallest, or none), components, optionally the normalized Laplacian and L X."""
     reporter = reporter or Reporter()
-    if normalized and directed:
-        raise Hw2Error(
-            "--normalized is the symmetric normalized Laplacian of an undirected graph; drop --directed or --normalized"
-        )
-    if eigs is not None and eigs < 0:
-        raise Hw2Error(f"--eigs {eigs} is negative; use 0 (no eigenvalues) or a positive number")
+    directed, normalized, features, eigs = opts.directed, opts.normalized, opts.features, opts.eigs
     reporter.start("graph", "reading the graph", total=None)
-    graph = load_graph(edges, matrix, directed)
+    graph = load_graph(opts.edges, opts.matrix, directed)
     x = names = None
     if features is not None:
         x, names = read_features(features, graph)

@@ -16,9 +16,9 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
+from hw2cli.graph.options import MAX_POWER
 
-#: Highest power of A (and longest walk) the commands accept.
-MAX_POWER = 20
 #: Spectra of graphs up to this many nodes are computed densely (all eigenvalues).
 DENSE_EIG_MAX_NODES = 2000
 #: Refuse a sparse product that could hold more non-zeros than this.
@@ -27,10 +27,10 @@ MAX_PRODUCT_NNZ = 50_000_000
 ZERO_TOL = 1e-8
 
 
-def check_power(k: int, what: str = "--max-power") -> int:
-    """Refuse powers below 1 or above MAX_POWER (one line, with the fix)."""
+def check_power(k: int, field: str = "max_power") -> int:
+    """Refuse powers below 1 or above MAX_POWER (one line naming option ``field``)."""
     if not 1 <= k <= MAX_POWER:
-        raise Hw2Error(f"{what} {k} is out of range; use a whole number from 1 to {MAX_POWER}")
+        raise OptionError(f"{{{field}}} {k} is out of range; use a whole number from 1 to {MAX_POWER}")
     return k
 
 
@@ -64,9 +64,9 @@ def matrix_powers(a: sp.csr_array, max_power: int) -> list:
                 n * n,
             )
             if bound > MAX_PRODUCT_NNZ:
-                raise Hw2Error(
+                raise OptionError(
                     f"A^{k} of this {n}-node graph could have up to {bound:,} non-zeros, too many to "
-                    f"hold; lower --max-power to {k - 1}"
+                    f"hold; lower {{max_power}} to {k - 1}"
                 )
             out.append(sp.csr_array(prev @ base))
         else:
@@ -133,19 +133,19 @@ def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectr
     n = lap.shape[0]
     if k is None or (n <= DENSE_EIG_MAX_NODES and k >= n - 1):
         if n > DENSE_EIG_MAX_NODES:
-            raise Hw2Error(
-                f"all {n} eigenvalues of this graph are too costly; pass --eigs K for the K smallest"
+            raise OptionError(
+                f"all {n} eigenvalues of this graph are too costly; pass {{eigs}} K for the K smallest"
             )
         dense = lap.toarray()
         values = np.linalg.eigvalsh(dense) if symmetric else np.linalg.eigvals(dense)
         complete = True
     else:
         if not symmetric:
-            raise Hw2Error(
-                "--eigs needs an undirected graph (its Laplacian is symmetric); drop --eigs or --directed"
+            raise OptionError(
+                "{eigs} needs an undirected graph (its Laplacian is symmetric); drop {eigs} or {directed}"
             )
         if not 1 <= k < n - 1:
-            raise Hw2Error(f"--eigs {k} is out of range for {n} nodes; use 1 to {max(1, n - 2)}")
+            raise OptionError(f"{{eigs}} {k} is out of range for {n} nodes; use 1 to {max(1, n - 2)}")
         from scipy.sparse.linalg import eigsh
 
         values = eigsh(lap.astype(np.float64), k=k, which="SA", tol=1e-8, return_eigenvectors=False)

@@ -21,7 +21,8 @@ from hw2cli.graph.check import CheckResult
 from hw2cli.graph.io import Graph, json_number, matrix_to_json
 from hw2cli.graph.laplacian import LaplacianResult
 from hw2cli.graph.matrices import Components, Spectrum
-from hw2cli.graph.walks import MAX_MAX_WALKS, PowersResult, WalkListing
+from hw2cli.graph.options import MAX_MAX_WALKS
+from hw2cli.graph.walks import PowersResult, WalkListing
 
 #: Graphs with more nodes than this print a summary instead of full tables.
 SUMMARY_NODES = 30

@@ -9,20 +9,18 @@ graph the entry is the sum, over the same walks, of the products of their edge w
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.graph.io import Graph, load_graph
 from hw2cli.graph.matrices import Components, check_power, components, degrees, is_integral, matrix_powers
+from hw2cli.graph.options import DEFAULT_MAX_WALKS, MAX_MAX_WALKS, PowersOptions
 
 #: Default and highest cap on the number of walks listed one by one.
-DEFAULT_MAX_WALKS = 1000
-MAX_MAX_WALKS = 1_000_000
 
 
 def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
@@ -74,9 +72,9 @@ def list_walks(
 ) -> WalkListing:
     """Every walk of ``length`` steps from ``source`` to ``target`` (labels as typed), listed
     only when there are at most ``cap`` of them; the count is always exact."""
-    check_power(length, "--length")
+    check_power(length, "length")
     if not 1 <= cap <= MAX_MAX_WALKS:
-        raise Hw2Error(f"--max-walks {cap} is out of range; use 1 to {MAX_MAX_WALKS:,}")
+        raise OptionError(f"{{max_walks}} {cap} is out of range; use 1 to {MAX_MAX_WALKS:,}")
     i, j = graph.index(source), graph.index(target)
     a = sp.csr_array(graph.adjacency, copy=True)
     a.eliminate_zeros()  # a zero-weight entry is no edge
@@ -121,29 +119,18 @@ class PowersResult:
     notes: list[str] = field(default_factory=list)
 
 
-def run_powers(
-    edges: str | os.PathLike | None = None,
-    matrix: str | os.PathLike | None = None,
-    directed: bool = False,
-    max_power: int = 2,
-    walks: tuple[str, str] | None = None,
-    length: int = 2,
-    max_walks: int = DEFAULT_MAX_WALKS,
-    reporter: Reporter | None = None,
-) -> PowersResult:
+def run_powers(opts: PowersOptions, reporter: Reporter | None = None) -> PowersResult:
     """`hw2 graph powers`: A, A^2..A^max_power, and optionally the walks I -> J of ``length``."""
     reporter = reporter or Reporter()
-    check_power(max_power)
-    if walks is not None:
-        check_power(length, "--length")
+    max_power, walks, length = opts.max_power, opts.walks, opts.length
     reporter.start("graph", "reading the graph", total=None)
-    graph = load_graph(edges, matrix, directed)
+    graph = load_graph(opts.edges, opts.matrix, opts.directed)
     reporter.update("graph", description=f"powers of A up to A^{max_power}")
     powers = matrix_powers(graph.adjacency, max_power)
     listing = None
     if walks is not None:
         reporter.update("graph", description=f"walks of length {length}")
-        listing = list_walks(graph, walks[0], walks[1], length, max_walks)
+        listing = list_walks(graph, walks[0], walks[1], length, opts.max_walks)
     reporter.finish("graph")
     notes = []
     top = powers[-1]
@@ -162,5 +149,5 @@ def run_powers(
             "longer just the degree"
         )
     return PowersResult(
-        graph, powers, degrees(graph.adjacency), components(graph.adjacency, directed), listing, notes
+        graph, powers, degrees(graph.adjacency), components(graph.adjacency, opts.directed), listing, notes
     )
