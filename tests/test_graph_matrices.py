@@ -15,7 +15,6 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.graph.check import run_check
 from hw2cli.graph.io import Graph, read_edgelist
 from hw2cli.graph.laplacian import run_laplacian
-from hw2cli.graph.options import CheckOptions, LaplacianOptions, PowersOptions
 from hw2cli.graph.matrices import (
     MAX_POWER,
     components,
@@ -25,6 +24,7 @@ from hw2cli.graph.matrices import (
     normalized_laplacian,
     spectrum,
 )
+from hw2cli.graph.options import CheckOptions, LaplacianOptions, PowersOptions
 from hw2cli.graph.walks import list_walks, run_powers
 
 # examples/graph1.txt worked by hand: triangle 1-2-3 with a tail 3-4
@@ -207,7 +207,9 @@ def test_neighbour_sums_equal_laplacian_times_features():
 
 
 def test_check_finds_planted_mistakes():
-    result = run_check(CheckOptions("examples/graph2.txt", "examples/graph2_laplacian_wrong.txt", "laplacian"))
+    result = run_check(
+        CheckOptions("examples/graph2.txt", "examples/graph2_laplacian_wrong.txt", "laplacian")
+    )
     assert not result.ok
     assert {(c.row, c.col, c.given, c.expected) for c in result.wrong} == {
         (2, 2, 2.0, 3.0),
