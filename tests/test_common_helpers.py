@@ -69,3 +69,13 @@ def test_save_figure_writes_the_image_pixels(tmp_path):
     assert back.shape[:2] == (4, 6)
     assert np.allclose(back[..., :3], image)
     assert [p.name for p in path.parent.iterdir()] == ["f.png"]  # no temporary file left
+
+
+def test_builtin_corpus_is_offline_prose_and_the_same_every_time(tmp_path):
+    from hw2cli.common.corpus import builtin_corpus, write_builtin_corpus
+
+    text = builtin_corpus()
+    assert len(text) > 50_000 and text == builtin_corpus()
+    assert "padding" in text and "Laplacian" in text  # the docstrings of several families
+    assert not any(0x2500 <= ord(c) < 0x2580 for c in text)  # no table-drawing characters
+    assert write_builtin_corpus(tmp_path / "c.txt").read_text(encoding="utf-8") == text
