@@ -79,3 +79,25 @@ def test_builtin_corpus_is_offline_prose_and_the_same_every_time(tmp_path):
     assert "padding" in text and "Laplacian" in text  # the docstrings of several families
     assert not any(0x2500 <= ord(c) < 0x2580 for c in text)  # no table-drawing characters
     assert write_builtin_corpus(tmp_path / "c.txt").read_text(encoding="utf-8") == text
+
+
+def test_estimates_are_announced_only_when_long_and_warned_about_past_an_hour():
+    from hw2cli.common.progress import duration, estimate_message
+
+    assert estimate_message(60, "the run", "a timed warm-up") is None
+    line = estimate_message(600, "the run", "a timed warm-up")
+    assert line == "estimated wall time of the run: about 10.0 min (a timed warm-up)"
+    warned = estimate_message(7200, "the run", "a timed warm-up", smaller="use --max-steps 100")
+    assert warned.startswith("warning: ") and warned.endswith("for a shorter run use --max-steps 100")
+    assert [duration(s) for s in (45, 600, 7200, 6 * 86400)] == ["45 s", "10.0 min", "2.0 h", "6.0 days"]
+
+
+def test_notes_reach_stderr_without_a_terminal_unless_quiet(capsys):
+    from hw2cli.common.progress import RichReporter
+
+    with RichReporter(quiet=False) as reporter:
+        reporter.note("estimated wall time: about 3 min")
+    with RichReporter(quiet=True) as reporter:
+        reporter.note("not shown")
+    err = capsys.readouterr().err
+    assert "about 3 min" in err and "not shown" not in err

@@ -26,6 +26,39 @@ class Reporter:
     def log(self, message: str) -> None:
         """A line worth showing above the bars (e.g. a sample during training)."""
 
+    def note(self, message: str) -> None:
+        """A line the user should read even without a terminal (what was chosen and why, the
+        estimated wall time): on stderr unless ``--quiet``."""
+
+
+#: Estimated wall times at least this long are announced before the work starts.
+ANNOUNCE_ABOVE_S = 120.0
+#: ... and at least this long, with a warning and what to do instead.
+WARN_ABOVE_S = 3600.0
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``6.5 min``, ``2.3 h`` or ``3.1 days``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def estimate_message(seconds: float, what: str, basis: str, smaller: str = "") -> str | None:
+    """The line announcing ``what`` will take about ``seconds`` (None below ANNOUNCE_ABOVE_S);
+    ``basis`` says where the number comes from, ``smaller`` how to make the work shorter
+    (shown when the estimate exceeds WARN_ABOVE_S)."""
+    if seconds < ANNOUNCE_ABOVE_S:
+        return None
+    line = f"estimated wall time of {what}: about {duration(seconds)} ({basis})"
+    if seconds >= WARN_ABOVE_S:
+        line = "warning: " + line + (f"; for a shorter run {smaller}" if smaller else "")
+    return line
+
 
 class RichReporter(Reporter):
     """Rich progress bars on stderr; a no-op when ``quiet`` or stderr is not a terminal.
@@ -45,6 +78,7 @@ class RichReporter(Reporter):
         )
 
         self.console = Console(stderr=True)
+        self.quiet = quiet
         self.enabled = not quiet and self.console.is_terminal
         self._progress = Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -85,3 +119,7 @@ class RichReporter(Reporter):
     def log(self, message: str) -> None:
         if self.enabled:
             self._progress.console.print(message, markup=False, highlight=False)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self._progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
