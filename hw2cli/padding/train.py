@@ -45,7 +45,8 @@ class TrainSettings:
     eps: float = 1e-6
     weight_decay: float = 5e-5
     precision: str = "fp32"  # fp32 | bf16 (autocast)
-    channels_last: bool = False  # the CPU path: channels-last tensors, images padded once per round
+    # channels-last tensors; train_round (the CPU path) also pads the images once per round
+    channels_last: bool = False
 
 
 @dataclass
@@ -288,7 +289,7 @@ def _train_stack(
     # Longer than 60 lines on purpose: the epoch closure shares the device state with the loop
     # that replays it and with the outcomes read back at the end; split, it would not read as one.
     t0 = time.perf_counter()
-    data = _to_device(data, device, False)
+    data = _to_device(data, device, settings.channels_last)  # the convolutions follow the images' layout
     stack = PaddingNetStack([make_model(cfg, seed) for cfg, seed in pairs]).to(device)
     params = list(stack.parameters())
     cuda = device.type == "cuda"
