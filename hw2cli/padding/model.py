@@ -278,7 +278,6 @@ class PaddingNetStack(nn.Module):
         self.net, self.pad = configs[0].net, PADDING[configs[0].conv_type][1]
         self.padding_impl = configs[0].padding_impl
         self.size = len(models)
-        self.conv_types = [c.conv_type for c in configs]
         self.names = [name for name, _ in models[0].named_parameters()]  # PaddingNet's own keys
         self.stacked = nn.ParameterList(
             nn.Parameter(torch.stack([dict(m.named_parameters())[k].detach() for m in models]))
@@ -299,9 +298,9 @@ class PaddingNetStack(nn.Module):
     def _conv(self, x: torch.Tensor, weight: torch.Tensor, stride: int, shared: bool) -> torch.Tensor:
         """Every network's convolution of its channels of x (N, networks x C, H, W), or with
         ``shared`` of the images x (N, 3, H, W) that every network sees."""
-        m, groups = weight.shape[0], 1 if shared else weight.shape[0]
+        m = weight.shape[0]
         if all(mode == "zeros" for mode, _, _ in self.runs):  # padding fused into the kernel
-            return F.conv2d(x, weight.flatten(0, 1), None, stride, self.pad, groups=groups)
+            return F.conv2d(x, weight.flatten(0, 1), None, stride, self.pad, groups=1 if shared else m)
         if shared:  # one convolution per padding mode
             outs = [
                 F.conv2d(pad2d(x, self.pad, mode, self.padding_impl), weight[a:b].flatten(0, 1), None, stride)
