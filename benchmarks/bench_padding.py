@@ -1,4 +1,5 @@
-"""Course-style sequential training against the path `hw2 padding-bench` chooses, same work.
+"""Course-style sequential training against the path `hw2 padding-bench` chooses, same work;
+or (--compare batched) the CPU's worker processes against the batched trainer on the CPU.
 
 The course-style loop trains one model at a time with PyTorch's default threads, nn.Conv2d's
 built-in padding modes, a DataLoader, and torch.save of the best weights after every
@@ -7,9 +8,18 @@ process per core, one thread each, channels-last, explicit padding, in-place ReL
 malloc told to keep freed memory). Both run here on the same rounds and epochs; the script
 prints seconds, GFLOP/s and the ratio, per conv type and in all, and the share of the
 machine's measured matmul peak each path reached (one thread's fp32 peak times the cores).
+
+--compare batched: the two trainers a CPU could use for a table, each on all cores, on the same
+rounds and epochs, alternating ``--repeats`` times: ``cpu-processes`` (what `hw2 padding-bench`
+chooses on a CPU) and ``batched`` (one stacked model per padding width, what it chooses on a
+GPU, here eager on torch's default threads). It prints both times, their ratio (above 1: the
+batched trainer is faster), and whether both trained every round for the same epochs. The
+batched trainer should become the CPU's choice only where this shows it is not slower.
+
 Usage:
 
     python benchmarks/bench_padding.py --rounds 2 --epochs 3 [--net net1] [--conv-types ...]
+    python benchmarks/bench_padding.py --compare batched --rounds 2 --epochs 10 --repeats 2
 """
 
 from __future__ import annotations
@@ -75,6 +85,39 @@ def course_round(
         return val_acc, run_eval(test)[1], epoch
 
 
+def compare_batched(args: argparse.Namespace, conv_types: list[str]) -> None:
+    """cpu-processes against batched on the CPU, same work, alternating; best time of each."""
+    common = dict(net=args.net, conv_types=conv_types, rounds=args.rounds, epochs=args.epochs, device="cpu")
+    print(f"work: {args.net}, {len(conv_types)} conv types x {args.rounds} rounds x {args.epochs} epochs")
+    runs: dict[str, list] = {"cpu-processes": [], "batched": []}
+    for r in range(args.repeats):
+        for path, results in runs.items():
+            result = run_padding_bench(path=path, workers=args.workers, **common)
+            results.append(result)
+            print(
+                f"  repeat {r + 1} {path:<14} {result.seconds:8.1f} s {result.gflops:7.1f} GFLOP/s  "
+                f"load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    procs, batched = (min(results, key=lambda res: res.seconds) for results in runs.values())
+    peak = procs.peak_gflops  # one thread's measured peak times the worker processes (all cores)
+    for name, res in (("cpu-processes", procs), ("batched", batched)):
+        print(f"{name:<14} best {res.seconds:8.1f} s  {100 * res.gflops / peak:.0f}% of {peak:.0f} GFLOP/s")
+    same_epochs = all(
+        [o.epochs for o in procs.outcomes[ct]] == [o.epochs for o in batched.outcomes[ct]]
+        for ct in conv_types
+    )
+    d_test = max(
+        abs(a.test_acc - b.test_acc)
+        for ct in conv_types
+        for a, b in zip(procs.outcomes[ct], batched.outcomes[ct], strict=True)
+    )
+    print(f"same epochs in every round: {same_epochs}; max |dTest| {d_test:.2f} points")
+    print(
+        f"ratio cpu-processes / batched: {procs.seconds / batched.seconds:.2f}x (above 1: batched is faster)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="net1")
@@ -82,12 +125,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--compare", choices=("course", "batched"), default="course")
+    ap.add_argument("--repeats", type=int, default=2, help="alternations (with --compare batched)")
     args = ap.parse_args()
     conv_types = parse_conv_types(args.conv_types)
     print(
         f"torch {torch.__version__}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, "
         f"cpu capability {torch.backends.cpu.get_cpu_capability()}; load average {os.getloadavg()[0]:.1f}"
     )
+    if args.compare == "batched":
+        compare_batched(args, conv_types)
+        return
     data = make_data(0)
 
     # The course-style loop (one model at a time) conv type by conv type, then the chosen path

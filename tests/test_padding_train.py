@@ -1,5 +1,5 @@
 """The training protocol: early stopping, kept weights, and the batched trainer following
-each model's solo trajectory."""
+each network's solo trajectory for every conv type."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hw2cli.padding.data import BoxData, make_data
-from hw2cli.padding.model import PaddingNetConfig, make_model
+from hw2cli.padding.model import CONV_TYPES, PaddingNetConfig, make_model
 from hw2cli.padding.train import TrainSettings, evaluate, train_round, train_rounds_batched
 
 
@@ -68,37 +68,64 @@ def test_kept_weights_are_tested(sequential, tiny):
         )
 
 
-def test_batched_trainer_equals_sequential(sequential, tiny):
-    batched = train_rounds_batched(PaddingNetConfig("net1", "circular"), [0, 1, 2], tiny, SETTINGS)
-    for solo, together in zip(sequential, batched, strict=True):
-        assert (together.round, together.epochs, together.best_epoch) == (
-            solo.round,
-            solo.epochs,
-            solo.best_epoch,
-        )
-        assert together.val_losses == pytest.approx(solo.val_losses, rel=1e-5)
-        assert (together.val_acc, together.val_acc_kept, together.test_acc, together.test_unshifted_acc) == (
-            solo.val_acc,
-            solo.val_acc_kept,
-            solo.test_acc,
-            solo.test_unshifted_acc,
-        )
-        assert together.state.keys() == solo.state.keys()
-        for k in solo.state:
-            torch.testing.assert_close(together.state[k], solo.state[k], rtol=1e-4, atol=1e-5)
+def _assert_same_round(together, solo):
+    """The batched trainer's outcome of a round against the sequential trainer's."""
+    assert (together.conv_type, together.round) == (solo.conv_type, solo.round)
+    assert (together.epochs, together.best_epoch) == (solo.epochs, solo.best_epoch)
+    assert together.val_losses == pytest.approx(solo.val_losses, rel=1e-5)
+    assert (together.val_acc, together.val_acc_kept, together.test_acc, together.test_unshifted_acc) == (
+        solo.val_acc,
+        solo.val_acc_kept,
+        solo.test_acc,
+        solo.test_unshifted_acc,
+    )
+    assert together.state.keys() == solo.state.keys()
+    for k in solo.state:
+        torch.testing.assert_close(together.state[k], solo.state[k], rtol=1e-4, atol=1e-5)
 
 
-def test_batched_trainer_equals_sequential_net2():
+@pytest.fixture(scope="module")
+def every_type():
+    """Rounds 0 and 1 of every conv type, trained alone and all in one batched call. With this
+    data the rounds stop between epochs 3 and 8, and reflect round 1, which stops at epoch 4,
+    would reach a lower validation loss later: a stack that kept anything a network does
+    after its stop would differ."""
+    torch.set_num_threads(1)
+    data = make_data(seed=1, n_train=40, n_val=20, n_test=20, independent_val=True)
+    configs = [PaddingNetConfig("net1", ct) for ct in CONV_TYPES]
+    solo = {(c.conv_type, s): train_round(c, s, data, SETTINGS) for c in configs for s in (0, 1)}
+    progress: list[int] = []
+    together = list(train_rounds_batched(configs, [0, 1], data, SETTINGS, on_epoch=progress.append))
+    return solo, together, progress
+
+
+def test_batched_trainer_equals_sequential_for_every_conv_type(every_type):
+    solo, together, _ = every_type
+    assert sorted((o.conv_type, o.round) for o in together) == sorted(solo)
+    for o in together:
+        _assert_same_round(o, solo[o.conv_type, o.round])
+    # fconv, circular, reflect and replicate train as one stack; its networks stop at different
+    # epochs, so the stack goes on training networks that have stopped: that must not leak
+    stops = {o.epochs for o in together if o.conv_type not in ("valid", "sconv")}
+    assert len(stops) > 1 and min(stops) < SETTINGS.epochs
+
+
+def test_batched_progress_counts_every_epoch_trained(every_type):
+    _, together, progress = every_type
+    assert all(n > 0 for n in progress)
+    assert sum(progress) == sum(o.epochs for o in together)
+
+
+def test_batched_trainer_equals_sequential_net2_in_small_stacks():
     torch.set_num_threads(1)
     d = make_data(seed=1, n_train=40, n_val=20, n_test=20)
     settings = TrainSettings(epochs=3, batch_size=20)
-    cfg = PaddingNetConfig("net2", "reflect")
-    solo = [train_round(cfg, s, d, settings) for s in (0, 1)]
-    together = train_rounds_batched(cfg, [0, 1], d, settings)
+    configs = [PaddingNetConfig("net2", "fconv"), PaddingNetConfig("net2", "reflect")]
+    solo = [train_round(cfg, s, d, settings) for cfg in configs for s in (0, 1)]
+    # stacks of at most 3: (fconv 0, fconv 1, reflect 0), then (reflect 1)
+    together = list(train_rounds_batched(configs, [0, 1], d, settings, stack_size=3))
     for a, b in zip(solo, together, strict=True):
-        assert (a.val_acc, a.test_acc, a.epochs) == (b.val_acc, b.test_acc, b.epochs)
-        for k in a.state:
-            torch.testing.assert_close(b.state[k], a.state[k], rtol=1e-4, atol=1e-5)
+        _assert_same_round(b, a)
 
 
 def test_same_seed_same_numbers(sequential, tiny):

@@ -302,12 +302,11 @@ def run_padding_bench(
             _sequential(jobs, make_data(**data_args), settings, dev, reporter, done)
         elif path == "batched":
             data = make_data(**data_args)
-            on_epoch = functools.partial(reporter.update, "epochs")  # n rounds trained one more epoch
-            for ct in conv_types:
-                for outcome in train_rounds_batched(
-                    configs[ct], list(range(rounds)), data, settings, dev, on_epoch
-                ):
-                    done(outcome)
+            on_epoch = functools.partial(reporter.update, "epochs")  # n network-epochs trained
+            for outcome in train_rounds_batched(
+                [configs[ct] for ct in conv_types], list(range(rounds)), data, settings, dev, on_epoch
+            ):
+                done(outcome)
     except KeyboardInterrupt:
         result.interrupted = True
     result.seconds = time.perf_counter() - t0

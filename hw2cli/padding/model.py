@@ -31,7 +31,7 @@ PADDING = {
 # (in channels, out channels, stride) of the four convolutions
 LAYERS = ((3, 32, 1), (32, 32, 2), (32, 64, 2), (64, 64, 2))
 IMAGE_SIZE = 32
-PADDING_IMPLS = ("builtin", "fast", "portable")
+PADDING_IMPLS = ("builtin", "fast")
 
 
 @dataclass
@@ -39,7 +39,7 @@ class PaddingNetConfig:
     net: str = "net1"  # net1 (max pool + Linear(64, 2)) or net2 (flatten + 2 linear layers)
     conv_type: str = "valid"  # one of CONV_TYPES
     # How non-zero padding modes are computed (same function every time, see pad2d):
-    # "builtin" = nn.Conv2d's padding_mode (the course code), "fast" (CPU), "portable" (vmap).
+    # "builtin" = nn.Conv2d's padding_mode (the course code), "fast" (explicit padding).
     padding_impl: str = "fast"
 
     def __post_init__(self) -> None:
@@ -123,19 +123,13 @@ class BorderPad(torch.autograd.Function):
 
     Same values as ``F.pad(x, (p, p, p, p), mode)``, but the backward pass folds the border
     gradients onto the centre in place instead of allocating a zero tensor per slice (what
-    autograd does for slices and ``torch.cat``), and it works under ``torch.func.vmap``
-    for any number of leading dimensions.
+    autograd does for slices and ``torch.cat``).
     """
 
-    generate_vmap_rule = True
-
     @staticmethod
-    def forward(x: torch.Tensor, pad: int, mode: str, fresh: bool = False) -> torch.Tensor:
-        if fresh:  # the CPU path (never under vmap): every element is written below, no zero fill
-            out = _empty_padded(x, pad)
-            out.narrow(-2, pad, x.shape[-2]).narrow(-1, pad, x.shape[-1]).copy_(x)
-        else:  # zero borders; under vmap a fresh tensor would not be batched
-            out = F.pad(x, (pad, pad, pad, pad))
+    def forward(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
+        out = _empty_padded(x, pad)  # every element is written below: no zero fill
+        out.narrow(-2, pad, x.shape[-2]).narrow(-1, pad, x.shape[-1]).copy_(x)
         _fill_frame(out, pad, mode)
         return out
 
@@ -146,7 +140,7 @@ class BorderPad(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         grad = _fold_borders(grad, ctx.pad, -2, ctx.mode)
-        return _fold_borders(grad, ctx.pad, -1, ctx.mode), None, None, None
+        return _fold_borders(grad, ctx.pad, -1, ctx.mode), None, None
 
 
 class ReluBorderPad(torch.autograd.Function):
@@ -180,19 +174,19 @@ class ReluBorderPad(torch.autograd.Function):
 
 
 def pad2d(x: torch.Tensor, pad: int, mode: str, impl: str = "fast") -> torch.Tensor:
-    """Pad the last two dimensions of ``x`` by ``pad`` as Conv2d's ``padding_mode`` would.
+    """Pad the last two dimensions of a 4-d ``x`` by ``pad`` as Conv2d's ``padding_mode`` would.
 
     ``impl="fast"``: PyTorch's native kernels for zeros, reflect and replicate (fast in
     channels-last), :class:`BorderPad` for circular (F.pad's circular mode is ~10x slower).
-    ``impl="portable"``: :class:`BorderPad` for every non-zero mode (vmap-friendly).
+    ``impl="builtin"``: ``F.pad`` for every mode, what nn.Conv2d does.
     """
     if pad == 0:
         return x
     if mode == "zeros":
         return F.pad(x, (pad, pad, pad, pad))
-    if impl == "fast" and mode != "circular":
+    if impl == "builtin" or mode != "circular":
         return F.pad(x, (pad, pad, pad, pad), mode=mode)
-    return BorderPad.apply(x, pad, mode, impl == "fast")
+    return BorderPad.apply(x, pad, mode)
 
 
 class PaddedConv(nn.Conv2d):
@@ -262,6 +256,78 @@ def make_model(config: PaddingNetConfig, seed: int) -> PaddingNet:
     """The network of one round: round ``m`` initialises its weights with seed ``m``."""
     with seeded(seed):
         return PaddingNet(config)
+
+
+class PaddingNetStack(nn.Module):
+    """Many networks of one net and one padding width as one module, to train them together.
+
+    Each parameter is that parameter of every network stacked along a new first dimension;
+    the convolutions become grouped convolutions (one group per network) and the heads
+    batched matrix products, so a step of all networks is one forward and one backward of a
+    few kernels each, and the optimiser sees eight tensors at most. The networks never mix:
+    the loss is the sum of their own mean losses, so each gets the gradient it would get
+    alone. Conv types of one padding width (fconv, circular, reflect, replicate) share every
+    shape and stack together; each run of networks with one padding mode is padded as one.
+    """
+
+    def __init__(self, models: list[PaddingNet]) -> None:
+        super().__init__()
+        configs = [m.config for m in models]
+        if len({(c.net, PADDING[c.conv_type][1]) for c in configs}) != 1:
+            raise ValueError("a stack needs networks of one net and one padding width")
+        self.net, self.pad = configs[0].net, PADDING[configs[0].conv_type][1]
+        self.padding_impl = configs[0].padding_impl
+        self.size = len(models)
+        self.names = [name for name, _ in models[0].named_parameters()]  # PaddingNet's own keys
+        self.stacked = nn.ParameterList(
+            nn.Parameter(torch.stack([dict(m.named_parameters())[k].detach() for m in models]))
+            for k in self.names
+        )
+        self.runs: list[tuple[str, int, int]] = []  # (padding mode, first network, end)
+        for i, c in enumerate(configs):
+            mode = PADDING[c.conv_type][0]
+            if self.runs and self.runs[-1][0] == mode and self.runs[-1][2] == i:
+                self.runs[-1] = (mode, self.runs[-1][1], i + 1)
+            else:
+                self.runs.append((mode, i, i + 1))
+
+    def state_of(self, i: int) -> dict[str, torch.Tensor]:
+        """Network ``i``'s parameters under PaddingNet's names (its ``state_dict``)."""
+        return {k: p[i] for k, p in zip(self.names, self.stacked, strict=True)}
+
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, stride: int, shared: bool) -> torch.Tensor:
+        """Every network's convolution of its channels of x (N, networks x C, H, W), or with
+        ``shared`` of the images x (N, 3, H, W) that every network sees."""
+        m = weight.shape[0]
+        if all(mode == "zeros" for mode, _, _ in self.runs):  # padding fused into the kernel
+            return F.conv2d(x, weight.flatten(0, 1), None, stride, self.pad, groups=1 if shared else m)
+        if shared:  # one convolution per padding mode
+            outs = [
+                F.conv2d(pad2d(x, self.pad, mode, self.padding_impl), weight[a:b].flatten(0, 1), None, stride)
+                for mode, a, b in self.runs
+            ]
+        else:  # each run of networks padded by its mode, then one grouped convolution
+            c = weight.shape[2]
+            parts = [
+                pad2d(x[:, a * c : b * c], self.pad, mode, self.padding_impl) for mode, a, b in self.runs
+            ]
+            x = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+            outs = [F.conv2d(x, weight.flatten(0, 1), None, stride, groups=m)]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (networks, N, 2) of images x (N, 3, 32, 32), which every network sees."""
+        w = list(self.stacked)
+        h = self._conv(x, w[0], LAYERS[0][2], shared=True)
+        for weight, (_, _, stride) in zip(w[1:4], LAYERS[1:], strict=True):
+            h = self._conv(F.relu(h), weight, stride, shared=False)
+        h = F.relu(h)
+        if self.net == "net1":
+            h = F.adaptive_max_pool2d(h, 1)
+        h = h.reshape(h.shape[0], self.size, -1).transpose(0, 1)  # (networks, N, features)
+        for weight, bias in zip(w[4::2], w[5::2], strict=True):  # the head's linear layers
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        return h
 
 
 def conv_flops(conv_type: str) -> list[int]:

@@ -1,5 +1,5 @@
 """Training protocol of homework Q1.1, sequential (one model at a time, as the course code)
-and batched (many models in lock-step with ``torch.func``, for the GPU).
+and batched (many models as one stacked model, for the GPU).
 
 Protocol: cross-entropy, Adadelta(lr=1, rho=0.9, eps=1e-6, weight_decay=5e-5), batches of
 200 in data-set order, up to 50 epochs, validation after each epoch, keep the weights with the
@@ -10,19 +10,29 @@ accuracy reported is that of the last epoch trained, as in the course code.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, grad, stack_module_state, vmap
 
 from hw2cli.common.device import autocast
 from hw2cli.padding.data import BoxData
-from hw2cli.padding.model import PaddingNetConfig, conv_flops, forward_flops, make_model
+from hw2cli.padding.model import (
+    IMAGE_SIZE,
+    LAYERS,
+    PADDING,
+    PaddingNetConfig,
+    PaddingNetStack,
+    conv_flops,
+    forward_flops,
+    layer_sizes,
+    make_model,
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,8 @@ class TrainSettings:
     eps: float = 1e-6
     weight_decay: float = 5e-5
     precision: str = "fp32"  # fp32 | bf16 (autocast)
-    channels_last: bool = False  # the CPU path: channels-last tensors, images padded once per round
+    # channels-last tensors; train_round (the CPU path) also pads the images once per round
+    channels_last: bool = False
 
 
 @dataclass
@@ -170,115 +181,202 @@ def train_round(
     )
 
 
+# Epochs between the host's looks at a GPU stack's progress and early stopping; the CPU looks
+# after every epoch, where reading a device value costs nothing.
+CUDA_CHECK_EVERY = 5
+
+
 def train_rounds_batched(
-    config: PaddingNetConfig,
+    configs: list[PaddingNetConfig],
     seeds: list[int],
     data: BoxData,
     settings: TrainSettings = TrainSettings(),
     device: torch.device = torch.device("cpu"),
-    on_epoch: Callable[[int], None] = lambda n_active: None,
+    on_epoch: Callable[[int], None] = lambda n: None,
+    stack_size: int | None = None,
+) -> Iterator[RoundOutcome]:
+    """Train one network per (config, seed) pair, many at a time as one
+    :class:`PaddingNetStack`, and yield each stack's outcomes when it finishes.
+
+    Conv types of one net and padding width stack together (fconv, circular, reflect and
+    replicate share every shape); a stack holds at most ``stack_size`` networks (default: as
+    many as half the GPU's free memory holds, all of them on the CPU). Every network follows
+    the trajectory it would follow alone, up to floating-point rounding. ``on_epoch(n)`` gets
+    the number of network-epochs trained since its last call.
+    """
+    groups: dict[tuple[str, int], list[PaddingNetConfig]] = {}
+    for cfg in configs:
+        groups.setdefault((cfg.net, PADDING[cfg.conv_type][1]), []).append(cfg)
+    for group in groups.values():
+        pairs = [(cfg, seed) for cfg in group for seed in seeds]
+        size = stack_size or _stack_fits(group[0], settings, device) or len(pairs)
+        for i in range(0, len(pairs), size):
+            yield from _train_stack(pairs[i : i + size], data, settings, device, on_epoch)
+
+
+def _stack_fits(config: PaddingNetConfig, settings: TrainSettings, device: torch.device) -> int | None:
+    """How many networks like ``config`` one stack on ``device`` may hold. A step keeps about
+    four copies of a batch's activations (each layer's output, its padded ReLU, and their
+    gradients); the warm-up's memory and the CUDA graph's are separate pools, so a stack takes
+    at most a quarter of the free memory. None on the CPU: no limit."""
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    pad = PADDING[config.conv_type][1]
+    floats = 3 * (IMAGE_SIZE + 2 * pad) ** 2 + sum(
+        c_out * size * size for (_, c_out, _), size in zip(LAYERS, layer_sizes(config.conv_type), strict=True)
+    )
+    return max(1, int(free / 4 // (4 * 4 * floats * settings.batch_size)))
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast without its cache of cast weights, which a captured CUDA graph must not keep."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
+
+
+def _losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (networks, N) of stacked logits (networks, N, 2) against labels y (N)."""
+    return F.cross_entropy(logits.transpose(1, 2), y.expand(logits.shape[0], -1), reduction="none")
+
+
+@torch.no_grad()
+def evaluate_stack(
+    stack: PaddingNetStack, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy (float64) and number of correct answers of every network of ``stack``
+    on ``(x, y)``, in training-size batches, left on the device (no host synchronisation)."""
+    loss_sum = torch.zeros(stack.size, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(stack.size, dtype=torch.long, device=x.device)
+    for a, b in _batches(len(y), settings.batch_size):
+        with _autocast(x.device, settings.precision):
+            logits = stack(x[a:b]).float()
+        loss_sum += _losses(logits, y[a:b]).sum(1)
+        correct += (logits.argmax(2) == y[a:b]).sum(1)
+    return loss_sum / len(y), correct
+
+
+def _warm_up_and_capture(fn: Callable[[], None], device: torch.device) -> Callable[[], None]:
+    """Run ``fn`` once on a side stream (the warm-up a capture needs), then capture it as one
+    CUDA graph: calling the result replays every kernel of ``fn`` with one launch."""
+    side, main = torch.cuda.Stream(device), torch.cuda.current_stream(device)
+    side.wait_stream(main)
+    with torch.cuda.stream(side):
+        fn()
+    main.wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def _train_stack(
+    pairs: list[tuple[PaddingNetConfig, int]],
+    data: BoxData,
+    settings: TrainSettings,
+    device: torch.device,
+    on_epoch: Callable[[int], None],
 ) -> list[RoundOutcome]:
-    """Train one network per seed together: their parameters are stacked, gradients come
-    from ``vmap(grad(loss))`` and one Adadelta updates the stack. A model that has stopped
-    early keeps its parameters and optimiser state (its updates are masked), so every model
-    follows the trajectory it would follow alone, up to floating-point rounding.
-    ``on_epoch`` gets the number of models trained in the epoch just finished."""
-    # Longer than 60 lines on purpose: the closures below share the stacked parameters and the
-    # masks, and the epoch loop reads as one piece beside train_round, which it must match.
+    """Train the networks of ``pairs`` as one stack. An epoch (every step, the validation and
+    the early-stopping bookkeeping) runs on the device without a host synchronisation: every
+    network's best loss, best weights and patience counter are device tensors, updated in
+    place. A network that has stopped goes on training with the others, but nothing it does
+    after its stop is kept, so its outcome is that of a network trained alone. On a GPU the
+    first epoch warms up and the rest replay it as one CUDA graph; the host reads the state
+    every ``CUDA_CHECK_EVERY`` epochs to report progress and to end when all have stopped."""
+    # Longer than 60 lines on purpose: the epoch closure shares the device state with the loop
+    # that replays it and with the outcomes read back at the end; split, it would not read as one.
     t0 = time.perf_counter()
-    data = _to_device(data, device, False)
-    config = replace(config, padding_impl="portable")
-    models = [make_model(config, s).to(device) for s in seeds]
-    params, buffers = stack_module_state(models)
-    params = {k: v.detach() for k, v in params.items()}
-    base = copy.deepcopy(models[0]).to("meta")
-    m = len(seeds)
-
-    def logits_of(p, b, x):
-        with autocast(device, settings.precision):
-            return functional_call(base, (p, b), (x,)).float()
-
-    def loss_of(p, b, x, y):
-        return F.cross_entropy(logits_of(p, b, x), y)
-
-    grads_of = vmap(grad(loss_of), in_dims=(0, 0, None, None))
-    batched_logits = vmap(logits_of, in_dims=(0, 0, None))
-
-    def evaluate_all(p, x, y):
-        loss_sum = torch.zeros(m, device=device)
-        correct = torch.zeros(m, device=device)
-        with torch.no_grad():
-            for a, b in _batches(len(y), settings.batch_size):
-                logits = batched_logits(p, buffers, x[a:b])  # (m, batch, 2)
-                loss_sum += F.cross_entropy(
-                    logits.transpose(1, 2), y[a:b].expand(m, -1), reduction="none"
-                ).sum(1)
-                correct += (logits.argmax(2) == y[a:b]).sum(1)
-        return loss_sum / len(y), 100.0 * correct / len(y)
-
-    square_avg = {k: torch.zeros_like(v) for k, v in params.items()}
-    acc_delta = {k: torch.zeros_like(v) for k, v in params.items()}
-    best = {k: v.clone() for k, v in params.items()}
+    data = _to_device(data, device, settings.channels_last)  # the convolutions follow the images' layout
+    stack = PaddingNetStack([make_model(cfg, seed) for cfg, seed in pairs]).to(device)
+    params = list(stack.parameters())
+    cuda = device.type == "cuda"
+    opt = torch.optim.Adadelta(
+        params,
+        lr=settings.lr,
+        rho=settings.rho,
+        eps=settings.eps,
+        weight_decay=settings.weight_decay,
+        foreach=True,
+        capturable=cuda,
+    )
+    m, n_epochs = stack.size, settings.epochs
+    epoch = torch.zeros((), dtype=torch.long, device=device)
     active = torch.ones(m, dtype=torch.bool, device=device)
-    best_loss = torch.full((m,), math.inf, device=device)
+    best_loss = torch.full((m,), math.inf, dtype=torch.float64, device=device)
     best_epoch = torch.zeros(m, dtype=torch.long, device=device)
     since_best = torch.zeros(m, dtype=torch.long, device=device)
-    val_acc = torch.zeros(m, device=device)
-    history: list[torch.Tensor] = []
-    actives: list[torch.Tensor] = []
-    rho, eps, lr, wd = settings.rho, settings.eps, settings.lr, settings.weight_decay
+    val_correct = torch.zeros(m, dtype=torch.long, device=device)
+    history = torch.zeros(n_epochs, m, dtype=torch.float64, device=device)  # validation losses
+    trained = torch.zeros(n_epochs, m, dtype=torch.bool, device=device)  # epochs before the stop
+    best = [p.detach().clone() for p in params]
 
-    def masked(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
-        return torch.where(active.view(-1, *[1] * (old.dim() - 1)), new, old)
-
-    for epoch in range(1, settings.epochs + 1):
-        if not bool(active.any()):
-            break
+    def run_epoch() -> None:
         for a, b in _batches(len(data.train_y), settings.batch_size):
-            grads = grads_of(params, buffers, data.train_x[a:b], data.train_y[a:b])
-            for k, p in params.items():  # torch.optim.Adadelta's update, operation by operation
-                g = grads[k].add(p, alpha=wd) if wd else grads[k]
-                sq = square_avg[k].mul(rho).addcmul_(g, g, value=1 - rho)
-                std = sq.add(eps).sqrt_()
-                delta = acc_delta[k].add(eps).sqrt_().div_(std).mul_(g)
-                acc = acc_delta[k].mul(rho).addcmul_(delta, delta, value=1 - rho)
-                square_avg[k] = masked(sq, square_avg[k])
-                acc_delta[k] = masked(acc, acc_delta[k])
-                params[k] = masked(p.add(delta, alpha=-lr), p)
-        loss, acc_now = evaluate_all(params, data.val_x, data.val_y)
-        history.append(loss)
-        actives.append(active.clone())
-        improved = active & (loss < best_loss)
-        for k in params:
-            best[k] = torch.where(improved.view(-1, *[1] * (params[k].dim() - 1)), params[k], best[k])
-        best_loss = torch.where(improved, loss, best_loss)
-        best_epoch = torch.where(improved, epoch, best_epoch)
-        since_best = torch.where(improved, 0, torch.where(active, since_best + 1, since_best))
-        val_acc = torch.where(active, acc_now, val_acc)
-        on_epoch(int(active.sum()))
-        active = active & (since_best <= settings.patience)
+            opt.zero_grad(set_to_none=True)
+            with _autocast(device, settings.precision):
+                logits = stack(data.train_x[a:b]).float()
+            _losses(logits, data.train_y[a:b]).mean(1).sum().backward()
+            opt.step()
+        loss, correct = evaluate_stack(stack, data.val_x, data.val_y, settings)
+        with torch.no_grad():
+            epoch.add_(1)
+            row = (epoch - 1).view(1)
+            history.index_copy_(0, row, loss.unsqueeze(0))
+            trained.index_copy_(0, row, active.unsqueeze(0))
+            improved = active & (loss < best_loss)
+            for kept, p in zip(best, params, strict=True):
+                kept.copy_(torch.where(improved.view(-1, *[1] * (p.dim() - 1)), p, kept))
+            best_loss.copy_(torch.where(improved, loss, best_loss))
+            best_epoch.copy_(torch.where(improved, epoch, best_epoch))
+            since_best.copy_(torch.where(improved, 0, since_best + 1))
+            val_correct.copy_(torch.where(active, correct, val_correct))
+            active.logical_and_(since_best <= settings.patience)
 
-    _, val_kept = evaluate_all(best, data.val_x, data.val_y)
-    _, test = evaluate_all(best, data.test_x, data.test_y)
-    _, test_u = evaluate_all(best, data.test_unshifted_x, data.test_unshifted_y)
+    run, every, reported = run_epoch, CUDA_CHECK_EVERY if cuda else 1, 0
+    for e in range(1, n_epochs + 1):
+        if cuda and e == 1:  # epoch 1 is the warm-up of the capture; the others replay it
+            run = _warm_up_and_capture(run_epoch, device)
+        else:
+            run()
+        if e % every == 0 or e == n_epochs:
+            on_epoch(int(trained[reported:e].sum()))
+            reported = e
+            if not bool(active.any()):
+                break
+
+    with torch.no_grad():
+        for p, kept in zip(params, best, strict=True):
+            p.copy_(kept)
+    kept_val = evaluate_stack(stack, data.val_x, data.val_y, settings)[1]
+    test = evaluate_stack(stack, data.test_x, data.test_y, settings)[1]
+    test_u = evaluate_stack(stack, data.test_unshifted_x, data.test_unshifted_y, settings)[1]
+    history, trained = history.cpu(), trained.cpu()
+    counts = torch.stack([val_correct, kept_val, test, test_u]).cpu().tolist()
+    sizes = (len(data.val_y), len(data.val_y), len(data.test_y), len(data.test_unshifted_y))
+    val_acc, val_kept, test_acc, test_u_acc = (
+        [100.0 * c / n for c in row] for row, n in zip(counts, sizes, strict=True)
+    )
+    best_epochs = best_epoch.cpu().tolist()
     seconds = time.perf_counter() - t0
     outcomes = []
-    for i, seed in enumerate(seeds):
-        losses = [float(h[i]) for h, act in zip(history, actives, strict=False) if act[i]]
-        state = {k: v[i].detach().cpu().clone() for k, v in best.items()}
+    for i, (cfg, seed) in enumerate(pairs):
+        losses = history[:, i][trained[:, i]].tolist()
         outcomes.append(
             RoundOutcome(
-                config.conv_type,
+                cfg.conv_type,
                 seed,
-                float(val_acc[i]),
-                float(val_kept[i]),
-                float(test[i]),
-                float(test_u[i]),
+                val_acc[i],
+                val_kept[i],
+                test_acc[i],
+                test_u_acc[i],
                 len(losses),
-                int(best_epoch[i]),
+                best_epochs[i],
                 losses,
                 seconds,
-                state,
+                {k: v.detach().cpu().clone() for k, v in stack.state_of(i).items()},
             )
         )
     return outcomes

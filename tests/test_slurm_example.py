@@ -1,0 +1,76 @@
+"""examples/slurm-gpt.sbatch under stand-ins for SLURM and torchrun: the launch it builds (one
+torchrun per node, one process per GPU, c10d rendezvous on the first node, the global batch
+split over the processes) and `hw2 gpt train` accepting every option it passes."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "examples" / "slurm-gpt.sbatch"
+
+STUBS = {
+    # the allocation's nodes, as `scontrol show hostnames "$SLURM_JOB_NODELIST"` prints them
+    "scontrol": 'printf "gpu-node-07\\ngpu-node-08\\n"',
+    # srun: record its arguments, then run the command after its own options (one node's share)
+    "srun": 'echo "$@" >"$LOG/srun"; while [[ "$1" == --* ]]; do shift; done; exec "$@"',
+    # torchrun: record its arguments, then let hw2 parse what follows `-m` (--help: no training)
+    "torchrun": 'echo "$@" >"$LOG/torchrun"; while [ "$1" != -m ]; do shift; done; shift; '
+    'exec "$PYTHON" -m "$@" --help >"$LOG/help" 2>&1',
+}
+
+
+def _sbatch(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in STUBS.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    full_env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHON": sys.executable,
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "LOG": str(tmp_path),
+        "SLURM_NNODES": "2",
+        "SLURM_JOB_NODELIST": "gpu-node-[07-08]",
+        "SLURM_JOB_ID": "4242",
+        "TXT": "/shared/grimm.txt",
+        "OUT": "/shared/runs/gpt",
+        **env,
+    }
+    return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=full_env, timeout=120)
+
+
+def test_one_torchrun_per_node_with_a_c10d_rendezvous_on_the_first_node(tmp_path):
+    proc = _sbatch(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + (tmp_path / "help").read_text()
+    assert "--kill-on-bad-exit=1" in (tmp_path / "srun").read_text().split()
+    args = shlex.split((tmp_path / "torchrun").read_text())
+    launcher = args[: args.index("-m")]
+    assert launcher == [
+        "--nnodes=2",
+        "--nproc-per-node=4",
+        "--rdzv-backend=c10d",
+        "--rdzv-endpoint=gpu-node-07:29500",
+        "--rdzv-id=4242",
+    ]
+    train = args[args.index("-m") + 1 :]
+    assert train[:3] == ["hw2cli", "gpt", "train"]
+    # nanoGPT's global batch of 64 sequences over 2 nodes x 4 GPUs: 8 per process
+    assert train[train.index("--batch-size") + 1] == "8"
+    assert train[train.index("--txt-file") + 1] == "/shared/grimm.txt"
+    assert train[train.index("--out") + 1] == "/shared/runs/gpt"
+    # every option is one `hw2 gpt train` knows (an unknown one fails the parse, exit 2)
+    assert "Usage:" in (tmp_path / "help").read_text()
+
+
+def test_a_global_batch_that_does_not_split_is_refused(tmp_path):
+    proc = _sbatch(tmp_path, GLOBAL_BATCH="60")
+    assert proc.returncode == 2
+    assert "GLOBAL_BATCH=60 is not a multiple of 8 processes" in proc.stderr
+    assert not (tmp_path / "torchrun").exists()
