@@ -40,7 +40,9 @@ def run_case(name: str, tmp: Path) -> dict:
     keys = ("step", "train_loss", "val_loss", "val_bpc", "lr")
     return {
         "rows": [{k: row.get(k) for k in keys} for row in result.metrics],
-        "weight_abs_sums": {k: float(v.double().abs().sum()) for k, v in sorted(weights(tmp / "run").items())},
+        "weight_abs_sums": {
+            k: float(v.double().abs().sum()) for k, v in sorted(weights(tmp / "run").items())
+        },
         "torch": torch.__version__,
     }
 
