@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -83,17 +85,35 @@ def gpt_train(
         return
     out = opts.resume or opts.out
     check_tensorboard(opts.tensorboard, out, _inputs(opts))
-    run_command(
-        lambda reporter: train(opts, reporter, given=given),
-        render,
-        json_path=json_path,
-        inputs=_inputs(opts),
-        writes={"--resume" if opts.resume else "--out": Path(out)},
-        quiet=quiet,
-        threads=threads,
-        progress=render.train_reporter,
-        then=_exit_3_if_diverged,
-    )
+    try:
+        run_command(
+            lambda reporter: train(opts, reporter, given=given),
+            render,
+            json_path=json_path,
+            inputs=_inputs(opts),
+            writes={"--resume" if opts.resume else "--out": Path(out)},
+            quiet=quiet,
+            threads=threads,
+            progress=render.train_reporter,
+            then=_exit_3_if_diverged,
+        )
+    except typer.Exit as stop:
+        if stop.exit_code == 130 and not opts.compile:
+            _exit_now(130)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """End the process now that everything is written (after a Ctrl-C): Python's clean-up of
+    torch's modules at exit takes 1-3 s on a loaded 2-core machine, and the user asked to stop.
+    Only for the program itself: in-process callers (tests, notebooks) get typer.Exit."""
+    try:
+        sys.stdout.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both: a captured stdout
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command("generate")

@@ -209,7 +209,7 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...]
         schema.validate(vocab_path, BPEVocab, vocab, fix)
         tokenizer = BPETokenizer.from_file(checkpoint.path(TOKENIZER_FILE))
     else:
-        tokenizer = CharTokenizer(tuple(schema.validate(vocab_path, Vocab, vocab, fix).chars))
+        tokenizer = CharTokenizer.from_json(schema.validate(vocab_path, Vocab, vocab, fix).model_dump())
     model_section = cfg.model.model_dump(exclude_unset=True)
     model_config = schema.construct(config_path, "model", lambda: model_config_from(model_section), fix)
     if model_config.vocab_size != tokenizer.vocab_size:

@@ -48,9 +48,10 @@ NONFINITE_EXIT = 3  # exit code of `hw2 gpt train` when the loss became NaN or i
 
 #: The course's configuration (homework Q2), the default on a GPU.
 COURSE_SIZE = dict(model_type="gpt-mini", block_size=128, batch_size=128, max_steps=None, epochs=3)
-#: The default on a CPU: gpt-micro for 1,000 steps, about 4 minutes on a quiet 2-core CPU with
-#: evaluation and the figure (docs/benchmarks.md), where gpt-mini's 3 epochs take days.
-CPU_SIZE = dict(model_type="gpt-micro", block_size=128, batch_size=16, max_steps=1000, epochs=None)
+#: The default on a CPU: gpt-micro for 1,000 steps of 16 windows of 64 characters, a few
+#: minutes on a 2-core CPU with evaluation and the figure (docs/benchmarks.md), where gpt-mini's
+#: 3 epochs take days.
+CPU_SIZE = dict(model_type="gpt-micro", block_size=64, batch_size=16, max_steps=1000, epochs=None)
 SIZE_FIELDS = ("model_type", "block_size", "batch_size", "max_steps", "epochs")
 
 #: What `--resume` may change; every other option defines the run and must match the record.
@@ -79,7 +80,7 @@ class TrainOptions:
         "Context length in tokens (characters by default).",
         min=1,
         max=65536,
-        show_default="by device: 128",
+        show_default="by device: 128 on a GPU, 64 on a CPU",
     )
     batch_size: int | None = option(
         None, BATCH_SIZE, show_default="by device: 128 on a GPU, 16 on a CPU (per process under torchrun)"

@@ -30,7 +30,7 @@ def train_reporter(quiet: bool) -> RichReporter:
             loss, val = (task.fields.get(k) for k in ("loss", "val"))
             return Text(f"loss {_fmt(loss, '.3f', '-.---')} val {_fmt(val, '.3f', '-.---')}")
 
-    return RichReporter(quiet, extra_columns=(Losses(),), bar_width=20)
+    return RichReporter(quiet, extra_columns=(Losses(),), bar_width=16)
 
 
 IN_MEMORY = ("model", "tokenizer")  # TrainResult's fields that are no part of its JSON
@@ -83,7 +83,9 @@ def _render_train(result: TrainResult, console: Console | None = None) -> None:
     console.print(table)
     if result.sample:
         console.print(Text("greedy sample: ", style="bold") + Text(result.sample))
-    if result.interrupted:
+    if result.interrupted and result.checkpoint_step is None:
+        console.print(f"interrupted at step {result.steps}, before any step finished: nothing was saved")
+    elif result.interrupted:
         console.print(
             f"interrupted at step {result.steps}: continue to step {result.total_steps} with "
             f"`hw2 gpt train --resume {result.run_dir}`"

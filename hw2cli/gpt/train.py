@@ -145,7 +145,7 @@ def train(
         reporter.start("train", "train", total=total, completed=step, loss=log.last_train, val=log.last_val)
         started = time.perf_counter()
         model.train()
-        with run.StopFlag(abandon=dist.world_size == 1) as stop:
+        with run.StopFlag(abandon=dist.world_size == 1, model=None if opts.compile else model) as stop:
             try:
                 while step < total:
                     t0 = time.perf_counter()
@@ -185,11 +185,12 @@ def train(
                             checkpoints.save(step, total, opts, model, optimizer, scaler, log)
                     if stop.requested(at_row, dist, device):
                         break
-                if step < total:  # stopped by Ctrl-C: keep what was trained
+                if step < total:  # stopped by Ctrl-C: keep what was trained, if anything was
                     interrupted = True
                     if log.losses:
                         log.close(step, lr_at(step - 1, schedule, opts), tokens_per_step, dist, device)
-                    checkpoints.save(step, total, opts, model, optimizer, scaler, log)
+                    if step > start_step:
+                        checkpoints.save(step, total, opts, model, optimizer, scaler, log)
             except run.Diverged as exc:  # the last finite checkpoint stays
                 diverged_at, interrupted = exc.step, False
                 log.rows = [
@@ -203,9 +204,10 @@ def train(
         elapsed = time.perf_counter() - started
 
         # ------------------------------------------------------------------ the summary
-        checkpoints.figure(
-            log.rows, title=f"{label}, {Path(opts.txt_file).name if opts.txt_file else 'Grimm'}"
-        )
+        if not interrupted:  # after a Ctrl-C the figure (a second or two) waits for the end of the run
+            checkpoints.figure(
+                log.rows, title=f"{label}, {Path(opts.txt_file).name if opts.txt_file else 'Grimm'}"
+            )
         if tb is not None:
             tb.close()
         if step >= total and not interrupted and diverged_at is None and sample is None and dist.rank == 0:
