@@ -4,6 +4,7 @@ progress bar, and what a run reads or replaces (issues 21 and 22)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.common.options import OptionError
+from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.config import COURSE_SIZE, CPU_SIZE, TrainOptions, eval_interval, fill_sizes
 from hw2cli.gpt.data import CharTokenizer
@@ -380,3 +382,60 @@ def test_sigint_during_a_default_cpu_run_returns_within_2_s_resumable(tmp_path, 
     result = subprocess.run(again, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert ckpt.open_run(run).state.step == max(reached + 2, 2)
+
+
+# ----------------------------------------------------------------------------- estimate, in memory
+
+
+class _Notes(Reporter):
+    def __init__(self):
+        self.notes = []
+
+    def note(self, message):
+        self.notes.append(message)
+
+
+@pytest.mark.parametrize(
+    "per_step, expected",
+    [
+        (0.05, None),  # 5 steps timed; 994 * 0.05 s + 10 evaluations: under 2 minutes, nothing said
+        # timed until a second has passed: 4 steps; 995 * 0.3 s + 10 * 20 batches * 0.1 s = 5.3 min
+        (0.3, "estimated wall time of the training: about 5.3 min (4 timed steps of 0.30 s, 995 to go"),
+        (4.0, "warning: estimated wall time of the training: about 71.0 min (1 timed step of 4.00 s"),
+    ],
+)
+def test_the_estimate_comes_from_the_steps_after_the_first(monkeypatch, per_step, expected):
+    from hw2cli.gpt import run
+
+    clock = [100.0]
+    monkeypatch.setattr(run.time, "perf_counter", lambda: clock[0])
+    notes = _Notes()
+    wall = run.WallTime(0, 1000, TrainOptions(eval_interval=100, eval_steps=20), notes)
+    clock[0] += 30.0  # the first step: start-up and compilation, not timed
+    wall.step_done(1)
+    for step in range(2, 8):
+        clock[0] += per_step
+        wall.step_done(step)
+    if expected is None:
+        assert notes.notes == []
+    else:
+        assert len(notes.notes) == 1 and notes.notes[0].startswith(expected), notes.notes
+    if per_step == 4.0:
+        assert "give --max-steps or a smaller --model-type" in notes.notes[0]
+
+
+def test_a_run_in_memory_writes_nothing_and_returns_the_trained_model(corpus, tmp_path, monkeypatch):
+    import torch
+    from tiny_gpt import weights
+
+    train(tiny(corpus, tmp_path / "run"))
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = train(dataclasses.replace(tiny(corpus, tmp_path / "unused"), out=None))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run directory anywhere
+    assert result.run_dir is None and result.checkpoint_step is None and not result.model.training
+    on_disk = weights(tmp_path / "run")
+    for name, tensor in result.model.state_dict().items():
+        if name in on_disk:
+            assert torch.equal(tensor, on_disk[name]), name
+    assert result.tokenizer == CharTokenizer.from_text(TEXT)

@@ -40,12 +40,13 @@ import torch.distributed as tdist
 from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
+from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error, Hw2Warning
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.config import NOT_RECORDED, PRESET_NAMES, RESUME_MAY_CHANGE, TrainOptions
-from hw2cli.gpt.data import CharTokenizer
+from hw2cli.gpt.data import GRIMM_FILE, CharTokenizer
 from hw2cli.gpt.plot import save_loss_plot
 from hw2cli.gpt.pretrained import HUB_MODELS
 
@@ -303,7 +304,7 @@ def resume_options(
     if differ:
         raise OptionError(
             f"{run.folder} was trained with other options: {', '.join(differ)}; drop them to continue "
-            "the run as recorded, or start a new run in another --out folder"
+            "the run as recorded, or start a new run in another {out} folder"
         )
     resumed = dataclasses.replace(recorded, out=str(run.folder), device=opts.device, compile=opts.compile)
     if "tensorboard" in given:
@@ -325,9 +326,9 @@ def check_text(opts: TrainOptions, text: str, text_path: Path, resumed: ckpt.Run
     from any folder."""
     if resumed is not None and isinstance(resumed.tokenizer, CharTokenizer):
         if resumed.tokenizer != CharTokenizer.from_text(text):
-            raise Hw2Error(
+            raise OptionError(
                 f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than "
-                f"{resumed.folder}; resume with the same --txt-file"
+                f"{resumed.folder}; resume with the same {{txt_file}}"
             )
     if opts.txt_file is not None:
         opts = dataclasses.replace(opts, txt_file=str(text_path.resolve()))
@@ -371,7 +372,8 @@ class WallTime:
         per_step = (now - self.t0) / timed
         evals = (self.total - step) // self.opts.eval_interval + 1
         seconds = (self.total - step) * per_step + evals * self.opts.eval_steps * per_step / 3
-        basis = f"{timed} timed steps of {per_step:.2f} s, {self.total - step:,} to go, evaluation included"
+        timed_steps = f"{timed} timed step{'s' if timed > 1 else ''}"
+        basis = f"{timed_steps} of {per_step:.2f} s, {self.total - step:,} to go, evaluation included"
         line = estimate_message(seconds, "the training", basis, "give --max-steps or a smaller --model-type")
         if line:
             self.reporter.note(line)
@@ -527,18 +529,21 @@ def _within(path: Path, place: Path) -> bool:
 
 
 def recorded_inputs(resume: str | None) -> dict[str, Path]:
-    """The files a run being resumed reads (its recorded text and tokenizer), for the output
-    checks before any work; nothing when the folder cannot be read (resuming then fails with
-    its own message)."""
+    """The files a run being resumed reads (its recorded text, or the default corpus, and a
+    pretrained folder or tokenizer file), for the output checks before any work; nothing when
+    the folder cannot be read (resuming then fails with its own message)."""
     if resume is None:
         return {}
     try:
-        run = ckpt.open_run(resume, hashes=())
+        with warnings.catch_warnings():  # the run itself warns about a half-written checkpoint
+            warnings.simplefilter("ignore", Hw2Warning)
+            recorded = ckpt.open_run(resume, hashes=()).train_options
     except Hw2Error:
         return {}
-    inputs = {}
-    for label, name in (("recorded --txt-file", "txt_file"), ("recorded --tokenizer", "tokenizer")):
-        value = run.train_options.get(name)
-        if isinstance(value, str) and value not in ("char", "gpt2"):
-            inputs[label] = Path(value)
+    text = recorded.get("txt_file")
+    inputs = {"recorded --txt-file": Path(text) if text else cache_dir() / GRIMM_FILE}
+    if recorded.get("init_from") and recorded["init_from"] not in HUB_MODELS:
+        inputs["recorded --init-from"] = Path(recorded["init_from"])
+    if recorded.get("tokenizer") not in (None, "char", "gpt2"):
+        inputs["recorded --tokenizer"] = Path(recorded["tokenizer"])
     return inputs
