@@ -17,6 +17,7 @@ import torch
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
+from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.model import GPT, GPT2_STYLE, GPTConfig
 
 HUB_MODELS = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
@@ -160,3 +161,33 @@ def _hw2_state(hf: dict[str, torch.Tensor], block_size: int) -> dict[str, torch.
             tensor = tensor[:block_size]
         state[key.replace("h.", "blocks.", 1) if key.startswith("h.") else key] = tensor.float().contiguous()
     return state
+
+
+def model_for(opts: TrainOptions, vocab_size: int, resumed: GPTConfig | None = None) -> GPT:
+    """The model a training run starts from: a fresh ``model_type``, GPT-2's weights with
+    ``init_from``, or (``resumed``: a fine-tuned run's saved config) an empty model to be filled
+    from the checkpoint."""
+    if opts.init_from is None:
+        return GPT(
+            GPTConfig.from_preset(
+                opts.model_type,
+                vocab_size=vocab_size,
+                block_size=opts.block_size,
+                embd_pdrop=opts.dropout,
+                resid_pdrop=opts.dropout,
+                attn_pdrop=opts.dropout,
+                use_flash_attn=opts.flash_attn,
+                pos_emb=opts.pos_emb,
+                attn_scale=opts.attn_scale,
+                **({} if opts.n_head is None else {"n_head": opts.n_head}),
+            )
+        )
+    if resumed is not None:
+        return GPT(resumed)
+    model, _ = load_pretrained(opts.init_from, opts.block_size, opts.dropout, use_flash_attn=opts.flash_attn)
+    if vocab_size > model.config.vocab_size:
+        raise Hw2Error(
+            f"the tokenizer has {vocab_size} tokens, more than the model's "
+            f"{model.config.vocab_size}; use the model's tokenizer"
+        )
+    return model

@@ -25,13 +25,12 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, resolve_device
-from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import run
 from hw2cli.gpt.config import TrainOptions, eval_interval, fill_sizes, total_steps
 from hw2cli.gpt.data import get_batch, load_text, split_data
-from hw2cli.gpt.model import GPT, GPTConfig
-from hw2cli.gpt.pretrained import load_pretrained
+from hw2cli.gpt.model import GPT
+from hw2cli.gpt.pretrained import model_for
 from hw2cli.gpt.sample import greedy_sample, sample_prompt
 from hw2cli.gpt.tensorboard import TensorBoardLog
 from hw2cli.gpt.tokens import BPETokenizer, Tokenizer, bits_per_char, encode_cached, tokenizer_for
@@ -100,12 +99,10 @@ def train(
         tokenizer = (
             session.run.tokenizer if session.run else tokenizer_for(opts.tokenizer, text, opts.init_from)
         )
-        is_bpe = isinstance(tokenizer, BPETokenizer)
-        ids = (
-            encode_cached(text, tokenizer)
-            if is_bpe
-            else torch.tensor(tokenizer.encode(text), dtype=torch.long)
-        )
+        if isinstance(tokenizer, BPETokenizer):
+            ids = encode_cached(text, tokenizer)  # a memory-mapped token file
+        else:
+            ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
         train_data, val_data = split_data(ids, opts.val_fraction, opts.block_size)
         total = total_steps(opts, len(train_data), dist.world_size)
         # the schedule keeps the length the run started with when a resumed run is extended
@@ -114,7 +111,7 @@ def train(
 
         # ------------------------------------------------------------------ model and optimizer
         torch.manual_seed(opts.seed)
-        model = _new_model(opts, tokenizer.vocab_size, session.run).to(device)
+        model = model_for(opts, tokenizer.vocab_size, session.run and session.run.model_config).to(device)
         optimizer = model.configure_optimizers(
             opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type
         )
@@ -175,12 +172,12 @@ def train(
                             tb.row(row)
                         reporter.update("train", advance=n, loss=log.last_train, val=log.last_val)
                         if opts.sample_interval and step % opts.sample_interval == 0 and dist.rank == 0:
-                            sample = (
-                                greedy_sample(model, tokenizer, prompt, opts.sample_tokens, stop) or sample
-                            )
-                            reporter.log(f"step {step}: {sample!r}")
-                            if tb is not None:
-                                tb.text(step, sample)
+                            new_sample = greedy_sample(model, tokenizer, prompt, opts.sample_tokens, stop)
+                            if new_sample is not None:  # None: a Ctrl-C abandoned it
+                                sample = new_sample
+                                reporter.log(f"step {step}: {sample!r}")
+                                if tb is not None:
+                                    tb.text(step, sample)
                         if at_eval:
                             checkpoints.save(step, total, opts, model, optimizer, scaler, log)
                     if stop.requested(at_row, dist, device):
@@ -316,35 +313,3 @@ def evaluate(model: GPT, val_data, opts: TrainOptions, precision: str, dist, dev
     finally:
         model.train()
     return run.all_mean(total / opts.eval_steps, dist, device)
-
-
-# ----------------------------------------------------------------------------- setup
-
-
-def _new_model(opts: TrainOptions, vocab_size: int, resumed) -> GPT:
-    """A fresh model of ``model_type``, GPT-2's weights with ``init_from``, or (resuming a
-    fine-tuned run) its saved config, to be filled from the checkpoint."""
-    if opts.init_from is None:
-        return GPT(
-            GPTConfig.from_preset(
-                opts.model_type,
-                vocab_size=vocab_size,
-                block_size=opts.block_size,
-                embd_pdrop=opts.dropout,
-                resid_pdrop=opts.dropout,
-                attn_pdrop=opts.dropout,
-                use_flash_attn=opts.flash_attn,
-                pos_emb=opts.pos_emb,
-                attn_scale=opts.attn_scale,
-                **({} if opts.n_head is None else {"n_head": opts.n_head}),
-            )
-        )
-    if resumed is not None:
-        return GPT(resumed.model_config)
-    model, _ = load_pretrained(opts.init_from, opts.block_size, opts.dropout, use_flash_attn=opts.flash_attn)
-    if vocab_size > model.config.vocab_size:
-        raise Hw2Error(
-            f"the tokenizer has {vocab_size} tokens, more than the model's "
-            f"{model.config.vocab_size}; use the model's tokenizer"
-        )
-    return model
