@@ -62,7 +62,6 @@ RUN_FILES = (
 )
 ALL_RUN_FILES = (*RUN_FILES, TOKENIZER_FILE)  # a BPE run keeps its tokenizer too
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.csv")
-DERIVED = ("metrics.csv", "loss.png")  # what a run stopped before its first checkpoint may leave
 FIX = "give a run directory written by `hw2 gpt train`"
 
 # ----------------------------------------------------------------------------- schemas

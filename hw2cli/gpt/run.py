@@ -404,7 +404,7 @@ def session(opts: TrainOptions, dist: Dist, given: Collection[str]) -> Iterator[
     with ExitStack() as stack:
         if folder is not None and dist.rank == 0:
             if opts.resume is None:
-                rundir.prepare(
+                rundir.prepare(  # no leftovers: nothing is written before the first checkpoint
                     folder,
                     what="--out run directory",
                     manifest=ckpt.MANIFEST,

@@ -137,12 +137,14 @@ def train(
         sample, diverged_at, interrupted = None, None, False
         tokens_per_step = opts.batch_size * opts.block_size * dist.world_size
         wall = run.WallTime(step, total, opts, reporter)
-        if chosen:  # once the setup worked: an error stays one line
-            reporter.note(chosen)
-        reporter.start("train", "train", total=total, completed=step, loss=log.last_train, val=log.last_val)
         started = time.perf_counter()
         model.train()
         with run.StopFlag(abandon=dist.world_size == 1, model=None if opts.compile else model) as stop:
+            if chosen:  # once the setup worked (an error stays one line) and Ctrl-C is caught
+                reporter.note(chosen)
+            reporter.start(
+                "train", "train", total=total, completed=step, loss=log.last_train, val=log.last_val
+            )
             try:
                 while step < total:
                     t0 = time.perf_counter()
