@@ -443,3 +443,84 @@ def test_a_run_in_memory_writes_nothing_and_returns_the_trained_model(corpus, tm
         if name in on_disk:
             assert torch.equal(tensor, on_disk[name]), name
     assert result.tokenizer == CharTokenizer.from_text(TEXT)
+
+
+def _ctrl_c():
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_in_a_backward_pass_abandons_the_step(corpus, tmp_path, monkeypatch):
+    """The gradient hooks of the linear layers are where a Ctrl-C stops a backward pass: the
+    step is not taken, the checkpoint holds the steps before it, and resuming ends where an
+    uninterrupted run ends."""
+    import torch
+    from tiny_gpt import weights
+
+    from hw2cli.gpt import run as run_module
+
+    train(tiny(corpus, tmp_path / "full"))
+    calls = {"n": 0, "after": 0}
+    per_step = []
+
+    def hook(grad):  # the 3rd layer's gradient of step 5 (steps 1-4 counted first)
+        calls["n"] += 1
+        if calls["n"] == 4 * per_step[0] + 3:
+            _ctrl_c()
+        elif calls["n"] > 4 * per_step[0] + 3:
+            calls["after"] += 1
+
+    counting = {"n": 0}
+    monkeypatch.setattr(run_module, "_unchanged", lambda grad: counting.__setitem__("n", counting["n"] + 1))
+    train(tiny(corpus, tmp_path / "count", max_steps=1))
+    per_step.append(counting["n"])  # hooks a step runs: one per linear layer
+    monkeypatch.setattr(run_module, "_unchanged", hook)
+    cut = train(tiny(corpus, tmp_path / "cut"))
+    assert cut.interrupted and cut.steps == 4 and cut.checkpoint_step == 4
+    assert calls["after"] == 0  # nothing of that backward pass ran after the Ctrl-C
+    monkeypatch.setattr(run_module, "_unchanged", lambda grad: None)
+    train(TrainOptions(resume=str(tmp_path / "cut")))
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ctrl_c_in_an_evaluation_abandons_it_and_keeps_the_step(corpus, tmp_path, monkeypatch):
+    from hw2cli.gpt import train as train_module
+
+    real = train_module.get_batch
+    batches = {"eval": 0}
+
+    def get_batch(data, block_size, batch_size, generator):
+        if len(data) < 500:  # the validation split (the training split is longer)
+            batches["eval"] += 1
+            if batches["eval"] == 2:  # inside the first evaluation (2 batches each), at step 6
+                _ctrl_c()
+        return real(data, block_size, batch_size, generator)
+
+    monkeypatch.setattr(train_module, "get_batch", get_batch)
+    cut = train(tiny(corpus, tmp_path / "run"))
+    assert cut.interrupted and cut.steps == 6 and cut.checkpoint_step == 6
+    assert batches["eval"] == 2  # the evaluation stopped there
+    assert [(r["step"], r["val_loss"]) for r in cut.metrics] == [(3, None), (6, None)]
+    assert ckpt.open_run(tmp_path / "run").state.step == 6
+
+
+def test_ctrl_c_in_a_sample_abandons_it(corpus, tmp_path, monkeypatch):
+    from hw2cli.gpt import model as model_module
+
+    real = model_module._pick_next
+    tokens = {"n": 0}
+
+    def pick(*args):
+        tokens["n"] += 1
+        if tokens["n"] == 3:
+            _ctrl_c()
+        return real(*args)
+
+    monkeypatch.setattr(model_module, "_pick_next", pick)
+    cut = train(tiny(corpus, tmp_path / "run", sample_interval=3, sample_tokens=50))
+    assert cut.interrupted and cut.steps == 3 and cut.sample is None
+    assert tokens["n"] == 3  # 47 tokens of that sample were never computed
+    assert ckpt.open_run(tmp_path / "run").state.step == 3
