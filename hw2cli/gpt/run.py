@@ -18,6 +18,8 @@ resuming, Ctrl-C and divergence.
   abandoned at once, so a Ctrl-C takes effect within a fraction of a step.
 - **Divergence** (:class:`Diverged`): a loss or weights that stop being finite end the run; the
   last finite checkpoint stays and the CLI exits with ``NONFINITE_EXIT``.
+- **Bookkeeping**: the rows of metrics.csv (:class:`Metrics`) and the estimated wall time,
+  timed on the first steps (:class:`WallTime`).
 """
 
 from __future__ import annotations
