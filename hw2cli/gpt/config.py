@@ -203,15 +203,13 @@ def eval_interval(opts: TrainOptions, total: int) -> int:
 class GenerateOptions:
     """`hw2 gpt generate`: continue a prompt with a trained run's model or GPT-2."""
 
+    prompt: str = option(spec="Text to continue (a char model knows only its training text's characters).")
     run_dir: str | None = option(
         None,
         "Run directory written by `hw2 gpt train` (or give --init-from).",
         path=True,
         argument=True,
         show_default=False,
-    )
-    prompt: str = option(
-        "", "Text to continue (a char model knows only its training text's characters).", show_default=False
     )
     init_from: str | None = option(None, INIT_FROM)
     num_samples: int = option(5, "Samples to draw (greedy gives one).", min=1, max=10_000)
