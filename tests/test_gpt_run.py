@@ -367,24 +367,11 @@ def test_sigint_during_a_default_cpu_run_returns_within_2_s_resumable(tmp_path, 
     reached = summary["steps"]
     if summary["checkpoint_step"] is None:  # stopped in the very first step: nothing saved
         assert reached == 0 and "nothing was saved" in stdout and not (run / "state.json").exists()
-        again = [*argv, "--out", str(run), "--max-steps", "2", "-q"]
+        train(TrainOptions(txt_file=str(text), device="cpu", out=str(run), max_steps=2))  # no --force needed
     else:
         assert summary["checkpoint_step"] == reached >= 1 and "--resume" in stdout
         assert ckpt.open_run(run).state.step == reached
-        again = [
-            sys.executable,
-            "-m",
-            "hw2cli",
-            "gpt",
-            "train",
-            "--resume",
-            str(run),
-            "--max-steps",
-            str(reached + 2),
-            "-q",
-        ]
-    result = subprocess.run(again, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr
+        train(TrainOptions(resume=str(run), max_steps=reached + 2, device="cpu"))
     assert ckpt.open_run(run).state.step == max(reached + 2, 2)
 
 
