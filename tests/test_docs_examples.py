@@ -136,3 +136,4 @@ def test_python_page_examples(clone):
     assert [(c.row, c.col) for c in ns["check"].wrong] == [(2, 2), (2, 4)]
     assert len(ns["result"].outcomes["valid"]) == 1
     assert "should be" in printed
+    assert ns["run"].steps == 20 and len(ns["samples"].completions) == 2

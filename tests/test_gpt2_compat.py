@@ -139,7 +139,7 @@ def test_fine_tuning_writes_an_ordinary_run_that_generates_and_resumes(tiny, tmp
     ]
     # a learning rate too small to move the weights: the run starts from GPT-2's weights
     result = runner.invoke(
-        app, [*base, "--max-steps", "1", "--lr", "1e-12", "--dropout", "0", "--out", str(tmp_path / "still")]
+        app, [*base, "--max-steps", "1", "--lr", "1e-9", "--dropout", "0", "--out", str(tmp_path / "still")]
     )
     assert result.exit_code == 0, result.output
     still, tokenizer, options = load_run(tmp_path / "still")

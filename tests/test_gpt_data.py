@@ -82,7 +82,7 @@ def test_download_cleans_and_caches(tmp_path, monkeypatch):
 def test_offline_without_cache_names_txt_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HW2_CACHE_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("HW2_GRIMM_URL", _closed_port_url())
-    with pytest.raises(Hw2Error, match="--txt-file"):
+    with pytest.raises(Hw2Error, match="give a local UTF-8 text with txt_file"):  # the field, in Python
         data.load_text(None)
     assert not (tmp_path / "empty" / data.GRIMM_FILE).exists()
 
@@ -120,9 +120,9 @@ def test_split_holds_out_the_last_fraction():
     assert len(train) == 1000 and len(val) == 0
     with pytest.raises(Hw2Error, match="validation split"):
         data.split_data(ids, 0.005, block_size=8)
-    with pytest.raises(Hw2Error, match="block-size"):
+    with pytest.raises(Hw2Error, match="smaller block_size"):
         data.split_data(ids[:8], 0.0, block_size=8)
-    with pytest.raises(Hw2Error, match="val-fraction"):
+    with pytest.raises(Hw2Error, match="val_fraction 1.0 is outside"):
         data.split_data(ids, 1.0, block_size=8)
 
 

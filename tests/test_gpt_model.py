@@ -366,8 +366,8 @@ def test_generate_restores_training_mode_and_validates_settings():
     assert model.training
     for kwargs, message in [
         (dict(temperature=0.0), "temperature"),
-        (dict(top_k=0), "top-k"),
-        (dict(top_p=1.5), "top-p"),
+        (dict(top_k=0), "top_k"),
+        (dict(top_p=1.5), "top_p"),
         (dict(max_new_tokens=-1), "max_new_tokens"),
     ]:
         with pytest.raises(Hw2Error, match=message):

@@ -18,9 +18,10 @@ from tiny_gpt import TEXT, tiny, weights, write_corpus
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
+from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
-from hw2cli.gpt.train import TrainOptions, lr_at, train
+from hw2cli.gpt.train import lr_at, train
 
 
 @pytest.fixture
@@ -35,47 +36,53 @@ def assert_same_weights(a, b):
         assert torch.equal(wa[key], wb[key]), key
 
 
-def test_save_then_load_gives_identical_logits(tmp_path):
+def _optimizer_after_two_steps(model):
+    opt = model.configure_optimizers(0.1, 1e-3)
+    for _ in range(2):
+        model(torch.randint(model.config.vocab_size, (2, 8))).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    return opt
+
+
+def test_save_then_load_gives_identical_logits_and_optimizer_state(tmp_path):
+    """A checkpoint written by the trainer's writer reads back to the same logits and the
+    same AdamW state (safetensors and JSON, no pickle)."""
     tok = CharTokenizer.from_text(TEXT)
     config = GPTConfig.from_preset("gpt-nano", vocab_size=tok.vocab_size, block_size=16)
     torch.manual_seed(3)
-    model = GPT(config).eval()
-    ckpt.save_config(tmp_path, config, {"model_type": "gpt-nano"}, tok)
-    ckpt.save_weights(tmp_path, model, step=0)
+    model = GPT(config)
+    opt = _optimizer_after_two_steps(model)
+    model.eval()
+    state = {"step": 2, "total_steps": 4, "finished": False}
+    ckpt.save_checkpoint(tmp_path, model, opt, state, [], first=(config, {"model_type": "gpt-nano"}, tok))
     loaded, loaded_tok, options = ckpt.load_run(tmp_path)
     assert loaded_tok == tok and options == {"model_type": "gpt-nano"} and loaded.config == config
     idx = torch.tensor([tok.encode("The frog sat by ")])
     with torch.no_grad():
         assert torch.equal(model(idx), loaded(idx))
     assert not loaded.training
-
-
-def test_optimizer_state_roundtrip_without_pickle(tmp_path):
-    torch.manual_seed(0)
-    model = GPT(GPTConfig.from_preset("gpt-nano", vocab_size=11, block_size=8))
-    opt = model.configure_optimizers(0.1, 1e-3)
-    for _ in range(2):
-        model(torch.randint(11, (2, 8))).sum().backward()
-        opt.step()
-        opt.zero_grad()
-    ckpt.save_training_state(tmp_path, opt, {"step": 2})
-    fresh = GPT(model.config).configure_optimizers(0.1, 1e-3)
-    assert ckpt.load_training_state(tmp_path, fresh) == {"step": 2}
+    fresh = GPT(config).configure_optimizers(0.1, 1e-3)
+    assert ckpt.load_training_state(tmp_path, fresh, ckpt.open_run(tmp_path)) == {
+        "step": 2,
+        "total_steps": 4,
+        "finished": False,
+    }
     a, b = opt.state_dict(), fresh.state_dict()
     assert a["param_groups"] == b["param_groups"]
-    for i, state in a["state"].items():
-        for name, value in state.items():
+    for i, param_state in a["state"].items():
+        for name, value in param_state.items():
             assert torch.equal(value, b["state"][i][name]), (i, name)
-    assert {p.name for p in tmp_path.iterdir()} == {"optimizer.safetensors", "state.json"}
+    assert not any(p.suffix == ".pkl" or p.suffix == ".pt" for p in tmp_path.iterdir())
 
 
 def test_run_directory_contents(corpus, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "metrics.csv").write_text(
-        "step,train_loss,val_loss,lr,tokens_per_s\n99,1,1,1,1\n"
-    )  # an older run's
-    result = train(tiny(corpus, run))
+    (run / "metrics.csv").write_text("step,train_loss,val_loss,lr,tokens_per_s\n99,1,1,1,1\n")  # not hw2's
+    with pytest.raises(Hw2Error, match="metrics.csv.*--force"):
+        train(tiny(corpus, run))
+    result = train(tiny(corpus, run, force=True))
     assert {p.name for p in run.iterdir()} == {
         "config.json",
         "vocab.json",
@@ -112,7 +119,7 @@ def test_resume_after_max_steps_reaches_the_same_weights(corpus, tmp_path):
     train(tiny(corpus, tmp_path / "full", warmup_steps=4))
     first = train(tiny(corpus, tmp_path / "split", warmup_steps=4, max_steps=6))
     assert first.steps == 6
-    resumed = train(TrainOptions(max_steps=12, device="cpu"), resume=tmp_path / "split")
+    resumed = train(TrainOptions(max_steps=12, device="cpu", resume=str(tmp_path / "split")))
     assert resumed.start_step == 6 and resumed.steps == 12
     assert_same_weights(tmp_path / "full", tmp_path / "split")
     assert [r["step"] for r in ckpt.read_metrics(tmp_path / "split")] == [3, 6, 9, 12]
@@ -138,7 +145,7 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes_exactly(corpus, tmp_path):
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["step"] == 3
     model, _, _ = ckpt.load_run(tmp_path / "cut")  # usable as it is
     assert model.config.n_layer == 3
-    resumed = train(TrainOptions(device="cpu"), resume=tmp_path / "cut")
+    resumed = train(TrainOptions(device="cpu", resume=str(tmp_path / "cut")))
     assert not resumed.interrupted and resumed.steps == 12
     assert_same_weights(tmp_path / "full", tmp_path / "cut")
 
@@ -151,7 +158,7 @@ def test_resume_refuses_another_text(corpus, tmp_path):
     saved["train"]["txt_file"] = str(other)
     (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
     with pytest.raises(Hw2Error, match="vocabulary"):
-        train(TrainOptions(max_steps=6, device="cpu"), resume=tmp_path / "run")
+        train(TrainOptions(max_steps=6, device="cpu", resume=str(tmp_path / "run")))
 
 
 def test_lr_schedule():

@@ -24,9 +24,11 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.common import rundir
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt import train as train_module
-from hw2cli.gpt.train import TrainOptions, train
+from hw2cli.gpt.config import TrainOptions
+from hw2cli.gpt.train import train
 
 runner = CliRunner()
 
@@ -133,10 +135,10 @@ def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(corpus, tmp_
     with monkeypatch.context() as m:  # the new run's first checkpoint cannot be written
         m.setattr(os, "replace", disk_full)
         with pytest.raises(Hw2Error, match="nothing was saved"):
-            train(tiny(corpus, old), force=True)
+            train(tiny(corpus, old, force=True))
     assert snapshot(old) == before  # not one byte of the old run lost
     assert ckpt.open_run(old).state.step == 6
-    result = train(tiny(corpus, old), force=True)
+    result = train(tiny(corpus, old, force=True))
     assert result.steps == 12 and not result.interrupted
     assert sorted(p.name for p in old.iterdir()) == sorted(ckpt.RUN_FILES)
     assert json.loads((old / "config.json").read_text())["train"]["seed"] == 0
@@ -177,7 +179,7 @@ def test_a_second_writer_is_refused_with_the_pid(corpus, tmp_path):
         holder.kill()
         holder.wait()
     assert rundir.lock_holder(run) is None  # the kernel dropped the dead holder's lock: stale
-    result = train(TrainOptions(device="cpu", max_steps=12), resume=run)  # taken over
+    result = train(TrainOptions(device="cpu", max_steps=12, resume=str(run)))  # taken over
     assert result.steps == 12 and not (run / rundir.LOCK_NAME).exists()
 
 
@@ -225,7 +227,7 @@ def test_a_write_failing_at_any_point_resumes_to_the_uninterrupted_weights(
         if saved is None:
             train(tiny(corpus, out))  # nothing was committed: start again (no --force needed)
         elif not saved.finished:
-            train(TrainOptions(device="cpu"), resume=out)
+            train(TrainOptions(device="cpu", resume=str(out)))
         assert_same_weights(out, reference)
     assert {None, 6, 12, "finished"} <= outcomes
 
@@ -249,7 +251,7 @@ def test_a_tensor_write_failing_keeps_the_last_checkpoint(corpus, tmp_path, monk
         train(tiny(corpus, run))
     monkeypatch.setattr(ckpt, "save_file", real)
     assert ckpt.open_run(run).state.step == 6
-    train(TrainOptions(device="cpu"), resume=run)
+    train(TrainOptions(device="cpu", resume=str(run)))
     assert_same_weights(run, reference)
 
 
@@ -282,7 +284,7 @@ def test_sigkill_at_random_moments_then_resume(corpus, tmp_path):
         if saved is None:
             train(tiny(corpus, out, max_steps=60, eval_interval=2))
         elif not saved.finished:
-            train(TrainOptions(device="cpu"), resume=out)
+            train(TrainOptions(device="cpu", resume=str(out)))
         assert_same_weights(out, tmp_path / "reference")
     assert any(step for step in steps_seen), steps_seen  # at least one kill came after a checkpoint
 
@@ -311,7 +313,7 @@ def test_half_written_checkpoint_is_ignored_with_a_warning(corpus, tmp_path):
     assert result.stderr.startswith("warning: ") and "half-written" in result.stderr
     assert snapshot(run) == before  # reading changes nothing
     (run / ".tmpnotes").write_text("mine")  # hidden files of the user's are not hw2's to delete
-    resumed = train(TrainOptions(device="cpu", max_steps=12), resume=run)  # the writer cleans up
+    resumed = train(TrainOptions(device="cpu", max_steps=12, resume=str(run)))  # the writer cleans up
     assert resumed.start_step == 6 and not (run / ".model.safetensors.next").exists()
     assert (run / ".tmpnotes").read_text() == "mine"
 
@@ -330,11 +332,11 @@ def test_committed_but_unmoved_checkpoint_is_used_and_finished(corpus, tmp_path,
     train(tiny(corpus, run, max_steps=6))
     with monkeypatch.context() as m:
         m.setattr(os, "replace", stop_after_manifest)
-        result = train(TrainOptions(device="cpu", max_steps=12), resume=run)
+        result = train(TrainOptions(device="cpu", max_steps=12, resume=str(run)))
     assert result.interrupted
     assert (run / ".state.json.next").exists()
     assert ckpt.open_run(run).state.step == 12  # the committed set, read where it is
-    train(TrainOptions(device="cpu", max_steps=12), resume=run)
+    train(TrainOptions(device="cpu", max_steps=12, resume=str(run)))
     assert not (run / ".state.json.next").exists()
     assert_same_weights(run, reference)
 
@@ -346,12 +348,12 @@ def test_interrupted_extended_run_resumes_to_its_new_target(corpus, tmp_path, re
     run = tmp_path / "run"
     train(tiny(corpus, run, max_steps=6))
 
-    class CtrlC(train_module.Reporter):
+    class CtrlC(Reporter):
         def update(self, key, advance=0, **fields):
             if fields.get("loss") is not None and advance:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    cut = train(TrainOptions(device="cpu", max_steps=12), reporter=CtrlC(), resume=run)
+    cut = train(TrainOptions(device="cpu", max_steps=12, resume=str(run)), reporter=CtrlC())
     assert cut.interrupted and cut.steps == 9 and cut.total_steps == 12
     # the printed hint is `hw2 gpt train --resume RUN`, without --max-steps: it must reach 12
     result = runner.invoke(app, ["gpt", "train", "--resume", str(run), "--device", "cpu", "--quiet"])
@@ -362,12 +364,14 @@ def test_interrupted_extended_run_resumes_to_its_new_target(corpus, tmp_path, re
 
 def test_non_finite_loss_stops_keeping_the_last_checkpoint(corpus, tmp_path, monkeypatch, reference):
     real_step = train_module.train_step
+    steps = [0]
 
-    def poisoned(t):  # weights become NaN after step 7: the loss of step 8 is NaN
-        loss = real_step(t)
-        if t.step == 7:
+    def poisoned(net, *args):  # weights become NaN after step 7: the loss of step 8 is NaN
+        loss = real_step(net, *args)
+        steps[0] += 1
+        if steps[0] == 7:
             with torch.no_grad():
-                next(t.model.parameters()).fill_(float("nan"))
+                next(net.parameters()).fill_(float("nan"))
         return loss
 
     run = tmp_path / "run"
@@ -377,16 +381,18 @@ def test_non_finite_loss_stops_keeping_the_last_checkpoint(corpus, tmp_path, mon
     assert ckpt.open_run(run).state.step == 6
     assert [r["step"] for r in ckpt.read_metrics(run)] == [3, 6]
     monkeypatch.setattr(train_module, "train_step", real_step)
-    train(TrainOptions(device="cpu"), resume=run)  # the kept checkpoint resumes exactly
+    train(TrainOptions(device="cpu", resume=str(run)))  # the kept checkpoint resumes exactly
     assert_same_weights(run, reference)
 
 
 def test_cli_exits_3_with_one_line_and_json_without_nan(corpus, tmp_path, monkeypatch):
     real_step = train_module.train_step
+    steps = [0]
 
-    def diverging(t):  # the loss itself goes to infinity from step 8 on
-        loss = real_step(t)
-        return loss * float("inf") if t.step >= 8 else loss
+    def diverging(*args):  # the loss itself goes to infinity from step 8 on
+        loss = real_step(*args)
+        steps[0] += 1
+        return loss * float("inf") if steps[0] >= 8 else loss
 
     monkeypatch.setattr(train_module, "train_step", diverging)
     out, summary = tmp_path / "run", tmp_path / "train.json"

@@ -1,8 +1,8 @@
 """The fixed choices of command options, as Enums so that `--help` and shell completion list them.
 
 Commands pass ``.value`` (a plain string) to the library functions. Only the standard library
-is imported here: `hw2 --help` must not import torch (tests/test_cli_choices.py checks that
-ModelType matches hw2cli.gpt.model.PRESETS).
+is imported here: `hw2 --help` must not import torch. (The GPT family's choices live in its
+options model, hw2cli/gpt/config.py.)
 """
 
 from __future__ import annotations
@@ -23,22 +23,9 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
-class GptPrecision(str, Enum):
-    """Autocast precision of `gpt train` (fp16 with a gradient scaler, CUDA only)."""
-
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-
-
 class Net(str, Enum):
     net1 = "net1"
     net2 = "net2"
-
-
-class LrSchedule(str, Enum):
-    constant = "constant"
-    cosine = "cosine"
 
 
 class MatrixKind(str, Enum):
@@ -46,30 +33,3 @@ class MatrixKind(str, Enum):
     power = "power"
     degree = "degree"
     laplacian = "laplacian"
-
-
-ModelType = Enum(  # the presets of hw2cli.gpt.model.PRESETS, without importing torch
-    "ModelType",
-    {
-        name: name
-        for name in (
-            "gpt-nano",
-            "gpt-micro",
-            "gpt-mini",
-            "gopher-44m",
-            "gpt2",
-            "gpt2-medium",
-            "gpt2-large",
-            "gpt2-xl",
-        )
-    },
-    type=str,
-)
-
-
-class PosEmb(str, Enum):
-    """Position information of the GPT: rotary, learned absolute, or none."""
-
-    rope = "rope"
-    learned = "learned"
-    none = "none"

@@ -2,212 +2,134 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from hw2cli.commands._choices import Device, GptPrecision, LrSchedule, ModelType, PosEmb
-from hw2cli.commands._shared import (
-    check_outputs,
-    options_from,
-    threads_option,
-    use_threads,
-    user_errors,
-    write_json_then_exit,
-)
-
-NONFINITE_EXIT = 3  # `gpt train`: the loss became NaN or infinite (hw2cli.gpt.train.NONFINITE_EXIT)
+from hw2cli.commands._options import JsonOut, Quiet, Threads, takes
+from hw2cli.commands._runner import run_command
+from hw2cli.commands._shared import use_threads, user_errors
+from hw2cli.gpt.config import NONFINITE_EXIT, GenerateOptions, TrainOptions
 
 app = typer.Typer(
     help="Train a character-level micro-GPT on a book and sample from it.", no_args_is_help=True
 )
 
+AbsEmb = Annotated[bool, typer.Option("--abs-emb", help="Alias of --pos-emb learned.")]
+
+
+def _given(ctx: typer.Context) -> set[str]:
+    """The options given on the command line (not defaulted), for --resume's checks."""
+    from typer._click.core import ParameterSource
+
+    sources = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {name for name in ctx.params if ctx.get_parameter_source(name) in sources}
+
+
+def _inputs(opts: TrainOptions) -> dict[str, Path | None]:
+    """What the run reads, so that no output can replace it: the text (the default corpus once
+    cached), a pretrained folder, a tokenizer file, and a resumed run's recorded ones."""
+    from hw2cli.common.cache import cache_dir
+    from hw2cli.gpt.data import GRIMM_FILE
+    from hw2cli.gpt.run import recorded_inputs
+
+    inputs = {
+        "--txt-file": None if opts.txt_file is None else Path(opts.txt_file),
+        "the default corpus": cache_dir() / GRIMM_FILE
+        if opts.txt_file is None and opts.resume is None
+        else None,
+        "--init-from": None if opts.init_from is None else Path(opts.init_from),
+        "--tokenizer": Path(opts.tokenizer) if opts.tokenizer not in (None, "char", "gpt2") else None,
+    }
+    return {**inputs, **recorded_inputs(opts.resume)}
+
+
+def _exit_3_if_diverged(result) -> None:
+    from hw2cli.gpt import render
+
+    if result.diverged_at is not None:  # exit 3, documented in docs/gpt.md
+        typer.echo(f"error: {render.diverged_message(result)}", err=True)
+        raise typer.Exit(NONFINITE_EXIT)
+
 
 @app.command("train")
 @user_errors
+@takes(TrainOptions)
 def gpt_train(
-    txt_file: Path | None = typer.Option(
-        None,
-        "--txt-file",
-        help="UTF-8 text to train on.",
-        show_default="Grimm's fairy tales, downloaded once",
-    ),
-    model_type: ModelType = typer.Option(
-        ModelType("gpt-mini"), "--model-type", help="Size preset (layers, heads, width) of minGPT."
-    ),
-    block_size: int = typer.Option(
-        128, "--block-size", min=1, max=65536, help="Context length in tokens (characters by default)."
-    ),
-    batch_size: int = typer.Option(
-        128, "--batch-size", min=1, max=65536, help="Windows per step (per process under torchrun)."
-    ),
-    lr: float = typer.Option(
-        5e-4, "--lr", min=0.0, max=10.0, help="Peak learning rate (AdamW, betas 0.9/0.95)."
-    ),
-    weight_decay: float = typer.Option(
-        0.1, "--weight-decay", min=0.0, max=10.0, help="Weight decay of the linear layers' weights."
-    ),
-    clip_grad_norm: float = typer.Option(
-        1.0, "--clip-grad-norm", min=0.0, max=1e6, help="Clip the gradient norm to this (0: off)."
-    ),
-    epochs: int | None = typer.Option(
-        None, "--epochs", min=1, max=100_000, help="Passes over the training split.", show_default="3"
-    ),
-    max_steps: int | None = typer.Option(
-        None, "--max-steps", min=1, max=10**9, help="Stop after this many steps (overrides --epochs)."
-    ),
-    pos_emb: PosEmb = typer.Option(
-        PosEmb.rope, "--pos-emb", help="Positions: rotary, learned absolute, or none."
-    ),
-    abs_emb: bool = typer.Option(False, "--abs-emb", help="Alias of --pos-emb learned."),
-    flash_attn: bool = typer.Option(False, "--flash-attn", help="Use scaled_dot_product_attention."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the model."),
-    precision: GptPrecision = typer.Option(
-        GptPrecision.fp32, "--precision", help="Autocast precision (fp16: CUDA only)."
-    ),
-    seed: int = typer.Option(
-        0, "--seed", min=0, max=2**32 - 1, help="Seed of initialisation, batches and dropout."
-    ),
-    device: Device = typer.Option(Device.auto, "--device", help="Where to train."),
-    threads: int = threads_option(),
-    out: Path = typer.Option(Path("runs/gpt"), "--out", help="Run directory to write."),
-    dropout: float = typer.Option(
-        0.1, "--dropout", min=0.0, max=1.0, help="Embedding, attention and residual dropout."
-    ),
-    lr_schedule: LrSchedule = typer.Option(
-        LrSchedule.constant, "--lr-schedule", help="Constant, or cosine decay to --min-lr."
-    ),
-    warmup_steps: int = typer.Option(0, "--warmup-steps", min=0, max=10**9, help="Linear warm-up steps."),
-    min_lr: float | None = typer.Option(
-        None, "--min-lr", min=0.0, max=10.0, help="Final cosine learning rate.", show_default="lr/10"
-    ),
-    eval_interval: int = typer.Option(
-        500, "--eval-interval", min=1, max=10**9, help="Steps between validation losses and checkpoints."
-    ),
-    eval_steps: int = typer.Option(
-        20, "--eval-steps", min=1, max=1_000_000, help="Batches per validation loss."
-    ),
-    val_fraction: float = typer.Option(
-        0.1, "--val-fraction", min=0.001, max=0.9, help="Last fraction of the text held out for validation."
-    ),
-    log_interval: int = typer.Option(
-        10, "--log-interval", min=1, max=10**9, help="Steps between rows of metrics.csv."
-    ),
-    sample_interval: int = typer.Option(
-        500, "--sample-interval", min=0, max=10**9, help="Steps between greedy samples shown (0: none)."
-    ),
-    init_from: str | None = typer.Option(
-        None,
-        "--init-from",
-        help="Fine-tune GPT-2: gpt2, gpt2-medium, gpt2-large, gpt2-xl (Hugging Face hub) or a folder in its layout.",
-    ),
-    tokenizer: str | None = typer.Option(
-        None,
-        "--tokenizer",
-        help="char, gpt2 (GPT-2's BPE) or a tokenizer.json.",
-        show_default="char; the model's own with --init-from",
-    ),
-    tensorboard: Path | None = typer.Option(
-        None, "--tensorboard", help="Also write TensorBoard events to this folder (needs tensorboard)."
-    ),
-    resume: Path | None = typer.Option(
-        None,
-        "--resume",
-        help="Continue the run in this directory (its options; --max-steps/--epochs may extend it).",
-    ),
-    force: bool = typer.Option(
-        False,
-        "--force",
-        help="Replace an earlier run in --out (its files go once the new run has a checkpoint).",
-    ),
-    json_path: Path | None = typer.Option(None, "--json", help="Also write the summary and metrics as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ctx: typer.Context,
+    opts: TrainOptions,
+    abs_emb: AbsEmb = False,
+    threads: Threads = 0,
+    json_path: JsonOut = None,
+    quiet: Quiet = False,
 ) -> None:
-    """Train a character-level GPT on a book (Q2.2-Q2.8): writes a run directory with Figure 3."""
-    # Long only by its option declarations (each with help and range); the body is a few calls.
-    check_outputs(
-        json=json_path,
-        inputs={"--txt-file": txt_file, "--init-from": init_from and Path(init_from)},
-        writes={"--out": out, "--resume": resume, "--tensorboard": tensorboard},
-    )
-    from hw2cli.gpt import render
-    from hw2cli.gpt.train import TrainOptions, train
+    """Train a character-level GPT on a book (Q2.2-Q2.8): writes a run directory with Figure 3.
 
-    given = dict(locals())  # the options as parsed, named like TrainOptions' fields
-    given["pos_emb"] = PosEmb.learned if abs_emb else pos_emb
-    opts = options_from(TrainOptions, given)
-    use_threads(threads)
-    with render.train_reporter(quiet) as reporter:
-        result = train(opts, reporter=reporter, resume=resume, force=force)
-    if result.rank != 0:
+    Without size options it picks a configuration that fits the device (the course's on a GPU,
+    a run of minutes on a CPU), says what it chose, and estimates the wall time after a few steps."""
+    from hw2cli.gpt import render
+    from hw2cli.gpt.run import Dist, check_tensorboard
+    from hw2cli.gpt.train import train
+
+    given = _given(ctx)
+    if abs_emb:
+        opts = dataclasses.replace(opts, pos_emb="learned")
+        given.add("pos_emb")
+    if Dist.from_env().rank != 0:  # torchrun's other processes train; rank 0 reports and writes
+        use_threads(threads)
+        train(opts, given=given)
         return
-    render.render(result)
-    if result.diverged_at is not None:  # exit 3, documented in docs/gpt.md
-        write_json_then_exit(json_path, lambda: render.to_json(result))
-        typer.echo(f"error: {render.diverged_message(result)}", err=True)
-        raise typer.Exit(NONFINITE_EXIT)
-    write_json_then_exit(json_path, lambda: render.to_json(result), result.interrupted)
+    out = opts.resume or opts.out
+    check_tensorboard(opts.tensorboard, out, _inputs(opts))
+    try:
+        run_command(
+            lambda reporter: train(opts, reporter, given=given),
+            render,
+            json_path=json_path,
+            inputs=_inputs(opts),
+            writes={"--resume" if opts.resume else "--out": Path(out)},
+            quiet=quiet,
+            threads=threads,
+            progress=render.train_reporter,
+            then=_exit_3_if_diverged,
+        )
+    except typer.Exit as stop:
+        if stop.exit_code == 130 and not opts.compile:
+            _exit_now(130)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """End the process now that everything is written (after a Ctrl-C): Python's clean-up of
+    torch's modules at exit takes 1-3 s on a loaded 2-core machine, and the user asked to stop.
+    Only for the program itself: in-process callers (tests, notebooks) get typer.Exit."""
+    try:
+        sys.stdout.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both: a captured stdout
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command("generate")
 @user_errors
-def gpt_generate(
-    run_dir: Path | None = typer.Argument(
-        None, help="Run directory written by `hw2 gpt train` (or give --init-from)."
-    ),
-    init_from: str | None = typer.Option(
-        None,
-        "--init-from",
-        help="Sample from GPT-2 itself: gpt2, gpt2-medium, gpt2-large, gpt2-xl or a folder.",
-    ),
-    prompt: str = typer.Option(
-        ..., "--prompt", help="Text to continue (a char model knows only its training text's characters)."
-    ),
-    num_samples: int = typer.Option(
-        5, "--num-samples", min=1, max=10_000, help="Samples to draw (greedy gives one)."
-    ),
-    max_new_tokens: int = typer.Option(
-        200,
-        "--max-new-tokens",
-        min=0,
-        max=1_000_000,
-        help="Tokens (characters for a char model) to generate per sample.",
-    ),
-    greedy: bool = typer.Option(False, "--greedy", help="Always take the most likely token."),
-    temperature: float | None = typer.Option(
-        None, "--temperature", min=1e-4, max=1e4, help="Divide the logits by T.", show_default="1"
-    ),
-    top_k: int | None = typer.Option(
-        None, "--top-k", min=1, max=1_000_000, help="Sample among the K most likely tokens."
-    ),
-    top_p: float | None = typer.Option(
-        None, "--top-p", min=1e-6, max=1.0, help="Nucleus sampling with mass P."
-    ),
-    seed: int = typer.Option(
-        0, "--seed", min=0, max=2**32 - 1, help="Seed of the sampler: same seed, same samples."
-    ),
-    device: Device = typer.Option(Device.auto, "--device", help="Where to sample."),
-    threads: int = threads_option(),
-    json_path: Path | None = typer.Option(None, "--json", help="Also write the samples as JSON."),
-) -> None:
+@takes(GenerateOptions)
+def gpt_generate(opts: GenerateOptions, threads: Threads = 0, json_path: JsonOut = None) -> None:
     """Continue a prompt with a trained model (Q2.9): greedy, temperature, top-k or top-p."""
-    check_outputs(json=json_path, inputs={"RUN_DIR": run_dir, "--init-from": init_from and Path(init_from)})
     from hw2cli.gpt import render
     from hw2cli.gpt.sample import generate_samples
 
-    use_threads(threads)
-    result = generate_samples(
-        run_dir,
-        prompt,
-        init_from=init_from,
-        num_samples=num_samples,
-        max_new_tokens=max_new_tokens,
-        greedy=greedy,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-        device=device.value,
+    inputs = {"RUN_DIR": opts.run_dir, "--init-from": opts.init_from}
+    run_command(
+        lambda reporter: generate_samples(opts),
+        render,
+        json_path=json_path,
+        inputs={label: None if p is None else Path(p) for label, p in inputs.items()},
+        quiet=True,
+        threads=threads,
     )
-    render.render(result)
-    write_json_then_exit(json_path, lambda: render.to_json(result))

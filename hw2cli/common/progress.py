@@ -66,7 +66,7 @@ class RichReporter(Reporter):
     Use as a context manager around the long work.
     """
 
-    def __init__(self, quiet: bool = False, extra_columns: tuple = ()) -> None:
+    def __init__(self, quiet: bool = False, extra_columns: tuple = (), bar_width: int | None = 40) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -82,7 +82,7 @@ class RichReporter(Reporter):
         self.enabled = not quiet and self.console.is_terminal
         self._progress = Progress(
             TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=bar_width),
             MofNCompleteColumn(),
             *extra_columns,
             TimeElapsedColumn(),

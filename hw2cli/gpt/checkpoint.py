@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,12 +36,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import ConfigDict, Field, create_model, field_validator
+from pydantic import ConfigDict, Field, create_model, field_validator, model_validator
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_path, atomic_write_text, write_json
+from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
 from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, Tokenizer
@@ -61,7 +62,6 @@ RUN_FILES = (
 )
 ALL_RUN_FILES = (*RUN_FILES, TOKENIZER_FILE)  # a BPE run keeps its tokenizer too
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.csv")
-DERIVED = ("metrics.csv", "loss.png")  # what a run stopped before its first checkpoint may leave
 FIX = "give a run directory written by `hw2 gpt train`"
 
 # ----------------------------------------------------------------------------- schemas
@@ -97,10 +97,40 @@ class BPEVocab(schema.Strict):
     tokenizer: Literal["tokenizer.json"]
 
 
+_Beta = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
 class ParamGroup(schema.Strict):
-    model_config = ConfigDict(extra="allow", strict=True)  # AdamW's keys vary with the torch version
+    """One of AdamW's parameter groups, checked before ``load_state_dict`` (which trusts it:
+    permuted ``params`` once crashed the fused kernel). Keys that a newer torch adds are
+    accepted when they are flags or finite numbers."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
     params: list[schema.Count]
-    lr: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    lr: _NonNegative
+    betas: Annotated[list[_Beta], Field(min_length=2, max_length=2)]
+    eps: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    weight_decay: _NonNegative
+    amsgrad: bool = False
+    maximize: bool = False
+    foreach: bool | None = None
+    capturable: bool = False
+    differentiable: bool = False
+    fused: bool | None = None
+    decoupled_weight_decay: bool | None = None
+    initial_lr: _NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _plain_extras(self) -> ParamGroup:
+        for key, value in (self.model_extra or {}).items():
+            if not (
+                value is None
+                or isinstance(value, bool | int)
+                or (isinstance(value, float) and math.isfinite(value))
+            ):
+                raise ValueError(f"{key}: {value!r} is not a flag or a finite number")
+        return self
 
 
 class State(schema.ManifestFields):
@@ -128,8 +158,6 @@ class MetricRow(schema.Strict):
 @functools.cache
 def config_schema() -> type[schema.Strict]:
     """``config.json``; the model and trainer sections follow GPTConfig and TrainOptions."""
-    from hw2cli.gpt.train import TrainOptions  # train.py imports this module
-
     model = schema.from_dataclass(GPTConfig, "ModelSection", MODEL_BOUNDS, legacy={"abs_emb": bool})
     train = schema.from_dataclass(TrainOptions, "TrainSection", legacy={"abs_emb": bool})
     return create_model(
@@ -180,7 +208,7 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...]
         schema.validate(vocab_path, BPEVocab, vocab, fix)
         tokenizer = BPETokenizer.from_file(checkpoint.path(TOKENIZER_FILE))
     else:
-        tokenizer = CharTokenizer(tuple(schema.validate(vocab_path, Vocab, vocab, fix).chars))
+        tokenizer = CharTokenizer.from_json(schema.validate(vocab_path, Vocab, vocab, fix).model_dump())
     model_section = cfg.model.model_dump(exclude_unset=True)
     model_config = schema.construct(config_path, "model", lambda: model_config_from(model_section), fix)
     if model_config.vocab_size != tokenizer.vocab_size:
@@ -192,12 +220,6 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...]
     train_options = cfg.train.model_dump(exclude_unset=True)
     state = checkpoint.manifest
     return Run(folder, checkpoint, model_config, train_options, tokenizer, state)
-
-
-def load_config(run_dir: str | Path) -> tuple[GPTConfig, dict[str, Any], Tokenizer]:
-    """The model config, trainer options and vocabulary of a run directory (validated)."""
-    run = open_run(run_dir, hashes=())
-    return run.model_config, run.train_options, run.tokenizer
 
 
 def expected_tensors(model_config: GPTConfig, path: Path | None = None) -> dict[str, tuple[int, ...]]:
@@ -257,6 +279,12 @@ def load_training_state(
             f"{state_path}: field param_groups: parameter groups of sizes "
             f"{[len(g.params) for g in state.param_groups]}, the model has {sizes}; {FIX}"
         )
+    order = [i for g in state.param_groups for i in g.params]
+    if order != list(range(len(params))):
+        raise Hw2Error(
+            f"{state_path}: field param_groups: the parameters are numbered {_short(order)}, "
+            f"the optimizer needs 0 to {len(params) - 1} in order; {FIX}"
+        )
     shapes = schema.tensor_shapes(path, FIX, "optimizer file")
     expected = {}
     for index, name in ((i, n) for i in range(len(params)) for n in ("step", "exp_avg", "exp_avg_sq")):
@@ -267,12 +295,17 @@ def load_training_state(
     for key, tensor in load_file(str(path)).items():
         _, index, name = key.split(".", 2)
         per_param.setdefault(int(index), {})[name] = tensor
-    groups = [g.model_dump() for g in state.param_groups]
+    groups = [g.model_dump(exclude_unset=True) for g in state.param_groups]  # only the file's keys
     for group in groups:
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
     optimizer.load_state_dict({"state": per_param, "param_groups": groups})
     return state.model_dump(exclude_none=True, exclude={"param_groups", "files", "staged", "remove"})
+
+
+def _short(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:8]))
+    return f"[{shown}{', ...' if len(numbers) > 8 else ''}]"
 
 
 def read_metrics(run_dir: Path, run: Run | None = None) -> list[dict[str, Any]]:
@@ -306,24 +339,8 @@ def _dump_json(tmp: Path, obj: Any) -> None:
     tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def save_config(
-    run_dir: Path, model_config: GPTConfig, train_options: dict[str, Any], tokenizer: Tokenizer
-) -> None:
-    """Write ``config.json`` and ``vocab.json`` on their own (notebooks; the trainer commits
-    them with its first checkpoint instead)."""
-    for name, write in _config_writers(model_config, train_options, tokenizer).items():
-        with atomic_path(Path(run_dir) / name) as tmp:
-            write(tmp)
-
-
 def _weights_writer(model: GPT, step: int) -> Callable[[Path], None]:
     return lambda tmp: save_model(model, str(tmp), metadata={"step": str(step)})
-
-
-def save_weights(run_dir: Path, model: GPT, step: int) -> None:
-    """Write ``model.safetensors`` on its own (shared tensors are stored once)."""
-    with atomic_path(Path(run_dir) / "model.safetensors") as tmp:
-        _weights_writer(model, step)(tmp)
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -335,14 +352,6 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
     return tensors
 
 
-def save_training_state(run_dir: Path, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Write ``optimizer.safetensors`` and ``state`` plus the param groups to ``state.json``
-    on their own (notebooks; the trainer uses :func:`save_checkpoint`)."""
-    with atomic_path(Path(run_dir) / "optimizer.safetensors") as tmp:
-        save_file(_optimizer_tensors(optimizer), str(tmp), metadata={"step": str(state["step"])})
-    write_json(Path(run_dir) / MANIFEST, {**state, "param_groups": optimizer.state_dict()["param_groups"]})
-
-
 def metrics_csv(rows: list[dict[str, Any]]) -> str:
     """``metrics.csv`` text (one row per logged step; empty val_loss when not evaluated)."""
     buf = io.StringIO()
@@ -350,11 +359,6 @@ def metrics_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         buf.write(",".join("" if row.get(k) is None else repr(row[k]) for k in METRIC_FIELDS) + "\n")
     return buf.getvalue()
-
-
-def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    """Write ``metrics.csv`` on its own."""
-    atomic_write_text(Path(run_dir) / "metrics.csv", metrics_csv(rows))
 
 
 def save_checkpoint(

@@ -20,6 +20,7 @@ import torch
 from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_write_text
+from hw2cli.common.options import OptionError
 
 GRIMM_URL = "https://www.gutenberg.org/cache/epub/2591/pg2591.txt"
 GRIMM_FILE = "grimms_fairy_tales.txt"
@@ -48,14 +49,16 @@ def default_corpus(url: str | None = None, cache: Path | None = None, timeout: f
             raw = response.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise Hw2Error(
+        raise OptionError(
             f"cannot download Grimm's fairy tales from {url} ({reason}); "
-            "give a local UTF-8 text with --txt-file"
+            "give a local UTF-8 text with {txt_file}"
         ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Hw2Error(f"{url} did not return UTF-8 text; give a local UTF-8 text with --txt-file") from None
+        raise OptionError(
+            f"{url} did not return UTF-8 text; give a local UTF-8 text with {{txt_file}}"
+        ) from None
     try:
         atomic_write_text(path, strip_gutenberg(text))
     except OSError as exc:
@@ -69,17 +72,17 @@ def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
     """Read ``txt_file`` (UTF-8) or the default corpus; Gutenberg boilerplate is removed."""
     path = Path(txt_file) if txt_file is not None else default_corpus()
     if not path.is_file():
-        raise Hw2Error(f"--txt-file {path} does not exist; give a UTF-8 text file")
+        raise OptionError(f"{{txt_file}} {path} does not exist; give a UTF-8 text file")
     try:
         text = strip_gutenberg(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise Hw2Error(
-            f"--txt-file {path} is not UTF-8 text (byte {exc.start}); convert it to UTF-8"
+        raise OptionError(
+            f"{{txt_file}} {path} is not UTF-8 text (byte {exc.start}); convert it to UTF-8"
         ) from None
     except OSError as exc:
-        raise Hw2Error(f"cannot read --txt-file {path} ({exc.strerror}); check the path") from None
+        raise OptionError(f"cannot read {{txt_file}} {path} ({exc.strerror}); check the path") from None
     if len(text.strip()) == 0:
-        raise Hw2Error(f"--txt-file {path} is empty; give a text to train on")
+        raise OptionError(f"{{txt_file}} {path} is empty; give a text to train on")
     return text, path
 
 
@@ -130,18 +133,18 @@ def split_data(data: torch.Tensor, val_fraction: float, block_size: int) -> tupl
     ``val_fraction > 0``).
     """
     if not 0.0 <= val_fraction < 1.0:
-        raise Hw2Error(f"--val-fraction {val_fraction} is outside [0, 1); use e.g. 0.1")
+        raise OptionError(f"{{val_fraction}} {val_fraction} is outside [0, 1); use e.g. 0.1")
     n_train = len(data) - int(round(len(data) * val_fraction))
     train, val = data[:n_train], data[n_train:]
     if len(train) < block_size + 1:
-        raise Hw2Error(
-            f"the training split has {len(train)} characters, fewer than --block-size {block_size} + 1; "
-            "use a longer text or a smaller --block-size"
+        raise OptionError(
+            f"the training split has {len(train)} characters, fewer than {{block_size}} {block_size} + 1; "
+            "use a longer text or a smaller {block_size}"
         )
     if val_fraction > 0 and len(val) < block_size + 1:
-        raise Hw2Error(
-            f"the validation split has {len(val)} characters, fewer than --block-size {block_size} + 1; "
-            "raise --val-fraction, use a longer text or a smaller --block-size"
+        raise OptionError(
+            f"the validation split has {len(val)} characters, fewer than {{block_size}} {block_size} + 1; "
+            "raise {val_fraction}, use a longer text or a smaller {block_size}"
         )
     return train, val
 

@@ -26,8 +26,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
+from hw2cli.gpt.config import POS_EMBS
 
-POS_EMBS = ("rope", "learned", "none")
 NORMS = ("rmsnorm", "layernorm")
 GPT2_STYLE = dict(pos_emb="learned", norm="layernorm", tie_head=True)  # the config of OpenAI's GPT-2
 
@@ -412,13 +413,13 @@ def check_sampling(temperature: float | None, top_k: int | None, top_p: float | 
     """The one check of sampling settings (``generate`` and ``hw2 gpt generate`` both call it);
     ``None`` means the setting is not used."""
     if temperature is not None and not temperature > 0:
-        raise Hw2Error(
-            f"--temperature must be positive, got {temperature}; use greedy decoding for temperature 0"
+        raise OptionError(
+            f"{{temperature}} must be positive, got {temperature}; use greedy decoding for temperature 0"
         )
     if top_k is not None and top_k < 1:
-        raise Hw2Error(f"--top-k must be at least 1, got {top_k}")
+        raise OptionError(f"{{top_k}} must be at least 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise Hw2Error(f"--top-p must lie in (0, 1], got {top_p}")
+        raise OptionError(f"{{top_p}} must lie in (0, 1], got {top_p}")
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
+from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.model import GPT, GPT2_STYLE, GPTConfig
 
 HUB_MODELS = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
@@ -44,13 +46,15 @@ def resolve(source: str) -> Path:
     else:
         folder = Path(source).expanduser()
         if not folder.is_dir():
-            raise Hw2Error(
-                f"--init-from {source!r} is neither {', '.join(HUB_MODELS)} nor a folder; "
+            raise OptionError(
+                f"{{init_from}} {source!r} is neither {', '.join(HUB_MODELS)} nor a folder; "
                 "give a model id or a folder with config.json and model.safetensors"
             )
     for name in FILES[:2]:
         if not (folder / name).is_file():
-            raise Hw2Error(f"{folder / name} is missing; --init-from needs config.json and model.safetensors")
+            raise OptionError(
+                f"{folder / name} is missing; {{init_from}} needs config.json and model.safetensors"
+            )
     return folder
 
 
@@ -70,9 +74,9 @@ def _from_hub(name: str) -> Path:
             how = "the hub could not be reached"
         else:
             how = f"the download failed ({type(exc).__name__})"
-        raise Hw2Error(
+        raise OptionError(
             f"no copy of {repo} in {cache} and {how}; run once online (or `hf download {repo}`), "
-            f"or put {', '.join(FILES)} in a folder and pass --init-from FOLDER"
+            f"or put {', '.join(FILES)} in a folder and pass {{init_from}} FOLDER"
         ) from None
     return Path(folder)
 
@@ -116,7 +120,9 @@ def load_pretrained(
     n_positions = cfg.get("n_positions", cfg.get("n_ctx", 1024))
     block_size = block_size or n_positions
     if block_size > n_positions:
-        raise Hw2Error(f"--block-size {block_size} is longer than the {n_positions} positions {source} knows")
+        raise OptionError(
+            f"{{block_size}} {block_size} is longer than the {n_positions} positions {source} knows"
+        )
     config = GPTConfig(
         n_layer=cfg["n_layer"],
         n_head=cfg["n_head"],
@@ -155,3 +161,33 @@ def _hw2_state(hf: dict[str, torch.Tensor], block_size: int) -> dict[str, torch.
             tensor = tensor[:block_size]
         state[key.replace("h.", "blocks.", 1) if key.startswith("h.") else key] = tensor.float().contiguous()
     return state
+
+
+def model_for(opts: TrainOptions, vocab_size: int, resumed: GPTConfig | None = None) -> GPT:
+    """The model a training run starts from: a fresh ``model_type``, GPT-2's weights with
+    ``init_from``, or (``resumed``: a fine-tuned run's saved config) an empty model to be filled
+    from the checkpoint."""
+    if opts.init_from is None:
+        return GPT(
+            GPTConfig.from_preset(
+                opts.model_type,
+                vocab_size=vocab_size,
+                block_size=opts.block_size,
+                embd_pdrop=opts.dropout,
+                resid_pdrop=opts.dropout,
+                attn_pdrop=opts.dropout,
+                use_flash_attn=opts.flash_attn,
+                pos_emb=opts.pos_emb,
+                attn_scale=opts.attn_scale,
+                **({} if opts.n_head is None else {"n_head": opts.n_head}),
+            )
+        )
+    if resumed is not None:
+        return GPT(resumed)
+    model, _ = load_pretrained(opts.init_from, opts.block_size, opts.dropout, use_flash_attn=opts.flash_attn)
+    if vocab_size > model.config.vocab_size:
+        raise Hw2Error(
+            f"the tokenizer has {vocab_size} tokens, more than the model's "
+            f"{model.config.vocab_size}; use the model's tokenizer"
+        )
+    return model

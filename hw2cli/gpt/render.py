@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from rich.console import Console
@@ -21,21 +21,23 @@ from hw2cli.gpt.train import TrainResult
 
 
 def train_reporter(quiet: bool) -> RichReporter:
-    """Progress bar with train loss, validation loss and tokens/s beside the ETA."""
-    from rich.progress import TextColumn
+    """Progress bar with the train and validation losses beside the ETA, within 80 columns
+    (``-.---`` until the first of each is measured)."""
+    from rich.progress import ProgressColumn
 
-    return RichReporter(
-        quiet,
-        extra_columns=(
-            TextColumn("loss {task.fields[loss]:.3f}"),
-            TextColumn("val {task.fields[val]:.3f}"),
-            TextColumn("{task.fields[tps]:,.0f} tok/s"),
-        ),
-    )
+    class Losses(ProgressColumn):
+        def render(self, task) -> Text:
+            loss, val = (task.fields.get(k) for k in ("loss", "val"))
+            return Text(f"loss {_fmt(loss, '.3f', '-.---')} val {_fmt(val, '.3f', '-.---')}")
+
+    return RichReporter(quiet, extra_columns=(Losses(),), bar_width=16)
 
 
-def _fmt(value: Any, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
+IN_MEMORY = ("model", "tokenizer")  # TrainResult's fields that are no part of its JSON
+
+
+def _fmt(value: Any, spec: str = ".4f", missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
 
 
 @functools.singledispatch
@@ -59,7 +61,7 @@ def _render_train(result: TrainResult, console: Console | None = None) -> None:
     table.add_column("what", style="bold")
     table.add_column("value")
     for name, value in [
-        ("run directory", result.run_dir),
+        ("run directory", result.run_dir or "none (trained in memory)"),
         ("model", f"{result.model_type}, {result.num_params:,} parameters, vocabulary {result.vocab_size}"),
         (
             "device / precision",
@@ -81,7 +83,9 @@ def _render_train(result: TrainResult, console: Console | None = None) -> None:
     console.print(table)
     if result.sample:
         console.print(Text("greedy sample: ", style="bold") + Text(result.sample))
-    if result.interrupted:
+    if result.interrupted and result.checkpoint_step is None:
+        console.print(f"interrupted at step {result.steps}, before any step finished: nothing was saved")
+    elif result.interrupted:
         console.print(
             f"interrupted at step {result.steps}: continue to step {result.total_steps} with "
             f"`hw2 gpt train --resume {result.run_dir}`"
@@ -105,7 +109,10 @@ def diverged_message(result: TrainResult) -> str:
 def _train_to_json(result: TrainResult) -> dict[str, Any]:
     """Every field of the TrainResult, ``metrics`` as a list of row objects. No NaN (not JSON):
     a loss that is not a finite number is null, and ``diverged_at`` says why."""
-    data = {"command": "gpt train", **asdict(result)}
+    data = {
+        "command": "gpt train",
+        **{f.name: getattr(result, f.name) for f in fields(result) if f.name not in IN_MEMORY},
+    }
     for key in ("train_loss", "val_loss", "best_val_loss", "tokens_per_s"):
         value = data[key]
         if value is not None and not math.isfinite(value):

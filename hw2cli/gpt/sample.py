@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,11 +9,12 @@ from typing import Any
 import torch
 
 from hw2cli.common.device import resolve_device
-from hw2cli.common.errors import Hw2Error
+from hw2cli.gpt import run
 from hw2cli.gpt.checkpoint import load_run
-from hw2cli.gpt.model import check_sampling
+from hw2cli.gpt.config import GenerateOptions
+from hw2cli.gpt.model import GPT
 from hw2cli.gpt.pretrained import load_pretrained
-from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer
+from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, Tokenizer
 
 
 @dataclass
@@ -28,19 +28,7 @@ class GenerateResult:
     elapsed_s: float = 0.0
 
 
-def generate_samples(
-    run_dir: str | os.PathLike | None,
-    prompt: str,
-    init_from: str | None = None,
-    num_samples: int = 5,
-    max_new_tokens: int = 200,
-    greedy: bool = False,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int = 0,
-    device: str = "auto",
-) -> GenerateResult:
+def generate_samples(opts: GenerateOptions) -> GenerateResult:
     """Sample ``num_samples`` continuations of ``prompt`` in one batch.
 
     Greedy decoding gives one sample (all would be equal). Otherwise logits are divided by
@@ -48,56 +36,69 @@ def generate_samples(
     from a generator seeded with ``seed``: the same seed on the same device gives the same text.
     The model is a training run's (``run_dir``) or a pretrained GPT-2 (``init_from``).
     """
-    if (run_dir is None) == (init_from is None):
-        raise Hw2Error("give a run directory or --init-from MODEL, one of the two")
-    if num_samples < 1:
-        raise Hw2Error(f"--num-samples must be at least 1, got {num_samples}")
-    if max_new_tokens < 1:
-        raise Hw2Error(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
-    if seed < 0:
-        raise Hw2Error(f"--seed must be 0 or more, got {seed}")
-    if greedy and (temperature is not None or top_k is not None or top_p is not None):
-        raise Hw2Error("--greedy takes no --temperature, --top-k or --top-p; drop one or the other")
-    if top_k is not None and top_p is not None:
-        raise Hw2Error("give --top-k or --top-p, not both")
-    check_sampling(temperature, top_k, top_p)
-    if not prompt:
-        raise Hw2Error("--prompt is empty; give at least one character to continue")
-    dev = resolve_device(device)
-    if init_from is not None:
-        model, folder = load_pretrained(init_from)
+    dev = resolve_device(opts.device)
+    if opts.init_from is not None:
+        model, folder = load_pretrained(opts.init_from)
         model, tokenizer = model.to(dev).eval(), BPETokenizer.from_file(folder / TOKENIZER_FILE)
     else:
-        model, tokenizer, _ = load_run(run_dir, dev)
-    ids = tokenizer.encode(prompt, what="prompt")
-    n = 1 if greedy else num_samples
+        model, tokenizer, _ = load_run(opts.run_dir, dev)
+    ids = tokenizer.encode(opts.prompt, what="prompt")
+    n = 1 if opts.greedy else opts.num_samples
     idx = torch.tensor([ids] * n, dtype=torch.long, device=dev)
-    generator = torch.Generator(device=dev).manual_seed(seed)
+    temperature = None if opts.greedy else (1.0 if opts.temperature is None else opts.temperature)
     t0 = time.perf_counter()
     out = model.generate(
         idx,
-        max_new_tokens,
-        temperature=1.0 if temperature is None else temperature,
-        do_sample=not greedy,
-        top_k=top_k,
-        top_p=top_p,
-        generator=generator,
+        opts.max_new_tokens,
+        temperature=temperature or 1.0,
+        do_sample=not opts.greedy,
+        top_k=opts.top_k,
+        top_p=opts.top_p,
+        generator=torch.Generator(device=dev).manual_seed(opts.seed),
     )
     elapsed = time.perf_counter() - t0
     settings = {
-        "mode": "greedy" if greedy else ("top-k" if top_k else "top-p" if top_p else "sample"),
-        "temperature": None if greedy else (1.0 if temperature is None else temperature),
-        "top_k": top_k,
-        "top_p": top_p,
+        "mode": "greedy" if opts.greedy else ("top-k" if opts.top_k else "top-p" if opts.top_p else "sample"),
+        "temperature": temperature,
+        "top_k": opts.top_k,
+        "top_p": opts.top_p,
         "num_samples": n,
-        "max_new_tokens": max_new_tokens,
-        "seed": seed,
+        "max_new_tokens": opts.max_new_tokens,
+        "seed": opts.seed,
         "device": str(dev),
     }
     return GenerateResult(
-        run_dir=str(run_dir if init_from is None else init_from),
-        prompt=prompt,
+        run_dir=str(opts.run_dir if opts.init_from is None else opts.init_from),
+        prompt=opts.prompt,
         settings=settings,
         completions=[tokenizer.decode(row[len(ids) :].tolist()) for row in out],
         elapsed_s=elapsed,
     )
+
+
+# ----------------------------------------------------------------------------- during training
+
+PROMPT_CHARS = 24  # the greedy samples during training continue this much of the validation split
+
+
+def sample_prompt(tokenizer: Tokenizer, ids) -> str:
+    """A prompt from the text itself: the first whole line of ``ids`` (the validation split),
+    up to PROMPT_CHARS characters ending at a word."""
+    head = tokenizer.decode(ids[: 8 * PROMPT_CHARS])
+    line = next((s.strip() for s in head.split("\n")[1:] if s.strip()), head.strip())
+    prompt = line[:PROMPT_CHARS]
+    if len(line) > PROMPT_CHARS and " " in prompt[PROMPT_CHARS // 3 :]:
+        prompt = prompt[: prompt.rindex(" ")]
+    return prompt or head[:PROMPT_CHARS] or tokenizer.decode(ids[:1])
+
+
+@torch.no_grad()
+def greedy_sample(model: GPT, tokenizer: Tokenizer, prompt: str, tokens: int, stop) -> str | None:
+    """``tokens`` greedy tokens after ``prompt`` (None when a Ctrl-C abandoned it)."""
+    idx = torch.tensor([tokenizer.encode(prompt)], device=next(model.parameters()).device)
+    try:
+        with stop.abandonable():
+            out = model.generate(idx, tokens, do_sample=False)
+    except run.Stopped:
+        return None
+    return tokenizer.decode(out[0].tolist())

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 
 SCALARS = {
     "train_loss": "loss/train",
@@ -39,8 +40,8 @@ class TensorBoardLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise Hw2Error(
-                "--tensorboard needs the tensorboard package; pip install 'hw2[tensorboard]' (or tensorboard)"
+            raise OptionError(
+                "{tensorboard} needs the tensorboard package; pip install 'hw2[tensorboard]' (or tensorboard)"
             ) from None
         return SummaryWriter
 

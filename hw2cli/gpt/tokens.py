@@ -80,6 +80,17 @@ def make_tokenizer(spec: str, text: str, model_folder: Path | None = None) -> To
     return BPETokenizer.from_file(spec)
 
 
+def tokenizer_for(spec: str | None, text: str, init_from: str | None = None) -> Tokenizer:
+    """The tokenizer of a new run: ``spec`` (``char`` by default); with ``init_from`` (a GPT-2
+    name or folder) the pretrained model's own unless ``spec`` names a tokenizer.json."""
+    if init_from is None:
+        return make_tokenizer(spec or "char", text)
+    from hw2cli.gpt.pretrained import resolve
+
+    folder = resolve(init_from)
+    return make_tokenizer(spec if spec not in (None, "gpt2") else str(folder / TOKENIZER_FILE), text)
+
+
 def encode_cached(text: str, tokenizer: BPETokenizer, cache: Path | None = None) -> np.ndarray:
     """The ids of ``text``, read-only and memory-mapped from ``<cache>/tokens/<text>-<tokenizer>.bin``
     (written on first use: uint16 when the vocabulary fits, else uint32)."""

@@ -2,13 +2,12 @@
 ("rope" | "learned" | "none"), ``GPTConfig.attn_scale``, ``model.record_attention()`` and the
 matching ``TrainOptions`` fields.
 
-Training goes through ``hw2cli.gpt.train.train`` into a temporary run directory; the trained
-model is read back with ``checkpoint.load_run``. Nothing here copies the trainer or the model.
+Training goes through ``hw2cli.gpt.train.train`` in memory (no run directory): the trained model
+comes back in its result. Nothing here copies the trainer or the model.
 """
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,9 +17,9 @@ import torch.nn.functional as F
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import model as gpt_model
-from hw2cli.gpt.checkpoint import load_run
+from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.data import CharTokenizer, load_text, split_data
-from hw2cli.gpt.train import TrainOptions, train
+from hw2cli.gpt.train import train
 
 
 def make_config(
@@ -104,7 +103,7 @@ def train_gpt(
     model_type: str | None = None,
     n_head: int | None = None,
 ) -> Trained:
-    """Train with ``hw2cli.gpt.train.train`` (no dropout) in a temporary run directory."""
+    """Train with ``hw2cli.gpt.train.train`` (no dropout), in memory."""
     opts = TrainOptions(
         txt_file=spec.txt_file,
         model_type=model_type or spec.model_type,
@@ -122,13 +121,19 @@ def train_gpt(
         sample_interval=0,
         pos_emb=pos_emb,
         attn_scale=attn_scale,
+        out=None,
     )
     reporter.log(f"training {label} ({spec.steps} steps)")
-    with tempfile.TemporaryDirectory(prefix="hw2-probe-") as run_dir:
-        opts.out = run_dir
-        result = train(opts, reporter=reporter)
-        model, tokenizer, _ = load_run(run_dir, device=result.device)
-    return Trained(label, model, tokenizer, result.val_loss, result.steps, result.interrupted, result.metrics)
+    result = train(opts, reporter=reporter)
+    return Trained(
+        label,
+        result.model,
+        result.tokenizer,
+        result.val_loss,
+        result.steps,
+        result.interrupted,
+        result.metrics,
+    )
 
 
 def validation_ids(

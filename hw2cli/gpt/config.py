@@ -1,0 +1,235 @@
+"""The options of `hw2 gpt train` and `hw2 gpt generate`: one dataclass each, every field with
+its help, range, choices and shown default (hw2cli.common.options). The CLI derives its flags
+from them, the library takes them (``train(TrainOptions(txt_file="book.txt"))``) and checks
+them when they are made. No torch here: `hw2 --help` imports this module.
+
+Sizes left out (``None``) are chosen for the device the run lands on by :func:`fill_sizes`:
+the course's gpt-mini configuration on a GPU, a small model and step count on a CPU, where
+gpt-mini would take days. Explicit sizes always win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hw2cli.common.options import (
+    BATCH_SIZE,
+    DEVICE,
+    EPOCHS,
+    FORCE,
+    LR,
+    PRECISION,
+    SEED,
+    TXT_FILE,
+    OptionError,
+    Spec,
+    check,
+    option,
+)
+
+#: minGPT's model types, in size order (hw2cli.gpt.model.PRESETS holds their shapes; a test
+#: checks that the two agree).
+PRESET_NAMES = (
+    "gpt-nano",
+    "gpt-micro",
+    "gpt-mini",
+    "gopher-44m",
+    "gpt2",
+    "gpt2-medium",
+    "gpt2-large",
+    "gpt2-xl",
+)
+POS_EMBS = ("rope", "learned", "none")
+SCHEDULES = ("constant", "cosine")
+NONFINITE_EXIT = 3  # exit code of `hw2 gpt train` when the loss became NaN or infinite
+
+#: The course's configuration (homework Q2), the default on a GPU.
+COURSE_SIZE = dict(model_type="gpt-mini", block_size=128, batch_size=128, max_steps=None, epochs=3)
+#: The default on a CPU: gpt-micro for 1,000 steps of 16 windows of 64 characters, a few
+#: minutes on a 2-core CPU with evaluation and the figure (docs/benchmarks.md), where gpt-mini's
+#: 3 epochs take days.
+CPU_SIZE = dict(model_type="gpt-micro", block_size=64, batch_size=16, max_steps=1000, epochs=None)
+SIZE_FIELDS = ("model_type", "block_size", "batch_size", "max_steps", "epochs")
+
+#: What `--resume` may change; every other option defines the run and must match the record.
+RESUME_MAY_CHANGE = ("max_steps", "epochs", "device", "compile", "tensorboard")
+#: Fields that are not part of what a run records (how this call runs, not what it trains).
+NOT_RECORDED = ("resume", "force")
+
+INIT_FROM = Spec(  # one help text for both commands
+    "OpenAI's GPT-2: gpt2, gpt2-medium, gpt2-large, gpt2-xl (Hugging Face hub) or a folder in its "
+    "layout; `gpt train` fine-tunes it, `gpt generate` samples from it."
+)
+_BY_DEVICE = "by device: gpt-mini on a GPU (the course's), gpt-micro on a CPU"
+
+
+@dataclass
+class TrainOptions:
+    """`hw2 gpt train`: every option of a training run. Sizes left ``None`` are chosen for the
+    device (:func:`fill_sizes`); ``out=None`` trains in memory only (no run directory)."""
+
+    txt_file: str | None = option(None, TXT_FILE)
+    model_type: str | None = option(
+        None, "Size preset (layers, heads, width) of minGPT.", choices=PRESET_NAMES, show_default=_BY_DEVICE
+    )
+    block_size: int | None = option(
+        None,
+        "Context length in tokens (characters by default).",
+        min=1,
+        max=65536,
+        show_default="by device: 128 on a GPU, 64 on a CPU",
+    )
+    batch_size: int | None = option(
+        None, BATCH_SIZE, show_default="by device: 128 on a GPU, 16 on a CPU (per process under torchrun)"
+    )
+    lr: float = option(5e-4, LR)
+    weight_decay: float = option(0.1, "Weight decay of the linear layers' weights.", min=0.0, max=10.0)
+    clip_grad_norm: float = option(1.0, "Clip the gradient norm to this (0: off).", min=0.0, max=1e6)
+    epochs: int | None = option(None, EPOCHS, show_default="by device: 3 on a GPU")
+    max_steps: int | None = option(
+        None,
+        "Stop after this many steps (overrides --epochs).",
+        min=1,
+        max=10**9,
+        show_default="by device: 1000 on a CPU",
+    )
+    pos_emb: str = option("rope", "Positions: rotary, learned absolute, or none.", choices=POS_EMBS)
+    attn_scale: bool = option(True, "Scale attention scores by 1/sqrt(head size).", cli=False)
+    n_head: int | None = option(None, "Heads per layer instead of the preset's.", min=1, max=1024, cli=False)
+    flash_attn: bool = option(False, "Use scaled_dot_product_attention.")
+    compile: bool = option(False, "torch.compile the model.")
+    precision: str = option("fp32", PRECISION)
+    seed: int = option(0, SEED)
+    device: str = option("auto", DEVICE)
+    out: str | None = option("runs/gpt", "Run directory to write.", path=True)
+    dropout: float = option(0.1, "Embedding, attention and residual dropout.", min=0.0, max=0.99)
+    lr_schedule: str = option("constant", "Constant, or cosine decay to --min-lr.", choices=SCHEDULES)
+    warmup_steps: int = option(0, "Linear warm-up steps.", min=0, max=10**9)
+    min_lr: float | None = option(
+        None, "Final cosine learning rate.", min=0.0, max=10.0, show_default="lr/10"
+    )
+    eval_interval: int | None = option(
+        None,
+        "Steps between validation losses and checkpoints.",
+        min=1,
+        max=10**9,
+        show_default="500, or a tenth of a shorter run",
+    )
+    eval_steps: int = option(20, "Batches per validation loss.", min=1, max=1_000_000)
+    val_fraction: float = option(
+        0.1, "Last fraction of the text held out for validation (0: none).", min=0.0, max=0.9
+    )
+    log_interval: int = option(10, "Steps between rows of metrics.csv.", min=1, max=10**9)
+    sample_interval: int = option(500, "Steps between greedy samples shown (0: none).", min=0, max=10**9)
+    sample_tokens: int = option(100, "Tokens of each greedy sample.", min=0, max=1_000_000, cli=False)
+    init_from: str | None = option(None, INIT_FROM)
+    tokenizer: str | None = option(
+        None,
+        "char, gpt2 (GPT-2's BPE) or a tokenizer.json.",
+        show_default="char; the model's own with --init-from",
+    )
+    tensorboard: str | None = option(
+        None, "Also write TensorBoard events to this folder (needs tensorboard).", path=True
+    )
+    resume: str | None = option(
+        None,
+        "Continue the run in this directory with its recorded options. Only --max-steps or --epochs "
+        "(to extend it), --device, --threads, --compile and the outputs (--json, --tensorboard, "
+        "--quiet) may change; any other option given must equal the recorded value.",
+        path=True,
+        metavar="RUN_DIR",
+        show_default=False,
+    )
+    force: bool = option(False, FORCE)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.min_lr is not None and self.min_lr > self.lr:
+            raise OptionError(f"{{min_lr}} {self.min_lr:g} is above {{lr}} {self.lr:g}; give a smaller floor")
+        if self.init_from is not None and self.tokenizer == "char":
+            raise OptionError("{init_from} needs the pretrained model's tokenizer; drop {tokenizer} char")
+        if self.resume is not None and self.force:
+            raise OptionError("{force} replaces a run, {resume} continues one; give one of the two")
+
+    def recorded(self) -> dict[str, Any]:
+        """The options a run directory records (config.json's ``train``)."""
+        data = dataclasses.asdict(self)
+        return {k: v for k, v in data.items() if k not in NOT_RECORDED}
+
+
+def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str | None]:
+    """``opts`` with the sizes it leaves ``None`` chosen for ``device_type`` ("cpu", "cuda"),
+    and one line saying what was chosen and why (None when nothing was)."""
+    base = COURSE_SIZE if device_type == "cuda" else CPU_SIZE
+    chosen = {k: base[k] for k in ("model_type", "block_size", "batch_size") if getattr(opts, k) is None}
+    if opts.init_from is not None:
+        chosen.pop("model_type", None)  # the pretrained model's shape
+    if opts.max_steps is None and opts.epochs is None:
+        steps = {k: base[k] for k in ("max_steps", "epochs") if base[k] is not None}
+        chosen.update(steps)
+    if not chosen:
+        return opts, None
+    filled = dataclasses.replace(opts, **chosen)
+    shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items())
+    if device_type == "cuda":
+        why = "the course's configuration, on a GPU"
+    elif opts.init_from is not None:
+        why = "a short run on a CPU"
+    else:
+        why = "a run of minutes on a CPU, where the course's gpt-mini for 3 epochs takes days"
+    return filled, f"chose {shown}: {why}; give these options to choose yourself"
+
+
+def total_steps(opts: TrainOptions, train_tokens: int, world_size: int = 1) -> int:
+    """Steps of the run: ``max_steps``, else ``epochs`` passes of ``batch_size x world_size``
+    windows over the training split (3 when neither is set)."""
+    if opts.max_steps is not None:
+        return opts.max_steps
+    per_epoch = math.ceil((train_tokens - opts.block_size) / (opts.batch_size * world_size))
+    return (opts.epochs or 3) * per_epoch
+
+
+def eval_interval(opts: TrainOptions, total: int) -> int:
+    """``eval_interval``, or by default 500 steps, a tenth of the run when that is shorter."""
+    if opts.eval_interval is not None:
+        return opts.eval_interval
+    return max(1, min(500, total // 10))
+
+
+@dataclass
+class GenerateOptions:
+    """`hw2 gpt generate`: continue a prompt with a trained run's model or GPT-2."""
+
+    prompt: str = option(spec="Text to continue (a char model knows only its training text's characters).")
+    run_dir: str | None = option(
+        None,
+        "Run directory written by `hw2 gpt train` (or give --init-from).",
+        path=True,
+        argument=True,
+        show_default=False,
+    )
+    init_from: str | None = option(None, INIT_FROM)
+    num_samples: int = option(5, "Samples to draw (greedy gives one).", min=1, max=10_000)
+    max_new_tokens: int = option(
+        200, "Tokens (characters for a char model) to generate per sample.", min=1, max=1_000_000
+    )
+    greedy: bool = option(False, "Always take the most likely token.")
+    temperature: float | None = option(None, "Divide the logits by T.", min=1e-4, max=1e4, show_default="1")
+    top_k: int | None = option(None, "Sample among the K most likely tokens.", min=1, max=1_000_000)
+    top_p: float | None = option(None, "Nucleus sampling with mass P.", min=1e-6, max=1.0)
+    seed: int = option(0, SEED)
+    device: str = option("auto", DEVICE)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if (self.run_dir is None) == (self.init_from is None):
+            raise OptionError("give a run directory or {init_from} MODEL, one of the two")
+        if self.greedy and (self.temperature is not None or self.top_k is not None or self.top_p is not None):
+            raise OptionError("{greedy} takes no {temperature}, {top_k} or {top_p}; drop one or the other")
+        if self.top_k is not None and self.top_p is not None:
+            raise OptionError("give {top_k} or {top_p}, not both")
+        if not self.prompt:
+            raise OptionError("{prompt} is empty; give at least one character to continue")
