@@ -1,7 +1,13 @@
-"""Atomic file output: nothing already written is lost or left half-written."""
+"""Atomic, durable file output: nothing already written is lost or left half-written.
+
+Every file is written to a temporary name beside its final one, flushed to the disk
+(``os.fsync``), renamed over the final name, and the folder's entry flushed too: after a
+power cut the path holds either the old file or the whole new one.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -98,6 +104,31 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> 
     return path
 
 
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush ``path``'s data to the disk (for writers that closed the file themselves)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush folder ``path``'s entries (renames, new names) to the disk; file systems that
+    cannot sync a folder (EINVAL, ENOTSUP) are left as they are."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -119,7 +150,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
     try:
         yield tmp_path
+        fsync_file(tmp_path)  # the data is on the disk before the rename makes it the file
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)  # and so is the rename
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -16,7 +16,9 @@ a live holder makes a second writer refuse with one line naming its PID.
 
 **Checkpoints as a set.** :func:`commit` writes every file of a checkpoint beside its final
 name as ``.NAME.next``, then the manifest ``.MANIFEST.next`` (the step, and each file's size
-and sha256) in one atomic rename: that rename is the commit point. Only then are the staged
+and sha256) in one atomic rename: that rename is the commit point. Every file's data, and the
+folder's entries, are flushed to the disk (``fsync``) before that rename and the rename itself
+right after it, so a power cut leaves the old or the new checkpoint set. Only then are the staged
 files renamed into place, the manifest last. A crash before the commit point leaves the
 previous checkpoint untouched (the staged files are ignored with a warning and cleaned up by
 the next writer); a crash after it leaves a complete staged checkpoint that readers use as it
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2cli.common.errors import Hw2Error, Hw2Warning
-from hw2cli.common.io import atomic_path, write_json
+from hw2cli.common.io import atomic_path, fsync_dir, write_json
 
 LOCK_NAME = ".hw2.lock"
 
@@ -205,6 +207,7 @@ def _roll_forward(path: Path, manifest: str, staged: list[str], remove: list[str
         if name not in staged and name != manifest:
             (path / name).unlink(missing_ok=True)
     os.replace(path / staged_name(manifest), path / manifest)
+    fsync_dir(path)
 
 
 def recover(path: Path, manifest: str, model: type, known: tuple[str, ...]) -> list[str]:
