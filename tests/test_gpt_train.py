@@ -15,7 +15,9 @@ import pytest
 import torch
 from tiny_gpt import TEXT, tiny, weights, write_corpus
 
+from hw2cli.common import rundir
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import MARKER, atomic_write_text
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.data import CharTokenizer
@@ -71,12 +73,12 @@ def test_optimizer_state_roundtrip_without_pickle(tmp_path):
 
 def test_run_directory_contents(corpus, tmp_path):
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "metrics.csv").write_text(
-        "step,train_loss,val_loss,lr,tokens_per_s\n99,1,1,1,1\n"
-    )  # an older run's
+    rundir.prepare(run, what="run", manifest=ckpt.MANIFEST, leftovers=ckpt.DERIVED, force=False)
+    atomic_write_text(  # what an older run stopped before its first checkpoint left
+        run / "metrics.csv", "step,train_loss,val_loss,lr,tokens_per_s\n99,1,1,1,1\n"
+    )
     result = train(tiny(corpus, run))
-    assert {p.name for p in run.iterdir()} == {
+    assert {p.name for p in run.iterdir() if p.name != MARKER} == {
         "config.json",
         "vocab.json",
         "model.safetensors",

@@ -3,6 +3,13 @@
 Every file is written to a temporary name beside its final one, flushed to the disk
 (``os.fsync``), renamed over the final name, and the folder's entry flushed too: after a
 power cut the path holds either the old file or the whole new one.
+
+**What hw2 wrote.** A folder that hw2 creates or fills (a run directory, a ``--save-models``
+or preview folder, a reproduction's folders) holds a marker, :data:`MARKER`, listing the files
+hw2 wrote there with the size and modification time it left them with. Every file written
+through :func:`atomic_path` into a marked folder is recorded (:func:`claim`), so a command may
+later replace it without ``--force``, while a file that is not listed, or was changed since,
+is the user's (:func:`written_by_hw2`; hw2cli/common/rundir.py refuses to replace those).
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from hw2cli.common.errors import Hw2Error
 
 #: The output path that means standard output (``--json -``).
 STDOUT = "-"
+#: The file, in each folder hw2 creates or fills, that lists the files hw2 wrote there.
+MARKER = ".hw2-files.json"
 
 
 def is_stdout(path: str | os.PathLike | None) -> bool:
@@ -153,6 +162,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         fsync_file(tmp_path)  # the data is on the disk before the rename makes it the file
         os.replace(tmp_path, path)
         fsync_dir(path.parent)  # and so is the rename
+        if not path.name.startswith(".") and is_marked(path.parent):
+            claim(path.parent, [path.name], best_effort=True)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -190,3 +201,83 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     from hw2cli.common.jsonsafe import dumps
 
     return atomic_write_text(path, dumps(obj) + "\n")
+
+
+# ----------------------------------------------------------------------------- what hw2 wrote
+
+
+def _stamp(path: Path) -> dict[str, int] | None:
+    """Size and modification time of a regular file (not a link), None for anything else."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns} if stat.S_ISREG(st.st_mode) else None
+
+
+def _read_marker(folder: Path) -> dict[str, dict[str, int]] | None:
+    """The files folder's marker lists, None without a marker; a damaged marker lists nothing."""
+    if not (folder / MARKER).is_file():
+        return None
+    from hw2cli.common import schema
+
+    try:
+        data = schema.load_json(folder / MARKER, schema.WrittenFiles, fix="")
+    except Hw2Error:
+        return {}
+    return {name: entry.model_dump() for name, entry in data.files.items()}
+
+
+def is_marked(folder: str | os.PathLike) -> bool:
+    """Whether hw2 created or filled ``folder`` (it holds a marker)."""
+    return (Path(folder) / MARKER).is_file()
+
+
+def mark(folder: str | os.PathLike, what: str = "folder") -> None:
+    """Make ``folder`` (which must exist) one that hw2 fills: files written into it from now on
+    are recorded as hw2's."""
+    folder = Path(folder)
+    if not is_marked(folder):
+        try:
+            _write_marker(folder, {})
+        except OSError as exc:
+            raise Hw2Error(
+                f"cannot write into {what} {folder}: {exc.strerror or exc}; free space or choose another folder"
+            ) from None
+
+
+def claim(folder: str | os.PathLike, names: list[str] | tuple[str, ...], best_effort: bool = False) -> None:
+    """Record the files ``names`` of ``folder`` as written by hw2, as they are now (a name no
+    longer there is dropped); marks the folder if it was not. ``best_effort``: a marker that
+    cannot be written (a full disk) is left as it was: the files then count as the user's, which
+    only makes hw2 ask for ``--force`` before replacing them."""
+    folder = Path(folder)
+    files = _read_marker(folder) or {}
+    for name in names:
+        stamp = _stamp(folder / name)
+        if stamp is None:
+            files.pop(name, None)
+        else:
+            files[name] = stamp
+    try:
+        _write_marker(folder, files)
+    except OSError:
+        if not best_effort:
+            raise
+
+
+def _write_marker(folder: Path, files: dict[str, dict[str, int]]) -> None:
+    write_json(folder / MARKER, {"format": "hw2 written files", "files": dict(sorted(files.items()))})
+
+
+def written_by_hw2(folder: str | os.PathLike) -> set[str]:
+    """Names in ``folder`` that hw2 wrote: files its marker lists with their current size and
+    modification time, and sub-folders that hold a marker themselves."""
+    folder = Path(folder)
+    files = _read_marker(folder) or {}
+    mine = {name for name, stamp in files.items() if _stamp(folder / name) == stamp}
+    try:
+        subfolders = [e for e in folder.iterdir() if e.is_dir() and not e.is_symlink()]
+    except OSError:
+        subfolders = []
+    return mine | {e.name for e in subfolders if is_marked(e)}

@@ -27,7 +27,7 @@ import os
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -59,6 +59,20 @@ FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 class FileEntry(Strict):
     size: Count
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class WrittenFile(Strict):
+    """How hw2 left a file it wrote: a file of another size or time was changed by someone else."""
+
+    size: Count
+    mtime_ns: Count
+
+
+class WrittenFiles(Strict):
+    """A folder's marker (hw2cli.common.io.MARKER): the files hw2 wrote there."""
+
+    format: Literal["hw2 written files"]
+    files: dict[Annotated[str, Field(pattern=r"^[^/\x00]{1,255}$")], WrittenFile] = {}
 
 
 class ManifestFields(Strict):
