@@ -46,6 +46,14 @@ def root(tmp_path_factory) -> Path:
     (base / "afile").write_text("not a folder\n")
     os.symlink(base / "g.txt", base / "g_link.txt")
     os.link(base / "g.txt", base / "g_hard.txt")
+    (base / "w1e300.txt").write_text("1 2 1e300\n2 3 1\n")
+    (base / "w1e200.txt").write_text("1 2 1e200\n2 3 1\n")
+    (base / "w15e308.txt").write_text("1 2 1.5e308\n2 3 1.5\n")
+    (base / "m3.txt").write_text("0 1 0\n1 0 1\n0 1 0\n")
+    (base / "deep.txt").write_text("[" * 100_000)
+    (base / "deep3.txt").write_text("[[[0]]]")
+    (base / "bigint.txt").write_text(f"[[0, {10**400}], [1, 0]]")
+    (base / "digits5000.txt").write_text(f"[[0, {'9' * 5000}], [1, 0]]")
     (base / "repro" / "graph").mkdir(parents=True)
     (base / "repro" / "graph" / "part.json").write_text('{"title": "graph"}\n')
     result = runner.invoke(
@@ -143,7 +151,22 @@ CASES = [
     ("json-and-npz-same-file", [*POW, "--json", "{new}/a", "--npz", "{new}/a"], 2, "both name"),
     ("json-is-folder", [*POW, "--json", "{root}"], 2, "is a directory"),
     ("json-under-a-file", [*POW, "--json", "{root}/afile/out.json"], 2, "is a file"),
-    ("json-name-too-long", [*POW, "--json", "{new}/" + "n" * 250 + ".json"], 2, "File name too long"),
+    ("json-name-too-long", [*POW, "--json", "{new}/" + "n" * 255 + ".json"], 2, "is 260 bytes long"),
+    (
+        "json-name-304-bytes",
+        [*POW, "--json", "{new}/" + "n" * 304],
+        2,
+        "is 304 bytes long, longer than the 255 bytes a file name may have here",
+    ),
+    ("json-folder-name-too-long", [*POW, "--json", "{new}/" + "d" * 300 + "/o.json"], 2, "300 bytes long"),
+    (
+        "json-path-beyond-path-max",
+        [*POW, "--json", "{new}/" + ("d" * 200 + "/") * 21 + "o.json"],
+        2,
+        "longer than the 4096 bytes a path may have",
+    ),
+    ("json-extension-too-long", [*POW, "--json", "{new}/a." + "j" * 250], 2, "its extension is too long"),
+    ("edge-list-name-too-long", ["graph", "powers", "{new}/" + "e" * 300], 2, "File name too long"),
     ("json-in-proc", [*POW, "--json", "/proc/hw2.json"], 2, "cannot be written"),
     ("npz-to-stdout", [*POW, "--npz", "-"], 2, "standard output takes only text"),
     ("train-json-is-txt-file", [*TRAIN, "--json", "{tiny}"], 2, "input --txt-file"),
@@ -266,6 +289,49 @@ CASES = [
         "--power 0",
     ),
     ("weight-inf", ["graph", "powers", "{root}/inf.txt"], 2, "finite"),
+    (
+        "powers-weight-1e300-max-power-20",  # exact ints of 6,000 digits: beyond Python's int-to-str limit
+        ["graph", "powers", "{root}/w1e300.txt", "--max-power", "20"],
+        2,
+        "A^2 has entries beyond the largest float64 (about 1.8e308); use --max-power 1 or smaller weights",
+    ),
+    (
+        "powers-float-weights-overflow",
+        ["graph", "powers", "{root}/w15e308.txt"],
+        2,
+        "A^2 has entries beyond the largest float64",
+    ),
+    (
+        "check-power-weight-1e200",  # was OverflowError: int too large to convert to float
+        ["graph", "check", "{root}/w1e200.txt", "--kind", "power", "--matrix", "{root}/m3.txt"],
+        2,
+        "A^2 has entries beyond the largest float64 (about 1.8e308); use --power 1 or smaller weights",
+    ),
+    (
+        "walk-weight-beyond-float64",
+        ["graph", "powers", "{root}/w1e300.txt", "--max-power", "1", "--walks", "1", "1", "--length", "20"],
+        2,
+        "(A^20)[1, 1] is beyond the largest float64 (about 1.8e308); use a smaller --length",
+    ),
+    (
+        "matrix-nested-100000-deep",  # was RecursionError
+        ["graph", "powers", "--matrix", "{root}/deep.txt"],
+        2,
+        "nests brackets 100000 levels deep; a matrix is a list of rows",
+    ),
+    ("matrix-nested-3-deep", ["graph", "powers", "--matrix", "{root}/deep3.txt"], 2, "3 levels deep"),
+    (
+        "matrix-integer-beyond-float64",
+        ["graph", "powers", "--matrix", "{root}/bigint.txt"],
+        2,
+        "beyond float64 (about ±1.8e308)",
+    ),
+    (
+        "matrix-integer-of-5000-digits",
+        ["graph", "powers", "--matrix", "{root}/digits5000.txt"],
+        2,
+        "is not a nested list of numbers",
+    ),
     ("weight-nan", ["graph", "powers", "{root}/nan.txt"], 2, "finite"),
     (
         "weights-sum-beyond-float64",
@@ -394,14 +460,57 @@ def test_weights_beyond_int64_stay_exact_and_check_agrees(tmp_path):
     assert check.exit_code == 0, check.output
 
 
-def test_float_overflow_is_null_in_json_and_listed(tmp_path):
-    """A^2 of a 1.5e308 weight (not whole: 1.5 elsewhere) is inf: null in --json, with where and why."""
-    (tmp_path / "g.txt").write_text("1 2 1.5e308\n2 3 1.5\n")
-    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", "-"])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("edge list", "\ufeff3 1\n1 2\n"),
+        ("matrix rows", "\ufeff0 1 1\n1 0 0\n1 0 0\n"),
+        ("nested-list matrix", "\ufeff[[0, 1, 1], [1, 0, 0], [1, 0, 0]]"),
+    ],
+)
+def test_a_byte_order_mark_is_ignored(tmp_path, name, text):
+    """Issue 22 item 11: a BOM (Windows Notepad) turned node 3 into "\ufeff3"; now the graph is
+    the star 1-2, 1-3 either way: A^2[1,1] = deg(1) = 2."""
+    (tmp_path / "g.txt").write_text(text, encoding="utf-8")
+    given = (
+        ["{}".format(tmp_path / "g.txt")] if name == "edge list" else ["--matrix", str(tmp_path / "g.txt")]
+    )
+    result = runner.invoke(app, ["graph", "powers", *given, "--json", "-"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
-    assert data["powers"]["2"][2][2] == 2.25 and data["powers"]["2"][0][0] is None
-    assert {"path": "powers.2[0][0]", "value": "inf"} in data["non_finite"]
+    data = json.loads(result.stdout)
+    assert data["nodes"] == [1, 2, 3]
+    assert data["powers"]["2"] == [[2, 0, 0], [0, 1, 1], [0, 1, 1]]
+
+
+def test_a_json_name_of_255_bytes_is_written(tmp_path):
+    """The longest name the file system takes works: hw2's temporary name is shortened to fit."""
+    out = tmp_path / ("n" * 250 + ".json")
+    (tmp_path / "g.txt").write_text(GRAPH1)
+    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["nodes"] == [1, 2, 3, 4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["g.txt", out.name])  # no temporary left
+
+
+def test_an_edge_list_from_a_pipe_is_read(run_hw2):
+    """`hw2 graph powers /dev/stdin < g.txt` (or <(...)): a pipe, not a regular file."""
+    done = run_hw2("graph", "powers", "/dev/stdin", "--json", "-", input=GRAPH1, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["powers"]["2"][0] == [2, 1, 1, 1]
+
+
+def test_an_input_larger_than_the_limit_is_refused_without_reading_it_all(tmp_path, monkeypatch):
+    """/dev/zero never ends: hw2 reads at most MAX_INPUT_BYTES (+1) of any input."""
+    from hw2cli.graph import io as graph_io
+
+    monkeypatch.setattr(graph_io, "MAX_INPUT_BYTES", 1000)
+    for source in ("/dev/zero", tmp_path / "big.txt"):
+        (tmp_path / "big.txt").write_text("1 2\n" * 300)
+        result = runner.invoke(app, ["graph", "powers", str(source)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == (
+            f"error: edge list {source} is larger than 1,000 bytes, the most hw2 reads; give a smaller file"
+        )
 
 
 def test_long_walk_listings_stream_every_line(tmp_path):

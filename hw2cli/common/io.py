@@ -52,6 +52,56 @@ def _is_special(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+def _short(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
+
+
+def _limits(path: Path) -> tuple[int, int]:
+    """NAME_MAX and PATH_MAX (bytes) of the file system ``path`` would be created on."""
+    folder = path.parent
+    while not os.path.isdir(folder) and folder != folder.parent:
+        folder = folder.parent
+    limits = []
+    for name, default in (("PC_NAME_MAX", 255), ("PC_PATH_MAX", 4096)):
+        try:
+            limits.append(os.pathconf(folder, name) or default)
+        except (OSError, ValueError, AttributeError):
+            limits.append(default)
+    return limits[0], limits[1]
+
+
+def _temp_affixes(path: Path, name_max: int) -> tuple[str, str]:
+    """mkstemp's prefix and suffix for ``path``'s temporary file ``.NAME.XXXXXXXX.tmpSUFFIX``
+    (the same suffix: writers such as matplotlib choose the format by it), NAME shortened so
+    that the temporary name fits in ``name_max`` bytes whenever the final name does."""
+    suffix = ".tmp" + path.suffix
+    room = max(1, name_max - len(os.fsencode(suffix)) - 2 - 8)  # two dots, 8 random characters
+    name = os.fsencode(path.name)[:room].decode("utf-8", "ignore") or "x"
+    return f".{name}.", suffix
+
+
+def check_name_length(path: str | os.PathLike, what: str = "output file") -> None:
+    """Refuse, before anything touches the disk, a path the file system cannot hold: a part of
+    it longer than NAME_MAX bytes, or the whole (with hw2's temporary name) beyond PATH_MAX."""
+    path = Path(path)
+    name_max, path_max = _limits(path)
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > name_max:
+            raise Hw2Error(
+                f"{what} {_short(str(path))}: the name {_short(part)!r} is {size} bytes long, longer than "
+                f"the {name_max} bytes a file name may have here; choose a shorter name"
+            )
+    if len(os.fsencode(".tmp" + path.suffix)) + 11 > name_max:
+        raise Hw2Error(f"{what} {_short(str(path))}: its extension is too long; choose a shorter name")
+    size = len(os.fsencode(str(path))) + len(os.fsencode(".tmp" + path.suffix)) + 11
+    if size >= path_max:
+        raise Hw2Error(
+            f"{what} {_short(str(path))}: the path is {size} bytes long with hw2's temporary name, "
+            f"longer than the {path_max} bytes a path may have; choose a shorter path"
+        )
+
+
 def check_writable(path: str | os.PathLike, what: str = "output file", create: bool = True) -> Path:
     """Fail early, before any long work, if ``path`` cannot be written.
 
@@ -64,6 +114,15 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
     if not os.fspath(path) or os.fspath(path).endswith(os.sep):
         raise Hw2Error(f"{what} {os.fspath(path)!r} names a folder, not a file; give a file path")
     path = Path(path)
+    check_name_length(path, what)
+    try:
+        return _check_writable(path, what, create)
+    except OSError as exc:  # a folder on the way that cannot be searched (EACCES), a link loop ...
+        reason = exc.strerror or type(exc).__name__
+        raise Hw2Error(f"{what} {_short(str(path))} cannot be used: {reason}; choose another path") from None
+
+
+def _check_writable(path: Path, what: str, create: bool) -> Path:
     if path.is_dir():
         raise Hw2Error(f"{what} {path} is a directory; give a file path")
     if _is_special(path):
@@ -89,13 +148,16 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
     folder = parent if parent.exists() else existing
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise Hw2Error(f"{what} {path} is not writable; choose another path")
-    if create:  # the temporary file atomic_path will make: catches read-only disks, too-long names
+    if create:  # the temporary file atomic_path will make: catches read-only disks, full inode tables
+        prefix, suffix = _temp_affixes(path, _limits(path)[0])
         try:
-            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=parent)
-            os.close(fd)
-            os.unlink(probe)
+            fd, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=parent)
         except OSError as exc:
             raise Hw2Error(f"{what} {path} cannot be written: {exc.strerror}; choose another path") from None
+        try:
+            os.close(fd)
+        finally:
+            os.unlink(probe)
     return path
 
 
@@ -151,7 +213,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield path
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    prefix, suffix = _temp_affixes(path, _limits(path)[0])
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
