@@ -93,6 +93,46 @@ def users_folders_untouched():
     assert not found, "the test session wrote into the user's folders: " + "; ".join(found[:10])
 
 
+# ----------------------------------------------------------------------------- the adversarial suite
+# A *kind* is one class of bad input or fault (an edge list with a BOM, a --json name of 304
+# bytes, SIGINT at start-up): a test marked ``@pytest.mark.kind("class")``, each table row its
+# own. CI runs them all but those also marked ``thorough`` (slow ones); scripts/adversarial.py
+# runs every kind (--all-kinds) with many more fuzzing examples and prints the counts per class.
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--all-kinds", action="store_true", help="also run the slow adversarial kinds (marked thorough)"
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kind(cls): an adversarial kind of class CLS (docs/reliability.md)")
+    config.addinivalue_line("markers", "thorough: a slow kind, run by scripts/adversarial.py (--all-kinds)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--all-kinds"):
+        return
+    skip = pytest.mark.skip(reason="slow kind: scripts/adversarial.py runs it")
+    for item in items:
+        if item.get_closest_marker("thorough"):
+            item.add_marker(skip)
+
+
+try:  # property-based fuzzing of the parsers (tests/test_fuzz_parsers.py)
+    from hypothesis import HealthCheck, settings
+
+    _common = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    settings.register_profile(
+        "ci", max_examples=25, derandomize=True, **_common
+    )  # the same examples each run
+    settings.register_profile("thorough", max_examples=1000, **_common)  # scripts/adversarial.py
+    settings.load_profile("ci")  # scripts/adversarial.py: --hypothesis-profile=thorough
+except ImportError:  # the fuzzing tests skip themselves
+    pass
+
+
 @pytest.fixture
 def run_hw2():
     """Run ``python -m hw2cli ARGS`` in a subprocess (the way a shell user runs ``hw2``)."""

@@ -80,11 +80,19 @@ def assert_nothing_half_written(folder: Path) -> None:
         assert json.loads((folder / "out.json").read_text())["command"] == "graph powers"
 
 
-START_DELAYS = [0.0, 0.02, 0.1, 0.3, 0.5]
-WORK_DELAYS = [0.0, 0.05, 0.3]
+def delays(fast: list[float], thorough: list[float]) -> list:
+    """CI tries the ``fast`` delays; scripts/adversarial.py the ``thorough`` ones too."""
+    return [pytest.param(d, id=f"{d}s") for d in fast] + [
+        pytest.param(d, id=f"{d}s", marks=pytest.mark.thorough) for d in thorough
+    ]
 
 
-@pytest.mark.parametrize("delay", START_DELAYS, ids=[f"{d}s" for d in START_DELAYS])
+START_DELAYS = delays([0.0, 0.3], [0.02, 0.1, 0.5])
+WORK_DELAYS = delays([0.05], [0.0, 0.3])
+
+
+@pytest.mark.kind("signals")
+@pytest.mark.parametrize("delay", START_DELAYS)
 def test_ctrl_c_while_hw2_starts_ends_it_silently(tmp_path, delay):
     """Python's handler (caught), then hw2's first statement (default action): SIGINT up to
     0.5 s later, while the modules load, ends the process as killed by SIGINT, nothing printed,
@@ -98,7 +106,8 @@ def test_ctrl_c_while_hw2_starts_ends_it_silently(tmp_path, delay):
     assert_nothing_half_written(tmp_path)
 
 
-@pytest.mark.parametrize("delay", WORK_DELAYS, ids=[f"{d}s" for d in WORK_DELAYS])
+@pytest.mark.kind("signals")
+@pytest.mark.parametrize("delay", WORK_DELAYS)
 def test_ctrl_c_during_the_work_is_one_line_and_exit_130(tmp_path, delay):
     """Once the command's work started (SIGINT caught again), Ctrl-C is KeyboardInterrupt: exit
     130 with at most one line, no traceback, no temporary file left (or exit 0 if it finished)."""
@@ -111,7 +120,15 @@ def test_ctrl_c_during_the_work_is_one_line_and_exit_130(tmp_path, delay):
     assert_nothing_half_written(tmp_path)
 
 
-@pytest.mark.parametrize("value", ["99999999999999999999", "²", "100000", "0", "abc"])
+@pytest.mark.kind("environment")
+@pytest.mark.parametrize(
+    "value",
+    [
+        "99999999999999999999",
+        "²",
+        *(pytest.param(v, marks=pytest.mark.thorough) for v in ("100000", "0", "abc")),
+    ],
+)
 def test_a_bad_omp_num_threads_is_ignored_with_one_line(tmp_path, value, run_hw2):
     """Issue 22 item 20: OMP_NUM_THREADS=99999999999999999999 or ² ended in a ValueError, 100000
     in a segmentation fault, and OpenMP printed its own complaint. Now one warning line, OpenMP
@@ -127,6 +144,7 @@ def test_a_bad_omp_num_threads_is_ignored_with_one_line(tmp_path, value, run_hw2
     assert re.search(r"threads: \d+ threads? \(auto", done.stdout), done.stdout
 
 
+@pytest.mark.kind("signals")
 def test_ctrl_c_in_the_library_before_a_result_is_one_line(tmp_path, monkeypatch):
     """The deterministic twin of the timed runs: KeyboardInterrupt out of the work itself."""
     from typer.testing import CliRunner

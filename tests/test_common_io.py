@@ -16,6 +16,7 @@ def test_write_json_handles_numpy(tmp_path):
     assert json.loads(path.read_text()) == {"m": [[1, 0], [0, 1]], "x": 0.5}
 
 
+@pytest.mark.kind("must work")
 def test_failed_write_keeps_previous_file(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
@@ -68,6 +69,7 @@ def record_fsync_and_replace(monkeypatch) -> list[tuple]:
     return events
 
 
+@pytest.mark.kind("power cuts")
 def test_atomic_write_syncs_the_data_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
     """Power-cut safety: fsync(temporary file) -> rename onto the name -> fsync(folder)."""
     events = record_fsync_and_replace(monkeypatch)
@@ -79,6 +81,7 @@ def test_atomic_write_syncs_the_data_before_the_rename_and_the_folder_after(tmp_
     assert json.loads((tmp_path / "out.json").read_text()) == {"a": 1}
 
 
+@pytest.mark.kind("power cuts")
 def test_atomic_path_syncs_what_an_outside_writer_wrote(tmp_path, monkeypatch):
     """Writers that open and close the file themselves (matplotlib, safetensors) get the same order."""
     events = record_fsync_and_replace(monkeypatch)

@@ -26,6 +26,7 @@ def commit_two_files(folder: Path, step: int) -> None:
     rundir.commit(folder, "manifest.json", Manifest, {"step": step}, files)
 
 
+@pytest.mark.kind("power cuts")
 def test_commit_flushes_every_file_before_the_commit_point_and_the_folder_after(tmp_path, monkeypatch):
     """Issue 22 item 8: a power cut leaves the old or the new checkpoint set. Every file of the
     set and the manifest are fsynced before the rename that commits (``.manifest.json.next``),
@@ -67,6 +68,7 @@ def prepare(folder: Path, force: bool = False) -> Path:
     )
 
 
+@pytest.mark.kind("folders hw2 did not write")
 def test_a_users_file_named_like_a_leftover_is_refused_without_force(tmp_path):
     """Issue 22 item 7: the user's own metrics.csv in --out is not a leftover of hw2's."""
     out = tmp_path / "out"
@@ -79,6 +81,7 @@ def test_a_users_file_named_like_a_leftover_is_refused_without_force(tmp_path):
     assert io.is_marked(out) and (out / "metrics.csv").read_text() == "my,own\n1,2\n"
 
 
+@pytest.mark.kind("folders hw2 did not write")
 def test_a_leftover_hw2_wrote_is_taken_and_one_changed_since_is_not(tmp_path):
     out = prepare(tmp_path / "out")
     assert io.is_marked(out) and io.written_by_hw2(out) == set()
@@ -92,6 +95,7 @@ def test_a_leftover_hw2_wrote_is_taken_and_one_changed_since_is_not(tmp_path):
         prepare(out)
 
 
+@pytest.mark.kind("folders hw2 did not write")
 def test_a_file_hw2_wrote_that_is_not_a_leftover_is_an_earlier_run(tmp_path):
     out = prepare(tmp_path / "out")
     io.atomic_write_text(out / "model.bin", "weights")
@@ -99,6 +103,7 @@ def test_a_file_hw2_wrote_that_is_not_a_leftover_is_an_earlier_run(tmp_path):
         prepare(out)
 
 
+@pytest.mark.kind("folders hw2 did not write")
 def test_a_committed_run_is_an_earlier_run_and_its_files_are_hw2s(tmp_path):
     out = prepare(tmp_path / "out")
     commit_two_files(out, 1)
@@ -109,6 +114,7 @@ def test_a_committed_run_is_an_earlier_run_and_its_files_are_hw2s(tmp_path):
     assert io.written_by_hw2(out) == {"a.bin", "b.bin", "manifest.json"}
 
 
+@pytest.mark.kind("folders hw2 did not write")
 def test_a_run_directory_from_before_markers_still_resumes_and_gets_one(tmp_path):
     """Old run directories (a valid manifest, no marker) are read and continued as before; their
     next commit marks them."""
@@ -121,6 +127,7 @@ def test_a_run_directory_from_before_markers_still_resumes_and_gets_one(tmp_path
     assert io.written_by_hw2(out) == {"a.bin", "b.bin", "manifest.json"}
 
 
+@pytest.mark.kind("folders hw2 did not write")
 def test_a_damaged_marker_claims_nothing(tmp_path):
     out = prepare(tmp_path / "out")
     io.atomic_write_text(out / "metrics.csv", "x\n")
@@ -130,6 +137,7 @@ def test_a_damaged_marker_claims_nothing(tmp_path):
         prepare(out)
 
 
+@pytest.mark.kind("folders hw2 did not write")
 def test_named_single_files_are_replaced_as_users_expect(tmp_path):
     """--json out.json in a folder hw2 never marked: replaced atomically, no marker appears."""
     (tmp_path / "out.json").write_text("old")
@@ -138,6 +146,7 @@ def test_named_single_files_are_replaced_as_users_expect(tmp_path):
     assert not io.is_marked(tmp_path)
 
 
+@pytest.mark.kind("folders hw2 did not write")
 def test_prepare_folder_replaces_only_what_hw2_wrote(tmp_path):
     folder = tmp_path / "preview"
     folder.mkdir()

@@ -66,6 +66,7 @@ def test_commands_print_and_record_the_thread_count(tmp_path):
     }
 
 
+@pytest.mark.kind("environment")
 @pytest.mark.parametrize(
     ("value", "threads"),
     [
