@@ -3,13 +3,15 @@
 Outputs (``--json``, ``--csv``, ``--plot``, ``--preview``, ``--npz``, ``report --out``) follow
 one contract, enforced here so that every command gets it the same way:
 
-* ``check_outputs`` runs before any work (from there on Ctrl-C raises KeyboardInterrupt, so the
-  command keeps what finished; before, it ends the process at once). Each output path is resolved (``~``, symlinks) and
-  refused with one line when it is a folder, cannot be created, names the same file as an
-  input (``inputs=``: the edge list, ``--matrix``, ``--txt-file``, an existing file of a run
-  directory being read) or lies inside a run directory being written (``writes=``), or when
-  two outputs name the same file. ``-`` and ``/dev/stdout`` mean standard output (text
-  outputs only); the tables then go to standard error so that the pipe carries only JSON.
+* ``check_outputs`` runs before any work (from there on Ctrl-C raises KeyboardInterrupt, so
+  the command keeps what finished; before, it ends the process at once). Each output path is
+  resolved (``~``, symlinks) and refused with one line when its name is too long for the file
+  system (NAME_MAX, PATH_MAX: checked before anything touches the disk), it is a folder,
+  cannot be created, names the same file as an input (``inputs=``: the edge list,
+  ``--matrix``, ``--txt-file``, an existing file of a run directory being read) or lies inside
+  a run directory being written (``writes=``), or when two outputs name the same file. ``-``
+  and ``/dev/stdout`` mean standard output (text outputs only); the tables then go to
+  standard error so that the pipe carries only JSON.
 * ``write_json_then_exit`` writes every output even when one of them fails: the others are
   written and one line names what was lost (exit 2; 130 when the work was interrupted).
 """

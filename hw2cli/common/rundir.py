@@ -271,7 +271,7 @@ def recover(path: Path, manifest: str, model: type, known: tuple[str, ...]) -> l
         data = schema.load_json(pending, model, fix="delete it to fall back on the previous checkpoint")
         if _verify(path, data, pending=True) is None:
             _roll_forward(path, manifest, data.staged, data.remove)
-    leftovers = sorted(e.name for e in path.iterdir() if _internal_base(e.name) in {*known, manifest})
+    leftovers = sorted(e.name for e in path.iterdir() if _internal_base(e.name) in {*known, manifest, MARKER})
     for name in leftovers:
         (path / name).unlink(missing_ok=True)
     return leftovers

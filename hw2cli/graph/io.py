@@ -191,8 +191,15 @@ def _parse_edge_tokens(path: Path, text: str) -> tuple[list[str], list[str], np.
 
 
 def _fast_numeric(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """np.loadtxt for all-integer files of 2 or 3 columns; None when the file is anything else."""
+    """np.loadtxt for all-integer files of 2 or 3 columns; None when the file is anything else.
+
+    Only ASCII text goes to np.loadtxt: numpy 2.4's parser reads some characters beyond U+FFFF
+    as digits (U+20000 became the integer 131024) and crashes on others (U+C13A5: SIGSEGV),
+    as this project's fuzzing found; a numeric edge list is ASCII anyway."""
     import warnings
+
+    if not text.isascii():
+        return None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "empty input" warnings: the slow path reports those
