@@ -249,19 +249,19 @@ def _numpy_engine(path: Path, text: str, directed: bool) -> Graph:
         nodes = labels.tolist()
     else:
         us, vs, w = _parse_edge_tokens(path, text)
-        tokens = np.stack([np.asarray(us), np.asarray(vs)], axis=1).ravel()
-        if all(_parses(t) for t in set(tokens.tolist())):
+        # Python strings, not a numpy array: numpy drops a label's trailing NUL characters
+        tokens = [t for pair in zip(us, vs, strict=True) for t in pair]
+        if all(_parses(t) for t in set(tokens)):
             values = [int(t) for t in tokens]
             nodes = sorted(set(values))  # Python ints: no overflow for labels beyond int64
             position = {node: k for k, node in enumerate(nodes)}
             inverse = np.fromiter((position[x] for x in values), dtype=np.int64, count=len(values))
         else:  # names: order of first appearance
-            labels, first, inverse = np.unique(tokens, return_index=True, return_inverse=True)
-            order = np.argsort(first, kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            inverse = rank[inverse]
-            nodes = labels[order].tolist()
+            position = {}
+            inverse = np.fromiter(
+                (position.setdefault(t, len(position)) for t in tokens), dtype=np.int64, count=len(tokens)
+            )
+            nodes = list(position)
     inverse = inverse.reshape(-1, 2)
     adjacency = _from_arrays(
         inverse[:, 0], inverse[:, 1], np.asarray(w, dtype=np.float64), len(nodes), directed
