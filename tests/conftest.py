@@ -89,8 +89,11 @@ def users_folders_untouched():
     names every path.)"""
     yield
     found = changes(BEFORE, listing())
-    shutil.rmtree(SESSION_DIR, ignore_errors=True)
     assert not found, "the test session wrote into the user's folders: " + "; ".join(found[:10])
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)  # also after --collect-only, when no test ran
 
 
 # ----------------------------------------------------------------------------- the adversarial suite
