@@ -1,5 +1,5 @@
-"""`python -m hw2cli` runs the same app as the `hw2` console script."""
+"""`python -m hw2cli` runs the same entry point as the `hw2` console script."""
 
-from hw2cli.cli import app
+from hw2cli.main import main
 
-app(prog_name="hw2")
+main()

@@ -1,10 +1,20 @@
-"""Shared test helpers."""
+"""Shared test helpers, and the test session's environment.
+
+The suite never writes outside temporary folders (issue 21 item 7): before any test module
+imports hw2, matplotlib, torch or the Hugging Face libraries, every cache and configuration
+folder they use is pointed at one temporary folder of this session (subprocesses inherit it),
+and at the end of the session a check asserts that the user's ~/.cache and
+~/.config/matplotlib were left as they were (each file's and folder's size and mtime).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +22,118 @@ import pytest
 # a shared 2-core machine torch's spinning OpenMP threads made training 10x slower. Set
 # before torch is imported; subprocesses (the CLI, torchrun) inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="hw2-tests-"))
+CACHES = {
+    "HW2_CACHE_DIR": "hw2-cache",  # hw2's downloads and token caches
+    "XDG_CACHE_HOME": "cache",  # everything that follows the XDG convention
+    "XDG_CONFIG_HOME": "config",
+    "MPLCONFIGDIR": "matplotlib",  # matplotlib's font cache and configuration
+    "TORCHINDUCTOR_CACHE_DIR": "torchinductor",  # torch.compile (default: /tmp/torchinductor_USER)
+    "TRITON_CACHE_DIR": "triton",  # default: ~/.triton
+    "TORCH_HOME": "torch",  # torch.hub and kernel caches
+    "HF_HOME": "huggingface",  # transformers, huggingface_hub, tokenizers
+    "SCIKIT_LEARN_DATA": "scikit-learn",  # default: ~/scikit_learn_data
+}
+for variable, folder in CACHES.items():
+    os.environ[variable] = str(SESSION_DIR / folder)
+
+
+def _reuse_font_cache() -> None:
+    """Copy matplotlib's font list, if the user has one, so the session need not rebuild it
+    (seconds); reading the user's cache is fine, writing it is not."""
+    for source in (Path.home() / ".cache" / "matplotlib").glob("fontlist-v*.json"):
+        target = SESSION_DIR / "matplotlib" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+_reuse_font_cache()
+
+#: The user's folders the suite must not touch. Package managers' caches (pip, uv) are left
+#: out: the suite never runs them, while the user may, at the same time.
+WATCHED = (Path.home() / ".cache", Path.home() / ".config" / "matplotlib")
+NOT_WATCHED = {"pip", "uv", "pypoetry"}
+
+
+def listing(roots: tuple[Path, ...] = WATCHED) -> dict[str, tuple[int, int]]:
+    """Path -> (size, mtime in ns) of every file and folder under ``roots`` (links not followed)."""
+    found = {}
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            if Path(folder) == WATCHED[0]:
+                dirs[:] = [d for d in dirs if d not in NOT_WATCHED]
+            for name in [folder, *(os.path.join(folder, f) for f in files)]:
+                try:
+                    st = os.lstat(name)
+                except OSError:
+                    continue
+                found[name] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+BEFORE = listing()
+
+
+def changes(before: dict, after: dict) -> list[str]:
+    added = [f"new {p}" for p in sorted(after.keys() - before.keys())]
+    gone = [f"removed {p}" for p in sorted(before.keys() - after.keys())]
+    changed = [f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    return added + gone + changed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def users_folders_untouched():
+    """After the last test: ~/.cache and ~/.config/matplotlib are as they were before the first.
+    (Another program of the same user writing there meanwhile would show up too: the message
+    names every path.)"""
+    yield
+    found = changes(BEFORE, listing())
+    assert not found, "the test session wrote into the user's folders: " + "; ".join(found[:10])
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)  # also after --collect-only, when no test ran
+
+
+# ----------------------------------------------------------------------------- the adversarial suite
+# A *kind* is one class of bad input or fault (an edge list with a BOM, a --json name of 304
+# bytes, SIGINT at start-up): a test marked ``@pytest.mark.kind("class")``, each table row its
+# own. CI runs them all but those also marked ``thorough`` (slow ones); scripts/adversarial.py
+# runs every kind (--all-kinds) with many more fuzzing examples and prints the counts per class.
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--all-kinds", action="store_true", help="also run the slow adversarial kinds (marked thorough)"
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kind(cls): an adversarial kind of class CLS (docs/reliability.md)")
+    config.addinivalue_line("markers", "thorough: a slow kind, run by scripts/adversarial.py (--all-kinds)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--all-kinds"):
+        return
+    skip = pytest.mark.skip(reason="slow kind: scripts/adversarial.py runs it")
+    for item in items:
+        if item.get_closest_marker("thorough"):
+            item.add_marker(skip)
+
+
+try:  # property-based fuzzing of the parsers (tests/test_fuzz_parsers.py)
+    from hypothesis import HealthCheck, settings
+
+    _common = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    settings.register_profile(
+        "ci", max_examples=25, derandomize=True, **_common
+    )  # the same examples each run
+    settings.register_profile("thorough", max_examples=1000, **_common)  # scripts/adversarial.py
+    settings.load_profile("ci")  # scripts/adversarial.py: --hypothesis-profile=thorough
+except ImportError:  # the fuzzing tests skip themselves
+    pass
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 Every row asserts: the exit code, exactly one line on stderr (``error: ...`` naming the
 problem), no traceback, and that every file that existed before is byte-identical after.
-Outputs (issue 11 item 2), numbers (item 4), usage errors (item 6). The kinds that must
-*work* (``--json -``, a device, a FIFO, exact huge weights, long walk listings) and worker
-pools (item 5) follow the table. docs/reliability.md counts the kinds.
+Classes of kinds: output paths (issue 11 item 2, issue 22 item 17), numbers (issue 11 item 4,
+issue 22 items 14, 15), input files (issue 22 items 11, 16), usage errors (issue 11 item 6).
+The kinds that must *work* (``--json -``, a device, a FIFO, a pipe, exact huge weights, long
+walk listings) and worker pools (issue 11 item 5) follow the table. Each kind carries
+``pytest.mark.kind(CLASS)``; scripts/adversarial.py counts them (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ def root(tmp_path_factory) -> Path:
     (base / "afile").write_text("not a folder\n")
     os.symlink(base / "g.txt", base / "g_link.txt")
     os.link(base / "g.txt", base / "g_hard.txt")
+    (base / "w1e300.txt").write_text("1 2 1e300\n2 3 1\n")
+    (base / "w1e200.txt").write_text("1 2 1e200\n2 3 1\n")
+    (base / "w15e308.txt").write_text("1 2 1.5e308\n2 3 1.5\n")
+    (base / "m3.txt").write_text("0 1 0\n1 0 1\n0 1 0\n")
+    (base / "deep.txt").write_text("[" * 100_000)
+    (base / "deep3.txt").write_text("[[[0]]]")
+    (base / "bigint.txt").write_text(f"[[0, {10**400}], [1, 0]]")
+    (base / "digits5000.txt").write_text(f"[[0, {'9' * 5000}], [1, 0]]")
     (base / "repro" / "graph").mkdir(parents=True)
     (base / "repro" / "graph" / "part.json").write_text('{"title": "graph"}\n')
     result = runner.invoke(
@@ -128,9 +138,9 @@ POW = ["graph", "powers", "{g}"]
 LAP = ["graph", "laplacian", "{g}"]
 CHK = ["graph", "check", "{g}", "--kind", "adjacency", "--matrix", "{m}"]
 
-# (kind, argv, exit code, text the one stderr line must contain)
-CASES = [
-    # ---- outputs: collisions with inputs and run directories, refused before any work
+# (kind, argv, exit code, text the one stderr line must contain), one list per class of kinds
+# outputs: collisions with inputs and run directories, unusable places and names, refused before any work
+OUTPUTS = [
     ("json-is-edge-list", [*POW, "--json", "{g}"], 2, "would overwrite the input EDGES"),
     ("npz-is-edge-list", [*POW, "--npz", "{g}"], 2, "would overwrite the input EDGES"),
     ("json-is-matrix", ["graph", "powers", "--matrix", "{m}", "--json", "{m}"], 2, "input --matrix"),
@@ -143,7 +153,21 @@ CASES = [
     ("json-and-npz-same-file", [*POW, "--json", "{new}/a", "--npz", "{new}/a"], 2, "both name"),
     ("json-is-folder", [*POW, "--json", "{root}"], 2, "is a directory"),
     ("json-under-a-file", [*POW, "--json", "{root}/afile/out.json"], 2, "is a file"),
-    ("json-name-too-long", [*POW, "--json", "{new}/" + "n" * 250 + ".json"], 2, "File name too long"),
+    ("json-name-too-long", [*POW, "--json", "{new}/" + "n" * 255 + ".json"], 2, "is 260 bytes long"),
+    (
+        "json-name-304-bytes",
+        [*POW, "--json", "{new}/" + "n" * 304],
+        2,
+        "is 304 bytes long, longer than the 255 bytes a file name may have here",
+    ),
+    ("json-folder-name-too-long", [*POW, "--json", "{new}/" + "d" * 300 + "/o.json"], 2, "300 bytes long"),
+    (
+        "json-path-beyond-path-max",
+        [*POW, "--json", "{new}/" + ("d" * 200 + "/") * 21 + "o.json"],
+        2,
+        "longer than the 4096 bytes a path may have",
+    ),
+    ("json-extension-too-long", [*POW, "--json", "{new}/a." + "j" * 250], 2, "its extension is too long"),
     ("json-in-proc", [*POW, "--json", "/proc/hw2.json"], 2, "cannot be written"),
     ("npz-to-stdout", [*POW, "--npz", "-"], 2, "standard output takes only text"),
     ("train-json-is-txt-file", [*TRAIN, "--json", "{tiny}"], 2, "input --txt-file"),
@@ -208,7 +232,9 @@ CASES = [
         "written: --json",
     ),
     ("check-json-to-dev-full", [*CHK, "--json", "/dev/full"], 2, "could not write --json /dev/full"),
-    # ---- numbers: every numeric option has a range, checked at the CLI boundary
+]
+# numbers: every numeric option has a range, checked at the CLI boundary; values that overflow
+NUMBERS = [
     ("train-seed-negative", [*TRAIN, "--seed", "-1"], 2, "--seed -1 is out of range; use 0 to 4,294,967,295"),
     ("train-seed-65-bits", [*TRAIN, "--seed", str(2**65)], 2, "--seed"),
     ("train-seed-2^32", [*TRAIN, "--seed", str(2**32)], 2, "out of range"),
@@ -265,8 +291,30 @@ CASES = [
         2,
         "--power 0",
     ),
-    ("weight-inf", ["graph", "powers", "{root}/inf.txt"], 2, "finite"),
-    ("weight-nan", ["graph", "powers", "{root}/nan.txt"], 2, "finite"),
+    (
+        "powers-weight-1e300-max-power-20",  # exact ints of 6,000 digits: beyond Python's int-to-str limit
+        ["graph", "powers", "{root}/w1e300.txt", "--max-power", "20"],
+        2,
+        "A^2 has entries beyond the largest float64 (about 1.8e308); use --max-power 1 or smaller weights",
+    ),
+    (
+        "powers-float-weights-overflow",
+        ["graph", "powers", "{root}/w15e308.txt"],
+        2,
+        "A^2 has entries beyond the largest float64",
+    ),
+    (
+        "check-power-weight-1e200",  # was OverflowError: int too large to convert to float
+        ["graph", "check", "{root}/w1e200.txt", "--kind", "power", "--matrix", "{root}/m3.txt"],
+        2,
+        "A^2 has entries beyond the largest float64 (about 1.8e308); use --power 1 or smaller weights",
+    ),
+    (
+        "walk-weight-beyond-float64",
+        ["graph", "powers", "{root}/w1e300.txt", "--max-power", "1", "--walks", "1", "1", "--length", "20"],
+        2,
+        "(A^20)[1, 1] is beyond the largest float64 (about 1.8e308); use a smaller --length",
+    ),
     (
         "weights-sum-beyond-float64",
         ["graph", "laplacian", "{root}/huge.txt"],
@@ -274,7 +322,34 @@ CASES = [
         "sum beyond the largest float64",
     ),
     ("rotate-angle-beyond-1e6", [*ROT, "--angles", "0:2e6:1"], 2, "beyond ±1,000,000 degrees"),
-    # ---- usage errors: one line, exit 2, instead of a framed usage box
+]
+# input files: names, nesting and numbers a parser must refuse in one line
+INPUTS = [
+    ("edge-list-name-too-long", ["graph", "powers", "{new}/" + "e" * 300], 2, "File name too long"),
+    ("weight-inf", ["graph", "powers", "{root}/inf.txt"], 2, "finite"),
+    (
+        "matrix-nested-100000-deep",  # was RecursionError
+        ["graph", "powers", "--matrix", "{root}/deep.txt"],
+        2,
+        "nests brackets 100000 levels deep; a matrix is a list of rows",
+    ),
+    ("matrix-nested-3-deep", ["graph", "powers", "--matrix", "{root}/deep3.txt"], 2, "3 levels deep"),
+    (
+        "matrix-integer-beyond-float64",
+        ["graph", "powers", "--matrix", "{root}/bigint.txt"],
+        2,
+        "beyond float64 (about ±1.8e308)",
+    ),
+    (
+        "matrix-integer-of-5000-digits",
+        ["graph", "powers", "--matrix", "{root}/digits5000.txt"],
+        2,
+        "is not a nested list of numbers",
+    ),
+    ("weight-nan", ["graph", "powers", "{root}/nan.txt"], 2, "finite"),
+]
+# usage errors: one line, exit 2, instead of a framed usage box
+USAGE = [
     ("int-option-not-a-number", [*POW, "--max-power", "two"], 2, "valid integer"),
     ("float-option-not-a-number", [*TRAIN, "--lr", "fast"], 2, "'--lr'"),
     ("missing-argument", ["report"], 2, "Missing argument"),
@@ -287,7 +362,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind, argv, code, message", CASES, ids=[c[0] for c in CASES])
+def kinds(cls: str, rows: list[tuple]) -> list:
+    """Table rows as adversarial kinds of class ``cls`` (tests/conftest.py, docs/reliability.md)."""
+    return [pytest.param(*row, id=row[0], marks=pytest.mark.kind(cls)) for row in rows]
+
+
+CASES = [
+    *kinds("output paths", OUTPUTS),
+    *kinds("numbers", NUMBERS),
+    *kinds("input files", INPUTS),
+    *kinds("usage errors", USAGE),
+]
+
+
+@pytest.mark.parametrize("kind, argv, code, message", CASES)
 def test_bad_input_is_one_line(root, tmp_path, kind, argv, code, message):
     (root / "inf.txt").write_text("1 2 inf\n")
     (root / "nan.txt").write_text("1 2 nan\n")
@@ -314,6 +402,7 @@ def test_bad_input_is_one_line(root, tmp_path, kind, argv, code, message):
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # never replaced by a regular file
 
 
+@pytest.mark.kind("usage errors")
 def test_usage_error_through_the_real_entry_point(run_hw2):
     """The same one line from a shell, and `hw2 graph` alone still shows the help."""
     bad = run_hw2("graph", "powers", "examples/graph1.txt", "--max-power", "x", timeout=60)
@@ -326,6 +415,7 @@ def test_usage_error_through_the_real_entry_point(run_hw2):
 # ----------------------------------------------------------------------------- kinds that must work
 
 
+@pytest.mark.kind("must work")
 def test_json_dash_gives_pure_json_on_stdout_and_the_table_on_stderr(tmp_path):
     (tmp_path / "g.txt").write_text(GRAPH1)
     result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", "-"])
@@ -335,6 +425,7 @@ def test_json_dash_gives_pure_json_on_stdout_and_the_table_on_stderr(tmp_path):
     assert "A²" in result.stderr
 
 
+@pytest.mark.kind("must work")
 def test_json_dev_stdout_is_standard_output(tmp_path):
     (tmp_path / "g.txt").write_text(GRAPH1)
     result = runner.invoke(app, ["graph", "laplacian", str(tmp_path / "g.txt"), "--json", "/dev/stdout"])
@@ -342,6 +433,7 @@ def test_json_dev_stdout_is_standard_output(tmp_path):
     assert json.loads(result.stdout)["command"] == "graph laplacian"
 
 
+@pytest.mark.kind("must work")
 def test_report_out_dash(tmp_path, monkeypatch):
     from hw2cli.report import build
 
@@ -351,6 +443,7 @@ def test_report_out_dash(tmp_path, monkeypatch):
     assert result.stdout == "# report\n"
 
 
+@pytest.mark.kind("must work")
 def test_devices_and_fifos_are_written_into_never_replaced(tmp_path, run_hw2):
     (tmp_path / "g.txt").write_text(GRAPH1)
     result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", "/dev/null"])
@@ -367,6 +460,7 @@ def test_devices_and_fifos_are_written_into_never_replaced(tmp_path, run_hw2):
     assert json.loads(got[0])["nodes"] == [1, 2, 3, 4]
 
 
+@pytest.mark.kind("must work")
 def test_weights_beyond_int64_stay_exact_and_check_agrees(tmp_path):
     """1e19 > 2^63 wrapped to -9223372036854775808; now A^2[1,1] = 10^38 exactly and the
     right matrix is called right."""
@@ -394,16 +488,64 @@ def test_weights_beyond_int64_stay_exact_and_check_agrees(tmp_path):
     assert check.exit_code == 0, check.output
 
 
-def test_float_overflow_is_null_in_json_and_listed(tmp_path):
-    """A^2 of a 1.5e308 weight (not whole: 1.5 elsewhere) is inf: null in --json, with where and why."""
-    (tmp_path / "g.txt").write_text("1 2 1.5e308\n2 3 1.5\n")
-    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", "-"])
+@pytest.mark.kind("input files")
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("edge list", "\ufeff3 1\n1 2\n"),
+        ("matrix rows", "\ufeff0 1 1\n1 0 0\n1 0 0\n"),
+        ("nested-list matrix", "\ufeff[[0, 1, 1], [1, 0, 0], [1, 0, 0]]"),
+    ],
+)
+def test_a_byte_order_mark_is_ignored(tmp_path, name, text):
+    """Issue 22 item 11: a BOM (Windows Notepad) turned node 3 into "\ufeff3"; now the graph is
+    the star 1-2, 1-3 either way: A^2[1,1] = deg(1) = 2."""
+    (tmp_path / "g.txt").write_text(text, encoding="utf-8")
+    given = (
+        ["{}".format(tmp_path / "g.txt")] if name == "edge list" else ["--matrix", str(tmp_path / "g.txt")]
+    )
+    result = runner.invoke(app, ["graph", "powers", *given, "--json", "-"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
-    assert data["powers"]["2"][2][2] == 2.25 and data["powers"]["2"][0][0] is None
-    assert {"path": "powers.2[0][0]", "value": "inf"} in data["non_finite"]
+    data = json.loads(result.stdout)
+    assert data["nodes"] == [1, 2, 3]
+    assert data["powers"]["2"] == [[2, 0, 0], [0, 1, 1], [0, 1, 1]]
 
 
+@pytest.mark.kind("must work")
+def test_a_json_name_of_255_bytes_is_written(tmp_path):
+    """The longest name the file system takes works: hw2's temporary name is shortened to fit."""
+    out = tmp_path / ("n" * 250 + ".json")
+    (tmp_path / "g.txt").write_text(GRAPH1)
+    result = runner.invoke(app, ["graph", "powers", str(tmp_path / "g.txt"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["nodes"] == [1, 2, 3, 4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["g.txt", out.name])  # no temporary left
+
+
+@pytest.mark.kind("must work")
+def test_an_edge_list_from_a_pipe_is_read(run_hw2):
+    """`hw2 graph powers /dev/stdin < g.txt` (or <(...)): a pipe, not a regular file."""
+    done = run_hw2("graph", "powers", "/dev/stdin", "--json", "-", input=GRAPH1, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["powers"]["2"][0] == [2, 1, 1, 1]
+
+
+@pytest.mark.kind("input files")
+def test_an_input_larger_than_the_limit_is_refused_without_reading_it_all(tmp_path, monkeypatch):
+    """/dev/zero never ends: hw2 reads at most MAX_INPUT_BYTES (+1) of any input."""
+    from hw2cli.graph import io as graph_io
+
+    monkeypatch.setattr(graph_io, "MAX_INPUT_BYTES", 1000)
+    for source in ("/dev/zero", tmp_path / "big.txt"):
+        (tmp_path / "big.txt").write_text("1 2\n" * 300)
+        result = runner.invoke(app, ["graph", "powers", str(source)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == (
+            f"error: edge list {source} is larger than 1,000 bytes, the most hw2 reads; give a smaller file"
+        )
+
+
+@pytest.mark.kind("must work")
 def test_long_walk_listings_stream_every_line(tmp_path):
     """K5, length 10: (4^10 - (-1)^10)/5 = 209,715 walks from 1 to 2 (for K_n and i != j,
     (A^k)[i, j] = ((n-1)^k - (-1)^k)/n), all listed."""
@@ -430,11 +572,13 @@ def test_long_walk_listings_stream_every_line(tmp_path):
     assert "209715 walks, and (A¹⁰)[1, 2] = 209715 ✓" in result.stdout
 
 
+@pytest.mark.kind("must work")
 def test_max_walks_help_states_the_cost():
     result = runner.invoke(app, ["graph", "powers", "--help"])
     assert "about 13 bytes of --json per node" in " ".join(result.output.replace("│", " ").split())
 
 
+@pytest.mark.kind("must work")
 def test_plot_into_a_vanished_folder_keeps_the_json(root, tmp_path, monkeypatch):
     """--plot's folder is replaced by a file during the run (a vanished folder alone is made
     again): the --json of the finished work is written and one line names what was lost."""
@@ -470,6 +614,7 @@ def test_plot_into_a_vanished_folder_keeps_the_json(root, tmp_path, monkeypatch)
     assert json.loads((tmp_path / "r.json").read_text())["models"]["plain"]["accuracy"]
 
 
+@pytest.mark.kind("must work")
 def test_json_is_always_valid_and_says_what_was_not_finite(tmp_path):
     from hw2cli.common.io import write_json
 
@@ -507,6 +652,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.kind("worker pools")
 def test_failing_workers_end_the_run_with_their_error(tmp_path):
     """A worker that fails at start (it used to be restarted forever) or in a job ends the
     pool with the worker's error in one line; rounds finished before it are kept."""
@@ -521,6 +667,7 @@ def test_failing_workers_end_the_run_with_their_error(tmp_path):
     assert out["mid_done"] == [0]
 
 
+@pytest.mark.kind("worker pools")
 def test_bench_writes_finished_rounds_when_a_worker_fails(tmp_path, monkeypatch):
     from hw2cli.padding import bench
     from hw2cli.padding.train import RoundOutcome
@@ -555,3 +702,23 @@ def test_bench_writes_finished_rounds_when_a_worker_fails(tmp_path, monkeypatch)
         1
     ]  # rounds are numbered from 1 in every output
     assert len((tmp_path / "b.csv").read_text().splitlines()) == 2  # header + the finished round
+
+
+@pytest.mark.kind("input files")
+def test_characters_numpy_misreads_never_reach_its_parser(tmp_path):
+    """Found by fuzzing: numpy 2.4's loadtxt reads U+20000 as the integer 131024 and dies of
+    SIGSEGV on U+C13A5. The numpy engine (files of 1 MiB and more) now reads them as names, as
+    the networkx engine does (in a subprocess: a crash must not take pytest down)."""
+    edges = tmp_path / "g.txt"
+    edges.write_text("\U00020000 1\n\U000c13a5 2\n1 2\n", encoding="utf-8")
+    script = (
+        "import sys; from hw2cli.graph.io import read_edgelist; "
+        "print([read_edgelist(sys.argv[1], engine=e).nodes for e in ('numpy', 'networkx')])"
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(edges)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    names = ["\U00020000", "1", "\U000c13a5", "2"]
+    assert done.stdout.strip() == repr([names, names])

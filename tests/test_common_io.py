@@ -16,6 +16,7 @@ def test_write_json_handles_numpy(tmp_path):
     assert json.loads(path.read_text()) == {"m": [[1, 0], [0, 1]], "x": 0.5}
 
 
+@pytest.mark.kind("must work")
 def test_failed_write_keeps_previous_file(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
@@ -45,3 +46,54 @@ def test_atomic_files_get_the_usual_mode(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def record_fsync_and_replace(monkeypatch) -> list[tuple]:
+    """Record, in order, every ``os.fsync`` (the path of the synced file or folder) and
+    ``os.replace`` (source, destination) while the real calls still run."""
+    import os
+
+    events: list[tuple] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.fspath(src), os.fspath(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+@pytest.mark.kind("power cuts")
+def test_atomic_write_syncs_the_data_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """Power-cut safety: fsync(temporary file) -> rename onto the name -> fsync(folder)."""
+    events = record_fsync_and_replace(monkeypatch)
+    write_json(tmp_path / "out.json", {"a": 1})
+    [replace] = [e for e in events if e[0] == "replace"]
+    tmp, final = replace[1], replace[2]
+    assert final == str(tmp_path / "out.json") and tmp != final
+    assert events == [("fsync", tmp), replace, ("fsync", str(tmp_path))]
+    assert json.loads((tmp_path / "out.json").read_text()) == {"a": 1}
+
+
+@pytest.mark.kind("power cuts")
+def test_atomic_path_syncs_what_an_outside_writer_wrote(tmp_path, monkeypatch):
+    """Writers that open and close the file themselves (matplotlib, safetensors) get the same order."""
+    events = record_fsync_and_replace(monkeypatch)
+    with atomic_path(tmp_path / "w.bin") as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"\x00" * 10)
+    assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1] == events[1][1] and events[2][1] == str(tmp_path)
+    assert (tmp_path / "w.bin").read_bytes() == b"\x00" * 10
+
+
+def test_devices_are_written_without_rename_or_sync(tmp_path, monkeypatch):
+    events = record_fsync_and_replace(monkeypatch)
+    write_json("/dev/null", {"a": 1})
+    assert events == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.threads import busy_from_samples, choose_threads, cpu_cores
+from hw2cli.common.threads import busy_from_samples, check_environment, choose_threads, cpu_cores, omp_threads
 
 # user nice system idle iowait irq softirq steal, per CPU
 STAT0 = "cpu  0 0 0 0 0 0 0 0\ncpu0 100 0 0 900 0 0 0 0\ncpu1 500 0 0 500 0 0 0 0\nintr 1\n"
@@ -64,3 +64,36 @@ def test_commands_print_and_record_the_thread_count(tmp_path):
         "source": "--threads",
         "busy_cores": None,
     }
+
+
+@pytest.mark.kind("environment")
+@pytest.mark.parametrize(
+    ("value", "threads"),
+    [
+        ("3", 3),
+        (" 2 ", 2),
+        ("4,2", 4),  # OpenMP's nested levels: the first is ours
+        ("4096", 4096),
+        ("4097", None),
+        ("100000", None),  # OpenMP crashed (SIGSEGV) starting that many threads
+        ("99999999999999999999", None),  # was: ValueError, Overflow when unpacking long long
+        ("²", None),  # str.isdigit() accepts it, int() does not
+        ("٣", None),  # an Arabic-Indic three: a digit to Python, not to OpenMP
+        ("0", None),
+        ("-3", None),
+        ("1.5", None),
+        ("", None),
+        ("4,", None),
+    ],
+)
+def test_omp_num_threads_is_read_as_openmp_reads_it(value, threads):
+    assert omp_threads({"OMP_NUM_THREADS": value}) == threads
+    choice = choose_threads(None, environ={"OMP_NUM_THREADS": value}, busy=0.0)
+    assert choice.source == ("OMP_NUM_THREADS" if threads else "auto")
+
+
+def test_check_environment_removes_a_bad_value_before_openmp_reads_it():
+    environ = {"OMP_NUM_THREADS": "²", "PATH": "/bin"}
+    warning = check_environment(environ)
+    assert environ == {"PATH": "/bin"} and warning.startswith("OMP_NUM_THREADS='²' is not a thread count")
+    assert check_environment({"OMP_NUM_THREADS": "2"}) is None and check_environment({}) is None

@@ -388,7 +388,18 @@ def test_there_are_at_least_35_kinds():
     assert len(CASES) >= 35 and len({name for name, _, _ in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("name,kind,damage", CASES, ids=[c[0] for c in CASES])
+CLASS = {
+    G: "GPT run read back",
+    R: "GPT run read back",
+    L: "models folder read back",
+    P: "report folders read back",
+}
+
+
+@pytest.mark.parametrize(
+    "name,kind,damage",
+    [pytest.param(*case, id=case[0], marks=pytest.mark.kind(CLASS[case[1]])) for case in CASES],
+)
 def test_damaged_file_is_one_line_exit_2(sources, tmp_path, name, kind, damage):
     folder = tmp_path / "target"
     shutil.copytree(sources[SOURCE[kind]], folder)
@@ -403,6 +414,7 @@ def test_damaged_file_is_one_line_exit_2(sources, tmp_path, name, kind, damage):
     assert snapshot(folder) == before, name
 
 
+@pytest.mark.kind("report folders read back")
 def test_report_of_an_interrupted_padding_bench_is_written(tmp_path):
     """padding-bench's JSON of a run interrupted before any round is valid input: dashes."""
     folder = tmp_path / "r"

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.common import rundir
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import MARKER
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt import train as train_module
@@ -140,7 +141,7 @@ def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(corpus, tmp_
     assert ckpt.open_run(old).state.step == 6
     result = train(tiny(corpus, old, force=True))
     assert result.steps == 12 and not result.interrupted
-    assert sorted(p.name for p in old.iterdir()) == sorted(ckpt.RUN_FILES)
+    assert sorted(p.name for p in old.iterdir()) == sorted([*ckpt.RUN_FILES, MARKER])
     assert json.loads((old / "config.json").read_text())["train"]["seed"] == 0
     assert_same_weights(old, reference)
 
@@ -465,6 +466,6 @@ def test_save_models_refuses_earlier_models_and_force_replaces_them_only_on_comm
     assert rotate("--mode", "plain", "--seed", "1", "--save-models", str(models), "--force").exit_code == 0
     meta = json.loads((models / "config.json").read_text())
     assert list(meta["models"]) == ["plain"] and meta["models"]["plain"]["seed"] == 1
-    assert sorted(p.name for p in models.iterdir()) == ["config.json", "plain.safetensors"]
+    assert sorted(p.name for p in models.iterdir()) == [MARKER, "config.json", "plain.safetensors"]
     reload = rotate("--mode", "augmented", "--load-models", str(models))
     assert "has no augmented model" in one_error_line(reload)

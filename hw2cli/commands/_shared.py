@@ -3,12 +3,15 @@
 Outputs (``--json``, ``--csv``, ``--plot``, ``--preview``, ``--npz``, ``report --out``) follow
 one contract, enforced here so that every command gets it the same way:
 
-* ``check_outputs`` runs before any work. Each output path is resolved (``~``, symlinks) and
-  refused with one line when it is a folder, cannot be created, names the same file as an
-  input (``inputs=``: the edge list, ``--matrix``, ``--txt-file``, an existing file of a run
-  directory being read) or lies inside a run directory being written (``writes=``), or when
-  two outputs name the same file. ``-`` and ``/dev/stdout`` mean standard output (text
-  outputs only); the tables then go to standard error so that the pipe carries only JSON.
+* ``check_outputs`` runs before any work (from there on Ctrl-C raises KeyboardInterrupt, so
+  the command keeps what finished; before, it ends the process at once). Each output path is
+  resolved (``~``, symlinks) and refused with one line when its name is too long for the file
+  system (NAME_MAX, PATH_MAX: checked before anything touches the disk), it is a folder,
+  cannot be created, names the same file as an input (``inputs=``: the edge list,
+  ``--matrix``, ``--txt-file``, an existing file of a run directory being read) or lies inside
+  a run directory being written (``writes=``), or when two outputs name the same file. ``-``
+  and ``/dev/stdout`` mean standard output (text outputs only); the tables then go to
+  standard error so that the pipe carries only JSON.
 * ``write_json_then_exit`` writes every output even when one of them fails: the others are
   written and one line names what was lost (exit 2; 130 when the work was interrupted).
 """
@@ -74,6 +77,20 @@ def use_threads(requested: int):
     if stack is not None:
         stack.callback(_threads.reset, token)
     return choice
+
+
+def catch_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt, which the command turns into its partial
+    result (exit 130). Until a command's work starts, the entry point (hw2cli/main.py) lets
+    Ctrl-C end the process at once; nothing changes where it did not (CliRunner, notebooks)."""
+    import signal
+    import threading
+
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) == signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -197,8 +214,9 @@ def check_outputs(
     ``inputs``: label -> file or folder read (every existing file inside a folder counts);
     ``writes``: label -> run directory this command writes (no output may go inside it).
     """
-    from hw2cli.common.io import check_writable, is_stdout
+    from hw2cli.common.io import check_name_length, check_writable, is_stdout
 
+    catch_interrupts()  # every command checks its outputs first: its work starts here
     given = {name: path for name, path in paths.items() if path is not None}
     to_stdout = [name for name, path in given.items() if is_stdout(path)]
     for name in to_stdout:
@@ -211,6 +229,8 @@ def check_outputs(
         both = " and ".join(_flag(n) for n in to_stdout)
         raise Hw2Error(f"{both} both write to standard output; send one to a file")
     files = {name: Path(path) for name, path in given.items() if name not in to_stdout}
+    for name, path in files.items():  # before any look at the disk: a too-long name fails every call
+        check_name_length(path, f"{_flag(name)} file")
     seen: dict[tuple, str] = {}
     for name, path in files.items():
         key = _identity(path)
@@ -223,8 +243,8 @@ def check_outputs(
             if source is None:
                 continue
             source = Path(source)
-            if source.is_dir():
-                clash = _inside(path, source) and path.exists()
+            if os.path.isdir(source):
+                clash = _inside(path, source) and os.path.exists(path)
             else:
                 clash = _identity(source) == key
             if clash:

@@ -1,7 +1,20 @@
-"""Atomic file output: nothing already written is lost or left half-written."""
+"""Atomic, durable file output: nothing already written is lost or left half-written.
+
+Every file is written to a temporary name beside its final one, flushed to the disk
+(``os.fsync``), renamed over the final name, and the folder's entry flushed too: after a
+power cut the path holds either the old file or the whole new one.
+
+**What hw2 wrote.** A folder that hw2 creates or fills (a run directory, a ``--save-models``
+or preview folder, a reproduction's folders) holds a marker, :data:`MARKER`, listing the files
+hw2 wrote there with the size and modification time it left them with. Every file written
+through :func:`atomic_path` into a marked folder is recorded (:func:`claim`), so a command may
+later replace it without ``--force``, while a file that is not listed, or was changed since,
+is the user's (:func:`written_by_hw2`; hw2cli/common/rundir.py refuses to replace those).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -15,6 +28,8 @@ from hw2cli.common.errors import Hw2Error
 
 #: The output path that means standard output (``--json -``).
 STDOUT = "-"
+#: The file, in each folder hw2 creates or fills, that lists the files hw2 wrote there.
+MARKER = ".hw2-files.json"
 
 
 def is_stdout(path: str | os.PathLike | None) -> bool:
@@ -37,6 +52,56 @@ def _is_special(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+def _short(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
+
+
+def _limits(path: Path) -> tuple[int, int]:
+    """NAME_MAX and PATH_MAX (bytes) of the file system ``path`` would be created on."""
+    folder = path.parent
+    while not os.path.isdir(folder) and folder != folder.parent:
+        folder = folder.parent
+    limits = []
+    for name, default in (("PC_NAME_MAX", 255), ("PC_PATH_MAX", 4096)):
+        try:
+            limits.append(os.pathconf(folder, name) or default)
+        except (OSError, ValueError, AttributeError):
+            limits.append(default)
+    return limits[0], limits[1]
+
+
+def _temp_affixes(path: Path, name_max: int) -> tuple[str, str]:
+    """mkstemp's prefix and suffix for ``path``'s temporary file ``.NAME.XXXXXXXX.tmpSUFFIX``
+    (the same suffix: writers such as matplotlib choose the format by it), NAME shortened so
+    that the temporary name fits in ``name_max`` bytes whenever the final name does."""
+    suffix = ".tmp" + path.suffix
+    room = max(1, name_max - len(os.fsencode(suffix)) - 2 - 8)  # two dots, 8 random characters
+    name = os.fsencode(path.name)[:room].decode("utf-8", "ignore") or "x"
+    return f".{name}.", suffix
+
+
+def check_name_length(path: str | os.PathLike, what: str = "output file") -> None:
+    """Refuse, before anything touches the disk, a path the file system cannot hold: a part of
+    it longer than NAME_MAX bytes, or the whole (with hw2's temporary name) beyond PATH_MAX."""
+    path = Path(path)
+    name_max, path_max = _limits(path)
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > name_max:
+            raise Hw2Error(
+                f"{what} {_short(str(path))}: the name {_short(part)!r} is {size} bytes long, longer than "
+                f"the {name_max} bytes a file name may have here; choose a shorter name"
+            )
+    if len(os.fsencode(".tmp" + path.suffix)) + 11 > name_max:
+        raise Hw2Error(f"{what} {_short(str(path))}: its extension is too long; choose a shorter name")
+    size = len(os.fsencode(str(path))) + len(os.fsencode(".tmp" + path.suffix)) + 11
+    if size >= path_max:
+        raise Hw2Error(
+            f"{what} {_short(str(path))}: the path is {size} bytes long with hw2's temporary name, "
+            f"longer than the {path_max} bytes a path may have; choose a shorter path"
+        )
+
+
 def check_writable(path: str | os.PathLike, what: str = "output file", create: bool = True) -> Path:
     """Fail early, before any long work, if ``path`` cannot be written.
 
@@ -49,6 +114,15 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
     if not os.fspath(path) or os.fspath(path).endswith(os.sep):
         raise Hw2Error(f"{what} {os.fspath(path)!r} names a folder, not a file; give a file path")
     path = Path(path)
+    check_name_length(path, what)
+    try:
+        return _check_writable(path, what, create)
+    except OSError as exc:  # a folder on the way that cannot be searched (EACCES), a link loop ...
+        reason = exc.strerror or type(exc).__name__
+        raise Hw2Error(f"{what} {_short(str(path))} cannot be used: {reason}; choose another path") from None
+
+
+def _check_writable(path: Path, what: str, create: bool) -> Path:
     if path.is_dir():
         raise Hw2Error(f"{what} {path} is a directory; give a file path")
     if _is_special(path):
@@ -74,13 +148,16 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
     folder = parent if parent.exists() else existing
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise Hw2Error(f"{what} {path} is not writable; choose another path")
-    if create:  # the temporary file atomic_path will make: catches read-only disks, too-long names
+    if create:  # the temporary file atomic_path will make: catches read-only disks, full inode tables
+        prefix, suffix = _temp_affixes(path, _limits(path)[0])
         try:
-            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=parent)
-            os.close(fd)
-            os.unlink(probe)
+            fd, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=parent)
         except OSError as exc:
             raise Hw2Error(f"{what} {path} cannot be written: {exc.strerror}; choose another path") from None
+        try:
+            os.close(fd)
+        finally:
+            os.unlink(probe)
     return path
 
 
@@ -98,6 +175,31 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> 
     return path
 
 
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush ``path``'s data to the disk (for writers that closed the file themselves)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush folder ``path``'s entries (renames, new names) to the disk; file systems that
+    cannot sync a folder (EINVAL, ENOTSUP) are left as they are."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -111,15 +213,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield path
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    prefix, suffix = _temp_affixes(path, _limits(path)[0])
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp_path.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
     try:
         yield tmp_path
+        fsync_file(tmp_path)  # the data is on the disk before the rename makes it the file
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp_path.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp_path, path)
+        fsync_dir(path.parent)  # and so is the rename
+        if not path.name.startswith(".") and is_marked(path.parent):
+            claim(path.parent, [path.name], best_effort=True)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -157,3 +264,83 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     from hw2cli.common.jsonsafe import dumps
 
     return atomic_write_text(path, dumps(obj) + "\n")
+
+
+# ----------------------------------------------------------------------------- what hw2 wrote
+
+
+def _stamp(path: Path) -> dict[str, int] | None:
+    """Size and modification time of a regular file (not a link), None for anything else."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns} if stat.S_ISREG(st.st_mode) else None
+
+
+def _read_marker(folder: Path) -> dict[str, dict[str, int]] | None:
+    """The files folder's marker lists, None without a marker; a damaged marker lists nothing."""
+    if not (folder / MARKER).is_file():
+        return None
+    from hw2cli.common import schema
+
+    try:
+        data = schema.load_json(folder / MARKER, schema.WrittenFiles, fix="")
+    except Hw2Error:
+        return {}
+    return {name: entry.model_dump() for name, entry in data.files.items()}
+
+
+def is_marked(folder: str | os.PathLike) -> bool:
+    """Whether hw2 created or filled ``folder`` (it holds a marker)."""
+    return (Path(folder) / MARKER).is_file()
+
+
+def mark(folder: str | os.PathLike, what: str = "folder") -> None:
+    """Make ``folder`` (which must exist) one that hw2 fills: files written into it from now on
+    are recorded as hw2's."""
+    folder = Path(folder)
+    if not is_marked(folder):
+        try:
+            _write_marker(folder, {})
+        except OSError as exc:
+            raise Hw2Error(
+                f"cannot write into {what} {folder}: {exc.strerror or exc}; free space or choose another folder"
+            ) from None
+
+
+def claim(folder: str | os.PathLike, names: list[str] | tuple[str, ...], best_effort: bool = False) -> None:
+    """Record the files ``names`` of ``folder`` as written by hw2, as they are now (a name no
+    longer there is dropped); marks the folder if it was not. ``best_effort``: a marker that
+    cannot be written (a full disk) is left as it was: the files then count as the user's, which
+    only makes hw2 ask for ``--force`` before replacing them."""
+    folder = Path(folder)
+    files = _read_marker(folder) or {}
+    for name in names:
+        stamp = _stamp(folder / name)
+        if stamp is None:
+            files.pop(name, None)
+        else:
+            files[name] = stamp
+    try:
+        _write_marker(folder, files)
+    except OSError:
+        if not best_effort:
+            raise
+
+
+def _write_marker(folder: Path, files: dict[str, dict[str, int]]) -> None:
+    write_json(folder / MARKER, {"format": "hw2 written files", "files": dict(sorted(files.items()))})
+
+
+def written_by_hw2(folder: str | os.PathLike) -> set[str]:
+    """Names in ``folder`` that hw2 wrote: files its marker lists with their current size and
+    modification time, and sub-folders that hold a marker themselves."""
+    folder = Path(folder)
+    files = _read_marker(folder) or {}
+    mine = {name for name, stamp in files.items() if _stamp(folder / name) == stamp}
+    try:
+        subfolders = [e for e in folder.iterdir() if e.is_dir() and not e.is_symlink()]
+    except OSError:
+        subfolders = []
+    return mine | {e.name for e in subfolders if is_marked(e)}

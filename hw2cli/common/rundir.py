@@ -4,10 +4,13 @@ a checkpoint is a set of files that is either complete or ignored.
 Used by ``hw2 gpt train --out/--resume`` (manifest ``state.json``) and ``hw2 rotate-eval
 --save-models/--load-models`` (manifest ``config.json``).
 
-**New runs.** :func:`prepare` refuses a folder that already holds anything (but the metrics
-or figure a run left before its first checkpoint) unless ``force``;
-with ``force`` nothing is deleted up front: the old files are replaced by, or removed with,
-the new run's first complete checkpoint (:func:`commit`'s ``remove``).
+**New runs.** :func:`prepare` refuses, unless ``force``, a folder that holds an earlier run
+(its manifest, or files hw2 wrote there other than the metrics or figure a run leaves before
+its first checkpoint) or any file hw2 did not write (hw2cli.common.io's marker lists what hw2
+wrote in each folder it fills). With ``force`` nothing is deleted up front: the old files are
+replaced by, or removed with, the new run's first complete checkpoint (:func:`commit`'s
+``remove``). :func:`prepare_folder` does the same for folders of other outputs (previews, a
+reproduction's folders): hw2 replaces only what it wrote there.
 
 **One writer.** :func:`lock` holds an exclusive ``flock`` on ``DIR/.hw2.lock``, which holds
 the writer's PID. The kernel drops the lock when its process dies however it dies (SIGKILL
@@ -16,7 +19,9 @@ a live holder makes a second writer refuse with one line naming its PID.
 
 **Checkpoints as a set.** :func:`commit` writes every file of a checkpoint beside its final
 name as ``.NAME.next``, then the manifest ``.MANIFEST.next`` (the step, and each file's size
-and sha256) in one atomic rename: that rename is the commit point. Only then are the staged
+and sha256) in one atomic rename: that rename is the commit point. Every file's data, and the
+folder's entries, are flushed to the disk (``fsync``) before that rename and the rename itself
+right after it, so a power cut leaves the old or the new checkpoint set. Only then are the staged
 files renamed into place, the manifest last. A crash before the commit point leaves the
 previous checkpoint untouched (the staged files are ignored with a warning and cleaned up by
 the next writer); a crash after it leaves a complete staged checkpoint that readers use as it
@@ -38,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2cli.common.errors import Hw2Error, Hw2Warning
-from hw2cli.common.io import atomic_path, write_json
+from hw2cli.common.io import MARKER, atomic_path, claim, fsync_dir, mark, write_json, written_by_hw2
 
 LOCK_NAME = ".hw2.lock"
 
@@ -63,8 +68,25 @@ def _internal_base(name: str) -> str | None:
 
 
 def _is_internal(name: str) -> bool:
-    """The lock, staged files and temporary files of an interrupted atomic write."""
-    return name == LOCK_NAME or _internal_base(name) is not None
+    """The lock, the marker, staged files and temporary files of an interrupted atomic write."""
+    return name in (LOCK_NAME, MARKER) or _internal_base(name) is not None
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _folder(path: Path, what: str) -> Path:
+    """Create folder ``path`` if needed; refuse a file, or a folder that cannot be written."""
+    if path.exists() and not path.is_dir():
+        raise Hw2Error(f"{what} {path} exists and is not a folder; choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Hw2Error(f"cannot create {what} {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise Hw2Error(f"{what} {path} is not writable; choose another path")
+    return path
 
 
 def prepare(
@@ -76,30 +98,59 @@ def prepare(
     force: bool,
     resume_hint: str | None = None,
 ) -> Path:
-    """Create ``path`` if needed and refuse it when it holds an earlier run, unless ``force``.
+    """Create ``path`` if needed and refuse it, unless ``force``, when it holds an earlier run or
+    files hw2 did not write; then mark it as hw2's (hw2cli.common.io.mark).
 
-    Anything in the folder counts as an earlier run except hw2's internal files and
-    ``leftovers``: files derived from a run's checkpoint (its metrics, its figure) that a run
-    stopped before committing one may leave, which the new run's first checkpoint replaces.
+    Only hw2's internal files and ``leftovers`` that hw2 wrote are accepted without ``force``:
+    files derived from a run's checkpoint (its metrics, its figure) that a run stopped before
+    committing one may leave, which the new run's first checkpoint replaces. A folder written
+    before markers existed counts as the user's (``force`` takes it).
     """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise Hw2Error(f"{what} {path} exists and is not a folder; choose another path")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise Hw2Error(f"cannot create {what} {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK):
-        raise Hw2Error(f"{what} {path} is not writable; choose another path")
+    path = _folder(Path(path), what)
     entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
-    precious = [n for n in entries if n == manifest or n not in leftovers]
-    if precious and not force:
-        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    mine = written_by_hw2(path)
+    earlier = [n for n in entries if n == manifest or (n in mine and n not in leftovers)]
+    foreign = [n for n in entries if n not in mine and n != manifest]
+    if earlier and not force:
         resume = f", continue it with {resume_hint} {path}" if resume_hint else ""
         raise Hw2Error(
-            f"{what} {path} already holds an earlier run ({shown}); choose an empty folder{resume}, "
+            f"{what} {path} already holds an earlier run ({_shown(entries)}); choose an empty folder{resume}, "
             "or add --force to replace it once the new run has a checkpoint"
         )
+    if foreign and not force:
+        raise Hw2Error(
+            f"{what} {path} holds files hw2 did not write ({_shown(foreign)}); choose an empty folder, "
+            "or add --force to write the run there anyway (files of a run's names are replaced once "
+            "it has a checkpoint, others are kept)"
+        )
+    mark(path, what)
+    return path
+
+
+def prepare_folder(
+    path: str | os.PathLike,
+    *,
+    what: str,
+    force: bool | None = None,
+    replaces: tuple[str, ...] | None = None,
+) -> Path:
+    """Create ``path`` if needed as a folder hw2 writes outputs into, and mark it as hw2's.
+
+    ``replaces`` names the files the command writes there (None: the command may replace
+    anything in the folder, e.g. a part folder that is redone). Refused with one line, unless
+    ``force``, when any of them exists and hw2 did not write it (a user's file, or one changed
+    since hw2 wrote it); ``force=None`` for commands without ``--force``."""
+    path = _folder(Path(path), what)
+    entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
+    at_stake = entries if replaces is None else [n for n in replaces if n in entries]
+    mine = written_by_hw2(path)
+    foreign = [n for n in at_stake if n not in mine]
+    if foreign and not force:
+        how = "choose another folder or move them away" + (
+            ", or add --force to replace them" if force is False else ""
+        )
+        raise Hw2Error(f"{what} {path} holds files hw2 did not write ({_shown(foreign)}); {how}")
+    mark(path, what)
     return path
 
 
@@ -194,6 +245,7 @@ def commit(
         {**manifest_data, "files": entries, "staged": list(files), "remove": list(remove)},
     )
     _roll_forward(path, manifest, list(files), list(remove))
+    claim(path, sorted({*files, *hashed, *remove, manifest}), best_effort=True)  # committed already
 
 
 def _roll_forward(path: Path, manifest: str, staged: list[str], remove: list[str]) -> None:
@@ -205,6 +257,7 @@ def _roll_forward(path: Path, manifest: str, staged: list[str], remove: list[str
         if name not in staged and name != manifest:
             (path / name).unlink(missing_ok=True)
     os.replace(path / staged_name(manifest), path / manifest)
+    fsync_dir(path)
 
 
 def recover(path: Path, manifest: str, model: type, known: tuple[str, ...]) -> list[str]:
@@ -218,7 +271,7 @@ def recover(path: Path, manifest: str, model: type, known: tuple[str, ...]) -> l
         data = schema.load_json(pending, model, fix="delete it to fall back on the previous checkpoint")
         if _verify(path, data, pending=True) is None:
             _roll_forward(path, manifest, data.staged, data.remove)
-    leftovers = sorted(e.name for e in path.iterdir() if _internal_base(e.name) in {*known, manifest})
+    leftovers = sorted(e.name for e in path.iterdir() if _internal_base(e.name) in {*known, manifest, MARKER})
     for name in leftovers:
         (path / name).unlink(missing_ok=True)
     return leftovers

@@ -27,7 +27,7 @@ import os
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -61,6 +61,20 @@ class FileEntry(Strict):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
+class WrittenFile(Strict):
+    """How hw2 left a file it wrote: a file of another size or time was changed by someone else."""
+
+    size: Count
+    mtime_ns: Count
+
+
+class WrittenFiles(Strict):
+    """A folder's marker (hw2cli.common.io.MARKER): the files hw2 wrote there."""
+
+    format: Literal["hw2 written files"]
+    files: dict[Annotated[str, Field(pattern=r"^[^/\x00]{1,255}$")], WrittenFile] = {}
+
+
 class ManifestFields(Strict):
     """What :func:`hw2cli.common.rundir.commit` adds to a manifest."""
 
@@ -90,9 +104,11 @@ def _no_constant(name: str) -> Any:
 def read_text(path: Path, fix: str) -> str:
     """The UTF-8 text of ``path`` (at most MAX_FILE_BYTES), or one line naming it."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        with path.open("rb") as fh:  # at most MAX_FILE_BYTES + 1: a link to /dev/zero ends too
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
             raise Hw2Error(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB, not a file hw2 wrote; {fix}")
-        return path.read_bytes().decode("utf-8")
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise Hw2Error(f"{path} is missing; {fix}") from None
     except UnicodeDecodeError as exc:
@@ -106,8 +122,10 @@ def parse_json(path: Path, fix: str) -> Any:
     text = read_text(path, fix)
     try:
         return json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
+    except ValueError as exc:  # also an integer of over 4,300 digits
         raise Hw2Error(f"{path} is not valid JSON ({str(exc).splitlines()[0]}); {fix}") from None
+    except RecursionError:
+        raise Hw2Error(f"{path} nests its brackets too deep for a file hw2 wrote; {fix}") from None
 
 
 def validate(path: Path, model: type[M], data: Any, fix: str, prefix: str = "") -> M:
@@ -128,14 +146,17 @@ def load_csv(path: str | os.PathLike, row_model: type[M], fields: tuple[str, ...
     """Read a CSV whose header is exactly ``fields``; each row validated (leniently: CSV
     holds text) against ``row_model``."""
     path = Path(path)
-    lines = read_text(path, fix).splitlines()
-    reader = csv.reader(lines)
-    header = next(reader, None)
+    try:  # csv.Error: a field beyond csv's size limit, a quote left open
+        table = list(csv.reader(read_text(path, fix).splitlines()))
+    except csv.Error as exc:
+        raise Hw2Error(f"{path} is not a CSV file hw2 wrote ({exc}); {fix}") from None
+    header = table[0] if table else None
     if header is None or tuple(header) != fields:
         got, want = ",".join(header or []), ",".join(fields)
+        got = got if len(got) <= 80 else got[:77] + "..."
         raise Hw2Error(f"{path}: the header is {got!r}, expected {want!r}; {fix}")
     rows = []
-    for number, values in enumerate(reader, start=2):
+    for number, values in enumerate(table[1:], start=2):
         if len(values) != len(fields):
             raise Hw2Error(f"{path}: line {number} has {len(values)} fields, expected {len(fields)}; {fix}")
         data = {k: (None if v == "" else v) for k, v in zip(fields, values, strict=True)}

@@ -20,6 +20,7 @@ from pathlib import Path
 from hw2cli.common.errors import Hw2Error
 
 BUSY_THRESHOLD = 0.25  # a core used more than this by other processes is not ours to spin on
+MAX_THREADS = 4096  # the most --threads and OMP_NUM_THREADS may ask for (OpenMP crashes at 100,000)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,36 @@ def measure_busy_cores(interval: float = 0.25) -> float | None:
     return busy_from_samples(before, stat.read_text(), cpus)
 
 
+def omp_threads(environ: dict | None = None) -> int | None:
+    """The thread count ``OMP_NUM_THREADS`` asks for: a whole number from 1 to MAX_THREADS, or a
+    comma list of them (OpenMP's nested levels: the first counts); None when unset or invalid."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("OMP_NUM_THREADS", "").strip()
+    levels = [level.strip() for level in text.split(",")]
+    # isascii: str.isdigit() also accepts "²" and other digits int() refuses
+    if not text or not all(level.isascii() and level.isdigit() and len(level) <= 6 for level in levels):
+        return None
+    first = int(levels[0])
+    return first if all(1 <= int(level) <= MAX_THREADS for level in levels) else None
+
+
+def check_environment(environ: dict | None = None) -> str | None:
+    """In the CLI process, before torch (and its OpenMP runtime) is loaded: an ``OMP_NUM_THREADS``
+    that is not a valid thread count is removed from ``environ`` (OpenMP would print its own
+    complaint, torch would fail on it or start 100,000 threads), and the one-line warning to
+    print is returned; None when there is nothing to say."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("OMP_NUM_THREADS")
+    if text is None or omp_threads(environ) is not None:
+        return None
+    del environ["OMP_NUM_THREADS"]
+    shown = text if len(text) <= 24 else text[:21] + "..."
+    return (
+        f"OMP_NUM_THREADS={shown!r} is not a thread count from 1 to {MAX_THREADS}; ignored: "
+        "hw2 chooses the count (set it to a whole number, or use --threads)"
+    )
+
+
 def choose_threads(
     requested: int | None = None, environ: dict | None = None, busy: float | None = None
 ) -> ThreadChoice:
@@ -96,9 +127,9 @@ def choose_threads(
                 f"--threads {requested}: use a count of at least 1 (0: decide from the idle cores)"
             )
         return ThreadChoice(requested, cores, "--threads")
-    env = environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) >= 1:
-        return ThreadChoice(int(env), cores, "OMP_NUM_THREADS")
+    env = omp_threads(environ)
+    if env is not None:
+        return ThreadChoice(env, cores, "OMP_NUM_THREADS")
     if busy is None:
         busy = measure_busy_cores()
         if busy is None and hasattr(os, "getloadavg"):

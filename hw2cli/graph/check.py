@@ -60,7 +60,7 @@ def expected_matrix(graph: Graph, kind: str, power: int = 2) -> np.ndarray:
     if kind == "adjacency":
         m = a
     elif kind == "power":
-        m = matrix_powers(a, power)[-1]
+        m = matrix_powers(a, power, field="power")[-1]
     elif kind == "degree":
         m = degree_matrix(a)
     elif kind == "laplacian":

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,8 @@ from hw2cli.common.options import OptionError
 
 #: Files at least this big (bytes) are read by the numpy engine, smaller ones by networkx.
 NUMPY_ENGINE_BYTES = 1 << 20
+#: The largest input file read (about 15 million edges).
+MAX_INPUT_BYTES = 256 << 20
 #: Matrices of graphs with more nodes than this are written to JSON in sparse (COO) form.
 JSON_DENSE_MAX_NODES = 1000
 
@@ -97,17 +101,38 @@ def _check_magnitudes(graph: Graph) -> Graph:
 
 
 def _read_text(path: str | os.PathLike, what: str) -> str:
+    """The UTF-8 text of an input file (a leading byte-order mark dropped), at most
+    MAX_INPUT_BYTES of it: a pipe or /dev/zero cannot make hw2 read forever."""
     path = Path(path)
-    if not path.exists():
-        raise Hw2Error(f"{what} {path} does not exist; check the path")
-    if path.is_dir():
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise Hw2Error(f"{what} {path} does not exist; check the path") from None
+    except OSError as exc:
+        raise Hw2Error(f"cannot read {what} {_short(str(path))}: {exc.strerror}; check the path") from None
+    if os.path.isdir(path):
         raise Hw2Error(f"{what} {path} is a directory; give a file")
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise Hw2Error(f"{what} {path} is not UTF-8 text; give a plain-text file") from None
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise Hw2Error(f"cannot read {what} {path}: {exc.strerror}; check its permissions") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise Hw2Error(
+            f"{what} {path} is larger than {_size(MAX_INPUT_BYTES)}, the most hw2 reads; give a smaller file"
+        )
+    try:
+        return data.decode("utf-8-sig")  # -sig: a byte-order mark (Windows editors) is dropped
+    except UnicodeDecodeError:
+        raise Hw2Error(f"{what} {path} is not UTF-8 text; give a plain-text file") from None
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n:,} bytes"
+
+
+def _short(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
 
 def _content_lines(text: str) -> list[tuple[int, str, str]]:
@@ -166,8 +191,15 @@ def _parse_edge_tokens(path: Path, text: str) -> tuple[list[str], list[str], np.
 
 
 def _fast_numeric(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """np.loadtxt for all-integer files of 2 or 3 columns; None when the file is anything else."""
+    """np.loadtxt for all-integer files of 2 or 3 columns; None when the file is anything else.
+
+    Only ASCII text goes to np.loadtxt: numpy 2.4's parser reads some characters beyond U+FFFF
+    as digits (U+20000 became the integer 131024) and crashes on others (U+C13A5: SIGSEGV),
+    as this project's fuzzing found; a numeric edge list is ASCII anyway."""
     import warnings
+
+    if not text.isascii():
+        return None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "empty input" warnings: the slow path reports those
@@ -217,19 +249,19 @@ def _numpy_engine(path: Path, text: str, directed: bool) -> Graph:
         nodes = labels.tolist()
     else:
         us, vs, w = _parse_edge_tokens(path, text)
-        tokens = np.stack([np.asarray(us), np.asarray(vs)], axis=1).ravel()
-        if all(_parses(t) for t in set(tokens.tolist())):
+        # Python strings, not a numpy array: numpy drops a label's trailing NUL characters
+        tokens = [t for pair in zip(us, vs, strict=True) for t in pair]
+        if all(_parses(t) for t in set(tokens)):
             values = [int(t) for t in tokens]
             nodes = sorted(set(values))  # Python ints: no overflow for labels beyond int64
             position = {node: k for k, node in enumerate(nodes)}
             inverse = np.fromiter((position[x] for x in values), dtype=np.int64, count=len(values))
         else:  # names: order of first appearance
-            labels, first, inverse = np.unique(tokens, return_index=True, return_inverse=True)
-            order = np.argsort(first, kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            inverse = rank[inverse]
-            nodes = labels[order].tolist()
+            position = {}
+            inverse = np.fromiter(
+                (position.setdefault(t, len(position)) for t in tokens), dtype=np.int64, count=len(tokens)
+            )
+            nodes = list(position)
     inverse = inverse.reshape(-1, 2)
     adjacency = _from_arrays(
         inverse[:, 0], inverse[:, 1], np.asarray(w, dtype=np.float64), len(nodes), directed
@@ -272,26 +304,50 @@ def read_edgelist(path: str | os.PathLike, directed: bool = False, engine: str =
 # ----------------------------------------------------------------------------- number tables
 
 
+def _nesting(text: str) -> int:
+    """How deep the brackets of ``text`` nest (a matrix [[0,1],[1,0]]: 2), without parsing it."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[][()]", text):
+        depth += 1 if bracket in "[(" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _as_float(x: int | float) -> float:
+    """``x`` as a float64; integers beyond its range become inf (refused with the other non-finite values)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
 def _parse_nested_list(path: Path, text: str, what: str) -> list[list[float]]:
+    depth = _nesting(text)
+    if depth > 2:  # refused before parsing: 100,000 nested brackets would exhaust the parser's stack
+        raise Hw2Error(
+            f"{what} {path} nests brackets {depth} levels deep; a matrix is a list of rows like "
+            "[[0,1],[1,0]] (2 levels)"
+        )
     try:
         rows = json.loads(text)
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON (Python's own list syntax), or an integer of over 4,300 digits
         import ast
 
         try:
             rows = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             raise Hw2Error(
-                f"{what} {path} starts with '[' but is not a nested list like [[0,1],[1,0]]; fix its "
-                f"brackets and commas"
+                f"{what} {path} starts with '[' but is not a nested list of numbers like [[0,1],[1,0]]; "
+                "fix its brackets, commas and numbers"
             ) from None
     if not isinstance(rows, (list, tuple)) or not rows or not all(isinstance(r, (list, tuple)) for r in rows):
         raise Hw2Error(f"{what} {path} must be a nested list of rows like [[0,1],[1,0]]")
     for i, row in enumerate(rows, start=1):
         for x in row:
             if isinstance(x, bool) or not isinstance(x, (int, float)):
-                raise Hw2Error(f"{what} {path}, row {i}: {x!r} is not a number; write numbers only")
-    return [[float(x) for x in row] for row in rows]
+                shown = repr(x) if len(repr(x)) <= 40 else repr(x)[:37] + "..."
+                raise Hw2Error(f"{what} {path}, row {i}: {shown} is not a number; write numbers only")
+    return [[_as_float(x) for x in row] for row in rows]
 
 
 def read_table(
@@ -336,7 +392,9 @@ def read_table(
             )
     array = np.asarray([values for _, _, values in numbers], dtype=np.float64)
     if not np.all(np.isfinite(array)):
-        raise Hw2Error(f"{what} {path} contains nan or inf; write finite numbers")
+        raise Hw2Error(
+            f"{what} {path} contains nan, inf or a number beyond float64 (about ±1.8e308); write finite numbers"
+        )
     if names is not None and len(names) != width:
         raise Hw2Error(
             f"{what} {path}: header has {len(names)} names but rows have {width} numbers; make them match"

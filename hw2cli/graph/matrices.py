@@ -38,14 +38,33 @@ def is_integral(a: sp.sparray) -> bool:
     return bool(np.all(a.data == np.round(a.data)))
 
 
-def matrix_powers(a: sp.csr_array, max_power: int) -> list:
+#: Python ints beyond this bound would print as inf in float64 and as hundreds of digits.
+FLOAT64_LIMIT = 2**1024
+
+
+def beyond_float64(m, k: int, field: str) -> None:
+    """Refuse A^k once an entry leaves float64's range (about 1.8e308): float64 would hold inf,
+    and exact integers would grow to thousands of digits that no reader takes."""
+    if sp.issparse(m):
+        big = not np.all(np.isfinite(m.data))
+    elif m.dtype == object:
+        big = any(abs(x) >= FLOAT64_LIMIT for x in m.flat)
+    else:
+        big = not np.all(np.isfinite(m))
+    if big:
+        fix = f"use {{{field}}} {k - 1} or smaller weights" if k > 1 else "use smaller weights"
+        raise OptionError(f"A^{k} has entries beyond the largest float64 (about 1.8e308); {fix}")
+
+
+def matrix_powers(a: sp.csr_array, max_power: int, field: str = "max_power") -> list:
     """[A, A^2, ..., A^max_power].
 
     Integer-valued A gives exact integer powers: int64 when no entry can overflow, Python
     ints (dense, object dtype) for small graphs when it could; float64 otherwise.  A product
-    that could exceed MAX_PRODUCT_NNZ non-zeros is refused before it is formed.
+    that could exceed MAX_PRODUCT_NNZ non-zeros, and a power with an entry beyond float64's
+    range, are refused naming the power (option ``field``).
     """
-    check_power(max_power)
+    check_power(max_power, field)
     n = a.shape[0]
     growth = float(abs(a).sum(axis=1).max()) if a.nnz else 0.0  # max |row sum| bounds entry growth
     if is_integral(a) and growth < 2 ** (62 / max_power):  # every entry of A^max_power fits in int64
@@ -66,11 +85,13 @@ def matrix_powers(a: sp.csr_array, max_power: int) -> list:
             if bound > MAX_PRODUCT_NNZ:
                 raise OptionError(
                     f"A^{k} of this {n}-node graph could have up to {bound:,} non-zeros, too many to "
-                    f"hold; lower {{max_power}} to {k - 1}"
+                    f"hold; lower {{{field}}} to {k - 1}"
                 )
-            out.append(sp.csr_array(prev @ base))
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                out.append(sp.csr_array(prev @ base))
         else:
             out.append(prev.dot(base))
+        beyond_float64(out[-1], k, field)
     return out
 
 

@@ -9,6 +9,7 @@ graph the entry is the sum, over the same walks, of the products of their edge w
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,15 @@ import scipy.sparse as sp
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.graph.io import Graph, load_graph
-from hw2cli.graph.matrices import Components, check_power, components, degrees, is_integral, matrix_powers
+from hw2cli.graph.matrices import (
+    FLOAT64_LIMIT,
+    Components,
+    check_power,
+    components,
+    degrees,
+    is_integral,
+    matrix_powers,
+)
 from hw2cli.graph.options import DEFAULT_MAX_WALKS, MAX_MAX_WALKS, PowersOptions
 
 #: Default and highest cap on the number of walks listed one by one.
@@ -40,7 +49,8 @@ def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
     vec[target] = 1
     out = [vec]
     for _ in range(length):
-        terms = data * vec[a.indices]
+        with np.errstate(over="ignore", invalid="ignore"):  # list_walks refuses what overflowed
+            terms = data * vec[a.indices]
         vec = np.zeros(n, dtype=dtype)
         if len(terms):
             vec[nonempty] = np.add.reduceat(terms, starts)
@@ -84,6 +94,11 @@ def list_walks(
     count = int(reach[length][i])
     entry = walk_vectors(a, j, length)[length][i]
     entry = int(entry) if isinstance(entry, int) else float(entry)
+    if not abs(entry) < FLOAT64_LIMIT:  # also NaN (inf - inf)
+        raise OptionError(
+            f"(A^{length})[{graph.nodes[i]}, {graph.nodes[j]}] is beyond the largest float64 (about 1.8e308); "
+            "use a smaller {length} or smaller weights"
+        )
     weighted = graph.weighted
     walks = weights = None
     if count <= cap:
@@ -103,7 +118,13 @@ def list_walks(
                     extend(path, weight * data[p], remaining - 1)
                     path.pop()
 
-        extend([i], 1.0, length)
+        with np.errstate(over="ignore"):
+            extend([i], 1.0, length)
+        if not all(math.isfinite(w) for w in weights):
+            raise OptionError(
+                f"a walk of length {length} has a weight product beyond the largest float64 (about 1.8e308); "
+                "use a smaller {length} or smaller weights"
+            )
         if not weighted:
             weights = None
     return WalkListing(graph.nodes[i], graph.nodes[j], length, count, entry, walks, weights, cap, weighted)

@@ -1,0 +1,28 @@
+"""The `hw2` entry point (console script and ``python -m hw2cli``).
+
+Its first statement makes Ctrl-C end the process at once, as killed by SIGINT (the shell
+reports exit status 130), printing nothing: while the modules load and the options are read
+nothing has been written, and a ``KeyboardInterrupt`` raised in the middle of an import can
+only end in a traceback (or be swallowed by a C extension). A command switches back to
+``KeyboardInterrupt`` when its work starts (``catch_interrupts`` in commands/_shared.py), so
+that Ctrl-C then keeps what finished. ``import hw2cli`` alone changes nothing (notebooks).
+"""
+
+import signal
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        import sys
+
+        from hw2cli.common.threads import check_environment
+
+        warning = check_environment()  # before anything loads torch and its OpenMP runtime
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        from hw2cli.cli import app
+
+        app(prog_name="hw2")
+    finally:  # at exit too: Ctrl-C during the interpreter's shutdown ends it quietly
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
