@@ -196,3 +196,73 @@ def test_docs_list_every_part_and_the_command():
     assert "hw2 reproduce" in doc
     for name in parts.PART_NAMES:
         assert f"`{name}`" in doc, name
+
+
+class Recorder:
+    """A Reporter that keeps every call, to see what a terminal would show."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def start(self, key, description, total=None, **fields):
+        self.calls.append(("start", key, total))
+
+    def update(self, key, advance=0, **fields):
+        self.calls.append(("update", key, advance, fields.get("description")))
+
+    def finish(self, key):
+        self.calls.append(("finish", key))
+
+    def log(self, message):
+        self.calls.append(("log", message))
+
+    def note(self, message):
+        self.calls.append(("note", message))
+
+
+def test_the_library_call_reports_a_bar_over_the_parts_and_a_note_per_part(done, tmp_path):
+    from hw2cli.reproduce.options import ReproduceOptions
+
+    out = tmp_path / "out"
+    shutil.copytree(done, out)
+    shutil.rmtree(out / "graph")
+    reporter = Recorder()
+    result = run.run_reproduce(ReproduceOptions(out=str(out), parts="graph,gpt", device="cpu"), reporter)
+    assert [p.status for p in result.parts] == ["not selected"] * 3 + ["finished", "finished", "not selected"]
+    assert ("start", "parts", 2) in reporter.calls and reporter.calls[-1] == ("finish", "parts")
+    steps = [c[3] for c in reporter.calls if c[0] == "update" and c[3]]
+    assert steps[:2] == ["gpt: corpus", "gpt: gpt train"] and steps[-1] == "graph: graph check"
+    assert sum(c[2] for c in reporter.calls if c[0] == "update") == 2  # one step of the bar per part
+    notes = [c[1] for c in reporter.calls if c[0] == "note"]
+    assert notes[0].startswith("reproduce: profile quick, device cpu") and any("== gpt: " in n for n in notes)
+    assert result.report == str(out / "report.md")
+
+
+def test_a_damaged_unfinished_part_is_named_and_started_again_only_with_force(tmp_path):
+    (tmp_path / ".graph.next").mkdir()
+    (tmp_path / ".graph.next" / "part.json").write_text('{"part": "graph", "seconds": "long"')
+    result = reproduce(tmp_path)
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert (
+        str(tmp_path / ".graph.next" / "part.json") in line
+        and "add --force to start the graph part again" in line
+    )
+    assert reproduce(tmp_path, "--force").exit_code == 0
+    assert (tmp_path / "graph" / "part.json").is_file() and not (tmp_path / ".graph.next").exists()
+
+
+def test_help_of_reproduce_and_report_does_not_import_torch():
+    code = (
+        "import sys\nfrom hw2cli.cli import app\n"
+        "for argv in (['reproduce', '--help'], ['report', '--help']):\n"
+        "    try:\n        app(argv, prog_name='hw2')\n    except SystemExit:\n        pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "False", proc.stderr
