@@ -174,7 +174,9 @@ def test_ctrl_c_in_the_gpt_part_after_a_checkpoint_then_the_same_command_continu
     assert "| Figure 3 and samples — character-level micro-GPT |" in (tmp_path / "report.md").read_text()
 
 
-def test_the_estimate_scales_the_record_by_the_parts_finished_here(done, tmp_path):
+def test_the_estimate_scales_the_record_by_the_parts_finished_here_or_by_the_load(
+    done, tmp_path, monkeypatch
+):
     out = tmp_path / "out"
     shutil.copytree(done, out)
     meta = json.loads((out / "graph" / "part.json").read_text())
@@ -186,8 +188,11 @@ def test_the_estimate_scales_the_record_by_the_parts_finished_here(done, tmp_pat
     assert seconds == pytest.approx(2 * (recorded["table1"] + recorded["gpt"]))
     assert "times 2.00 as the parts finished here took" in basis
     plans = [run._Plan(p, "run") for p in parts.PARTS]
-    seconds, basis = run.estimate(tmp_path, "full", "cpu", plans)
-    assert seconds == pytest.approx(sum(parts.RECORDED_S[("full", "cpu")].values()))
+    monkeypatch.setattr(os, "getloadavg", lambda: (5.0, 5.0, 5.0))
+    monkeypatch.setattr("hw2cli.common.threads.cpu_cores", lambda: 2)
+    seconds, basis = run.estimate(tmp_path, "full", "cpu", plans)  # nothing finished: the load
+    assert seconds == pytest.approx(3.0 * sum(parts.RECORDED_S[("full", "cpu")].values()))
+    assert "times 3.0 for the load average of 5.0 on 2 cores" in basis
     assert "no record for rotation, probes, not counted" in basis
 
 

@@ -15,8 +15,9 @@ appended to the part's ``log.txt``. Why not in-process: a part's memory (CIFAR-1
 padding workers) is returned when its process ends, and a crash, a kill for memory or a
 library's own signal handling stays in that process: the finished parts and this run's
 bookkeeping survive it. Ctrl-C (SIGINT, or SIGTERM) is caught here and handed to the running
-command once, which stops between steps and keeps its checkpoint; a second one kills it (its
-committed files are whole by construction). The run then returns at once, with what finished.
+command, which stops between steps and keeps its checkpoint; a second one stops it at once, a
+third kills it (its committed files are whole by construction). The run then returns at once,
+with what finished.
 """
 
 from __future__ import annotations
@@ -82,9 +83,10 @@ class ReproduceResult:
 
 
 class _Stop:
-    """SIGINT/SIGTERM handlers for the run: the first signal is handed to the running command
-    (its process group, as a terminal's Ctrl-C would be), later ones kill it; the run stops
-    before its next step. Installed only in the main thread (where Python delivers signals)."""
+    """SIGINT/SIGTERM handlers for the run: the first two signals are handed to the running
+    command as SIGINT (its process group, as a terminal's Ctrl-C would be: the first stops it
+    between steps, the second at once), a third kills it; the run stops before its next step.
+    Installed only in the main thread (where Python delivers signals)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -111,7 +113,7 @@ class _Stop:
         if child is None or child.poll() is not None or not self.count:
             return
         try:
-            os.killpg(child.pid, signal.SIGINT if self.count == 1 else signal.SIGKILL)
+            os.killpg(child.pid, signal.SIGINT if self.count <= 2 else signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -206,10 +208,28 @@ def _cuda_present() -> bool:
     return gpus.is_dir() and any(gpus.iterdir())
 
 
+def _load_factor() -> tuple[float, str]:
+    """How much slower than alone the commands will run beside the work the machine already
+    does: (1-minute load average + 1) / cores, at least 1 (POSIX; else 1)."""
+    from hw2cli.common.threads import cpu_cores
+
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 1.0, ""
+    cores = cpu_cores()
+    factor = max(1.0, (load + 1) / cores)
+    return (
+        factor,
+        f", times {factor:.1f} for the load average of {load:.1f} on {cores} cores" if factor > 1 else "",
+    )
+
+
 def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> tuple[float, str] | None:
     """Seconds the parts to run will take and where the number comes from: the recorded part
     times of this profile and device kind (hw2cli.reproduce.parts.RECORDED_S), scaled by how
-    much slower or faster the parts already finished in ``out`` were than their record."""
+    much slower or faster the parts already finished in ``out`` were than their record, or,
+    with none finished, by the machine's load."""
     kind = "cuda" if device == "cuda" or (device == "auto" and _cuda_present()) else "cpu"
     recorded = RECORDED_S.get((profile, kind), {})
     if not recorded:
@@ -219,12 +239,15 @@ def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> tuple[
         meta = manifest.read(out / name, "") if (out / name / manifest.MANIFEST).is_file() else None
         if meta is not None and meta.status == "finished" and meta.profile == profile and meta.seconds > 0:
             ratios.append(meta.seconds / seconds)
-    scale = statistics.median(ratios) if ratios else 1.0
-    todo = [p.part.name for p in plans if p.action == "run"]
-    total = scale * sum(recorded.get(name, 0.0) for name in todo)
     basis = RECORDED_BASIS[(profile, kind)]
     if ratios:
+        scale = statistics.median(ratios)
         basis += f", times {scale:.2f} as the parts finished here took"
+    else:
+        scale, why = _load_factor()
+        basis += why
+    todo = [p.part.name for p in plans if p.action == "run"]
+    total = scale * sum(recorded.get(name, 0.0) for name in todo)
     unknown = [name for name in todo if name not in recorded]
     if unknown:
         basis += f"; no record for {', '.join(unknown)}, not counted"
