@@ -261,3 +261,9 @@ def test_hw2_report_refuses_a_hand_edited_accuracy_instead_of_printing_it(tmp_pa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: field conv_types.valid.rounds.0.test_acc")
     assert (folder / "report.md").read_bytes() == before
+
+
+def test_the_committed_quick_report_is_what_hw2_report_builds_from_its_files():
+    from hw2cli.report.build import build_report
+
+    assert build_report(REPRODUCED).markdown == (REPRODUCED / "report.md").read_text(encoding="utf-8")
