@@ -226,21 +226,23 @@ class Recorder:
 
 
 def test_the_library_call_reports_a_bar_over_the_parts_and_a_note_per_part(done, tmp_path):
+    from hw2cli.reproduce import render
     from hw2cli.reproduce.options import ReproduceOptions
 
     out = tmp_path / "out"
     shutil.copytree(done, out)
     shutil.rmtree(out / "graph")
     reporter = Recorder()
-    result = run.run_reproduce(ReproduceOptions(out=str(out), parts="graph,gpt", device="cpu"), reporter)
-    assert [p.status for p in result.parts] == ["not selected"] * 3 + ["finished", "finished", "not selected"]
-    assert ("start", "parts", 2) in reporter.calls and reporter.calls[-1] == ("finish", "parts")
+    result = run.run_reproduce(ReproduceOptions(out=str(out), parts="graph", device="cpu"), reporter)
+    assert [p.status for p in result.parts] == ["not selected"] * 4 + ["finished", "not selected"]
+    assert ("start", "parts", 1) in reporter.calls and reporter.calls[-1] == ("finish", "parts")
     steps = [c[3] for c in reporter.calls if c[0] == "update" and c[3]]
-    assert steps[:2] == ["gpt: corpus", "gpt: gpt train"] and steps[-1] == "graph: graph check"
-    assert sum(c[2] for c in reporter.calls if c[0] == "update") == 2  # one step of the bar per part
+    assert steps == [f"graph: {s.name}" for s in parts.PARTS[4].steps(parts.PROFILES["quick"], "cpu", out)]
+    assert sum(c[2] for c in reporter.calls if c[0] == "update") == 1  # one step of the bar per part
     notes = [c[1] for c in reporter.calls if c[0] == "note"]
-    assert notes[0].startswith("reproduce: profile quick, device cpu") and any("== gpt: " in n for n in notes)
+    assert notes[0].startswith("reproduce: profile quick, device cpu") and notes[1].startswith("== graph: ")
     assert result.report == str(out / "report.md")
+    assert render.from_json(json.loads(json.dumps(render.to_json(result)))) == result
 
 
 def test_a_damaged_unfinished_part_is_named_and_started_again_only_with_force(tmp_path):
