@@ -2,7 +2,7 @@
 
 The commands themselves live in ``hw2cli.commands.<family>``: each parses its options, calls
 one library function of a subpackage (``hw2cli.graph``, ``hw2cli.padding``,
-``hw2cli.rotation``, ``hw2cli.gpt``, ``hw2cli.report``) and hands the result to that
+``hw2cli.rotation``, ``hw2cli.gpt``, ``hw2cli.reproduce``, ``hw2cli.report``) and hands the result to that
 subpackage's ``render`` module. Heavy imports (torch above all) happen inside the command
 bodies, so ``hw2 --help`` and ``hw2 graph ...`` start fast.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import typer
 
 from hw2cli import __version__
-from hw2cli.commands import gpt, graph, padding, probe, report, rotation
+from hw2cli.commands import gpt, graph, padding, probe, report, reproduce, rotation
 from hw2cli.commands._shared import OneLineErrors, user_errors  # noqa: F401  (user_errors: re-exported)
 
 app = typer.Typer(
@@ -50,4 +50,5 @@ app.command("rotate-eval")(rotation.rotate_eval)  # Q1.2: Figures 1 and 2
 app.add_typer(gpt.app, name="gpt")  # Q2: micro-GPT, Figure 3, samples
 app.add_typer(graph.app, name="graph")  # Q3.1: adjacency powers, Laplacian
 app.add_typer(probe.app, name="probe")  # Q2.1, Q2.4: the report's theory answers, measured
-app.command("report")(report.report)  # scripts/reproduce.sh -> report.md
+app.command("reproduce")(reproduce.reproduce)  # every part of the report, then report.md
+app.command("report")(report.report)  # a reproduce folder -> report.md

@@ -10,25 +10,41 @@ from hw2cli.report.published import PUBLISHED_EPOCHS, PUBLISHED_ROUNDS, TABLES
 from hw2cli.report.sections import padding_table
 
 
+def _round(r: int, test_acc: float) -> dict:
+    return {
+        "round": r + 1,
+        "init_seed": r,
+        "val_acc": 99.0,
+        "val_acc_kept": 99.0,
+        "test_acc": test_acc,
+        "test_unshifted_acc": 100.0,
+        "epochs": 3,
+        "best_epoch": 3,
+    }
+
+
 def write_result(part_dir, rounds: int, epochs: int, test_acc: float = 90.0):
     conv = {
         "circular": {
-            "rounds": [{"round": r + 1, "val_acc": 99.0, "test_acc": test_acc} for r in range(rounds)],
+            "rounds": [_round(r, test_acc) for r in range(rounds)],
             "summary": {"val": {"mean": 99.0, "std": 0.0}, "test": {"mean": test_acc, "std": 0.0}},
         }
     }
     data = {
+        "command": "padding-bench",
         "settings": {
             "net": "net1",
             "rounds": rounds,
             "epochs": epochs,
+            "precision": "fp32",
+            "conv_types": ["circular"],
             "seed": 0,
             "data_sizes": {"train": 2000, "val": 1000, "test": 1000},
         },
         "device": "cpu",
         "path": "sequential",
         "seconds": 12.0,
-        "gflops": 1.0,
+        "gflop": 12.0,
         "interrupted": False,
         "conv_types": conv,
     }
@@ -47,7 +63,7 @@ def header_and_row(lines):
 
 def test_same_protocol_shows_the_difference(tmp_path):
     write_result(tmp_path / "table1", PUBLISHED_ROUNDS, PUBLISHED_EPOCHS)
-    lines = padding_table(tmp_path / "table1")
+    lines = padding_table(tmp_path / "table1", tmp_path)
     header, validation = header_and_row(lines)
     assert header[-3:] == ["this run: std", "published: mean ± std", "Δ mean"]
     pub_val_mean = TABLES["net1"]["circular"][0]
@@ -58,7 +74,7 @@ def test_same_protocol_shows_the_difference(tmp_path):
 @pytest.mark.parametrize("rounds, epochs", [(2, 3), (PUBLISHED_ROUNDS, 3), (2, PUBLISHED_EPOCHS)])
 def test_other_protocol_shows_published_as_reference_without_difference(tmp_path, rounds, epochs):
     write_result(tmp_path / "table1", rounds, epochs)
-    lines = padding_table(tmp_path / "table1")
+    lines = padding_table(tmp_path / "table1", tmp_path)
     header, validation = header_and_row(lines)
     assert header[-1] == "published: mean ± std" and "Δ mean" not in header
     assert len(validation) == len(header)

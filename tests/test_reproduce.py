@@ -1,5 +1,5 @@
-"""scripts/reproduce.sh --profile quick end to end, and `hw2 report` parsed back against the
-JSON outputs it was built from."""
+"""`hw2 reproduce --profile quick` end to end (driven in-process), and `hw2 report` parsed back
+against the JSON outputs it was built from."""
 
 from __future__ import annotations
 
@@ -11,29 +11,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from hw2cli.cli import app
+from hw2cli.reproduce.parts import PART_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "scripts" / "reproduce.sh"
-PARTS = ("table1", "table2", "rotation", "gpt", "graph", "probes")
+runner = CliRunner()
 
 
-def _run(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "HW2": f"{sys.executable} -m hw2cli",
-        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
-    return subprocess.run(
-        ["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=timeout
-    )
+def reproduce(*args: str):
+    return runner.invoke(app, ["reproduce", *args])
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
-    proc = _run("--profile", "quick", "--out", str(out), "--device", "cpu")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out, proc
+    result = reproduce("--profile", "quick", "--out", str(out), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    return out, result
 
 
 def _tables(markdown: str) -> list[list[list[str]]]:
@@ -64,11 +60,14 @@ def _section(report: str, heading_start: str) -> str:
 
 
 def test_every_part_ran_and_every_section_is_present(quick):
-    out, proc = quick
+    out, _ = quick
     report = (out / "report.md").read_text()
-    for part in PARTS:
+    for part in PART_NAMES:
         meta = json.loads((out / part / "part.json").read_text())
         assert meta["part"] == part and meta["profile"] == "quick" and meta["seconds"] > 0
+        assert meta["status"] == "finished" and set(meta["files"]) >= {"log.txt"}
+        assert not (out / f".{part}.next").exists()  # every staged folder was put in place
+    assert sorted(p.name for p in out.iterdir()) == sorted([*PART_NAMES, "report.md"])  # lock gone
     for heading in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "Q3.1", "The report's answers"):
         assert "_Not run._" not in _section(report, heading)
     for image in (
@@ -77,9 +76,27 @@ def test_every_part_ran_and_every_section_is_present(quick):
         "rotation/rotation.png",
         "rotation/preview.png",
         "gpt/run/loss.png",
+        "probes/heads.png",
     ):
         assert f"]({image})" in report
         assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_estimate_comes_first_and_each_part_says_where_its_log_is(quick):
+    out, result = quick
+    err = result.stderr
+    assert "estimated wall time of the quick reproduction: about" in err
+    assert err.index("estimated wall time") < err.index("== table1")
+    for part in PART_NAMES:
+        assert f"== {part}: " in err and f"log {out / ('.' + part + '.next')}/log.txt" in err
+    assert f"report: {out / 'report.md'}" in result.stdout
+
+
+def test_the_report_is_what_hw2_report_builds_from_the_folder(quick):
+    from hw2cli.report.build import build_report
+
+    out, _ = quick
+    assert (out / "report.md").read_text() == build_report(out).markdown
 
 
 @pytest.mark.parametrize("part,heading", [("table1", "Table 1"), ("table2", "Table 2")])
@@ -89,7 +106,7 @@ def test_padding_tables_parse_back_to_the_json(quick, part, heading):
     (table,) = _tables(_section((out / "report.md").read_text(), heading))
     header, rows = table[0], table[1:]
     n_rounds = sum(h.startswith("round") for h in header)
-    assert n_rounds == data["settings"]["rounds"]
+    assert n_rounds == data["settings"]["rounds"] == 2
     assert len(rows) == 2 * len(data["conv_types"])
     for row in rows:
         conv, label = row[0], row[1]
@@ -115,12 +132,15 @@ def test_quick_tables_are_not_compared_with_the_published_protocol(quick, headin
     assert section.count("Data: ") == 1
 
 
-def test_gpt_part_names_its_corpus_and_samples_are_clean(quick):
+def test_gpt_part_trains_on_the_builtin_corpus_and_names_it(quick):
+    from hw2cli.common.corpus import builtin_corpus
+
     out, _ = quick
     section = _section((out / "report.md").read_text(), "Figure 3")
-    assert "Data: this project's own documentation" in section
+    assert "Data: hw2's own docstrings (every module, class and function of the hw2cli package)" in section
     corpus = (out / "gpt" / "corpus.txt").read_text(encoding="utf-8")
-    assert corpus and not any("\u2500" <= ch <= "\u257f" for ch in corpus)
+    assert corpus == builtin_corpus()
+    assert json.loads((out / "gpt" / "train.json").read_text())["options"]["txt_file"].endswith("corpus.txt")
     for path in (out / "gpt").glob("samples_*.json"):
         for sample in json.loads(path.read_text())["samples"]:
             assert not any("\u2500" <= ch <= "\u257f" for ch in sample["text"])
@@ -146,7 +166,7 @@ def test_gpt_summary_and_samples_parse_back(quick):
     section = _section((out / "report.md").read_text(), "Figure 3")
     (table,) = _tables(section)
     row = dict(zip(table[0], table[1], strict=True))
-    assert int(row["steps"]) == train["steps"]
+    assert int(row["steps"]) == train["steps"] == 200
     assert float(row["final val loss"]) == round(train["val_loss"], 4)
     assert float(row["best val loss"]) == round(train["best_val_loss"], 4)
     samples = sorted((out / "gpt").glob("samples_*.json"))
@@ -175,16 +195,29 @@ def test_graph_matrices_parse_back(quick):
         assert f"[{cell['row']}, {cell['col']}] is {cell['given']}, should be {cell['expected']}" in section
 
 
+def test_probes_ran_with_quick_sizes_and_every_verdict_is_in_the_report(quick):
+    out, _ = quick
+    section = _section((out / "report.md").read_text(), "The report's answers")
+    log = (out / "probes" / "log.txt").read_text()
+    for name in ("attention-cost", "receptive-field", "softmax-scale", "heads", "positions"):
+        assert f"$ hw2 probe {name} --quick " in log  # the quick sizes, never the default ones
+        data = json.loads((out / "probes" / f"{name}.json").read_text())
+        for v in data["verdicts"]:
+            assert f"`{name}` | {v['claim'].replace('|', chr(92) + '|')}" in section
+            assert f"**{v['verdict']}**" in section
+
+
 def test_rerun_skips_finished_parts(quick):
     out, _ = quick
-    before = (out / "table1" / "part.json").read_text()
-    proc = _run("--profile", "quick", "--out", str(out), "--device", "cpu", timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("complete, skipped") == len(PARTS)
-    assert (out / "table1" / "part.json").read_text() == before
+    before = {p: (out / p / "part.json").read_text() for p in PART_NAMES}
+    result = reproduce("--profile", "quick", "--out", str(out), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("finished before, skipped") == len(PART_NAMES)
+    assert {p: (out / p / "part.json").read_text() for p in PART_NAMES} == before
+    assert "estimated wall time" not in result.stderr  # nothing left to run
 
 
-def test_failing_part_stops_with_its_name_and_exit_code(tmp_path):
+def test_failing_part_stops_with_its_name_and_exit_code_and_continues_nothing_else(tmp_path):
     try:
         import torch
 
@@ -192,76 +225,85 @@ def test_failing_part_stops_with_its_name_and_exit_code(tmp_path):
             pytest.skip("this machine has CUDA, so --device cuda does not fail")
     except ImportError:
         pass
-    proc = _run("--profile", "quick", "--out", str(tmp_path), "--device", "cuda", timeout=300)
-    assert proc.returncode == 2
-    assert "part 'table1' failed with exit code 2" in proc.stderr
-    assert "no CUDA GPU" in proc.stderr
-    assert not (tmp_path / "table1" / "part.json").exists()
-    assert not (tmp_path / "table2").exists()
+    result = reproduce(
+        "--profile", "quick", "--out", str(tmp_path), "--device", "cuda", "--parts", "table1,graph"
+    )
+    assert result.exit_code == 2
+    assert "error: part 'table1' failed with exit code 2 at `padding-bench`" in result.stderr
+    assert "no CUDA GPU" in result.stderr  # the end of the part's log
+    assert not (tmp_path / "table1").exists() and not (tmp_path / "graph").exists()
+    assert (tmp_path / ".table1.next" / "log.txt").is_file()  # kept to read
+    assert not (tmp_path / "report.md").exists()
 
 
-def test_bad_arguments_exit_2(tmp_path):
-    proc = _run("--profile", "huge", "--out", str(tmp_path), timeout=60)
-    assert proc.returncode == 2
-    assert "unknown profile 'huge'" in proc.stderr
+def test_bad_arguments_are_one_line_exit_2(tmp_path):
+    for args, says in (
+        (["--profile", "huge"], "huge"),
+        (["--parts", "graph,tables"], "--parts tables is not a part"),
+        (["--device", "tpu"], "tpu"),
+    ):
+        result = reproduce("--out", str(tmp_path / "r"), *args)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
+    assert not (tmp_path / "r").exists()
 
 
 def test_parts_runs_only_the_listed_parts(tmp_path):
-    proc = _run("--profile", "full", "--out", str(tmp_path), "--parts", "graph", timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = reproduce("--profile", "full", "--out", str(tmp_path), "--parts", "graph")
+    assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "graph" / "part.json").read_text())["profile"] == "full"
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["graph"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph", "report.md"]
     report = (tmp_path / "report.md").read_text()
-    for title in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3"):
+    for title in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "The report's answers"):
         assert re.search(rf"^\| {title}.*\| not run \|$", report, flags=re.M), title
 
-    proc = _run("--out", str(tmp_path), "--parts", "graph,tables", timeout=60)
-    assert proc.returncode == 2
-    assert "unknown part 'tables'" in proc.stderr
+
+def test_the_script_is_a_thin_wrapper_of_hw2_reproduce_and_nothing_needs_perl(tmp_path):
+    env = {**os.environ, "HW2": f"{sys.executable} -m hw2cli", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "reproduce.sh"), "--out", str(tmp_path), "--profile", "huge"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "error: " in proc.stderr and "huge" in proc.stderr
+    sources = [*REPO.glob("scripts/*"), *REPO.glob("hw2cli/**/*.py")]
+    assert not [p for p in sources if re.search(r"\bperl\b", p.read_text(errors="replace"))]
 
 
 def test_report_on_a_folder_without_parts_is_one_line_exit_2(tmp_path):
-    from typer.testing import CliRunner
-
-    from hw2cli.cli import app
-
-    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
-    assert "run scripts/reproduce.sh" in result.stderr
+    assert "run hw2 reproduce" in result.stderr
     assert not (tmp_path / "report.md").exists()
 
 
 def test_samples_with_backticks_stay_inside_their_code_block(tmp_path):
+    from hw2cli.common.io import write_json
+    from hw2cli.gpt import render
+    from hw2cli.gpt.sample import GenerateResult
+    from hw2cli.gpt.train import TrainOptions, TrainResult
     from hw2cli.report.sections import gpt
 
-    (tmp_path / "train.json").write_text(
-        json.dumps(
-            {
-                "model_type": "gpt-nano",
-                "num_params": 1,
-                "vocab_size": 2,
-                "device": "cpu",
-                "precision": "fp32",
-                "steps": 1,
-                "train_loss": 1.0,
-                "val_loss": None,
-                "best_val_loss": None,
-                "tokens_per_s": None,
-                "elapsed_s": 0.1,
-                "options": {"block_size": 8, "batch_size": 2, "lr": 1e-3},
-            }
-        )
+    options = {**TrainOptions().__dict__, "block_size": 8, "batch_size": 2}
+    train = TrainResult(
+        "run", "gpt-nano", 1, 2, "cpu", "fp32", 1, 0, 0, 1, 1, 1.0, None, None, None, 0.1, None, False
     )
-    text = "The ```` end"
-    (tmp_path / "samples_0.json").write_text(
-        json.dumps(
-            {
-                "prompt": "The ",
-                "settings": {"mode": "greedy", "seed": 0},
-                "samples": [{"text": text}],
-            }
-        )
+    train.options = options
+    write_json(tmp_path / "train.json", render.to_json(train))
+    settings = {
+        "mode": "greedy",
+        "temperature": None,
+        "top_k": None,
+        "top_p": None,
+        "max_new_tokens": 5,
+        "seed": 0,
+    }
+    write_json(
+        tmp_path / "samples_0.json", render.to_json(GenerateResult("run", "The ", settings, ["```` end"]))
     )
-    markdown = "\n".join(gpt(tmp_path))
-    assert f"`````text\n{text}\n`````" in markdown
+    markdown = "\n".join(gpt(tmp_path, tmp_path))
+    assert "`````text\nThe ```` end\n`````" in markdown

@@ -1,4 +1,4 @@
-"""`hw2 report`: the report.md of a scripts/reproduce.sh folder."""
+"""`hw2 report`: the report.md of a `hw2 reproduce` folder."""
 
 from __future__ import annotations
 
@@ -6,26 +6,34 @@ from pathlib import Path
 
 import typer
 
-from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
+from hw2cli.commands._options import takes
+from hw2cli.commands._runner import run_command
+from hw2cli.commands._shared import user_errors
+from hw2cli.report.options import ReportOptions
 
 
 @user_errors
-def report(
-    run_dir: Path = typer.Argument(..., help="The --out folder of scripts/reproduce.sh."),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Where to write the Markdown.", show_default="RUN_DIR/report.md"
-    ),
-) -> None:
-    """Turn the JSON and PNG outputs of scripts/reproduce.sh into one report.md."""
+@takes(ReportOptions)
+def report(opts: ReportOptions) -> None:
+    """Turn the JSON and PNG outputs of hw2 reproduce into one report.md."""
     from hw2cli.common.io import atomic_write_text, is_stdout
+    from hw2cli.report import render
     from hw2cli.report.build import PARTS, build_report
 
-    target = out if out is not None else run_dir / "report.md"
-    check_outputs(out=target, inputs={f"part folder {name}": run_dir / name for name, _, _ in PARTS})
-    result = build_report(run_dir)
-    write_json_then_exit(
-        None, dict, outputs={"out": (target, lambda p: atomic_write_text(p, result.markdown))}
+    target = Path(opts.target())
+    # Figures are linked relative to the report's folder; on standard output, to RUN_DIR (what
+    # RUN_DIR/report.md would hold).
+    links = None if is_stdout(target) else target.expanduser().resolve().parent
+
+    def said(result) -> None:
+        if not is_stdout(target):
+            typer.echo(result.written_message(target))
+
+    run_command(
+        lambda reporter: build_report(opts.run_dir) if links is None else build_report(opts.run_dir, links),
+        render,
+        outputs={"out": (target, lambda result, path: atomic_write_text(path, result.markdown))},
+        inputs={f"part folder {name}": Path(opts.run_dir) / name for name, _, _ in PARTS},
+        quiet=True,
+        then=said,
     )
-    if is_stdout(target):
-        return
-    typer.echo(result.written_message(target))

@@ -8,7 +8,7 @@ Library errors about an option name its *field* (``dropout must lie in 0 to 0.99
 turns the field into its flag (``--dropout ...``) in one place. No torch, no Typer here.
 
 Flags used by several families (``--seed``, ``--device``, ``--precision``, ``--epochs``,
-``--batch-size``, ``--lr``, ``--txt-file``, ``--force``) have one :class:`Spec` each below, so
+``--batch-size``, ``--lr``, ``--txt-file``, ``--force``, ``--out``) have one :class:`Spec` each below, so
 they read and behave the same everywhere.
 """
 
@@ -163,3 +163,7 @@ TXT_FILE = Spec(
     show_default="Grimm's fairy tales, downloaded once",
 )
 FORCE = Spec("Replace an earlier run in the output folder (its files go once the new one has a checkpoint).")
+OUT = Spec(
+    "Where the command writes what it makes: a run or reproduction folder, or the report file.",
+    path=True,
+)

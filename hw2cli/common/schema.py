@@ -1,8 +1,8 @@
 """One validation layer for every file hw2 reads back: a declared schema per file kind.
 
 A file read back (a run directory's ``config.json``, ``vocab.json``, ``state.json`` and
-``metrics.csv``, a ``--load-models`` folder's ``config.json`` and tensors, the part folders
-``hw2 report`` reads) is checked here before any of it is used: unknown or missing keys,
+``metrics.csv``, a ``--load-models`` folder's ``config.json`` and tensors, a reproduction
+part's ``part.json``) is checked here before any of it is used: unknown or missing keys,
 wrong types, sizes out of range and tensors of the wrong name or shape become one
 :class:`Hw2Error` line naming the file and the field. Loaders call :func:`load_json`,
 :func:`load_csv`, :func:`construct` or :func:`check_tensors` and never catch parse errors
@@ -13,8 +13,9 @@ describe, strict mode refuses ``"3"`` for an int and ``1.0`` for a bool, ``extra
 refuses unknown keys, and every error carries the path of the field (``model.n_embd``) that
 the one-line message needs. A hand-written checker would re-implement exactly that, less
 well. Files that hw2 owns completely (run directories, model folders) forbid unknown keys;
-the result files ``hw2 report`` reads are written by other commands that may gain fields, so
-their schemas declare (and type) only the fields the report uses.
+files that may gain keys (``part.json``) use :class:`Known`. A command's ``--json`` result is
+read back by its family's ``from_json`` (hw2cli.common.readback), typed by the result's own
+dataclass.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import os
 import typing
 from collections.abc import Callable
@@ -231,8 +231,3 @@ def check_tensors(
     if problems:
         shown = ", ".join(problems[:3]) + (", ..." if len(problems) > 3 else "")
         raise Hw2Error(f"{what} {path} does not match the {against} ({shown}); {fix}")
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """``value`` when it is a finite number, else None (for JSON, which has no NaN)."""
-    return value if value is not None and math.isfinite(value) else None

@@ -20,6 +20,7 @@ from hw2cli.common.options import (
     DEVICE,
     EPOCHS,
     FORCE,
+    OUT,
     LR,
     PRECISION,
     SEED,
@@ -104,7 +105,7 @@ class TrainOptions:
     precision: str = option("fp32", PRECISION)
     seed: int = option(0, SEED)
     device: str = option("auto", DEVICE)
-    out: str | None = option("runs/gpt", "Run directory to write.", path=True)
+    out: str | None = option("runs/gpt", OUT)
     dropout: float = option(0.1, "Embedding, attention and residual dropout.", min=0.0, max=0.99)
     lr_schedule: str = option("constant", "Constant, or cosine decay to --min-lr.", choices=SCHEDULES)
     warmup_steps: int = option(0, "Linear warm-up steps.", min=0, max=10**9)

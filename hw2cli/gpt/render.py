@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hw2cli.common.progress import RichReporter
+from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.sample import GenerateResult
 from hw2cli.gpt.train import TrainResult
 
@@ -152,3 +153,44 @@ def _generate_to_json(result: GenerateResult) -> dict[str, Any]:
         ],
         "elapsed_s": result.elapsed_s,
     }
+
+
+# ----------------------------------------------------------------------------- reading back
+
+
+@dataclass
+class _SampleSettings:
+    """The keys of a GenerateResult's ``settings`` that its readers use (the dict keeps all)."""
+
+    mode: str
+    seed: int
+    max_new_tokens: int
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+
+
+@dataclass
+class _Sample:
+    completion: str
+    text: str  # the prompt and the completion: checked against them when read back
+
+
+def from_json(data: dict) -> TrainResult | GenerateResult:
+    """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file of ``gpt
+    train`` or ``gpt generate``, told apart by its ``command``), checked: types, the options
+    of a training run as TrainOptions accepts them, a known decoding mode
+    (hw2cli.common.readback.ResultError names the field)."""
+    from hw2cli.common.readback import build, one_of, require, typed
+
+    command = require(data, "command")
+    one_of(command, ("gpt train", "gpt generate"), "command")
+    if command == "gpt train":
+        result = build(TrainResult, data)
+        build(TrainOptions, result.options, at="options")
+        return result
+    samples = typed(require(data, "samples"), list[_Sample], "samples")
+    result = build(GenerateResult, data, completions=[s.completion for s in samples])
+    settings = build(_SampleSettings, result.settings, at="settings")
+    one_of(settings.mode, ("greedy", "sample", "top-k", "top-p"), "settings.mode")
+    return result

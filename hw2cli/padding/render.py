@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from rich.console import Console
 from rich.measure import Measurement
@@ -193,3 +193,80 @@ def to_json(result: PaddingBenchResult) -> dict:
         "error": result.error,
         "conv_types": conv,
     }
+
+
+# ----------------------------------------------------------------------------- reading back
+
+PERCENT_METRICS = ("val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc")
+
+
+@dataclass
+class _Settings:
+    """The keys of ``settings`` that the tables and the report read (the dict keeps the rest)."""
+
+    net: str
+    conv_types: list[str]
+    rounds: int
+    epochs: int
+    precision: str
+    seed: int
+
+
+def upgrade_json(data: dict) -> dict:
+    """``data`` in the current format: files written before rounds were numbered from 1 (they
+    have no ``init_seed``) get their rounds renumbered; other data is returned as it is."""
+    conv = data.get("conv_types") if isinstance(data, dict) else None
+    rounds = [r for e in (conv or {}).values() if isinstance(e, dict) for r in e.get("rounds") or []]
+    if not rounds or not all(isinstance(r, dict) and "init_seed" not in r for r in rounds):
+        return data
+    renumbered = {
+        ct: {
+            **e,
+            "rounds": [
+                {**r, "round": r.get("round", -1) + 1, "init_seed": r.get("round")} for r in e["rounds"]
+            ],
+        }
+        for ct, e in conv.items()
+    }
+    return {**data, "conv_types": renumbered}
+
+
+def from_json(data: dict) -> PaddingBenchResult:
+    """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file, of any
+    format :func:`upgrade_json` knows), checked: types, a known net and conv types, round
+    numbers within the settings, accuracies within 0-100 % (hw2cli.common.readback.ResultError
+    names the field)."""
+    from hw2cli.common.readback import ResultError, build, one_of, require, within
+    from hw2cli.padding.model import CONV_TYPES, NETS
+    from hw2cli.padding.train import RoundOutcome
+
+    data = upgrade_json(data)
+    result = build(PaddingBenchResult, data, rename={"gflop": "flop"}, outcomes={})
+    result.flop *= 1e9
+    settings = build(_Settings, result.settings, at="settings")
+    one_of(settings.net, NETS, "settings.net")
+    for i, ct in enumerate(settings.conv_types):
+        one_of(ct, CONV_TYPES, f"settings.conv_types.{i}")
+    within(settings.rounds, 0, None, "settings.rounds")
+    conv = require(data, "conv_types")
+    if not isinstance(conv, dict):
+        raise ResultError("conv_types", "is not an object")
+    for ct, entry in conv.items():
+        at = f"conv_types.{ct}"
+        one_of(ct, settings.conv_types, at)
+        rounds = require(entry, "rounds", at)
+        if not isinstance(rounds, list) or len(rounds) > settings.rounds:
+            n = len(rounds) if isinstance(rounds, list) else "no"
+            raise ResultError(
+                f"{at}.rounds", f"holds {n} rounds, settings.rounds says at most {settings.rounds}"
+            )
+        outcomes = []
+        for i, r in enumerate(rounds):
+            o = build(RoundOutcome, r, at=f"{at}.rounds.{i}", conv_type=ct)
+            within(o.round, 1, settings.rounds, f"{at}.rounds.{i}.round")
+            o.round -= 1  # numbered from 1 in the file, from 0 in the result
+            for metric in PERCENT_METRICS:
+                within(getattr(o, metric), 0, 100, f"{at}.rounds.{i}.{metric}")
+            outcomes.append(o)
+        result.outcomes[ct] = outcomes
+    return result

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hw2cli.probe.attention_cost import AttentionCostResult
-from hw2cli.probe.common import HOLDS, PARTLY
+from hw2cli.probe.common import FAILS, HOLDS, PARTLY
 from hw2cli.probe.heads import HeadsResult
 from hw2cli.probe.positions import PositionsResult
 from hw2cli.probe.receptive_field import ReceptiveFieldResult
@@ -198,3 +198,24 @@ def render(result, console: Console | None = None) -> None:
     console = console or Console()
     _RENDERERS[type(result)](result, console)
     _verdict_table(result, console)
+
+
+# ----------------------------------------------------------------------------- reading back
+
+#: What a verdict may say ("inconclusive": a measurement that cannot decide).
+VERDICTS = (HOLDS, PARTLY, FAILS, "inconclusive")
+
+
+def from_json(data: dict):
+    """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file of any probe,
+    told apart by its ``probe``), checked: types and verdicts
+    (hw2cli.common.readback.ResultError names the field)."""
+    from hw2cli.common.readback import build, one_of, require
+
+    kinds = {name: cls for cls, name in NAMES.items()}
+    name = require(data, "probe")
+    one_of(name, kinds, "probe")
+    result = build(kinds[name], data)
+    for i, v in enumerate(result.verdicts):
+        one_of(v.verdict, VERDICTS, f"verdicts.{i}.verdict")
+    return result

@@ -1,1 +1,1 @@
-"""`hw2 report`: one Markdown report from the outputs of scripts/reproduce.sh."""
+"""`hw2 report`: one Markdown report from the part folders of `hw2 reproduce`."""

@@ -1,8 +1,9 @@
-"""Build one Markdown report from a folder written by scripts/reproduce.sh.
+"""Build one Markdown report from a folder written by `hw2 reproduce`.
 
-The folder holds one sub-folder per part (table1, table2, rotation, gpt, graph), each with
-the part's ``--json`` outputs, its figures and ``part.json`` (title, profile, device, machine,
-seconds). Parts that are missing are listed as such; nothing here runs an experiment.
+The folder holds one sub-folder per finished part (table1, table2, rotation, gpt, graph,
+probes), each with the part's ``--json`` outputs, its figures and ``part.json`` (title,
+profile, device, machine, seconds). Parts that are missing are listed as such; nothing here
+runs an experiment. Figures are linked relative to the folder the report is written to.
 """
 
 from __future__ import annotations
@@ -10,20 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.report import inputs, sections
+from hw2cli.report import sections
 from hw2cli.report.probes import probes
+from hw2cli.reproduce import manifest
+from hw2cli.reproduce.parts import PARTS as REGISTRY
 
-PARTS: tuple[tuple[str, str, Callable[[Path], list[str]]], ...] = (
-    ("table1", "Table 1 — padding and translation invariance, Net1", sections.padding_table),
-    ("table2", "Table 2 — padding and translation invariance, Net2", sections.padding_table),
-    ("rotation", "Figures 1 and 2 — accuracy against rotation angle", sections.rotation),
-    ("gpt", "Figure 3 and samples — character-level micro-GPT", sections.gpt),
-    ("graph", "Q3.1 — adjacency powers, degree and Laplacian matrices", sections.graph),
-    ("probes", "The report's answers, measured", probes),
-)
+SECTIONS: dict[str, Callable[[Path, Path], list[str]]] = {
+    "table1": sections.padding_table,
+    "table2": sections.padding_table,
+    "rotation": sections.rotation,
+    "gpt": sections.gpt,
+    "graph": sections.graph,
+    "probes": probes,
+}
+PARTS = tuple((p.name, p.title, SECTIONS[p.name]) for p in REGISTRY)
+TITLE = "# hw2 — reproduction report"
 
 
 @dataclass
@@ -41,32 +45,32 @@ class Report:
         return f"wrote {target} ({n} part{'' if n == 1 else 's'}{missing})"
 
 
-def read_json(path: Path) -> Any:
-    """Read a part's ``part.json``, validated (hw2cli.report.inputs.Part)."""
-    return inputs.read(path, inputs.Part)
+def read_part(part_dir: Path) -> manifest.PartManifest | None:
+    """A part's ``part.json``, validated, if the part finished (None otherwise)."""
+    fix = f"rerun that part with hw2 reproduce --out {part_dir.parent} --parts {part_dir.name} --force"
+    meta = manifest.read(part_dir, fix)
+    return meta if meta is not None and meta.status == "finished" else None
 
 
-def build_report(run_dir: str | Path) -> Report:
-    """Assemble ``report.md`` text from the parts found in ``run_dir``."""
+def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report:
+    """Assemble ``report.md`` text from the parts found in ``run_dir``; figures are linked
+    relative to the folder ``links`` (default ``run_dir``, where report.md goes)."""
     run_dir = Path(run_dir)
+    links = Path(links) if links is not None else run_dir
     if not run_dir.is_dir():
-        raise Hw2Error(f"{run_dir} is not a folder; give the --out folder of scripts/reproduce.sh")
-    metas = {
-        name: read_json(run_dir / name / "part.json")
-        for name, _, _ in PARTS
-        if (run_dir / name / "part.json").is_file()
-    }
+        raise Hw2Error(f"{run_dir} is not a folder; give the --out folder of hw2 reproduce")
+    metas = {name: meta for name, _, _ in PARTS if (meta := read_part(run_dir / name)) is not None}
     if not metas:
         raise Hw2Error(
-            f"{run_dir} holds no finished part (no */part.json); run scripts/reproduce.sh --out {run_dir} first"
+            f"{run_dir} holds no finished part (no */part.json); run hw2 reproduce --out {run_dir} first"
         )
 
     report = Report(markdown="")
-    lines = ["# hw2 — reproduction report", ""]
+    lines = [TITLE, ""]
     first = next(iter(metas.values()))
     lines += [
-        f"Profile **{first.get('profile', '?')}**, device `{first.get('device', '?')}`, "
-        f"machine `{first.get('machine', '?')}` ({first.get('cpus', '?')} CPUs), {first.get('hw2', 'hw2')}.",
+        f"Profile **{first.profile}**, device `{first.device}`, "
+        f"machine `{first.machine}` ({first.cpus} CPUs), {first.hw2}.",
         "",
         "| part | time (s) | finished |",
         "|---|---:|---|",
@@ -76,15 +80,15 @@ def build_report(run_dir: str | Path) -> Report:
         if meta is None:
             lines.append(f"| {title} | — | not run |")
         else:
-            lines.append(f"| {title} | {meta['seconds']:.1f} | {meta['finished']} |")
-    total = sum(m["seconds"] for m in metas.values())
+            lines.append(f"| {title} | {meta.seconds:.1f} | {meta.finished} |")
+    total = sum(m.seconds for m in metas.values())
     lines += [f"| **total** | {total:.1f} | |", ""]
 
     for name, title, render in PARTS:
         lines += [f"## {title}", ""]
         if name in metas:
             report.present.append(name)
-            lines += render(run_dir / name)
+            lines += render(run_dir / name, links)
         else:
             report.missing.append(name)
             lines += ["_Not run._", ""]

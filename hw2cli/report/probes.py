@@ -1,41 +1,26 @@
 """The report's section "The report's answers, measured": one row per claim of each probe.
 
-Reads the ``--json`` output of each ``hw2 probe NAME`` in the part folder (``NAME.json``) and
-embeds ``NAME.png`` when present.
+Reads the ``--json`` output of each ``hw2 probe NAME`` in the part folder (``NAME.json``, read
+back by hw2cli.probe.render.from_json) and embeds ``NAME.png`` when present.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from hw2cli.common.schema import Known
-from hw2cli.report import inputs
-
-ORDER = ("attention-cost", "receptive-field", "softmax-scale", "heads", "positions")
-
-
-class ProbeVerdict(Known):
-    claim: str
-    measurement: str
-    verdict: Literal["holds", "partly", "does not hold"]
-
-
-class ProbeResult(Known):
-    """``probes/NAME.json`` (hw2 probe NAME --json): only what the section shows."""
-
-    probe: str
-    question: str
-    interrupted: bool = False
-    verdicts: list[ProbeVerdict]
+from hw2cli.common.errors import Hw2Error
+from hw2cli.reproduce.parts import PROBES as ORDER
 
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def probes(part_dir: Path) -> list[str]:
+def probes(part_dir: Path, links: Path) -> list[str]:
     """A table of claim, measurement and verdict per probe, then the probes' figures."""
+    from hw2cli.probe import render
+    from hw2cli.report.sections import figure, read
+
     found = {p.stem: p for p in part_dir.glob("*.json") if p.stem in ORDER}
     if not found:
         return ["_No probe results in this folder._", ""]
@@ -50,15 +35,19 @@ def probes(part_dir: Path) -> list[str]:
     for name in ORDER:
         if name not in found:
             continue
-        data = inputs.read(found[name], ProbeResult)
-        note = " (interrupted)" if data.get("interrupted") else ""
-        for v in data.get("verdicts", []):
-            lines.append(
-                f"| {data.get('question', '?')} | `{name}`{note} | {_cell(v['claim'])} | "
-                f"{_cell(v['measurement'])} | **{v['verdict']}** |"
+        result = read(found[name], render)
+        if render.NAMES[type(result)] != name:
+            raise Hw2Error(
+                f"{found[name]} holds the result of `hw2 probe {render.NAMES[type(result)]}`, not of "
+                f"{name}; rerun the probes part with --force"
             )
-        if (part_dir / f"{name}.png").is_file():
-            figures += [f"![hw2 probe {name}]({part_dir.name}/{name}.png)", ""]
+        note = " (interrupted)" if result.interrupted else ""
+        for v in result.verdicts:
+            lines.append(
+                f"| {render.QUESTIONS[name]} | `{name}`{note} | {_cell(v.claim)} | "
+                f"{_cell(v.measurement)} | **{v.verdict}** |"
+            )
+        figures += figure(part_dir, f"{name}.png", f"hw2 probe {name}", links)
     missing = [name for name in ORDER if name not in found]
     lines.append("")
     if missing:

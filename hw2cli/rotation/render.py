@@ -105,3 +105,31 @@ def to_json(result: RotationResult) -> dict:
         "saved_models": result.saved_models,
         "interrupted": result.interrupted,
     }
+
+
+# ----------------------------------------------------------------------------- reading back
+
+
+def from_json(data: dict) -> RotationResult:
+    """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file), checked:
+    types, known model names, one accuracy in 0-1 per angle (hw2cli.common.readback.ResultError
+    names the field). The preview images are not in the file: ``preview`` is None."""
+    from hw2cli.common.readback import ResultError, build, one_of, require, within
+    from hw2cli.rotation.experiment import WEIGHTS, ModelResult
+
+    models = require(data, "models")
+    if not isinstance(models, dict):
+        raise ResultError("models", "is not an object")
+    result = build(RotationResult, data, models=[], preview=None)
+    for name, entry in models.items():
+        at = f"models.{name}"
+        one_of(name, WEIGHTS, at)
+        model = build(ModelResult, entry, at=at, name=name)
+        if len(model.accuracy) != len(result.angles):
+            raise ResultError(
+                f"{at}.accuracy", f"has {len(model.accuracy)} values for {len(result.angles)} angles"
+            )
+        for i, acc in enumerate(model.accuracy):
+            within(acc, 0, 1, f"{at}.accuracy.{i}")
+        result.models.append(model)
+    return result

@@ -1,0 +1,214 @@
+"""The registry of the reproduction's parts, in the report's order, and its two profiles.
+
+A part is a list of steps run in the part's folder: ``hw2`` commands, whose paths are relative
+to that folder, and small Python steps (the quick corpus). The steps follow from the profile,
+the device and what the folder already holds: a GPT run with a checkpoint continues with
+``gpt train --resume`` instead of starting again. No torch here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import hw2cli
+
+#: The homework's own graphs and hand-computed matrices (in a checkout of hw2).
+EXAMPLES = Path(hw2cli.__file__).resolve().parent.parent / "examples"
+CORPUS, CORPUS_SOURCE = "corpus.txt", "corpus_source.txt"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The size options each part's commands get."""
+
+    name: str
+    padding: tuple[str, ...]
+    rotation: tuple[str, ...]
+    gpt: tuple[str, ...]
+    probes: tuple[str, ...]
+    builtin_corpus: bool  # train on hw2's own docstrings (offline), else Grimm's fairy tales
+
+
+PROFILES = {
+    "quick": Profile(
+        "quick",
+        padding=tuple("--rounds 2 --epochs 3".split()),
+        rotation=tuple("--dataset digits --epochs 3".split()),
+        gpt=tuple(
+            "--model-type gpt-nano --block-size 64 --batch-size 16 --max-steps 200 --eval-interval 100 "
+            "--eval-steps 5".split()
+        ),
+        probes=("--quick",),
+        builtin_corpus=True,
+    ),
+    "full": Profile(
+        "full",
+        padding=tuple("--rounds 10 --epochs 50".split()),
+        rotation=tuple("--dataset cifar10 --epochs 10".split()),
+        # the course's configuration, named so that it holds whatever gpt train's defaults become
+        gpt=tuple("--model-type gpt-mini --block-size 128 --batch-size 128 --epochs 3".split()),
+        probes=(),
+        builtin_corpus=False,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ``hw2`` command (``argv``) or Python function (``run``, given the part folder);
+    ``name`` is unique within its part (part.json lists the steps done), ``ok`` the exit codes
+    that mean the step did what it should."""
+
+    name: str
+    argv: tuple[str, ...] = ()
+    run: Callable[[Path], None] | None = None
+    ok: tuple[int, ...] = (0,)
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    title: str  # the report's section heading
+    steps: Callable[[Profile, str, Path], list[Step]]  # (profile, device, part folder) -> steps
+
+
+def write_corpus(folder: Path) -> None:
+    """The quick profile's training text, hw2's own docstrings, and a line naming it."""
+    from hw2cli.common.corpus import NAME, builtin_corpus
+    from hw2cli.common.io import atomic_write_text
+
+    text = builtin_corpus()
+    atomic_write_text(folder / CORPUS, text)
+    atomic_write_text(
+        folder / CORPUS_SOURCE,
+        f"{NAME} (every module, class and function of the hw2cli package), {len(text):,} characters\n",
+    )
+
+
+def _corpus(profile: Profile) -> tuple[list[Step], tuple[str, ...]]:
+    """The Python step writing the quick corpus and the option naming it (none in full)."""
+    if not profile.builtin_corpus:
+        return [], ()
+    return [Step("corpus", run=write_corpus)], ("--txt-file", CORPUS)
+
+
+def _table(net: str) -> Callable[[Profile, str, Path], list[Step]]:
+    def steps(profile: Profile, device: str, folder: Path) -> list[Step]:
+        outputs = ("--json", "result.json", "--csv", "result.csv", "--plot", "table.png")
+        return [
+            Step(
+                "padding-bench",
+                ("padding-bench", "--net", net, *profile.padding, "--device", device, "--quiet", *outputs),
+            )
+        ]
+
+    return steps
+
+
+def _rotation(profile: Profile, device: str, folder: Path) -> list[Step]:
+    again = ("--force",) if (folder / "models").exists() else ()  # models of a cut attempt
+    outputs = "--json result.json --plot rotation.png --preview preview.png --save-models models".split()
+    argv = (
+        "rotate-eval",
+        *profile.rotation,
+        "--mode",
+        "both",
+        "--device",
+        device,
+        "--quiet",
+        *outputs,
+        *again,
+    )
+    return [Step("rotate-eval", argv)]
+
+
+def _has_checkpoint(run: Path) -> bool:
+    from hw2cli.common.rundir import staged_name
+
+    return (run / "state.json").is_file() or (run / staged_name("state.json")).is_file()
+
+
+def _gpt(profile: Profile, device: str, folder: Path) -> list[Step]:
+    steps, corpus = _corpus(profile)
+    outputs = ("--device", device, "--quiet", "--json", "train.json")
+    if _has_checkpoint(folder / "run"):  # an interrupted attempt: continue from its checkpoint
+        train = ("gpt", "train", "--resume", "run", *outputs)
+    else:  # a cut attempt may have left the run's metrics before its first checkpoint
+        again = ("--force",) if (folder / "run").exists() else ()
+        train = ("gpt", "train", *corpus, *profile.gpt, "--out", "run", *again, *outputs)
+    steps.append(Step("gpt train", train))
+    decodings = (
+        ("--greedy",),
+        ("--temperature", "0.8", "--top-k", "10"),
+        ("--temperature", "1.0", "--top-p", "0.9"),
+    )
+    for i, decoding in enumerate(decodings):
+        argv = ("gpt", "generate", "run", "--prompt", "The ", "--num-samples", "2", "--max-new-tokens", "120")
+        argv += ("--seed", "0", *decoding, "--device", device, "--json", f"samples_{i}.json")
+        steps.append(Step(f"gpt generate {i}", argv))
+    return steps
+
+
+def _graph(profile: Profile, device: str, folder: Path) -> list[Step]:
+    steps = []
+    for g in ("report_graph1", "report_graph2"):  # the homework's own two graphs
+        edges = str(EXAMPLES / f"{g}.txt")
+        powers = ("graph", "powers", edges, "--max-power", "3", "--json", f"{g}_powers.json")
+        laplacian = ("graph", "laplacian", edges, "--normalized", "--json", f"{g}_laplacian.json")
+        steps += [Step(f"graph powers {g}", powers), Step(f"graph laplacian {g}", laplacian)]
+    # The homework's own Laplacian of graph 2 has a mistake in row 3: `check` must find it (exit 1).
+    check = ("graph", "check", str(EXAMPLES / "report_graph2.txt"), "--kind", "laplacian")
+    check += ("--matrix", str(EXAMPLES / "report_graph2_laplacian.txt"), "--json", "check.json")
+    steps.append(Step("graph check", check, ok=(1,)))
+    return steps
+
+
+#: The probes of the report's Q2.1 / Q2.4 answers; the last three train small GPTs.
+PROBES = ("attention-cost", "receptive-field", "softmax-scale", "heads", "positions")
+_TRAINING_PROBES = ("softmax-scale", "heads", "positions")
+
+
+def _probes(profile: Profile, device: str, folder: Path) -> list[Step]:
+    steps, corpus = _corpus(profile)
+    for name in PROBES:
+        text = corpus if name in _TRAINING_PROBES else ()
+        argv = ("probe", name, *profile.probes, *text, "--device", device, "--quiet")
+        steps.append(Step(f"probe {name}", (*argv, "--json", f"{name}.json", "--plot", f"{name}.png")))
+    return steps
+
+
+PARTS = (
+    Part("table1", "Table 1 — padding and translation invariance, Net1", _table("net1")),
+    Part("table2", "Table 2 — padding and translation invariance, Net2", _table("net2")),
+    Part("rotation", "Figures 1 and 2 — accuracy against rotation angle", _rotation),
+    Part("gpt", "Figure 3 and samples — character-level micro-GPT", _gpt),
+    Part("graph", "Q3.1 — adjacency powers, degree and Laplacian matrices", _graph),
+    Part("probes", "The report's answers, measured", _probes),
+)
+PART_NAMES = tuple(p.name for p in PARTS)
+
+#: Wall time (s) of each part as recorded, per (profile, device kind), to estimate a run before
+#: it starts. quick/cpu: docs/reproduce-quick (a 2-core CPU shared with other work); full/cpu:
+#: Table 1 after the CPU work of docs/benchmarks.md (29.7 min), Table 2 taken as long, the graphs
+#: from docs/reproduce-full, the GPT from gpt-mini's 12,654 steps at about 40 s each on that CPU;
+#: full/cuda: the full Table 1 on an H100/H200 (56 s). Parts without a record are left out of the
+#: estimate and named.
+RECORDED_S: dict[tuple[str, str], dict[str, float]] = {
+    ("quick", "cpu"): {
+        "table1": 60.6,
+        "table2": 50.2,
+        "rotation": 19.8,
+        "gpt": 27.1,
+        "graph": 3.5,
+        "probes": 24.5,
+    },
+    ("full", "cpu"): {"table1": 1782.0, "table2": 1782.0, "gpt": 12654 * 40.0, "graph": 6.8},
+    ("full", "cuda"): {"table1": 56.0, "table2": 56.0},
+}
+RECORDED_BASIS = {
+    ("quick", "cpu"): "from the part times recorded on a 2-core CPU",
+    ("full", "cpu"): "from the part times recorded on a 2-core CPU",
+    ("full", "cuda"): "from the table times recorded on an H100/H200",
+}
