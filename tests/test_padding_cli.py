@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.common.progress import Reporter
 from hw2cli.padding.bench import PaddingBenchResult, run_padding_bench
+from hw2cli.padding.options import PaddingOptions
 from hw2cli.padding.render import render, table_rows, to_csv, to_json
 from hw2cli.padding.train import RoundOutcome, TrainSettings
 
@@ -97,18 +98,11 @@ def test_csv_and_json_hold_every_round():
 
 
 def test_every_path_gives_the_sequential_numbers():
-    common = dict(
-        net="net1",
-        conv_types=["reflect"],
-        rounds=2,
-        epochs=2,
-        device="cpu",
-        data_sizes=TINY,
-        settings=TrainSettings(batch_size=20),
-    )
-    seq = run_padding_bench(path="sequential", **common)
-    par = run_padding_bench(path="cpu-processes", workers=2, **common)
-    bat = run_padding_bench(path="batched", **common)
+    opts = PaddingOptions(net="net1", conv_types="reflect", rounds=2, epochs=2, device="cpu", workers=2)
+    common = dict(data_sizes=TINY, settings=TrainSettings(batch_size=20))
+    seq = run_padding_bench(opts, path="sequential", **common)
+    par = run_padding_bench(opts, path="cpu-processes", **common)
+    bat = run_padding_bench(opts, path="batched", **common)
     assert (seq.path, par.path, bat.path) == ("sequential", "cpu-processes", "batched")
     for ct in ("reflect",):
         assert [o.round for o in par.outcomes[ct]] == [0, 1]
@@ -135,14 +129,11 @@ def test_ctrl_c_returns_the_finished_rounds():
             raise KeyboardInterrupt
 
     result = run_padding_bench(
-        conv_types=["valid"],
-        rounds=3,
-        epochs=1,
-        device="cpu",
+        PaddingOptions(conv_types="valid", rounds=3, epochs=1, device="cpu"),
+        StopAfterFirst(),
         path="sequential",
         data_sizes=TINY,
         settings=TrainSettings(batch_size=20),
-        reporter=StopAfterFirst(),
     )
     assert result.interrupted
     assert [o.round for o in result.outcomes["valid"]] == [0]

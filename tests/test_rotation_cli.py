@@ -174,7 +174,7 @@ def _fail(*args: str) -> str:
 
 
 def test_unknown_dataset():
-    assert "unknown dataset 'mnist'; use cifar10, digits or imagefolder:PATH" in _fail("--dataset", "mnist")
+    assert "unknown --dataset 'mnist'; use cifar10, digits or imagefolder:PATH" in _fail("--dataset", "mnist")
 
 
 def test_bad_angles_spec_names_the_form():
@@ -186,7 +186,7 @@ def test_bad_angles_spec_names_the_form():
 
 @pytest.mark.parametrize("epochs", ["0", "-3"])
 def test_epochs_below_one(epochs):
-    assert f"--epochs {epochs} is out of range; use 1 to 10,000" in _fail(
+    assert f"--epochs {epochs} is out of range; use 1 to 100,000" in _fail(
         "--dataset", "digits", "--epochs", epochs
     )
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.common.errors import Hw2Error
-from hw2cli.rotation.experiment import MODES, parse_modes
+from hw2cli.common.options import OptionError
 from hw2cli.rotation.model import (
     P4CNN,
     P4CNNConfig,
@@ -20,6 +20,7 @@ from hw2cli.rotation.model import (
     RotationTTA,
     count_parameters,
 )
+from hw2cli.rotation.options import MODES, parse_modes
 
 runner = CliRunner()
 
@@ -110,9 +111,9 @@ def test_tta_over_the_four_quarter_turns_is_exactly_invariant():
 def test_parse_modes():
     assert parse_modes("both") == ["plain", "augmented"]
     assert parse_modes("p4, tta,plain,p4") == ["p4", "tta", "plain"]
-    assert parse_modes(list(MODES)) == list(MODES)
+    assert parse_modes(",".join(MODES)) == list(MODES)
     valid = "plain, augmented, p4, p4-augmented, tta"
-    with pytest.raises(Hw2Error, match=f"unknown --mode 'p8'; use a comma list of {valid}"):
+    with pytest.raises(OptionError, match=f"unknown mode 'p8'; use a comma list of {valid}"):
         parse_modes("plain,p8")
 
 

@@ -16,24 +16,12 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
-class Precision(str, Enum):
-    """Autocast precision of the CNN commands."""
-
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
 class GptPrecision(str, Enum):
     """Autocast precision of `gpt train` (fp16 with a gradient scaler, CUDA only)."""
 
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
-
-
-class Net(str, Enum):
-    net1 = "net1"
-    net2 = "net2"
 
 
 class LrSchedule(str, Enum):

@@ -20,12 +20,13 @@ import torch
 import torch.multiprocessing as mp
 
 from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
-from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 from hw2cli.common.peak import matmul_peak_gflops
 from hw2cli.common.progress import Reporter
 from hw2cli.common.threads import cpu_cores
 from hw2cli.padding.data import SIZES, make_data
-from hw2cli.padding.model import CONV_TYPES, NETS, PaddingNetConfig
+from hw2cli.padding.model import PaddingNetConfig
+from hw2cli.padding.options import PaddingOptions
 from hw2cli.padding.train import RoundOutcome, TrainSettings, train_flops, train_round, train_rounds_batched
 
 PATHS = ("auto", "cpu-processes", "sequential", "batched")
@@ -67,19 +68,6 @@ class PaddingBenchResult:
         if not values:
             return float("nan"), float("nan")
         return statistics.fmean(values), statistics.pstdev(values)
-
-
-def parse_conv_types(text: str | None) -> list[str]:
-    """``"valid,replicate"`` -> the listed conv types, in the report's row order."""
-    if not text:
-        return list(CONV_TYPES)
-    names = [t.strip().lower() for t in text.split(",") if t.strip()]
-    bad = [t for t in names if t not in CONV_TYPES]
-    if bad or not names:
-        raise Hw2Error(
-            f"unknown conv type {', '.join(bad) or text!r}; use a comma-separated list of {', '.join(CONV_TYPES)}"
-        )
-    return [t for t in CONV_TYPES if t in names]
 
 
 # ----------------------------------------------------------------------------- CPU worker processes
@@ -165,24 +153,6 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _check_arguments(
-    net: str, conv_types: list[str] | None, rounds: int, epochs: int, workers: int, path: str
-) -> list[str]:
-    """Refuse bad arguments of run_padding_bench; return the conv types to train."""
-    if net not in NETS:
-        raise Hw2Error(f"unknown net {net!r}; use one of {', '.join(NETS)}")
-    conv_types = list(CONV_TYPES) if conv_types is None else parse_conv_types(",".join(conv_types))
-    if rounds < 1:
-        raise Hw2Error(f"--rounds {rounds}: need at least 1 round")
-    if epochs < 1:
-        raise Hw2Error(f"--epochs {epochs}: need at least 1 epoch")
-    if workers < 0:
-        raise Hw2Error(f"--workers {workers}: use 0 (one per core) or a positive number")
-    if path not in PATHS:
-        raise Hw2Error(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
-    return conv_types
-
-
 def _settings_json(settings: TrainSettings) -> dict:
     """The training settings recorded in the result (and its JSON)."""
     optimizer = {"name": "Adadelta", "lr": settings.lr, "rho": settings.rho, "eps": settings.eps}
@@ -205,40 +175,36 @@ def _sequential(jobs, data, settings, dev, reporter, done) -> None:
 
 # ----------------------------------------------------------------------------- entry point
 def run_padding_bench(
-    net: str = "net1",
-    conv_types: list[str] | None = None,
-    rounds: int = 10,
-    epochs: int = 50,
-    device: str = "auto",
-    precision: str = "fp32",
-    seed: int = 0,
-    independent_val: bool = False,
-    workers: int = 0,
+    opts: PaddingOptions,
+    reporter: Reporter | None = None,
+    *,
     path: str = "auto",
     data_sizes: dict[str, int] | None = None,
     settings: TrainSettings | None = None,
-    reporter: Reporter | None = None,
 ) -> PaddingBenchResult:
-    """Train ``rounds`` networks (round m initialised with seed m) per conv type of ``net``.
+    """Train ``opts.rounds`` networks (round m initialised with seed m - 1) per conv type of
+    ``opts.net`` on data drawn from ``opts.seed``.
 
-    ``seed`` draws the data; ``workers`` (CPU path) defaults to the number of cores;
-    ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU);
-    ``data_sizes`` / ``settings`` shrink the work for tests and benchmarks.
+    ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU, one per
+    core unless ``opts.workers``); ``data_sizes`` / ``settings`` shrink the work for tests and
+    benchmarks. Ctrl-C returns the rounds finished so far with ``interrupted=True``.
     """
-    # Longer than 60 lines on purpose: one entry point with 13 keyword arguments whose choice
-    # of trainer reads top to bottom; checks, settings and trainers are in the helpers above.
+    # Longer than 60 lines on purpose: one entry point whose choice of trainer reads top to
+    # bottom; settings and trainers are in the helpers above.
     reporter = reporter or Reporter()
-    conv_types = _check_arguments(net, conv_types, rounds, epochs, workers, path)
-    dev = resolve_device(device)
-    precision = check_precision(precision, dev)
+    if path not in PATHS:
+        raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
+    net, conv_types, rounds, epochs = opts.net, opts.types, opts.rounds, opts.epochs
+    dev = resolve_device(opts.device)
+    precision = check_precision(opts.precision, dev)
     if path == "auto":
         path = "batched" if dev.type == "cuda" else "cpu-processes"
     if path == "cpu-processes" and dev.type != "cpu":
-        raise Hw2Error("the cpu-processes path runs on the CPU only; use --device cpu")
+        raise OptionError("the cpu-processes path runs on the CPU only; use {device} cpu")
     sizes = {**SIZES, **(data_sizes or {})}
     data_args = dict(
-        seed=seed,
-        independent_val=independent_val,
+        seed=opts.seed,
+        independent_val=opts.independent_val,
         n_train=sizes["train"],
         n_val=sizes["val"],
         n_test=sizes["test"],
@@ -256,8 +222,8 @@ def run_padding_bench(
             "rounds": rounds,
             "epochs": epochs,
             "precision": precision,
-            "seed": seed,
-            "independent_val": independent_val,
+            "seed": opts.seed,
+            "independent_val": opts.independent_val,
             "data_sizes": sizes,
             **_settings_json(settings),
         },
@@ -284,7 +250,7 @@ def run_padding_bench(
 
     jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
     if path == "cpu-processes":
-        result.workers = min(workers or cpu_cores(), len(jobs))
+        result.workers = min(opts.workers or cpu_cores(), len(jobs))
         if result.workers == 1:
             path = result.path = "sequential"
     # Measured before any training: one thread per worker on the CPU, the device otherwise.

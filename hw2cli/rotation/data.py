@@ -20,9 +20,10 @@ import torch.nn.functional as F
 
 from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
+from hw2cli.rotation.options import DATASETS_FORM
 
 IMAGE_SIZE = 32
-DATASETS_FORM = "cifar10, digits or imagefolder:PATH"
 DIGITS_TEST_FRACTION = 0.25
 DIGITS_SPLIT_SEED = 0
 
@@ -57,7 +58,7 @@ def load_dataset(spec: str, data_dir: str | os.PathLike | None = None) -> ImageD
         return load_digits()
     if spec.startswith("imagefolder:"):
         return load_imagefolder(Path(spec.removeprefix("imagefolder:")))
-    raise Hw2Error(f"unknown dataset {spec!r}; use {DATASETS_FORM}")
+    raise OptionError(f"unknown {{dataset}} {spec!r}; use {DATASETS_FORM}")
 
 
 def load_digits() -> ImageData:
@@ -122,13 +123,13 @@ def _fetch_cifar10(root: Path, cifar10_cls) -> None:
     folder = root / cifar10_cls.base_folder
     how = (
         f"place the extracted {cifar10_cls.base_folder} folder or {cifar10_cls.filename} "
-        f"(from {cifar10_cls.url}) in {root}, or choose another folder with --data-dir; "
-        "--dataset digits works offline"
+        f"(from {cifar10_cls.url}) in {root}, or choose another folder with {{data_dir}}; "
+        "{dataset} digits works offline"
     )
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise Hw2Error(
+        raise OptionError(
             f"CIFAR-10 is not in {folder} and {root} cannot be created ({exc.strerror}); {how}"
         ) from None
     found = f" ({folder} exists but its files fail torchvision's md5 check)" if folder.exists() else ""
@@ -137,7 +138,7 @@ def _fetch_cifar10(root: Path, cifar10_cls) -> None:
             cifar10_cls(str(root), train=True, download=True)
     except Exception as exc:  # URLError, socket errors, md5 mismatch of the archive, ...
         reason = str(getattr(exc, "reason", "") or exc).strip() or type(exc).__name__
-        raise Hw2Error(
+        raise OptionError(
             f"CIFAR-10 is not in {folder}{found} and could not be downloaded ({reason}); {how}"
         ) from None
 

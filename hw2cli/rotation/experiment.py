@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
-from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
@@ -32,12 +31,9 @@ from hw2cli.rotation.model import (
     build_model,
     count_parameters,
 )
-from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
+from hw2cli.rotation.options import TTA_MODES, WEIGHTS, RotationOptions
+from hw2cli.rotation.rotate import rotate_batch, rotate_each
 
-MODES = ("plain", "augmented", "p4", "p4-augmented", "tta")
-ALIASES = {"both": ("plain", "augmented")}
-# the trained weights each mode uses: tta evaluates the plain model
-WEIGHTS = {**{m: m for m in MODES}, "tta": "plain"}
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 
 
@@ -99,67 +95,35 @@ class RotationResult:
     interrupted: bool = False
 
 
-def _check_arguments(
-    epochs, batch_size, lr, preview_images, angles, tta_angles
-) -> tuple[list[float], list[float]]:
-    """Refuse bad arguments before any long work; return the test angles and the TTA angles."""
-    if epochs < 1:
-        raise Hw2Error(f"--epochs must be at least 1, got {epochs}")
-    if batch_size < 1:
-        raise Hw2Error(f"--batch-size must be at least 1, got {batch_size}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise Hw2Error(f"--lr must be a positive number, got {lr}")
-    if preview_images < 0:
-        raise Hw2Error(f"the preview needs a non-negative number of images, got {preview_images}")
-    angle_list = parse_angles(angles) if isinstance(angles, str) else sorted({float(a) for a in angles})
-    if not angle_list:
-        raise Hw2Error("no angles given; pass at least one, e.g. --angles 0:360:30")
-    tta_list = parse_angles(tta_angles) if isinstance(tta_angles, str) else [float(a) for a in tta_angles]
-    if not tta_list:
-        raise Hw2Error("no --tta-angles given; pass at least one, e.g. 0,90,180,270")
-    return angle_list, tta_list
-
-
 def run_rotation_experiment(
-    dataset: str = "cifar10",
-    *,
-    data_dir: str | Path | None = None,
-    epochs: int = 10,
-    angles: str | list[float] = "0:360:30",
-    mode: str | list[str] = "both",
-    tta_angles: str | list[float] = "0,90,180,270",
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    seed: int = 0,
-    device: str = "auto",
-    precision: str = "fp32",
-    save_models: str | Path | None = None,
-    load_models: str | Path | None = None,
-    force: bool = False,
-    preview_images: int = 0,
-    reporter: Reporter | None = None,
+    opts: RotationOptions, reporter: Reporter | None = None, *, preview_images: int = 0
 ) -> RotationResult:
-    """Train (or load) the model of each mode and measure its accuracy at every angle. ``mode`` is a
-    comma list (or list) of MODES; ``both`` means plain,augmented. ``tta`` reuses the plain model
-    (trained once when both are asked) and averages its softmax over ``tta_angles``.
+    """Train (or load) the model of each of ``opts.modes`` and measure its accuracy at every
+    angle. A TTA mode reuses its trained weights (trained once when both are asked) and averages
+    their softmax over ``opts.tta_list``; ``preview_images`` test images, rotated by every
+    angle, are kept for the preview figure.
 
     Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
-    far with ``interrupted=True``. ``save_models`` refuses a folder of earlier models unless
-    ``force``, and is locked while this run may write it (hw2cli.rotation.saved).
+    far with ``interrupted=True``. ``opts.save_models`` refuses a folder of earlier models unless
+    ``opts.force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
     # One function on purpose: the per-mode loop shares the loaded data, the models folder being
-    # written and the partial result that Ctrl-C returns; its signature and result set-up are half of it.
+    # written and the partial result that Ctrl-C returns; its result set-up is a third of it.
     reporter = reporter or Reporter()
-    names = parse_modes(mode)
-    angle_list, tta_list = _check_arguments(epochs, batch_size, lr, preview_images, angles, tta_angles)
-    dev = resolve_device(device)
+    if preview_images < 0:
+        raise ValueError(f"preview_images must be at least 0, got {preview_images}")
+    names, angle_list, tta_list = opts.modes, opts.angle_list, opts.tta_list
+    epochs, batch_size, lr, seed, precision = opts.epochs, opts.batch_size, opts.lr, opts.seed, opts.precision
+    dev = resolve_device(opts.device)
     check_precision(precision, dev)
     weights = list(dict.fromkeys(WEIGHTS[n] for n in names))  # each trained model once
-    saved = saved_models.read_models(Path(load_models), weights) if load_models is not None else None
+    load_models = None if opts.load_models is None else Path(opts.load_models)
+    save_models = None if opts.save_models is None else Path(opts.save_models)
+    saved = saved_models.read_models(load_models, weights) if load_models is not None else None
     if save_models is not None:
-        saved_models.check_folder(save_models, force)
+        saved_models.check_folder(save_models, opts.force)
 
-    data = load_dataset(dataset, data_dir)
+    data = load_dataset(opts.dataset, opts.data_dir)
     if dev.type == "cpu":
         keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
     size = data.train_images.shape[-1]
@@ -222,7 +186,7 @@ def run_rotation_experiment(
                 source.loaded_from,
                 parameters=count_parameters(model),
             )
-            evaluated = RotationTTA(model, tuple(tta_list)) if name == "tta" else model
+            evaluated = RotationTTA(model, tuple(tta_list)) if name in TTA_MODES else model
             # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             test = (data.test_images, data.test_labels, angle_list)
@@ -240,18 +204,6 @@ def run_rotation_experiment(
         if folder is not None:
             folder.close()
     return result
-
-
-def parse_modes(spec: str | list[str]) -> list[str]:
-    """``plain,p4,tta`` -> ["plain", "p4", "tta"] (``both`` = plain,augmented; repeats dropped)."""
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names: list[str] = []
-    for item in (i.strip() for i in items):
-        if item not in MODES and item not in ALIASES:
-            valid = ", ".join(MODES)
-            raise Hw2Error(f"unknown --mode {item!r}; use a comma list of {valid} (both = plain,augmented)")
-        names += ALIASES.get(item, (item,))
-    return list(dict.fromkeys(names))
 
 
 def _count(config: RotationCNNConfig | P4CNNConfig) -> int:

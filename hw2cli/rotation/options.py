@@ -1,0 +1,187 @@
+"""The options of `hw2 rotate-eval` (RotationOptions): each field with its help, range or
+choices and default (hw2cli.common.options). The CLI derives its flags from them; the library
+takes them: ``run_rotation_experiment(RotationOptions(dataset="digits", mode="plain"))``.
+
+``--angles``, ``--tta-angles`` and ``--mode`` are text lists, parsed and checked here (no torch),
+so that a bad list is refused before any work and the error names its field.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw2cli.common.options import (
+    BATCH_SIZE,
+    DEVICE,
+    EPOCHS,
+    FORCE,
+    LR,
+    PRECISION,
+    SEED,
+    OptionError,
+    check,
+    option,
+)
+
+#: Every mode: the trained weights it evaluates (WEIGHTS) and how (a TTA mode averages the
+#: softmax of those weights over the test image turned by each of the TTA angles).
+MODES = ("plain", "augmented", "p4", "p4-augmented", "tta")
+WEIGHTS = {**{m: m for m in MODES}, "tta": "plain"}
+TTA_MODES = ("tta",)
+ALIASES = {"both": ("plain", "augmented")}
+MODES_FORM = f"a comma list of {', '.join(MODES)} (both = plain,augmented)"
+
+DATASETS_FORM = "cifar10, digits or imagefolder:PATH"
+ANGLES_FORM = (
+    "START:STOP:STEP (e.g. 0:360:30, STOP included) or a comma list (e.g. 0,90,180), or both (0:90:30,180)"
+)
+MAX_ANGLES = 1000
+#: Largest |angle| accepted (degrees); keeps START:STOP:STEP arithmetic finite and exact to 1e-9.
+MAX_ABS_ANGLE = 1e6
+
+
+def parse_angles(spec: str, field: str = "angles") -> list[float]:
+    """Parse ``0:360:30`` / ``0,45,90`` / ``0:90:30,180`` into sorted, distinct angles in
+    degrees; a bad list raises OptionError naming ``field``."""
+
+    def bad(why: str) -> OptionError:
+        return OptionError(f"bad {{{field}}} {spec!r}: {why}; use {ANGLES_FORM}")
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise bad(f"{text.strip()!r} is not a number") from None
+        if not math.isfinite(value):
+            raise bad(f"{text.strip()!r} is not a finite number")
+        if abs(value) > MAX_ABS_ANGLE:
+            raise bad(f"{text.strip()!r} is beyond ±{MAX_ABS_ANGLE:,.0f} degrees")
+        return value
+
+    angles: set[float] = set()
+    for item in spec.split(","):
+        if not item.strip():
+            raise bad("empty item")
+        parts = item.split(":")
+        if len(parts) == 1:
+            angles.add(number(parts[0]))
+        elif len(parts) == 3:
+            start, stop, step = (number(p) for p in parts)
+            if step <= 0:
+                raise bad(f"step {step:g} must be positive")
+            if stop < start:
+                raise bad(f"stop {stop:g} is below start {start:g}")
+            span = (stop - start) / step  # finite: both ends are within ±MAX_ABS_ANGLE, step > 0 ...
+            if not math.isfinite(span) or span + 1 > MAX_ANGLES:  # ... but a tiny step still overflows
+                raise bad(f"{span + 1:.3g} angles is too many (at most {MAX_ANGLES})")
+            count = math.floor(span + 1e-9) + 1
+            if count > MAX_ANGLES:
+                raise bad(f"{count} angles is too many (at most {MAX_ANGLES})")
+            angles.update(round(start + i * step, 9) for i in range(count))
+        else:
+            raise bad(f"{item.strip()!r} is neither a number nor a START:STOP:STEP range")
+        if len(angles) > MAX_ANGLES:
+            raise bad(f"more than {MAX_ANGLES} angles")
+    return sorted(angles)
+
+
+def parse_modes(spec: str) -> list[str]:
+    """``plain,p4,tta`` -> the modes in the order given (``both`` = plain,augmented;
+    repeats dropped); an unknown one raises OptionError naming ``mode``."""
+    names: list[str] = []
+    for item in (i.strip() for i in spec.split(",")):
+        if item not in MODES and item not in ALIASES:
+            raise OptionError(f"unknown {{mode}} {item!r}; use {MODES_FORM}")
+        names += ALIASES.get(item, (item,))
+    return list(dict.fromkeys(names))
+
+
+def _same_or_nested(a: str, b: str) -> bool:
+    ra, rb = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
+    if ra.exists() and rb.exists() and os.path.samefile(ra, rb):
+        return True
+    return ra == rb or ra in rb.parents or rb in ra.parents
+
+
+@dataclass
+class RotationOptions:
+    """`hw2 rotate-eval`: train (or load) the CNN of each mode and measure its test accuracy
+    with the whole test set rotated by each angle."""
+
+    dataset: str = option(
+        "cifar10",
+        "cifar10, digits (offline, scikit-learn) or imagefolder:PATH (PATH/train and PATH/test, one "
+        "sub-folder per class).",
+    )
+    data_dir: str | None = option(
+        None,
+        "Cache folder for CIFAR-10.",
+        path=True,
+        show_default="$HW2_CACHE_DIR, else $XDG_CACHE_HOME/hw2, else ~/.cache/hw2",
+    )
+    epochs: int = option(10, EPOCHS)
+    angles: str = option(
+        "0:360:30", "Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list."
+    )
+    mode: str = option(
+        "both",
+        "Comma list of plain, augmented (random rotations in training), p4 (rotation-equivariant "
+        "CNN), p4-augmented, tta (plain model, softmax averaged over turned copies); both = "
+        "plain,augmented.",
+        metavar="<plain,augmented,p4,p4-augmented,tta|both>",
+    )
+    tta_angles: str = option(
+        "0,90,180,270", "Angles (degrees) the tta mode averages over, in the --angles form."
+    )
+    batch_size: int = option(64, BATCH_SIZE)
+    lr: float = option(1e-3, LR)
+    seed: int = option(0, SEED)
+    device: str = option("auto", DEVICE)
+    precision: str = option("fp32", PRECISION.with_choices("fp32", "bf16"))
+    save_models: str | None = option(
+        None, "Save the trained models (safetensors + config.json) in this folder.", path=True
+    )
+    load_models: str | None = option(
+        None, "Load models saved with --save-models instead of training.", path=True
+    )
+    force: bool = option(False, FORCE)
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.dataset not in ("cifar10", "digits") and not (
+            self.dataset.startswith("imagefolder:") and self.dataset != "imagefolder:"
+        ):
+            raise OptionError(f"unknown {{dataset}} {self.dataset!r}; use {DATASETS_FORM}")
+        self.modes  # noqa: B018 -- parsed now, so that a bad list is refused before any work
+        self.angle_list  # noqa: B018
+        self.tta_list  # noqa: B018
+        if self.save_models is not None and self.load_models is not None:
+            if _same_or_nested(self.save_models, self.load_models):
+                raise OptionError(
+                    f"{{save_models}} {self.save_models} and {{load_models}} {self.load_models} are the "
+                    "same folder (or one holds the other); save the new models into another folder"
+                )
+
+    @property
+    def modes(self) -> list[str]:
+        return parse_modes(self.mode)
+
+    @property
+    def angle_list(self) -> list[float]:
+        return parse_angles(self.angles, "angles")
+
+    @property
+    def tta_list(self) -> list[float]:
+        return parse_angles(self.tta_angles, "tta_angles")
+
+    @property
+    def imagefolder(self) -> Path | None:
+        """The folder of an ``imagefolder:PATH`` data set (None for the built-in ones)."""
+        return (
+            Path(self.dataset.removeprefix("imagefolder:"))
+            if self.dataset.startswith("imagefolder:")
+            else None
+        )
