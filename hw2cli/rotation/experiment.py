@@ -2,9 +2,10 @@
 
 Train the notebook's CNN on upright images (``plain``) and/or on images each rotated by a
 random angle in [0, 360) (``augmented``), its p4 group-equivariant version likewise (``p4``,
-``p4-augmented``), or average the plain model's softmax over turned copies of each test image
-(``tta``), then measure test accuracy with the whole test set rotated by each requested angle.
-Rotations run on batched tensors on the chosen device.
+``p4-augmented``), or average the augmented model's softmax over turned copies of each test
+image (``augmented-tta``: test-time augmentation; ``plain-tta`` does the same with the plain
+model, an ablation), then measure test accuracy with the whole test set rotated by each
+requested angle. Rotations run on batched tensors on the chosen device.
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ class ModelResult:
     accuracy: list[float]
     train_loss: list[float]  # mean cross-entropy per epoch
     epochs_trained: int
-    train_seconds: float  # of its weights (tta: the plain model's), 0 when loaded
+    train_seconds: float  # of its weights (a TTA mode: of the model it averages), 0 when loaded
     loaded_from: str | None = None
     parameters: int = 0
     eval_seconds: float = 0.0  # accuracy at every angle: rotating the test set and inference
 
     @property
     def weights(self) -> str:
-        """The trained model this mode evaluates (``tta`` -> ``plain``)."""
+        """The trained model this mode evaluates (``augmented-tta`` -> ``augmented``)."""
         return WEIGHTS[self.name]
 
     @property

@@ -28,10 +28,11 @@ from hw2cli.common.options import (
 
 #: Every mode: the trained weights it evaluates (WEIGHTS) and how (a TTA mode averages the
 #: softmax of those weights over the test image turned by each of the TTA angles).
-MODES = ("plain", "augmented", "p4", "p4-augmented", "tta")
-WEIGHTS = {**{m: m for m in MODES}, "tta": "plain"}
-TTA_MODES = ("tta",)
+MODES = ("plain", "augmented", "p4", "p4-augmented", "augmented-tta", "plain-tta")
+WEIGHTS = {**{m: m for m in MODES}, "augmented-tta": "augmented", "plain-tta": "plain"}
+TTA_MODES = ("augmented-tta", "plain-tta")
 ALIASES = {"both": ("plain", "augmented")}
+RENAMED = {"tta": "augmented-tta (TTA over the rotation-augmented model) or plain-tta (the ablation)"}
 MODES_FORM = f"a comma list of {', '.join(MODES)} (both = plain,augmented)"
 
 DATASETS_FORM = "cifar10, digits or imagefolder:PATH"
@@ -89,10 +90,12 @@ def parse_angles(spec: str, field: str = "angles") -> list[float]:
 
 
 def parse_modes(spec: str) -> list[str]:
-    """``plain,p4,tta`` -> the modes in the order given (``both`` = plain,augmented;
+    """``plain,p4,augmented-tta`` -> the modes in the order given (``both`` = plain,augmented;
     repeats dropped); an unknown one raises OptionError naming ``mode``."""
     names: list[str] = []
     for item in (i.strip() for i in spec.split(",")):
+        if item in RENAMED:
+            raise OptionError(f"{{mode}} {item!r} is now {RENAMED[item]}; use {MODES_FORM}")
         if item not in MODES and item not in ALIASES:
             raise OptionError(f"unknown {{mode}} {item!r}; use {MODES_FORM}")
         names += ALIASES.get(item, (item,))
@@ -129,12 +132,13 @@ class RotationOptions:
     mode: str = option(
         "both",
         "Comma list of plain, augmented (random rotations in training), p4 (rotation-equivariant "
-        "CNN), p4-augmented, tta (plain model, softmax averaged over turned copies); both = "
-        "plain,augmented.",
-        metavar="<plain,augmented,p4,p4-augmented,tta|both>",
+        "CNN), p4-augmented, augmented-tta (test-time augmentation: the augmented model's softmax "
+        "averaged over turned copies; the TTA to use), plain-tta (the same over the plain model: "
+        "an ablation); both = plain,augmented.",
+        metavar="<plain,augmented,p4,p4-augmented,augmented-tta,plain-tta|both>",
     )
     tta_angles: str = option(
-        "0,90,180,270", "Angles (degrees) the tta mode averages over, in the --angles form."
+        "0,90,180,270", "Angles (degrees) the TTA modes average over, in the --angles form."
     )
     batch_size: int = option(64, BATCH_SIZE)
     lr: float = option(1e-3, LR)

@@ -13,7 +13,8 @@ STYLE = {
     "augmented": ("tab:orange", "s"),
     "p4": ("tab:green", "^"),
     "p4-augmented": ("tab:red", "v"),
-    "tta": ("tab:purple", "D"),
+    "augmented-tta": ("tab:purple", "D"),
+    "plain-tta": ("tab:brown", "x"),
 }
 
 

@@ -73,7 +73,7 @@ def _render_rotation(result: RotationResult, console: Console | None = None) -> 
         "evaluation per image and angle: "
         + ", ".join(f"{m.name} {m.ms_per_image(result.n_test):.3f} ms" for m in result.models)
         + (
-            f"; tta averages over {', '.join(_angle(a) for a in result.tta_angles)}"
+            f"; TTA averages over {', '.join(_angle(a) for a in result.tta_angles)}"
             if any(m.name in TTA_MODES for m in result.models)
             else ""
         )

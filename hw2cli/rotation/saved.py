@@ -1,6 +1,6 @@
 """The models folder of ``rotate-eval --save-models/--load-models``, under the run-directory
 contract (hw2cli.common.rundir): ``config.json`` is the manifest, one ``<name>.safetensors``
-per trained model (``plain``, ``augmented``, ``p4``, ``p4-augmented``; ``tta`` uses ``plain``).
+per trained model (``plain``, ``augmented``, ``p4``, ``p4-augmented``; the TTA modes use ``augmented`` or ``plain``).
 
 ``config.json``: ``{"format": "hw2 rotate-eval models", "model": RotationCNNConfig fields,
 "p4_model": P4CNNConfig fields (absent in folders saved before the p4 modes), "dataset",
