@@ -281,6 +281,7 @@ def test_ctrl_c_keeps_finished_models_writes_json_and_exits_130(tmp_path, monkey
         return experiment.RotationCNN(config).eval(), [2.3]  # an untrained model is enough here
 
     monkeypatch.setattr(experiment, "train_model", interrupt_augmented)
+    monkeypatch.setattr(experiment, "estimate_seconds", lambda *args: 0.0)  # it trains a few steps too
     result = runner.invoke(
         app,
         [

@@ -9,11 +9,14 @@ numbers do not depend on the number of workers).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import heapq
 import queue
 import signal
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -22,7 +25,7 @@ import torch.multiprocessing as mp
 from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.options import OptionError
 from hw2cli.common.peak import matmul_peak_gflops
-from hw2cli.common.progress import Reporter
+from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.threads import cpu_cores
 from hw2cli.padding.data import SIZES, make_data
 from hw2cli.padding.model import PaddingNetConfig
@@ -106,6 +109,21 @@ def _run_job(config: PaddingNetConfig, seed: int, settings: TrainSettings) -> Ro
     return outcome
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold off Ctrl-C in this thread, and in every process or thread started meanwhile, which
+    inherit the blocked signal: the workers then never see the terminal's SIGINT, not even while
+    they import torch (before ``_init_worker`` ignores it); this process gets it on leaving."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to share Ctrl-C
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
     """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; return True on Ctrl-C.
 
@@ -118,11 +136,13 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
 
     ctx = mp.get_context("spawn")
     progress = ctx.Queue()
-    pool = ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(data_args, progress)
-    )
-    pending = {pool.submit(_run_job, cfg, seed, settings) for cfg, seed in jobs}
+    pool = None
     try:
+        with _sigint_held():  # the processes start on submit; a Ctrl-C meanwhile comes after
+            pool = ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_init_worker, initargs=(data_args, progress)
+            )
+            pending = {pool.submit(_run_job, cfg, seed, settings) for cfg, seed in jobs}
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             try:
@@ -148,9 +168,10 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
     except KeyboardInterrupt:
         return True
     finally:
-        for process in list(getattr(pool, "_processes", {}).values()):  # stop running jobs now
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            for process in list(getattr(pool, "_processes", {}).values()):  # stop running jobs now
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _settings_json(settings: TrainSettings) -> dict:
@@ -171,6 +192,47 @@ def _sequential(jobs, data, settings, dev, reporter, done) -> None:
             done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
     finally:
         torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- wall-time estimate
+def seconds_per_flop(
+    configs: list[PaddingNetConfig], path: str, settings: TrainSettings, dev: torch.device, rounds: int
+) -> dict[str, float]:
+    """Seconds per training FLOP of each conv type, from one timed training step (a batch of
+    images, one validation and one test image) through the trainer the run uses; the first
+    conv type is timed twice, since a process's first step pays one-off set-up costs."""
+    batch = settings.batch_size
+    data = make_data(0, n_train=batch, n_val=1, n_test=1)
+    one_epoch = replace(settings, epochs=1)
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # as in the worker processes
+    rates = {}
+    try:
+        for i, cfg in enumerate(configs):
+            for _ in range(2 if i == 0 else 1):
+                t0 = time.perf_counter()
+                if path == "batched":
+                    train_rounds_batched(cfg, list(range(rounds)), data, one_epoch, dev)
+                else:
+                    train_round(cfg, 0, data, one_epoch, dev)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                seconds = time.perf_counter() - t0
+            models = rounds if path == "batched" else 1
+            rates[cfg.conv_type] = seconds / (models * train_flops(cfg, 1, batch, 1, 1))
+    finally:
+        torch.set_num_threads(threads)
+    return rates
+
+
+def wall_seconds(round_seconds: list[float], workers: int) -> float:
+    """Wall time of rounds lasting ``round_seconds``, each handed in this order to the first
+    of ``workers`` processes to be free (how the worker pool takes its jobs)."""
+    free = [0.0] * workers
+    for seconds in round_seconds:
+        heapq.heapreplace(free, free[0] + seconds)
+    return max(free)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -253,13 +315,27 @@ def run_padding_bench(
         result.workers = min(opts.workers or cpu_cores(), len(jobs))
         if result.workers == 1:
             path = result.path = "sequential"
-    # Measured before any training: one thread per worker on the CPU, the device otherwise.
-    peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
-    result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
+    if path == "cpu-processes":
+        jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
     t0 = time.perf_counter()
     try:
+        # Measured before any training: one thread per worker on the CPU, the device otherwise.
+        peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
+        result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
+        rate = seconds_per_flop(list(configs.values()), path, settings, dev, rounds)
+        n = (sizes["train"], sizes["val"], sizes["test"])
+        full = [rate[cfg.conv_type] * train_flops(cfg, epochs, *n) for cfg, _ in jobs]
+        line = estimate_message(
+            wall_seconds(full, result.workers),  # 1 but for the worker processes
+            f"padding-bench ({len(jobs)} networks of at most {epochs} epochs each)",
+            "one timed training step per conv type, scaled by the FLOPs of every round; early "
+            "stopping often ends a round sooner",
+            "lower --rounds or --epochs, or train fewer --conv-types",
+        )
+        if line:
+            reporter.note(line)
+        t0 = time.perf_counter()
         if path == "cpu-processes":
-            jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
             try:
                 result.interrupted = _cpu_processes(jobs, data_args, settings, result.workers, reporter, done)
             except WorkerError as exc:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
-from hw2cli.common.progress import Reporter
+from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
 from hw2cli.rotation.model import (
@@ -36,6 +36,8 @@ from hw2cli.rotation.options import TTA_MODES, WEIGHTS, RotationOptions
 from hw2cli.rotation.rotate import rotate_batch, rotate_each
 
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
+TIMED_STEPS = 2  # training steps timed per model for the wall-time estimate; the fastest counts
+TIMED_BATCH = 32  # test images per batch timed for the estimate (two batches per mode)
 
 
 @dataclass
@@ -151,7 +153,17 @@ def run_rotation_experiment(
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
     folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
+    configs = {w: p4_config if w.startswith("p4") else config for w in weights}
     try:
+        seconds = estimate_seconds(data, opts, [w for w in weights if w not in loaded], configs, dev)
+        line = estimate_message(
+            seconds,
+            f"rotate-eval ({', '.join(names)}; {epochs} epochs, {len(angle_list)} angles)",
+            f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run",
+            "lower --epochs, give fewer --angles or --mode, or try --dataset digits",
+        )
+        if line:
+            reporter.note(line)
         for name in names:
             w = WEIGHTS[name]
             if w in trained:
@@ -165,7 +177,7 @@ def run_rotation_experiment(
                 settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev)
                 model, losses = train_model(
                     data,
-                    p4_config if w.startswith("p4") else config,
+                    configs[w],
                     augment=w.endswith("augmented"),
                     **settings,
                     precision=precision,
@@ -205,6 +217,84 @@ def run_rotation_experiment(
         if folder is not None:
             folder.close()
     return result
+
+
+class _StepClock(Reporter):
+    """The times of a loop's progress updates: one per training step or evaluated batch."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.times = device, []
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def start(self, key: str, description: str, total: float | None = None, **fields) -> None:
+        self.times = [self._now()]
+
+    def update(self, key: str, advance: float = 0, **fields) -> None:
+        if advance:
+            self.times.append(self._now())
+
+    def fastest(self) -> float:
+        """The shortest step: the first ones pay one-off set-up costs, load makes some slower."""
+        return min(b - a for a, b in zip(self.times, self.times[1:], strict=False))
+
+
+def estimate_seconds(
+    data: ImageData,
+    opts: RotationOptions,
+    to_train: list[str],
+    configs: dict[str, RotationCNNConfig | P4CNNConfig],
+    device: torch.device,
+) -> float:
+    """Wall time of training the weights ``to_train`` and evaluating every mode of ``opts``:
+    TIMED_STEPS training steps of each and two test batches of each mode are timed on
+    throwaway models (the run's random numbers are untouched), and the fastest step is scaled
+    to the run's steps, test images and angles."""
+    batch, clock, total = opts.batch_size, _StepClock(device), 0.0
+    sample = ImageData(
+        data.name,
+        data.train_images[: TIMED_STEPS * batch],
+        data.train_labels[: TIMED_STEPS * batch],
+        data.test_images[: 2 * TIMED_BATCH],
+        data.test_labels[: 2 * TIMED_BATCH],
+        data.classes,
+    )
+    models = {}
+    for w in to_train:
+        models[w], _ = train_model(
+            sample,
+            configs[w],
+            augment=w.endswith("augmented"),
+            epochs=1,
+            batch_size=batch,
+            lr=opts.lr,
+            seed=0,
+            device=device,
+            precision=opts.precision,
+            reporter=clock,
+        )
+        total += clock.fastest() * math.ceil(len(data.train_labels) / batch) * opts.epochs
+    for name in opts.modes:
+        w = WEIGHTS[name]
+        if w not in models:
+            with torch.random.fork_rng(devices=[]):
+                models[w] = build_model(configs[w]).to(device).eval()
+        model = RotationTTA(models[w], tuple(opts.tta_list)) if name in TTA_MODES else models[w]
+        test = (sample.test_images, sample.test_labels, [opts.angle_list[0]])
+        evaluate(
+            {name: model},
+            *test,
+            device=device,
+            precision=opts.precision,
+            batch_size=TIMED_BATCH,
+            reporter=clock,
+        )
+        per_image = clock.fastest() / min(TIMED_BATCH, len(sample.test_labels))
+        total += per_image * len(data.test_labels) * len(opts.angle_list)
+    return total
 
 
 def _count(config: RotationCNNConfig | P4CNNConfig) -> int:
