@@ -249,3 +249,19 @@ def test_plot_is_a_png(tmp_path):
 
     img = matplotlib.image.imread(plot_accuracy(fake_result(), tmp_path / "t1.png"))
     assert img.ndim == 3 and img.shape[1] > img.shape[0] > 100
+
+
+def test_a_bar_of_zero_percent_is_visible(tmp_path):
+    """Table 2's shifted test accuracy is 0% for most conv types: its bars must still show."""
+    import matplotlib.image
+    import numpy as np
+
+    from hw2cli.padding.plot import plot_accuracy
+
+    result = fake_result()
+    for ct in result.outcomes:
+        result.outcomes[ct] = [RoundOutcome(ct, r, 99.0, 99.0, 0.0, 99.0, 20, 11) for r in range(3)]
+    img = matplotlib.image.imread(plot_accuracy(result, tmp_path / "t2.png"))[..., :3]
+    red = np.all(np.abs(img - np.array([217, 83, 79]) / 255) < 0.08, axis=-1)  # the shifted bars' colour
+    above_legend = red[: int(0.85 * img.shape[0])]  # the legend's red patch is at the bottom
+    assert above_legend.sum() > 100, above_legend.sum()  # two 0% bars drawn as lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -97,9 +98,39 @@ def test_plot_and_preview_are_pngs(digits_run):
     out, _, _ = digits_run
     assert _png_size(out / "plot.png") == (640, 400)
     # 6 test images (rows) x 5 angles (columns), 0.9 inch per cell at 100 dpi, plus margins
-    assert _png_size(out / "preview.png") == (490, 590)
+    # (1.4 inch across: the row labels on the left)
+    assert _png_size(out / "preview.png") == (590, 590)
     preview = Image.open(out / "preview.png").convert("L")
     assert preview.getextrema() == (0, 255)  # black corners and white strokes drawn
+
+
+def test_preview_rows_are_the_first_test_images_labelled_with_their_classes(tmp_path):
+    from hw2cli.rotation.data import load_digits
+    from hw2cli.rotation.experiment import run_rotation_experiment
+    from hw2cli.rotation.options import RotationOptions
+
+    opts = RotationOptions(dataset="digits", mode="plain", epochs=1, angles="0,90", device="cpu")
+    result = run_rotation_experiment(opts, preview_images=4)
+    data = load_digits()
+    assert result.preview_classes == [str(int(y)) for y in data.test_labels[:4]]
+    assert result.preview.shape == (4, 2, 32, 32, 3)
+    assert np.array_equal(
+        result.preview[:, 0] * 255, data.test_images[:4].permute(0, 2, 3, 1).float().numpy()
+    )
+
+    from hw2cli.rotation import plot
+
+    figures = []
+    real = plot.new_figure
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(plot, "new_figure", lambda *a, **k: figures.append(real(*a, **k)) or figures[-1])
+    try:
+        plot.save_preview_grid(result, tmp_path / "p.png")
+    finally:
+        monkeypatch.undo()
+    axes = figures[0].axes  # row by row
+    assert [ax.get_ylabel() for ax in axes[::2]] == [f"class {c}" for c in result.preview_classes]
+    assert [ax.get_title() for ax in axes[:2]] == ["0°", "90°"]
 
 
 def test_saved_models_reload_without_training(digits_run):

@@ -95,6 +95,7 @@ class RotationResult:
     eval_seconds: float = 0.0
     saved_models: str | None = None
     preview: np.ndarray | None = field(default=None, repr=False)  # (images, angles, H, W, 3) in [0, 1]
+    preview_classes: list[str] = field(default_factory=list)  # the class of each preview row
     interrupted: bool = False
 
 
@@ -211,6 +212,7 @@ def run_rotation_experiment(
             result.models.append(entry)
         if preview_images:
             result.preview = preview_grid(data, angle_list, preview_images, dev)
+            result.preview_classes = [data.classes[int(y)] for y in data.test_labels[:preview_images]]
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
