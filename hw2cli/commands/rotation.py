@@ -10,6 +10,8 @@ import typer
 from hw2cli.commands._options import JsonOut, PlotOut, Quiet, Threads, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import user_errors
+from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import is_stdout
 from hw2cli.rotation.options import RotationOptions
 
 PreviewOut = Annotated[
@@ -50,6 +52,7 @@ def rotate_eval(
     from hw2cli.rotation import render
     from hw2cli.rotation.experiment import run_rotation_experiment
 
+    _outside_the_data_set(opts, {"--json": json_path, "--plot": plot, "--preview": preview})
     run_command(
         lambda reporter: run_rotation_experiment(
             opts, reporter, preview_images=PREVIEW_IMAGES if preview is not None else 0
@@ -66,3 +69,14 @@ def rotate_eval(
 
 def _path(text: str | None) -> Path | None:
     return None if text is None else Path(text)
+
+
+def _outside_the_data_set(opts: RotationOptions, outputs: dict[str, Path | None]) -> None:
+    """Refuse, before any work, an output inside an ``imagefolder:DIR`` data set (a new file
+    there, an image above all, would change the data set; an existing one is an input)."""
+    for flag, path in outputs.items():
+        if path is not None and not is_stdout(path) and opts.in_data_set(path):
+            raise Hw2Error(
+                f"{flag} {path} lies in the data set {opts.dataset} that rotate-eval reads; "
+                "write the output somewhere else"
+            )

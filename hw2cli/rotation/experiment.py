@@ -124,10 +124,14 @@ def run_rotation_experiment(
     load_models = None if opts.load_models is None else Path(opts.load_models)
     save_models = None if opts.save_models is None else Path(opts.save_models)
     saved = saved_models.read_models(load_models, weights) if load_models is not None else None
+    if saved is not None:
+        saved_models.check_dataset(saved[0], load_models, opts.dataset)
     if save_models is not None:
         saved_models.check_folder(save_models, opts.force)
 
     data = load_dataset(opts.dataset, opts.data_dir)
+    if saved is not None:
+        saved_models.check_dataset(saved[0], load_models, opts.dataset, data.classes)
     if dev.type == "cpu":
         keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
     size = data.train_images.shape[-1]

@@ -102,11 +102,12 @@ def parse_modes(spec: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _same_or_nested(a: str, b: str) -> bool:
-    ra, rb = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
-    if ra.exists() and rb.exists() and os.path.samefile(ra, rb):
+def inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies in it, links followed (the files need not exist)."""
+    p, f = Path(path).expanduser().resolve(), Path(folder).expanduser().resolve()
+    if p.exists() and f.exists() and os.path.samefile(p, f):
         return True
-    return ra == rb or ra in rb.parents or rb in ra.parents
+    return p == f or f in p.parents
 
 
 @dataclass
@@ -162,11 +163,16 @@ class RotationOptions:
         self.modes  # noqa: B018 -- parsed now, so that a bad list is refused before any work
         self.angle_list  # noqa: B018
         self.tta_list  # noqa: B018
+        if self.save_models is not None and self.in_data_set(self.save_models):
+            raise OptionError(
+                f"{{save_models}} {self.save_models} lies in the data set {{dataset}} {self.dataset} "
+                "that rotate-eval reads; save the models outside it"
+            )
         if self.save_models is not None and self.load_models is not None:
-            if _same_or_nested(self.save_models, self.load_models):
+            if inside(self.save_models, self.load_models) and inside(self.load_models, self.save_models):
                 raise OptionError(
                     f"{{save_models}} {self.save_models} and {{load_models}} {self.load_models} are the "
-                    "same folder (or one holds the other); save the new models into another folder"
+                    "same folder: the models loaded would be replaced; save into another folder"
                 )
 
     @property
@@ -180,6 +186,12 @@ class RotationOptions:
     @property
     def tta_list(self) -> list[float]:
         return parse_angles(self.tta_angles, "tta_angles")
+
+    def in_data_set(self, path: str | Path) -> bool:
+        """Whether ``path`` lies in the train/ or test/ folder of an ``imagefolder:PATH`` data
+        set, where a new file (an image above all) would change the data and an old one is read."""
+        folder = self.imagefolder
+        return folder is not None and any(inside(path, folder / split) for split in ("train", "test"))
 
     @property
     def imagefolder(self) -> Path | None:

@@ -186,6 +186,34 @@ def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Ch
     return meta, checkpoint
 
 
+def _kind(dataset: str) -> str:
+    return "imagefolder" if dataset.startswith("imagefolder:") else dataset
+
+
+def _listed(classes: list[str]) -> str:
+    shown = ", ".join(classes[:10])
+    return shown + (f", ... ({len(classes)} in all)" if len(classes) > 10 else "")
+
+
+def check_dataset(meta: ModelsConfig, folder: Path, dataset: str, classes: list[str] | None = None) -> None:
+    """Refuse models recorded as trained on another data set: another kind (cifar10, digits, an
+    image folder; checked before the data is read), or other classes (``classes`` given, once it
+    is). An image folder that moved keeps its models. Folders saved before the data set was
+    recorded are not checked."""
+    fix = "or train new models with {save_models}"
+    if meta.dataset is not None and _kind(meta.dataset) != _kind(dataset):
+        raise OptionError(
+            f"{{load_models}} {folder} holds models trained on {meta.dataset}, not on {{dataset}} "
+            f"{dataset}; give {{dataset}} {meta.dataset} {fix}"
+        )
+    if classes is not None and meta.classes is not None and list(meta.classes) != list(classes):
+        raise OptionError(
+            f"{{load_models}} {folder} holds models for the classes {_listed(meta.classes)} of "
+            f"{meta.dataset or 'its data set'}, but {{dataset}} {dataset} has the classes {_listed(classes)}; "
+            f"give the data set they were trained on {fix}"
+        )
+
+
 def load_model(
     checkpoint: rundir.Checkpoint, name: str, data_config: RotationCNNConfig
 ) -> tuple[RotationCNN | P4CNN, ModelEntry]:
