@@ -97,7 +97,11 @@ def test_csv_and_json_hold_every_round():
     assert [r["test_acc"] for r in data["conv_types"]["circular"]["rounds"]] == [80.1, 85.0, 83.3]
 
 
-def test_every_path_gives_the_sequential_numbers():
+def test_every_path_gives_the_sequential_numbers(monkeypatch):
+    from hw2cli.padding import bench
+
+    # one thread's matmul peak, fixed: measured, it swings with the machine's load between runs
+    monkeypatch.setattr(bench, "matmul_peak_gflops", lambda *args: 10.0)
     opts = PaddingOptions(net="net1", conv_types="reflect", rounds=2, epochs=2, device="cpu", workers=2)
     common = dict(data_sizes=TINY, settings=TrainSettings(batch_size=20))
     seq = run_padding_bench(opts, path="sequential", **common)
@@ -117,10 +121,10 @@ def test_every_path_gives_the_sequential_numbers():
             assert c.val_losses == pytest.approx(a.val_losses, rel=1e-5)
     assert seq.flop == par.flop == bat.flop > 0
     # the share of the measured matmul peak: workers x one thread's peak on the CPU
-    assert par.peak_gflops == pytest.approx(2 * seq.peak_gflops, rel=0.5)
+    assert (seq.peak_gflops, par.peak_gflops) == (10.0, 20.0)
     for r in (seq, par):
+        assert r.peak_fraction > 0
         assert r.peak_fraction == pytest.approx(r.flop / r.seconds / 1e9 / r.peak_gflops)
-        assert 0 < r.peak_fraction < 1.5
 
 
 def test_ctrl_c_returns_the_finished_rounds():
