@@ -26,7 +26,7 @@ from hw2cli.padding import bench  # noqa: E402
 from hw2cli.padding.data import SIZES  # noqa: E402
 from hw2cli.padding.model import PaddingNetConfig  # noqa: E402
 from hw2cli.padding.options import PaddingOptions  # noqa: E402
-from hw2cli.padding.train import TrainSettings, train_flops  # noqa: E402
+from hw2cli.padding.train import TrainSettings  # noqa: E402
 from hw2cli.rotation import experiment  # noqa: E402
 from hw2cli.rotation.data import load_digits  # noqa: E402
 from hw2cli.rotation.model import P4CNNConfig, RotationCNNConfig  # noqa: E402
@@ -38,12 +38,10 @@ def padding_case(conv_types: str, rounds: int, epochs: int, workers: int) -> tup
     opts = PaddingOptions(conv_types=conv_types, rounds=rounds, epochs=epochs, device="cpu", workers=workers)
     settings = TrainSettings(epochs=epochs, channels_last=True)
     configs = [PaddingNetConfig(opts.net, ct) for ct in opts.types]
-    rate = bench.seconds_per_flop(configs, "cpu-processes", settings, torch.device("cpu"), rounds)
     jobs = sorted(
         ((c, r) for c in configs for r in range(rounds)), key=lambda j: -bench._CPU_COST[j[0].conv_type]
     )
-    n = (SIZES["train"], SIZES["val"], SIZES["test"])
-    estimate = bench.wall_seconds([rate[c.conv_type] * train_flops(c, epochs, *n) for c, _ in jobs], workers)
+    estimate = bench.estimate_seconds(jobs, "cpu-processes", settings, torch.device("cpu"), SIZES, workers)
     result = bench.run_padding_bench(opts)
     stopped = sum(o.epochs < epochs for v in result.outcomes.values() for o in v)
     if stopped:

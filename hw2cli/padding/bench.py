@@ -226,6 +226,24 @@ def seconds_per_flop(
     return rates
 
 
+def estimate_seconds(
+    jobs: list[tuple[PaddingNetConfig, int]],
+    path: str,
+    settings: TrainSettings,
+    dev: torch.device,
+    sizes: dict[str, int],
+    workers: int,
+) -> float:
+    """Wall time of training ``jobs`` [(config, round)] in this order on ``workers`` processes
+    (1 but on the worker path): each conv type's timed rate times each round's FLOPs at
+    ``settings.epochs`` epochs, every epoch trained."""
+    configs = list({cfg.conv_type: cfg for cfg, _ in jobs}.values())
+    rounds = len(jobs) // len(configs)
+    rate = seconds_per_flop(configs, path, settings, dev, rounds)
+    n = (sizes["train"], sizes["val"], sizes["test"])
+    return wall_seconds([rate[c.conv_type] * train_flops(c, settings.epochs, *n) for c, _ in jobs], workers)
+
+
 def wall_seconds(round_seconds: list[float], workers: int) -> float:
     """Wall time of rounds lasting ``round_seconds``, each handed in this order to the first
     of ``workers`` processes to be free (how the worker pool takes its jobs)."""
@@ -322,11 +340,9 @@ def run_padding_bench(
         # Measured before any training: one thread per worker on the CPU, the device otherwise.
         peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
         result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
-        rate = seconds_per_flop(list(configs.values()), path, settings, dev, rounds)
-        n = (sizes["train"], sizes["val"], sizes["test"])
-        full = [rate[cfg.conv_type] * train_flops(cfg, epochs, *n) for cfg, _ in jobs]
+        seconds = estimate_seconds(jobs, path, settings, dev, sizes, result.workers)
         line = estimate_message(
-            wall_seconds(full, result.workers),  # 1 but for the worker processes
+            seconds,
             f"padding-bench ({len(jobs)} networks of at most {epochs} epochs each)",
             "one timed training step per conv type, scaled by the FLOPs of every round; early "
             "stopping often ends a round sooner",

@@ -161,14 +161,7 @@ def run_rotation_experiment(
     configs = {w: p4_config if w.startswith("p4") else config for w in weights}
     try:
         seconds = estimate_seconds(data, opts, [w for w in weights if w not in loaded], configs, dev)
-        line = estimate_message(
-            seconds,
-            f"rotate-eval ({', '.join(names)}; {epochs} epochs, {len(angle_list)} angles)",
-            f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run",
-            "lower --epochs, give fewer --angles or --mode, or try --dataset digits",
-        )
-        if line:
-            reporter.note(line)
+        _announce(seconds, opts, reporter)
         for name in names:
             w = WEIGHTS[name]
             if w in trained:
@@ -301,6 +294,18 @@ def estimate_seconds(
         per_image = clock.fastest() / min(TIMED_BATCH, len(sample.test_labels))
         total += per_image * len(data.test_labels) * len(opts.angle_list)
     return total
+
+
+def _announce(seconds: float, opts: RotationOptions, reporter: Reporter) -> None:
+    """Tell the user, before the work, how long a run of two minutes or more will take."""
+    line = estimate_message(
+        seconds,
+        f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)",
+        f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run",
+        "lower --epochs, give fewer --angles or --mode, or try --dataset digits",
+    )
+    if line:
+        reporter.note(line)
 
 
 def _count(config: RotationCNNConfig | P4CNNConfig) -> int:
