@@ -128,7 +128,9 @@ class RotationOptions:
     )
     epochs: int = option(10, EPOCHS)
     angles: str = option(
-        "0:360:30", "Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list."
+        "0:360:30",
+        "Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list.",
+        metavar="ANGLES",
     )
     mode: str = option(
         "both",
@@ -136,10 +138,10 @@ class RotationOptions:
         "CNN), p4-augmented, augmented-tta (test-time augmentation: the augmented model's softmax "
         "averaged over turned copies; the TTA to use), plain-tta (the same over the plain model: "
         "an ablation); both = plain,augmented.",
-        metavar="<plain,augmented,p4,p4-augmented,augmented-tta,plain-tta|both>",
+        metavar="MODES",
     )
     tta_angles: str = option(
-        "0,90,180,270", "Angles (degrees) the TTA modes average over, in the --angles form."
+        "0,90,180,270", "Angles (degrees) the TTA modes average over, in the --angles form.", metavar="ANGLES"
     )
     batch_size: int = option(64, BATCH_SIZE)
     lr: float = option(1e-3, LR)
