@@ -134,10 +134,10 @@ class RotationOptions:
     )
     mode: str = option(
         "both",
-        "Comma list of plain, augmented (random rotations in training), p4 (rotation-equivariant "
-        "CNN), p4-augmented, augmented-tta (test-time augmentation: the augmented model's softmax "
-        "averaged over turned copies; the TTA to use), plain-tta (the same over the plain model: "
-        "an ablation); both = plain,augmented.",
+        "plain, augmented, p4, p4-augmented, augmented-tta, plain-tta, comma-separated, or both "
+        "(= plain,augmented). augmented trains on randomly turned images, p4 is the rotation-"
+        "equivariant CNN, augmented-tta averages the augmented model's softmax over turned copies "
+        "(the TTA to use), plain-tta the same over the plain model (an ablation).",
         metavar="MODES",
     )
     tta_angles: str = option(
