@@ -37,9 +37,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from hw2cli.padding.bench import parse_conv_types, run_padding_bench  # noqa: E402
+from hw2cli.padding.bench import run_padding_bench  # noqa: E402
 from hw2cli.padding.data import SIZES, make_data  # noqa: E402
 from hw2cli.padding.model import PaddingNetConfig, make_model  # noqa: E402
+from hw2cli.padding.options import PaddingOptions, parse_conv_types  # noqa: E402
 from hw2cli.padding.train import train_flops  # noqa: E402
 
 
@@ -87,12 +88,19 @@ def course_round(
 
 def compare_batched(args: argparse.Namespace, conv_types: list[str]) -> None:
     """cpu-processes against batched on the CPU, same work, alternating; best time of each."""
-    common = dict(net=args.net, conv_types=conv_types, rounds=args.rounds, epochs=args.epochs, device="cpu")
+    opts = PaddingOptions(
+        net=args.net,
+        conv_types=",".join(conv_types),
+        rounds=args.rounds,
+        epochs=args.epochs,
+        device="cpu",
+        workers=args.workers,
+    )
     print(f"work: {args.net}, {len(conv_types)} conv types x {args.rounds} rounds x {args.epochs} epochs")
     runs: dict[str, list] = {"cpu-processes": [], "batched": []}
     for r in range(args.repeats):
         for path, results in runs.items():
-            result = run_padding_bench(path=path, workers=args.workers, **common)
+            result = run_padding_bench(opts, path=path)
             results.append(result)
             print(
                 f"  repeat {r + 1} {path:<14} {result.seconds:8.1f} s {result.gflops:7.1f} GFLOP/s  "
@@ -150,9 +158,14 @@ def main() -> None:
         base_sec[ct] = time.perf_counter() - t0
         base_flop[ct] = sum(train_flops(PaddingNetConfig(args.net, ct), e, *sizes) for _, _, e in base[ct])
         print(f"  course-style {ct:<10} {base_sec[ct]:7.1f} s  load {os.getloadavg()[0]:.1f}", flush=True)
-    result = run_padding_bench(
-        args.net, conv_types, rounds=args.rounds, epochs=args.epochs, device="auto", workers=args.workers
+    opts = PaddingOptions(
+        net=args.net,
+        conv_types=",".join(conv_types),
+        rounds=args.rounds,
+        epochs=args.epochs,
+        workers=args.workers,
     )
+    result = run_padding_bench(opts)
     print(
         f"  chosen path ({result.path} on {result.device}): {result.seconds:.1f} s  load {os.getloadavg()[0]:.1f}"
     )

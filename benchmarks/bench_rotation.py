@@ -23,7 +23,8 @@ from PIL import Image
 from hw2cli.rotation.data import to_float
 from hw2cli.rotation.experiment import EVAL_BATCH, evaluate
 from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
-from hw2cli.rotation.rotate import parse_angles, rotate_batch
+from hw2cli.rotation.options import parse_angles  # noqa: E402
+from hw2cli.rotation.rotate import rotate_batch
 
 ANGLES = parse_angles("0:360:30")
 

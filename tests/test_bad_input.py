@@ -631,12 +631,14 @@ _POOL_SCRIPT = """
 import json
 from hw2cli.padding import bench
 from hw2cli.padding.model import PaddingNetConfig
+from hw2cli.padding.options import PaddingOptions
 from hw2cli.padding.train import TrainSettings
 
 if __name__ == "__main__":
     sizes = {"train": 40, "val": 20, "test": 20}
-    r = bench.run_padding_bench(conv_types=["valid"], rounds=2, epochs=1, device="cpu", seed=-1, workers=2,
-                                path="cpu-processes", data_sizes=sizes, settings=TrainSettings(batch_size=20))
+    opts = PaddingOptions(conv_types="valid", rounds=2, epochs=1, device="cpu", workers=2)
+    opts.seed = -1  # past the options' check: a seed the workers cannot draw data with
+    r = bench.run_padding_bench(opts, path="cpu-processes", data_sizes=sizes, settings=TrainSettings(batch_size=20))
     got = []
     data = dict(seed=0, independent_val=False, n_train=40, n_val=20, n_test=20)
     cfg = PaddingNetConfig("net1", "valid")

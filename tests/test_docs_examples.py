@@ -135,5 +135,6 @@ def test_python_page_examples(clone):
     assert not ns["check"].ok
     assert [(c.row, c.col) for c in ns["check"].wrong] == [(2, 2), (2, 4)]
     assert len(ns["result"].outcomes["valid"]) == 1
+    assert ns["rotation"].angles == [0, 90, 180, 270, 360] and len(ns["rotation"].models[0].accuracy) == 5
     assert "should be" in printed
     assert ns["run"].steps == 20 and len(ns["samples"].completions) == 2

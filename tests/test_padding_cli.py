@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.common.progress import Reporter
 from hw2cli.padding.bench import PaddingBenchResult, run_padding_bench
+from hw2cli.padding.options import PaddingOptions
 from hw2cli.padding.render import render, table_rows, to_csv, to_json
 from hw2cli.padding.train import RoundOutcome, TrainSettings
 
@@ -96,19 +97,16 @@ def test_csv_and_json_hold_every_round():
     assert [r["test_acc"] for r in data["conv_types"]["circular"]["rounds"]] == [80.1, 85.0, 83.3]
 
 
-def test_every_path_gives_the_sequential_numbers():
-    common = dict(
-        net="net1",
-        conv_types=["reflect"],
-        rounds=2,
-        epochs=2,
-        device="cpu",
-        data_sizes=TINY,
-        settings=TrainSettings(batch_size=20),
-    )
-    seq = run_padding_bench(path="sequential", **common)
-    par = run_padding_bench(path="cpu-processes", workers=2, **common)
-    bat = run_padding_bench(path="batched", **common)
+def test_every_path_gives_the_sequential_numbers(monkeypatch):
+    from hw2cli.padding import bench
+
+    # one thread's matmul peak, fixed: measured, it swings with the machine's load between runs
+    monkeypatch.setattr(bench, "matmul_peak_gflops", lambda *args: 10.0)
+    opts = PaddingOptions(net="net1", conv_types="reflect", rounds=2, epochs=2, device="cpu", workers=2)
+    common = dict(data_sizes=TINY, settings=TrainSettings(batch_size=20))
+    seq = run_padding_bench(opts, path="sequential", **common)
+    par = run_padding_bench(opts, path="cpu-processes", **common)
+    bat = run_padding_bench(opts, path="batched", **common)
     assert (seq.path, par.path, bat.path) == ("sequential", "cpu-processes", "batched")
     for ct in ("reflect",):
         assert [o.round for o in par.outcomes[ct]] == [0, 1]
@@ -123,10 +121,10 @@ def test_every_path_gives_the_sequential_numbers():
             assert c.val_losses == pytest.approx(a.val_losses, rel=1e-5)
     assert seq.flop == par.flop == bat.flop > 0
     # the share of the measured matmul peak: workers x one thread's peak on the CPU
-    assert par.peak_gflops == pytest.approx(2 * seq.peak_gflops, rel=0.5)
+    assert (seq.peak_gflops, par.peak_gflops) == (10.0, 20.0)
     for r in (seq, par):
+        assert r.peak_fraction > 0
         assert r.peak_fraction == pytest.approx(r.flop / r.seconds / 1e9 / r.peak_gflops)
-        assert 0 < r.peak_fraction < 1.5
 
 
 def test_ctrl_c_returns_the_finished_rounds():
@@ -135,14 +133,11 @@ def test_ctrl_c_returns_the_finished_rounds():
             raise KeyboardInterrupt
 
     result = run_padding_bench(
-        conv_types=["valid"],
-        rounds=3,
-        epochs=1,
-        device="cpu",
+        PaddingOptions(conv_types="valid", rounds=3, epochs=1, device="cpu"),
+        StopAfterFirst(),
         path="sequential",
         data_sizes=TINY,
         settings=TrainSettings(batch_size=20),
-        reporter=StopAfterFirst(),
     )
     assert result.interrupted
     assert [o.round for o in result.outcomes["valid"]] == [0]
@@ -258,3 +253,19 @@ def test_plot_is_a_png(tmp_path):
 
     img = matplotlib.image.imread(plot_accuracy(fake_result(), tmp_path / "t1.png"))
     assert img.ndim == 3 and img.shape[1] > img.shape[0] > 100
+
+
+def test_a_bar_of_zero_percent_is_visible(tmp_path):
+    """Table 2's shifted test accuracy is 0% for most conv types: its bars must still show."""
+    import matplotlib.image
+    import numpy as np
+
+    from hw2cli.padding.plot import plot_accuracy
+
+    result = fake_result()
+    for ct in result.outcomes:
+        result.outcomes[ct] = [RoundOutcome(ct, r, 99.0, 99.0, 0.0, 99.0, 20, 11) for r in range(3)]
+    img = matplotlib.image.imread(plot_accuracy(result, tmp_path / "t2.png"))[..., :3]
+    red = np.all(np.abs(img - np.array([217, 83, 79]) / 255) < 0.08, axis=-1)  # the shifted bars' colour
+    above_legend = red[: int(0.85 * img.shape[0])]  # the legend's red patch is at the bottom
+    assert above_legend.sum() > 100, above_legend.sum()  # two 0% bars drawn as lines

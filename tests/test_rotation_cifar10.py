@@ -113,8 +113,8 @@ def test_offline_with_nothing_cached_says_where_and_how(tmp_path):
     assert str(tmp_path / "empty" / "cifar-10-batches-py") in message
     assert (
         "cifar-10-python.tar.gz" in message
-        and "--data-dir" in message
-        and "--dataset digits works offline" in message
+        and "another folder with data_dir" in message
+        and "dataset digits works offline" in message
     )
 
 
@@ -137,4 +137,5 @@ def test_cli_offline_error_is_one_line_exit_2(tmp_path):
         len(lines) == 1
         and lines[0].startswith("error: CIFAR-10 is not in ")
         and "--dataset digits" in lines[0]
+        and "another folder with --data-dir" in lines[0]
     )

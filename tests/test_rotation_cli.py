@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import struct
+import zlib
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -98,9 +100,39 @@ def test_plot_and_preview_are_pngs(digits_run):
     out, _, _ = digits_run
     assert _png_size(out / "plot.png") == (640, 400)
     # 6 test images (rows) x 5 angles (columns), 0.9 inch per cell at 100 dpi, plus margins
-    assert _png_size(out / "preview.png") == (490, 590)
+    # (1.4 inch across: the row labels on the left)
+    assert _png_size(out / "preview.png") == (590, 590)
     preview = Image.open(out / "preview.png").convert("L")
     assert preview.getextrema() == (0, 255)  # black corners and white strokes drawn
+
+
+def test_preview_rows_are_the_first_test_images_labelled_with_their_classes(tmp_path):
+    from hw2cli.rotation.data import load_digits
+    from hw2cli.rotation.experiment import run_rotation_experiment
+    from hw2cli.rotation.options import RotationOptions
+
+    opts = RotationOptions(dataset="digits", mode="plain", epochs=1, angles="0,90", device="cpu")
+    result = run_rotation_experiment(opts, preview_images=4)
+    data = load_digits()
+    assert result.preview_classes == [str(int(y)) for y in data.test_labels[:4]]
+    assert result.preview.shape == (4, 2, 32, 32, 3)
+    assert np.array_equal(
+        result.preview[:, 0] * 255, data.test_images[:4].permute(0, 2, 3, 1).float().numpy()
+    )
+
+    from hw2cli.rotation import plot
+
+    figures = []
+    real = plot.new_figure
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(plot, "new_figure", lambda *a, **k: figures.append(real(*a, **k)) or figures[-1])
+    try:
+        plot.save_preview_grid(result, tmp_path / "p.png")
+    finally:
+        monkeypatch.undo()
+    axes = figures[0].axes  # row by row
+    assert [ax.get_ylabel() for ax in axes[::2]] == [f"class {c}" for c in result.preview_classes]
+    assert [ax.get_title() for ax in axes[:2]] == ["0°", "90°"]
 
 
 def test_saved_models_reload_without_training(digits_run):
@@ -175,7 +207,7 @@ def _fail(*args: str) -> str:
 
 
 def test_unknown_dataset():
-    assert "unknown dataset 'mnist'; use cifar10, digits or imagefolder:PATH" in _fail("--dataset", "mnist")
+    assert "unknown --dataset 'mnist'; use cifar10, digits or imagefolder:PATH" in _fail("--dataset", "mnist")
 
 
 def test_bad_angles_spec_names_the_form():
@@ -187,7 +219,7 @@ def test_bad_angles_spec_names_the_form():
 
 @pytest.mark.parametrize("epochs", ["0", "-3"])
 def test_epochs_below_one(epochs):
-    assert f"--epochs {epochs} is out of range; use 1 to 10,000" in _fail(
+    assert f"--epochs {epochs} is out of range; use 1 to 100,000" in _fail(
         "--dataset", "digits", "--epochs", epochs
     )
 
@@ -282,6 +314,7 @@ def test_ctrl_c_keeps_finished_models_writes_json_and_exits_130(tmp_path, monkey
         return experiment.RotationCNN(config).eval(), [2.3]  # an untrained model is enough here
 
     monkeypatch.setattr(experiment, "train_model", interrupt_augmented)
+    monkeypatch.setattr(experiment, "estimate_seconds", lambda *args: 0.0)  # it trains a few steps too
     result = runner.invoke(
         app,
         [
@@ -329,3 +362,123 @@ def test_cpu_training_keeps_freed_memory(monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert calls == [1]
+
+
+# ----------------------------------------------------------------------------- inputs protected
+
+
+def _image_folder(root, classes=("blue", "red")):
+    colors = {"blue": (0, 0, 255), "red": (255, 0, 0), "cat": (90, 90, 90), "dog": (200, 160, 0)}
+    for split in ("train", "test"):
+        for cls in classes:
+            (root / split / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (20, 20), colors[cls]).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def _files(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_outputs_in_an_image_folder_data_set_are_refused_before_any_work(tmp_path, monkeypatch):
+    from hw2cli.rotation import experiment
+
+    data = _image_folder(tmp_path / "data")
+    before = _files(data)
+    monkeypatch.setattr(experiment, "run_rotation_experiment", lambda *a, **k: pytest.fail("work started"))
+    (tmp_path / "link.png").symlink_to(data / "test" / "red" / "0.png")
+    cases = [
+        ("--json", data / "test" / "red" / "0.png"),  # an image of the data set
+        ("--plot", data / "train" / "blue" / "new.png"),  # a new image in a class folder
+        ("--preview", data / "test" / "preview.png"),
+        ("--json", tmp_path / "link.png"),  # a link to an image of it
+        ("--save-models", data / "train" / "models"),  # would become a class of its own
+    ]
+    for flag, path in cases:
+        line = _fail("--dataset", f"imagefolder:{data}", "--mode", "plain", flag, str(path))
+        assert line.startswith(f"error: {flag} {path} lies in the data set") and f"imagefolder:{data}" in line
+    assert _files(data) == before
+
+
+def test_load_models_refuses_models_of_another_data_set(digits_run, tmp_path):
+    out, _, _ = digits_run  # models/ holds digits models: 10 classes, "0" to "9"
+    data = _image_folder(tmp_path / "data")
+    line = _fail("--dataset", f"imagefolder:{data}", "--mode", "plain", "--load-models", str(out / "models"))
+    assert (
+        f"--load-models {out / 'models'} holds models trained on digits, not on --dataset imagefolder:"
+        in line
+    )
+    assert "give --dataset digits or train new models with --save-models" in line
+    # refused before CIFAR-10 is looked for (it is not in this empty cache folder)
+    line = _fail(
+        "--dataset", "cifar10", "--data-dir", str(tmp_path / "empty"), "--load-models", str(out / "models")
+    )
+    assert "holds models trained on digits, not on --dataset cifar10" in line
+
+
+def test_load_models_refuses_another_image_folders_classes(tmp_path):
+    colours = _image_folder(tmp_path / "colours")
+    models = tmp_path / "models"
+    args = ["--mode", "plain", "--epochs", "1", "--angles", "0", "--quiet"]
+    trained = runner.invoke(
+        app, ["rotate-eval", "--dataset", f"imagefolder:{colours}", *args, "--save-models", str(models)]
+    )
+    assert trained.exit_code == 0, trained.output
+    pets = _image_folder(tmp_path / "pets", ("cat", "dog"))  # two classes too: shapes would fit
+    line = _fail("--dataset", f"imagefolder:{pets}", "--mode", "plain", "--load-models", str(models))
+    assert f"holds models for the classes blue, red of imagefolder:{colours}" in line
+    assert f"but --dataset imagefolder:{pets} has the classes cat, dog" in line
+    # the same classes in a folder that moved: the models load
+    moved = tmp_path / "moved"
+    colours.rename(moved)
+    again = runner.invoke(
+        app, ["rotate-eval", "--dataset", f"imagefolder:{moved}", *args, "--load-models", str(models)]
+    )
+    assert again.exit_code == 0, again.output
+
+
+def test_save_and_load_in_the_same_folder_are_refused(digits_run, tmp_path):
+    out, _, _ = digits_run
+    before = _files(out / "models")
+    (tmp_path / "same").symlink_to(out / "models")
+    for save in (out / "models", tmp_path / "same"):
+        line = _fail(
+            "--dataset", "digits", "--load-models", str(out / "models"), "--save-models", str(save), "--force"
+        )
+        assert "are the same folder: the models loaded would be replaced" in line
+    assert _files(out / "models") == before
+
+
+def _png_header(path, width: int, height: int) -> None:
+    """A PNG that says it is width x height pixels and holds none (what a decompression bomb
+    or a truncated huge photo looks like to a reader of its header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("side", [20_000, 10_000])  # PIL: an error above 179M pixels, a warning above 89M
+def test_an_image_claiming_a_huge_size_is_refused_by_its_header(tmp_path, side):
+    data = _image_folder(tmp_path / "data")
+    _png_header(data / "train" / "red" / "huge.png", side, side)
+    line = _fail("--dataset", f"imagefolder:{data}", "--mode", "plain", "--epochs", "1")
+    assert line == (
+        f"error: image {data / 'train' / 'red' / 'huge.png'} claims {side * side:,} pixels, more than the "
+        "89,478,485 that hw2 decodes (a huge photo or a decompression bomb); shrink it or remove it from the data set"
+    )
+
+
+def test_the_pixel_limit_holds_whatever_pils_own_is(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", None)  # a notebook turned PIL's check off
+    data = _image_folder(tmp_path / "data")
+    _png_header(data / "test" / "blue" / "huge.png", 20_000, 20_000)
+    line = _fail("--dataset", f"imagefolder:{data}", "--mode", "plain", "--epochs", "1")
+    assert "huge.png claims 20000x20000 pixels, more than the 89,478,485 that hw2 decodes" in line

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import MARKER
-from hw2cli.rotation.experiment import MODES, parse_modes
+from hw2cli.common.options import OptionError
 from hw2cli.rotation.model import (
     P4CNN,
     P4CNNConfig,
@@ -21,6 +21,7 @@ from hw2cli.rotation.model import (
     RotationTTA,
     count_parameters,
 )
+from hw2cli.rotation.options import MODES, parse_modes
 
 runner = CliRunner()
 
@@ -110,10 +111,10 @@ def test_tta_over_the_four_quarter_turns_is_exactly_invariant():
 
 def test_parse_modes():
     assert parse_modes("both") == ["plain", "augmented"]
-    assert parse_modes("p4, tta,plain,p4") == ["p4", "tta", "plain"]
-    assert parse_modes(list(MODES)) == list(MODES)
-    valid = "plain, augmented, p4, p4-augmented, tta"
-    with pytest.raises(Hw2Error, match=f"unknown --mode 'p8'; use a comma list of {valid}"):
+    assert parse_modes("p4, augmented-tta,plain,p4") == ["p4", "augmented-tta", "plain"]
+    assert parse_modes(",".join(MODES)) == list(MODES)
+    valid = "plain, augmented, p4, p4-augmented, augmented-tta, plain-tta"
+    with pytest.raises(OptionError, match=f"unknown mode 'p8'; use a comma list of {valid}"):
         parse_modes("plain,p8")
 
 
@@ -122,9 +123,17 @@ def test_unknown_mode_lists_the_valid_ones():
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        "error: unknown --mode 'rotated'; use a comma list of plain, augmented, p4, p4-augmented, tta "
-        "(both = plain,augmented)"
+        "error: unknown --mode 'rotated'; use a comma list of plain, augmented, p4, p4-augmented, "
+        "augmented-tta, plain-tta (both = plain,augmented)"
     ]
+
+
+def test_the_old_tta_mode_points_to_its_two_successors():
+    result = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--mode", "plain,tta"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: --mode 'tta' is now augmented-tta (TTA over the rotation-augmented model)")
+    assert "plain-tta (the ablation)" in line
 
 
 ANGLES = "0:270:90,45"
@@ -147,7 +156,7 @@ def all_modes(tmp_path_factory):
             "--device",
             "cpu",
             "--mode",
-            "plain,augmented,p4,p4-augmented,tta",
+            ",".join(MODES),
             "--json",
             str(out / "r.json"),
             "--plot",
@@ -174,7 +183,7 @@ def test_every_mode_has_its_curve(all_modes):
 
 def test_p4_and_tta_are_flat_at_quarter_turns(all_modes):
     _, _, report = all_modes
-    for name in ("p4", "p4-augmented", "tta"):
+    for name in ("p4", "p4-augmented", "augmented-tta", "plain-tta"):
         acc = dict(zip(report["angles"], report["models"][name]["accuracy"], strict=True))
         assert acc[90.0] == acc[180.0] == acc[270.0] == acc[0.0], (name, acc)
     assert report["models"]["p4"]["accuracy"][0] > 0.2  # learned something (chance is 0.1) in one epoch
@@ -182,11 +191,13 @@ def test_p4_and_tta_are_flat_at_quarter_turns(all_modes):
     assert plain[0] - plain[2] > 0.1  # ... where the plain CNN is not flat
 
 
-def test_tta_reuses_the_plain_model(all_modes):
+def test_each_tta_mode_reuses_its_trained_model(all_modes):
     out, _, report = all_modes
     models = report["models"]
-    assert models["tta"]["weights"] == "plain"
-    assert models["tta"]["train_loss"] == models["plain"]["train_loss"]
+    for tta, weights in (("augmented-tta", "augmented"), ("plain-tta", "plain")):
+        assert models[tta]["weights"] == weights
+        assert models[tta]["train_loss"] == models[weights]["train_loss"]
+        assert models[tta]["train_seconds"] == models[weights]["train_seconds"]
     assert report["tta_angles"] == [0.0, 90.0, 180.0, 270.0]
     assert sorted(p.name for p in (out / "models").iterdir() if p.name != MARKER) == [
         "augmented.safetensors",
@@ -195,6 +206,24 @@ def test_tta_reuses_the_plain_model(all_modes):
         "p4.safetensors",
         "plain.safetensors",
     ]
+
+
+def test_augmented_tta_averages_the_augmented_model_over_quarter_turns(all_modes):
+    """Its accuracy at 0 degrees, recomputed here from the saved augmented weights with torch.rot90."""
+    from safetensors.torch import load_file
+
+    from hw2cli.rotation.data import load_digits, to_float
+
+    out, _, report = all_modes
+    model = RotationCNN(RotationCNNConfig())
+    model.load_state_dict(load_file(str(out / "models" / "augmented.safetensors")))
+    data = load_digits()
+    x = to_float(data.test_images)
+    with torch.no_grad():
+        probs = torch.stack([model.eval()(_turn(x, k)).softmax(dim=1) for k in range(4)]).mean(dim=0)
+    expected = (probs.argmax(dim=1) == data.test_labels).double().mean().item()
+    got = report["models"]["augmented-tta"]["accuracy"][0]
+    assert abs(got - expected) <= 1 / 450  # one near-tie may round the other way
 
 
 def test_saved_p4_model_reloads_to_the_same_accuracies(all_modes):
@@ -210,7 +239,7 @@ def test_saved_p4_model_reloads_to_the_same_accuracies(all_modes):
             "--angles",
             ANGLES,
             "--mode",
-            "p4,tta",
+            "p4,augmented-tta,plain-tta",
             "--json",
             str(out / "reload.json"),
             "--quiet",
@@ -219,8 +248,9 @@ def test_saved_p4_model_reloads_to_the_same_accuracies(all_modes):
     assert result.exit_code == 0, result.output
     again = json.loads((out / "reload.json").read_text())
     assert again["models"]["p4"]["loaded_from"].endswith("p4.safetensors")
-    assert again["models"]["tta"]["loaded_from"].endswith("plain.safetensors")
-    for name in ("p4", "tta"):
+    assert again["models"]["augmented-tta"]["loaded_from"].endswith("augmented.safetensors")
+    assert again["models"]["plain-tta"]["loaded_from"].endswith("plain.safetensors")
+    for name in ("p4", "augmented-tta", "plain-tta"):
         assert again["models"][name]["accuracy"] == report["models"][name]["accuracy"]
 
 
@@ -301,7 +331,7 @@ def test_p4_and_tta_on_an_image_folder(tmp_path):
             "--angles",
             "0,90,180,270,30",
             "--mode",
-            "p4,tta",
+            "p4,augmented-tta",
             "--json",
             str(tmp_path / "r.json"),
             "--quiet",
@@ -310,6 +340,6 @@ def test_p4_and_tta_on_an_image_folder(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["classes"] == ["blue", "red"] and report["parameters"]["p4"] == 121706 - 8 * 32 - 8
-    for name in ("p4", "tta"):
+    for name in ("p4", "augmented-tta"):
         acc = report["models"][name]["accuracy"]
         assert acc[0] == acc[1] == acc[2] == acc[3], (name, acc)

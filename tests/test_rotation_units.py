@@ -8,10 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 from hw2cli.rotation.data import load_dataset, load_digits, to_float
 from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
-from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
+from hw2cli.rotation.options import RotationOptions, parse_angles
+from hw2cli.rotation.rotate import rotate_batch, rotate_each
 
 
 def test_model_shapes_follow_the_notebook():
@@ -96,10 +97,11 @@ def test_parse_angles_forms():
     ],
 )
 def test_parse_angles_rejects_bad_specs_and_names_the_form(spec, why):
-    with pytest.raises(Hw2Error) as info:
+    with pytest.raises(OptionError) as info:
         parse_angles(spec)
     message = str(info.value)
     assert why in message and "START:STOP:STEP" in message and "\n" not in message
+    assert message.startswith(f"bad angles {spec!r}") and info.value.fields == ["angles"]
 
 
 def test_digits_loader_counts_shapes_range_and_fixed_split():
@@ -147,8 +149,10 @@ def test_imagefolder_loader_reads_resizes_and_labels(tmp_path):
 
 
 def test_unknown_dataset_is_refused():
-    with pytest.raises(Hw2Error, match="unknown dataset 'mnist'; use cifar10, digits or imagefolder:PATH"):
+    with pytest.raises(OptionError, match="unknown dataset 'mnist'; use cifar10, digits or imagefolder:PATH"):
         load_dataset("mnist")
+    with pytest.raises(OptionError, match="unknown dataset 'mnist'"):
+        RotationOptions(dataset="mnist")
 
 
 def _tiny_digits(n_train: int = 128):

@@ -451,17 +451,19 @@ def test_save_models_refuses_earlier_models_and_force_replaces_them_only_on_comm
         m.setattr(os, "replace", disk_full)
         with pytest.raises(Hw2Error, match="No space left on device"):
             from hw2cli.rotation.experiment import run_rotation_experiment
+            from hw2cli.rotation.options import RotationOptions
 
-            run_rotation_experiment(
-                "digits",
+            opts = RotationOptions(
+                dataset="digits",
                 epochs=1,
                 angles="0",
                 mode="plain",
                 seed=1,
                 device="cpu",
-                save_models=models,
+                save_models=str(models),
                 force=True,
             )
+            run_rotation_experiment(opts)
     assert snapshot(models) == before
     assert rotate("--mode", "plain", "--seed", "1", "--save-models", str(models), "--force").exit_code == 0
     meta = json.loads((models / "config.json").read_text())

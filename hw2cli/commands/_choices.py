@@ -16,18 +16,6 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
-class Precision(str, Enum):
-    """Autocast precision of the CNN commands."""
-
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
-class Net(str, Enum):
-    net1 = "net1"
-    net2 = "net2"
-
-
 class MatrixKind(str, Enum):
     adjacency = "adjacency"
     power = "power"

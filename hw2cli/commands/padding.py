@@ -3,142 +3,100 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from hw2cli.commands._choices import Device, Net, Precision
-from hw2cli.commands._shared import check_outputs, user_errors, write_json_then_exit
+from hw2cli.commands._options import JsonOut, PlotOut, Quiet, takes
+from hw2cli.commands._runner import run_command
+from hw2cli.commands._shared import user_errors
 from hw2cli.common.errors import Hw2Error
+from hw2cli.padding.options import PaddingOptions, PreviewOptions
 
 app = typer.Typer(
-    subcommand_metavar="[preview OUT_DIR]",
+    subcommand_metavar="[COMMAND [ARGS]...]",  # the table runs without a subcommand
     help="Padding and translation invariance (Q1.1): train Net1/Net2 with six paddings, print Tables 1 and 2.",
 )
 
+CsvOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--csv", metavar="PATH", help="Write one CSV line per (conv type, round).", show_default=False
+    ),
+]
+Unshifted = Annotated[
+    bool,
+    typer.Option(
+        "--unshifted", help="Add a row with the accuracy on the test set before its 16-pixel shift."
+    ),
+]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also print the trainer used and its throughput.")
+]
 
-@app.callback(invoke_without_command=True)
-@user_errors
-def padding_bench(
-    ctx: typer.Context,
-    net: Net = typer.Option(
-        Net.net1,
-        "--net",
-        case_sensitive=False,
-        help="net1 (global max pool: Table 1) or net2 (flatten + linear: Table 2).",
-    ),
-    conv_types: str | None = typer.Option(
-        None,
-        "--conv-types",
-        help="Comma-separated subset of valid,replicate,reflect,circular,sconv,fconv (default: all).",
-    ),
-    rounds: int = typer.Option(
-        10,
-        "--rounds",
-        min=1,
-        max=1000,
-        help="Networks per conv type; round m is initialised with seed m - 1.",
-    ),
-    epochs: int = typer.Option(
-        50,
-        "--epochs",
-        min=1,
-        max=10_000,
-        help="Most epochs per network (early stopping after 9 epochs without a better validation loss).",
-    ),
-    device: Device = typer.Option(
-        Device.auto,
-        "--device",
-        help="auto: the rounds train batched on a GPU, one process per core on the CPU.",
-    ),
-    precision: Precision = typer.Option(
-        Precision.fp32, "--precision", help="Autocast precision (bf16 is slow on CPUs without AVX-512 bf16)."
-    ),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the data sets."),
-    independent_val: bool = typer.Option(
-        False,
-        "--independent-val",
-        help=(
-            "Draw the validation set from its own seed. By default, as in the course code, it is the "
-            "first 1,000 training images."
-        ),
-    ),
-    unshifted: bool = typer.Option(
-        False, "--unshifted", help="Add a row with the accuracy on the test set before its 16-pixel shift."
-    ),
-    workers: int = typer.Option(
-        0,
-        "--workers",
-        min=0,
-        max=1024,
-        help="CPU worker processes (0: one per core); the numbers do not depend on it.",
-    ),
-    json_path: Path | None = typer.Option(
-        None, "--json", help="Write every per-round number and the settings as JSON."
-    ),
-    csv_path: Path | None = typer.Option(None, "--csv", help="Write one CSV line per (conv type, round)."),
-    plot: Path | None = typer.Option(
-        None,
-        "--plot",
-        help="Write a PNG of the test accuracy per conv type (mean ± std; shifted and unshifted).",
-    ),
-    verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Also print the trainer used and its throughput."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-) -> None:
-    """Train every conv type's networks and print the table of the report.
 
-    Validation accuracy is that of the last epoch trained (as the course code reports it);
-    test accuracy is that of the kept weights (lowest validation loss) on the shifted test set.
-    """
-    # Long only by its option declarations (each with help and range); the body is a few calls.
-    if ctx.invoked_subcommand is not None:
-        return
+def _csv(result, path: Path) -> None:
     from hw2cli.common.io import atomic_write_text
-    from hw2cli.common.progress import RichReporter
-    from hw2cli.padding.bench import parse_conv_types, run_padding_bench
-    from hw2cli.padding.render import render, to_csv, to_json
+    from hw2cli.padding.render import to_csv
 
-    types = parse_conv_types(conv_types)
-    check_outputs(json=json_path, csv=csv_path, plot=plot)
-    with RichReporter(quiet) as reporter:
-        result = run_padding_bench(
-            net=net.value,
-            conv_types=types,
-            rounds=rounds,
-            epochs=epochs,
-            device=device.value,
-            precision=precision.value,
-            seed=seed,
-            independent_val=independent_val,
-            workers=workers,
-            reporter=reporter,
-        )
-    render(result, unshifted=unshifted, verbose=verbose)
+    atomic_write_text(path, to_csv(result))
+
+
+def _plot(result, path: Path) -> None:
     from hw2cli.padding.plot import plot_accuracy
 
-    write_json_then_exit(
-        json_path,
-        lambda: to_json(result),
-        result.interrupted,
-        outputs={
-            "csv": (csv_path, lambda p: atomic_write_text(p, to_csv(result))),
-            "plot": (plot if result.outcomes else None, lambda p: plot_accuracy(result, p)),
-        },
-    )
+    if result.outcomes:
+        plot_accuracy(result, path)
+
+
+def _exit_2_if_a_worker_failed(result) -> None:
     if result.error:
         raise Hw2Error(f"{result.error}; the {result.rounds_done} finished round(s) were written")
 
 
+@app.callback(invoke_without_command=True)
+@user_errors
+@takes(PaddingOptions)
+def padding_bench(
+    ctx: typer.Context,
+    opts: PaddingOptions,
+    json_path: JsonOut = None,
+    csv_path: CsvOut = None,
+    plot: PlotOut = None,
+    unshifted: Unshifted = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Train every conv type's networks and print the table of the report.
+
+    Each network trains for at most --epochs epochs (early stopping after 9 epochs without a
+    better validation loss). Validation accuracy is that of the last epoch trained (as the
+    course code reports it); test accuracy is that of the kept weights (lowest validation loss)
+    on the shifted test set. --seed draws the data; round m is initialised with seed m - 1.
+    --device auto trains the rounds batched on a GPU, one process per core on the CPU.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from hw2cli.padding import render
+    from hw2cli.padding.bench import run_padding_bench
+
+    run_command(
+        lambda reporter: run_padding_bench(opts, reporter),
+        render,
+        json_path=json_path,
+        outputs={"csv": (csv_path, _csv), "plot": (plot, _plot)},
+        quiet=quiet,
+        show={"unshifted": unshifted, "verbose": verbose},
+        then=_exit_2_if_a_worker_failed,
+    )
+
+
 @app.command("preview")
 @user_errors
-def padding_preview(
-    out_dir: Path = typer.Argument(..., help="Folder for the PNG files."),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed of the data sets."),
-    per_class: int = typer.Option(4, "--per-class", min=1, max=32, help="Examples per image (1-32)."),
-) -> None:
+@takes(PreviewOptions)
+def padding_preview(opts: PreviewOptions) -> None:
     """Write enlarged PNG examples of each class from the training and test sets."""
+    from hw2cli.padding import render
     from hw2cli.padding.preview import write_previews
 
-    for path in write_previews(out_dir, seed=seed, per_class=per_class):
-        typer.echo(str(path))
+    run_command(lambda reporter: write_previews(opts), render, quiet=True)

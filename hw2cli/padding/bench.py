@@ -9,23 +9,27 @@ numbers do not depend on the number of workers).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import heapq
 import queue
 import signal
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import torch
 import torch.multiprocessing as mp
 
 from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
-from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 from hw2cli.common.peak import matmul_peak_gflops
-from hw2cli.common.progress import Reporter
+from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.threads import cpu_cores
 from hw2cli.padding.data import SIZES, make_data
-from hw2cli.padding.model import CONV_TYPES, NETS, PaddingNetConfig
+from hw2cli.padding.model import PaddingNetConfig
+from hw2cli.padding.options import PaddingOptions
 from hw2cli.padding.train import RoundOutcome, TrainSettings, train_flops, train_round, train_rounds_batched
 
 PATHS = ("auto", "cpu-processes", "sequential", "batched")
@@ -69,19 +73,6 @@ class PaddingBenchResult:
         return statistics.fmean(values), statistics.pstdev(values)
 
 
-def parse_conv_types(text: str | None) -> list[str]:
-    """``"valid,replicate"`` -> the listed conv types, in the report's row order."""
-    if not text:
-        return list(CONV_TYPES)
-    names = [t.strip().lower() for t in text.split(",") if t.strip()]
-    bad = [t for t in names if t not in CONV_TYPES]
-    if bad or not names:
-        raise Hw2Error(
-            f"unknown conv type {', '.join(bad) or text!r}; use a comma-separated list of {', '.join(CONV_TYPES)}"
-        )
-    return [t for t in CONV_TYPES if t in names]
-
-
 # ----------------------------------------------------------------------------- CPU worker processes
 _worker: dict = {}
 
@@ -118,6 +109,21 @@ def _run_job(config: PaddingNetConfig, seed: int, settings: TrainSettings) -> Ro
     return outcome
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold off Ctrl-C in this thread, and in every process or thread started meanwhile, which
+    inherit the blocked signal: the workers then never see the terminal's SIGINT, not even while
+    they import torch (before ``_init_worker`` ignores it); this process gets it on leaving."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to share Ctrl-C
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
     """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; return True on Ctrl-C.
 
@@ -130,11 +136,13 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
 
     ctx = mp.get_context("spawn")
     progress = ctx.Queue()
-    pool = ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(data_args, progress)
-    )
-    pending = {pool.submit(_run_job, cfg, seed, settings) for cfg, seed in jobs}
+    pool = None
     try:
+        with _sigint_held():  # the processes start on submit; a Ctrl-C meanwhile comes after
+            pool = ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_init_worker, initargs=(data_args, progress)
+            )
+            pending = {pool.submit(_run_job, cfg, seed, settings) for cfg, seed in jobs}
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             try:
@@ -160,27 +168,10 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
     except KeyboardInterrupt:
         return True
     finally:
-        for process in list(getattr(pool, "_processes", {}).values()):  # stop running jobs now
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _check_arguments(
-    net: str, conv_types: list[str] | None, rounds: int, epochs: int, workers: int, path: str
-) -> list[str]:
-    """Refuse bad arguments of run_padding_bench; return the conv types to train."""
-    if net not in NETS:
-        raise Hw2Error(f"unknown net {net!r}; use one of {', '.join(NETS)}")
-    conv_types = list(CONV_TYPES) if conv_types is None else parse_conv_types(",".join(conv_types))
-    if rounds < 1:
-        raise Hw2Error(f"--rounds {rounds}: need at least 1 round")
-    if epochs < 1:
-        raise Hw2Error(f"--epochs {epochs}: need at least 1 epoch")
-    if workers < 0:
-        raise Hw2Error(f"--workers {workers}: use 0 (one per core) or a positive number")
-    if path not in PATHS:
-        raise Hw2Error(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
-    return conv_types
+        if pool is not None:
+            for process in list(getattr(pool, "_processes", {}).values()):  # stop running jobs now
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _settings_json(settings: TrainSettings) -> dict:
@@ -203,42 +194,97 @@ def _sequential(jobs, data, settings, dev, reporter, done) -> None:
         torch.set_num_threads(threads)
 
 
+# ----------------------------------------------------------------------------- wall-time estimate
+def seconds_per_flop(
+    configs: list[PaddingNetConfig], path: str, settings: TrainSettings, dev: torch.device, rounds: int
+) -> dict[str, float]:
+    """Seconds per training FLOP of each conv type, from one timed training step (a batch of
+    images, one validation and one test image) through the trainer the run uses; the first
+    conv type is timed twice, since a process's first step pays one-off set-up costs."""
+    batch = settings.batch_size
+    data = make_data(0, n_train=batch, n_val=1, n_test=1)
+    one_epoch = replace(settings, epochs=1)
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # as in the worker processes
+    rates = {}
+    try:
+        for i, cfg in enumerate(configs):
+            for _ in range(2 if i == 0 else 1):
+                t0 = time.perf_counter()
+                if path == "batched":
+                    list(train_rounds_batched([cfg], list(range(rounds)), data, one_epoch, dev))
+                else:
+                    train_round(cfg, 0, data, one_epoch, dev)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                seconds = time.perf_counter() - t0
+            models = rounds if path == "batched" else 1
+            rates[cfg.conv_type] = seconds / (models * train_flops(cfg, 1, batch, 1, 1))
+    finally:
+        torch.set_num_threads(threads)
+    return rates
+
+
+def estimate_seconds(
+    jobs: list[tuple[PaddingNetConfig, int]],
+    path: str,
+    settings: TrainSettings,
+    dev: torch.device,
+    sizes: dict[str, int],
+    workers: int,
+) -> float:
+    """Wall time of training ``jobs`` [(config, round)] in this order on ``workers`` processes
+    (1 but on the worker path): each conv type's timed rate times each round's FLOPs at
+    ``settings.epochs`` epochs, every epoch trained."""
+    configs = list({cfg.conv_type: cfg for cfg, _ in jobs}.values())
+    rounds = len(jobs) // len(configs)
+    rate = seconds_per_flop(configs, path, settings, dev, rounds)
+    n = (sizes["train"], sizes["val"], sizes["test"])
+    return wall_seconds([rate[c.conv_type] * train_flops(c, settings.epochs, *n) for c, _ in jobs], workers)
+
+
+def wall_seconds(round_seconds: list[float], workers: int) -> float:
+    """Wall time of rounds lasting ``round_seconds``, each handed in this order to the first
+    of ``workers`` processes to be free (how the worker pool takes its jobs)."""
+    free = [0.0] * workers
+    for seconds in round_seconds:
+        heapq.heapreplace(free, free[0] + seconds)
+    return max(free)
+
+
 # ----------------------------------------------------------------------------- entry point
 def run_padding_bench(
-    net: str = "net1",
-    conv_types: list[str] | None = None,
-    rounds: int = 10,
-    epochs: int = 50,
-    device: str = "auto",
-    precision: str = "fp32",
-    seed: int = 0,
-    independent_val: bool = False,
-    workers: int = 0,
+    opts: PaddingOptions,
+    reporter: Reporter | None = None,
+    *,
     path: str = "auto",
     data_sizes: dict[str, int] | None = None,
     settings: TrainSettings | None = None,
-    reporter: Reporter | None = None,
 ) -> PaddingBenchResult:
-    """Train ``rounds`` networks (round m initialised with seed m) per conv type of ``net``.
+    """Train ``opts.rounds`` networks (round m initialised with seed m - 1) per conv type of
+    ``opts.net`` on data drawn from ``opts.seed``.
 
-    ``seed`` draws the data; ``workers`` (CPU path) defaults to the number of cores;
-    ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU);
-    ``data_sizes`` / ``settings`` shrink the work for tests and benchmarks.
+    ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU, one per
+    core unless ``opts.workers``); ``data_sizes`` / ``settings`` shrink the work for tests and
+    benchmarks. Ctrl-C returns the rounds finished so far with ``interrupted=True``.
     """
-    # Longer than 60 lines on purpose: one entry point with 13 keyword arguments whose choice
-    # of trainer reads top to bottom; checks, settings and trainers are in the helpers above.
+    # Longer than 60 lines on purpose: one entry point whose choice of trainer reads top to
+    # bottom; settings and trainers are in the helpers above.
     reporter = reporter or Reporter()
-    conv_types = _check_arguments(net, conv_types, rounds, epochs, workers, path)
-    dev = resolve_device(device)
-    precision = check_precision(precision, dev)
+    if path not in PATHS:
+        raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
+    net, conv_types, rounds, epochs = opts.net, opts.types, opts.rounds, opts.epochs
+    dev = resolve_device(opts.device)
+    precision = check_precision(opts.precision, dev)
     if path == "auto":
         path = "batched" if dev.type == "cuda" else "cpu-processes"
     if path == "cpu-processes" and dev.type != "cpu":
-        raise Hw2Error("the cpu-processes path runs on the CPU only; use --device cpu")
+        raise OptionError("the cpu-processes path runs on the CPU only; use {device} cpu")
     sizes = {**SIZES, **(data_sizes or {})}
     data_args = dict(
-        seed=seed,
-        independent_val=independent_val,
+        seed=opts.seed,
+        independent_val=opts.independent_val,
         n_train=sizes["train"],
         n_val=sizes["val"],
         n_test=sizes["test"],
@@ -256,8 +302,8 @@ def run_padding_bench(
             "rounds": rounds,
             "epochs": epochs,
             "precision": precision,
-            "seed": seed,
-            "independent_val": independent_val,
+            "seed": opts.seed,
+            "independent_val": opts.independent_val,
             "data_sizes": sizes,
             **_settings_json(settings),
         },
@@ -284,16 +330,28 @@ def run_padding_bench(
 
     jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
     if path == "cpu-processes":
-        result.workers = min(workers or cpu_cores(), len(jobs))
+        result.workers = min(opts.workers or cpu_cores(), len(jobs))
         if result.workers == 1:
             path = result.path = "sequential"
-    # Measured before any training: one thread per worker on the CPU, the device otherwise.
-    peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
-    result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
+    if path == "cpu-processes":
+        jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
     t0 = time.perf_counter()
     try:
+        # Measured before any training: one thread per worker on the CPU, the device otherwise.
+        peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
+        result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
+        seconds = estimate_seconds(jobs, path, settings, dev, sizes, result.workers)
+        line = estimate_message(
+            seconds,
+            f"padding-bench ({len(jobs)} networks of at most {epochs} epochs each)",
+            "one timed training step per conv type, scaled by the FLOPs of every round; early "
+            "stopping often ends a round sooner",
+            "lower --rounds or --epochs, or train fewer --conv-types",
+        )
+        if line:
+            reporter.note(line)
+        t0 = time.perf_counter()
         if path == "cpu-processes":
-            jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
             try:
                 result.interrupted = _cpu_processes(jobs, data_args, settings, result.workers, reporter, done)
             except WorkerError as exc:

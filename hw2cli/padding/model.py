@@ -15,10 +15,8 @@ import torch.nn.functional as F
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.seeding import seeded
-from hw2cli.padding import CONV_TYPES
+from hw2cli.padding import CONV_TYPES, NETS
 
-# Table order of the report.
-NETS = ("net1", "net2")
 # conv_type -> (padding mode, padding width)
 PADDING = {
     "valid": ("zeros", 0),

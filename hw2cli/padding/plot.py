@@ -19,7 +19,8 @@ LABELS = {
 
 def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
     """Bars of the test accuracy (%) on the shifted and the unshifted test set, per conv type,
-    with the population std over the rounds as error bars; written as PNG to ``path``."""
+    with the population std over the rounds as error bars and each mean written above its bar
+    (a 0% bar is a line at 0 and its label); written as PNG to ``path``."""
     import numpy as np
 
     types = [ct for ct in result.settings["conv_types"] if result.outcomes.get(ct)]
@@ -32,7 +33,7 @@ def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
     )
     for offset, metric, label, color in bars:
         stats = [result.summary(ct, metric) for ct in types]
-        ax.bar(
+        drawn = ax.bar(
             x + offset,
             [m for m, _ in stats],
             0.4,
@@ -40,9 +41,13 @@ def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
             capsize=3,
             label=label,
             color=color,
+            edgecolor=color,
+            linewidth=1.5,  # a bar of height 0 still shows as a line (Table 2's shifted test set)
         )
+        ax.bar_label(drawn, fmt="%.1f", padding=2, fontsize=7)
     ax.set_xticks(x, [LABELS[ct] for ct in types])
-    ax.set_ylim(0, 105)
+    ax.set_ylim(-3, 112)  # the line of a 0% bar above the axis, the labels of 100% bars below the top
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("test accuracy (%)")
     s = result.settings
     table = 1 if s["net"] == "net1" else 2

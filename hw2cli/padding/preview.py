@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hw2cli.common.errors import Hw2Error
 from hw2cli.common.figure import new_figure, save_figure
 from hw2cli.common.io import check_writable_dir
 from hw2cli.padding.data import make_data
+from hw2cli.padding.options import PreviewOptions
 
 SCALE = 8  # each pixel becomes an 8 x 8 block
 ORDER = {0: "red box left of green", 1: "green box left of red"}
@@ -20,21 +21,25 @@ CAPTIONS = {
 }
 
 
-def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> list[Path]:
-    """Write one PNG per (split, class): ``per_class`` examples side by side, enlarged.
+@dataclass
+class PreviewResult:
+    """The PNG files written, one per (split, class)."""
 
-    Splits: train, test (shifted) and test_unshifted. Returns the paths written.
-    """
-    if not 1 <= per_class <= 32:
-        raise Hw2Error(f"--per-class {per_class}: use a number from 1 to 32")
-    check_writable_dir(out_dir)
-    data = make_data(seed, n_train=8 * per_class, n_val=per_class, n_test=8 * per_class)
+    files: list[Path]
+
+
+def write_previews(opts: PreviewOptions) -> PreviewResult:
+    """Write one PNG per (split, class) into ``opts.out_dir``: ``opts.per_class`` examples side
+    by side, enlarged. Splits: train, test (shifted) and test_unshifted."""
+    per_class = opts.per_class
+    check_writable_dir(opts.out_dir)
+    data = make_data(opts.seed, n_train=8 * per_class, n_val=per_class, n_test=8 * per_class)
     splits = {
         "train": (data.train_x, data.train_y),
         "test": (data.test_x, data.test_y),
         "test_unshifted": (data.test_unshifted_x, data.test_unshifted_y),
     }
-    out_dir = Path(out_dir)
+    out_dir = Path(opts.out_dir)
     written = []
     for split, (x, y) in splits.items():
         for label in (0, 1):
@@ -52,4 +57,4 @@ def write_previews(out_dir: str | Path, seed: int = 0, per_class: int = 4) -> li
             fig.text(0.5, 1 - 20 / (h + 40), caption, ha="center", va="center", fontsize=9)  # top 40 px
             save_figure(fig, path, dpi=100)
             written.append(path)
-    return written
+    return PreviewResult(written)

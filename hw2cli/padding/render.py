@@ -1,8 +1,13 @@
-"""Tables 1 and 2 of the report as Rich tables, plus CSV and JSON output."""
+"""Tables 1 and 2 of the report as Rich tables, plus CSV and JSON output.
+
+``render(result, console, **show)`` and ``to_json(result)`` dispatch on the result's type
+(PaddingBenchResult of `padding-bench`, PreviewResult of `padding-bench preview`).
+"""
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from dataclasses import asdict, dataclass
 
@@ -11,6 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from hw2cli.padding.bench import PaddingBenchResult
+from hw2cli.padding.preview import PreviewResult
 
 ROW_NAMES = {
     "valid": "Valid",
@@ -91,7 +97,20 @@ def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
     return text
 
 
-def render(
+@functools.singledispatch
+def render(result, console: Console | None = None, **show) -> None:
+    """Print a padding result (``console``: stdout by default)."""
+    raise TypeError(f"no renderer for {type(result).__name__}")
+
+
+@functools.singledispatch
+def to_json(result) -> dict:
+    """A padding result as plain JSON data (the --json file)."""
+    raise TypeError(f"no JSON form for {type(result).__name__}")
+
+
+@render.register
+def _render_bench(
     result: PaddingBenchResult,
     console: Console | None = None,
     *,
@@ -155,7 +174,16 @@ def to_csv(result: PaddingBenchResult) -> str:
     return out.getvalue()
 
 
-def to_json(result: PaddingBenchResult) -> dict:
+@render.register
+def _render_preview(result: PreviewResult, console: Console | None = None) -> None:
+    """One line per PNG written."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    for path in result.files:
+        console.print(str(path), markup=False)
+
+
+@to_json.register
+def _bench_to_json(result: PaddingBenchResult) -> dict:
     """Everything of a run as plain JSON data (weights left out)."""
     conv = {}
     for ct in result.settings["conv_types"]:

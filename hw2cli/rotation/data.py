@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +22,13 @@ import torch.nn.functional as F
 
 from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
+from hw2cli.rotation.options import DATASETS_FORM
 
 IMAGE_SIZE = 32
-DATASETS_FORM = "cifar10, digits or imagefolder:PATH"
+#: Largest image (width x height) decoded from an image folder: PIL's own default limit, kept
+#: whatever a notebook sets PIL's to, since a 20000x20000 header would take 1.2 GB to decode.
+MAX_IMAGE_PIXELS = 89_478_485
 DIGITS_TEST_FRACTION = 0.25
 DIGITS_SPLIT_SEED = 0
 
@@ -57,7 +63,7 @@ def load_dataset(spec: str, data_dir: str | os.PathLike | None = None) -> ImageD
         return load_digits()
     if spec.startswith("imagefolder:"):
         return load_imagefolder(Path(spec.removeprefix("imagefolder:")))
-    raise Hw2Error(f"unknown dataset {spec!r}; use {DATASETS_FORM}")
+    raise OptionError(f"unknown {{dataset}} {spec!r}; use {DATASETS_FORM}")
 
 
 def load_digits() -> ImageData:
@@ -122,13 +128,13 @@ def _fetch_cifar10(root: Path, cifar10_cls) -> None:
     folder = root / cifar10_cls.base_folder
     how = (
         f"place the extracted {cifar10_cls.base_folder} folder or {cifar10_cls.filename} "
-        f"(from {cifar10_cls.url}) in {root}, or choose another folder with --data-dir; "
-        "--dataset digits works offline"
+        f"(from {cifar10_cls.url}) in {root}, or choose another folder with {{data_dir}}; "
+        "{dataset} digits works offline"
     )
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise Hw2Error(
+        raise OptionError(
             f"CIFAR-10 is not in {folder} and {root} cannot be created ({exc.strerror}); {how}"
         ) from None
     found = f" ({folder} exists but its files fail torchvision's md5 check)" if folder.exists() else ""
@@ -137,7 +143,7 @@ def _fetch_cifar10(root: Path, cifar10_cls) -> None:
             cifar10_cls(str(root), train=True, download=True)
     except Exception as exc:  # URLError, socket errors, md5 mismatch of the archive, ...
         reason = str(getattr(exc, "reason", "") or exc).strip() or type(exc).__name__
-        raise Hw2Error(
+        raise OptionError(
             f"CIFAR-10 is not in {folder}{found} and could not be downloaded ({reason}); {how}"
         ) from None
 
@@ -169,16 +175,33 @@ def load_imagefolder(path: Path) -> ImageData:
 
 
 def _read_images(ds) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode every file of an ImageFolder into one uint8 (N, 3, 32, 32) tensor."""
+    """Decode every file of an ImageFolder into one uint8 (N, 3, 32, 32) tensor; a file whose
+    header claims more than MAX_IMAGE_PIXELS is refused before it is decoded."""
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2 import functional as TF
 
     images = []
     for file, _ in ds.samples:
         try:
-            with Image.open(file) as img:
-                img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+            with warnings.catch_warnings():  # PIL warns about a possible decompression bomb ...
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(file) as img:  # ... or refuses one here, from the header
+                    if img.width * img.height > MAX_IMAGE_PIXELS:
+                        raise _too_large(file, f"{img.width}x{img.height} pixels")
+                    img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            claimed = re.search(r"\((\d+) pixels\)", str(exc))
+            raise _too_large(
+                file, f"{int(claimed.group(1)):,} pixels" if claimed else "too many pixels"
+            ) from None
         except (UnidentifiedImageError, OSError) as exc:
             raise Hw2Error(f"cannot read image {file}: {exc}; remove or replace the file") from None
         images.append(TF.pil_to_tensor(img))
     return torch.stack(images), torch.tensor(ds.targets, dtype=torch.int64)
+
+
+def _too_large(file: str, claimed: str) -> Hw2Error:
+    return Hw2Error(
+        f"image {file} claims {claimed}, more than the {MAX_IMAGE_PIXELS:,} that hw2 decodes "
+        "(a huge photo or a decompression bomb); shrink it or remove it from the data set"
+    )

@@ -2,9 +2,10 @@
 
 Train the notebook's CNN on upright images (``plain``) and/or on images each rotated by a
 random angle in [0, 360) (``augmented``), its p4 group-equivariant version likewise (``p4``,
-``p4-augmented``), or average the plain model's softmax over turned copies of each test image
-(``tta``), then measure test accuracy with the whole test set rotated by each requested angle.
-Rotations run on batched tensors on the chosen device.
+``p4-augmented``), or average the augmented model's softmax over turned copies of each test
+image (``augmented-tta``: test-time augmentation; ``plain-tta`` does the same with the plain
+model, an ablation), then measure test accuracy with the whole test set rotated by each
+requested angle. Rotations run on batched tensors on the chosen device.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
-from hw2cli.common.errors import Hw2Error
-from hw2cli.common.progress import Reporter
+from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
 from hw2cli.rotation.model import (
@@ -32,13 +32,12 @@ from hw2cli.rotation.model import (
     build_model,
     count_parameters,
 )
-from hw2cli.rotation.rotate import parse_angles, rotate_batch, rotate_each
+from hw2cli.rotation.options import TTA_MODES, WEIGHTS, RotationOptions
+from hw2cli.rotation.rotate import rotate_batch, rotate_each
 
-MODES = ("plain", "augmented", "p4", "p4-augmented", "tta")
-ALIASES = {"both": ("plain", "augmented")}
-# the trained weights each mode uses: tta evaluates the plain model
-WEIGHTS = {**{m: m for m in MODES}, "tta": "plain"}
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
+TIMED_STEPS = 2  # training steps timed per model for the wall-time estimate; the fastest counts
+TIMED_BATCH = 32  # test images per batch timed for the estimate (two batches per mode)
 
 
 @dataclass
@@ -49,14 +48,14 @@ class ModelResult:
     accuracy: list[float]
     train_loss: list[float]  # mean cross-entropy per epoch
     epochs_trained: int
-    train_seconds: float  # of its weights (tta: the plain model's), 0 when loaded
+    train_seconds: float  # of its weights (a TTA mode: of the model it averages), 0 when loaded
     loaded_from: str | None = None
     parameters: int = 0
     eval_seconds: float = 0.0  # accuracy at every angle: rotating the test set and inference
 
     @property
     def weights(self) -> str:
-        """The trained model this mode evaluates (``tta`` -> ``plain``)."""
+        """The trained model this mode evaluates (``augmented-tta`` -> ``augmented``)."""
         return WEIGHTS[self.name]
 
     @property
@@ -96,70 +95,43 @@ class RotationResult:
     eval_seconds: float = 0.0
     saved_models: str | None = None
     preview: np.ndarray | None = field(default=None, repr=False)  # (images, angles, H, W, 3) in [0, 1]
+    preview_classes: list[str] = field(default_factory=list)  # the class of each preview row
     interrupted: bool = False
 
 
-def _check_arguments(
-    epochs, batch_size, lr, preview_images, angles, tta_angles
-) -> tuple[list[float], list[float]]:
-    """Refuse bad arguments before any long work; return the test angles and the TTA angles."""
-    if epochs < 1:
-        raise Hw2Error(f"--epochs must be at least 1, got {epochs}")
-    if batch_size < 1:
-        raise Hw2Error(f"--batch-size must be at least 1, got {batch_size}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise Hw2Error(f"--lr must be a positive number, got {lr}")
-    if preview_images < 0:
-        raise Hw2Error(f"the preview needs a non-negative number of images, got {preview_images}")
-    angle_list = parse_angles(angles) if isinstance(angles, str) else sorted({float(a) for a in angles})
-    if not angle_list:
-        raise Hw2Error("no angles given; pass at least one, e.g. --angles 0:360:30")
-    tta_list = parse_angles(tta_angles) if isinstance(tta_angles, str) else [float(a) for a in tta_angles]
-    if not tta_list:
-        raise Hw2Error("no --tta-angles given; pass at least one, e.g. 0,90,180,270")
-    return angle_list, tta_list
-
-
 def run_rotation_experiment(
-    dataset: str = "cifar10",
-    *,
-    data_dir: str | Path | None = None,
-    epochs: int = 10,
-    angles: str | list[float] = "0:360:30",
-    mode: str | list[str] = "both",
-    tta_angles: str | list[float] = "0,90,180,270",
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    seed: int = 0,
-    device: str = "auto",
-    precision: str = "fp32",
-    save_models: str | Path | None = None,
-    load_models: str | Path | None = None,
-    force: bool = False,
-    preview_images: int = 0,
-    reporter: Reporter | None = None,
+    opts: RotationOptions, reporter: Reporter | None = None, *, preview_images: int = 0
 ) -> RotationResult:
-    """Train (or load) the model of each mode and measure its accuracy at every angle. ``mode`` is a
-    comma list (or list) of MODES; ``both`` means plain,augmented. ``tta`` reuses the plain model
-    (trained once when both are asked) and averages its softmax over ``tta_angles``.
+    """Train (or load) the model of each of ``opts.modes`` and measure its accuracy at every
+    angle. A TTA mode reuses its trained weights (trained once when both are asked) and averages
+    their softmax over ``opts.tta_list``; ``preview_images`` test images, rotated by every
+    angle, are kept for the preview figure.
 
     Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
-    far with ``interrupted=True``. ``save_models`` refuses a folder of earlier models unless
-    ``force``, and is locked while this run may write it (hw2cli.rotation.saved).
+    far with ``interrupted=True``. ``opts.save_models`` refuses a folder of earlier models unless
+    ``opts.force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
     # One function on purpose: the per-mode loop shares the loaded data, the models folder being
-    # written and the partial result that Ctrl-C returns; its signature and result set-up are half of it.
+    # written and the partial result that Ctrl-C returns; its result set-up is a third of it.
     reporter = reporter or Reporter()
-    names = parse_modes(mode)
-    angle_list, tta_list = _check_arguments(epochs, batch_size, lr, preview_images, angles, tta_angles)
-    dev = resolve_device(device)
+    if preview_images < 0:
+        raise ValueError(f"preview_images must be at least 0, got {preview_images}")
+    names, angle_list, tta_list = opts.modes, opts.angle_list, opts.tta_list
+    epochs, batch_size, lr, seed, precision = opts.epochs, opts.batch_size, opts.lr, opts.seed, opts.precision
+    dev = resolve_device(opts.device)
     check_precision(precision, dev)
     weights = list(dict.fromkeys(WEIGHTS[n] for n in names))  # each trained model once
-    saved = saved_models.read_models(Path(load_models), weights) if load_models is not None else None
+    load_models = None if opts.load_models is None else Path(opts.load_models)
+    save_models = None if opts.save_models is None else Path(opts.save_models)
+    saved = saved_models.read_models(load_models, weights) if load_models is not None else None
+    if saved is not None:
+        saved_models.check_dataset(saved[0], load_models, opts.dataset)
     if save_models is not None:
-        saved_models.check_folder(save_models, force)
+        saved_models.check_folder(save_models, opts.force)
 
-    data = load_dataset(dataset, data_dir)
+    data = load_dataset(opts.dataset, opts.data_dir)
+    if saved is not None:
+        saved_models.check_dataset(saved[0], load_models, opts.dataset, data.classes)
     if dev.type == "cpu":
         keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
     size = data.train_images.shape[-1]
@@ -186,7 +158,10 @@ def run_rotation_experiment(
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
     folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
+    configs = {w: p4_config if w.startswith("p4") else config for w in weights}
     try:
+        seconds = estimate_seconds(data, opts, [w for w in weights if w not in loaded], configs, dev)
+        _announce(seconds, opts, reporter)
         for name in names:
             w = WEIGHTS[name]
             if w in trained:
@@ -200,7 +175,7 @@ def run_rotation_experiment(
                 settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev)
                 model, losses = train_model(
                     data,
-                    p4_config if w.startswith("p4") else config,
+                    configs[w],
                     augment=w.endswith("augmented"),
                     **settings,
                     precision=precision,
@@ -222,7 +197,7 @@ def run_rotation_experiment(
                 source.loaded_from,
                 parameters=count_parameters(model),
             )
-            evaluated = RotationTTA(model, tuple(tta_list)) if name == "tta" else model
+            evaluated = RotationTTA(model, tuple(tta_list)) if name in TTA_MODES else model
             # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             test = (data.test_images, data.test_labels, angle_list)
@@ -234,6 +209,7 @@ def run_rotation_experiment(
             result.models.append(entry)
         if preview_images:
             result.preview = preview_grid(data, angle_list, preview_images, dev)
+            result.preview_classes = [data.classes[int(y)] for y in data.test_labels[:preview_images]]
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
@@ -242,16 +218,94 @@ def run_rotation_experiment(
     return result
 
 
-def parse_modes(spec: str | list[str]) -> list[str]:
-    """``plain,p4,tta`` -> ["plain", "p4", "tta"] (``both`` = plain,augmented; repeats dropped)."""
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names: list[str] = []
-    for item in (i.strip() for i in items):
-        if item not in MODES and item not in ALIASES:
-            valid = ", ".join(MODES)
-            raise Hw2Error(f"unknown --mode {item!r}; use a comma list of {valid} (both = plain,augmented)")
-        names += ALIASES.get(item, (item,))
-    return list(dict.fromkeys(names))
+class _StepClock(Reporter):
+    """The times of a loop's progress updates: one per training step or evaluated batch."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.times = device, []
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def start(self, key: str, description: str, total: float | None = None, **fields) -> None:
+        self.times = [self._now()]
+
+    def update(self, key: str, advance: float = 0, **fields) -> None:
+        if advance:
+            self.times.append(self._now())
+
+    def fastest(self) -> float:
+        """The shortest step: the first ones pay one-off set-up costs, load makes some slower."""
+        return min(b - a for a, b in zip(self.times, self.times[1:], strict=False))
+
+
+def estimate_seconds(
+    data: ImageData,
+    opts: RotationOptions,
+    to_train: list[str],
+    configs: dict[str, RotationCNNConfig | P4CNNConfig],
+    device: torch.device,
+) -> float:
+    """Wall time of training the weights ``to_train`` and evaluating every mode of ``opts``:
+    TIMED_STEPS training steps of each and two test batches of each mode are timed on
+    throwaway models (the run's random numbers are untouched), and the fastest step is scaled
+    to the run's steps, test images and angles."""
+    batch, clock, total = opts.batch_size, _StepClock(device), 0.0
+    sample = ImageData(
+        data.name,
+        data.train_images[: TIMED_STEPS * batch],
+        data.train_labels[: TIMED_STEPS * batch],
+        data.test_images[: 2 * TIMED_BATCH],
+        data.test_labels[: 2 * TIMED_BATCH],
+        data.classes,
+    )
+    models = {}
+    for w in to_train:
+        models[w], _ = train_model(
+            sample,
+            configs[w],
+            augment=w.endswith("augmented"),
+            epochs=1,
+            batch_size=batch,
+            lr=opts.lr,
+            seed=0,
+            device=device,
+            precision=opts.precision,
+            reporter=clock,
+        )
+        total += clock.fastest() * math.ceil(len(data.train_labels) / batch) * opts.epochs
+    for name in opts.modes:
+        w = WEIGHTS[name]
+        if w not in models:
+            with torch.random.fork_rng(devices=[]):
+                models[w] = build_model(configs[w]).to(device).eval()
+        model = RotationTTA(models[w], tuple(opts.tta_list)) if name in TTA_MODES else models[w]
+        test = (sample.test_images, sample.test_labels, [opts.angle_list[0]])
+        evaluate(
+            {name: model},
+            *test,
+            device=device,
+            precision=opts.precision,
+            batch_size=TIMED_BATCH,
+            reporter=clock,
+        )
+        per_image = clock.fastest() / min(TIMED_BATCH, len(sample.test_labels))
+        total += per_image * len(data.test_labels) * len(opts.angle_list)
+    return total
+
+
+def _announce(seconds: float, opts: RotationOptions, reporter: Reporter) -> None:
+    """Tell the user, before the work, how long a run of two minutes or more will take."""
+    line = estimate_message(
+        seconds,
+        f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)",
+        f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run",
+        "lower --epochs, give fewer --angles or --mode, or try --dataset digits",
+    )
+    if line:
+        reporter.note(line)
 
 
 def _count(config: RotationCNNConfig | P4CNNConfig) -> int:

@@ -4,7 +4,8 @@ Three 3x3 conv blocks (conv -> ReLU -> 2x2 max-pool) shrink a 32x32 image to 4x4
 then a two-layer MLP classifies. No normalisation layers, as in the notebook.
 
 Also its p4 group-equivariant version (``P4CNN``, invariant to quarter turns of the input) and a
-test-time-augmentation wrapper (``RotationTTA``), the rotate-eval modes ``p4`` and ``tta``.
+test-time-augmentation wrapper (``RotationTTA``): the rotate-eval modes ``p4``, ``augmented-tta``
+and ``plain-tta``.
 """
 
 from __future__ import annotations

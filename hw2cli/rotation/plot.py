@@ -13,7 +13,8 @@ STYLE = {
     "augmented": ("tab:orange", "s"),
     "p4": ("tab:green", "^"),
     "p4-augmented": ("tab:red", "v"),
-    "tta": ("tab:purple", "D"),
+    "augmented-tta": ("tab:purple", "D"),
+    "plain-tta": ("tab:brown", "x"),
 }
 
 
@@ -46,10 +47,11 @@ def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
 
 
 def save_preview_grid(result: RotationResult, path: str | Path) -> Path:
-    """Rows: test images; columns: the same image rotated by each angle."""
+    """Rows: test images, each labelled with its class on the left; columns: the same image
+    rotated by each angle, labelled on top."""
     images = result.preview
     rows, cols = images.shape[:2]
-    fig = new_figure(figsize=(0.9 * cols + 0.4, 0.9 * rows + 0.5), dpi=100)
+    fig = new_figure(figsize=(0.9 * cols + 1.4, 0.9 * rows + 0.5), dpi=100)
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         for c in range(cols):
@@ -59,7 +61,10 @@ def save_preview_grid(result: RotationResult, path: str | Path) -> Path:
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(f"{result.angles[c]:g}°", fontsize=8)
-    fig.suptitle(f"{result.dataset}: test images rotated", fontsize=9)
+        if r < len(result.preview_classes):
+            label = f"class {result.preview_classes[r]}"
+            axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{result.dataset}: test images (rows, with their class) turned by each angle", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
     return Path(path)

@@ -1,18 +1,35 @@
-"""Rich table and JSON for a rotate-eval result."""
+"""Rich table and JSON for a rotate-eval result: ``render(result, console)`` and
+``to_json(result)`` dispatch on the result's type, like every family's render module."""
 
 from __future__ import annotations
+
+import functools
 
 from rich.console import Console
 from rich.table import Table
 
 from hw2cli.rotation.experiment import RotationResult
+from hw2cli.rotation.options import TTA_MODES
 
 
 def _angle(a: float) -> str:
     return f"{a:g}°"
 
 
-def render(result: RotationResult, console: Console | None = None) -> None:
+@functools.singledispatch
+def render(result, console: Console | None = None, **show) -> None:
+    """Print a rotation result (``console``: stdout by default)."""
+    raise TypeError(f"no renderer for {type(result).__name__}")
+
+
+@functools.singledispatch
+def to_json(result) -> dict:
+    """A rotation result as plain JSON data (the --json file)."""
+    raise TypeError(f"no JSON form for {type(result).__name__}")
+
+
+@render.register
+def _render_rotation(result: RotationResult, console: Console | None = None) -> None:
     """One row per angle, one column per model (accuracy in %), then the mean and the worst angle."""
     console = console or Console()
     title = (
@@ -23,7 +40,7 @@ def render(result: RotationResult, console: Console | None = None) -> None:
     table.add_column("angle", justify="right")
     for m in result.models:
         how = f"loaded, {m.epochs_trained} epochs" if m.loaded_from else f"{m.epochs_trained} epochs"
-        how += f", {len(result.tta_angles)} turns" if m.name == "tta" else ""
+        how += f", {len(result.tta_angles)} turns" if m.name in TTA_MODES else ""
         table.add_column(f"{m.name}\n({how})", justify="right")
     for i, angle in enumerate(result.angles):
         table.add_row(
@@ -56,8 +73,8 @@ def render(result: RotationResult, console: Console | None = None) -> None:
         "evaluation per image and angle: "
         + ", ".join(f"{m.name} {m.ms_per_image(result.n_test):.3f} ms" for m in result.models)
         + (
-            f"; tta averages over {', '.join(_angle(a) for a in result.tta_angles)}"
-            if any(m.name == "tta" for m in result.models)
+            f"; TTA averages over {', '.join(_angle(a) for a in result.tta_angles)}"
+            if any(m.name in TTA_MODES for m in result.models)
             else ""
         )
     )
@@ -65,7 +82,8 @@ def render(result: RotationResult, console: Console | None = None) -> None:
         console.print("[yellow]interrupted: only the models that finished are shown[/yellow]")
 
 
-def to_json(result: RotationResult) -> dict:
+@to_json.register
+def _rotation_to_json(result: RotationResult) -> dict:
     """The result as plain JSON data (accuracies are fractions in [0, 1])."""
     return {
         "command": "rotate-eval",

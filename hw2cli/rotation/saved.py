@@ -1,6 +1,6 @@
 """The models folder of ``rotate-eval --save-models/--load-models``, under the run-directory
 contract (hw2cli.common.rundir): ``config.json`` is the manifest, one ``<name>.safetensors``
-per trained model (``plain``, ``augmented``, ``p4``, ``p4-augmented``; ``tta`` uses ``plain``).
+per trained model (``plain``, ``augmented``, ``p4``, ``p4-augmented``; the TTA modes use ``augmented`` or ``plain``).
 
 ``config.json``: ``{"format": "hw2 rotate-eval models", "model": RotationCNNConfig fields,
 "p4_model": P4CNNConfig fields (absent in folders saved before the p4 modes), "dataset",
@@ -12,7 +12,8 @@ models it finished, listed and hashed; an earlier run's models (``--force``) go 
 from __future__ import annotations
 
 import math
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,13 +24,14 @@ from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 from hw2cli.rotation.model import P4CNN, P4CNNConfig, RotationCNN, RotationCNNConfig, build_model
 
 MANIFEST = "config.json"
 FORMAT = "hw2 rotate-eval models"
 NAMES = ("plain", "augmented", "p4", "p4-augmented")
 LAYOUT = (MANIFEST, *(f"{n}.safetensors" for n in NAMES))
-FIX = "save the models again with --save-models"
+FIX = "save the models again with {save_models}"
 
 _Width = Annotated[int, Field(ge=1, le=4096)]
 
@@ -79,9 +81,24 @@ class ModelsConfig(schema.ManifestFields):
         return self
 
 
+@contextmanager
+def _naming_fields() -> Iterator[None]:
+    """The shared run-directory code's errors as OptionError: the messages built here name
+    ``{save_models}`` / ``{load_models}`` (in ``what`` and FIX), which the CLI shows as flags."""
+    try:
+        yield
+    except OptionError:
+        raise
+    except Hw2Error as exc:
+        raise OptionError(str(exc)) from None
+
+
 def check_folder(folder: str | Path, force: bool) -> Path:
     """Refuse a folder of earlier models (unless ``force``) before any work."""
-    return rundir.prepare(folder, what="--save-models folder", manifest=MANIFEST, leftovers=(), force=force)
+    with _naming_fields():
+        return rundir.prepare(
+            folder, what="{save_models} folder", manifest=MANIFEST, leftovers=(), force=force
+        )
 
 
 @dataclass
@@ -96,8 +113,9 @@ class ModelsWriter:
     def open(cls, folder: str | Path) -> ModelsWriter:
         """Take the folder's writer lock and finish or discard a cut commit; :meth:`close` ends it."""
         writer = cls(Path(folder))
-        writer._lock.enter_context(rundir.lock(writer.folder, "--save-models folder"))
-        rundir.recover(writer.folder, MANIFEST, ModelsConfig, LAYOUT)
+        with _naming_fields():
+            writer._lock.enter_context(rundir.lock(writer.folder, "{save_models} folder"))
+            rundir.recover(writer.folder, MANIFEST, ModelsConfig, LAYOUT)
         return writer
 
     def close(self) -> None:
@@ -151,18 +169,49 @@ class ModelsWriter:
 
 
 def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Checkpoint]:
-    """The verified config.json of a --load-models folder, which must list every wanted model."""
+    """The verified config.json of a models folder to load, which must list every wanted model."""
     if not (folder / MANIFEST).is_file() and not (folder / rundir.staged_name(MANIFEST)).is_file():
-        raise Hw2Error(f"--load-models {folder}: no {MANIFEST} there; give a folder written by --save-models")
-    checkpoint = rundir.read_checkpoint(folder, MANIFEST, ModelsConfig, FIX)
+        raise OptionError(
+            f"{{load_models}} {folder}: no {MANIFEST} there; give a folder written by {{save_models}}"
+        )
+    with _naming_fields():
+        checkpoint = rundir.read_checkpoint(folder, MANIFEST, ModelsConfig, FIX)
     meta = checkpoint.manifest
     missing = [n for n in names if n not in meta.models]
     if missing:
-        raise Hw2Error(
-            f"--load-models {folder} has no {' or '.join(missing)} model; train it with "
-            f"--save-models or pick --mode {'/'.join(meta.models) or 'another'}"
+        raise OptionError(
+            f"{{load_models}} {folder} has no {' or '.join(missing)} model; train it with "
+            f"{{save_models}} or pick {{mode}} {'/'.join(meta.models) or 'another'}"
         )
     return meta, checkpoint
+
+
+def _kind(dataset: str) -> str:
+    return "imagefolder" if dataset.startswith("imagefolder:") else dataset
+
+
+def _listed(classes: list[str]) -> str:
+    shown = ", ".join(classes[:10])
+    return shown + (f", ... ({len(classes)} in all)" if len(classes) > 10 else "")
+
+
+def check_dataset(meta: ModelsConfig, folder: Path, dataset: str, classes: list[str] | None = None) -> None:
+    """Refuse models recorded as trained on another data set: another kind (cifar10, digits, an
+    image folder; checked before the data is read), or other classes (``classes`` given, once it
+    is). An image folder that moved keeps its models. Folders saved before the data set was
+    recorded are not checked."""
+    fix = "or train new models with {save_models}"
+    if meta.dataset is not None and _kind(meta.dataset) != _kind(dataset):
+        raise OptionError(
+            f"{{load_models}} {folder} holds models trained on {meta.dataset}, not on {{dataset}} "
+            f"{dataset}; give {{dataset}} {meta.dataset} {fix}"
+        )
+    if classes is not None and meta.classes is not None and list(meta.classes) != list(classes):
+        raise OptionError(
+            f"{{load_models}} {folder} holds models for the classes {_listed(meta.classes)} of "
+            f"{meta.dataset or 'its data set'}, but {{dataset}} {dataset} has the classes {_listed(classes)}; "
+            f"give the data set they were trained on {fix}"
+        )
 
 
 def load_model(
@@ -177,8 +226,8 @@ def load_model(
     else:
         config = RotationCNNConfig.from_dict(meta.model.model_dump())
     if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
-        raise Hw2Error(
-            f"--load-models {folder / MANIFEST}: models for {config.n_classes} classes of "
+        raise OptionError(
+            f"{{load_models}} {folder / MANIFEST}: models for {config.n_classes} classes of "
             f"{config.image_size}px images, "
             f"but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; "
             "use the dataset they were trained on"
@@ -187,7 +236,8 @@ def load_model(
     path = checkpoint.path(info.file)
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
-    schema.check_tensors(path, expected, f"CNN in {folder / MANIFEST}", FIX)
+    with _naming_fields():
+        schema.check_tensors(path, expected, f"CNN in {folder / MANIFEST}", FIX)
     model = build_model(config)
     model.load_state_dict(load_file(str(path)))
     return model.eval(), info

@@ -1,0 +1,88 @@
+"""The options of `hw2 padding-bench` (PaddingOptions) and `hw2 padding-bench preview`
+(PreviewOptions): each field with its help, range or choices and default
+(hw2cli.common.options). The CLI derives its flags from them; the library takes them:
+``run_padding_bench(PaddingOptions(net="net2", rounds=3))``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hw2cli.common.options import DEVICE, EPOCHS, PRECISION, SEED, OptionError, Spec, check, option
+from hw2cli.padding import CONV_TYPES, NETS
+
+MAX_ROUNDS = 1000
+MAX_WORKERS = 1024
+MAX_PER_CLASS = 32
+
+
+def parse_conv_types(text: str | None) -> list[str]:
+    """``"valid,replicate"`` -> the listed conv types in the report's row order (None or "": all)."""
+    if not text:
+        return list(CONV_TYPES)
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in CONV_TYPES]
+    if bad or not names:
+        raise OptionError(
+            f"{{conv_types}}: unknown conv type {', '.join(repr(t) for t in bad) or repr(text)}; "
+            f"use a comma-separated list of {', '.join(CONV_TYPES)}"
+        )
+    return [t for t in CONV_TYPES if t in names]
+
+
+@dataclass
+class PaddingOptions:
+    """`hw2 padding-bench`: ``rounds`` networks of each conv type of ``net``, trained with the
+    course protocol (Adadelta, batches of 200, early stopping on the validation loss)."""
+
+    net: str = option(
+        "net1", "net1 (global max pool: Table 1) or net2 (flatten + linear: Table 2).", choices=NETS
+    )
+    conv_types: str | None = option(
+        None,
+        f"Comma-separated subset of {','.join(CONV_TYPES)}.",
+        show_default="all",
+        metavar="LIST",
+    )
+    rounds: int = option(
+        10, "Networks per conv type; round m is initialised with seed m - 1.", min=1, max=MAX_ROUNDS
+    )
+    epochs: int = option(50, EPOCHS)
+    device: str = option("auto", DEVICE)
+    precision: str = option("fp32", PRECISION.with_choices("fp32", "bf16"))
+    seed: int = option(0, SEED)
+    independent_val: bool = option(
+        False,
+        "Draw the validation set from its own seed. By default, as in the course code, it is the "
+        "first 1,000 training images.",
+    )
+    workers: int = option(
+        0,
+        "CPU worker processes (0: one per core); the numbers do not depend on it.",
+        min=0,
+        max=MAX_WORKERS,
+    )
+
+    def __post_init__(self) -> None:
+        check(self)
+        parse_conv_types(self.conv_types)
+
+    @property
+    def types(self) -> list[str]:
+        """The conv types to train, in the report's row order."""
+        return parse_conv_types(self.conv_types)
+
+
+@dataclass
+class PreviewOptions:
+    """`hw2 padding-bench preview`: enlarged PNG examples of each class and set."""
+
+    out_dir: str = option(
+        spec=Spec(
+            "Folder for the PNG files.", path=True, argument=True, show_default=False, metavar="OUT_DIR"
+        )
+    )
+    seed: int = option(0, SEED)
+    per_class: int = option(4, "Examples per image.", min=1, max=MAX_PER_CLASS)
+
+    def __post_init__(self) -> None:
+        check(self)
