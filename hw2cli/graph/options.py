@@ -20,8 +20,8 @@ EDGES = Spec(
     show_default=False,
 )
 MATRIX = Spec(
-    "Dense adjacency matrix file instead of EDGES: rows of numbers, or a nested list [[0,1],[1,0]]; "
-    "nodes are 1..n.",
+    "Matrix file: rows of numbers, or a nested list [[0,1],[1,0]], nodes 1..n in order (powers, "
+    "laplacian: the adjacency matrix instead of EDGES; check: the hand-written matrix to check).",
     path=True,
 )
 DIRECTED = Spec("Treat `u v` as the edge u -> v only (degrees are out-degrees).")
@@ -84,9 +84,7 @@ class CheckOptions:
     """`hw2 graph check`: a hand-written matrix against the right one."""
 
     edges: str = option(spec=EDGES)
-    matrix: str = option(
-        spec="The hand-written matrix to check: rows of numbers, or [[0,1],[1,0]], in node order.", path=True
-    )
+    matrix: str = option(spec=MATRIX)
     kind: str = option(spec="Which matrix it is (power: A^k, see --power).", choices=KINDS)
     power: int | None = option(
         None, "For --kind power: the exponent k of A^k.", min=1, max=MAX_POWER, show_default="2"
