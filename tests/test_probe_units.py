@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import loglog_slope, parse_sizes
+from hw2cli.probe.common import loglog_slope
 from hw2cli.probe.heads import js_bits, mean_pairwise_js
+from hw2cli.probe.options import parse_sizes
 from hw2cli.probe.positions import bidirectional, permutation_gap
 from hw2cli.probe.receptive_field import input_gradient_map, recent_width, square_width, support_box
 from hw2cli.probe.softmax_scale import score_rows, softmax_stats
@@ -34,22 +35,26 @@ def test_loglog_slope_ignores_a_constant_factor_and_needs_two_points():
 @pytest.mark.parametrize(
     "text, problem",
     [
-        ("0,4", "below 1"),
-        ("-2", "below 1"),
+        ("0,4", "0 is out of range; give sizes from 1 to 65,536"),
+        ("-2", "out of range"),
+        ("131072", "131,072 is out of range"),
         ("3,4", "not a power of two"),
         ("4,a", "integers"),
         ("8,4", "increase"),
         ("", "empty"),
+        ([4, 2.5], "integers"),
     ],
 )
-def test_parse_sizes_refuses_bad_lists(text, problem):
-    with pytest.raises(Hw2Error, match=problem):
-        parse_sizes(text, "--n")
+def test_parse_sizes_refuses_bad_lists_naming_the_field(text, problem):
+    with pytest.raises(OptionError, match=problem) as info:
+        parse_sizes(text, "n")
+    assert info.value.fields == ["n"] and "--" not in str(info.value)
 
 
-def test_parse_sizes_reads_powers_of_two():
-    assert parse_sizes("16, 32,64", "--n") == [16, 32, 64]
-    assert parse_sizes("1,3,6", "--heads", power_of_two=False) == [1, 3, 6]
+def test_parse_sizes_reads_text_and_sequences():
+    assert parse_sizes("16, 32,64", "n") == (16, 32, 64)
+    assert parse_sizes([16, 32], "n") == (16, 32)
+    assert parse_sizes("1,3,6", "heads", power_of_two=False) == (1, 3, 6)
 
 
 def _model(pos_emb: str, length: int = 12):
@@ -136,15 +141,16 @@ def test_js_divergence_in_bits_is_0_for_equal_and_1_for_disjoint_distributions()
 def test_measured_memory_of_a_decoding_step_is_its_kv_cache(n):
     from hw2cli.probe.attention_cost import measure_point
 
-    seconds, peak = measure_point(n, "kv-cache", 128, 4, torch.device("cpu"))
+    (seconds, spread, repeats), peak = measure_point(n, "kv-cache", 128, 4, torch.device("cpu"))
     cache = 2 * n * 128 * 4  # keys and values, fp32
-    assert seconds > 0
+    assert seconds > 0 and spread >= 0 and repeats >= 5
     assert cache <= peak <= cache + 2**20  # up to 1 MiB of interpreter and allocator noise
 
 
 def test_ctrl_c_during_attention_cost_keeps_the_finished_points():
     from hw2cli.common.progress import Reporter
     from hw2cli.probe.attention_cost import attention_cost
+    from hw2cli.probe.options import AttentionCostOptions
 
     class StopAfterTwo(Reporter):
         calls = 0
@@ -154,7 +160,9 @@ def test_ctrl_c_during_attention_cost_keeps_the_finished_points():
             if self.calls == 2:
                 raise KeyboardInterrupt
 
-    result = attention_cost([16, 32, 64], device="cpu", reporter=StopAfterTwo())
+    result = attention_cost(AttentionCostOptions(n="16,32,64", device="cpu"), reporter=StopAfterTwo())
     assert result.interrupted
     assert [(p.n, p.path) for p in result.points] == [(16, "explicit"), (16, "sdpa")]
-    assert len(result.verdicts) == 2  # verdicts still come, from what finished (slopes of None)
+    # verdicts still come, from what finished: too few points to decide anything
+    assert [v.verdict for v in result.verdicts] == ["inconclusive", "inconclusive"]
+    assert "too few sizes" in result.verdicts[0].reason
