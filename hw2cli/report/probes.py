@@ -18,7 +18,8 @@ ORDER = ("attention-cost", "receptive-field", "softmax-scale", "heads", "positio
 class ProbeVerdict(Known):
     claim: str
     measurement: str
-    verdict: Literal["holds", "partly", "does not hold"]
+    verdict: Literal["holds", "partly", "does not hold", "inconclusive"]
+    reason: str = ""  # why the measurement decides, or why it cannot (always given for inconclusive)
 
 
 class ProbeResult(Known):
@@ -53,9 +54,10 @@ def probes(part_dir: Path) -> list[str]:
         data = inputs.read(found[name], ProbeResult)
         note = " (interrupted)" if data.get("interrupted") else ""
         for v in data.get("verdicts", []):
+            why = f" ({_cell(v['reason'])})" if v.get("reason") and v["verdict"] == "inconclusive" else ""
             lines.append(
                 f"| {data.get('question', '?')} | `{name}`{note} | {_cell(v['claim'])} | "
-                f"{_cell(v['measurement'])} | **{v['verdict']}** |"
+                f"{_cell(v['measurement'])} | **{v['verdict']}**{why} |"
             )
         if (part_dir / f"{name}.png").is_file():
             figures += [f"![hw2 probe {name}]({part_dir.name}/{name}.png)", ""]
