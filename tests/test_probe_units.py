@@ -166,3 +166,84 @@ def test_ctrl_c_during_attention_cost_keeps_the_finished_points():
     # verdicts still come, from what finished: too few points to decide anything
     assert [v.verdict for v in result.verdicts] == ["inconclusive", "inconclusive"]
     assert "too few sizes" in result.verdicts[0].reason
+
+
+def test_the_heads_width_is_gpt_nanos_and_the_head_counts_split_it_evenly():
+    from hw2cli.gpt.model import PRESETS
+    from hw2cli.probe.options import GPT_WIDTH, HEAD_COUNTS
+
+    assert GPT_WIDTH == PRESETS["gpt-nano"]["n_embd"]
+    assert HEAD_COUNTS == (1, 2, 3, 4, 6, 8, 12, 24)  # 48 / h even: head sizes 48, 24, 16, 12, 8, 6, 4, 2
+
+
+def test_probe_options_errors_name_fields_not_flags():
+    from hw2cli.probe.options import AttentionCostOptions, HeadsOptions, TrainingProbeOptions
+
+    with pytest.raises(OptionError) as info:
+        AttentionCostOptions(n_embd=100, n_head=3)
+    assert info.value.fields == ["n_embd", "n_head", "n_embd", "n_head"] and "--" not in str(info.value)
+    with pytest.raises(OptionError, match="heads: 5 does not split width 48"):
+        HeadsOptions(heads=[1, 5])
+    with pytest.raises(OptionError, match="steps 0 is out of range"):
+        TrainingProbeOptions(steps=0)
+    assert AttentionCostOptions(n="64,128,256").n == (64, 128, 256)
+    assert TrainingProbeOptions(seed=2**32 - 1, quick=True).seeds == [2**32 - 1, 0]  # seeds stay valid
+    assert (
+        TrainingProbeOptions().seeds == [0, 1, 2] and TrainingProbeOptions(repeats=5, seed=7).seeds[-1] == 11
+    )
+
+
+class _Recorder:
+    """A reporter that keeps its notes and can stop the work at the N-th log line (Ctrl-C)."""
+
+    def __init__(self, stop_at_log: int | None = None):
+        self.notes, self.logs, self.stop_at_log = [], 0, stop_at_log
+
+    def start(self, *a, **k):
+        pass
+
+    update = finish = start
+
+    def note(self, message):
+        self.notes.append(message)
+
+    def log(self, message):
+        self.logs += 1
+        if self.logs == self.stop_at_log:
+            raise KeyboardInterrupt
+
+
+def test_a_long_training_probe_announces_its_estimated_wall_time(monkeypatch):
+    from hw2cli.probe import training
+    from hw2cli.probe.options import HeadsOptions
+
+    monkeypatch.setattr(training, "step_seconds", lambda opts: 0.1)
+    reporter = _Recorder()
+    opts = HeadsOptions(device="cpu")  # 500 steps, 4 head counts x 3 seeds
+    training.announce_estimate(opts, 12, "the heads trainings", reporter)
+    # 0.1 s x 500 steps x 12 trainings x 1.15 (evaluations) = 690 s
+    assert reporter.notes == [
+        "estimated wall time of the heads trainings: about 11.5 min "
+        "(12 trainings of 500 steps, 3 steps timed here)"
+    ]
+    training.announce_estimate(HeadsOptions(device="cpu", quick=True), 4, "x", reporter)
+    assert len(reporter.notes) == 1  # 0.1 s x 20 x 4 x 1.15 = 9 s: nothing to announce
+
+
+def test_the_timed_training_step_is_positive():
+    from hw2cli.probe.options import HeadsOptions
+    from hw2cli.probe.training import step_seconds
+
+    assert step_seconds(HeadsOptions(device="cpu", quick=True)) > 0
+
+
+def test_ctrl_c_between_trainings_keeps_the_finished_ones():
+    from hw2cli.probe.heads import heads
+    from hw2cli.probe.options import HeadsOptions
+
+    reporter = _Recorder(stop_at_log=3)  # train_gpt logs one line per training: stop the third
+    result = heads(HeadsOptions(device="cpu", quick=True, steps=2), reporter)
+    assert result.interrupted
+    assert [(r.n_head, len(r.val_losses)) for r in result.rows] == [(1, 1), (2, 1)]  # seed 0 of both
+    assert any("hw2's own docstrings" in n for n in reporter.notes)
+    assert all(v.verdict == "inconclusive" for v in result.verdicts)  # one seed: no spread

@@ -105,6 +105,8 @@ def _diversity_verdict(result: HeadsResult) -> Verdict | None:
     if focus < DIFFERENT:
         why = f"the heads still attend almost uniformly ({focus:.2f} bits from uniform): train longer"
         return Verdict(claim, measurement, INCONCLUSIVE, why)
+    if min(len(r.js_seeds) for r in multi) < 2:
+        return Verdict(claim, measurement, INCONCLUSIVE, "one training: no spread between seeds to judge by")
     kinds = [band(r.js_seeds, [DIFFERENT], ["alike", "different"]) for r in multi]
     if None in kinds:
         why = f"for some head counts the seeds fall on both sides of {DIFFERENT} bits"

@@ -126,6 +126,8 @@ def _span_means(curve: torch.Tensor, block: int) -> dict[str, float | None]:
 
 def _order_guard(rope: PositionsTraining) -> str | None:
     """Why the trained models cannot decide yet (None when RoPE uses order in every seed)."""
+    if len(rope.shuffle_kls) < 2:
+        return "one training: no spread between seeds to judge by"
     if min(rope.shuffle_kls) < ORDER_KL:
         return (
             f"RoPE itself hardly uses word order yet (shuffling its prefix moves it by KL "

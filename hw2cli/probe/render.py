@@ -40,8 +40,11 @@ def _f(value: Any, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _each(values: list[float], spec: str = ".3f") -> str:
-    return " ".join(format(v, spec) for v in values) or "-"
+def _mean_spread(mean: float | None, values: list[float], spec: str = ".3f") -> str:
+    """``2.295 (0.047)``: the mean over the seeds and their spread (largest - smallest)."""
+    if mean is None:
+        return "-"
+    return f"{mean:{spec}} ({max(values) - min(values):{spec}})" if len(values) > 1 else format(mean, spec)
 
 
 def _seeds(seeds: list[int]) -> str:
@@ -147,10 +150,9 @@ def _softmax_scale(r: SoftmaxScaleResult, console: Console) -> None:
             title=f"gpt-nano (head size {r.train_head_size}), {r.train_steps} steps, seeds {_seeds(r.seeds)}"
         )
         train.add_column("attention scale")
-        train.add_column("validation loss (mean)", justify="right")
-        train.add_column("per seed", justify="right")
+        train.add_column("validation loss (spread between seeds)", justify="right")
         for t in r.training:
-            train.add_row("1/√d_k" if t.scaled else "none", _f(t.val_loss, ".4f"), _each(t.val_losses))
+            train.add_row("1/√d_k" if t.scaled else "none", _mean_spread(t.val_loss, t.val_losses, ".4f"))
         console.print(train)
 
 
@@ -170,8 +172,7 @@ def _positions(r: PositionsResult, console: Console) -> None:
         for col in (
             "positions",
             "val loss",
-            "KL after shuffling the prefix",
-            "KL per seed",
+            "KL after shuffling the prefix (spread)",
             f"loss 0–{T}",
             f"loss {T}–{2 * T}",
             f"loss {2 * T}–{4 * T}",
@@ -186,8 +187,7 @@ def _positions(r: PositionsResult, console: Console) -> None:
             table.add_row(
                 t.pos_emb,
                 _f(t.val_loss),
-                _f(t.shuffle_kl, ".4f"),
-                _each(t.shuffle_kls),
+                _mean_spread(t.shuffle_kl, t.shuffle_kls, ".4f"),
                 _f(t.loss_by_span.get("0-T")),
                 *far,
             )
@@ -232,27 +232,15 @@ def _heads(r: HeadsResult, console: Console) -> None:
         title=f"{r.layers} layers x width {r.width}, {r.train_steps} steps, means over seeds "
         f"{_seeds(r.seeds)}, on {r.device}"
     )
-    cols = (
-        "heads",
-        "head size",
-        "parameters",
-        "val loss",
-        "per seed",
-        "pairwise JS (bits)",
-        "per seed",
-        "from uniform",
-    )
-    for col in cols:
+    for col in ("heads", "head size", "parameters", "val loss (spread)", "JS bits (spread)", "from uniform"):
         table.add_column(col, justify="right")
     for row in r.rows:
         table.add_row(
             str(row.n_head),
             str(row.head_size),
             f"{row.num_params:,}",
-            _f(row.val_loss),
-            _each(row.val_losses),
-            _f(row.js_bits, ".2f"),
-            _each(row.js_seeds, ".2f"),
+            _mean_spread(row.val_loss, row.val_losses),
+            _mean_spread(row.js_bits, row.js_seeds, ".2f"),
             _f(row.focus_bits, ".2f"),
         )
     console.print(table)
