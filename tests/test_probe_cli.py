@@ -177,3 +177,39 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_ctrl_c_keeps_what_finished_and_exits_130(tmp_path):
+    """SIGINT while a training probe works: the partial result is rendered and written, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "heads.json"
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "HW2_GRIMM_URL": "http://127.0.0.1:9/none"}
+    args = [
+        sys.executable,
+        "-m",
+        "hw2cli",
+        "probe",
+        "heads",
+        "--quick",
+        "--steps",
+        "100000",
+        "--json",
+        str(out),
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:  # the first note comes once the work has begun
+            if line.startswith("training text:"):
+                break
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted: the numbers above cover what finished" in stdout
+    data = json.loads(out.read_text())
+    assert data["interrupted"] is True and data["probe"] == "heads"

@@ -83,7 +83,7 @@ def test_sizes_where_quadratic_and_linear_attention_look_alike_are_inconclusive(
 def test_a_spread_between_repeats_larger_than_the_effect_is_inconclusive():
     times = _times(1.3)  # below the midpoint 1.45 of linear (1) and quadratic (1.9)
     quiet = time_growth(NS, times, [0.01] * 3, QUADRATIC_MODEL)
-    noisy = time_growth(NS, times, [0.5] * 3, QUADRATIC_MODEL)  # the median repeat 50% slower
+    noisy = time_growth(NS, times, [0.5] * 3, QUADRATIC_MODEL)  # the fast repeats 50% apart
     assert noisy.error == pytest.approx(math.log(1.5) / math.log(2))  # endpoints 4x apart, each 50% off
     assert quiet.verdict == FAILS
     assert noisy.verdict == INCONCLUSIVE and "spread between repeats" in noisy.reason

@@ -8,8 +8,8 @@ process forked for each measurement, so no earlier allocation hides in the numbe
 
 Timings are made to survive a busy machine: on the CPU each point runs on one thread and is
 timed in process CPU time (time another process takes from this one's core does not count),
-and the fastest of at least five repeats is kept (interference only ever adds time); the
-median repeat's excess over the fastest is the spread that the verdict allows for
+and the fastest of at least five repeats is kept (interference only ever adds time); the lower
+quartile's excess over the fastest is the spread that the verdict allows for
 (:func:`hw2cli.probe.common.time_growth`). The verdict compares the fitted exponent with the
 one the layer's operation count would have with quadratic attention (:func:`layer_ops`).
 """
@@ -63,7 +63,7 @@ class CostPoint:
     seconds: float
     peak_bytes: int | None
     theory_bytes: int  # one fp32 score matrix: n^2 * heads * 4
-    spread: float = 0.0  # the median repeat was this much slower than the fastest (0.1 = 10%)
+    spread: float = 0.0  # the lower quartile of the repeats was this much slower than the fastest (0.1 = 10%)
     repeats: int = 1
 
 
@@ -144,8 +144,10 @@ def _reset_peak_rss() -> None:
 
 def _time(fn, device: torch.device) -> tuple[float, float, int]:
     """The fastest of at least MIN_REPEATS calls of ``fn()`` (more while they fill less than
-    MIN_SECONDS), how much slower the median call was, and the number of calls; one warm-up call
-    first. CPU: process CPU time; CUDA: wall time between synchronisations."""
+    MIN_SECONDS), how much slower the lower quartile of the calls was (the spread among the
+    fast calls, which the fastest is taken from; the slow ones only show how busy the machine
+    was), and the number of calls; one warm-up call first. CPU: process CPU time; CUDA: wall
+    time between synchronisations."""
     cuda = device.type == "cuda"
     clock = time.perf_counter if cuda else time.process_time
     fn()
@@ -159,7 +161,7 @@ def _time(fn, device: torch.device) -> tuple[float, float, int]:
             torch.cuda.synchronize(device)
         times.append(clock() - t0)
     best = max(min(times), 1e-9)
-    return best, statistics.median(times) / best - 1, len(times)
+    return best, statistics.quantiles(times, n=4, method="inclusive")[0] / best - 1, len(times)
 
 
 def _workload(n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int):

@@ -98,8 +98,8 @@ def time_growth(
 ) -> Growth:
     """Does the time grow as n² over these sizes?
 
-    ``best``: the fastest of the repeats per size; ``spread``: how much slower the typical
-    repeat was (median / best - 1); ``quadratic_slope``: the slope the operation count of the
+    ``best``: the fastest of the repeats per size; ``spread``: how much slower the fast repeats
+    were (lower quartile / best - 1); ``quadratic_slope``: the slope the operation count of the
     measured work has over the same sizes *if* attention is quadratic (with a linear attention
     everything is linear in n and the slope is 1). The time decides for whichever of the two
     it is nearer, when the two differ enough (at small n the linear projections dominate both),

@@ -102,7 +102,7 @@ def _attention_cost(r: AttentionCostResult, console: Console) -> None:
         title=f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
         f"on {r.device} (time: {r.timing_method}; memory: {r.memory_method})"
     )
-    for col in ("n", "path", "time (ms)", "median +", "peak memory (MiB)", "n²·heads·4 (MiB)"):
+    for col in ("n", "path", "time (ms)", "lower quartile +", "peak memory (MiB)", "n²·heads·4 (MiB)"):
         table.add_column(col, justify="right" if col != "path" else "left")
     for p in r.points:
         table.add_row(
