@@ -196,7 +196,9 @@ def _measure_cpu_child(conn, n, path, n_embd, n_head, seed) -> None:
     try:
         torch.set_num_threads(1)
         _exact_malloc()
-        _workload(min(n, 16), path, n_embd, n_head, torch.device("cpu"), seed)()  # libraries' own buffers
+        # one call at this size first: the libraries' buffers and the code pages its kernels
+        # fault in (a forked child maps the parent's code lazily) would otherwise count
+        _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)()
         fn = _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)
         _release_free_memory()
         _reset_peak_rss()

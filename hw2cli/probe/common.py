@@ -237,4 +237,7 @@ def available_bytes(device: str) -> int | None:
 
 
 def gib(nbytes: float) -> str:
+    """``3.5 GiB``, or ``24.0 TiB`` from 1024 GiB on."""
+    if nbytes >= 2**40:
+        return f"{nbytes / 2**40:.1f} TiB"
     return f"{nbytes / 2**30:.1f} GiB"

@@ -37,7 +37,9 @@ def _attention_cost(r: AttentionCostResult) -> Figure:
             ax_m.loglog(*zip(*mem, strict=True), style, base=2, label=f"{path} (slope {m_slope:.2f})")
     ns = sorted({p.n for p in r.points})
     ax_m.loglog(ns, [n * n * r.n_head * 4 for n in ns], "k--", base=2, label="n²·heads·4 bytes")
-    ax_t.set(xlabel="sequence length n", ylabel="seconds per call", title="time")
+    ax_t.set(
+        xlabel="sequence length n", ylabel="seconds per call (fastest repeat)", title=f"time ({r.device})"
+    )
     ax_m.set(xlabel="sequence length n", ylabel="peak memory added (bytes)", title=f"memory ({r.device})")
     for ax in (ax_t, ax_m):
         ax.grid(alpha=0.3, which="both")
