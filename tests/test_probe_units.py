@@ -247,3 +247,75 @@ def test_ctrl_c_between_trainings_keeps_the_finished_ones():
     assert [(r.n_head, len(r.val_losses)) for r in result.rows] == [(1, 1), (2, 1)]  # seed 0 of both
     assert any("hw2's own docstrings" in n for n in reporter.notes)
     assert all(v.verdict == "inconclusive" for v in result.verdicts)  # one seed: no spread
+
+
+def test_the_figures_of_results_interrupted_before_any_measurement_are_drawn(tmp_path):
+    """Ctrl-C may come before the first point: the partial result still renders and plots."""
+    from rich.console import Console
+
+    from hw2cli.probe import render
+    from hw2cli.probe.attention_cost import AttentionCostResult
+    from hw2cli.probe.heads import HeadsResult
+    from hw2cli.probe.plot import plot
+    from hw2cli.probe.positions import PositionsResult
+    from hw2cli.probe.receptive_field import ReceptiveFieldResult
+    from hw2cli.probe.softmax_scale import SoftmaxScaleResult
+
+    empty = [
+        AttentionCostResult("cpu", 128, 4, "m", 16, interrupted=True),
+        SoftmaxScaleResult("cpu", 64, 1024, interrupted=True),
+        PositionsResult("cpu", 16, 20, interrupted=True),
+        ReceptiveFieldResult("cpu", 4, interrupted=True),
+        HeadsResult("cpu", 48, 3, 20, interrupted=True),
+    ]
+    console = Console(file=open(tmp_path / "out.txt", "w"), width=100)  # noqa: SIM115
+    for i, result in enumerate(empty):
+        plot(result, tmp_path / f"{i}.png")
+        assert (tmp_path / f"{i}.png").read_bytes().startswith(b"\x89PNG")
+        render.render(result, console)
+        assert render.to_json(result)["interrupted"] is True
+    console.file.close()
+    assert (tmp_path / "out.txt").read_text().count("interrupted: the numbers above cover what finished") == 5
+
+
+def test_heads_figure_has_axis_labels_a_colour_bar_and_a_whole_title():
+    from hw2cli.probe.heads import HeadsResult
+    from hw2cli.probe.plot import _heads
+
+    T = 12
+    causal = torch.tril(torch.ones(T, T)) / torch.arange(1, T + 1)[:, None]
+    maps = {h: [causal.tolist()] * h for h in (1, 2, 4, 8)}
+    result = HeadsResult(
+        "cpu", 48, 3, 20, prompt="a long prompt with a 'quote' and\nnew lines " * 2, maps=maps
+    )
+    fig = _heads(result)
+    fig.draw_without_rendering()
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 1 + 2 + 4 + 8
+    assert all(ax.get_xlabel() == "key position →" for ax in panels)
+    assert {ax.get_ylabel().split("\n")[0] for ax in panels if ax.get_ylabel()} == {
+        "1 head",
+        "2 heads",
+        "4 heads",
+        "8 heads",
+    }
+    colour_bars = [ax for ax in fig.axes if ax.get_ylabel() == "attention weight"]
+    assert len(colour_bars) == 1
+    title = fig._suptitle.get_window_extent()
+    assert fig.bbox.x0 <= title.x0 and title.x1 <= fig.bbox.x1 and title.y1 <= fig.bbox.y1  # not cut
+
+
+def test_coinciding_curves_keep_their_own_style_and_say_so():
+    from matplotlib.figure import Figure
+
+    from hw2cli.probe.plot import _distinct_lines
+
+    ax = Figure().subplots()
+    same = [(x, 3.0 - 0.01 * x) for x in range(40)]
+    _distinct_lines(ax, {"none": same, "learned": [(x, 2.0) for x in range(40)], "rope": same})
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"none", "learned", "rope (lies on none)"}
+    styles = {(line.get_linestyle(), line.get_marker()) for line in lines.values()}
+    assert len(styles) == 3
+    # the markers of the two coinciding curves fall on different points
+    assert lines["none"].get_markevery() != lines["rope (lies on none)"].get_markevery()

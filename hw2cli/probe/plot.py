@@ -43,7 +43,8 @@ def _attention_cost(r: AttentionCostResult) -> Figure:
     ax_m.set(xlabel="sequence length n", ylabel="peak memory added (bytes)", title=f"memory ({r.device})")
     for ax in (ax_t, ax_m):
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     return fig
 
 
@@ -99,7 +100,7 @@ def _positions(r: PositionsResult) -> Figure:
 
 
 def _receptive_field(r: ReceptiveFieldResult) -> Figure:
-    n = len(r.cnn_maps)
+    n = max(1, len(r.cnn_maps))  # none when Ctrl-C came before the first layer
     fig = Figure(figsize=(3 * n, 6), dpi=100)
     grid = fig.add_gridspec(2, n)
     for i, m in enumerate(r.cnn_maps):

@@ -176,7 +176,8 @@ def _training_verdict(result: SoftmaxScaleResult) -> Verdict | None:
 
 
 def _verdicts(result: SoftmaxScaleResult) -> list[Verdict]:
-    out = [_variance_verdict(result), _saturation_verdict(result)]
+    """Ctrl-C may leave no head size measured: then only the training verdict (if any)."""
+    out = [_variance_verdict(result), _saturation_verdict(result)] if result.rows else []
     trained = _training_verdict(result)
     return out + ([trained] if trained is not None else [])
 
@@ -214,17 +215,13 @@ def softmax_scale(
     result = SoftmaxScaleResult(
         device=opts.device, keys=KEYS, queries=QUERIES, train_steps=opts.train_steps, seeds=opts.seeds
     )
-    for d_k in opts.sizes:
-        result.rows += score_rows(d_k, opts.seed)
-    raw = [r for r in result.rows if not r.scaled]
-    result.var_slope = loglog_slope([r.d_k for r in raw], [r.score_var for r in raw])
-    top = raw[-3:]
-    result.jacobian_slope = loglog_slope([r.d_k for r in top], [r.jacobian_norm for r in top])
     preset = _gpt.gpt_model.PRESETS["gpt-nano"]
     result.train_head_size = preset["n_embd"] // preset["n_head"]
     runs = {scaled: ScaleTraining(scaled, None) for scaled in (True, False)}
     curves: dict[bool, list] = {True: [], False: []}
     try:
+        for d_k in opts.sizes:
+            result.rows += score_rows(d_k, opts.seed)
         with training.training_text(opts, reporter) as txt:
             training.announce_estimate(opts, 2 * len(opts.seeds), "the softmax-scale trainings", reporter)
             for spec in training.specs(opts, txt):
@@ -241,6 +238,10 @@ def softmax_scale(
                         )
     except KeyboardInterrupt:
         result.interrupted = True
+    raw = [r for r in result.rows if not r.scaled]
+    result.var_slope = loglog_slope([r.d_k for r in raw], [r.score_var for r in raw])
+    top = raw[-3:]
+    result.jacobian_slope = loglog_slope([r.d_k for r in top], [r.jacobian_norm for r in top])
     for scaled, run in runs.items():
         if run.val_losses:
             run.val_loss = statistics.fmean(run.val_losses)
