@@ -194,23 +194,18 @@ def test_probe_options_errors_name_fields_not_flags():
 
 
 class _Recorder:
-    """A reporter that keeps its notes and can stop the work at the N-th log line (Ctrl-C)."""
+    """A reporter that keeps the notes it is given."""
 
-    def __init__(self, stop_at_log: int | None = None):
-        self.notes, self.logs, self.stop_at_log = [], 0, stop_at_log
+    def __init__(self):
+        self.notes = []
 
     def start(self, *a, **k):
         pass
 
-    update = finish = start
+    update = finish = log = start
 
     def note(self, message):
         self.notes.append(message)
-
-    def log(self, message):
-        self.logs += 1
-        if self.logs == self.stop_at_log:
-            raise KeyboardInterrupt
 
 
 def test_a_long_training_probe_announces_its_estimated_wall_time(monkeypatch):
@@ -237,11 +232,21 @@ def test_the_timed_training_step_is_positive():
     assert step_seconds(HeadsOptions(device="cpu", quick=True)) > 0
 
 
-def test_ctrl_c_between_trainings_keeps_the_finished_ones():
+def test_ctrl_c_between_trainings_keeps_the_finished_ones(monkeypatch):
+    from hw2cli.probe import _gpt
     from hw2cli.probe.heads import heads
     from hw2cli.probe.options import HeadsOptions
 
-    reporter = _Recorder(stop_at_log=3)  # train_gpt logs one line per training: stop the third
+    real, calls = _gpt.train_gpt, []
+
+    def train_then_ctrl_c(*args, **kwargs):  # Ctrl-C as the third training starts
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_gpt, "train_gpt", train_then_ctrl_c)
+    reporter = _Recorder()
     result = heads(HeadsOptions(device="cpu", quick=True, steps=2), reporter)
     assert result.interrupted
     assert [(r.n_head, len(r.val_losses)) for r in result.rows] == [(1, 1), (2, 1)]  # seed 0 of both
