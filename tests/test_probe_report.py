@@ -7,6 +7,7 @@ import json
 from hw2cli.common.io import write_json
 from hw2cli.probe import render
 from hw2cli.probe.attention_cost import attention_cost
+from hw2cli.probe.options import AttentionCostOptions, ReceptiveFieldOptions
 from hw2cli.probe.plot import plot
 from hw2cli.probe.receptive_field import receptive_field
 from hw2cli.report.build import build_report
@@ -14,7 +15,10 @@ from hw2cli.report.build import build_report
 
 def test_the_probes_section_holds_one_row_per_verdict_and_the_figures(tmp_path):
     part = tmp_path / "probes"
-    results = {"attention-cost": attention_cost([16, 32, 64]), "receptive-field": receptive_field(2, 8)}
+    results = {
+        "attention-cost": attention_cost(AttentionCostOptions(n="16,32,64", device="cpu")),
+        "receptive-field": receptive_field(ReceptiveFieldOptions(samples=2, seq_len=8, device="cpu")),
+    }
     for name, result in results.items():
         write_json(part / f"{name}.json", render.to_json(result))
     plot(results["receptive-field"], part / "receptive-field.png")

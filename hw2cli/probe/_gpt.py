@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import model as gpt_model
 from hw2cli.gpt.config import TrainOptions
@@ -148,8 +149,8 @@ def validation_ids(
 def windows(ids: torch.Tensor, length: int, count: int, seed: int) -> torch.Tensor:
     """``count`` windows of ``length + 1`` ids drawn with a seeded generator (inputs + target)."""
     if len(ids) < length + 1:
-        raise Hw2Error(
-            f"the validation text has {len(ids)} characters, fewer than {length + 1}; use a longer --txt-file"
+        raise OptionError(
+            f"the validation text has {len(ids)} characters, fewer than {length + 1}; use a longer {{txt_file}}"
         )
     gen = torch.Generator().manual_seed(seed)
     starts = torch.randint(len(ids) - length, (count,), generator=gen)

@@ -5,12 +5,21 @@ for the explicit softmax path and ``scaled_dot_product_attention``, and one KV-c
 decoding step (one new query against n cached keys). Peak memory is measured: on CUDA with
 ``max_memory_allocated``; on the CPU as the rise of the peak resident set (VmHWM) of a
 process forked for each measurement, so no earlier allocation hides in the number.
+
+Timings are made to survive a busy machine: on the CPU each point runs on one thread and is
+timed in process CPU time (time another process takes from this one's core does not count),
+and the fastest of at least five repeats is kept (interference only ever adds time); the lower
+quartile's excess over the fastest is the spread that the verdict allows for
+(:func:`hw2cli.probe.common.time_growth`). The verdict compares the fitted exponent with the
+one the layer's operation count would have with quadratic attention (:func:`layer_ops`).
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -19,26 +28,43 @@ import torch.nn.functional as F
 
 from hw2cli.common.device import resolve_device
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.progress import Reporter
+from hw2cli.common.options import OptionError
+from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, loglog_slope
+from hw2cli.probe.common import (
+    Verdict,
+    available_bytes,
+    combine,
+    gib,
+    loglog_fit,
+    loglog_slope,
+    memory_growth,
+    time_growth,
+)
+from hw2cli.probe.options import AttentionCostOptions
 
 PATHS = ("explicit", "sdpa", "kv-cache")
-QUADRATIC = 1.5  # a fitted exponent closer to 2 than to 1 counts as quadratic
 DEFAULT_N_CPU = (64, 128, 256, 512, 1024, 2048, 4096)
 DEFAULT_N_CUDA = (*DEFAULT_N_CPU, 8192, 16384)
-QUICK_N = (16, 32, 64, 128)
+FIT_POINTS = 3  # the slopes are fitted over the largest sizes, where the leading term shows
+MIN_REPEATS, MAX_REPEATS, MIN_SECONDS = 5, 50, 0.5  # timed calls per point
+SCORE_COPIES = (
+    4  # n x n tensors per head the explicit path holds at its peak (scores, masked, probabilities, grad)
+)
+CALIBRATION_N = 256
 
 
 @dataclass
 class CostPoint:
-    """One measurement: seconds per call and the peak memory it added (bytes)."""
+    """One measurement: seconds per call (the fastest repeat), the peak memory it added (bytes)."""
 
     n: int
     path: str
     seconds: float
     peak_bytes: int | None
     theory_bytes: int  # one fp32 score matrix: n^2 * heads * 4
+    spread: float = 0.0  # the lower quartile of the repeats was this much slower than the fastest (0.1 = 10%)
+    repeats: int = 1
 
 
 @dataclass
@@ -48,10 +74,25 @@ class AttentionCostResult:
     n_head: int
     memory_method: str
     fit_from_n: int
+    timing_method: str = ""
     points: list[CostPoint] = field(default_factory=list)
+    # path -> time and memory slopes, the time slope's error and the slope quadratic attention would give
     slopes: dict[str, dict[str, float | None]] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     interrupted: bool = False
+
+
+def layer_ops(n: int, n_embd: int, path: str) -> float:
+    """Multiply-adds of one forward pass of the layer at length n if attention is quadratic:
+    the projections (4 n C^2: q, k, v and the output) plus the scores and the weighted sum
+    (2 n^2 C; sdpa's causal kernel may skip the masked half, so n^2 C: the smaller count keeps
+    the verdict conservative). The backward pass scales both alike."""
+    return 4 * n * n_embd**2 + (2 if path == "explicit" else 1) * n * n * n_embd
+
+
+def quadratic_slope(ns: list[int], n_embd: int, path: str) -> float | None:
+    """The log-log slope :func:`layer_ops` has over ``ns``: what quadratic attention would show."""
+    return loglog_slope(ns, [layer_ops(n, n_embd, path) for n in ns])
 
 
 def _vm_kib(key: str) -> int:
@@ -101,20 +142,26 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def _time(fn, device: torch.device, min_seconds: float = 0.2, max_repeats: int = 50) -> float:
-    """Median seconds of ``fn()`` over repeats filling about ``min_seconds`` (one warm-up call)."""
+def _time(fn, device: torch.device) -> tuple[float, float, int]:
+    """The fastest of at least MIN_REPEATS calls of ``fn()`` (more while they fill less than
+    MIN_SECONDS), how much slower the lower quartile of the calls was (the spread among the
+    fast calls, which the fastest is taken from; the slow ones only show how busy the machine
+    was), and the number of calls; one warm-up call first. CPU: process CPU time; CUDA: wall
+    time between synchronisations."""
+    cuda = device.type == "cuda"
+    clock = time.perf_counter if cuda else time.process_time
     fn()
     times: list[float] = []
-    while len(times) < 3 or (sum(times) < min_seconds and len(times) < max_repeats):
-        if device.type == "cuda":
+    while len(times) < MIN_REPEATS or (sum(times) < MIN_SECONDS and len(times) < MAX_REPEATS):
+        if cuda:
             torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        if device.type == "cuda":
+        if cuda:
             torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
+        times.append(clock() - t0)
+    best = max(min(times), 1e-9)
+    return best, statistics.quantiles(times, n=4, method="inclusive")[0] / best - 1, len(times)
 
 
 def _workload(n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int):
@@ -145,11 +192,13 @@ def _workload(n: int, path: str, n_embd: int, n_head: int, device: torch.device,
 
 
 def _measure_cpu_child(conn, n, path, n_embd, n_head, seed) -> None:
-    """Runs in a forked process: peak RSS rise of one call, then its time."""
+    """Runs in a forked process on one thread: peak RSS rise of one call, then its time."""
     try:
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+        torch.set_num_threads(1)
         _exact_malloc()
-        _workload(min(n, 16), path, n_embd, n_head, torch.device("cpu"), seed)()  # libraries' own buffers
+        # one call at this size first: the libraries' buffers and the code pages its kernels
+        # fault in (a forked child maps the parent's code lazily) would otherwise count
+        _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)()
         fn = _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)
         _release_free_memory()
         _reset_peak_rss()
@@ -163,7 +212,7 @@ def _measure_cpu_child(conn, n, path, n_embd, n_head, seed) -> None:
         conn.close()
 
 
-def _measure_cpu(n, path, n_embd, n_head, seed) -> tuple[float, int]:
+def _measure_cpu(n, path, n_embd, n_head, seed) -> tuple[tuple[float, float, int], int]:
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_measure_cpu_child, args=(child, n, path, n_embd, n_head, seed))
@@ -174,16 +223,24 @@ def _measure_cpu(n, path, n_embd, n_head, seed) -> tuple[float, int]:
     except EOFError:
         proc.join()
         raise Hw2Error(
-            f"the measurement at n={n} ({path}) died (exit {proc.exitcode}); out of memory? use smaller --n"
+            f"the measurement at n={n} ({path}) died (exit {proc.exitcode}); out of memory? measure smaller n"
         ) from None
+    except BaseException:  # Ctrl-C: the child may be in the middle of a long call; stop it now
+        proc.terminate()
+        raise
     finally:
-        proc.join()
+        proc.join(timeout=2)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
     if status != "ok":
-        raise Hw2Error(f"the measurement at n={n} ({path}) failed: {value}; use smaller --n")
+        if value.startswith("KeyboardInterrupt"):
+            raise KeyboardInterrupt
+        raise Hw2Error(f"the measurement at n={n} ({path}) failed: {value}; measure smaller n")
     return value, peak
 
 
-def _measure_cuda(n, path, n_embd, n_head, seed, device) -> tuple[float, int]:
+def _measure_cuda(n, path, n_embd, n_head, seed, device) -> tuple[tuple[float, float, int], int]:
     _workload(min(n, 16), path, n_embd, n_head, device, seed)()  # cuBLAS workspaces and the like
     fn = _workload(n, path, n_embd, n_head, device, seed)
     torch.cuda.synchronize(device)
@@ -192,87 +249,150 @@ def _measure_cuda(n, path, n_embd, n_head, seed, device) -> tuple[float, int]:
     fn()
     torch.cuda.synchronize(device)
     peak = torch.cuda.max_memory_allocated(device) - before
-    seconds = _time(fn, device)
+    timing = _time(fn, device)
     del fn
     torch.cuda.empty_cache()
-    return seconds, peak
+    return timing, peak
 
 
 def measure_point(
     n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int = 0
-) -> tuple[float, int]:
-    """Seconds per call and peak bytes added by one call of ``path`` at length ``n``."""
+) -> tuple[tuple[float, float, int], int]:
+    """((fastest seconds per call, spread, repeats), peak bytes added by one call) of ``path``
+    at length ``n``."""
     if device.type == "cuda":
         return _measure_cuda(n, path, n_embd, n_head, seed, device)
     return _measure_cpu(n, path, n_embd, n_head, seed)
 
 
-def _verdicts(slopes: dict[str, dict[str, float | None]], fit_from: int) -> list[Verdict]:
+def _path_growth(result: AttentionCostResult, path: str) -> tuple:
+    pts = [p for p in result.points if p.path == path and p.n >= result.fit_from_n]
+    ns = [p.n for p in pts]
+    model = quadratic_slope(ns, result.n_embd, path)
+    return (
+        time_growth(ns, [p.seconds for p in pts], [p.spread for p in pts], model),
+        memory_growth(ns, [p.peak_bytes or 0 for p in pts], [p.theory_bytes for p in pts]),
+    )
+
+
+def _verdicts(result: AttentionCostResult) -> list[Verdict]:
+    """Per claim: each of the two paths decides (time_growth, memory_growth), then combine."""
+
     def fmt(x):
         return "-" if x is None else f"{x:.2f}"
 
-    t_ex, t_sd = slopes["explicit"]["time"], slopes["sdpa"]["time"]
-    m_ex, m_sd = slopes["explicit"]["memory"], slopes["sdpa"]["memory"]
-    t_kv = slopes["kv-cache"]["time"]
-    quad = [s is not None and s >= QUADRATIC for s in (t_ex, t_sd)]
-    time_v = Verdict(
-        "attention time grows as n^2 (fitted exponent nearer 2 than 1)",
-        f"log-log slope of time for n >= {fit_from}: explicit {fmt(t_ex)}, sdpa {fmt(t_sd)} "
-        f"(a KV-cached step: {fmt(t_kv)} per token)",
-        HOLDS if all(quad) else (PARTLY if any(quad) else FAILS),
+    growth = {path: _path_growth(result, path) for path in ("explicit", "sdpa")}
+    kv = result.slopes.get("kv-cache", {}).get("time")
+    out = []
+    for i, (claim, what) in enumerate((("time", "time"), ("memory", "peak memory"))):
+        per_path = {path: g[i] for path, g in growth.items()}
+        slopes = ", ".join(
+            f"{path} {fmt(g.slope)}" + (f" ± {g.error:.2f}" if i == 0 and g.slope is not None else "")
+            for path, g in per_path.items()
+        )
+        measurement = f"log-log slope of {what} for n >= {result.fit_from_n}: {slopes}"
+        if i == 0:
+            measurement += f" (a KV-cached step: {fmt(kv)} per token)"
+        reasons = "; ".join(f"{path}: {g.verdict}, {g.reason}" for path, g in per_path.items())
+        out.append(
+            Verdict(
+                f"attention {claim} grows as n^2",
+                measurement,
+                combine([g.verdict for g in per_path.values()]),
+                reasons,
+            )
+        )
+    return out
+
+
+def memory_needed(n: int, n_embd: int, n_head: int) -> int:
+    """Bytes the largest measurement holds at its peak: the explicit path's n x n tensors per
+    head and a few dozen activations of width n_embd."""
+    return SCORE_COPIES * n * n * n_head * 4 + 64 * n * n_embd * 4
+
+
+def _check_memory(ns: list[int], opts: AttentionCostOptions, dev: torch.device) -> None:
+    free = available_bytes(str(dev))
+    need = memory_needed(max(ns), opts.n_embd, opts.n_head)
+    if free is None or need <= free:
+        return
+    fits = [n for n in (2**k for k in range(1, 17)) if memory_needed(n, opts.n_embd, opts.n_head) <= free]
+    largest = f"use {{n}} up to {fits[-1]:,}" if fits else "free some memory"
+    raise OptionError(
+        f"{{n}} {max(ns):,} needs about {gib(need)} on {dev.type}: the explicit path holds {SCORE_COPIES} "
+        f"n x n float32 matrices per head ({{n_head}} {opts.n_head}), more than the {gib(free)} available; "
+        f"{largest}"
     )
-    ex_quad = m_ex is not None and m_ex >= QUADRATIC
-    sd_quad = m_sd is not None and m_sd >= QUADRATIC
-    mem_v = Verdict(
-        "attention memory grows as n^2 (fitted exponent nearer 2 than 1)",
-        f"log-log slope of peak memory for n >= {fit_from}: explicit {fmt(m_ex)}, sdpa {fmt(m_sd)}",
-        HOLDS if ex_quad and sd_quad else (PARTLY if ex_quad or sd_quad else FAILS),
-    )
-    return [time_v, mem_v]
+
+
+def _estimate(ns: list[int], opts: AttentionCostOptions, dev: torch.device) -> float:
+    """Seconds the run will take: one explicit point at CALIBRATION_N measured here, scaled as
+    n² (as n below it), times the calls per point (warm-ups, the memory call, the repeats)."""
+    (t_cal, _, _), _ = measure_point(CALIBRATION_N, "explicit", opts.n_embd, opts.n_head, dev, opts.seed)
+    total = 0.0
+    for n in ns:
+        t = t_cal * max(n / CALIBRATION_N, (n / CALIBRATION_N) ** 2)
+        calls = 3 + max(MIN_REPEATS, min(MAX_REPEATS, math.ceil(MIN_SECONDS / t)))
+        total += 2 * calls * t + 0.1 * len(PATHS)  # explicit and sdpa alike; a fork per point
+    return total
 
 
 def attention_cost(
-    ns: list[int] | None = None,
-    n_embd: int = 128,
-    n_head: int = 4,
-    device: str = "cpu",
-    seed: int = 0,
-    reporter: Reporter | None = None,
+    opts: AttentionCostOptions | None = None, reporter: Reporter | None = None
 ) -> AttentionCostResult:
     """Time and peak memory of one attention layer per sequence length and path, with the
     fitted log-log slopes over the three largest lengths and a verdict per claim."""
+    opts = opts or AttentionCostOptions()
     reporter = reporter or Reporter()
-    dev = resolve_device(device)
+    dev = resolve_device(opts.device)
     if dev.type == "cpu" and not os.path.exists("/proc/self/status"):
-        raise Hw2Error("measuring CPU memory needs Linux's /proc; run on Linux or with --device cuda")
-    ns = list(ns or (DEFAULT_N_CUDA if dev.type == "cuda" else DEFAULT_N_CPU))
-    if n_embd % n_head or (n_embd // n_head) % 2:
-        raise Hw2Error(f"--n-embd {n_embd} must split into {n_head} heads of even size")
-    fit_from = ns[-3] if len(ns) >= 3 else ns[0]  # the three largest n: where the leading term shows
+        raise Hw2Error("measuring CPU memory needs Linux's /proc; run on Linux or on a CUDA device")
+    ns = list(opts.sizes or (DEFAULT_N_CUDA if dev.type == "cuda" else DEFAULT_N_CPU))
+    _check_memory(ns, opts, dev)
+    fit_from = ns[-FIT_POINTS] if len(ns) >= FIT_POINTS else ns[0]
     result = AttentionCostResult(
         device=str(dev),
-        n_embd=n_embd,
-        n_head=n_head,
+        n_embd=opts.n_embd,
+        n_head=opts.n_head,
         fit_from_n=fit_from,
         memory_method="torch.cuda.max_memory_allocated"
         if dev.type == "cuda"
         else "peak RSS (VmHWM) rise of a forked process per point",
+        timing_method=f"wall time between CUDA synchronisations, fastest of {MIN_REPEATS}+ calls"
+        if dev.type == "cuda"
+        else f"process CPU time on one thread, fastest of {MIN_REPEATS}+ calls",
     )
-    reporter.start("cost", "attention cost", total=len(ns) * len(PATHS))
     try:
+        note = estimate_message(
+            _estimate(ns, opts, dev),
+            "the attention-cost measurements",
+            f"one call at n={CALIBRATION_N} timed here, scaled as n²",
+            "measure fewer or smaller n",
+        )
+        if note:
+            reporter.note(note)
+        reporter.start("cost", "attention cost", total=len(ns) * len(PATHS))
         for n in ns:
             for path in PATHS:
-                seconds, peak = measure_point(n, path, n_embd, n_head, dev, seed)
-                result.points.append(CostPoint(n, path, seconds, peak, n * n * n_head * 4))
+                (seconds, spread, repeats), peak = measure_point(
+                    n, path, opts.n_embd, opts.n_head, dev, opts.seed
+                )
+                result.points.append(
+                    CostPoint(n, path, seconds, peak, n * n * opts.n_head * 4, spread, repeats)
+                )
                 reporter.update("cost", advance=1, description=f"attention cost n={n}")
     except KeyboardInterrupt:
         result.interrupted = True
     reporter.finish("cost")
     for path in PATHS:
         pts = [p for p in result.points if p.path == path and p.n >= fit_from]
+        ns_fit = [p.n for p in pts]
+        slope, error = loglog_fit(ns_fit, [p.seconds for p in pts], [p.spread for p in pts])
         result.slopes[path] = {
-            "time": loglog_slope([p.n for p in pts], [p.seconds for p in pts]),
-            "memory": loglog_slope([p.n for p in pts], [p.peak_bytes for p in pts]),
+            "time": slope,
+            "time_error": None if slope is None else error,
+            "memory": loglog_slope(ns_fit, [p.peak_bytes for p in pts]),
+            "quadratic_model": None if path == "kv-cache" else quadratic_slope(ns_fit, opts.n_embd, path),
         }
-    result.verdicts = _verdicts(result.slopes, fit_from)
+    result.verdicts = _verdicts(result)
     return result

@@ -1,61 +1,243 @@
-"""What the probes share: the verdict record, size-list parsing and the log-log slope fit."""
+"""What the probes share: the verdict record and the rules that turn measurements into verdicts.
+
+A verdict is one of holds / partly / does not hold / inconclusive. A measurement decides only
+when the effect it looks for is larger than what could move it otherwise: the spread between
+repeats (timings) or between trainings with other seeds, the fixed costs that dominate at small
+sizes, a model that has not learned yet. Otherwise the verdict is inconclusive and ``reason``
+says why and what to change. The functions below are pure (numbers in, verdicts out), so they
+are tested on constructed measurements (tests/test_probe_verdicts.py).
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hw2cli.common.errors import Hw2Error
-
-HOLDS, PARTLY, FAILS = "holds", "partly", "does not hold"
+HOLDS, PARTLY, FAILS, INCONCLUSIVE = "holds", "partly", "does not hold", "inconclusive"
+VERDICTS = (HOLDS, PARTLY, FAILS, INCONCLUSIVE)
 
 
 @dataclass
 class Verdict:
-    """One claim of the report, what decided it, and the outcome (holds / partly / does not hold)."""
+    """One claim of the report, what was measured, the outcome and why (a reason is always
+    given for inconclusive)."""
 
     claim: str
     measurement: str
     verdict: str
+    reason: str = ""
 
 
-def parse_sizes(text: str, option: str, power_of_two: bool = True) -> list[int]:
-    """``"64,128,256"`` -> [64, 128, 256]: integers of at least 1, increasing, powers of two
-    when ``power_of_two`` (the fits assume evenly spaced points on a log axis)."""
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise Hw2Error(f"{option} {text!r} is not a comma-separated list of integers; e.g. 64,128") from None
-    if not sizes:
-        raise Hw2Error(f"{option} is empty; give a comma-separated list such as 64,128,256")
-    for n in sizes:
-        if n < 1:
-            raise Hw2Error(f"{option}: {n} is below 1; give sizes of at least 1")
-        if power_of_two and n & (n - 1):
-            raise Hw2Error(f"{option}: {n} is not a power of two; give e.g. 64,128,256")
-    if sorted(set(sizes)) != sizes:
-        raise Hw2Error(f"{option} {text!r} must increase without repeats; e.g. 64,128,256")
-    return sizes
-
-
-def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
+def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     """Least-squares slope of log(y) against log(x): the exponent p of y ~ x^p.
 
     None when fewer than two points have positive x and y.
     """
-    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=False) if x and y and x > 0 and y > 0]
+    return loglog_fit(xs, ys)[0]
+
+
+def loglog_fit(
+    xs: Sequence[float], ys: Sequence[float], spreads: Sequence[float] | None = None
+) -> tuple[float | None, float]:
+    """The log-log slope and how far it can move when each y may be up to ``spreads[i]``
+    (relative: 0.1 = 10%) off: the slope is a weighted sum of the log(y), so the worst case is
+    the sum of |weight| * log(1 + spread). (None, inf) when fewer than two usable points."""
+    spreads = spreads if spreads is not None else [0.0] * len(xs)
+    pts = [
+        (math.log(x), math.log(y), math.log1p(max(0.0, s)))
+        for x, y, s in zip(xs, ys, spreads, strict=True)
+        if x and y and x > 0 and y > 0
+    ]
     if len(pts) < 2:
-        return None
+        return None, math.inf
     mx = sum(p[0] for p in pts) / len(pts)
-    my = sum(p[1] for p in pts) / len(pts)
     sxx = sum((p[0] - mx) ** 2 for p in pts)
     if sxx == 0:
+        return None, math.inf
+    weights = [(p[0] - mx) / sxx for p in pts]
+    slope = sum(w * p[1] for w, p in zip(weights, pts, strict=True))
+    error = sum(abs(w) * p[2] for w, p in zip(weights, pts, strict=True))
+    return slope, error
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """One claim measured several ways (paths, head counts): holds when every way holds, does
+    not hold when none does, partly when some do; inconclusive as soon as one way cannot decide
+    (it could turn the claim either way)."""
+    if not verdicts or INCONCLUSIVE in verdicts:
+        return INCONCLUSIVE
+    if all(v == HOLDS for v in verdicts):
+        return HOLDS
+    if all(v == FAILS for v in verdicts):
+        return FAILS
+    return PARTLY
+
+
+# ----------------------------------------------------------------------------- growth with n
+
+MIN_POINTS = 3  # a slope from two sizes cannot show that it has settled
+MIN_SEPARATION = 0.4  # quadratic and linear models closer than this in slope: sizes too small
+SUBLINEAR = 0.9  # a time growing slower than n^0.9 is dominated by fixed per-call costs
+
+
+@dataclass
+class Growth:
+    """How a cost grows over the largest sizes measured, and whether that decides 'grows as n²'."""
+
+    slope: float | None
+    error: float  # the slope may be off by this much within the repeats' spread
+    verdict: str
+    reason: str
+
+
+def time_growth(
+    ns: Sequence[int], best: Sequence[float], spread: Sequence[float], quadratic_slope: float | None
+) -> Growth:
+    """Does the time grow as n² over these sizes?
+
+    ``best``: the fastest of the repeats per size; ``spread``: how much slower the fast repeats
+    were (lower quartile / best - 1); ``quadratic_slope``: the slope the operation count of the
+    measured work has over the same sizes *if* attention is quadratic (with a linear attention
+    everything is linear in n and the slope is 1). The time decides for whichever of the two
+    it is nearer, when the two differ enough (at small n the linear projections dominate both),
+    the time grows at least linearly (else fixed per-call costs dominate) and the spread of the
+    repeats cannot carry it across the midpoint.
+    """
+    slope, error = loglog_fit(ns, best, spread)
+    if slope is None or sum(1 for t in best if t and t > 0) < MIN_POINTS:
+        return Growth(slope, error, INCONCLUSIVE, f"too few sizes: a fit needs {MIN_POINTS}")
+    lo, hi = min(ns), max(ns)
+    if quadratic_slope is None or quadratic_slope - 1 < MIN_SEPARATION:
+        q = "-" if quadratic_slope is None else f"{quadratic_slope:.2f}"
+        return Growth(
+            slope,
+            error,
+            INCONCLUSIVE,
+            f"at n = {lo}..{hi} the work linear in n is most of the layer's: quadratic attention would "
+            f"show as slope {q}, linear attention as 1.00; measure larger n",
+        )
+    if slope + error < SUBLINEAR:
+        return Growth(
+            slope,
+            error,
+            INCONCLUSIVE,
+            f"time grows slower than n (slope {slope:.2f}) at n = {lo}..{hi}: fixed per-call costs "
+            "dominate; measure larger n",
+        )
+    mid = (quadratic_slope + 1) / 2
+    if slope - error >= mid:
+        why = (
+            f"slope {slope:.2f} ± {error:.2f} is nearer quadratic ({quadratic_slope:.2f}) than linear (1.00)"
+        )
+        return Growth(slope, error, HOLDS, why)
+    if slope + error < mid:
+        why = (
+            f"slope {slope:.2f} ± {error:.2f} is nearer linear (1.00) than quadratic ({quadratic_slope:.2f})"
+        )
+        return Growth(slope, error, FAILS, why)
+    return Growth(
+        slope,
+        error,
+        INCONCLUSIVE,
+        f"the spread between repeats (slope {slope:.2f} ± {error:.2f}) straddles the midpoint {mid:.2f} "
+        f"between linear (1.00) and quadratic ({quadratic_slope:.2f}); rerun on a quieter machine",
+    )
+
+
+def memory_growth(ns: Sequence[int], peak: Sequence[float], score_bytes: Sequence[float]) -> Growth:
+    """Does the memory grow as n² over these sizes?
+
+    ``peak``: the memory one call added; ``score_bytes``: one n×n score matrix per head. Holds
+    when the path keeps at least that at the largest n and its memory grows with a slope nearer
+    2 than 1; does not hold when it adds less than one score matrix at the largest n (it cannot
+    be keeping the scores); otherwise fixed buffers still weigh and larger n must decide.
+    """
+    pts = [(n, p, s) for n, p, s in zip(ns, peak, score_bytes, strict=True) if p and p > 0]
+    slope, error = loglog_fit([p[0] for p in pts], [p[1] for p in pts])
+    if slope is None or len(pts) < MIN_POINTS:
+        return Growth(
+            slope, error, INCONCLUSIVE, f"too few sizes with measurable memory: a fit needs {MIN_POINTS}"
+        )
+    n, p, s = max(pts)
+    if p < s:
+        if slope < 1.5:
+            why = (
+                f"at n = {n} it adds {p / 2**20:.2f} MiB, less than one n×n score matrix per head "
+                f"({s / 2**20:.2f} MiB): it does not keep the scores"
+            )
+            return Growth(slope, error, FAILS, why)
+        why = f"slope {slope:.2f} but less than one score matrix at n = {n}: measure larger n"
+        return Growth(slope, error, INCONCLUSIVE, why)
+    if slope >= 1.5:
+        return Growth(slope, error, HOLDS, f"slope {slope:.2f}, and it keeps the n×n scores")
+    return Growth(
+        slope,
+        error,
+        INCONCLUSIVE,
+        f"it adds more than one score matrix at n = {n} but grows as n^{slope:.2f}: other buffers still "
+        "weigh at these sizes; measure larger n",
+    )
+
+
+# ----------------------------------------------------------------------------- repeated trainings
+
+
+def spread(values: Sequence[float]) -> float:
+    """Largest minus smallest value (0 for one value)."""
+    return max(values) - min(values) if values else math.nan
+
+
+def compare(a: Sequence[float], b: Sequence[float]) -> int | None:
+    """+1 when the mean of ``a`` exceeds the mean of ``b`` by more than the spread (max - min)
+    of either, -1 when it falls short by more, 0 when the difference is within the spread;
+    None when either has fewer than two values (no spread to compare with)."""
+    if len(a) < 2 or len(b) < 2:
         return None
-    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    noise = max(spread(a), spread(b))
+    if diff > noise:
+        return 1
+    if diff < -noise:
+        return -1
+    return 0
 
 
-def check_positive(**values: int) -> None:
-    """Raise Hw2Error naming the first option below 1 (names use _ for -)."""
-    for name, value in values.items():
-        if value is not None and value < 1:
-            raise Hw2Error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+def band(values: Sequence[float], edges: Sequence[float], labels: Sequence[str]) -> str | None:
+    """The label of the band every value falls in: ``labels[i]`` covers values below
+    ``edges[i]`` (and at or above ``edges[i - 1]``), the last label everything at or above the
+    last edge. None when the values straddle an edge (their spread cannot decide)."""
+    found = {labels[sum(v >= e for e in edges)] for v in values}
+    return found.pop() if len(found) == 1 else None
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def available_bytes(device: str) -> int | None:
+    """Memory free for one more allocation: CUDA's free memory, else the kernel's MemAvailable
+    (Linux), else the physical memory; None when unknown."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gib(nbytes: float) -> str:
+    """``3.5 GiB``, or ``24.0 TiB`` from 1024 GiB on."""
+    if nbytes >= 2**40:
+        return f"{nbytes / 2**40:.1f} TiB"
+    return f"{nbytes / 2**30:.1f} GiB"

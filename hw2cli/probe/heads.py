@@ -1,29 +1,32 @@
 """Q2.1d: several heads, at the cost of one, attend to different things.
 
 The same width (gpt-nano: 3 layers, 48 channels) is trained with 1, 2, 4 and 8 heads for the
-same steps and seed; the parameter count and the attention FLOPs do not depend on the number of
-heads. Measured: the validation loss, and how different the heads' attention is: the mean
-pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the heads' attention
-rows on held-out text, averaged over query positions, layers and pairs of heads.
+same steps, once per seed; the parameter count and the attention FLOPs do not depend on the
+number of heads. Measured: the validation loss, and how different the heads' attention is: the
+mean pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the heads'
+attention rows on held-out text, averaged over query positions, layers and pairs of heads.
+Heads that still attend almost uniformly (an untrained model) are alike without telling
+anything, so how far the heads are from uniform attention is measured too (``focus_bits``).
 """
 
 from __future__ import annotations
 
 import itertools
+import statistics
 from dataclasses import dataclass, field
 
 import torch
 
-from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt.model import PRESETS
-from hw2cli.probe import _gpt
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict
+from hw2cli.probe import _gpt, training
+from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band, compare, spread
+from hw2cli.probe.options import HeadsOptions
 
-DEFAULT_HEADS = (1, 2, 4, 8)
 MODEL_TYPE = "gpt-nano"  # 3 layers of width 48: the heads vary, the width stays
 WIDTH, LAYERS = PRESETS[MODEL_TYPE]["n_embd"], PRESETS[MODEL_TYPE]["n_layer"]
 PROMPT_LENGTH = 32
+DIFFERENT = 0.1  # bits of JS divergence from which two attention patterns count as different
 
 
 @dataclass
@@ -31,8 +34,11 @@ class HeadsRow:
     n_head: int
     head_size: int
     num_params: int
-    val_loss: float | None
-    js_bits: float | None  # mean pairwise Jensen-Shannon divergence; None for one head
+    val_loss: float | None  # mean over the seeds
+    js_bits: float | None  # mean pairwise Jensen-Shannon divergence, mean over the seeds; None for one head
+    val_losses: list[float] = field(default_factory=list)  # one per seed
+    js_seeds: list[float] = field(default_factory=list)
+    focus_bits: float | None = None  # mean JS divergence between a head's attention and uniform attention
 
 
 @dataclass
@@ -42,6 +48,7 @@ class HeadsResult:
     layers: int
     train_steps: int
     prompt: str = ""
+    seeds: list[int] = field(default_factory=list)
     rows: list[HeadsRow] = field(default_factory=list)
     maps: dict[int, list] = field(default_factory=dict)  # n_head -> last layer's (n_head, T, T) on the prompt
     verdicts: list[Verdict] = field(default_factory=list)
@@ -69,77 +76,119 @@ def mean_pairwise_js(maps: list[torch.Tensor]) -> float | None:
     return torch.stack(values).mean().item() if values else None
 
 
+def focus_bits(maps: list[torch.Tensor]) -> float:
+    """Mean JS divergence (bits) between each head's attention rows and uniform causal attention
+    (row i spread evenly over keys 0..i), over query positions 1.., heads and layers."""
+    values = []
+    for layer in maps:  # (B, H, T, T)
+        layer = layer.double()
+        T = layer.size(-1)
+        uniform = torch.tril(torch.ones(T, T, dtype=torch.float64))
+        uniform = (uniform / uniform.sum(-1, keepdim=True)).expand_as(layer)
+        values.append(js_bits(layer[:, :, 1:], uniform[:, :, 1:]).mean())
+    return torch.stack(values).mean().item()
+
+
+def _diversity_verdict(result: HeadsResult) -> Verdict | None:
+    """Each head count's heads are different (every seed >= DIFFERENT bits) or alike (every seed
+    below); heads near uniform attention cannot be told apart yet, so they do not decide."""
+    multi = [r for r in result.rows if r.js_seeds]
+    if not multi:
+        return None
+    listing = ", ".join(f"{r.n_head} heads {r.js_bits:.2f} (spread {spread(r.js_seeds):.2f})" for r in multi)
+    focus = min(r.focus_bits for r in multi)
+    measurement = (
+        f"mean pairwise Jensen-Shannon divergence of the heads' attention (bits, 0..1), mean of "
+        f"{len(multi[0].js_seeds)} seeds: {listing}; distance from uniform attention >= {focus:.2f}"
+    )
+    claim = "the heads capture different patterns"
+    if focus < DIFFERENT:
+        why = f"the heads still attend almost uniformly ({focus:.2f} bits from uniform): train longer"
+        return Verdict(claim, measurement, INCONCLUSIVE, why)
+    if min(len(r.js_seeds) for r in multi) < 2:
+        return Verdict(claim, measurement, INCONCLUSIVE, "one training: no spread between seeds to judge by")
+    kinds = [band(r.js_seeds, [DIFFERENT], ["alike", "different"]) for r in multi]
+    if None in kinds:
+        why = f"for some head counts the seeds fall on both sides of {DIFFERENT} bits"
+        return Verdict(claim, measurement, INCONCLUSIVE, why)
+    verdict = HOLDS if set(kinds) == {"different"} else (FAILS if set(kinds) == {"alike"} else PARTLY)
+    return Verdict(
+        claim, measurement, verdict, f"{DIFFERENT} bits or more counts as different, in every seed"
+    )
+
+
+def _loss_verdict(result: HeadsResult) -> Verdict | None:
+    """One head against the best of the others, mean over seeds, against their spread."""
+    one = next((r for r in result.rows if r.n_head == 1 and r.val_losses), None)
+    others = [r for r in result.rows if r.n_head > 1 and r.val_losses]
+    if one is None or not others:
+        return None
+    best = min(others, key=lambda r: r.val_loss)
+    gain = one.val_loss - best.val_loss
+    noise = max(spread(one.val_losses), spread(best.val_losses))
+    measurement = (
+        f"validation loss after {result.train_steps} steps, mean of {len(one.val_losses)} seeds: 1 head "
+        f"{one.val_loss:.3f}, best {best.n_head} heads {best.val_loss:.3f} ({-gain:+.3f}; spread between "
+        f"seeds {noise:.3f}); {one.num_params:,} parameters each"
+    )
+    claim = "several heads beat one at the same cost"
+    outcome = compare(one.val_losses, best.val_losses)
+    if outcome is None:
+        return Verdict(claim, measurement, INCONCLUSIVE, "one training each: no spread to compare with")
+    if outcome == 0:
+        return Verdict(claim, measurement, INCONCLUSIVE, "the difference is within the spread between seeds")
+    why = "the difference exceeds the spread between seeds"
+    return Verdict(claim, measurement, HOLDS if outcome > 0 else FAILS, why)
+
+
 def _verdicts(result: HeadsResult) -> list[Verdict]:
-    out = []
-    multi = [r for r in result.rows if r.js_bits is not None]
-    if multi:
-        low = min(r.js_bits for r in multi)
-        listing = ", ".join(f"{r.n_head} heads {r.js_bits:.2f}" for r in multi)
-        out.append(
-            Verdict(
-                "the heads capture different patterns",
-                f"mean pairwise Jensen-Shannon divergence of the heads' attention (bits, 0..1): {listing}",
-                HOLDS if low >= 0.1 else (PARTLY if max(r.js_bits for r in multi) >= 0.1 else FAILS),
-            )
-        )
-    one = next((r for r in result.rows if r.n_head == 1 and r.val_loss is not None), None)
-    others = [r for r in result.rows if r.n_head > 1 and r.val_loss is not None]
-    if one and others:
-        best = min(others, key=lambda r: r.val_loss)
-        gain = one.val_loss - best.val_loss
-        out.append(
-            Verdict(
-                "several heads beat one at the same cost",
-                f"validation loss after {result.train_steps} steps: 1 head {one.val_loss:.3f}, "
-                f"best {best.n_head} heads {best.val_loss:.3f} ({-gain:+.3f}); "
-                f"{one.num_params:,} parameters each",
-                HOLDS if gain > 0.01 * one.val_loss else (FAILS if gain < 0 else PARTLY),
-            )
-        )
-    return out
+    return [v for v in (_diversity_verdict(result), _loss_verdict(result)) if v is not None]
 
 
-def heads(
-    n_heads: list[int] | None = None,
-    train_steps: int = 500,
-    txt_file: str | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    block_size: int = 64,
-    batch_size: int = 32,
-    windows: int = 32,
-    reporter: Reporter | None = None,
-) -> HeadsResult:
-    """Train one model per head count, then measure loss and head diversity on held-out text."""
+def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) -> HeadsResult:
+    """Train one model per head count and seed, then measure loss and head diversity on
+    held-out text."""
+    opts = opts or HeadsOptions()
     reporter = reporter or Reporter()
-    n_heads = list(n_heads or DEFAULT_HEADS)
-    for h in n_heads:
-        if h < 1 or WIDTH % h or (WIDTH // h) % 2:
-            raise Hw2Error(
-                f"--heads: {h} does not split width {WIDTH} into heads of even size; use 1, 2, 4, 8, 12 or 24"
-            )
-    result = HeadsResult(device=device, width=WIDTH, layers=LAYERS, train_steps=train_steps)
-    spec = _gpt.TrainSpec(txt_file, train_steps, seed, device, block_size, batch_size)
+    counts = opts.counts
+    result = HeadsResult(
+        device=opts.device, width=WIDTH, layers=LAYERS, train_steps=opts.train_steps, seeds=opts.seeds
+    )
+    rows = {h: HeadsRow(h, WIDTH // h, 0, None, None) for h in counts}
+    focus: dict[int, list[float]] = {h: [] for h in counts}
     try:
-        for h in n_heads:
-            t = _gpt.train_gpt(
-                spec, f"{h} head{'s' if h > 1 else ''}", reporter, model_type=MODEL_TYPE, n_head=h
-            )
-            model = t.model
-            result.device = str(next(model.parameters()).device)
-            val = _gpt.validation_ids(txt_file, t.tokenizer, block_size)
-            batch = _gpt.windows(val, block_size, windows, seed)[:, :-1]
-            maps = _gpt.attention_maps(model, batch.to(result.device))
-            js = mean_pairwise_js(maps) if h > 1 else None
-            prompt = val[: min(PROMPT_LENGTH, block_size)]
-            result.prompt = t.tokenizer.decode(prompt.tolist())
-            result.maps[h] = _gpt.attention_maps(model, prompt[None].to(result.device))[-1][0].cpu().tolist()
-            params = sum(p.numel() for p in model.parameters())
-            result.rows.append(HeadsRow(h, WIDTH // h, params, t.val_loss, js))
-            if t.interrupted:
-                result.interrupted = True
-                break
+        with training.training_text(opts, reporter) as txt:
+            training.announce_estimate(opts, len(counts) * len(opts.seeds), "the heads trainings", reporter)
+            for spec in training.specs(opts, txt):
+                for h in counts:
+                    label = f"{h} head{'s' if h > 1 else ''}, seed {spec.seed}"
+                    t = _gpt.train_gpt(spec, label, reporter, model_type=MODEL_TYPE, n_head=h)
+                    if t.interrupted:
+                        raise KeyboardInterrupt
+                    model, row = t.model, rows[h]
+                    result.device = str(next(model.parameters()).device)
+                    val = _gpt.validation_ids(txt, t.tokenizer, opts.block_size)
+                    batch = _gpt.windows(val, opts.block_size, opts.windows, spec.seed)[:, :-1]
+                    maps = _gpt.attention_maps(model, batch.to(result.device))
+                    focus[h].append(focus_bits(maps))
+                    if h > 1:
+                        row.js_seeds.append(mean_pairwise_js(maps))
+                    if t.val_loss is not None:
+                        row.val_losses.append(t.val_loss)
+                    row.num_params = sum(p.numel() for p in model.parameters())
+                    if h not in result.maps:  # the figure: the first seed's model
+                        prompt = val[: min(PROMPT_LENGTH, opts.block_size)]
+                        result.prompt = t.tokenizer.decode(prompt.tolist())
+                        last = _gpt.attention_maps(model, prompt[None].to(result.device))[-1]
+                        result.maps[h] = last[0].cpu().tolist()
     except KeyboardInterrupt:
         result.interrupted = True
+    for h, row in rows.items():
+        if not focus[h]:
+            continue
+        row.val_loss = statistics.fmean(row.val_losses) if row.val_losses else None
+        row.js_bits = statistics.fmean(row.js_seeds) if row.js_seeds else None
+        row.focus_bits = statistics.fmean(focus[h])
+        result.rows.append(row)
     result.verdicts = _verdicts(result)
     return result

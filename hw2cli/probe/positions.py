@@ -3,29 +3,36 @@
 (a) Without a causal mask and without positions, self-attention is permutation-equivariant:
 permuting the input permutes the output, exactly (up to rounding; computed in float64). With
 the causal mask, or with positions, it is not.
-(b) The same small GPT trained on the same text for the same steps with no positions (NoPE),
-learned absolute positions and RoPE: validation loss, and how much the last position's
+(b) The same small GPT trained on the same text for the same steps, once per seed, with no
+positions (NoPE), learned absolute positions and RoPE: validation loss, and how much the last position's
 next-token distribution moves when the characters before it are shuffled (mean KL). A causal
 decoder can learn order from its mask alone (Haviv et al., 2022, "Transformer Language Models
 without Positional Encodings Still Learn Positional Information").
 (c) Length extrapolation: loss per position on sequences up to 4x the trained block size for
 RoPE and NoPE (learned absolute positions have no embedding past the block size).
+
+(b) and (c) decide only once RoPE itself uses word order (shuffling its prefix moves its
+prediction by at least ORDER_KL): before that every model ignores order and extrapolates
+trivially. Ratios are judged per seed; seeds on both sides of a bound leave the claim open.
 """
 
 from __future__ import annotations
 
 import contextlib
+import statistics
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
-from hw2cli.probe import _gpt
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict
+from hw2cli.probe import _gpt, training
+from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band
+from hw2cli.probe.options import PositionsOptions
 
 EXTRAPOLATION = 4  # evaluate up to this many times the trained block size
+ORDER_KL = 0.05  # nats: a model whose prediction moves less when its prefix is shuffled ignores order
+POSITIONS = ("none", "learned", "rope")
 
 
 @dataclass
@@ -37,11 +44,16 @@ class PermutationRow:
 
 @dataclass
 class PositionsTraining:
+    """One position scheme; the numbers are means over the seeds, the lists hold one per seed."""
+
     pos_emb: str
     val_loss: float | None
     shuffle_kl: float | None  # mean KL(p(next | prefix) || p(next | shuffled prefix))
     loss_by_span: dict[str, float | None] = field(default_factory=dict)  # "0-T", "T-2T", "2T-4T"
     loss_curve: list[float] = field(default_factory=list)  # loss per position, 0 .. 4T-1
+    val_losses: list[float] = field(default_factory=list)
+    shuffle_kls: list[float] = field(default_factory=list)
+    far_ratios: list[float] = field(default_factory=list)  # loss at 2T-4T / loss at 0-T
 
 
 @dataclass
@@ -49,6 +61,7 @@ class PositionsResult:
     device: str
     block_size: int
     train_steps: int
+    seeds: list[int] = field(default_factory=list)
     permutation: list[PermutationRow] = field(default_factory=list)
     training: list[PositionsTraining] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
@@ -111,6 +124,18 @@ def _span_means(curve: torch.Tensor, block: int) -> dict[str, float | None]:
     return {name: (curve[a:b].mean().item() if len(curve) >= b else None) for name, (a, b) in spans.items()}
 
 
+def _order_guard(rope: PositionsTraining) -> str | None:
+    """Why the trained models cannot decide yet (None when RoPE uses order in every seed)."""
+    if len(rope.shuffle_kls) < 2:
+        return "one training: no spread between seeds to judge by"
+    if min(rope.shuffle_kls) < ORDER_KL:
+        return (
+            f"RoPE itself hardly uses word order yet (shuffling its prefix moves it by KL "
+            f"{min(rope.shuffle_kls):.3f} < {ORDER_KL} in some seed): train longer"
+        )
+    return None
+
+
 def _verdicts(result: PositionsResult) -> list[Verdict]:
     out = []
     bi = next(r for r in result.permutation if not r.causal_mask and r.pos_emb == "none")
@@ -121,20 +146,32 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
             f"permuted input vs permuted output: max gap {bi.max_gap:.1e} (float64); "
             f"with the causal mask {causal.max_gap:.1e}",
             HOLDS if bi.max_gap < 1e-9 else FAILS,
+            "exact: float64 rounding is below 1e-9",
         )
     )
     runs = {t.pos_emb: t for t in result.training}
-    if {"none", "rope"} <= runs.keys() and runs["none"].shuffle_kl is not None:
-        nope, rope = runs["none"], runs["rope"]
-        untrained = rope.shuffle_kl < 1e-4  # RoPE ignores order too: too few steps to tell
-        share = nope.shuffle_kl / rope.shuffle_kl if not untrained else float("nan")
+    rope, nope = runs.get("rope"), runs.get("none")
+    guard = _order_guard(rope) if rope is not None and rope.shuffle_kls else None
+    if rope is not None and nope is not None and rope.shuffle_kls and nope.shuffle_kls:
+        seeds = min(len(rope.shuffle_kls), len(nope.shuffle_kls))
+        shares = [
+            n / max(r, 1e-12) for n, r in zip(nope.shuffle_kls[:seeds], rope.shuffle_kls[:seeds], strict=True)
+        ]
+        measurement = (
+            f"shuffling the prefix moves the next-char distribution by KL {nope.shuffle_kl:.3f} (NoPE) vs "
+            f"{rope.shuffle_kl:.3f} (RoPE), NoPE/RoPE {min(shares):.2f}..{max(shares):.2f} over {seeds} seeds; "
+            f"val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}"
+        )
+        verdict = band(shares, [0.1, 0.5], [HOLDS, PARTLY, FAILS])
+        if guard:
+            verdict, why = INCONCLUSIVE, guard
+        elif verdict is None:
+            verdict, why = INCONCLUSIVE, "the seeds' NoPE/RoPE ratios straddle 0.1 or 0.5"
+        else:
+            why = "NoPE/RoPE below 0.1 holds, below 0.5 partly, in every seed"
         out.append(
             Verdict(
-                "a causal decoder without positions cannot tell word orders apart",
-                f"shuffling the prefix moves the next-char distribution by KL {nope.shuffle_kl:.3f} (NoPE) vs "
-                f"{rope.shuffle_kl:.3f} (RoPE); val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}"
-                + ("; neither model uses order yet, train longer" if untrained else ""),
-                PARTLY if untrained else (HOLDS if share < 0.1 else (PARTLY if share < 0.5 else FAILS)),
+                "a causal decoder without positions cannot tell word orders apart", measurement, verdict, why
             )
         )
     if "learned" in runs:
@@ -144,62 +181,92 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
                 f"the position table has {result.block_size} rows: positions past T={result.block_size} have no "
                 "embedding (the model refuses longer input)",
                 HOLDS,
+                "by construction",
             )
         )
-    if "rope" in runs and runs["rope"].loss_by_span.get("2T-4T") is not None:
-        spans = runs["rope"].loss_by_span
-        ratio = spans["2T-4T"] / spans["0-T"]
-        nope_far = runs.get("none").loss_by_span.get("2T-4T") if "none" in runs else None
+    if rope is not None and rope.far_ratios:
+        spans = rope.loss_by_span
+        nope_far = nope.loss_by_span.get("2T-4T") if nope is not None else None
         extra = f"; NoPE {nope_far:.3f}" if nope_far is not None else ""
+        ratios = rope.far_ratios
+        measurement = (
+            f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
+            f"({min(ratios):.2f}..{max(ratios):.2f}x over {len(ratios)} seeds){extra}"
+        )
+        verdict = band(ratios, [1.05, 1.25], [HOLDS, PARTLY, FAILS])
+        if guard:
+            verdict, why = INCONCLUSIVE, guard
+        elif verdict is None:
+            verdict, why = INCONCLUSIVE, "the seeds' ratios straddle 1.05 or 1.25"
+        else:
+            why = "at most 1.05x holds, at most 1.25x partly, in every seed"
         out.append(
             Verdict(
-                "relative positions (RoPE) extrapolate past the trained length",
-                f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
-                f"({ratio:.2f}x){extra}",
-                HOLDS if ratio <= 1.05 else (PARTLY if ratio <= 1.25 else FAILS),
+                "relative positions (RoPE) extrapolate past the trained length", measurement, verdict, why
             )
         )
     return out
 
 
-def positions(
-    train_steps: int = 500,
-    txt_file: str | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    block_size: int = 64,
-    batch_size: int = 32,
-    windows: int = 64,
-    reporter: Reporter | None = None,
-) -> PositionsResult:
-    """(a) the permutation table, then (b) and (c) from three trainings (none, learned, rope)."""
+def _measure(t: _gpt.Trained, txt: str, opts: PositionsOptions, seed: int) -> PositionsTraining:
+    """Shuffle KL on held-out windows, and the loss per position (up to 4T where the positions allow)."""
+    block = opts.block_size
+    val = _gpt.validation_ids(txt, t.tokenizer, block)
+    batch = _gpt.windows(val, block, opts.windows, seed)
+    row = PositionsTraining(t.model.config.pos_emb, t.val_loss, shuffle_kl(t.model, batch, seed))
+    if row.pos_emb != "learned":
+        long_model = _gpt.with_block_size(t.model, EXTRAPOLATION * block)
+        long_batch = _gpt.windows(val, EXTRAPOLATION * block, max(8, opts.windows // 4), seed)
+        curve = _gpt.loss_per_position(long_model, long_batch)
+    else:
+        curve = _gpt.loss_per_position(t.model, _gpt.windows(val, block, max(8, opts.windows // 4), seed))
+    row.loss_curve = curve.tolist()
+    row.loss_by_span = _span_means(curve, block)
+    return row
+
+
+def _mean_row(pos: str, rows: list[PositionsTraining]) -> PositionsTraining:
+    """The seeds' rows of one position scheme as one: means, and the per-seed lists."""
+    out = PositionsTraining(pos, None, None)
+    out.val_losses = [r.val_loss for r in rows if r.val_loss is not None]
+    out.shuffle_kls = [r.shuffle_kl for r in rows]
+    out.val_loss = statistics.fmean(out.val_losses) if out.val_losses else None
+    out.shuffle_kl = statistics.fmean(out.shuffle_kls)
+    out.loss_curve = torch.tensor([r.loss_curve for r in rows]).mean(0).tolist()
+    out.loss_by_span = {
+        span: None
+        if rows[0].loss_by_span[span] is None
+        else statistics.fmean(r.loss_by_span[span] for r in rows)
+        for span in rows[0].loss_by_span
+    }
+    if out.loss_by_span.get("2T-4T") is not None:
+        out.far_ratios = [r.loss_by_span["2T-4T"] / r.loss_by_span["0-T"] for r in rows]
+    return out
+
+
+def positions(opts: PositionsOptions | None = None, reporter: Reporter | None = None) -> PositionsResult:
+    """(a) the permutation table, then (b) and (c) from three trainings (none, learned, rope) per seed."""
+    opts = opts or PositionsOptions()
     reporter = reporter or Reporter()
-    if block_size < 2:
-        raise Hw2Error(f"--block-size must be at least 2, got {block_size}")
-    result = PositionsResult(device=device, block_size=block_size, train_steps=train_steps)
-    result.permutation = permutation_table(seed)
-    spec = _gpt.TrainSpec(txt_file, train_steps, seed, device, block_size, batch_size)
+    result = PositionsResult(
+        device=opts.device, block_size=opts.block_size, train_steps=opts.train_steps, seeds=opts.seeds
+    )
+    result.permutation = permutation_table(opts.seed)
+    rows: dict[str, list[PositionsTraining]] = {pos: [] for pos in POSITIONS}
     try:
-        for pos in ("none", "learned", "rope"):
-            t = _gpt.train_gpt(spec, f"pos_emb={pos}", reporter, pos_emb=pos)
-            result.device = str(next(t.model.parameters()).device)
-            val = _gpt.validation_ids(txt_file, t.tokenizer, block_size)
-            batch = _gpt.windows(val, block_size, windows, seed)
-            row = PositionsTraining(pos, t.val_loss, shuffle_kl(t.model, batch, seed))
-            if pos != "learned":
-                long_model = _gpt.with_block_size(t.model, EXTRAPOLATION * block_size)
-                long_batch = _gpt.windows(val, EXTRAPOLATION * block_size, max(8, windows // 4), seed)
-                curve = _gpt.loss_per_position(long_model, long_batch)
-            else:
-                short_batch = _gpt.windows(val, block_size, max(8, windows // 4), seed)
-                curve = _gpt.loss_per_position(t.model, short_batch)
-            row.loss_curve = curve.tolist()
-            row.loss_by_span = _span_means(curve, block_size)
-            result.training.append(row)
-            if t.interrupted:
-                result.interrupted = True
-                break
+        with training.training_text(opts, reporter) as txt:
+            training.announce_estimate(
+                opts, len(POSITIONS) * len(opts.seeds), "the positions trainings", reporter
+            )
+            for spec in training.specs(opts, txt):
+                for pos in POSITIONS:
+                    t = _gpt.train_gpt(spec, f"pos_emb={pos}, seed {spec.seed}", reporter, pos_emb=pos)
+                    result.device = str(next(t.model.parameters()).device)
+                    if t.interrupted:
+                        raise KeyboardInterrupt
+                    rows[pos].append(_measure(t, txt, opts, spec.seed))
     except KeyboardInterrupt:
         result.interrupted = True
+    result.training = [_mean_row(pos, found) for pos, found in rows.items() if found]
     result.verdicts = _verdicts(result)
     return result

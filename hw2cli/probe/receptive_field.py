@@ -11,15 +11,23 @@ the gradient mass, and the maps themselves for the plot.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 
-from hw2cli.common.progress import Reporter
+from hw2cli.common.device import resolve_device
+from hw2cli.common.options import OptionError
+from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict
+from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, available_bytes, gib
+from hw2cli.probe.options import ReceptiveFieldOptions
 
 MASS = 0.9
+GPT_HEADS, GPT_LAYERS, GPT_WIDTH, GPT_VOCAB = 3, 3, 48, 64
+GPT_COPIES = 8  # (samples, heads, T, T) float32 tensors held at the peak, over all layers (measured: 6 to 8)
+CNN_BYTES = 2**20  # per sample, Net1's activations and their gradients (measured: 0.65 to 0.85 MiB)
 
 
 @dataclass
@@ -89,21 +97,19 @@ def _centre_unit(model, conv, x: torch.Tensor) -> torch.Tensor:
     return out[:, :, out.size(2) // 2, out.size(3) // 2].sum()
 
 
-def cnn_fields(seed: int, samples: int) -> tuple[list[FieldRow], list[torch.Tensor]]:
-    """Gradient maps of the centre unit of each convolution of Net1 (zero padding 1)."""
+def cnn_fields(seed: int, samples: int) -> Iterator[tuple[FieldRow, torch.Tensor]]:
+    """Gradient maps of the centre unit of each convolution of Net1 (zero padding 1), layer by layer."""
     from hw2cli.padding.model import IMAGE_SIZE, LAYERS, PaddingNetConfig, make_model
 
     model = make_model(PaddingNetConfig(net="net1", conv_type="sconv", padding_impl="builtin"), seed).eval()
     x = torch.randn(samples, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(seed))
-    rows, maps = [], []
     theory, jump = 1, 1
     for layer, (_, _, stride) in enumerate(LAYERS, start=1):
         theory += 2 * jump  # a 3x3 kernel adds one input step of the layer below on each side
         jump *= stride
         grad = input_gradient_map(lambda inp, conv=model.convs[layer - 1]: _centre_unit(model, conv, inp), x)
-        maps.append(grad / grad.sum())
-        rows.append(FieldRow("cnn", layer, theory, max(support_box(grad)), square_width(grad), IMAGE_SIZE))
-    return rows, maps
+        row = FieldRow("cnn", layer, theory, max(support_box(grad)), square_width(grad), IMAGE_SIZE)
+        yield row, grad / grad.sum()
 
 
 def _run_capturing(model, block, idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -128,64 +134,121 @@ def _run_capturing(model, block, idx: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def gpt_fields(
     seed: int, samples: int, length: int, device: torch.device
-) -> tuple[list[FieldRow], list[torch.Tensor]]:
+) -> Iterator[tuple[FieldRow, torch.Tensor]]:
     """Gradient mass per input position of the last position's logits read out after each block."""
     torch.manual_seed(seed)
-    vocab = 64
-    model = _gpt.gpt_model.GPT(_gpt.make_config(3, 3, 48, vocab, length)).to(device).eval()
-    idx = torch.randint(0, vocab, (samples, length), generator=torch.Generator().manual_seed(seed)).to(device)
-    rows, maps = [], []
+    config = _gpt.make_config(GPT_LAYERS, GPT_HEADS, GPT_WIDTH, GPT_VOCAB, length)
+    model = _gpt.gpt_model.GPT(config).to(device).eval()
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, GPT_VOCAB, (samples, length), generator=gen).to(device)
     for layer in range(1, len(model.blocks) + 1):
         captured = _run_capturing(model, model.blocks[layer - 1], idx)
         model.lm_head(model.ln_f(captured["h"][:, -1])).sum().backward()
         mass = captured["emb"].grad.norm(dim=-1).mean(0).detach().cpu().double()
         model.zero_grad(set_to_none=True)
-        maps.append(mass / mass.sum())
         support = int((mass > 0).sum())
-        rows.append(FieldRow("gpt", layer, length, support, recent_width(mass), length))
-    return rows, maps
+        yield FieldRow("gpt", layer, length, support, recent_width(mass), length), mass / mass.sum()
 
 
 def _verdicts(rows: list[FieldRow]) -> list[Verdict]:
+    """Exact measurements (which gradients are zero), so no spread: each claim is decided by
+    what its model's layers show; a model interrupted before its first layer has no verdict."""
     cnn = [r for r in rows if r.model == "cnn"]
     gpt = [r for r in rows if r.model == "gpt"]
-    last = cnn[-1]
-    local = last.support < last.size
-    v = [
-        Verdict(
-            "a CNN sees a local window of its input",
-            f"after {len(cnn)} convolutions the centre unit's gradient covers "
-            f"{last.support}x{last.support} of {last.size}x{last.size} pixels (by construction "
-            f"{last.theory}); 90% of it within {last.width90}x{last.width90}",
-            HOLDS if local and last.width90 < last.size else (PARTLY if local else FAILS),
+    v = []
+    if cnn:
+        last = cnn[-1]
+        local = last.support < last.size
+        v.append(
+            Verdict(
+                "a CNN sees a local window of its input",
+                f"after {len(cnn)} convolutions the centre unit's gradient covers "
+                f"{last.support}x{last.support} of {last.size}x{last.size} pixels (by construction "
+                f"{last.theory}); 90% of it within {last.width90}x{last.width90}",
+                HOLDS if local and last.width90 < last.size else (PARTLY if local else FAILS),
+                "a zero gradient is exact: pixels outside the support cannot change the unit",
+            )
         )
-    ]
-    first = gpt[0]
-    v.append(
-        Verdict(
-            "self-attention sees the whole sequence at once",
-            f"after one block the last position's gradient reaches {first.support} of "
-            f"{first.size} positions; "
-            f"90% of the mass within the last {first.width90} (block {gpt[-1].layer}: {gpt[-1].width90})",
-            HOLDS if first.support == first.size else (PARTLY if first.support > 1 else FAILS),
+    if gpt:
+        first = gpt[0]
+        v.append(
+            Verdict(
+                "self-attention sees the whole sequence at once",
+                f"after one block the last position's gradient reaches {first.support} of "
+                f"{first.size} positions; "
+                f"90% of the mass within the last {first.width90} (block {gpt[-1].layer}: {gpt[-1].width90})",
+                HOLDS if first.support == first.size else (PARTLY if first.support > 1 else FAILS),
+                "a zero gradient is exact: positions outside the support cannot change the output",
+            )
         )
-    )
     return v
 
 
-def receptive_field(
-    samples: int = 32, length: int = 64, device: str = "cpu", seed: int = 0, reporter: Reporter | None = None
-) -> ReceptiveFieldResult:
-    """CNN and GPT gradient fields per layer, with a verdict per claim."""
-    from hw2cli.common.device import resolve_device
+def memory_needed(samples: int, length: int) -> int:
+    """Bytes at the peak: the GPT's attention tensors (and its causal mask), or Net1's activations."""
+    gpt = GPT_COPIES * samples * GPT_HEADS * length * length * 4 + length * length
+    return max(gpt, CNN_BYTES * samples)
 
+
+def _check_memory(opts: ReceptiveFieldOptions, dev: torch.device) -> None:
+    need, free = memory_needed(opts.n_samples, opts.length), available_bytes(str(dev))
+    if free is not None and need > free:
+        raise OptionError(
+            f"{{samples}} {opts.n_samples:,} x {{seq_len}} {opts.length:,} needs about {gib(need)} on {dev.type} "
+            f"(the GPT keeps {GPT_COPIES} x samples x {GPT_HEADS} heads x seq_len² floats), more than the "
+            f"{gib(free)} available; use smaller {{samples}} or {{seq_len}}"
+        )
+
+
+def _estimate(opts: ReceptiveFieldOptions, dev: torch.device) -> float:
+    """Seconds of the run, from both models timed here at small sizes and scaled by the work
+    (samples; samples x seq_len² for the GPT). Skipped (0) for runs near the defaults."""
+    samples, length = opts.n_samples, opts.length
+    if samples * length * length <= 2**22 and samples <= 2048:
+        return 0.0
+    t0 = time.perf_counter()
+    for _ in cnn_fields(opts.seed, 16):
+        pass
+    t1 = time.perf_counter()
+    for _ in gpt_fields(opts.seed, 2, 256, dev):
+        pass
+    t2 = time.perf_counter()
+    return (t1 - t0) * samples / 16 + (t2 - t1) * samples / 2 * max(length / 256, (length / 256) ** 2)
+
+
+def receptive_field(
+    opts: ReceptiveFieldOptions | None = None, reporter: Reporter | None = None
+) -> ReceptiveFieldResult:
+    """CNN and GPT gradient fields per layer, with a verdict per claim (Ctrl-C keeps the layers done)."""
+    opts = opts or ReceptiveFieldOptions()
     reporter = reporter or Reporter()
-    dev = resolve_device(device)
-    result = ReceptiveFieldResult(device=str(dev), samples=samples)
-    cnn_rows, cnn_maps = cnn_fields(seed, samples)
-    gpt_rows, gpt_maps = gpt_fields(seed, samples, length, dev)
-    result.rows = cnn_rows + gpt_rows
-    result.cnn_maps = [m.tolist() for m in cnn_maps]
-    result.gpt_maps = [m.tolist() for m in gpt_maps]
+    dev = resolve_device(opts.device)
+    _check_memory(opts, dev)
+    result = ReceptiveFieldResult(device=str(dev), samples=opts.n_samples)
+    cnn_maps, gpt_maps = [], []
+    try:
+        note = estimate_message(
+            _estimate(opts, dev),
+            "the receptive fields",
+            "both models timed here at small sizes",
+            "fewer samples",
+        )
+        if note:
+            reporter.note(note)
+        from hw2cli.padding.model import LAYERS
+
+        reporter.start("fields", "receptive fields", total=len(LAYERS) + GPT_LAYERS)
+        for row, grad in cnn_fields(opts.seed, opts.n_samples):
+            result.rows.append(row)
+            cnn_maps.append(grad.tolist())
+            reporter.update("fields", advance=1)
+        for row, mass in gpt_fields(opts.seed, opts.n_samples, opts.length, dev):
+            result.rows.append(row)
+            gpt_maps.append(mass.tolist())
+            reporter.update("fields", advance=1)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    reporter.finish("fields")
+    result.cnn_maps, result.gpt_maps = cnn_maps, gpt_maps
     result.verdicts = _verdicts(result.rows)
     return result

@@ -1,15 +1,19 @@
-"""Rich tables and JSON for the probes: ``render(result, console)`` and ``to_json(result)``."""
+"""Rich tables and JSON for the probes: ``render(result, console=None)`` prints the probe's
+measurements and its verdicts, ``to_json(result)`` gives the ``--json`` data; both dispatch on
+the result's type (``functools.singledispatch``), as every family's render module does."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hw2cli.probe.attention_cost import AttentionCostResult
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY
+from hw2cli.probe.common import FAILS, HOLDS, PARTLY, VERDICTS
 from hw2cli.probe.heads import HeadsResult
 from hw2cli.probe.positions import PositionsResult
 from hw2cli.probe.receptive_field import ReceptiveFieldResult
@@ -36,20 +40,58 @@ def _f(value: Any, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _mean_spread(mean: float | None, values: list[float], spec: str = ".3f") -> str:
+    """``2.295 (0.047)``: the mean over the seeds and their spread (largest - smallest)."""
+    if mean is None:
+        return "-"
+    return f"{mean:{spec}} ({max(values) - min(values):{spec}})" if len(values) > 1 else format(mean, spec)
+
+
+def _seeds(seeds: list[int]) -> str:
+    return ", ".join(map(str, seeds))
+
+
+@functools.singledispatch
+def render(result, console: Console | None = None, **show: Any) -> None:
+    """Print the probe's measurement tables, then its verdicts (stdout unless ``console``)."""
+    raise TypeError(f"no renderer for {type(result).__name__}")
+
+
+@functools.singledispatch
 def to_json(result) -> dict:
     """The result as JSON-ready data: ``probe``, ``question``, ``verdicts`` and the measurements."""
-    name = NAMES[type(result)]
-    return {"probe": name, "question": QUESTIONS[name], **asdict(result)}
+    raise TypeError(f"no JSON form for {type(result).__name__}")
+
+
+def _register(cls: type, tables) -> None:
+    """``render`` and ``to_json`` for one probe's result type."""
+    name = NAMES[cls]
+
+    def show(result, console: Console | None = None, **_: Any) -> None:
+        console = console or Console()
+        tables(result, console)
+        _verdict_table(result, console)
+
+    def as_json(result) -> dict:
+        return {"probe": name, "question": QUESTIONS[name], **asdict(result)}
+
+    render.register(cls, show)
+    to_json.register(cls, as_json)
+
+
+_COLOURS = {HOLDS: "green", PARTLY: "yellow", FAILS: "red"}
 
 
 def _verdict_table(result, console: Console) -> None:
     table = Table(title=f"{QUESTIONS[NAMES[type(result)]]}: the report's claims, measured")
-    table.add_column("claim")
-    table.add_column("measurement")
-    table.add_column("verdict", style="bold")
-    colours = {HOLDS: "green", PARTLY: "yellow"}
+    table.add_column("claim", ratio=2)
+    table.add_column("measurement and why", ratio=4)
+    table.add_column("verdict", no_wrap=True)
     for v in result.verdicts:
-        table.add_row(v.claim, v.measurement, f"[{colours.get(v.verdict, 'red')}]{v.verdict}[/]")
+        cell = Text(v.measurement)
+        if v.reason:
+            cell.append("\n" + v.reason, style="dim")
+        table.add_row(v.claim, cell, Text(v.verdict, style="bold " + _COLOURS.get(v.verdict, "magenta")))
     console.print(table)
     if result.interrupted:
         console.print("[yellow]interrupted: the numbers above cover what finished[/]")
@@ -58,21 +100,25 @@ def _verdict_table(result, console: Console) -> None:
 def _attention_cost(r: AttentionCostResult, console: Console) -> None:
     table = Table(
         title=f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
-        f"on {r.device} (memory: {r.memory_method})"
+        f"on {r.device} (time: {r.timing_method}; memory: {r.memory_method})"
     )
-    for col in ("n", "path", "time (ms)", "peak memory (MiB)", "n²·heads·4 (MiB)"):
+    for col in ("n", "path", "time (ms)", "lower quartile +", "peak memory (MiB)", "n²·heads·4 (MiB)"):
         table.add_column(col, justify="right" if col != "path" else "left")
     for p in r.points:
         table.add_row(
             str(p.n),
             p.path,
             _f(p.seconds * 1e3, ".3f"),
+            f"{p.spread:.0%}",
             _f(None if p.peak_bytes is None else p.peak_bytes / _MIB, ".2f"),
             _f(p.theory_bytes / _MIB, ".2f"),
         )
     console.print(table)
-    slopes = Table(title=f"Fitted log-log slopes for n ≥ {r.fit_from_n} (2 = quadratic, 1 = linear)")
-    for col in ("path", "time", "memory"):
+    slopes = Table(
+        title=f"Fitted log-log slopes for n ≥ {r.fit_from_n} (2 = quadratic, 1 = linear; "
+        "± the spread between repeats)"
+    )
+    for col in ("path", "time", "if attention were quadratic", "memory"):
         slopes.add_column(col, justify="right" if col != "path" else "left")
     labels = {
         "explicit": "explicit softmax, fwd+bwd",
@@ -80,7 +126,8 @@ def _attention_cost(r: AttentionCostResult, console: Console) -> None:
         "kv-cache": "KV-cached decoding, one token",
     }
     for path, s in r.slopes.items():
-        slopes.add_row(labels.get(path, path), _f(s["time"], ".2f"), _f(s["memory"], ".2f"))
+        t = _f(s["time"], ".2f") + ("" if s.get("time_error") is None else f" ± {s['time_error']:.2f}")
+        slopes.add_row(labels.get(path, path), t, _f(s.get("quadratic_model"), ".2f"), _f(s["memory"], ".2f"))
     console.print(slopes)
 
 
@@ -99,11 +146,13 @@ def _softmax_scale(r: SoftmaxScaleResult, console: Console) -> None:
         )
     console.print(table)
     if r.training:
-        train = Table(title=f"gpt-nano (head size {r.train_head_size}), {r.train_steps} steps, same seed")
+        train = Table(
+            title=f"gpt-nano (head size {r.train_head_size}), {r.train_steps} steps, seeds {_seeds(r.seeds)}"
+        )
         train.add_column("attention scale")
-        train.add_column("validation loss", justify="right")
+        train.add_column("validation loss (spread between seeds)", justify="right")
         for t in r.training:
-            train.add_row("1/√d_k" if t.scaled else "none", _f(t.val_loss, ".4f"))
+            train.add_row("1/√d_k" if t.scaled else "none", _mean_spread(t.val_loss, t.val_losses, ".4f"))
         console.print(train)
 
 
@@ -116,11 +165,14 @@ def _positions(r: PositionsResult, console: Console) -> None:
     console.print(perm)
     if r.training:
         T = r.block_size
-        table = Table(title=f"(b, c) gpt-nano trained {r.train_steps} steps at block T={T} on {r.device}")
+        table = Table(
+            title=f"(b, c) gpt-nano trained {r.train_steps} steps at block T={T} on {r.device}, "
+            f"means over seeds {_seeds(r.seeds)}"
+        )
         for col in (
             "positions",
             "val loss",
-            "KL after shuffling the prefix",
+            "KL after shuffling the prefix (spread)",
             f"loss 0–{T}",
             f"loss {T}–{2 * T}",
             f"loss {2 * T}–{4 * T}",
@@ -133,7 +185,11 @@ def _positions(r: PositionsResult, console: Console) -> None:
                 else (_f(t.loss_by_span.get("T-2T")), _f(t.loss_by_span.get("2T-4T")))
             )
             table.add_row(
-                t.pos_emb, _f(t.val_loss), _f(t.shuffle_kl, ".4f"), _f(t.loss_by_span.get("0-T")), *far
+                t.pos_emb,
+                _f(t.val_loss),
+                _mean_spread(t.shuffle_kl, t.shuffle_kls, ".4f"),
+                _f(t.loss_by_span.get("0-T")),
+                *far,
             )
         console.print(table)
 
@@ -173,37 +229,34 @@ def _receptive_field(r: ReceptiveFieldResult, console: Console) -> None:
 
 def _heads(r: HeadsResult, console: Console) -> None:
     table = Table(
-        title=f"{r.layers} layers x width {r.width}, {r.train_steps} steps, same seed, on {r.device}"
+        title=f"{r.layers} layers x width {r.width}, {r.train_steps} steps, means over seeds "
+        f"{_seeds(r.seeds)}, on {r.device}"
     )
-    for col in ("heads", "head size", "parameters", "val loss", "pairwise JS (bits)"):
+    for col in ("heads", "head size", "parameters", "val loss (spread)", "JS bits (spread)", "from uniform"):
         table.add_column(col, justify="right")
     for row in r.rows:
         table.add_row(
-            str(row.n_head), str(row.head_size), f"{row.num_params:,}", _f(row.val_loss), _f(row.js_bits)
+            str(row.n_head),
+            str(row.head_size),
+            f"{row.num_params:,}",
+            _mean_spread(row.val_loss, row.val_losses),
+            _mean_spread(row.js_bits, row.js_seeds, ".2f"),
+            _f(row.focus_bits, ".2f"),
         )
     console.print(table)
 
 
-_RENDERERS = {
-    AttentionCostResult: _attention_cost,
-    SoftmaxScaleResult: _softmax_scale,
-    PositionsResult: _positions,
-    ReceptiveFieldResult: _receptive_field,
-    HeadsResult: _heads,
-}
-
-
-def render(result, console: Console | None = None) -> None:
-    """The probe's measurement tables, then its verdicts."""
-    console = console or Console()
-    _RENDERERS[type(result)](result, console)
-    _verdict_table(result, console)
+for _cls, _tables in (
+    (AttentionCostResult, _attention_cost),
+    (SoftmaxScaleResult, _softmax_scale),
+    (PositionsResult, _positions),
+    (ReceptiveFieldResult, _receptive_field),
+    (HeadsResult, _heads),
+):
+    _register(_cls, _tables)
 
 
 # ----------------------------------------------------------------------------- reading back
-
-#: What a verdict may say ("inconclusive": a measurement that cannot decide).
-VERDICTS = (HOLDS, PARTLY, FAILS, "inconclusive")
 
 
 def from_json(data: dict):

@@ -10,19 +10,33 @@ with and without the factor for the same steps and seed.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
-from hw2cli.probe import _gpt
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, loglog_slope
+from hw2cli.probe import _gpt, training
+from hw2cli.probe.common import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    PARTLY,
+    Verdict,
+    available_bytes,
+    compare,
+    gib,
+    loglog_slope,
+    spread,
+)
+from hw2cli.probe.options import SoftmaxScaleOptions
 
-DEFAULT_DK = (16, 32, 64, 128, 256, 512, 1024)
-QUICK_DK = (16, 64, 256)
 KEYS = 64  # keys per query: the entropy of a uniform softmax is ln(64) = 4.16 nats
 QUERIES = 1024
+SATURATED = 0.9  # an unscaled softmax whose largest probability reaches this is saturated
+FALLS = -0.1  # a Jacobian norm whose log-log slope against d_k is below this falls with d_k
 
 
 @dataclass
@@ -38,8 +52,9 @@ class ScaleRow:
 @dataclass
 class ScaleTraining:
     scaled: bool
-    val_loss: float | None
-    curve: list[dict[str, Any]] = field(default_factory=list)  # step, train_loss, val_loss
+    val_loss: float | None  # mean over the seeds
+    curve: list[dict[str, Any]] = field(default_factory=list)  # step, train_loss, val_loss: mean over seeds
+    val_losses: list[float] = field(default_factory=list)  # one per seed
 
 
 @dataclass
@@ -49,9 +64,11 @@ class SoftmaxScaleResult:
     queries: int
     rows: list[ScaleRow] = field(default_factory=list)
     var_slope: float | None = None
+    jacobian_slope: float | None = None  # unscaled, over the three largest d_k
     train_head_size: int | None = None
     training: list[ScaleTraining] = field(default_factory=list)
     train_steps: int = 0
+    seeds: list[int] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     interrupted: bool = False
 
@@ -80,77 +97,155 @@ def score_rows(d_k: int, seed: int, queries: int = QUERIES, keys: int = KEYS) ->
     return rows
 
 
-def _verdicts(result: SoftmaxScaleResult) -> list[Verdict]:
-    out = []
-    slope = result.var_slope
-    out.append(
-        Verdict(
-            "without the factor the variance of q.k grows with d_k",
-            f"log-log slope of Var(q.k) against d_k: {slope:.2f} (1 = linear); with the factor it stays near 1",
-            HOLDS if slope is not None and 0.9 <= slope <= 1.1 else PARTLY,
+def _variance_verdict(result: SoftmaxScaleResult) -> Verdict:
+    claim = "without the factor the variance of q.k grows with d_k"
+    raw = [r for r in result.rows if not r.scaled]
+    scaled = [r.score_var for r in result.rows if r.scaled]
+    if len(raw) < 2:
+        return Verdict(
+            claim,
+            f"Var(q.k) = {raw[0].score_var:.2f} at d_k = {raw[0].d_k} (1 with the factor)",
+            INCONCLUSIVE,
+            "one head size shows no growth; measure two or more (e.g. dk 16,64,256)",
         )
+    slope = result.var_slope
+    verdict = HOLDS if 0.9 <= slope <= 1.1 else (FAILS if slope < 0.5 else PARTLY)
+    return Verdict(
+        claim,
+        f"log-log slope of Var(q.k) against d_k: {slope:.2f} (1 = linear); with the factor it stays at "
+        f"{min(scaled):.2f}..{max(scaled):.2f}",
+        verdict,
+        "Var(q.k) = d_k for unit-variance q and k: a slope of 0.9..1.1 holds, below 0.5 does not",
     )
+
+
+def _saturation_verdict(result: SoftmaxScaleResult) -> Verdict:
+    """The unscaled softmax's gradient must fall as d_k grows; it cannot be judged before the
+    softmax saturates (at small d_k a sharper softmax has the larger gradient)."""
+    claim = "without the factor the softmax saturates and its gradient shrinks"
     top = max(r.d_k for r in result.rows)
     raw = next(r for r in result.rows if r.d_k == top and not r.scaled)
     sc = next(r for r in result.rows if r.d_k == top and r.scaled)
-    ratio = raw.jacobian_norm / sc.jacobian_norm if sc.jacobian_norm else float("nan")
-    out.append(
-        Verdict(
-            "without the factor the softmax saturates and its gradient shrinks",
-            f"d_k={top}: max prob {raw.max_prob:.2f} vs {sc.max_prob:.2f}, Jacobian norm "
-            f"{raw.jacobian_norm:.3f} vs {sc.jacobian_norm:.3f} ({ratio:.2f}x)",
-            HOLDS if ratio < 0.5 else (PARTLY if ratio < 0.9 else FAILS),
-        )
+    measurement = (
+        f"d_k={top}: max prob {raw.max_prob:.2f} vs {sc.max_prob:.2f}, Jacobian norm "
+        f"{raw.jacobian_norm:.3f} vs {sc.jacobian_norm:.3f} ({raw.jacobian_norm / sc.jacobian_norm:.2f}x)"
     )
-    if len(result.training) == 2 and all(t.val_loss is not None for t in result.training):
-        with_s = next(t for t in result.training if t.scaled).val_loss
-        without = next(t for t in result.training if not t.scaled).val_loss
-        gap = without - with_s
-        out.append(
-            Verdict(
-                "without the factor training learns more slowly",
-                f"validation loss after {result.train_steps} steps (head size {result.train_head_size}): "
-                f"{without:.3f} without, {with_s:.3f} with ({gap:+.3f})",
-                HOLDS if gap > 0.02 * with_s else (FAILS if gap < 0.005 * with_s else PARTLY),
-            )
+    slope = result.jacobian_slope
+    if slope is None:
+        return Verdict(claim, measurement, INCONCLUSIVE, "one head size shows no trend; measure two or more")
+    measurement += f"; unscaled Jacobian norm ~ d_k^{slope:.2f}"
+    if slope <= FALLS:
+        return Verdict(claim, measurement, HOLDS, "the unscaled gradient falls as d_k grows")
+    if raw.max_prob >= SATURATED:
+        return Verdict(
+            claim, measurement, FAILS, "saturated, yet the unscaled gradient does not fall with d_k"
         )
+    return Verdict(
+        claim,
+        measurement,
+        INCONCLUSIVE,
+        f"the unscaled softmax is not saturated at d_k <= {top} (max prob {raw.max_prob:.2f} < {SATURATED}): "
+        "there a sharper softmax has the larger gradient; measure larger d_k",
+    )
+
+
+def _training_verdict(result: SoftmaxScaleResult) -> Verdict | None:
+    runs = {t.scaled: t for t in result.training}
+    if set(runs) != {True, False} or not (runs[True].val_losses and runs[False].val_losses):
+        return None
+    with_s, without = runs[True].val_losses, runs[False].val_losses
+    gap = statistics.fmean(without) - statistics.fmean(with_s)
+    noise = max(spread(with_s), spread(without))
+    measurement = (
+        f"validation loss after {result.train_steps} steps (head size {result.train_head_size}), mean of "
+        f"{len(with_s)} seeds: {statistics.fmean(without):.3f} without, {statistics.fmean(with_s):.3f} with "
+        f"({gap:+.3f}; spread between seeds {noise:.3f})"
+    )
+    claim = "without the factor training learns more slowly"
+    outcome = compare(without, with_s)
+    if outcome is None:
+        return Verdict(claim, measurement, INCONCLUSIVE, "one training each: no spread to compare with")
+    if outcome == 0:
+        return Verdict(claim, measurement, INCONCLUSIVE, "the difference is within the spread between seeds")
+    return Verdict(
+        claim,
+        measurement,
+        HOLDS if outcome > 0 else FAILS,
+        "the difference exceeds the spread between seeds",
+    )
+
+
+def _verdicts(result: SoftmaxScaleResult) -> list[Verdict]:
+    """Ctrl-C may leave no head size measured: then only the training verdict (if any)."""
+    out = [_variance_verdict(result), _saturation_verdict(result)] if result.rows else []
+    trained = _training_verdict(result)
+    return out + ([trained] if trained is not None else [])
+
+
+def _check_memory(dks: tuple[int, ...]) -> None:
+    """Refuse head sizes whose random keys (QUERIES x KEYS x d_k float64) do not fit."""
+    need = 2 * QUERIES * KEYS * max(dks) * 8
+    free = available_bytes("cpu")
+    if free is not None and need > free:
+        raise OptionError(
+            f"{{dk}} {max(dks):,} needs about {gib(need)} for {QUERIES} queries x {KEYS} keys in float64, "
+            f"more than the {gib(free)} available; use smaller {{dk}}"
+        )
+
+
+def _mean_curve(curves: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Step-wise mean of the seeds' metric rows (the same steps in each)."""
+    out = []
+    for rows in zip(*curves, strict=False):
+        row: dict[str, Any] = {"step": rows[0]["step"]}
+        for key in ("train_loss", "val_loss"):
+            values = [r.get(key) for r in rows if r.get(key) is not None]
+            row[key] = statistics.fmean(values) if len(values) == len(rows) else None
+        out.append(row)
     return out
 
 
 def softmax_scale(
-    dks: list[int] | None = None,
-    train_steps: int = 500,
-    txt_file: str | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    block_size: int = 64,
-    batch_size: int = 32,
-    reporter: Reporter | None = None,
+    opts: SoftmaxScaleOptions | None = None, reporter: Reporter | None = None
 ) -> SoftmaxScaleResult:
-    """Softmax statistics per head size, then the two trainings (skipped when train_steps is 0)."""
+    """Softmax statistics per head size, then trainings with and without the factor (one per seed)."""
+    opts = opts or SoftmaxScaleOptions()
     reporter = reporter or Reporter()
-    dks = list(dks or DEFAULT_DK)
-    result = SoftmaxScaleResult(device=device, keys=KEYS, queries=QUERIES, train_steps=train_steps)
-    for d_k in dks:
-        result.rows += score_rows(d_k, seed)
-    raw = [r for r in result.rows if not r.scaled]
-    result.var_slope = loglog_slope([r.d_k for r in raw], [r.score_var for r in raw])
+    _check_memory(opts.sizes)
+    result = SoftmaxScaleResult(
+        device=opts.device, keys=KEYS, queries=QUERIES, train_steps=opts.train_steps, seeds=opts.seeds
+    )
+    preset = _gpt.gpt_model.PRESETS["gpt-nano"]
+    result.train_head_size = preset["n_embd"] // preset["n_head"]
+    runs = {scaled: ScaleTraining(scaled, None) for scaled in (True, False)}
+    curves: dict[bool, list] = {True: [], False: []}
     try:
-        if train_steps:
-            spec = _gpt.TrainSpec(txt_file, train_steps, seed, device, block_size, batch_size)
-            preset = _gpt.gpt_model.PRESETS[spec.model_type]
-            result.train_head_size = preset["n_embd"] // preset["n_head"]
-            for scaled in (True, False):
-                t = _gpt.train_gpt(
-                    spec, "with 1/sqrt(d_k)" if scaled else "without 1/sqrt(d_k)", reporter, attn_scale=scaled
-                )
-                result.device = str(next(t.model.parameters()).device)
-                curve = [{k: r.get(k) for k in ("step", "train_loss", "val_loss")} for r in t.metrics]
-                result.training.append(ScaleTraining(scaled, t.val_loss, curve))
-                if t.interrupted:
-                    result.interrupted = True
-                    break
+        for d_k in opts.sizes:
+            result.rows += score_rows(d_k, opts.seed)
+        with training.training_text(opts, reporter) as txt:
+            training.announce_estimate(opts, 2 * len(opts.seeds), "the softmax-scale trainings", reporter)
+            for spec in training.specs(opts, txt):
+                for scaled in (True, False):
+                    label = ("with" if scaled else "without") + f" 1/sqrt(d_k), seed {spec.seed}"
+                    t = _gpt.train_gpt(spec, label, reporter, attn_scale=scaled)
+                    result.device = str(next(t.model.parameters()).device)
+                    if t.interrupted:
+                        raise KeyboardInterrupt
+                    if t.val_loss is not None:
+                        runs[scaled].val_losses.append(t.val_loss)
+                        curves[scaled].append(
+                            [{k: r.get(k) for k in ("step", "train_loss", "val_loss")} for r in t.metrics]
+                        )
     except KeyboardInterrupt:
         result.interrupted = True
+    raw = [r for r in result.rows if not r.scaled]
+    result.var_slope = loglog_slope([r.d_k for r in raw], [r.score_var for r in raw])
+    top = raw[-3:]
+    result.jacobian_slope = loglog_slope([r.d_k for r in top], [r.jacobian_norm for r in top])
+    for scaled, run in runs.items():
+        if run.val_losses:
+            run.val_loss = statistics.fmean(run.val_losses)
+            run.curve = _mean_curve(curves[scaled])
+            result.training.append(run)
     result.verdicts = _verdicts(result)
     return result

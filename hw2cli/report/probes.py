@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.probe.common import INCONCLUSIVE
 from hw2cli.reproduce.parts import PROBES as ORDER
 
 
@@ -43,9 +44,10 @@ def probes(part_dir: Path, links: Path) -> list[str]:
             )
         note = " (interrupted)" if result.interrupted else ""
         for v in result.verdicts:
+            why = f" ({_cell(v.reason)})" if v.reason and v.verdict == INCONCLUSIVE else ""
             lines.append(
                 f"| {render.QUESTIONS[name]} | `{name}`{note} | {_cell(v.claim)} | "
-                f"{_cell(v.measurement)} | **{v.verdict}** |"
+                f"{_cell(v.measurement)} | **{v.verdict}**{why} |"
             )
         figures += figure(part_dir, f"{name}.png", f"hw2 probe {name}", links)
     missing = [name for name in ORDER if name not in found]

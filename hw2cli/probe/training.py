@@ -1,0 +1,100 @@
+"""What the training probes (softmax-scale, positions, heads) share around the trainer: the text
+they train on, one training specification per seed, and the wall-time estimate announced before
+the work starts. The trainings themselves go through ``_gpt.train_gpt`` (the project's trainer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from hw2cli.common.corpus import NAME as BUILTIN_NAME
+from hw2cli.common.corpus import write_builtin_corpus
+from hw2cli.common.device import resolve_device
+from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.probe import _gpt
+from hw2cli.probe.options import TrainingProbeOptions
+
+EVAL_SHARE = 0.15  # the trainer's evaluations on top of its steps (eval_steps 10 every steps/5)
+TIMED_STEPS = 3
+
+
+@contextlib.contextmanager
+def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[str]:
+    """The path of the text to train on: ``txt_file``; with ``quick`` and no file, hw2's own
+    docstrings written to a temporary file (no network); else Grimm's fairy tales, downloaded
+    once into the cache (announced, as it needs the network)."""
+    if opts.txt_file is not None:
+        yield opts.txt_file
+        return
+    if opts.quick:
+        with tempfile.TemporaryDirectory(prefix="hw2-probe-text-") as tmp:
+            path = write_builtin_corpus(Path(tmp) / "corpus.txt")
+            reporter.note(f"training text: {BUILTIN_NAME} (built in, no download)")
+            yield str(path)
+        return
+    from hw2cli.common.cache import cache_dir
+    from hw2cli.gpt.data import GRIMM_FILE, default_corpus
+
+    if not (cache_dir() / GRIMM_FILE).is_file():
+        reporter.note(
+            f"training text: Grimm's fairy tales, downloading once into {cache_dir()} "
+            "(offline: give a txt_file, or quick for the built-in text)"
+        )
+    yield str(default_corpus())
+
+
+def specs(opts: TrainingProbeOptions, txt_file: str) -> list[_gpt.TrainSpec]:
+    """One training specification per seed of ``opts.seeds``; everything else is shared."""
+    return [
+        _gpt.TrainSpec(txt_file, opts.train_steps, seed, opts.device, opts.block_size, opts.batch_size)
+        for seed in opts.seeds
+    ]
+
+
+def step_seconds(opts: TrainingProbeOptions, vocab_size: int = 96) -> float:
+    """Seconds of one training step of gpt-nano at the probe's batch and block size, timed here
+    over TIMED_STEPS steps after a warm-up step (forward, backward, AdamW)."""
+    device = resolve_device(opts.device)
+    spec = _gpt.gpt_model.PRESETS["gpt-nano"]
+    config = _gpt.make_config(spec["n_layer"], spec["n_head"], spec["n_embd"], vocab_size, opts.block_size)
+    model = _gpt.gpt_model.GPT(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(opts.seed)
+    x = torch.randint(vocab_size, (opts.batch_size, opts.block_size + 1), generator=gen).to(device)
+
+    def step() -> None:
+        logits = model(x[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(TIMED_STEPS):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / TIMED_STEPS
+
+
+def announce_estimate(opts: TrainingProbeOptions, trainings: int, what: str, reporter: Reporter) -> None:
+    """Note the estimated wall time of ``trainings`` trainings when it exceeds a couple of
+    minutes (hw2cli.common.progress.estimate_message), from a few timed steps."""
+    seconds = step_seconds(opts) * opts.train_steps * trainings * (1 + EVAL_SHARE)
+    note = estimate_message(
+        seconds,
+        what,
+        f"{trainings} trainings of {opts.train_steps} steps, {TIMED_STEPS} steps timed here",
+        "use fewer steps or repeats, or quick",
+    )
+    if note:
+        reporter.note(note)
