@@ -92,8 +92,9 @@ def test_padding_files_written_before_rounds_were_numbered_from_1_still_read():
 
 
 def test_a_rotation_result_with_every_mode_round_trips():
-    from hw2cli.rotation.experiment import MODES, ModelResult, RotationResult
+    from hw2cli.rotation.experiment import ModelResult, RotationResult
     from hw2cli.rotation.model import P4CNNConfig, RotationCNNConfig
+    from hw2cli.rotation.options import MODES
 
     angles = [0.0, 90.0, 180.0]
     models = [
@@ -170,10 +171,11 @@ def test_a_graph_of_more_than_1000_nodes_round_trips_in_coo_form(tmp_path):
 
 def test_probe_results_round_trip():
     from hw2cli.probe.attention_cost import attention_cost
+    from hw2cli.probe.options import AttentionCostOptions, ReceptiveFieldOptions
     from hw2cli.probe.receptive_field import receptive_field
 
-    round_trip(probe_render, attention_cost([16, 32], device="cpu"))
-    round_trip(probe_render, receptive_field(2, 8))
+    round_trip(probe_render, attention_cost(AttentionCostOptions(n="16,32", device="cpu")))
+    round_trip(probe_render, receptive_field(ReceptiveFieldOptions(samples=2, seq_len=8)))
 
 
 # ----------------------------------------------------------------------------- damaged files

@@ -186,7 +186,7 @@ def from_json(data: dict) -> TrainResult | GenerateResult:
     command = require(data, "command")
     one_of(command, ("gpt train", "gpt generate"), "command")
     if command == "gpt train":
-        result = build(TrainResult, data)
+        result = build(TrainResult, data, **dict.fromkeys(IN_MEMORY))  # the model is not in the file
         build(TrainOptions, result.options, at="options")
         return result
     samples = typed(require(data, "samples"), list[_Sample], "samples")
