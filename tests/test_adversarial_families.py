@@ -1,8 +1,5 @@
-"""Adversarial kinds of issue 22 that the command families fix on their own branches (GPT,
-probes, padding and rotation, the reproduction and the report). Each is written as the
-behaviour the issue asks for and marked ``xfail(strict=True)`` with its item number while it
-still fails on this branch: when a family's branch is merged and the kind holds, the test
-passes, strict xfail turns that into a failure, and the lead removes the mark.
+"""Adversarial kinds of issue 22 that the command families fixed (GPT, probes, padding and
+rotation, the reproduction and the report), each marked with its item number.
 
 Every kind asserts what the issue's "Done when" says: refused in one line with exit 2 (or a
 correct result), no traceback, and nothing the user had is written over.
@@ -34,7 +31,8 @@ TEXT = "".join(
 
 
 def issue22(item: int, why: str):
-    return pytest.mark.xfail(strict=True, reason=f"issue 22 item {item}: {why} (another branch fixes it)")
+    """The item of issue 22 a kind comes from, and what went wrong before it held."""
+    return pytest.mark.issue22(item=item, before=why)
 
 
 def one_error_line(stderr: str) -> str:

@@ -40,31 +40,6 @@ _scope: contextvars.ContextVar = contextvars.ContextVar("hw2_scope", default=Non
 # Per command call: the thread choice of use_threads, recorded in --json.
 _threads: contextvars.ContextVar = contextvars.ContextVar("hw2_threads", default=None)
 
-THREADS_HELP = (
-    "Intra-op CPU threads (0: one per core that other processes leave free when the command starts; "
-    "same numbers need the same count)."
-)
-
-
-def options_from(cls, given: dict):
-    """Build the library's options dataclass ``cls`` from a command's parsed parameters, so each
-    option is declared once (in the command's signature, with its help and range): every field
-    of ``cls`` found in ``given`` is taken, Enum choices as their values and paths as strings."""
-    import dataclasses
-    import enum
-
-    def plain(value):
-        if isinstance(value, enum.Enum):
-            return value.value
-        return str(value) if isinstance(value, Path) else value
-
-    return cls(**{f.name: plain(given[f.name]) for f in dataclasses.fields(cls) if f.name in given})
-
-
-def threads_option():
-    """``--threads N`` for every command that computes with torch on the CPU."""
-    return typer.Option(0, "--threads", min=0, max=4096, help=THREADS_HELP)
-
 
 def use_threads(requested: int):
     """Choose and set the intra-op thread count (hw2cli/common/threads.py has the rule) and
