@@ -247,7 +247,7 @@ NUMBERS = [
     ("train-block-size-0", [*TRAIN, "--block-size", "0"], 2, "--block-size 0 is out of range"),
     ("train-epochs-0", [*TRAIN, "--epochs", "0"], 2, "--epochs 0 is out of range"),
     ("train-dropout-1.5", [*TRAIN, "--dropout", "1.5"], 2, "--dropout 1.5 is out of range"),
-    ("train-val-fraction-0", [*TRAIN, "--val-fraction", "0"], 2, "--val-fraction 0"),
+    ("train-val-fraction-0.95", [*TRAIN, "--val-fraction", "0.95"], 2, "--val-fraction 0.95"),
     ("train-val-fraction-1", [*TRAIN, "--val-fraction", "1"], 2, "--val-fraction 1"),
     ("train-weight-decay-negative", [*TRAIN, "--weight-decay", "-0.1"], 2, "--weight-decay"),
     ("train-clip-negative", [*TRAIN, "--clip-grad-norm", "-1"], 2, "--clip-grad-norm"),

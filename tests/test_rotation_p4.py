@@ -259,7 +259,7 @@ def test_report_section_shows_every_mode(all_modes, tmp_path):
 
     _, _, report = all_modes
     (tmp_path / "result.json").write_text(json.dumps(report))
-    lines = sections.rotation(tmp_path)
+    lines = sections.rotation(tmp_path, tmp_path)
     assert lines[2] == "| angle (°) | " + " | ".join(f"{m} (%)" for m in MODES) + " |"
     assert any("p4 CNN 121,706" in line for line in lines)
 
@@ -271,14 +271,14 @@ def test_report_section_reads_results_from_before_the_p4_modes(all_modes, tmp_pa
     old = {**report, "models": {m: report["models"][m] for m in ("plain", "augmented")}}
     del old["parameters"]
     (tmp_path / "result.json").write_text(json.dumps(old))
-    lines = sections.rotation(tmp_path)
+    lines = sections.rotation(tmp_path, tmp_path)
     assert lines[2] == "| angle (°) | plain (%) | augmented (%) |"
     assert not any(line.startswith("Parameters:") for line in lines)
     p4 = {k: v for k, v in report["models"]["p4"].items() if k != "ms_per_image"}
     broken = {**report, "models": {"p4": p4}}
     (tmp_path / "result.json").write_text(json.dumps(broken))
     with pytest.raises(Hw2Error, match="ms_per_image"):
-        sections.rotation(tmp_path)
+        sections.rotation(tmp_path, tmp_path)
 
 
 def test_p4_model_listed_without_its_architecture_is_refused(all_modes, tmp_path):

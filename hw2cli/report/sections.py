@@ -56,14 +56,15 @@ def rotation(part_dir: Path, links: Path) -> list[str]:
     lines.append("| mean | " + " | ".join(f"{100 * m.mean_accuracy:.2f}" for m in r.models) + " |")
     worst = [m.worst(r.angles) for m in r.models]
     lines.append("| worst | " + " | ".join(f"{100 * acc:.2f} at {angle:g}°" for angle, acc in worst) + " |")
-    lines += [
-        "",
-        f"Parameters: CNN {r.parameters['cnn']:,}, p4 CNN {r.parameters['p4']:,}. "
-        "Training (s) and evaluation per image and angle (ms): "
-        + ", ".join(f"{m.name} {m.train_seconds:.1f} / {m.ms_per_image(r.n_test):.3f}" for m in r.models)
-        + ".",
-        "",
-    ]
+    if r.parameters:  # recorded since the p4 and TTA modes
+        lines += [
+            "",
+            f"Parameters: CNN {r.parameters['cnn']:,}, p4 CNN {r.parameters['p4']:,}. "
+            "Training (s) and evaluation per image and angle (ms): "
+            + ", ".join(f"{m.name} {m.train_seconds:.1f} / {m.ms_per_image(r.n_test):.3f}" for m in r.models)
+            + ".",
+        ]
+    lines.append("")
     lines += figure(part_dir, "rotation.png", "Test accuracy against rotation angle", links)
     lines += figure(part_dir, "preview.png", "Rotated test images", links)
     return lines

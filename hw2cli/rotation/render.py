@@ -138,10 +138,13 @@ def from_json(data: dict) -> RotationResult:
     models = require(data, "models")
     if not isinstance(models, dict):
         raise ResultError("models", "is not an object")
-    result = build(RotationResult, data, models=[], preview=None)
+    old = "parameters" not in data  # written before the p4 and TTA modes: no costs recorded
+    result = build(RotationResult, data, models=[], preview=None, **({"parameters": {}} if old else {}))
     for name, entry in models.items():
         at = f"models.{name}"
         one_of(name, WEIGHTS, at)
+        for key in () if old else ("train_seconds", "ms_per_image"):
+            require(entry, key, at)
         model = build(ModelResult, entry, at=at, name=name)
         if len(model.accuracy) != len(result.angles):
             raise ResultError(
