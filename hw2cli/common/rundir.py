@@ -43,7 +43,16 @@ from pathlib import Path
 from typing import Any
 
 from hw2cli.common.errors import Hw2Error, Hw2Warning
-from hw2cli.common.io import MARKER, atomic_path, claim, fsync_dir, mark, write_json, written_by_hw2
+from hw2cli.common.io import (
+    MARKER,
+    atomic_path,
+    check_writable_dir,
+    claim,
+    fsync_dir,
+    mark,
+    write_json,
+    written_by_hw2,
+)
 
 LOCK_NAME = ".hw2.lock"
 
@@ -76,19 +85,6 @@ def _shown(names: list[str]) -> str:
     return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
-def _folder(path: Path, what: str) -> Path:
-    """Create folder ``path`` if needed; refuse a file, or a folder that cannot be written."""
-    if path.exists() and not path.is_dir():
-        raise Hw2Error(f"{what} {path} exists and is not a folder; choose another path")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise Hw2Error(f"cannot create {what} {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK):
-        raise Hw2Error(f"{what} {path} is not writable; choose another path")
-    return path
-
-
 def prepare(
     path: str | os.PathLike,
     *,
@@ -106,7 +102,7 @@ def prepare(
     committing one may leave, which the new run's first checkpoint replaces. A folder written
     before markers existed counts as the user's (``force`` takes it).
     """
-    path = _folder(Path(path), what)
+    path = check_writable_dir(Path(path), what)
     entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
     mine = written_by_hw2(path)
     earlier = [n for n in entries if n == manifest or (n in mine and n not in leftovers)]
@@ -140,7 +136,7 @@ def prepare_folder(
     anything in the folder, e.g. a part folder that is redone). Refused with one line, unless
     ``force``, when any of them exists and hw2 did not write it (a user's file, or one changed
     since hw2 wrote it); ``force=None`` for commands without ``--force``."""
-    path = _folder(Path(path), what)
+    path = check_writable_dir(Path(path), what)
     entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
     at_stake = entries if replaces is None else [n for n in replaces if n in entries]
     mine = written_by_hw2(path)

@@ -37,7 +37,7 @@ from typing import Any
 
 import hw2cli
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_write_text
+from hw2cli.common.io import atomic_write_text, check_writable_dir
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.rundir import lock, staged_name
 from hw2cli.report.build import TITLE, build_report
@@ -388,14 +388,7 @@ def run_reproduce(opts: ReproduceOptions, reporter: Reporter | None = None) -> R
     the run: the result says which, the finished parts stay, and the same call continues."""
     reporter = reporter or Reporter()
     out = Path(opts.folder())
-    if out.exists() and not out.is_dir():
-        raise Hw2Error(f"--out {out} is a file, not a folder; choose another path")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise Hw2Error(f"cannot create the reproduction folder {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise Hw2Error(f"the reproduction folder {out} is not writable; choose another --out")
+    check_writable_dir(out, "--out folder")
     selected = opts.selected()
     result = ReproduceResult(str(out), opts.profile, opts.device)
     started = time.monotonic()
