@@ -124,6 +124,18 @@ def _span_means(curve: torch.Tensor, block: int) -> dict[str, float | None]:
     return {name: (curve[a:b].mean().item() if len(curve) >= b else None) for name, (a, b) in spans.items()}
 
 
+def _banded(values: list[float], edges: tuple[float, float], guard: str | None, rule: str) -> tuple[str, str]:
+    """(verdict, why): holds below the first edge, partly below the second, else does not hold,
+    in every seed; inconclusive when the guard says the models cannot show it yet, or the
+    seeds fall on both sides of an edge."""
+    if guard:
+        return INCONCLUSIVE, guard
+    verdict = band(values, list(edges), [HOLDS, PARTLY, FAILS])
+    if verdict is None:
+        return INCONCLUSIVE, f"the seeds' ratios straddle {edges[0]:g} or {edges[1]:g}"
+    return verdict, rule
+
+
 def _order_guard(rope: PositionsTraining) -> str | None:
     """Why the trained models cannot decide yet (None when RoPE uses order in every seed)."""
     if len(rope.shuffle_kls) < 2:
@@ -162,13 +174,9 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
             f"{rope.shuffle_kl:.3f} (RoPE), NoPE/RoPE {min(shares):.2f}..{max(shares):.2f} over {seeds} seeds; "
             f"val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}"
         )
-        verdict = band(shares, [0.1, 0.5], [HOLDS, PARTLY, FAILS])
-        if guard:
-            verdict, why = INCONCLUSIVE, guard
-        elif verdict is None:
-            verdict, why = INCONCLUSIVE, "the seeds' NoPE/RoPE ratios straddle 0.1 or 0.5"
-        else:
-            why = "NoPE/RoPE below 0.1 holds, below 0.5 partly, in every seed"
+        verdict, why = _banded(
+            shares, (0.1, 0.5), guard, "NoPE/RoPE below 0.1 holds, below 0.5 partly, in every seed"
+        )
         out.append(
             Verdict(
                 "a causal decoder without positions cannot tell word orders apart", measurement, verdict, why
@@ -193,13 +201,9 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
             f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
             f"({min(ratios):.2f}..{max(ratios):.2f}x over {len(ratios)} seeds){extra}"
         )
-        verdict = band(ratios, [1.05, 1.25], [HOLDS, PARTLY, FAILS])
-        if guard:
-            verdict, why = INCONCLUSIVE, guard
-        elif verdict is None:
-            verdict, why = INCONCLUSIVE, "the seeds' ratios straddle 1.05 or 1.25"
-        else:
-            why = "at most 1.05x holds, at most 1.25x partly, in every seed"
+        verdict, why = _banded(
+            ratios, (1.05, 1.25), guard, "at most 1.05x holds, at most 1.25x partly, in every seed"
+        )
         out.append(
             Verdict(
                 "relative positions (RoPE) extrapolate past the trained length", measurement, verdict, why
