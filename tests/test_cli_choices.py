@@ -76,3 +76,20 @@ def test_padding_bench_subcommand_is_optional_in_usage():
 
 def test_completion_is_offered():
     assert "--install-completion" in plain_help([])
+
+
+@pytest.mark.parametrize(
+    "command, usage",
+    [
+        (["graph", "check"], ["[OPTIONS]", "EDGES"]),
+        (["graph", "powers"], ["[OPTIONS]", "[EDGES]"]),
+        (["padding-bench", "preview"], ["[OPTIONS]", "OUT_DIR"]),
+        (["report"], ["[OPTIONS]", "RUN_DIR"]),
+        (["gpt", "generate"], ["[OPTIONS]", "[RUN_DIR]"]),
+    ],
+)
+def test_usage_lines_name_arguments_plainly(command, usage):
+    """Required arguments in capitals without Typer's braces, optional ones in brackets."""
+    text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+    line = next(line for line in text.splitlines() if "Usage:" in line)
+    assert line.split()[2 + len(command) :] == usage

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from hw2cli.common.errors import Hw2Error
 
@@ -83,6 +83,15 @@ def user_errors(fn: Callable) -> Callable:
                 raise typer.Exit(2) from None
 
     return wrapper
+
+
+class PlainUsage(TyperCommand):
+    """A command whose usage line names a required argument plainly (``EDGES``), not in the
+    braces Typer puts around it (``{EDGES}``)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 
 class OneLineErrors(TyperGroup):

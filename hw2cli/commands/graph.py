@@ -9,7 +9,7 @@ import typer
 
 from hw2cli.commands._options import JsonOut, Quiet, takes
 from hw2cli.commands._runner import run_command
-from hw2cli.commands._shared import user_errors
+from hw2cli.commands._shared import PlainUsage, user_errors
 from hw2cli.graph.options import CheckOptions, LaplacianOptions, PowersOptions
 
 app = typer.Typer(
@@ -79,7 +79,7 @@ def _exit_1_if_wrong(result) -> None:
         raise typer.Exit(1)
 
 
-@app.command("check")
+@app.command("check", cls=PlainUsage)
 @user_errors
 @takes(CheckOptions)
 def graph_check(opts: CheckOptions, json_path: JsonOut = None) -> None:

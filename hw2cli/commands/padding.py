@@ -9,7 +9,7 @@ import typer
 
 from hw2cli.commands._options import JsonOut, PlotOut, Quiet, takes
 from hw2cli.commands._runner import run_command
-from hw2cli.commands._shared import user_errors
+from hw2cli.commands._shared import PlainUsage, user_errors
 from hw2cli.common.errors import Hw2Error
 from hw2cli.padding.options import PaddingOptions, PreviewOptions
 
@@ -91,7 +91,7 @@ def padding_bench(
     )
 
 
-@app.command("preview")
+@app.command("preview", cls=PlainUsage)
 @user_errors
 @takes(PreviewOptions)
 def padding_preview(opts: PreviewOptions) -> None:
