@@ -243,3 +243,21 @@ def test_compiled_training_follows_the_eager_run(corpus, tmp_path):
         assert (a["val_loss"] is None) == (b["val_loss"] is None)
         if a["val_loss"] is not None:
             assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_steps_follow_the_cpu_and_cuda_graphs_follow_the_eager_steps(corpus, tmp_path):
+    # The GPU paths: ids and windows on the device (the windows the CPU draws), losses read once
+    # a row, and --compile as CUDA graphs for the steps and the evaluation. Same losses as the
+    # CPU's to TF32's rounding (nanoGPT's setting for fp32 matmuls on a GPU).
+    options = dict(dropout=0.0, flash_attn=True, max_steps=6)
+    cpu = train(tiny(corpus, tmp_path / "cpu", **options))
+    eager = train(tiny(corpus, tmp_path / "eager", device="cuda", **options))
+    graphs = train(tiny(corpus, tmp_path / "graphs", device="cuda", compile=True, **options))
+    assert eager.device.startswith("cuda") and graphs.device.startswith("cuda")
+    for a, b, c in zip(cpu.metrics, eager.metrics, graphs.metrics, strict=True):
+        for key in ("train_loss", "val_loss"):
+            assert (a[key] is None) == (b[key] is None) == (c[key] is None)
+            if a[key] is not None:
+                assert b[key] == pytest.approx(a[key], rel=2e-3), (key, a, b)
+                assert c[key] == pytest.approx(b[key], rel=2e-3), (key, b, c)

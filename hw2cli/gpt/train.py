@@ -273,10 +273,10 @@ def lr_at(step: int, total: int, opts: TrainOptions) -> float:
 def compile_model(model: GPT, device: torch.device, graphs: bool) -> torch.nn.Module:
     """``torch.compile(model)`` for training. On the CPU with Inductor's C++ wrapper, which
     calls the kernels without a Python line each (~5% a step). On a GPU with ``graphs`` (one
-    process) as CUDA graphs ("reduce-overhead"): a step replays its few hundred recorded
-    kernels in one launch each way, where launching them one by one from Python is what bounds
-    a model of this size. Several processes (DistributedDataParallel, whose gradient hooks run
-    outside the graphs) keep Inductor's default mode."""
+    process) as CUDA graphs ("reduce-overhead"): the forward and the backward pass each replay
+    their recorded kernels in one launch, where launching a few hundred small kernels one by one
+    from Python is what bounds a model of this size. Several processes (DistributedDataParallel)
+    keep Inductor's default mode: CUDA graphs with DDP's gradient hooks were not tried."""
     if device.type == "cpu":
         return torch.compile(model, options={"cpp_wrapper": True})
     return torch.compile(model, mode="reduce-overhead" if graphs else None)
