@@ -1,5 +1,6 @@
 """The training text: the default corpus (Grimm's fairy tales), a character tokenizer,
-the train/validation split and random training windows.
+the train/validation split and the batches of random windows (:class:`Batches`: one draw per
+step that the processes of a run share out, gathered on the device).
 
 The default corpus is Project Gutenberg eBook 2591, downloaded once into the cache folder
 (``hw2cli.common.cache.cache_dir()``) with the Gutenberg header and licence removed.
