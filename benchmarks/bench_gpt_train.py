@@ -12,10 +12,16 @@
    the same configuration on the same cleaned text in alternation, and the ratio of wall times
    is printed. --cold gives every hw2 run an empty Inductor cache, so --compile pays its whole
    compilation each time; without it, runs after the first reuse the cache, as a user's do.
+   --before DIR (another checkout of hw2, e.g. the main branch before a change) runs that
+   checkout's `hw2 gpt train` in the same rounds, so that a change is timed against the code
+   before it under the same machine load.
 
     python benchmarks/bench_gpt_train.py --txt-file ../shared/data/grimms_fairy_tales.txt
     python benchmarks/bench_gpt_train.py --txt-file ../shared/data/grimms_fairy_tales.txt \
         --e2e --nanogpt /path/to/nanoGPT --rounds 2 --hw2-args="--flash-attn --compile"
+    python benchmarks/bench_gpt_train.py --txt-file ../shared/data/grimms_fairy_tales.txt \
+        --e2e --nanogpt /path/to/nanoGPT --before /path/to/hw2-main --rounds 3 \
+        --hw2-args="--flash-attn --compile --threads 2"
 """
 
 from __future__ import annotations
@@ -152,9 +158,13 @@ def run_nanogpt(nanogpt: Path, work: Path, out: Path) -> tuple[float, float]:
     return wall, min(vals[1:])  # the loss of step 0 is the untrained model's
 
 
-def run_hw2(txt_file: str, extra: str, out: Path, cache: Path | None) -> tuple[float, float, float]:
-    """Wall time, best validation loss and steady tokens/s of `hw2 gpt train`."""
+def run_hw2(
+    txt_file: str, extra: str, out: Path, cache: Path | None, checkout: Path | None = None
+) -> tuple[float, float, float]:
+    """Wall time, best validation loss and steady tokens/s of `hw2 gpt train` (of this checkout,
+    or of ``checkout``)."""
     env = dict(os.environ)
+    env["PYTHONPATH"] = str(checkout or Path(__file__).resolve().parents[1])
     if cache is not None:
         env["TORCHINDUCTOR_CACHE_DIR"] = str(cache)
     cmd = [sys.executable, "-m", "hw2cli", "gpt", "train", "--txt-file", txt_file, *HW2_E2E.split()]
@@ -169,15 +179,19 @@ def end_to_end(args: argparse.Namespace, text: str, tmp: Path) -> None:
     nanogpt = Path(args.nanogpt).resolve() if args.nanogpt else None
     if nanogpt is not None:
         nanogpt_workdir(text, tmp / "nanogpt", nanogpt)
-    walls: dict[str, list[float]] = {"hw2": [], "nanoGPT": []}
+    before = Path(args.before).resolve() if args.before else None
+    sides = {"hw2": None, **({"hw2 before": before} if before else {})}
+    walls: dict[str, list[float]] = {"nanoGPT": [], **{side: [] for side in sides}}
     for r in range(args.rounds):
         cache = tmp / f"inductor{r}" if args.cold else None
-        wall, best, tps = run_hw2(args.txt_file, args.hw2_args, tmp / f"hw2-{r}", cache)
-        walls["hw2"].append(wall)
-        print(
-            f"round {r}: hw2 gpt train {args.hw2_args}: {wall:.1f} s, best val loss {best:.4f}, "
-            f"{tps:,.0f} tok/s after the first interval ({1000 * 768 / tps:.1f} ms/step)"
-        )
+        for side, checkout in sides.items():
+            out = tmp / f"{side.replace(' ', '-')}-{r}"
+            wall, best, tps = run_hw2(args.txt_file, args.hw2_args, out, cache, checkout)
+            walls[side].append(wall)
+            print(
+                f"round {r}: {side} gpt train {args.hw2_args}: {wall:.1f} s, best val loss {best:.4f}, "
+                f"{tps:,.0f} tok/s after the first interval ({1000 * 768 / tps:.1f} ms/step)"
+            )
         if nanogpt is not None:
             wall, best = run_nanogpt(nanogpt, tmp / "nanogpt", tmp / f"nanogpt-out{r}")
             walls["nanoGPT"].append(wall)
@@ -187,6 +201,12 @@ def end_to_end(args: argparse.Namespace, text: str, tmp: Path) -> None:
         print(
             f"best of {args.rounds}: hw2 {h:.1f} s, nanoGPT {n:.1f} s: hw2 runs at {n / h:.2f}x nanoGPT's speed"
         )
+    if before is not None:
+        h, b = min(walls["hw2"]), min(walls["hw2 before"])
+        line = f"best of {args.rounds}: hw2 {h:.1f} s, hw2 before ({before}) {b:.1f} s: {b / h:.2f}x"
+        if nanogpt is not None:
+            line += f"; before, hw2 ran at {min(walls['nanoGPT']) / b:.2f}x nanoGPT's speed"
+        print(line)
 
 
 def main() -> None:
@@ -204,6 +224,7 @@ def main() -> None:
     ap.add_argument(
         "--cold", action="store_true", help="an empty Inductor cache for every hw2 run (with --e2e)"
     )
+    ap.add_argument("--before", help="another hw2 checkout to run in the same rounds (with --e2e)")
     args = ap.parse_args()
     text, _ = load_text(args.txt_file)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, text {len(text):,} chars")

@@ -139,3 +139,65 @@ def test_batches_are_shifted_windows_drawn_uniformly():
     assert y.max().item() == 49
     again = data.get_batch(ids, 8, 4000, torch.Generator().manual_seed(0))
     assert torch.equal(again[0], x)
+
+
+def _per_step_batch(ids, block_size, batch_size, seed, step):
+    """The batch of ``step`` as the trainer drew it before issue 24: its own generator from
+    (seed, rank 0, step), then get_batch."""
+    gen = torch.Generator().manual_seed(data.step_seeds(seed, 0, step)[0])
+    return data.get_batch(ids, block_size, batch_size, gen)
+
+
+def test_training_batches_of_one_process_are_the_per_step_draws_in_any_order():
+    ids = torch.randint(50, (300,))
+    batches = data.Batches(ids, block_size=8, batch_size=5, seed=3, chunk=4)
+    for step in [0, 1, 2, 3, 4, 9, 7, 8, 2]:  # across chunks, forward, back (a resumed run)
+        x, y = batches(step)
+        ex, ey = _per_step_batch(ids, 8, 5, 3, step)
+        assert torch.equal(x, ex) and torch.equal(y, ey), step
+    assert not torch.equal(batches(0)[0], batches(1)[0])
+
+
+def test_validation_batches_are_one_stream_drawn_again_at_every_evaluation():
+    ids = torch.randint(50, (300,))
+    batches = data.Batches(ids, 8, 5, seed=3, count=7, chunk=3)
+    gen = torch.Generator().manual_seed(data.step_seeds(3, 0, 0, purpose=1)[0])
+    expected = [data.get_batch(ids, 8, 5, gen) for _ in range(7)]  # the old evaluation's draws
+    for _ in range(2):  # two evaluations, the same batches
+        for i, (ex, ey) in enumerate(expected):
+            x, y = batches(i)
+            assert torch.equal(x, ex) and torch.equal(y, ey), i
+    batches(0)
+    batches(1)
+    batches(0)  # an evaluation cut short (Ctrl-C): the next one starts again from batch 0
+    assert torch.equal(batches(1)[0], expected[1][0])
+    with pytest.raises(ValueError, match="out of order"):
+        batches(5)
+
+
+@pytest.mark.parametrize("count", [None, 6])
+def test_processes_share_out_the_global_batch(count):
+    """Rank r of W processes with batch B gets rows r*B .. (r+1)*B - 1 of the batch one
+    process with batch W*B gets: what makes N processes train what one process does."""
+    ids = torch.randint(50, (300,))
+    one = data.Batches(ids, 8, 6, seed=1, count=count, chunk=4)
+    ranks = [data.Batches(ids, 8, 2, seed=1, rank=r, world_size=3, count=count, chunk=4) for r in range(3)]
+    for i in range(6):
+        x, y = one(i)
+        parts = [b(i) for b in ranks]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x) and torch.equal(
+            torch.cat([p[1] for p in parts]), y
+        )
+
+
+def test_memory_mapped_ids_give_the_batches_of_a_tensor(tmp_path):
+    import numpy as np
+
+    ids = torch.randint(50_000, (300,))
+    path = tmp_path / "ids.bin"
+    ids.numpy().astype(np.uint16).tofile(path)
+    mapped = np.memmap(path, dtype=np.uint16, mode="r")
+    a, b = data.Batches(mapped, 8, 5, seed=2), data.Batches(ids, 8, 5, seed=2)
+    for step in range(3):
+        (xa, ya), (xb, yb) = a(step), b(step)
+        assert xa.dtype == torch.int64 and torch.equal(xa, xb) and torch.equal(ya, yb)

@@ -421,6 +421,32 @@ def test_bf16_autocast_runs_forward_backward_and_cached_generation(flash):
     assert all(p.grad is not None for p in model.parameters())
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_loss_with_targets_is_the_cross_entropy_of_the_logits_with_its_gradients(precision):
+    """``model(x, targets=y)`` (the trainer's call, one graph under torch.compile) equals the
+    fp32 cross-entropy of ``model(x)``'s logits, gradients included, with and without bf16."""
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(5)
+    x, y = torch.randint(0, 13, (3, 16), generator=gen), torch.randint(0, 13, (3, 16), generator=gen)
+    losses, grads = [], []
+    for inside in (True, False):
+        model = small_model().train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            if inside:
+                loss = model(x, targets=y)
+            else:
+                logits = model(x)
+        if not inside:
+            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        loss.backward()
+        losses.append(loss)
+        grads.append([p.grad for p in model.parameters()])
+    assert losses[0].dtype == torch.float32 and losses[0].shape == ()
+    assert torch.equal(losses[0], losses[1])
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+
+
 # ----------------------------------------------------------------------------- the model API contract
 
 

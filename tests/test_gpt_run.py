@@ -474,19 +474,19 @@ def test_ctrl_c_in_a_backward_pass_abandons_the_step(corpus, tmp_path, monkeypat
 
 
 def test_ctrl_c_in_an_evaluation_abandons_it_and_keeps_the_step(corpus, tmp_path, monkeypatch):
-    from hw2cli.gpt import train as train_module
+    from hw2cli.gpt import data as data_module
 
-    real = train_module.get_batch
+    real = data_module.gather_windows
     batches = {"eval": 0}
 
-    def get_batch(data, block_size, batch_size, generator):
+    def gather_windows(data, starts, block_size):
         if len(data) < 500:  # the validation split (the training split is longer)
             batches["eval"] += 1
             if batches["eval"] == 2:  # inside the first evaluation (2 batches each), at step 6
                 _ctrl_c()
-        return real(data, block_size, batch_size, generator)
+        return real(data, starts, block_size)
 
-    monkeypatch.setattr(train_module, "get_batch", get_batch)
+    monkeypatch.setattr(data_module, "gather_windows", gather_windows)
     cut = train(tiny(corpus, tmp_path / "run"))
     assert cut.interrupted and cut.steps == 6 and cut.checkpoint_step == 6
     assert batches["eval"] == 2  # the evaluation stopped there

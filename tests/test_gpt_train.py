@@ -1,5 +1,5 @@
 """The GPT trainer and its run directory: save/load, resume equivalence, Ctrl-C, the
-learning-rate schedule, and DistributedDataParallel with two CPU processes."""
+learning-rate schedule, and DistributedDataParallel across two "nodes" of one CPU process each."""
 
 from __future__ import annotations
 
@@ -173,77 +173,62 @@ def test_lr_schedule():
     assert lr_at(100, 100, TrainOptions(lr=1e-3, lr_schedule="cosine")) == pytest.approx(1e-4)
 
 
-def test_two_process_torchrun(corpus, tmp_path):
-    out = tmp_path / "ddp"
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_nodes_under_torchrun_train_what_one_process_does_with_their_global_batch(corpus, tmp_path):
+    """Two "nodes" (two torchrun launchers, one process each, gloo) meet through a c10d
+    rendezvous on 127.0.0.1, as the nodes of a cluster do (docs/gpt.md), and train with batch
+    4 each: the losses and weights equal one process's with batch 8 (dropout 0), since a
+    step's windows are one draw that the processes share out. Only rank 0 reports and writes."""
+    out = tmp_path / "nodes"
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
-    with socket.socket() as sock:  # a free port for the rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc-per-node",
-            "2",
-            "--master-addr",
-            "127.0.0.1",
-            "--master-port",
-            str(port),
-            "-m",
-            "hw2cli",
-            "gpt",
-            "train",
-            "--txt-file",
-            str(corpus),
-            "--model-type",
-            "gpt-nano",
-            "--block-size",
-            "16",
-            "--batch-size",
-            "4",
-            "--max-steps",
-            "6",
-            "--eval-interval",
-            "3",
-            "--eval-steps",
-            "2",
-            "--log-interval",
-            "3",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-            "--json",
-            str(tmp_path / "ddp.json"),
-            "--quiet",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
+    launch += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-id", "t"]
+    launch += ["--local-addr", "127.0.0.1", "-m", "hw2cli", "gpt", "train", "--txt-file", str(corpus)]
+    launch += "--model-type gpt-nano --block-size 16 --batch-size 4 --max-steps 6 --eval-interval 3".split()
+    launch += "--eval-steps 2 --log-interval 3 --dropout 0 --device cpu --quiet".split()
+    launch += ["--out", str(out), "--json", str(tmp_path / "nodes.json")]
+    nodes = [
+        subprocess.Popen(
+            launch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+        )
+        for _ in range(2)
+    ]
     try:
-        stdout, stderr = proc.communicate(timeout=300)
+        outputs = [node.communicate(timeout=300) for node in nodes]
     finally:
-        if proc.poll() is None:  # kill torchrun and its workers, not just torchrun
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 0, stderr[-3000:]
-    summary = json.loads((tmp_path / "ddp.json").read_text())
+        for node in nodes:
+            if node.poll() is None:  # kill torchrun and its worker, not just torchrun
+                os.killpg(node.pid, signal.SIGKILL)
+                node.wait()
+    for node, (_, stderr) in zip(nodes, outputs, strict=True):
+        assert node.returncode == 0, stderr[-3000:]
+    summary = json.loads((tmp_path / "nodes.json").read_text())
     assert summary["world_size"] == 2 and summary["rank"] == 0 and summary["steps"] == 6
-    assert stdout.count("GPT training") == 1  # only rank 0 reports
+    assert sum(stdout.count("GPT training") for stdout, _ in outputs) == 1  # only rank 0 reports
     assert [r["step"] for r in ckpt.read_metrics(out)] == [3, 6]
-    model, _, _ = ckpt.load_run(out)
-    # Each rank drew its own batches: the run differs from a one-process run of the same options.
-    train(tiny(corpus, tmp_path / "single", max_steps=6, eval_interval=3))
-    single = weights(tmp_path / "single")
-    assert any(not torch.equal(single[k], v) for k, v in weights(out).items())
+
+    single = train(tiny(corpus, tmp_path / "single", batch_size=8, max_steps=6, eval_interval=3, dropout=0.0))
+    for a, b in zip(summary["metrics"], single.metrics, strict=True):
+        assert a["step"] == b["step"]
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+    one, two = weights(tmp_path / "single"), weights(out)
+    assert one.keys() == two.keys()
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-6, msg=key)
+    # and the weights moved: batch 4 alone, on one process, trains to other weights
+    train(tiny(corpus, tmp_path / "half", max_steps=6, eval_interval=3, dropout=0.0))
+    half = weights(tmp_path / "half")
+    assert any(not torch.allclose(half[k], one[k], rtol=1e-3, atol=1e-4) for k in one)
 
 
 def test_compiled_training_follows_the_eager_run(corpus, tmp_path):
@@ -259,3 +244,21 @@ def test_compiled_training_follows_the_eager_run(corpus, tmp_path):
         assert (a["val_loss"] is None) == (b["val_loss"] is None)
         if a["val_loss"] is not None:
             assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_steps_follow_the_cpu_and_cuda_graphs_follow_the_eager_steps(corpus, tmp_path):
+    # The GPU paths: ids and windows on the device (the windows the CPU draws), losses read once
+    # a row, and --compile as CUDA graphs for the steps and the evaluation. Same losses as the
+    # CPU's to TF32's rounding (nanoGPT's setting for fp32 matmuls on a GPU).
+    options = dict(dropout=0.0, flash_attn=True, max_steps=6)
+    cpu = train(tiny(corpus, tmp_path / "cpu", **options))
+    eager = train(tiny(corpus, tmp_path / "eager", device="cuda", **options))
+    graphs = train(tiny(corpus, tmp_path / "graphs", device="cuda", compile=True, **options))
+    assert eager.device.startswith("cuda") and graphs.device.startswith("cuda")
+    for a, b, c in zip(cpu.metrics, eager.metrics, graphs.metrics, strict=True):
+        for key in ("train_loss", "val_loss"):
+            assert (a[key] is None) == (b[key] is None) == (c[key] is None)
+            if a[key] is not None:
+                assert b[key] == pytest.approx(a[key], rel=2e-3), (key, a, b)
+                assert c[key] == pytest.approx(b[key], rel=2e-3), (key, b, c)

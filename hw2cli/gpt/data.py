@@ -1,5 +1,6 @@
 """The training text: the default corpus (Grimm's fairy tales), a character tokenizer,
-the train/validation split and random training windows.
+the train/validation split and the batches of random windows (:class:`Batches`: one draw per
+step that the processes of a run share out, gathered on the device).
 
 The default corpus is Project Gutenberg eBook 2591, downloaded once into the cache folder
 (``hw2cli.common.cache.cache_dir()``) with the Gutenberg header and licence removed.
@@ -149,17 +150,101 @@ def split_data(data: torch.Tensor, val_fraction: float, block_size: int) -> tupl
     return train, val
 
 
-def get_batch(
-    data: torch.Tensor | np.ndarray, block_size: int, batch_size: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` windows drawn uniformly with replacement: inputs and next-token targets.
+def step_seeds(seed: int, rank: int, step: int, purpose: int = 0) -> tuple[int, int]:
+    """Two independent 63-bit seeds (batch windows, dropout) for one step of one rank;
+    ``purpose`` 1 gives the fixed validation batches instead."""
+    a, b = np.random.SeedSequence([purpose, seed, rank, step]).generate_state(2, dtype=np.uint64)
+    return int(a) >> 1, int(b) >> 1
 
-    ``data`` is a tensor of ids, or a (memory-mapped) numpy array of them, read window by window.
-    """
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    positions = starts[:, None] + torch.arange(block_size + 1)
+
+def draw_starts(n_ids: int, block_size: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` window starts drawn uniformly with replacement (on the CPU)."""
+    return torch.randint(n_ids - block_size, (count,), generator=generator)
+
+
+def gather_windows(
+    data: torch.Tensor | np.ndarray, starts: torch.Tensor, block_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and next-token targets (int64) of the windows at ``starts``.
+
+    ``data`` is a tensor of ids on the device of ``starts``, or a (memory-mapped) numpy array
+    of them, read window by window."""
+    positions = starts[:, None] + torch.arange(block_size + 1, device=starts.device)
     if isinstance(data, np.ndarray):
         windows = torch.from_numpy(data[positions.numpy()].astype(np.int64))
     else:
-        windows = data[positions]
+        windows = data[positions].long()
     return windows[:, :-1], windows[:, 1:]
+
+
+def get_batch(
+    data: torch.Tensor | np.ndarray, block_size: int, batch_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` windows drawn uniformly with replacement: inputs and next-token targets."""
+    return gather_windows(data, draw_starts(len(data), block_size, batch_size, generator), block_size)
+
+
+class Batches:
+    """The batches of one process of a training run: the training batch of each step, or the
+    fixed validation batches of an evaluation.
+
+    A batch is one draw of ``batch_size x world_size`` windows, of which process ``rank`` takes
+    its slice: the windows of a run depend on its seed and global batch alone, so that two
+    processes of batch 4 train on what one process of batch 8 does, and one process draws what
+    :func:`get_batch` draws. Training batch ``s`` is drawn from a generator seeded by the step
+    (:func:`step_seeds`: a resumed run draws what the uninterrupted one would have); the
+    ``count`` validation batches are drawn one after the other from one generator with a fixed
+    seed, the same ones at every evaluation.
+
+    The starts are drawn on the CPU, ``chunk`` batches at a time, so that the windows are the
+    same on every device. On a GPU the ids are copied there once, a chunk of starts goes over in
+    one copy and the windows are gathered there: no copy and no wait for the host per batch.
+    """
+
+    def __init__(
+        self,
+        data: torch.Tensor | np.ndarray,
+        block_size: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str = "cpu",
+        count: int | None = None,
+        chunk: int = 64,
+    ) -> None:
+        self.device = torch.device(device)
+        if self.device.type != "cpu":
+            if isinstance(data, np.ndarray):  # the memory-mapped ids of a BPE corpus
+                data = torch.from_numpy(data.astype(np.int64))
+            data = data.to(self.device)
+        self.data, self.n_ids, self.block_size, self.batch_size = data, len(data), block_size, batch_size
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.validation, self.count, self.chunk = count is not None, count, chunk
+        self._first, self._starts = 0, torch.empty(0, batch_size, dtype=torch.long)
+        self._generator = torch.Generator()
+
+    def __call__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets of training step ``index``, or of validation batch ``index``
+        (``0 .. count - 1``, in order: batch 0 starts the draws again)."""
+        if not self._first <= index < self._first + len(self._starts) or (self.validation and index == 0):
+            self._draw(index)
+        return gather_windows(self.data, self._starts[index - self._first], self.block_size)
+
+    def _draw(self, first: int) -> None:
+        """The starts of this process's slices of the batches from ``first`` on."""
+        if self.validation:
+            if first == 0:
+                self._generator.manual_seed(step_seeds(self.seed, 0, 0, purpose=1)[0])
+            elif first != self._first + len(self._starts):
+                raise ValueError(f"validation batch {first} asked for out of order")
+            generators = [self._generator] * min(self.chunk, self.count - first)
+        else:
+            seeds = [step_seeds(self.seed, 0, s)[0] for s in range(first, first + self.chunk)]
+            generators = [torch.Generator().manual_seed(s) for s in seeds]
+        size = self.batch_size * self.world_size
+        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
+        starts = torch.stack([draw_starts(self.n_ids, self.block_size, size, g)[mine] for g in generators])
+        if self.device.type == "cuda":  # page-locked: the copy does not wait for the device
+            starts = starts.pin_memory()
+        self._first, self._starts = first, starts.to(self.device, non_blocking=True)

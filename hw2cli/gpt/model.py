@@ -318,8 +318,12 @@ class GPT(nn.Module):
             for block in self.blocks:
                 block.attn.recorder = None
 
-    def forward(self, idx: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
-        """Token ids (B, T) -> logits (B, T, vocab).
+    def forward(
+        self, idx: torch.Tensor, caches: list[KVCache] | None = None, targets: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token ids (B, T) -> logits (B, T, vocab); with ``targets`` (B, T), the mean
+        cross-entropy of the logits against them instead, in fp32 (as nanoGPT's model does:
+        compiled, the loss is part of the model's graph).
 
         With ``caches`` (``new_caches()``), idx holds the positions after the ``length``
         cached ones, and each layer extends its own cache.
@@ -338,7 +342,10 @@ class GPT(nn.Module):
         x = self.drop(x)
         for layer, block in enumerate(self.blocks):
             x = block(x, rope, caches[layer] if caches is not None else None)
-        return self.lm_head(self.ln_f(x))
+        logits = self.lm_head(self.ln_f(x))
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
 
     def configure_optimizers(
         self,

@@ -201,13 +201,17 @@ def check_finite_weights(model: torch.nn.Module, step: int) -> None:
 
 @dataclass
 class Metrics:
-    """The rows of metrics.csv, the losses and time of the steps since the last row, and what
-    the progress bar and the summary show."""
+    """The rows of metrics.csv, the losses of the steps since the last row (on the device, read
+    once a row), and what the progress bar and the summary show.
+
+    A row's time runs from :meth:`mark` (the loop marks the end of the last row's evaluation,
+    sample and checkpoint) to the end of :meth:`close`, which waits for the device: on a GPU,
+    where the host runs ahead of the device, the time of the steps themselves."""
 
     rows: list[dict[str, Any]]
     best_val: float | None = None
     losses: list[torch.Tensor] = field(default_factory=list)
-    seconds: float = 0.0
+    since: float = 0.0
     trained_steps: int = 0  # steps timed in this process (for its tokens/s)
     train_seconds: float = 0.0
 
@@ -215,9 +219,12 @@ class Metrics:
         self.last_train = next((r["train_loss"] for r in reversed(self.rows)), None)
         self.last_val = next((r["val_loss"] for r in reversed(self.rows) if r["val_loss"] is not None), None)
 
-    def add_step(self, loss: torch.Tensor, seconds: float) -> None:
+    def mark(self) -> None:
+        """Start timing the steps of the next row."""
+        self.since = time.perf_counter()
+
+    def add_step(self, loss: torch.Tensor) -> None:
         self.losses.append(loss)
-        self.seconds += seconds
 
     def close(self, step: int, lr: float, tokens_per_step: int, dist, device) -> tuple[dict[str, Any], int]:
         """Append the row of the steps since the last one (their mean loss, the same on every
@@ -225,8 +232,8 @@ class Metrics:
         was not finite."""
         stacked = torch.stack(self.losses).float()
         mean = all_mean(stacked.mean().item(), dist, device)
+        n, seconds = len(self.losses), max(time.perf_counter() - self.since, 1e-9)
         check_finite_losses(stacked, step, mean)
-        n, seconds = len(self.losses), max(self.seconds, 1e-9)
         row = {
             "step": step,
             "train_loss": mean,
@@ -235,8 +242,8 @@ class Metrics:
             "tokens_per_s": tokens_per_step * n / seconds,
         }
         self.rows.append(row)
-        self.trained_steps, self.train_seconds = self.trained_steps + n, self.train_seconds + self.seconds
-        self.losses, self.seconds, self.last_train = [], 0.0, mean
+        self.trained_steps, self.train_seconds = self.trained_steps + n, self.train_seconds + seconds
+        self.losses, self.last_train = [], mean
         return row, n
 
     def add_val(self, row: dict[str, Any], val: float | None, bpc: float | None) -> None:
@@ -355,15 +362,21 @@ def check_target(total: int, reached: int, opts: TrainOptions) -> None:
 
 class WallTime:
     """Times the first steps after the first one (which pays for start-up and compilation)
-    and announces the run's estimated wall time, evaluations included, once per run."""
+    and announces the run's estimated wall time, evaluations included, once per run. With
+    ``sync`` (a GPU) it waits for the device at each of those few readings of the clock."""
 
-    def __init__(self, step: int, total: int, opts: TrainOptions, reporter: Reporter) -> None:
+    def __init__(
+        self, step: int, total: int, opts: TrainOptions, reporter: Reporter, sync: bool = False
+    ) -> None:
         self.first, self.total, self.opts, self.reporter = step + 1, total, opts, reporter
         self.t0: float | None = None
+        self.sync = sync
 
     def step_done(self, step: int) -> None:
         if self.first is None or step < self.first:
             return
+        if self.sync:
+            torch.cuda.synchronize()
         now = time.perf_counter()
         if self.t0 is None:
             self.t0 = now

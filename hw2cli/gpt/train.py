@@ -6,8 +6,14 @@ a row of metrics every ``log_interval`` steps, and every ``eval_interval`` steps
 loss and a checkpoint. :func:`train` returns the trained model in memory with its metrics; with
 ``out`` set it also writes a run directory that ``resume`` continues.
 
-The random numbers of step ``s`` on rank ``r`` (batch windows, dropout) are seeded from
-``(seed, r, s)``, so a resumed run draws exactly what the uninterrupted run would have.
+The windows of step ``s`` are one draw seeded from ``(seed, s)`` that the processes of a
+torchrun run share out (hw2cli.gpt.data.Batches), and its dropout is seeded from
+``(seed, rank, s)``: a resumed run draws exactly what the uninterrupted run would have, and N
+processes of batch B train on the windows one process of batch N x B does.
+
+On a GPU nothing in a step waits for the device: the ids live there and the windows are
+gathered there, the losses stay there until a row of metrics reads them, and with
+``compile`` one process replays each step as CUDA graphs (:func:`compile_model`).
 """
 
 from __future__ import annotations
@@ -20,15 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, resolve_device
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import run
 from hw2cli.gpt.config import TrainOptions, eval_interval, fill_sizes, total_steps
-from hw2cli.gpt.data import get_batch, load_text, split_data
+from hw2cli.gpt.data import Batches, load_text, split_data, step_seeds
 from hw2cli.gpt.model import GPT
 from hw2cli.gpt.pretrained import model_for
 from hw2cli.gpt.sample import greedy_sample, sample_prompt
@@ -116,8 +120,11 @@ def train(
             opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type
         )
         scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        # On the CPU, Inductor's C++ wrapper calls the kernels without a Python line each: ~5% a step.
-        net = torch.compile(model, options={"cpp_wrapper": device.type == "cpu"}) if opts.compile else model
+        graphs = opts.compile and device.type == "cuda" and dist.world_size == 1
+        compiled = compile_model(model, device, graphs) if opts.compile else None
+        net = model if compiled is None else compiled
+        # the validation: compiled on a GPU; on a CPU eager (compiling it costs more than it saves)
+        eval_net = compiled if compiled is not None and device.type != "cpu" else model
         if dist.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -128,6 +135,9 @@ def train(
         checkpoints = run.Checkpoints(session.folder, dist, first, state.step if session.run else None)
         tb = TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None
         prompt = sample_prompt(tokenizer, val_data if len(val_data) else train_data)
+        shares = (opts.block_size, opts.batch_size, opts.seed, dist.rank, dist.world_size, device)
+        train_batches = Batches(train_data, *shares)
+        val_batches = Batches(val_data, *shares, count=opts.eval_steps) if len(val_data) else None
         val_chars = len(tokenizer.decode(val_data)) if len(val_data) else 0
         label = Path(opts.init_from).name if opts.init_from else opts.model_type
 
@@ -136,8 +146,9 @@ def train(
         log = run.Metrics(state.rows, state.best_val)
         sample, diverged_at, interrupted = None, None, False
         tokens_per_step = opts.batch_size * opts.block_size * dist.world_size
-        wall = run.WallTime(step, total, opts, reporter)
+        wall = run.WallTime(step, total, opts, reporter, sync=device.type == "cuda")
         started = time.perf_counter()
+        log.mark()
         model.train()
         with run.StopFlag(abandon=dist.world_size == 1, model=None if opts.compile else model) as stop:
             if chosen:  # once the setup worked (an error stays one line) and Ctrl-C is caught
@@ -147,14 +158,15 @@ def train(
             )
             try:
                 while step < total:
-                    t0 = time.perf_counter()
                     for group in optimizer.param_groups:
                         group["lr"] = lr_at(step, schedule, opts)
-                    x, y = batch_at(train_data, opts, dist.rank, step, device)
+                    x, y = batch_at(train_batches, opts.seed, dist.rank, step)
+                    if graphs:  # a new step: the graphs' outputs of the last one may be overwritten
+                        torch.compiler.cudagraph_mark_step_begin()
                     loss = train_step(net, optimizer, scaler, x, y, opts.clip_grad_norm, precision, stop)
                     if loss is None:  # Ctrl-C abandoned the step
                         break
-                    log.add_step(loss, time.perf_counter() - t0)
+                    log.add_step(loss)
                     step += 1
                     wall.step_done(step)
                     at_eval = step % opts.eval_interval == 0 or step == total
@@ -164,7 +176,7 @@ def train(
                             step, lr_at(step - 1, schedule, opts), tokens_per_step, dist, device
                         )
                         if at_eval and len(val_data):
-                            val = evaluate(model, val_data, opts, precision, dist, device, stop)
+                            val = evaluate(eval_net, val_batches, opts, precision, dist, stop, graphs)
                             log.add_val(
                                 row,
                                 val,
@@ -182,6 +194,7 @@ def train(
                                     tb.text(step, sample)
                         if at_eval:
                             checkpoints.save(step, total, opts, model, optimizer, scaler, log)
+                        log.mark()  # the next row times its steps alone
                     if stop.requested(at_row, dist, device):
                         break
                 if step < total:  # stopped by Ctrl-C: keep what was trained, if anything was
@@ -257,29 +270,32 @@ def lr_at(step: int, total: int, opts: TrainOptions) -> float:
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (opts.lr - min_lr)
 
 
-def step_seeds(seed: int, rank: int, step: int, purpose: int = 0) -> tuple[int, int]:
-    """Two independent 63-bit seeds (batch windows, dropout) for one step of one rank;
-    ``purpose`` 1 gives the fixed validation batches instead."""
-    a, b = np.random.SeedSequence([purpose, seed, rank, step]).generate_state(2, dtype=np.uint64)
-    return int(a) >> 1, int(b) >> 1
+def compile_model(model: GPT, device: torch.device, graphs: bool) -> torch.nn.Module:
+    """``torch.compile(model)`` for training. On the CPU with Inductor's C++ wrapper, which
+    calls the kernels without a Python line each (~5% a step). On a GPU with ``graphs`` (one
+    process) as CUDA graphs ("reduce-overhead"): the forward and the backward pass each replay
+    their recorded kernels in one launch, where launching a few hundred small kernels one by one
+    from Python is what bounds a model of this size. Several processes (DistributedDataParallel)
+    keep Inductor's default mode: CUDA graphs with DDP's gradient hooks were not tried."""
+    if device.type == "cpu":
+        return torch.compile(model, options={"cpp_wrapper": True})
+    return torch.compile(model, mode="reduce-overhead" if graphs else None)
 
 
-def batch_at(data, opts: TrainOptions, rank: int, step: int, device: torch.device):
-    """The batch (inputs, targets) of ``step`` on ``rank``; seeds that step's dropout too."""
-    batch_seed, dropout_seed = step_seeds(opts.seed, rank, step)
-    x, y = get_batch(data, opts.block_size, opts.batch_size, torch.Generator().manual_seed(batch_seed))
-    torch.manual_seed(dropout_seed)
-    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+def batch_at(batches: Batches, seed: int, rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch (inputs, targets) of ``step``; seeds that step's dropout on ``rank`` too."""
+    torch.manual_seed(step_seeds(seed, rank, step)[1])
+    return batches(step)
 
 
 def train_step(net, optimizer, scaler, x, y, clip: float, precision: str, stop) -> torch.Tensor | None:
-    """One optimizer step on the batch (x, y); returns the loss (on the device), or None when a
-    Ctrl-C during the forward and backward passes abandoned the step before it changed anything."""
+    """One optimizer step on the batch (x, y); returns the loss (on the device, a copy: CUDA
+    graphs overwrite their outputs at the next step), or None when a Ctrl-C during the forward
+    and backward passes abandoned the step before it changed anything."""
     try:
         with stop.abandonable():
             with autocast(x.device, precision):
-                logits = net(x)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+                loss = net(x, targets=y)
             scaler.scale(loss).backward()
     except run.Stopped:
         optimizer.zero_grad(set_to_none=True)
@@ -290,28 +306,32 @@ def train_step(net, optimizer, scaler, x, y, clip: float, precision: str, stop) 
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
-    return loss.detach()
+    return loss.detach().clone()
 
 
 @torch.no_grad()
-def evaluate(model: GPT, val_data, opts: TrainOptions, precision: str, dist, device, stop) -> float | None:
-    """Mean loss over ``eval_steps`` fixed validation batches (the same ones every time); None
-    when a Ctrl-C abandoned it.
+def evaluate(
+    net, batches: Batches, opts: TrainOptions, precision: str, dist, stop, graphs: bool
+) -> float | None:
+    """Mean loss over the ``eval_steps`` fixed validation batches (the same ones every time); None
+    when a Ctrl-C abandoned it. The losses add up on the device (in float64, in order): the
+    host waits for the device once per evaluation, not once per batch.
 
-    Runs the eager model even when training is compiled: evaluation mode without gradients is
-    another graph, whose compilation (about 10 s on a 2-core CPU) costs more than it saves."""
-    gen = torch.Generator().manual_seed(step_seeds(opts.seed, dist.rank, 0, purpose=1)[0])
-    total = 0.0
-    model.eval()
+    ``net`` is the eager model on a CPU even when training is compiled: evaluation mode without
+    gradients is another graph, whose compilation (about 10 s on a 2-core CPU) costs more than it
+    saves there; on a GPU the compiled one (``graphs``: replayed as CUDA graphs)."""
+    total = torch.zeros((), dtype=torch.float64, device=batches.device)
+    net.eval()
     try:
         with stop.abandonable():
-            for _ in range(opts.eval_steps):
-                x, y = get_batch(val_data, opts.block_size, opts.batch_size, gen)
-                with autocast(device, precision):
-                    logits = model(x.to(device))
-                total += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten()).item()
+            for i in range(opts.eval_steps):
+                x, y = batches(i)
+                if graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
+                with autocast(x.device, precision):
+                    total += net(x, targets=y).double()
     except run.Stopped:
         return None
     finally:
-        model.train()
-    return run.all_mean(total / opts.eval_steps, dist, device)
+        net.train()
+    return run.all_mean(total.item() / opts.eval_steps, dist, batches.device)
