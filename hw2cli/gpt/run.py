@@ -49,8 +49,43 @@ from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.config import NOT_RECORDED, PRESET_NAMES, RESUME_MAY_CHANGE, TrainOptions
 from hw2cli.gpt.data import GRIMM_FILE, CharTokenizer
+from hw2cli.gpt.model import GPT
 from hw2cli.gpt.plot import save_loss_plot
 from hw2cli.gpt.pretrained import HUB_MODELS
+from hw2cli.gpt.tokens import Tokenizer
+
+
+@dataclass
+class TrainResult:
+    """What a training run did; ``metrics`` holds every row of ``metrics.csv``, ``model`` (in
+    eval mode) and ``tokenizer`` the trained model (not part of the JSON)."""
+
+    run_dir: str | None
+    model_type: str
+    num_params: int
+    vocab_size: int
+    device: str
+    precision: str
+    world_size: int
+    rank: int
+    start_step: int
+    steps: int
+    total_steps: int
+    train_loss: float | None
+    val_loss: float | None
+    best_val_loss: float | None
+    tokens_per_s: float | None
+    elapsed_s: float
+    sample: str | None
+    interrupted: bool
+    options: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    diverged_at: int | None = None  # first step whose loss (or weights) was not finite
+    checkpoint_step: int | None = None  # step of the last checkpoint committed
+    val_bpc: float | None = None  # the last validation loss in bits per character
+    model: GPT | None = field(default=None, repr=False, compare=False)
+    tokenizer: Tokenizer | None = field(default=None, repr=False, compare=False)
+
 
 # ----------------------------------------------------------------------------- processes
 

@@ -22,9 +22,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -35,41 +33,10 @@ from hw2cli.gpt.config import TrainOptions, eval_interval, fill_sizes, total_ste
 from hw2cli.gpt.data import Batches, load_text, split_data, step_seeds
 from hw2cli.gpt.model import GPT
 from hw2cli.gpt.pretrained import model_for
+from hw2cli.gpt.run import TrainResult
 from hw2cli.gpt.sample import greedy_sample, sample_prompt
 from hw2cli.gpt.tensorboard import TensorBoardLog
-from hw2cli.gpt.tokens import BPETokenizer, Tokenizer, bits_per_char, encode_cached, tokenizer_for
-
-
-@dataclass
-class TrainResult:
-    """What a training run did; ``metrics`` holds every row of ``metrics.csv``, ``model`` (in
-    eval mode) and ``tokenizer`` the trained model (not part of the JSON)."""
-
-    run_dir: str | None
-    model_type: str
-    num_params: int
-    vocab_size: int
-    device: str
-    precision: str
-    world_size: int
-    rank: int
-    start_step: int
-    steps: int
-    total_steps: int
-    train_loss: float | None
-    val_loss: float | None
-    best_val_loss: float | None
-    tokens_per_s: float | None
-    elapsed_s: float
-    sample: str | None
-    interrupted: bool
-    options: dict[str, Any] = field(default_factory=dict)
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    diverged_at: int | None = None  # first step whose loss (or weights) was not finite
-    checkpoint_step: int | None = None  # step of the last checkpoint committed
-    val_bpc: float | None = None  # the last validation loss in bits per character
-    model: GPT | None = field(default=None, repr=False, compare=False)
-    tokenizer: Tokenizer | None = field(default=None, repr=False, compare=False)
+from hw2cli.gpt.tokens import BPETokenizer, bits_per_char, encode_cached, tokenizer_for
 
 
 def train(
