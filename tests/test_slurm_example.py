@@ -24,10 +24,10 @@ STUBS = {
 }
 
 
-def _sbatch(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+def _sbatch(tmp_path: Path, stubs: dict[str, str] | None = None, **env: str) -> subprocess.CompletedProcess:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    for name, body in STUBS.items():
+    for name, body in {**STUBS, **(stubs or {})}.items():
         (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
         (bin_dir / name).chmod(0o755)
     full_env = {
@@ -75,3 +75,13 @@ def test_a_global_batch_that_does_not_split_is_refused(tmp_path):
     assert proc.returncode == 2
     assert "GLOBAL_BATCH=60 is not a multiple of 8 processes" in proc.stderr
     assert not (tmp_path / "torchrun").exists()
+
+
+def test_a_long_node_list_does_not_end_the_job_with_sigpipe(tmp_path):
+    # 20,000 host names (far more than a pipe buffer): a reader that stops after the first
+    # line would end scontrol with SIGPIPE, and `set -o pipefail` would fail the job (exit 141)
+    many = 'for i in $(seq -w 1 20000); do echo "gpu-node-$i"; done'
+    proc = _sbatch(tmp_path, stubs={"scontrol": many})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    args = shlex.split((tmp_path / "torchrun").read_text())
+    assert "--rdzv-endpoint=gpu-node-00001:29500" in args
