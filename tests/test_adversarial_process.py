@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,16 +41,21 @@ def sigint_caught(pid: int) -> bool | None:
     return None if found is None else bool(int(found.group(1), 16) & (1 << (signal.SIGINT - 1)))
 
 
-def start(folder: Path, *args: str) -> subprocess.Popen:
+def start(folder: Path, *args: str) -> tuple[subprocess.Popen, list]:
+    """The child and the (unnamed) files its stdout and stderr go to. Files, not pipes: while
+    the test polls the child, nothing reads a pipe, and the walk listing would fill it and
+    block the child (a missed phase then cost the whole 120 s timeout on a loaded machine)."""
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    return subprocess.Popen(
+    outputs = [tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")]
+    child = subprocess.Popen(
         [sys.executable, "-m", "hw2cli", *args],
         cwd=folder,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=outputs[0],
+        stderr=outputs[1],
         text=True,
     )
+    return child, outputs
 
 
 def wait_for(child: subprocess.Popen, phases: list[bool], timeout: float = 120) -> bool:
@@ -66,12 +72,19 @@ def wait_for(child: subprocess.Popen, phases: list[bool], timeout: float = 120) 
 
 def interrupt(folder: Path, phases: list[bool], delay: float) -> tuple[subprocess.CompletedProcess, bool]:
     (folder / "k5.txt").write_text(K5)
-    child = start(folder, *WALKS, "--json", "out.json")
+    child, outputs = start(folder, *WALKS, "--json", "out.json")
     reached = wait_for(child, phases)
     time.sleep(delay)
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=120)
+    child.wait(timeout=120)
+    out, err = (read_back(f) for f in outputs)
     return subprocess.CompletedProcess(child.args, child.returncode, out, err), reached
+
+
+def read_back(file) -> str:
+    with file:
+        file.seek(0)
+        return file.read()
 
 
 def assert_nothing_half_written(folder: Path) -> None:
