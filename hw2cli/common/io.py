@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,14 +152,17 @@ def _check_writable(path: Path, what: str, create: bool) -> Path:
         raise Hw2Error(f"{what} {path} is not writable; choose another path")
     if create:  # the temporary file atomic_path will make: catches read-only disks, full inode tables
         prefix, suffix = _temp_affixes(path, _limits(path)[0])
-        try:
-            fd, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=parent)
-        except OSError as exc:
-            raise Hw2Error(f"{what} {path} cannot be written: {exc.strerror}; choose another path") from None
-        try:
-            os.close(fd)
-        finally:
-            os.unlink(probe)
+        with sigint_deferred():  # Ctrl-C between creating and removing the probe would leave it
+            try:
+                fd, probe = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=parent)
+            except OSError as exc:
+                raise Hw2Error(
+                    f"{what} {path} cannot be written: {exc.strerror}; choose another path"
+                ) from None
+            try:
+                os.close(fd)
+            finally:
+                os.unlink(probe)
     return path
 
 
@@ -214,22 +219,51 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = _temp_affixes(path, _limits(path)[0])
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        with sigint_deferred():  # the temporary file exists only once its clean-up knows it
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+            os.close(fd)
+            tmp_path = Path(tmp)
         yield tmp_path
         fsync_file(tmp_path)  # the data is on the disk before the rename makes it the file
         umask = os.umask(0)
         os.umask(umask)
         tmp_path.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp_path, path)
-        fsync_dir(path.parent)  # and so is the rename
-        if not path.name.startswith(".") and is_marked(path.parent):
-            claim(path.parent, [path.name], best_effort=True)
+        with sigint_deferred():  # renamed and recorded as hw2's, or neither
+            os.replace(tmp_path, path)
+            fsync_dir(path.parent)  # and so is the rename
+            if not path.name.startswith(".") and is_marked(path.parent):
+                claim(path.parent, [path.name], best_effort=True)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        with sigint_deferred():
+            if tmp_path is not None and tmp_path.exists():
+                tmp_path.unlink()
+
+
+@contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block until the block ends, then raise it.
+
+    KeyboardInterrupt can otherwise surface between any two statements, e.g. after mkstemp
+    created a file and before the ``try`` that removes it. Only where Ctrl-C raises
+    KeyboardInterrupt (Python's default handler, in the main thread); other handlers (a
+    training run's "stop after this step") already wait for a safe point.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if caught:
+            raise KeyboardInterrupt
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
