@@ -6,13 +6,18 @@ nothing has been written, and a ``KeyboardInterrupt`` raised in the middle of an
 only end in a traceback (or be swallowed by a C extension). A command switches back to
 ``KeyboardInterrupt`` when its work starts (``catch_interrupts`` in commands/_shared.py), so
 that Ctrl-C then keeps what finished. ``import hw2cli`` alone changes nothing (notebooks).
+
+A Ctrl-C that the parent process ignores (a script's ``hw2 ... &``, which the shell shields
+from the terminal's Ctrl-C) stays ignored, as Python itself leaves it.
 """
 
 import signal
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if not ignored:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         import sys
 
@@ -25,4 +30,5 @@ def main() -> None:
 
         app(prog_name="hw2")
     finally:  # at exit too: Ctrl-C during the interpreter's shutdown ends it quietly
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if not ignored:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,13 @@ import pytest
 # a shared 2-core machine torch's spinning OpenMP threads made training 10x slower. Set
 # before torch is imported; subprocesses (the CLI, torchrun) inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# A suite started as a script's background job (`pytest &`, `nohup ... &`) inherits SIGINT
+# ignored, and hw2 rightly leaves an ignored Ctrl-C ignored; the tests that send Ctrl-C to
+# themselves or to a child need Python's usual handler (children then start with SIGINT's
+# default action, as from a terminal).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="hw2-tests-"))
 CACHES = {

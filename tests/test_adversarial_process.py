@@ -191,3 +191,30 @@ def test_the_entry_points_set_the_handler_and_importing_hw2cli_does_not():
     assert callable(hw2cli.main.main) and signal.getsignal(signal.SIGINT) is before
     main_module = (Path(hw2cli.__file__).parent / "__main__.py").read_text()
     assert "from hw2cli.main import main" in main_module
+
+
+@pytest.mark.kind("signals")
+def test_a_ctrl_c_the_parent_ignores_stays_ignored(tmp_path):
+    """`hw2 ... &` in a script: the shell starts it with SIGINT ignored, so that the terminal's
+    Ctrl-C meant for the script's foreground command does not end it. hw2 (as Python itself)
+    keeps it ignored at every stage: the command runs to its end, exit 0."""
+    (tmp_path / "k5.txt").write_text(K5)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "hw2cli", *WALKS, "--json", "out.json"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+        for _ in range(40):  # Ctrl-C while it starts, loads and works
+            if child.poll() is not None:
+                break
+            child.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert json.loads((tmp_path / "out.json").read_text())["command"] == "graph powers"

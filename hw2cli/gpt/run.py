@@ -158,7 +158,10 @@ class StopFlag:
         self._hooks: list = []
 
     def __enter__(self) -> StopFlag:
-        if threading.current_thread() is threading.main_thread():
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # ignored stays ignored
+        ):
             self._previous = signal.signal(signal.SIGINT, self._handle)
         if self._model is not None:
             linear = (m for m in self._model.modules() if isinstance(m, torch.nn.Linear))
