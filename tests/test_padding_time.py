@@ -40,6 +40,7 @@ def test_the_estimate_scales_the_timed_rate_by_each_rounds_flops(monkeypatch):
     cfg = PaddingNetConfig("net1", "valid")
     per_round = train_flops(cfg, 2, SIZES["train"], SIZES["val"], SIZES["test"])
     monkeypatch.setattr(bench, "seconds_per_flop", lambda *args: {"valid": 75 / per_round})
+    monkeypatch.setattr(bench, "measure_busy_cores", lambda: 0.0)  # a quiet machine
     notes = []
 
     class StopAtTheNote(Reporter):
@@ -55,6 +56,31 @@ def test_the_estimate_scales_the_timed_rate_by_each_rounds_flops(monkeypatch):
         "(one timed training step per conv type, scaled by the FLOPs of every round; early stopping "
         "often ends a round sooner)"
     ]
+
+
+@pytest.mark.parametrize(("cores", "busy", "factor"), [(2, 1.0, 1.5), (4, 1.0, 1.0), (2, 0.0, 1.0)])
+def test_the_estimate_counts_the_cores_other_work_takes(monkeypatch, cores, busy, factor):
+    """The step is timed alone; 2 workers beside one core of other work on 2 cores get 2/3 of
+    a core each (measured: 104 s estimated, 121 s taken beside a CPU hog, before this factor)."""
+    cfg = PaddingNetConfig("net1", "valid")
+    per_round = train_flops(cfg, 2, SIZES["train"], SIZES["val"], SIZES["test"])
+    monkeypatch.setattr(bench, "seconds_per_flop", lambda *args: {"valid": 100 / per_round})
+    monkeypatch.setattr(bench, "measure_busy_cores", lambda: busy)
+    monkeypatch.setattr("hw2cli.common.threads.cpu_cores", lambda: cores)
+    monkeypatch.setattr(bench, "cpu_cores", lambda: cores)
+    notes = []
+
+    class StopAtTheNote(Reporter):
+        def note(self, message: str) -> None:
+            notes.append(message)
+            raise KeyboardInterrupt
+
+    opts = PaddingOptions(conv_types="valid", rounds=4, epochs=2, device="cpu", workers=2)
+    bench.run_padding_bench(opts, StopAtTheNote())  # 4 rounds of 100 s on 2 workers: 200 s alone
+    assert f"about {200 * factor / 60:.1f} min" in notes[0]
+    assert (
+        f"times {factor:.1f}: 2 workers share {cores} cores with {busy:.1f} cores of other work" in notes[0]
+    ) == (factor > 1)
 
 
 def test_the_timed_rate_is_per_flop_of_each_conv_type():

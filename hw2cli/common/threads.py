@@ -47,6 +47,12 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def slowdown(processes: int, busy: float) -> float:
+    """How much slower than alone ``processes`` CPU-bound processes of one thread each run
+    beside ``busy`` cores' worth of other work: (busy + processes) / cores, at least 1."""
+    return max(1.0, (busy + processes) / cpu_cores())
+
+
 def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[int, int, int]:
     """(busy, total) jiffies summed over the ``cpuN`` lines of /proc/stat text for ``cpus``, and
     how many such lines there were."""

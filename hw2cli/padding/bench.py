@@ -25,8 +25,8 @@ import torch.multiprocessing as mp
 from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.options import OptionError
 from hw2cli.common.peak import matmul_peak_gflops
-from hw2cli.common.progress import Reporter, estimate_message
-from hw2cli.common.threads import cpu_cores
+from hw2cli.common.progress import ANNOUNCE_ABOVE_S, Reporter, estimate_message
+from hw2cli.common.threads import cpu_cores, measure_busy_cores, slowdown
 from hw2cli.padding.data import SIZES, make_data
 from hw2cli.padding.model import PaddingNetConfig
 from hw2cli.padding.options import PaddingOptions
@@ -341,11 +341,24 @@ def run_padding_bench(
         peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
         result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
         seconds = estimate_seconds(jobs, path, settings, dev, sizes, result.workers)
+        basis = (
+            "one timed training step per conv type, scaled by the FLOPs of every round; early "
+            "stopping often ends a round sooner"
+        )
+        # The step was timed alone; the workers will share the cores with each other and with
+        # whatever else runs (measured only where it can bring the estimate to the announcement).
+        if dev.type == "cpu" and seconds * slowdown(result.workers, cpu_cores()) >= ANNOUNCE_ABOVE_S:
+            busy = measure_busy_cores() or 0.0
+            if (factor := slowdown(result.workers, busy)) > 1:
+                seconds *= factor
+                basis += (
+                    f"; times {factor:.1f}: {result.workers} workers share {cpu_cores()} cores "
+                    f"with {busy:.1f} cores of other work"
+                )
         line = estimate_message(
             seconds,
             f"padding-bench ({len(jobs)} networks of at most {epochs} epochs each)",
-            "one timed training step per conv type, scaled by the FLOPs of every round; early "
-            "stopping often ends a round sooner",
+            basis,
             "lower --rounds or --epochs, or train fewer --conv-types",
         )
         if line:

@@ -212,14 +212,14 @@ def _cuda_present() -> bool:
 def _load_factor() -> tuple[float, str]:
     """How much slower than alone the commands will run beside the work the machine already
     does: (1-minute load average + 1) / cores, at least 1 (POSIX; else 1)."""
-    from hw2cli.common.threads import cpu_cores
+    from hw2cli.common.threads import cpu_cores, slowdown
 
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return 1.0, ""
     cores = cpu_cores()
-    factor = max(1.0, (load + 1) / cores)
+    factor = slowdown(1, load)
     return (
         factor,
         f", times {factor:.1f} for the load average of {load:.1f} on {cores} cores" if factor > 1 else "",
