@@ -121,6 +121,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "kind(cls): an adversarial kind of class CLS (docs/reliability.md)")
     config.addinivalue_line("markers", "thorough: a slow kind, run by scripts/adversarial.py (--all-kinds)")
     config.addinivalue_line("markers", "issue22(item, before): the issue 22 item a kind comes from")
+    config.addinivalue_line("markers", "issue27(item, before): the issue 27 item a kind comes from")
 
 
 def pytest_collection_modifyitems(config, items):

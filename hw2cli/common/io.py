@@ -54,6 +54,58 @@ def _is_special(path: Path) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
+def _kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, *, follow: bool = True) -> int:
+    """A file descriptor of ``path`` opened with ``flags``, refused with one line unless it is a
+    regular file.
+
+    Opened without blocking, so a FIFO planted where a file belongs is refused instead of
+    waiting forever for a writer; ``follow=False`` (files hw2 manages inside its folders: locks,
+    markers) also refuses a symbolic link instead of writing through it (``O_NOFOLLOW``).
+    """
+    extra = os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags | extra, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:
+            raise _not_regular(path, "a symbolic link") from None
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader, opened for writing
+            raise _not_regular(path, "a named pipe (FIFO)") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _not_regular(path, _kind(mode))
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _not_regular(path: str | os.PathLike, kind: str) -> Hw2Error:
+    return Hw2Error(
+        f"{_short(os.fspath(path), 60)} is {kind}, not a file hw2 reads or writes there; "
+        "remove it or choose another path"
+    )
+
+
+def _managed(path: Path) -> bool:
+    """A file hw2 manages: its folder marker, or any file of a folder hw2 marked as its own."""
+    return path.name == MARKER or is_marked(path.parent)
+
+
 def _short(text: str, keep: int = 40) -> str:
     return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
@@ -210,11 +262,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     Use it for writers that want a file name (matplotlib, safetensors, torch.save). A path
-    that names a character device or FIFO is yielded as it is: renaming a regular file over
-    it would replace the device node.
+    the user named that is a character device or FIFO is yielded as it is: renaming a regular
+    file over it would replace the device node. In a folder hw2 manages (:func:`_managed`)
+    anything but a regular file (a planted link, FIFO or device) is refused instead.
     """
     path = Path(path)
-    if _is_special(path):  # a device or FIFO (/dev/stdout, /dev/null, a named pipe): write into it
+    if _managed(path):
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            mode = stat.S_IFREG
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, _kind(mode))
+    elif _is_special(path):  # a device or FIFO (/dev/stdout, /dev/null, a named pipe): write into it
         yield path
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,7 +374,7 @@ def _stamp(path: Path) -> dict[str, int] | None:
 
 def _read_marker(folder: Path) -> dict[str, dict[str, int]] | None:
     """The files folder's marker lists, None without a marker; a damaged marker lists nothing."""
-    if not (folder / MARKER).is_file():
+    if not is_marked(folder):
         return None
     from hw2cli.common import schema
 
@@ -326,8 +386,15 @@ def _read_marker(folder: Path) -> dict[str, dict[str, int]] | None:
 
 
 def is_marked(folder: str | os.PathLike) -> bool:
-    """Whether hw2 created or filled ``folder`` (it holds a marker)."""
-    return (Path(folder) / MARKER).is_file()
+    """Whether hw2 created or filled ``folder`` (it holds a marker); a marker that is not a
+    regular file (a planted link or FIFO) is refused with one line."""
+    try:
+        mode = os.lstat(Path(folder) / MARKER).st_mode
+    except OSError:
+        return False
+    if not stat.S_ISREG(mode):
+        raise _not_regular(Path(folder) / MARKER, _kind(mode))
+    return True
 
 
 def mark(folder: str | os.PathLike, what: str = "folder") -> None:

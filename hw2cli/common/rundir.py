@@ -37,7 +37,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,9 @@ from hw2cli.common.io import (
     check_writable_dir,
     claim,
     fsync_dir,
+    is_marked,
     mark,
+    open_regular,
     write_json,
     written_by_hw2,
 )
@@ -166,8 +168,9 @@ def lock(path: str | os.PathLike, what: str = "run directory") -> Iterator[Path]
     import fcntl
 
     lock_path = Path(path) / LOCK_NAME
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    is_marked(path)  # a planted marker link or FIFO is refused now, not after the work
+    while True:  # never through a link or into a FIFO planted at the lock's name
+        fd = open_regular(lock_path, os.O_RDWR | os.O_CREAT, follow=False)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -191,16 +194,24 @@ def lock(path: str | os.PathLike, what: str = "run directory") -> Iterator[Path]
         os.write(fd, f"{os.getpid()}\n".encode())
         yield lock_path
     finally:
-        lock_path.unlink(missing_ok=True)
+        with suppress(OSError):  # only the lock file this process made and holds
+            if os.lstat(lock_path).st_ino == os.fstat(fd).st_ino:
+                lock_path.unlink()
         os.close(fd)
 
 
 def lock_holder(path: str | os.PathLike) -> int | None:
     """PID written in ``path``'s lock file if that process is alive (for messages and tests)."""
     try:
-        pid = int((Path(path) / LOCK_NAME).read_text().strip())
+        fd = open_regular(Path(path) / LOCK_NAME, follow=False)
+    except (OSError, Hw2Error):
+        return None
+    try:
+        pid = int(os.read(fd, 32).decode("ascii").strip())
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
     return pid if _pid_alive(pid) else None
 
 

@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import open_regular
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -102,9 +103,10 @@ def _no_constant(name: str) -> Any:
 
 
 def read_text(path: Path, fix: str) -> str:
-    """The UTF-8 text of ``path`` (at most MAX_FILE_BYTES), or one line naming it."""
+    """The UTF-8 text of regular file ``path`` (at most MAX_FILE_BYTES), or one line naming it:
+    a FIFO or a device planted where hw2 wrote a file is refused, never waited on."""
     try:
-        with path.open("rb") as fh:  # at most MAX_FILE_BYTES + 1: a link to /dev/zero ends too
+        with open(open_regular(path), "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise Hw2Error(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB, not a file hw2 wrote; {fix}")

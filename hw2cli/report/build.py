@@ -15,6 +15,7 @@ from pathlib import Path
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report import sections
 from hw2cli.report.probes import probes
+from hw2cli.report.sections import md
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.parts import PARTS as REGISTRY
 
@@ -69,8 +70,8 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
     lines = [TITLE, ""]
     first = next(iter(metas.values()))
     lines += [
-        f"Profile **{first.profile}**, device `{first.device}`, "
-        f"machine `{first.machine}` ({first.cpus} CPUs), {first.hw2}.",
+        f"Profile **{md(first.profile)}**, device {md(first.device)}, "
+        f"machine {md(first.machine)} ({first.cpus} CPUs), {md(first.hw2)}.",
         "",
         "| part | time (s) | finished |",
         "|---|---:|---|",
@@ -80,7 +81,7 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
         if meta is None:
             lines.append(f"| {title} | — | not run |")
         else:
-            lines.append(f"| {title} | {meta.seconds:.1f} | {meta.finished} |")
+            lines.append(f"| {title} | {meta.seconds:.1f} | {md(meta.finished)} |")
     total = sum(m.seconds for m in metas.values())
     lines += [f"| **total** | {total:.1f} | |", ""]
 

@@ -13,14 +13,10 @@ from hw2cli.probe.common import INCONCLUSIVE
 from hw2cli.reproduce.parts import PROBES as ORDER
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def probes(part_dir: Path, links: Path) -> list[str]:
     """A table of claim, measurement and verdict per probe, then the probes' figures."""
     from hw2cli.probe import render
-    from hw2cli.report.sections import figure, read
+    from hw2cli.report.sections import figure, md, read
 
     found = {p.stem: p for p in part_dir.glob("*.json") if p.stem in ORDER}
     if not found:
@@ -44,10 +40,10 @@ def probes(part_dir: Path, links: Path) -> list[str]:
             )
         note = " (interrupted)" if result.interrupted else ""
         for v in result.verdicts:
-            why = f" ({_cell(v.reason)})" if v.reason and v.verdict == INCONCLUSIVE else ""
+            why = f" ({md(v.reason)})" if v.reason and v.verdict == INCONCLUSIVE else ""
             lines.append(
-                f"| {render.QUESTIONS[name]} | `{name}`{note} | {_cell(v.claim)} | "
-                f"{_cell(v.measurement)} | **{v.verdict}**{why} |"
+                f"| {render.QUESTIONS[name]} | `{name}`{note} | {md(v.claim)} | "
+                f"{md(v.measurement)} | **{v.verdict}**{why} |"
             )
         figures += figure(part_dir, f"{name}.png", f"hw2 probe {name}", links)
     missing = [name for name in ORDER if name not in found]

@@ -12,9 +12,21 @@ import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote
 
+from hw2cli.common import schema
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report.published import CONV_ORDER, PUBLISHED_EPOCHS, PUBLISHED_ROUNDS, TABLES
+
+_ESCAPES = {"<": "&lt;", **{c: "\\" + c for c in "\\`[]|"}}
+
+
+def md(value: Any) -> str:
+    """``value`` (text from a result file: a label, a machine name, a prompt) as inert inline
+    Markdown: one line, with the characters that open HTML, links, code or table cells escaped,
+    so it can neither add a column, a heading or a link nor run a script, in a table cell or a
+    sentence (emphasis characters are left: they cannot reach outside the value's line)."""
+    return "".join(_ESCAPES.get(c, c) for c in " ".join(str(value).split()))
 
 
 def read(path: Path, view: ModuleType, expected: type | tuple[type, ...] | None = None) -> Any:
@@ -35,7 +47,8 @@ def figure(part_dir: Path, name: str, caption: str, links: Path) -> list[str]:
     path = part_dir / name
     if not path.is_file():
         return []
-    return [f"![{caption}]({Path(os.path.relpath(path.resolve(), links.resolve())).as_posix()})", ""]
+    target = quote(Path(os.path.relpath(path.resolve(), links.resolve())).as_posix())
+    return [f"![{caption}]({target})", ""]
 
 
 def rotation(part_dir: Path, links: Path) -> list[str]:
@@ -44,11 +57,11 @@ def rotation(part_dir: Path, links: Path) -> list[str]:
 
     r = read(part_dir / "result.json", render)
     lines = [
-        f"Data set `{r.dataset}` ({r.n_train} training, {r.n_test} test images), "
+        f"Data set {md(r.dataset)} ({r.n_train} training, {r.n_test} test images), "
         f"{r.epochs} epochs, batch {r.batch_size}, lr {r.lr}, seed {r.seed}, "
-        f"device `{r.device}`, precision {r.precision}.",
+        f"device {md(r.device)}, precision {md(r.precision)}.",
         "",
-        "| angle (°) | " + " | ".join(f"{m.name} (%)" for m in r.models) + " |",
+        "| angle (°) | " + " | ".join(f"{md(m.name)} (%)" for m in r.models) + " |",
         "|---:|" + "---:|" * len(r.models),
     ]
     for i, angle in enumerate(r.angles):
@@ -61,7 +74,9 @@ def rotation(part_dir: Path, links: Path) -> list[str]:
             "",
             f"Parameters: CNN {r.parameters['cnn']:,}, p4 CNN {r.parameters['p4']:,}. "
             "Training (s) and evaluation per image and angle (ms): "
-            + ", ".join(f"{m.name} {m.train_seconds:.1f} / {m.ms_per_image(r.n_test):.3f}" for m in r.models)
+            + ", ".join(
+                f"{md(m.name)} {m.train_seconds:.1f} / {m.ms_per_image(r.n_test):.3f}" for m in r.models
+            )
             + ".",
         ]
     lines.append("")
@@ -98,7 +113,7 @@ def padding_table(part_dir: Path, links: Path) -> list[str]:
         f"Data: the red/green box images drawn with seed {settings['seed']} ({sizes.get('train', '?')} "
         f"training, {sizes.get('val', '?')} validation, {sizes.get('test', '?')} test images; the test "
         "boxes moved 16 pixels). "
-        f"Protocol of this run: `{net}`, {this}, device `{r.device}`, {r.seconds:.0f} s"
+        f"Protocol of this run: {md(net)}, {this}, device {md(r.device)}, {r.seconds:.0f} s"
         + (" — **interrupted**" if r.interrupted else "")
         + ".",
         "",
@@ -130,7 +145,7 @@ def padding_table(part_dir: Path, links: Path) -> list[str]:
             values = [f"{getattr(o, metric):.2f}" for o in outcomes] + [""] * (n_rounds - len(outcomes))
             mean, std = r.summary(conv_type, metric)
             lines.append(
-                f"| {conv_type} | {label} | "
+                f"| {md(conv_type)} | {label} | "
                 + " | ".join(values)
                 + f" | {_num(mean, '.4f')} | {_num(std, '.4f')} | {pub_mean:.2f} ± {pub_std:.2f} |"
                 + (f" {_num(mean - pub_mean, '+.2f')} |" if same else "")
@@ -154,18 +169,18 @@ def gpt(part_dir: Path, links: Path) -> list[str]:
     opts = train.options
     source = part_dir / "corpus_source.txt"  # written by the quick profile, which makes the corpus
     if source.is_file():
-        corpus = source.read_text(encoding="utf-8").strip()
+        corpus = md(schema.read_text(source, fix=f"rerun the gpt part of {part_dir.parent}"))
     elif opts.get("txt_file") is None:
         corpus = "Grimm's Fairy Tales (Project Gutenberg eBook 2591)"
     else:
-        corpus = f"`{Path(opts['txt_file']).name}`"
+        corpus = md(Path(opts["txt_file"]).name)
     lines = [
         f"Data: {corpus}; the last {opts.get('val_fraction', 0.1):.0%} is the validation split. "
         f"Protocol: {train.steps} steps.",
         "",
-        f"Preset `{train.model_type}` ({train.num_params:,} parameters, vocabulary {train.vocab_size}), "
-        f"block {opts['block_size']}, batch {opts['batch_size']}, lr {opts['lr']:g}, device `{train.device}`, "
-        f"precision {train.precision}.",
+        f"Preset {md(train.model_type)} ({train.num_params:,} parameters, vocabulary {train.vocab_size}), "
+        f"block {md(opts['block_size'])}, batch {md(opts['batch_size'])}, lr {md(opts['lr'])}, "
+        f"device {md(train.device)}, precision {md(train.precision)}.",
         "",
         "| steps | final train loss | final val loss | best val loss | tokens/s | time (s) |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -177,12 +192,12 @@ def gpt(part_dir: Path, links: Path) -> list[str]:
     for sample_file in sorted(part_dir.glob("samples_*.json")):
         samples = read(sample_file, render, GenerateResult)
         st = samples.settings
-        knobs = [st["mode"]] + [
-            f"{k.replace('_', '-')} {st[k]:g}"
+        knobs = [md(st["mode"])] + [
+            f"{k.replace('_', '-')} {md(st[k])}"
             for k in ("temperature", "top_k", "top_p")
             if st.get(k) is not None
         ]
-        lines += [f"**Prompt {samples.prompt!r}, {', '.join(knobs)}, seed {st['seed']}**", ""]
+        lines += [f"**Prompt “{md(samples.prompt)}”, {', '.join(knobs)}, seed {md(st['seed'])}**", ""]
         for completion in samples.completions:
             text = samples.prompt + completion
             # A fence longer than any run of backticks in the sample, so no text can close it.
@@ -200,9 +215,9 @@ def _matrix(nodes: list, matrix: Any, title: str) -> list[str]:
     from hw2cli.graph.io import matrix_to_json
 
     rows = matrix_to_json(matrix)
-    lines = [f"**{title}**", "", "| | " + " | ".join(map(str, nodes)) + " |", "|---|" + "---:|" * len(nodes)]
+    lines = [f"**{title}**", "", "| | " + " | ".join(map(md, nodes)) + " |", "|---|" + "---:|" * len(nodes)]
     lines += [
-        f"| **{node}** | " + " | ".join(_fmt(v) for v in row) + " |"
+        f"| **{md(node)}** | " + " | ".join(_fmt(v) for v in row) + " |"
         for node, row in zip(nodes, rows, strict=False)
     ]
     return lines + [""]
@@ -223,7 +238,7 @@ def graph(part_dir: Path, links: Path) -> list[str]:
         lap = read(part_dir / f"{name}_laplacian.json", render, LaplacianResult)
         g = powers.graph
         lines += [
-            f"### {name} (`{Path(g.source).name}`)",
+            f"### {md(name)} ({md(Path(g.source).name)})",
             "",
             f"{g.n} nodes, {g.n_edges} edges, {powers.components.count} connected component(s); "
             f"degrees {[json_number(d) for d in powers.degrees]}.",
@@ -247,16 +262,16 @@ def graph(part_dir: Path, links: Path) -> list[str]:
         check = read(check_file, render, CheckResult)
         nodes = check.graph.nodes
         lines += [
-            f"### Checking a hand-written {check.kind} matrix of `{Path(check.graph.source).name}`",
+            f"### Checking a hand-written {md(check.kind)} matrix of {md(Path(check.graph.source).name)}",
             "",
             "All cells right." if check.ok else f"{len(check.wrong)} wrong cell(s):",
             "",
         ]
         lines += [
-            f"- [{nodes[c.row]}, {nodes[c.col]}] is {_fmt(json_number(c.given))}, "
+            f"- [{md(nodes[c.row])}, {md(nodes[c.col])}] is {_fmt(json_number(c.given))}, "
             f"should be {_fmt(json_number(c.expected))}"
             for c in check.wrong
         ]
-        lines += [f"- problem: {p}" for p in check.problems]
+        lines += [f"- problem: {md(p)}" for p in check.problems]
         lines.append("")
     return lines

@@ -30,9 +30,11 @@ class PartManifest(Known):
     part: str
     title: str
     profile: str
-    device: str
+    device: Annotated[str, Field(pattern=r"^[a-z]+(:[0-9]+)?$")]  # cpu, cuda, cuda:1, mps
     seconds: Seconds  # wall time of the part's steps, summed over the attempts that got on
-    finished: str  # UTC time it finished, "" while running
+    finished: Annotated[
+        str, Field(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z)?$")
+    ]  # UTC, "" while running
     machine: str
     cpus: Annotated[int, Field(ge=1)]
     hw2: str

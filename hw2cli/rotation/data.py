@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import open_regular
 from hw2cli.common.options import OptionError
 from hw2cli.rotation.options import DATASETS_FORM
 
@@ -159,10 +160,15 @@ def load_imagefolder(path: Path) -> ImageData:
     for split in ("train", "test"):
         if not (path / split).is_dir():
             raise Hw2Error(f"image folder {path} has no {split}/ sub-folder; {form}")
+
+    class Folder(ImageFolder):
+        def make_dataset(self, directory, class_to_idx, *args, **kwargs):
+            return _image_files(Path(directory), class_to_idx)
+
     splits = {}
     for split in ("train", "test"):
         try:
-            splits[split] = ImageFolder(str(path / split))
+            splits[split] = Folder(str(path / split))
         except FileNotFoundError as exc:
             raise Hw2Error(f"image folder {path / split}: {exc}; {form}") from None
     if splits["train"].classes != splits["test"].classes:
@@ -172,6 +178,41 @@ def load_imagefolder(path: Path) -> ImageData:
         )
     tensors = [t for split in ("train", "test") for t in _read_images(splits[split])]
     return ImageData(f"imagefolder:{path}", *tensors, list(splits["train"].classes))
+
+
+def _image_files(folder: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
+    """(image file, class) of every image under ``folder/<class>``, in torchvision's order.
+
+    Unlike torchvision's walk, a folder reached twice (a link back up the tree, ``ln -s .
+    again``) is walked once, so no image counts twice and no loop is followed, and an image
+    name that is not a regular file (a FIFO would block the read forever) is refused."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    samples = []
+    for name, index in sorted(class_to_idx.items()):
+        seen, found = set(), []
+        for root, dirs, files in os.walk(folder / name, followlinks=True):
+            st = os.stat(root)
+            if (st.st_dev, st.st_ino) in seen:
+                dirs.clear()
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            found.append((root, sorted(f for f in files if f.lower().endswith(IMG_EXTENSIONS))))
+        for root, names in sorted(found):
+            for file in (os.path.join(root, n) for n in names):
+                try:
+                    os.close(open_regular(file))
+                except OSError as exc:
+                    raise Hw2Error(
+                        f"cannot read image {file}: {exc.strerror}; remove or replace it"
+                    ) from None
+                samples.append((file, index))
+        if not any(names for _, names in found):
+            raise Hw2Error(
+                f"image folder {folder}: class {name} holds no image ({', '.join(IMG_EXTENSIONS)}); "
+                "add images or remove the class folder"
+            )
+    return samples
 
 
 def _read_images(ds) -> tuple[torch.Tensor, torch.Tensor]:
