@@ -7,10 +7,9 @@ lines are ignored; a line without a weight has weight 1.  Node labels are intege
 gives).  A repeated edge keeps its last weight (networkx's rule); in an undirected graph
 ``u v`` and ``v u`` are the same edge.
 
-Small files go through networkx's own reader (``nx.parse_edgelist``); large ones through
-a numpy path (``np.loadtxt`` for numeric files) that builds the same sparse matrix about
-20 times faster -- a million edges in a second or two (docs/benchmarks.md).
-Tests check that both engines agree.
+One parser reads every file: ``np.loadtxt`` for all-integer files (a million edges in a
+second or two, docs/benchmarks.md), a line-by-line check with line-numbered errors for the
+rest; the tests check it against networkx's own reader.
 """
 
 from __future__ import annotations
@@ -31,8 +30,6 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_path
 from hw2cli.common.options import OptionError
 
-#: Files at least this big (bytes) are read by the numpy engine, smaller ones by networkx.
-NUMPY_ENGINE_BYTES = 1 << 20
 #: The largest input file read (about 15 million edges).
 MAX_INPUT_BYTES = 256 << 20
 #: Matrices of graphs with more nodes than this are written to JSON in sparse (COO) form.
@@ -241,7 +238,10 @@ def _from_arrays(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int, directed: 
     return sp.csr_array((w, (rows, cols)), shape=(n, n))
 
 
-def _numpy_engine(path: Path, text: str, directed: bool) -> Graph:
+def read_edgelist(path: str | os.PathLike, directed: bool = False) -> Graph:
+    """Read an edge-list file (see the module docstring for the format)."""
+    path = Path(path)
+    text = _read_text(path, "edge list")
     fast = _fast_numeric(text)
     if fast is not None:
         u, v, w = fast
@@ -266,39 +266,7 @@ def _numpy_engine(path: Path, text: str, directed: bool) -> Graph:
     adjacency = _from_arrays(
         inverse[:, 0], inverse[:, 1], np.asarray(w, dtype=np.float64), len(nodes), directed
     )
-    return Graph(nodes, adjacency, directed, str(path))
-
-
-def _networkx_engine(path: Path, text: str, directed: bool) -> Graph:
-    import networkx as nx
-
-    us, vs, w = _parse_edge_tokens(path, text)
-    nodetype = int if all(_parses(t) for t in set(us) | set(vs)) else str
-    lines = [f"{a} {b} {c!r}" for a, b, c in zip(us, vs, w.tolist(), strict=True)]
-    graph = nx.parse_edgelist(
-        lines, nodetype=nodetype, data=(("weight", float),), create_using=nx.DiGraph if directed else nx.Graph
-    )
-    nodes = sorted(graph.nodes) if nodetype is int else list(graph.nodes)
-    adjacency = nx.to_scipy_sparse_array(
-        graph, nodelist=nodes, weight="weight", dtype=np.float64, format="csr"
-    )
-    return Graph(nodes, sp.csr_array(adjacency), directed, str(path))
-
-
-def read_edgelist(path: str | os.PathLike, directed: bool = False, engine: str = "auto") -> Graph:
-    """Read an edge-list file (see the module docstring for the format).
-
-    ``engine`` is ``"networkx"``, ``"numpy"`` or ``"auto"`` (networkx below 1 MiB).
-    """
-    path = Path(path)
-    text = _read_text(path, "edge list")
-    if engine == "auto":
-        engine = "numpy" if len(text) >= NUMPY_ENGINE_BYTES else "networkx"
-    if engine == "numpy":
-        return _check_magnitudes(_numpy_engine(path, text, directed))
-    if engine == "networkx":
-        return _check_magnitudes(_networkx_engine(path, text, directed))
-    raise ValueError(f"unknown engine {engine!r}")
+    return _check_magnitudes(Graph(nodes, adjacency, directed, str(path)))
 
 
 # ----------------------------------------------------------------------------- number tables

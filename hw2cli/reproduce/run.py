@@ -37,7 +37,7 @@ from typing import Any
 
 import hw2cli
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_write_text, check_writable_dir
+from hw2cli.common.io import atomic_write_text, check_writable_dir, fsync_dir
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.rundir import lock, staged_name
 from hw2cli.report.build import TITLE, build_report
@@ -356,11 +356,7 @@ def _promote(out: Path, name: str) -> None:
     elif final.exists() or final.is_symlink():
         final.unlink()
     os.replace(staged, final)
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(out)
 
 
 def _finish_promotion(out: Path, name: str, force: bool) -> None:
