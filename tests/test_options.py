@@ -94,9 +94,17 @@ def _declarations():
     return seen
 
 
+#: Flags whose meaning truly differs in one family, and the help that says so.
+OWN_MEANING = {"--seed": "Seed of the box images"}  # padding-bench: the data, not the weights
+
+
 def test_a_flag_means_the_same_everywhere():
-    """A flag used by several commands comes from one shared Spec or alias: one help text."""
+    """A flag used by several commands comes from one shared Spec or alias: one help text,
+    except where a family's flag means something else and its help says what."""
     differing = {flag: decl for flag, decl in _declarations().items() if len(decl) > 1}
+    for flag, start in OWN_MEANING.items():
+        helps = {decl[0] for decl in differing.pop(flag, ())}
+        assert len(helps) == 2 and any(h.startswith(start) for h in helps), helps
     assert not differing, differing
 
 

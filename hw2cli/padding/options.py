@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from hw2cli.common.options import DEVICE, EPOCHS, PRECISION, SEED, OptionError, Spec, check, option
@@ -29,6 +30,14 @@ def parse_conv_types(text: str | None) -> list[str]:
     return [t for t in CONV_TYPES if t in names]
 
 
+#: Not the shared SEED: here the seed draws the images only; round m's weights come from m - 1.
+DATA_SEED = dataclasses.replace(
+    SEED,
+    help="Seed of the box images (training, validation and test sets); round m's weights come "
+    "from seed m - 1, whatever this is.",
+)
+
+
 @dataclass
 class PaddingOptions:
     """`hw2 padding-bench`: ``rounds`` networks of each conv type of ``net``, trained with the
@@ -49,7 +58,7 @@ class PaddingOptions:
     epochs: int = option(50, EPOCHS)
     device: str = option("auto", DEVICE)
     precision: str = option("fp32", PRECISION.with_choices("fp32", "bf16"))
-    seed: int = option(0, SEED)
+    seed: int = option(0, DATA_SEED)
     independent_val: bool = option(
         False,
         "Draw the validation set from its own seed. By default, as in the course code, it is the "
@@ -81,7 +90,7 @@ class PreviewOptions:
             "Folder for the PNG files.", path=True, argument=True, show_default=False, metavar="OUT_DIR"
         )
     )
-    seed: int = option(0, SEED)
+    seed: int = option(0, DATA_SEED)
     per_class: int = option(4, "Examples per image.", min=1, max=MAX_PER_CLASS)
 
     def __post_init__(self) -> None:
