@@ -30,6 +30,7 @@ from hw2cli.common.device import resolve_device
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
 from hw2cli.probe.common import (
     Verdict,
@@ -166,29 +167,29 @@ def _time(fn, device: torch.device) -> tuple[float, float, int]:
 
 def _workload(n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int):
     """The call to measure: forward+backward of the GPT's attention layer, or one decoding step."""
-    torch.manual_seed(seed)
-    if path == "kv-cache":  # the cache is allocated by the first call, so its memory counts
-        hd = n_embd // n_head
-        q = torch.randn(1, n_head, 1, hd, device=device)
-        cache: list[torch.Tensor] = []
+    with seeded(seed):  # the weights and inputs; the caller's random state is left as it was
+        if path == "kv-cache":  # the cache is allocated by the first call, so its memory counts
+            hd = n_embd // n_head
+            q = torch.randn(1, n_head, 1, hd, device=device)
+            cache: list[torch.Tensor] = []
 
-        def decode_step():
-            if not cache:
-                cache.extend(torch.randn(2, 1, n_head, n, hd, device=device).unbind(0))
-            with torch.no_grad():
-                return F.scaled_dot_product_attention(q, *cache)
+            def decode_step():
+                if not cache:
+                    cache.extend(torch.randn(2, 1, n_head, n, hd, device=device).unbind(0))
+                with torch.no_grad():
+                    return F.scaled_dot_product_attention(q, *cache)
 
-        return decode_step
-    config = _gpt.make_config(1, n_head, n_embd, vocab_size=1, block_size=n, flash=path == "sdpa")
-    attn = _gpt.gpt_model.CausalSelfAttention(config).to(device)
-    x = torch.randn(1, n, n_embd, device=device, requires_grad=True)
+            return decode_step
+        config = _gpt.make_config(1, n_head, n_embd, vocab_size=1, block_size=n, flash=path == "sdpa")
+        attn = _gpt.gpt_model.CausalSelfAttention(config).to(device)
+        x = torch.randn(1, n, n_embd, device=device, requires_grad=True)
 
-    def forward_backward():
-        attn(x).sum().backward()
-        x.grad = None
-        attn.zero_grad(set_to_none=True)
+        def forward_backward():
+            attn(x).sum().backward()
+            x.grad = None
+            attn.zero_grad(set_to_none=True)
 
-    return forward_backward
+        return forward_backward
 
 
 def _measure_cpu_child(conn, n, path, n_embd, n_head, seed) -> None:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.common.progress import Reporter
+from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt, training
 from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band
 from hw2cli.probe.options import PositionsOptions
@@ -95,8 +96,8 @@ def permutation_table(seed: int = 0, length: int = 16) -> list[PermutationRow]:
     idx = torch.randint(0, 32, (4, length), generator=gen)
     perm = torch.randperm(length, generator=gen)
     for causal, pos in ((False, "none"), (True, "none"), (False, "learned"), (False, "rope")):
-        torch.manual_seed(seed)
-        model = _gpt.gpt_model.GPT(_gpt.make_config(2, 2, 32, 32, length, pos_emb=pos)).double().eval()
+        with seeded(seed):
+            model = _gpt.gpt_model.GPT(_gpt.make_config(2, 2, 32, 32, length, pos_emb=pos)).double().eval()
         ctx = contextlib.nullcontext() if causal else bidirectional(model)
         with ctx:
             rows.append(PermutationRow(causal, pos, permutation_gap(model, idx, perm)))

@@ -20,6 +20,7 @@ import torch
 from hw2cli.common.device import resolve_device
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
 from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, available_bytes, gib
 from hw2cli.probe.options import ReceptiveFieldOptions
@@ -136,9 +137,9 @@ def gpt_fields(
     seed: int, samples: int, length: int, device: torch.device
 ) -> Iterator[tuple[FieldRow, torch.Tensor]]:
     """Gradient mass per input position of the last position's logits read out after each block."""
-    torch.manual_seed(seed)
     config = _gpt.make_config(GPT_LAYERS, GPT_HEADS, GPT_WIDTH, GPT_VOCAB, length)
-    model = _gpt.gpt_model.GPT(config).to(device).eval()
+    with seeded(seed):
+        model = _gpt.gpt_model.GPT(config).to(device).eval()
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randint(0, GPT_VOCAB, (samples, length), generator=gen).to(device)
     for layer in range(1, len(model.blocks) + 1):
