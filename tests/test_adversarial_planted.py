@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_adversarial_families import REPRODUCED, TEXT, hw2, one_error_line, png, train_args
+from helpers import REPO, TEXT, hw2, one_error_line, png, train_args
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
@@ -24,6 +24,7 @@ from hw2cli.common.errors import Hw2Error
 
 runner = CliRunner()
 PRECIOUS = "precious\n"
+REPRODUCED = REPO / "docs" / "reproduce-quick"
 
 
 def issue27(item: int, why: str):

@@ -9,6 +9,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from helpers import record_fsync_and_replace
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_path, check_writable, write_json
@@ -49,27 +50,6 @@ def test_atomic_files_get_the_usual_mode(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
-
-
-def record_fsync_and_replace(monkeypatch) -> list[tuple]:
-    """Record, in order, every ``os.fsync`` (the path of the synced file or folder) and
-    ``os.replace`` (source, destination) while the real calls still run."""
-    import os
-
-    events: list[tuple] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd):
-        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
-        return real_fsync(fd)
-
-    def replace(src, dst):
-        events.append(("replace", os.fspath(src), os.fspath(dst)))
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    return events
 
 
 @pytest.mark.kind("power cuts")

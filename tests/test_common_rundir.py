@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_common_io import record_fsync_and_replace
+from helpers import record_fsync_and_replace
 
 from hw2cli.common import io, rundir, schema
 from hw2cli.common.errors import Hw2Error

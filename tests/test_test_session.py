@@ -40,3 +40,17 @@ def test_the_listing_sees_files_added_changed_touched_and_removed(tmp_path):
         f"changed {tmp_path / 'grow'}",
         f"changed {tmp_path / 'touch'}",
     ]
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/helpers.py (and tests/tiny_gpt.py), not in test modules."""
+    import re
+    from pathlib import Path
+
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted(Path(__file__).parent.glob("*.py"))
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from|import) test_", line)
+    ]
+    assert not offenders, offenders

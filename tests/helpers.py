@@ -1,0 +1,90 @@
+"""Helpers the test modules share (no test module imports another)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TEXT = "".join(
+    f"The {w} went into the forest and found {n} apples.\n" for n in range(20) for w in ("miller", "queen")
+)
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def hw2(
+    *args: str, timeout: float = 300, limit_memory: bool = False, **kwargs
+) -> subprocess.CompletedProcess:
+    """``python -m hw2cli ARGS`` in a subprocess (a crash or a hang must not take pytest down);
+    ``limit_memory``: at most 4 GiB of address space, so an absurd allocation fails at once."""
+
+    def four_gib() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "hw2cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        preexec_fn=four_gib if limit_memory else None,
+        **kwargs,
+    )
+
+
+def png(width: int, height: int, pixels: bytes | None = None) -> bytes:
+    """A grey PNG whose header says ``width`` x ``height`` (its data may be far shorter)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = (
+        pixels
+        if pixels is not None
+        else b"".join(b"\x00" + bytes([(7 * y) % 256] * width) for y in range(height))
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def record_fsync_and_replace(monkeypatch) -> list[tuple]:
+    """Record, in order, every ``os.fsync`` (the path of the synced file or folder) and
+    ``os.replace`` (source, destination) while the real calls still run."""
+    events: list[tuple] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.fspath(src), os.fspath(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def train_args(corpus: Path, out: Path) -> list[str]:
+    return [
+        "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "8",
+        "--batch-size", "2", "--max-steps", "2", "--eval-interval", "2", "--eval-steps", "1", "--device", "cpu",
+        "--quiet", "--out", str(out),
+    ]  # fmt: skip
