@@ -8,6 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,21 +163,45 @@ def test_exit_code_tables_and_csv(graded):
         assert float(rows[name]["score"]) == sub["score"] == sum(c["points"] for c in sub["checks"])
 
 
-def test_one_correct_submission_gradescope_and_points_file(tmp_path):
+def test_one_submission_gradescope_and_points_file_without_torch_in_the_grader(tmp_path):
+    """The CLI's own process never imports torch: only the submissions' processes do."""
     sub = tmp_path / "alice" / "gpt.py"
     sub.parent.mkdir()
     sub.write_text(CORRECT, encoding="utf-8")
     points = tmp_path / "points.toml"
     points.write_text("[points]\ncausal-mask = 20\nsandbox = 0\n", encoding="utf-8")
     gs = tmp_path / "results.json"
-    out = CliRunner().invoke(
-        app, ["grade", "gpt", str(sub.parent), "--points", str(points), "--gradescope", str(gs)]
+    argv = ["grade", "gpt", str(sub.parent), "--points", str(points), "--gradescope", str(gs), "-q"]
+    code = (
+        "import sys\nfrom hw2cli.cli import app\n"
+        f"try:\n    app({argv!r}, prog_name='hw2')\nexcept SystemExit as exc:\n"
+        "    print('exit', exc.code, 'torch' in sys.modules)\n"
     )
-    assert out.exit_code == 0, out.output
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.stdout.splitlines()[-1] == "exit 0 False", proc.stdout + proc.stderr
     result = json.loads(gs.read_text())
     tests = {t["name"]: t for t in result["tests"]}
     assert tests["causal-mask"]["score"] == tests["causal-mask"]["max_score"] == 20
     assert tests["sandbox"]["max_score"] == 0 and result["score"] == 100 - 10 + 20 - 5
+    assert all(t["status"] == "passed" for t in result["tests"])
+
+
+def test_train_compares_the_loss_curve_with_hw2s(tmp_path):
+    """--train: a model that trains like hw2's passes; one initialized with std 1 instead of
+    0.02 (its forward is right: gpt-forward passes) starts far higher and fails train-loss only."""
+    std = "torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)\n            if module.bias"
+    for name, text in (("correct", CORRECT), ("bad-init", CORRECT.replace(std, std.replace("0.02", "1.0")))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "gpt.py").write_text(text, encoding="utf-8")
+    out = CliRunner().invoke(app, ["grade", "gpt", str(tmp_path), "--train", "--jobs", "2", "--json", "-"])
+    assert out.exit_code == 1
+    subs = {Path(s["name"]).name: s for s in json.loads(out.stdout)["submissions"]}
+    bad = {c["name"]: c for c in subs["bad-init"]["checks"] if c["status"] != "pass"}
+    assert list(bad) == ["train-loss"] and "more than 0.1 apart" in bad["train-loss"]["reason"]
+    train = next(c for c in subs["correct"]["checks"] if c["name"] == "train-loss")
+    assert train["status"] == "pass" and train["reason"].startswith("losses per 50 steps [")
+    assert subs["correct"]["max_score"] == 110
 
 
 @pytest.mark.parametrize(

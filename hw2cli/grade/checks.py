@@ -79,7 +79,8 @@ def run_checks(names: list[str], violations: list[str], send: Callable[..., None
         except Fail as exc:
             status, reason = "fail", str(exc)
         except BaseException as exc:  # noqa: BLE001 -- the student's exception is this check's result
-            status, reason = "error", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            message = " ".join(str(exc).split())[:300]
+            status, reason = "error", f"{type(exc).__name__}: {message}" if message else type(exc).__name__
             trace = "".join(traceback.format_exception(exc))[-4000:]
         if status == "pass":
             passed.add(name)
