@@ -304,7 +304,7 @@ def _rope_angles(sub: Submission) -> None:
         angle = math.acos(max(-1.0, min(1.0, seen[j, 1].item())))
         raise Fail(
             f"dimension {j} turns by {angle:.4g} rad from position 0 to 1 (cos {seen[j, 0].item():.3g} at 0); "
-            f"expected angles m * 10000^(-2i/{HS}), each i on one pair of dimensions"
+            f"expected m * 10000^(-2i/{HS}) = m * {[float(f'{x:.3g}') for x in thetas]}, each on one pair"
         )
 
 
