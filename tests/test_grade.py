@@ -100,7 +100,7 @@ def graded(tmp_path_factory):
         "--time-limit",
         str(TIME_LIMIT),
         "--memory-limit",
-        "512",
+        "256",
         "--jobs",
         "2",
     ]
@@ -228,3 +228,9 @@ def test_bad_usage_is_one_line_exit_2(tmp_path, args, message):
     assert out.exit_code == 2
     assert out.stderr.startswith("error: ") and message in out.stderr and len(out.stderr.splitlines()) == 1
     assert not (tmp_path / "gs.json").exists()
+
+
+def test_usage_line_names_the_argument_plainly():
+    text = CliRunner().invoke(app, ["grade", "gpt", "--help"], env={"COLUMNS": "200"}).output
+    line = next(line for line in text.splitlines() if "Usage:" in line)
+    assert line.split()[1:] == ["hw2", "grade", "gpt", "[OPTIONS]", "SUBMISSION..."]

@@ -62,7 +62,11 @@ class GradeOptions:
     """`hw2 grade gpt`: every check on every submission, each in its own process."""
 
     submissions: list[str] = option(
-        spec=Spec("A student's gpt.py, or a folder holding one (its .py files are copied).", argument=True)
+        spec=Spec(
+            "A student's gpt.py, a folder holding one (its .py files are copied), or a folder of them.",
+            argument=True,
+            metavar="SUBMISSION",
+        )
     )
     time_limit: float = option(
         60.0, "Wall-clock seconds each submission's process may run; then it is killed.", min=1.0, max=3600.0
@@ -76,7 +80,7 @@ class GradeOptions:
     )
     points: str | None = option(
         None,
-        "TOML file with a [points] table: check name = points (the others keep their defaults).",
+        "TOML file whose points table maps check names to points (the others keep their defaults).",
         path=True,
         show_default="built-in points, 100 in all",
     )

@@ -11,6 +11,7 @@ the rest are not graded, while the other submissions still run.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shutil
 import signal
@@ -142,7 +143,9 @@ def _grade_one(name: str, source: Path, opts: GradeOptions, stop: threading.Even
         shutil.copyfile(source, Path(work) / "gpt.py")
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(
-            target=_child, args=(send, work, opts.memory_limit, list(opts.checks)), daemon=True
+            target=_child,
+            args=(send, work, opts.memory_limit, math.ceil(opts.time_limit) + 1, list(opts.checks)),
+            daemon=True,
         )
         proc.start()  # the first one waits for the server to import torch: not counted
         start = time.monotonic()
@@ -187,9 +190,14 @@ def _kill(proc) -> None:
 
 
 def _exit_reason(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"killed by {signal.Signals(-code).name}; over the memory limit?"
-    return f"exit code {code}"
+    if code is None or code >= 0:
+        return f"exit code {code}"
+    name = signal.Signals(-code).name
+    known = {
+        "SIGXCPU": "its CPU time reached the time limit",
+        "SIGKILL": "killed by SIGKILL: over the memory limit?",
+    }
+    return known.get(name, f"killed by {name}")
 
 
 def _tail(path: Path, keep: int = 2000) -> str:
@@ -279,9 +287,9 @@ def _address_space() -> int:
         return 0
 
 
-def _child(conn, work: str, memory_mib: int, names: list[str]) -> None:
+def _child(conn, work: str, memory_mib: int, cpu_seconds: int, names: list[str]) -> None:
     """The submission's process: its own session, output into its folder's log, its address
-    space capped, the audit hook on, then the checks (each reported through ``conn``)."""
+    space and CPU time capped, the audit hook on, then the checks (each reported through ``conn``)."""
     import resource
 
     os.setsid()
@@ -291,6 +299,8 @@ def _child(conn, work: str, memory_mib: int, names: list[str]) -> None:
     os.chdir(work)
     limit = _address_space() + memory_mib * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # CPU seconds up to the time limit: a loop ends even if the grader that would kill it died.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     sys.dont_write_bytecode = True
     sys.path.insert(0, work)
     import torch
