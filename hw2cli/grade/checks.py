@@ -99,14 +99,14 @@ def _config(sub: Submission, **changes):
     return cfg
 
 
-def _build(cls, *args, seed: int = 0, **kwargs) -> nn.Module:
+def _build(cls, *args, **kwargs) -> nn.Module:
     """A module built under a fixed seed, its weights spread out (norm scales around 1), in eval
     mode: then every wiring mistake shows in the outputs."""
-    torch.manual_seed(seed)
+    torch.manual_seed(0)
     module = cls(*args, **kwargs)
     with torch.no_grad():
         for name, p in module.named_parameters():
-            is_norm = p.dim() == 1 and "norm" in name or name.endswith("ln_f.weight")
+            is_norm = (p.dim() == 1 and "norm" in name) or name.endswith("ln_f.weight")
             p.copy_(1 + 0.3 * torch.randn_like(p) if is_norm else 0.3 * torch.randn_like(p))
     return module.eval()
 
@@ -115,8 +115,13 @@ def _randn(*shape: int, seed: int = 1) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-def _attn(sub: Submission, debug: bool = False, seed: int = 0, **changes) -> nn.Module:
-    return _build(sub.module.CausalSelfAttention, _config(sub, **changes), debug=debug, seed=seed)
+def _ids() -> torch.Tensor:
+    """A fixed batch of token ids, (B, T)."""
+    return torch.randint(0, TINY["vocab_size"], (B, T), generator=torch.Generator().manual_seed(0))
+
+
+def _attn(sub: Submission, debug: bool = False, **changes) -> nn.Module:
+    return _build(sub.module.CausalSelfAttention, _config(sub, **changes), debug=debug)
 
 
 def _shape(what: str, tensor, want: tuple) -> None:
@@ -143,7 +148,7 @@ def _linears(mlpf: nn.Module) -> tuple[nn.Linear, nn.Linear]:
     return lin[0], lin[1]
 
 
-def _causality(attn: nn.Module, path: str) -> None:
+def _causality(attn: nn.Module, path: str, fix: str) -> None:
     x = _randn(1, T, C)
     with torch.no_grad():
         y = attn(x)
@@ -154,7 +159,7 @@ def _causality(attn: nn.Module, path: str) -> None:
             if gap > ATOL:
                 raise Fail(
                     f"{path}: changing tokens {t}.. changed the outputs at positions 0..{t - 1} "
-                    f"(by up to {gap:.3g}); mask the scores above the diagonal"
+                    f"(by up to {gap:.3g}); {fix}"
                 )
 
 
@@ -196,7 +201,7 @@ def _shapes(sub: Submission) -> None:
         _shape(
             "TransformerDecoderBlock", _build(sub.module.TransformerDecoderBlock, _config(sub))(x), (B, T, C)
         )
-        idx = torch.randint(0, TINY["vocab_size"], (B, T), generator=torch.Generator().manual_seed(0))
+        idx = _ids()
         _shape("GPT's logits", _build(sub.module.GPT, _config(sub))(idx), (B, T, TINY["vocab_size"]))
 
 
@@ -215,7 +220,7 @@ def _rmsnorm(sub: Submission) -> None:
 
 @check("causal-mask")
 def _causal_mask(sub: Submission) -> None:
-    _causality(_attn(sub), "explicit path (use_flash_attn=False)")
+    _causality(_attn(sub), "explicit path (use_flash_attn=False)", "mask the scores above the diagonal")
     with torch.no_grad():
         probs = _attn(sub, debug=True)(_randn(1, T, C))["att_probs"]
     above = probs.masked_select(torch.ones(T, T, dtype=torch.bool).triu(1)).abs().max().item()
@@ -228,7 +233,7 @@ def _causal_mask(sub: Submission) -> None:
 
 @check("flash-causal")
 def _flash_causal(sub: Submission) -> None:
-    _causality(_attn(sub, use_flash_attn=True), "flash path (use_flash_attn=True)")
+    _causality(_attn(sub, use_flash_attn=True), "flash path (use_flash_attn=True)", "pass is_causal=True")
 
 
 @check("flash-matches-explicit")
@@ -377,7 +382,7 @@ def _gpt_forward(sub: Submission) -> None:
         for name, part in parts.items():
             weights |= {f"blocks.{i}.{name}.{k}": v for k, v in part.state_dict().items()}
     hw2.load_state_dict(weights)
-    idx = torch.randint(0, TINY["vocab_size"], (B, T), generator=torch.Generator().manual_seed(0))
+    idx = _ids()
     with torch.no_grad():
         gap = _gap(mine(idx), hw2(idx))
     if gap > 1e-3:
@@ -390,7 +395,7 @@ def _gpt_forward(sub: Submission) -> None:
 @check("generate-greedy")
 def _generate_greedy(sub: Submission) -> None:
     model = _build(sub.module.GPT, _config(sub))
-    prompt = torch.randint(0, TINY["vocab_size"], (B, T), generator=torch.Generator().manual_seed(0))
+    prompt = _ids()
     new = 10  # the context outgrows block_size 16 after 4 tokens
     out = model.generate(prompt.clone(), new, do_sample=False, top_k=None, top_p=None)
     _shape("generate's output", out, (B, T + new))

@@ -138,9 +138,12 @@ def _grade_one(name: str, source: Path, opts: GradeOptions, stop: threading.Even
     ctx = _context()
     with tempfile.TemporaryDirectory(prefix="hw2-grade-") as work:
         siblings = source.parent.glob("*.py") if source.name == "gpt.py" else []
-        for py in siblings:
-            shutil.copyfile(py, Path(work) / py.name)
-        shutil.copyfile(source, Path(work) / "gpt.py")
+        try:
+            for py in siblings:
+                shutil.copyfile(py, Path(work) / py.name)
+            shutil.copyfile(source, Path(work) / "gpt.py")
+        except OSError as exc:
+            raise Hw2Error(f"cannot read submission {name}: {exc}; check its permissions") from None
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_child,
@@ -168,6 +171,8 @@ def _grade_one(name: str, source: Path, opts: GradeOptions, stop: threading.Even
                 else:
                     results[message[1]] = message[2:]
                     running = None
+                    if len(results) == len(opts.checks):  # done, whatever threads it left behind
+                        break
         seconds = time.monotonic() - start
         _kill(proc)
         if stopped is None and len(results) < len(opts.checks):
