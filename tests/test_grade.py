@@ -61,13 +61,15 @@ VARIANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
         {"imports"},
         [("", "\ncache = []\nwhile True:\n    cache.append(bytearray(64 * 2**20))\n")],
     ),
-    "escapes": (  # tries a GPU query and a log file in the user's folder, catching the errors
+    "escapes": (  # tries a GPU query, a log file outside its folder and the network; catches the errors
         {"sandbox"},
         [
             (
                 "",
                 "\nimport subprocess\n\ntry:\n    subprocess.run(['nvidia-smi'], capture_output=True)\n"
-                "except OSError:\n    pass\ntry:\n    open(ESCAPE_PATH, 'w').close()\nexcept OSError:\n    pass\n",
+                "except OSError:\n    pass\ntry:\n    open(ESCAPE_PATH, 'w').close()\nexcept OSError:\n    pass\n"
+                "import socket\n\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+                "except OSError:\n    pass\n",
             )
         ],
     ),
@@ -145,6 +147,7 @@ def test_reasons_say_what_was_expected(graded):
     assert "memory limit is 256 MiB" in reason("eats-memory", "imports")
     escaped = reason("escapes", "sandbox")
     assert "started a process (subprocess.Popen)" in escaped and f"opened {root / ESCAPE}" in escaped
+    assert "used the network (socket." in escaped
     assert not (root / ESCAPE).exists()  # blocked, not only reported
     imp = next(c for c in subs["import-error"]["checks"] if c["name"] == "imports")
     assert "gpt.py" in imp["traceback"] and "functionnal" in imp["traceback"]
@@ -234,3 +237,9 @@ def test_usage_line_names_the_argument_plainly():
     text = CliRunner().invoke(app, ["grade", "gpt", "--help"], env={"COLUMNS": "200"}).output
     line = next(line for line in text.splitlines() if "Usage:" in line)
     assert line.split()[1:] == ["hw2", "grade", "gpt", "[OPTIONS]", "SUBMISSION..."]
+
+
+def test_every_check_of_the_table_has_its_function():
+    from hw2cli.grade import checks
+
+    assert list(checks.FUNCTIONS) == list(CHECKS)

@@ -18,39 +18,41 @@ class CheckInfo:
     what: str  # what it tests, in one line (tables, --json, docs/grade.md)
 
 
-ATTN = ("imports",)
+IMPORTED = ("imports",)
 #: Every check, in the order they run. ``train-loss`` runs only with ``--train``.
 CHECKS: dict[str, CheckInfo] = {
     "imports": CheckInfo(5, (), "the file imports within the limits and defines the template's classes"),
     "shapes": CheckInfo(
-        5, ATTN, "attention (both paths, debug dict), RoPE, block and GPT give the right shapes"
+        5, IMPORTED, "attention (both paths, debug dict), RoPE, block and GPT give the right shapes"
     ),
-    "rmsnorm": CheckInfo(5, ATTN, "RMSNorm is x / sqrt(mean(x^2) + eps) times its weight"),
+    "rmsnorm": CheckInfo(5, IMPORTED, "RMSNorm is x / sqrt(mean(x^2) + eps) times its weight"),
     "causal-mask": CheckInfo(
-        10, ATTN, "explicit path: future tokens never change past outputs; masked probs"
+        10, IMPORTED, "explicit path: future tokens never change past outputs; masked probs"
     ),
-    "flash-causal": CheckInfo(5, ATTN, "flash path: future tokens never change past outputs"),
+    "flash-causal": CheckInfo(5, IMPORTED, "flash path: future tokens never change past outputs"),
     "flash-matches-explicit": CheckInfo(
         5, ("causal-mask", "flash-causal"), "flash and explicit paths give the same output, dropout off"
     ),
     "attention-reference": CheckInfo(
         5, ("causal-mask",), "attention equals hw2's with the same weights (heads, 1/sqrt(d) scale, softmax)"
     ),
-    "rope-norms": CheckInfo(5, ATTN, "apply_rotary_emb keeps the norm of every query and key"),
-    "rope-relative": CheckInfo(5, ATTN, "rotated q_m . k_n depends only on the offset m - n"),
-    "rope-angles": CheckInfo(5, ATTN, "position m turns pair i by m * 10000^(-2i/d), in either pairing"),
-    "abs-emb": CheckInfo(5, ATTN, "abs_emb=True switches RoPE off in forward, abs_emb=False on"),
-    "block": CheckInfo(10, ATTN, "the block is pre-norm with both residuals; mlpf is Linear, GELU, Linear"),
+    "rope-norms": CheckInfo(5, IMPORTED, "apply_rotary_emb keeps the norm of every query and key"),
+    "rope-relative": CheckInfo(5, IMPORTED, "rotated q_m . k_n depends only on the offset m - n"),
+    "rope-angles": CheckInfo(5, IMPORTED, "position m turns pair i by m * 10000^(-2i/d), in either pairing"),
+    "abs-emb": CheckInfo(5, IMPORTED, "abs_emb=True switches RoPE off in forward, abs_emb=False on"),
+    "block": CheckInfo(
+        10, IMPORTED, "the block is pre-norm with both residuals; mlpf is Linear, GELU, Linear"
+    ),
     "gpt-forward": CheckInfo(
         5,
         ("rmsnorm", "attention-reference", "block"),
         "GPT logits equal hw2's GPT (learned positions) loaded with the same weights",
     ),
-    "generate-greedy": CheckInfo(5, ATTN, "greedy generate equals an argmax loop cropped to block_size"),
-    "generate-top-k": CheckInfo(5, ATTN, "top-k samples exactly the k most likely tokens (k=1: greedy)"),
-    "generate-top-p": CheckInfo(5, ATTN, "top-p samples exactly the nucleus, renormalized"),
-    "generate-temperature": CheckInfo(5, ATTN, "sampling at temperature t follows softmax(logits / t)"),
-    "sandbox": CheckInfo(5, ATTN, "no writes outside its folder, no new processes, no network"),
+    "generate-greedy": CheckInfo(5, IMPORTED, "greedy generate equals an argmax loop cropped to block_size"),
+    "generate-top-k": CheckInfo(5, IMPORTED, "top-k samples exactly the k most likely tokens (k=1: greedy)"),
+    "generate-top-p": CheckInfo(5, IMPORTED, "top-p samples exactly the nucleus, renormalized"),
+    "generate-temperature": CheckInfo(5, IMPORTED, "sampling at temperature t follows softmax(logits / t)"),
+    "sandbox": CheckInfo(5, IMPORTED, "no writes outside its folder, no new processes, no network"),
     "train-loss": CheckInfo(
         10, ("gpt-forward",), "--train: the loss curve stays within a band of hw2's on the same batches"
     ),
@@ -92,9 +94,12 @@ class GradeOptions:
         check(self)
         if not self.submissions:
             raise OptionError("{submissions}: give at least one gpt.py or folder")
-        points = {name: info.points for name, info in CHECKS.items() if self.train or name != "train-loss"}
-        points.update(read_points(self.points) if self.points else {})
-        self.checks = {name: p for name, p in points.items() if self.train or name != "train-loss"}
+        custom = read_points(self.points) if self.points else {}
+        self.checks = {
+            name: custom.get(name, info.points)
+            for name, info in CHECKS.items()
+            if self.train or name != "train-loss"
+        }
 
 
 def read_points(path: str | Path) -> dict[str, float]:
