@@ -26,7 +26,7 @@ ESCAPE = "escape.txt"  # in the test's folder, outside the submission's: it must
 # name -> (the checks that must fail or error, textual patches (old, new) of the correct file)
 VARIANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
     "correct": (set(), []),
-    "correct-rotate-half": (  # the other RoPE pairing and the other top-p reading: both accepted
+    "correct-rotate-half": (  # the other RoPE pairing, the other top-p reading, a temporary file
         set(),
         [
             (
@@ -36,6 +36,10 @@ VARIANTS: dict[str, tuple[set[str], list[tuple[str, str]]]] = {
                 "            return torch.cat((first * cos - second * sin, first * sin + second * cos), dim=-1)",
             ),
             ("                    drop[:, 1:] = drop[:, :-1].clone()\n", ""),
+            (
+                "",
+                "\nimport tempfile\n\nwith tempfile.TemporaryFile() as scratch:  # in its folder\n    pass\n",
+            ),
         ],
     ),
     "no-causal-mask": (

@@ -302,6 +302,7 @@ def _child(conn, work: str, memory_mib: int, cpu_seconds: int, names: list[str])
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.chdir(work)
+    os.environ["TMPDIR"] = tempfile.tempdir = work  # its temporary files stay inside
     limit = _address_space() + memory_mib * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     # CPU seconds up to the time limit: a loop ends even if the grader that would kill it died.
