@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -86,12 +87,12 @@ def user_errors(fn: Callable) -> Callable:
 
 
 class PlainUsage(TyperCommand):
-    """A command whose usage line names a required argument plainly (``EDGES``), not in the
-    braces Typer puts around it (``{EDGES}``)."""
+    """A command whose usage line names a required argument plainly (``EDGES``,
+    ``SUBMISSION...``), not in the braces Typer puts around it (``{EDGES}``)."""
 
     def collect_usage_pieces(self, ctx) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
-        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+        return [re.sub(r"^\{(.*)\}(\.\.\.)?$", r"\1\2", p) for p in pieces]
 
 
 class OneLineErrors(TyperGroup):
