@@ -186,6 +186,18 @@ def test_a_new_run_refuses_a_lock_link_in_an_empty_folder(run, tmp_path, victim,
     assert victim.read_text() == PRECIOUS
 
 
+@pytest.mark.kind("planted links and special files")
+@issue27(3, "a FIFO at OUT/report.md blocked hw2 reproduce while it checked the report was its own")
+@pytest.mark.parametrize("force", [False, True])
+def test_reproduce_refuses_a_fifo_where_its_report_goes(tmp_path, force):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    os.mkfifo(folder / "report.md")
+    args = ["reproduce", "--profile", "quick", "--parts", "graph", "--out", str(folder), "--quiet"]
+    done = hw2(*args, *(["--force"] if force else []), timeout=120)
+    assert done.returncode == 2 and "report.md" in one_error_line(done.stderr)
+
+
 def image_folder(root: Path, per_class: int = 3) -> Path:
     for split in ("train", "test"):
         for c in ("c0", "c1"):

@@ -37,7 +37,7 @@ from typing import Any
 
 import hw2cli
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.io import atomic_write_text, check_writable_dir, fsync_dir
+from hw2cli.common.io import atomic_write_text, check_writable_dir, fsync_dir, open_regular
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.rundir import lock, staged_name
 from hw2cli.report.build import TITLE, build_report
@@ -184,14 +184,17 @@ def _plan_part(out: Path, part: Part, opts: ReproduceOptions) -> _Plan:
 
 
 def _check_report(out: Path, force: bool) -> None:
+    """Refuse, before any work, a report.md that hw2 did not write (unless ``force``) and,
+    even with ``force``, one that is a link, a FIFO or a device (never written through)."""
     path = out / REPORT
-    if path.exists() and not force:
-        try:
-            with path.open(encoding="utf-8", errors="replace") as fh:
-                ours = path.is_file() and fh.readline().rstrip("\n") == TITLE
-        except OSError:
-            ours = False
-        if not ours:
+    try:
+        fh = open(open_regular(path, follow=False), encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise Hw2Error(f"cannot read {path} ({exc.strerror}); move it away or choose another --out") from None
+    with fh:
+        if not force and fh.readline().rstrip("\n") != TITLE:
             raise Hw2Error(
                 f"{path} was not written by hw2 (it does not start with {TITLE!r}); move it away, "
                 "choose another --out, or add --force to replace it"
@@ -267,7 +270,8 @@ def _child_env() -> dict[str, str]:
 
 def _run_command(step: Step, folder: Path, log: Path, stop: _Stop) -> int:
     """Run ``hw2 <step.argv>`` in ``folder``, its output appended to ``log``; its exit code."""
-    with log.open("ab") as fh:
+    # appended to as hw2's own file only: a link planted in a kept staged folder is refused
+    with open(open_regular(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, follow=False), "ab") as fh:
         fh.write(f"\n$ hw2 {shlex.join(step.argv)}\n".encode())
         fh.flush()
         proc = subprocess.Popen(
