@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -148,18 +146,7 @@ except ImportError:  # the fuzzing tests skip themselves
 
 @pytest.fixture
 def run_hw2():
-    """Run ``python -m hw2cli ARGS`` in a subprocess (the way a shell user runs ``hw2``)."""
+    """Run ``python -m hw2cli ARGS`` in a subprocess (tests/helpers.py's ``hw2``)."""
+    from helpers import hw2
 
-    def run(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        env.update(kwargs.pop("env", {}))
-        return subprocess.run(
-            [sys.executable, "-m", "hw2cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            **kwargs,
-        )
-
-    return run
+    return hw2

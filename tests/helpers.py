@@ -23,15 +23,17 @@ def one_error_line(stderr: str) -> str:
 
 
 def hw2(
-    *args: str, timeout: float = 300, limit_memory: bool = False, **kwargs
+    *args: str, timeout: float = 600, limit_memory: bool = False, env: dict | None = None, **kwargs
 ) -> subprocess.CompletedProcess:
-    """``python -m hw2cli ARGS`` in a subprocess (a crash or a hang must not take pytest down);
-    ``limit_memory``: at most 4 GiB of address space, so an absurd allocation fails at once."""
+    """``python -m hw2cli ARGS`` in a subprocess, the way a shell user runs ``hw2`` (a crash or
+    a hang must not take pytest down); ``env`` adds variables; ``limit_memory``: at most 4 GiB
+    of address space, so an absurd allocation fails at once."""
 
     def four_gib() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "hw2cli", *args],
         capture_output=True,
