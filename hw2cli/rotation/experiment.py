@@ -112,7 +112,7 @@ def run_rotation_experiment(
     ``opts.force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
     # One function on purpose: the per-mode loop shares the loaded data, the models folder being
-    # written and the partial result that Ctrl-C returns; its result set-up is a third of it.
+    # written and the partial result that Ctrl-C returns.
     reporter = reporter or Reporter()
     if preview_images < 0:
         raise ValueError(f"preview_images must be at least 0, got {preview_images}")
@@ -137,24 +137,7 @@ def run_rotation_experiment(
     size = data.train_images.shape[-1]
     config = RotationCNNConfig(n_classes=len(data.classes), image_size=size)
     p4_config = P4CNNConfig(n_classes=len(data.classes), image_size=size)
-    result = RotationResult(
-        dataset=data.name,
-        classes=data.classes,
-        n_train=len(data.train_labels),
-        n_test=len(data.test_labels),
-        angles=angle_list,
-        models=[],
-        model_config=config,
-        p4_config=p4_config,
-        parameters={"cnn": _count(config), "p4": _count(p4_config)},
-        tta_angles=tta_list,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=str(dev),
-        precision=precision,
-    )
+    result = _new_result(opts, data, config, p4_config, dev)
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
     folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
@@ -216,6 +199,30 @@ def run_rotation_experiment(
         if folder is not None:
             folder.close()
     return result
+
+
+def _new_result(
+    opts: RotationOptions, data, config: RotationCNNConfig, p4_config: P4CNNConfig, dev: torch.device
+) -> RotationResult:
+    """The result before any model is trained: the run's settings and data, no models yet."""
+    return RotationResult(
+        dataset=data.name,
+        classes=data.classes,
+        n_train=len(data.train_labels),
+        n_test=len(data.test_labels),
+        angles=opts.angle_list,
+        models=[],
+        model_config=config,
+        p4_config=p4_config,
+        parameters={"cnn": _count(config), "p4": _count(p4_config)},
+        tta_angles=opts.tta_list,
+        epochs=opts.epochs,
+        batch_size=opts.batch_size,
+        lr=opts.lr,
+        seed=opts.seed,
+        device=str(dev),
+        precision=opts.precision,
+    )
 
 
 class _StepClock(Reporter):
