@@ -350,6 +350,13 @@ def _train_stack(
     with torch.no_grad():
         for p, kept in zip(params, best, strict=True):
             p.copy_(kept)
+    return _outcomes(stack, pairs, data, settings, history, trained, val_correct, best_epoch, t0)
+
+
+def _outcomes(
+    stack, pairs, data, settings, history, trained, val_correct, best_epoch, t0
+) -> list[RoundOutcome]:
+    """Each network's outcome, read back from the stack's device state once training ended."""
     kept_val = evaluate_stack(stack, data.val_x, data.val_y, settings)[1]
     test = evaluate_stack(stack, data.test_x, data.test_y, settings)[1]
     test_u = evaluate_stack(stack, data.test_unshifted_x, data.test_unshifted_y, settings)[1]
