@@ -254,6 +254,35 @@ def wall_seconds(round_seconds: list[float], workers: int) -> float:
 
 
 # ----------------------------------------------------------------------------- entry point
+def _announce(
+    jobs, path: str, settings: TrainSettings, dev, sizes: dict, workers: int, reporter: Reporter
+) -> None:
+    """Print the estimated wall time when it is long enough to announce."""
+    seconds = estimate_seconds(jobs, path, settings, dev, sizes, workers)
+    basis = (
+        "one timed training step per conv type, scaled by the FLOPs of every round; early "
+        "stopping often ends a round sooner"
+    )
+    # The step was timed alone; the workers will share the cores with each other and with
+    # whatever else runs (measured only where it can bring the estimate to the announcement).
+    if dev.type == "cpu" and seconds * slowdown(workers, cpu_cores()) >= ANNOUNCE_ABOVE_S:
+        busy = measure_busy_cores() or 0.0
+        if (factor := slowdown(workers, busy)) > 1:
+            seconds *= factor
+            basis += (
+                f"; times {factor:.1f}: {workers} workers share {cpu_cores()} cores "
+                f"with {busy:.1f} cores of other work"
+            )
+    line = estimate_message(
+        seconds,
+        f"padding-bench ({len(jobs)} networks of at most {settings.epochs} epochs each)",
+        basis,
+        "lower --rounds or --epochs, or train fewer --conv-types",
+    )
+    if line:
+        reporter.note(line)
+
+
 def run_padding_bench(
     opts: PaddingOptions,
     reporter: Reporter | None = None,
@@ -269,8 +298,7 @@ def run_padding_bench(
     core unless ``opts.workers``); ``data_sizes`` / ``settings`` shrink the work for tests and
     benchmarks. Ctrl-C returns the rounds finished so far with ``interrupted=True``.
     """
-    # Longer than 60 lines on purpose: one entry point whose choice of trainer reads top to
-    # bottom; settings and trainers are in the helpers above.
+    # Long on purpose: the choice of trainer reads top to bottom; the trainers are above.
     reporter = reporter or Reporter()
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
@@ -283,11 +311,7 @@ def run_padding_bench(
         raise OptionError("the cpu-processes path runs on the CPU only; use {device} cpu")
     sizes = {**SIZES, **(data_sizes or {})}
     data_args = dict(
-        seed=opts.seed,
-        independent_val=opts.independent_val,
-        n_train=sizes["train"],
-        n_val=sizes["val"],
-        n_test=sizes["test"],
+        seed=opts.seed, independent_val=opts.independent_val, **{f"n_{k}": n for k, n in sizes.items()}
     )
     settings = replace(
         settings or TrainSettings(),
@@ -318,9 +342,7 @@ def run_padding_bench(
     def done(outcome: RoundOutcome) -> None:
         result.outcomes.setdefault(outcome.conv_type, []).append(outcome)
         result.outcomes[outcome.conv_type].sort(key=lambda o: o.round)
-        result.flop += train_flops(
-            configs[outcome.conv_type], outcome.epochs, sizes["train"], sizes["val"], sizes["test"]
-        )
+        result.flop += train_flops(configs[outcome.conv_type], outcome.epochs, *sizes.values())
         reporter.update("rounds", 1)
         reporter.update("epochs", epochs - outcome.epochs)  # early stopping skips the rest
         reporter.log(
@@ -331,38 +353,15 @@ def run_padding_bench(
     jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
     if path == "cpu-processes":
         result.workers = min(opts.workers or cpu_cores(), len(jobs))
+        jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])  # the longest first: no straggler
         if result.workers == 1:
             path = result.path = "sequential"
-    if path == "cpu-processes":
-        jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])
     t0 = time.perf_counter()
     try:
         # Measured before any training: one thread per worker on the CPU, the device otherwise.
         peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
         result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
-        seconds = estimate_seconds(jobs, path, settings, dev, sizes, result.workers)
-        basis = (
-            "one timed training step per conv type, scaled by the FLOPs of every round; early "
-            "stopping often ends a round sooner"
-        )
-        # The step was timed alone; the workers will share the cores with each other and with
-        # whatever else runs (measured only where it can bring the estimate to the announcement).
-        if dev.type == "cpu" and seconds * slowdown(result.workers, cpu_cores()) >= ANNOUNCE_ABOVE_S:
-            busy = measure_busy_cores() or 0.0
-            if (factor := slowdown(result.workers, busy)) > 1:
-                seconds *= factor
-                basis += (
-                    f"; times {factor:.1f}: {result.workers} workers share {cpu_cores()} cores "
-                    f"with {busy:.1f} cores of other work"
-                )
-        line = estimate_message(
-            seconds,
-            f"padding-bench ({len(jobs)} networks of at most {epochs} epochs each)",
-            basis,
-            "lower --rounds or --epochs, or train fewer --conv-types",
-        )
-        if line:
-            reporter.note(line)
+        _announce(jobs, path, settings, dev, sizes, result.workers, reporter)
         t0 = time.perf_counter()
         if path == "cpu-processes":
             try:
