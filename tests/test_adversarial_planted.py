@@ -112,6 +112,20 @@ def test_reading_back_refuses_what_is_not_a_regular_file(tmp_path, victim, how):
         schema.parse_json(path, fix="rerun")
 
 
+@pytest.mark.kind("planted links and special files")
+@issue27(3, "a FIFO as a GPT-2 folder's config.json blocked --init-from FOLDER forever")
+@pytest.mark.parametrize("how", ["FIFO", "a JSON list"])
+def test_a_model_folders_config_that_is_not_a_json_object_file_is_refused(tmp_path, victim, how):
+    from hw2cli.gpt.pretrained import hf_config
+
+    if how == "FIFO":
+        os.mkfifo(tmp_path / "config.json")
+    else:
+        (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(Hw2Error, match=r"config\.json is (a named pipe|not a JSON object)"):
+        hf_config(tmp_path)
+
+
 def test_a_user_named_output_through_a_link_replaces_the_link_not_its_target(tmp_path, victim):
     """Outside hw2's folders a link the user named is replaced by the new file (never written
     through), and devices the user names are still written into."""

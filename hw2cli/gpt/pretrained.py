@@ -9,12 +9,12 @@ pickle). GPT-2 stores its linear layers as ``Conv1D`` (in, out), so those weight
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
+from hw2cli.common import schema
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
 from hw2cli.gpt.config import TrainOptions
@@ -83,10 +83,9 @@ def _from_hub(name: str) -> Path:
 
 def hf_config(folder: Path) -> dict:
     """GPT-2's ``config.json``, refusing a model hw2's GPT-2 variant cannot reproduce."""
-    try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise Hw2Error(f"cannot read {folder / 'config.json'} ({exc}); give an intact model folder") from None
+    cfg = schema.parse_json(folder / "config.json", fix="give an intact model folder")  # a FIFO: refused
+    if not isinstance(cfg, dict):
+        raise Hw2Error(f"{folder / 'config.json'} is not a JSON object; give an intact model folder")
     checks = {
         "model_type": (cfg.get("model_type"), "gpt2"),
         "activation_function": (
