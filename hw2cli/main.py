@@ -21,8 +21,12 @@ def main() -> None:
     try:
         import sys
 
+        from hw2cli.common.console import check_working_folder, quiet_libraries, use_plain_fallback
         from hw2cli.common.threads import check_environment
 
+        check_working_folder()  # before torch loads: oneMKL dies in a deleted folder
+        use_plain_fallback()
+        quiet_libraries()
         warning = check_environment()  # before anything loads torch and its OpenMP runtime
         if warning:
             print(f"warning: {warning}", file=sys.stderr)

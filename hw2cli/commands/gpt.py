@@ -13,6 +13,7 @@ import typer
 from hw2cli.commands._options import JsonOut, Quiet, Threads, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import use_threads, user_errors
+from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
 from hw2cli.gpt.config import NONFINITE_EXIT, GenerateOptions, TrainOptions
 
 app = typer.Typer(
@@ -98,8 +99,8 @@ def gpt_train(
             then=_exit_3_if_diverged,
         )
     except typer.Exit as stop:
-        if stop.exit_code == 130 and not opts.compile:
-            _exit_now(130)
+        if stop.exit_code == INTERRUPTED_EXIT and not opts.compile:
+            _exit_now(interrupted_exit())
         raise
 
 

@@ -45,6 +45,20 @@ def is_stdout(path: str | os.PathLike | None) -> bool:
     return False
 
 
+def resolve_path(path: str | os.PathLike) -> Path:
+    """``path`` with ``~``, ``..`` and links resolved; one line when it cannot be: a link loop
+    (Python 3.11 raises RuntimeError), a working folder deleted under a relative path."""
+    path = Path(path)
+    try:
+        return path.expanduser().resolve()
+    except RuntimeError:
+        raise Hw2Error(
+            f"{path} runs into a loop of symbolic links; fix the links or give another path"
+        ) from None
+    except OSError as exc:
+        raise Hw2Error(f"{path} cannot be resolved ({exc.strerror or exc}); give an absolute path") from None
+
+
 def _is_special(path: Path) -> bool:
     """An existing file that is not a regular file (character device, FIFO, socket)."""
     try:

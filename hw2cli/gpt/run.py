@@ -44,6 +44,7 @@ from safetensors import SafetensorError
 from hw2cli.common import rundir, schema
 from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error, Hw2Warning
+from hw2cli.common.io import resolve_path
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.gpt import checkpoint as ckpt
@@ -305,7 +306,7 @@ def _same_file(a: str | None, b: str | None) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+        return resolve_path(a) == resolve_path(b)
 
 
 def given_fields(opts: TrainOptions) -> set[str]:
@@ -577,7 +578,7 @@ def check_tensorboard(folder: str | None, out: str | None, inputs: dict[str, Pat
 
 
 def _within(path: Path, place: Path) -> bool:
-    resolved, base = path.expanduser().resolve(), place.expanduser().resolve()
+    resolved, base = resolve_path(path), resolve_path(place)
     return resolved == base or base in resolved.parents
 
 
