@@ -36,6 +36,15 @@ from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
 
 #: Outputs that may be standard output (text); the others need a file.
 TEXT_OUTPUTS = ("json", "csv", "out")
+#: Inputs the user names (``inputs=`` label -> what the messages call it) that must exist
+#: before any output is looked at.
+NAMED_INPUTS = {
+    "EDGES": "edge list",
+    "--matrix": "matrix",
+    "--features": "feature table",
+    "--txt-file": "--txt-file",
+    "--load-models": "--load-models",
+}
 
 # Per command call: the real standard output while tables are sent to stderr (``--json -``).
 _real_stdout: contextvars.ContextVar = contextvars.ContextVar("hw2_real_stdout", default=None)
@@ -290,6 +299,9 @@ def check_outputs(
     from hw2cli.common.io import check_name_length, check_writable, is_stdout
 
     catch_interrupts()  # every command checks its outputs first: its work starts here
+    for label, source in (inputs or {}).items():  # a missing input is the first thing to say
+        if label in NAMED_INPUTS and source is not None and not os.path.exists(source):
+            raise Hw2Error(f"{NAMED_INPUTS[label]} {source} does not exist; check the path")
     given = {name: path for name, path in paths.items() if path is not None}
     to_stdout = [name for name, path in given.items() if is_stdout(path)]
     for name in to_stdout:

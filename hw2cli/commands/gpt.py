@@ -73,6 +73,7 @@ def gpt_train(
     Without size options it picks a configuration that fits the device (the course's on a GPU,
     a run of minutes on a CPU), says what it chose, and estimates the wall time after a few steps."""
     from hw2cli.gpt import render
+    from hw2cli.gpt.data import check_text_file
     from hw2cli.gpt.run import Dist, check_tensorboard
     from hw2cli.gpt.train import train
 
@@ -85,6 +86,7 @@ def gpt_train(
         train(opts, given=given)
         return
     out = opts.resume or opts.out
+    check_text_file(opts.txt_file)  # the inputs first, then the outputs
     check_tensorboard(opts.tensorboard, out, _inputs(opts))
     try:
         run_command(
