@@ -6,6 +6,9 @@ runs; nothing here changes a notebook's process.
 * a terminal or pipe whose encoding cannot show '²', '✓' or '→' (``LC_ALL=C`` without
   Python's UTF-8 mode) gets plain characters instead (``A^2``, ``ok``, ``->``) rather than a
   UnicodeEncodeError; Rich draws its tables with ASCII lines there by itself;
+* under an address-space limit (``ulimit -v``) too low for torch, the first import of torch
+  is refused in one line: below about 3.3 GiB loading it fails, and near 3 GiB its C++
+  start-up dies of ``std::bad_alloc`` (an abort no Python code can catch);
 * matplotlib's log messages (a font cache being built, a config folder that is not writable
   when HOME is read-only) are not printed: they are not hw2's to show, and hw2's own warnings
   have one format (``warning: ...``).
@@ -14,10 +17,14 @@ runs; nothing here changes a notebook's process.
 from __future__ import annotations
 
 import codecs
+import importlib.abc
 import logging
 import os
+import resource
 import sys
 import unicodedata
+
+from hw2cli.common.errors import Hw2Error
 
 #: Characters hw2 prints whose plain spelling reads better than what NFKD gives (or nothing).
 PLAIN = {
@@ -40,6 +47,8 @@ PLAIN = {
     "√": "sqrt",
 }
 ERRORS = "hw2-plain"
+#: The least address space torch loads in (measured 3.3-3.5 GiB with torch 2.9 on Linux).
+TORCH_ADDRESS_SPACE = 7 << 29
 
 
 def check_working_folder() -> None:
@@ -80,3 +89,24 @@ def use_plain_fallback() -> None:
 def quiet_libraries() -> None:
     """Only errors from matplotlib's logger (see the module docstring)."""
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
+
+
+class _TorchGuard(importlib.abc.MetaPathFinder):
+    """Refuses the first import of torch when ``ulimit -v`` leaves too little to load it."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+            if soft != resource.RLIM_INFINITY and soft < TORCH_ADDRESS_SPACE:
+                raise Hw2Error(
+                    f"the address-space limit (ulimit -v {soft >> 10}) is too low to load torch, which needs "
+                    f"about {TORCH_ADDRESS_SPACE / 2**30:.1f} GiB; raise it (ulimit -v unlimited)"
+                )
+        return None
+
+
+def guard_torch_import() -> None:
+    """Install :class:`_TorchGuard` (once; only where a limit is set and torch is not loaded)."""
+    if "torch" not in sys.modules and resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY:
+        sys.meta_path.insert(0, _TorchGuard())

@@ -32,8 +32,13 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def size_text(n: int) -> str:
-    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n:,} bytes"
+def size_text(n: float) -> str:
+    """Bytes for a message: ``1,000 bytes``, ``256 MiB``, ``1.6 PiB``."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            break
+        n /= 1024
+    return f"{n:,.0f} bytes" if unit == "bytes" else f"{n:,.1f}".removesuffix(".0") + f" {unit}"
 
 
 def _short(text: str, keep: int = 40) -> str:

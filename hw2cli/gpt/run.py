@@ -43,7 +43,9 @@ from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.cache import cache_dir
+from hw2cli.common.device import free_memory
 from hw2cli.common.errors import Hw2Error, Hw2Warning
+from hw2cli.common.inputs import size_text
 from hw2cli.common.io import resolve_path
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
@@ -394,6 +396,21 @@ def check_target(total: int, reached: int, opts: TrainOptions) -> None:
         f"{given} asks for {total} steps, fewer than the {reached} the run reached; "
         f"give at least {reached} steps to extend it, or start a new run"
     )
+
+
+def check_memory(model: GPT, opts: TrainOptions, device: torch.device) -> None:
+    """Refuse, before the first step allocates it, a batch whose training step needs more
+    memory than is free (``GPT.step_bytes``, an estimate from below; the weights are there already)."""
+    scores = not (model.config.use_flash_attn and device.type == "cuda")
+    need = model.step_bytes(opts.batch_size, opts.block_size, scores, opts.precision != "fp32")
+    need -= 4 * model.num_params()
+    free = free_memory(device)
+    if free is not None and need > free:
+        raise OptionError(
+            f"{{batch_size}} {opts.batch_size} with {{block_size}} {opts.block_size} needs at least "
+            f"{size_text(need)} for one training step of this model, more than the {size_text(free)} free "
+            f"on {device.type}; lower {{batch_size}} or {{block_size}}, or train a smaller model"
+        )
 
 
 # ----------------------------------------------------------------------------- wall time

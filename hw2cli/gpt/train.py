@@ -84,6 +84,7 @@ def train(
         # ------------------------------------------------------------------ model and optimizer
         torch.manual_seed(opts.seed)
         model = model_for(opts, tokenizer.vocab_size, session.run and session.run.model_config).to(device)
+        run.check_memory(model, opts, device)
         optimizer = model.configure_optimizers(
             opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type
         )
