@@ -122,10 +122,18 @@ def _exit_now(code: int) -> None:
 @app.command("generate")
 @user_errors
 @takes(GenerateOptions)
-def gpt_generate(opts: GenerateOptions, threads: Threads = 0, json_path: JsonOut = None) -> None:
-    """Continue a prompt with a trained model (Q2.9): greedy, temperature, top-k or top-p."""
+def gpt_generate(
+    ctx: typer.Context, opts: GenerateOptions, threads: Threads = 0, json_path: JsonOut = None
+) -> None:
+    """Continue a prompt with a trained model (Q2.9): greedy, temperature, top-k or top-p.
+
+    Without a run directory it reads runs/gpt, where `gpt train` writes by default, when that
+    holds a finished run."""
     from hw2cli.gpt import render
     from hw2cli.gpt.sample import generate_samples
+
+    if "run_dir" not in _given(ctx) and opts.run_dir is not None:
+        typer.echo(f"note: no run directory given; using {opts.run_dir}, the finished run there", err=True)
 
     inputs = {"RUN_DIR": opts.run_dir, "--init-from": opts.init_from}
     run_command(

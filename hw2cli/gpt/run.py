@@ -552,15 +552,15 @@ class Checkpoints:
         try:
             ckpt.save_checkpoint(self.folder, model, optimizer, state, log.rows, first=self.first)
         except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
-            kept = (
-                "nothing was saved"
+            kept = (  # a resume hint only where there is a checkpoint to resume
+                "nothing was saved: fix that (disk space, the folder, ulimit -f) and run the same command again"
                 if self.saved_step is None
-                else f"the checkpoint of step {self.saved_step} stays"
+                else f"the checkpoint of step {self.saved_step} stays: fix that (disk space, the folder, "
+                f"ulimit -f) and continue with --resume {self.folder}"
             )
             reason = getattr(exc, "strerror", None) or exc
             raise Hw2Error(
-                f"cannot write the checkpoint of step {step} into {self.folder} ({reason}); {kept}: "
-                f"fix that (disk space, the folder) and continue with --resume {self.folder}"
+                f"cannot write the checkpoint of step {step} into {self.folder} ({reason}); {kept}"
             ) from None
         self.first, self.saved_step = None, step
 
