@@ -12,7 +12,7 @@ import typer
 
 from hw2cli.commands._options import JsonOut, Quiet, Threads, takes
 from hw2cli.commands._runner import run_command
-from hw2cli.commands._shared import use_threads, user_errors
+from hw2cli.commands._shared import catch_interrupts, use_threads, user_errors
 from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
 from hw2cli.gpt.config import NONFINITE_EXIT, GenerateOptions, TrainOptions
 
@@ -82,6 +82,7 @@ def gpt_train(
         opts = dataclasses.replace(opts, pos_emb="learned")
         given.add("pos_emb")
     if Dist.from_env().rank != 0:  # torchrun's other processes train; rank 0 reports and writes
+        catch_interrupts()  # Ctrl-C and SIGTERM stop every process at the same step
         use_threads(threads)
         train(opts, given=given)
         return

@@ -49,6 +49,7 @@ from hw2cli.common.inputs import size_text
 from hw2cli.common.io import resolve_path
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.signals import note_terminated
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.config import NOT_RECORDED, PRESET_NAMES, RESUME_MAY_CHANGE, TrainOptions
 from hw2cli.gpt.data import GRIMM_FILE, CharTokenizer
@@ -141,8 +142,8 @@ class Stopped(Exception):
 
 
 class StopFlag:
-    """The first Ctrl-C asks the loop to stop: inside :meth:`abandonable` work it raises
-    :class:`Stopped` at once, elsewhere (an optimizer step, a checkpoint being written) the
+    """The first Ctrl-C (or SIGTERM) asks the loop to stop: inside :meth:`abandonable` work it
+    raises :class:`Stopped` at once, elsewhere (an optimizer step, a checkpoint being written) the
     loop stops when that is done. A second Ctrl-C interrupts at once (KeyboardInterrupt).
     With several processes no process abandons work alone (the others would wait for it in a
     collective): they agree to stop at the next row of metrics.
@@ -156,16 +157,15 @@ class StopFlag:
         self.set = False
         self._abandon = abandon
         self._inside = 0
-        self._previous = None
+        self._previous: dict[int, Any] = {}
         self._model = model if abandon else None
         self._hooks: list = []
 
     def __enter__(self) -> StopFlag:
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # ignored stays ignored
-        ):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM: a batch system's stop
+                if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored stays ignored
+                    self._previous[sig] = signal.signal(sig, self._handle)
         if self._model is not None:
             linear = (m for m in self._model.modules() if isinstance(m, torch.nn.Linear))
             self._hooks = [m.register_forward_hook(_python_in_backward) for m in linear]
@@ -174,12 +174,18 @@ class StopFlag:
     def __exit__(self, *exc) -> None:
         for hook in self._hooks:
             hook.remove()
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        self._restore()
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
     def _handle(self, signum, frame) -> None:
         self.set = True
-        signal.signal(signal.SIGINT, self._previous)
+        if signum == signal.SIGTERM:
+            note_terminated()  # exit 143
+        self._restore()  # a second signal interrupts at once
         if self._inside:
             raise Stopped
 
