@@ -120,14 +120,20 @@ def stdout_broken() -> bool:
     """Whether standard output fails to take what was written to it (``> /dev/full``)."""
     if sys.stdout is None:  # started with standard output closed: nothing goes there
         return False
+    import resource
+    import stat
+
     try:
         sys.stdout.flush()
-        os.write(sys.stdout.fileno(), b"")  # /dev/full refuses even an empty write
+        fd = sys.stdout.fileno()
+        os.write(fd, b"")  # /dev/full refuses even an empty write
+        st, limit = os.fstat(fd), resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     except io.UnsupportedOperation:  # a captured stdout (tests, notebooks) has no file descriptor
         return False
     except (OSError, ValueError):
         return True
-    return False
+    # a file that reached the size limit (ulimit -f) takes an empty write, but no more
+    return stat.S_ISREG(st.st_mode) and limit != resource.RLIM_INFINITY and st.st_size >= limit
 
 
 def environment_message(exc: BaseException) -> str | None:
