@@ -278,7 +278,7 @@ def test_a_file_size_limit_before_the_first_checkpoint_gives_no_resume_hint(tmp_
 @pytest.mark.parametrize("where", ["--json", "stdout"])
 def test_a_file_size_limit_on_an_output_is_one_line(k5, where):
     """A --json file or a redirected listing that grows past `ulimit -f`: one line naming it."""
-    walks = [*WALKS[:6], "6"]  # the walks of length 6: 37 kB listed, 77 kB of JSON
+    walks = [*WALKS[:6], "--length", "6"]  # the walks of length 6: 37 kB listed, 77 kB of JSON
     if where == "--json":
         done = hw2(
             *walks,
