@@ -116,10 +116,12 @@ def _silence(fd: int) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
-def stdout_broken() -> bool:
-    """Whether standard output fails to take what was written to it (``> /dev/full``)."""
+def stdout_problem() -> str | None:
+    """Why standard output does not take what is written to it (``> /dev/full``, a file at
+    the size limit), as one line with the fix; None when it does."""
     if sys.stdout is None:  # started with standard output closed: nothing goes there
-        return False
+        return None
+    import errno
     import resource
     import stat
 
@@ -129,11 +131,14 @@ def stdout_broken() -> bool:
         os.write(fd, b"")  # /dev/full refuses even an empty write
         st, limit = os.fstat(fd), resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     except io.UnsupportedOperation:  # a captured stdout (tests, notebooks) has no file descriptor
-        return False
-    except (OSError, ValueError):
-        return True
+        return None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return f"cannot write to standard output ({reason}); send it to a file or a disk with space"
     # a file that reached the size limit (ulimit -f) takes an empty write, but no more
-    return stat.S_ISREG(st.st_mode) and limit != resource.RLIM_INFINITY and st.st_size >= limit
+    if stat.S_ISREG(st.st_mode) and limit != resource.RLIM_INFINITY and st.st_size >= limit:
+        return f"cannot write to standard output ({os.strerror(errno.EFBIG)}); raise the limit (ulimit -f unlimited)"
+    return None
 
 
 def environment_message(exc: BaseException) -> str | None:
@@ -166,11 +171,10 @@ def environment_message(exc: BaseException) -> str | None:
             f"too many open files (the limit is {soft}); raise it (ulimit -n 1024) "
             "or start fewer worker processes (--workers)"
         )
-    if stdout_broken():
+    broken = stdout_problem()
+    if broken is not None:
         _silence(1)
-        return (
-            f"cannot write to standard output ({exc.strerror or exc}); send it to a file or a disk with space"
-        )
+        return broken
     where = f" {exc.filename}" if exc.filename else ""
     if exc.errno == errno.EFBIG:
         return f"cannot write{where}: the file grew past the size limit (ulimit -f); raise it (ulimit -f unlimited)"
@@ -244,10 +248,11 @@ class OneLineErrors(TyperGroup):
         code = rv if isinstance(rv, int) else 0
         if code == INTERRUPTED_EXIT:
             code = interrupted_exit()  # 143 when SIGTERM stopped it
-        if stdout_broken():  # what the command printed is still buffered: it would fail at exit
+        broken = stdout_problem()  # what the command printed is still buffered: it would fail at exit
+        if broken is not None:
             _silence(1)
             if code == 0:  # else the command already said what failed
-                say_error("cannot write to standard output; send it to a file or a disk with space")
+                say_error(broken)
                 code = 2
         sys.exit(code)
 
