@@ -65,7 +65,7 @@ def test_the_lock_refuses_what_is_planted_at_its_name(tmp_path, victim, how):
     folder = tmp_path / "run"
     folder.mkdir()
     plant(folder / rundir.LOCK_NAME, how, victim)
-    with pytest.raises(Hw2Error, match=r"\.hw2\.lock is a (symbolic link|named pipe)"):
+    with pytest.raises(Hw2Error, match=r"\.hw2\.lock is a (symbolic link|pipe \(FIFO\))"):
         with rundir.lock(folder):
             pass
     assert victim.read_text() == PRECIOUS
@@ -79,7 +79,7 @@ def test_a_planted_marker_is_refused_before_any_write(tmp_path, victim, how):
     folder = tmp_path / "out"
     folder.mkdir()
     plant(folder / io.MARKER, how, victim)
-    with pytest.raises(Hw2Error, match=r"\.hw2-files\.json is a (symbolic link|named pipe)"):
+    with pytest.raises(Hw2Error, match=r"\.hw2-files\.json is a (symbolic link|pipe \(FIFO\))"):
         rundir.prepare_folder(folder, what="output folder", force=True)
     with pytest.raises(Hw2Error, match="remove it"):
         io.write_json(folder / "result.json", {"x": 1})
@@ -108,7 +108,7 @@ def test_reading_back_refuses_what_is_not_a_regular_file(tmp_path, victim, how):
         path.symlink_to("/dev/zero")
     else:
         plant(path, how, victim)
-    with pytest.raises(Hw2Error, match=r"state\.json is a (named pipe|character device)"):
+    with pytest.raises(Hw2Error, match=r"state\.json is a (pipe \(FIFO\)|character device)"):
         schema.parse_json(path, fix="rerun")
 
 
@@ -122,7 +122,7 @@ def test_a_model_folders_config_that_is_not_a_json_object_file_is_refused(tmp_pa
         os.mkfifo(tmp_path / "config.json")
     else:
         (tmp_path / "config.json").write_text("[1, 2]")
-    with pytest.raises(Hw2Error, match=r"config\.json is (a named pipe|not a JSON object)"):
+    with pytest.raises(Hw2Error, match=r"config\.json is (a pipe \(FIFO\)|not a JSON object)"):
         hf_config(tmp_path)
 
 
@@ -244,7 +244,7 @@ def test_a_fifo_in_an_image_folder_is_refused(tmp_path, victim, how):
     images = image_folder(tmp_path)
     plant(images / "test" / "c1" / "stuck.png", how, victim)
     done = hw2(*ROTATE, "--dataset", f"imagefolder:{images}", timeout=120)
-    assert done.returncode == 2 and "stuck.png is a named pipe" in one_error_line(done.stderr)
+    assert done.returncode == 2 and "stuck.png is a pipe (FIFO)" in one_error_line(done.stderr)
 
 
 @pytest.mark.kind("planted links and special files")

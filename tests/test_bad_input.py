@@ -533,9 +533,9 @@ def test_an_edge_list_from_a_pipe_is_read(run_hw2):
 @pytest.mark.kind("input files")
 def test_an_input_larger_than_the_limit_is_refused_without_reading_it_all(tmp_path, monkeypatch):
     """/dev/zero never ends: hw2 reads at most MAX_INPUT_BYTES (+1) of any input."""
-    from hw2cli.graph import io as graph_io
+    from hw2cli.common import inputs
 
-    monkeypatch.setattr(graph_io, "MAX_INPUT_BYTES", 1000)
+    monkeypatch.setattr(inputs, "MAX_INPUT_BYTES", 1000)
     for source in ("/dev/zero", tmp_path / "big.txt"):
         (tmp_path / "big.txt").write_text("1 2\n" * 300)
         result = runner.invoke(app, ["graph", "powers", str(source)])

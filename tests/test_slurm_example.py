@@ -5,9 +5,12 @@ split over the processes) and `hw2 gpt train` accepting every option it passes."
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +27,7 @@ STUBS = {
 }
 
 
-def _sbatch(tmp_path: Path, stubs: dict[str, str] | None = None, **env: str) -> subprocess.CompletedProcess:
+def _sbatch(tmp_path: Path, stubs: dict[str, str] | None = None, background: bool = False, **env: str):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for name, body in {**STUBS, **(stubs or {})}.items():
@@ -43,6 +46,10 @@ def _sbatch(tmp_path: Path, stubs: dict[str, str] | None = None, **env: str) -> 
         "OUT": "/shared/runs/gpt",
         **env,
     }
+    if background:  # the running job, to signal
+        return subprocess.Popen(
+            ["bash", str(SCRIPT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
+        )
     return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=full_env, timeout=120)
 
 
@@ -85,3 +92,41 @@ def test_a_long_node_list_does_not_end_the_job_with_sigpipe(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     args = shlex.split((tmp_path / "torchrun").read_text())
     assert "--rdzv-endpoint=gpu-node-00001:29500" in args
+
+
+def test_sigterm_before_the_time_limit_reaches_the_run_and_requeues_the_job(tmp_path):
+    """SLURM sends SIGTERM to the batch script before the time limit (``--signal=B:TERM@``);
+    the script hands it to srun (and so to hw2, which saves and exits 143), then requeues."""
+    header = SCRIPT.read_text()
+    assert re.search(r"^#SBATCH --signal=B:TERM@\d+$", header, re.M)
+    assert re.search(r"^#SBATCH --requeue$", header, re.M)
+    stubs = {
+        "scontrol": 'if [ "$1" = requeue ]; then echo "$@" >"$LOG/requeue"; '
+        'else printf "gpu-node-07\\ngpu-node-08\\n"; fi',
+        "srun": 'trap \'echo TERM >"$LOG/srun-got"; exit 143\' TERM; touch "$LOG/started"; '
+        "while :; do sleep 0.05; done",
+    }
+    job = _sbatch(tmp_path, stubs=stubs, background=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    out, err = job.communicate(timeout=60)
+    assert job.returncode == 0, out + err
+    assert (tmp_path / "srun-got").read_text() == "TERM\n"
+    assert (tmp_path / "requeue").read_text().split() == ["requeue", "4242"]
+    assert "requeued to continue" in err
+
+
+def test_a_requeued_job_resumes_its_run(tmp_path):
+    """Started again after a requeue, the job finds the run's checkpoint and continues it."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "state.json").write_text("{}")
+    proc = _sbatch(tmp_path, OUT=str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    train = shlex.split((tmp_path / "torchrun").read_text())
+    train = train[train.index("-m") + 1 :]
+    assert train[:5] == ["hw2cli", "gpt", "train", "--resume", str(out)]
+    assert "--out" not in train and "--txt-file" not in train
+    assert "Usage:" in (tmp_path / "help").read_text()  # options `gpt train --resume` accepts

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import io
 import os
 import re
 import sys
@@ -31,9 +32,20 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.io import resolve_path
+from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
 
 #: Outputs that may be standard output (text); the others need a file.
 TEXT_OUTPUTS = ("json", "csv", "out")
+#: Inputs the user names (``inputs=`` label -> what the messages call it) that must exist
+#: before any output is looked at.
+NAMED_INPUTS = {
+    "EDGES": "edge list",
+    "--matrix": "matrix",
+    "--features": "feature table",
+    "--txt-file": "--txt-file",
+    "--load-models": "--load-models",
+}
 
 # Per command call: the real standard output while tables are sent to stderr (``--json -``).
 _real_stdout: contextvars.ContextVar = contextvars.ContextVar("hw2_real_stdout", default=None)
@@ -62,11 +74,14 @@ def catch_interrupts() -> None:
     import signal
     import threading
 
+    from hw2cli.common.signals import sigterm_as_ctrl_c
+
     if (
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGINT) == signal.SIG_DFL
     ):
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    sigterm_as_ctrl_c()  # a batch system's stop keeps finished work too (exit 143)
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -80,10 +95,93 @@ def user_errors(fn: Callable) -> Callable:
             try:
                 return fn(*args, **kwargs)
             except Hw2Error as exc:
-                typer.echo(f"error: {exc}", err=True)
+                say_error(str(exc))
                 raise typer.Exit(2) from None
 
     return wrapper
+
+
+def say_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr; a stderr that cannot be written (a full disk, closed)
+    loses the line but never changes the exit code."""
+    try:
+        typer.echo(f"error: {message}", err=True)
+    except (OSError, ValueError):
+        _silence(2)
+
+
+def _silence(fd: int) -> None:
+    """Point a broken standard stream at /dev/null, so that the interpreter's last flush at exit
+    does not print "Exception ignored ..." about it."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+
+
+def stdout_problem() -> str | None:
+    """Why standard output does not take what is written to it (``> /dev/full``, a file at
+    the size limit), as one line with the fix; None when it does."""
+    if sys.stdout is None:  # started with standard output closed: nothing goes there
+        return None
+    import errno
+    import resource
+    import stat
+
+    try:
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+        os.write(fd, b"")  # /dev/full refuses even an empty write
+        st, limit = os.fstat(fd), resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except io.UnsupportedOperation:  # a captured stdout (tests, notebooks) has no file descriptor
+        return None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return f"cannot write to standard output ({reason}); send it to a file or a disk with space"
+    # a file that reached the size limit (ulimit -f) takes an empty write, but no more
+    if stat.S_ISREG(st.st_mode) and limit != resource.RLIM_INFINITY and st.st_size >= limit:
+        return f"cannot write to standard output ({os.strerror(errno.EFBIG)}); raise the limit (ulimit -f unlimited)"
+    return None
+
+
+def environment_message(exc: BaseException) -> str | None:
+    """One line with the fix when ``exc`` is the machine's limit, not hw2's fault: memory
+    (``ulimit -v``, a size too large to allocate), open files (``ulimit -n``), file size
+    (``ulimit -f``), a full disk, a standard output that takes nothing. None otherwise."""
+    import errno
+    import resource
+
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
+    ):
+        return (
+            f"out of memory ({text or 'MemoryError'}); use smaller sizes (a smaller --batch-size, "
+            "--block-size or model), free memory, or raise the limit (ulimit -v)"
+        )
+    if isinstance(exc, ImportError) and any(
+        s in text.lower() for s in ("failed to map segment", "cannot allocate memory", "out of memory")
+    ):
+        return (
+            f"cannot load a library ({text}): the memory limit is too low for torch; raise it "
+            "(ulimit -v unlimited, or at least 4 GiB)"
+        )
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return (
+            f"too many open files (the limit is {soft}); raise it (ulimit -n 1024) "
+            "or start fewer worker processes (--workers)"
+        )
+    broken = stdout_problem()
+    if broken is not None:
+        _silence(1)
+        return broken
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno == errno.EFBIG:
+        return f"cannot write{where}: the file grew past the size limit (ulimit -f); raise it (ulimit -f unlimited)"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write{where}: {exc.strerror}; free space on that disk or write elsewhere"
+    return None
 
 
 class PlainUsage(TyperCommand):
@@ -134,19 +232,30 @@ class OneLineErrors(TyperGroup):
                     message = f"{param.opts[0]} {given} is out of range; use {valid}"
                 else:
                     message = f"{message.rstrip('.')}; use {valid}"
-            typer.echo(f"error: {where}{message}{hint}", err=True)
+            say_error(f"{where}{message}{hint}")
             sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
         except Exception as exc:  # noqa: BLE001 -- the last guard: one line, never a traceback
             if os.environ.get("HW2_DEBUG"):
                 raise
+            known = environment_message(exc)
+            if known is not None:
+                say_error(known)
+                sys.exit(2)
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            typer.echo(
-                f"error: unexpected {type(exc).__name__}: {reason}; rerun with HW2_DEBUG=1 "
-                "for the traceback and report it",
-                err=True,
+            say_error(
+                f"unexpected {type(exc).__name__}: {reason}; rerun with HW2_DEBUG=1 for the traceback and report it"
             )
             sys.exit(1)
-        sys.exit(rv if isinstance(rv, int) else 0)
+        code = rv if isinstance(rv, int) else 0
+        if code == INTERRUPTED_EXIT:
+            code = interrupted_exit()  # 143 when SIGTERM stopped it
+        broken = stdout_problem()  # what the command printed is still buffered: it would fail at exit
+        if broken is not None:
+            _silence(1)
+            if code == 0:  # else the command already said what failed
+                say_error(broken)
+                code = 2
+        sys.exit(code)
 
 
 def _given_value(param, argv: list[str]) -> str | None:
@@ -179,11 +288,11 @@ def _identity(path: Path) -> tuple:
         st = path.stat()
         return ("inode", st.st_dev, st.st_ino)
     except OSError:
-        return ("path", str(path.expanduser().resolve()))
+        return ("path", str(resolve_path(path)))
 
 
 def _inside(path: Path, folder: Path) -> bool:
-    resolved, base = path.expanduser().resolve(), folder.expanduser().resolve()
+    resolved, base = resolve_path(path), resolve_path(folder)
     return resolved == base or base in resolved.parents
 
 
@@ -202,6 +311,9 @@ def check_outputs(
     from hw2cli.common.io import check_name_length, check_writable, is_stdout
 
     catch_interrupts()  # every command checks its outputs first: its work starts here
+    for label, source in (inputs or {}).items():  # a missing input is the first thing to say
+        if label in NAMED_INPUTS and source is not None and not os.path.exists(source):
+            raise Hw2Error(f"{NAMED_INPUTS[label]} {source} does not exist; check the path")
     given = {name: path for name, path in paths.items() if path is not None}
     to_stdout = [name for name, path in given.items() if is_stdout(path)]
     for name in to_stdout:
@@ -213,6 +325,11 @@ def check_outputs(
     if len(to_stdout) > 1:
         both = " and ".join(_flag(n) for n in to_stdout)
         raise Hw2Error(f"{both} both write to standard output; send one to a file")
+    if to_stdout and sys.stdout is None:  # `>&-`: the JSON would go to whatever opens fd 1 next
+        raise Hw2Error(
+            f"{_flag(to_stdout[0])} {given[to_stdout[0]]}: standard output is closed; "
+            "give a file path, or run hw2 with standard output open"
+        )
     files = {name: Path(path) for name, path in given.items() if name not in to_stdout}
     for name, path in files.items():  # before any look at the disk: a too-long name fails every call
         check_name_length(path, f"{_flag(name)} file")

@@ -12,7 +12,8 @@ import typer
 
 from hw2cli.commands._options import JsonOut, Quiet, Threads, takes
 from hw2cli.commands._runner import run_command
-from hw2cli.commands._shared import use_threads, user_errors
+from hw2cli.commands._shared import catch_interrupts, use_threads, user_errors
+from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
 from hw2cli.gpt.config import NONFINITE_EXIT, GenerateOptions, TrainOptions
 
 app = typer.Typer(
@@ -72,6 +73,7 @@ def gpt_train(
     Without size options it picks a configuration that fits the device (the course's on a GPU,
     a run of minutes on a CPU), says what it chose, and estimates the wall time after a few steps."""
     from hw2cli.gpt import render
+    from hw2cli.gpt.data import check_text_file
     from hw2cli.gpt.run import Dist, check_tensorboard
     from hw2cli.gpt.train import train
 
@@ -80,10 +82,12 @@ def gpt_train(
         opts = dataclasses.replace(opts, pos_emb="learned")
         given.add("pos_emb")
     if Dist.from_env().rank != 0:  # torchrun's other processes train; rank 0 reports and writes
+        catch_interrupts()  # Ctrl-C and SIGTERM stop every process at the same step
         use_threads(threads)
         train(opts, given=given)
         return
     out = opts.resume or opts.out
+    check_text_file(opts.txt_file)  # the inputs first, then the outputs
     check_tensorboard(opts.tensorboard, out, _inputs(opts))
     try:
         run_command(
@@ -98,8 +102,8 @@ def gpt_train(
             then=_exit_3_if_diverged,
         )
     except typer.Exit as stop:
-        if stop.exit_code == 130 and not opts.compile:
-            _exit_now(130)
+        if stop.exit_code == INTERRUPTED_EXIT and not opts.compile:
+            _exit_now(interrupted_exit())
         raise
 
 
@@ -119,10 +123,18 @@ def _exit_now(code: int) -> None:
 @app.command("generate")
 @user_errors
 @takes(GenerateOptions)
-def gpt_generate(opts: GenerateOptions, threads: Threads = 0, json_path: JsonOut = None) -> None:
-    """Continue a prompt with a trained model (Q2.9): greedy, temperature, top-k or top-p."""
+def gpt_generate(
+    ctx: typer.Context, opts: GenerateOptions, threads: Threads = 0, json_path: JsonOut = None
+) -> None:
+    """Continue a prompt with a trained model (Q2.9): greedy, temperature, top-k or top-p.
+
+    Without a run directory it reads runs/gpt, where `gpt train` writes by default, when that
+    holds a finished run."""
     from hw2cli.gpt import render
     from hw2cli.gpt.sample import generate_samples
+
+    if "run_dir" not in _given(ctx) and opts.run_dir is not None:
+        typer.echo(f"note: no run directory given; using {opts.run_dir}, the finished run there", err=True)
 
     inputs = {"RUN_DIR": opts.run_dir, "--init-from": opts.init_from}
     run_command(

@@ -16,14 +16,14 @@ from hw2cli.report.options import ReportOptions
 @takes(ReportOptions)
 def report(opts: ReportOptions) -> None:
     """Turn the JSON and PNG outputs of hw2 reproduce into one report.md."""
-    from hw2cli.common.io import atomic_write_text, is_stdout
+    from hw2cli.common.io import atomic_write_text, is_stdout, resolve_path
     from hw2cli.report import render
     from hw2cli.report.build import PARTS, build_report
 
     target = Path(opts.target())
     # Figures are linked relative to the report's folder; on standard output, to RUN_DIR (what
     # RUN_DIR/report.md would hold).
-    links = None if is_stdout(target) else target.expanduser().resolve().parent
+    links = None if is_stdout(target) else resolve_path(target).parent
 
     def said(result) -> None:
         if not is_stdout(target):

@@ -4,6 +4,9 @@ the CLI's start-up path)."""
 from __future__ import annotations
 
 import contextlib
+import re
+import resource
+from pathlib import Path
 
 import torch
 
@@ -62,3 +65,30 @@ def keep_freed_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
     return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**30))
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes this process can still allocate on ``device`` (None when unknown): a GPU's free
+    memory; on the CPU the least of the memory the kernel reports available, what the
+    container's limit (cgroup v2) leaves and what the address-space limit (``ulimit -v``)
+    leaves."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    found = []
+    for path, pattern, scale in (
+        ("/proc/meminfo", r"MemAvailable:\s+(\d+) kB", 1024),
+        ("/sys/fs/cgroup/memory.max", r"^(\d+)$", 1),
+    ):
+        with contextlib.suppress(OSError):
+            match = re.search(pattern, Path(path).read_text(), re.M)
+            if match:
+                found.append(int(match.group(1)) * scale)
+    if len(found) == 2:  # the cgroup's limit, less what the cgroup already uses
+        with contextlib.suppress(OSError, ValueError):
+            found[1] -= int(Path("/sys/fs/cgroup/memory.current").read_text())
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY:
+        with contextlib.suppress(OSError, AttributeError):
+            used = re.search(r"VmSize:\s+(\d+) kB", Path("/proc/self/status").read_text())
+            found.append(soft - int(used.group(1)) * 1024)
+    return min(found) if found else None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.inputs import kind_of
 
 #: The output path that means standard output (``--json -``).
 STDOUT = "-"
@@ -45,6 +46,20 @@ def is_stdout(path: str | os.PathLike | None) -> bool:
     return False
 
 
+def resolve_path(path: str | os.PathLike) -> Path:
+    """``path`` with ``~``, ``..`` and links resolved; one line when it cannot be: a link loop
+    (Python 3.11 raises RuntimeError), a working folder deleted under a relative path."""
+    path = Path(path)
+    try:
+        return path.expanduser().resolve()
+    except RuntimeError:
+        raise Hw2Error(
+            f"{path} runs into a loop of symbolic links; fix the links or give another path"
+        ) from None
+    except OSError as exc:
+        raise Hw2Error(f"{path} cannot be resolved ({exc.strerror or exc}); give an absolute path") from None
+
+
 def _is_special(path: Path) -> bool:
     """An existing file that is not a regular file (character device, FIFO, socket)."""
     try:
@@ -52,21 +67,6 @@ def _is_special(path: Path) -> bool:
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
-
-
-def _kind(mode: int) -> str:
-    """What a file that is not a regular one is, in words."""
-    for test, name in (
-        (stat.S_ISLNK, "a symbolic link"),
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISDIR, "a folder"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, *, follow: bool = True) -> int:
@@ -84,12 +84,12 @@ def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, *, follow: b
         if exc.errno == errno.ELOOP and not follow:
             raise _not_regular(path, "a symbolic link") from None
         if exc.errno == errno.ENXIO:  # a FIFO without a reader, opened for writing
-            raise _not_regular(path, "a named pipe (FIFO)") from None
+            raise _not_regular(path, "a pipe (FIFO)") from None
         raise
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise _not_regular(path, _kind(mode))
+        raise _not_regular(path, kind_of(mode))
     os.set_blocking(fd, True)
     return fd
 
@@ -273,7 +273,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         except FileNotFoundError:
             mode = stat.S_IFREG
         if not stat.S_ISREG(mode):
-            raise _not_regular(path, _kind(mode))
+            raise _not_regular(path, kind_of(mode))
     elif _is_special(path):  # a device or FIFO (/dev/stdout, /dev/null, a named pipe): write into it
         yield path
         return
@@ -393,7 +393,7 @@ def is_marked(folder: str | os.PathLike) -> bool:
     except OSError:
         return False
     if not stat.S_ISREG(mode):
-        raise _not_regular(Path(folder) / MARKER, _kind(mode))
+        raise _not_regular(Path(folder) / MARKER, kind_of(mode))
     return True
 
 

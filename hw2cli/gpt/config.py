@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import (
     BATCH_SIZE,
     DEVICE,
@@ -45,6 +47,8 @@ PRESET_NAMES = (
 )
 POS_EMBS = ("rope", "learned", "none")
 SCHEDULES = ("constant", "cosine")
+#: `gpt train`'s default run directory, which `gpt generate` reads when given none.
+DEFAULT_RUN = "runs/gpt"
 NONFINITE_EXIT = 3  # exit code of `hw2 gpt train` when the loss became NaN or infinite
 
 #: The course's configuration (homework Q2), the default on a GPU.
@@ -105,7 +109,7 @@ class TrainOptions:
     precision: str = option("fp32", PRECISION)
     seed: int = option(0, SEED)
     device: str = option("auto", DEVICE)
-    out: str | None = option("runs/gpt", OUT)
+    out: str | None = option(DEFAULT_RUN, OUT)
     dropout: float = option(0.1, "Embedding, attention and residual dropout.", min=0.0, max=0.99)
     lr_schedule: str = option("constant", "Constant, or cosine decay to --min-lr.", choices=SCHEDULES)
     warmup_steps: int = option(0, "Linear warm-up steps.", min=0, max=10**9)
@@ -200,6 +204,20 @@ def eval_interval(opts: TrainOptions, total: int) -> int:
     return max(1, min(500, total // 10))
 
 
+def finished_run(folder: str) -> bool:
+    """Whether ``folder`` holds a run that `gpt train` finished (its state.json says so)."""
+    from hw2cli.common import schema
+
+    path = Path(folder) / "state.json"
+    if not path.is_file():
+        return False
+    try:
+        state = schema.parse_json(path, "")
+    except Hw2Error:
+        return False
+    return isinstance(state, dict) and state.get("finished") is True
+
+
 @dataclass
 class GenerateOptions:
     """`hw2 gpt generate`: continue a prompt with a trained run's model or GPT-2."""
@@ -226,6 +244,8 @@ class GenerateOptions:
 
     def __post_init__(self) -> None:
         check(self)
+        if self.run_dir is None and self.init_from is None and finished_run(DEFAULT_RUN):
+            self.run_dir = DEFAULT_RUN  # where `gpt train` wrote by default (the CLI says so)
         if (self.run_dir is None) == (self.init_from is None):
             raise OptionError("give a run directory or {init_from} MODEL, one of the two")
         if self.greedy and (self.temperature is not None or self.top_k is not None or self.top_p is not None):

@@ -20,6 +20,7 @@ import torch
 
 from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.inputs import check_input, read_input
 from hw2cli.common.io import atomic_write_text
 from hw2cli.common.options import OptionError
 
@@ -70,21 +71,27 @@ def default_corpus(url: str | None = None, cache: Path | None = None, timeout: f
 
 
 def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
-    """Read ``txt_file`` (UTF-8) or the default corpus; Gutenberg boilerplate is removed."""
+    """Read ``txt_file`` (UTF-8) or the default corpus; Gutenberg boilerplate is removed.
+
+    It must be a regular file of at most MAX_INPUT_BYTES (:func:`check_text_file`)."""
     path = Path(txt_file) if txt_file is not None else default_corpus()
-    if not path.is_file():
-        raise OptionError(f"{{txt_file}} {path} does not exist; give a UTF-8 text file")
+    data = read_input(path, "{txt_file}", pipes=False)
     try:
-        text = strip_gutenberg(path.read_text(encoding="utf-8"))
+        text = strip_gutenberg(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise OptionError(
             f"{{txt_file}} {path} is not UTF-8 text (byte {exc.start}); convert it to UTF-8"
         ) from None
-    except OSError as exc:
-        raise OptionError(f"cannot read {{txt_file}} {path} ({exc.strerror}); check the path") from None
     if len(text.strip()) == 0:
         raise OptionError(f"{{txt_file}} {path} is empty; give a text to train on")
     return text, path
+
+
+def check_text_file(txt_file: str | os.PathLike | None) -> None:
+    """Refuse, before anything is written, a ``txt_file`` that is missing, too large or not a
+    regular file: a pipe or a device is refused, since --resume reads the text again."""
+    if txt_file is not None:
+        check_input(txt_file, "{txt_file}", pipes=False)
 
 
 @dataclass(frozen=True)

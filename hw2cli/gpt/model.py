@@ -296,6 +296,20 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
+    def step_bytes(self, batch_size: int, block_size: int, scores: bool = True, half: bool = False) -> int:
+        """At least the memory one training step of ``batch_size`` windows of ``block_size``
+        tokens takes: the weights, their gradients and AdamW's two moments (fp32), and 1.5x
+        (the least measured ratio) what the backward pass keeps: per layer about 16 floats per
+        token and channel, two B x heads x T x T score tensors (``scores`` False: a GPU's flash
+        attention keeps none; on a CPU it falls back to them under dropout), and the logits
+        with their softmax and gradient; ``half``: those in 16 bits (autocast). Measured peaks
+        of fp32 CPU steps are 1.1-1.3x this."""
+        c = self.config
+        tokens = batch_size * block_size
+        kept = c.n_layer * (16 * tokens * c.n_embd + scores * 2 * batch_size * c.n_head * block_size**2)
+        kept += 3 * tokens * c.vocab_size
+        return 4 * 4 * self.num_params() + int(1.5 * kept * (2 if half else 4))
+
     def num_params(self) -> int:
         """Number of parameters, all of them (embeddings and head included; a tied head once)."""
         return sum(p.numel() for p in self.parameters())

@@ -43,9 +43,13 @@ from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.cache import cache_dir
+from hw2cli.common.device import free_memory
 from hw2cli.common.errors import Hw2Error, Hw2Warning
+from hw2cli.common.inputs import size_text
+from hw2cli.common.io import resolve_path
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.signals import note_terminated
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt.config import NOT_RECORDED, PRESET_NAMES, RESUME_MAY_CHANGE, TrainOptions
 from hw2cli.gpt.data import GRIMM_FILE, CharTokenizer
@@ -138,8 +142,8 @@ class Stopped(Exception):
 
 
 class StopFlag:
-    """The first Ctrl-C asks the loop to stop: inside :meth:`abandonable` work it raises
-    :class:`Stopped` at once, elsewhere (an optimizer step, a checkpoint being written) the
+    """The first Ctrl-C (or SIGTERM) asks the loop to stop: inside :meth:`abandonable` work it
+    raises :class:`Stopped` at once, elsewhere (an optimizer step, a checkpoint being written) the
     loop stops when that is done. A second Ctrl-C interrupts at once (KeyboardInterrupt).
     With several processes no process abandons work alone (the others would wait for it in a
     collective): they agree to stop at the next row of metrics.
@@ -153,16 +157,15 @@ class StopFlag:
         self.set = False
         self._abandon = abandon
         self._inside = 0
-        self._previous = None
+        self._previous: dict[int, Any] = {}
         self._model = model if abandon else None
         self._hooks: list = []
 
     def __enter__(self) -> StopFlag:
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # ignored stays ignored
-        ):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):  # SIGTERM: a batch system's stop
+                if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored stays ignored
+                    self._previous[sig] = signal.signal(sig, self._handle)
         if self._model is not None:
             linear = (m for m in self._model.modules() if isinstance(m, torch.nn.Linear))
             self._hooks = [m.register_forward_hook(_python_in_backward) for m in linear]
@@ -171,12 +174,18 @@ class StopFlag:
     def __exit__(self, *exc) -> None:
         for hook in self._hooks:
             hook.remove()
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        self._restore()
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
     def _handle(self, signum, frame) -> None:
         self.set = True
-        signal.signal(signal.SIGINT, self._previous)
+        if signum == signal.SIGTERM:
+            note_terminated()  # exit 143
+        self._restore()  # a second signal interrupts at once
         if self._inside:
             raise Stopped
 
@@ -305,7 +314,7 @@ def _same_file(a: str | None, b: str | None) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+        return resolve_path(a) == resolve_path(b)
 
 
 def given_fields(opts: TrainOptions) -> set[str]:
@@ -393,6 +402,21 @@ def check_target(total: int, reached: int, opts: TrainOptions) -> None:
         f"{given} asks for {total} steps, fewer than the {reached} the run reached; "
         f"give at least {reached} steps to extend it, or start a new run"
     )
+
+
+def check_memory(model: GPT, opts: TrainOptions, device: torch.device) -> None:
+    """Refuse, before the first step allocates it, a batch whose training step needs more
+    memory than is free (``GPT.step_bytes``, an estimate from below; the weights are there already)."""
+    scores = not (model.config.use_flash_attn and device.type == "cuda")
+    need = model.step_bytes(opts.batch_size, opts.block_size, scores, opts.precision != "fp32")
+    need -= 4 * model.num_params()
+    free = free_memory(device)
+    if free is not None and need > free:
+        raise OptionError(
+            f"{{batch_size}} {opts.batch_size} with {{block_size}} {opts.block_size} needs at least "
+            f"{size_text(need)} for one training step of this model, more than the {size_text(free)} free "
+            f"on {device.type}; lower {{batch_size}} or {{block_size}}, or train a smaller model"
+        )
 
 
 # ----------------------------------------------------------------------------- wall time
@@ -534,15 +558,15 @@ class Checkpoints:
         try:
             ckpt.save_checkpoint(self.folder, model, optimizer, state, log.rows, first=self.first)
         except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
-            kept = (
-                "nothing was saved"
+            kept = (  # a resume hint only where there is a checkpoint to resume
+                "nothing was saved: fix that (disk space, the folder, ulimit -f) and run the same command again"
                 if self.saved_step is None
-                else f"the checkpoint of step {self.saved_step} stays"
+                else f"the checkpoint of step {self.saved_step} stays: fix that (disk space, the folder, "
+                f"ulimit -f) and continue with --resume {self.folder}"
             )
             reason = getattr(exc, "strerror", None) or exc
             raise Hw2Error(
-                f"cannot write the checkpoint of step {step} into {self.folder} ({reason}); {kept}: "
-                f"fix that (disk space, the folder) and continue with --resume {self.folder}"
+                f"cannot write the checkpoint of step {step} into {self.folder} ({reason}); {kept}"
             ) from None
         self.first, self.saved_step = None, step
 
@@ -577,7 +601,7 @@ def check_tensorboard(folder: str | None, out: str | None, inputs: dict[str, Pat
 
 
 def _within(path: Path, place: Path) -> bool:
-    resolved, base = path.expanduser().resolve(), place.expanduser().resolve()
+    resolved, base = resolve_path(path), resolve_path(place)
     return resolved == base or base in resolved.parents
 
 

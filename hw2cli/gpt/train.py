@@ -30,7 +30,7 @@ from hw2cli.common.device import autocast, check_precision, resolve_device
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import run
 from hw2cli.gpt.config import TrainOptions, eval_interval, fill_sizes, total_steps
-from hw2cli.gpt.data import Batches, load_text, split_data, step_seeds
+from hw2cli.gpt.data import Batches, check_text_file, load_text, split_data, step_seeds
 from hw2cli.gpt.model import GPT
 from hw2cli.gpt.pretrained import model_for
 from hw2cli.gpt.run import TrainResult
@@ -54,6 +54,7 @@ def train(
     if device.type == "cuda" and dist.world_size > 1:
         device = torch.device("cuda", dist.local_rank)
     given = run.given_fields(opts) if given is None else given
+    check_text_file(opts.txt_file)  # before the run directory is looked at
     with run.distributed(dist, device), run.session(opts, dist, given) as session:
         opts, chosen = session.opts, None
         if session.run is None:
@@ -83,6 +84,7 @@ def train(
         # ------------------------------------------------------------------ model and optimizer
         torch.manual_seed(opts.seed)
         model = model_for(opts, tokenizer.vocab_size, session.run and session.run.model_config).to(device)
+        run.check_memory(model, opts, device)
         optimizer = model.configure_optimizers(
             opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type
         )

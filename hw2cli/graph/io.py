@@ -27,11 +27,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.inputs import read_input
 from hw2cli.common.io import atomic_path
 from hw2cli.common.options import OptionError
 
-#: The largest input file read (about 15 million edges).
-MAX_INPUT_BYTES = 256 << 20
 #: Matrices of graphs with more nodes than this are written to JSON in sparse (COO) form.
 JSON_DENSE_MAX_NODES = 1000
 
@@ -98,38 +97,13 @@ def _check_magnitudes(graph: Graph) -> Graph:
 
 
 def _read_text(path: str | os.PathLike, what: str) -> str:
-    """The UTF-8 text of an input file (a leading byte-order mark dropped), at most
-    MAX_INPUT_BYTES of it: a pipe or /dev/zero cannot make hw2 read forever."""
-    path = Path(path)
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        raise Hw2Error(f"{what} {path} does not exist; check the path") from None
-    except OSError as exc:
-        raise Hw2Error(f"cannot read {what} {_short(str(path))}: {exc.strerror}; check the path") from None
-    if os.path.isdir(path):
-        raise Hw2Error(f"{what} {path} is a directory; give a file")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_INPUT_BYTES + 1)
-    except OSError as exc:
-        raise Hw2Error(f"cannot read {what} {path}: {exc.strerror}; check its permissions") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise Hw2Error(
-            f"{what} {path} is larger than {_size(MAX_INPUT_BYTES)}, the most hw2 reads; give a smaller file"
-        )
+    """The UTF-8 text of an input file (a leading byte-order mark dropped), read with the bound
+    of hw2cli.common.inputs (pipes work: ``hw2 graph powers /dev/stdin < g.txt``)."""
+    data = read_input(path, what)
     try:
         return data.decode("utf-8-sig")  # -sig: a byte-order mark (Windows editors) is dropped
     except UnicodeDecodeError:
         raise Hw2Error(f"{what} {path} is not UTF-8 text; give a plain-text file") from None
-
-
-def _size(n: int) -> str:
-    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n:,} bytes"
-
-
-def _short(text: str, keep: int = 40) -> str:
-    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
 
 def _content_lines(text: str) -> list[tuple[int, str, str]]:

@@ -89,7 +89,8 @@ def _one_line(exc: BaseException) -> str:
 def _init_worker(data_args: dict, progress: mp.Queue) -> None:
     # An initializer that raises makes the process exit, and the pool would start a new one
     # forever; keep the error and let the worker's first job report it instead.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent handles Ctrl-C and SIGTERM, and kills us
+        signal.signal(sig, signal.SIG_IGN)
     try:
         torch.set_num_threads(1)
         keep_freed_memory()
@@ -111,13 +112,14 @@ def _run_job(config: PaddingNetConfig, seed: int, settings: TrainSettings) -> Ro
 
 @contextlib.contextmanager
 def _sigint_held() -> Iterator[None]:
-    """Hold off Ctrl-C in this thread, and in every process or thread started meanwhile, which
-    inherit the blocked signal: the workers then never see the terminal's SIGINT, not even while
-    they import torch (before ``_init_worker`` ignores it); this process gets it on leaving."""
+    """Hold off Ctrl-C and SIGTERM in this thread, and in every process or thread started
+    meanwhile, which inherit the blocked signals: the workers then never see the terminal's
+    SIGINT or a process group's SIGTERM, not even while they import torch (before
+    ``_init_worker`` ignores them); this process gets them on leaving."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to share Ctrl-C
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
@@ -170,7 +172,7 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
     finally:
         if pool is not None:
             for process in list(getattr(pool, "_processes", {}).values()):  # stop running jobs now
-                process.terminate()
+                process.kill()  # they ignore SIGTERM
             pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -40,6 +40,7 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_write_text, check_writable_dir, fsync_dir, open_regular
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.rundir import lock, staged_name
+from hw2cli.common.signals import note_terminated
 from hw2cli.report.build import TITLE, build_report
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.options import ReproduceOptions
@@ -106,6 +107,8 @@ class _Stop:
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.count += 1
+        if signum == signal.SIGTERM:
+            note_terminated()  # the command exits 143, not 130
         self.forward()
 
     def forward(self) -> None:

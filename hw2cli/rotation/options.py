@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hw2cli.common.io import resolve_path
 from hw2cli.common.options import (
     BATCH_SIZE,
     DEVICE,
@@ -104,7 +105,7 @@ def parse_modes(spec: str) -> list[str]:
 
 def inside(path: str | Path, folder: str | Path) -> bool:
     """Whether ``path`` is ``folder`` or lies in it, links followed (the files need not exist)."""
-    p, f = Path(path).expanduser().resolve(), Path(folder).expanduser().resolve()
+    p, f = resolve_path(path), resolve_path(folder)
     if p.exists() and f.exists() and os.path.samefile(p, f):
         return True
     return p == f or f in p.parents

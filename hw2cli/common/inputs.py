@@ -1,0 +1,89 @@
+"""Reading the files a user names as input (edge lists, matrices, feature tables, the GPT's
+``--txt-file``): one bound and one set of messages for all of them.
+
+At most :data:`MAX_INPUT_BYTES` is read: a pipe or ``/dev/zero`` cannot make hw2 read forever,
+and a file too large to be a homework input is refused by its size before anything is read
+(a 300 MB text would otherwise become gigabytes of Python objects).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from hw2cli.common.options import OptionError
+
+#: The most hw2 reads of one input file.
+MAX_INPUT_BYTES = 256 << 20
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, for a message."""
+    for test, kind in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def size_text(n: float) -> str:
+    """Bytes for a message: ``1,000 bytes``, ``256 MiB``, ``1.6 PiB``."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            break
+        n /= 1024
+    return f"{n:,.0f} bytes" if unit == "bytes" else f"{n:,.1f}".removesuffix(".0") + f" {unit}"
+
+
+def _short(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
+
+
+def check_input(path: str | os.PathLike, what: str, pipes: bool = True) -> Path:
+    """Refuse, without reading it, an input that is missing, a directory, larger than
+    MAX_INPUT_BYTES, or (``pipes`` False: a file that must be read again, e.g. on --resume) not
+    a regular file. ``what`` names it (``{txt_file}`` names an option field)."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise OptionError(f"{what} {path} does not exist; check the path") from None
+    except OSError as exc:
+        raise OptionError(f"cannot read {what} {_short(str(path))}: {exc.strerror}; check the path") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise OptionError(f"{what} {path} is a directory; give a file")
+    if not stat.S_ISREG(st.st_mode) and not pipes:
+        raise OptionError(
+            f"{what} {path} is {kind_of(st.st_mode)}, not a file hw2 can read again; save the text "
+            "to a file and give that"
+        )
+    if stat.S_ISREG(st.st_mode) and st.st_size > MAX_INPUT_BYTES:
+        raise OptionError(_too_large(what, path))
+    return path
+
+
+def _too_large(what: str, path: Path) -> str:
+    return (
+        f"{what} {path} is larger than {size_text(MAX_INPUT_BYTES)}, the most hw2 reads; give a smaller file"
+    )
+
+
+def read_input(path: str | os.PathLike, what: str, pipes: bool = True) -> bytes:
+    """The bytes of an input file, checked by :func:`check_input`; a pipe or device is read up
+    to MAX_INPUT_BYTES (more is refused)."""
+    path = check_input(path, what, pipes)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise OptionError(f"cannot read {what} {path}: {exc.strerror}; check its permissions") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise OptionError(_too_large(what, path))
+    return data

@@ -1,0 +1,46 @@
+"""SIGTERM as Ctrl-C: batch systems (SLURM, Kubernetes, ``timeout``) stop a job with SIGTERM, and
+a long command must then keep what it finished, as on Ctrl-C, and say so.
+
+From the moment a command's work starts (``catch_interrupts`` in commands/_shared.py) SIGTERM
+is handed to whatever handles SIGINT at that moment (the GPT loop's "stop after this step",
+Python's KeyboardInterrupt ...). The command then ends as on Ctrl-C, with exit status 143
+(128 + SIGTERM, what a shell shows for a process SIGTERM ended) instead of 130.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT
+TERMINATED_EXIT = 143  # 128 + SIGTERM
+
+_received = threading.Event()
+
+
+def _as_ctrl_c(signum, frame) -> None:
+    _received.set()
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # Ctrl-C ignored (`hw2 ... &`) or at its default action: still stop as on Ctrl-C
+        signal.default_int_handler(signal.SIGINT, frame)
+
+
+def sigterm_as_ctrl_c() -> None:
+    """Route SIGTERM to the SIGINT handler (main thread only; an ignored SIGTERM stays ignored)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        _as_ctrl_c,
+    ):
+        signal.signal(signal.SIGTERM, _as_ctrl_c)
+
+
+def note_terminated() -> None:
+    """Record a SIGTERM that another handler took (hw2 reproduce forwards it to its part)."""
+    _received.set()
+
+
+def interrupted_exit() -> int:
+    """The exit status of a stopped command: 143 after SIGTERM, else 130 (Ctrl-C)."""
+    return TERMINATED_EXIT if _received.is_set() else INTERRUPTED_EXIT
