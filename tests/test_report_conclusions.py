@@ -96,14 +96,14 @@ def rotation(plain: list[float], augmented: list[float]):
 
 def test_figures_1_and_2():
     good = rotation([98, 10, 40, 10, 98], [92, 88, 90, 89, 92])
-    for start in ("Trained upright", "Trained on rotated", "Its average", "Upright, it stays"):
+    for start in ("Trained upright", "Trained on rotated", "Its average", "Upright, it gives up"):
         assert judge(start, good)[0], start
     # the issue's 3-epoch run: flat but low, 40 points below upright
     issue = rotation([90.4, 10.2, 34.7, 10.0, 90.4], [51.3, 54.2, 42.2, 44.2, 51.3])
     assert judge("Trained on rotated", issue)[0]
     assert not judge("Its average", issue)[0]
-    agrees, evidence = judge("Upright, it stays", issue)
-    assert not agrees and evidence == "upright: augmented 51.3%, plain 90.4% (at most 10 points below)"
+    agrees, evidence = judge("Upright, it gives up", issue)
+    assert not agrees and evidence == "upright: augmented 51.3%, plain 90.4% (at most 15 points below)"
     assert not judge("Trained upright", rotation([60, 50, 55, 50, 60], [60, 50, 55, 50, 60]))[0]
     assert not judge("Trained on rotated", rotation([98, 10, 40, 10, 98], [95, 70, 90, 89, 95]))[0]
     missing = SimpleNamespace(angles=good.angles, models=good.models[:1])

