@@ -63,7 +63,7 @@ def test_table1_agrees_with_the_full_profiles_story():
     "start,conv,which,value",
     [
         ("Valid and reflect", "reflect", "test", 6.5),  # above 5%: reflect no longer fails the shift
-        ("Replicate, circular", "fconv", "test", 68.0),  # the quick run of the issue: blurred split
+        ("Replicate, circular", "circular", "test", 59.9),  # the quick run of the issue: blurred split
         ("sconv stays", "sconv", "test", 22.0),
         ("Every padding is accurate", "replicate", "val", 56.0),
     ],
@@ -135,6 +135,7 @@ def test_samples_are_judged_by_their_share_of_real_words_greedy_excluded():
     agrees, evidence = judge("The GPT's sampled", gpt_part(1.0, "the King said to the wolf"))  # 5 of 6
     assert agrees and evidence.startswith("83% of the 6 words")
     assert not judge("The GPT's sampled", gpt_part(1.0, "oren rere the tts thhe"))[0]  # 1 of 5
+    assert judge("The GPT's sampled", gpt_part(1.0, "the wolf said to tts thhe"))[0]  # 3 of 6: half
     agrees, evidence = judge(
         "The GPT's sampled", c.GptPart(gpt_part(1.0, "x").train, [], None, "/nowhere.txt")
     )

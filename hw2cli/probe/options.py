@@ -21,8 +21,8 @@ MAX_SIZE = 65_536  # the largest sequence length or head size a list may hold
 GPT_WIDTH = 48  # gpt-nano's width: the heads probe splits it into 1, 2, 4 ... heads
 HEAD_COUNTS = tuple(h for h in range(1, GPT_WIDTH + 1) if GPT_WIDTH % h == 0 and (GPT_WIDTH // h) % 2 == 0)
 
-QUICK = Spec("Tiny sizes: seconds on a laptop CPU, offline; verdicts may then say inconclusive.")
-STEPS = Spec("Training steps per model.", min=1, max=100_000, show_default="500 (--quick: 20)")
+QUICK = Spec("Small sizes: seconds to a minute on a laptop CPU, offline; verdicts may then say inconclusive.")
+STEPS = Spec("Training steps per model.", min=1, max=100_000, show_default="500 (--quick: 400)")
 REPEATS = Spec(
     "Trainings per configuration, with seeds SEED, SEED+1, ...: a difference counts only when it "
     "exceeds their spread.",
@@ -85,7 +85,7 @@ class TrainingProbeOptions(ProbeOptions):
 
     @property
     def train_steps(self) -> int:
-        return self.steps or (20 if self.quick else 500)
+        return self.steps or (400 if self.quick else 500)
 
     @property
     def seeds(self) -> list[int]:

@@ -22,16 +22,16 @@ DISAGREE_EXIT = 4
 # Thresholds (accuracy in %, losses in nats); docs/report.md gives the full-profile numbers
 # behind each.
 SHORTCUT_MAX = 5.0  # a padding that reads position: shifted-test mean at most this
-INVARIANT_MIN = 70.0  # a padding that finds the boxes anywhere: shifted-test mean at least this
+INVARIANT_MIN = 60.0  # a padding that finds the boxes anywhere: shifted-test mean at least this
 SCONV_MAX = 20.0  # sconv's shifted-test mean at most this
-VALIDATION_MIN = 80.0  # Table 1: every padding's validation mean at least this
+VALIDATION_MIN = 75.0  # Table 1: every padding's validation mean at least this
 NET2_VALIDATION_MIN = 95.0  # Table 2: every padding's validation mean at least this
 UPRIGHT_DROP_MIN = 20.0  # Figure 1: upright minus the mean over the other angles, at least
 FLAT_RANGE_MAX = 15.0  # Figure 2: best minus worst angle of the augmented model, at most
 MEAN_GAIN_MIN = 20.0  # Figure 2: augmented mean minus plain mean, at least
 UPRIGHT_GAP_MAX = 15.0  # Figure 2: plain upright minus augmented upright, at most
 LOSS_RATIO_MAX = 0.6  # Figure 3: best validation loss at most this share of ln(vocabulary)
-WORD_SHARE_MIN = 0.6  # samples: share of sampled words that are words of the training text
+WORD_SHARE_MIN = 0.5  # samples: share of sampled words that are words of the training text
 
 
 @dataclass(frozen=True)
