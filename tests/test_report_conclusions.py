@@ -194,19 +194,33 @@ def test_every_probe_claim_is_decided_as_at_full_size():
     assert len(c.PROBE_CLAIMS) == 13
     for _source, probe, start, expected, claim in c.PROBE_CLAIMS:
         (conclusion,) = [x for x in c.CONCLUSIONS if x.claim == claim]
-        same = {probe: SimpleNamespace(verdicts=[Verdict(start + " ...", "m", expected)])}
-        assert conclusion.judge(same) == (True, f"{expected} (at full size: {expected})")
-        other = "holds" if expected != "holds" else "inconclusive"
-        assert not conclusion.judge({probe: SimpleNamespace(verdicts=[Verdict(start, "m", other)])})[0]
-        assert not conclusion.judge({})[0]  # the probe's file is missing
+
+        def run(verdict: str, probe: str = probe, start: str = start) -> dict:
+            return {probe: SimpleNamespace(verdicts=[Verdict(start + " ...", "m", verdict)])}
+
+        assert conclusion.judge(run(expected)) == (True, f"{expected} (at full size: {expected})")
+        contrary = "holds" if expected != "holds" else "does not hold"
+        assert conclusion.judge(run(contrary))[0] is False
+        if expected != "inconclusive":  # too small to decide is no contradiction
+            assert conclusion.judge(run("inconclusive"))[0] is None
+        assert conclusion.judge({})[0] is False  # the probe's file is missing
 
 
 def test_parts_not_run_are_not_run_and_only_disagreements_count():
-    findings = c.decide({"table2": padding(dict.fromkeys(CONVS, 99.0), dict.fromkeys(CONVS, 9.0), "net2")})
-    statuses = {f.part: f.status for f in findings.findings}
-    assert statuses["table2"] == c.DISAGREES and statuses["table1"] == statuses["probes"] == c.NOT_RUN
+    from hw2cli.probe.common import Verdict
+
+    probes: dict = {}
+    for _source, probe, start, expected, _claim in c.PROBE_CLAIMS:  # the full-size verdicts ...
+        verdict = "inconclusive" if start.startswith("the heads") else expected  # ... but one undecided
+        probes.setdefault(probe, SimpleNamespace(verdicts=[])).verdicts.append(Verdict(start, "m", verdict))
+    net2 = padding(dict.fromkeys(CONVS, 99.0), dict.fromkeys(CONVS, 9.0), "net2")
+    findings = c.decide({"table2": net2, "probes": probes})
+    status = {f.claim: f.status for f in findings.findings}
+    assert status["Several heads capture different patterns."] == c.UNDECIDED
+    assert status["sconv stays low on the shifted test."] == c.NOT_RUN
     assert [f.source for f in findings.disagreeing] == ["Table 2"]
-    assert findings.counts() == f"0 agree, 1 disagree, {len(c.CONCLUSIONS) - 1} not run"
+    not_run = len(c.CONCLUSIONS) - 1 - len(c.PROBE_CLAIMS)
+    assert findings.counts() == f"12 agree, 1 disagree, 1 undecided, {not_run} not run"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-AGREES, DISAGREES, NOT_RUN = "agrees", "disagrees", "not run"
+from hw2cli.probe.common import INCONCLUSIVE
+
+AGREES, DISAGREES, UNDECIDED, NOT_RUN = "agrees", "disagrees", "undecided", "not run"
 #: Exit code of `hw2 reproduce` and `hw2 report` when a conclusion disagrees (docs/report.md).
 DISAGREE_EXIT = 4
 
@@ -37,17 +39,20 @@ WORD_SHARE_MIN = 0.5  # samples: share of sampled words that are words of the tr
 @dataclass(frozen=True)
 class Conclusion:
     """One conclusion: where the report draws it, our paraphrase, the part that decides it, and
-    ``judge(part result) -> (agrees, evidence)``, the evidence being this run's numbers."""
+    ``judge(part result) -> (agrees, evidence)``, the evidence being this run's numbers;
+    ``agrees`` is None when the run could not decide (a probe that says inconclusive at its
+    size), which is no contradiction."""
 
     source: str
     claim: str
     part: str
-    judge: Callable[[Any], tuple[bool, str]]
+    judge: Callable[[Any], tuple[bool | None, str]]
 
 
 @dataclass
 class Finding:
-    """A conclusion as this run decided it: agrees, disagrees or not run, with the evidence."""
+    """A conclusion as this run decided it: agrees, disagrees, undecided or not run, with the
+    evidence."""
 
     source: str
     claim: str
@@ -67,11 +72,10 @@ class Findings:
         return [f for f in self.findings if f.status == DISAGREES]
 
     def counts(self) -> str:
-        """``21 agree, 0 disagree, 5 not run``: the table in one line."""
-        n = {s: sum(f.status == s for f in self.findings) for s in (AGREES, DISAGREES, NOT_RUN)}
-        return f"{n[AGREES]} agree, {n[DISAGREES]} disagree" + (
-            f", {n[NOT_RUN]} not run" if n[NOT_RUN] else ""
-        )
+        """``21 agree, 0 disagree, 2 undecided, 5 not run``: the table in one line."""
+        n = {s: sum(f.status == s for f in self.findings) for s in (AGREES, DISAGREES, UNDECIDED, NOT_RUN)}
+        rest = "".join(f", {n[s]} {s}" for s in (UNDECIDED, NOT_RUN) if n[s])
+        return f"{n[AGREES]} agree, {n[DISAGREES]} disagree{rest}"
 
 
 # ----------------------------------------------------------------------------- Tables 1 and 2
@@ -410,8 +414,13 @@ PROBE_CLAIMS = (
 )
 
 
-def _probe(probe: str, claim_start: str, expected: str) -> Callable[[dict[str, Any]], tuple[bool, str]]:
-    def judge(results: dict[str, Any]) -> tuple[bool, str]:
+def _probe(
+    probe: str, claim_start: str, expected: str
+) -> Callable[[dict[str, Any]], tuple[bool | None, str]]:
+    """Agrees when the probe reaches its default-size verdict; undecided (None) when it says
+    inconclusive where the default size decides; disagrees on any other verdict."""
+
+    def judge(results: dict[str, Any]) -> tuple[bool | None, str]:
         result = results.get(probe)
         verdict = (
             None
@@ -420,7 +429,10 @@ def _probe(probe: str, claim_start: str, expected: str) -> Callable[[dict[str, A
         )
         if verdict is None:
             return False, f"`{probe}` gave no verdict on this claim"
-        return verdict.verdict == expected, f"{verdict.verdict} (at full size: {expected})"
+        evidence = f"{verdict.verdict} (at full size: {expected})"
+        if verdict.verdict == INCONCLUSIVE != expected:
+            return None, evidence
+        return verdict.verdict == expected, evidence
 
     return judge
 
@@ -574,5 +586,6 @@ def decide(results: dict[str, Any]) -> Findings:
             findings.append(Finding(c.source, c.claim, c.part, NOT_RUN, "part not run"))
             continue
         agrees, evidence = c.judge(results[c.part])
-        findings.append(Finding(c.source, c.claim, c.part, AGREES if agrees else DISAGREES, evidence))
+        status = UNDECIDED if agrees is None else AGREES if agrees else DISAGREES
+        findings.append(Finding(c.source, c.claim, c.part, status, evidence))
     return Findings(findings)

@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.table import Table
 
 from hw2cli.report.build import Report
-from hw2cli.report.conclusions import AGREES, DISAGREES, Findings
+from hw2cli.report.conclusions import AGREES, DISAGREES, UNDECIDED, Findings
 
-_STYLE = {AGREES: "green", DISAGREES: "bold red"}
+_STYLE = {AGREES: "green", DISAGREES: "bold red", UNDECIDED: "yellow"}
 
 
 def conclusions_table(findings: Findings) -> Table:

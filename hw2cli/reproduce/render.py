@@ -33,10 +33,8 @@ def render(result: ReproduceResult, console: Console | None = None) -> None:
 
         findings = Findings(result.conclusions)
         console.print(conclusions_table(findings))
-        console.print(
-            f"report: {result.report} (all in {duration(result.seconds)}); conclusions: {findings.counts()}",
-            highlight=False,
-        )
+        console.print(f"report: {result.report} (all in {duration(result.seconds)})", highlight=False)
+        console.print(f"conclusions: {findings.counts()}", highlight=False)
     elif result.interrupted:
         console.print(
             "interrupted: the finished parts are kept; run the same command again to continue "
