@@ -201,7 +201,9 @@ def test_an_image_claiming_a_huge_size_is_one_line(sources, tmp_path):
 def test_softmax_scale_with_one_dk_works(tmp_path):
     text = tmp_path / "c.txt"
     text.write_text(TEXT * 20)
-    done = hw2("probe", "softmax-scale", "--quick", "--dk", "16", "--txt-file", str(text), "--quiet")
+    done = hw2(
+        "probe", "softmax-scale", "--quick", "--dk", "16", "--steps", "20", "--txt-file", str(text), "--quiet"
+    )
     assert done.returncode == 0, done.stderr
 
 

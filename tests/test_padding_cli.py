@@ -255,6 +255,33 @@ def test_plot_is_a_png(tmp_path):
     assert img.ndim == 3 and img.shape[1] > img.shape[0] > 100
 
 
+def test_the_figure_plots_the_tables_rows_with_the_same_names_and_numbers(tmp_path, monkeypatch):
+    """Each bar is a row of the table beside it: its legend label is the row's set, its height
+    and the number written above it the row's mean (fake_result's unshifted test differs from
+    both rows, so plotting it would fail here)."""
+    from hw2cli.padding import plot
+
+    drawn = {}
+    monkeypatch.setattr(plot, "save_figure", lambda fig, path, **kw: drawn.setdefault("fig", fig) and path)
+    result = fake_result()
+    plot.plot_accuracy(result, tmp_path / "t.png")
+    (ax,) = drawn["fig"].axes
+    bars = {c.get_label(): c for c in ax.containers if hasattr(c, "patches")}
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Valid", "Circular"]
+    rows = table_rows(result)
+    table = {}
+    for i, row in enumerate(rows):
+        conv = row[0] or rows[i - 1][0]
+        table.setdefault(row[1], []).append((conv, float(row[-2])))
+    assert set(bars) == set(table) == {"Validation", "Test"}
+    for label, container in bars.items():
+        heights = [round(p.get_height(), 4) for p in container.patches]
+        assert heights == [mean for _, mean in table[label]], label
+    texts = [t.get_text() for t in ax.texts]
+    for label in bars:
+        assert all(f"{mean:.1f}" in texts for _, mean in table[label])
+
+
 def test_a_bar_of_zero_percent_is_visible(tmp_path):
     """Table 2's shifted test accuracy is 0% for most conv types: its bars must still show."""
     import matplotlib.image

@@ -221,7 +221,7 @@ def test_a_long_training_probe_announces_its_estimated_wall_time(monkeypatch):
         "estimated wall time of the heads trainings: about 11.5 min "
         "(12 trainings of 500 steps, 3 steps timed here)"
     ]
-    training.announce_estimate(HeadsOptions(device="cpu", quick=True), 4, "x", reporter)
+    training.announce_estimate(HeadsOptions(device="cpu", quick=True, steps=20), 4, "x", reporter)
     assert len(reporter.notes) == 1  # 0.1 s x 20 x 4 x 1.15 = 9 s: nothing to announce
 
 

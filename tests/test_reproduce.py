@@ -14,10 +14,16 @@ import pytest
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
-from hw2cli.reproduce.parts import PART_NAMES
+from hw2cli.reproduce.parts import PART_NAMES, PROFILES
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
+
+
+def quick_arg(part: str, flag: str) -> int:
+    """The value of ``flag`` in the quick profile's options for ``part``."""
+    args = getattr(PROFILES["quick"], part)
+    return int(args[args.index(flag) + 1])
 
 
 def reproduce(*args: str):
@@ -82,6 +88,28 @@ def test_every_part_ran_and_every_section_is_present(quick):
         assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_no_conclusion_of_the_report_disagrees_and_the_table_is_the_runs(quick):
+    """The quick profile tells the report's story: every conclusion of the tables, figures, GPT
+    and graphs agrees; a probe claim agrees or is undecided (inconclusive at the quick sizes),
+    never contradicted (the fixture's exit 0 says none disagrees; this reads the table)."""
+    from hw2cli.report.conclusions import CONCLUSIONS, decide, load_part
+
+    out, result = quick
+    head = (out / "report.md").read_text().split("## Parts and times")[0]
+    assert "This is the **quick profile**: " in head and "It leaves out CIFAR-10" in head
+    (table,) = _tables(head)
+    assert table[0] == ["where", "conclusion", "evidence from this run", "this run"]
+    rows = table[1:]
+    assert len(rows) == len(CONCLUSIONS)
+    for row, conclusion in zip(rows, CONCLUSIONS, strict=True):
+        allowed = ("**agrees**", "**undecided**") if conclusion.part == "probes" else ("**agrees**",)
+        assert row[3] in allowed, row
+    findings = decide({p: load_part(p, out / p) for p in PART_NAMES})
+    assert [r[2] for r in rows] == [f.evidence for f in findings.findings]
+    assert f"conclusions: {findings.counts()}" in result.stdout
+    assert "this is the quick profile: it trains on small offline data" in result.stderr
+
+
 def test_the_estimate_comes_first_and_each_part_says_where_its_log_is(quick):
     out, result = quick
     err = result.stderr
@@ -106,7 +134,7 @@ def test_padding_tables_parse_back_to_the_json(quick, part, heading):
     (table,) = _tables(_section((out / "report.md").read_text(), heading))
     header, rows = table[0], table[1:]
     n_rounds = sum(h.startswith("round") for h in header)
-    assert n_rounds == data["settings"]["rounds"] == 2
+    assert n_rounds == data["settings"]["rounds"] == quick_arg(part, "--rounds")
     assert len(rows) == 2 * len(data["conv_types"])
     for row in rows:
         conv, label = row[0], row[1]
@@ -118,16 +146,17 @@ def test_padding_tables_parse_back_to_the_json(quick, part, heading):
         assert std == round(entry["summary"][key]["std"], 4)
 
 
-@pytest.mark.parametrize("heading", ["Table 1", "Table 2"])
-def test_quick_tables_are_not_compared_with_the_published_protocol(quick, heading):
+@pytest.mark.parametrize("part,heading", [("table1", "Table 1"), ("table2", "Table 2")])
+def test_quick_tables_are_not_compared_with_the_published_protocol(quick, part, heading):
     out, _ = quick
+    rounds, epochs = quick_arg(part, "--rounds"), quick_arg(part, "--epochs")
     section = _section((out / "report.md").read_text(), heading)
     (table,) = _tables(section)
     assert "published: mean ± std" in table[0] and "this run: mean" in table[0]
-    assert "Δ" not in section  # 2 rounds x 3 epochs is not the published 10 x 50
+    assert "Δ" not in section  # fewer, shorter rounds than the published 10 x 50
     assert (
-        "published numbers come from 10 round(s) of at most 50 epochs, this run from 2 round(s) of at most 3"
-        in section
+        "published numbers come from 10 round(s) of at most 50 epochs, this run from "
+        f"{rounds} round(s) of at most {epochs}" in section
     )
     assert section.count("Data: ") == 1
 
@@ -166,7 +195,7 @@ def test_gpt_summary_and_samples_parse_back(quick):
     section = _section((out / "report.md").read_text(), "Figure 3")
     (table,) = _tables(section)
     row = dict(zip(table[0], table[1], strict=True))
-    assert int(row["steps"]) == train["steps"] == 200
+    assert int(row["steps"]) == train["steps"] == quick_arg("gpt", "--max-steps")
     assert float(row["final val loss"]) == round(train["val_loss"], 4)
     assert float(row["best val loss"]) == round(train["best_val_loss"], 4)
     samples = sorted((out / "gpt").glob("samples_*.json"))

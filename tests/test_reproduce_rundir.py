@@ -159,7 +159,9 @@ def test_ctrl_c_in_the_gpt_part_after_a_checkpoint_then_the_same_command_continu
     assert result.exit_code == 130, result.output
     assert "interrupted at gpt train" in result.stdout and "run the same command again" in result.stdout
     state = json.loads((run_dir / "state.json").read_text())
-    assert 100 <= state["step"] < 200  # the checkpoint of step 100, or the one written on Ctrl-C
+    gpt = parts.PROFILES["quick"].gpt
+    interval, total = (int(gpt[gpt.index(flag) + 1]) for flag in ("--eval-interval", "--max-steps"))
+    assert interval <= state["step"] < total  # the first checkpoint, or the one written on Ctrl-C
     assert not (tmp_path / "gpt").exists() and snapshot(tmp_path / "graph") == graph
     meta = json.loads((tmp_path / ".gpt.next" / "part.json").read_text())
     assert meta["status"] == "running" and meta["steps_done"] == ["corpus"]
@@ -168,7 +170,7 @@ def test_ctrl_c_in_the_gpt_part_after_a_checkpoint_then_the_same_command_continu
     assert result.exit_code == 0, result.output
     assert "continues (1 of 5 steps done before)" in result.stderr
     train = json.loads((tmp_path / "gpt" / "train.json").read_text())
-    assert train["start_step"] == state["step"] and train["steps"] == train["total_steps"] == 200
+    assert train["start_step"] == state["step"] and train["steps"] == train["total_steps"] == total
     assert "$ hw2 gpt train --resume run " in (tmp_path / "gpt" / "log.txt").read_text()
     assert snapshot(tmp_path / "graph") == graph
     assert "| Figure 3 and samples — character-level micro-GPT |" in (tmp_path / "report.md").read_text()
@@ -240,7 +242,8 @@ def test_the_library_call_reports_a_bar_over_the_parts_and_a_note_per_part(done,
     assert steps == [f"graph: {s.name}" for s in parts.PARTS[4].steps(parts.PROFILES["quick"], "cpu", out)]
     assert sum(c[2] for c in reporter.calls if c[0] == "update") == 1  # one step of the bar per part
     notes = [c[1] for c in reporter.calls if c[0] == "note"]
-    assert notes[0].startswith("reproduce: profile quick, device cpu") and notes[1].startswith("== graph: ")
+    assert notes[0].startswith("reproduce: profile quick, device cpu") and notes[2].startswith("== graph: ")
+    assert notes[1].startswith("this is the quick profile: ") and "It leaves out CIFAR-10" in notes[1]
     assert result.report == str(out / "report.md")
     assert render.from_json(json.loads(json.dumps(render.to_json(result)))) == result
 

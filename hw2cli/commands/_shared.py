@@ -431,3 +431,19 @@ def write_json_then_exit(
         raise typer.Exit(130 if interrupted else 2)
     if interrupted:
         raise typer.Exit(130)
+
+
+def exit_if_a_conclusion_disagrees(findings: list) -> None:
+    """Exit with DISAGREE_EXIT, naming the conclusions, when one of the report's conclusions
+    disagrees with the run (`hw2 reproduce`, `hw2 report`): a script can tell."""
+    from hw2cli.report.conclusions import DISAGREE_EXIT, DISAGREES
+
+    wrong = [f for f in findings if f.status == DISAGREES]
+    if wrong:
+        typer.echo(
+            f"{len(wrong)} of the report's conclusions disagree with this run: "
+            + "; ".join(f"{f.source}: {f.claim}" for f in wrong)
+            + f" (exit code {DISAGREE_EXIT}; see the conclusions table)",
+            err=True,
+        )
+        raise typer.Exit(DISAGREE_EXIT)

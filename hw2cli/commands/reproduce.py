@@ -6,13 +6,14 @@ import typer
 
 from hw2cli.commands._options import JsonOut, Quiet, takes
 from hw2cli.commands._runner import run_command
-from hw2cli.commands._shared import user_errors
+from hw2cli.commands._shared import exit_if_a_conclusion_disagrees, user_errors
 from hw2cli.reproduce.options import ReproduceOptions
 
 
-def _exit_as_the_failed_part(result) -> None:
+def _exit_as_the_run_went(result) -> None:
     failed = result.failed
     if failed is None:
+        exit_if_a_conclusion_disagrees(result.conclusions)
         return
     from pathlib import Path
 
@@ -32,7 +33,8 @@ def _exit_as_the_failed_part(result) -> None:
 @takes(ReproduceOptions)
 def reproduce(opts: ReproduceOptions, json_path: JsonOut = None, quiet: Quiet = False) -> None:
     """Reproduce the report: Tables 1 and 2, Figures 1-3 and the samples, Q3.1 and the probes,
-    each part with the public hw2 commands, then OUT/report.md. Finished parts are skipped;
+    each part with the public hw2 commands, then OUT/report.md, which opens with the report's
+    conclusions against this run (exit code 4 when one disagrees). Finished parts are skipped;
     an interrupted part continues where it stopped (a GPT run from its last checkpoint)."""
     from hw2cli.reproduce import render
     from hw2cli.reproduce.run import run_reproduce
@@ -43,5 +45,5 @@ def reproduce(opts: ReproduceOptions, json_path: JsonOut = None, quiet: Quiet = 
         json_path=json_path,
         writes={"--out": opts.folder()},
         quiet=quiet,
-        then=_exit_as_the_failed_part,
+        then=_exit_as_the_run_went,
     )

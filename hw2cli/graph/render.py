@@ -439,9 +439,14 @@ def _render_check(result: CheckResult, console: Console | None = None) -> None:
     graph = result.graph
     console = _console(console, _width(graph.nodes, result.given) + 4 * (len(graph.nodes) + 1))
     wrong = {(c.row, c.col): c.expected for c in result.wrong}
+    n = len(result.wrong)
     console.print(
-        f"given {result.title} for {graph.source} ({len(result.wrong)} wrong "
-        f"cell{'s' if len(result.wrong) != 1 else ''} highlighted, right value after →)"
+        f"given {result.title} for {graph.source}: "
+        + (
+            "every cell is right."
+            if n == 0
+            else f"{n} cell{'s are' if n != 1 else ' is'} wrong, highlighted below as the given value → the right one."
+        )
     )
     console.print(matrix_table("", result.given, graph.nodes, wrong))
     lab = graph.nodes

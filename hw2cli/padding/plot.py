@@ -1,4 +1,5 @@
-"""The figure of Tables 1 and 2: test accuracy per conv type, mean ± std over the rounds."""
+"""The figure of Tables 1 and 2: the tables' rows (validation, shifted test) per conv type,
+mean ± std over the rounds, named as the tables name them."""
 
 from __future__ import annotations
 
@@ -18,20 +19,20 @@ LABELS = {
 
 
 def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
-    """Bars of the test accuracy (%) on the shifted and the unshifted test set, per conv type,
-    with the population std over the rounds as error bars and each mean written above its bar
-    (a 0% bar is a line at 0 and its label); written as PNG to ``path``."""
+    """Bars of the table's rows (hw2cli.padding.render.SETS: validation and shifted-test
+    accuracy, %) per conv type, with the population std over the rounds as error bars and each
+    mean written above its bar (a 0% bar is a line at 0 and its label); written as PNG to
+    ``path``."""
     import numpy as np
+
+    from hw2cli.padding.render import SETS
 
     types = [ct for ct in result.settings["conv_types"] if result.outcomes.get(ct)]
     x = np.arange(len(types))
     fig = new_figure(figsize=(7, 3.6))
     ax = fig.add_subplot()
-    bars = (
-        (-0.2, "test_unshifted_acc", "test set as trained (unshifted)", "#8fb8de"),
-        (0.2, "test_acc", "test set shifted 16 px", "#d9534f"),
-    )
-    for offset, metric, label, color in bars:
+    colors = ("#8fb8de", "#d9534f")
+    for offset, (label, metric), color in zip((-0.2, 0.2), SETS, colors, strict=True):
         stats = [result.summary(ct, metric) for ct in types]
         drawn = ax.bar(
             x + offset,
@@ -48,11 +49,12 @@ def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
     ax.set_xticks(x, [LABELS[ct] for ct in types])
     ax.set_ylim(-3, 112)  # the line of a 0% bar above the axis, the labels of 100% bars below the top
     ax.set_yticks(range(0, 101, 20))
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("accuracy (%)")
     s = result.settings
     table = 1 if s["net"] == "net1" else 2
     ax.set_title(
-        f"Table {table} ({s['net']}): mean ± std over {s['rounds']} round(s), at most {s['epochs']} epochs",
+        f"Table {table} ({s['net']}): mean ± std over {s['rounds']} round(s), at most {s['epochs']} epochs\n"
+        "Test: the test set with its boxes moved 16 pixels",
         fontsize=10,
     )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)

@@ -40,14 +40,17 @@ CSV_FIELDS = (
     "seconds",
 )
 
-__all__ = ["table_rows", "render", "to_csv", "to_json"]
+#: The rows of each conv type, as the report's tables name them (set, metric); the figure plots
+#: exactly these. "Test" is the test set with its boxes moved 16 pixels.
+SETS = (("Validation", "val_acc"), ("Test", "test_acc"))
+UNSHIFTED = ("Test (unshifted)", "test_unshifted_acc")
+
+__all__ = ["SETS", "table_rows", "render", "to_csv", "to_json"]
 
 
 def table_rows(result: PaddingBenchResult, unshifted: bool = False) -> list[list[str]]:
     """The table as text cells: conv type, set, one accuracy (%) per round, mean, std."""
-    sets = [("Validation", "val_acc"), ("Test", "test_acc")]
-    if unshifted:
-        sets.append(("Test (unshifted)", "test_unshifted_acc"))
+    sets = [*SETS, UNSHIFTED] if unshifted else list(SETS)
     rows = []
     for ct in result.settings["conv_types"]:
         outcomes = result.outcomes.get(ct, [])

@@ -21,8 +21,8 @@ MAX_SIZE = 65_536  # the largest sequence length or head size a list may hold
 GPT_WIDTH = 48  # gpt-nano's width: the heads probe splits it into 1, 2, 4 ... heads
 HEAD_COUNTS = tuple(h for h in range(1, GPT_WIDTH + 1) if GPT_WIDTH % h == 0 and (GPT_WIDTH // h) % 2 == 0)
 
-QUICK = Spec("Tiny sizes: seconds on a laptop CPU, offline; verdicts may then say inconclusive.")
-STEPS = Spec("Training steps per model.", min=1, max=100_000, show_default="500 (--quick: 20)")
+QUICK = Spec("Small sizes: seconds to a minute on a laptop CPU, offline; verdicts may then say inconclusive.")
+STEPS = Spec("Training steps per model.", min=1, max=100_000, show_default="500 (--quick: 400)")
 REPEATS = Spec(
     "Trainings per configuration, with seeds SEED, SEED+1, ...: a difference counts only when it "
     "exceeds their spread.",
@@ -85,7 +85,7 @@ class TrainingProbeOptions(ProbeOptions):
 
     @property
     def train_steps(self) -> int:
-        return self.steps or (20 if self.quick else 500)
+        return self.steps or (400 if self.quick else 500)
 
     @property
     def seeds(self) -> list[int]:
@@ -95,11 +95,11 @@ class TrainingProbeOptions(ProbeOptions):
 
     @property
     def block_size(self) -> int:
-        return 16 if self.quick else 64
+        return 32 if self.quick else 64
 
     @property
     def batch_size(self) -> int:
-        return 8 if self.quick else 32
+        return 16 if self.quick else 32
 
 
 @dataclass
@@ -109,7 +109,7 @@ class AttentionCostOptions(ProbeOptions):
     n: str | Sequence[int] | None = option(
         None,
         f"Sequence lengths: powers of two from 2 to {MAX_SIZE:,}, comma-separated.",
-        show_default="64,...,4096 (CPU), ...,16384 (GPU); --quick: 16,...,128",
+        show_default="64,...,4096 (CPU), ...,16384 (GPU); --quick: 256,...,2048",
     )
     n_embd: int = option(
         128, "Width of the attention layer (it must split into heads of even size).", min=2, max=8192
@@ -129,7 +129,9 @@ class AttentionCostOptions(ProbeOptions):
     @property
     def sizes(self) -> tuple[int, ...] | None:
         """The lengths to measure; None: the device's defaults."""
-        return (16, 32, 64, 128) if self.n is None and self.quick else self.n
+        # quick: the smallest sizes at which the n² work shows (a fit over 512..2048; below about
+        # 2·n_embd the linear projections hide it), in about 20 s of one core
+        return (256, 512, 1024, 2048) if self.n is None and self.quick else self.n
 
 
 @dataclass

@@ -100,9 +100,11 @@ def _verdict_table(result, console: Console) -> None:
 def _attention_cost(r: AttentionCostResult, console: Console) -> None:
     table = Table(
         title=f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
-        f"on {r.device} (time: {r.timing_method}; memory: {r.memory_method})"
+        f"on {r.device} (time: {r.timing_method}; memory: {r.memory_method})",
+        caption="time: the fastest repeat; repeats' spread: how much slower the fastest quarter of the "
+        "repeats was than that",
     )
-    for col in ("n", "path", "time (ms)", "lower quartile +", "peak memory (MiB)", "n²·heads·4 (MiB)"):
+    for col in ("n", "path", "time (ms)", "repeats' spread", "peak memory (MiB)", "n²·heads·4 (MiB)"):
         table.add_column(col, justify="right" if col != "path" else "left")
     for p in r.points:
         table.add_row(

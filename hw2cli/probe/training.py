@@ -44,7 +44,8 @@ def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[st
     if not (cache_dir() / GRIMM_FILE).is_file():
         reporter.note(
             f"training text: Grimm's fairy tales, downloading once into {cache_dir()} "
-            "(offline: give a txt_file, or quick for the built-in text)"
+            "(to stay offline, give a text file of your own, or use the quick sizes, which train on "
+            "hw2's built-in text)"
         )
     yield str(default_corpus())
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report import sections
+from hw2cli.report.conclusions import Findings, decide, load_part
 from hw2cli.report.probes import probes
 from hw2cli.report.sections import md
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.parts import PARTS as REGISTRY
+from hw2cli.reproduce.parts import PROFILES
 
 SECTIONS: dict[str, Callable[[Path, Path], list[str]]] = {
     "table1": sections.padding_table,
@@ -38,12 +40,34 @@ class Report:
     markdown: str
     present: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    conclusions: Findings = field(default_factory=Findings)
 
     def written_message(self, target: Path) -> str:
         """The line `hw2 report` prints once the report is at ``target``."""
         missing = f"; not run: {', '.join(self.missing)}" if self.missing else ""
         n = len(self.present)
         return f"wrote {target} ({n} part{'' if n == 1 else 's'}{missing})"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def conclusions_table(findings: Findings) -> list[str]:
+    """The report's conclusions against this run: the Markdown table report.md opens with."""
+    lines = [
+        "## Conclusions",
+        "",
+        "Each row is a conclusion of the homework report, in our words, decided by this run's numbers "
+        "(the thresholds and why: docs/report.md).",
+        "",
+        "| where | conclusion | evidence from this run | this run |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {f.source} | {_cell(f.claim)} | {_cell(f.evidence)} | **{f.status}** |" for f in findings.findings
+    ]
+    return lines + ["", f"{findings.counts()}.", ""]
 
 
 def read_part(part_dir: Path) -> manifest.PartManifest | None:
@@ -66,12 +90,20 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
             f"{run_dir} holds no finished part (no */part.json); run hw2 reproduce --out {run_dir} first"
         )
 
-    report = Report(markdown="")
+    report = Report(markdown="", conclusions=decide({n: load_part(n, run_dir / n) for n in metas}))
     lines = [TITLE, ""]
     first = next(iter(metas.values()))
     lines += [
         f"Profile **{md(first.profile)}**, device {md(first.device)}, "
         f"machine {md(first.machine)} ({first.cpus} CPUs), {md(first.hw2)}.",
+        "",
+    ]
+    profile = PROFILES.get(first.profile)
+    if profile is not None and profile.leaves_out:
+        lines += [f"This is the **{profile.name} profile**: {profile.leaves_out}", ""]
+    lines += conclusions_table(report.conclusions)
+    lines += [
+        "## Parts and times",
         "",
         "| part | time (s) | finished |",
         "|---|---:|---|",

@@ -23,3 +23,12 @@ TABLES: dict[str, dict[str, tuple[float, float, float, float]]] = {
     },
     "net2": {conv: (100.00, 0.00, 0.00, 0.00) for conv in CONV_ORDER},
 }
+
+# Q3.1b: the report's A^2 of its first graph, as printed.
+GRAPH1_SQUARE = [
+    [3.0, 1.0, 1.0, 1.0, 0.0],
+    [1.0, 2.0, 1.0, 1.0, 1.0],
+    [1.0, 1.0, 3.0, 0.0, 1.0],
+    [1.0, 1.0, 0.0, 1.0, 0.0],
+    [0.0, 1.0, 1.0, 0.0, 1.0],
+]

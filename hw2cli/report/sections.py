@@ -100,6 +100,7 @@ def padding_table(part_dir: Path, links: Path) -> list[str]:
     only when this run followed the published protocol (same rounds and epochs); otherwise the
     published numbers are a reference, with a caveat naming both protocols."""
     from hw2cli.padding import render
+    from hw2cli.padding.render import SETS
 
     r = read(part_dir / "result.json", render)
     settings = r.settings
@@ -138,10 +139,7 @@ def padding_table(part_dir: Path, links: Path) -> list[str]:
     for conv_type in (c for c in CONV_ORDER if c in r.outcomes):
         outcomes = r.outcomes[conv_type]
         pub = published[conv_type]
-        for label, metric, (pub_mean, pub_std) in (
-            ("Validation", "val_acc", pub[:2]),
-            ("Test", "test_acc", pub[2:]),
-        ):
+        for (label, metric), (pub_mean, pub_std) in zip(SETS, (pub[:2], pub[2:]), strict=True):
             values = [f"{getattr(o, metric):.2f}" for o in outcomes] + [""] * (n_rounds - len(outcomes))
             mean, std = r.summary(conv_type, metric)
             lines.append(
@@ -151,7 +149,8 @@ def padding_table(part_dir: Path, links: Path) -> list[str]:
                 + (f" {_num(mean - pub_mean, '+.2f')} |" if same else "")
             )
     lines.append("")
-    lines += figure(part_dir, "table.png", "Test accuracy per conv type, mean ± std over the rounds", links)
+    caption = "Validation and test accuracy per conv type, mean ± std over the rounds"
+    lines += figure(part_dir, "table.png", caption, links)
     return lines
 
 

@@ -15,7 +15,7 @@ class ReproduceOptions:
     profile: str = option(
         "quick",
         "quick: minutes on a 2-core CPU and offline (digits instead of CIFAR-10, a small GPT on "
-        "hw2's own docstrings, 2 rounds of 3 epochs per table); full: the report's settings "
+        "hw2's own docstrings, one round per table, the probes' quick sizes); full: the report's settings "
         "(CIFAR-10 and Grimm's fairy tales are downloaded on first use).",
         choices=tuple(PROFILES),
     )

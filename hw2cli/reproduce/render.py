@@ -28,7 +28,13 @@ def render(result: ReproduceResult, console: Console | None = None) -> None:
         table.add_row(p.name, f"[{_STYLE.get(p.status, 'dim')}]{status}[/]", seconds)
     console.print(table)
     if result.report is not None:
+        from hw2cli.report.conclusions import Findings
+        from hw2cli.report.render import conclusions_table
+
+        findings = Findings(result.conclusions)
+        console.print(conclusions_table(findings))
         console.print(f"report: {result.report} (all in {duration(result.seconds)})", highlight=False)
+        console.print(f"conclusions: {findings.counts()}", highlight=False)
     elif result.interrupted:
         console.print(
             "interrupted: the finished parts are kept; run the same command again to continue "
@@ -45,6 +51,8 @@ def to_json(result: ReproduceResult) -> dict:
 def from_json(data: dict) -> ReproduceResult:
     """The result that :func:`to_json` wrote, checked (hw2cli.common.readback.ResultError)."""
     from hw2cli.common.readback import build, require, typed
+    from hw2cli.report.conclusions import Finding
 
     parts = typed(require(data, "parts"), list[PartRun], "parts")
-    return build(ReproduceResult, data, parts=parts)
+    conclusions = typed(data.get("conclusions", []), list[Finding], "conclusions")
+    return build(ReproduceResult, data, parts=parts, conclusions=conclusions)

@@ -42,6 +42,7 @@ from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.rundir import lock, staged_name
 from hw2cli.common.signals import note_terminated
 from hw2cli.report.build import TITLE, build_report
+from hw2cli.report.conclusions import Finding
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.options import ReproduceOptions
 from hw2cli.reproduce.parts import EXAMPLES, PARTS, PROFILES, RECORDED_BASIS, RECORDED_S, Part, Step
@@ -71,6 +72,7 @@ class ReproduceResult:
     device: str
     parts: list[PartRun] = field(default_factory=list)
     report: str | None = None  # report.md, once written
+    conclusions: list[Finding] = field(default_factory=list)  # the report's, decided by this run
     estimate_s: float | None = None
     seconds: float = 0.0
     interrupted: bool = False
@@ -411,6 +413,8 @@ def run_reproduce(opts: ReproduceOptions, reporter: Reporter | None = None) -> R
             f"reproduce: profile {opts.profile}, device {opts.device}, into {out}: "
             f"{len(todo)} part(s) to run, {sum(p.action == 'skip' for p in plans)} finished before (skipped)"
         )
+        if PROFILES[opts.profile].leaves_out:
+            reporter.note(f"this is the {opts.profile} profile: {PROFILES[opts.profile].leaves_out}")
         found = estimate(out, opts.profile, opts.device, plans)
         if found is not None:
             result.estimate_s = found[0]
@@ -437,7 +441,9 @@ def run_reproduce(opts: ReproduceOptions, reporter: Reporter | None = None) -> R
             result.interrupted = stop.requested
         reporter.finish("parts")
         if not result.interrupted and result.failed is None:
-            atomic_write_text(out / REPORT, build_report(out).markdown)
+            report = build_report(out)
+            atomic_write_text(out / REPORT, report.markdown)
             result.report = str(out / REPORT)
+            result.conclusions = report.conclusions.findings
     result.seconds = time.monotonic() - started
     return result
