@@ -310,7 +310,7 @@ def test_values_from_result_files_stay_inert_in_report_md(reproduced, value):
         edit(samples, prompt)
     (reproduced / "gpt" / "corpus_source.txt").write_text(value)
     result = runner.invoke(app, ["report", str(reproduced)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code in (0, 4), result.output  # 4: a conclusion disagrees; report.md is written
     # The samples are shown verbatim in fenced code blocks, where nothing is interpreted.
     markdown = re.sub(r"^(`{3,})text\n.*?^\1$", "", (reproduced / "report.md").read_text(), flags=re.M | re.S)
     assert "<script" not in markdown and "<img" not in markdown
