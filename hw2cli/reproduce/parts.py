@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import hw2cli
+from hw2cli.common.examples import examples_dir
 
-#: The homework's own graphs and hand-computed matrices (in a checkout of hw2).
-EXAMPLES = Path(hw2cli.__file__).resolve().parent.parent / "examples"
+#: The homework's own graphs and hand-computed matrices (package data).
+EXAMPLES = examples_dir()
 CORPUS, CORPUS_SOURCE = "corpus.txt", "corpus_source.txt"
 
 
