@@ -9,7 +9,6 @@ copies them out for the README's commands (``examples/graph1.txt`` ...).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import TYPE_CHECKING
 
 from hw2cli.common.options import Spec, check, option
@@ -20,6 +19,8 @@ if TYPE_CHECKING:
 
 def examples_dir() -> Traversable:
     """The package's examples folder (a real folder for any installed wheel or clone)."""
+    from importlib.resources import files  # here: not on the `hw2 --help` path
+
     return files("hw2cli") / "examples"
 
 
