@@ -34,8 +34,8 @@ fi
 t0=$SECONDS
 stage() { echo "== [$((SECONDS - t0)) s] $*"; }
 
-stage "build the sdist and the wheel"
-"$python" -m build --sdist --wheel --outdir "$work/dist" "$clone" >"$work/build.log" 2>&1 ||
+stage "build the sdist, then the wheel from it"
+"$python" -m build --outdir "$work/dist" "$clone" >"$work/build.log" 2>&1 ||
   { cat "$work/build.log"; exit 1; }
 if grep -i "deprecat" "$work/build.log"; then
   echo "error: the build reports a deprecated setting (above); fix pyproject.toml" >&2
