@@ -70,9 +70,14 @@ def machine() -> str:
 
 
 def fresh_copy(dest: Path) -> Path:
-    """The committed tree (git archive HEAD) unpacked in ``dest``: what a user clones."""
+    """The committed tree (git archive HEAD) unpacked in ``dest``: what a user clones, with the
+    README's first line run (`hw2 examples`, untimed: the inputs the graph lines read)."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    env = {**os.environ, "PYTHONPATH": str(dest)}
+    subprocess.run(
+        [sys.executable, "-m", "hw2cli", "examples"], cwd=dest, env=env, capture_output=True, check=True
+    )
     return dest
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import typer
 
 from hw2cli import __version__
-from hw2cli.commands import gpt, grade, graph, padding, probe, report, reproduce, rotation
+from hw2cli.commands import examples, gpt, grade, graph, padding, probe, report, reproduce, rotation
 from hw2cli.commands._shared import OneLineErrors, PlainUsage, user_errors  # noqa: F401  (user_errors: re-exported)
 
 app = typer.Typer(
@@ -53,3 +53,4 @@ app.add_typer(probe.app, name="probe")  # Q2.1, Q2.4: the report's theory answer
 app.command("reproduce")(reproduce.reproduce)  # every part of the report, then report.md
 app.command("report", cls=PlainUsage)(report.report)  # a reproduce folder -> report.md
 app.add_typer(grade.app, name="grade")  # a TA's autograder for students' gpt.py
+app.command("examples", cls=PlainUsage)(examples.examples)  # the packaged example inputs, copied out

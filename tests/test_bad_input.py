@@ -405,7 +405,7 @@ def test_bad_input_is_one_line(root, tmp_path, kind, argv, code, message):
 @pytest.mark.kind("usage errors")
 def test_usage_error_through_the_real_entry_point(run_hw2):
     """The same one line from a shell, and `hw2 graph` alone still shows the help."""
-    bad = run_hw2("graph", "powers", "examples/graph1.txt", "--max-power", "x", timeout=60)
+    bad = run_hw2("graph", "powers", "hw2cli/examples/graph1.txt", "--max-power", "x", timeout=60)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: hw2 graph powers: ")
     bare = run_hw2("graph", timeout=60)

@@ -81,7 +81,7 @@ def small(args: list[str]) -> list[str]:
 def test_readme_quick_start_runs_in_a_fresh_clone(clone):
     commands = quick_start_commands()
     names = {c[0] for c, _ in commands}
-    assert {"padding-bench", "graph", "reproduce"} <= names
+    assert {"examples", "padding-bench", "graph", "reproduce"} <= names
     files = tracked_files()
     before = digest(clone, files)
     env = {**os.environ, "PYTHONPATH": str(clone), "OMP_NUM_THREADS": "1"}
@@ -99,10 +99,9 @@ def test_readme_quick_start_runs_in_a_fresh_clone(clone):
             if arg == "--json":
                 assert (clone / args[i + 1]).is_file()
     assert digest(clone, files) == before
-    ignored = subprocess.run(
-        ["git", "check-ignore", "out/x.json", "repro/report.md"], cwd=ROOT, capture_output=True
-    )
-    assert ignored.stdout.decode().split() == ["out/x.json", "repro/report.md"]
+    outputs = ["out/x.json", "repro/report.md", "examples/graph1.txt"]  # examples: `hw2 examples`
+    ignored = subprocess.run(["git", "check-ignore", *outputs], cwd=ROOT, capture_output=True)
+    assert ignored.stdout.decode().split() == outputs
 
 
 def run_blocks(path: Path, clone: Path) -> tuple[dict, str]:

@@ -16,9 +16,9 @@ from hw2cli.cli import app
 from hw2cli.graph.io import read_npz
 
 runner = CliRunner()
-G1 = "examples/graph1.txt"
-G2 = "examples/graph2.txt"
-WRONG_L = "examples/graph2_laplacian_wrong.txt"
+G1 = "hw2cli/examples/graph1.txt"
+G2 = "hw2cli/examples/graph2.txt"
+WRONG_L = "hw2cli/examples/graph2_laplacian_wrong.txt"
 
 
 def _ok(*args: str):
@@ -158,7 +158,7 @@ def test_large_graph_prints_summary_and_keeps_full_matrices(tmp_path):
         (["powers", "MALFORMED"], "line 3: '2 3 4 5': expected `u v` or `u v weight`"),
         (["powers", "BADWEIGHT"], "line 1: '1 2 heavy': weight 'heavy' is not a number"),
         (["powers", "--matrix", "NONSQUARE"], "is 2x3, not square"),
-        (["powers", G1, "--walks", "1", "9"], "'9' is not a node of examples/graph1.txt"),
+        (["powers", G1, "--walks", "1", "9"], "'9' is not a node of hw2cli/examples/graph1.txt"),
         (["powers", G1, "--max-power", "0"], "--max-power 0 is out of range"),
         (["powers", G1, "--max-power", "1000000"], "--max-power 1000000 is out of range"),
         (["powers", G1, "--walks", "1", "2", "--length", "0"], "--length 0 is out of range"),
@@ -167,7 +167,7 @@ def test_large_graph_prints_summary_and_keeps_full_matrices(tmp_path):
         (["laplacian", G1, "--features", "NONSQUARE"], "has 2 rows but the graph has 4 nodes"),
         (
             ["check", G1, "--kind", "adjacency", "--matrix", WRONG_L],
-            "is 5x5 but the graph examples/graph1.txt has 4 nodes",
+            "is 5x5 but the graph hw2cli/examples/graph1.txt has 4 nodes",
         ),
         (["check", G1, "--kind", "power", "--power", "0", "--matrix", WRONG_L], "--power 0 is out of range"),
     ],
@@ -196,10 +196,10 @@ def test_graph_commands_do_not_import_torch(tmp_path):
     code = (
         "import sys\n"
         "from hw2cli.cli import app\n"
-        "for argv in (['graph', 'powers', 'examples/graph1.txt', '--walks', '1', '4'],\n"
-        "             ['graph', 'laplacian', 'examples/graph2.txt', '--normalized'],\n"
-        "             ['graph', 'check', 'examples/graph2.txt', '--kind', 'laplacian', '--matrix', "
-        "'examples/graph2_laplacian_wrong.txt']):\n"
+        "for argv in (['graph', 'powers', 'hw2cli/examples/graph1.txt', '--walks', '1', '4'],\n"
+        "             ['graph', 'laplacian', 'hw2cli/examples/graph2.txt', '--normalized'],\n"
+        "             ['graph', 'check', 'hw2cli/examples/graph2.txt', '--kind', 'laplacian', '--matrix', "
+        "'hw2cli/examples/graph2_laplacian_wrong.txt']):\n"
         "    try:\n        app(argv, prog_name='hw2')\n    except SystemExit:\n        pass\n"
         "print('\\n'.join(sys.modules), file=sys.stderr)\n"
     )

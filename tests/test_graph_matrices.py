@@ -46,11 +46,11 @@ def _graph(g: nx.Graph, directed=False) -> Graph:
 
 
 def test_hand_worked_example_graph1():
-    result = run_powers(PowersOptions("examples/graph1.txt", max_power=3))
+    result = run_powers(PowersOptions("hw2cli/examples/graph1.txt", max_power=3))
     assert result.graph.nodes == [1, 2, 3, 4]
     assert [_dense(m).tolist() for m in result.powers] == [A1, A1_SQUARED, A1_CUBED]
     assert result.degrees.tolist() == [2, 2, 3, 1] == np.diag(A1_SQUARED).tolist()
-    lap = run_laplacian(LaplacianOptions("examples/graph1.txt"))
+    lap = run_laplacian(LaplacianOptions("hw2cli/examples/graph1.txt"))
     assert lap.degree_matrix.toarray().tolist() == np.diag([2, 2, 3, 1]).tolist()
     assert lap.laplacian.toarray().tolist() == L1
     assert lap.components.count == 1 and lap.spectrum.zero_count == 1
@@ -208,7 +208,7 @@ def test_neighbour_sums_equal_laplacian_times_features():
 
 def test_check_finds_planted_mistakes():
     result = run_check(
-        CheckOptions("examples/graph2.txt", "examples/graph2_laplacian_wrong.txt", "laplacian")
+        CheckOptions("hw2cli/examples/graph2.txt", "hw2cli/examples/graph2_laplacian_wrong.txt", "laplacian")
     )
     assert not result.ok
     assert {(c.row, c.col, c.given, c.expected) for c in result.wrong} == {
@@ -233,13 +233,13 @@ def test_check_accepts_right_matrices_and_flags_structure(tmp_path, kind, power)
     }[kind]
     path = tmp_path / "m.txt"
     path.write_text("\n".join(" ".join(f"{v:g}" for v in row) for row in right))
-    result = run_check(CheckOptions("examples/graph2.txt", str(path), kind, power))
+    result = run_check(CheckOptions("hw2cli/examples/graph2.txt", str(path), kind, power))
     assert result.ok and not result.wrong and not result.problems
     bad = right.copy()
     bad[0, 0] += 1  # breaks the zero diagonal of A / the row sums of L
     bad[0, 1] += 1
     path.write_text("\n".join(" ".join(f"{v:g}" for v in row) for row in bad))
-    result = run_check(CheckOptions("examples/graph2.txt", str(path), kind, power))
+    result = run_check(CheckOptions("hw2cli/examples/graph2.txt", str(path), kind, power))
     assert {(c.row, c.col) for c in result.wrong} == {(0, 0), (0, 1)}
     assert any("not symmetric" in p for p in result.problems)
     if kind == "adjacency":

@@ -1,4 +1,4 @@
-"""examples/report_graph*: the homework's own graphs and hand answers, checked by `hw2 graph check`."""
+"""hw2cli/examples/report_graph*: the homework's own graphs and hand answers, checked by `hw2 graph check`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.graph.io import read_table
 
-EX = Path(__file__).resolve().parents[1] / "examples"
+EX = Path(__file__).resolve().parents[1] / "hw2cli" / "examples"
 
 
 def check(tmp_path, graph: int, name: str, kind: str):

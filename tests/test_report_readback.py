@@ -21,7 +21,7 @@ from hw2cli.probe import render as probe_render
 from hw2cli.rotation import render as rotation_render
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "hw2cli" / "examples"
 REPRODUCED = ROOT / "docs" / "reproduce-quick"
 VIEWS = {
     "table1": padding_render,

@@ -72,10 +72,9 @@ def test_a_failing_redo_leaves_the_finished_part_as_it_was(done, tmp_path, monke
     shutil.copytree(done, out)
     before = snapshot(out)
     broken = tmp_path / "examples"
-    shutil.copytree(parts.EXAMPLES, broken)
+    shutil.copytree(parts.examples_dir(), broken)
     (broken / "report_graph1.txt").write_text("1 x y z\n")  # graph powers refuses it: exit 2
-    monkeypatch.setattr(parts, "EXAMPLES", broken)
-    monkeypatch.setattr(run, "EXAMPLES", broken)
+    monkeypatch.setattr(parts, "examples_dir", lambda: broken)
     result = reproduce(out, "--force")
     assert result.exit_code == 2
     assert "error: part 'graph' failed with exit code 2 at `graph powers report_graph1`" in result.stderr

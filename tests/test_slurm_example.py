@@ -1,4 +1,4 @@
-"""examples/slurm-gpt.sbatch under stand-ins for SLURM and torchrun: the launch it builds (one
+"""hw2cli/examples/slurm-gpt.sbatch under stand-ins for SLURM and torchrun: the launch it builds (one
 torchrun per node, one process per GPU, c10d rendezvous on the first node, the global batch
 split over the processes) and `hw2 gpt train` accepting every option it passes."""
 
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "examples" / "slurm-gpt.sbatch"
+SCRIPT = ROOT / "hw2cli" / "examples" / "slurm-gpt.sbatch"
 
 STUBS = {
     # the allocation's nodes, as `scontrol show hostnames "$SLURM_JOB_NODELIST"` prints them

@@ -27,6 +27,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -199,53 +200,12 @@ class OneLineErrors(TyperGroup):
     and exit code 2, like every other bad input, instead of Click's framed usage box."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        from typer._click.exceptions import ClickException, NoArgsIsHelpError
-
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except NoArgsIsHelpError as exc:  # `hw2` or `hw2 graph` alone: the help, as before
-            typer.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
-            sys.exit(exc.exit_code)
-        except ClickException as exc:
-            ctx = getattr(exc, "ctx", None)
-            where = f"{ctx.command_path}: " if ctx is not None else ""
-            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            message = " ".join(exc.format_message().split()).replace("Value error, ", "")
-            param = getattr(exc, "param", None)
-            low, high = getattr(param, "min", None), getattr(param, "max", None)
-            if low is not None or high is not None:
-                low, high = (
-                    None if x is None else f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high)
-                )
-                valid = (
-                    f"{low} to {high}"
-                    if low is not None and high is not None
-                    else f"at least {low}"
-                    if low is not None
-                    else f"at most {high}"
-                )
-                given = _given_value(param, sys.argv[1:] if args is None else list(args))
-                whole = "int" in str(getattr(getattr(param, "type_descriptor", None), "annotation", ""))
-                if given is not None and _is_number(given, whole):
-                    message = f"{param.opts[0]} {given} is out of range; use {valid}"
-                else:
-                    message = f"{message.rstrip('.')}; use {valid}"
-            say_error(f"{where}{message}{hint}")
-            sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
-        except Exception as exc:  # noqa: BLE001 -- the last guard: one line, never a traceback
-            if os.environ.get("HW2_DEBUG"):
-                raise
-            known = environment_message(exc)
-            if known is not None:
-                say_error(known)
-                sys.exit(2)
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            say_error(
-                f"unexpected {type(exc).__name__}: {reason}; rerun with HW2_DEBUG=1 for the traceback and report it"
-            )
-            sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 -- sorted below; the last guard: never a traceback
+            _exit_one_line(exc, args)
         code = rv if isinstance(rv, int) else 0
         if code == INTERRUPTED_EXIT:
             code = interrupted_exit()  # 143 when SIGTERM stopped it
@@ -256,6 +216,60 @@ class OneLineErrors(TyperGroup):
                 say_error(broken)
                 code = 2
         sys.exit(code)
+
+
+def _is_a(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is a Click exception of class ``name`` (or a subclass). By name: Typer
+    raises the classes of its own private copy of Click (0.27 and later) or of the click
+    package (before), and neither is public API to import."""
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
+def _exit_one_line(exc: Exception, args) -> NoReturn:
+    """Print what went wrong in one line (the help for a group called alone) and exit."""
+    if _is_a(exc, "NoArgsIsHelpError"):  # `hw2` or `hw2 graph` alone: the help, as before
+        typer.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        sys.exit(exc.exit_code)
+    if _is_a(exc, "ClickException"):
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(exc.format_message().split()).replace("Value error, ", "")
+        param = getattr(exc, "param", None)
+        bounded = param if hasattr(param, "min") else getattr(param, "type", None)  # Click < 8.2: its type
+        low, high = getattr(bounded, "min", None), getattr(bounded, "max", None)
+        if low is not None or high is not None:
+            low, high = (
+                None if x is None else f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high)
+            )
+            valid = (
+                f"{low} to {high}"
+                if low is not None and high is not None
+                else f"at least {low}"
+                if low is not None
+                else f"at most {high}"
+            )
+            given = _given_value(param, sys.argv[1:] if args is None else list(args))
+            whole = "int" in str(getattr(getattr(param, "type_descriptor", None), "annotation", "")) or (
+                type(bounded).__name__ == "IntRange"
+            )
+            if given is not None and _is_number(given, whole):
+                message = f"{param.opts[0]} {given} is out of range; use {valid}"
+            else:
+                message = f"{message.rstrip('.')}; use {valid}"
+        say_error(f"{where}{message}{hint}")
+        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    if os.environ.get("HW2_DEBUG"):
+        raise exc
+    known = environment_message(exc)  # a resource limit or a broken environment: one line, exit 2
+    if known is not None:
+        say_error(known)
+        sys.exit(2)
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    say_error(
+        f"unexpected {type(exc).__name__}: {reason}; rerun with HW2_DEBUG=1 for the traceback and report it"
+    )
+    sys.exit(1)
 
 
 def _given_value(param, argv: list[str]) -> str | None:

@@ -24,11 +24,10 @@ AbsEmb = Annotated[bool, typer.Option("--abs-emb", help="Alias of --pos-emb lear
 
 
 def _given(ctx: typer.Context) -> set[str]:
-    """The options given on the command line (not defaulted), for --resume's checks."""
-    from typer._click.core import ParameterSource
-
-    sources = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    return {name for name in ctx.params if ctx.get_parameter_source(name) in sources}
+    """The options given on the command line (not defaulted), for --resume's checks. The
+    source is read by its public name: its enum lives in Typer's private copy of Click."""
+    given = ("COMMANDLINE", "ENVIRONMENT")
+    return {name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", None) in given}
 
 
 def _inputs(opts: TrainOptions) -> dict[str, Path | None]:

@@ -43,13 +43,14 @@ MAX_FILE_BYTES = 64 << 20  # JSON and CSV files hw2 writes are far smaller
 class Strict(BaseModel):
     """A file hw2 owns: every key declared, types exact."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # protected_namespaces: fields such as `model_type` are ours (pydantic < 2.10 warns otherwise)
+    model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
 
 
 class Known(BaseModel):
     """A file another command writes: the fields read are declared and typed, others ignored."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True, protected_namespaces=())
 
 
 Count = Annotated[int, Field(ge=0)]

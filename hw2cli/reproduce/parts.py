@@ -12,10 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import hw2cli
+from hw2cli.common.examples import examples_dir
 
-#: The homework's own graphs and hand-computed matrices (in a checkout of hw2).
-EXAMPLES = Path(hw2cli.__file__).resolve().parent.parent / "examples"
 CORPUS, CORPUS_SOURCE = "corpus.txt", "corpus_source.txt"
 
 
@@ -169,15 +167,16 @@ def _gpt(profile: Profile, device: str, folder: Path) -> list[Step]:
 
 
 def _graph(profile: Profile, device: str, folder: Path) -> list[Step]:
+    examples = examples_dir()  # the homework's own graphs and hand-computed matrices
     steps = []
     for g in ("report_graph1", "report_graph2"):  # the homework's own two graphs
-        edges = str(EXAMPLES / f"{g}.txt")
+        edges = str(examples / f"{g}.txt")
         powers = ("graph", "powers", edges, "--max-power", "3", "--json", f"{g}_powers.json")
         laplacian = ("graph", "laplacian", edges, "--normalized", "--json", f"{g}_laplacian.json")
         steps += [Step(f"graph powers {g}", powers), Step(f"graph laplacian {g}", laplacian)]
     # The homework's own Laplacian of graph 2 has a mistake in row 3: `check` must find it (exit 1).
-    check = ("graph", "check", str(EXAMPLES / "report_graph2.txt"), "--kind", "laplacian")
-    check += ("--matrix", str(EXAMPLES / "report_graph2_laplacian.txt"), "--json", "check.json")
+    check = ("graph", "check", str(examples / "report_graph2.txt"), "--kind", "laplacian")
+    check += ("--matrix", str(examples / "report_graph2_laplacian.txt"), "--json", "check.json")
     steps.append(Step("graph check", check, ok=(1,)))
     return steps
 
