@@ -13,8 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
+from hw2cli.common.examples import examples_dir
 from hw2cli.report import conclusions as c
-from hw2cli.reproduce.parts import EXAMPLES
+
+EXAMPLES = Path(str(examples_dir()))  # the packaged example graphs, a folder in any install
 
 runner = CliRunner()
 CONVS = ("valid", "replicate", "reflect", "circular", "sconv", "fconv")
