@@ -307,12 +307,13 @@ def check_outputs(
     ``inputs``: label -> file or folder read (every existing file inside a folder counts);
     ``writes``: label -> run directory this command writes (no output may go inside it).
     """
+    from hw2cli.common.inputs import stat_input
     from hw2cli.common.io import check_name_length, check_writable, is_stdout
 
     catch_interrupts()  # every command checks its outputs first: its work starts here
     for label, source in (inputs or {}).items():  # a missing input is the first thing to say
-        if label in NAMED_INPUTS and source is not None and not os.path.exists(source):
-            raise Hw2Error(f"{NAMED_INPUTS[label]} {source} does not exist; check the path")
+        if label in NAMED_INPUTS and source is not None:
+            stat_input(source, NAMED_INPUTS[label])
     given = {name: path for name, path in paths.items() if path is not None}
     to_stdout = [name for name, path in given.items() if is_stdout(path)]
     for name in to_stdout:
