@@ -159,9 +159,11 @@ def environment_message(exc: BaseException) -> str | None:
     if isinstance(exc, ImportError) and any(
         s in text.lower() for s in ("failed to map segment", "cannot allocate memory", "out of memory")
     ):
+        from hw2cli.common.console import TORCH_ADDRESS_SPACE
+
         return (
             f"cannot load a library ({text}): the memory limit is too low for torch; raise it "
-            "(ulimit -v unlimited, or at least 4 GiB)"
+            f"(ulimit -v unlimited, or at least {TORCH_ADDRESS_SPACE / 2**30:.1f} GiB)"
         )
     if not isinstance(exc, OSError):
         return None
