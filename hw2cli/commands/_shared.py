@@ -44,6 +44,7 @@ NAMED_INPUTS = {
     "--features": "feature table",
     "--txt-file": "--txt-file",
     "--load-models": "--load-models",
+    "RUN_DIR": "run directory",
 }
 
 # Per command call: the real standard output while tables are sent to stderr (``--json -``).
