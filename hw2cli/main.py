@@ -38,7 +38,12 @@ def main() -> None:
             print(f"warning: {warning}", file=sys.stderr)
         from hw2cli.cli import app
 
-        app(prog_name="hw2")
+        try:
+            app(prog_name="hw2")
+        except KeyboardInterrupt:  # a stop after the command's own handling: its status, no line
+            from hw2cli.common.signals import interrupted_exit
+
+            sys.exit(interrupted_exit())
     finally:  # at exit too: Ctrl-C during the interpreter's shutdown ends it quietly
         if not ignored:
             signal.signal(signal.SIGINT, signal.SIG_DFL)

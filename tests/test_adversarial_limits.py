@@ -705,6 +705,16 @@ MISSING_FIRST = {
         "--load-models missing",
     ),
     "gpt-fifo-before-run": (["gpt", "train", "--txt-file", "fifo"], "--txt-file fifo is a pipe (FIFO)"),
+    "generate-run-dir": (
+        ["gpt", "generate", "missing", "--prompt", "a", "--json", "/proc/x/out.json"],
+        "run directory missing does not exist",
+    ),
+    "report-run-dir": (["report", "missing", "--out", "/proc/x/r.md"], "missing is not a folder"),
+    "report-default-out": (["report", "missing"], "missing is not a folder"),  # created it, empty
+    "imagefolder": (
+        ["rotate-eval", "--dataset", "imagefolder:missing", "--json", "/proc/x/out.json"],
+        "data set folder missing does not exist",
+    ),
 }
 
 
@@ -721,6 +731,7 @@ def test_the_input_is_named_before_an_unwritable_output(k5, monkeypatch, name):
     done = runner.invoke(app, args)
     assert done.exit_code == 2, done.output
     assert one_error_line(done.stderr).startswith(f"error: {named}"), done.stderr
+    assert not (k5 / "missing").exists()
 
 
 # ----------------------------------------------------------------------------- gpt generate's default

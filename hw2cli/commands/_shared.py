@@ -46,6 +46,7 @@ NAMED_INPUTS = {
     "--features": "feature table",
     "--txt-file": "--txt-file",
     "--load-models": "--load-models",
+    "RUN_DIR": "run directory",
 }
 
 # Per command call: the real standard output while tables are sent to stderr (``--json -``).
@@ -161,9 +162,11 @@ def environment_message(exc: BaseException) -> str | None:
     if isinstance(exc, ImportError) and any(
         s in text.lower() for s in ("failed to map segment", "cannot allocate memory", "out of memory")
     ):
+        from hw2cli.common.console import TORCH_ADDRESS_SPACE
+
         return (
             f"cannot load a library ({text}): the memory limit is too low for torch; raise it "
-            "(ulimit -v unlimited, or at least 4 GiB)"
+            f"(ulimit -v unlimited, or at least {TORCH_ADDRESS_SPACE / 2**30:.1f} GiB)"
         )
     if not isinstance(exc, OSError):
         return None
@@ -322,12 +325,13 @@ def check_outputs(
     ``inputs``: label -> file or folder read (every existing file inside a folder counts);
     ``writes``: label -> run directory this command writes (no output may go inside it).
     """
+    from hw2cli.common.inputs import stat_input
     from hw2cli.common.io import check_name_length, check_writable, is_stdout
 
     catch_interrupts()  # every command checks its outputs first: its work starts here
     for label, source in (inputs or {}).items():  # a missing input is the first thing to say
-        if label in NAMED_INPUTS and source is not None and not os.path.exists(source):
-            raise Hw2Error(f"{NAMED_INPUTS[label]} {source} does not exist; check the path")
+        if label in NAMED_INPUTS and source is not None:
+            stat_input(source, NAMED_INPUTS[label])
     given = {name: path for name, path in paths.items() if path is not None}
     to_stdout = [name for name, path in given.items() if is_stdout(path)]
     for name in to_stdout:

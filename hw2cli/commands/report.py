@@ -9,6 +9,7 @@ import typer
 from hw2cli.commands._options import JsonOut, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import exit_if_a_conclusion_disagrees, user_errors
+from hw2cli.common.errors import Hw2Error
 from hw2cli.report.options import ReportOptions
 
 
@@ -21,6 +22,8 @@ def report(opts: ReportOptions, json_path: JsonOut = None) -> None:
     from hw2cli.report import render
     from hw2cli.report.build import PARTS, build_report
 
+    if not Path(opts.run_dir).is_dir():  # the input before the output
+        raise Hw2Error(f"{opts.run_dir} is not a folder; run hw2 reproduce --out {opts.run_dir} first")
     target = Path(opts.target())
     # Figures are linked relative to the report's folder; on standard output, to RUN_DIR (what
     # RUN_DIR/report.md would hold).

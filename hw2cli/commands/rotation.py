@@ -49,9 +49,12 @@ def rotate_eval(
 ) -> None:
     """Accuracy of a small CNN on rotated test images (Q1.2, Figures 1 and 2): trained plain, with random
     rotations, as a rotation-equivariant p4 CNN, or with test-time augmentation."""
+    from hw2cli.common.inputs import stat_input
     from hw2cli.rotation import render
     from hw2cli.rotation.experiment import run_rotation_experiment
 
+    if opts.imagefolder is not None:  # the input before the outputs
+        stat_input(opts.imagefolder, "data set folder")
     _outside_the_data_set(opts, {"--json": json_path, "--plot": plot, "--preview": preview})
     run_command(
         lambda reporter: run_rotation_experiment(

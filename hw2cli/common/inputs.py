@@ -46,17 +46,23 @@ def _short(text: str, keep: int = 40) -> str:
     return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
 
+def stat_input(path: str | os.PathLike, what: str) -> os.stat_result:
+    """``os.stat`` of an input (file or folder), or one line: missing, or why it cannot be read
+    (a name too long, a folder on the way that cannot be searched ...)."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise OptionError(f"{what} {path} does not exist; check the path") from None
+    except OSError as exc:
+        raise OptionError(f"cannot read {what} {_short(str(path))}: {exc.strerror}; check the path") from None
+
+
 def check_input(path: str | os.PathLike, what: str, pipes: bool = True) -> Path:
     """Refuse, without reading it, an input that is missing, a directory, larger than
     MAX_INPUT_BYTES, or (``pipes`` False: a file that must be read again, e.g. on --resume) not
     a regular file. ``what`` names it (``{txt_file}`` names an option field)."""
     path = Path(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise OptionError(f"{what} {path} does not exist; check the path") from None
-    except OSError as exc:
-        raise OptionError(f"cannot read {what} {_short(str(path))}: {exc.strerror}; check the path") from None
+    st = stat_input(path, what)
     if stat.S_ISDIR(st.st_mode):
         raise OptionError(f"{what} {path} is a directory; give a file")
     if not stat.S_ISREG(st.st_mode) and not pipes:
