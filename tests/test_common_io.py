@@ -124,3 +124,26 @@ def test_ctrl_c_during_the_output_check_leaves_no_probe_file(tmp_path, ctrl_c):
     with pytest.raises(KeyboardInterrupt):
         check_writable(tmp_path / "out.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sigterm_taken_as_ctrl_c_is_held_to_the_end_of_the_block_too():
+    """A script's background job ignores Ctrl-C, and SIGTERM then raises KeyboardInterrupt
+    (hw2cli.common.signals): inside sigint_deferred it waits, so no temporary file is left."""
+    from hw2cli.common import signals
+    from hw2cli.common.io import sigint_deferred
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    finished = False
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signals.as_ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            with sigint_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):  # the handler would have run by now
+                    pass
+                finished = True
+        assert finished and signal.getsignal(signal.SIGTERM) is signals.as_ctrl_c
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

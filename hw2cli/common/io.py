@@ -303,27 +303,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextmanager
 def sigint_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C that arrives inside the block until the block ends, then raise it.
+    """Hold a Ctrl-C, or a SIGTERM handled as one (hw2cli.common.signals), that arrives inside
+    the block until the block ends, then deliver it.
 
     KeyboardInterrupt can otherwise surface between any two statements, e.g. after mkstemp
-    created a file and before the ``try`` that removes it. Only where Ctrl-C raises
+    created a file and before the ``try`` that removes it. Only where the signal raises
     KeyboardInterrupt (Python's default handler, in the main thread); other handlers (a
     training run's "stop after this step") already wait for a safe point.
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
+    from hw2cli.common.signals import as_ctrl_c
+
+    raising = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: as_ctrl_c}
+    held = {}
+    if threading.current_thread() is threading.main_thread():
+        held = {signum: handler for signum, handler in raising.items() if signal.getsignal(signum) is handler}
     caught: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    for signum in held:
+        signal.signal(signum, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
         if caught:
-            raise KeyboardInterrupt
+            held[caught[0]](caught[0], None)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -18,7 +18,8 @@ TERMINATED_EXIT = 143  # 128 + SIGTERM
 _received = threading.Event()
 
 
-def _as_ctrl_c(signum, frame) -> None:
+def as_ctrl_c(signum, frame) -> None:
+    """SIGTERM's handler: what Ctrl-C would do now."""
     _received.set()
     handler = signal.getsignal(signal.SIGINT)
     if callable(handler):
@@ -31,9 +32,9 @@ def sigterm_as_ctrl_c() -> None:
     """Route SIGTERM to the SIGINT handler (main thread only; an ignored SIGTERM stays ignored)."""
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
         signal.SIG_DFL,
-        _as_ctrl_c,
+        as_ctrl_c,
     ):
-        signal.signal(signal.SIGTERM, _as_ctrl_c)
+        signal.signal(signal.SIGTERM, as_ctrl_c)
 
 
 def note_terminated() -> None:
