@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hw2cli.padding import CONV_TYPES
 from hw2cli.probe.common import INCONCLUSIVE
 
 AGREES, DISAGREES, UNDECIDED, NOT_RUN = "agrees", "disagrees", "undecided", "not run"
@@ -97,9 +98,6 @@ def _all(means: dict[str, float], convs: tuple[str, ...], ok: Callable[[float], 
     return agrees, _listed(means) + f" ({rule})" + (f"; not trained: {', '.join(missing)}" if missing else "")
 
 
-ALL_CONVS = ("valid", "replicate", "reflect", "circular", "sconv", "fconv")
-
-
 def _test_near_zero(r: Any) -> tuple[bool, str]:
     convs = ("valid", "reflect")
     return _all(
@@ -121,14 +119,14 @@ def _sconv_low(r: Any) -> tuple[bool, str]:
 
 
 def _validation_high(r: Any) -> tuple[bool, str]:
-    means = _means(r, ALL_CONVS, "val_acc")
-    return _all(means, ALL_CONVS, lambda m: m >= VALIDATION_MIN, f"each at least {VALIDATION_MIN:g}%")
+    means = _means(r, CONV_TYPES, "val_acc")
+    return _all(means, CONV_TYPES, lambda m: m >= VALIDATION_MIN, f"each at least {VALIDATION_MIN:g}%")
 
 
 def _net2_fails(r: Any) -> tuple[bool, str]:
-    val, test = _means(r, ALL_CONVS, "val_acc"), _means(r, ALL_CONVS, "test_acc")
-    ok_val, _ = _all(val, ALL_CONVS, lambda m: m >= NET2_VALIDATION_MIN, "")
-    ok_test, _ = _all(test, ALL_CONVS, lambda m: m <= SHORTCUT_MAX, "")
+    val, test = _means(r, CONV_TYPES, "val_acc"), _means(r, CONV_TYPES, "test_acc")
+    ok_val, _ = _all(val, CONV_TYPES, lambda m: m >= NET2_VALIDATION_MIN, "")
+    ok_test, _ = _all(test, CONV_TYPES, lambda m: m <= SHORTCUT_MAX, "")
     evidence = (
         f"validation {min(val.values(), default=float('nan')):.1f}% or more (at least "
         f"{NET2_VALIDATION_MIN:g}%), shifted test {max(test.values(), default=float('nan')):.1f}% or less "
