@@ -160,17 +160,6 @@ class SoftmaxScaleOptions(TrainingProbeOptions):
 class PositionsOptions(TrainingProbeOptions):
     """`hw2 probe positions` (Q2.4a/b)."""
 
-    @property
-    def block_size(self) -> int:
-        """64 even with quick: RoPE's loss past the trained length rises as at full size only
-        once it has trained on contexts this long (at 32 it rose 1.15-1.19x, "partly")."""
-        return 64
-
-    @property
-    def windows(self) -> int:
-        """Held-out windows the trained models are measured on."""
-        return 16 if self.quick else 64
-
 
 @dataclass
 class ReceptiveFieldOptions(ProbeOptions):
