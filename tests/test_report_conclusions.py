@@ -75,6 +75,20 @@ def test_table1_disagrees_past_each_threshold(start, conv, which, value):
     assert not agrees and f"{conv} {value:.1f}%" in evidence
 
 
+def test_an_interrupted_table_is_undecided_unless_what_finished_contradicts():
+    r = padding(FULL_T1_VAL, FULL_T1_TEST)
+    del r.outcomes["circular"]  # stopped before circular's round
+    agrees, evidence = judge("Replicate, circular", r)
+    assert agrees is None and evidence.endswith("; not trained: circular")
+    r.outcomes["fconv"] = padding(FULL_T1_VAL, {**FULL_T1_TEST, "fconv": 50.0}).outcomes["fconv"]
+    assert judge("Replicate, circular", r)[0] is False
+    net2 = padding(dict.fromkeys(CONVS, 99.0), dict.fromkeys(CONVS, 1.0), "net2")
+    del net2.outcomes["sconv"]
+    assert judge("With Net2", net2)[0] is None
+    net2.outcomes["valid"] = padding(dict.fromkeys(CONVS, 99.0), dict.fromkeys(CONVS, 30.0)).outcomes["valid"]
+    assert judge("With Net2", net2)[0] is False
+
+
 def test_table2_every_padding_fails_the_shift():
     perfect = dict.fromkeys(CONVS, 99.0)
     zero = dict.fromkeys(CONVS, 1.0)
