@@ -524,6 +524,7 @@ def _gpt_text(part_dir: Path, train: Any) -> Path:
     """Where the GPT's training text is: the quick corpus beside the run, else the recorded
     --txt-file, else Grimm's fairy tales in the cache."""
     from hw2cli.common.cache import cache_dir
+    from hw2cli.gpt.data import GRIMM_FILE
     from hw2cli.reproduce.parts import CORPUS
 
     if (part_dir / CORPUS).is_file():
@@ -531,7 +532,7 @@ def _gpt_text(part_dir: Path, train: Any) -> Path:
     txt = train.options.get("txt_file")
     if txt:
         return part_dir / txt if not Path(txt).is_absolute() else Path(txt)
-    return cache_dir() / "grimms_fairy_tales.txt"
+    return cache_dir() / GRIMM_FILE
 
 
 def load_part(name: str, part_dir: Path) -> Any:
