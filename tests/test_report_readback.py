@@ -202,9 +202,9 @@ def _set(path: str, value):
 DAMAGE = [
     ("table1", "result.json", "conv_types.valid.rounds.0.test_acc", "1e400", "is not a finite number"),
     ("table1", "result.json", "conv_types.valid.rounds.0.test_acc", -5000, "out of range"),
-    ("table1", "result.json", "conv_types.valid.rounds.1.val_acc", 100.5, "out of range"),
+    ("table1", "result.json", "conv_types.valid.rounds.0.val_acc", 100.5, "out of range"),
     ("table1", "result.json", "conv_types.valid.summary.test.mean", 42.0, "the rest of the file gives"),
-    ("table1", "result.json", "conv_types.valid.rounds.1.round", 7, "out of range"),
+    ("table1", "result.json", "conv_types.valid.rounds.0.round", 7, "out of range"),
     ("table2", "result.json", "settings.net", "net3", "is not one of"),
     ("table2", "result.json", "settings.rounds", "2", "valid integer"),
     ("rotation", "result.json", "models.plain.accuracy.0", "1e400", "is not a finite number"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hw2cli.padding import CONV_TYPES
 from hw2cli.probe.common import INCONCLUSIVE
 
 AGREES, DISAGREES, UNDECIDED, NOT_RUN = "agrees", "disagrees", "undecided", "not run"
@@ -91,50 +92,49 @@ def _listed(means: dict[str, float]) -> str:
 
 
 def _all(means: dict[str, float], convs: tuple[str, ...], ok: Callable[[float], bool], rule: str):
-    """Every conv type of ``convs`` trained and within the rule; the evidence lists the means."""
-    agrees = len(means) == len(convs) and all(ok(m) for m in means.values())
+    """Every conv type of ``convs`` within the rule; the evidence lists the means. Undecided
+    (None) when one was not trained (an interrupted run) and none of the others breaks the rule."""
     missing = [c for c in convs if c not in means]
-    return agrees, _listed(means) + f" ({rule})" + (f"; not trained: {', '.join(missing)}" if missing else "")
+    agrees = all(ok(m) for m in means.values()) and (None if missing else True)
+    evidence = _listed(means) + f" ({rule})" if means else f"({rule})"
+    return agrees, evidence + (f"; not trained: {', '.join(missing)}" if missing else "")
 
 
-ALL_CONVS = ("valid", "replicate", "reflect", "circular", "sconv", "fconv")
-
-
-def _test_near_zero(r: Any) -> tuple[bool, str]:
+def _test_near_zero(r: Any) -> tuple[bool | None, str]:
     convs = ("valid", "reflect")
     return _all(
         _means(r, convs, "test_acc"), convs, lambda m: m <= SHORTCUT_MAX, f"at most {SHORTCUT_MAX:g}%"
     )
 
 
-def _test_high(r: Any) -> tuple[bool, str]:
+def _test_high(r: Any) -> tuple[bool | None, str]:
     convs = ("replicate", "circular", "fconv")
     return _all(
         _means(r, convs, "test_acc"), convs, lambda m: m >= INVARIANT_MIN, f"at least {INVARIANT_MIN:g}%"
     )
 
 
-def _sconv_low(r: Any) -> tuple[bool, str]:
+def _sconv_low(r: Any) -> tuple[bool | None, str]:
     return _all(
         _means(r, ("sconv",), "test_acc"), ("sconv",), lambda m: m <= SCONV_MAX, f"at most {SCONV_MAX:g}%"
     )
 
 
-def _validation_high(r: Any) -> tuple[bool, str]:
-    means = _means(r, ALL_CONVS, "val_acc")
-    return _all(means, ALL_CONVS, lambda m: m >= VALIDATION_MIN, f"each at least {VALIDATION_MIN:g}%")
+def _validation_high(r: Any) -> tuple[bool | None, str]:
+    means = _means(r, CONV_TYPES, "val_acc")
+    return _all(means, CONV_TYPES, lambda m: m >= VALIDATION_MIN, f"each at least {VALIDATION_MIN:g}%")
 
 
-def _net2_fails(r: Any) -> tuple[bool, str]:
-    val, test = _means(r, ALL_CONVS, "val_acc"), _means(r, ALL_CONVS, "test_acc")
-    ok_val, _ = _all(val, ALL_CONVS, lambda m: m >= NET2_VALIDATION_MIN, "")
-    ok_test, _ = _all(test, ALL_CONVS, lambda m: m <= SHORTCUT_MAX, "")
+def _net2_fails(r: Any) -> tuple[bool | None, str]:
+    val, test = _means(r, CONV_TYPES, "val_acc"), _means(r, CONV_TYPES, "test_acc")
+    ok_val, _ = _all(val, CONV_TYPES, lambda m: m >= NET2_VALIDATION_MIN, "")
+    ok_test, _ = _all(test, CONV_TYPES, lambda m: m <= SHORTCUT_MAX, "")
     evidence = (
         f"validation {min(val.values(), default=float('nan')):.1f}% or more (at least "
         f"{NET2_VALIDATION_MIN:g}%), shifted test {max(test.values(), default=float('nan')):.1f}% or less "
         f"(at most {SHORTCUT_MAX:g}%), over {len(test)} conv types"
     )
-    return ok_val and ok_test, evidence
+    return (False if False in (ok_val, ok_test) else None if None in (ok_val, ok_test) else True), evidence
 
 
 # ----------------------------------------------------------------------------- Figures 1 and 2
@@ -324,7 +324,9 @@ def _wrong_cells_flagged(g: GraphPart) -> tuple[bool, str]:
 # ----------------------------------------------------------------------------- the probes
 
 #: Each probe claim and its verdict at the probes' default sizes (docs/probes.md): a quick run
-#: agrees when it reaches the same verdict.
+#: agrees when it reaches the same verdict. RoPE's extrapolation also accepts "partly": at the
+#: quick sizes its loss past the trained length rises 1.16-1.19x, at the default ones more than
+#: 1.25x; either way the report's claim does not hold in full.
 PROBE_CLAIMS = (
     ("Q2.1a", "attention-cost", "attention time grows as n^2", "holds", "Attention's time grows as n²."),
     (
@@ -408,17 +410,19 @@ PROBE_CLAIMS = (
         "Q2.4b",
         "positions",
         "relative positions (rope) extrapolate",
-        "does not hold",
-        "Relative positions (RoPE) extrapolate past the trained length (here they do not).",
+        ("does not hold", "partly"),
+        "Relative positions (RoPE) extrapolate past the trained length (here not, or only partly).",
     ),
 )
 
 
 def _probe(
-    probe: str, claim_start: str, expected: str
+    probe: str, claim_start: str, expected: str | tuple[str, ...]
 ) -> Callable[[dict[str, Any]], tuple[bool | None, str]]:
-    """Agrees when the probe reaches its default-size verdict; undecided (None) when it says
+    """Agrees when the probe reaches its default-size verdict (``expected``; a tuple: the first
+    is the default size's, the others are also accepted); undecided (None) when it says
     inconclusive where the default size decides; disagrees on any other verdict."""
+    accepted = (expected,) if isinstance(expected, str) else expected
 
     def judge(results: dict[str, Any]) -> tuple[bool | None, str]:
         result = results.get(probe)
@@ -429,10 +433,10 @@ def _probe(
         )
         if verdict is None:
             return False, f"`{probe}` gave no verdict on this claim"
-        evidence = f"{verdict.verdict} (at full size: {expected})"
-        if verdict.verdict == INCONCLUSIVE != expected:
+        evidence = f"{verdict.verdict} (at full size: {accepted[0]})"
+        if verdict.verdict == INCONCLUSIVE not in accepted:
             return None, evidence
-        return verdict.verdict == expected, evidence
+        return verdict.verdict in accepted, evidence
 
     return judge
 
@@ -520,6 +524,7 @@ def _gpt_text(part_dir: Path, train: Any) -> Path:
     """Where the GPT's training text is: the quick corpus beside the run, else the recorded
     --txt-file, else Grimm's fairy tales in the cache."""
     from hw2cli.common.cache import cache_dir
+    from hw2cli.gpt.data import GRIMM_FILE
     from hw2cli.reproduce.parts import CORPUS
 
     if (part_dir / CORPUS).is_file():
@@ -527,7 +532,7 @@ def _gpt_text(part_dir: Path, train: Any) -> Path:
     txt = train.options.get("txt_file")
     if txt:
         return part_dir / txt if not Path(txt).is_absolute() else Path(txt)
-    return cache_dir() / "grimms_fairy_tales.txt"
+    return cache_dir() / GRIMM_FILE
 
 
 def load_part(name: str, part_dir: Path) -> Any:
