@@ -14,7 +14,9 @@
    compilation each time; without it, runs after the first reuse the cache, as a user's do.
    --before DIR (another checkout of hw2, e.g. the main branch before a change) runs that
    checkout's `hw2 gpt train` in the same rounds, so that a change is timed against the code
-   before it under the same machine load.
+   before it under the same machine load. --threads N sets OMP_NUM_THREADS for every run (both
+   programs follow it), --steps shortens the runs; each run's CPU time is printed beside its
+   wall time, with the medians over the rounds and their ratios.
 
     python benchmarks/bench_gpt_train.py --txt-file ../shared/data/grimms_fairy_tales.txt
     python benchmarks/bench_gpt_train.py --txt-file ../shared/data/grimms_fairy_tales.txt \
@@ -22,6 +24,8 @@
     python benchmarks/bench_gpt_train.py --txt-file ../shared/data/grimms_fairy_tales.txt \
         --e2e --nanogpt /path/to/nanoGPT --before /path/to/hw2-main --rounds 3 \
         --hw2-args="--flash-attn --compile --threads 2"
+    python benchmarks/bench_gpt_train.py --txt-file ../shared/data/grimms_fairy_tales.txt \
+        --e2e --nanogpt /path/to/nanoGPT --threads 1 --rounds 1 --hw2-args=""
 """
 
 from __future__ import annotations
