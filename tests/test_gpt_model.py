@@ -15,6 +15,7 @@ from hw2cli.gpt.model import (  # noqa: E402
     PRESETS,
     GPTConfig,
     KVCache,
+    TanhGELU,
     apply_rope,
     rope_tables,
     top_k_filter,
@@ -150,6 +151,34 @@ def test_first_layer_attention_matches_a_hand_computation():
 def test_too_long_input_is_refused():
     with pytest.raises(Hw2Error, match="block_size 16"):
         small_model()(torch.zeros(1, 17, dtype=torch.long))
+
+
+# ----------------------------------------------------------------------------- GELU
+
+
+def test_tanh_gelu_and_its_gradient_equal_the_tanh_formula():
+    # the CPU's sigmoid form against 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) in float64
+    x = torch.linspace(-8, 8, 4001).reshape(1, 4001)
+    g = torch.randn(1, 4001, generator=torch.Generator().manual_seed(3))
+    x64 = x.double().requires_grad_()
+    y64 = 0.5 * x64 * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64**3)))
+    (y64 * g.double()).sum().backward()
+    x32 = x.clone().requires_grad_()
+    y32 = TanhGELU()(x32)
+    (y32 * g).sum().backward()
+    torch.testing.assert_close(y32, y64.float(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(x32.grad, x64.grad.float(), rtol=1e-5, atol=1e-6)
+
+
+def test_tanh_gelu_elsewhere_is_torchs(monkeypatch):
+    # under torch.compile (and on a GPU, in other dtypes) it is F.gelu's tanh approximation
+    x = torch.randn(64, 32, generator=torch.Generator().manual_seed(4))
+    eager = TanhGELU()(x)
+    torch.testing.assert_close(
+        TanhGELU()(x.double()), torch.nn.functional.gelu(x.double(), approximate="tanh")
+    )
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    torch.testing.assert_close(TanhGELU()(x), eager, rtol=1e-6, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- RoPE

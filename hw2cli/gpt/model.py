@@ -214,15 +214,48 @@ class CausalSelfAttention(nn.Module):
                 y = F.scaled_dot_product_attention(
                     q, k, v, attn_mask=None if T == 1 else mask, dropout_p=dropout_p, scale=self.scale
                 )
-        else:
-            att = (q @ k.transpose(-2, -1)) * self.scale
-            att = att.masked_fill(~mask, float("-inf"))
-            probs = F.softmax(att, dim=-1)
+        else:  # scale * q k^T, plus 0 where the mask lets through and -inf elsewhere, in one call
+            bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~mask, float("-inf"))
+            att = torch.baddbmm(bias, q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2), alpha=self.scale)
+            probs = F.softmax(att.view(B, self.n_head, T, -1), dim=-1)
             if self.recorder is not None:
                 self.recorder.append(probs)
             y = self.attn_dropout(probs) @ v
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
+
+
+_GELU_C1 = 2 * math.sqrt(2 / math.pi)  # 2u = x (C1 + C3 x^2)
+_GELU_C3 = _GELU_C1 * 0.044715
+
+
+class _SigmoidGELU(torch.autograd.Function):
+    """GELU's tanh approximation as x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3), since
+    0.5 (1 + tanh(u)) = sigmoid(2u): on a CPU torch's vectorised tanh costs about three times
+    its sigmoid, and ``F.gelu(approximate="tanh")`` took 12% of a gpt-micro training step; this
+    form takes about half of its time, forward and backward. Equal to it within 1e-6."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        s = (x * x).mul_(_GELU_C3).add_(_GELU_C1).mul_(x).sigmoid_()  # sigmoid(2u)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        x, s = ctx.saved_tensors
+        d = (x * x).mul_(3 * _GELU_C3).add_(_GELU_C1).mul_(x)  # x * d(2u)/dx
+        return d.sub_(d * s).add_(1).mul_(s).mul_(grad)  # s (1 + x (1 - s) d(2u)/dx) * grad
+
+
+class TanhGELU(nn.Module):
+    """GELU with the tanh approximation (minGPT's and GPT-2's). In fp32 on a CPU, eager, the
+    sigmoid form above; elsewhere ``F.gelu``, one fused kernel on a GPU and under torch.compile."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype == torch.float32 and not torch.compiler.is_compiling():
+            return _SigmoidGELU.apply(x)
+        return F.gelu(x, approximate="tanh")
 
 
 class MLP(nn.Module):
@@ -231,7 +264,7 @@ class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
-        self.gelu = nn.GELU(approximate="tanh")
+        self.gelu = TanhGELU()
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
         self.dropout = nn.Dropout(config.resid_pdrop)
 

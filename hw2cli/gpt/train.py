@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from hw2cli.common.device import autocast, check_precision, resolve_device
+from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import run
 from hw2cli.gpt.config import TrainOptions, eval_interval, fill_sizes, total_steps
@@ -53,6 +53,8 @@ def train(
     device = resolve_device(opts.device)
     if device.type == "cuda" and dist.world_size > 1:
         device = torch.device("cuda", dist.local_rank)
+    if device.type == "cpu":
+        keep_freed_memory()  # a gpt-micro step page-faulted about 1,200 times (docs/benchmarks.md)
     given = run.given_fields(opts) if given is None else given
     check_text_file(opts.txt_file)  # before the run directory is looked at
     with run.distributed(dist, device), run.session(opts, dist, given) as session:
