@@ -52,8 +52,8 @@ if [ "$lowest" = 1 ]; then
     "$clone/pyproject.toml" -o "$work/lowest.txt"
   "$python" -m uv pip install --quiet --compile-bytecode --python "$work/venv/bin/python" \
     -r "$work/lowest.txt" "$wheel"
-else
-  "$work/venv/bin/python" -m pip install --quiet "$wheel"
+else  # uv, not pip: the same resolution, but from its cache in seconds rather than minutes
+  "$python" -m uv pip install --quiet --compile-bytecode --python "$work/venv/bin/python" "$wheel"
 fi
 # shellcheck disable=SC1091
 source "$work/venv/bin/activate"
