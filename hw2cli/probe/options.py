@@ -160,6 +160,11 @@ class SoftmaxScaleOptions(TrainingProbeOptions):
 class PositionsOptions(TrainingProbeOptions):
     """`hw2 probe positions` (Q2.4a/b)."""
 
+    @property
+    def windows(self) -> int:
+        """Held-out windows the trained models are measured on."""
+        return 16 if self.quick else 64
+
 
 @dataclass
 class ReceptiveFieldOptions(ProbeOptions):

@@ -324,9 +324,12 @@ def _wrong_cells_flagged(g: GraphPart) -> tuple[bool, str]:
 # ----------------------------------------------------------------------------- the probes
 
 #: Each probe claim and its verdict at the probes' default sizes (docs/probes.md): a quick run
-#: agrees when it reaches the same verdict. RoPE's extrapolation also accepts "partly": at the
-#: quick sizes its loss past the trained length rises 1.16-1.19x, at the default ones more than
-#: 1.25x; either way the report's claim does not hold in full.
+#: agrees when it reaches the same verdict. Two claims accept the neighbouring verdict that a
+#: shorter training gives: RoPE's extrapolation "partly" (at the quick sizes its loss past the
+#: trained length rises 1.16-1.19x, at the default ones more than 1.25x: the report's claim
+#: fails in full either way), and the causal decoder without positions "holds" (after the quick
+#: training NoPE uses 0.08-0.14 of RoPE's sensitivity to order, at the 0.1 edge between holds
+#: and partly; the default training teaches it more of the order its mask allows).
 PROBE_CLAIMS = (
     ("Q2.1a", "attention-cost", "attention time grows as n^2", "holds", "Attention's time grows as n²."),
     (
@@ -396,7 +399,7 @@ PROBE_CLAIMS = (
         "Q2.4a",
         "positions",
         "a causal decoder without positions",
-        "partly",
+        ("partly", "holds"),
         "A decoder without positions cannot tell word orders apart (its causal mask partly can).",
     ),
     (
