@@ -770,3 +770,19 @@ def test_generate_without_a_finished_default_run_asks_for_one(tmp_path, monkeypa
     done = runner.invoke(app, ["gpt", "generate", "--prompt", "The"])
     assert done.exit_code == 2
     assert one_error_line(done.stderr) == "error: give a run directory or --init-from MODEL, one of the two"
+
+
+def test_a_sigterm_an_earlier_command_took_does_not_change_the_next_ones_ctrl_c_status():
+    """In one process (a notebook, CliRunner) each command starts with no SIGTERM recorded:
+    its Ctrl-C exits 130, not 143."""
+    from hw2cli.commands._shared import catch_interrupts
+    from hw2cli.common import signals
+
+    signals.note_terminated()
+    assert signals.interrupted_exit() == signals.TERMINATED_EXIT
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        catch_interrupts()
+        assert signals.interrupted_exit() == signals.INTERRUPTED_EXIT
+    finally:
+        signal.signal(signal.SIGTERM, before)

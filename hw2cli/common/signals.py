@@ -29,7 +29,10 @@ def as_ctrl_c(signum, frame) -> None:
 
 
 def sigterm_as_ctrl_c() -> None:
-    """Route SIGTERM to the SIGINT handler (main thread only; an ignored SIGTERM stays ignored)."""
+    """Route SIGTERM to the SIGINT handler (main thread only; an ignored SIGTERM stays ignored),
+    for a command whose work starts now: a SIGTERM an earlier command of the same process took
+    (a notebook, CliRunner) no longer counts."""
+    _received.clear()
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
         signal.SIG_DFL,
         as_ctrl_c,
