@@ -72,6 +72,22 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+#: A 2-step GPT run on t.txt into run/, in the test's folder.
+TWO_STEPS = [
+    "gpt",
+    "train",
+    "--txt-file",
+    "t.txt",
+    *TINY,
+    "--max-steps",
+    "2",
+    "--eval-interval",
+    "2",
+    "--out",
+    "run",
+]
+
+
 def listing(folder: Path) -> dict[str, bytes | None]:
     """Every path under ``folder`` with its bytes (None: a folder or a special file)."""
     return {
@@ -251,25 +267,12 @@ def test_a_file_size_limit_before_the_first_checkpoint_gives_no_resume_hint(tmp_
     then failed (`run/config.json is missing`). Now it says to run the same command again, and
     that works once the limit is lifted."""
     (tmp_path / "t.txt").write_text(TEXT)
-    args = [
-        "gpt",
-        "train",
-        "--txt-file",
-        "t.txt",
-        *TINY,
-        "--max-steps",
-        "2",
-        "--eval-interval",
-        "2",
-        "--out",
-        "run",
-    ]
-    done = hw2(*args, cwd=tmp_path, preexec_fn=limits(fsize=100 << 10))
+    done = hw2(*TWO_STEPS, cwd=tmp_path, preexec_fn=limits(fsize=100 << 10))
     assert done.returncode == 2
     line = one_error_line(done.stderr)
     assert "nothing was saved" in line and "run the same command again" in line and "--resume" not in line
     monkeypatch.chdir(tmp_path)
-    again = runner.invoke(app, args)
+    again = runner.invoke(app, TWO_STEPS)
     assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "run" / "state.json").read_text())["step"] == 2
 
@@ -551,20 +554,7 @@ def test_an_unwritable_home_prints_nothing_from_matplotlib(tmp_path, home):
         "XDG_CONFIG_HOME": None,
         "XDG_CACHE_HOME": None,
     }
-    args = [
-        "gpt",
-        "train",
-        "--txt-file",
-        "t.txt",
-        *TINY,
-        "--max-steps",
-        "2",
-        "--eval-interval",
-        "2",
-        "--out",
-        "run",
-    ]
-    done = hw2(*args, cwd=tmp_path, env=env)
+    done = hw2(*TWO_STEPS, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert (tmp_path / "run" / "loss.png").stat().st_size > 0
