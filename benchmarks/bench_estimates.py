@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from hw2cli.padding import bench  # noqa: E402
+from hw2cli.padding import CONV, bench  # noqa: E402
 from hw2cli.padding.data import SIZES  # noqa: E402
 from hw2cli.padding.model import PaddingNetConfig  # noqa: E402
 from hw2cli.padding.options import PaddingOptions  # noqa: E402
@@ -39,7 +39,7 @@ def padding_case(conv_types: str, rounds: int, epochs: int, workers: int) -> tup
     settings = TrainSettings(epochs=epochs, channels_last=True)
     configs = [PaddingNetConfig(opts.net, ct) for ct in opts.types]
     jobs = sorted(
-        ((c, r) for c in configs for r in range(rounds)), key=lambda j: -bench._CPU_COST[j[0].conv_type]
+        ((c, r) for c in configs for r in range(rounds)), key=lambda j: -CONV[j[0].conv_type].cpu_cost
     )
     estimate = bench.estimate_seconds(jobs, "cpu-processes", settings, torch.device("cpu"), SIZES, workers)
     result = bench.run_padding_bench(opts)

@@ -166,3 +166,16 @@ def takes(cls: type, param: str = "opts") -> Callable[[Callable], Callable]:
         return command
 
     return decorate
+
+
+def flag_notes(cls: type) -> Callable[[bool], Any]:
+    """The ``progress`` of :func:`hw2cli.commands._runner.run_command` for a library whose notes
+    (an estimate's advice) name options as ``{field}``, like OptionError: Rich bars whose notes
+    name the flags of options dataclass ``cls`` instead."""
+    from hw2cli.common.progress import RichReporter
+
+    class FlagNotes(RichReporter):
+        def note(self, message: str) -> None:
+            super().note(OptionError(message).named(lambda field: flag_of(cls, field)))
+
+    return FlagNotes

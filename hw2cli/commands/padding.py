@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hw2cli.commands._options import JsonOut, PlotOut, Quiet, takes
+from hw2cli.commands._options import JsonOut, PlotOut, Quiet, flag_notes, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import PlainUsage, user_errors
 from hw2cli.common.errors import Hw2Error
@@ -18,18 +18,10 @@ app = typer.Typer(
     help="Padding and translation invariance (Q1.1): train Net1/Net2 with six paddings, print Tables 1 and 2.",
 )
 
-CsvOut = Annotated[
-    Path | None,
-    typer.Option(
-        "--csv", metavar="PATH", help="Write one CSV line per (conv type, round).", show_default=False
-    ),
-]
-Unshifted = Annotated[
-    bool,
-    typer.Option(
-        "--unshifted", help="Add a row with the accuracy on the test set before its 16-pixel shift."
-    ),
-]
+CSV_HELP = "Write one CSV line per (conv type, round)."
+CsvOut = Annotated[Path | None, typer.Option("--csv", metavar="PATH", help=CSV_HELP, show_default=False)]
+UNSHIFTED_HELP = "Add a row with the accuracy on the test set before its 16-pixel shift."
+Unshifted = Annotated[bool, typer.Option("--unshifted", help=UNSHIFTED_HELP)]
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also print the trainer used and its throughput.")
 ]
@@ -86,6 +78,7 @@ def padding_bench(
         json_path=json_path,
         outputs={"csv": (csv_path, _csv), "plot": (plot, _plot)},
         quiet=quiet,
+        progress=flag_notes(PaddingOptions),
         show={"unshifted": unshifted, "verbose": verbose},
         then=_exit_2_if_a_worker_failed,
     )

@@ -7,18 +7,16 @@ from typing import Annotated
 
 import typer
 
-from hw2cli.commands._options import JsonOut, PlotOut, Quiet, Threads, takes
+from hw2cli.commands._options import JsonOut, PlotOut, Quiet, Threads, flag_notes, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import user_errors
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import is_stdout
 from hw2cli.rotation.options import RotationOptions
 
+PREVIEW_HELP = "Write a grid of rotated test images (PNG) here."
 PreviewOut = Annotated[
-    Path | None,
-    typer.Option(
-        "--preview", metavar="PNG", help="Write a grid of rotated test images (PNG) here.", show_default=False
-    ),
+    Path | None, typer.Option("--preview", metavar="PNG", help=PREVIEW_HELP, show_default=False)
 ]
 PREVIEW_IMAGES = 6  # rows of the --preview grid
 
@@ -67,6 +65,7 @@ def rotate_eval(
         writes={"--save-models": _path(opts.save_models)},
         quiet=quiet,
         threads=threads,
+        progress=flag_notes(RotationOptions),
     )
 
 

@@ -27,14 +27,13 @@ from hw2cli.common.options import OptionError
 from hw2cli.common.peak import matmul_peak_gflops
 from hw2cli.common.progress import ANNOUNCE_ABOVE_S, Reporter, estimate_message
 from hw2cli.common.threads import cpu_cores, measure_busy_cores, slowdown
+from hw2cli.padding import CONV
 from hw2cli.padding.data import SIZES, make_data
 from hw2cli.padding.model import PaddingNetConfig
 from hw2cli.padding.options import PaddingOptions
 from hw2cli.padding.train import RoundOutcome, TrainSettings, train_flops, train_round, train_rounds_batched
 
 PATHS = ("auto", "cpu-processes", "sequential", "batched")
-# Rough relative cost of a round on the CPU, to start the slow ones first.
-_CPU_COST = {"valid": 1.0, "sconv": 1.3, "fconv": 1.6, "reflect": 2.2, "replicate": 2.3, "circular": 2.3}
 
 
 @dataclass
@@ -176,22 +175,16 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _settings_json(settings: TrainSettings) -> dict:
-    """The training settings recorded in the result (and its JSON)."""
-    optimizer = {"name": "Adadelta", "lr": settings.lr, "rho": settings.rho, "eps": settings.eps}
-    optimizer["weight_decay"] = settings.weight_decay
-    return {"batch_size": settings.batch_size, "patience": settings.patience, "optimizer": optimizer}
-
-
-def _sequential(jobs, data, settings, dev, reporter, done) -> None:
-    """Train ``jobs`` [(config, seed)] one after the other in this process."""
+@contextlib.contextmanager
+def _cpu_thread(dev: torch.device) -> Iterator[None]:
+    """One intra-op thread on the CPU, as in the worker processes (the same arithmetic), and
+    malloc keeping freed memory; the thread count is restored on leaving."""
     threads = torch.get_num_threads()
     if dev.type == "cpu":
-        torch.set_num_threads(1)  # the same arithmetic as in the worker processes
+        torch.set_num_threads(1)
         keep_freed_memory()
     try:
-        for cfg, r in jobs:
-            done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
+        yield
     finally:
         torch.set_num_threads(threads)
 
@@ -206,11 +199,8 @@ def seconds_per_flop(
     batch = settings.batch_size
     data = make_data(0, n_train=batch, n_val=1, n_test=1)
     one_epoch = replace(settings, epochs=1)
-    threads = torch.get_num_threads()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)  # as in the worker processes
     rates = {}
-    try:
+    with _cpu_thread(dev):
         for i, cfg in enumerate(configs):
             for _ in range(2 if i == 0 else 1):
                 t0 = time.perf_counter()
@@ -223,8 +213,6 @@ def seconds_per_flop(
                 seconds = time.perf_counter() - t0
             models = rounds if path == "batched" else 1
             rates[cfg.conv_type] = seconds / (models * train_flops(cfg, 1, batch, 1, 1))
-    finally:
-        torch.set_num_threads(threads)
     return rates
 
 
@@ -279,7 +267,7 @@ def _announce(
         seconds,
         f"padding-bench ({len(jobs)} networks of at most {settings.epochs} epochs each)",
         basis,
-        "lower --rounds or --epochs, or train fewer --conv-types",
+        "lower {rounds} or {epochs}, or train fewer {conv_types}",
     )
     if line:
         reporter.note(line)
@@ -315,27 +303,20 @@ def run_padding_bench(
     data_args = dict(
         seed=opts.seed, independent_val=opts.independent_val, **{f"n_{k}": n for k, n in sizes.items()}
     )
-    settings = replace(
-        settings or TrainSettings(),
-        epochs=epochs,
-        precision=precision,
-        channels_last=dev.type == "cpu" and path != "batched",
+    cpu_layout = dev.type == "cpu" and path != "batched"
+    s = settings = replace(
+        settings or TrainSettings(), epochs=epochs, precision=precision, channels_last=cpu_layout
     )
-    result = PaddingBenchResult(
-        settings={
-            "net": net,
-            "conv_types": conv_types,
-            "rounds": rounds,
-            "epochs": epochs,
-            "precision": precision,
-            "seed": opts.seed,
-            "independent_val": opts.independent_val,
-            "data_sizes": sizes,
-            **_settings_json(settings),
-        },
-        path=path,
-        device=str(dev),
-    )
+    optimizer = {"name": "Adadelta", "lr": s.lr, "rho": s.rho, "eps": s.eps, "weight_decay": s.weight_decay}
+    recorded = {"net": net, "conv_types": conv_types, "rounds": rounds, "epochs": epochs}
+    recorded |= {
+        "precision": precision,
+        "seed": opts.seed,
+        "independent_val": opts.independent_val,
+        "data_sizes": sizes,
+    }
+    recorded |= {"batch_size": s.batch_size, "patience": s.patience, "optimizer": optimizer}
+    result = PaddingBenchResult(settings=recorded, path=path, device=str(dev))
     configs = {ct: PaddingNetConfig(net, ct) for ct in conv_types}
     n_jobs = len(conv_types) * rounds
     reporter.start("rounds", f"{net} rounds", total=n_jobs)
@@ -355,7 +336,7 @@ def run_padding_bench(
     jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
     if path == "cpu-processes":
         result.workers = min(opts.workers or cpu_cores(), len(jobs))
-        jobs.sort(key=lambda job: -_CPU_COST[job[0].conv_type])  # the longest first: no straggler
+        jobs.sort(key=lambda job: -CONV[job[0].conv_type].cpu_cost)  # the longest first: no straggler
         if result.workers == 1:
             path = result.path = "sequential"
     t0 = time.perf_counter()
@@ -371,7 +352,14 @@ def run_padding_bench(
             except WorkerError as exc:
                 result.error = str(exc)
         if path == "sequential":
-            _sequential(jobs, make_data(**data_args), settings, dev, reporter, done)
+            data = make_data(**data_args)
+            with _cpu_thread(dev):
+                for cfg, r in jobs:
+                    done(
+                        train_round(
+                            cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)
+                        )
+                    )
         elif path == "batched":
             data = make_data(**data_args)
             on_epoch = functools.partial(reporter.update, "epochs")  # n network-epochs trained

@@ -15,17 +15,9 @@ import torch.nn.functional as F
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.seeding import seeded
-from hw2cli.padding import CONV_TYPES, NETS
+from hw2cli.padding import CONV, NETS
+from hw2cli.padding import CONV_TYPES as CONV_TYPES
 
-# conv_type -> (padding mode, padding width)
-PADDING = {
-    "valid": ("zeros", 0),
-    "sconv": ("zeros", 1),
-    "fconv": ("zeros", 2),
-    "circular": ("circular", 2),
-    "reflect": ("reflect", 2),
-    "replicate": ("replicate", 2),
-}
 # (in channels, out channels, stride) of the four convolutions
 LAYERS = ((3, 32, 1), (32, 32, 2), (32, 64, 2), (64, 64, 2))
 IMAGE_SIZE = 32
@@ -35,23 +27,22 @@ PADDING_IMPLS = ("builtin", "fast")
 @dataclass
 class PaddingNetConfig:
     net: str = "net1"  # net1 (max pool + Linear(64, 2)) or net2 (flatten + 2 linear layers)
-    conv_type: str = "valid"  # one of CONV_TYPES
-    # How non-zero padding modes are computed (same function every time, see pad2d):
-    # "builtin" = nn.Conv2d's padding_mode (the course code), "fast" (explicit padding).
+    conv_type: str = "valid"  # a key of hw2cli.padding.CONV
+    # "builtin": nn.Conv2d's padding_mode (the course code); "fast": explicit padding (pad2d)
     padding_impl: str = "fast"
 
     def __post_init__(self) -> None:
         if self.net not in NETS:
             raise Hw2Error(f"unknown net {self.net!r}; use one of {', '.join(NETS)}")
-        if self.conv_type not in PADDING:
-            raise Hw2Error(f"unknown conv type {self.conv_type!r}; use one of {', '.join(CONV_TYPES)}")
+        if self.conv_type not in CONV:
+            raise Hw2Error(f"unknown conv type {self.conv_type!r}; use one of {', '.join(CONV)}")
         if self.padding_impl not in PADDING_IMPLS:
             raise ValueError(f"unknown padding_impl {self.padding_impl!r}; use one of {PADDING_IMPLS}")
 
 
 def layer_sizes(conv_type: str) -> list[int]:
     """Side of each convolution's output feature map for a 32x32 input."""
-    _, pad = PADDING[conv_type]
+    pad = CONV[conv_type].pad
     sizes, size = [], IMAGE_SIZE
     for _, _, stride in LAYERS:
         size = (size + 2 * pad - 3) // stride + 1
@@ -196,8 +187,8 @@ class PaddedConv(nn.Conv2d):
     """
 
     def __init__(self, c_in: int, c_out: int, stride: int, conv_type: str, padding_impl: str) -> None:
-        mode, pad = PADDING[conv_type]
-        super().__init__(c_in, c_out, 3, stride=stride, padding=pad, padding_mode=mode, bias=False)
+        ct = CONV[conv_type]
+        super().__init__(c_in, c_out, 3, stride=stride, padding=ct.pad, padding_mode=ct.mode, bias=False)
         self.padding_impl = padding_impl
 
     def forward(self, x: torch.Tensor, padded: bool = False) -> torch.Tensor:
@@ -271,9 +262,9 @@ class PaddingNetStack(nn.Module):
     def __init__(self, models: list[PaddingNet]) -> None:
         super().__init__()
         configs = [m.config for m in models]
-        if len({(c.net, PADDING[c.conv_type][1]) for c in configs}) != 1:
+        if len({(c.net, CONV[c.conv_type].pad) for c in configs}) != 1:
             raise ValueError("a stack needs networks of one net and one padding width")
-        self.net, self.pad = configs[0].net, PADDING[configs[0].conv_type][1]
+        self.net, self.pad = configs[0].net, CONV[configs[0].conv_type].pad
         self.padding_impl = configs[0].padding_impl
         self.size = len(models)
         self.names = [name for name, _ in models[0].named_parameters()]  # PaddingNet's own keys
@@ -283,7 +274,7 @@ class PaddingNetStack(nn.Module):
         )
         self.runs: list[tuple[str, int, int]] = []  # (padding mode, first network, end)
         for i, c in enumerate(configs):
-            mode = PADDING[c.conv_type][0]
+            mode = CONV[c.conv_type].mode
             if self.runs and self.runs[-1][0] == mode and self.runs[-1][2] == i:
                 self.runs[-1] = (mode, self.runs[-1][1], i + 1)
             else:

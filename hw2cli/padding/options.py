@@ -1,6 +1,4 @@
-"""The options of `hw2 padding-bench` (PaddingOptions) and `hw2 padding-bench preview`
-(PreviewOptions): each field with its help, range or choices and default
-(hw2cli.common.options). The CLI derives its flags from them; the library takes them:
+"""The options of `hw2 padding-bench` and `hw2 padding-bench preview` (hw2cli.common.options):
 ``run_padding_bench(PaddingOptions(net="net2", rounds=3))``."""
 
 from __future__ import annotations
@@ -9,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from hw2cli.common.options import DEVICE, EPOCHS, PRECISION, SEED, OptionError, Spec, check, option
-from hw2cli.padding import CONV_TYPES, NETS
+from hw2cli.padding import CONV, NETS
 
 MAX_ROUNDS = 1000
 MAX_WORKERS = 1024
@@ -19,15 +17,15 @@ MAX_PER_CLASS = 32
 def parse_conv_types(text: str | None) -> list[str]:
     """``"valid,replicate"`` -> the listed conv types in the report's row order (None or "": all)."""
     if not text:
-        return list(CONV_TYPES)
+        return list(CONV)
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
-    bad = [t for t in names if t not in CONV_TYPES]
+    bad = [t for t in names if t not in CONV]
     if bad or not names:
         raise OptionError(
             f"{{conv_types}}: unknown conv type {', '.join(repr(t) for t in bad) or repr(text)}; "
-            f"use a comma-separated list of {', '.join(CONV_TYPES)}"
+            f"use a comma-separated list of {', '.join(CONV)}"
         )
-    return [t for t in CONV_TYPES if t in names]
+    return [t for t in CONV if t in names]
 
 
 #: Not the shared SEED: here the seed draws the images only; round m's weights come from m - 1.
@@ -48,7 +46,7 @@ class PaddingOptions:
     )
     conv_types: str | None = option(
         None,
-        f"Comma-separated subset of {','.join(CONV_TYPES)}.",
+        f"Comma-separated subset of {','.join(CONV)}.",
         show_default="all",
         metavar="LIST",
     )

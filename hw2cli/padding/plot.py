@@ -6,16 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hw2cli.common.figure import new_figure, save_figure
+from hw2cli.padding import CONV
 from hw2cli.padding.bench import PaddingBenchResult
-
-LABELS = {
-    "valid": "Valid",
-    "replicate": "Replicate",
-    "reflect": "Reflect",
-    "circular": "Circular",
-    "sconv": "sconv",
-    "fconv": "fconv",
-}
 
 
 def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
@@ -46,7 +38,7 @@ def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
             linewidth=1.5,  # a bar of height 0 still shows as a line (Table 2's shifted test set)
         )
         ax.bar_label(drawn, fmt="%.1f", padding=2, fontsize=7)
-    ax.set_xticks(x, [LABELS[ct] for ct in types])
+    ax.set_xticks(x, [CONV[ct].label for ct in types])
     ax.set_ylim(-3, 112)  # the line of a 0% bar above the axis, the labels of 100% bars below the top
     ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("accuracy (%)")

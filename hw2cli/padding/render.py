@@ -1,8 +1,5 @@
-"""Tables 1 and 2 of the report as Rich tables, plus CSV and JSON output.
-
-``render(result, console, **show)`` and ``to_json(result)`` dispatch on the result's type
-(PaddingBenchResult of `padding-bench`, PreviewResult of `padding-bench preview`).
-"""
+"""Tables 1 and 2 as Rich tables, CSV and JSON; ``render`` and ``to_json`` dispatch on the
+result's type (PaddingBenchResult, or PreviewResult of `padding-bench preview`)."""
 
 from __future__ import annotations
 
@@ -15,31 +12,12 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from hw2cli.padding import CONV
 from hw2cli.padding.bench import PaddingBenchResult
 from hw2cli.padding.preview import PreviewResult
 
-ROW_NAMES = {
-    "valid": "Valid",
-    "replicate": "Replicate",
-    "reflect": "Reflect",
-    "circular": "Circular",
-    "sconv": "sconv",
-    "fconv": "fconv",
-}
-CSV_FIELDS = (
-    "net",
-    "conv_type",
-    "round",
-    "init_seed",
-    "val_acc",
-    "val_acc_kept",
-    "test_acc",
-    "test_unshifted_acc",
-    "epochs",
-    "best_epoch",
-    "seconds",
-)
-
+PERCENT_METRICS = ("val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc")
+CSV_FIELDS = ("net", "conv_type", "round", "init_seed", *PERCENT_METRICS, "epochs", "best_epoch", "seconds")
 #: The rows of each conv type, as the report's tables name them (set, metric); the figure plots
 #: exactly these. "Test" is the test set with its boxes moved 16 pixels.
 SETS = (("Validation", "val_acc"), ("Test", "test_acc"))
@@ -58,7 +36,7 @@ def table_rows(result: PaddingBenchResult, unshifted: bool = False) -> list[list
             mean, std = result.summary(ct, metric)
             cells = [f"{getattr(o, metric):.2f}" for o in outcomes]
             cells += [""] * (result.settings["rounds"] - len(cells))
-            rows.append([ROW_NAMES[ct] if i == 0 else "", label, *cells, f"{mean:.4f}", f"{std:.4f}"])
+            rows.append([CONV[ct].label if i == 0 else "", label, *cells, f"{mean:.4f}", f"{std:.4f}"])
     return rows
 
 
@@ -159,21 +137,9 @@ def to_csv(result: PaddingBenchResult) -> str:
     writer.writerow(CSV_FIELDS)
     for ct in result.settings["conv_types"]:
         for o in result.outcomes.get(ct, []):
-            writer.writerow(
-                [
-                    result.settings["net"],
-                    ct,
-                    o.round + 1,
-                    o.round,  # init_seed
-                    o.val_acc,
-                    o.val_acc_kept,
-                    o.test_acc,
-                    o.test_unshifted_acc,
-                    o.epochs,
-                    o.best_epoch,
-                    round(o.seconds, 3),
-                ]
-            )
+            metrics = [getattr(o, m) for m in PERCENT_METRICS]
+            row = [result.settings["net"], ct, o.round + 1, o.round, *metrics, o.epochs, o.best_epoch]
+            writer.writerow([*row, round(o.seconds, 3)])
     return out.getvalue()
 
 
@@ -183,6 +149,10 @@ def _render_preview(result: PreviewResult, console: Console | None = None) -> No
     console = console or Console(highlight=False, soft_wrap=True)
     for path in result.files:
         console.print(str(path), markup=False)
+
+
+def _none(x: float) -> float | None:
+    return None if x != x else x  # NaN: no round finished
 
 
 @to_json.register
@@ -200,14 +170,9 @@ def _bench_to_json(result: PaddingBenchResult) -> dict:
             for o in result.outcomes.get(ct, [])
         ]
         summary = {}
-        for key, metric in (
-            ("val", "val_acc"),
-            ("val_kept", "val_acc_kept"),
-            ("test", "test_acc"),
-            ("test_unshifted", "test_unshifted_acc"),
-        ):
+        for metric in PERCENT_METRICS:  # "val_acc_kept" -> "val_kept"
             mean, std = result.summary(ct, metric)
-            summary[key] = {"mean": None if mean != mean else mean, "std": None if std != std else std}
+            summary[metric.replace("_acc", "")] = {"mean": _none(mean), "std": _none(std)}
         conv[ct] = {"rounds": rounds, "summary": summary}
     return {
         "command": "padding-bench",
@@ -227,8 +192,6 @@ def _bench_to_json(result: PaddingBenchResult) -> dict:
 
 
 # ----------------------------------------------------------------------------- reading back
-
-PERCENT_METRICS = ("val_acc", "val_acc_kept", "test_acc", "test_unshifted_acc")
 
 
 @dataclass
@@ -268,7 +231,7 @@ def from_json(data: dict) -> PaddingBenchResult:
     numbers within the settings, accuracies within 0-100 % (hw2cli.common.readback.ResultError
     names the field)."""
     from hw2cli.common.readback import ResultError, build, one_of, require, within
-    from hw2cli.padding.model import CONV_TYPES, NETS
+    from hw2cli.padding import NETS
     from hw2cli.padding.train import RoundOutcome
 
     data = upgrade_json(data)
@@ -277,7 +240,7 @@ def from_json(data: dict) -> PaddingBenchResult:
     settings = build(_Settings, result.settings, at="settings")
     one_of(settings.net, NETS, "settings.net")
     for i, ct in enumerate(settings.conv_types):
-        one_of(ct, CONV_TYPES, f"settings.conv_types.{i}")
+        one_of(ct, tuple(CONV), f"settings.conv_types.{i}")
     within(settings.rounds, 0, None, "settings.rounds")
     conv = require(data, "conv_types")
     if not isinstance(conv, dict):

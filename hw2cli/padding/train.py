@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from hw2cli.common.device import autocast
+from hw2cli.padding import CONV
 from hw2cli.padding.data import BoxData
 from hw2cli.padding.model import (
     IMAGE_SIZE,
     LAYERS,
-    PADDING,
     PaddingNetConfig,
     PaddingNetStack,
     conv_flops,
@@ -90,7 +89,7 @@ def evaluate(
     device = next(model.parameters()).device
     loss_sum, correct = 0.0, 0
     for a, b in _batches(len(y), settings.batch_size):
-        with autocast(device, settings.precision):
+        with _autocast(device, settings.precision):
             logits = model(x[a:b], padded=padded).float()
         loss_sum += F.cross_entropy(logits, y[a:b], reduction="sum").item()
         correct += (logits.argmax(1) == y[a:b]).sum().item()
@@ -132,13 +131,7 @@ def train_round(
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
     data = _to_device(data, device, settings.channels_last, model.convs[0].pad_input if padded else None)
-    opt = torch.optim.Adadelta(
-        model.parameters(),
-        lr=settings.lr,
-        rho=settings.rho,
-        eps=settings.eps,
-        weight_decay=settings.weight_decay,
-    )
+    opt = _adadelta(model.parameters(), settings)
     best_loss, best_epoch, since_best = math.inf, 0, 0
     best_state = copy.deepcopy(model.state_dict())
     val_losses: list[float] = []
@@ -146,7 +139,7 @@ def train_round(
     for epoch in range(1, settings.epochs + 1):
         model.train()
         for a, b in _batches(len(data.train_y), settings.batch_size):
-            with autocast(device, settings.precision):
+            with _autocast(device, settings.precision):
                 loss = F.cross_entropy(model(data.train_x[a:b], padded=padded).float(), data.train_y[a:b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -167,18 +160,9 @@ def train_round(
     _, test_u_acc = evaluate(model, data.test_unshifted_x, data.test_unshifted_y, settings, padded)
     state = {k: v.detach().cpu().contiguous() for k, v in best_state.items()}
     return RoundOutcome(
-        config.conv_type,
-        seed,
-        val_acc,
-        val_acc_kept,
-        test_acc,
-        test_u_acc,
-        len(val_losses),
-        best_epoch,
-        val_losses,
-        time.perf_counter() - t0,
-        state,
-    )
+        config.conv_type, seed, val_acc, val_acc_kept, test_acc, test_u_acc, len(val_losses), best_epoch,
+        val_losses, time.perf_counter() - t0, state,
+    )  # fmt: skip
 
 
 # Epochs between the host's looks at a GPU stack's progress and early stopping; the CPU looks
@@ -206,7 +190,7 @@ def train_rounds_batched(
     """
     groups: dict[tuple[str, int], list[PaddingNetConfig]] = {}
     for cfg in configs:
-        groups.setdefault((cfg.net, PADDING[cfg.conv_type][1]), []).append(cfg)
+        groups.setdefault((cfg.net, CONV[cfg.conv_type].pad), []).append(cfg)
     for group in groups.values():
         pairs = [(cfg, seed) for cfg in group for seed in seeds]
         size = stack_size or _stack_fits(group[0], settings, device) or len(pairs)
@@ -222,15 +206,21 @@ def _stack_fits(config: PaddingNetConfig, settings: TrainSettings, device: torch
     if device.type != "cuda":
         return None
     free, _ = torch.cuda.mem_get_info(device)
-    pad = PADDING[config.conv_type][1]
+    pad = CONV[config.conv_type].pad
     floats = 3 * (IMAGE_SIZE + 2 * pad) ** 2 + sum(
         c_out * size * size for (_, c_out, _), size in zip(LAYERS, layer_sizes(config.conv_type), strict=True)
     )
     return max(1, int(free / 4 // (4 * 4 * floats * settings.batch_size)))
 
 
+def _adadelta(params, settings: TrainSettings, **kwargs) -> torch.optim.Adadelta:
+    s = settings
+    return torch.optim.Adadelta(params, lr=s.lr, rho=s.rho, eps=s.eps, weight_decay=s.weight_decay, **kwargs)
+
+
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast without its cache of cast weights, which a captured CUDA graph must not keep."""
+    """Autocast without its cache of cast weights, which a captured CUDA graph must not keep
+    (the cache saves nothing here: the weights change every step)."""
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -293,15 +283,7 @@ def _train_stack(
     stack = PaddingNetStack([make_model(cfg, seed) for cfg, seed in pairs]).to(device)
     params = list(stack.parameters())
     cuda = device.type == "cuda"
-    opt = torch.optim.Adadelta(
-        params,
-        lr=settings.lr,
-        rho=settings.rho,
-        eps=settings.eps,
-        weight_decay=settings.weight_decay,
-        foreach=True,
-        capturable=cuda,
-    )
+    opt = _adadelta(params, settings, foreach=True, capturable=cuda)
     m, n_epochs = stack.size, settings.epochs
     epoch = torch.zeros((), dtype=torch.long, device=device)
     active = torch.ones(m, dtype=torch.bool, device=device)

@@ -309,7 +309,7 @@ def _announce(seconds: float, opts: RotationOptions, reporter: Reporter) -> None
         seconds,
         f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)",
         f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run",
-        "lower --epochs, give fewer --angles or --mode, or try --dataset digits",
+        "lower {epochs}, give fewer {angles} or {mode}, or try {dataset} digits",
     )
     if line:
         reporter.note(line)
