@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.seeding import seeded
 from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
 from hw2cli.rotation.model import (
@@ -111,87 +112,75 @@ def run_rotation_experiment(
     far with ``interrupted=True``. ``opts.save_models`` refuses a folder of earlier models unless
     ``opts.force``, and is locked while this run may write it (hw2cli.rotation.saved).
     """
-    # One function on purpose: the per-mode loop shares the loaded data, the models folder being
-    # written and the partial result that Ctrl-C returns.
     reporter = reporter or Reporter()
     if preview_images < 0:
         raise ValueError(f"preview_images must be at least 0, got {preview_images}")
-    names, angle_list, tta_list = opts.modes, opts.angle_list, opts.tta_list
-    epochs, batch_size, lr, seed, precision = opts.epochs, opts.batch_size, opts.lr, opts.seed, opts.precision
     dev = resolve_device(opts.device)
-    check_precision(precision, dev)
-    weights = list(dict.fromkeys(WEIGHTS[n] for n in names))  # each trained model once
-    load_models = None if opts.load_models is None else Path(opts.load_models)
-    save_models = None if opts.save_models is None else Path(opts.save_models)
-    saved = saved_models.read_models(load_models, weights) if load_models is not None else None
+    check_precision(opts.precision, dev)
+    weights = list(dict.fromkeys(WEIGHTS[n] for n in opts.modes))  # each trained model once
+    load_from, save_to = (None if p is None else Path(p) for p in (opts.load_models, opts.save_models))
+    saved = saved_models.read_models(load_from, weights) if load_from is not None else None
     if saved is not None:
-        saved_models.check_dataset(saved[0], load_models, opts.dataset)
-    if save_models is not None:
-        saved_models.check_folder(save_models, opts.force)
+        saved_models.check_dataset(saved[0], load_from, opts.dataset)
+    if save_to is not None:
+        saved_models.check_folder(save_to, opts.force)
 
     data = load_dataset(opts.dataset, opts.data_dir)
     if saved is not None:
-        saved_models.check_dataset(saved[0], load_models, opts.dataset, data.classes)
+        saved_models.check_dataset(saved[0], load_from, opts.dataset, data.classes)
     if dev.type == "cpu":
         keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
-    size = data.train_images.shape[-1]
-    config = RotationCNNConfig(n_classes=len(data.classes), image_size=size)
-    p4_config = P4CNNConfig(n_classes=len(data.classes), image_size=size)
-    result = _new_result(opts, data, config, p4_config, dev)
+    shape = dict(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
+    config, p4_config = RotationCNNConfig(**shape), P4CNNConfig(**shape)
+    configs = {w: p4_config if w.startswith("p4") else config for w in weights}
+    run = dict(
+        epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, precision=opts.precision
+    )
+    result = RotationResult(
+        dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
+        angles=opts.angle_list, models=[], model_config=config, p4_config=p4_config, tta_angles=opts.tta_list,
+        parameters={"cnn": _count(config), "p4": _count(p4_config)}, device=str(dev), **run,
+    )  # fmt: skip
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
-    folder = saved_models.ModelsWriter.open(save_models) if save_models is not None else None
-    configs = {w: p4_config if w.startswith("p4") else config for w in weights}
+    folder = saved_models.ModelsWriter.open(save_to) if save_to is not None else None
     try:
-        seconds = estimate_seconds(data, opts, [w for w in weights if w not in loaded], configs, dev)
-        _announce(seconds, opts, reporter)
-        for name in names:
+        _announce(
+            estimate_seconds(data, opts, [w for w in weights if w not in loaded], configs, dev),
+            opts,
+            reporter,
+        )
+        for name in opts.modes:
             w = WEIGHTS[name]
-            if w in trained:
-                model, source = trained[w]
-            elif w in loaded:
+            if w in loaded and w not in trained:
                 model, info = loaded[w]
-                model = model.to(dev)
-                source = ModelResult(w, [], info.train_loss, info.epochs, 0.0, str(saved[1].path(info.file)))
-            else:
+                path = str(saved[1].path(info.file))
+                trained[w] = (model.to(dev), ModelResult(w, [], info.train_loss, info.epochs, 0.0, path))
+            elif w not in trained:
                 start = time.perf_counter()
-                settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=dev)
+                augment = w.endswith("augmented")
                 model, losses = train_model(
-                    data,
-                    configs[w],
-                    augment=w.endswith("augmented"),
-                    **settings,
-                    precision=precision,
-                    reporter=reporter,
-                    key=w,
+                    data, configs[w], augment=augment, device=dev, reporter=reporter, key=w, **run
                 )
-                source = ModelResult(w, [], losses, epochs, time.perf_counter() - start)
+                trained[w] = (model, ModelResult(w, [], losses, opts.epochs, time.perf_counter() - start))
                 if folder is not None:
-                    meta = dict(dataset=data.name, classes=data.classes, epochs=epochs, seed=seed)
+                    meta = dict(dataset=data.name, classes=data.classes, epochs=opts.epochs, seed=opts.seed)
                     folder.save(w, model, config, p4_config, train_loss=losses, **meta)
-                    result.saved_models = str(save_models)
-            trained[w] = (model, source)
-            entry = ModelResult(
-                name,
-                [],
-                source.train_loss,
-                source.epochs_trained,
-                source.train_seconds,
-                source.loaded_from,
-                parameters=count_parameters(model),
-            )
-            evaluated = RotationTTA(model, tuple(tta_list)) if name in TTA_MODES else model
-            # evaluate each model as soon as it exists, so that Ctrl-C keeps the finished ones
+                    result.saved_models = str(save_to)
+            model, source = trained[w]
+            entry = replace(source, name=name, parameters=count_parameters(model))
+            evaluated = RotationTTA(model, tuple(opts.tta_list)) if name in TTA_MODES else model
+            # evaluated as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
-            test = (data.test_images, data.test_labels, angle_list)
+            test = (data.test_images, data.test_labels, opts.angle_list)
             entry.accuracy = evaluate(
-                {name: evaluated}, *test, device=dev, precision=precision, reporter=reporter
+                {name: evaluated}, *test, device=dev, precision=opts.precision, reporter=reporter
             )[name]
             entry.eval_seconds = time.perf_counter() - start
             result.eval_seconds += entry.eval_seconds
             result.models.append(entry)
         if preview_images:
-            result.preview = preview_grid(data, angle_list, preview_images, dev)
+            result.preview = preview_grid(data, opts.angle_list, preview_images, dev)
             result.preview_classes = [data.classes[int(y)] for y in data.test_labels[:preview_images]]
     except KeyboardInterrupt:
         result.interrupted = True
@@ -199,30 +188,6 @@ def run_rotation_experiment(
         if folder is not None:
             folder.close()
     return result
-
-
-def _new_result(
-    opts: RotationOptions, data, config: RotationCNNConfig, p4_config: P4CNNConfig, dev: torch.device
-) -> RotationResult:
-    """The result before any model is trained: the run's settings and data, no models yet."""
-    return RotationResult(
-        dataset=data.name,
-        classes=data.classes,
-        n_train=len(data.train_labels),
-        n_test=len(data.test_labels),
-        angles=opts.angle_list,
-        models=[],
-        model_config=config,
-        p4_config=p4_config,
-        parameters={"cnn": _count(config), "p4": _count(p4_config)},
-        tta_angles=opts.tta_list,
-        epochs=opts.epochs,
-        batch_size=opts.batch_size,
-        lr=opts.lr,
-        seed=opts.seed,
-        device=str(dev),
-        precision=opts.precision,
-    )
 
 
 class _StepClock(Reporter):
@@ -260,33 +225,18 @@ def estimate_seconds(
     throwaway models (the run's random numbers are untouched), and the fastest step is scaled
     to the run's steps, test images and angles."""
     batch, clock, total = opts.batch_size, _StepClock(device), 0.0
-    sample = ImageData(
-        data.name,
-        data.train_images[: TIMED_STEPS * batch],
-        data.train_labels[: TIMED_STEPS * batch],
-        data.test_images[: 2 * TIMED_BATCH],
-        data.test_labels[: 2 * TIMED_BATCH],
-        data.classes,
-    )
+    train, test = slice(TIMED_STEPS * batch), slice(2 * TIMED_BATCH)
+    sample = replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train])
+    sample = replace(sample, test_images=data.test_images[test], test_labels=data.test_labels[test])
+    run = dict(epochs=1, batch_size=batch, lr=opts.lr, seed=0, device=device, precision=opts.precision)
     models = {}
     for w in to_train:
-        models[w], _ = train_model(
-            sample,
-            configs[w],
-            augment=w.endswith("augmented"),
-            epochs=1,
-            batch_size=batch,
-            lr=opts.lr,
-            seed=0,
-            device=device,
-            precision=opts.precision,
-            reporter=clock,
-        )
+        models[w], _ = train_model(sample, configs[w], augment=w.endswith("augmented"), reporter=clock, **run)
         total += clock.fastest() * math.ceil(len(data.train_labels) / batch) * opts.epochs
     for name in opts.modes:
         w = WEIGHTS[name]
         if w not in models:
-            with torch.random.fork_rng(devices=[]):
+            with seeded(0):
                 models[w] = build_model(configs[w]).to(device).eval()
         model = RotationTTA(models[w], tuple(opts.tta_list)) if name in TTA_MODES else models[w]
         test = (sample.test_images, sample.test_labels, [opts.angle_list[0]])
@@ -339,8 +289,7 @@ def train_model(
     rotated by its own angle drawn uniformly from [0, 360). Returns the model and the mean
     loss of each epoch. The same seed gives the same initial weights and batch order."""
     reporter = reporter or Reporter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = build_model(config).to(device)
     shuffle = torch.Generator().manual_seed(seed)
     turns = torch.Generator().manual_seed(seed + 1)
