@@ -29,3 +29,29 @@ def test_the_seed_alone_decides_the_probe_numbers():
     first = permutation_table(seed=0, length=8)
     torch.manual_seed(2)
     assert permutation_table(seed=0, length=8) == first
+
+
+def test_padding_and_rotation_training_leave_the_generator_and_thread_count_alone():
+    """Round m's weights come from seed m - 1 and the CPU path trains on one thread: neither
+    reseeds the caller's generator nor keeps the caller's thread count changed."""
+    from hw2cli.padding.bench import run_padding_bench
+    from hw2cli.padding.options import PaddingOptions
+    from hw2cli.padding.train import TrainSettings
+    from hw2cli.rotation.data import ImageData
+    from hw2cli.rotation.experiment import train_model
+    from hw2cli.rotation.model import RotationCNNConfig
+
+    threads = torch.get_num_threads()
+    opts = PaddingOptions(conv_types="valid", rounds=1, epochs=1, device="cpu", workers=1)
+    tiny = {"train": 20, "val": 10, "test": 10}
+    _untouched(
+        lambda: run_padding_bench(
+            opts, path="sequential", data_sizes=tiny, settings=TrainSettings(batch_size=10)
+        )
+    )
+    assert torch.get_num_threads() == threads
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    data = ImageData("tiny", images, torch.arange(8) % 2, images, torch.arange(8) % 2, ["a", "b"])
+    run = dict(augment=True, epochs=1, batch_size=4, lr=1e-3, seed=0, device=torch.device("cpu"))
+    _untouched(lambda: train_model(data, RotationCNNConfig(n_classes=2), **run))

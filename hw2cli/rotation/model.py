@@ -34,7 +34,7 @@ class RotationCNNConfig:
         return {**asdict(self), "channels": list(self.channels)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> RotationCNNConfig:
+    def from_dict(cls, d: dict):
         return cls(**{**d, "channels": tuple(d["channels"])})
 
 
@@ -79,22 +79,13 @@ class RotationCNN(nn.Module):
 
 
 @dataclass
-class P4CNNConfig:
+class P4CNNConfig(RotationCNNConfig):
     """Shape of the p4 CNN. Widths count fields (each 4 rotation channels); the defaults, half the
-    notebook's, give about the plain CNN's parameter count (121,706 against 122,570)."""
+    notebook's, give about the plain CNN's parameter count (121,706 against 122,570). The image
+    side must be a multiple of 8, so that every pool sees an even side."""
 
-    in_channels: int = 3
-    n_classes: int = 10
-    image_size: int = 32  # must be a multiple of 8 so that every pool sees an even side
     channels: tuple[int, int, int] = (16, 32, 32)
     hidden: int = 32
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "channels": list(self.channels)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> P4CNNConfig:
-        return cls(**{**d, "channels": tuple(d["channels"])})
 
 
 class P4Conv(nn.Module):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import fields
 
 from rich.console import Console
 from rich.table import Table
@@ -84,45 +85,23 @@ def _render_rotation(result: RotationResult, console: Console | None = None) -> 
 
 @to_json.register
 def _rotation_to_json(result: RotationResult) -> dict:
-    """The result as plain JSON data (accuracies are fractions in [0, 1])."""
-    return {
-        "command": "rotate-eval",
-        "dataset": result.dataset,
-        "classes": result.classes,
-        "n_train": result.n_train,
-        "n_test": result.n_test,
-        "angles": result.angles,
-        "models": {
-            m.name: {
-                "accuracy": m.accuracy,
-                "mean_accuracy": m.mean_accuracy,
-                "worst_angle": m.worst(result.angles)[0],
-                "worst_accuracy": m.worst(result.angles)[1],
-                "train_loss": m.train_loss,
-                "epochs_trained": m.epochs_trained,
-                "train_seconds": m.train_seconds,
-                "loaded_from": m.loaded_from,
-                "weights": m.weights,
-                "parameters": m.parameters,
-                "eval_seconds": m.eval_seconds,
-                "ms_per_image": m.ms_per_image(result.n_test),
-            }
-            for m in result.models
-        },
-        "model_config": result.model_config.to_dict(),
-        "p4_config": result.p4_config.to_dict(),
-        "parameters": result.parameters,
-        "tta_angles": result.tta_angles,
-        "epochs": result.epochs,
-        "batch_size": result.batch_size,
-        "lr": result.lr,
-        "seed": result.seed,
-        "device": result.device,
-        "precision": result.precision,
-        "eval_seconds": result.eval_seconds,
-        "saved_models": result.saved_models,
-        "interrupted": result.interrupted,
-    }
+    """The result as plain JSON data (accuracies are fractions in [0, 1]; no preview images)."""
+    models = {}
+    for m in result.models:
+        (worst_angle, worst_accuracy), ms = m.worst(result.angles), m.ms_per_image(result.n_test)
+        models[m.name] = {
+            "accuracy": m.accuracy,
+            "mean_accuracy": m.mean_accuracy,
+            "worst_angle": worst_angle,
+        }
+        models[m.name] |= {"worst_accuracy": worst_accuracy, "train_loss": m.train_loss}
+        models[m.name] |= {
+            k: getattr(m, k) for k in ("epochs_trained", "train_seconds", "loaded_from", "weights")
+        }
+        models[m.name] |= {"parameters": m.parameters, "eval_seconds": m.eval_seconds, "ms_per_image": ms}
+    data = {f.name: getattr(result, f.name) for f in fields(result) if not f.name.startswith("preview")}
+    configs = {"model_config": result.model_config.to_dict(), "p4_config": result.p4_config.to_dict()}
+    return {"command": "rotate-eval", **data, "models": models, **configs}
 
 
 # ----------------------------------------------------------------------------- reading back
