@@ -40,6 +40,14 @@ class BoxData:
     test_unshifted_x: torch.Tensor  # the same draws before the shift
     test_unshifted_y: torch.Tensor
 
+    def kept_sets(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The sets each network's kept weights are measured on: validation, test, unshifted test."""
+        return [
+            (self.val_x, self.val_y),
+            (self.test_x, self.test_y),
+            (self.test_unshifted_x, self.test_unshifted_y),
+        ]
+
 
 def box_positions(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Draw the box corners of ``n`` samples (sample i has label i mod 2).

@@ -1,5 +1,5 @@
-"""Training protocol of homework Q1.1, sequential (one model at a time, as the course code)
-and batched (many models as one stacked model, for the GPU).
+"""The training protocol of homework Q1.1, one network at a time (as the course code) or many
+stacked as one model (for the GPU).
 
 Protocol: cross-entropy, Adadelta(lr=1, rho=0.9, eps=1e-6, weight_decay=5e-5), batches of
 200 in data-set order, up to 50 epochs, validation after each epoch, keep the weights with the
@@ -96,23 +96,14 @@ def evaluate(
     return loss_sum / len(y), 100.0 * correct / len(y)
 
 
-IMAGES = ("train_x", "val_x", "test_x", "test_unshifted_x")  # the BoxData fields holding images
-
-
-def _to_device(
-    data: BoxData,
-    device: torch.device,
-    channels_last: bool,
-    pad: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> BoxData:
-    """The data sets on ``device``, images channels-last if asked and, with ``pad``, padded
-    for the first convolution (the images never change: once per round, not every step)."""
+@torch.no_grad()
+def _to_device(data: BoxData, device: torch.device, channels_last: bool, pad=lambda x: x) -> BoxData:
+    """The data sets on ``device``, images channels-last if asked and padded by ``pad`` (for
+    the first convolution: the images never change, so once per round, not every step)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     moved = {k: v.to(device) for k, v in vars(data).items()}
-    with torch.no_grad():
-        for k in IMAGES:
-            moved[k] = (pad(moved[k]) if pad is not None else moved[k]).contiguous(memory_format=fmt)
-    return BoxData(**moved)
+    images = {k: pad(v).contiguous(memory_format=fmt) for k, v in moved.items() if k.endswith("_x")}
+    return BoxData(**moved | images)
 
 
 def train_round(
@@ -128,9 +119,11 @@ def train_round(
     t0 = time.perf_counter()
     model = make_model(config, seed).to(device)
     padded = settings.channels_last  # the CPU path pads the images for the first convolution once
-    if settings.channels_last:
+    if padded:
         model = model.to(memory_format=torch.channels_last)
-    data = _to_device(data, device, settings.channels_last, model.convs[0].pad_input if padded else None)
+        data = _to_device(data, device, True, model.convs[0].pad_input)
+    else:
+        data = _to_device(data, device, False)
     opt = _adadelta(model.parameters(), settings)
     best_loss, best_epoch, since_best = math.inf, 0, 0
     best_state = copy.deepcopy(model.state_dict())
@@ -155,14 +148,12 @@ def train_round(
         if since_best > settings.patience:
             break
     model.load_state_dict(best_state)
-    _, val_acc_kept = evaluate(model, data.val_x, data.val_y, settings, padded)
-    _, test_acc = evaluate(model, data.test_x, data.test_y, settings, padded)
-    _, test_u_acc = evaluate(model, data.test_unshifted_x, data.test_unshifted_y, settings, padded)
+    kept = [evaluate(model, x, y, settings, padded)[1] for x, y in data.kept_sets()]  # val, test, unshifted
     state = {k: v.detach().cpu().contiguous() for k, v in best_state.items()}
+    seconds = time.perf_counter() - t0
     return RoundOutcome(
-        config.conv_type, seed, val_acc, val_acc_kept, test_acc, test_u_acc, len(val_losses), best_epoch,
-        val_losses, time.perf_counter() - t0, state,
-    )  # fmt: skip
+        config.conv_type, seed, val_acc, *kept, len(val_losses), best_epoch, val_losses, seconds, state
+    )
 
 
 # Epochs between the host's looks at a GPU stack's progress and early stopping; the CPU looks
@@ -339,33 +330,17 @@ def _outcomes(
     stack, pairs, data, settings, history, trained, val_correct, best_epoch, t0
 ) -> list[RoundOutcome]:
     """Each network's outcome, read back from the stack's device state once training ended."""
-    kept_val = evaluate_stack(stack, data.val_x, data.val_y, settings)[1]
-    test = evaluate_stack(stack, data.test_x, data.test_y, settings)[1]
-    test_u = evaluate_stack(stack, data.test_unshifted_x, data.test_unshifted_y, settings)[1]
-    history, trained = history.cpu(), trained.cpu()
-    counts = torch.stack([val_correct, kept_val, test, test_u]).cpu().tolist()
-    sizes = (len(data.val_y), len(data.val_y), len(data.test_y), len(data.test_unshifted_y))
-    val_acc, val_kept, test_acc, test_u_acc = (
-        [100.0 * c / n for c in row] for row, n in zip(counts, sizes, strict=True)
-    )
-    best_epochs = best_epoch.cpu().tolist()
-    seconds = time.perf_counter() - t0
-    outcomes = []
+    kept = [evaluate_stack(stack, x, y, settings)[1] for x, y in data.kept_sets()]  # val, test, unshifted
+    sizes = [len(data.val_y)] + [len(y) for _, y in data.kept_sets()]
+    counts = torch.stack([val_correct, *kept]).cpu().tolist()
+    percent = [[100.0 * c / n for c in row] for row, n in zip(counts, sizes, strict=True)]  # 4 x networks
+    history, trained, best_epochs = history.cpu(), trained.cpu(), best_epoch.cpu().tolist()
+    seconds, outcomes = time.perf_counter() - t0, []
     for i, (cfg, seed) in enumerate(pairs):
         losses = history[:, i][trained[:, i]].tolist()
+        state = {k: v.detach().cpu().clone() for k, v in stack.state_of(i).items()}
+        accs = [row[i] for row in percent]
         outcomes.append(
-            RoundOutcome(
-                cfg.conv_type,
-                seed,
-                val_acc[i],
-                val_kept[i],
-                test_acc[i],
-                test_u_acc[i],
-                len(losses),
-                best_epochs[i],
-                losses,
-                seconds,
-                {k: v.detach().cpu().clone() for k, v in stack.state_of(i).items()},
-            )
+            RoundOutcome(cfg.conv_type, seed, *accs, len(losses), best_epochs[i], losses, seconds, state)
         )
     return outcomes
