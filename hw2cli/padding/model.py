@@ -55,111 +55,90 @@ def feature_size(conv_type: str) -> int:
     return layer_sizes(conv_type)[-1]
 
 
-def _fill_borders(out: torch.Tensor, pad: int, dim: int, mode: str) -> None:
-    """Overwrite the ``pad``-wide borders of ``out`` along ``dim`` from its centre, in place."""
+def _fill_borders(out: torch.Tensor, pad: int, dim: int) -> None:
+    """Overwrite the ``pad``-wide borders of ``out`` along ``dim`` from the opposite side, in place."""
     n = out.shape[dim] - 2 * pad
-    lo, hi = out.narrow(dim, 0, pad), out.narrow(dim, pad + n, pad)
-    if mode == "circular":
-        lo.copy_(out.narrow(dim, n, pad))
-        hi.copy_(out.narrow(dim, pad, pad))
-    elif mode == "reflect":
-        lo.copy_(out.narrow(dim, pad + 1, pad).flip(dim))
-        hi.copy_(out.narrow(dim, n - 1, pad).flip(dim))
-    else:  # replicate
-        lo.copy_(out.narrow(dim, pad, 1).expand_as(lo))
-        hi.copy_(out.narrow(dim, pad + n - 1, 1).expand_as(hi))
+    out.narrow(dim, 0, pad).copy_(out.narrow(dim, n, pad))
+    out.narrow(dim, pad + n, pad).copy_(out.narrow(dim, pad, pad))
 
 
-def _fold_borders(grad: torch.Tensor, pad: int, dim: int, mode: str) -> torch.Tensor:
-    """The adjoint of :func:`_fill_borders`: add the border gradients back onto the centre."""
+def _fold_into(centre: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, dim: int) -> None:
+    """Add the gradients ``lo`` and ``hi`` of the two borders along ``dim`` onto ``centre`` in place."""
+    n, pad = centre.shape[dim], lo.shape[dim]
+    centre.narrow(dim, n - pad, pad).add_(lo)
+    centre.narrow(dim, 0, pad).add_(hi)
+
+
+def _fold_borders(grad: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
+    """The adjoint of :func:`_fill_borders`: the centre with the border gradients added back."""
     n = grad.shape[dim] - 2 * pad
     centre = grad.narrow(dim, pad, n).clone()
-    _fold_into(centre, grad.narrow(dim, 0, pad), grad.narrow(dim, pad + n, pad), dim, mode)
+    _fold_into(centre, grad.narrow(dim, 0, pad), grad.narrow(dim, pad + n, pad), dim)
     return centre
 
 
-def _fold_into(centre: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, dim: int, mode: str) -> None:
-    """Add the gradients ``lo`` and ``hi`` of the two borders along ``dim`` onto ``centre`` in place."""
-    n, pad = centre.shape[dim], lo.shape[dim]
-    if mode == "circular":
-        centre.narrow(dim, n - pad, pad).add_(lo)
-        centre.narrow(dim, 0, pad).add_(hi)
-    elif mode == "reflect":
-        centre.narrow(dim, 1, pad).add_(lo.flip(dim))
-        centre.narrow(dim, n - 1 - pad, pad).add_(hi.flip(dim))
-    else:  # replicate
-        centre.narrow(dim, 0, 1).add_(lo.sum(dim, keepdim=True))
-        centre.narrow(dim, n - 1, 1).add_(hi.sum(dim, keepdim=True))
-
-
-def _empty_padded(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """An uninitialised tensor of x's padded shape, in x's memory format (channels-last or not)."""
+def _padded(x: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """An uninitialised tensor of x's padded shape and memory format, and its centre."""
     n, c, h, w = x.shape
-    layout = (
-        torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-    )
-    return torch.empty(n, c, h + 2 * pad, w + 2 * pad, dtype=x.dtype, device=x.device, memory_format=layout)
+    cl = x.is_contiguous(memory_format=torch.channels_last)
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    out = torch.empty(n, c, h + 2 * pad, w + 2 * pad, dtype=x.dtype, device=x.device, memory_format=fmt)
+    return out, out.narrow(-2, pad, h).narrow(-1, pad, w)
 
 
-def _fill_frame(out: torch.Tensor, pad: int, mode: str) -> None:
-    """Fill all four ``pad``-wide borders of ``out`` from its centre, in place (columns, then rows)."""
-    _fill_borders(out.narrow(-2, pad, out.shape[-2] - 2 * pad), pad, -1, mode)
-    _fill_borders(out, pad, -2, mode)
+def _fill_frame(out: torch.Tensor, pad: int) -> None:
+    """Fill all four borders of ``out`` from its centre, in place (columns, then rows)."""
+    _fill_borders(out.narrow(-2, pad, out.shape[-2] - 2 * pad), pad, -1)
+    _fill_borders(out, pad, -2)
 
 
 class BorderPad(torch.autograd.Function):
-    """Circular / reflect / replicate padding of the last two dimensions.
-
-    Same values as ``F.pad(x, (p, p, p, p), mode)``, but the backward pass folds the border
-    gradients onto the centre in place instead of allocating a zero tensor per slice (what
-    autograd does for slices and ``torch.cat``).
+    """Circular padding of the last two dimensions: the values of ``F.pad(x, (p, p, p, p),
+    "circular")``, but the backward folds the border gradients onto the centre in place instead
+    of allocating a zero tensor per slice (autograd's way for slices and ``torch.cat``: ~8x
+    slower here). For reflect and replicate PyTorch's own kernels are faster (docs/benchmarks.md).
     """
 
     @staticmethod
-    def forward(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
-        out = _empty_padded(x, pad)  # every element is written below: no zero fill
-        out.narrow(-2, pad, x.shape[-2]).narrow(-1, pad, x.shape[-1]).copy_(x)
-        _fill_frame(out, pad, mode)
+    def forward(x: torch.Tensor, pad: int) -> torch.Tensor:
+        out, centre = _padded(x, pad)  # every element is written below: no zero fill
+        centre.copy_(x)
+        _fill_frame(out, pad)
         return out
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        ctx.pad, ctx.mode = inputs[1], inputs[2]
+        ctx.pad = inputs[1]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        grad = _fold_borders(grad, ctx.pad, -2, ctx.mode)
-        return _fold_borders(grad, ctx.pad, -1, ctx.mode), None, None
+        return _fold_borders(_fold_borders(grad, ctx.pad, -2), ctx.pad, -1), None
 
 
 class ReluBorderPad(torch.autograd.Function):
-    """``BorderPad(relu(x), pad, mode)`` for a 4-d channels-last x, one pass less each way.
-
-    The forward writes relu(x) straight into the padded tensor (no ReLU pass of its own); the
-    backward folds the column borders into the row-folded gradient in place and applies
-    ReLU's derivative while compacting it (one copy instead of two, plus the ReLU pass). The
-    padded output is kept for the backward, and the next convolution keeps it anyway.
+    """``BorderPad(relu(x), pad)`` for a 4-d channels-last x, one pass less each way: the forward
+    writes relu(x) straight into the padded tensor; the backward folds the column borders in
+    place and applies ReLU's derivative while compacting (one copy instead of two, no ReLU pass).
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
-        out = _empty_padded(x, pad)
-        torch.clamp_min(x, 0, out=out.narrow(-2, pad, x.shape[-2]).narrow(-1, pad, x.shape[-1]))
-        _fill_frame(out, pad, mode)
-        ctx.save_for_backward(out)
-        ctx.pad, ctx.mode = pad, mode
+    def forward(ctx, x: torch.Tensor, pad: int) -> torch.Tensor:
+        out, centre = _padded(x, pad)
+        torch.clamp_min(x, 0, out=centre)
+        _fill_frame(out, pad)
+        ctx.save_for_backward(out)  # the next convolution keeps it anyway
+        ctx.pad = pad
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (out,) = ctx.saved_tensors
-        pad, mode = ctx.pad, ctx.mode
-        rows = _fold_borders(grad, pad, -2, mode)  # (n, c, h, w + 2 pad), this function's own
+        (out,), pad = ctx.saved_tensors, ctx.pad
+        rows = _fold_borders(grad, pad, -2)  # (n, c, h, w + 2 pad), this function's own
         w = rows.shape[-1] - 2 * pad
         centre = rows.narrow(-1, pad, w)
-        _fold_into(centre, rows.narrow(-1, 0, pad), rows.narrow(-1, pad + w, pad), -1, mode)
+        _fold_into(centre, rows.narrow(-1, 0, pad), rows.narrow(-1, pad + w, pad), -1)
         kept = out.narrow(-2, pad, rows.shape[-2]).narrow(-1, pad, w)  # relu(x)
-        return torch.ops.aten.threshold_backward(centre, kept, 0), None, None
+        return torch.ops.aten.threshold_backward(centre, kept, 0), None
 
 
 def pad2d(x: torch.Tensor, pad: int, mode: str, impl: str = "fast") -> torch.Tensor:
@@ -175,7 +154,7 @@ def pad2d(x: torch.Tensor, pad: int, mode: str, impl: str = "fast") -> torch.Ten
         return F.pad(x, (pad, pad, pad, pad))
     if impl == "builtin" or mode != "circular":
         return F.pad(x, (pad, pad, pad, pad), mode=mode)
-    return BorderPad.apply(x, pad, mode)
+    return BorderPad.apply(x, pad)
 
 
 class PaddedConv(nn.Conv2d):
@@ -206,7 +185,7 @@ class PaddedConv(nn.Conv2d):
         PyTorch's own padding kernels and ReLU measured faster than the fused pass)."""
         fused = self.padding_impl == "fast" and self.padding_mode == "circular"
         if fused and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
-            return self(ReluBorderPad.apply(x, self.padding[0], self.padding_mode), padded=True)
+            return self(ReluBorderPad.apply(x, self.padding[0]), padded=True)
         return self(F.relu(x, inplace=True))  # a convolution's backward does not need its output
 
     def pad_input(self, x: torch.Tensor) -> torch.Tensor:
