@@ -273,6 +273,43 @@ def _announce(
         reporter.note(line)
 
 
+def _recorded(opts: PaddingOptions, s: TrainSettings, sizes: dict[str, int]) -> dict:
+    """The run's settings as the result (and its JSON) records them."""
+    optimizer = {"name": "Adadelta", "lr": s.lr, "rho": s.rho, "eps": s.eps, "weight_decay": s.weight_decay}
+    recorded = {"net": opts.net, "conv_types": opts.types, "rounds": opts.rounds, "epochs": opts.epochs}
+    recorded |= {"precision": s.precision, "seed": opts.seed, "independent_val": opts.independent_val}
+    return recorded | {
+        "data_sizes": sizes,
+        "batch_size": s.batch_size,
+        "patience": s.patience,
+        "optimizer": optimizer,
+    }
+
+
+def _train(
+    result: PaddingBenchResult, jobs, data_args: dict, settings: TrainSettings, dev, reporter, done
+) -> None:
+    """Train ``jobs`` [(config, round)] on the result's path, handing each outcome to ``done``."""
+    if result.path == "cpu-processes":
+        try:
+            result.interrupted = _cpu_processes(jobs, data_args, settings, result.workers, reporter, done)
+        except WorkerError as exc:
+            result.error = str(exc)
+        return
+    data = make_data(**data_args)
+    if result.path == "sequential":
+        with _cpu_thread(dev):
+            for cfg, r in jobs:
+                done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
+        return
+    configs = list({cfg.conv_type: cfg for cfg, _ in jobs}.values())
+    on_epoch = functools.partial(reporter.update, "epochs")  # n network-epochs trained
+    for outcome in train_rounds_batched(
+        configs, list(range(result.settings["rounds"])), data, settings, dev, on_epoch
+    ):
+        done(outcome)
+
+
 def run_padding_bench(
     opts: PaddingOptions,
     reporter: Reporter | None = None,
@@ -288,11 +325,9 @@ def run_padding_bench(
     core unless ``opts.workers``); ``data_sizes`` / ``settings`` shrink the work for tests and
     benchmarks. Ctrl-C returns the rounds finished so far with ``interrupted=True``.
     """
-    # Long on purpose: the choice of trainer reads top to bottom; the trainers are above.
     reporter = reporter or Reporter()
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
-    net, conv_types, rounds, epochs = opts.net, opts.types, opts.rounds, opts.epochs
     dev = resolve_device(opts.device)
     precision = check_precision(opts.precision, dev)
     if path == "auto":
@@ -304,36 +339,26 @@ def run_padding_bench(
         seed=opts.seed, independent_val=opts.independent_val, **{f"n_{k}": n for k, n in sizes.items()}
     )
     cpu_layout = dev.type == "cpu" and path != "batched"
-    s = settings = replace(
-        settings or TrainSettings(), epochs=epochs, precision=precision, channels_last=cpu_layout
+    settings = replace(
+        settings or TrainSettings(), epochs=opts.epochs, precision=precision, channels_last=cpu_layout
     )
-    optimizer = {"name": "Adadelta", "lr": s.lr, "rho": s.rho, "eps": s.eps, "weight_decay": s.weight_decay}
-    recorded = {"net": net, "conv_types": conv_types, "rounds": rounds, "epochs": epochs}
-    recorded |= {
-        "precision": precision,
-        "seed": opts.seed,
-        "independent_val": opts.independent_val,
-        "data_sizes": sizes,
-    }
-    recorded |= {"batch_size": s.batch_size, "patience": s.patience, "optimizer": optimizer}
-    result = PaddingBenchResult(settings=recorded, path=path, device=str(dev))
-    configs = {ct: PaddingNetConfig(net, ct) for ct in conv_types}
-    n_jobs = len(conv_types) * rounds
-    reporter.start("rounds", f"{net} rounds", total=n_jobs)
-    reporter.start("epochs", "epochs", total=n_jobs * epochs)
+    result = PaddingBenchResult(settings=_recorded(opts, settings, sizes), path=path, device=str(dev))
+    configs = {ct: PaddingNetConfig(opts.net, ct) for ct in opts.types}
+    jobs = [(configs[ct], r) for ct in opts.types for r in range(opts.rounds)]
+    reporter.start("rounds", f"{opts.net} rounds", total=len(jobs))
+    reporter.start("epochs", "epochs", total=len(jobs) * opts.epochs)
 
-    def done(outcome: RoundOutcome) -> None:
-        result.outcomes.setdefault(outcome.conv_type, []).append(outcome)
-        result.outcomes[outcome.conv_type].sort(key=lambda o: o.round)
-        result.flop += train_flops(configs[outcome.conv_type], outcome.epochs, *sizes.values())
+    def done(o: RoundOutcome) -> None:
+        result.outcomes.setdefault(o.conv_type, []).append(o)
+        result.outcomes[o.conv_type].sort(key=lambda o: o.round)
+        result.flop += train_flops(configs[o.conv_type], o.epochs, *sizes.values())
         reporter.update("rounds", 1)
-        reporter.update("epochs", epochs - outcome.epochs)  # early stopping skips the rest
+        reporter.update("epochs", opts.epochs - o.epochs)  # early stopping skips the rest
         reporter.log(
-            f"{outcome.conv_type} round {outcome.round + 1}: val {outcome.val_acc:.2f}% test {outcome.test_acc:.2f}% "
-            f"({outcome.epochs} epochs, {outcome.seconds:.1f} s)"
+            f"{o.conv_type} round {o.round + 1}: val {o.val_acc:.2f}% test {o.test_acc:.2f}% "
+            f"({o.epochs} epochs, {o.seconds:.1f} s)"
         )
 
-    jobs = [(configs[ct], r) for ct in conv_types for r in range(rounds)]
     if path == "cpu-processes":
         result.workers = min(opts.workers or cpu_cores(), len(jobs))
         jobs.sort(key=lambda job: -CONV[job[0].conv_type].cpu_cost)  # the longest first: no straggler
@@ -346,27 +371,7 @@ def run_padding_bench(
         result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
         _announce(jobs, path, settings, dev, sizes, result.workers, reporter)
         t0 = time.perf_counter()
-        if path == "cpu-processes":
-            try:
-                result.interrupted = _cpu_processes(jobs, data_args, settings, result.workers, reporter, done)
-            except WorkerError as exc:
-                result.error = str(exc)
-        if path == "sequential":
-            data = make_data(**data_args)
-            with _cpu_thread(dev):
-                for cfg, r in jobs:
-                    done(
-                        train_round(
-                            cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)
-                        )
-                    )
-        elif path == "batched":
-            data = make_data(**data_args)
-            on_epoch = functools.partial(reporter.update, "epochs")  # n network-epochs trained
-            for outcome in train_rounds_batched(
-                [configs[ct] for ct in conv_types], list(range(rounds)), data, settings, dev, on_epoch
-            ):
-                done(outcome)
+        _train(result, jobs, data_args, settings, dev, reporter, done)
     except KeyboardInterrupt:
         result.interrupted = True
     result.seconds = time.perf_counter() - t0

@@ -86,7 +86,7 @@ def render(result, console: Console | None = None, **show) -> None:
 
 @functools.singledispatch
 def to_json(result) -> dict:
-    """A padding result as plain JSON data (the --json file)."""
+    """A padding result as plain JSON data (what the command writes as JSON)."""
     raise TypeError(f"no JSON form for {type(result).__name__}")
 
 
@@ -226,7 +226,7 @@ def upgrade_json(data: dict) -> dict:
 
 
 def from_json(data: dict) -> PaddingBenchResult:
-    """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file, of any
+    """The result that :func:`to_json` wrote (``data``: the parsed JSON file, of any
     format :func:`upgrade_json` knows), checked: types, a known net and conv types, round
     numbers within the settings, accuracies within 0-100 % (hw2cli.common.readback.ResultError
     names the field)."""

@@ -1,9 +1,6 @@
-"""The options of `hw2 rotate-eval` (RotationOptions): each field with its help, range or
-choices and default (hw2cli.common.options). The CLI derives its flags from them; the library
-takes them: ``run_rotation_experiment(RotationOptions(dataset="digits", mode="plain"))``.
-
-``--angles``, ``--tta-angles`` and ``--mode`` are text lists, parsed and checked here (no torch),
-so that a bad list is refused before any work and the error names its field.
+"""The options of `hw2 rotate-eval` (hw2cli.common.options):
+``run_rotation_experiment(RotationOptions(dataset="digits", mode="plain"))``. The text lists
+(angles, tta_angles, mode) are parsed here, without torch, so a bad one is refused before any work.
 """
 
 from __future__ import annotations
@@ -142,7 +139,9 @@ class RotationOptions:
         metavar="MODES",
     )
     tta_angles: str = option(
-        "0,90,180,270", "Angles (degrees) the TTA modes average over, in the --angles form.", metavar="ANGLES"
+        "0,90,180,270",
+        "Angles (degrees) the TTA modes average over, written as the test angles.",
+        metavar="ANGLES",
     )
     batch_size: int = option(64, BATCH_SIZE)
     lr: float = option(1e-3, LR)
@@ -153,7 +152,7 @@ class RotationOptions:
         None, "Save the trained models (safetensors + config.json) in this folder.", path=True
     )
     load_models: str | None = option(
-        None, "Load models saved with --save-models instead of training.", path=True
+        None, "Load the models saved in this folder (by an earlier run) instead of training.", path=True
     )
     force: bool = option(False, FORCE)
 

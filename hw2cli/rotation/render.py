@@ -25,7 +25,7 @@ def render(result, console: Console | None = None, **show) -> None:
 
 @functools.singledispatch
 def to_json(result) -> dict:
-    """A rotation result as plain JSON data (the --json file)."""
+    """A rotation result as plain JSON data (what the command writes as JSON)."""
     raise TypeError(f"no JSON form for {type(result).__name__}")
 
 
@@ -108,7 +108,7 @@ def _rotation_to_json(result: RotationResult) -> dict:
 
 
 def from_json(data: dict) -> RotationResult:
-    """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file), checked:
+    """The result that :func:`to_json` wrote (``data``: the parsed JSON file), checked:
     types, known model names, one accuracy in 0-1 per angle (hw2cli.common.readback.ResultError
     names the field). The preview images are not in the file: ``preview`` is None."""
     from hw2cli.common.readback import ResultError, build, one_of, require, within

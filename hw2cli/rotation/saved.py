@@ -1,12 +1,8 @@
-"""The models folder of ``rotate-eval --save-models/--load-models``, under the run-directory
-contract (hw2cli.common.rundir): ``config.json`` is the manifest, one ``<name>.safetensors``
-per trained model (``plain``, ``augmented``, ``p4``, ``p4-augmented``; the TTA modes use ``augmented`` or ``plain``).
-
-``config.json``: ``{"format": "hw2 rotate-eval models", "model": RotationCNNConfig fields,
-"p4_model": P4CNNConfig fields (absent in folders saved before the p4 modes), "dataset",
-"classes", "models": {name: {"file", "epochs", "train_loss", "seed"}}, "files":
-{file: {"size", "sha256"}}}``. Each model saved is one commit, so an interrupted run leaves the
-models it finished, listed and hashed; an earlier run's models (``--force``) go with the first.
+"""The models folder that rotate-eval saves (``save_models``) and loads (``load_models``), under
+the run-directory contract (hw2cli.common.rundir): the manifest ``config.json`` (ModelsConfig
+below) and one ``<name>.safetensors`` per trained model. Each model saved is one commit, so an
+interrupted run leaves the models it finished, listed and hashed; an earlier run's models
+(``force``) go with the first commit.
 """
 
 from __future__ import annotations
@@ -103,7 +99,7 @@ def check_folder(folder: str | Path, force: bool) -> Path:
 
 @dataclass
 class ModelsWriter:
-    """A --save-models folder this run holds the lock of, and the models it committed so far."""
+    """A models folder this run holds the lock of, and the models it committed so far."""
 
     folder: Path
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
