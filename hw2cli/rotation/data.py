@@ -78,21 +78,10 @@ def load_digits() -> ImageData:
     images = F.interpolate(images, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
     images = (images * 255).round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
     labels = torch.from_numpy(bunch.target.astype(np.int64))
-    train_idx, test_idx = train_test_split(
-        np.arange(len(labels)),
-        test_size=DIGITS_TEST_FRACTION,
-        random_state=DIGITS_SPLIT_SEED,
-        stratify=bunch.target,
-    )
-    train_idx, test_idx = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
-    return ImageData(
-        "digits",
-        images[train_idx],
-        labels[train_idx],
-        images[test_idx],
-        labels[test_idx],
-        [str(c) for c in bunch.target_names],
-    )
+    split = dict(test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED, stratify=bunch.target)
+    train, test = (torch.from_numpy(i) for i in train_test_split(np.arange(len(labels)), **split))
+    classes = [str(c) for c in bunch.target_names]
+    return ImageData("digits", images[train], labels[train], images[test], labels[test], classes)
 
 
 def load_cifar10(root: Path) -> ImageData:
