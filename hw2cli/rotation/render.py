@@ -43,42 +43,28 @@ def _render_rotation(result: RotationResult, console: Console | None = None) -> 
         how = f"loaded, {m.epochs_trained} epochs" if m.loaded_from else f"{m.epochs_trained} epochs"
         how += f", {len(result.tta_angles)} turns" if m.name in TTA_MODES else ""
         table.add_column(f"{m.name}\n({how})", justify="right")
+    models, last = result.models, len(result.angles) - 1
     for i, angle in enumerate(result.angles):
-        table.add_row(
-            _angle(angle),
-            *(f"{100 * m.accuracy[i]:.2f}%" for m in result.models),
-            end_section=i == len(result.angles) - 1,
-        )
-    table.add_row("mean", *(f"{100 * m.mean_accuracy:.2f}%" for m in result.models))
-    table.add_row(
-        "worst",
-        *(
-            f"{100 * m.worst(result.angles)[1]:.2f}% at {_angle(m.worst(result.angles)[0])}"
-            for m in result.models
-        ),
-    )
+        table.add_row(_angle(angle), *(f"{100 * m.accuracy[i]:.2f}%" for m in models), end_section=i == last)
+    table.add_row("mean", *(f"{100 * m.mean_accuracy:.2f}%" for m in models))
+    worst = [m.worst(result.angles) for m in models]
+    table.add_row("worst", *(f"{100 * acc:.2f}% at {_angle(angle)}" for angle, acc in worst))
     console.print(table)
-    console.print(
-        f"device {result.device}, {result.precision}, seed {result.seed}, "
-        f"evaluation {result.eval_seconds:.1f} s"
-        + "".join(
-            f", training {m.name} {m.train_seconds:.1f} s"
-            for m in result.models
-            if not m.loaded_from and m.weights == m.name
-        )
-        + (f"; models saved in {result.saved_models}" if result.saved_models else "")
-        + "".join(f"; {m.name} loaded from {m.loaded_from}" for m in result.models if m.loaded_from)
-    )
-    console.print(
-        f"parameters: CNN {result.parameters['cnn']:,}, p4 CNN {result.parameters['p4']:,}; "
-        "evaluation per image and angle: "
-        + ", ".join(f"{m.name} {m.ms_per_image(result.n_test):.3f} ms" for m in result.models)
-        + (
-            f"; TTA averages over {', '.join(_angle(a) for a in result.tta_angles)}"
-            if any(m.name in TTA_MODES for m in result.models)
-            else ""
-        )
-    )
+    trained = [
+        f", training {m.name} {m.train_seconds:.1f} s"
+        for m in models
+        if not m.loaded_from and m.weights == m.name
+    ]
+    saved = [f"; models saved in {result.saved_models}"] if result.saved_models else []
+    loaded = [f"; {m.name} loaded from {m.loaded_from}" for m in models if m.loaded_from]
+    run = f"device {result.device}, {result.precision}, seed {result.seed}, evaluation {result.eval_seconds:.1f} s"
+    console.print(run + "".join(trained + saved + loaded))
+    costs = ", ".join(f"{m.name} {m.ms_per_image(result.n_test):.3f} ms" for m in models)
+    line = f"parameters: CNN {result.parameters['cnn']:,}, p4 CNN {result.parameters['p4']:,}; "
+    line += f"evaluation per image and angle: {costs}"
+    if any(m.name in TTA_MODES for m in models):
+        line += f"; TTA averages over {', '.join(_angle(a) for a in result.tta_angles)}"
+    console.print(line)
     if result.interrupted:
         console.print("[yellow]interrupted: only the models that finished are shown[/yellow]")
 
