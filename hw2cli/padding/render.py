@@ -59,11 +59,12 @@ def settings_line(result: PaddingBenchResult) -> str:
 def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
     """What was done, in plain words, with the share of the measured matmul peak it used; the
     trainer and its throughput only with ``verbose``."""
-    n = sum(len(v) for v in result.outcomes.values())
-    if result.device == "cpu":
-        on = f"{result.workers} CPU core{'s' if result.workers > 1 else ''}"
-    else:
-        on = result.device
+    n = result.rounds_done
+    on = (
+        f"{result.workers} CPU core{'s' if result.workers > 1 else ''}"
+        if result.device == "cpu"
+        else result.device
+    )
     text = f"trained {n} network{'s' if n != 1 else ''} in {result.seconds:.0f} s on {on}"
     if result.peak_fraction is not None:
         whose = "their" if result.workers > 1 else "its"
@@ -107,15 +108,12 @@ def _render_bench(
     title = f"Table {number}: {result.settings['net'].capitalize()} accuracy (%) per round"
     if result.interrupted:
         title += " (interrupted: finished rounds only)"
-    table = Table(title=title)
-    table.add_column("Conv type")
-    table.add_column("Set")
-    for r in range(1, result.settings["rounds"] + 1):
-        table.add_column(str(r), justify="right")
-    table.add_column("Mean", justify="right")
-    table.add_column("Std", justify="right")
+    table = Table("Conv type", "Set", title=title)
+    for name in [*map(str, range(1, result.settings["rounds"] + 1)), "Mean", "Std"]:
+        table.add_column(name, justify="right")
+    per = 3 if unshifted else 2  # rows of a conv type
     for i, row in enumerate(table_rows(result, unshifted)):
-        table.add_row(*row, end_section=(i % (3 if unshifted else 2)) == (2 if unshifted else 1))
+        table.add_row(*row, end_section=i % per == per - 1)
     # Ten rounds need ~125 columns: a file or pipe (80 columns by default) gets the whole
     # table instead of cells cut to "…"; a terminal keeps its own width.
     width = console.width
