@@ -1,11 +1,7 @@
-"""`hw2 padding-bench` as a library call: train every (conv type, round) network and
-collect the accuracies of Tables 1 and 2.
-
-The path is chosen per device: on a GPU the rounds of a conv type train together
-(:func:`train_rounds_batched`); on the CPU each round trains alone on one thread with the
-fast padding and channels-last, one worker process per core (rounds run in parallel, and the
-numbers do not depend on the number of workers).
-"""
+"""`hw2 padding-bench` as a library call: every (conv type, round) network trained, the
+accuracies of Tables 1 and 2 collected. On a GPU the rounds of a conv type train stacked; on the
+CPU each round trains alone on one thread in one of the worker processes (the numbers do not
+depend on their number)."""
 
 from __future__ import annotations
 
@@ -319,12 +315,9 @@ def run_padding_bench(
     settings: TrainSettings | None = None,
 ) -> PaddingBenchResult:
     """Train ``opts.rounds`` networks (round m initialised with seed m - 1) per conv type of
-    ``opts.net`` on data drawn from ``opts.seed``.
-
-    ``path`` forces a trainer (``auto``: batched on a GPU, worker processes on the CPU, one per
-    core unless ``opts.workers``); ``data_sizes`` / ``settings`` shrink the work for tests and
-    benchmarks. Ctrl-C returns the rounds finished so far with ``interrupted=True``.
-    """
+    ``opts.net`` on data drawn from ``opts.seed``. ``path`` forces a trainer (``auto``: batched
+    on a GPU, worker processes on the CPU); ``data_sizes`` / ``settings`` shrink the work for
+    tests and benchmarks. Ctrl-C returns the rounds finished so far with ``interrupted=True``."""
     reporter = reporter or Reporter()
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")

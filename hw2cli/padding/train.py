@@ -170,15 +170,11 @@ def train_rounds_batched(
     on_epoch: Callable[[int], None] = lambda n: None,
     stack_size: int | None = None,
 ) -> Iterator[RoundOutcome]:
-    """Train one network per (config, seed) pair, many at a time as one
-    :class:`PaddingNetStack`, and yield each stack's outcomes when it finishes.
-
-    Conv types of one net and padding width stack together (fconv, circular, reflect and
-    replicate share every shape); a stack holds at most ``stack_size`` networks (default: as
-    many as half the GPU's free memory holds, all of them on the CPU). Every network follows
-    the trajectory it would follow alone, up to floating-point rounding. ``on_epoch(n)`` gets
-    the number of network-epochs trained since its last call.
-    """
+    """Train one network per (config, seed) pair, many at a time as one :class:`PaddingNetStack`
+    (conv types of one net and padding width share every shape), and yield each stack's outcomes.
+    A stack holds at most ``stack_size`` networks (default: what the GPU's memory holds, all on
+    the CPU); each follows the trajectory it would alone, up to rounding. ``on_epoch(n)`` gets
+    the network-epochs trained since its last call."""
     groups: dict[tuple[str, int], list[PaddingNetConfig]] = {}
     for cfg in configs:
         groups.setdefault((cfg.net, CONV[cfg.conv_type].pad), []).append(cfg)

@@ -1,12 +1,7 @@
-"""The rotate-eval experiment (homework Q1.2, Figures 1 and 2) as one library call.
-
-Train the notebook's CNN on upright images (``plain``) and/or on images each rotated by a
-random angle in [0, 360) (``augmented``), its p4 group-equivariant version likewise (``p4``,
-``p4-augmented``), or average the augmented model's softmax over turned copies of each test
-image (``augmented-tta``: test-time augmentation; ``plain-tta`` does the same with the plain
-model, an ablation), then measure test accuracy with the whole test set rotated by each
-requested angle. Rotations run on batched tensors on the chosen device.
-"""
+"""The rotate-eval experiment (homework Q1.2, Figures 1 and 2) as one library call: the
+notebook's CNN (or its p4 version) trained on upright or randomly turned images, or a trained
+model averaged over turned copies of each test image (TTA), then its test accuracy with the
+whole test set rotated by each angle (hw2cli.rotation.options.MODES)."""
 
 from __future__ import annotations
 
@@ -103,15 +98,11 @@ class RotationResult:
 def run_rotation_experiment(
     opts: RotationOptions, reporter: Reporter | None = None, *, preview_images: int = 0
 ) -> RotationResult:
-    """Train (or load) the model of each of ``opts.modes`` and measure its accuracy at every
-    angle. A TTA mode reuses its trained weights (trained once when both are asked) and averages
-    their softmax over ``opts.tta_list``; ``preview_images`` test images, rotated by every
-    angle, are kept for the preview figure.
-
-    Bad arguments raise Hw2Error before any long work. Ctrl-C returns the models finished so
-    far with ``interrupted=True``. ``opts.save_models`` refuses a folder of earlier models unless
-    ``opts.force``, and is locked while this run may write it (hw2cli.rotation.saved).
-    """
+    """Train (or load) the model of each of ``opts.modes`` (each weights once) and measure its
+    accuracy at every angle; keep ``preview_images`` rotated test images for the figure. Bad
+    arguments raise Hw2Error before any long work; Ctrl-C returns the models finished so far
+    with ``interrupted=True``. The ``save_models`` folder is refused if it holds earlier models
+    (unless ``force``) and locked while this run may write it (hw2cli.rotation.saved)."""
     reporter = reporter or Reporter()
     if preview_images < 0:
         raise ValueError(f"preview_images must be at least 0, got {preview_images}")
