@@ -53,12 +53,21 @@ def test_p4_logits_are_invariant_to_quarter_turns(p4_model, images, k):
         assert (plain(_turn(images, k)) - plain(images)).abs().max() > 1e-3
 
 
+def _feature_maps(model: P4CNN, x: torch.Tensor) -> list[torch.Tensor]:
+    """The output of each conv block as (B, fields, 4, H, W)."""
+    maps = []
+    for block in model.blocks:
+        x = block(x)
+        maps.append(x.unflatten(1, (-1, 4)))
+    return maps
+
+
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_p4_feature_maps_turn_and_shift_their_rotation_channels(p4_model, images, k):
     """Turning the input by k quarter turns turns every (fields, 4, H, W) map by k quarter turns and
     moves rotation channel r to r + k (mod 4)."""
     with torch.no_grad():
-        maps, turned_maps = p4_model.feature_maps(images), p4_model.feature_maps(_turn(images, k))
+        maps, turned_maps = _feature_maps(p4_model, images), _feature_maps(p4_model, _turn(images, k))
     assert [m.shape[1:] for m in maps] == [(16, 4, 16, 16), (32, 4, 8, 8), (32, 4, 4, 4)]
     for m, t in zip(maps, turned_maps, strict=True):
         expected = torch.roll(_turn(m, k), shifts=k, dims=2)

@@ -137,14 +137,6 @@ class P4CNN(nn.Module):
         self.dense = P4Conv(c3, config.hidden, config.image_size // 8, padding=0, in_rotations=4)
         self.classifier = nn.Linear(config.hidden, config.n_classes)
 
-    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The output of each conv block as (B, fields, 4, H, W): for the equivariance tests."""
-        maps = []
-        for block in self.blocks:
-            x = block(x)
-            maps.append(x.unflatten(1, (-1, 4)))
-        return maps
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) in [0, 1] -> class logits (B, n_classes)."""
         for block in self.blocks:
