@@ -33,9 +33,9 @@ import torch  # noqa: E402
 
 from hw2cli.common.device import resolve_device  # noqa: E402
 from hw2cli.common.peak import matmul_peak_gflops  # noqa: E402
-from hw2cli.padding.bench import parse_conv_types  # noqa: E402
 from hw2cli.padding.data import SIZES, make_data  # noqa: E402
 from hw2cli.padding.model import PaddingNetConfig  # noqa: E402
+from hw2cli.padding.options import parse_conv_types  # noqa: E402
 from hw2cli.padding.train import TrainSettings, train_flops, train_rounds_batched  # noqa: E402
 
 # name -> (precision, channels-last, cudnn.benchmark)
