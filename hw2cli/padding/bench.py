@@ -173,12 +173,11 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
 
 @contextlib.contextmanager
 def _cpu_thread(dev: torch.device) -> Iterator[None]:
-    """One intra-op thread on the CPU, as in the worker processes (the same arithmetic), and
-    malloc keeping freed memory; the thread count is restored on leaving."""
+    """One intra-op thread on the CPU, as in the worker processes (the same arithmetic); the
+    caller's thread count is restored on leaving."""
     threads = torch.get_num_threads()
     if dev.type == "cpu":
         torch.set_num_threads(1)
-        keep_freed_memory()
     try:
         yield
     finally:
@@ -294,6 +293,8 @@ def _train(
         return
     data = make_data(**data_args)
     if result.path == "sequential":
+        if dev.type == "cpu":
+            keep_freed_memory()  # as the worker processes do (docs/benchmarks.md)
         with _cpu_thread(dev):
             for cfg, r in jobs:
                 done(train_round(cfg, r, data, settings, dev, on_epoch=lambda: reporter.update("epochs", 1)))
