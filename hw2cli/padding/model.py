@@ -95,9 +95,8 @@ def _fill_frame(out: torch.Tensor, pad: int) -> None:
 class BorderPad(torch.autograd.Function):
     """Circular padding of the last two dimensions: the values of ``F.pad(x, (p, p, p, p),
     "circular")``, but the backward folds the border gradients onto the centre in place instead
-    of allocating a zero tensor per slice (autograd's way for slices and ``torch.cat``: ~8x
-    slower here). For reflect and replicate PyTorch's own kernels are faster (docs/benchmarks.md).
-    """
+    of allocating a zero tensor per slice, as autograd does for slices, ``torch.cat`` and F.pad's
+    circular mode (8-10x slower). For reflect and replicate F.pad's kernels are the faster ones."""
 
     @staticmethod
     def forward(x: torch.Tensor, pad: int) -> torch.Tensor:
