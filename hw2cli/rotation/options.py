@@ -198,8 +198,5 @@ class RotationOptions:
     @property
     def imagefolder(self) -> Path | None:
         """The folder of an ``imagefolder:PATH`` data set (None for the built-in ones)."""
-        return (
-            Path(self.dataset.removeprefix("imagefolder:"))
-            if self.dataset.startswith("imagefolder:")
-            else None
-        )
+        prefix = "imagefolder:"
+        return Path(self.dataset.removeprefix(prefix)) if self.dataset.startswith(prefix) else None
