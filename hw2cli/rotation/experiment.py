@@ -127,20 +127,20 @@ def run_rotation_experiment(
     run = dict(
         epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, precision=opts.precision
     )
-    result = RotationResult(
-        dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels),
-        angles=opts.angle_list, models=[], model_config=config, p4_config=p4_config, tta_angles=opts.tta_list,
-        parameters={"cnn": _count(config), "p4": _count(p4_config)}, device=str(dev), **run,
-    )  # fmt: skip
+    params = {"cnn": _count(config), "p4": _count(p4_config)}
+    info = dict(
+        dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels)
+    )
+    info |= dict(
+        angles=opts.angle_list, models=[], model_config=config, p4_config=p4_config, parameters=params
+    )
+    result = RotationResult(**info, tta_angles=opts.tta_list, device=str(dev), **run)
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
     folder = saved_models.ModelsWriter.open(save_to) if save_to is not None else None
     try:
-        _announce(
-            estimate_seconds(data, opts, [w for w in weights if w not in loaded], configs, dev),
-            opts,
-            reporter,
-        )
+        to_train = [w for w in weights if w not in loaded]
+        _announce(estimate_seconds(data, opts, to_train, configs, dev), opts, reporter)
         for name in opts.modes:
             w = WEIGHTS[name]
             if w in loaded and w not in trained:
