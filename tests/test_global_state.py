@@ -29,3 +29,26 @@ def test_the_seed_alone_decides_the_probe_numbers():
     first = permutation_table(seed=0, length=8)
     torch.manual_seed(2)
     assert permutation_table(seed=0, length=8) == first
+
+
+def test_a_command_sets_its_thread_count_for_itself_and_records_it(tmp_path):
+    """--threads holds for the command only (passed explicitly, restored after); --json - then
+    carries only the JSON on standard output, the tables and the thread line on stderr."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        args = ["probe", "receptive-field", "--quick", "--device", "cpu", "-q", "--threads", "1", "--json", "-"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    data = json.loads(result.stdout)
+    assert data["threads"] == {"threads": 1, "cores": data["threads"]["cores"], "source": "--threads", "busy_cores": None}
+    assert "threads: 1 thread (--threads)" in result.stderr

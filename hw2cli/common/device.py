@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError  # names the field; the CLI says its flag
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -23,7 +24,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise Hw2Error(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
+            raise OptionError(f"{{device}} {name}: no CUDA GPU is available here; use {{device}} cpu or auto")
         return torch.device(name)
     raise Hw2Error(f"unknown device {name!r}; use one of auto, cpu, cuda")
 
@@ -33,7 +34,7 @@ def check_precision(precision: str, device: torch.device) -> str:
     if precision not in PRECISIONS:
         raise Hw2Error(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type != "cuda":
-        raise Hw2Error("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
+        raise OptionError("{precision} fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
     return precision
 
 

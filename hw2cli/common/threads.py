@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -148,9 +150,16 @@ def choose_threads(
     return ThreadChoice(threads, cores, "auto", None if busy is None else round(busy, 2))
 
 
-def apply_threads(choice: ThreadChoice) -> ThreadChoice:
-    """Set torch's intra-op thread count to ``choice.threads`` (imports torch)."""
+@contextmanager
+def using_threads(requested: int | None) -> Iterator[ThreadChoice]:
+    """Torch's intra-op thread count set to :func:`choose_threads`'s choice for the block, and
+    restored after it (imports torch)."""
     import torch
 
+    before = torch.get_num_threads()
+    choice = choose_threads(requested or None)
     torch.set_num_threads(choice.threads)
-    return choice
+    try:
+        yield choice
+    finally:
+        torch.set_num_threads(before)
