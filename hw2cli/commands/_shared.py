@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import describe_range
 from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
 
 _ARGS = "hw2.args"  # key of Click's shared ctx.meta: the argument list the root command parsed
@@ -229,14 +230,7 @@ def _usage_message(exc, ctx) -> str:
     low, high = getattr(bounded, "min", None), getattr(bounded, "max", None)
     if low is None and high is None:
         return message
-    low, high = (None if x is None else f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high))
-    valid = (
-        f"{low} to {high}"
-        if low is not None and high is not None
-        else f"at least {low}"
-        if low is not None
-        else f"at most {high}"
-    )
+    valid = describe_range(low, high)
     given = _given_value(param, [] if ctx is None else ctx.meta.get(_ARGS, []))
     whole = "int" in str(getattr(getattr(param, "type_descriptor", None), "annotation", "")) or (
         type(bounded).__name__ == "IntRange"

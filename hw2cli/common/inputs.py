@@ -42,7 +42,7 @@ def size_text(n: float) -> str:
     return f"{n:,.0f} bytes" if unit == "bytes" else f"{n:,.1f}".removesuffix(".0") + f" {unit}"
 
 
-def _short(text: str, keep: int = 40) -> str:
+def shorten(text: str, keep: int = 40) -> str:
     return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
 
@@ -54,7 +54,9 @@ def stat_input(path: str | os.PathLike, what: str) -> os.stat_result:
     except FileNotFoundError:
         raise OptionError(f"{what} {path} does not exist; check the path") from None
     except OSError as exc:
-        raise OptionError(f"cannot read {what} {_short(str(path))}: {exc.strerror}; check the path") from None
+        raise OptionError(
+            f"cannot read {what} {shorten(str(path))}: {exc.strerror}; check the path"
+        ) from None
 
 
 def check_input(path: str | os.PathLike, what: str, pipes: bool = True) -> Path:
