@@ -43,12 +43,46 @@ def test_a_command_sets_its_thread_count_for_itself_and_records_it(tmp_path):
     before = torch.get_num_threads()
     torch.set_num_threads(3)
     try:
-        args = ["probe", "receptive-field", "--quick", "--device", "cpu", "-q", "--threads", "1", "--json", "-"]
+        args = [
+            "probe",
+            "receptive-field",
+            "--quick",
+            "--device",
+            "cpu",
+            "-q",
+            "--threads",
+            "1",
+            "--json",
+            "-",
+        ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
     data = json.loads(result.stdout)
-    assert data["threads"] == {"threads": 1, "cores": data["threads"]["cores"], "source": "--threads", "busy_cores": None}
+    assert data["threads"] == {
+        "threads": 1,
+        "cores": data["threads"]["cores"],
+        "source": "--threads",
+        "busy_cores": None,
+    }
     assert "threads: 1 thread (--threads)" in result.stderr
+
+
+def test_kept_global_state_restores_the_generator_tf32_and_threads():
+    from hw2cli.common.seeding import kept_global_state
+
+    flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    threads = torch.get_num_threads()
+
+    def train_like() -> None:
+        with kept_global_state():
+            torch.manual_seed(7)
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not flags[0]
+            torch.set_num_threads(threads + 1)
+            torch.rand(5)
+
+    _untouched(train_like)
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == flags
+    assert torch.get_num_threads() == threads

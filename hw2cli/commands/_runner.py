@@ -63,13 +63,11 @@ def run_command(
     show: dict[str, Any] | None = None,
     then: Callable[[Any], None] | None = None,
 ) -> Any:
-    """Run one command (see the module docstring); returns the result.
-
-    ``compute(reporter)`` does the work; ``view`` is the family's render module; ``outputs``
-    maps an option name (``plot``, ``csv`` ...) to (path, writer); ``inputs``/``writes`` are
-    what the command reads / the run directories it writes (for the output checks);
-    ``threads`` is ``--threads`` (None for commands without torch); ``progress(quiet)`` makes
-    the reporter (default: Rich bars); ``show`` holds keyword arguments of ``view.render``."""
+    """Run one command (see the module docstring) and return its result. ``compute(reporter)``
+    does the work, ``view`` is the family's render module; ``outputs``: option name -> (path,
+    writer); ``inputs``/``writes``: what the command reads / the run directories it writes;
+    ``threads``: ``--threads`` (None without torch); ``progress(quiet)`` makes the reporter;
+    ``show``: keyword arguments of ``view.render``."""
     from hw2cli.common.io import write_json
     from hw2cli.common.progress import RichReporter
     from hw2cli.common.threads import using_threads
@@ -129,12 +127,10 @@ def check_outputs(
     inputs: dict[str, Path | None] | None = None,
     writes: dict[str, Path | None] | None = None,
 ) -> list[str]:
-    """Fail before any long work when an output (option name -> path) cannot be written: a name
-    too long for the file system (checked before anything touches the disk), a folder, a path
-    that cannot be created, the same file as an input (``inputs``: label -> file or folder
-    read; every existing file inside a folder counts), inside a run directory this command
-    writes (``writes``), or the same file as another output. Returns the outputs that go to
-    standard output."""
+    """Fail before any work when an output (option name -> path) cannot be written (a name too
+    long, checked before anything touches the disk; a folder; not creatable), is an input
+    (``inputs``: label -> file, or folder whose existing files count), lies in a run directory
+    being written (``writes``) or is another output's file. Returns those on standard output."""
     from hw2cli.common.inputs import stat_input
     from hw2cli.common.io import check_name_length, check_writable, is_stdout
 
@@ -203,9 +199,8 @@ def _reason(exc: BaseException) -> str:
 def write_outputs(
     jobs: dict[str, tuple[Path | None, Callable[[Path], object]]], interrupted: bool, stdout
 ) -> None:
-    """Write every output (name -> (path or None, writer(path))), the text outputs named ``-``
-    to ``stdout``; one that fails does not stop the others. Exits 2 naming what was lost (130
-    when ``interrupted``, also when nothing was lost)."""
+    """Write every output (name -> (path or None, writer(path))), ``-`` to ``stdout``; one that
+    fails does not stop the others. Exits 2 naming what was lost, 130 when ``interrupted``."""
     from hw2cli.common.io import STDOUT, is_stdout
 
     lost, written = [], []

@@ -50,8 +50,5 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
     """Valid JSON text of ``obj``; non-finite numbers become null, listed in ``"non_finite"``."""
     safe, found = json_safe(obj)
     if found:
-        if isinstance(safe, dict):
-            safe = {**safe, NON_FINITE_FIELD: found}
-        else:
-            safe = {"value": safe, NON_FINITE_FIELD: found}
+        safe = {**(safe if isinstance(safe, dict) else {"value": safe}), NON_FINITE_FIELD: found}
     return json.dumps(safe, indent=indent, allow_nan=False)

@@ -1,9 +1,6 @@
-"""Progress reporting that library code can call without printing anything itself.
-
-Library functions take a ``reporter`` argument (default: ``Reporter()``, which does nothing).
-The CLI passes a ``RichReporter``, which draws Rich progress bars on a terminal and stays
-silent when output is not a terminal or ``--quiet`` is given.
-"""
+"""Progress that library code reports without printing: a library function takes a
+``reporter`` (default ``Reporter()``, which does nothing); the CLI passes a ``RichReporter``
+(Rich bars on a terminal, silent otherwise or with ``--quiet``)."""
 
 from __future__ import annotations
 
@@ -42,10 +39,8 @@ def estimate_message(seconds: float, what: str, basis: str, smaller: str = "") -
 
 
 class RichReporter(Reporter):
-    """Rich progress bars on stderr; a no-op when ``quiet`` or stderr is not a terminal.
-
-    Use as a context manager around the long work.
-    """
+    """Rich progress bars on stderr (a context manager around the long work); no bars when
+    ``quiet`` or stderr is not a terminal."""
 
     def __init__(self, quiet: bool = False, extra_columns: tuple = (), bar_width: int | None = 40) -> None:
         from rich.console import Console
