@@ -280,11 +280,6 @@ def _verify(path: Path, data: Any, *, pending: bool, hashes: tuple[str, ...] | N
     return None
 
 
-def _at(data: Any) -> str:
-    step = getattr(data, "step", None)
-    return "" if step is None else f" (step {step})"
-
-
 def read_checkpoint(
     path: str | os.PathLike, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None = None
 ) -> Checkpoint:
@@ -309,20 +304,14 @@ def _stamp(path: Path, manifest: str) -> tuple:
     """Both manifests' identity: it changes whenever a writer commits or finishes a commit."""
     stamps = []
     for file in (path / staged_name(manifest), path / manifest):
-        try:
+        with suppress(FileNotFoundError):
             st = file.stat()
-            stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
-        except FileNotFoundError:
-            stamps.append(None)
+            stamps.append((file.name, st.st_ino, st.st_mtime_ns, st.st_size))
     return tuple(stamps)
 
 
 def _read_checkpoint(
-    path: Path,
-    manifest: str,
-    model: type,
-    fix: str,
-    hashes: tuple[str, ...] | None,
+    path: Path, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None
 ) -> Checkpoint:
     from hw2cli.common import schema
 
@@ -337,9 +326,11 @@ def _read_checkpoint(
         if problem is None:
             half = sorted(e.name for e in path.iterdir() if e.name.endswith(".next") and not is_pending)
             if (problems or half) and lock_holder(path) is None:  # not merely a writer at work
+                step = getattr(data, "step", None)
                 warnings.warn(
                     f"{path}: ignoring the files of a half-written checkpoint "
-                    f"({', '.join(half) or problems[0]}); using the last complete one{_at(data)}",
+                    f"({', '.join(half) or problems[0]}); using the last complete one"
+                    + ("" if step is None else f" (step {step})"),
                     Hw2Warning,
                     stacklevel=2,
                 )
