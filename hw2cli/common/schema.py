@@ -204,6 +204,21 @@ def from_dataclass(
     return create_model(name, __base__=base or Strict, **spec)
 
 
+def spec_bounds(options: type, **fields: str) -> dict[str, Any]:
+    """Range constraints for :func:`from_dataclass`'s ``bounds`` taken from the Specs of an
+    options dataclass, so a file's limits are the options' own: every field of ``options``
+    with a range, and ``fields`` (file field -> options field) for fields named otherwise."""
+    from hw2cli.common.options import specs
+
+    ranges = specs(options)
+    pairs = {**{name: name for name in ranges}, **fields}
+    return {
+        key: Field(ge=spec.min, le=spec.max)
+        for key, name in pairs.items()
+        if (spec := ranges[name]).min is not None or spec.max is not None
+    }
+
+
 # ----------------------------------------------------------------------------- tensors
 
 
