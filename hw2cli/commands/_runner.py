@@ -159,6 +159,18 @@ def check_outputs(
     files = {name: Path(path) for name, path in given.items() if name not in to_stdout}
     for name, path in files.items():  # before any look at the disk: a too-long name fails every call
         check_name_length(path, f"{_flag(name)} file")
+    _check_clashes(files, inputs, writes)
+    for name, path in files.items():
+        check_writable(path, f"{_flag(name)} file", create=False)
+    for name, path in files.items():  # only once every check passed: create missing folders
+        check_writable(path, f"{_flag(name)} file")
+    return to_stdout
+
+
+def _check_clashes(
+    files: dict[str, Path], inputs: dict[str, Path | None], writes: dict[str, Path | None]
+) -> None:
+    """Refuse an output that is another output's file, an input, or inside a run directory written."""
     seen: dict[tuple, str] = {}
     for name, path in files.items():
         key = _identity(path)
@@ -183,11 +195,6 @@ def check_outputs(
                     f"{_flag(name)} {path} lies inside the run directory {label} {folder} "
                     "that this command writes; put the output outside it"
                 )
-    for name, path in files.items():
-        check_writable(path, f"{_flag(name)} file", create=False)
-    for name, path in files.items():  # only once every check passed: create missing folders
-        check_writable(path, f"{_flag(name)} file")
-    return to_stdout
 
 
 def _reason(exc: BaseException) -> str:

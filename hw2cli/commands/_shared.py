@@ -36,9 +36,8 @@ def use_threads(requested: int):
 
 
 def catch_interrupts() -> None:
-    """From here on Ctrl-C raises KeyboardInterrupt, which the command turns into its partial
-    result (exit 130). Until a command's work starts, the entry point (hw2cli/main.py) lets
-    Ctrl-C end the process at once; nothing changes where it did not (CliRunner, notebooks)."""
+    """From here on Ctrl-C raises KeyboardInterrupt (the command keeps its partial result, exit
+    130) instead of ending the process at once (hw2cli/main.py); nothing changes elsewhere."""
     import signal
     import threading
 
@@ -108,9 +107,8 @@ def stdout_problem() -> str | None:
 
 
 def environment_message(exc: BaseException) -> str | None:
-    """One line with the fix when ``exc`` is the machine's limit, not hw2's fault: memory
-    (``ulimit -v``, a size too large to allocate), open files (``ulimit -n``), file size
-    (``ulimit -f``), a full disk, a standard output that takes nothing. None otherwise."""
+    """One line with the fix when ``exc`` is the machine's limit (memory, open files, file size,
+    a full disk, a standard output that takes nothing), not hw2's fault; else None."""
     import errno
     import resource
 
@@ -161,9 +159,8 @@ class PlainUsage(TyperCommand):
 
 
 class OneLineErrors(TyperGroup):
-    """The root command group: usage errors (a non-number for a number option, a value out of
-    its range, a missing argument, an unknown option) are one line ``error: ...`` on stderr
-    and exit code 2, like every other bad input, instead of Click's framed usage box."""
+    """The root group: usage errors (a value out of range, an unknown option ...) are one line
+    ``error: ...`` and exit code 2, like every other bad input, not Click's framed box."""
 
     def parse_args(self, ctx, args):
         """Keep the arguments Click parses in ``ctx.meta`` (shared with every sub-command's
@@ -191,9 +188,8 @@ class OneLineErrors(TyperGroup):
 
 
 def _is_a(exc: BaseException, name: str) -> bool:
-    """Whether ``exc`` is a Click exception of class ``name`` (or a subclass). By name: Typer
-    raises the classes of its own private copy of Click (0.27 and later) or of the click
-    package (before), and neither is public API to import."""
+    """Whether ``exc`` is a Click exception of class ``name``, by name: Typer raises those of
+    its private copy of Click (0.27 on) or of click (before), neither public API to import."""
     return any(cls.__name__ == name for cls in type(exc).__mro__)
 
 
