@@ -47,15 +47,10 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory for reuse instead of handing it back to the OS.
-
-    Training on the CPU allocates and frees tensors of tens of MB every step; by default
-    glibc serves each with a fresh ``mmap`` and unmaps it on free, so every step pays page
-    faults and zeroing for all of its activations (about 20% of a zero-padded Net1 step on the
-    2-core machine, see docs/benchmarks.md). Applies to the whole process and cannot be
-    undone: call it in worker processes and training entry points, not on import.
-    Returns False where the C library is not glibc (nothing changed).
-    """
+    """Make glibc's malloc keep freed memory instead of unmapping it: CPU training frees tensors
+    of tens of MB every step, and a fresh ``mmap`` for each costs page faults (about 20% of a
+    Net1 step, docs/benchmarks.md). Process-wide and final: call it in training processes, not
+    on import. False where the C library is not glibc."""
     import ctypes
     import ctypes.util
 
@@ -69,10 +64,8 @@ def keep_freed_memory() -> bool:
 
 
 def free_memory(device: torch.device) -> int | None:
-    """Bytes this process can still allocate on ``device`` (None when unknown): a GPU's free
-    memory; on the CPU the least of the memory the kernel reports available, what the
-    container's limit (cgroup v2) leaves and what the address-space limit (``ulimit -v``)
-    leaves."""
+    """Bytes this process can still allocate on ``device`` (None: unknown): a GPU's free memory;
+    on the CPU the least of MemAvailable, the cgroup's room and what ``ulimit -v`` leaves."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     found = []
