@@ -1,17 +1,7 @@
-"""The one wall-time estimator of long commands: a cost model in, an announced Estimate out.
-
-A command whose work may take minutes times a little of it first, then says how long the whole
-will take (announced from ANNOUNCE_ABOVE_S, a warning from WARN_ABOVE_S with how to make the
-work shorter)::
-
-    step_s = seconds_per_call(one_step, calls=3)                     # timed here
-    cost = Cost(step_s, units=steps * trainings, basis=f"3 steps timed here, {steps} per training")
-    found = announce(cost, "the heads probe", "use fewer steps", reporter)   # -> Estimate
-    result.estimate_s = found.seconds
-
-``cpu_processes`` (CPU work spread over that many processes) scales the estimate by the load
-other processes put on the cores, measured only when that can bring it to the announcement.
-"""
+"""The one wall-time estimator of long commands: a cost model in, an announced Estimate out
+(CONTRIBUTING.md shows its use). A command times a little of its work, describes the whole as
+a :class:`Cost` and :func:`announce`s it: noted from ANNOUNCE_ABOVE_S, a warning with how to
+make the work shorter from WARN_ABOVE_S."""
 
 from __future__ import annotations
 
