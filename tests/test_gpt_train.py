@@ -19,9 +19,9 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import MARKER
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
-from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
+from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.train import lr_at, train
 
 

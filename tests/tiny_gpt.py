@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from safetensors.torch import load_file
 
-from hw2cli.gpt.config import TrainOptions
+from hw2cli.gpt.options import TrainOptions
 
 TEXT = "".join(
     f"The {w} sat by the well and spun {n} threads of gold.\n"

@@ -1,10 +1,12 @@
 """The training loop of ``hw2 gpt train``: next-character prediction on a book.
 
-Reads top to bottom like nanoGPT's train.py: the options (hw2cli.gpt.config), the processes and
-the run directory (hw2cli.gpt.run), the data, the model and optimizer, then one loop: a step,
-a row of metrics every ``log_interval`` steps, and every ``eval_interval`` steps a validation
-loss and a checkpoint. :func:`train` returns the trained model in memory with its metrics; with
-``out`` set it also writes a run directory that ``resume`` continues.
+Reads top to bottom like nanoGPT's train.py: :func:`train` opens the run (the processes,
+hw2cli.gpt.dist; the run directory and resuming, hw2cli.gpt.session), :func:`setup` reads the
+data and makes the model and optimizer, :func:`loop` takes the steps: a row of metrics
+(hw2cli.gpt.metrics) every ``log_interval`` steps and every ``eval_interval`` steps a validation
+loss and a checkpoint (hw2cli.gpt.checkpoint). Ctrl-C and SIGTERM stop the loop between two
+steps (hw2cli.gpt.stop). :func:`train` returns the trained model in memory with its metrics;
+with ``out`` set it also writes a run directory that ``resume`` continues.
 
 The windows of step ``s`` are one draw seeded from ``(seed, s)`` that the processes of a
 torchrun run share out (hw2cli.gpt.data.Batches), and its dropout is seeded from
@@ -22,21 +24,67 @@ import dataclasses
 import math
 import time
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
 from hw2cli.common.progress import Reporter
-from hw2cli.gpt import run
-from hw2cli.gpt.config import TrainOptions, eval_interval, fill_sizes, total_steps
+from hw2cli.gpt.checkpoint import Checkpoints
 from hw2cli.gpt.data import Batches, check_text_file, load_text, split_data, step_seeds
+from hw2cli.gpt.dist import Dist, all_mean, distributed
+from hw2cli.gpt.metrics import Diverged, Metrics, WallTime
 from hw2cli.gpt.model import GPT
+from hw2cli.gpt.options import TrainOptions, eval_interval, fill_sizes, total_steps
 from hw2cli.gpt.pretrained import model_for
-from hw2cli.gpt.run import TrainResult
 from hw2cli.gpt.sample import greedy_sample, sample_prompt
+from hw2cli.gpt.session import (
+    Restored,
+    Session,
+    check_memory,
+    check_target,
+    check_text,
+    given_fields,
+    restore,
+    session,
+)
+from hw2cli.gpt.stop import StopFlag, Stopped
 from hw2cli.gpt.tensorboard import TensorBoardLog
-from hw2cli.gpt.tokens import BPETokenizer, bits_per_char, encode_cached, tokenizer_for
+from hw2cli.gpt.tokens import BPETokenizer, Tokenizer, bits_per_char, encode_cached, tokenizer_for
+
+
+@dataclass
+class TrainResult:
+    """What a training run did; ``metrics`` holds every row of ``metrics.csv``, ``model`` (in
+    eval mode) and ``tokenizer`` the trained model (not part of the JSON)."""
+
+    run_dir: str | None
+    model_type: str
+    num_params: int
+    vocab_size: int
+    device: str
+    precision: str
+    world_size: int
+    rank: int
+    start_step: int
+    steps: int
+    total_steps: int
+    train_loss: float | None
+    val_loss: float | None
+    best_val_loss: float | None
+    tokens_per_s: float | None
+    elapsed_s: float
+    sample: str | None
+    interrupted: bool
+    options: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    diverged_at: int | None = None  # first step whose loss (or weights) was not finite
+    checkpoint_step: int | None = None  # step of the last checkpoint committed
+    val_bpc: float | None = None  # the last validation loss in bits per character
+    model: GPT | None = field(default=None, repr=False, compare=False)
+    tokenizer: Tokenizer | None = field(default=None, repr=False, compare=False)
 
 
 def train(
@@ -44,186 +92,236 @@ def train(
 ) -> TrainResult:
     """Train (with ``opts.resume``: continue) a GPT; see the module docstring. ``given`` names
     the options the caller set (the CLI: those on the command line; default: those that differ
-    from their defaults): resuming refuses one that differs from the run's record.
-
-    One function, as nanoGPT's script: setup, loop and summary read in order; the loop's pieces
-    (:func:`train_step`, :func:`evaluate`, :func:`greedy_sample`) are functions of their own."""
-    dist = run.Dist.from_env()
+    from their defaults): resuming refuses one that differs from the run's record."""
+    dist = Dist.from_env()
     reporter = reporter if reporter is not None and dist.rank == 0 else Reporter()
     device = resolve_device(opts.device)
     if device.type == "cuda" and dist.world_size > 1:
         device = torch.device("cuda", dist.local_rank)
     if device.type == "cpu":
         keep_freed_memory()  # a gpt-micro step page-faulted about 1,200 times (docs/benchmarks.md)
-    given = run.given_fields(opts) if given is None else given
+    given = given_fields(opts) if given is None else given
     check_text_file(opts.txt_file)  # before the run directory is looked at
-    with run.distributed(dist, device), run.session(opts, dist, given) as session:
-        opts, chosen = session.opts, None
-        if session.run is None:
-            opts, chosen = fill_sizes(opts, device.type)
-        precision = check_precision(opts.precision, device)
-        if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        if opts.tensorboard:  # fail before any work when tensorboard is missing
-            TensorBoardLog.summary_writer_class()
-
-        # ------------------------------------------------------------------ data
-        text, text_path = load_text(opts.txt_file)
-        opts = run.check_text(opts, text, text_path, session.run)
-        tokenizer = (
-            session.run.tokenizer if session.run else tokenizer_for(opts.tokenizer, text, opts.init_from)
-        )
-        if isinstance(tokenizer, BPETokenizer):
-            ids = encode_cached(text, tokenizer)  # a memory-mapped token file
-        else:
-            ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
-        train_data, val_data = split_data(ids, opts.val_fraction, opts.block_size)
-        total = total_steps(opts, len(train_data), dist.world_size)
-        # the schedule keeps the length the run started with when a resumed run is extended
-        schedule = total_steps(session.recorded or opts, len(train_data), dist.world_size)
-        opts = dataclasses.replace(opts, eval_interval=eval_interval(opts, schedule))
-
-        # ------------------------------------------------------------------ model and optimizer
-        torch.manual_seed(opts.seed)
-        model = model_for(opts, tokenizer.vocab_size, session.run and session.run.model_config).to(device)
-        run.check_memory(model, opts, device)
-        optimizer = model.configure_optimizers(
-            opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type
-        )
-        scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        graphs = opts.compile and device.type == "cuda" and dist.world_size == 1
-        compiled = compile_model(model, device, graphs) if opts.compile else None
-        net = model if compiled is None else compiled
-        # the validation: compiled on a GPU; on a CPU eager (compiling it costs more than it saves)
-        eval_net = compiled if compiled is not None and device.type != "cpu" else model
-        if dist.world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
-        state = run.restore(session.run, model, optimizer, scaler, device)
-        run.check_target(total, state.step, opts)
-        first = None if session.run else (model.config, opts.recorded(), tokenizer)
-        checkpoints = run.Checkpoints(session.folder, dist, first, state.step if session.run else None)
-        tb = TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None
-        prompt = sample_prompt(tokenizer, val_data if len(val_data) else train_data)
-        shares = (opts.block_size, opts.batch_size, opts.seed, dist.rank, dist.world_size, device)
-        train_batches = Batches(train_data, *shares)
-        val_batches = Batches(val_data, *shares, count=opts.eval_steps) if len(val_data) else None
-        val_chars = len(tokenizer.decode(val_data)) if len(val_data) else 0
-        label = Path(opts.init_from).name if opts.init_from else opts.model_type
-
-        # ------------------------------------------------------------------ the loop
-        step = start_step = state.step
-        log = run.Metrics(state.rows, state.best_val)
-        sample, diverged_at, interrupted = None, None, False
-        tokens_per_step = opts.batch_size * opts.block_size * dist.world_size
-        wall = run.WallTime(step, total, opts, reporter, sync=device.type == "cuda")
+    with distributed(dist, device), session(opts, dist, given) as run:
+        s, chosen = setup(run, dist, device)
+        log = Metrics(s.state.rows, s.state.best_val)
         started = time.perf_counter()
-        log.mark()
-        model.train()
-        with run.StopFlag(abandon=dist.world_size == 1, model=None if opts.compile else model) as stop:
+        with StopFlag(abandon=dist.world_size == 1) as stop:
             if chosen:  # once the setup worked (an error stays one line) and Ctrl-C is caught
                 reporter.note(chosen)
-            reporter.start(
-                "train", "train", total=total, completed=step, loss=log.last_train, val=log.last_val
-            )
-            try:
-                while step < total:
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr_at(step, schedule, opts)
-                    x, y = batch_at(train_batches, opts.seed, dist.rank, step)
-                    if graphs:  # a new step: the graphs' outputs of the last one may be overwritten
-                        torch.compiler.cudagraph_mark_step_begin()
-                    loss = train_step(net, optimizer, scaler, x, y, opts.clip_grad_norm, precision, stop)
-                    if loss is None:  # Ctrl-C abandoned the step
-                        break
-                    log.add_step(loss)
-                    step += 1
-                    wall.step_done(step)
-                    at_eval = step % opts.eval_interval == 0 or step == total
-                    at_row = at_eval or step % opts.log_interval == 0
-                    if at_row:
-                        row, n = log.close(
-                            step, lr_at(step - 1, schedule, opts), tokens_per_step, dist, device
-                        )
-                        if at_eval and len(val_data):
-                            val = evaluate(eval_net, val_batches, opts, precision, dist, stop, graphs)
-                            log.add_val(
-                                row,
-                                val,
-                                None if val is None else bits_per_char(val, len(val_data), val_chars),
-                            )
-                        if tb is not None:
-                            tb.row(row)
-                        reporter.update("train", advance=n, loss=log.last_train, val=log.last_val)
-                        if opts.sample_interval and step % opts.sample_interval == 0 and dist.rank == 0:
-                            new_sample = greedy_sample(model, tokenizer, prompt, opts.sample_tokens, stop)
-                            if new_sample is not None:  # None: a Ctrl-C abandoned it
-                                sample = new_sample
-                                reporter.log(f"step {step}: {sample!r}")
-                                if tb is not None:
-                                    tb.text(step, sample)
-                        if at_eval:
-                            checkpoints.save(step, total, opts, model, optimizer, scaler, log)
-                        log.mark()  # the next row times its steps alone
-                    if stop.requested(at_row, dist, device):
-                        break
-                if step < total:  # stopped by Ctrl-C: keep what was trained, if anything was
-                    interrupted = True
-                    if log.losses:
-                        log.close(step, lr_at(step - 1, schedule, opts), tokens_per_step, dist, device)
-                    if step > start_step:
-                        checkpoints.save(step, total, opts, model, optimizer, scaler, log)
-            except run.Diverged as exc:  # the last finite checkpoint stays
-                diverged_at, interrupted = exc.step, False
-                log.rows = [
-                    r
-                    for r in log.rows
-                    if checkpoints.saved_step is None or r["step"] <= checkpoints.saved_step
-                ]
-            except KeyboardInterrupt:  # a second Ctrl-C: keep the last complete checkpoint
-                interrupted = True
+            step, sample, diverged_at, interrupted = loop(s, log, dist, stop, reporter)
         reporter.finish("train")
         elapsed = time.perf_counter() - started
-
-        # ------------------------------------------------------------------ the summary
         if not interrupted:  # after a Ctrl-C the figure (a second or two) waits for the end of the run
-            checkpoints.figure(
-                log.rows, title=f"{label}, {Path(opts.txt_file).name if opts.txt_file else 'Grimm'}"
-            )
-        if tb is not None:
-            tb.close()
-        if step >= total and not interrupted and diverged_at is None and sample is None and dist.rank == 0:
-            with run.StopFlag() as stop:
-                sample = greedy_sample(model, tokenizer, prompt, opts.sample_tokens, stop)
-    model.eval()
+            s.checkpoints.figure(log.rows, f"{s.label}, {Path(s.opts.txt_file or 'Grimm').name}")
+        if s.tb is not None:
+            s.tb.close()
+        if step >= s.total and not interrupted and diverged_at is None and sample is None and dist.rank == 0:
+            with StopFlag() as stop:
+                sample = greedy_sample(s.model, s.tokenizer, s.prompt, s.opts.sample_tokens, stop)
+    s.model.eval()
     return TrainResult(
-        run_dir=None if session.folder is None else str(session.folder),
-        model_type=label,
-        num_params=model.num_params(),
-        vocab_size=tokenizer.vocab_size,
+        run_dir=None if run.folder is None else str(run.folder),
+        model_type=s.label,
+        num_params=s.model.num_params(),
+        vocab_size=s.tokenizer.vocab_size,
         device=str(device),
-        precision=precision,
+        precision=s.precision,
         world_size=dist.world_size,
         rank=dist.rank,
-        start_step=start_step,
+        start_step=s.state.step,
         steps=step,
-        total_steps=total,
+        total_steps=s.total,
         train_loss=log.last_train,
         val_loss=log.last_val,
         best_val_loss=log.best_val,
-        tokens_per_s=tokens_per_step * log.trained_steps / log.train_seconds if log.train_seconds else None,
+        tokens_per_s=_tokens_per_step(s.opts, dist) * log.trained_steps / log.train_seconds
+        if log.train_seconds
+        else None,
         elapsed_s=elapsed,
         sample=sample,
         interrupted=interrupted,
-        options=opts.recorded(),
+        options=s.opts.recorded(),
         metrics=log.rows,
         diverged_at=diverged_at,
-        checkpoint_step=checkpoints.saved_step,
+        checkpoint_step=s.checkpoints.saved_step,
         val_bpc=next((r["val_bpc"] for r in reversed(log.rows) if r.get("val_bpc") is not None), None),
-        model=model,
-        tokenizer=tokenizer,
+        model=s.model,
+        tokenizer=s.tokenizer,
     )
+
+
+@dataclass
+class Setup:
+    """What the loop works with, made once by :func:`setup`."""
+
+    opts: TrainOptions  # sizes chosen, eval_interval set
+    device: torch.device
+    precision: str
+    model: GPT
+    net: torch.nn.Module  # what trains: the model, compiled and/or wrapped for several processes
+    eval_net: torch.nn.Module
+    graphs: bool  # the steps replay as CUDA graphs
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    tokenizer: Tokenizer
+    train_batches: Batches
+    val_batches: Batches | None  # None without a validation split
+    val_ids: int
+    val_chars: int
+    prompt: str
+    total: int
+    schedule: int  # the length the learning-rate schedule runs over (the recorded one)
+    state: Restored
+    checkpoints: Checkpoints
+    tb: TensorBoardLog | None
+    label: str
+
+
+def setup(run: Session, dist: Dist, device: torch.device) -> tuple[Setup, str | None]:
+    """The data, model, optimizer and checkpoints of ``run``, and the line saying which sizes
+    were chosen for the device (None when none were)."""
+    opts, chosen = run.opts, None
+    if run.run is None:
+        opts, chosen = fill_sizes(opts, device.type)
+    precision = check_precision(opts.precision, device)
+    if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    if opts.tensorboard:  # fail before any work when tensorboard is missing
+        TensorBoardLog.summary_writer_class()
+
+    # ------------------------------------------------------------------ data
+    text, text_path = load_text(opts.txt_file)
+    opts = check_text(opts, text, text_path, run.run)
+    tokenizer = run.run.tokenizer if run.run else tokenizer_for(opts.tokenizer, text, opts.init_from)
+    if isinstance(tokenizer, BPETokenizer):
+        ids = encode_cached(text, tokenizer)  # a memory-mapped token file
+    else:
+        ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    train_data, val_data = split_data(ids, opts.val_fraction, opts.block_size)
+    total = total_steps(opts, len(train_data), dist.world_size)
+    # the schedule keeps the length the run started with when a resumed run is extended
+    schedule = total_steps(run.recorded or opts, len(train_data), dist.world_size)
+    opts = dataclasses.replace(opts, eval_interval=eval_interval(opts, schedule))
+
+    # ------------------------------------------------------------------ model and optimizer
+    torch.manual_seed(opts.seed)
+    model = model_for(opts, tokenizer.vocab_size, run.run and run.run.model_config).to(device)
+    check_memory(model, opts, device)
+    optimizer = model.configure_optimizers(
+        opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    graphs = opts.compile and device.type == "cuda" and dist.world_size == 1
+    compiled = compile_model(model, device, graphs) if opts.compile else None
+    net = model if compiled is None else compiled
+    # the validation: compiled on a GPU; on a CPU eager (compiling it costs more than it saves)
+    eval_net = compiled if compiled is not None and device.type != "cpu" else model
+    if dist.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
+    state = restore(run.run, model, optimizer, scaler, device)
+    check_target(total, state.step, opts)
+    first = None if run.run else (model.config, opts.recorded(), tokenizer)
+    shares = (opts.block_size, opts.batch_size, opts.seed, dist.rank, dist.world_size, device)
+    return Setup(
+        opts=opts,
+        device=device,
+        precision=precision,
+        model=model,
+        net=net,
+        eval_net=eval_net,
+        graphs=graphs,
+        optimizer=optimizer,
+        scaler=scaler,
+        tokenizer=tokenizer,
+        train_batches=Batches(train_data, *shares),
+        val_batches=Batches(val_data, *shares, count=opts.eval_steps) if len(val_data) else None,
+        val_ids=len(val_data),
+        val_chars=len(tokenizer.decode(val_data)) if len(val_data) else 0,
+        prompt=sample_prompt(tokenizer, val_data if len(val_data) else train_data),
+        total=total,
+        schedule=schedule,
+        state=state,
+        checkpoints=Checkpoints(run.folder, dist.rank, first, state.step if run.run else None),
+        tb=TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None,
+        label=Path(opts.init_from).name if opts.init_from else opts.model_type,
+    ), chosen
+
+
+def loop(
+    s: Setup, log: Metrics, dist: Dist, stop: StopFlag, reporter: Reporter
+) -> tuple[int, str | None, int | None, bool]:
+    """The steps from where the run stands to ``s.total``. Returns the step reached, the last
+    greedy sample, the step whose loss diverged, and whether a Ctrl-C stopped the run."""
+    opts, step, sample = s.opts, s.state.step, None
+    wall = WallTime(step, s.total, opts, reporter, sync=s.device.type == "cuda")
+    reporter.start("train", "train", total=s.total, completed=step, loss=log.last_train, val=log.last_val)
+    log.mark()
+    s.model.train()
+    try:
+        while step < s.total:
+            for group in s.optimizer.param_groups:
+                group["lr"] = lr_at(step, s.schedule, opts)
+            x, y = batch_at(s.train_batches, opts.seed, dist.rank, step)
+            if s.graphs:  # a new step: the graphs' outputs of the last one may be overwritten
+                torch.compiler.cudagraph_mark_step_begin()
+            log.losses.append(
+                train_step(s.net, s.optimizer, s.scaler, x, y, opts.clip_grad_norm, s.precision)
+            )
+            step += 1
+            wall.step_done(step)
+            at_eval = step % opts.eval_interval == 0 or step == s.total
+            at_row = at_eval or step % opts.log_interval == 0
+            if at_row:
+                sample = row(s, log, step, at_eval, dist, stop, reporter) or sample
+            if stop.requested(at_row, dist, s.device):
+                break
+        if step == s.total:
+            return step, sample, None, False
+        if log.losses:  # stopped by Ctrl-C: keep what was trained, if anything was
+            log.close(step, lr_at(step - 1, s.schedule, opts), _tokens_per_step(opts, dist), dist, s.device)
+        if step > s.state.step:
+            s.checkpoints.save(step, s.total, opts, s.model, s.optimizer, s.scaler, log)
+    except Diverged as exc:  # the last finite checkpoint stays
+        saved = s.checkpoints.saved_step
+        log.rows = [r for r in log.rows if saved is None or r["step"] <= saved]
+        return step, sample, exc.step, False
+    except KeyboardInterrupt:  # a second Ctrl-C: keep the last complete checkpoint
+        pass
+    return step, sample, None, True
+
+
+def row(
+    s: Setup, log: Metrics, step: int, at_eval: bool, dist: Dist, stop: StopFlag, reporter: Reporter
+) -> str | None:
+    """The row of metrics after ``step``: the mean training loss, at an evaluation step the
+    validation loss and a checkpoint; returns the greedy sample drawn every ``sample_interval``
+    steps (None when none was)."""
+    opts = s.opts
+    new, n = log.close(step, lr_at(step - 1, s.schedule, opts), _tokens_per_step(opts, dist), dist, s.device)
+    if at_eval and s.val_batches is not None:
+        val = evaluate(s.eval_net, s.val_batches, opts, s.precision, dist, stop, s.graphs)
+        log.add_val(new, val, None if val is None else bits_per_char(val, s.val_ids, s.val_chars))
+    if s.tb is not None:
+        s.tb.row(new)
+    reporter.update("train", advance=n, loss=log.last_train, val=log.last_val)
+    sample = None
+    if opts.sample_interval and step % opts.sample_interval == 0 and dist.rank == 0:
+        sample = greedy_sample(s.model, s.tokenizer, s.prompt, opts.sample_tokens, stop)  # None: Ctrl-C
+        if sample is not None:
+            reporter.log(f"step {step}: {sample!r}")
+            if s.tb is not None:
+                s.tb.text(step, sample)
+    if at_eval:
+        s.checkpoints.save(step, s.total, opts, s.model, s.optimizer, s.scaler, log)
+    log.mark()  # the next row times its steps alone
+    return sample
+
+
+def _tokens_per_step(opts: TrainOptions, dist: Dist) -> int:
+    return opts.batch_size * opts.block_size * dist.world_size
 
 
 # ----------------------------------------------------------------------------- the pieces of a step
@@ -259,18 +357,12 @@ def batch_at(batches: Batches, seed: int, rank: int, step: int) -> tuple[torch.T
     return batches(step)
 
 
-def train_step(net, optimizer, scaler, x, y, clip: float, precision: str, stop) -> torch.Tensor | None:
+def train_step(net, optimizer, scaler, x, y, clip: float, precision: str) -> torch.Tensor:
     """One optimizer step on the batch (x, y); returns the loss (on the device, a copy: CUDA
-    graphs overwrite their outputs at the next step), or None when a Ctrl-C during the forward
-    and backward passes abandoned the step before it changed anything."""
-    try:
-        with stop.abandonable():
-            with autocast(x.device, precision):
-                loss = net(x, targets=y)
-            scaler.scale(loss).backward()
-    except run.Stopped:
-        optimizer.zero_grad(set_to_none=True)
-        return None
+    graphs overwrite their outputs at the next step)."""
+    with autocast(x.device, precision):
+        loss = net(x, targets=y)
+    scaler.scale(loss).backward()
     if clip > 0:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
@@ -282,7 +374,7 @@ def train_step(net, optimizer, scaler, x, y, clip: float, precision: str, stop) 
 
 @torch.no_grad()
 def evaluate(
-    net, batches: Batches, opts: TrainOptions, precision: str, dist, stop, graphs: bool
+    net, batches: Batches, opts: TrainOptions, precision: str, dist: Dist, stop: StopFlag, graphs: bool
 ) -> float | None:
     """Mean loss over the ``eval_steps`` fixed validation batches (the same ones every time); None
     when a Ctrl-C abandoned it. The losses add up on the device (in float64, in order): the
@@ -301,8 +393,8 @@ def evaluate(
                     torch.compiler.cudagraph_mark_step_begin()
                 with autocast(x.device, precision):
                     total += net(x, targets=y).double()
-    except run.Stopped:
+    except Stopped:
         return None
     finally:
         net.train()
-    return run.all_mean(total.item() / opts.eval_steps, dist, batches.device)
+    return all_mean(total.item() / opts.eval_steps, dist, batches.device)

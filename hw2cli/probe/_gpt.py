@@ -18,8 +18,8 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import model as gpt_model
-from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.data import CharTokenizer, load_text, split_data
+from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.train import train
 
 
@@ -40,9 +40,7 @@ def make_config(
         n_embd=n_embd,
         vocab_size=vocab_size,
         block_size=block_size,
-        embd_pdrop=0.0,
-        resid_pdrop=0.0,
-        attn_pdrop=0.0,
+        dropout=0.0,
         use_flash_attn=flash,
         pos_emb=pos_emb,
         attn_scale=attn_scale,
