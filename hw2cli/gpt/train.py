@@ -1,8 +1,8 @@
 """The training loop of ``hw2 gpt train``: next-character prediction on a book.
 
 Reads top to bottom like nanoGPT's train.py: :func:`train` opens the run (the processes,
-hw2cli.gpt.dist; the run directory and resuming, hw2cli.gpt.session), :func:`setup` reads the
-data and makes the model and optimizer, :func:`loop` takes the steps: a row of metrics
+hw2cli.gpt.dist; the run directory and resuming, hw2cli.gpt.session), :class:`Trainer` reads
+the data, makes the model and optimizer and takes the steps (:meth:`Trainer.loop`): a row of metrics
 (hw2cli.gpt.metrics) every ``log_interval`` steps and every ``eval_interval`` steps a validation
 loss and a checkpoint (hw2cli.gpt.checkpoint). Ctrl-C and SIGTERM stop the loop between two
 steps (hw2cli.gpt.stop). :func:`train` returns the trained model in memory with its metrics;
@@ -41,7 +41,6 @@ from hw2cli.gpt.options import TrainOptions, eval_interval, fill_sizes, total_st
 from hw2cli.gpt.pretrained import model_for
 from hw2cli.gpt.sample import greedy_sample, sample_prompt
 from hw2cli.gpt.session import (
-    Restored,
     Session,
     check_memory,
     check_target,
@@ -103,225 +102,201 @@ def train(
     given = given_fields(opts) if given is None else given
     check_text_file(opts.txt_file)  # before the run directory is looked at
     with distributed(dist, device), session(opts, dist, given) as run:
-        s, chosen = setup(run, dist, device)
-        log = Metrics(s.state.rows, s.state.best_val)
+        t = Trainer(run, dist, device, reporter)
         started = time.perf_counter()
         with StopFlag(abandon=dist.world_size == 1) as stop:
-            if chosen:  # once the setup worked (an error stays one line) and Ctrl-C is caught
-                reporter.note(chosen)
-            step, sample, diverged_at, interrupted = loop(s, log, dist, stop, reporter)
+            if t.chosen:  # once the setup worked (an error stays one line) and Ctrl-C is caught
+                reporter.note(t.chosen)
+            t.loop(stop)
         reporter.finish("train")
         elapsed = time.perf_counter() - started
-        if not interrupted:  # after a Ctrl-C the figure (a second or two) waits for the end of the run
-            s.checkpoints.figure(log.rows, f"{s.label}, {Path(s.opts.txt_file or 'Grimm').name}")
-        if s.tb is not None:
-            s.tb.close()
-        if step >= s.total and not interrupted and diverged_at is None and sample is None and dist.rank == 0:
+        if not t.interrupted:  # after a Ctrl-C the figure (a second or two) waits for the end of the run
+            t.checkpoints.figure(t.log.rows, f"{t.label}, {Path(t.opts.txt_file or 'Grimm').name}")
+        if t.tb is not None:
+            t.tb.close()
+        if (
+            t.step >= t.total
+            and not t.interrupted
+            and t.diverged_at is None
+            and t.sample is None
+            and dist.rank == 0
+        ):
             with StopFlag() as stop:
-                sample = greedy_sample(s.model, s.tokenizer, s.prompt, s.opts.sample_tokens, stop)
-    s.model.eval()
+                t.sample = greedy_sample(t.model, t.tokenizer, t.prompt, t.opts.sample_tokens, stop)
+    t.model.eval()
+    log = t.log
     return TrainResult(
         run_dir=None if run.folder is None else str(run.folder),
-        model_type=s.label,
-        num_params=s.model.num_params(),
-        vocab_size=s.tokenizer.vocab_size,
+        model_type=t.label,
+        num_params=t.model.num_params(),
+        vocab_size=t.tokenizer.vocab_size,
         device=str(device),
-        precision=s.precision,
+        precision=t.precision,
         world_size=dist.world_size,
         rank=dist.rank,
-        start_step=s.state.step,
-        steps=step,
-        total_steps=s.total,
+        start_step=t.start_step,
+        steps=t.step,
+        total_steps=t.total,
         train_loss=log.last_train,
         val_loss=log.last_val,
         best_val_loss=log.best_val,
-        tokens_per_s=_tokens_per_step(s.opts, dist) * log.trained_steps / log.train_seconds
-        if log.train_seconds
-        else None,
+        tokens_per_s=t.tokens_per_step * log.trained_steps / log.train_seconds if log.train_seconds else None,
         elapsed_s=elapsed,
-        sample=sample,
-        interrupted=interrupted,
-        options=s.opts.recorded(),
+        sample=t.sample,
+        interrupted=t.interrupted,
+        options=t.opts.recorded(),
         metrics=log.rows,
-        diverged_at=diverged_at,
-        checkpoint_step=s.checkpoints.saved_step,
+        diverged_at=t.diverged_at,
+        checkpoint_step=t.checkpoints.saved_step,
         val_bpc=next((r["val_bpc"] for r in reversed(log.rows) if r.get("val_bpc") is not None), None),
-        model=s.model,
-        tokenizer=s.tokenizer,
+        model=t.model,
+        tokenizer=t.tokenizer,
     )
 
 
-@dataclass
-class Setup:
-    """What the loop works with, made once by :func:`setup`."""
+class Trainer:
+    """One run: :meth:`__init__` reads the data and makes the model, optimizer and checkpoints
+    (and ``chosen``, the line saying which sizes were chosen for the device), :meth:`loop` takes
+    the steps. What the loop reached stays on the object: ``step``, ``sample`` (the last greedy
+    sample), ``diverged_at``, ``interrupted``, ``log`` (the metrics)."""
 
-    opts: TrainOptions  # sizes chosen, eval_interval set
-    device: torch.device
-    precision: str
-    model: GPT
-    net: torch.nn.Module  # what trains: the model, compiled and/or wrapped for several processes
-    eval_net: torch.nn.Module
-    graphs: bool  # the steps replay as CUDA graphs
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    tokenizer: Tokenizer
-    train_batches: Batches
-    val_batches: Batches | None  # None without a validation split
-    val_ids: int
-    val_chars: int
-    prompt: str
-    total: int
-    schedule: int  # the length the learning-rate schedule runs over (the recorded one)
-    state: Restored
-    checkpoints: Checkpoints
-    tb: TensorBoardLog | None
-    label: str
+    def __init__(self, run: Session, dist: Dist, device: torch.device, reporter: Reporter) -> None:
+        opts, self.chosen = run.opts, None
+        if run.run is None:
+            opts, self.chosen = fill_sizes(opts, device.type)
+        self.dist, self.device, self.reporter = dist, device, reporter
+        self.precision = check_precision(opts.precision, device)
+        if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        if opts.tensorboard:  # fail before any work when tensorboard is missing
+            TensorBoardLog.summary_writer_class()
 
+        # ------------------------------------------------------------------ data
+        text, text_path = load_text(opts.txt_file)
+        opts = check_text(opts, text, text_path, run.run)
+        tokenizer = run.run.tokenizer if run.run else tokenizer_for(opts.tokenizer, text, opts.init_from)
+        if isinstance(tokenizer, BPETokenizer):
+            ids = encode_cached(text, tokenizer)  # a memory-mapped token file
+        else:
+            ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+        train_data, val_data = split_data(ids, opts.val_fraction, opts.block_size)
+        self.total = total_steps(opts, len(train_data), dist.world_size)
+        # the schedule keeps the length the run started with when a resumed run is extended
+        self.schedule = total_steps(run.recorded or opts, len(train_data), dist.world_size)
+        self.opts = opts = dataclasses.replace(opts, eval_interval=eval_interval(opts, self.schedule))
+        self.tokens_per_step = opts.batch_size * opts.block_size * dist.world_size
+        shares = (opts.block_size, opts.batch_size, opts.seed, dist.rank, dist.world_size, device)
+        self.train_batches = Batches(train_data, *shares)
+        self.val_batches = Batches(val_data, *shares, count=opts.eval_steps) if len(val_data) else None
+        self.val_ids, self.val_chars = len(val_data), len(tokenizer.decode(val_data)) if len(val_data) else 0
+        self.prompt = sample_prompt(tokenizer, val_data if len(val_data) else train_data)
+        self.tokenizer = tokenizer
 
-def setup(run: Session, dist: Dist, device: torch.device) -> tuple[Setup, str | None]:
-    """The data, model, optimizer and checkpoints of ``run``, and the line saying which sizes
-    were chosen for the device (None when none were)."""
-    opts, chosen = run.opts, None
-    if run.run is None:
-        opts, chosen = fill_sizes(opts, device.type)
-    precision = check_precision(opts.precision, device)
-    if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    if opts.tensorboard:  # fail before any work when tensorboard is missing
-        TensorBoardLog.summary_writer_class()
+        # ------------------------------------------------------------------ model and optimizer
+        torch.manual_seed(opts.seed)
+        self.model = model = model_for(opts, tokenizer.vocab_size, run.run and run.run.model_config).to(
+            device
+        )
+        check_memory(model, opts, device)
+        self.optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, (0.9, 0.95), device.type)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+        self.graphs = opts.compile and device.type == "cuda" and dist.world_size == 1
+        compiled = compile_model(model, device, self.graphs) if opts.compile else None
+        self.net = model if compiled is None else compiled
+        # the validation: compiled on a GPU; on a CPU eager (compiling it costs more than it saves)
+        self.eval_net = compiled if compiled is not None and device.type != "cpu" else model
+        if dist.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
 
-    # ------------------------------------------------------------------ data
-    text, text_path = load_text(opts.txt_file)
-    opts = check_text(opts, text, text_path, run.run)
-    tokenizer = run.run.tokenizer if run.run else tokenizer_for(opts.tokenizer, text, opts.init_from)
-    if isinstance(tokenizer, BPETokenizer):
-        ids = encode_cached(text, tokenizer)  # a memory-mapped token file
-    else:
-        ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
-    train_data, val_data = split_data(ids, opts.val_fraction, opts.block_size)
-    total = total_steps(opts, len(train_data), dist.world_size)
-    # the schedule keeps the length the run started with when a resumed run is extended
-    schedule = total_steps(run.recorded or opts, len(train_data), dist.world_size)
-    opts = dataclasses.replace(opts, eval_interval=eval_interval(opts, schedule))
+            self.net = DDP(self.net, device_ids=[device.index] if device.type == "cuda" else None)
+        state = restore(run.run, model, self.optimizer, self.scaler, device)
+        check_target(self.total, state.step, opts)
+        first = None if run.run else (model.config, opts.recorded(), tokenizer)
+        self.checkpoints = Checkpoints(run.folder, dist.rank, first, state.step if run.run else None)
+        self.tb = TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None
+        self.label = Path(opts.init_from).name if opts.init_from else opts.model_type
+        self.log = Metrics(state.rows, state.best_val)
+        self.start_step = self.step = state.step
+        self.sample, self.diverged_at, self.interrupted = None, None, False
 
-    # ------------------------------------------------------------------ model and optimizer
-    torch.manual_seed(opts.seed)
-    model = model_for(opts, tokenizer.vocab_size, run.run and run.run.model_config).to(device)
-    check_memory(model, opts, device)
-    optimizer = model.configure_optimizers(
-        opts.weight_decay, opts.lr, betas=(0.9, 0.95), device_type=device.type
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    graphs = opts.compile and device.type == "cuda" and dist.world_size == 1
-    compiled = compile_model(model, device, graphs) if opts.compile else None
-    net = model if compiled is None else compiled
-    # the validation: compiled on a GPU; on a CPU eager (compiling it costs more than it saves)
-    eval_net = compiled if compiled is not None and device.type != "cpu" else model
-    if dist.world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+    def loop(self, stop: StopFlag) -> None:
+        """The steps from where the run stands to ``total``, until a Ctrl-C or a loss that is
+        not finite stops them."""
+        opts, log = self.opts, self.log
+        wall = WallTime(self.step, self.total, opts, self.reporter, sync=self.device.type == "cuda")
+        self.reporter.start(
+            "train", "train", total=self.total, completed=self.step, loss=log.last_train, val=log.last_val
+        )
+        log.mark()
+        self.model.train()
+        try:
+            while self.step < self.total:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr_at(self.step, self.schedule, opts)
+                x, y = batch_at(self.train_batches, opts.seed, self.dist.rank, self.step)
+                if self.graphs:  # a new step: the graphs' outputs of the last one may be overwritten
+                    torch.compiler.cudagraph_mark_step_begin()
+                log.losses.append(
+                    train_step(
+                        self.net, self.optimizer, self.scaler, x, y, opts.clip_grad_norm, self.precision
+                    )
+                )
+                self.step += 1
+                wall.step_done(self.step)
+                at_eval = self.step % opts.eval_interval == 0 or self.step == self.total
+                at_row = at_eval or self.step % opts.log_interval == 0
+                if at_row:
+                    self.row(at_eval, stop)
+                if stop.requested(at_row, self.dist, self.device):
+                    break
+            if self.step < self.total:  # stopped by Ctrl-C: keep what was trained, if anything was
+                self.interrupted = True
+                if log.losses:
+                    log.close(
+                        self.step,
+                        lr_at(self.step - 1, self.schedule, opts),
+                        self.tokens_per_step,
+                        self.dist,
+                        self.device,
+                    )
+                if self.step > self.start_step:
+                    self.save()
+        except Diverged as exc:  # the last finite checkpoint stays
+            self.diverged_at, self.interrupted, saved = exc.step, False, self.checkpoints.saved_step
+            log.rows = [r for r in log.rows if saved is None or r["step"] <= saved]
+        except KeyboardInterrupt:  # a second Ctrl-C: keep the last complete checkpoint
+            self.interrupted = True
 
-        net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
-    state = restore(run.run, model, optimizer, scaler, device)
-    check_target(total, state.step, opts)
-    first = None if run.run else (model.config, opts.recorded(), tokenizer)
-    shares = (opts.block_size, opts.batch_size, opts.seed, dist.rank, dist.world_size, device)
-    return Setup(
-        opts=opts,
-        device=device,
-        precision=precision,
-        model=model,
-        net=net,
-        eval_net=eval_net,
-        graphs=graphs,
-        optimizer=optimizer,
-        scaler=scaler,
-        tokenizer=tokenizer,
-        train_batches=Batches(train_data, *shares),
-        val_batches=Batches(val_data, *shares, count=opts.eval_steps) if len(val_data) else None,
-        val_ids=len(val_data),
-        val_chars=len(tokenizer.decode(val_data)) if len(val_data) else 0,
-        prompt=sample_prompt(tokenizer, val_data if len(val_data) else train_data),
-        total=total,
-        schedule=schedule,
-        state=state,
-        checkpoints=Checkpoints(run.folder, dist.rank, first, state.step if run.run else None),
-        tb=TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None,
-        label=Path(opts.init_from).name if opts.init_from else opts.model_type,
-    ), chosen
-
-
-def loop(
-    s: Setup, log: Metrics, dist: Dist, stop: StopFlag, reporter: Reporter
-) -> tuple[int, str | None, int | None, bool]:
-    """The steps from where the run stands to ``s.total``. Returns the step reached, the last
-    greedy sample, the step whose loss diverged, and whether a Ctrl-C stopped the run."""
-    opts, step, sample = s.opts, s.state.step, None
-    wall = WallTime(step, s.total, opts, reporter, sync=s.device.type == "cuda")
-    reporter.start("train", "train", total=s.total, completed=step, loss=log.last_train, val=log.last_val)
-    log.mark()
-    s.model.train()
-    try:
-        while step < s.total:
-            for group in s.optimizer.param_groups:
-                group["lr"] = lr_at(step, s.schedule, opts)
-            x, y = batch_at(s.train_batches, opts.seed, dist.rank, step)
-            if s.graphs:  # a new step: the graphs' outputs of the last one may be overwritten
-                torch.compiler.cudagraph_mark_step_begin()
-            log.losses.append(
-                train_step(s.net, s.optimizer, s.scaler, x, y, opts.clip_grad_norm, s.precision)
+    def row(self, at_eval: bool, stop: StopFlag) -> None:
+        """The row of metrics after this step: the mean training loss, at an evaluation step the
+        validation loss and a checkpoint, every ``sample_interval`` steps a greedy sample."""
+        opts, log, step = self.opts, self.log, self.step
+        row, n = log.close(
+            step, lr_at(step - 1, self.schedule, opts), self.tokens_per_step, self.dist, self.device
+        )
+        if at_eval and self.val_batches is not None:
+            val = evaluate(
+                self.eval_net, self.val_batches, opts, self.precision, self.dist, stop, self.graphs
             )
-            step += 1
-            wall.step_done(step)
-            at_eval = step % opts.eval_interval == 0 or step == s.total
-            at_row = at_eval or step % opts.log_interval == 0
-            if at_row:
-                sample = row(s, log, step, at_eval, dist, stop, reporter) or sample
-            if stop.requested(at_row, dist, s.device):
-                break
-        if step == s.total:
-            return step, sample, None, False
-        if log.losses:  # stopped by Ctrl-C: keep what was trained, if anything was
-            log.close(step, lr_at(step - 1, s.schedule, opts), _tokens_per_step(opts, dist), dist, s.device)
-        if step > s.state.step:
-            s.checkpoints.save(step, s.total, opts, s.model, s.optimizer, s.scaler, log)
-    except Diverged as exc:  # the last finite checkpoint stays
-        saved = s.checkpoints.saved_step
-        log.rows = [r for r in log.rows if saved is None or r["step"] <= saved]
-        return step, sample, exc.step, False
-    except KeyboardInterrupt:  # a second Ctrl-C: keep the last complete checkpoint
-        pass
-    return step, sample, None, True
+            log.add_val(row, val, None if val is None else bits_per_char(val, self.val_ids, self.val_chars))
+        if self.tb is not None:
+            self.tb.row(row)
+        self.reporter.update("train", advance=n, loss=log.last_train, val=log.last_val)
+        if opts.sample_interval and step % opts.sample_interval == 0 and self.dist.rank == 0:
+            sample = greedy_sample(self.model, self.tokenizer, self.prompt, opts.sample_tokens, stop)
+            if sample is not None:  # None: a Ctrl-C abandoned it
+                self.sample = sample
+                self.reporter.log(f"step {step}: {sample!r}")
+                if self.tb is not None:
+                    self.tb.text(step, sample)
+        if at_eval:
+            self.save()
+        log.mark()  # the next row times its steps alone
 
-
-def row(
-    s: Setup, log: Metrics, step: int, at_eval: bool, dist: Dist, stop: StopFlag, reporter: Reporter
-) -> str | None:
-    """The row of metrics after ``step``: the mean training loss, at an evaluation step the
-    validation loss and a checkpoint; returns the greedy sample drawn every ``sample_interval``
-    steps (None when none was)."""
-    opts = s.opts
-    new, n = log.close(step, lr_at(step - 1, s.schedule, opts), _tokens_per_step(opts, dist), dist, s.device)
-    if at_eval and s.val_batches is not None:
-        val = evaluate(s.eval_net, s.val_batches, opts, s.precision, dist, stop, s.graphs)
-        log.add_val(new, val, None if val is None else bits_per_char(val, s.val_ids, s.val_chars))
-    if s.tb is not None:
-        s.tb.row(new)
-    reporter.update("train", advance=n, loss=log.last_train, val=log.last_val)
-    sample = None
-    if opts.sample_interval and step % opts.sample_interval == 0 and dist.rank == 0:
-        sample = greedy_sample(s.model, s.tokenizer, s.prompt, opts.sample_tokens, stop)  # None: Ctrl-C
-        if sample is not None:
-            reporter.log(f"step {step}: {sample!r}")
-            if s.tb is not None:
-                s.tb.text(step, sample)
-    if at_eval:
-        s.checkpoints.save(step, s.total, opts, s.model, s.optimizer, s.scaler, log)
-    log.mark()  # the next row times its steps alone
-    return sample
-
-
-def _tokens_per_step(opts: TrainOptions, dist: Dist) -> int:
-    return opts.batch_size * opts.block_size * dist.world_size
+    def save(self) -> None:
+        self.checkpoints.save(
+            self.step, self.total, self.opts, self.model, self.optimizer, self.scaler, self.log
+        )
 
 
 # ----------------------------------------------------------------------------- the pieces of a step
