@@ -64,7 +64,7 @@ def test_save_then_load_gives_identical_logits_and_optimizer_state(tmp_path):
         assert torch.equal(model(idx), loaded(idx))
     assert not loaded.training
     fresh = GPT(config).configure_optimizers(0.1, 1e-3)
-    assert ckpt.load_training_state(tmp_path, fresh, ckpt.open_run(tmp_path)) == {
+    assert ckpt.load_training_state(ckpt.open_run(tmp_path), fresh) == {
         "step": 2,
         "total_steps": 4,
         "finished": False,

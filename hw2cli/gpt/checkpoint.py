@@ -1,26 +1,11 @@
-"""The run directory of ``hw2 gpt train``: everything a training run writes, without pickle.
-
-``config.json``
-    ``{"format": "hw2-gpt-run", "version": 1, "model": GPTConfig fields, "train": trainer options}``
-``vocab.json``
-    ``{"chars": [...]}``: the character vocabulary in id order; or ``{"tokenizer":
-    "tokenizer.json"}`` beside the BPE tokenizer (``tokenizer.json``) the run was trained with.
-``model.safetensors``
-    the model weights only (metadata ``step``).
-``optimizer.safetensors``
-    AdamW's tensors (``state.<param index>.<name>``).
-``metrics.csv``
-    step, train loss, val loss, val bits per character, lr, tokens/s of every logged step up to
-    the checkpoint (runs written before ``val_bpc`` lack that column).
-``state.json``
-    the checkpoint's manifest, written last: the step reached, the target asked for
-    (``max_steps``/``epochs``, so that ``--resume`` continues to it), the best validation loss,
-    the fp16 loss scale, AdamW's param groups, and the size and sha256 of the three files
-    above (hw2cli.common.rundir commits them as one set).
-``loss.png``
-    Figure 3, drawn from ``metrics.csv`` (hw2cli.gpt.plot) at the end of a run.
-
-Every file read back is validated against the schemas below (hw2cli.common.schema).
+"""The run directory of ``hw2 gpt train``, without pickle (docs/gpt.md lists its files):
+``config.json`` (format, version, GPTConfig, trainer options), ``vocab.json`` (the characters,
+or the name of a BPE ``tokenizer.json`` kept beside it), ``model.safetensors``,
+``optimizer.safetensors`` (AdamW's tensors, ``state.<param index>.<name>``), ``metrics.csv``,
+``loss.png`` and ``state.json``: the manifest of the last checkpoint, written last (the step, the
+target asked for, the best validation loss, the fp16 loss scale, AdamW's param groups, and the
+size and sha256 of the files it commits as one set through hw2cli.common.rundir). Every file
+read back is validated against the schemas below (hw2cli.common.schema).
 """
 
 from __future__ import annotations
@@ -258,20 +243,19 @@ def load_run(
     weights = run.path("model.safetensors")
     if not weights.is_file():
         raise Hw2Error(f"{weights} is missing; train first or give a finished run directory")
-    fix = "give an intact run directory"
-    schema.check_tensors(weights, expected_tensors(run.model_config, weights), "config.json", fix)
+    # checked on the meta device first: a config.json edited to a huge model allocates nothing
+    schema.check_tensors(
+        weights, expected_tensors(run.model_config, weights), "config.json", "give an intact run directory"
+    )
     model = GPT(run.model_config)
-    load_weights(model, weights, fix)
+    load_model(model, str(weights), strict=True)
     return model.to(device).eval(), run.tokenizer, run.train_options
 
 
-def load_training_state(
-    run_dir: Path, optimizer: torch.optim.Optimizer, run: Run | None = None
-) -> dict[str, Any]:
-    """Restore the optimizer from ``run_dir`` and return the rest of ``state.json``."""
-    state_path = run.path(MANIFEST) if run else Path(run_dir) / MANIFEST
-    state = run.state if run and run.state else schema.load_json(state_path, State, FIX)
-    path = run.path("optimizer.safetensors") if run else Path(run_dir) / "optimizer.safetensors"
+def load_training_state(run: Run, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore the optimizer from ``run`` and return the rest of its ``state.json``."""
+    state_path, path = run.path(MANIFEST), run.path("optimizer.safetensors")
+    state = run.state or schema.load_json(state_path, State, FIX)
     if not path.is_file():
         raise Hw2Error(f"{path} is missing; this run cannot be resumed, start a new one")
     params = [p for group in optimizer.param_groups for p in group["params"]]

@@ -57,7 +57,6 @@ COURSE_SIZE = dict(model_type="gpt-mini", block_size=128, batch_size=128, max_st
 #: minutes on a 2-core CPU with evaluation and the figure (docs/benchmarks.md), where gpt-mini's
 #: 3 epochs take days.
 CPU_SIZE = dict(model_type="gpt-micro", block_size=64, batch_size=16, max_steps=1000, epochs=None)
-SIZE_FIELDS = ("model_type", "block_size", "batch_size", "max_steps", "epochs")
 
 #: What `--resume` may change; every other option defines the run and must match the record.
 RESUME_MAY_CHANGE = ("max_steps", "epochs", "device", "compile", "tensorboard")

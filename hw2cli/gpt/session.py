@@ -198,7 +198,7 @@ def restore(run: ckpt.Run | None, model, optimizer, scaler, device: torch.device
     """Weights, optimizer, loss scale and metrics of the run's last complete checkpoint."""
     if run is None:
         return Restored()
-    state = ckpt.load_training_state(run.folder, optimizer, run)
+    state = ckpt.load_training_state(run, optimizer)
     ckpt.load_weights(model, run.path("model.safetensors"))
     model.to(device)
     if state.get("scaler"):
