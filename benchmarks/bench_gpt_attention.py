@@ -83,9 +83,7 @@ def compare(name: str, repeats: int, batch_override: int | None) -> None:
             vocab_size=VOCAB,
             block_size=block,
             use_flash_attn=flash,
-            embd_pdrop=0.0,
-            resid_pdrop=0.0,
-            attn_pdrop=0.0,
+            dropout=0.0,
         )
         model = GPT(cfg).train()
         opt = model.configure_optimizers(weight_decay=0.1, learning_rate=1e-3)

@@ -88,9 +88,7 @@ def run(tokenizer, train_text: str, val_text: str, args) -> dict:
         "gpt-micro",
         vocab_size=tokenizer.vocab_size,
         block_size=args.block_size,
-        embd_pdrop=0.1,
-        resid_pdrop=0.1,
-        attn_pdrop=0.1,
+        dropout=0.1,
     )
     model = GPT(config)
     opt = model.configure_optimizers(0.1, args.lr)

@@ -78,9 +78,7 @@ def plain_loop(text: str, steps: int, seed: int = 0) -> float:
             "gpt-micro",
             vocab_size=tok.vocab_size,
             block_size=64,
-            embd_pdrop=0.0,
-            resid_pdrop=0.0,
-            attn_pdrop=0.0,
+            dropout=0.0,
         )
     )
     opt = model.configure_optimizers(0.1, 1e-3)

@@ -39,11 +39,7 @@ def child(workload: str, steps: int) -> None:
     if workload == "gpt":
         from hw2cli.gpt.model import GPT, GPTConfig
 
-        model = GPT(
-            GPTConfig.from_preset(
-                "gpt-micro", vocab_size=80, block_size=64, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0
-            )
-        )
+        model = GPT(GPTConfig.from_preset("gpt-micro", vocab_size=80, block_size=64, dropout=0.0))
         x = torch.randint(0, 80, (12, 64))
 
         def loss_fn():

@@ -51,9 +51,9 @@ def test_other_values_are_refused(command, option, values):
 
 def test_model_type_choices_are_the_presets():
     from hw2cli.common.options import specs
-    from hw2cli.gpt.config import POS_EMBS, PRESET_NAMES, TrainOptions
     from hw2cli.gpt.model import POS_EMBS as MODEL_POS_EMBS
     from hw2cli.gpt.model import PRESETS
+    from hw2cli.gpt.options import POS_EMBS, PRESET_NAMES, TrainOptions
 
     assert PRESET_NAMES == tuple(PRESETS) and MODEL_POS_EMBS is POS_EMBS
     assert specs(TrainOptions)["model_type"].choices == tuple(PRESETS)

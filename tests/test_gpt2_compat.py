@@ -16,6 +16,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
+from safetensors.torch import load_file  # noqa: E402
+from tiny_gpt import with_three_dropouts  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from hw2cli.cli import app  # noqa: E402
@@ -153,9 +155,16 @@ def test_fine_tuning_writes_an_ordinary_run_that_generates_and_resumes(tiny, tmp
     tuned, _, _ = load_run(tmp_path / "run")
     with torch.no_grad():
         assert (tuned(idx) - reference(idx).logits).abs().max() > 1e-3  # training moved it
-    result = runner.invoke(app, ["gpt", "train", "--resume", str(tmp_path / "run"), "--max-steps", "4", "-q"])
-    assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "run" / "state.json").read_text())["step"] == 4
+    shutil.copytree(tmp_path / "run", tmp_path / "old")
+    with_three_dropouts(tmp_path / "old")  # as written before one dropout field: the same run
+    for run in ("run", "old"):
+        result = runner.invoke(
+            app, ["gpt", "train", "--resume", str(tmp_path / run), "--max-steps", "4", "-q"]
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads((tmp_path / run / "state.json").read_text())["step"] == 4
+    new, old = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("run", "old"))
+    assert new.keys() == old.keys() and all(torch.equal(new[k], old[k]) for k in new)
     result = runner.invoke(
         app,
         [

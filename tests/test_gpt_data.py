@@ -122,7 +122,7 @@ def test_split_holds_out_the_last_fraction():
         data.split_data(ids, 0.005, block_size=8)
     with pytest.raises(Hw2Error, match="smaller block_size"):
         data.split_data(ids[:8], 0.0, block_size=8)
-    with pytest.raises(Hw2Error, match="val_fraction 1.0 is outside"):
+    with pytest.raises(Hw2Error, match="training split has 0 characters"):
         data.split_data(ids, 1.0, block_size=8)
 
 

@@ -50,9 +50,9 @@ def test_presets_give_the_course_sizes():
     for name, sizes in expected.items():
         cfg = GPTConfig.from_preset(name, vocab_size=65, block_size=128)
         assert (cfg.n_layer, cfg.n_head, cfg.n_embd) == sizes
-        assert (cfg.vocab_size, cfg.block_size, cfg.embd_pdrop, cfg.pos_emb) == (65, 128, 0.1, "rope")
-    cfg = GPTConfig.from_preset("gpt-nano", vocab_size=10, block_size=8, attn_pdrop=0.0, use_flash_attn=True)
-    assert (cfg.attn_pdrop, cfg.resid_pdrop, cfg.use_flash_attn) == (0.0, 0.1, True)
+        assert (cfg.vocab_size, cfg.block_size, cfg.dropout, cfg.pos_emb) == (65, 128, 0.1, "rope")
+    cfg = GPTConfig.from_preset("gpt-nano", vocab_size=10, block_size=8, dropout=0.0, use_flash_attn=True)
+    assert (cfg.dropout, cfg.use_flash_attn) == (0.0, True)
 
 
 def test_unknown_preset_lists_the_valid_names():
@@ -66,7 +66,7 @@ def test_unknown_preset_lists_the_valid_names():
         (dict(n_embd=30, n_head=4), "divisible"),
         (dict(n_embd=18, n_head=6), "odd"),  # head size 3: RoPE needs pairs
         (dict(block_size=0), "block_size"),
-        (dict(attn_pdrop=1.0), "attn_pdrop"),
+        (dict(dropout=1.0), "dropout"),
     ],
 )
 def test_bad_config_is_refused(overrides, message):
@@ -416,9 +416,7 @@ def test_a_model_overfits_a_repetitive_text_and_greedy_generation_reproduces_it(
         n_embd=32,
         vocab_size=len(chars),
         block_size=32,
-        embd_pdrop=0.0,
-        resid_pdrop=0.0,
-        attn_pdrop=0.0,
+        dropout=0.0,
     )
     model = GPT(cfg)
     opt = model.configure_optimizers(weight_decay=0.0, learning_rate=1e-2)

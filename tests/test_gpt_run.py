@@ -16,8 +16,8 @@ from hw2cli.cli import app
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
-from hw2cli.gpt.config import COURSE_SIZE, CPU_SIZE, TrainOptions, eval_interval, fill_sizes
 from hw2cli.gpt.data import CharTokenizer
+from hw2cli.gpt.options import COURSE_SIZE, CPU_SIZE, TrainOptions, eval_interval, fill_sizes
 from hw2cli.gpt.train import lr_at, train
 
 runner = CliRunner()
@@ -396,12 +396,12 @@ class _Notes(Reporter):
     ],
 )
 def test_the_estimate_comes_from_the_steps_after_the_first(monkeypatch, per_step, expected):
-    from hw2cli.gpt import run
+    from hw2cli.gpt import metrics
 
     clock = [100.0]
-    monkeypatch.setattr(run.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(metrics.time, "perf_counter", lambda: clock[0])
     notes = _Notes()
-    wall = run.WallTime(0, 1000, TrainOptions(eval_interval=100, eval_steps=20), notes)
+    wall = metrics.WallTime(0, 1000, TrainOptions(eval_interval=100, eval_steps=20), notes)
     clock[0] += 30.0  # the first step: start-up and compilation, not timed
     wall.step_done(1)
     for step in range(2, 8):
@@ -439,35 +439,29 @@ def _ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_ctrl_c_in_a_backward_pass_abandons_the_step(corpus, tmp_path, monkeypatch):
-    """The gradient hooks of the linear layers are where a Ctrl-C stops a backward pass: the
-    step is not taken, the checkpoint holds the steps before it, and resuming ends where an
-    uninterrupted run ends."""
+def test_ctrl_c_in_a_step_finishes_it_and_saves_it(corpus, tmp_path, monkeypatch):
+    """A Ctrl-C in the middle of a step (here its forward pass) lets the step finish, then the
+    loop stops: the checkpoint holds that step, and resuming ends where an uninterrupted run
+    ends, weight for weight."""
     import torch
     from tiny_gpt import weights
 
-    from hw2cli.gpt import run as run_module
+    from hw2cli.gpt import train as train_module
 
     train(tiny(corpus, tmp_path / "full"))
-    calls = {"n": 0, "after": 0}
-    per_step = []
+    real_step, calls = train_module.train_step, {"n": 0}
 
-    def hook(grad):  # the 3rd layer's gradient of step 5 (steps 1-4 counted first)
+    def step(net, *args):
         calls["n"] += 1
-        if calls["n"] == 4 * per_step[0] + 3:
+        if calls["n"] == 5:  # the 5th step: a Ctrl-C arrives before its forward pass
             _ctrl_c()
-        elif calls["n"] > 4 * per_step[0] + 3:
-            calls["after"] += 1
+        return real_step(net, *args)
 
-    counting = {"n": 0}
-    monkeypatch.setattr(run_module, "_unchanged", lambda grad: counting.__setitem__("n", counting["n"] + 1))
-    train(tiny(corpus, tmp_path / "count", max_steps=1))
-    per_step.append(counting["n"])  # hooks a step runs: one per linear layer
-    monkeypatch.setattr(run_module, "_unchanged", hook)
+    monkeypatch.setattr(train_module, "train_step", step)
     cut = train(tiny(corpus, tmp_path / "cut"))
-    assert cut.interrupted and cut.steps == 4 and cut.checkpoint_step == 4
-    assert calls["after"] == 0  # nothing of that backward pass ran after the Ctrl-C
-    monkeypatch.setattr(run_module, "_unchanged", lambda grad: None)
+    assert cut.interrupted and cut.steps == 5 and cut.checkpoint_step == 5 and calls["n"] == 5
+    assert [r["step"] for r in cut.metrics] == [3, 5]
+    monkeypatch.setattr(train_module, "train_step", real_step)
     train(TrainOptions(resume=str(tmp_path / "cut")))
     a, b = weights(tmp_path / "full"), weights(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)

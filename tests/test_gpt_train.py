@@ -13,15 +13,15 @@ import sys
 
 import pytest
 import torch
-from tiny_gpt import TEXT, tiny, weights, write_corpus
+from tiny_gpt import TEXT, tiny, weights, with_three_dropouts, write_corpus
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import MARKER
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
-from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
+from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.train import lr_at, train
 
 
@@ -64,7 +64,7 @@ def test_save_then_load_gives_identical_logits_and_optimizer_state(tmp_path):
         assert torch.equal(model(idx), loaded(idx))
     assert not loaded.training
     fresh = GPT(config).configure_optimizers(0.1, 1e-3)
-    assert ckpt.load_training_state(tmp_path, fresh, ckpt.open_run(tmp_path)) == {
+    assert ckpt.load_training_state(ckpt.open_run(tmp_path), fresh) == {
         "step": 2,
         "total_steps": 4,
         "finished": False,
@@ -124,6 +124,37 @@ def test_resume_after_max_steps_reaches_the_same_weights(corpus, tmp_path):
     assert resumed.start_step == 6 and resumed.steps == 12
     assert_same_weights(tmp_path / "full", tmp_path / "split")
     assert [r["step"] for r in ckpt.read_metrics(tmp_path / "split")] == [3, 6, 9, 12]
+
+
+def test_a_run_written_with_three_dropout_fields_resumes_and_generates(corpus, tmp_path):
+    """config.json from before one dropout field (embd/resid/attn_pdrop) still loads: the run
+    resumes to the weights of an uninterrupted one, and `gpt generate` samples from it."""
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    train(tiny(corpus, tmp_path / "full", dropout=0.2))
+    train(tiny(corpus, tmp_path / "old", dropout=0.2, max_steps=6))
+    with_three_dropouts(tmp_path / "old")
+    assert ckpt.open_run(tmp_path / "old").model_config.dropout == 0.2
+    train(TrainOptions(max_steps=12, device="cpu", resume=str(tmp_path / "old")))
+    assert_same_weights(tmp_path / "full", tmp_path / "old")
+    assert (
+        "attn_pdrop" in json.loads((tmp_path / "old" / "config.json").read_text())["model"]
+    )  # kept as it was
+    done = CliRunner().invoke(app, ["gpt", "generate", str(tmp_path / "old"), "--prompt", "The", "--greedy"])
+    assert done.exit_code == 0 and "The" in done.stdout, done.output
+
+
+def test_three_dropout_fields_that_differ_are_refused(corpus, tmp_path):
+    train(tiny(corpus, tmp_path / "run", max_steps=3))
+    with_three_dropouts(tmp_path / "run")
+    path = tmp_path / "run" / "config.json"
+    path.write_text(path.read_text().replace('"attn_pdrop": 0.1', '"attn_pdrop": 0.3'))
+    with pytest.raises(
+        Hw2Error, match="config.json: field model: embd_pdrop, resid_pdrop, attn_pdrop differ"
+    ):
+        ckpt.open_run(tmp_path / "run")
 
 
 class _CtrlCAt(Reporter):

@@ -28,7 +28,7 @@ from hw2cli.common.io import MARKER
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
 from hw2cli.gpt import train as train_module
-from hw2cli.gpt.config import TrainOptions
+from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.train import train
 
 runner = CliRunner()

@@ -3,10 +3,12 @@ gpt-nano options that train in well under a second a step."""
 
 from __future__ import annotations
 
+import json
+
 import torch
 from safetensors.torch import load_file
 
-from hw2cli.gpt.config import TrainOptions
+from hw2cli.gpt.options import TrainOptions
 
 TEXT = "".join(
     f"The {w} sat by the well and spun {n} threads of gold.\n"
@@ -41,3 +43,13 @@ def tiny(corpus, out, **kw) -> TrainOptions:
 
 def weights(run_dir) -> dict[str, torch.Tensor]:
     return load_file(str(run_dir / "model.safetensors"))
+
+
+def with_three_dropouts(run_dir) -> None:
+    """Rewrite ``run_dir``'s config.json as hw2 wrote it before one dropout field: the model's
+    dropout as ``embd_pdrop``, ``resid_pdrop`` and ``attn_pdrop`` (config.json is not hashed)."""
+    path = run_dir / "config.json"
+    config = json.loads(path.read_text())
+    dropout = config["model"].pop("dropout")
+    config["model"].update(embd_pdrop=dropout, resid_pdrop=dropout, attn_pdrop=dropout)
+    path.write_text(json.dumps(config, indent=2) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from hw2cli.commands._options import JsonOut, Quiet, Threads, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import catch_interrupts, use_threads, user_errors
 from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
-from hw2cli.gpt.config import NONFINITE_EXIT, GenerateOptions, TrainOptions
+from hw2cli.gpt.options import NONFINITE_EXIT, GenerateOptions, TrainOptions
 
 app = typer.Typer(
     help="Train a character-level micro-GPT on a book and sample from it.", no_args_is_help=True
@@ -35,7 +36,6 @@ def _inputs(opts: TrainOptions) -> dict[str, Path | None]:
     cached), a pretrained folder, a tokenizer file, and a resumed run's recorded ones."""
     from hw2cli.common.cache import cache_dir
     from hw2cli.gpt.data import GRIMM_FILE
-    from hw2cli.gpt.run import recorded_inputs
 
     inputs = {
         "--txt-file": None if opts.txt_file is None else Path(opts.txt_file),
@@ -45,7 +45,55 @@ def _inputs(opts: TrainOptions) -> dict[str, Path | None]:
         "--init-from": None if opts.init_from is None else Path(opts.init_from),
         "--tokenizer": Path(opts.tokenizer) if opts.tokenizer not in (None, "char", "gpt2") else None,
     }
-    return {**inputs, **recorded_inputs(opts.resume)}
+    return {**inputs, **_recorded_inputs(opts.resume)}
+
+
+def _recorded_inputs(resume: str | None) -> dict[str, Path]:
+    """The files a run being resumed reads (its recorded text, or the default corpus, and a
+    pretrained folder or tokenizer file); nothing when the folder cannot be read (resuming then
+    fails with its own message)."""
+    from hw2cli.common.cache import cache_dir
+    from hw2cli.common.errors import Hw2Error, Hw2Warning
+    from hw2cli.gpt.checkpoint import open_run
+    from hw2cli.gpt.data import GRIMM_FILE
+    from hw2cli.gpt.pretrained import HUB_MODELS
+
+    if resume is None:
+        return {}
+    try:
+        with warnings.catch_warnings():  # the run itself warns about a half-written checkpoint
+            warnings.simplefilter("ignore", Hw2Warning)
+            recorded = open_run(resume, hashes=()).train_options
+    except Hw2Error:
+        return {}
+    text = recorded.get("txt_file")
+    inputs = {"recorded --txt-file": Path(text) if text else cache_dir() / GRIMM_FILE}
+    if recorded.get("init_from") and recorded["init_from"] not in HUB_MODELS:
+        inputs["recorded --init-from"] = Path(recorded["init_from"])
+    if recorded.get("tokenizer") not in (None, "char", "gpt2"):
+        inputs["recorded --tokenizer"] = Path(recorded["tokenizer"])
+    return inputs
+
+
+def _check_tensorboard(folder: str | None, out: str | None, inputs: dict[str, Path | None]) -> None:
+    """Refuse a ``tensorboard`` folder that is a file, lies in the run directory, or is or lies
+    in something the run reads (before any work)."""
+    from hw2cli.common.io import resolve_path
+    from hw2cli.common.options import OptionError
+
+    if folder is None:
+        return
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"{{tensorboard}} {folder} is a file, not a folder; give a folder for the events")
+    places = {"the run directory": None if out is None else Path(out), **inputs}
+    for label, place in places.items():
+        if place is not None:
+            resolved, base = resolve_path(path), resolve_path(Path(place))
+            if resolved == base or base in resolved.parents:
+                raise OptionError(
+                    f"{{tensorboard}} {folder} lies in {label} {place}; give a folder outside it"
+                )
 
 
 def _exit_3_if_diverged(result) -> None:
@@ -73,7 +121,7 @@ def gpt_train(
     a run of minutes on a CPU), says what it chose, and estimates the wall time after a few steps."""
     from hw2cli.gpt import render
     from hw2cli.gpt.data import check_text_file
-    from hw2cli.gpt.run import Dist, check_tensorboard
+    from hw2cli.gpt.dist import Dist
     from hw2cli.gpt.train import train
 
     given = _given(ctx)
@@ -87,7 +135,7 @@ def gpt_train(
         return
     out = opts.resume or opts.out
     check_text_file(opts.txt_file)  # the inputs first, then the outputs
-    check_tensorboard(opts.tensorboard, out, _inputs(opts))
+    _check_tensorboard(opts.tensorboard, out, _inputs(opts))
     try:
         run_command(
             lambda reporter: train(opts, reporter, given=given),

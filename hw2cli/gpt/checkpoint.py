@@ -1,26 +1,11 @@
-"""The run directory of ``hw2 gpt train``: everything a training run writes, without pickle.
-
-``config.json``
-    ``{"format": "hw2-gpt-run", "version": 1, "model": GPTConfig fields, "train": trainer options}``
-``vocab.json``
-    ``{"chars": [...]}``: the character vocabulary in id order; or ``{"tokenizer":
-    "tokenizer.json"}`` beside the BPE tokenizer (``tokenizer.json``) the run was trained with.
-``model.safetensors``
-    the model weights only (metadata ``step``).
-``optimizer.safetensors``
-    AdamW's tensors (``state.<param index>.<name>``).
-``metrics.csv``
-    step, train loss, val loss, val bits per character, lr, tokens/s of every logged step up to
-    the checkpoint (runs written before ``val_bpc`` lack that column).
-``state.json``
-    the checkpoint's manifest, written last: the step reached, the target asked for
-    (``max_steps``/``epochs``, so that ``--resume`` continues to it), the best validation loss,
-    the fp16 loss scale, AdamW's param groups, and the size and sha256 of the three files
-    above (hw2cli.common.rundir commits them as one set).
-``loss.png``
-    Figure 3, drawn from ``metrics.csv`` (hw2cli.gpt.plot) at the end of a run.
-
-Every file read back is validated against the schemas below (hw2cli.common.schema).
+"""The run directory of ``hw2 gpt train``, without pickle (docs/gpt.md lists its files):
+``config.json`` (format, version, GPTConfig, trainer options), ``vocab.json`` (the characters,
+or the name of a BPE ``tokenizer.json`` kept beside it), ``model.safetensors``,
+``optimizer.safetensors`` (AdamW's tensors, ``state.<param index>.<name>``), ``metrics.csv``,
+``loss.png`` and ``state.json``: the manifest of the last checkpoint, written last (the step, the
+target asked for, the best validation loss, the fp16 loss scale, AdamW's param groups, and the
+size and sha256 of the files it commits as one set through hw2cli.common.rundir). Every file
+read back is validated against the schemas below (hw2cli.common.schema).
 """
 
 from __future__ import annotations
@@ -30,6 +15,7 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,13 +23,17 @@ from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import ConfigDict, Field, create_model, field_validator, model_validator
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from hw2cli.common import rundir, schema
-from hw2cli.common.errors import Hw2Error
-from hw2cli.gpt.config import TrainOptions
+from hw2cli.common.errors import Hw2Error, Hw2Warning
+from hw2cli.common.options import OptionError
 from hw2cli.gpt.data import CharTokenizer
-from hw2cli.gpt.model import GPT, GPTConfig
+from hw2cli.gpt.metrics import check_finite_weights
+from hw2cli.gpt.model import GPT, LEGACY_DROPOUTS, GPTConfig
+from hw2cli.gpt.options import TrainOptions
+from hw2cli.gpt.plot import save_loss_plot
 from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, Tokenizer
 
 FORMAT = "hw2-gpt-run"
@@ -73,9 +63,6 @@ MODEL_BOUNDS = {  # beyond these a config.json was edited, not written by hw2 (g
     "n_embd": _Size(le=1 << 16),
     "vocab_size": _Size(le=0x110000),
     "block_size": _Size(le=1 << 20),
-    "embd_pdrop": Field(ge=0, lt=1),
-    "resid_pdrop": Field(ge=0, lt=1),
-    "attn_pdrop": Field(ge=0, lt=1),
     "rope_base": Field(gt=0, allow_inf_nan=False),
 }
 
@@ -158,7 +145,8 @@ class MetricRow(schema.Strict):
 @functools.cache
 def config_schema() -> type[schema.Strict]:
     """``config.json``; the model and trainer sections follow GPTConfig and TrainOptions."""
-    model = schema.from_dataclass(GPTConfig, "ModelSection", MODEL_BOUNDS, legacy={"abs_emb": bool})
+    legacy = {"abs_emb": bool, **dict.fromkeys(LEGACY_DROPOUTS, float)}  # read by GPTConfig.from_dict
+    model = schema.from_dataclass(GPTConfig, "ModelSection", MODEL_BOUNDS, legacy=legacy)
     train = schema.from_dataclass(TrainOptions, "TrainSection", legacy={"abs_emb": bool})
     return create_model(
         "RunConfig",
@@ -168,11 +156,6 @@ def config_schema() -> type[schema.Strict]:
         model=(model, ...),
         train=(train, ...),
     )
-
-
-def model_config_from(section: dict[str, Any]) -> GPTConfig:
-    """GPTConfig from config.json's ``model`` section (validated by :func:`config_schema`)."""
-    return GPTConfig.from_dict(section)  # runs saved before pos_emb: abs_emb reads as pos_emb
 
 
 # ----------------------------------------------------------------------------- reading
@@ -194,12 +177,16 @@ class Run:
         return self.checkpoint.path(name)
 
 
+def check_folder(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise Hw2Error(f"run directory {folder} does not exist; give a folder that `hw2 gpt train` wrote")
+    return folder
+
+
 def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...] | None = None) -> Run:
     """Validate ``run_dir``: manifest and its files' sizes and hashes (of the files in
     ``hashes``; default all), config, vocabulary, their agreement."""
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        raise Hw2Error(f"run directory {folder} does not exist; give the --out folder of `hw2 gpt train`")
+    folder = check_folder(Path(run_dir))
     checkpoint = rundir.read_checkpoint(folder, MANIFEST, State, fix, hashes)
     config_path, vocab_path = checkpoint.path("config.json"), checkpoint.path("vocab.json")
     cfg = schema.load_json(config_path, config_schema(), fix)
@@ -210,7 +197,7 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...]
     else:
         tokenizer = CharTokenizer.from_json(schema.validate(vocab_path, Vocab, vocab, fix).model_dump())
     model_section = cfg.model.model_dump(exclude_unset=True)
-    model_config = schema.construct(config_path, "model", lambda: model_config_from(model_section), fix)
+    model_config = schema.construct(config_path, "model", lambda: GPTConfig.from_dict(model_section), fix)
     if model_config.vocab_size != tokenizer.vocab_size:
         what = "field chars" if isinstance(tokenizer, CharTokenizer) else TOKENIZER_FILE
         raise Hw2Error(
@@ -256,20 +243,19 @@ def load_run(
     weights = run.path("model.safetensors")
     if not weights.is_file():
         raise Hw2Error(f"{weights} is missing; train first or give a finished run directory")
-    fix = "give an intact run directory"
-    schema.check_tensors(weights, expected_tensors(run.model_config, weights), "config.json", fix)
+    # checked on the meta device first: a config.json edited to a huge model allocates nothing
+    schema.check_tensors(
+        weights, expected_tensors(run.model_config, weights), "config.json", "give an intact run directory"
+    )
     model = GPT(run.model_config)
-    load_weights(model, weights, fix)
+    load_model(model, str(weights), strict=True)
     return model.to(device).eval(), run.tokenizer, run.train_options
 
 
-def load_training_state(
-    run_dir: Path, optimizer: torch.optim.Optimizer, run: Run | None = None
-) -> dict[str, Any]:
-    """Restore the optimizer from ``run_dir`` and return the rest of ``state.json``."""
-    state_path = run.path(MANIFEST) if run else Path(run_dir) / MANIFEST
-    state = run.state if run and run.state else schema.load_json(state_path, State, FIX)
-    path = run.path("optimizer.safetensors") if run else Path(run_dir) / "optimizer.safetensors"
+def load_training_state(run: Run, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore the optimizer from ``run`` and return the rest of its ``state.json``."""
+    state_path, path = run.path(MANIFEST), run.path("optimizer.safetensors")
+    state = run.state or schema.load_json(state_path, State, FIX)
     if not path.is_file():
         raise Hw2Error(f"{path} is missing; this run cannot be resumed, start a new one")
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -387,3 +373,54 @@ def save_checkpoint(
         remove = tuple(name for name in ALL_RUN_FILES if name not in files)
     manifest = {**state, "param_groups": optimizer.state_dict()["param_groups"]}
     rundir.commit(Path(run_dir), MANIFEST, State, manifest, files, hashed=CHECKPOINT_FILES, remove=remove)
+
+
+class Checkpoints:
+    """Commits the checkpoints of one run (rank 0; the other ranks only check the weights), and
+    draws Figure 3 from the rows of the last one."""
+
+    def __init__(self, folder: Path | None, rank: int, first: tuple | None, saved_step: int | None) -> None:
+        self.folder, self.rank = folder, rank
+        self.first = first  # (model config, recorded options, tokenizer) until the first commit
+        self.saved_step = saved_step
+
+    def save(self, step: int, total: int, opts: TrainOptions, model, optimizer, scaler, log) -> None:
+        """Commit weights, optimizer, metrics and state.json as one set, unless the weights are no
+        longer finite (Diverged: the previous checkpoint stays)."""
+        check_finite_weights(model, step)
+        if self.folder is None or self.rank != 0:
+            return
+        state = {
+            "step": step,
+            "total_steps": total,
+            "max_steps": opts.max_steps,  # the target asked for, which resuming continues to
+            "epochs": opts.epochs,
+            "best_val_loss": log.best_val,
+            "finished": step >= total,
+            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        }
+        try:
+            save_checkpoint(self.folder, model, optimizer, state, log.rows, first=self.first)
+        except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
+            fix = "fix that (disk space, the folder, ulimit -f) and"
+            kept = (  # a hint to resume only where there is a checkpoint to resume
+                f"nothing was saved: {fix} run the same command again"
+                if self.saved_step is None
+                else f"the checkpoint of step {self.saved_step} stays: {fix} continue with {{resume}} {self.folder}"
+            )
+            reason = getattr(exc, "strerror", None) or exc
+            raise OptionError(
+                f"cannot write the checkpoint of step {step} into {self.folder} ({reason}); {kept}"
+            ) from None
+        self.first, self.saved_step = None, step
+
+    def figure(self, rows: list[dict[str, Any]], title: str) -> None:
+        """Figure 3 (loss.png) from the rows of the last checkpoint; nothing before one exists."""
+        if self.folder is None or self.rank != 0 or self.saved_step is None:
+            return
+        path = self.folder / "loss.png"
+        try:  # drawn from metrics.csv: losing it loses no training
+            save_loss_plot(path, [r for r in rows if r["step"] <= self.saved_step], title=title)
+        except OSError as exc:
+            message = f"cannot write {path} ({exc.strerror or exc}); the checkpoint is complete"
+            warnings.warn(message, Hw2Warning, stacklevel=2)

@@ -138,10 +138,8 @@ def split_data(data: torch.Tensor, val_fraction: float, block_size: int) -> tupl
     """The first ``1 - val_fraction`` of the ids for training, the rest for validation.
 
     Both parts must hold at least one window of ``block_size + 1`` ids (validation only when
-    ``val_fraction > 0``).
+    ``val_fraction > 0``, which TrainOptions keeps within [0, 0.9]).
     """
-    if not 0.0 <= val_fraction < 1.0:
-        raise OptionError(f"{{val_fraction}} {val_fraction} is outside [0, 1); use e.g. 0.1")
     n_train = len(data) - int(round(len(data) * val_fraction))
     train, val = data[:n_train], data[n_train:]
     if len(train) < block_size + 1:

@@ -26,23 +26,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.options import OptionError
-from hw2cli.gpt.config import POS_EMBS
+from hw2cli.common.options import OptionError, check_value
+from hw2cli.gpt.options import DROPOUT, POS_EMBS, PRESETS
 
 NORMS = ("rmsnorm", "layernorm")
+LEGACY_DROPOUTS = ("embd_pdrop", "resid_pdrop", "attn_pdrop")  # config.json before one dropout
 GPT2_STYLE = dict(pos_emb="learned", norm="layernorm", tie_head=True)  # the config of OpenAI's GPT-2
-
-# n_layer / n_head / n_embd of the course's model types (minGPT's presets).
-PRESETS: dict[str, dict[str, int]] = {
-    "gpt-nano": dict(n_layer=3, n_head=3, n_embd=48),
-    "gpt-micro": dict(n_layer=4, n_head=4, n_embd=128),
-    "gpt-mini": dict(n_layer=6, n_head=6, n_embd=384),
-    "gopher-44m": dict(n_layer=8, n_head=16, n_embd=512),
-    "gpt2": dict(n_layer=12, n_head=12, n_embd=768),
-    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),
-    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),
-    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),
-}
 
 
 @dataclass
@@ -52,9 +41,7 @@ class GPTConfig:
     n_embd: int
     vocab_size: int
     block_size: int
-    embd_pdrop: float = 0.1
-    resid_pdrop: float = 0.1
-    attn_pdrop: float = 0.1
+    dropout: float = 0.1  # of the embeddings, the attention weights and each residual branch
     use_flash_attn: bool = False  # F.scaled_dot_product_attention instead of the explicit softmax
     pos_emb: str = "rope"  # "rope", "learned" (absolute, added to the token embedding) or "none"
     attn_scale: bool = True  # False drops the 1/sqrt(head size) factor of the attention scores
@@ -79,9 +66,7 @@ class GPTConfig:
                 f"RoPE rotates pairs of dimensions, but head size {self.n_embd // self.n_head} is odd; "
                 "use an even head size or learned positions"
             )
-        for name in ("embd_pdrop", "resid_pdrop", "attn_pdrop"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise Hw2Error(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        check_value("dropout", DROPOUT, self.dropout)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> GPTConfig:
@@ -94,8 +79,13 @@ class GPTConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GPTConfig:
         """A config saved with ``asdict``; older runs' ``abs_emb: true/false`` reads as
-        ``pos_emb="learned"/"rope"``."""
+        ``pos_emb="learned"/"rope"``, their three equal ``*_pdrop`` as ``dropout``."""
         d = dict(d)
+        pdrops = {d.pop(k) for k in LEGACY_DROPOUTS if k in d}
+        if len(pdrops) > 1:
+            raise Hw2Error(f"{', '.join(LEGACY_DROPOUTS)} differ; hw2 has one dropout, give them one value")
+        if pdrops:
+            d.setdefault("dropout", pdrops.pop())
         if "abs_emb" in d:
             abs_emb = d.pop("abs_emb")
             d.setdefault("pos_emb", "learned" if abs_emb else "rope")
@@ -170,13 +160,13 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.use_flash_attn = config.use_flash_attn
-        self.attn_pdrop = config.attn_pdrop
+        self.attn_pdrop = config.dropout
         self.scale = 1.0 / math.sqrt(config.n_embd // config.n_head) if config.attn_scale else 1.0
         self.recorder: list[torch.Tensor] | None = None  # set by GPT.record_attention
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
-        self.attn_dropout = nn.Dropout(config.attn_pdrop)
-        self.resid_dropout = nn.Dropout(config.resid_pdrop)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
         mask = torch.ones(config.block_size, config.block_size, dtype=torch.bool).tril()
         self.register_buffer("mask", mask, persistent=False)
 
@@ -266,7 +256,7 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
         self.gelu = TanhGELU()
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
-        self.dropout = nn.Dropout(config.resid_pdrop)
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
@@ -303,7 +293,7 @@ class GPT(nn.Module):
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.pos_emb == "learned" else None
-        self.drop = nn.Dropout(config.embd_pdrop)
+        self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = make_norm(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)

@@ -17,8 +17,8 @@ import torch
 from hw2cli.common import schema
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
-from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.model import GPT, GPT2_STYLE, GPTConfig
+from hw2cli.gpt.options import TrainOptions
 
 HUB_MODELS = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 HUB_OWNER = "openai-community"
@@ -128,9 +128,7 @@ def load_pretrained(
         n_embd=cfg["n_embd"],
         vocab_size=cfg["vocab_size"],
         block_size=block_size,
-        embd_pdrop=dropout,
-        resid_pdrop=dropout,
-        attn_pdrop=dropout,
+        dropout=dropout,
         use_flash_attn=use_flash_attn,
         **GPT2_STYLE,
     )
@@ -172,9 +170,7 @@ def model_for(opts: TrainOptions, vocab_size: int, resumed: GPTConfig | None = N
                 opts.model_type,
                 vocab_size=vocab_size,
                 block_size=opts.block_size,
-                embd_pdrop=opts.dropout,
-                resid_pdrop=opts.dropout,
-                attn_pdrop=opts.dropout,
+                dropout=opts.dropout,
                 use_flash_attn=opts.flash_attn,
                 pos_emb=opts.pos_emb,
                 attn_scale=opts.attn_scale,

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hw2cli.common.progress import RichReporter
-from hw2cli.gpt.config import TrainOptions
+from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.sample import GenerateResult
 from hw2cli.gpt.train import TrainResult
 

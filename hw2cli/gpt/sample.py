@@ -9,11 +9,11 @@ from typing import Any
 import torch
 
 from hw2cli.common.device import resolve_device
-from hw2cli.gpt import run
 from hw2cli.gpt.checkpoint import load_run
-from hw2cli.gpt.config import GenerateOptions
 from hw2cli.gpt.model import GPT
+from hw2cli.gpt.options import GenerateOptions
 from hw2cli.gpt.pretrained import load_pretrained
+from hw2cli.gpt.stop import StopFlag, Stopped
 from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, Tokenizer
 
 
@@ -93,12 +93,12 @@ def sample_prompt(tokenizer: Tokenizer, ids) -> str:
 
 
 @torch.no_grad()
-def greedy_sample(model: GPT, tokenizer: Tokenizer, prompt: str, tokens: int, stop) -> str | None:
+def greedy_sample(model: GPT, tokenizer: Tokenizer, prompt: str, tokens: int, stop: StopFlag) -> str | None:
     """``tokens`` greedy tokens after ``prompt`` (None when a Ctrl-C abandoned it)."""
     idx = torch.tensor([tokenizer.encode(prompt)], device=next(model.parameters()).device)
     try:
         with stop.abandonable():
             out = model.generate(idx, tokens, do_sample=False)
-    except run.Stopped:
+    except Stopped:
         return None
     return tokenizer.decode(out[0].tolist())

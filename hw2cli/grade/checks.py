@@ -252,7 +252,7 @@ def _flash_matches(sub: Submission) -> None:
 @check("attention-reference")
 def _attention_reference(sub: Submission) -> None:
     mine = _attn(sub, abs_emb=True)
-    cfg = ref.GPTConfig(**TINY, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, pos_emb="learned")
+    cfg = ref.GPTConfig(**TINY, dropout=0.0, pos_emb="learned")
     hw2 = ref.CausalSelfAttention(cfg).eval()
     hw2.c_attn.load_state_dict(_part(mine, "c_attn", "CausalSelfAttention").state_dict())
     hw2.c_proj.load_state_dict(_part(mine, "c_proj", "CausalSelfAttention").state_dict())
@@ -365,7 +365,7 @@ def _block(sub: Submission) -> None:
 @check("gpt-forward")
 def _gpt_forward(sub: Submission) -> None:
     mine = _build(sub.module.GPT, _config(sub, abs_emb=True))
-    cfg = ref.GPTConfig(**TINY, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, pos_emb="learned")
+    cfg = ref.GPTConfig(**TINY, dropout=0.0, pos_emb="learned")
     hw2 = ref.GPT(cfg).eval()
     t = _part(mine, "transformer", "GPT")
     weights = {
@@ -502,7 +502,7 @@ def _train_loss(sub: Submission) -> str:
     torch.manual_seed(0)
     mine = _curve(sub.module.GPT(_config(sub, **size)), data)
     torch.manual_seed(0)
-    hw2 = _curve(ref.GPT(ref.GPTConfig(**size, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0)), data)
+    hw2 = _curve(ref.GPT(ref.GPTConfig(**size, dropout=0.0)), data)
     shown = f"losses per {WINDOW} steps {[round(x, 2) for x in mine]}, hw2's {[round(x, 2) for x in hw2]}"
     if max(abs(a - b) for a, b in zip(mine, hw2, strict=True)) > BAND:
         raise Fail(f"{shown}: more than {BAND} apart; check the initialization and that every weight trains")

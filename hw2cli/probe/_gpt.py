@@ -18,8 +18,8 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import model as gpt_model
-from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.data import CharTokenizer, load_text, split_data
+from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.train import train
 
 
@@ -40,9 +40,7 @@ def make_config(
         n_embd=n_embd,
         vocab_size=vocab_size,
         block_size=block_size,
-        embd_pdrop=0.0,
-        resid_pdrop=0.0,
-        attn_pdrop=0.0,
+        dropout=0.0,
         use_flash_attn=flash,
         pos_emb=pos_emb,
         attn_scale=attn_scale,
@@ -80,52 +78,33 @@ class Trained:
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass
-class TrainSpec:
-    """What the probes vary between trainings; everything else is shared."""
-
-    txt_file: str | None
-    steps: int
-    seed: int
-    device: str
-    block_size: int = 64
-    batch_size: int = 32
-    model_type: str = "gpt-nano"
-    lr: float = 1e-3
-    eval_steps: int = 10
-
-
-def train_gpt(
-    spec: TrainSpec,
-    label: str,
-    reporter: Reporter,
-    pos_emb: str = "rope",
-    attn_scale: bool = True,
-    model_type: str | None = None,
-    n_head: int | None = None,
-) -> Trained:
-    """Train with ``hw2cli.gpt.train.train`` (no dropout), in memory."""
-    opts = TrainOptions(
-        txt_file=spec.txt_file,
-        model_type=model_type or spec.model_type,
-        n_head=n_head,
-        block_size=spec.block_size,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        max_steps=spec.steps,
-        seed=spec.seed,
-        device=spec.device,
+def train_options(
+    txt_file: str | None, steps: int, seed: int, device: str, block_size: int = 64, batch_size: int = 32
+) -> TrainOptions:
+    """The probes' training run, in memory: gpt-nano without dropout, five validation losses,
+    no samples; a probe varies it with ``train_gpt``'s ``changes``."""
+    return TrainOptions(
+        txt_file=txt_file,
+        model_type="gpt-nano",
+        block_size=block_size,
+        batch_size=batch_size,
+        lr=1e-3,
+        max_steps=steps,
+        seed=seed,
+        device=device,
         dropout=0.0,
-        eval_interval=max(1, spec.steps // 5),
-        eval_steps=spec.eval_steps,
-        log_interval=max(1, spec.steps // 50),
+        eval_interval=max(1, steps // 5),
+        eval_steps=10,
+        log_interval=max(1, steps // 50),
         sample_interval=0,
-        pos_emb=pos_emb,
-        attn_scale=attn_scale,
         out=None,
     )
-    reporter.log(f"training {label} ({spec.steps} steps)")
-    result = train(opts, reporter=reporter)
+
+
+def train_gpt(opts: TrainOptions, label: str, reporter: Reporter, **changes: Any) -> Trained:
+    """Train ``opts`` with ``changes`` (e.g. ``pos_emb``, ``n_head``) by hw2cli.gpt.train.train."""
+    reporter.log(f"training {label} ({opts.max_steps} steps)")
+    result = train(replace(opts, **changes), reporter=reporter)
     return Trained(
         label,
         result.model,

@@ -50,10 +50,10 @@ def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[st
     yield str(default_corpus())
 
 
-def specs(opts: TrainingProbeOptions, txt_file: str) -> list[_gpt.TrainSpec]:
+def specs(opts: TrainingProbeOptions, txt_file: str) -> list[_gpt.TrainOptions]:
     """One training specification per seed of ``opts.seeds``; everything else is shared."""
     return [
-        _gpt.TrainSpec(txt_file, opts.train_steps, seed, opts.device, opts.block_size, opts.batch_size)
+        _gpt.train_options(txt_file, opts.train_steps, seed, opts.device, opts.block_size, opts.batch_size)
         for seed in opts.seeds
     ]
 

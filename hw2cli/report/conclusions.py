@@ -553,8 +553,8 @@ def load_part(name: str, part_dir: Path) -> Any:
         return read(part_dir / "result.json", render)
     if name == "gpt":
         from hw2cli.gpt import render
-        from hw2cli.gpt.run import TrainResult
         from hw2cli.gpt.sample import GenerateResult
+        from hw2cli.gpt.train import TrainResult
 
         train = read(part_dir / "train.json", render, TrainResult)
         samples = [read(p, render, GenerateResult) for p in sorted(part_dir.glob("samples_*.json"))]

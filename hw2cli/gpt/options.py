@@ -1,7 +1,7 @@
-"""The options of `hw2 gpt train` and `hw2 gpt generate`: one dataclass each, every field with
-its help, range, choices and shown default (hw2cli.common.options). The CLI derives its flags
-from them, the library takes them (``train(TrainOptions(txt_file="book.txt"))``) and checks
-them when they are made. No torch here: `hw2 --help` imports this module.
+"""The options of `hw2 gpt train` and `hw2 gpt generate` (one dataclass each, every field with
+its help, range, choices and shown default: hw2cli.common.options) and the model presets. The
+CLI derives its flags from them, the library takes them (``train(TrainOptions(txt_file=...))``)
+and checks them when they are made. No torch here: `hw2 --help` imports this module.
 
 Sizes left out (``None``) are chosen for the device the run lands on by :func:`fill_sizes`:
 the course's gpt-mini configuration on a GPU, a small model and step count on a CPU, where
@@ -33,18 +33,18 @@ from hw2cli.common.options import (
     option,
 )
 
-#: minGPT's model types, in size order (hw2cli.gpt.model.PRESETS holds their shapes; a test
-#: checks that the two agree).
-PRESET_NAMES = (
-    "gpt-nano",
-    "gpt-micro",
-    "gpt-mini",
-    "gopher-44m",
-    "gpt2",
-    "gpt2-medium",
-    "gpt2-large",
-    "gpt2-xl",
-)
+#: minGPT's model types in size order: n_layer / n_head / n_embd.
+PRESETS: dict[str, dict[str, int]] = {
+    "gpt-nano": dict(n_layer=3, n_head=3, n_embd=48),
+    "gpt-micro": dict(n_layer=4, n_head=4, n_embd=128),
+    "gpt-mini": dict(n_layer=6, n_head=6, n_embd=384),
+    "gopher-44m": dict(n_layer=8, n_head=16, n_embd=512),
+    "gpt2": dict(n_layer=12, n_head=12, n_embd=768),
+    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),
+    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),
+    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),
+}
+PRESET_NAMES = tuple(PRESETS)
 POS_EMBS = ("rope", "learned", "none")
 SCHEDULES = ("constant", "cosine")
 #: `gpt train`'s default run directory, which `gpt generate` reads when given none.
@@ -57,7 +57,6 @@ COURSE_SIZE = dict(model_type="gpt-mini", block_size=128, batch_size=128, max_st
 #: minutes on a 2-core CPU with evaluation and the figure (docs/benchmarks.md), where gpt-mini's
 #: 3 epochs take days.
 CPU_SIZE = dict(model_type="gpt-micro", block_size=64, batch_size=16, max_steps=1000, epochs=None)
-SIZE_FIELDS = ("model_type", "block_size", "batch_size", "max_steps", "epochs")
 
 #: What `--resume` may change; every other option defines the run and must match the record.
 RESUME_MAY_CHANGE = ("max_steps", "epochs", "device", "compile", "tensorboard")
@@ -68,6 +67,8 @@ INIT_FROM = Spec(  # one help text for both commands
     "OpenAI's GPT-2: gpt2, gpt2-medium, gpt2-large, gpt2-xl (Hugging Face hub) or a folder in its "
     "layout; `gpt train` fine-tunes it, `gpt generate` samples from it."
 )
+#: The one dropout (embedding, attention, residual) of TrainOptions and GPTConfig, checked here.
+DROPOUT = Spec("Embedding, attention and residual dropout.", min=0.0, max=0.99)
 _BY_DEVICE = "by device: gpt-mini on a GPU (the course's), gpt-micro on a CPU"
 
 
@@ -110,7 +111,7 @@ class TrainOptions:
     seed: int = option(0, SEED)
     device: str = option("auto", DEVICE)
     out: str | None = option(DEFAULT_RUN, OUT)
-    dropout: float = option(0.1, "Embedding, attention and residual dropout.", min=0.0, max=0.99)
+    dropout: float = option(0.1, DROPOUT)
     lr_schedule: str = option("constant", "Constant, or cosine decay to --min-lr.", choices=SCHEDULES)
     warmup_steps: int = option(0, "Linear warm-up steps.", min=0, max=10**9)
     min_lr: float | None = option(

@@ -1,0 +1,74 @@
+"""Ctrl-C and SIGTERM during training: the run stops between two steps and keeps what it
+finished. A step always completes (the optimizer never sees half a step), so a Ctrl-C waits
+at most one step; an evaluation or a greedy sample, which change nothing, are abandoned at once.
+A second Ctrl-C interrupts at once (KeyboardInterrupt: the last complete checkpoint stays)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from hw2cli.common.signals import note_terminated
+from hw2cli.gpt.dist import Dist, all_mean
+
+
+class Stopped(Exception):
+    """Ctrl-C during work that can be abandoned (:meth:`StopFlag.abandonable`)."""
+
+
+class StopFlag:
+    """Set by the first Ctrl-C (or SIGTERM, a batch system's stop), read by the loop after each
+    step. With several processes none abandons work alone (the others would wait for it in a
+    collective): ``abandon`` is off and they agree to stop at the next row of metrics."""
+
+    def __init__(self, abandon: bool = True) -> None:
+        self.set, self._abandon, self._inside = False, abandon, 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) is not signal.SIG_IGN:  # ignored stays ignored
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.set = True
+        if signum == signal.SIGTERM:
+            note_terminated()  # exit 143
+        self._restore()  # a second signal interrupts at once
+        if self._inside:
+            raise Stopped
+
+    def requested(self, at_row: bool, dist: Dist, device: torch.device) -> bool:
+        """Whether to stop after this step: one process stops at once, several agree at a row."""
+        if dist.world_size == 1:
+            return self.set
+        return at_row and all_mean(float(self.set), dist, device) > 0
+
+    @contextmanager
+    def abandonable(self) -> Iterator[None]:
+        """Work whose result may be thrown away: Ctrl-C ends it at once (Stopped)."""
+        if not self._abandon:
+            yield
+            return
+        if self.set:
+            raise Stopped
+        self._inside += 1
+        try:
+            yield
+        finally:
+            self._inside -= 1
