@@ -18,6 +18,7 @@ from hw2cli.report.conclusions import Findings, decide, load_part
 from hw2cli.report.probes import probes
 from hw2cli.report.sections import md
 from hw2cli.reproduce import manifest
+from hw2cli.reproduce.manifest import TITLE
 from hw2cli.reproduce.parts import PARTS as REGISTRY
 from hw2cli.reproduce.parts import PROFILES
 
@@ -30,7 +31,6 @@ SECTIONS: dict[str, Callable[[Path, Path], list[str]]] = {
     "probes": probes,
 }
 PARTS = tuple((p.name, p.title, SECTIONS[p.name]) for p in REGISTRY)
-TITLE = "# hw2 — reproduction report"
 
 
 @dataclass

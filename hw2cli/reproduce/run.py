@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,10 @@ from hw2cli.common.io import atomic_write_text, check_writable_dir, fsync_dir, o
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.rundir import lock, staged_name
 from hw2cli.common.signals import note_terminated
-from hw2cli.report.build import TITLE, build_report
-from hw2cli.report.conclusions import Finding
 from hw2cli.reproduce import manifest
+from hw2cli.reproduce.manifest import REPORT, TITLE
 from hw2cli.reproduce.options import ReproduceOptions
 from hw2cli.reproduce.parts import PARTS, PROFILES, RECORDED_BASIS, RECORDED_S, Part, Step
-
-REPORT = "report.md"
 
 
 @dataclass
@@ -72,7 +70,7 @@ class ReproduceResult:
     device: str
     parts: list[PartRun] = field(default_factory=list)
     report: str | None = None  # report.md, once written
-    conclusions: list[Finding] = field(default_factory=list)  # the report's, decided by this run
+    conclusions: list = field(default_factory=list)  # the report's findings, decided by this run
     estimate_s: float | None = None
     seconds: float = 0.0
     interrupted: bool = False
@@ -386,8 +384,12 @@ def _finish_promotion(out: Path, name: str, force: bool) -> None:
     _promote(out, name)
 
 
-def run_reproduce(opts: ReproduceOptions, reporter: Reporter | None = None) -> ReproduceResult:
-    """Run the parts ``opts`` selects (see the module docstring) and write ``DIR/report.md``.
+def run_reproduce(
+    opts: ReproduceOptions, reporter: Reporter | None = None, report: Callable[[Path], Any] | None = None
+) -> ReproduceResult:
+    """Run the parts ``opts`` selects (see the module docstring); once all finished, write
+    ``DIR/report.md`` with ``report`` (hw2cli.report.build.build_report: the report reads what
+    this package writes, so this package does not import it).
 
     Refuses up front (Hw2Error, nothing written) what would replace files hw2 did not write,
     or work of another profile, without ``force``. A part that fails or is interrupted stops
@@ -438,10 +440,10 @@ def run_reproduce(opts: ReproduceOptions, reporter: Reporter | None = None) -> R
                 reporter.update("parts", advance=1)
             result.interrupted = stop.requested
         reporter.finish("parts")
-        if not result.interrupted and result.failed is None:
-            report = build_report(out)
-            atomic_write_text(out / REPORT, report.markdown)
+        if report is not None and not result.interrupted and result.failed is None:
+            built = report(out)
+            atomic_write_text(out / REPORT, built.markdown)
             result.report = str(out / REPORT)
-            result.conclusions = report.conclusions.findings
+            result.conclusions = built.conclusions.findings
     result.seconds = time.monotonic() - started
     return result
