@@ -93,7 +93,7 @@ def _schema(cls: type, given: frozenset[str]) -> Any:
     class Base(BaseModel):
         model_config = ConfigDict(extra="ignore", strict=True)
 
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)  # Annotated types keep their validators
     spec: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in given or not f.init:

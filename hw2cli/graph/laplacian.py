@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import AfterValidator
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
@@ -31,13 +33,16 @@ from hw2cli.graph.matrices import (
 )
 from hw2cli.graph.options import LaplacianOptions
 
+#: A float array, read back (hw2cli.common.readback) from the nested lists of a --json file.
+FloatArray = Annotated[list[list[float]], AfterValidator(lambda rows: np.asarray(rows, dtype=np.float64))]
+
 
 @dataclass
 class Features:
-    x: np.ndarray  # n x f node features, in node order
+    x: FloatArray  # n x f node features, in node order
     names: list[str]  # feature column names
-    lx: np.ndarray  # L @ X
-    neighbour_sums: np.ndarray  # sum_j A[i,j] (x_i - x_j), computed edge by edge
+    lx: FloatArray  # L @ X
+    neighbour_sums: FloatArray  # sum_j A[i,j] (x_i - x_j), computed edge by edge
 
 
 @dataclass

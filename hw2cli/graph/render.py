@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,11 +19,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hw2cli.graph.check import CheckResult
+from hw2cli.common.readback import ResultError, build, one_of, require, typed
+from hw2cli.graph.check import CheckResult, WrongCell
 from hw2cli.graph.io import Graph, json_number, matrix_to_json
-from hw2cli.graph.laplacian import LaplacianResult
-from hw2cli.graph.matrices import ZERO_TOL, Components, Spectrum
-from hw2cli.graph.options import MAX_MAX_WALKS
+from hw2cli.graph.laplacian import Features, LaplacianResult
+from hw2cli.graph.matrices import Components, Spectrum, components
+from hw2cli.graph.options import KINDS, MAX_MAX_WALKS
 from hw2cli.graph.walks import PowersResult, WalkListing
 
 #: Graphs with more nodes than this print a summary instead of full tables.
@@ -492,40 +493,35 @@ def _check_to_json(result: CheckResult) -> dict:
 
 
 # ----------------------------------------------------------------------------- reading back
+# What the file does not hold is derived (the components from A) or left empty (a check's A,
+# the powers' notes); readback.load then compares the whole file with to_json of the result, so
+# a derived key (n_edges, weighted, component_sizes, ok, zero_count ...) that was edited is refused.
 
 
 @dataclass
 class _Coo:
     """A matrix too big for nested lists, as matrix_to_json writes it."""
 
-    format: str
+    format: Literal["coo"]
     shape: tuple[int, int]
     row: list[int]
     col: list[int]
     data: list[int | float]
 
 
-def _matrix_from_json(value, n: int, at: str, sparse: bool = True):
-    """A matrix of ``--json`` (nested lists, or a COO object) as matrix_to_json reads it back:
-    CSR (``sparse``) or a dense array whose dtype keeps the file's numbers (int64, exact
-    Python ints past int64, float64). Checked to be n x n."""
-    from hw2cli.common.readback import ResultError, one_of, typed
+@dataclass
+class _Eigenvalues:
+    values: list[float]
+    imag: list[float] | None
+    complete: bool
 
-    if isinstance(value, dict):
-        coo = typed(value, _Coo, at)
-        one_of(coo.format, ("coo",), f"{at}.format")
-        if coo.shape != (n, n) or not len(coo.row) == len(coo.col) == len(coo.data):
-            raise ResultError(at, f"is not a {n} x {n} COO matrix")
-        if any(not 0 <= i < n for i in (*coo.row, *coo.col)):
-            raise ResultError(at, f"has an index outside 0 to {n - 1}")
-        m = sp.coo_array((np.asarray(coo.data, dtype=_dtype(coo.data)), (coo.row, coo.col)), shape=(n, n))
-        return sp.csr_array(m) if sparse else m.toarray()
-    rows = typed(value, list[list[int | float]], at)
-    if len(rows) != n or any(len(row) != n for row in rows):
-        raise ResultError(at, f"is not a {n} x {n} matrix")
-    flat = [x for row in rows for x in row]
-    dense = np.array(rows, dtype=_dtype(flat)).reshape(n, n)
-    return sp.csr_array(dense) if sparse and dense.dtype != object else dense
+
+@dataclass
+class _Cell:
+    row: int | str  # node labels, not indices
+    col: int | str
+    given: int | float
+    expected: int | float
 
 
 def _dtype(values: list) -> type:
@@ -534,149 +530,100 @@ def _dtype(values: list) -> type:
     return object if any(abs(x) >= 2**63 for x in values) else np.int64
 
 
-def _graph_from_json(data: dict, adjacency_key: str | None = "adjacency") -> Graph:
-    from hw2cli.common.readback import require, typed
+def _matrix(value: Any, n: int, at: str, sparse: bool = True):
+    """An n x n matrix of the file: CSR float64 (``sparse``), else a dense array whose dtype keeps
+    the file's numbers (int64, exact Python ints past int64, float64)."""
+    if isinstance(value, dict):
+        coo = typed(value, _Coo, at)
+        if coo.shape != (n, n) or not len(coo.row) == len(coo.col) == len(coo.data):
+            raise ResultError(at, f"is not a {n} x {n} COO matrix")
+        if any(not 0 <= i < n for i in (*coo.row, *coo.col)):
+            raise ResultError(at, f"has an index outside 0 to {n - 1}")
+        m = sp.coo_array((np.asarray(coo.data, dtype=_dtype(coo.data)), (coo.row, coo.col)), shape=(n, n))
+        return sp.csr_array(m, dtype=np.float64) if sparse else m.toarray()
+    rows = typed(value, list[list[int | float]], at)
+    if len(rows) != n or any(len(row) != n for row in rows):
+        raise ResultError(at, f"is not a {n} x {n} matrix")
+    dense = np.array(rows, dtype=_dtype([x for row in rows for x in row])).reshape(n, n)
+    return sp.csr_array(dense, dtype=np.float64) if sparse else dense
 
+
+def _graph(data: dict, with_adjacency: bool = True) -> Graph:
     nodes = typed(require(data, "nodes"), list[int | str], "nodes")
     n = len(nodes)
-    if adjacency_key is None:  # graph check records no A
-        a = sp.csr_array((n, n), dtype=np.float64)
-    else:
-        a = sp.csr_array(_matrix_from_json(require(data, adjacency_key), n, adjacency_key), dtype=np.float64)
-    directed = typed(data.get("directed", False), bool, "directed")
-    return Graph(nodes, a, directed, typed(require(data, "source"), str, "source"))
+    if not with_adjacency:  # graph check records neither A nor the direction
+        return build(Graph, data, nodes=nodes, adjacency=sp.csr_array((n, n)), directed=False)
+    return build(Graph, data, nodes=nodes, adjacency=_matrix(require(data, "adjacency"), n, "adjacency"))
 
 
-def _components(graph: Graph) -> Components:
-    """The components as they follow from A (the file has their count and sizes, which the
-    comparison with the file checks, but not each node's label)."""
-    from hw2cli.graph.matrices import components
-
-    return components(graph.adjacency, graph.directed)
-
-
-def _powers_from_json(data: dict) -> PowersResult:
-    from hw2cli.common.readback import build, require, typed
-
-    graph = _graph_from_json(data)
-    n = graph.n
-    powers = [_matrix_from_json(data["adjacency"], n, "adjacency", sparse=False)]
+def _powers(data: dict) -> PowersResult:
+    graph = _graph(data)
     extra = typed(require(data, "powers"), dict[str, Any], "powers")
-    for k in range(2, len(extra) + 2):
-        powers.append(_matrix_from_json(require(extra, str(k), "powers"), n, f"powers.{k}", sparse=False))
-    degrees = np.asarray(typed(require(data, "degrees"), list[int | float], "degrees"))
+    powers = [_matrix(data["adjacency"], graph.n, "adjacency", sparse=False)] + [
+        _matrix(require(extra, str(k), "powers"), graph.n, f"powers.{k}", sparse=False)
+        for k in range(2, len(extra) + 2)
+    ]
     walks = data.get("walks")
     listing = None if walks is None else build(WalkListing, walks, at="walks", weighted=graph.weighted)
-    return PowersResult(graph, powers, degrees, _components(graph), listing)
+    return PowersResult(graph, powers, _degrees(data), components(graph.adjacency, graph.directed), listing)
 
 
-def _spectrum_from_json(value, at: str) -> Spectrum | None:
-    from hw2cli.common.readback import ResultError, typed
+def _degrees(data: dict) -> np.ndarray:
+    return np.asarray(typed(require(data, "degrees"), list[int | float], "degrees"))
 
-    if value is None:
+
+def _spectrum(data: dict, key: str) -> Spectrum | None:
+    if data.get(key) is None:
         return None
-    raw = typed(value, _SpectrumJson, at)
+    raw = typed(data[key], _Eigenvalues, key)
     values = np.asarray(raw.values, dtype=np.float64)
     if raw.imag is not None:
         if len(raw.imag) != len(raw.values):
-            raise ResultError(f"{at}.imag", f"has {len(raw.imag)} values for {len(raw.values)} eigenvalues")
+            raise ResultError(f"{key}.imag", f"has {len(raw.imag)} values for {len(raw.values)} eigenvalues")
         values = values + 1j * np.asarray(raw.imag, dtype=np.float64)
-    scale = max(1.0, float(np.max(np.abs(values)))) if len(values) else 1.0
-    zeros = int(np.count_nonzero(np.abs(values) < ZERO_TOL * scale))  # as spectrum() counts them
-    return Spectrum(values, raw.complete, zeros)
+    return Spectrum(values, raw.complete)
 
 
-@dataclass
-class _SpectrumJson:
-    values: list[float]
-    imag: list[float] | None
-    complete: bool
-    zero_count: int
-
-
-@dataclass
-class _FeaturesJson:
-    names: list[str]
-    X: list[list[float]]
-    LX: list[list[float]]
-    neighbour_sums: list[list[float]]
-
-
-def _laplacian_from_json(data: dict) -> LaplacianResult:
-    from hw2cli.common.readback import ResultError, require, typed
-    from hw2cli.graph.laplacian import Features
-
-    graph = _graph_from_json(data)
+def _laplacian(data: dict) -> LaplacianResult:
+    graph = _graph(data)
     n = graph.n
-    norm = data.get("normalized_laplacian")
-    feats = None
-    if data.get("features") is not None:
-        f = typed(data["features"], _FeaturesJson, "features")
-        arrays = [np.asarray(m, dtype=np.float64) for m in (f.X, f.LX, f.neighbour_sums)]
-        if any(a.ndim != 2 or a.shape != (n, len(f.names)) for a in arrays):
-            raise ResultError("features", f"holds matrices that are not {n} x {len(f.names)}")
-        feats = Features(arrays[0], f.names, arrays[1], arrays[2])
+    features, norm = data.get("features"), data.get("normalized_laplacian")
+    if features is not None:
+        features = build(Features, features, "features", rename={"X": "x", "LX": "lx"})
+        f = len(features.names)
+        if any(m.shape != (n, f) for m in (features.x, features.lx, features.neighbour_sums)):
+            raise ResultError("features", f"holds matrices that are not {n} x {f}")
     return LaplacianResult(
         graph,
-        np.asarray(typed(require(data, "degrees"), list[int | float], "degrees")),
-        _matrix_from_json(require(data, "degree_matrix"), n, "degree_matrix"),
-        _matrix_from_json(require(data, "laplacian"), n, "laplacian"),
-        None if norm is None else _matrix_from_json(norm, n, "normalized_laplacian"),
-        _spectrum_from_json(data.get("eigenvalues"), "eigenvalues"),
-        _spectrum_from_json(data.get("normalized_eigenvalues"), "normalized_eigenvalues"),
-        _components(graph),
-        feats,
+        _degrees(data),
+        _matrix(require(data, "degree_matrix"), n, "degree_matrix"),
+        _matrix(require(data, "laplacian"), n, "laplacian"),
+        None if norm is None else _matrix(norm, n, "normalized_laplacian"),
+        _spectrum(data, "eigenvalues"),
+        _spectrum(data, "normalized_eigenvalues"),
+        components(graph.adjacency, graph.directed),
+        features,
     )
 
 
-@dataclass
-class _WrongCellJson:
-    row: int | str
-    col: int | str
-    given: int | float
-    expected: int | float
-
-
-def _check_from_json(data: dict) -> CheckResult:
-    from hw2cli.common.readback import one_of, require, typed
-    from hw2cli.graph.check import WrongCell
-    from hw2cli.graph.options import KINDS
-
-    graph = _graph_from_json(data, adjacency_key=None)
-    n = graph.n
-    kind = typed(require(data, "kind"), str, "kind")
-    one_of(kind, KINDS, "kind")
+def _check(data: dict) -> CheckResult:
+    graph = _graph(data, with_adjacency=False)
+    one_of(typed(require(data, "kind"), str, "kind"), KINDS, "kind")
     wrong = []
-    for i, cell in enumerate(typed(require(data, "wrong_cells"), list[_WrongCellJson], "wrong_cells")):
+    for i, cell in enumerate(typed(require(data, "wrong_cells"), list[_Cell], "wrong_cells")):
         for key in ("row", "col"):
             one_of(getattr(cell, key), graph.nodes, f"wrong_cells.{i}.{key}")
-        wrong.append(
-            WrongCell(graph.nodes.index(cell.row), graph.nodes.index(cell.col), cell.given, cell.expected)
-        )
-    return CheckResult(
-        graph,
-        kind,
-        typed(data.get("power"), int | None, "power"),
-        _matrix_from_json(require(data, "given"), n, "given", sparse=False),
-        _matrix_from_json(require(data, "expected"), n, "expected", sparse=False),
-        wrong,
-        typed(require(data, "problems"), list[str], "problems"),
-    )
+        row, col = graph.nodes.index(cell.row), graph.nodes.index(cell.col)
+        wrong.append(WrongCell(row, col, cell.given, cell.expected))
+    given, expected = (_matrix(require(data, k), graph.n, k, sparse=False) for k in ("given", "expected"))
+    return build(CheckResult, data, graph=graph, given=given, expected=expected, wrong=wrong)
 
 
 def from_json(data: dict) -> PowersResult | LaplacianResult | CheckResult:
-    """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file of ``graph
-    powers``, ``laplacian`` or ``check``, told apart by its ``command``), checked: types and
-    n x n matrices for the n nodes (hw2cli.common.readback.ResultError names the field). What
-    the file does not hold is derived (components from A) or left empty (a check's A, the
-    powers' notes)."""
-    from hw2cli.common.readback import one_of, require
-
-    readers = {
-        "graph powers": _powers_from_json,
-        "graph laplacian": _laplacian_from_json,
-        "graph check": _check_from_json,
-    }
+    """The result that :func:`to_json` wrote (the parsed ``--json`` file of ``graph powers``,
+    ``laplacian`` or ``check``, told apart by its ``command``), checked field by field
+    (hw2cli.common.readback.ResultError names the field)."""
+    readers = {"graph powers": _powers, "graph laplacian": _laplacian, "graph check": _check}
     command = require(data, "command")
     one_of(command, readers, "command")
     return readers[command](data)
