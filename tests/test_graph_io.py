@@ -6,12 +6,12 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.graph.io import (
     graph_from_matrix,
     read_edgelist,
+    read_npz,
     read_square_matrix,
     read_table,
     write_npz,
@@ -166,13 +166,7 @@ def test_feature_table_with_header(tmp_path):
 def test_npz_round_trip(tmp_path):
     g = read_edgelist(_write(tmp_path, "a b 2\nb c\n"))
     path = write_npz(tmp_path / "out.npz", g.nodes, {"A": g.adjacency, "X": np.eye(3)})
-    with np.load(path) as z:  # the documented layout: NAME.data/indices/indptr/shape, and nodes
-        assert z["nodes"].tolist() == ["a", "b", "c"]
-        mats = {
-            n: sp.csr_array(
-                (z[f"{n}.data"], z[f"{n}.indices"], z[f"{n}.indptr"]), shape=tuple(z[f"{n}.shape"])
-            )
-            for n in ("A", "X")
-        }
+    nodes, mats = read_npz(path)
+    assert nodes == ["a", "b", "c"]
     np.testing.assert_array_equal(mats["A"].toarray(), g.adjacency.toarray())
     np.testing.assert_array_equal(mats["X"].toarray(), np.eye(3))

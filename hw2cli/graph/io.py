@@ -377,7 +377,7 @@ def matrix_to_json(m) -> list | dict:
 
 def write_npz(path: str | os.PathLike, nodes: Sequence, matrices: dict) -> Path:
     """All ``matrices`` (name -> sparse or dense) in one compressed .npz, CSR parts per name:
-    ``NAME.data``, ``NAME.indices``, ``NAME.indptr``, ``NAME.shape``; plus ``nodes``."""
+    ``NAME.data``, ``NAME.indices``, ``NAME.indptr``, ``NAME.shape``; plus ``nodes`` (``read_npz``)."""
     arrays = {"nodes": np.asarray([str(x) for x in nodes])}
     for name, m in matrices.items():
         csr = sp.csr_array(m.astype(np.float64))
@@ -387,3 +387,11 @@ def write_npz(path: str | os.PathLike, nodes: Sequence, matrices: dict) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     return Path(path)
+
+
+def read_npz(path: str | os.PathLike) -> tuple[list[str], dict[str, sp.csr_array]]:
+    """Node labels (as strings) and the matrices written by ``write_npz``."""
+    with np.load(path) as z:
+        names = sorted({key.rsplit(".", 1)[0] for key in z.files if key != "nodes"})
+        parts = {n: (z[f"{n}.data"], z[f"{n}.indices"], z[f"{n}.indptr"]) for n in names}
+        return z["nodes"].tolist(), {n: sp.csr_array(parts[n], shape=tuple(z[f"{n}.shape"])) for n in names}
