@@ -52,7 +52,7 @@ class LaplacianResult:
     degree_matrix: sp.csr_array
     laplacian: sp.csr_array
     normalized: sp.csr_array | None
-    spectrum: Spectrum | None  # None when skipped (large graph without --eigs)
+    spectrum: Spectrum | None  # None when skipped (a large graph without eigs)
     normalized_spectrum: Spectrum | None
     components: Components
     features: Features | None
@@ -74,26 +74,20 @@ def run_laplacian(opts: LaplacianOptions, reporter: Reporter | None = None) -> L
     """D, L = D - A, the eigenvalues of L (all of them up to DENSE_EIG_MAX_NODES nodes, else
     the ``eigs`` smallest, or none), components, optionally the normalized Laplacian and L X."""
     reporter = reporter or Reporter()
-    directed, normalized, features, eigs = opts.directed, opts.normalized, opts.features, opts.eigs
     reporter.start("graph", "reading the graph", total=None)
-    graph = load_graph(opts.edges, opts.matrix, directed)
-    x = names = None
-    if features is not None:
-        x, names = read_features(features, graph)
+    graph = load_graph(opts.edges, opts.matrix, opts.directed)
+    x, names = read_features(opts.features, graph) if opts.features is not None else (None, None)
     reporter.update("graph", description="building D and L")
-    a = graph.adjacency
+    a, eigs = graph.adjacency, opts.eigs
     lap = laplacian(a)
-    norm = normalized_laplacian(a) if normalized else None
-    comps = components(a, directed)
+    norm = normalized_laplacian(a) if opts.normalized else None
     spec = norm_spec = None
     if eigs != 0 and (eigs is not None or graph.n <= DENSE_EIG_MAX_NODES):
         reporter.update("graph", description="eigenvalues of L")
         k = eigs if eigs is not None and eigs < graph.n - 1 else None
-        spec = spectrum(lap, symmetric=not directed, k=k)
-        if norm is not None:
-            norm_spec = spectrum(norm, symmetric=True, k=k)
-    feats = None
-    if x is not None:
-        feats = Features(x, names, np.asarray(lap @ x), neighbour_sums(a, x))
+        spec = spectrum(lap, symmetric=not opts.directed, k=k)
+        norm_spec = spectrum(norm, symmetric=True, k=k) if norm is not None else None
+    feats = Features(x, names, np.asarray(lap @ x), neighbour_sums(a, x)) if x is not None else None
     reporter.finish("graph")
+    comps = components(a, opts.directed)
     return LaplacianResult(graph, degrees(a), degree_matrix(a), lap, norm, spec, norm_spec, comps, feats)
