@@ -358,11 +358,7 @@ def _finish_promotion(out: Path, name: str, force: bool) -> None:
     staged, final = out / staged_name(name), out / name
     if not staged.is_dir():
         return
-    try:
-        manifest.recover(staged)
-        meta = manifest.read(staged, "")
-    except Hw2Error:  # a damaged manifest: _plan_part names it
-        return
+    meta, _ = _read(staged, "", force=True, recover=True)  # a damaged manifest: _plan_part names it
     if meta is None or meta.status != "finished":
         return
     if final.exists() and not (final / manifest.MANIFEST).is_file() and not force:
