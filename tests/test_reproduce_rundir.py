@@ -227,14 +227,17 @@ class Recorder:
 
 
 def test_the_library_call_reports_a_bar_over_the_parts_and_a_note_per_part(done, tmp_path):
-    from hw2cli.reproduce import render
+    from hw2cli.report import render
+    from hw2cli.report.build import build_report
     from hw2cli.reproduce.options import ReproduceOptions
 
     out = tmp_path / "out"
     shutil.copytree(done, out)
     shutil.rmtree(out / "graph")
     reporter = Recorder()
-    result = run.run_reproduce(ReproduceOptions(out=str(out), parts="graph", device="cpu"), reporter)
+    result = run.run_reproduce(
+        ReproduceOptions(out=str(out), parts="graph", device="cpu"), reporter, build_report
+    )
     assert [p.status for p in result.parts] == ["not selected"] * 4 + ["finished", "not selected"]
     assert ("start", "parts", 1) in reporter.calls and reporter.calls[-1] == ("finish", "parts")
     steps = [c[3] for c in reporter.calls if c[0] == "update" and c[3]]

@@ -34,6 +34,23 @@ def _graph_inputs(opts) -> dict[str, Path | None]:
     return {label: None if p is None else Path(p) for label, p in paths.items()}
 
 
+def _run(
+    compute, opts, json_path: Path | None, npz: Path | None = None, quiet: bool = True, then=None
+) -> None:
+    from hw2cli.graph import render
+
+    outputs = {"npz": (npz, _npz)} if npz is not None else {}
+    run_command(
+        compute,
+        render,
+        json_path=json_path,
+        outputs=outputs,
+        inputs=_graph_inputs(opts),
+        quiet=quiet,
+        then=then,
+    )
+
+
 @app.command("powers")
 @user_errors
 @takes(PowersOptions)
@@ -41,17 +58,9 @@ def graph_powers(
     opts: PowersOptions, json_path: JsonOut = None, npz: NpzOut = None, quiet: Quiet = False
 ) -> None:
     """Adjacency matrix A and its powers: entry (i, j) of A^k counts the walks of length k from i to j."""
-    from hw2cli.graph import render
     from hw2cli.graph.walks import run_powers
 
-    run_command(
-        lambda reporter: run_powers(opts, reporter),
-        render,
-        json_path=json_path,
-        outputs={"npz": (npz, _npz)},
-        inputs=_graph_inputs(opts),
-        quiet=quiet,
-    )
+    _run(lambda reporter: run_powers(opts, reporter), opts, json_path, npz, quiet)
 
 
 @app.command("laplacian")
@@ -61,17 +70,9 @@ def graph_laplacian(
     opts: LaplacianOptions, json_path: JsonOut = None, npz: NpzOut = None, quiet: Quiet = False
 ) -> None:
     """Degree matrix D, Laplacian L = D - A, its eigenvalues and the connected components."""
-    from hw2cli.graph import render
     from hw2cli.graph.laplacian import run_laplacian
 
-    run_command(
-        lambda reporter: run_laplacian(opts, reporter),
-        render,
-        json_path=json_path,
-        outputs={"npz": (npz, _npz)},
-        inputs=_graph_inputs(opts),
-        quiet=quiet,
-    )
+    _run(lambda reporter: run_laplacian(opts, reporter), opts, json_path, npz, quiet)
 
 
 def _exit_1_if_wrong(result) -> None:
@@ -84,14 +85,6 @@ def _exit_1_if_wrong(result) -> None:
 @takes(CheckOptions)
 def graph_check(opts: CheckOptions, json_path: JsonOut = None) -> None:
     """Compare a hand-computed matrix with the right one; exit 1 if anything is wrong."""
-    from hw2cli.graph import render
     from hw2cli.graph.check import run_check
 
-    run_command(
-        lambda reporter: run_check(opts),
-        render,
-        json_path=json_path,
-        inputs=_graph_inputs(opts),
-        quiet=True,
-        then=_exit_1_if_wrong,
-    )
+    _run(lambda reporter: run_check(opts), opts, json_path, then=_exit_1_if_wrong)

@@ -36,11 +36,12 @@ def reproduce(opts: ReproduceOptions, json_path: JsonOut = None, quiet: Quiet = 
     each part with the public hw2 commands, then OUT/report.md, which opens with the report's
     conclusions against this run (exit code 4 when one disagrees). Finished parts are skipped;
     an interrupted part continues where it stopped (a GPT run from its last checkpoint)."""
-    from hw2cli.reproduce import render
+    from hw2cli.report import render
+    from hw2cli.report.build import build_report
     from hw2cli.reproduce.run import run_reproduce
 
     run_command(
-        lambda reporter: run_reproduce(opts, reporter),
+        lambda reporter: run_reproduce(opts, reporter, build_report),
         render,
         json_path=json_path,
         writes={"--out": opts.folder()},

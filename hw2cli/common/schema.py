@@ -182,7 +182,7 @@ def from_dataclass(
     dataclass; ``bounds`` adds range constraints, ``legacy`` declares keys older files may hold
     that the dataclass no longer has. ``prefix`` renames the attributes (a field may be called
     ``model_config``), each read from the key of its field's name."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)  # Annotated types keep their validators
     spec: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in skip or not f.init:

@@ -39,7 +39,7 @@ JSON_DENSE_MAX_NODES = 1000
 class Graph:
     """A graph as a sparse adjacency matrix whose rows/columns follow ``nodes``."""
 
-    nodes: list  # node labels (ints or strs), in matrix order
+    nodes: list[int | str]  # node labels, in matrix order
     adjacency: sp.csr_array  # float64; A[i, j] = weight of edge i -> j (both ways if undirected)
     directed: bool
     source: str  # where it came from, for messages
@@ -64,11 +64,8 @@ class Graph:
     def index(self, label: str) -> int:
         """Matrix index of the node written as ``label`` on the command line."""
         lookup = {str(node): i for i, node in enumerate(self.nodes)}
-        if label not in lookup and isinstance(self.nodes[0], int):
-            try:
-                label = str(int(label))
-            except ValueError:
-                pass
+        if label not in lookup and isinstance(self.nodes[0], int) and _parses(label):
+            label = str(int(label))
         if label not in lookup:
             shown = ", ".join(str(x) for x in self.nodes[:20]) + (", ..." if self.n > 20 else "")
             raise Hw2Error(
@@ -80,40 +77,32 @@ class Graph:
 def _check_magnitudes(graph: Graph) -> Graph:
     """Refuse weights whose row sums (the degrees) overflow float64: D and L would hold inf."""
     a = graph.adjacency
-    if a.nnz:
-        with np.errstate(over="ignore"):
-            sums = np.asarray(abs(a).sum(axis=1)).ravel()
-        bad = np.flatnonzero(~np.isfinite(sums))
-        if len(bad):
-            node = graph.nodes[bad[0]]
-            raise Hw2Error(
-                f"{graph.source}: the weights at node {node} sum beyond the largest float64 "
-                "(about 1.8e308); scale the weights down"
-            )
+    with np.errstate(over="ignore"):
+        sums = np.asarray(abs(a).sum(axis=1)).ravel()
+    bad = np.flatnonzero(~np.isfinite(sums))
+    if len(bad):
+        raise Hw2Error(
+            f"{graph.source}: the weights at node {graph.nodes[bad[0]]} sum beyond the largest float64 "
+            "(about 1.8e308); scale the weights down"
+        )
     return graph
 
 
-# ----------------------------------------------------------------------------- files
-
-
 def _read_text(path: str | os.PathLike, what: str) -> str:
-    """The UTF-8 text of an input file (a leading byte-order mark dropped), read with the bound
-    of hw2cli.common.inputs (pipes work: ``hw2 graph powers /dev/stdin < g.txt``)."""
-    data = read_input(path, what)
+    """The UTF-8 text of an input file, read with the bound of hw2cli.common.inputs (pipes work:
+    ``hw2 graph powers /dev/stdin < g.txt``); a byte-order mark (Windows editors) is dropped."""
     try:
-        return data.decode("utf-8-sig")  # -sig: a byte-order mark (Windows editors) is dropped
+        return read_input(path, what).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Hw2Error(f"{what} {path} is not UTF-8 text; give a plain-text file") from None
 
 
 def _content_lines(text: str) -> list[tuple[int, str, str]]:
     """(line number, original line, content without comment) for every non-blank line."""
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        content = line.split("#", 1)[0].strip()
-        if content:
-            out.append((number, line, content))
-    return out
+    lines = (
+        (number, line, line.split("#", 1)[0].strip()) for number, line in enumerate(text.splitlines(), 1)
+    )
+    return [entry for entry in lines if entry[2]]
 
 
 def _parses(token: str, number: type = int) -> bool:
@@ -132,25 +121,17 @@ def _parse_edge_tokens(path: Path, text: str) -> tuple[list[str], list[str], np.
     """Validate every line; return the endpoint tokens and the weights (line-numbered errors)."""
     us, vs, ws = [], [], []
     for number, line, content in _content_lines(text):
-        tokens = content.split()
+        tokens, at = content.split(), f"{path}, line {number}: {line.strip()!r}"
         if len(tokens) not in (2, 3):
             raise Hw2Error(
-                f"{path}, line {number}: {line.strip()!r}: expected `u v` or `u v weight` "
-                f"(found {len(tokens)} fields); fix or comment out that line with #"
+                f"{at}: expected `u v` or `u v weight` (found {len(tokens)} fields); fix or comment out "
+                "that line with #"
             )
-        weight = 1.0
-        if len(tokens) == 3:
-            try:
-                weight = float(tokens[2])
-            except ValueError:
-                raise Hw2Error(
-                    f"{path}, line {number}: {line.strip()!r}: weight {tokens[2]!r} is not a number; "
-                    f"write a number such as 1 or 0.5"
-                ) from None
-            if not np.isfinite(weight):
-                raise Hw2Error(
-                    f"{path}, line {number}: {line.strip()!r}: weight must be finite; write a finite number"
-                )
+        if len(tokens) == 3 and not _parses(tokens[2], float):
+            raise Hw2Error(f"{at}: weight {tokens[2]!r} is not a number; write a number such as 1 or 0.5")
+        weight = float(tokens[2]) if len(tokens) == 3 else 1.0
+        if not np.isfinite(weight):
+            raise Hw2Error(f"{at}: weight must be finite; write a finite number")
         us.append(tokens[0])
         vs.append(tokens[1])
         ws.append(weight)
@@ -171,7 +152,6 @@ def _fast_numeric(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
     if not text.isascii():
         return None
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "empty input" warnings: the slow path reports those
         try:
@@ -183,9 +163,8 @@ def _fast_numeric(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None
         except ValueError:
             pass
         try:
-            rows = np.loadtxt(
-                io.StringIO(text), dtype=[("u", "i8"), ("v", "i8"), ("w", "f8")], comments="#", ndmin=1
-            )
+            fields = [("u", "i8"), ("v", "i8"), ("w", "f8")]
+            rows = np.loadtxt(io.StringIO(text), dtype=fields, comments="#", ndmin=1)
         except ValueError:
             return None
     if not len(rows) or not np.all(np.isfinite(rows["w"])):
@@ -204,11 +183,7 @@ def _from_arrays(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int, directed: 
     rows, cols = uniq // n, uniq % n
     if not directed:
         off = rows != cols
-        rows, cols, w = (
-            np.concatenate([rows, cols[off]]),
-            np.concatenate([cols, rows[off]]),
-            np.concatenate([w, w[off]]),
-        )
+        rows, cols, w = (np.concatenate([x, y[off]]) for x, y in ((rows, cols), (cols, rows), (w, w)))
     return sp.csr_array((w, (rows, cols)), shape=(n, n))
 
 
@@ -229,13 +204,12 @@ def read_edgelist(path: str | os.PathLike, directed: bool = False) -> Graph:
             values = [int(t) for t in tokens]
             nodes = sorted(set(values))  # Python ints: no overflow for labels beyond int64
             position = {node: k for k, node in enumerate(nodes)}
-            inverse = np.fromiter((position[x] for x in values), dtype=np.int64, count=len(values))
+            keys = values
         else:  # names: order of first appearance
-            position = {}
-            inverse = np.fromiter(
-                (position.setdefault(t, len(position)) for t in tokens), dtype=np.int64, count=len(tokens)
-            )
-            nodes = list(position)
+            position = {t: None for t in tokens}
+            position = {t: k for k, t in enumerate(position)}
+            nodes, keys = list(position), tokens
+        inverse = np.fromiter((position[x] for x in keys), dtype=np.int64, count=len(keys))
     inverse = inverse.reshape(-1, 2)
     adjacency = _from_arrays(
         inverse[:, 0], inverse[:, 1], np.asarray(w, dtype=np.float64), len(nodes), directed
@@ -295,32 +269,26 @@ def _parse_nested_list(path: Path, text: str, what: str) -> list[list[float]]:
 def read_table(
     path: str | os.PathLike, what: str = "matrix", header: bool = False
 ) -> tuple[np.ndarray, list[str] | None]:
-    """A rectangular table of numbers: rows of numbers separated by spaces or commas, or a
-    nested list ``[[0,1],[1,0]]``.  With ``header`` a first row of names is allowed.
-
-    Returns the float array and the column names (None without a header row).
-    """
+    """A rectangular table of numbers (rows of numbers separated by spaces or commas, or a nested
+    list ``[[0,1],[1,0]]``) and its column names (a first row of names, allowed with ``header``)."""
     path = Path(path)
     text = _read_text(path, what)
     names = None
     if text.lstrip().startswith("["):
-        rows = _parse_nested_list(path, text, what)
-        numbers = [(i, str(r), r) for i, r in enumerate(rows, start=1)]
+        numbers = [(i, str(r), r) for i, r in enumerate(_parse_nested_list(path, text, what), start=1)]
     else:
         numbers = []
         for k, (number, line, content) in enumerate(_content_lines(text)):
             tokens = content.replace(",", " ").replace(";", " ").split()
-            try:
-                values = [float(t) for t in tokens]
-            except ValueError:
-                if header and k == 0:
-                    names = tokens
-                    continue
-                bad = next(t for t in tokens if not _parses(t, float))
+            bad = next((t for t in tokens if not _parses(t, float)), None)
+            if bad is None:
+                numbers.append((number, line.strip(), [float(t) for t in tokens]))
+            elif header and k == 0:
+                names = tokens
+            else:
                 raise Hw2Error(
                     f"{what} {path}, line {number}: {line.strip()!r}: {bad!r} is not a number; write numbers only"
-                ) from None
-            numbers.append((number, line.strip(), values))
+                )
     if not numbers:
         raise Hw2Error(
             f"{what} {path} has no rows of numbers (empty, or only comments); write one row per line"
@@ -358,14 +326,13 @@ def read_square_matrix(path: str | os.PathLike, what: str = "matrix") -> np.ndar
 def graph_from_matrix(path: str | os.PathLike, directed: bool = False) -> Graph:
     """A graph given by its dense adjacency matrix; nodes are labelled 1..n."""
     array = read_square_matrix(path, "adjacency matrix")
-    if not directed:
-        bad = np.argwhere(array != array.T)
-        if len(bad):
-            i, j = bad[0]
-            raise OptionError(
-                f"adjacency matrix {path} is not symmetric (row {i + 1}, column {j + 1} is {array[i, j]:g} "
-                f"but row {j + 1}, column {i + 1} is {array[j, i]:g}); fix it or pass {{directed}}"
-            )
+    bad = np.argwhere(array != array.T)
+    if not directed and len(bad):
+        i, j = bad[0]
+        raise OptionError(
+            f"adjacency matrix {path} is not symmetric (row {i + 1}, column {j + 1} is {array[i, j]:g} "
+            f"but row {j + 1}, column {i + 1} is {array[j, i]:g}); fix it or pass {{directed}}"
+        )
     return _check_magnitudes(Graph(list(range(1, len(array) + 1)), sp.csr_array(array), directed, str(path)))
 
 
@@ -394,12 +361,13 @@ def matrix_to_json(m) -> list | dict:
     ``{"format": "coo", "shape", "row", "col", "data"}`` object."""
     if sp.issparse(m) and m.shape[0] > JSON_DENSE_MAX_NODES:
         coo = sp.coo_array(m)
+        data = [json_number(x) for x in coo.data.tolist()]
         return {
             "format": "coo",
             "shape": list(coo.shape),
             "row": coo.row.tolist(),
             "col": coo.col.tolist(),
-            "data": [json_number(x) for x in coo.data.tolist()],
+            "data": data,
         }
     dense = m.toarray() if sp.issparse(m) else np.asarray(m)
     if dense.dtype == object:
@@ -409,22 +377,15 @@ def matrix_to_json(m) -> list | dict:
 
 def write_npz(path: str | os.PathLike, nodes: Sequence, matrices: dict) -> Path:
     """All ``matrices`` (name -> sparse or dense) in one compressed .npz, CSR parts per name:
-    ``NAME.data``, ``NAME.indices``, ``NAME.indptr``, ``NAME.shape``; plus ``nodes``.
-    Read it back with ``read_npz``."""
+    ``NAME.data``, ``NAME.indices``, ``NAME.indptr``, ``NAME.shape``; plus ``nodes`` (``read_npz``)."""
     arrays = {"nodes": np.asarray([str(x) for x in nodes])}
     for name, m in matrices.items():
-        csr = sp.csr_array(m.astype(np.float64) if not sp.issparse(m) else m.astype(np.float64))
-        arrays.update(
-            {
-                f"{name}.data": csr.data,
-                f"{name}.indices": csr.indices,
-                f"{name}.indptr": csr.indptr,
-                f"{name}.shape": np.asarray(csr.shape),
-            }
-        )
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+        csr = sp.csr_array(m.astype(np.float64))
+        for part in ("data", "indices", "indptr"):
+            arrays[f"{name}.{part}"] = getattr(csr, part)
+        arrays[f"{name}.shape"] = np.asarray(csr.shape)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
     return Path(path)
 
 
@@ -432,24 +393,5 @@ def read_npz(path: str | os.PathLike) -> tuple[list[str], dict[str, sp.csr_array
     """Node labels (as strings) and the matrices written by ``write_npz``."""
     with np.load(path) as z:
         names = sorted({key.rsplit(".", 1)[0] for key in z.files if key != "nodes"})
-        mats = {
-            n: sp.csr_array(
-                (z[f"{n}.data"], z[f"{n}.indices"], z[f"{n}.indptr"]), shape=tuple(z[f"{n}.shape"])
-            )
-            for n in names
-        }
-        return z["nodes"].tolist(), mats
-
-
-__all__ = [
-    "Graph",
-    "read_edgelist",
-    "read_table",
-    "read_square_matrix",
-    "graph_from_matrix",
-    "load_graph",
-    "matrix_to_json",
-    "json_number",
-    "write_npz",
-    "read_npz",
-]
+        parts = {n: (z[f"{n}.data"], z[f"{n}.indices"], z[f"{n}.indptr"]) for n in names}
+        return z["nodes"].tolist(), {n: sp.csr_array(parts[n], shape=tuple(z[f"{n}.shape"])) for n in names}

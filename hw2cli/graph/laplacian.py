@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import AfterValidator
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
@@ -31,13 +33,16 @@ from hw2cli.graph.matrices import (
 )
 from hw2cli.graph.options import LaplacianOptions
 
+#: A float array, read back (hw2cli.common.readback) from the nested lists of a --json file.
+FloatArray = Annotated[list[list[float]], AfterValidator(lambda rows: np.asarray(rows, dtype=np.float64))]
+
 
 @dataclass
 class Features:
-    x: np.ndarray  # n x f node features, in node order
+    x: FloatArray  # n x f node features, in node order
     names: list[str]  # feature column names
-    lx: np.ndarray  # L @ X
-    neighbour_sums: np.ndarray  # sum_j A[i,j] (x_i - x_j), computed edge by edge
+    lx: FloatArray  # L @ X
+    neighbour_sums: FloatArray  # sum_j A[i,j] (x_i - x_j), computed edge by edge
 
 
 @dataclass
@@ -47,7 +52,7 @@ class LaplacianResult:
     degree_matrix: sp.csr_array
     laplacian: sp.csr_array
     normalized: sp.csr_array | None
-    spectrum: Spectrum | None  # None when skipped (large graph without --eigs)
+    spectrum: Spectrum | None  # None when skipped (a large graph without eigs)
     normalized_spectrum: Spectrum | None
     components: Components
     features: Features | None
@@ -69,26 +74,20 @@ def run_laplacian(opts: LaplacianOptions, reporter: Reporter | None = None) -> L
     """D, L = D - A, the eigenvalues of L (all of them up to DENSE_EIG_MAX_NODES nodes, else
     the ``eigs`` smallest, or none), components, optionally the normalized Laplacian and L X."""
     reporter = reporter or Reporter()
-    directed, normalized, features, eigs = opts.directed, opts.normalized, opts.features, opts.eigs
     reporter.start("graph", "reading the graph", total=None)
-    graph = load_graph(opts.edges, opts.matrix, directed)
-    x = names = None
-    if features is not None:
-        x, names = read_features(features, graph)
+    graph = load_graph(opts.edges, opts.matrix, opts.directed)
+    x, names = read_features(opts.features, graph) if opts.features is not None else (None, None)
     reporter.update("graph", description="building D and L")
-    a = graph.adjacency
+    a, eigs = graph.adjacency, opts.eigs
     lap = laplacian(a)
-    norm = normalized_laplacian(a) if normalized else None
-    comps = components(a, directed)
+    norm = normalized_laplacian(a) if opts.normalized else None
     spec = norm_spec = None
     if eigs != 0 and (eigs is not None or graph.n <= DENSE_EIG_MAX_NODES):
         reporter.update("graph", description="eigenvalues of L")
         k = eigs if eigs is not None and eigs < graph.n - 1 else None
-        spec = spectrum(lap, symmetric=not directed, k=k)
-        if norm is not None:
-            norm_spec = spectrum(norm, symmetric=True, k=k)
-    feats = None
-    if x is not None:
-        feats = Features(x, names, np.asarray(lap @ x), neighbour_sums(a, x))
+        spec = spectrum(lap, symmetric=not opts.directed, k=k)
+        norm_spec = spectrum(norm, symmetric=True, k=k) if norm is not None else None
+    feats = Features(x, names, np.asarray(lap @ x), neighbour_sums(a, x)) if x is not None else None
     reporter.finish("graph")
+    comps = components(a, opts.directed)
     return LaplacianResult(graph, degrees(a), degree_matrix(a), lap, norm, spec, norm_spec, comps, feats)

@@ -145,7 +145,16 @@ def components(a: sp.csr_array, directed: bool) -> Components:
 class Spectrum:
     values: np.ndarray  # ascending by real part; complex only for a directed graph
     complete: bool  # all n eigenvalues (dense) or only the k smallest (ARPACK)
-    zero_count: int  # how many are 0 (|lambda| < ZERO_TOL * max(1, largest |lambda|))
+
+    @property
+    def zero_count(self) -> int:
+        """How many are 0: |lambda| < ZERO_TOL * max(1, largest |lambda|)."""
+        return int(np.count_nonzero(_is_zero(self.values)))
+
+
+def _is_zero(values: np.ndarray) -> np.ndarray:
+    scale = max(1.0, float(np.max(np.abs(values)))) if len(values) else 1.0
+    return np.abs(values) < ZERO_TOL * scale
 
 
 def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectrum:
@@ -176,11 +185,9 @@ def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectr
     values = (
         values[np.lexsort((np.imag(values), np.real(values)))] if np.iscomplexobj(values) else np.sort(values)
     )
-    scale = max(1.0, float(np.max(np.abs(values)))) if len(values) else 1.0
-    is_zero = np.abs(values) < ZERO_TOL * scale
     if not np.iscomplexobj(values):
-        values = np.where(is_zero, 0.0, values)
-    return Spectrum(values, complete, int(np.count_nonzero(is_zero)))
+        values = np.where(_is_zero(values), 0.0, values)
+    return Spectrum(values, complete)
 
 
 def neighbour_sums(a: sp.csr_array, x: np.ndarray) -> np.ndarray:

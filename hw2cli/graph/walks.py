@@ -29,8 +29,6 @@ from hw2cli.graph.matrices import (
 )
 from hw2cli.graph.options import DEFAULT_MAX_WALKS, MAX_MAX_WALKS, PowersOptions
 
-#: Default and highest cap on the number of walks listed one by one.
-
 
 def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
     """[A^r e_target for r = 0..length]: entry u of vector r is (A^r)[u, target].
@@ -143,32 +141,29 @@ class PowersResult:
 def run_powers(opts: PowersOptions, reporter: Reporter | None = None) -> PowersResult:
     """`hw2 graph powers`: A, A^2..A^max_power, and optionally the walks I -> J of ``length``."""
     reporter = reporter or Reporter()
-    max_power, walks, length = opts.max_power, opts.walks, opts.length
     reporter.start("graph", "reading the graph", total=None)
     graph = load_graph(opts.edges, opts.matrix, opts.directed)
-    reporter.update("graph", description=f"powers of A up to A^{max_power}")
-    powers = matrix_powers(graph.adjacency, max_power)
+    a = graph.adjacency
+    reporter.update("graph", description=f"powers of A up to A^{opts.max_power}")
+    powers = matrix_powers(a, opts.max_power)
     listing = None
-    if walks is not None:
-        reporter.update("graph", description=f"walks of length {length}")
-        listing = list_walks(graph, walks[0], walks[1], length, opts.max_walks)
+    if opts.walks is not None:
+        reporter.update("graph", description=f"walks of length {opts.length}")
+        listing = list_walks(graph, *opts.walks, opts.length, opts.max_walks)
     reporter.finish("graph")
     notes = []
-    top = powers[-1]
-    if is_integral(graph.adjacency) and getattr(top, "dtype", None) == np.float64:
+    if is_integral(a) and getattr(powers[-1], "dtype", None) == np.float64:
         notes.append(
-            f"entries of A^{max_power} could exceed 2^62, so they are floating-point numbers (rounded above 2^53)"
+            f"entries of A^{opts.max_power} could exceed 2^62, so they are floating-point numbers (rounded above 2^53)"
         )
-    if graph.adjacency.nnz and float(np.max(np.abs(graph.adjacency.data))) > 2**53:
+    if a.nnz and float(np.max(np.abs(a.data))) > 2**53:
         notes.append(
             "some weights exceed 2^53: they are read as float64 and may be rounded to the nearest float64 "
             "(products and sums of whole numbers stay exact Python integers)"
         )
-    if np.any(graph.adjacency.diagonal() != 0):
+    if np.any(a.diagonal() != 0):
         notes.append(
             "the graph has self-loops: a loop at i is one walk i -> i of length 1, so diag(A^2) is no "
             "longer just the degree"
         )
-    return PowersResult(
-        graph, powers, degrees(graph.adjacency), components(graph.adjacency, opts.directed), listing, notes
-    )
+    return PowersResult(graph, powers, degrees(a), components(a, opts.directed), listing, notes)

@@ -18,6 +18,8 @@ from hw2cli.report.conclusions import Findings, decide, load_part
 from hw2cli.report.probes import probes
 from hw2cli.report.sections import md
 from hw2cli.reproduce import manifest
+from hw2cli.reproduce.manifest import TITLE
+from hw2cli.reproduce.options import flags
 from hw2cli.reproduce.parts import PARTS as REGISTRY
 from hw2cli.reproduce.parts import PROFILES
 
@@ -30,7 +32,6 @@ SECTIONS: dict[str, Callable[[Path, Path], list[str]]] = {
     "probes": probes,
 }
 PARTS = tuple((p.name, p.title, SECTIONS[p.name]) for p in REGISTRY)
-TITLE = "# hw2 — reproduction report"
 
 
 @dataclass
@@ -55,7 +56,10 @@ def _cell(text: str) -> str:
 
 def conclusions_table(findings: Findings) -> list[str]:
     """The report's conclusions against this run: the Markdown table report.md opens with."""
-    lines = [
+    rows = [
+        f"| {f.source} | {_cell(f.claim)} | {_cell(f.evidence)} | **{f.status}** |" for f in findings.findings
+    ]
+    return [
         "## Conclusions",
         "",
         "Each row is a conclusion of the homework report, in our words, decided by this run's numbers "
@@ -63,17 +67,16 @@ def conclusions_table(findings: Findings) -> list[str]:
         "",
         "| where | conclusion | evidence from this run | this run |",
         "|---|---|---|---|",
+        *rows,
+        "",
+        f"{findings.counts()}.",
+        "",
     ]
-    lines += [
-        f"| {f.source} | {_cell(f.claim)} | {_cell(f.evidence)} | **{f.status}** |" for f in findings.findings
-    ]
-    return lines + ["", f"{findings.counts()}.", ""]
 
 
 def read_part(part_dir: Path) -> manifest.PartManifest | None:
     """A part's ``part.json``, validated, if the part finished (None otherwise)."""
-    fix = f"rerun that part with hw2 reproduce --out {part_dir.parent} --parts {part_dir.name} --force"
-    meta = manifest.read(part_dir, fix)
+    meta = manifest.read(part_dir, sections.rerun(part_dir))
     return meta if meta is not None and meta.status == "finished" else None
 
 
@@ -83,17 +86,17 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
     run_dir = Path(run_dir)
     links = Path(links) if links is not None else run_dir
     if not run_dir.is_dir():
-        raise Hw2Error(f"{run_dir} is not a folder; give the --out folder of hw2 reproduce")
+        raise Hw2Error(f"{run_dir} is not a folder; give the {flags(out=True)} folder of hw2 reproduce")
     metas = {name: meta for name, _, _ in PARTS if (meta := read_part(run_dir / name)) is not None}
     if not metas:
         raise Hw2Error(
-            f"{run_dir} holds no finished part (no */part.json); run hw2 reproduce --out {run_dir} first"
+            f"{run_dir} holds no finished part (no */part.json); run hw2 reproduce {flags(out=run_dir)} first"
         )
-
     report = Report(markdown="", conclusions=decide({n: load_part(n, run_dir / n) for n in metas}))
-    lines = [TITLE, ""]
     first = next(iter(metas.values()))
-    lines += [
+    lines = [
+        TITLE,
+        "",
         f"Profile **{md(first.profile)}**, device {md(first.device)}, "
         f"machine {md(first.machine)} ({first.cpus} CPUs), {md(first.hw2)}.",
         "",
@@ -102,28 +105,21 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
     if profile is not None and profile.leaves_out:
         lines += [f"This is the **{profile.name} profile**: {profile.leaves_out}", ""]
     lines += conclusions_table(report.conclusions)
-    lines += [
-        "## Parts and times",
-        "",
-        "| part | time (s) | finished |",
-        "|---|---:|---|",
-    ]
+    lines += ["## Parts and times", "", "| part | time (s) | finished |", "|---|---:|---|"]
     for name, title, _ in PARTS:
         meta = metas.get(name)
-        if meta is None:
-            lines.append(f"| {title} | — | not run |")
-        else:
-            lines.append(f"| {title} | {meta.seconds:.1f} | {md(meta.finished)} |")
-    total = sum(m.seconds for m in metas.values())
-    lines += [f"| **total** | {total:.1f} | |", ""]
-
-    for name, title, render in PARTS:
-        lines += [f"## {title}", ""]
-        if name in metas:
-            report.present.append(name)
-            lines += render(run_dir / name, links)
-        else:
-            report.missing.append(name)
-            lines += ["_Not run._", ""]
+        lines.append(
+            f"| {title} | — | not run |"
+            if meta is None
+            else f"| {title} | {meta.seconds:.1f} | {md(meta.finished)} |"
+        )
+    lines += [f"| **total** | {sum(m.seconds for m in metas.values()):.1f} | |", ""]
+    for name, title, section in PARTS:
+        (report.present if name in metas else report.missing).append(name)
+        lines += [
+            f"## {title}",
+            "",
+            *(section(run_dir / name, links) if name in metas else ["_Not run._", ""]),
+        ]
     report.markdown = "\n".join(lines).rstrip() + "\n"
     return report

@@ -9,6 +9,7 @@ tells the same story, not when it matches the published numbers. No torch here.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,22 @@ class Findings:
         return f"{n[AGREES]} agree, {n[DISAGREES]} disagree{rest}"
 
 
+# ----------------------------------------------------------------------------- the list
+
+_LIST: list[Conclusion] = []
+
+
+def _concludes(source: str, part: str, claim: str, models: tuple[str, ...] = ()) -> Callable:
+    """Register the decorated judge as conclusion ``claim``, in the report's order (the order of
+    this file); a rotation judge is given the ``models`` it compares (see :func:`_rotation`)."""
+
+    def register(judge: Callable) -> Callable:
+        _LIST.append(Conclusion(source, claim, part, _rotation(judge, *models) if models else judge))
+        return judge
+
+    return register
+
+
 # ----------------------------------------------------------------------------- Tables 1 and 2
 
 
@@ -87,48 +104,52 @@ def _means(result: Any, convs: tuple[str, ...], metric: str) -> dict[str, float]
     return {c: result.summary(c, metric)[0] for c in convs if result.outcomes.get(c)}
 
 
-def _listed(means: dict[str, float]) -> str:
-    return ", ".join(f"{c} {m:.1f}%" for c, m in means.items())
-
-
-def _all(means: dict[str, float], convs: tuple[str, ...], ok: Callable[[float], bool], rule: str):
+def _all(r: Any, convs: tuple[str, ...], metric: str, ok: Callable[[float], bool], rule: str):
     """Every conv type of ``convs`` within the rule; the evidence lists the means. Undecided
     (None) when one was not trained (an interrupted run) and none of the others breaks the rule."""
+    means = _means(r, convs, metric)
     missing = [c for c in convs if c not in means]
     agrees = all(ok(m) for m in means.values()) and (None if missing else True)
-    evidence = _listed(means) + f" ({rule})" if means else f"({rule})"
+    evidence = ", ".join(f"{c} {m:.1f}%" for c, m in means.items()) + f" ({rule})" if means else f"({rule})"
     return agrees, evidence + (f"; not trained: {', '.join(missing)}" if missing else "")
 
 
+@_concludes(
+    "Table 1",
+    "table1",
+    "Valid and reflect padding fail the shifted test: the network finds the boxes by their position.",
+)
 def _test_near_zero(r: Any) -> tuple[bool | None, str]:
-    convs = ("valid", "reflect")
     return _all(
-        _means(r, convs, "test_acc"), convs, lambda m: m <= SHORTCUT_MAX, f"at most {SHORTCUT_MAX:g}%"
+        r, ("valid", "reflect"), "test_acc", lambda m: m <= SHORTCUT_MAX, f"at most {SHORTCUT_MAX:g}%"
     )
 
 
+@_concludes(
+    "Table 1", "table1", "Replicate, circular and fconv keep most of their accuracy when the boxes move."
+)
 def _test_high(r: Any) -> tuple[bool | None, str]:
     convs = ("replicate", "circular", "fconv")
-    return _all(
-        _means(r, convs, "test_acc"), convs, lambda m: m >= INVARIANT_MIN, f"at least {INVARIANT_MIN:g}%"
-    )
+    return _all(r, convs, "test_acc", lambda m: m >= INVARIANT_MIN, f"at least {INVARIANT_MIN:g}%")
 
 
+@_concludes("Table 1", "table1", "sconv stays low on the shifted test.")
 def _sconv_low(r: Any) -> tuple[bool | None, str]:
-    return _all(
-        _means(r, ("sconv",), "test_acc"), ("sconv",), lambda m: m <= SCONV_MAX, f"at most {SCONV_MAX:g}%"
-    )
+    return _all(r, ("sconv",), "test_acc", lambda m: m <= SCONV_MAX, f"at most {SCONV_MAX:g}%")
 
 
+@_concludes("Table 1", "table1", "Every padding is accurate on the unshifted validation set.")
 def _validation_high(r: Any) -> tuple[bool | None, str]:
-    means = _means(r, CONV_TYPES, "val_acc")
-    return _all(means, CONV_TYPES, lambda m: m >= VALIDATION_MIN, f"each at least {VALIDATION_MIN:g}%")
+    return _all(r, CONV_TYPES, "val_acc", lambda m: m >= VALIDATION_MIN, f"each at least {VALIDATION_MIN:g}%")
 
 
+@_concludes(
+    "Table 2", "table2", "With Net2 every padding is perfect on validation and fails the shifted test."
+)
 def _net2_fails(r: Any) -> tuple[bool | None, str]:
     val, test = _means(r, CONV_TYPES, "val_acc"), _means(r, CONV_TYPES, "test_acc")
-    ok_val, _ = _all(val, CONV_TYPES, lambda m: m >= NET2_VALIDATION_MIN, "")
-    ok_test, _ = _all(test, CONV_TYPES, lambda m: m <= SHORTCUT_MAX, "")
+    ok_val, _ = _all(r, CONV_TYPES, "val_acc", lambda m: m >= NET2_VALIDATION_MIN, "")
+    ok_test, _ = _all(r, CONV_TYPES, "test_acc", lambda m: m <= SHORTCUT_MAX, "")
     evidence = (
         f"validation {min(val.values(), default=float('nan')):.1f}% or more (at least "
         f"{NET2_VALIDATION_MIN:g}%), shifted test {max(test.values(), default=float('nan')):.1f}% or less "
@@ -140,24 +161,15 @@ def _net2_fails(r: Any) -> tuple[bool | None, str]:
 # ----------------------------------------------------------------------------- Figures 1 and 2
 
 
-def _model(r: Any, name: str) -> Any:
-    return next((m for m in r.models if m.name == name), None)
-
-
 def _at(r: Any, model: Any, angle: float) -> float:
     return 100 * model.accuracy[r.angles.index(angle)]
-
-
-def _off_upright(r: Any, model: Any) -> list[float]:
-    """Accuracy (%) at every angle that is not a whole turn."""
-    return [100 * a for angle, a in zip(r.angles, model.accuracy, strict=True) if angle % 360]
 
 
 def _rotation(judge: Callable[..., tuple[bool, str]], *names: str) -> Callable[[Any], tuple[bool, str]]:
     """``judge(result, *models)``, or disagree when a model or the upright angle was not run."""
 
     def check(r: Any) -> tuple[bool, str]:
-        models = [_model(r, n) for n in names]
+        models = [next((m for m in r.models if m.name == n), None) for n in names]
         if None in models or 0 not in r.angles:
             return False, f"needs the {' and '.join(names)} models and the angle 0°"
         return judge(r, *models)
@@ -165,15 +177,27 @@ def _rotation(judge: Callable[..., tuple[bool, str]], *names: str) -> Callable[[
     return check
 
 
+@_concludes(
+    "Figure 1",
+    "rotation",
+    "Trained upright, the CNN is accurate upright and loses accuracy at other angles.",
+    models=("plain",),
+)
 def _plain_falls(r: Any, plain: Any) -> tuple[bool, str]:
-    upright, others = _at(r, plain, 0), _off_upright(r, plain)
-    mean = sum(others) / len(others)
+    others = [100 * a for angle, a in zip(r.angles, plain.accuracy, strict=True) if angle % 360]
+    upright, mean = _at(r, plain, 0), sum(others) / len(others)
     return upright - mean >= UPRIGHT_DROP_MIN, (
         f"plain: {upright:.1f}% upright, {mean:.1f}% on average at the other angles "
         f"(a drop of at least {UPRIGHT_DROP_MIN:g} points)"
     )
 
 
+@_concludes(
+    "Figure 2",
+    "rotation",
+    "Trained on rotated images, the CNN's accuracy is about the same at every angle.",
+    models=("augmented",),
+)
 def _augmented_flat(r: Any, aug: Any) -> tuple[bool, str]:
     accs = [100 * a for a in aug.accuracy]
     return max(accs) - min(accs) <= FLAT_RANGE_MAX, (
@@ -182,6 +206,12 @@ def _augmented_flat(r: Any, aug: Any) -> tuple[bool, str]:
     )
 
 
+@_concludes(
+    "Figure 2",
+    "rotation",
+    "Its average over the angles is well above the upright-trained model's.",
+    models=("plain", "augmented"),
+)
 def _augmented_mean(r: Any, plain: Any, aug: Any) -> tuple[bool, str]:
     gain = 100 * (aug.mean_accuracy - plain.mean_accuracy)
     return gain >= MEAN_GAIN_MIN, (
@@ -190,6 +220,12 @@ def _augmented_mean(r: Any, plain: Any, aug: Any) -> tuple[bool, str]:
     )
 
 
+@_concludes(
+    "Figure 2",
+    "rotation",
+    "Upright, it gives up only a little of the upright-trained model's accuracy.",
+    models=("plain", "augmented"),
+)
 def _augmented_upright(r: Any, plain: Any, aug: Any) -> tuple[bool, str]:
     p, a = _at(r, plain, 0), _at(r, aug, 0)
     return p - a <= UPRIGHT_GAP_MAX, (
@@ -215,11 +251,9 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z]+", text.lower())
 
 
+@_concludes("Figure 3", "gpt", "The GPT's loss falls well below that of guessing every character uniformly.")
 def _loss_falls(p: GptPart) -> tuple[bool, str]:
-    import math
-
-    uniform = math.log(p.train.vocab_size)
-    best = p.train.best_val_loss
+    uniform, best = math.log(p.train.vocab_size), p.train.best_val_loss
     if best is None:
         return False, "no validation loss was measured"
     return best <= LOSS_RATIO_MAX * uniform, (
@@ -228,6 +262,7 @@ def _loss_falls(p: GptPart) -> tuple[bool, str]:
     )
 
 
+@_concludes("Q2.8", "gpt", "The GPT's sampled texts are made of real words.")
 def _word_like(p: GptPart) -> tuple[bool, str]:
     sampled = [
         w for s in p.samples if s.settings.get("mode") != "greedy" for c in s.completions for w in _words(c)
@@ -270,25 +305,27 @@ def _laplacian_of(a: list[list[float]]) -> list[list[float]]:
     return [[(sum(row) if i == j else 0.0) - v for j, v in enumerate(row)] for i, row in enumerate(a)]
 
 
+@_concludes("Q3.1", "graph", "A's powers count walks, and D and L = D − A follow from A (both graphs).")
 def _matrices_right(g: GraphPart) -> tuple[bool, str]:
     if not g.powers:
         return False, "no graph was computed"
     checked = []
     for name, powers in g.powers.items():
         a = _dense(powers.graph.adjacency)
-        power = a
-        ok = _dense(powers.powers[0]) == a
+        power, ok = a, _dense(powers.powers[0]) == a
         for matrix in powers.powers[1:]:
             power = _matmul(power, a)
             ok = ok and _dense(matrix) == power
         lap = g.laplacians.get(name)
-        ok = ok and lap is not None and _dense(lap.laplacian) == _laplacian_of(a)
-        checked.append((name, len(powers.powers), ok))
+        checked.append(
+            (name, len(powers.powers), ok and lap is not None and _dense(lap.laplacian) == _laplacian_of(a))
+        )
     wrong = [n for n, _, ok in checked if not ok]
     evidence = "; ".join(f"{n}: A..A^{k} and L" for n, k, _ in checked) + " recomputed cell by cell"
     return not wrong, evidence + (f"; differ: {', '.join(wrong)}" if wrong else ", all equal")
 
 
+@_concludes("Q3.1b", "graph", "The report's A² of the first graph is right.")
 def _published_square_right(g: GraphPart) -> tuple[bool, str]:
     from hw2cli.report.published import GRAPH1_SQUARE
 
@@ -296,12 +333,15 @@ def _published_square_right(g: GraphPart) -> tuple[bool, str]:
     if powers is None or len(powers.powers) < 2:
         return False, "the first graph's A^2 was not computed"
     a = _dense(powers.graph.adjacency)
-    ours = _matmul(a, a)
-    return ours == GRAPH1_SQUARE, "the report's A^2 of graph 1 " + (
-        "equals A·A cell by cell" if ours == GRAPH1_SQUARE else "differs from A·A"
-    )
+    same = _matmul(a, a) == GRAPH1_SQUARE
+    return same, "the report's A^2 of graph 1 " + ("equals A·A cell by cell" if same else "differs from A·A")
 
 
+@_concludes(
+    "Q3.1c",
+    "graph",
+    "The report's Laplacian of the second graph has wrong cells (row 3), and they are flagged.",
+)
 def _wrong_cells_flagged(g: GraphPart) -> tuple[bool, str]:
     c = g.check
     if c is None:
@@ -310,9 +350,10 @@ def _wrong_cells_flagged(g: GraphPart) -> tuple[bool, str]:
     graph = next((p.graph for p in g.powers.values() if Path(p.graph.source).name == name), None)
     if graph is None:  # the check's file keeps the graph's nodes, not its edges
         return False, f"the checked graph {name} was not among the graphs computed"
-    given = [[float(v) for v in row] for row in c.given.tolist()]
     right = _laplacian_of(_dense(graph.adjacency))
-    differ = {(i, j) for i, row in enumerate(given) for j, v in enumerate(row) if v != right[i][j]}
+    differ = {
+        (i, j) for i, row in enumerate(c.given.tolist()) for j, v in enumerate(row) if float(v) != right[i][j]
+    }
     flagged = {(w.row, w.col) for w in c.wrong}
     cells = ", ".join(f"[{graph.nodes[i]}, {graph.nodes[j]}]" for i, j in sorted(flagged))
     return bool(differ) and flagged == differ, (
@@ -444,75 +485,8 @@ def _probe(
     return judge
 
 
-# ----------------------------------------------------------------------------- the list
-
 CONCLUSIONS: tuple[Conclusion, ...] = (
-    Conclusion(
-        "Table 1",
-        "Valid and reflect padding fail the shifted test: the network finds the boxes by their position.",
-        "table1",
-        _test_near_zero,
-    ),
-    Conclusion(
-        "Table 1",
-        "Replicate, circular and fconv keep most of their accuracy when the boxes move.",
-        "table1",
-        _test_high,
-    ),
-    Conclusion("Table 1", "sconv stays low on the shifted test.", "table1", _sconv_low),
-    Conclusion(
-        "Table 1", "Every padding is accurate on the unshifted validation set.", "table1", _validation_high
-    ),
-    Conclusion(
-        "Table 2",
-        "With Net2 every padding is perfect on validation and fails the shifted test.",
-        "table2",
-        _net2_fails,
-    ),
-    Conclusion(
-        "Figure 1",
-        "Trained upright, the CNN is accurate upright and loses accuracy at other angles.",
-        "rotation",
-        _rotation(_plain_falls, "plain"),
-    ),
-    Conclusion(
-        "Figure 2",
-        "Trained on rotated images, the CNN's accuracy is about the same at every angle.",
-        "rotation",
-        _rotation(_augmented_flat, "augmented"),
-    ),
-    Conclusion(
-        "Figure 2",
-        "Its average over the angles is well above the upright-trained model's.",
-        "rotation",
-        _rotation(_augmented_mean, "plain", "augmented"),
-    ),
-    Conclusion(
-        "Figure 2",
-        "Upright, it gives up only a little of the upright-trained model's accuracy.",
-        "rotation",
-        _rotation(_augmented_upright, "plain", "augmented"),
-    ),
-    Conclusion(
-        "Figure 3",
-        "The GPT's loss falls well below that of guessing every character uniformly.",
-        "gpt",
-        _loss_falls,
-    ),
-    Conclusion("Q2.8", "The GPT's sampled texts are made of real words.", "gpt", _word_like),
-    Conclusion(
-        "Q3.1",
-        "A's powers count walks, and D and L = D − A follow from A (both graphs).",
-        "graph",
-        _matrices_right,
-    ),
-    Conclusion("Q3.1b", "The report's A² of the first graph is right.", "graph", _published_square_right),
-    Conclusion(
-        "Q3.1c",
-        "The report's Laplacian of the second graph has wrong cells (row 3), and they are flagged.",
-        "graph",
-        _wrong_cells_flagged,
-    ),
+    *_LIST,
     *(
         Conclusion(source, claim, "probes", _probe(probe, start, expected))
         for source, probe, start, expected, claim in PROBE_CLAIMS
@@ -525,7 +499,7 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
 
 def _gpt_text(part_dir: Path, train: Any) -> Path:
     """Where the GPT's training text is: the quick corpus beside the run, else the recorded
-    --txt-file, else Grimm's fairy tales in the cache."""
+    ``txt_file``, else Grimm's fairy tales in the cache."""
     from hw2cli.common.cache import cache_dir
     from hw2cli.gpt.data import GRIMM_FILE
     from hw2cli.reproduce.parts import CORPUS
@@ -543,14 +517,11 @@ def load_part(name: str, part_dir: Path) -> Any:
     family's ``from_json`` (hw2cli.report.sections.read)."""
     from hw2cli.report.sections import read
 
-    if name in ("table1", "table2"):
-        from hw2cli.padding import render
+    if name in ("table1", "table2", "rotation"):
+        from hw2cli.padding import render as padding
+        from hw2cli.rotation import render as rotation
 
-        return read(part_dir / "result.json", render)
-    if name == "rotation":
-        from hw2cli.rotation import render
-
-        return read(part_dir / "result.json", render)
+        return read(part_dir / "result.json", rotation if name == "rotation" else padding)
     if name == "gpt":
         from hw2cli.gpt import render
         from hw2cli.gpt.sample import GenerateResult
@@ -567,16 +538,17 @@ def load_part(name: str, part_dir: Path) -> Any:
         from hw2cli.graph.laplacian import LaplacianResult
         from hw2cli.graph.walks import PowersResult
 
-        powers = {
-            p.name.removesuffix("_powers.json"): read(p, render, PowersResult)
-            for p in sorted(part_dir.glob("*_powers.json"))
-        }
-        laps = {
-            p.name.removesuffix("_laplacian.json"): read(p, render, LaplacianResult)
-            for p in sorted(part_dir.glob("*_laplacian.json"))
-        }
+        def each(suffix: str, cls: type) -> dict[str, Any]:
+            return {
+                p.name.removesuffix(suffix): read(p, render, cls) for p in sorted(part_dir.glob("*" + suffix))
+            }
+
         check = part_dir / "check.json"
-        return GraphPart(powers, laps, read(check, render, CheckResult) if check.is_file() else None)
+        return GraphPart(
+            each("_powers.json", PowersResult),
+            each("_laplacian.json", LaplacianResult),
+            read(check, render, CheckResult) if check.is_file() else None,
+        )
     if name == "probes":
         from hw2cli.probe import render
         from hw2cli.reproduce.parts import PROBES

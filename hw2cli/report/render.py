@@ -1,16 +1,22 @@
-"""What `hw2 report` prints: the report's conclusions against this run, and their JSON."""
+"""What `hw2 report` and `hw2 reproduce` print, and their JSON: both end with the homework
+report's conclusions against the run (the reproduction's summary lives here, beside the
+conclusions table, because report/ reads what reproduce/ writes, never the other way round)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
 
+from hw2cli.common.progress import duration
 from hw2cli.report.build import Report
-from hw2cli.report.conclusions import AGREES, DISAGREES, UNDECIDED, Findings
+from hw2cli.report.conclusions import AGREES, DISAGREES, UNDECIDED, Finding, Findings
+from hw2cli.reproduce.run import PartRun, ReproduceResult
 
 _STYLE = {AGREES: "green", DISAGREES: "bold red", UNDECIDED: "yellow"}
+_PART_STYLE = {"finished": "green", "skipped": "green", "failed": "red", "interrupted": "yellow"}
 
 
 def conclusions_table(findings: Findings) -> Table:
@@ -25,6 +31,7 @@ def conclusions_table(findings: Findings) -> Table:
     return table
 
 
+@functools.singledispatch
 def render(result: Report, console: Console | None = None) -> None:
     """The conclusions table and its one-line count (the report itself is the Markdown file)."""
     console = console or Console()
@@ -32,6 +39,35 @@ def render(result: Report, console: Console | None = None) -> None:
     console.print(f"{result.conclusions.counts()}", highlight=False)
 
 
+@render.register
+def _render_reproduce(result: ReproduceResult, console: Console | None = None) -> None:
+    """One row per part (what happened, this run's time), then where the report is or how to
+    go on."""
+    console = console or Console()
+    console.print(f"profile {result.profile}, device {result.device}, folder {result.out}", highlight=False)
+    table = Table()
+    table.add_column("part")
+    table.add_column("status")
+    table.add_column("time (s)", justify="right")
+    for p in result.parts:
+        status = p.status + (" (continued)" if p.resumed else "") + (f" at {p.step}" if p.step else "")
+        seconds = f"{p.seconds:.1f}" if p.status not in ("skipped", "not selected", "not reached") else ""
+        table.add_row(p.name, f"[{_PART_STYLE.get(p.status, 'dim')}]{status}[/]", seconds)
+    console.print(table)
+    if result.report is not None:
+        findings = Findings(result.conclusions)
+        console.print(conclusions_table(findings))
+        console.print(f"report: {result.report} (all in {duration(result.seconds)})", highlight=False)
+        console.print(f"conclusions: {findings.counts()}", highlight=False)
+    elif result.interrupted:
+        console.print(
+            "interrupted: the finished parts are kept; run the same command again to continue "
+            "(an interrupted GPT run continues from its last checkpoint)",
+            highlight=False,
+        )
+
+
+@functools.singledispatch
 def to_json(result: Report) -> dict:
     """The parts found and every conclusion with its evidence and status (``--json``)."""
     return {
@@ -40,3 +76,17 @@ def to_json(result: Report) -> dict:
         "missing": result.missing,
         "conclusions": [asdict(f) for f in result.conclusions.findings],
     }
+
+
+@to_json.register
+def _reproduce_to_json(result: ReproduceResult) -> dict:
+    return {"command": "reproduce", **asdict(result)}
+
+
+def from_json(data: dict) -> ReproduceResult:
+    """The result of `hw2 reproduce --json`, checked (hw2cli.common.readback.ResultError)."""
+    from hw2cli.common.readback import build, require, typed
+
+    parts = typed(require(data, "parts"), list[PartRun], "parts")
+    conclusions = typed(data.get("conclusions", []), list[Finding], "conclusions")
+    return build(ReproduceResult, data, parts=parts, conclusions=conclusions)

@@ -29,13 +29,19 @@ def md(value: Any) -> str:
     return "".join(_ESCAPES.get(c, c) for c in " ".join(str(value).split()))
 
 
+def rerun(part_dir: Path) -> str:
+    """How to write the part folder ``part_dir`` again."""
+    from hw2cli.reproduce.options import flags
+
+    return f"rerun that part with hw2 reproduce {flags(out=part_dir.parent, parts=part_dir.name, force=True)}"
+
+
 def read(path: Path, view: ModuleType, expected: type | tuple[type, ...] | None = None) -> Any:
     """The result in ``path`` (a ``--json`` file of part folder ``path.parent``), read back
     with the family's render module ``view``; ``expected``: the result type(s) it must be."""
     from hw2cli.common.readback import load
 
-    part, out = path.parent.name, path.parent.parent
-    fix = f"rerun that part with hw2 reproduce --out {out} --parts {part} --force"
+    fix = rerun(path.parent)
     result = load(path, view.from_json, view.to_json, fix, getattr(view, "upgrade_json", None))
     if expected is not None and not isinstance(result, expected):
         raise Hw2Error(f"{path} holds a {type(result).__name__}, not the file this part writes; {fix}")

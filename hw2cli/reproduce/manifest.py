@@ -21,6 +21,7 @@ from hw2cli.common import rundir, schema
 from hw2cli.common.schema import FileEntry, FileName, Known
 
 MANIFEST = "part.json"
+REPORT, TITLE = "report.md", "# hw2 — reproduction report"  # the folder's report and its first line
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hw2cli.common.options import DEVICE, FORCE, OUT, OptionError, check, option
+from hw2cli.common.options import DEVICE, FORCE, OUT, OptionError, check, flag_of, option
 from hw2cli.reproduce.parts import PART_NAMES, PROFILES
 
 
@@ -50,3 +50,9 @@ class ReproduceOptions:
                 f"comma-separated list of {', '.join(PART_NAMES)}"
             )
         return tuple(p for p in PART_NAMES if p in names)
+
+
+def flags(**values: object) -> str:
+    """These options as typed on the command line (True: the flag alone), for the messages that
+    say what to run: the flags come from the options model, not from the library's text."""
+    return " ".join(flag_of(ReproduceOptions, k) + ("" if v is True else f" {v}") for k, v in values.items())

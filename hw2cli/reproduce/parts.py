@@ -125,18 +125,8 @@ def _table(net: str, part: str) -> Callable[[Profile, str, Path], list[Step]]:
 def _rotation(profile: Profile, device: str, folder: Path) -> list[Step]:
     again = ("--force",) if (folder / "models").exists() else ()  # models of a cut attempt
     outputs = "--json result.json --plot rotation.png --preview preview.png --save-models models".split()
-    argv = (
-        "rotate-eval",
-        *profile.rotation,
-        "--mode",
-        "both",
-        "--device",
-        device,
-        "--quiet",
-        *outputs,
-        *again,
-    )
-    return [Step("rotate-eval", argv)]
+    mode = ("--mode", "both", "--device", device, "--quiet")
+    return [Step("rotate-eval", ("rotate-eval", *profile.rotation, *mode, *outputs, *again))]
 
 
 def _has_checkpoint(run: Path) -> bool:

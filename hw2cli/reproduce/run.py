@@ -5,10 +5,9 @@ process, then write ``report.md``.
 ``part.json`` is committed after every step; once finished, the staged folder replaces
 ``DIR/<part>``. So a finished part is never touched by a later attempt until that attempt is
 finished too, and an interrupted or failed part leaves its staged folder, from which the same
-command continues: the steps done are skipped, and a GPT run with a checkpoint continues with
-``gpt train --resume``. A folder ``DIR/<part>`` without ``part.json`` was not written by hw2
-and is replaced only with ``--force``, as is a ``DIR/report.md`` that hw2 did not write.
-One writer at a time holds DIR's lock (rundir.lock).
+call continues: the steps done are skipped, and a GPT run with a checkpoint resumes. A folder
+``DIR/<part>`` without ``part.json`` was not written by hw2 and is replaced only with ``force``,
+as is a ``DIR/report.md`` that hw2 did not write. One writer at a time holds DIR's lock.
 
 **Processes.** Each command runs as ``python -m hw2cli`` in its own process group, its output
 appended to the part's ``log.txt``. Why not in-process: a part's memory (CIFAR-10, a GPT, the
@@ -31,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +41,10 @@ from hw2cli.common.io import atomic_write_text, check_writable_dir, fsync_dir, o
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.rundir import lock, staged_name
 from hw2cli.common.signals import note_terminated
-from hw2cli.report.build import TITLE, build_report
-from hw2cli.report.conclusions import Finding
 from hw2cli.reproduce import manifest
-from hw2cli.reproduce.options import ReproduceOptions
+from hw2cli.reproduce.manifest import REPORT, TITLE
+from hw2cli.reproduce.options import ReproduceOptions, flags
 from hw2cli.reproduce.parts import PARTS, PROFILES, RECORDED_BASIS, RECORDED_S, Part, Step
-
-REPORT = "report.md"
 
 
 @dataclass
@@ -72,7 +69,7 @@ class ReproduceResult:
     device: str
     parts: list[PartRun] = field(default_factory=list)
     report: str | None = None  # report.md, once written
-    conclusions: list[Finding] = field(default_factory=list)  # the report's, decided by this run
+    conclusions: list = field(default_factory=list)  # the report's findings, decided by this run
     estimate_s: float | None = None
     seconds: float = 0.0
     interrupted: bool = False
@@ -80,9 +77,6 @@ class ReproduceResult:
     @property
     def failed(self) -> PartRun | None:
         return next((p for p in self.parts if p.status == "failed"), None)
-
-
-# ----------------------------------------------------------------------------- signals
 
 
 class _Stop:
@@ -116,16 +110,11 @@ class _Stop:
     def forward(self) -> None:
         """Hand the stop to the running command, if any."""
         child = self.child
-        if child is None or child.poll() is not None or not self.count:
-            return
-        try:
-            os.killpg(child.pid, signal.SIGINT if self.count <= 2 else signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    @property
-    def requested(self) -> bool:
-        return self.count > 0
+        if child is not None and child.poll() is None and self.count:
+            try:
+                os.killpg(child.pid, signal.SIGINT if self.count <= 2 else signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 # ----------------------------------------------------------------------------- planning
@@ -136,53 +125,58 @@ class _Plan:
     part: Part
     action: str  # run, skip, not selected
     staged: manifest.PartManifest | None = None  # an earlier attempt to continue
-    discard: bool = False  # an earlier attempt of another profile, dropped (--force)
+    discard: bool = False  # an earlier attempt of another profile, dropped (force)
 
 
-def _fix(out: Path, part: str) -> str:
-    return f"rerun with --out {out} --parts {part} --force to redo that part"
+def _read(folder: Path, fix: str, force: bool, recover: bool) -> tuple[manifest.PartManifest | None, bool]:
+    """The folder's manifest (a staged one recovered first) and whether it could be read; a
+    damaged one raises unless ``force``."""
+    try:
+        if recover:
+            manifest.recover(folder)
+        return manifest.read(folder, fix), True
+    except Hw2Error:
+        if not force:
+            raise
+        return None, False
 
 
 def _plan_part(out: Path, part: Part, opts: ReproduceOptions) -> _Plan:
     """Skip, run or continue ``part``; Hw2Error when that would replace what hw2 did not
-    write, or work of another profile, without --force."""
-    final, staged = out / part.name, out / staged_name(part.name)
+    write, or work of another profile, without ``force``."""
+    final, staged, force = out / part.name, out / staged_name(part.name), opts.force
     earlier = None
     if staged.is_dir():
-        fix = f"add --force to start the {part.name} part again"
-        try:
-            manifest.recover(staged)
-            earlier = manifest.read(staged, fix)
-        except Hw2Error:
-            if not opts.force:
-                raise
+        fix = f"add {flags(force=True)} to start the {part.name} part again"
+        earlier, read = _read(staged, fix, force, recover=True)
+        if not read:
             return _Plan(part, "run", discard=True)
     if final.exists() and not final.is_dir():
-        raise Hw2Error(f"{final} is a file, not a part folder; move it away or choose another --out")
+        raise Hw2Error(
+            f"{final} is a file, not a part folder; move it away or choose another {flags(out=True)}"
+        )
     done = None
     if final.is_dir():
-        try:
-            done = manifest.read(final, _fix(out, part.name))
-        except Hw2Error:
-            if not opts.force:
-                raise
-        if done is None and not opts.force:
+        fix = f"rerun with {flags(out=out, parts=part.name, force=True)} to redo that part"
+        done, _ = _read(final, fix, force, recover=False)
+        if done is None and not force:
             raise Hw2Error(
                 f"{final} was not written by hw2 reproduce (it has no part.json); move it away, choose "
-                "another --out, or add --force to replace it once the new part is finished"
+                f"another {flags(out=True)}, or add {flags(force=True)} to replace it once the new part is finished"
             )
-    if done is not None and done.status == "finished" and not opts.force:
+    if done is not None and done.status == "finished" and not force:
         if done.profile == opts.profile:
             return _Plan(part, "skip")
         raise Hw2Error(
-            f"{final} holds the {part.name} part of the {done.profile} profile; choose another --out, "
-            f"or add --force to redo it with the {opts.profile} profile"
+            f"{final} holds the {part.name} part of the {done.profile} profile; choose another "
+            f"{flags(out=True)}, or add {flags(force=True)} to redo it with the {opts.profile} profile"
         )
     if earlier is not None and earlier.profile != opts.profile:
-        if not opts.force:
+        if not force:
             raise Hw2Error(
                 f"{staged} holds an unfinished {part.name} part of the {earlier.profile} profile; continue it "
-                f"with --profile {earlier.profile}, or add --force to start it again with {opts.profile}"
+                f"with {flags(profile=earlier.profile)}, or add {flags(force=True)} to start it again with "
+                f"{opts.profile}"
             )
         return _Plan(part, "run", discard=True)
     return _Plan(part, "run", staged=earlier)
@@ -197,12 +191,14 @@ def _check_report(out: Path, force: bool) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise Hw2Error(f"cannot read {path} ({exc.strerror}); move it away or choose another --out") from None
+        raise Hw2Error(
+            f"cannot read {path} ({exc.strerror}); move it away or choose another {flags(out=True)}"
+        ) from None
     with fh:
         if not force and fh.readline().rstrip("\n") != TITLE:
             raise Hw2Error(
                 f"{path} was not written by hw2 (it does not start with {TITLE!r}); move it away, "
-                "choose another --out, or add --force to replace it"
+                f"choose another {flags(out=True)}, or add {flags(force=True)} to replace it"
             )
 
 
@@ -210,7 +206,7 @@ def _check_report(out: Path, force: bool) -> None:
 
 
 def _cuda_present() -> bool:
-    """Whether ``--device auto`` will find a CUDA GPU, without importing torch here."""
+    """Whether ``device`` auto will find a CUDA GPU, without importing torch here."""
     if "torch" in sys.modules:
         return bool(sys.modules["torch"].cuda.is_available())
     gpus = Path("/proc/driver/nvidia/gpus")
@@ -226,12 +222,9 @@ def _load_factor() -> tuple[float, str]:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return 1.0, ""
-    cores = cpu_cores()
     factor = slowdown(1, load)
-    return (
-        factor,
-        f", times {factor:.1f} for the load average of {load:.1f} on {cores} cores" if factor > 1 else "",
-    )
+    why = f", times {factor:.1f} for the load average of {load:.1f} on {cpu_cores()} cores"
+    return factor, why if factor > 1 else ""
 
 
 def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> tuple[float, str] | None:
@@ -256,25 +249,28 @@ def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> tuple[
         scale, why = _load_factor()
         basis += why
     todo = [p.part.name for p in plans if p.action == "run"]
-    total = scale * sum(recorded.get(name, 0.0) for name in todo)
     unknown = [name for name in todo if name not in recorded]
     if unknown:
         basis += f"; no record for {', '.join(unknown)}, not counted"
-    return total, basis
+    return scale * sum(recorded.get(name, 0.0) for name in todo), basis
 
 
 # ----------------------------------------------------------------------------- running
 
 
-def _child_env() -> dict[str, str]:
-    """The environment of the commands: this process's, with the hw2cli it runs importable."""
-    root = str(Path(hw2cli.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-
-
-def _run_command(step: Step, folder: Path, log: Path, stop: _Stop) -> int:
-    """Run ``hw2 <step.argv>`` in ``folder``, its output appended to ``log``; its exit code."""
+def _run_step(step: Step, folder: Path, log: Path, stop: _Stop) -> int:
+    """Run a Python step, or ``hw2 <step.argv>`` in ``folder`` with its output appended to
+    ``log`` and the hw2cli it runs importable; the step's exit code."""
+    if step.run is not None:
+        try:
+            step.run(folder)
+        except OSError as exc:
+            raise Hw2Error(
+                f"cannot write into {folder} ({exc.strerror}); free some space or fix its permissions"
+            ) from None
+        return 0
+    root, path = str(Path(hw2cli.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
     # appended to as hw2's own file only: a link planted in a kept staged folder is refused
     with open(open_regular(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, follow=False), "ab") as fh:
         fh.write(f"\n$ hw2 {shlex.join(step.argv)}\n".encode())
@@ -285,7 +281,7 @@ def _run_command(step: Step, folder: Path, log: Path, stop: _Stop) -> int:
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
-            env=_child_env(),
+            env=env,
             process_group=0,  # Ctrl-C reaches it through _Stop only: exactly once
         )
         stop.child = proc
@@ -297,21 +293,9 @@ def _run_command(step: Step, folder: Path, log: Path, stop: _Stop) -> int:
     return 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as shells say
 
 
-def _run_step(step: Step, folder: Path, log: Path, stop: _Stop) -> int:
-    if step.run is None:
-        return _run_command(step, folder, log, stop)
-    try:
-        step.run(folder)
-    except OSError as exc:
-        raise Hw2Error(
-            f"cannot write into {folder} ({exc.strerror}); free some space or fix its permissions"
-        ) from None
-    return 0
-
-
 def _run_part(out: Path, plan: _Plan, opts: ReproduceOptions, stop: _Stop, reporter: Reporter) -> PartRun:
     """Run the steps of one part in its staged folder and, once all are done, put it in place."""
-    part, profile = plan.part, PROFILES[opts.profile]
+    part = plan.part
     staged = out / staged_name(part.name)
     if plan.discard:
         shutil.rmtree(staged)
@@ -325,21 +309,21 @@ def _run_part(out: Path, plan: _Plan, opts: ReproduceOptions, stop: _Stop, repor
     else:
         data = manifest.new(part.name, part.title, opts.profile, opts.device)
     manifest.commit(staged, data)  # the folder is hw2's from now on
-    steps = part.steps(profile, opts.device, staged)
+    steps = part.steps(PROFILES[opts.profile], opts.device, staged)
     done = data["steps_done"]
     what = f"continues ({len(done)} of {len(steps)} steps done before)" if done else "starts"
     reporter.note(f"== {part.name}: {part.title}: {what}; log {log}")
     for step in steps:
         if step.name in done:
             continue
-        if stop.requested:
+        if stop.count:
             break
         reporter.update("parts", description=f"{part.name}: {step.name}")
         start = time.monotonic()
         rc = _run_step(step, staged, log, stop)
         elapsed = time.monotonic() - start
         run.seconds += elapsed
-        if rc not in step.ok and not stop.requested:
+        if rc not in step.ok and not stop.count:
             run.status, run.exit_code, run.step = "failed", rc, step.name
             return run
         data["seconds"] += elapsed  # an interrupted step's time counts: its checkpoint is kept
@@ -374,11 +358,7 @@ def _finish_promotion(out: Path, name: str, force: bool) -> None:
     staged, final = out / staged_name(name), out / name
     if not staged.is_dir():
         return
-    try:
-        manifest.recover(staged)
-        meta = manifest.read(staged, "")
-    except Hw2Error:  # a damaged manifest: _plan_part names it
-        return
+    meta, _ = _read(staged, "", force=True, recover=True)  # a damaged manifest: _plan_part names it
     if meta is None or meta.status != "finished":
         return
     if final.exists() and not (final / manifest.MANIFEST).is_file() and not force:
@@ -386,25 +366,26 @@ def _finish_promotion(out: Path, name: str, force: bool) -> None:
     _promote(out, name)
 
 
-def run_reproduce(opts: ReproduceOptions, reporter: Reporter | None = None) -> ReproduceResult:
-    """Run the parts ``opts`` selects (see the module docstring) and write ``DIR/report.md``.
+def run_reproduce(
+    opts: ReproduceOptions, reporter: Reporter | None = None, report: Callable[[Path], Any] | None = None
+) -> ReproduceResult:
+    """Run the parts ``opts`` selects (see the module docstring); once all finished, write
+    ``DIR/report.md`` with ``report`` (hw2cli.report.build.build_report: the report reads what
+    this package writes, so this package does not import it).
 
     Refuses up front (Hw2Error, nothing written) what would replace files hw2 did not write,
     or work of another profile, without ``force``. A part that fails or is interrupted stops
     the run: the result says which, the finished parts stay, and the same call continues."""
     reporter = reporter or Reporter()
     out = Path(opts.folder())
-    check_writable_dir(out, "--out folder")
+    check_writable_dir(out, f"{flags(out=True)} folder")
     selected = opts.selected()
     result = ReproduceResult(str(out), opts.profile, opts.device)
     started = time.monotonic()
     with lock(out, what="reproduction folder"):
         for part in PARTS:
             _finish_promotion(out, part.name, opts.force)
-        plans = [
-            _plan_part(out, part, opts) if part.name in selected else _Plan(part, "not selected")
-            for part in PARTS
-        ]
+        plans = [_plan_part(out, p, opts) if p.name in selected else _Plan(p, "not selected") for p in PARTS]
         _check_report(out, opts.force)
         todo = [p for p in plans if p.action == "run"]
         reporter.note(
@@ -416,32 +397,29 @@ def run_reproduce(opts: ReproduceOptions, reporter: Reporter | None = None) -> R
         found = estimate(out, opts.profile, opts.device, plans)
         if found is not None:
             result.estimate_s = found[0]
-            line = estimate_message(
-                found[0], f"the {opts.profile} reproduction", found[1], "use --profile quick or fewer --parts"
-            )
+            shorter = f"use {flags(profile='quick')} or fewer {flags(parts=True)}"
+            line = estimate_message(found[0], f"the {opts.profile} reproduction", found[1], shorter)
             if line:
                 reporter.note(line)
         reporter.start("parts", f"reproduce ({opts.profile})", total=len(todo))
         with _Stop() as stop:
             for plan in plans:
-                folder = str(out / plan.part.name)
+                name, title, folder = plan.part.name, plan.part.title, str(out / plan.part.name)
                 if plan.action != "run":
-                    status = "skipped" if plan.action == "skip" else plan.action
                     if plan.action == "skip":
-                        reporter.note(f"== {plan.part.name}: finished before, skipped (--force redoes it)")
-                    result.parts.append(PartRun(plan.part.name, plan.part.title, status, folder))
-                    continue
-                if stop.requested or result.failed:
-                    result.parts.append(PartRun(plan.part.name, plan.part.title, "not reached", folder))
-                    continue
-                result.parts.append(_run_part(out, plan, opts, stop, reporter))
-                reporter.update("parts", advance=1)
-            result.interrupted = stop.requested
+                        reporter.note(f"== {name}: finished before, skipped ({flags(force=True)} redoes it)")
+                    status = "skipped" if plan.action == "skip" else plan.action
+                    result.parts.append(PartRun(name, title, status, folder))
+                elif stop.count or result.failed:
+                    result.parts.append(PartRun(name, title, "not reached", folder))
+                else:
+                    result.parts.append(_run_part(out, plan, opts, stop, reporter))
+                    reporter.update("parts", advance=1)
+            result.interrupted = stop.count > 0
         reporter.finish("parts")
-        if not result.interrupted and result.failed is None:
-            report = build_report(out)
-            atomic_write_text(out / REPORT, report.markdown)
-            result.report = str(out / REPORT)
-            result.conclusions = report.conclusions.findings
+        if report is not None and not result.interrupted and result.failed is None:
+            built = report(out)
+            atomic_write_text(out / REPORT, built.markdown)
+            result.report, result.conclusions = str(out / REPORT), built.conclusions.findings
     result.seconds = time.monotonic() - started
     return result
