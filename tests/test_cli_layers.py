@@ -29,10 +29,7 @@ ALLOWED = {
     "common/threads.py": 3,  # "--threads" is ThreadChoice.source, a value of every --json file
     "gpt/metrics.py": 2,  # the estimate's "for a shorter run" hint
     "gpt/session.py": 2,  # rundir.prepare's words for the folder and its resume flag
-    "report/build.py": 5,
     "report/probes.py": 1,
-    "report/sections.py": 3,
-    "reproduce/run.py": 18,
 }
 
 
