@@ -20,7 +20,7 @@ from hw2cli.cli import app
 from hw2cli.common import rundir
 from hw2cli.gpt.train import TrainOptions, train
 
-REPRODUCED = Path(__file__).resolve().parent.parent / "docs" / "reproduce-quick"
+REPRODUCED = Path(__file__).resolve().parents[2] / "docs" / "reproduce-quick"
 runner = CliRunner()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import CACHES, SESSION_DIR, changes, listing
+from conftest import CACHES, SESSION_DIR, changed_since, clock_tick
 
 
 def test_every_cache_points_into_the_session_folder():
@@ -19,37 +19,40 @@ def test_every_cache_points_into_the_session_folder():
     assert get_cachedir().startswith(str(SESSION_DIR)) and get_configdir().startswith(str(SESSION_DIR))
 
 
-def test_the_listing_sees_files_added_changed_touched_and_removed(tmp_path):
-    (tmp_path / "keep").write_text("same")
-    (tmp_path / "grow").write_text("a")
-    (tmp_path / "touch").write_text("t")
-    (tmp_path / "gone").write_text("g")
-    before = listing((tmp_path,))
-    (tmp_path / "grow").write_text("ab")
+def test_the_guard_sees_files_added_changed_touched_and_removed(tmp_path):
+    for name in ("keep", "grow", "touch", "gone"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / "quiet").mkdir()
+    (tmp_path / "quiet" / "old").write_text("o")
+    since = clock_tick()
+    assert changed_since(since, (tmp_path,)) == []
+    (tmp_path / "grow").write_text("grown")
     st = os.stat(tmp_path / "touch")
-    os.utime(tmp_path / "touch", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    os.utime(tmp_path / "touch", ns=(st.st_atime_ns, st.st_mtime_ns))  # times set back as they were
     (tmp_path / "gone").unlink()
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "new").write_text("n")
-    found = changes(before, listing((tmp_path,)))
-    assert found == [
-        f"new {tmp_path / 'sub'}",
-        f"new {tmp_path / 'sub' / 'new'}",
-        f"removed {tmp_path / 'gone'}",
-        f"changed {tmp_path}",
-        f"changed {tmp_path / 'grow'}",
-        f"changed {tmp_path / 'touch'}",
-    ]
+    assert changed_since(since, (tmp_path,)) == sorted(
+        str(p)
+        for p in (tmp_path, tmp_path / "grow", tmp_path / "touch", tmp_path / "sub", tmp_path / "sub" / "new")
+    )  # the removed file: through its folder
 
 
-def test_no_test_module_imports_another():
-    """Shared helpers live in tests/helpers.py (and tests/tiny_gpt.py), not in test modules."""
+def test_no_test_module_imports_another_and_every_name_is_unique():
+    """Shared helpers live in tests/helpers.py (and tests/tiny_gpt.py), not in test modules;
+    pytest's default import mode, which puts each test folder on sys.path, needs unique names."""
     import re
     from pathlib import Path
 
+    paths = sorted(Path(__file__).parents[1].rglob("*.py"))
+    assert {"gpt", "padding", "rotation", "graph", "probe", "report", "common", "grade"} <= {
+        p.parent.name for p in paths
+    }
+    names = [p.name for p in paths]
+    assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)
     offenders = [
         f"{path.name}: {line.strip()}"
-        for path in sorted(Path(__file__).parent.glob("*.py"))
+        for path in paths
         for line in path.read_text().splitlines()
         if re.match(r"\s*(from|import) test_", line)
     ]

@@ -4,7 +4,7 @@ same final weights, for a few tiny runs that cover the schedule, dropout, clippi
 and a run without a validation split.
 
 ``gpt_loop_reference.json`` was recorded with the old trainer (commit 7ddeb60) by
-``python tests/test_gpt_loop_reference.py --record`` (one thread, on the CPU; the new loop
+``python tests/gpt/test_gpt_loop_reference.py --record`` (one thread, on the CPU; the new loop
 matched it to the last digit there). The tolerance, 1e-4 relative, leaves room for another
 CPU's rounding; a change of what is computed (the learning rate of one step, a seed, the
 dropout) moves these numbers by far more.
@@ -70,7 +70,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
     import tempfile
 
     os.environ["OMP_NUM_THREADS"] = "1"
-    sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(HERE.parent))  # tests/, for the shared helpers
     recorded = {}
     for case in CASES:
         with tempfile.TemporaryDirectory() as folder:
