@@ -152,6 +152,14 @@ except ImportError:  # the fuzzing tests skip themselves
 
 
 @pytest.fixture
+def corpus(tmp_path):
+    """The suite's tiny training text (tests/helpers.py's ``TEXT``) as ``tmp_path/tiny.txt``."""
+    from helpers import write_corpus
+
+    return write_corpus(tmp_path)
+
+
+@pytest.fixture
 def run_hw2():
     """Run ``python -m hw2cli ARGS`` in a subprocess (tests/helpers.py's ``hw2``)."""
     from helpers import hw2

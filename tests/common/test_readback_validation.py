@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TEXT
 from safetensors.torch import load_file, save_file
-from tiny_gpt import TEXT
 from typer.testing import CliRunner
 
 from hw2cli.cli import app

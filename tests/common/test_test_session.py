@@ -39,7 +39,7 @@ def test_the_guard_sees_files_added_changed_touched_and_removed(tmp_path):
 
 
 def test_no_test_module_imports_another_and_every_name_is_unique():
-    """Shared helpers live in tests/helpers.py (and tests/tiny_gpt.py), not in test modules;
+    """Shared helpers live in tests/helpers.py and tests/conftest.py, not in test modules;
     pytest's default import mode, which puts each test folder on sys.path, needs unique names."""
     import re
     from pathlib import Path

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
+from helpers import TEXT  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from hw2cli.cli import app  # noqa: E402
@@ -23,7 +24,6 @@ from hw2cli.common.errors import Hw2Error  # noqa: E402
 from hw2cli.gpt.checkpoint import load_run  # noqa: E402
 from hw2cli.gpt.pretrained import load_pretrained, resolve  # noqa: E402
 
-TEXT = "Once upon a time there was a king who had three daughters, and the youngest was fair. " * 20
 runner = CliRunner()
 
 

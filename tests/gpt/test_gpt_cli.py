@@ -7,16 +7,12 @@ import socket
 
 import pytest
 import torch
+from helpers import TEXT
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.gpt.checkpoint import load_run
 
-TEXT = "".join(
-    f"The {w} went into the forest and found {n} golden apples.\n"
-    for n in range(10)
-    for w in ("miller", "queen", "king", "frog")
-)
 runner = CliRunner()
 
 

@@ -21,7 +21,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REFERENCE = HERE / "gpt_loop_reference.json"
 
-#: name -> options changed from tests/tiny_gpt.tiny (gpt-nano, 12 steps, checkpoints at 6 and 12)
+#: name -> options changed from tests/helpers.tiny (gpt-nano, 12 steps, checkpoints at 6 and 12)
 CASES = {
     "constant-dropout": {},
     "cosine-warmup-noclip": dict(
@@ -34,7 +34,7 @@ CASES = {
 def run_case(name: str, tmp: Path) -> dict:
     """Train case ``name`` into ``tmp`` and return its numbers."""
     import torch
-    from tiny_gpt import tiny, weights, write_corpus
+    from helpers import tiny, weights, write_corpus
 
     from hw2cli.gpt.train import train
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import TEXT
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.gpt.checkpoint import load_run
 
 runner = CliRunner()
-TEXT = "the miller and the queen walked to the well and back again. " * 20
 
 
 def train(tmp_path, out, *extra):

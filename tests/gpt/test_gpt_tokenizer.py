@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 tokenizers = pytest.importorskip("tokenizers")
 
+from helpers import TEXT  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from hw2cli.cli import app  # noqa: E402
@@ -20,11 +21,6 @@ from hw2cli.common.errors import Hw2Error  # noqa: E402
 from hw2cli.gpt.checkpoint import load_run  # noqa: E402
 from hw2cli.gpt.tokens import BPETokenizer, bits_per_char, encode_cached, make_tokenizer  # noqa: E402
 
-TEXT = "".join(
-    f"The {w} went into the forest and found {n} golden apples.\n"
-    for n in range(12)
-    for w in ("miller", "queen", "king", "frog")
-)
 runner = CliRunner()
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TEXT, tiny
 from safetensors.torch import load_file
-from tiny_gpt import TEXT, tiny, write_corpus
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
@@ -32,11 +32,6 @@ from hw2cli.gpt.config import TrainOptions
 from hw2cli.gpt.train import train
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    return write_corpus(tmp_path)
 
 
 def cli_args(corpus, out, *extra) -> list[str]:
