@@ -90,12 +90,20 @@ def record_fsync_and_replace(monkeypatch) -> list[tuple]:
     return events
 
 
-def train_args(corpus: Path, out: Path) -> list[str]:
-    return [
-        "gpt", "train", "--txt-file", str(corpus), "--model-type", "gpt-nano", "--block-size", "8",
-        "--batch-size", "2", "--max-steps", "2", "--eval-interval", "2", "--eval-steps", "1", "--device", "cpu",
-        "--quiet", "--out", str(out),
-    ]  # fmt: skip
+def train_argv(corpus, out, **options) -> list[str]:
+    """``hw2 gpt train`` on ``corpus`` into ``out``, each of ``options`` as its flag
+    (``block_size=8``: ``--block-size 8``; ``True``: the bare flag)."""
+    argv = ["gpt", "train", "--txt-file", str(corpus), "--out", str(out)]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
+def train_args(corpus, out) -> list[str]:
+    """A 2-step run of gpt-nano on windows of 8 characters."""
+    two_steps = dict(block_size=8, batch_size=2, max_steps=2, eval_interval=2, eval_steps=1)
+    return train_argv(corpus, out, model_type="gpt-nano", **two_steps, device="cpu", quiet=True)
 
 
 def write_corpus(folder: Path) -> Path:
@@ -104,26 +112,26 @@ def write_corpus(folder: Path) -> Path:
     return path
 
 
+#: The tiny run (gpt-nano for 12 steps, checkpoints at 6 and 12), as options and as flags.
+TINY = dict(
+    model_type="gpt-nano",
+    block_size=16,
+    batch_size=4,
+    max_steps=12,
+    eval_interval=6,
+    eval_steps=2,
+    log_interval=3,
+    sample_interval=0,
+    device="cpu",
+)
+
+
 def tiny(corpus, out, **kw):
-    """gpt-nano on ``corpus`` for 12 steps with checkpoints at 6 and 12, and a closing greedy
-    sample of 8 tokens (the default 100 took a third of such a run); ``kw`` overrides."""
+    """The tiny run's options, with a closing greedy sample of 8 tokens (the default 100 took a
+    third of the run; the flag has no CLI spelling); ``kw`` overrides."""
     from hw2cli.gpt.config import TrainOptions
 
-    base = dict(
-        txt_file=str(corpus),
-        model_type="gpt-nano",
-        block_size=16,
-        batch_size=4,
-        max_steps=12,
-        eval_interval=6,
-        eval_steps=2,
-        log_interval=3,
-        sample_interval=0,
-        sample_tokens=8,
-        device="cpu",
-        out=str(out),
-    )
-    return TrainOptions(**{**base, **kw})
+    return TrainOptions(**{"txt_file": str(corpus), "out": str(out), **TINY, "sample_tokens": 8, **kw})
 
 
 def weights(run_dir: Path) -> dict:

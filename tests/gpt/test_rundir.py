@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TEXT, tiny
+from helpers import TEXT, TINY, tiny, train_argv
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -35,34 +35,7 @@ runner = CliRunner()
 
 
 def cli_args(corpus, out, *extra) -> list[str]:
-    return [
-        "gpt",
-        "train",
-        "--txt-file",
-        str(corpus),
-        "--model-type",
-        "gpt-nano",
-        "--block-size",
-        "16",
-        "--batch-size",
-        "4",
-        "--max-steps",
-        "12",
-        "--eval-interval",
-        "6",
-        "--eval-steps",
-        "2",
-        "--log-interval",
-        "3",
-        "--sample-interval",
-        "0",
-        "--device",
-        "cpu",
-        "--quiet",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    return [*train_argv(corpus, out, **TINY, quiet=True), *extra]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
