@@ -13,7 +13,7 @@ kinds marked ``thorough`` too) with Hypothesis's "thorough" profile (1,000 examp
     python scripts/adversarial.py -- -x -k bom # more pytest arguments after --
 
 Outcomes: *held* (passed), *expected failure* (marked xfail: a kind another branch fixes, see
-tests/test_adversarial_families.py), *failed*, *skipped* (a slow kind under --fast, or one
+tests/common/test_adversarial_families.py), *failed*, *skipped* (a slow kind under --fast, or one
 that needs what this machine lacks). The exit status is pytest's; it is 1 as well when fewer
 than MIN_KINDS kinds were found.
 """

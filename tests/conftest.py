@@ -3,8 +3,8 @@
 The suite never writes outside temporary folders (issue 21 item 7): before any test module
 imports hw2, matplotlib, torch or the Hugging Face libraries, every cache and configuration
 folder they use is pointed at one temporary folder of this session (subprocesses inherit it),
-and at the end of the session a check asserts that the user's ~/.cache and
-~/.config/matplotlib were left as they were (each file's and folder's size and mtime).
+and at the end of the session a check asserts that nothing in the user's ~/.cache and
+~/.config/matplotlib changed meanwhile (no file or folder with a newer ctime).
 """
 
 from __future__ import annotations
@@ -62,39 +62,46 @@ WATCHED = (Path.home() / ".cache", Path.home() / ".config" / "matplotlib")
 NOT_WATCHED = {"pip", "uv", "pypoetry"}
 
 
-def listing(roots: tuple[Path, ...] = WATCHED) -> dict[str, tuple[int, int]]:
-    """Path -> (size, mtime in ns) of every file and folder under ``roots`` (links not followed)."""
-    found = {}
+def clock_tick() -> int:
+    """A file-system time later than every change made before the call, and not later than
+    any change made after it: a fresh file's ctime once the (coarse) kernel clock has moved on."""
+    probe = SESSION_DIR / ".clock"
+    probe.touch()
+    first = probe.stat().st_ctime_ns
+    while True:
+        probe.touch()  # an existing file: its times (and so its ctime) set to now
+        if (now := probe.stat().st_ctime_ns) != first:
+            return now
+
+
+def changed_since(since_ns: int, roots: tuple[Path, ...] = WATCHED) -> list[str]:
+    """Every file or folder under ``roots`` whose inode changed at or after ``since_ns``: one
+    written, touched or renamed, or a folder whose entries were added or removed (links not
+    followed). One walk at the end of a session instead of a listing at each end to compare."""
+    found = []
     for root in roots:
         for folder, dirs, files in os.walk(root):
             if Path(folder) == WATCHED[0]:
                 dirs[:] = [d for d in dirs if d not in NOT_WATCHED]
             for name in [folder, *(os.path.join(folder, f) for f in files)]:
                 try:
-                    st = os.lstat(name)
+                    if os.lstat(name).st_ctime_ns >= since_ns:
+                        found.append(name)
                 except OSError:
                     continue
-                found[name] = (st.st_size, st.st_mtime_ns)
-    return found
+    return sorted(found)
 
 
-BEFORE = listing()
-
-
-def changes(before: dict, after: dict) -> list[str]:
-    added = [f"new {p}" for p in sorted(after.keys() - before.keys())]
-    gone = [f"removed {p}" for p in sorted(before.keys() - after.keys())]
-    changed = [f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
-    return added + gone + changed
+STARTED = clock_tick()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def users_folders_untouched():
-    """After the last test: ~/.cache and ~/.config/matplotlib are as they were before the first.
-    (Another program of the same user writing there meanwhile would show up too: the message
-    names every path.)"""
+    """After the last test: nothing in ~/.cache and ~/.config/matplotlib changed since the
+    session started. (Another program of the same user writing there meanwhile would show up
+    too: the message names every path.)"""
     yield
-    found = changes(BEFORE, listing())
+    found = changed_since(STARTED)
     assert not found, "the test session wrote into the user's folders: " + "; ".join(found[:10])
 
 
@@ -131,7 +138,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-try:  # property-based fuzzing of the parsers (tests/test_fuzz_parsers.py)
+try:  # property-based fuzzing of the parsers (tests/common/test_fuzz_parsers.py)
     from hypothesis import HealthCheck, settings
 
     _common = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -142,6 +149,14 @@ try:  # property-based fuzzing of the parsers (tests/test_fuzz_parsers.py)
     settings.load_profile("ci")  # scripts/adversarial.py: --hypothesis-profile=thorough
 except ImportError:  # the fuzzing tests skip themselves
     pass
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """The suite's tiny training text (tests/helpers.py's ``TEXT``) as ``tmp_path/tiny.txt``."""
+    from helpers import write_corpus
+
+    return write_corpus(tmp_path)
 
 
 @pytest.fixture

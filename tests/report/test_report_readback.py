@@ -20,7 +20,7 @@ from hw2cli.padding import render as padding_render
 from hw2cli.probe import render as probe_render
 from hw2cli.rotation import render as rotation_render
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "hw2cli" / "examples"
 REPRODUCED = ROOT / "docs" / "reproduce-quick"
 VIEWS = {

@@ -181,7 +181,7 @@ def test_ctrl_c_in_the_library_before_a_result_is_one_line(tmp_path, monkeypatch
 def test_the_entry_points_set_the_handler_and_importing_hw2cli_does_not():
     """`hw2` (pyproject's console script) and `python -m hw2cli` both run hw2cli.main:main;
     importing the package or the entry module leaves a notebook's SIGINT handler alone."""
-    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     scripts = pyproject.split("[project.scripts]", 1)[1].split("\n[", 1)[0]  # tomllib needs Python 3.11
     assert re.search(r'^hw2 = "hw2cli\.main:main"', scripts, re.M), scripts
     before = signal.getsignal(signal.SIGINT)

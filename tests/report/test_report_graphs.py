@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.graph.io import read_table
 
-EX = Path(__file__).resolve().parents[1] / "hw2cli" / "examples"
+EX = Path(__file__).resolve().parents[2] / "hw2cli" / "examples"
 
 
 def check(tmp_path, graph: int, name: str, kind: str):

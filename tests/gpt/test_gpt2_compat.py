@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
+from helpers import TEXT, with_three_dropouts  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
-from tiny_gpt import with_three_dropouts  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from hw2cli.cli import app  # noqa: E402
@@ -25,7 +25,6 @@ from hw2cli.common.errors import Hw2Error  # noqa: E402
 from hw2cli.gpt.checkpoint import load_run  # noqa: E402
 from hw2cli.gpt.pretrained import load_pretrained, resolve  # noqa: E402
 
-TEXT = "Once upon a time there was a king who had three daughters, and the youngest was fair. " * 20
 runner = CliRunner()
 
 

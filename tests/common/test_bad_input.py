@@ -21,16 +21,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import TEXT
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 
 runner = CliRunner()
-TEXT = "".join(
-    f"The {w} went into the forest and found {n} golden apples.\n"
-    for n in range(10)
-    for w in ("miller", "queen")
-)
 GRAPH1 = "1 2\n1 3\n2 3\n3 4\n"
 MATRIX1 = "0 1 1 0\n1 0 1 0\n1 1 0 1\n0 0 1 0\n"
 FEATURES1 = "x\n1\n2\n3\n4\n"

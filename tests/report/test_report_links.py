@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hw2cli.cli import app
 
-REPRODUCED = Path(__file__).resolve().parents[1] / "docs" / "reproduce-quick"
+REPRODUCED = Path(__file__).resolve().parents[2] / "docs" / "reproduce-quick"
 runner = CliRunner()
 
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 
 runner = CliRunner()
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 REPRODUCED = REPO / "docs" / "reproduce-quick"
 
 

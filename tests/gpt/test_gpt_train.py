@@ -13,7 +13,7 @@ import sys
 
 import pytest
 import torch
-from tiny_gpt import TEXT, tiny, weights, with_three_dropouts, write_corpus
+from helpers import TEXT, tiny, weights, with_three_dropouts
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import MARKER
@@ -23,11 +23,6 @@ from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
 from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.train import lr_at, train
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    return write_corpus(tmp_path)
 
 
 def assert_same_weights(a, b):

@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 tokenizers = pytest.importorskip("tokenizers")
 
+from helpers import TEXT, train_argv  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from hw2cli.cli import app  # noqa: E402
@@ -20,11 +21,6 @@ from hw2cli.common.errors import Hw2Error  # noqa: E402
 from hw2cli.gpt.checkpoint import load_run  # noqa: E402
 from hw2cli.gpt.tokens import BPETokenizer, bits_per_char, encode_cached, make_tokenizer  # noqa: E402
 
-TEXT = "".join(
-    f"The {w} went into the forest and found {n} golden apples.\n"
-    for n in range(12)
-    for w in ("miller", "queen", "king", "frog")
-)
 runner = CliRunner()
 
 
@@ -93,39 +89,9 @@ def test_bits_per_character_by_hand():
 def train(tmp_path, out, *extra):
     corpus = tmp_path / "t.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    return runner.invoke(
-        app,
-        [
-            "gpt",
-            "train",
-            "--txt-file",
-            str(corpus),
-            "--model-type",
-            "gpt-nano",
-            "--block-size",
-            "8",
-            "--batch-size",
-            "4",
-            "--max-steps",
-            "4",
-            "--eval-interval",
-            "2",
-            "--eval-steps",
-            "2",
-            "--log-interval",
-            "1",
-            "--sample-interval",
-            "2",
-            "--device",
-            "cpu",
-            "--quiet",
-            "--out",
-            str(tmp_path / out),
-            "--json",
-            str(tmp_path / f"{out}.json"),
-            *extra,
-        ],
-    )
+    sizes = dict(block_size=8, batch_size=4, max_steps=4, eval_interval=2, eval_steps=2, log_interval=1)
+    argv = train_argv(corpus, tmp_path / out, model_type="gpt-nano", **sizes, sample_interval=2, device="cpu")
+    return runner.invoke(app, [*argv, "--quiet", "--json", str(tmp_path / f"{out}.json"), *extra])
 
 
 def metrics(run):

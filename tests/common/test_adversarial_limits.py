@@ -20,16 +20,14 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import TEXT
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 
 runner = CliRunner()
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 K5 = "".join(f"{i} {j}\n" for i in range(1, 6) for j in range(i + 1, 6))
-TEXT = "".join(
-    f"The {w} went into the forest and found {n} apples.\n" for n in range(30) for w in ("miller", "queen")
-)
 WALKS = ["graph", "powers", "k5.txt", "--walks", "1", "2", "--length", "10", "--max-walks", "1000000"]
 TINY = [
     "--model-type", "gpt-nano", "--block-size", "8", "--batch-size", "2", "--eval-steps", "1",

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TEXT
 from safetensors.torch import load_file, save_file
-from tiny_gpt import TEXT
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.common import rundir
 from hw2cli.gpt.train import TrainOptions, train
 
-REPRODUCED = Path(__file__).resolve().parent.parent / "docs" / "reproduce-quick"
+REPRODUCED = Path(__file__).resolve().parents[2] / "docs" / "reproduce-quick"
 runner = CliRunner()
 
 

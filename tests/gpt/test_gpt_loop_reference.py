@@ -4,7 +4,7 @@ same final weights, for a few tiny runs that cover the schedule, dropout, clippi
 and a run without a validation split.
 
 ``gpt_loop_reference.json`` was recorded with the old trainer (commit 7ddeb60) by
-``python tests/test_gpt_loop_reference.py --record`` (one thread, on the CPU; the new loop
+``python tests/gpt/test_gpt_loop_reference.py --record`` (one thread, on the CPU; the new loop
 matched it to the last digit there). The tolerance, 1e-4 relative, leaves room for another
 CPU's rounding; a change of what is computed (the learning rate of one step, a seed, the
 dropout) moves these numbers by far more.
@@ -21,7 +21,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REFERENCE = HERE / "gpt_loop_reference.json"
 
-#: name -> options changed from tests/tiny_gpt.tiny (gpt-nano, 12 steps, checkpoints at 6 and 12)
+#: name -> options changed from tests/helpers.tiny (gpt-nano, 12 steps, checkpoints at 6 and 12)
 CASES = {
     "constant-dropout": {},
     "cosine-warmup-noclip": dict(
@@ -34,7 +34,7 @@ CASES = {
 def run_case(name: str, tmp: Path) -> dict:
     """Train case ``name`` into ``tmp`` and return its numbers."""
     import torch
-    from tiny_gpt import tiny, weights, write_corpus
+    from helpers import tiny, weights, write_corpus
 
     from hw2cli.gpt.train import train
 
@@ -70,7 +70,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--record"]:
     import tempfile
 
     os.environ["OMP_NUM_THREADS"] = "1"
-    sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(HERE.parent))  # tests/, for the shared helpers
     recorded = {}
     for case in CASES:
         with tempfile.TemporaryDirectory() as folder:

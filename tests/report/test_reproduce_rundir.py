@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.reproduce import parts, run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TEXT, TINY, tiny, train_argv
 from safetensors.torch import load_file
-from tiny_gpt import TEXT, tiny, write_corpus
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
@@ -34,40 +34,8 @@ from hw2cli.gpt.train import train
 runner = CliRunner()
 
 
-@pytest.fixture
-def corpus(tmp_path):
-    return write_corpus(tmp_path)
-
-
 def cli_args(corpus, out, *extra) -> list[str]:
-    return [
-        "gpt",
-        "train",
-        "--txt-file",
-        str(corpus),
-        "--model-type",
-        "gpt-nano",
-        "--block-size",
-        "16",
-        "--batch-size",
-        "4",
-        "--max-steps",
-        "12",
-        "--eval-interval",
-        "6",
-        "--eval-steps",
-        "2",
-        "--log-interval",
-        "3",
-        "--sample-interval",
-        "0",
-        "--device",
-        "cpu",
-        "--quiet",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    return [*train_argv(corpus, out, **TINY, quiet=True), *extra]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

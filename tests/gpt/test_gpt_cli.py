@@ -7,16 +7,12 @@ import socket
 
 import pytest
 import torch
+from helpers import TEXT, train_argv
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.gpt.checkpoint import load_run
 
-TEXT = "".join(
-    f"The {w} went into the forest and found {n} golden apples.\n"
-    for n in range(10)
-    for w in ("miller", "queen", "king", "frog")
-)
 runner = CliRunner()
 
 
@@ -26,36 +22,9 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpt_cli")
     corpus = root / "tiny.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    result = runner.invoke(
-        app,
-        [
-            "gpt",
-            "train",
-            "--txt-file",
-            str(corpus),
-            "--model-type",
-            "gpt-nano",
-            "--block-size",
-            "16",
-            "--batch-size",
-            "8",
-            "--max-steps",
-            "30",
-            "--eval-interval",
-            "15",
-            "--eval-steps",
-            "2",
-            "--lr",
-            "3e-3",
-            "--out",
-            str(root / "run"),
-            "--device",
-            "cpu",
-            "--json",
-            str(root / "train.json"),
-            "--quiet",
-        ],
-    )
+    sizes = dict(block_size=16, batch_size=8, max_steps=30, eval_interval=15, eval_steps=2, lr="3e-3")
+    argv = train_argv(corpus, root / "run", model_type="gpt-nano", **sizes, device="cpu")
+    result = runner.invoke(app, [*argv, "--json", str(root / "train.json"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "GPT training" in result.stdout and "30 of 30" in result.stdout
     return root / "run", corpus, json.loads((root / "train.json").read_text())
@@ -226,29 +195,9 @@ def test_ctrl_c_exits_130_with_a_resumable_run(trained, tmp_path, monkeypatch):
 
     monkeypatch.setattr(render, "train_reporter", lambda quiet: contextlib.nullcontext(CtrlCAtStep10()))
     _, corpus, _ = trained
-    result = runner.invoke(
-        app,
-        [
-            "gpt",
-            "train",
-            "--txt-file",
-            str(corpus),
-            "--model-type",
-            "gpt-nano",
-            "--block-size",
-            "16",
-            "--batch-size",
-            "4",
-            "--max-steps",
-            "30",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / "run"),
-            "--json",
-            str(tmp_path / "t.json"),
-        ],
-    )
+    sizes = dict(block_size=16, batch_size=4, max_steps=30, device="cpu")
+    argv = train_argv(corpus, tmp_path / "run", model_type="gpt-nano", **sizes)
+    result = runner.invoke(app, [*argv, "--json", str(tmp_path / "t.json")])
     assert result.exit_code == 130
     summary = json.loads((tmp_path / "t.json").read_text())
     assert summary["interrupted"] is True and summary["steps"] == 10

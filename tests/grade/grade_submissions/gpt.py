@@ -1,6 +1,6 @@
 """A correct solution of the course template's assignment2/part2/gpt.py, written for hw2's grader
 tests: the same classes, attributes and signatures the students fill in (the bug variants of
-tests/test_grade.py are small textual patches of this file)."""
+tests/grade/test_grade.py are small textual patches of this file)."""
 
 import math
 from argparse import Namespace

@@ -5,47 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import TEXT, train_args
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.gpt.checkpoint import load_run
 
 runner = CliRunner()
-TEXT = "the miller and the queen walked to the well and back again. " * 20
 
 
 def train(tmp_path, out, *extra):
     corpus = tmp_path / "t.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    return runner.invoke(
-        app,
-        [
-            "gpt",
-            "train",
-            "--txt-file",
-            str(corpus),
-            "--model-type",
-            "gpt-nano",
-            "--block-size",
-            "8",
-            "--batch-size",
-            "2",
-            "--max-steps",
-            "2",
-            "--eval-interval",
-            "2",
-            "--eval-steps",
-            "1",
-            "--sample-interval",
-            "0",
-            "--device",
-            "cpu",
-            "--quiet",
-            "--out",
-            str(tmp_path / out),
-            *extra,
-        ],
-    )
+    return runner.invoke(app, [*train_args(corpus, tmp_path / out), "--sample-interval", "0", *extra])
 
 
 @pytest.mark.parametrize(

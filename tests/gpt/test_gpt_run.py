@@ -9,7 +9,7 @@ import json
 import math
 
 import pytest
-from tiny_gpt import TEXT, tiny, write_corpus
+from helpers import TEXT, tiny
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
@@ -21,11 +21,6 @@ from hw2cli.gpt.options import COURSE_SIZE, CPU_SIZE, TrainOptions, eval_interva
 from hw2cli.gpt.train import lr_at, train
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    return write_corpus(tmp_path)
 
 
 def one_error_line(result, code: int = 2) -> str:
@@ -417,7 +412,7 @@ def test_the_estimate_comes_from_the_steps_after_the_first(monkeypatch, per_step
 
 def test_a_run_in_memory_writes_nothing_and_returns_the_trained_model(corpus, tmp_path, monkeypatch):
     import torch
-    from tiny_gpt import weights
+    from helpers import weights
 
     train(tiny(corpus, tmp_path / "run"))
     monkeypatch.chdir(tmp_path)
@@ -444,7 +439,7 @@ def test_ctrl_c_in_a_step_finishes_it_and_saves_it(corpus, tmp_path, monkeypatch
     loop stops: the checkpoint holds that step, and resuming ends where an uninterrupted run
     ends, weight for weight."""
     import torch
-    from tiny_gpt import weights
+    from helpers import weights
 
     from hw2cli.gpt import train as train_module
 

@@ -69,7 +69,7 @@ def test_every_subpackage_is_a_regular_package():
     """setuptools' find_packages skips folders without __init__.py: a wheel would lack them."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "hw2cli"
+    root = Path(__file__).resolve().parents[2] / "hw2cli"
     folders = {p.parent for p in root.rglob("*.py") if "__pycache__" not in p.parts}
     assert sorted(str(f.relative_to(root)) for f in folders if not (f / "__init__.py").exists()) == []
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.reproduce.parts import PART_NAMES, PROFILES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
