@@ -137,7 +137,7 @@ def takes(cls: type, param: str = "opts") -> Callable[[Callable], Callable]:
         command.__signature__ = inspect.Signature(new)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in new}
         del command.__wrapped__  # Typer must read the derived signature, not fn's
-        command.__hw2_options__ = cls  # type: ignore[attr-defined]  # for tests/test_options.py
+        command.__hw2_options__ = cls  # type: ignore[attr-defined]  # for tests/common/test_options.py
         return command
 
     return decorate
