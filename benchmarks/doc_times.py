@@ -5,6 +5,7 @@ fresh copy of the clone, on the machine as found ("quiet") and beside one CPU-bo
     python benchmarks/doc_times.py                       # every job, 1 run quiet + 1 busy
     python benchmarks/doc_times.py --only graph,table1 --repeats 2
     python benchmarks/doc_times.py --only gpt-default --txt ../shared/data/grimms_fairy_tales.txt
+    python benchmarks/doc_times.py --only reproduce --keep /tmp/kept   # then /tmp/kept/reproduce/repro
 
 The jobs are the README's quick-start lines, the default `hw2 gpt train`, the quick
 reproduction and the test suite (the README's test command). Paste the table into
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -95,8 +97,9 @@ def busy(on: bool):
         hog.wait()
 
 
-def run_job(lines: list[str], txt: Path, load: bool) -> float | None:
-    """Seconds of wall time for ``lines`` in a fresh copy; None if a line failed."""
+def run_job(lines: list[str], txt: Path, load: bool, keep: Path | None = None) -> float | None:
+    """Seconds of wall time for ``lines`` in a fresh copy; None if a line failed. With ``keep``,
+    the copy's outputs (out/, repro/, runs/) are copied there (e.g. the committed example report)."""
     with tempfile.TemporaryDirectory(prefix="hw2-doc-times-") as tmp:
         root = fresh_copy(Path(tmp))
         env = {**os.environ, "PYTHONPATH": str(root), "HW2_CACHE_DIR": str(Path(tmp) / "cache")}
@@ -106,6 +109,9 @@ def run_job(lines: list[str], txt: Path, load: bool) -> float | None:
             start = time.perf_counter()
             done = subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True)
             seconds = time.perf_counter() - start
+        for folder in ("out", "repro", "runs") if keep else ():
+            if (root / folder).is_dir():
+                shutil.copytree(root / folder, keep / folder, dirs_exist_ok=True)
     if done.returncode != 0:
         print(f"  failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return None
@@ -129,6 +135,9 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(JOBS), help=f"comma list of {', '.join(JOBS)}")
     parser.add_argument("--repeats", type=int, default=1, help="runs per job and load")
     parser.add_argument("--loads", default="quiet,busy", help="quiet, busy or both")
+    parser.add_argument(
+        "--keep", type=Path, help="copy each job's outputs of its first quiet run into KEEP/JOB"
+    )
     parser.add_argument("--txt", type=Path, default=SHARED_TEXT if SHARED_TEXT.is_file() else None)
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n]
@@ -146,9 +155,10 @@ def main() -> None:
     for name in names:
         title, lines = JOBS[name]
         times: dict[str, list[float]] = {load: [] for load in loads}
-        for _ in range(args.repeats):
+        for repeat in range(args.repeats):
             for load in loads:
-                seconds = run_job(lines, txt.resolve(), load == "busy")
+                keep = args.keep / name if args.keep and repeat == 0 and load == "quiet" else None
+                seconds = run_job(lines, txt.resolve(), load == "busy", keep)
                 print(f"{name} ({load}): {'failed' if seconds is None else f'{seconds:.1f} s'}", flush=True)
                 if seconds is not None:
                     times[load].append(seconds)
