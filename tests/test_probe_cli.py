@@ -138,12 +138,8 @@ def test_an_output_naming_the_training_text_is_refused_and_the_text_kept(tmp_pat
 )
 def test_sizes_that_cannot_fit_in_memory_are_refused_up_front(monkeypatch, args, fields):
     """Issue 22 item 19: what a size implies for memory is checked before any work."""
-    import hw2cli.probe.attention_cost as cost
-    import hw2cli.probe.receptive_field as fields_module
-    import hw2cli.probe.softmax_scale as scale
-
-    for module in (cost, fields_module, scale):  # a machine with 8 GiB free, whatever runs the tests
-        monkeypatch.setattr(module, "available_bytes", lambda device: 8 * 2**30)
+    # a machine with 8 GiB free, whatever runs the tests
+    monkeypatch.setattr("hw2cli.common.device.free_memory", lambda device: 8 * 2**30)
     result = runner.invoke(app, [*args, "--device", "cpu"])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()

@@ -284,8 +284,7 @@ def test_the_figures_of_results_interrupted_before_any_measurement_are_drawn(tmp
 
 
 def test_heads_figure_has_axis_labels_a_colour_bar_and_a_whole_title():
-    from hw2cli.probe.heads import HeadsResult
-    from hw2cli.probe.plot import _heads
+    from hw2cli.probe.heads import HeadsResult, figure
 
     T = 12
     causal = torch.tril(torch.ones(T, T)) / torch.arange(1, T + 1)[:, None]
@@ -293,7 +292,7 @@ def test_heads_figure_has_axis_labels_a_colour_bar_and_a_whole_title():
     result = HeadsResult(
         "cpu", 48, 3, 20, prompt="a long prompt with a 'quote' and\nnew lines " * 2, maps=maps
     )
-    fig = _heads(result)
+    fig = figure(result)
     fig.draw_without_rendering()
     panels = [ax for ax in fig.axes if ax.get_images()]
     assert len(panels) == 1 + 2 + 4 + 8
@@ -313,11 +312,11 @@ def test_heads_figure_has_axis_labels_a_colour_bar_and_a_whole_title():
 def test_coinciding_curves_keep_their_own_style_and_say_so():
     from matplotlib.figure import Figure
 
-    from hw2cli.probe.plot import _distinct_lines
+    from hw2cli.probe.plot import distinct_lines
 
     ax = Figure().subplots()
     same = [(x, 3.0 - 0.01 * x) for x in range(40)]
-    _distinct_lines(ax, {"none": same, "learned": [(x, 2.0) for x in range(40)], "rope": same})
+    distinct_lines(ax, {"none": same, "learned": [(x, 2.0) for x in range(40)], "rope": same})
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {"none", "learned", "rope (lies on none)"}
     styles = {(line.get_linestyle(), line.get_marker()) for line in lines.values()}

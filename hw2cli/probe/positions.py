@@ -21,14 +21,17 @@ from __future__ import annotations
 import contextlib
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
 
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt, training
-from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band
+from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band, f, mean_spread
 from hw2cli.probe.options import PositionsOptions
 
 EXTRAPOLATION = 4  # evaluate up to this many times the trained block size
@@ -253,25 +256,72 @@ def positions(opts: PositionsOptions | None = None, reporter: Reporter | None = 
     """(a) the permutation table, then (b) and (c) from three trainings (none, learned, rope) per seed."""
     opts = opts or PositionsOptions()
     reporter = reporter or Reporter()
-    result = PositionsResult(
-        device=opts.device, block_size=opts.block_size, train_steps=opts.train_steps, seeds=opts.seeds
-    )
+    result = PositionsResult(opts.device, opts.block_size, opts.train_steps, seeds=opts.seeds)
     result.permutation = permutation_table(opts.seed)
     rows: dict[str, list[PositionsTraining]] = {pos: [] for pos in POSITIONS}
+    configs = {pos: (f"pos_emb={pos}", {"pos_emb": pos}) for pos in POSITIONS}
     try:
-        with training.training_text(opts, reporter) as txt:
-            training.announce_estimate(
-                opts, len(POSITIONS) * len(opts.seeds), "the positions trainings", reporter
-            )
-            for spec in training.specs(opts, txt):
-                for pos in POSITIONS:
-                    t = _gpt.train_gpt(spec, f"pos_emb={pos}, seed {spec.seed}", reporter, pos_emb=pos)
-                    result.device = str(next(t.model.parameters()).device)
-                    if t.interrupted:
-                        raise KeyboardInterrupt
-                    rows[pos].append(_measure(t, txt, opts, spec.seed))
+        for txt, seed, pos, t in training.trainings(opts, reporter, "positions", configs):
+            result.device = str(next(t.model.parameters()).device)
+            rows[pos].append(_measure(t, txt, opts, seed))
     except KeyboardInterrupt:
         result.interrupted = True
     result.training = [_mean_row(pos, found) for pos, found in rows.items() if found]
     result.verdicts = _verdicts(result)
     return result
+
+
+def tables(r: PositionsResult, console: Console) -> None:
+    perm = Table(title="(a) Random 2-layer GPT, float64: max |f(P·x) − P·f(x)| for a random permutation P")
+    for col in ("causal mask", "positions", "max gap"):
+        perm.add_column(col, justify="right")
+    for row in r.permutation:
+        perm.add_row("yes" if row.causal_mask else "no", row.pos_emb, f"{row.max_gap:.2e}")
+    console.print(perm)
+    if not r.training:
+        return
+    T, seeds = r.block_size, ", ".join(map(str, r.seeds))
+    table = Table(
+        title=f"(b, c) gpt-nano trained {r.train_steps} steps at block T={T} on {r.device}, means over seeds {seeds}"
+    )
+    for col in ("positions", "val loss", "KL after shuffling the prefix (spread)", f"loss 0–{T}"):
+        table.add_column(col, justify="right")
+    table.add_column(f"loss {T}–{2 * T}", justify="right")
+    table.add_column(f"loss {2 * T}–{4 * T}", justify="right")
+    for t in r.training:
+        spans = t.loss_by_span
+        far = [f(spans.get("T-2T")), f(spans.get("2T-4T"))]
+        if t.pos_emb == "learned":
+            far = ["n/a: no embedding past T"] * 2
+        table.add_row(
+            t.pos_emb,
+            f(t.val_loss),
+            mean_spread(t.shuffle_kl, t.shuffle_kls, ".4f"),
+            f(spans.get("0-T")),
+            *far,
+        )
+    console.print(table)
+
+
+def figure(r: PositionsResult) -> Any:
+    import numpy as np
+
+    from hw2cli.probe.plot import distinct_lines, finish, new_figure
+
+    fig = new_figure(figsize=(11, 4))
+    ax_c, ax_k = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    width = max(1, r.block_size // 8)  # a moving mean: single positions are noisy
+    curves = {}
+    for t in r.training:
+        curve = np.convolve(t.loss_curve, np.ones(width) / width, mode="valid")
+        curves[t.pos_emb] = list(zip(np.arange(len(curve)) + (width - 1) / 2, curve, strict=True))
+    distinct_lines(ax_c, curves)
+    ax_c.axvline(r.block_size - 0.5, color="k", ls="--", lw=0.8, label="trained block size")
+    ax_c.set(
+        xlabel="position",
+        ylabel=f"next-char loss (mean of {width} positions)",
+        title="loss per position (extrapolation)",
+    )
+    ax_k.bar([t.pos_emb for t in r.training], [t.shuffle_kl or 0 for t in r.training])
+    ax_k.set(ylabel="mean KL (nats)", title="prefix shuffled: next-char change")
+    return finish(fig, ax_c, ax_k)
