@@ -191,6 +191,24 @@ def test_probe_options_errors_name_fields_not_flags():
     assert (
         TrainingProbeOptions().seeds == [0, 1, 2] and TrainingProbeOptions(repeats=5, seed=7).seeds[-1] == 11
     )
+    from hw2cli.probe.options import PositionsOptions, SoftmaxScaleOptions
+
+    quick = [cls(quick=True).train_steps for cls in (SoftmaxScaleOptions, HeadsOptions, PositionsOptions)]
+    assert quick == [200, 300, 300] and HeadsOptions(quick=True, steps=7).train_steps == 7
+    assert HeadsOptions().train_steps == 500
+
+
+def test_the_probe_library_names_fields_not_flags():
+    """Issue 29: library messages name fields ({field}); the CLI turns them into flags."""
+    import re
+    from pathlib import Path
+
+    import hw2cli.probe
+
+    for path in Path(hw2cli.probe.__file__).parent.glob("*.py"):
+        strings = re.findall(r"\"[^\"\n]*\"|'[^'\n]*'", path.read_text(encoding="utf-8"))
+        flags = [text for text in strings if re.search(r"(?<![\w-])--[a-z]", text)]
+        assert not flags, (path.name, flags)
 
 
 class _Recorder:

@@ -37,9 +37,9 @@ from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
 from hw2cli.probe.common import (
     Verdict,
+    cell,
     check_fits,
     combine,
-    f,
     loglog_fit,
     loglog_slope,
     memory_growth,
@@ -394,10 +394,10 @@ def tables(r: AttentionCostResult, console: Console) -> None:
         table.add_row(
             str(p.n),
             p.path,
-            f(p.seconds * 1e3),
+            cell(p.seconds * 1e3),
             f"{p.spread:.0%}",
-            f(peak, ".2f"),
-            f(p.theory_bytes / 2**20, ".2f"),
+            cell(peak, ".2f"),
+            cell(p.theory_bytes / 2**20, ".2f"),
         )
     console.print(table)
     slopes = Table(
@@ -406,8 +406,10 @@ def tables(r: AttentionCostResult, console: Console) -> None:
     for col in ("path", "time", "if attention were quadratic", "memory"):
         slopes.add_column(col, justify="right" if col != "path" else "left")
     for path, s in r.slopes.items():
-        t = f(s["time"], ".2f") + ("" if s.get("time_error") is None else f" ± {s['time_error']:.2f}")
-        slopes.add_row(_LABELS.get(path, path), t, f(s.get("quadratic_model"), ".2f"), f(s["memory"], ".2f"))
+        t = cell(s["time"], ".2f") + ("" if s.get("time_error") is None else f" ± {s['time_error']:.2f}")
+        slopes.add_row(
+            _LABELS.get(path, path), t, cell(s.get("quadratic_model"), ".2f"), cell(s["memory"], ".2f")
+        )
     console.print(slopes)
 
 

@@ -243,7 +243,7 @@ def check_fits(need: int, device: str, what: str, why: str, fix: str | Callable[
         )
 
 
-def f(value: float | None, spec: str = ".3f") -> str:
+def cell(value: float | None, spec: str = ".3f") -> str:
     """A table cell: ``-`` for a missing value."""
     return "-" if value is None else format(value, spec)
 
@@ -251,5 +251,5 @@ def f(value: float | None, spec: str = ".3f") -> str:
 def mean_spread(mean: float | None, values: Sequence[float], spec: str = ".3f") -> str:
     """``2.295 (0.047)``: the mean over the seeds and their spread (largest - smallest)."""
     if mean is None or len(values) < 2:
-        return f(mean, spec)
+        return cell(mean, spec)
     return f"{mean:{spec}} ({spread(values):{spec}})"

@@ -31,8 +31,8 @@ from hw2cli.probe.common import (
     PARTLY,
     Verdict,
     band,
+    cell,
     compared,
-    f,
     mean_spread,
     spread,
 )
@@ -209,7 +209,7 @@ def tables(r: HeadsResult, console: Console) -> None:
             f"{row.num_params:,}",
             mean_spread(row.val_loss, row.val_losses),
             mean_spread(row.js_bits, row.js_seeds, ".2f"),
-            f(row.focus_bits, ".2f"),
+            cell(row.focus_bits, ".2f"),
         )
     console.print(table)
 

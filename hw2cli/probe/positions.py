@@ -31,7 +31,7 @@ from rich.table import Table
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt, training
-from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band, f, mean_spread
+from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band, cell, mean_spread
 from hw2cli.probe.options import PositionsOptions
 
 EXTRAPOLATION = 4  # evaluate up to this many times the trained block size
@@ -290,14 +290,14 @@ def tables(r: PositionsResult, console: Console) -> None:
     table.add_column(f"loss {2 * T}–{4 * T}", justify="right")
     for t in r.training:
         spans = t.loss_by_span
-        far = [f(spans.get("T-2T")), f(spans.get("2T-4T"))]
+        far = [cell(spans.get("T-2T")), cell(spans.get("2T-4T"))]
         if t.pos_emb == "learned":
             far = ["n/a: no embedding past T"] * 2
         table.add_row(
             t.pos_emb,
-            f(t.val_loss),
+            cell(t.val_loss),
             mean_spread(t.shuffle_kl, t.shuffle_kls, ".4f"),
-            f(spans.get("0-T")),
+            cell(spans.get("0-T")),
             *far,
         )
     console.print(table)

@@ -71,10 +71,10 @@ PROBES = (
         "Q2.1a: time and measured peak memory of attention against n, with fitted log-log slopes.\n\n"
         "On the CPU each point is timed on one thread in process CPU time (the fastest of 5+ calls).",
         (
-            Claim("Q2.1a", "attention time grows as n^2", "holds", "Attention's time grows as n²."),
+            Claim("Q2.1a", "attention time grows", "holds", "Attention's time grows as n²."),
             Claim(
                 "Q2.1a",
-                "attention memory grows as n^2",
+                "attention memory grows",
                 "partly",
                 "Attention's memory grows as n² (only where the n×n scores are kept).",
             ),
@@ -87,13 +87,8 @@ PROBES = (
         ReceptiveFieldOptions,
         "Q2.1b: gradient receptive fields of the padding-bench CNN and the GPT, layer by layer.",
         (
-            Claim("Q2.1b", "a CNN sees a local window", "holds", "A CNN sees a local window of its input."),
-            Claim(
-                "Q2.1b",
-                "self-attention sees the whole sequence",
-                "holds",
-                "Self-attention sees the whole sequence at once.",
-            ),
+            Claim("Q2.1b", "a CNN sees", "holds", "A CNN sees a local window of its input."),
+            Claim("Q2.1b", "self-attention sees", "holds", "Self-attention sees the whole sequence at once."),
         ),
     ),
     Probe(
@@ -110,13 +105,13 @@ PROBES = (
             ),
             Claim(
                 "Q2.1c",
-                "without the factor the softmax saturates",
+                "without the factor the softmax",
                 "holds",
                 "Without 1/√d_k the softmax saturates and its gradient shrinks.",
             ),
             Claim(
                 "Q2.1c",
-                "without the factor training learns more slowly",
+                "without the factor training",
                 "does not hold",
                 "Without 1/√d_k training is slower (at head size 16 it is not).",
             ),
@@ -128,25 +123,19 @@ PROBES = (
         HeadsOptions,
         "Q2.1d: 1, 2, 4, 8 heads at the same width: validation loss and how differently the heads attend.",
         (
+            Claim("Q2.1d", "the heads capture", "holds", "Several heads capture different patterns."),
             Claim(
                 "Q2.1d",
-                "the heads capture different patterns",
-                "holds",
-                "Several heads capture different patterns.",
-            ),
-            Claim(
-                "Q2.1d",
-                "several heads beat one",
+                "several heads beat",
                 "inconclusive",
                 "Several heads beat one at the same cost (too close to call at full size too).",
             ),
         ),
     ),
-    # Two claims accept the neighbouring verdict a shorter training gives (docs/probes.md): the
-    # causal decoder without positions "holds" (after the quick training NoPE uses 0.08-0.14 of
-    # RoPE's sensitivity to order, at the 0.1 edge between holds and partly), RoPE's
-    # extrapolation "partly" (its loss past the trained length rises less after a short
-    # training; the report's claim fails either way).
+    # Two claims also accept the neighbouring verdict of a shorter training (docs/probes.md): the
+    # decoder without positions "holds" (after the quick training NoPE uses 0.03-0.14 of RoPE's
+    # sensitivity to order, near the 0.1 edge between holds and partly), RoPE's extrapolation
+    # "partly" (its loss past the trained length rises less; the report's claim fails either way).
     Probe(
         "positions",
         "Q2.4a/b",
@@ -155,29 +144,28 @@ PROBES = (
         (
             Claim(
                 "Q2.4a",
-                "without positions (and without a causal mask)",
+                "without positions",
                 "holds",
                 "Without positions (and without a mask) attention ignores word order.",
             ),
             Claim(
                 "Q2.4a",
-                "a causal decoder without positions",
+                "a causal decoder",
                 ("partly", "holds"),
                 "A decoder without positions cannot tell word orders apart (its causal mask partly can).",
             ),
             Claim(
                 "Q2.4b",
-                "learned absolute positions",
+                "learned absolute",
                 "holds",
                 "Learned absolute positions cannot serve longer sequences.",
             ),
             Claim(
                 "Q2.4b",
-                "relative positions (rope) extrapolate",
+                "relative positions",
                 ("does not hold", "partly"),
                 "Relative positions (RoPE) extrapolate past the trained length (here not, or only partly).",
             ),
         ),
     ),
 )
-BY_NAME = {p.name: p for p in PROBES}

@@ -26,9 +26,9 @@ from hw2cli.probe.common import (
     INCONCLUSIVE,
     PARTLY,
     Verdict,
+    cell,
     check_fits,
     compared,
-    f,
     loglog_slope,
     mean_spread,
     spread,
@@ -235,10 +235,10 @@ def tables(r: SoftmaxScaleResult, console: Console) -> None:
         table.add_row(
             str(row.d_k),
             scale,
-            f(row.score_var, ".2f"),
-            f(row.max_prob),
-            f(row.entropy),
-            f(row.jacobian_norm, ".4f"),
+            cell(row.score_var, ".2f"),
+            cell(row.max_prob),
+            cell(row.entropy),
+            cell(row.jacobian_norm, ".4f"),
         )
     console.print(table)
     if r.training:
