@@ -194,7 +194,7 @@ def test_probe_options_errors_name_fields_not_flags():
     from hw2cli.probe.options import PositionsOptions, SoftmaxScaleOptions
 
     quick = [cls(quick=True).train_steps for cls in (SoftmaxScaleOptions, HeadsOptions, PositionsOptions)]
-    assert quick == [200, 300, 300] and HeadsOptions(quick=True, steps=7).train_steps == 7
+    assert quick == [200, 300, 400] and HeadsOptions(quick=True, steps=7).train_steps == 7
     assert HeadsOptions().train_steps == 500
 
 

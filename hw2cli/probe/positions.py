@@ -128,16 +128,20 @@ def _span_means(curve: torch.Tensor, block: int) -> dict[str, float | None]:
     return {name: (curve[a:b].mean().item() if len(curve) >= b else None) for name, (a, b) in spans.items()}
 
 
-def _banded(values: list[float], edges: tuple[float, float], guard: str | None, rule: str) -> tuple[str, str]:
-    """(verdict, why): holds below the first edge, partly below the second, else does not hold,
-    in every seed; inconclusive when the guard says the models cannot show it yet, or the
-    seeds fall on both sides of an edge."""
-    if guard:
-        return INCONCLUSIVE, guard
-    verdict = band(values, list(edges), [HOLDS, PARTLY, FAILS])
-    if verdict is None:
-        return INCONCLUSIVE, f"the seeds' ratios straddle {edges[0]:g} or {edges[1]:g}"
-    return verdict, rule
+def _banded(
+    claim: str,
+    measurement: str,
+    values: list[float],
+    edges: tuple[float, float],
+    guard: str | None,
+    rule: str,
+) -> Verdict:
+    """Holds below the first edge, partly below the second, else does not hold, in every seed;
+    inconclusive when the guard says the models cannot show it yet, or the seeds fall on both
+    sides of an edge."""
+    verdict = INCONCLUSIVE if guard else band(values, list(edges), [HOLDS, PARTLY, FAILS])
+    why = guard or (rule if verdict else f"the seeds' ratios straddle {edges[0]:g} or {edges[1]:g}")
+    return Verdict(claim, measurement, verdict or INCONCLUSIVE, why)
 
 
 def _order_guard(rope: PositionsTraining) -> str | None:
@@ -178,14 +182,9 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
             f"{rope.shuffle_kl:.3f} (RoPE), NoPE/RoPE {min(shares):.2f}..{max(shares):.2f} over {seeds} seeds; "
             f"val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}"
         )
-        verdict, why = _banded(
-            shares, (0.1, 0.5), guard, "NoPE/RoPE below 0.1 holds, below 0.5 partly, in every seed"
-        )
-        out.append(
-            Verdict(
-                "a causal decoder without positions cannot tell word orders apart", measurement, verdict, why
-            )
-        )
+        claim = "a causal decoder without positions cannot tell word orders apart"
+        rule = "NoPE/RoPE below 0.1 holds, below 0.5 partly, in every seed"
+        out.append(_banded(claim, measurement, shares, (0.1, 0.5), guard, rule))
     if "learned" in runs:
         out.append(
             Verdict(
@@ -205,14 +204,9 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
             f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
             f"({min(ratios):.2f}..{max(ratios):.2f}x over {len(ratios)} seeds){extra}"
         )
-        verdict, why = _banded(
-            ratios, (1.05, 1.25), guard, "at most 1.05x holds, at most 1.25x partly, in every seed"
-        )
-        out.append(
-            Verdict(
-                "relative positions (RoPE) extrapolate past the trained length", measurement, verdict, why
-            )
-        )
+        claim = "relative positions (RoPE) extrapolate past the trained length"
+        rule = "at most 1.05x holds, at most 1.25x partly, in every seed"
+        out.append(_banded(claim, measurement, ratios, (1.05, 1.25), guard, rule))
     return out
 
 
@@ -222,12 +216,9 @@ def _measure(t: _gpt.Trained, txt: str, opts: PositionsOptions, seed: int) -> Po
     val = _gpt.validation_ids(txt, t.tokenizer, block)
     batch = _gpt.windows(val, block, opts.windows, seed)
     row = PositionsTraining(t.model.config.pos_emb, t.val_loss, shuffle_kl(t.model, batch, seed))
-    if row.pos_emb != "learned":
-        long_model = _gpt.with_block_size(t.model, EXTRAPOLATION * block)
-        long_batch = _gpt.windows(val, EXTRAPOLATION * block, max(8, opts.windows // 4), seed)
-        curve = _gpt.loss_per_position(long_model, long_batch)
-    else:
-        curve = _gpt.loss_per_position(t.model, _gpt.windows(val, block, max(8, opts.windows // 4), seed))
+    long = block if row.pos_emb == "learned" else EXTRAPOLATION * block
+    model = t.model if long == block else _gpt.with_block_size(t.model, long)
+    curve = _gpt.loss_per_position(model, _gpt.windows(val, long, max(8, opts.windows // 4), seed))
     row.loss_curve = curve.tolist()
     row.loss_by_span = _span_means(curve, block)
     return row
