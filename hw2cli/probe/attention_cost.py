@@ -1,17 +1,13 @@
 """Q2.1a: self-attention costs O(n^2) time and memory in the sequence length n.
 
-Times one causal self-attention layer of the project's GPT (forward and backward, batch 1)
-for the explicit softmax path and ``scaled_dot_product_attention``, and one KV-cached
-decoding step (one new query against n cached keys). Peak memory is measured: on CUDA with
-``max_memory_allocated``; on the CPU as the rise of the peak resident set (VmHWM) of a
-process forked for each measurement, so no earlier allocation hides in the number.
-
-Timings are made to survive a busy machine: on the CPU each point runs on one thread and is
-timed in process CPU time (time another process takes from this one's core does not count),
-and the fastest of at least five repeats is kept (interference only ever adds time); the lower
-quartile's excess over the fastest is the spread that the verdict allows for
-(:func:`hw2cli.probe.common.time_growth`). The verdict compares the fitted exponent with the
-one the layer's operation count would have with quadratic attention (:func:`layer_ops`).
+Times one causal self-attention layer of the project's GPT (forward and backward, batch 1) on
+the explicit softmax path and ``scaled_dot_product_attention``, and one KV-cached decoding step.
+Peak memory: CUDA's ``max_memory_allocated``; on the CPU the rise of the peak resident set
+(VmHWM) of a process forked per point, so no earlier allocation hides in it. To survive a busy
+machine, a CPU point runs on one thread, timed in process CPU time, and keeps the fastest of 5+
+repeats (interference only adds time); the lower quartile's excess over it is the spread the
+verdict allows for. The fitted exponent is compared with the one the layer's operation count
+would have with quadratic attention (:func:`layer_ops`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """Q2.1d: several heads, at the cost of one, attend to different things.
 
-The same width (gpt-nano: 3 layers, 48 channels) is trained with 1, 2, 4 and 8 heads for the
-same steps, once per seed; the parameter count and the attention FLOPs do not depend on the
-number of heads. Measured: the validation loss, and how different the heads' attention is: the
-mean pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the heads'
-attention rows on held-out text, averaged over query positions, layers and pairs of heads.
-Heads that still attend almost uniformly (an untrained model) are alike without telling
-anything, so how far the heads are from uniform attention is measured too (``focus_bits``).
+gpt-nano's width (3 layers, 48 channels) is trained with 1, 2, 4 and 8 heads, once per seed:
+parameters and attention FLOPs do not depend on the head count. Measured: the validation loss
+and the mean pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the
+heads' attention rows on held-out text. Heads that still attend almost uniformly (untrained)
+are alike without telling anything, so their distance from uniform is measured too.
 """
 
 from __future__ import annotations

@@ -1,19 +1,16 @@
 """Q2.4a/b: what position information does, measured on the project's GPT.
 
-(a) Without a causal mask and without positions, self-attention is permutation-equivariant:
-permuting the input permutes the output, exactly (up to rounding; computed in float64). With
-the causal mask, or with positions, it is not.
-(b) The same small GPT trained on the same text for the same steps, once per seed, with no
-positions (NoPE), learned absolute positions and RoPE: validation loss, and how much the last position's
-next-token distribution moves when the characters before it are shuffled (mean KL). A causal
-decoder can learn order from its mask alone (Haviv et al., 2022, "Transformer Language Models
-without Positional Encodings Still Learn Positional Information").
-(c) Length extrapolation: loss per position on sequences up to 4x the trained block size for
-RoPE and NoPE (learned absolute positions have no embedding past the block size).
+(a) Without a causal mask and without positions, self-attention is permutation-equivariant
+(exactly, in float64); with the mask, or with positions, it is not.
+(b) The same small GPT trained per seed with no positions (NoPE), learned absolute positions and
+RoPE: validation loss, and how much the last position's next-token distribution moves when the
+characters before it are shuffled (mean KL). A causal decoder can learn order from its mask
+alone (Haviv et al., 2022).
+(c) Length extrapolation: loss per position up to 4x the trained block size (RoPE and NoPE).
 
-(b) and (c) decide only once RoPE itself uses word order (shuffling its prefix moves its
-prediction by at least ORDER_KL): before that every model ignores order and extrapolates
-trivially. Ratios are judged per seed; seeds on both sides of a bound leave the claim open.
+(b) and (c) decide only once RoPE itself uses word order (shuffling its prefix moves it by at
+least ORDER_KL): before that every model ignores order and extrapolates trivially. Ratios are
+judged per seed; seeds on both sides of a bound leave the claim open.
 """
 
 from __future__ import annotations

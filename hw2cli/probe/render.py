@@ -1,11 +1,9 @@
 """Rich tables and JSON for the probes: ``render(result, console=None)`` prints the probe's
 measurements (its module's ``tables``) and its verdicts, ``to_json(result)`` gives the
-``--json`` data; both dispatch on the result's type, registered for every entry of
-hw2cli.probe.registry."""
+``--json`` data; the result's type names its probe (hw2cli.probe.registry)."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -15,29 +13,24 @@ from rich.table import Table
 from rich.text import Text
 
 from hw2cli.probe.common import FAILS, HOLDS, PARTLY, VERDICTS
-from hw2cli.probe.registry import PROBES
+from hw2cli.probe.registry import PROBES, Probe
 
 #: result type -> probe
 PROBE_OF = {p.result_type(): p for p in PROBES}
 _COLOURS = {HOLDS: "green", PARTLY: "yellow", FAILS: "red"}
 
 
-@functools.singledispatch
-def render(result, console: Console | None = None, **show: Any) -> None:
+def _probe(result: Any) -> Probe:
+    if type(result) not in PROBE_OF:
+        raise TypeError(f"no probe result: {type(result).__name__}")
+    return PROBE_OF[type(result)]
+
+
+def render(result: Any, console: Console | None = None, **_: Any) -> None:
     """Print the probe's measurement tables, then its verdicts (stdout unless ``console``)."""
-    raise TypeError(f"no renderer for {type(result).__name__}")
-
-
-@functools.singledispatch
-def to_json(result) -> dict:
-    """The result as JSON-ready data: ``probe``, ``question``, ``verdicts`` and the measurements."""
-    raise TypeError(f"no JSON form for {type(result).__name__}")
-
-
-def _render(result, console: Console | None = None, **_: Any) -> None:
-    console = console or Console()
+    probe, console = _probe(result), console or Console()
     sys.modules[type(result).__module__].tables(result, console)
-    table = Table(title=f"{PROBE_OF[type(result)].question}: the report's claims, measured")
+    table = Table(title=f"{probe.question}: the report's claims, measured")
     table.add_column("claim", ratio=2)
     table.add_column("measurement and why", ratio=4)
     table.add_column("verdict", no_wrap=True)
@@ -51,14 +44,10 @@ def _render(result, console: Console | None = None, **_: Any) -> None:
         console.print("[yellow]interrupted: the numbers above cover what finished[/]")
 
 
-def _to_json(result) -> dict:
-    probe = PROBE_OF[type(result)]
+def to_json(result: Any) -> dict:
+    """The result as JSON-ready data: ``probe``, ``question``, ``verdicts`` and the measurements."""
+    probe = _probe(result)
     return {"probe": probe.name, "question": probe.question, **asdict(result)}
-
-
-for _cls in PROBE_OF:
-    render.register(_cls, _render)
-    to_json.register(_cls, _to_json)
 
 
 def from_json(data: dict):
