@@ -59,9 +59,7 @@ def _command(probe: Probe) -> Any:
             outputs={"plot": (plot, _plot)},
             inputs={"--txt-file": None if txt is None else Path(txt)},
             quiet=quiet,
-            # quick: one thread (gpt-nano at batch 16 gains little from more, and the numbers then
-            # do not depend on how many cores are free)
-            threads=(threads or (1 if opts.quick else 0)) if probe.threads else None,
+            threads=threads if probe.threads else None,
         )
 
     if not probe.threads:

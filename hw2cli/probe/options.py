@@ -17,10 +17,7 @@ MAX_SIZE = 65_536  # the largest sequence length or head size a list may hold
 GPT_WIDTH = 48  # gpt-nano's width: the heads probe splits it into 1, 2, 4 ... heads
 HEAD_COUNTS = tuple(h for h in range(1, GPT_WIDTH + 1) if GPT_WIDTH % h == 0 and (GPT_WIDTH // h) % 2 == 0)
 
-QUICK = Spec(
-    "Small sizes, on one CPU thread unless a thread count is given: seconds to a minute on a laptop "
-    "CPU, offline; verdicts may then say inconclusive."
-)
+QUICK = Spec("Small sizes: seconds to a minute on a laptop CPU, offline; verdicts may then say inconclusive.")
 STEPS = Spec(
     "Training steps per model.",
     min=1,

@@ -186,16 +186,12 @@ def _probes(profile: Profile, device: str, folder: Path) -> list[Step]:
 
     steps, corpus = _corpus(profile)
     for p in PROBES:
-        argv = (
-            "probe",
-            p.name,
-            *profile.probes,
-            *(corpus if p.trains else ()),
-            "--device",
-            device,
-            "--quiet",
-        )
-        steps.append(Step(f"probe {p.name}", (*argv, "--json", f"{p.name}.json", "--plot", f"{p.name}.png")))
+        # quick: one thread, where a second costs CPU time for little gain (gpt-nano at batch
+        # 16), and the numbers then do not depend on how many cores are free
+        threads = ("--threads", "1") if p.threads and profile.name == "quick" else ()
+        argv = ("probe", p.name, *profile.probes, *threads, *(corpus if p.trains else ()), "--device", device)
+        outputs = ("--quiet", "--json", f"{p.name}.json", "--plot", f"{p.name}.png")
+        steps.append(Step(f"probe {p.name}", (*argv, *outputs)))
     return steps
 
 
