@@ -319,7 +319,7 @@ def attention_cost(
         memory_needed(max(ns), opts.n_embd, opts.n_head),
         str(dev),
         f"{{n}} {max(ns):,}",
-        f"the explicit path holds {SCORE_COPIES} n x n float32 matrices per head ({{n_head}} {opts.n_head})",
+        f"the explicit path holds {SCORE_COPIES} n x n float32 matrices per head, {{n_head}} {opts.n_head}",
         largest,
     )
     fit_from = ns[-FIT_POINTS] if len(ns) >= FIT_POINTS else ns[0]
