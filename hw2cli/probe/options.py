@@ -22,7 +22,7 @@ STEPS = Spec(
     "Training steps per model.",
     min=1,
     max=100_000,
-    show_default="500 (quick: 200 for softmax-scale, else 300)",
+    show_default="500 (quick: softmax-scale 200, heads 300, positions 400)",
 )
 REPEATS = Spec(
     "Trainings per configuration, with seeds SEED, SEED+1, ...: a difference counts only when it "
