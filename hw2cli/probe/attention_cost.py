@@ -1,42 +1,41 @@
 """Q2.1a: self-attention costs O(n^2) time and memory in the sequence length n.
 
-Times one causal self-attention layer of the project's GPT (forward and backward, batch 1)
-for the explicit softmax path and ``scaled_dot_product_attention``, and one KV-cached
-decoding step (one new query against n cached keys). Peak memory is measured: on CUDA with
-``max_memory_allocated``; on the CPU as the rise of the peak resident set (VmHWM) of a
-process forked for each measurement, so no earlier allocation hides in the number.
-
-Timings are made to survive a busy machine: on the CPU each point runs on one thread and is
-timed in process CPU time (time another process takes from this one's core does not count),
-and the fastest of at least five repeats is kept (interference only ever adds time); the lower
-quartile's excess over the fastest is the spread that the verdict allows for
-(:func:`hw2cli.probe.common.time_growth`). The verdict compares the fitted exponent with the
-one the layer's operation count would have with quadratic attention (:func:`layer_ops`).
+Times one causal self-attention layer of the project's GPT (forward and backward, batch 1) on
+the explicit softmax path and ``scaled_dot_product_attention``, and one KV-cached decoding step.
+Peak memory: CUDA's ``max_memory_allocated``; on the CPU the rise of the peak resident set
+(VmHWM) of a process forked per point, so no earlier allocation hides in it. To survive a busy
+machine, a CPU point runs on one thread, timed in process CPU time, and keeps the fastest of 5+
+repeats (interference only adds time); the lower quartile's excess over it is the spread the
+verdict allows for. The fitted exponent is compared with the one the layer's operation count
+would have with quadratic attention (:func:`layer_ops`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
 
 from hw2cli.common.device import resolve_device
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
 from hw2cli.probe.common import (
     Verdict,
-    available_bytes,
+    cell,
+    check_fits,
     combine,
-    gib,
     loglog_fit,
     loglog_slope,
     memory_growth,
@@ -49,9 +48,7 @@ DEFAULT_N_CPU = (64, 128, 256, 512, 1024, 2048, 4096)
 DEFAULT_N_CUDA = (*DEFAULT_N_CPU, 8192, 16384)
 FIT_POINTS = 3  # the slopes are fitted over the largest sizes, where the leading term shows
 MIN_REPEATS, MAX_REPEATS, MIN_SECONDS = 5, 50, 0.5  # timed calls per point
-SCORE_COPIES = (
-    4  # n x n tensors per head the explicit path holds at its peak (scores, masked, probabilities, grad)
-)
+SCORE_COPIES = 4  # n x n tensors per head the explicit path holds at its peak (scores, masked, probs, grad)
 CALIBRATION_N = 256
 
 
@@ -105,53 +102,31 @@ def _vm_kib(key: str) -> int:
     raise OSError(f"/proc/self/status has no {key}")
 
 
-def _libc():
+def _glibc(name: str, *args: int) -> None:
+    """Call glibc's malloc function ``name`` (nothing where the C library is not glibc)."""
     import ctypes
     import ctypes.util
 
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
-def _exact_malloc() -> None:
-    """Give every allocation above 128 KiB its own mapping, returned to the OS when freed (glibc
-    otherwise raises that threshold up to 32 MiB and keeps freed heap memory, so the peak RSS
-    would count dead tensors). Without glibc nothing changes."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-
-
-def _release_free_memory() -> None:
-    """Hand the free heap memory inherited from the parent back to the OS, so that reusing it
-    counts as new resident memory (glibc's malloc_trim; a no-op elsewhere)."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
+    with contextlib.suppress(OSError, AttributeError):
+        getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)(*args)
 
 
 def _reset_peak_rss() -> None:
     """Reset VmHWM to the current RSS (Linux: ``5`` into /proc/self/clear_refs). A forked child
     starts with its parent's resident pages as its peak, which would hide the measured rise
     whenever the parent was larger than the workload (a test suite, a notebook)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def _time(fn, device: torch.device) -> tuple[float, float, int]:
     """The fastest of at least MIN_REPEATS calls of ``fn()`` (more while they fill less than
     MIN_SECONDS), how much slower the lower quartile of the calls was (the spread among the
     fast calls, which the fastest is taken from; the slow ones only show how busy the machine
-    was), and the number of calls; one warm-up call first. CPU: process CPU time; CUDA: wall
-    time between synchronisations."""
+    was), and the number of calls. The memory call just before is the warm-up. CPU: process
+    CPU time; CUDA: wall time between synchronisations."""
     cuda = device.type == "cuda"
     clock = time.perf_counter if cuda else time.process_time
-    fn()
     times: list[float] = []
     while len(times) < MIN_REPEATS or (sum(times) < MIN_SECONDS and len(times) < MAX_REPEATS):
         if cuda:
@@ -196,12 +171,15 @@ def _measure_cpu_child(conn, n, path, n_embd, n_head, seed) -> None:
     """Runs in a forked process on one thread: peak RSS rise of one call, then its time."""
     try:
         torch.set_num_threads(1)
-        _exact_malloc()
+        # every allocation above 128 KiB its own mapping, returned to the OS when freed (glibc
+        # otherwise raises that threshold up to 32 MiB and keeps freed memory, so the peak RSS
+        # would count dead tensors)
+        _glibc("mallopt", -3, 128 * 1024)  # M_MMAP_THRESHOLD
         # one call at this size first: the libraries' buffers and the code pages its kernels
         # fault in (a forked child maps the parent's code lazily) would otherwise count
         _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)()
         fn = _workload(n, path, n_embd, n_head, torch.device("cpu"), seed)
-        _release_free_memory()
+        _glibc("malloc_trim", 0)  # free memory inherited from the parent: reusing it is new RSS
         _reset_peak_rss()
         before = _vm_kib("VmRSS")
         fn()
@@ -266,23 +244,25 @@ def measure_point(
     return _measure_cpu(n, path, n_embd, n_head, seed)
 
 
-def _path_growth(result: AttentionCostResult, path: str) -> tuple:
-    pts = [p for p in result.points if p.path == path and p.n >= result.fit_from_n]
-    ns = [p.n for p in pts]
-    model = quadratic_slope(ns, result.n_embd, path)
-    return (
-        time_growth(ns, [p.seconds for p in pts], [p.spread for p in pts], model),
-        memory_growth(ns, [p.peak_bytes or 0 for p in pts], [p.theory_bytes for p in pts]),
-    )
-
-
 def _verdicts(result: AttentionCostResult) -> list[Verdict]:
     """Per claim: each of the two paths decides (time_growth, memory_growth), then combine."""
 
     def fmt(x):
         return "-" if x is None else f"{x:.2f}"
 
-    growth = {path: _path_growth(result, path) for path in ("explicit", "sdpa")}
+    growth = {}
+    for path in ("explicit", "sdpa"):
+        pts = [p for p in result.points if p.path == path and p.n >= result.fit_from_n]
+        ns = [p.n for p in pts]
+        growth[path] = (
+            time_growth(
+                ns,
+                [p.seconds for p in pts],
+                [p.spread for p in pts],
+                quadratic_slope(ns, result.n_embd, path),
+            ),
+            memory_growth(ns, [p.peak_bytes or 0 for p in pts], [p.theory_bytes for p in pts]),
+        )
     kv = result.slopes.get("kv-cache", {}).get("time")
     out = []
     for i, (claim, what) in enumerate((("time", "time"), ("memory", "peak memory"))):
@@ -295,14 +275,8 @@ def _verdicts(result: AttentionCostResult) -> list[Verdict]:
         if i == 0:
             measurement += f" (a KV-cached step: {fmt(kv)} per token)"
         reasons = "; ".join(f"{path}: {g.verdict}, {g.reason}" for path, g in per_path.items())
-        out.append(
-            Verdict(
-                f"attention {claim} grows as n^2",
-                measurement,
-                combine([g.verdict for g in per_path.values()]),
-                reasons,
-            )
-        )
+        verdict = combine([g.verdict for g in per_path.values()])
+        out.append(Verdict(f"attention {claim} grows as n^2", measurement, verdict, reasons))
     return out
 
 
@@ -312,20 +286,6 @@ def memory_needed(n: int, n_embd: int, n_head: int) -> int:
     return SCORE_COPIES * n * n * n_head * 4 + 64 * n * n_embd * 4
 
 
-def _check_memory(ns: list[int], opts: AttentionCostOptions, dev: torch.device) -> None:
-    free = available_bytes(str(dev))
-    need = memory_needed(max(ns), opts.n_embd, opts.n_head)
-    if free is None or need <= free:
-        return
-    fits = [n for n in (2**k for k in range(1, 17)) if memory_needed(n, opts.n_embd, opts.n_head) <= free]
-    largest = f"use {{n}} up to {fits[-1]:,}" if fits else "free some memory"
-    raise OptionError(
-        f"{{n}} {max(ns):,} needs about {gib(need)} on {dev.type}: the explicit path holds {SCORE_COPIES} "
-        f"n x n float32 matrices per head ({{n_head}} {opts.n_head}), more than the {gib(free)} available; "
-        f"{largest}"
-    )
-
-
 def _estimate(ns: list[int], opts: AttentionCostOptions, dev: torch.device) -> float:
     """Seconds the run will take: one explicit point at CALIBRATION_N measured here, scaled as
     n² (as n below it), times the calls per point (warm-ups, the memory call, the repeats)."""
@@ -333,7 +293,7 @@ def _estimate(ns: list[int], opts: AttentionCostOptions, dev: torch.device) -> f
     total = 0.0
     for n in ns:
         t = t_cal * max(n / CALIBRATION_N, (n / CALIBRATION_N) ** 2)
-        calls = 3 + max(MIN_REPEATS, min(MAX_REPEATS, math.ceil(MIN_SECONDS / t)))
+        calls = 2 + max(MIN_REPEATS, min(MAX_REPEATS, math.ceil(MIN_SECONDS / t)))
         total += 2 * calls * t + 0.1 * len(PATHS)  # explicit and sdpa alike; a fork per point
     return total
 
@@ -346,10 +306,22 @@ def attention_cost(
     opts = opts or AttentionCostOptions()
     reporter = reporter or Reporter()
     dev = resolve_device(opts.device)
-    if dev.type == "cpu" and not os.path.exists("/proc/self/status"):
+    cuda = dev.type == "cuda"
+    if not cuda and not os.path.exists("/proc/self/status"):
         raise Hw2Error("measuring CPU memory needs Linux's /proc; run on Linux or on a CUDA device")
-    ns = list(opts.sizes or (DEFAULT_N_CUDA if dev.type == "cuda" else DEFAULT_N_CPU))
-    _check_memory(ns, opts, dev)
+    ns = list(opts.sizes or (DEFAULT_N_CUDA if cuda else DEFAULT_N_CPU))
+
+    def largest(free: int) -> str:
+        fits = [n for n in (2**k for k in range(1, 17)) if memory_needed(n, opts.n_embd, opts.n_head) <= free]
+        return f"use {{n}} up to {fits[-1]:,}" if fits else "free some memory"
+
+    check_fits(
+        memory_needed(max(ns), opts.n_embd, opts.n_head),
+        str(dev),
+        f"{{n}} {max(ns):,}",
+        f"the explicit path holds {SCORE_COPIES} n x n float32 matrices per head, {{n_head}} {opts.n_head}",
+        largest,
+    )
     fit_from = ns[-FIT_POINTS] if len(ns) >= FIT_POINTS else ns[0]
     result = AttentionCostResult(
         device=str(dev),
@@ -357,18 +329,16 @@ def attention_cost(
         n_head=opts.n_head,
         fit_from_n=fit_from,
         memory_method="torch.cuda.max_memory_allocated"
-        if dev.type == "cuda"
+        if cuda
         else "peak RSS (VmHWM) rise of a forked process per point",
         timing_method=f"wall time between CUDA synchronisations, fastest of {MIN_REPEATS}+ calls"
-        if dev.type == "cuda"
+        if cuda
         else f"process CPU time on one thread, fastest of {MIN_REPEATS}+ calls",
     )
     try:
+        how = f"one call at n={CALIBRATION_N} timed here, scaled as n²"
         note = estimate_message(
-            _estimate(ns, opts, dev),
-            "the attention-cost measurements",
-            f"one call at n={CALIBRATION_N} timed here, scaled as n²",
-            "measure fewer or smaller n",
+            _estimate(ns, opts, dev), "the attention-cost measurements", how, "measure fewer or smaller n"
         )
         if note:
             reporter.note(note)
@@ -397,3 +367,68 @@ def attention_cost(
         }
     result.verdicts = _verdicts(result)
     return result
+
+
+_LABELS = {
+    "explicit": "explicit softmax, fwd+bwd",
+    "sdpa": "scaled_dot_product_attention, fwd+bwd",
+    "kv-cache": "KV-cached decoding, one token",
+}
+
+
+def tables(r: AttentionCostResult, console: Console) -> None:
+    table = Table(
+        title=f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
+        f"on {r.device} (time: {r.timing_method}; memory: {r.memory_method})",
+        caption="time: the fastest repeat; repeats' spread: how much slower the fastest quarter of the "
+        "repeats was than that",
+    )
+    for col in ("n", "path", "time (ms)", "repeats' spread", "peak memory (MiB)", "n²·heads·4 (MiB)"):
+        table.add_column(col, justify="right" if col != "path" else "left")
+    for p in r.points:
+        peak = None if p.peak_bytes is None else p.peak_bytes / 2**20
+        table.add_row(
+            str(p.n),
+            p.path,
+            cell(p.seconds * 1e3),
+            f"{p.spread:.0%}",
+            cell(peak, ".2f"),
+            cell(p.theory_bytes / 2**20, ".2f"),
+        )
+    console.print(table)
+    slopes = Table(
+        title=f"Fitted log-log slopes for n ≥ {r.fit_from_n} (2 = quadratic, 1 = linear; ± the spread between repeats)"
+    )
+    for col in ("path", "time", "if attention were quadratic", "memory"):
+        slopes.add_column(col, justify="right" if col != "path" else "left")
+    for path, s in r.slopes.items():
+        t = cell(s["time"], ".2f") + ("" if s.get("time_error") is None else f" ± {s['time_error']:.2f}")
+        slopes.add_row(
+            _LABELS.get(path, path), t, cell(s.get("quadratic_model"), ".2f"), cell(s["memory"], ".2f")
+        )
+    console.print(slopes)
+
+
+def figure(r: AttentionCostResult) -> Any:
+    from hw2cli.probe.plot import finish, new_figure
+
+    fig = new_figure(figsize=(10, 4))
+    ax_t, ax_m = fig.subplots(1, 2)
+    for path, style in (("explicit", "o-"), ("sdpa", "s-"), ("kv-cache", "^-")):
+        pts = [p for p in r.points if p.path == path]
+        if not pts:
+            continue
+        slope = r.slopes.get(path, {})
+        label = f"{path} (slope {slope.get('time') or float('nan'):.2f})"
+        ax_t.loglog([p.n for p in pts], [p.seconds for p in pts], style, label=label, base=2)
+        mem = [(p.n, p.peak_bytes) for p in pts if p.peak_bytes]
+        if mem:
+            m_slope = slope.get("memory") or float("nan")
+            ax_m.loglog(*zip(*mem, strict=True), style, base=2, label=f"{path} (slope {m_slope:.2f})")
+    ns = sorted({p.n for p in r.points})
+    ax_m.loglog(ns, [n * n * r.n_head * 4 for n in ns], "k--", base=2, label="n²·heads·4 bytes")
+    ax_t.set(
+        xlabel="sequence length n", ylabel="seconds per call (fastest repeat)", title=f"time ({r.device})"
+    )
+    ax_m.set(xlabel="sequence length n", ylabel="peak memory added (bytes)", title=f"memory ({r.device})")
+    return finish(fig, ax_t, ax_m, which="both")

@@ -11,10 +11,11 @@ are tested on constructed measurements (tests/test_probe_verdicts.py).
 from __future__ import annotations
 
 import math
-import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from hw2cli.common.options import OptionError
 
 HOLDS, PARTLY, FAILS, INCONCLUSIVE = "holds", "partly", "does not hold", "inconclusive"
 VERDICTS = (HOLDS, PARTLY, FAILS, INCONCLUSIVE)
@@ -98,51 +99,43 @@ def time_growth(
 ) -> Growth:
     """Does the time grow as n² over these sizes?
 
-    ``best``: the fastest of the repeats per size; ``spread``: how much slower the fast repeats
-    were (lower quartile / best - 1); ``quadratic_slope``: the slope the operation count of the
-    measured work has over the same sizes *if* attention is quadratic (with a linear attention
-    everything is linear in n and the slope is 1). The time decides for whichever of the two
-    it is nearer, when the two differ enough (at small n the linear projections dominate both),
-    the time grows at least linearly (else fixed per-call costs dominate) and the spread of the
-    repeats cannot carry it across the midpoint.
+    ``best``: the fastest repeat per size; ``spread``: how much slower the fast repeats were;
+    ``quadratic_slope``: the slope the measured work's operation count has over these sizes *if*
+    attention is quadratic (a linear attention gives 1). The time decides for whichever of the
+    two it is nearer, when the two differ enough (at small n the linear projections dominate
+    both), it grows at least linearly (else fixed per-call costs dominate) and the repeats'
+    spread cannot carry it across the midpoint.
     """
     slope, error = loglog_fit(ns, best, spread)
+
+    def growth(verdict: str, reason: str) -> Growth:
+        return Growth(slope, error, verdict, reason)
+
     if slope is None or sum(1 for t in best if t and t > 0) < MIN_POINTS:
-        return Growth(slope, error, INCONCLUSIVE, f"too few sizes: a fit needs {MIN_POINTS}")
+        return growth(INCONCLUSIVE, f"too few sizes: a fit needs {MIN_POINTS}")
     lo, hi = min(ns), max(ns)
     if quadratic_slope is None or quadratic_slope - 1 < MIN_SEPARATION:
         q = "-" if quadratic_slope is None else f"{quadratic_slope:.2f}"
-        return Growth(
-            slope,
-            error,
+        return growth(
             INCONCLUSIVE,
             f"at n = {lo}..{hi} the work linear in n is most of the layer's: quadratic attention would "
             f"show as slope {q}, linear attention as 1.00; measure larger n",
         )
     if slope + error < SUBLINEAR:
-        return Growth(
-            slope,
-            error,
+        return growth(
             INCONCLUSIVE,
             f"time grows slower than n (slope {slope:.2f}) at n = {lo}..{hi}: fixed per-call costs "
             "dominate; measure larger n",
         )
     mid = (quadratic_slope + 1) / 2
+    measured = f"slope {slope:.2f} ± {error:.2f}"
     if slope - error >= mid:
-        why = (
-            f"slope {slope:.2f} ± {error:.2f} is nearer quadratic ({quadratic_slope:.2f}) than linear (1.00)"
-        )
-        return Growth(slope, error, HOLDS, why)
+        return growth(HOLDS, f"{measured} is nearer quadratic ({quadratic_slope:.2f}) than linear (1.00)")
     if slope + error < mid:
-        why = (
-            f"slope {slope:.2f} ± {error:.2f} is nearer linear (1.00) than quadratic ({quadratic_slope:.2f})"
-        )
-        return Growth(slope, error, FAILS, why)
-    return Growth(
-        slope,
-        error,
+        return growth(FAILS, f"{measured} is nearer linear (1.00) than quadratic ({quadratic_slope:.2f})")
+    return growth(
         INCONCLUSIVE,
-        f"the spread between repeats (slope {slope:.2f} ± {error:.2f}) straddles the midpoint {mid:.2f} "
+        f"the spread between repeats ({measured}) straddles the midpoint {mid:.2f} "
         f"between linear (1.00) and quadratic ({quadratic_slope:.2f}); rerun on a quieter machine",
     )
 
@@ -157,25 +150,26 @@ def memory_growth(ns: Sequence[int], peak: Sequence[float], score_bytes: Sequenc
     """
     pts = [(n, p, s) for n, p, s in zip(ns, peak, score_bytes, strict=True) if p and p > 0]
     slope, error = loglog_fit([p[0] for p in pts], [p[1] for p in pts])
+
+    def growth(verdict: str, reason: str) -> Growth:
+        return Growth(slope, error, verdict, reason)
+
     if slope is None or len(pts) < MIN_POINTS:
-        return Growth(
-            slope, error, INCONCLUSIVE, f"too few sizes with measurable memory: a fit needs {MIN_POINTS}"
-        )
+        return growth(INCONCLUSIVE, f"too few sizes with measurable memory: a fit needs {MIN_POINTS}")
     n, p, s = max(pts)
+    if p < s and slope < 1.5:
+        return growth(
+            FAILS,
+            f"at n = {n} it adds {p / 2**20:.2f} MiB, less than one n×n score matrix per head "
+            f"({s / 2**20:.2f} MiB): it does not keep the scores",
+        )
     if p < s:
-        if slope < 1.5:
-            why = (
-                f"at n = {n} it adds {p / 2**20:.2f} MiB, less than one n×n score matrix per head "
-                f"({s / 2**20:.2f} MiB): it does not keep the scores"
-            )
-            return Growth(slope, error, FAILS, why)
-        why = f"slope {slope:.2f} but less than one score matrix at n = {n}: measure larger n"
-        return Growth(slope, error, INCONCLUSIVE, why)
+        return growth(
+            INCONCLUSIVE, f"slope {slope:.2f} but less than one score matrix at n = {n}: measure larger n"
+        )
     if slope >= 1.5:
-        return Growth(slope, error, HOLDS, f"slope {slope:.2f}, and it keeps the n×n scores")
-    return Growth(
-        slope,
-        error,
+        return growth(HOLDS, f"slope {slope:.2f}, and it keeps the n×n scores")
+    return growth(
         INCONCLUSIVE,
         f"it adds more than one score matrix at n = {n} but grows as n^{slope:.2f}: other buffers still "
         "weigh at these sizes; measure larger n",
@@ -205,6 +199,18 @@ def compare(a: Sequence[float], b: Sequence[float]) -> int | None:
     return 0
 
 
+def compared(claim: str, measurement: str, a: Sequence[float], b: Sequence[float]) -> Verdict:
+    """Holds when ``a``'s mean exceeds ``b``'s beyond the seeds' spread, does not hold when it
+    falls short beyond it (:func:`compare`), else inconclusive."""
+    outcome = compare(a, b)
+    if outcome is None:
+        return Verdict(claim, measurement, INCONCLUSIVE, "one training each: no spread to compare with")
+    if outcome == 0:
+        return Verdict(claim, measurement, INCONCLUSIVE, "the difference is within the spread between seeds")
+    why = "the difference exceeds the spread between seeds"
+    return Verdict(claim, measurement, HOLDS if outcome > 0 else FAILS, why)
+
+
 def band(values: Sequence[float], edges: Sequence[float], labels: Sequence[str]) -> str | None:
     """The label of the band every value falls in: ``labels[i]`` covers values below
     ``edges[i]`` (and at or above ``edges[i - 1]``), the last label everything at or above the
@@ -213,31 +219,37 @@ def band(values: Sequence[float], edges: Sequence[float], labels: Sequence[str])
     return found.pop() if len(found) == 1 else None
 
 
-# ----------------------------------------------------------------------------- limits
-
-
-def available_bytes(device: str) -> int | None:
-    """Memory free for one more allocation: CUDA's free memory, else the kernel's MemAvailable
-    (Linux), else the physical memory; None when unknown."""
-    if device.startswith("cuda"):
-        import torch
-
-        return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+# ----------------------------------------------------------------------------- limits and text
 
 
 def gib(nbytes: float) -> str:
     """``3.5 GiB``, or ``24.0 TiB`` from 1024 GiB on."""
-    if nbytes >= 2**40:
-        return f"{nbytes / 2**40:.1f} TiB"
-    return f"{nbytes / 2**30:.1f} GiB"
+    return f"{nbytes / 2**40:.1f} TiB" if nbytes >= 2**40 else f"{nbytes / 2**30:.1f} GiB"
+
+
+def check_fits(need: int, device: str, what: str, why: str, fix: str | Callable[[int], str]) -> None:
+    """Refuse, before any work, sizes whose memory (``need`` bytes) is not available; ``fix``
+    may depend on the free bytes."""
+    import torch
+
+    from hw2cli.common.device import free_memory
+
+    free = free_memory(torch.device(device))
+    if free is not None and need > free:
+        fix = fix(free) if callable(fix) else fix
+        raise OptionError(
+            f"{what} needs about {gib(need)} on {device.split(':')[0]} ({why}), more than the "
+            f"{gib(free)} available; {fix}"
+        )
+
+
+def cell(value: float | None, spec: str = ".3f") -> str:
+    """A table cell: ``-`` for a missing value."""
+    return "-" if value is None else format(value, spec)
+
+
+def mean_spread(mean: float | None, values: Sequence[float], spec: str = ".3f") -> str:
+    """``2.295 (0.047)``: the mean over the seeds and their spread (largest - smallest)."""
+    if mean is None or len(values) < 2:
+        return cell(mean, spec)
+    return f"{mean:{spec}} ({spread(values):{spec}})"

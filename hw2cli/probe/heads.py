@@ -1,26 +1,39 @@
 """Q2.1d: several heads, at the cost of one, attend to different things.
 
-The same width (gpt-nano: 3 layers, 48 channels) is trained with 1, 2, 4 and 8 heads for the
-same steps, once per seed; the parameter count and the attention FLOPs do not depend on the
-number of heads. Measured: the validation loss, and how different the heads' attention is: the
-mean pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the heads'
-attention rows on held-out text, averaged over query positions, layers and pairs of heads.
-Heads that still attend almost uniformly (an untrained model) are alike without telling
-anything, so how far the heads are from uniform attention is measured too (``focus_bits``).
+gpt-nano's width (3 layers, 48 channels) is trained with 1, 2, 4 and 8 heads, once per seed:
+parameters and attention FLOPs do not depend on the head count. Measured: the validation loss
+and the mean pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the
+heads' attention rows on held-out text. Heads that still attend almost uniformly (untrained)
+are alike without telling anything, so their distance from uniform is measured too.
 """
 
 from __future__ import annotations
 
 import itertools
 import statistics
+import textwrap
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from rich.console import Console
+from rich.table import Table
 
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt.model import PRESETS
 from hw2cli.probe import _gpt, training
-from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band, compare, spread
+from hw2cli.probe.common import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    PARTLY,
+    Verdict,
+    band,
+    cell,
+    compared,
+    mean_spread,
+    spread,
+)
 from hw2cli.probe.options import HeadsOptions
 
 MODEL_TYPE = "gpt-nano"  # 3 layers of width 48: the heads vary, the width stays
@@ -131,14 +144,7 @@ def _loss_verdict(result: HeadsResult) -> Verdict | None:
         f"{one.val_loss:.3f}, best {best.n_head} heads {best.val_loss:.3f} ({-gain:+.3f}; spread between "
         f"seeds {noise:.3f}); {one.num_params:,} parameters each"
     )
-    claim = "several heads beat one at the same cost"
-    outcome = compare(one.val_losses, best.val_losses)
-    if outcome is None:
-        return Verdict(claim, measurement, INCONCLUSIVE, "one training each: no spread to compare with")
-    if outcome == 0:
-        return Verdict(claim, measurement, INCONCLUSIVE, "the difference is within the spread between seeds")
-    why = "the difference exceeds the spread between seeds"
-    return Verdict(claim, measurement, HOLDS if outcome > 0 else FAILS, why)
+    return compared("several heads beat one at the same cost", measurement, one.val_losses, best.val_losses)
 
 
 def _verdicts(result: HeadsResult) -> list[Verdict]:
@@ -150,45 +156,83 @@ def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) ->
     held-out text."""
     opts = opts or HeadsOptions()
     reporter = reporter or Reporter()
-    counts = opts.counts
-    result = HeadsResult(
-        device=opts.device, width=WIDTH, layers=LAYERS, train_steps=opts.train_steps, seeds=opts.seeds
-    )
-    rows = {h: HeadsRow(h, WIDTH // h, 0, None, None) for h in counts}
-    focus: dict[int, list[float]] = {h: [] for h in counts}
+    result = HeadsResult(opts.device, WIDTH, LAYERS, opts.train_steps, seeds=opts.seeds)
+    rows = {h: HeadsRow(h, WIDTH // h, 0, None, None) for h in opts.counts}
+    focus: dict[int, list[float]] = {h: [] for h in opts.counts}
+    configs = {
+        h: (f"{h} head{'s' if h > 1 else ''}", {"model_type": MODEL_TYPE, "n_head": h}) for h in opts.counts
+    }
     try:
-        with training.training_text(opts, reporter) as txt:
-            training.announce_estimate(opts, len(counts) * len(opts.seeds), "the heads trainings", reporter)
-            for spec in training.specs(opts, txt):
-                for h in counts:
-                    label = f"{h} head{'s' if h > 1 else ''}, seed {spec.seed}"
-                    t = _gpt.train_gpt(spec, label, reporter, model_type=MODEL_TYPE, n_head=h)
-                    if t.interrupted:
-                        raise KeyboardInterrupt
-                    model, row = t.model, rows[h]
-                    result.device = str(next(model.parameters()).device)
-                    val = _gpt.validation_ids(txt, t.tokenizer, opts.block_size)
-                    batch = _gpt.windows(val, opts.block_size, opts.windows, spec.seed)[:, :-1]
-                    maps = _gpt.attention_maps(model, batch.to(result.device))
-                    focus[h].append(focus_bits(maps))
-                    if h > 1:
-                        row.js_seeds.append(mean_pairwise_js(maps))
-                    if t.val_loss is not None:
-                        row.val_losses.append(t.val_loss)
-                    row.num_params = sum(p.numel() for p in model.parameters())
-                    if h not in result.maps:  # the figure: the first seed's model
-                        prompt = val[: min(PROMPT_LENGTH, opts.block_size)]
-                        result.prompt = t.tokenizer.decode(prompt.tolist())
-                        last = _gpt.attention_maps(model, prompt[None].to(result.device))[-1]
-                        result.maps[h] = last[0].cpu().tolist()
+        for txt, seed, h, t in training.trainings(opts, reporter, "heads", configs):
+            model, row = t.model, rows[h]
+            result.device = str(next(model.parameters()).device)
+            val = _gpt.validation_ids(txt, t.tokenizer, opts.block_size)
+            batch = _gpt.windows(val, opts.block_size, opts.windows, seed)[:, :-1]
+            maps = _gpt.attention_maps(model, batch.to(result.device))
+            focus[h].append(focus_bits(maps))
+            if h > 1:
+                row.js_seeds.append(mean_pairwise_js(maps))
+            if t.val_loss is not None:
+                row.val_losses.append(t.val_loss)
+            row.num_params = sum(p.numel() for p in model.parameters())
+            if h not in result.maps:  # the figure: the first seed's model
+                prompt = val[: min(PROMPT_LENGTH, opts.block_size)]
+                result.prompt = t.tokenizer.decode(prompt.tolist())
+                result.maps[h] = (
+                    _gpt.attention_maps(model, prompt[None].to(result.device))[-1][0].cpu().tolist()
+                )
     except KeyboardInterrupt:
         result.interrupted = True
     for h, row in rows.items():
-        if not focus[h]:
-            continue
-        row.val_loss = statistics.fmean(row.val_losses) if row.val_losses else None
-        row.js_bits = statistics.fmean(row.js_seeds) if row.js_seeds else None
-        row.focus_bits = statistics.fmean(focus[h])
-        result.rows.append(row)
+        if focus[h]:
+            row.val_loss = statistics.fmean(row.val_losses) if row.val_losses else None
+            row.js_bits = statistics.fmean(row.js_seeds) if row.js_seeds else None
+            row.focus_bits = statistics.fmean(focus[h])
+            result.rows.append(row)
     result.verdicts = _verdicts(result)
     return result
+
+
+def tables(r: HeadsResult, console: Console) -> None:
+    seeds = ", ".join(map(str, r.seeds))
+    table = Table(
+        title=f"{r.layers} layers x width {r.width}, {r.train_steps} steps, means over seeds {seeds}, on {r.device}"
+    )
+    for col in ("heads", "head size", "parameters", "val loss (spread)", "JS bits (spread)", "from uniform"):
+        table.add_column(col, justify="right")
+    for row in r.rows:
+        table.add_row(
+            str(row.n_head),
+            str(row.head_size),
+            f"{row.num_params:,}",
+            mean_spread(row.val_loss, row.val_losses),
+            mean_spread(row.js_bits, row.js_seeds, ".2f"),
+            cell(row.focus_bits, ".2f"),
+        )
+    console.print(table)
+
+
+def figure(r: HeadsResult) -> Any:
+    """One row per head count, one panel per head: the last layer's attention on the prompt."""
+    from hw2cli.probe.plot import new_figure
+
+    counts = sorted(r.maps, key=int)
+    cols = max((int(h) for h in counts), default=1)
+    fig = new_figure(figsize=(1.9 * cols + 1.6, 2.0 * max(1, len(counts)) + 1.0), layout="constrained")
+    axes, image = [], None
+    for i, h in enumerate(counts):
+        for j, head_map in enumerate(r.maps[h]):
+            ax = fig.add_subplot(len(counts), cols, i * cols + j + 1)
+            image = ax.imshow(head_map, cmap="viridis", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("key position →", fontsize=8)
+            ax.set_title(f"head {j + 1}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{h} head{'s' if int(h) > 1 else ''}\n← query position", fontsize=9)
+            axes.append(ax)
+    if image is not None:
+        fig.colorbar(image, ax=axes, label="attention weight", shrink=0.8)
+    prompt = textwrap.fill(repr(r.prompt), width=max(40, int(14 * cols)))
+    fig.suptitle(f"last layer's attention (seed {r.seeds[0] if r.seeds else 0}) on\n{prompt}", fontsize=9)
+    return fig

@@ -1,19 +1,15 @@
-"""The options of `hw2 probe NAME`: one dataclass per probe, each field with its help, range and
-default (hw2cli.common.options). The CLI derives its flags from them and the library entry
-points take them (``attention_cost(AttentionCostOptions(n="64,128,256"))``). No torch here.
-
-What the probes share lives in two bases: :class:`ProbeOptions` (seed, device, quick) and
-:class:`TrainingProbeOptions` (steps, repeats and the training text, for the probes that train
-GPTs). The size lists (``n``, ``dk``, ``heads``) are given as comma-separated text or as a
-sequence of integers and hold a tuple of integers once checked. Ranges are what the options
-accept; what a size implies for the machine's memory is checked by the probe itself before any
-work (it needs the device).
+"""The options of `hw2 probe NAME`, one dataclass per probe (hw2cli.common.options): the CLI
+derives its flags from them, the library functions take them. No torch here. Size lists (``n``,
+``dk``, ``heads``) are comma-separated text or integers, a tuple once checked; what a size
+implies for memory is checked by the probe itself (it needs the device). The properties give
+the sizes a run uses: the given ones, else the quick or the default ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from hw2cli.common.options import DEVICE, SEED, TXT_FILE, OptionError, Spec, check, option
 
@@ -22,13 +18,18 @@ GPT_WIDTH = 48  # gpt-nano's width: the heads probe splits it into 1, 2, 4 ... h
 HEAD_COUNTS = tuple(h for h in range(1, GPT_WIDTH + 1) if GPT_WIDTH % h == 0 and (GPT_WIDTH // h) % 2 == 0)
 
 QUICK = Spec("Small sizes: seconds to a minute on a laptop CPU, offline; verdicts may then say inconclusive.")
-STEPS = Spec("Training steps per model.", min=1, max=100_000, show_default="500 (--quick: 400)")
+STEPS = Spec(
+    "Training steps per model.",
+    min=1,
+    max=100_000,
+    show_default="500 (quick: softmax-scale 200, heads 300, positions 400)",
+)
 REPEATS = Spec(
     "Trainings per configuration, with seeds SEED, SEED+1, ...: a difference counts only when it "
     "exceeds their spread.",
     min=2,
     max=100,
-    show_default="3 (--quick: 2)",
+    show_default="3 (quick: 2)",
 )
 
 
@@ -36,8 +37,8 @@ def parse_sizes(
     value: str | Sequence[int], field: str, *, low: int = 1, high: int = MAX_SIZE, power_of_two: bool = True
 ) -> tuple[int, ...]:
     """``"64,128,256"`` (or ``[64, 128, 256]``) -> (64, 128, 256): integers from ``low`` to
-    ``high``, increasing without repeats, powers of two when ``power_of_two`` (the fits assume
-    evenly spaced points on a log axis). Errors name ``{field}``."""
+    ``high``, increasing, powers of two when ``power_of_two`` (the fits assume evenly spaced
+    points on a log axis)."""
     if isinstance(value, str):
         try:
             sizes = [int(part) for part in value.split(",") if part.strip()]
@@ -80,16 +81,18 @@ class TrainingProbeOptions(ProbeOptions):
     steps: int | None = option(None, STEPS)
     repeats: int | None = option(None, REPEATS)
     txt_file: str | None = option(
-        None, TXT_FILE, show_default="Grimm's fairy tales, downloaded once; --quick: hw2's own docstrings"
+        None, TXT_FILE, show_default="Grimm's fairy tales, downloaded once; quick: hw2's own docstrings"
     )
+
+    QUICK_STEPS: ClassVar[int] = 300  # the fewest at which the probe's verdicts are the default run's
 
     @property
     def train_steps(self) -> int:
-        return self.steps or (400 if self.quick else 500)
+        return self.steps or (self.QUICK_STEPS if self.quick else 500)
 
     @property
     def seeds(self) -> list[int]:
-        """The seeds of the trainings of one configuration (SEED, SEED+1 ...; kept below 2**32)."""
+        """SEED, SEED+1 ... (below 2**32): one training per seed and configuration."""
         count = self.repeats or (2 if self.quick else 3)
         return [(self.seed + i) % 2**32 for i in range(count)]
 
@@ -109,7 +112,7 @@ class AttentionCostOptions(ProbeOptions):
     n: str | Sequence[int] | None = option(
         None,
         f"Sequence lengths: powers of two from 2 to {MAX_SIZE:,}, comma-separated.",
-        show_default="64,...,4096 (CPU), ...,16384 (GPU); --quick: 256,...,2048",
+        show_default="64,...,4096 (CPU), ...,16384 (GPU); quick: 1024,2048,4096",
     )
     n_embd: int = option(
         128, "Width of the attention layer (it must split into heads of even size).", min=2, max=8192
@@ -129,19 +132,21 @@ class AttentionCostOptions(ProbeOptions):
     @property
     def sizes(self) -> tuple[int, ...] | None:
         """The lengths to measure; None: the device's defaults."""
-        # quick: the smallest sizes at which the n² work shows (a fit over 512..2048; below about
-        # 2·n_embd the linear projections hide it), in about 20 s of one core
-        return (256, 512, 1024, 2048) if self.n is None and self.quick else self.n
+        # quick: the three sizes the default run fits over (at 512..2048 the sdpa slope is near
+        # the midpoint between linear and quadratic, so load can leave it undecided)
+        return (1024, 2048, 4096) if self.n is None and self.quick else self.n
 
 
 @dataclass
 class SoftmaxScaleOptions(TrainingProbeOptions):
     """`hw2 probe softmax-scale` (Q2.1c)."""
 
+    QUICK_STEPS: ClassVar[int] = 200
+
     dk: str | Sequence[int] | None = option(
         None,
         f"Head sizes d_k: powers of two from 1 to {MAX_SIZE:,}, comma-separated (trends need two).",
-        show_default="16,...,1024; --quick: 16,64,256",
+        show_default="16,...,1024; quick: 16,64,256",
     )
 
     def __post_init__(self) -> None:
@@ -151,18 +156,17 @@ class SoftmaxScaleOptions(TrainingProbeOptions):
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        if self.dk is not None:
-            return self.dk
-        return (16, 64, 256) if self.quick else (16, 32, 64, 128, 256, 512, 1024)
+        return self.dk or ((16, 64, 256) if self.quick else (16, 32, 64, 128, 256, 512, 1024))
 
 
 @dataclass
 class PositionsOptions(TrainingProbeOptions):
     """`hw2 probe positions` (Q2.4a/b)."""
 
+    QUICK_STEPS: ClassVar[int] = 400  # at 300 one seed's RoPE extrapolation ratio sits at the 1.05 edge
+
     @property
-    def windows(self) -> int:
-        """Held-out windows the trained models are measured on."""
+    def windows(self) -> int:  # held-out windows the trained models are measured on
         return 16 if self.quick else 64
 
 
@@ -171,10 +175,10 @@ class ReceptiveFieldOptions(ProbeOptions):
     """`hw2 probe receptive-field` (Q2.1b)."""
 
     samples: int | None = option(
-        None, "Random inputs averaged.", min=1, max=65_536, show_default="32 (--quick: 4)"
+        None, "Random inputs averaged.", min=1, max=65_536, show_default="32 (quick: 4)"
     )
     seq_len: int | None = option(
-        None, "Positions of the GPT's input.", min=2, max=MAX_SIZE, show_default="64 (--quick: 16)"
+        None, "Positions of the GPT's input.", min=2, max=MAX_SIZE, show_default="64 (quick: 16)"
     )
 
     @property
@@ -193,7 +197,7 @@ class HeadsOptions(TrainingProbeOptions):
     heads: str | Sequence[int] | None = option(
         None,
         f"Head counts to train at width {GPT_WIDTH}, comma-separated: any of {', '.join(map(str, HEAD_COUNTS))}.",
-        show_default="1,2,4,8; --quick: 1,2",
+        show_default="1,2,4,8; quick: 1,2",
     )
 
     def __post_init__(self) -> None:
@@ -209,9 +213,7 @@ class HeadsOptions(TrainingProbeOptions):
 
     @property
     def counts(self) -> tuple[int, ...]:
-        if self.heads is not None:
-            return self.heads
-        return (1, 2) if self.quick else (1, 2, 4, 8)
+        return self.heads or ((1, 2) if self.quick else (1, 2, 4, 8))
 
     @property
     def windows(self) -> int:

@@ -1,19 +1,16 @@
 """Q2.4a/b: what position information does, measured on the project's GPT.
 
-(a) Without a causal mask and without positions, self-attention is permutation-equivariant:
-permuting the input permutes the output, exactly (up to rounding; computed in float64). With
-the causal mask, or with positions, it is not.
-(b) The same small GPT trained on the same text for the same steps, once per seed, with no
-positions (NoPE), learned absolute positions and RoPE: validation loss, and how much the last position's
-next-token distribution moves when the characters before it are shuffled (mean KL). A causal
-decoder can learn order from its mask alone (Haviv et al., 2022, "Transformer Language Models
-without Positional Encodings Still Learn Positional Information").
-(c) Length extrapolation: loss per position on sequences up to 4x the trained block size for
-RoPE and NoPE (learned absolute positions have no embedding past the block size).
+(a) Without a causal mask and without positions, self-attention is permutation-equivariant
+(exactly, in float64); with the mask, or with positions, it is not.
+(b) The same small GPT trained per seed with no positions (NoPE), learned absolute positions and
+RoPE: validation loss, and how much the last position's next-token distribution moves when the
+characters before it are shuffled (mean KL). A causal decoder can learn order from its mask
+alone (Haviv et al., 2022).
+(c) Length extrapolation: loss per position up to 4x the trained block size (RoPE and NoPE).
 
-(b) and (c) decide only once RoPE itself uses word order (shuffling its prefix moves its
-prediction by at least ORDER_KL): before that every model ignores order and extrapolates
-trivially. Ratios are judged per seed; seeds on both sides of a bound leave the claim open.
+(b) and (c) decide only once RoPE itself uses word order (shuffling its prefix moves it by at
+least ORDER_KL): before that every model ignores order and extrapolates trivially. Ratios are
+judged per seed; seeds on both sides of a bound leave the claim open.
 """
 
 from __future__ import annotations
@@ -21,14 +18,17 @@ from __future__ import annotations
 import contextlib
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
 
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt, training
-from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band
+from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band, cell, mean_spread
 from hw2cli.probe.options import PositionsOptions
 
 EXTRAPOLATION = 4  # evaluate up to this many times the trained block size
@@ -125,16 +125,20 @@ def _span_means(curve: torch.Tensor, block: int) -> dict[str, float | None]:
     return {name: (curve[a:b].mean().item() if len(curve) >= b else None) for name, (a, b) in spans.items()}
 
 
-def _banded(values: list[float], edges: tuple[float, float], guard: str | None, rule: str) -> tuple[str, str]:
-    """(verdict, why): holds below the first edge, partly below the second, else does not hold,
-    in every seed; inconclusive when the guard says the models cannot show it yet, or the
-    seeds fall on both sides of an edge."""
-    if guard:
-        return INCONCLUSIVE, guard
-    verdict = band(values, list(edges), [HOLDS, PARTLY, FAILS])
-    if verdict is None:
-        return INCONCLUSIVE, f"the seeds' ratios straddle {edges[0]:g} or {edges[1]:g}"
-    return verdict, rule
+def _banded(
+    claim: str,
+    measurement: str,
+    values: list[float],
+    edges: tuple[float, float],
+    guard: str | None,
+    rule: str,
+) -> Verdict:
+    """Holds below the first edge, partly below the second, else does not hold, in every seed;
+    inconclusive when the guard says the models cannot show it yet, or the seeds fall on both
+    sides of an edge."""
+    verdict = INCONCLUSIVE if guard else band(values, list(edges), [HOLDS, PARTLY, FAILS])
+    why = guard or (rule if verdict else f"the seeds' ratios straddle {edges[0]:g} or {edges[1]:g}")
+    return Verdict(claim, measurement, verdict or INCONCLUSIVE, why)
 
 
 def _order_guard(rope: PositionsTraining) -> str | None:
@@ -175,14 +179,9 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
             f"{rope.shuffle_kl:.3f} (RoPE), NoPE/RoPE {min(shares):.2f}..{max(shares):.2f} over {seeds} seeds; "
             f"val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}"
         )
-        verdict, why = _banded(
-            shares, (0.1, 0.5), guard, "NoPE/RoPE below 0.1 holds, below 0.5 partly, in every seed"
-        )
-        out.append(
-            Verdict(
-                "a causal decoder without positions cannot tell word orders apart", measurement, verdict, why
-            )
-        )
+        claim = "a causal decoder without positions cannot tell word orders apart"
+        rule = "NoPE/RoPE below 0.1 holds, below 0.5 partly, in every seed"
+        out.append(_banded(claim, measurement, shares, (0.1, 0.5), guard, rule))
     if "learned" in runs:
         out.append(
             Verdict(
@@ -202,14 +201,9 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
             f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
             f"({min(ratios):.2f}..{max(ratios):.2f}x over {len(ratios)} seeds){extra}"
         )
-        verdict, why = _banded(
-            ratios, (1.05, 1.25), guard, "at most 1.05x holds, at most 1.25x partly, in every seed"
-        )
-        out.append(
-            Verdict(
-                "relative positions (RoPE) extrapolate past the trained length", measurement, verdict, why
-            )
-        )
+        claim = "relative positions (RoPE) extrapolate past the trained length"
+        rule = "at most 1.05x holds, at most 1.25x partly, in every seed"
+        out.append(_banded(claim, measurement, ratios, (1.05, 1.25), guard, rule))
     return out
 
 
@@ -219,12 +213,9 @@ def _measure(t: _gpt.Trained, txt: str, opts: PositionsOptions, seed: int) -> Po
     val = _gpt.validation_ids(txt, t.tokenizer, block)
     batch = _gpt.windows(val, block, opts.windows, seed)
     row = PositionsTraining(t.model.config.pos_emb, t.val_loss, shuffle_kl(t.model, batch, seed))
-    if row.pos_emb != "learned":
-        long_model = _gpt.with_block_size(t.model, EXTRAPOLATION * block)
-        long_batch = _gpt.windows(val, EXTRAPOLATION * block, max(8, opts.windows // 4), seed)
-        curve = _gpt.loss_per_position(long_model, long_batch)
-    else:
-        curve = _gpt.loss_per_position(t.model, _gpt.windows(val, block, max(8, opts.windows // 4), seed))
+    long = block if row.pos_emb == "learned" else EXTRAPOLATION * block
+    model = t.model if long == block else _gpt.with_block_size(t.model, long)
+    curve = _gpt.loss_per_position(model, _gpt.windows(val, long, max(8, opts.windows // 4), seed))
     row.loss_curve = curve.tolist()
     row.loss_by_span = _span_means(curve, block)
     return row
@@ -253,25 +244,72 @@ def positions(opts: PositionsOptions | None = None, reporter: Reporter | None = 
     """(a) the permutation table, then (b) and (c) from three trainings (none, learned, rope) per seed."""
     opts = opts or PositionsOptions()
     reporter = reporter or Reporter()
-    result = PositionsResult(
-        device=opts.device, block_size=opts.block_size, train_steps=opts.train_steps, seeds=opts.seeds
-    )
+    result = PositionsResult(opts.device, opts.block_size, opts.train_steps, seeds=opts.seeds)
     result.permutation = permutation_table(opts.seed)
     rows: dict[str, list[PositionsTraining]] = {pos: [] for pos in POSITIONS}
+    configs = {pos: (f"pos_emb={pos}", {"pos_emb": pos}) for pos in POSITIONS}
     try:
-        with training.training_text(opts, reporter) as txt:
-            training.announce_estimate(
-                opts, len(POSITIONS) * len(opts.seeds), "the positions trainings", reporter
-            )
-            for spec in training.specs(opts, txt):
-                for pos in POSITIONS:
-                    t = _gpt.train_gpt(spec, f"pos_emb={pos}, seed {spec.seed}", reporter, pos_emb=pos)
-                    result.device = str(next(t.model.parameters()).device)
-                    if t.interrupted:
-                        raise KeyboardInterrupt
-                    rows[pos].append(_measure(t, txt, opts, spec.seed))
+        for txt, seed, pos, t in training.trainings(opts, reporter, "positions", configs):
+            result.device = str(next(t.model.parameters()).device)
+            rows[pos].append(_measure(t, txt, opts, seed))
     except KeyboardInterrupt:
         result.interrupted = True
     result.training = [_mean_row(pos, found) for pos, found in rows.items() if found]
     result.verdicts = _verdicts(result)
     return result
+
+
+def tables(r: PositionsResult, console: Console) -> None:
+    perm = Table(title="(a) Random 2-layer GPT, float64: max |f(P·x) − P·f(x)| for a random permutation P")
+    for col in ("causal mask", "positions", "max gap"):
+        perm.add_column(col, justify="right")
+    for row in r.permutation:
+        perm.add_row("yes" if row.causal_mask else "no", row.pos_emb, f"{row.max_gap:.2e}")
+    console.print(perm)
+    if not r.training:
+        return
+    T, seeds = r.block_size, ", ".join(map(str, r.seeds))
+    table = Table(
+        title=f"(b, c) gpt-nano trained {r.train_steps} steps at block T={T} on {r.device}, means over seeds {seeds}"
+    )
+    for col in ("positions", "val loss", "KL after shuffling the prefix (spread)", f"loss 0–{T}"):
+        table.add_column(col, justify="right")
+    table.add_column(f"loss {T}–{2 * T}", justify="right")
+    table.add_column(f"loss {2 * T}–{4 * T}", justify="right")
+    for t in r.training:
+        spans = t.loss_by_span
+        far = [cell(spans.get("T-2T")), cell(spans.get("2T-4T"))]
+        if t.pos_emb == "learned":
+            far = ["n/a: no embedding past T"] * 2
+        table.add_row(
+            t.pos_emb,
+            cell(t.val_loss),
+            mean_spread(t.shuffle_kl, t.shuffle_kls, ".4f"),
+            cell(spans.get("0-T")),
+            *far,
+        )
+    console.print(table)
+
+
+def figure(r: PositionsResult) -> Any:
+    import numpy as np
+
+    from hw2cli.probe.plot import distinct_lines, finish, new_figure
+
+    fig = new_figure(figsize=(11, 4))
+    ax_c, ax_k = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    width = max(1, r.block_size // 8)  # a moving mean: single positions are noisy
+    curves = {}
+    for t in r.training:
+        curve = np.convolve(t.loss_curve, np.ones(width) / width, mode="valid")
+        curves[t.pos_emb] = list(zip(np.arange(len(curve)) + (width - 1) / 2, curve, strict=True))
+    distinct_lines(ax_c, curves)
+    ax_c.axvline(r.block_size - 0.5, color="k", ls="--", lw=0.8, label="trained block size")
+    ax_c.set(
+        xlabel="position",
+        ylabel=f"next-char loss (mean of {width} positions)",
+        title="loss per position (extrapolation)",
+    )
+    ax_k.bar([t.pos_emb for t in r.training], [t.shuffle_kl or 0 for t in r.training])
+    ax_k.set(ylabel="mean KL (nats)", title="prefix shuffled: next-char change")
+    return finish(fig, ax_c, ax_k)

@@ -14,15 +14,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from rich.console import Console
+from rich.table import Table
 
 from hw2cli.common.device import resolve_device
-from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter, estimate_message
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, available_bytes, gib
+from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, check_fits
 from hw2cli.probe.options import ReceptiveFieldOptions
 
 MASS = 0.9
@@ -191,16 +193,6 @@ def memory_needed(samples: int, length: int) -> int:
     return max(gpt, CNN_BYTES * samples)
 
 
-def _check_memory(opts: ReceptiveFieldOptions, dev: torch.device) -> None:
-    need, free = memory_needed(opts.n_samples, opts.length), available_bytes(str(dev))
-    if free is not None and need > free:
-        raise OptionError(
-            f"{{samples}} {opts.n_samples:,} x {{seq_len}} {opts.length:,} needs about {gib(need)} on {dev.type} "
-            f"(the GPT keeps {GPT_COPIES} x samples x {GPT_HEADS} heads x seq_len² floats), more than the "
-            f"{gib(free)} available; use smaller {{samples}} or {{seq_len}}"
-        )
-
-
 def _estimate(opts: ReceptiveFieldOptions, dev: torch.device) -> float:
     """Seconds of the run, from both models timed here at small sizes and scaled by the work
     (samples; samples x seq_len² for the GPT). Skipped (0) for runs near the defaults."""
@@ -224,16 +216,18 @@ def receptive_field(
     opts = opts or ReceptiveFieldOptions()
     reporter = reporter or Reporter()
     dev = resolve_device(opts.device)
-    _check_memory(opts, dev)
+    check_fits(
+        memory_needed(opts.n_samples, opts.length),
+        str(dev),
+        f"{{samples}} {opts.n_samples:,} x {{seq_len}} {opts.length:,}",
+        f"the GPT keeps {GPT_COPIES} x samples x {GPT_HEADS} heads x seq_len² floats",
+        "use smaller {samples} or {seq_len}",
+    )
     result = ReceptiveFieldResult(device=str(dev), samples=opts.n_samples)
     cnn_maps, gpt_maps = [], []
     try:
-        note = estimate_message(
-            _estimate(opts, dev),
-            "the receptive fields",
-            "both models timed here at small sizes",
-            "fewer samples",
-        )
+        how = "both models timed here at small sizes"
+        note = estimate_message(_estimate(opts, dev), "the receptive fields", how, "fewer samples")
         if note:
             reporter.note(note)
         from hw2cli.padding.model import LAYERS
@@ -253,3 +247,57 @@ def receptive_field(
     result.cnn_maps, result.gpt_maps = cnn_maps, gpt_maps
     result.verdicts = _verdicts(result.rows)
     return result
+
+
+def tables(r: ReceptiveFieldResult, console: Console) -> None:
+    table = Table(title=f"Gradient receptive fields at initialisation, mean over {r.samples} random inputs")
+    for col in (
+        "model",
+        "layer",
+        "by construction",
+        "non-zero gradient",
+        "90% of the gradient",
+        "input size",
+    ):
+        table.add_column(col, justify="right")
+    for row in r.rows:
+        if row.model == "cnn":
+            cells = [f"{x}x{x}" for x in (row.theory, row.support, row.width90, row.size)]
+            table.add_row("Net1 (CNN)", str(row.layer), *cells)
+        else:
+            cells = [
+                f"{row.theory} positions",
+                f"{row.support} positions",
+                f"last {row.width90}",
+                f"{row.size} positions",
+            ]
+            table.add_row("GPT", str(row.layer), *cells)
+    console.print(table)
+
+
+def figure(r: ReceptiveFieldResult) -> Any:
+    from matplotlib.colors import LogNorm
+
+    from hw2cli.probe.plot import new_figure
+
+    n = max(1, len(r.cnn_maps))  # none when Ctrl-C came before the first layer
+    fig = new_figure(figsize=(3 * n, 6))
+    grid = fig.add_gridspec(2, n)
+    for i, m in enumerate(r.cnn_maps):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(m, cmap="magma")
+        ax.set_title(f"CNN layer {i + 1}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = fig.add_subplot(grid[1, :])
+    if r.gpt_maps:
+        positive = [v for row in r.gpt_maps for v in row if v > 0]
+        norm = LogNorm(vmin=min(positive), vmax=max(positive)) if positive else None
+        im = ax.imshow(r.gpt_maps, aspect="auto", cmap="magma", interpolation="nearest", norm=norm)
+        ax.set_yticks(range(len(r.gpt_maps)), [f"block {i + 1}" for i in range(len(r.gpt_maps))])
+        fig.colorbar(im, ax=ax, label="share of gradient (log scale)")
+    ax.set(
+        xlabel="input position (the last one is read out)",
+        title="GPT: gradient of the last position's logits",
+    )
+    return fig

@@ -4,7 +4,7 @@ Part one draws random queries and keys (standard normal, as after a normalised p
 each head size d_k and measures, with and without the factor: the variance of q.k, the largest
 softmax probability, its entropy and the norm of the softmax's Jacobian (the factor every
 gradient through the attention weights is multiplied by). Part two trains the same small GPT
-with and without the factor for the same steps and seed.
+with and without the factor for the same steps and seeds.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from rich.console import Console
+from rich.table import Table
 
-from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.probe import _gpt, training
 from hw2cli.probe.common import (
@@ -25,10 +26,11 @@ from hw2cli.probe.common import (
     INCONCLUSIVE,
     PARTLY,
     Verdict,
-    available_bytes,
-    compare,
-    gib,
+    cell,
+    check_fits,
+    compared,
     loglog_slope,
+    mean_spread,
     spread,
 )
 from hw2cli.probe.options import SoftmaxScaleOptions
@@ -109,12 +111,11 @@ def _variance_verdict(result: SoftmaxScaleResult) -> Verdict:
             "one head size shows no growth; measure two or more (e.g. dk 16,64,256)",
         )
     slope = result.var_slope
-    verdict = HOLDS if 0.9 <= slope <= 1.1 else (FAILS if slope < 0.5 else PARTLY)
     return Verdict(
         claim,
         f"log-log slope of Var(q.k) against d_k: {slope:.2f} (1 = linear); with the factor it stays at "
         f"{min(scaled):.2f}..{max(scaled):.2f}",
-        verdict,
+        HOLDS if 0.9 <= slope <= 1.1 else (FAILS if slope < 0.5 else PARTLY),
         "Var(q.k) = d_k for unit-variance q and k: a slope of 0.9..1.1 holds, below 0.5 does not",
     )
 
@@ -124,8 +125,7 @@ def _saturation_verdict(result: SoftmaxScaleResult) -> Verdict:
     softmax saturates (at small d_k a sharper softmax has the larger gradient)."""
     claim = "without the factor the softmax saturates and its gradient shrinks"
     top = max(r.d_k for r in result.rows)
-    raw = next(r for r in result.rows if r.d_k == top and not r.scaled)
-    sc = next(r for r in result.rows if r.d_k == top and r.scaled)
+    raw, sc = (next(r for r in result.rows if r.d_k == top and r.scaled == s) for s in (False, True))
     measurement = (
         f"d_k={top}: max prob {raw.max_prob:.2f} vs {sc.max_prob:.2f}, Jacobian norm "
         f"{raw.jacobian_norm:.3f} vs {sc.jacobian_norm:.3f} ({raw.jacobian_norm / sc.jacobian_norm:.2f}x)"
@@ -155,24 +155,12 @@ def _training_verdict(result: SoftmaxScaleResult) -> Verdict | None:
         return None
     with_s, without = runs[True].val_losses, runs[False].val_losses
     gap = statistics.fmean(without) - statistics.fmean(with_s)
-    noise = max(spread(with_s), spread(without))
     measurement = (
         f"validation loss after {result.train_steps} steps (head size {result.train_head_size}), mean of "
         f"{len(with_s)} seeds: {statistics.fmean(without):.3f} without, {statistics.fmean(with_s):.3f} with "
-        f"({gap:+.3f}; spread between seeds {noise:.3f})"
+        f"({gap:+.3f}; spread between seeds {max(spread(with_s), spread(without)):.3f})"
     )
-    claim = "without the factor training learns more slowly"
-    outcome = compare(without, with_s)
-    if outcome is None:
-        return Verdict(claim, measurement, INCONCLUSIVE, "one training each: no spread to compare with")
-    if outcome == 0:
-        return Verdict(claim, measurement, INCONCLUSIVE, "the difference is within the spread between seeds")
-    return Verdict(
-        claim,
-        measurement,
-        HOLDS if outcome > 0 else FAILS,
-        "the difference exceeds the spread between seeds",
-    )
+    return compared("without the factor training learns more slowly", measurement, without, with_s)
 
 
 def _verdicts(result: SoftmaxScaleResult) -> list[Verdict]:
@@ -180,17 +168,6 @@ def _verdicts(result: SoftmaxScaleResult) -> list[Verdict]:
     out = [_variance_verdict(result), _saturation_verdict(result)] if result.rows else []
     trained = _training_verdict(result)
     return out + ([trained] if trained is not None else [])
-
-
-def _check_memory(dks: tuple[int, ...]) -> None:
-    """Refuse head sizes whose random keys (QUERIES x KEYS x d_k float64) do not fit."""
-    need = 2 * QUERIES * KEYS * max(dks) * 8
-    free = available_bytes("cpu")
-    if free is not None and need > free:
-        raise OptionError(
-            f"{{dk}} {max(dks):,} needs about {gib(need)} for {QUERIES} queries x {KEYS} keys in float64, "
-            f"more than the {gib(free)} available; use smaller {{dk}}"
-        )
 
 
 def _mean_curve(curves: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -211,37 +188,35 @@ def softmax_scale(
     """Softmax statistics per head size, then trainings with and without the factor (one per seed)."""
     opts = opts or SoftmaxScaleOptions()
     reporter = reporter or Reporter()
-    _check_memory(opts.sizes)
-    result = SoftmaxScaleResult(
-        device=opts.device, keys=KEYS, queries=QUERIES, train_steps=opts.train_steps, seeds=opts.seeds
+    top = max(opts.sizes)
+    check_fits(
+        2 * QUERIES * KEYS * top * 8,
+        "cpu",
+        f"{{dk}} {top:,}",
+        f"{QUERIES} queries x {KEYS} keys in float64",
+        "use smaller {dk}",
     )
+    result = SoftmaxScaleResult(opts.device, KEYS, QUERIES, train_steps=opts.train_steps, seeds=opts.seeds)
     preset = _gpt.gpt_model.PRESETS["gpt-nano"]
     result.train_head_size = preset["n_embd"] // preset["n_head"]
     runs = {scaled: ScaleTraining(scaled, None) for scaled in (True, False)}
     curves: dict[bool, list] = {True: [], False: []}
+    configs = {s: (("with" if s else "without") + " 1/sqrt(d_k)", {"attn_scale": s}) for s in (True, False)}
     try:
         for d_k in opts.sizes:
             result.rows += score_rows(d_k, opts.seed)
-        with training.training_text(opts, reporter) as txt:
-            training.announce_estimate(opts, 2 * len(opts.seeds), "the softmax-scale trainings", reporter)
-            for spec in training.specs(opts, txt):
-                for scaled in (True, False):
-                    label = ("with" if scaled else "without") + f" 1/sqrt(d_k), seed {spec.seed}"
-                    t = _gpt.train_gpt(spec, label, reporter, attn_scale=scaled)
-                    result.device = str(next(t.model.parameters()).device)
-                    if t.interrupted:
-                        raise KeyboardInterrupt
-                    if t.val_loss is not None:
-                        runs[scaled].val_losses.append(t.val_loss)
-                        curves[scaled].append(
-                            [{k: r.get(k) for k in ("step", "train_loss", "val_loss")} for r in t.metrics]
-                        )
+        for _, _, scaled, t in training.trainings(opts, reporter, "softmax-scale", configs):
+            result.device = str(next(t.model.parameters()).device)
+            if t.val_loss is not None:
+                runs[scaled].val_losses.append(t.val_loss)
+                curves[scaled].append(
+                    [{k: r.get(k) for k in ("step", "train_loss", "val_loss")} for r in t.metrics]
+                )
     except KeyboardInterrupt:
         result.interrupted = True
     raw = [r for r in result.rows if not r.scaled]
     result.var_slope = loglog_slope([r.d_k for r in raw], [r.score_var for r in raw])
-    top = raw[-3:]
-    result.jacobian_slope = loglog_slope([r.d_k for r in top], [r.jacobian_norm for r in top])
+    result.jacobian_slope = loglog_slope([r.d_k for r in raw[-3:]], [r.jacobian_norm for r in raw[-3:]])
     for scaled, run in runs.items():
         if run.val_losses:
             run.val_loss = statistics.fmean(run.val_losses)
@@ -249,3 +224,54 @@ def softmax_scale(
             result.training.append(run)
     result.verdicts = _verdicts(result)
     return result
+
+
+def tables(r: SoftmaxScaleResult, console: Console) -> None:
+    table = Table(title=f"Random q, k ~ N(0, 1): {r.queries} queries x {r.keys} keys per head size")
+    for col in ("d_k", "scale", "Var(q·k)", "max prob", "entropy (nats)", "‖∂softmax/∂s‖"):
+        table.add_column(col, justify="right")
+    for row in r.rows:
+        scale = "1/√d_k" if row.scaled else "none"
+        table.add_row(
+            str(row.d_k),
+            scale,
+            cell(row.score_var, ".2f"),
+            cell(row.max_prob),
+            cell(row.entropy),
+            cell(row.jacobian_norm, ".4f"),
+        )
+    console.print(table)
+    if r.training:
+        seeds = ", ".join(map(str, r.seeds))
+        train = Table(title=f"gpt-nano (head size {r.train_head_size}), {r.train_steps} steps, seeds {seeds}")
+        train.add_column("attention scale")
+        train.add_column("validation loss (spread between seeds)", justify="right")
+        for t in r.training:
+            train.add_row("1/√d_k" if t.scaled else "none", mean_spread(t.val_loss, t.val_losses, ".4f"))
+        console.print(train)
+
+
+def figure(r: SoftmaxScaleResult) -> Any:
+    from hw2cli.probe.plot import distinct_lines, finish, new_figure
+
+    fig = new_figure(figsize=(12, 4))
+    ax_j, ax_p, ax_l = fig.subplots(1, 3)
+    for scaled, style in ((False, "o-"), (True, "s-")):
+        rows = [x for x in r.rows if x.scaled == scaled]
+        label = "q·k/√d_k" if scaled else "q·k"
+        ax_j.semilogx([x.d_k for x in rows], [x.jacobian_norm for x in rows], style, base=2, label=label)
+        ax_p.semilogx([x.d_k for x in rows], [x.max_prob for x in rows], style, base=2, label=label)
+    ax_j.set(xlabel="d_k", ylabel="mean ‖∂softmax/∂scores‖_F", title="softmax gradient")
+    ax_p.set(xlabel="d_k", ylabel="mean largest probability", title=f"saturation ({r.keys} keys)")
+    curves = {}
+    for t in r.training:
+        pts = [(c["step"], c["train_loss"]) for c in t.curve if c.get("train_loss") is not None]
+        if pts:
+            curves[("with" if t.scaled else "without") + " 1/√d_k"] = pts
+    distinct_lines(ax_l, curves)
+    ax_l.set(
+        xlabel="step",
+        ylabel="training loss (mean over seeds)",
+        title=f"gpt-nano, head size {r.train_head_size}",
+    )
+    return finish(fig, ax_j, ax_p, ax_l)

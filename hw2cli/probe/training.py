@@ -1,7 +1,6 @@
-"""What the training probes (softmax-scale, positions, heads) share around the trainer: the text
-they train on, one training specification per seed, and the wall-time estimate announced before
-the work starts. The trainings themselves go through ``_gpt.train_gpt`` (the project's trainer).
-"""
+"""What the training probes (softmax-scale, positions, heads) share around the trainer
+(``_gpt.train_gpt``): the text they train on, the loop over seeds and configurations, and the
+wall-time estimate announced before the work starts."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -50,12 +50,21 @@ def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[st
     yield str(default_corpus())
 
 
-def specs(opts: TrainingProbeOptions, txt_file: str) -> list[_gpt.TrainOptions]:
-    """One training specification per seed of ``opts.seeds``; everything else is shared."""
-    return [
-        _gpt.train_options(txt_file, opts.train_steps, seed, opts.device, opts.block_size, opts.batch_size)
-        for seed in opts.seeds
-    ]
+def trainings(
+    opts: TrainingProbeOptions, reporter: Reporter, what: str, configs: dict[Any, tuple[str, dict[str, Any]]]
+) -> Iterator[tuple[str, int, Any, _gpt.Trained]]:
+    """Train each configuration (key -> (label, ``train_gpt`` keywords)) once per seed, in
+    seed order, announcing the estimated wall time first; yields (text path, seed, key, trained
+    model). A training cut by Ctrl-C raises KeyboardInterrupt."""
+    with training_text(opts, reporter) as txt:
+        announce_estimate(opts, len(configs) * len(opts.seeds), f"the {what} trainings", reporter)
+        for seed in opts.seeds:
+            spec = _gpt.train_options(txt, opts.train_steps, seed, opts.device, opts.block_size, opts.batch_size)
+            for key, (label, kwargs) in configs.items():
+                trained = _gpt.train_gpt(spec, f"{label}, seed {seed}", reporter, **kwargs)
+                if trained.interrupted:
+                    raise KeyboardInterrupt
+                yield txt, seed, key, trained
 
 
 def step_seconds(opts: TrainingProbeOptions, vocab_size: int = 96) -> float:

@@ -18,6 +18,7 @@ from typing import Any
 
 from hw2cli.padding import CONV_TYPES
 from hw2cli.probe.common import INCONCLUSIVE
+from hw2cli.probe.registry import PROBES
 
 AGREES, DISAGREES, UNDECIDED, NOT_RUN = "agrees", "disagrees", "undecided", "not run"
 #: Exit code of `hw2 reproduce` and `hw2 report` when a conclusion disagrees (docs/report.md).
@@ -364,100 +365,9 @@ def _wrong_cells_flagged(g: GraphPart) -> tuple[bool, str]:
 
 # ----------------------------------------------------------------------------- the probes
 
-#: Each probe claim and its verdict at the probes' default sizes (docs/probes.md): a quick run
-#: agrees when it reaches the same verdict. Two claims accept the neighbouring verdict that a
-#: shorter training gives: RoPE's extrapolation "partly" (at the quick sizes its loss past the
-#: trained length rises 1.16-1.19x, at the default ones more than 1.25x: the report's claim
-#: fails in full either way), and the causal decoder without positions "holds" (after the quick
-#: training NoPE uses 0.08-0.14 of RoPE's sensitivity to order, at the 0.1 edge between holds
-#: and partly; the default training teaches it more of the order its mask allows).
-PROBE_CLAIMS = (
-    ("Q2.1a", "attention-cost", "attention time grows as n^2", "holds", "Attention's time grows as n²."),
-    (
-        "Q2.1a",
-        "attention-cost",
-        "attention memory grows as n^2",
-        "partly",
-        "Attention's memory grows as n² (only where the n×n scores are kept).",
-    ),
-    (
-        "Q2.1b",
-        "receptive-field",
-        "a CNN sees a local window",
-        "holds",
-        "A CNN sees a local window of its input.",
-    ),
-    (
-        "Q2.1b",
-        "receptive-field",
-        "self-attention sees the whole sequence",
-        "holds",
-        "Self-attention sees the whole sequence at once.",
-    ),
-    (
-        "Q2.1c",
-        "softmax-scale",
-        "without the factor the variance",
-        "holds",
-        "Without 1/√d_k the scores' variance grows with d_k.",
-    ),
-    (
-        "Q2.1c",
-        "softmax-scale",
-        "without the factor the softmax saturates",
-        "holds",
-        "Without 1/√d_k the softmax saturates and its gradient shrinks.",
-    ),
-    (
-        "Q2.1c",
-        "softmax-scale",
-        "without the factor training learns more slowly",
-        "does not hold",
-        "Without 1/√d_k training is slower (at head size 16 it is not).",
-    ),
-    (
-        "Q2.1d",
-        "heads",
-        "the heads capture different patterns",
-        "holds",
-        "Several heads capture different patterns.",
-    ),
-    (
-        "Q2.1d",
-        "heads",
-        "several heads beat one",
-        "inconclusive",
-        "Several heads beat one at the same cost (too close to call at full size too).",
-    ),
-    (
-        "Q2.4a",
-        "positions",
-        "without positions (and without a causal mask)",
-        "holds",
-        "Without positions (and without a mask) attention ignores word order.",
-    ),
-    (
-        "Q2.4a",
-        "positions",
-        "a causal decoder without positions",
-        ("partly", "holds"),
-        "A decoder without positions cannot tell word orders apart (its causal mask partly can).",
-    ),
-    (
-        "Q2.4b",
-        "positions",
-        "learned absolute positions",
-        "holds",
-        "Learned absolute positions cannot serve longer sequences.",
-    ),
-    (
-        "Q2.4b",
-        "positions",
-        "relative positions (rope) extrapolate",
-        ("does not hold", "partly"),
-        "Relative positions (RoPE) extrapolate past the trained length (here not, or only partly).",
-    ),
-)
+#: (source, probe, claim start, verdict at the default sizes, paraphrase) of every probe claim
+#: (hw2cli.probe.registry): a quick run agrees when it reaches the same verdict.
+PROBE_CLAIMS = tuple((c.source, p.name, c.start, c.expected, c.paraphrase) for p in PROBES for c in p.claims)
 
 
 def _probe(
@@ -551,9 +461,9 @@ def load_part(name: str, part_dir: Path) -> Any:
         )
     if name == "probes":
         from hw2cli.probe import render
-        from hw2cli.reproduce.parts import PROBES
 
-        return {p: read(part_dir / f"{p}.json", render) for p in PROBES if (part_dir / f"{p}.json").is_file()}
+        files = {p.name: part_dir / f"{p.name}.json" for p in PROBES}
+        return {name: read(path, render) for name, path in files.items() if path.is_file()}
     raise ValueError(f"no part {name!r}")
 
 

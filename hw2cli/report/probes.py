@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.probe.common import INCONCLUSIVE
-from hw2cli.reproduce.parts import PROBES as ORDER
+from hw2cli.probe.registry import PROBES
 
 
 def probes(part_dir: Path, links: Path) -> list[str]:
@@ -18,7 +18,7 @@ def probes(part_dir: Path, links: Path) -> list[str]:
     from hw2cli.probe import render
     from hw2cli.report.sections import figure, md, read
 
-    found = {p.stem: p for p in part_dir.glob("*.json") if p.stem in ORDER}
+    found = {p.name: part_dir / f"{p.name}.json" for p in PROBES if (part_dir / f"{p.name}.json").is_file()}
     if not found:
         return ["_No probe results in this folder._", ""]
     lines = [
@@ -29,24 +29,25 @@ def probes(part_dir: Path, links: Path) -> list[str]:
         "|---|---|---|---|---|",
     ]
     figures = []
-    for name in ORDER:
+    for probe in PROBES:
+        name = probe.name
         if name not in found:
             continue
         result = read(found[name], render)
-        if render.NAMES[type(result)] != name:
+        holds = render.PROBE_OF[type(result)].name
+        if holds != name:
             raise Hw2Error(
-                f"{found[name]} holds the result of `hw2 probe {render.NAMES[type(result)]}`, not of "
-                f"{name}; rerun the probes part with --force"
+                f"{found[name]} holds the result of `hw2 probe {holds}`, not of {name}; rerun the probes "
+                "part with --force"
             )
         note = " (interrupted)" if result.interrupted else ""
         for v in result.verdicts:
             why = f" ({md(v.reason)})" if v.reason and v.verdict == INCONCLUSIVE else ""
             lines.append(
-                f"| {render.QUESTIONS[name]} | `{name}`{note} | {md(v.claim)} | "
-                f"{md(v.measurement)} | **{v.verdict}**{why} |"
+                f"| {probe.question} | `{name}`{note} | {md(v.claim)} | {md(v.measurement)} | **{v.verdict}**{why} |"
             )
         figures += figure(part_dir, f"{name}.png", f"hw2 probe {name}", links)
-    missing = [name for name in ORDER if name not in found]
+    missing = [p.name for p in PROBES if p.name not in found]
     lines.append("")
     if missing:
         lines += [f"Not run: {', '.join(f'`{m}`' for m in missing)}.", ""]

@@ -171,17 +171,17 @@ def _graph(profile: Profile, device: str, folder: Path) -> list[Step]:
     return steps
 
 
-#: The probes of the report's Q2.1 / Q2.4 answers; the last three train small GPTs.
-PROBES = ("attention-cost", "receptive-field", "softmax-scale", "heads", "positions")
-_TRAINING_PROBES = ("softmax-scale", "heads", "positions")
-
-
 def _probes(profile: Profile, device: str, folder: Path) -> list[Step]:
+    from hw2cli.probe.registry import PROBES
+
     steps, corpus = _corpus(profile)
-    for name in PROBES:
-        text = corpus if name in _TRAINING_PROBES else ()
-        argv = ("probe", name, *profile.probes, *text, "--device", device, "--quiet")
-        steps.append(Step(f"probe {name}", (*argv, "--json", f"{name}.json", "--plot", f"{name}.png")))
+    for p in PROBES:
+        # quick: one thread, where a second costs CPU time for little gain (gpt-nano at batch
+        # 16), and the numbers then do not depend on how many cores are free
+        threads = ("--threads", "1") if p.threads and profile.name == "quick" else ()
+        argv = ("probe", p.name, *profile.probes, *threads, *(corpus if p.trains else ()), "--device", device)
+        outputs = ("--quiet", "--json", f"{p.name}.json", "--plot", f"{p.name}.png")
+        steps.append(Step(f"probe {p.name}", (*argv, *outputs)))
     return steps
 
 

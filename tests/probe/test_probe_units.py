@@ -191,6 +191,24 @@ def test_probe_options_errors_name_fields_not_flags():
     assert (
         TrainingProbeOptions().seeds == [0, 1, 2] and TrainingProbeOptions(repeats=5, seed=7).seeds[-1] == 11
     )
+    from hw2cli.probe.options import PositionsOptions, SoftmaxScaleOptions
+
+    quick = [cls(quick=True).train_steps for cls in (SoftmaxScaleOptions, HeadsOptions, PositionsOptions)]
+    assert quick == [200, 300, 400] and HeadsOptions(quick=True, steps=7).train_steps == 7
+    assert HeadsOptions().train_steps == 500
+
+
+def test_the_probe_library_names_fields_not_flags():
+    """Issue 29: library messages name fields ({field}); the CLI turns them into flags."""
+    import re
+    from pathlib import Path
+
+    import hw2cli.probe
+
+    for path in Path(hw2cli.probe.__file__).parent.glob("*.py"):
+        strings = re.findall(r"\"[^\"\n]*\"|'[^'\n]*'", path.read_text(encoding="utf-8"))
+        flags = [text for text in strings if re.search(r"(?<![\w-])--[a-z]", text)]
+        assert not flags, (path.name, flags)
 
 
 class _Recorder:
@@ -284,8 +302,7 @@ def test_the_figures_of_results_interrupted_before_any_measurement_are_drawn(tmp
 
 
 def test_heads_figure_has_axis_labels_a_colour_bar_and_a_whole_title():
-    from hw2cli.probe.heads import HeadsResult
-    from hw2cli.probe.plot import _heads
+    from hw2cli.probe.heads import HeadsResult, figure
 
     T = 12
     causal = torch.tril(torch.ones(T, T)) / torch.arange(1, T + 1)[:, None]
@@ -293,7 +310,7 @@ def test_heads_figure_has_axis_labels_a_colour_bar_and_a_whole_title():
     result = HeadsResult(
         "cpu", 48, 3, 20, prompt="a long prompt with a 'quote' and\nnew lines " * 2, maps=maps
     )
-    fig = _heads(result)
+    fig = figure(result)
     fig.draw_without_rendering()
     panels = [ax for ax in fig.axes if ax.get_images()]
     assert len(panels) == 1 + 2 + 4 + 8
@@ -313,11 +330,11 @@ def test_heads_figure_has_axis_labels_a_colour_bar_and_a_whole_title():
 def test_coinciding_curves_keep_their_own_style_and_say_so():
     from matplotlib.figure import Figure
 
-    from hw2cli.probe.plot import _distinct_lines
+    from hw2cli.probe.plot import distinct_lines
 
     ax = Figure().subplots()
     same = [(x, 3.0 - 0.01 * x) for x in range(40)]
-    _distinct_lines(ax, {"none": same, "learned": [(x, 2.0) for x in range(40)], "rope": same})
+    distinct_lines(ax, {"none": same, "learned": [(x, 2.0) for x in range(40)], "rope": same})
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {"none", "learned", "rope (lies on none)"}
     styles = {(line.get_linestyle(), line.get_marker()) for line in lines.values()}

@@ -1,0 +1,171 @@
+"""The probes, one entry each: `hw2 probe NAME`, `hw2 reproduce` and `hw2 report` iterate this
+table. The probe's module is ``hw2cli.probe.<name with underscores>`` and defines the library
+function of the same name (options, reporter -> result), ``tables(result, console)`` (its Rich
+tables) and ``figure(result)`` (its matplotlib figure). No torch here: the CLI builds its
+commands from this table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from hw2cli.probe.options import (
+    AttentionCostOptions,
+    HeadsOptions,
+    PositionsOptions,
+    ProbeOptions,
+    ReceptiveFieldOptions,
+    SoftmaxScaleOptions,
+    TrainingProbeOptions,
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the report a probe decides: where the report makes it, the start of the
+    probe's verdict claim, the verdict at the default sizes (a tuple: the first is the default
+    sizes', the others are also accepted from a shorter run) and our paraphrase for report.md."""
+
+    source: str
+    start: str
+    expected: str | tuple[str, ...]
+    paraphrase: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    question: str  # the homework's question the probe answers
+    options: type[ProbeOptions]
+    help: str  # the command's help
+    claims: tuple[Claim, ...]
+    threads: bool = True  # takes --threads (attention-cost times on one thread by design)
+
+    @property
+    def trains(self) -> bool:
+        """It trains GPTs on a text (the reproduction gives it its corpus)."""
+        return issubclass(self.options, TrainingProbeOptions)
+
+    def module(self) -> ModuleType:
+        return importlib.import_module(f"hw2cli.probe.{self.name.replace('-', '_')}")
+
+    def function(self) -> Callable[..., Any]:
+        """The library function: (options, reporter) -> result."""
+        return getattr(self.module(), self.name.replace("-", "_"))
+
+    def result_type(self) -> type:
+        return typing.get_type_hints(self.function())["return"]
+
+
+#: In the report's order (Q2.1a-d, Q2.4): the order of the reproduction and of its report.
+PROBES = (
+    Probe(
+        "attention-cost",
+        "Q2.1a",
+        AttentionCostOptions,
+        "Q2.1a: time and measured peak memory of attention against n, with fitted log-log slopes.\n\n"
+        "On the CPU each point is timed on one thread in process CPU time (the fastest of 5+ calls).",
+        (
+            Claim("Q2.1a", "attention time grows", "holds", "Attention's time grows as n²."),
+            Claim(
+                "Q2.1a",
+                "attention memory grows",
+                "partly",
+                "Attention's memory grows as n² (only where the n×n scores are kept).",
+            ),
+        ),
+        threads=False,
+    ),
+    Probe(
+        "receptive-field",
+        "Q2.1b",
+        ReceptiveFieldOptions,
+        "Q2.1b: gradient receptive fields of the padding-bench CNN and the GPT, layer by layer.",
+        (
+            Claim("Q2.1b", "a CNN sees", "holds", "A CNN sees a local window of its input."),
+            Claim("Q2.1b", "self-attention sees", "holds", "Self-attention sees the whole sequence at once."),
+        ),
+    ),
+    Probe(
+        "softmax-scale",
+        "Q2.1c",
+        SoftmaxScaleOptions,
+        "Q2.1c: softmax saturation and gradient with and without 1/sqrt(d_k), and short trainings.",
+        (
+            Claim(
+                "Q2.1c",
+                "without the factor the variance",
+                "holds",
+                "Without 1/√d_k the scores' variance grows with d_k.",
+            ),
+            Claim(
+                "Q2.1c",
+                "without the factor the softmax",
+                "holds",
+                "Without 1/√d_k the softmax saturates and its gradient shrinks.",
+            ),
+            Claim(
+                "Q2.1c",
+                "without the factor training",
+                "does not hold",
+                "Without 1/√d_k training is slower (at head size 16 it is not).",
+            ),
+        ),
+    ),
+    Probe(
+        "heads",
+        "Q2.1d",
+        HeadsOptions,
+        "Q2.1d: 1, 2, 4, 8 heads at the same width: validation loss and how differently the heads attend.",
+        (
+            Claim("Q2.1d", "the heads capture", "holds", "Several heads capture different patterns."),
+            Claim(
+                "Q2.1d",
+                "several heads beat",
+                "inconclusive",
+                "Several heads beat one at the same cost (too close to call at full size too).",
+            ),
+        ),
+    ),
+    # Two claims also accept the neighbouring verdict of a shorter training (docs/probes.md): the
+    # decoder without positions "holds" (after the quick training NoPE uses 0.03-0.14 of RoPE's
+    # sensitivity to order, near the 0.1 edge between holds and partly), RoPE's extrapolation
+    # "partly" (its loss past the trained length rises less; the report's claim fails either way).
+    Probe(
+        "positions",
+        "Q2.4a/b",
+        PositionsOptions,
+        "Q2.4a/b: permutation equivariance, NoPE vs learned vs RoPE, and length extrapolation.",
+        (
+            Claim(
+                "Q2.4a",
+                "without positions",
+                "holds",
+                "Without positions (and without a mask) attention ignores word order.",
+            ),
+            Claim(
+                "Q2.4a",
+                "a causal decoder",
+                ("partly", "holds"),
+                "A decoder without positions cannot tell word orders apart (its causal mask partly can).",
+            ),
+            Claim(
+                "Q2.4b",
+                "learned absolute",
+                "holds",
+                "Learned absolute positions cannot serve longer sequences.",
+            ),
+            Claim(
+                "Q2.4b",
+                "relative positions",
+                ("does not hold", "partly"),
+                "Relative positions (RoPE) extrapolate past the trained length (here not, or only partly).",
+            ),
+        ),
+    ),
+)
