@@ -1,11 +1,6 @@
-"""The `hw2` command line: the Typer app, assembled from one module per command family.
-
-The commands themselves live in ``hw2cli.commands.<family>``: each parses its options, calls
-one library function of a subpackage (``hw2cli.graph``, ``hw2cli.padding``,
-``hw2cli.rotation``, ``hw2cli.gpt``, ``hw2cli.reproduce``, ``hw2cli.report``) and hands the result to that
-subpackage's ``render`` module. Heavy imports (torch above all) happen inside the command
-bodies, so ``hw2 --help`` and ``hw2 graph ...`` start fast.
-"""
+"""The `hw2` command line: the Typer app, one family's commands (``hw2cli.commands.<family>``)
+mounted per line. Heavy imports (torch) happen inside the command bodies, so ``hw2 --help``
+and ``hw2 graph ...`` start fast."""
 
 from __future__ import annotations
 

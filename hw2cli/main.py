@@ -1,15 +1,10 @@
 """The `hw2` entry point (console script and ``python -m hw2cli``).
 
-Its first statement makes Ctrl-C end the process at once, as killed by SIGINT (the shell
-reports exit status 130), printing nothing: while the modules load and the options are read
-nothing has been written, and a ``KeyboardInterrupt`` raised in the middle of an import can
-only end in a traceback (or be swallowed by a C extension). A command switches back to
-``KeyboardInterrupt`` when its work starts (``catch_interrupts`` in commands/_shared.py), so
-that Ctrl-C then keeps what finished. ``import hw2cli`` alone changes nothing (notebooks).
-
-A Ctrl-C that the parent process ignores (a script's ``hw2 ... &``, which the shell shields
-from the terminal's Ctrl-C) stays ignored, as Python itself leaves it.
-"""
+Its first statement makes Ctrl-C end the process at once and silently (exit status 130): while
+modules load nothing has been written, and a KeyboardInterrupt inside an import could only end
+in a traceback. A command switches back to KeyboardInterrupt when its work starts
+(``catch_interrupts``), so that Ctrl-C keeps what finished. A Ctrl-C the parent ignores (``hw2
+... &``) stays ignored. ``import hw2cli`` alone changes nothing (notebooks)."""
 
 import signal
 

@@ -33,3 +33,26 @@ def test_keep_freed_memory_stops_page_faults():
     default, kept = faults("default"), faults("keep")
     assert default > 10 * 32 * 2**20 // 4096 // 2  # glibc maps fresh pages for most tensors
     assert kept < default / 2  # measured 4-40x fewer
+
+
+def test_device_errors_name_the_field_for_python_and_the_flag_on_the_command_line(tmp_path):
+    import torch
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+    from hw2cli.common.device import check_precision, resolve_device
+    from hw2cli.common.options import OptionError
+
+    with pytest.raises(OptionError) as info:
+        check_precision("fp16", torch.device("cpu"))
+    assert str(info.value) == "precision fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU"
+    if not torch.cuda.is_available():
+        with pytest.raises(
+            OptionError, match="^device cuda: no CUDA GPU is available here; use device cpu or auto$"
+        ):
+            resolve_device("cuda")
+        result = CliRunner().invoke(app, ["probe", "receptive-field", "--quick", "--device", "cuda"])
+        assert result.exit_code == 2
+        assert (
+            result.stderr == "error: --device cuda: no CUDA GPU is available here; use --device cpu or auto\n"
+        )

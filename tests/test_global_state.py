@@ -55,3 +55,60 @@ def test_padding_and_rotation_training_leave_the_generator_and_thread_count_alon
     data = ImageData("tiny", images, torch.arange(8) % 2, images, torch.arange(8) % 2, ["a", "b"])
     run = dict(augment=True, epochs=1, batch_size=4, lr=1e-3, seed=0, device=torch.device("cpu"))
     _untouched(lambda: train_model(data, RotationCNNConfig(n_classes=2), **run))
+
+
+def test_a_command_sets_its_thread_count_for_itself_and_records_it(tmp_path):
+    """--threads holds for the command only (passed explicitly, restored after); --json - then
+    carries only the JSON on standard output, the tables and the thread line on stderr."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        args = [
+            "probe",
+            "receptive-field",
+            "--quick",
+            "--device",
+            "cpu",
+            "-q",
+            "--threads",
+            "1",
+            "--json",
+            "-",
+        ]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    data = json.loads(result.stdout)
+    assert data["threads"] == {
+        "threads": 1,
+        "cores": data["threads"]["cores"],
+        "source": "--threads",
+        "busy_cores": None,
+    }
+    assert "threads: 1 thread (--threads)" in result.stderr
+
+
+def test_kept_global_state_restores_the_generator_tf32_and_threads():
+    from hw2cli.common.seeding import kept_global_state
+
+    flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    threads = torch.get_num_threads()
+
+    def train_like() -> None:
+        with kept_global_state():
+            torch.manual_seed(7)
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not flags[0]
+            torch.set_num_threads(threads + 1)
+            torch.rand(5)
+
+    _untouched(train_like)
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == flags
+    assert torch.get_num_threads() == threads

@@ -1,18 +1,11 @@
-"""The CLI side of the options model (hw2cli/common/options.py): Typer options derived from a
-family's options dataclass, and the shared aliases of the flags that are not part of any
-family's options (outputs, ``--quiet``, ``--threads``).
+"""The CLI side of the options model (hw2cli/common/options.py) and the shared aliases of the
+flags that are no family's options (outputs, ``--quiet``, ``--threads``).
 
-A command takes its family's options as one parameter::
-
-    @app.command("train")
-    @user_errors
-    @takes(TrainOptions)
-    def gpt_train(opts: TrainOptions, json_path: JsonOut = None, quiet: Quiet = False) -> None: ...
-
-:func:`takes` replaces ``opts`` in the signature Typer reads by one option per field (help,
-range, choices and shown default from the field's Spec), builds the dataclass from what was
-parsed, and turns an OptionError about a field into a message that names its flag.
-"""
+:func:`takes` replaces a command's ``opts`` parameter, in the signature Typer reads, by one
+option per field of the options dataclass (help, range, choices, shown default from its Spec),
+builds the dataclass from what was parsed, and turns an OptionError about a field into a
+message that names its flag: ``@app.command() @user_errors @takes(TrainOptions) def
+gpt_train(opts: TrainOptions, json_path: JsonOut = None) -> None``."""
 
 from __future__ import annotations
 
@@ -47,60 +40,42 @@ PlotOut = Annotated[
     typer.Option("--plot", metavar="PNG", help="Write the figure to this PNG.", show_default=False),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-THREADS_HELP = (
-    "Intra-op CPU threads (0: one per core that other processes leave free when the command starts; "
-    "same numbers need the same count)."
-)
-Threads = Annotated[int, typer.Option("--threads", min=0, max=4096, help=THREADS_HELP)]
+Threads = Annotated[
+    int,
+    typer.Option(
+        "--threads",
+        min=0,
+        max=4096,
+        help="Intra-op CPU threads (0: one per core that other processes leave free when the command starts; "
+        "same numbers need the same count).",
+    ),
+]
 
 
 # ----------------------------------------------------------------------------- derivation
 
-_ENUMS: dict[tuple[str, tuple[str, ...]], type[enum.Enum]] = {}
 
-
+@functools.cache
 def choice_enum(name: str, choices: tuple[str, ...]) -> type[enum.Enum]:
     """One str Enum per choice list, so that --help and shell completion list the values."""
-    key = (name, choices)
-    if key not in _ENUMS:
-        _ENUMS[key] = enum.Enum(name, {c: c for c in choices}, type=str)  # type: ignore[misc]
-    return _ENUMS[key]
-
-
-def _base_type(annotation: Any) -> tuple[Any, bool]:
-    """``int | None`` -> (int, True); ``float`` -> (float, False)."""
-    if isinstance(annotation, str):
-        annotation = eval(annotation, {"__builtins__": __builtins__}, {})  # noqa: S307 -- builtins only
-    args = typing.get_args(annotation)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        return rest[0], True
-    return annotation, False
+    return enum.Enum(name, {c: c for c in choices}, type=str)  # type: ignore[misc]
 
 
 def typer_option(name: str, spec: Spec, annotation: Any) -> Any:
-    """The ``Annotated[type, typer.Option(...)]`` that parses field ``name``."""
-    base, optional = _base_type(annotation)
+    """The ``Annotated[type, typer.Option(...)]`` (or ``typer.Argument``) that parses field ``name``."""
+    args = typing.get_args(annotation)
+    optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args
+    base = next(a for a in args if a is not type(None)) if optional else annotation
     if spec.choices is not None:
         base = choice_enum(name.title().replace("_", ""), spec.choices)
     elif spec.path:
         base = Path
+    shown = {"help": spec.help, "show_default": spec.show_default}
     if spec.argument:
-        info = typer.Argument(
-            help=spec.help, show_default=spec.show_default, metavar=spec.metavar or name.upper()
-        )
-        return Annotated[(base | None) if optional else base, info]
-    decls = [spec.flag or "--" + name.replace("_", "-")]
-    if spec.short:
-        decls.append(spec.short)
-    info = typer.Option(
-        *decls,
-        help=spec.help,
-        min=spec.min,
-        max=spec.max,
-        show_default=spec.show_default,
-        metavar=spec.metavar,
-    )
+        info = typer.Argument(**shown, metavar=spec.metavar or name.upper())
+    else:
+        decls = [spec.flag or "--" + name.replace("_", "-"), *([spec.short] if spec.short else [])]
+        info = typer.Option(*decls, **shown, min=spec.min, max=spec.max, metavar=spec.metavar)
     return Annotated[(base | None) if optional else base, info]
 
 

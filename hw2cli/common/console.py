@@ -1,18 +1,10 @@
-"""The CLI process's surroundings, set up by the entry point (hw2cli/main.py) before any command
-runs; nothing here changes a notebook's process.
-
-* a deleted working folder is one line (oneMKL would otherwise print a fatal error while
-  torch loads, and every relative path fails);
-* a terminal or pipe whose encoding cannot show '²', '✓' or '→' (``LC_ALL=C`` without
-  Python's UTF-8 mode) gets plain characters instead (``A^2``, ``ok``, ``->``) rather than a
-  UnicodeEncodeError; Rich draws its tables with ASCII lines there by itself;
-* under an address-space limit (``ulimit -v``) too low for torch, the first import of torch
-  is refused in one line: below about 3.3 GiB loading it fails, and near 3 GiB its C++
-  start-up dies of ``std::bad_alloc`` (an abort no Python code can catch);
-* matplotlib's log messages (a font cache being built, a config folder that is not writable
-  when HOME is read-only) are not printed: they are not hw2's to show, and hw2's own warnings
-  have one format (``warning: ...``).
-"""
+"""The CLI process's surroundings, set up by the entry point (hw2cli/main.py) before any
+command runs (never in a notebook): a deleted working folder is one line (oneMKL would print a
+fatal error while torch loads); an encoding that cannot show '²' or '✓' (``LC_ALL=C``) gets
+plain characters, not a UnicodeEncodeError; an address-space limit (``ulimit -v``) too low
+for torch refuses its first import in one line (near 3 GiB its C++ start-up aborts, which no
+Python code can catch); matplotlib's log messages (a font cache, a read-only HOME) stay quiet:
+hw2's own warnings have one format."""
 
 from __future__ import annotations
 
@@ -27,25 +19,7 @@ import unicodedata
 from hw2cli.common.errors import Hw2Error
 
 #: Characters hw2 prints whose plain spelling reads better than what NFKD gives (or nothing).
-PLAIN = {
-    "²": "^2",
-    "³": "^3",
-    "→": "->",
-    "←": "<-",
-    "✓": "ok",
-    "✗": "x",
-    "≈": "~",
-    "×": "x",
-    "−": "-",
-    "–": "-",
-    "—": "-",
-    "…": "...",
-    "·": ".",
-    "≤": "<=",
-    "≥": ">=",
-    "±": "+/-",
-    "√": "sqrt",
-}
+PLAIN = dict(zip("²³→←✓✗≈×−–—…·≤≥±√", "^2 ^3 -> <- ok x ~ x - - - ... . <= >= +/- sqrt".split(), strict=True))
 ERRORS = "hw2-plain"
 #: The least address space torch loads in (measured 3.3-3.5 GiB with torch 2.9 on Linux).
 TORCH_ADDRESS_SPACE = 7 << 29

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError  # names the field; the CLI says its flag
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -23,7 +24,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise Hw2Error(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
+            raise OptionError(f"{{device}} {name}: no CUDA GPU is available here; use {{device}} cpu or auto")
         return torch.device(name)
     raise Hw2Error(f"unknown device {name!r}; use one of auto, cpu, cuda")
 
@@ -33,7 +34,7 @@ def check_precision(precision: str, device: torch.device) -> str:
     if precision not in PRECISIONS:
         raise Hw2Error(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type != "cuda":
-        raise Hw2Error("--precision fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
+        raise OptionError("{precision} fp16 needs a CUDA GPU; use bf16 or fp32 on the CPU")
     return precision
 
 
@@ -46,15 +47,10 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory for reuse instead of handing it back to the OS.
-
-    Training on the CPU allocates and frees tensors of tens of MB every step; by default
-    glibc serves each with a fresh ``mmap`` and unmaps it on free, so every step pays page
-    faults and zeroing for all of its activations (about 20% of a zero-padded Net1 step on the
-    2-core machine, see docs/benchmarks.md). Applies to the whole process and cannot be
-    undone: call it in worker processes and training entry points, not on import.
-    Returns False where the C library is not glibc (nothing changed).
-    """
+    """Make glibc's malloc keep freed memory instead of unmapping it: CPU training frees tensors
+    of tens of MB every step, and a fresh ``mmap`` for each costs page faults (about 20% of a
+    Net1 step, docs/benchmarks.md). Process-wide and final: call it in training processes, not
+    on import. False where the C library is not glibc."""
     import ctypes
     import ctypes.util
 
@@ -68,10 +64,8 @@ def keep_freed_memory() -> bool:
 
 
 def free_memory(device: torch.device) -> int | None:
-    """Bytes this process can still allocate on ``device`` (None when unknown): a GPU's free
-    memory; on the CPU the least of the memory the kernel reports available, what the
-    container's limit (cgroup v2) leaves and what the address-space limit (``ulimit -v``)
-    leaves."""
+    """Bytes this process can still allocate on ``device`` (None: unknown): a GPU's free memory;
+    on the CPU the least of MemAvailable, the cgroup's room and what ``ulimit -v`` leaves."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     found = []

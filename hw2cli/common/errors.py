@@ -5,21 +5,16 @@ import warnings
 
 
 class Hw2Error(ValueError):
-    """Bad input or an unusable environment, stated in one line with the fix.
-
-    The CLI prints the message as ``error: <message>`` on stderr and exits with code 2;
-    notebook users get an ordinary ``ValueError``.
-    """
+    """Bad input or an unusable environment, in one line with the fix: the CLI prints
+    ``error: <message>`` and exits 2; a notebook gets a ValueError."""
 
 
 class Hw2Warning(UserWarning):
-    """Something the user should know that does not stop the command (e.g. files of a
-    half-written checkpoint ignored); the CLI prints it as ``warning: <message>``."""
+    """What the user should know that does not stop the command (``warning: <message>``)."""
 
 
 def show_warnings_as_one_line() -> None:
-    """In the CLI process: print each Hw2Warning as ``warning: <message>`` on stderr, every
-    time; other warnings keep Python's format. (Notebook users keep Python's display.)"""
+    """CLI only: each Hw2Warning as ``warning: <message>`` on stderr, every time."""
     python_show = warnings.showwarning
     if getattr(python_show, "hw2", False):
         return

@@ -1,10 +1,6 @@
-"""The example inputs that ship inside the package (``hw2cli/examples``): two small teaching
-graphs, the homework's own two graphs with its hand-computed matrices, and a SLURM script.
-
-They are package data, found through ``importlib.resources``, so a wheel installed anywhere
-has them: ``hw2 reproduce`` reads the homework's graphs from here, and ``hw2 examples DIR``
-copies them out for the README's commands (``examples/graph1.txt`` ...).
-"""
+"""The example inputs shipped as package data (``hw2cli/examples``, found with
+``importlib.resources``, so any installed wheel has them): teaching graphs, the homework's
+graphs and hand-computed matrices, a SLURM script. ``hw2 examples DIR`` copies them out."""
 
 from __future__ import annotations
 
@@ -18,7 +14,6 @@ if TYPE_CHECKING:
 
 
 def examples_dir() -> Traversable:
-    """The package's examples folder (a real folder for any installed wheel or clone)."""
     from importlib.resources import files  # here: not on the `hw2 --help` path
 
     return files("hw2cli") / "examples"
@@ -44,9 +39,7 @@ class ExamplesResult:
 
 
 def copy_examples(opts: ExamplesOptions) -> ExamplesResult:
-    """Copy every example file into ``opts.folder``. Copying again replaces the copies; a file
-    of the same name that hw2 did not write there (a user's own) is refused (Hw2Error, nothing
-    written)."""
+    """Copy every example file into ``opts.folder``, replacing earlier copies, never a user's file."""
     from hw2cli.common.io import atomic_write_bytes
     from hw2cli.common.rundir import prepare_folder
 

@@ -1,10 +1,6 @@
-"""Reading the files a user names as input (edge lists, matrices, feature tables, the GPT's
-``--txt-file``): one bound and one set of messages for all of them.
-
-At most :data:`MAX_INPUT_BYTES` is read: a pipe or ``/dev/zero`` cannot make hw2 read forever,
-and a file too large to be a homework input is refused by its size before anything is read
-(a 300 MB text would otherwise become gigabytes of Python objects).
-"""
+"""The files a user names as input (edge lists, matrices, feature tables, ``--txt-file``): one
+bound and one set of messages. At most :data:`MAX_INPUT_BYTES` is read (a pipe or
+``/dev/zero`` cannot make hw2 read forever; a 300 MB text would become gigabytes of objects)."""
 
 from __future__ import annotations
 
@@ -19,7 +15,6 @@ MAX_INPUT_BYTES = 256 << 20
 
 
 def kind_of(mode: int) -> str:
-    """What a file that is not a regular file is, for a message."""
     for test, kind in (
         (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISDIR, "a directory"),
@@ -42,25 +37,25 @@ def size_text(n: float) -> str:
     return f"{n:,.0f} bytes" if unit == "bytes" else f"{n:,.1f}".removesuffix(".0") + f" {unit}"
 
 
-def _short(text: str, keep: int = 40) -> str:
+def shorten(text: str, keep: int = 40) -> str:
     return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
 
 def stat_input(path: str | os.PathLike, what: str) -> os.stat_result:
-    """``os.stat`` of an input (file or folder), or one line: missing, or why it cannot be read
-    (a name too long, a folder on the way that cannot be searched ...)."""
+    """``os.stat`` of an input, or one line: missing, or why it cannot be read."""
     try:
         return os.stat(path)
     except FileNotFoundError:
         raise OptionError(f"{what} {path} does not exist; check the path") from None
     except OSError as exc:
-        raise OptionError(f"cannot read {what} {_short(str(path))}: {exc.strerror}; check the path") from None
+        raise OptionError(
+            f"cannot read {what} {shorten(str(path))}: {exc.strerror}; check the path"
+        ) from None
 
 
 def check_input(path: str | os.PathLike, what: str, pipes: bool = True) -> Path:
-    """Refuse, without reading it, an input that is missing, a directory, larger than
-    MAX_INPUT_BYTES, or (``pipes`` False: a file that must be read again, e.g. on --resume) not
-    a regular file. ``what`` names it (``{txt_file}`` names an option field)."""
+    """Refuse, unread, an input that is missing, a directory, larger than MAX_INPUT_BYTES, or
+    (``pipes`` False: read again on a resume) not a regular file; ``what`` may be a ``{field}``."""
     path = Path(path)
     st = stat_input(path, what)
     if stat.S_ISDIR(st.st_mode):
@@ -82,8 +77,7 @@ def _too_large(what: str, path: Path) -> str:
 
 
 def read_input(path: str | os.PathLike, what: str, pipes: bool = True) -> bytes:
-    """The bytes of an input file, checked by :func:`check_input`; a pipe or device is read up
-    to MAX_INPUT_BYTES (more is refused)."""
+    """The bytes of an input (:func:`check_input`); a pipe is read up to MAX_INPUT_BYTES."""
     path = check_input(path, what, pipes)
     try:
         with open(path, "rb") as fh:

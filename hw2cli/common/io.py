@@ -1,16 +1,9 @@
-"""Atomic, durable file output: nothing already written is lost or left half-written.
+"""Atomic, durable file output: a temporary file beside the final one, fsynced, renamed over
+it, the folder fsynced (after a power cut the path holds the old file or the whole new one).
 
-Every file is written to a temporary name beside its final one, flushed to the disk
-(``os.fsync``), renamed over the final name, and the folder's entry flushed too: after a
-power cut the path holds either the old file or the whole new one.
-
-**What hw2 wrote.** A folder that hw2 creates or fills (a run directory, a ``--save-models``
-or preview folder, a reproduction's folders) holds a marker, :data:`MARKER`, listing the files
-hw2 wrote there with the size and modification time it left them with. Every file written
-through :func:`atomic_path` into a marked folder is recorded (:func:`claim`), so a command may
-later replace it without ``--force``, while a file that is not listed, or was changed since,
-is the user's (:func:`written_by_hw2`; hw2cli/common/rundir.py refuses to replace those).
-"""
+In a folder hw2 fills, a marker (:data:`MARKER`) lists the files hw2 wrote with the size and
+time it left them: such a file may be replaced without ``--force``, any other is the user's
+(:func:`written_by_hw2`; docs/reliability.md, "Run directories")."""
 
 from __future__ import annotations
 
@@ -27,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.inputs import kind_of
+from hw2cli.common.inputs import kind_of, shorten
 
 #: The output path that means standard output (``--json -``).
 STDOUT = "-"
@@ -37,13 +30,7 @@ MARKER = ".hw2-files.json"
 
 def is_stdout(path: str | os.PathLike | None) -> bool:
     """True for ``-`` and for a path naming this process's standard output (``/dev/stdout``)."""
-    if path is None:
-        return False
-    if os.fspath(path) == STDOUT:
-        return True
-    if os.fspath(path) in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"):
-        return True
-    return False
+    return path is not None and os.fspath(path) in (STDOUT, "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
 
 def resolve_path(path: str | os.PathLike) -> Path:
@@ -70,13 +57,9 @@ def _is_special(path: Path) -> bool:
 
 
 def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, *, follow: bool = True) -> int:
-    """A file descriptor of ``path`` opened with ``flags``, refused with one line unless it is a
-    regular file.
-
-    Opened without blocking, so a FIFO planted where a file belongs is refused instead of
-    waiting forever for a writer; ``follow=False`` (files hw2 manages inside its folders: locks,
-    markers) also refuses a symbolic link instead of writing through it (``O_NOFOLLOW``).
-    """
+    """A file descriptor of ``path`` opened with ``flags``, refused in one line unless it is a
+    regular file: opened without blocking (a planted FIFO is refused, not waited on);
+    ``follow=False`` (locks, markers) also refuses a symbolic link (``O_NOFOLLOW``)."""
     extra = os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags | extra, 0o644)
@@ -96,7 +79,7 @@ def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, *, follow: b
 
 def _not_regular(path: str | os.PathLike, kind: str) -> Hw2Error:
     return Hw2Error(
-        f"{_short(os.fspath(path), 60)} is {kind}, not a file hw2 reads or writes there; "
+        f"{shorten(os.fspath(path), 60)} is {kind}, not a file hw2 reads or writes there; "
         "remove it or choose another path"
     )
 
@@ -104,10 +87,6 @@ def _not_regular(path: str | os.PathLike, kind: str) -> Hw2Error:
 def _managed(path: Path) -> bool:
     """A file hw2 manages: its folder marker, or any file of a folder hw2 marked as its own."""
     return path.name == MARKER or is_marked(path.parent)
-
-
-def _short(text: str, keep: int = 40) -> str:
-    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
 
 def _limits(path: Path) -> tuple[int, int]:
@@ -125,9 +104,8 @@ def _limits(path: Path) -> tuple[int, int]:
 
 
 def _temp_affixes(path: Path, name_max: int) -> tuple[str, str]:
-    """mkstemp's prefix and suffix for ``path``'s temporary file ``.NAME.XXXXXXXX.tmpSUFFIX``
-    (the same suffix: writers such as matplotlib choose the format by it), NAME shortened so
-    that the temporary name fits in ``name_max`` bytes whenever the final name does."""
+    """mkstemp's prefix and suffix of ``path``'s temporary ``.NAME.XXXXXXXX.tmpSUFFIX`` (the same
+    suffix: matplotlib chooses the format by it), NAME cut to fit ``name_max`` bytes."""
     suffix = ".tmp" + path.suffix
     room = max(1, name_max - len(os.fsencode(suffix)) - 2 - 8)  # two dots, 8 random characters
     name = os.fsencode(path.name)[:room].decode("utf-8", "ignore") or "x"
@@ -135,34 +113,30 @@ def _temp_affixes(path: Path, name_max: int) -> tuple[str, str]:
 
 
 def check_name_length(path: str | os.PathLike, what: str = "output file") -> None:
-    """Refuse, before anything touches the disk, a path the file system cannot hold: a part of
-    it longer than NAME_MAX bytes, or the whole (with hw2's temporary name) beyond PATH_MAX."""
+    """Refuse, before anything touches the disk, a path with a part longer than NAME_MAX bytes,
+    or beyond PATH_MAX with hw2's temporary name."""
     path = Path(path)
     name_max, path_max = _limits(path)
     for part in path.parts:
         size = len(os.fsencode(part))
         if size > name_max:
             raise Hw2Error(
-                f"{what} {_short(str(path))}: the name {_short(part)!r} is {size} bytes long, longer than "
+                f"{what} {shorten(str(path))}: the name {shorten(part)!r} is {size} bytes long, longer than "
                 f"the {name_max} bytes a file name may have here; choose a shorter name"
             )
     if len(os.fsencode(".tmp" + path.suffix)) + 11 > name_max:
-        raise Hw2Error(f"{what} {_short(str(path))}: its extension is too long; choose a shorter name")
+        raise Hw2Error(f"{what} {shorten(str(path))}: its extension is too long; choose a shorter name")
     size = len(os.fsencode(str(path))) + len(os.fsencode(".tmp" + path.suffix)) + 11
     if size >= path_max:
         raise Hw2Error(
-            f"{what} {_short(str(path))}: the path is {size} bytes long with hw2's temporary name, "
+            f"{what} {shorten(str(path))}: the path is {size} bytes long with hw2's temporary name, "
             f"longer than the {path_max} bytes a path may have; choose a shorter path"
         )
 
 
 def check_writable(path: str | os.PathLike, what: str = "output file", create: bool = True) -> Path:
-    """Fail early, before any long work, if ``path`` cannot be written.
-
-    ``-`` (standard output), character devices and FIFOs are accepted as they are (they are
-    written straight, never replaced). Creates missing parent folders unless ``create`` is
-    False; raises Hw2Error naming the path otherwise.
-    """
+    """Fail before any long work if ``path`` cannot be written; ``-``, character devices and
+    FIFOs are accepted (written into, never replaced). ``create``: make missing folders."""
     if os.fspath(path) == STDOUT:
         return Path(STDOUT)
     if not os.fspath(path) or os.fspath(path).endswith(os.sep):
@@ -173,7 +147,7 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
         return _check_writable(path, what, create)
     except OSError as exc:  # a folder on the way that cannot be searched (EACCES), a link loop ...
         reason = exc.strerror or type(exc).__name__
-        raise Hw2Error(f"{what} {_short(str(path))} cannot be used: {reason}; choose another path") from None
+        raise Hw2Error(f"{what} {shorten(str(path))} cannot be used: {reason}; choose another path") from None
 
 
 def _check_writable(path: Path, what: str, create: bool) -> Path:
@@ -233,7 +207,6 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> 
 
 
 def fsync_file(path: str | os.PathLike) -> None:
-    """Flush ``path``'s data to the disk (for writers that closed the file themselves)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -242,8 +215,7 @@ def fsync_file(path: str | os.PathLike) -> None:
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
-    """Flush folder ``path``'s entries (renames, new names) to the disk; file systems that
-    cannot sync a folder (EINVAL, ENOTSUP) are left as they are."""
+    """Flush folder ``path``'s entries (renames) to the disk where the file system can."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
@@ -259,13 +231,10 @@ def fsync_dir(path: str | os.PathLike) -> None:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-
-    Use it for writers that want a file name (matplotlib, safetensors, torch.save). A path
-    the user named that is a character device or FIFO is yielded as it is: renaming a regular
-    file over it would replace the device node. In a folder hw2 manages (:func:`_managed`)
-    anything but a regular file (a planted link, FIFO or device) is refused instead.
-    """
+    """A temporary path beside ``path``, renamed onto it on success (for writers that want a
+    name: matplotlib, safetensors). A device or FIFO the user named is yielded as it is (a
+    rename would replace the node); in a folder hw2 manages, anything but a regular file
+    (a planted link, FIFO or device) is refused."""
     path = Path(path)
     if _managed(path):
         try:
@@ -303,14 +272,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextmanager
 def sigint_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C, or a SIGTERM handled as one (hw2cli.common.signals), that arrives inside
-    the block until the block ends, then deliver it.
-
-    KeyboardInterrupt can otherwise surface between any two statements, e.g. after mkstemp
-    created a file and before the ``try`` that removes it. Only where the signal raises
-    KeyboardInterrupt (Python's default handler, in the main thread); other handlers (a
-    training run's "stop after this step") already wait for a safe point.
-    """
+    """Hold a Ctrl-C (or a SIGTERM handled as one) until the block ends, then deliver it:
+    KeyboardInterrupt could otherwise surface between mkstemp and the ``try`` that removes its
+    file. Only where it raises (Python's handler, main thread); other handlers wait anyway."""
     from hw2cli.common.signals import as_ctrl_c
 
     raising = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: as_ctrl_c}
@@ -330,8 +294,7 @@ def sigint_deferred() -> Iterator[None]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename
-    (``-``: standard output)."""
+    """Write ``data`` to ``path`` atomically (``-``: standard output)."""
     if os.fspath(path) == STDOUT:
         out = sys.stdout
         if hasattr(out, "buffer"):
@@ -353,11 +316,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented, valid JSON atomically (``-``: standard output).
-
-    numpy values become lists/numbers; NaN and infinities become null and are listed under
-    ``"non_finite"`` (hw2cli.common.jsonsafe), so the file is JSON that every reader accepts.
-    """
+    """Write ``obj`` as indented JSON atomically (``-``: standard output); NaN and infinities
+    become null, listed under ``"non_finite"`` (hw2cli.common.jsonsafe)."""
     from hw2cli.common.jsonsafe import dumps
 
     return atomic_write_text(path, dumps(obj) + "\n")
@@ -367,7 +327,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def _stamp(path: Path) -> dict[str, int] | None:
-    """Size and modification time of a regular file (not a link), None for anything else."""
+    """Size and modification time of a regular file (not a link), else None."""
     try:
         st = os.lstat(path)
     except OSError:
@@ -376,7 +336,7 @@ def _stamp(path: Path) -> dict[str, int] | None:
 
 
 def _read_marker(folder: Path) -> dict[str, dict[str, int]] | None:
-    """The files folder's marker lists, None without a marker; a damaged marker lists nothing."""
+    """The files the marker lists (None: no marker; a damaged one lists nothing)."""
     if not is_marked(folder):
         return None
     from hw2cli.common import schema
@@ -389,8 +349,7 @@ def _read_marker(folder: Path) -> dict[str, dict[str, int]] | None:
 
 
 def is_marked(folder: str | os.PathLike) -> bool:
-    """Whether hw2 created or filled ``folder`` (it holds a marker); a marker that is not a
-    regular file (a planted link or FIFO) is refused with one line."""
+    """Whether ``folder`` holds a marker; one that is not a regular file is refused in one line."""
     try:
         mode = os.lstat(Path(folder) / MARKER).st_mode
     except OSError:
@@ -401,8 +360,7 @@ def is_marked(folder: str | os.PathLike) -> bool:
 
 
 def mark(folder: str | os.PathLike, what: str = "folder") -> None:
-    """Make ``folder`` (which must exist) one that hw2 fills: files written into it from now on
-    are recorded as hw2's."""
+    """Mark existing ``folder`` as hw2's: files written into it from now on are recorded."""
     folder = Path(folder)
     if not is_marked(folder):
         try:
@@ -414,10 +372,9 @@ def mark(folder: str | os.PathLike, what: str = "folder") -> None:
 
 
 def claim(folder: str | os.PathLike, names: list[str] | tuple[str, ...], best_effort: bool = False) -> None:
-    """Record the files ``names`` of ``folder`` as written by hw2, as they are now (a name no
-    longer there is dropped); marks the folder if it was not. ``best_effort``: a marker that
-    cannot be written (a full disk) is left as it was: the files then count as the user's, which
-    only makes hw2 ask for ``--force`` before replacing them."""
+    """Record ``folder``'s files ``names`` as hw2's, as they are now (a name gone is dropped).
+    ``best_effort``: a marker that cannot be written (a full disk) is left as it was; the files
+    then count as the user's, which only costs a ``--force`` later."""
     folder = Path(folder)
     files = _read_marker(folder) or {}
     for name in names:
@@ -438,8 +395,8 @@ def _write_marker(folder: Path, files: dict[str, dict[str, int]]) -> None:
 
 
 def written_by_hw2(folder: str | os.PathLike) -> set[str]:
-    """Names in ``folder`` that hw2 wrote: files its marker lists with their current size and
-    modification time, and sub-folders that hold a marker themselves."""
+    """Names in ``folder`` that hw2 wrote: files its marker lists as they are now, and marked
+    sub-folders."""
     folder = Path(folder)
     files = _read_marker(folder) or {}
     mine = {name for name, stamp in files.items() if _stamp(folder / name) == stamp}

@@ -1,12 +1,7 @@
-"""JSON that every reader accepts: no NaN / Infinity tokens, exact integers.
-
-``json.dumps`` writes ``NaN`` and ``Infinity`` by default, which are not JSON (jq, browsers and
-most other languages refuse the file). :func:`json_safe` turns every non-finite float into
-``null`` and records where: the written object gains a top-level ``"non_finite"`` list of
-``{"path": "a.b[3]", "value": "nan" | "inf" | "-inf"}`` entries, so a reader can tell a
-missing number from a diverged one. :func:`dumps` then serialises with ``allow_nan=False``, so
-a value that slipped through fails loudly instead of producing invalid JSON.
-"""
+"""JSON that every reader accepts: ``json.dumps`` writes ``NaN`` and ``Infinity``, which jq,
+browsers and most languages refuse. Non-finite floats become ``null`` and are listed in a
+top-level ``"non_finite"`` list (``{"path": "a.b[3]", "value": "nan"}``), so a reader can tell
+a missing number from a diverged one; ``allow_nan=False`` then makes a slip fail loudly."""
 
 from __future__ import annotations
 
@@ -20,7 +15,6 @@ NON_FINITE_FIELD = "non_finite"
 
 
 def _plain(obj: Any) -> Any:
-    """numpy / torch scalars and arrays, paths and tuples as plain Python values."""
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
@@ -56,8 +50,5 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
     """Valid JSON text of ``obj``; non-finite numbers become null, listed in ``"non_finite"``."""
     safe, found = json_safe(obj)
     if found:
-        if isinstance(safe, dict):
-            safe = {**safe, NON_FINITE_FIELD: found}
-        else:
-            safe = {"value": safe, NON_FINITE_FIELD: found}
+        safe = {**(safe if isinstance(safe, dict) else {"value": safe}), NON_FINITE_FIELD: found}
     return json.dumps(safe, indent=indent, allow_nan=False)

@@ -1,16 +1,9 @@
-"""One source of truth for every option: each family's options dataclass declares its fields
-with :func:`option`, whose :class:`Spec` carries the help text, the range or the choices and
-the shown default. The library validates with it (:func:`check`), the CLI derives its Typer
-options from it (``hw2cli.commands._options``), so ``--help`` can never promise a value that
-the library then refuses (tests/test_options.py walks every command to check that).
-
-Library errors about an option name its *field* (``dropout must lie in 0 to 0.99``); the CLI
-turns the field into its flag (``--dropout ...``) in one place. No torch, no Typer here.
-
-Flags used by several families (``--seed``, ``--device``, ``--precision``, ``--epochs``,
-``--batch-size``, ``--lr``, ``--txt-file``, ``--force``, ``--out``) have one :class:`Spec` each below, so
-they read and behave the same everywhere.
-"""
+"""One source of truth for every option: an options dataclass declares each field with
+:func:`option`, whose :class:`Spec` holds the help, the range or choices and the shown default.
+The library validates with it (:func:`check`) and the CLI derives its options from it
+(``hw2cli.commands._options``), so ``--help`` never promises what the library refuses.
+Library errors name the *field* (``OptionError("{dropout} ...")``); the CLI says its flag.
+Flags of several families share one Spec below. No torch, no Typer here."""
 
 from __future__ import annotations
 
@@ -28,12 +21,9 @@ SEED_MAX = 2**32 - 1  # every generator in use takes it; derived seeds stay exac
 
 @dataclass(frozen=True)
 class Spec:
-    """How one option looks and what it accepts.
-
-    ``min``/``max`` are inclusive (Click's ranges are); ``choices`` lists the accepted strings
-    (the CLI shows them as an Enum); ``flag`` defaults to ``--field-name``; ``path`` makes the
-    CLI parse a path (the library keeps a ``str``); ``argument`` makes it positional;
-    ``cli=False`` keeps a field for library callers only (e.g. what a probe varies)."""
+    """How one option looks and what it accepts: ``min``/``max`` inclusive, ``choices`` the
+    accepted strings, ``flag`` default ``--field-name``, ``path`` parsed as a path (kept a
+    ``str``), ``argument`` positional, ``cli=False`` for library callers only."""
 
     help: str
     min: float | None = None
@@ -52,21 +42,20 @@ class Spec:
         return dataclasses.replace(self, choices=choices)
 
     def describe_range(self) -> str | None:
-        """``1 to 65,536``, ``at least 0`` ... as the error messages say it."""
-        low, high = (None if x is None else _fmt(x) for x in (self.min, self.max))
-        if low is not None and high is not None:
-            return f"{low} to {high}"
-        if low is not None:
-            return f"at least {low}"
-        if high is not None:
-            return f"at most {high}"
-        return None
+        return describe_range(self.min, self.max)
 
 
 def _fmt(x: float) -> str:
-    if isinstance(x, int):
-        return f"{x:,}"
-    return f"{x:g}"
+    return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+
+
+def describe_range(low: float | None, high: float | None, fmt: Callable[[float], str] = _fmt) -> str | None:
+    """``1 to 65,536``, ``at least 0``, ``at most 1`` (None: no bound), as every message says it."""
+    if low is not None and high is not None:
+        return f"{fmt(low)} to {fmt(high)}"
+    if low is not None or high is not None:
+        return f"at least {fmt(low)}" if low is not None else f"at most {fmt(high)}"
+    return None
 
 
 def option(default: Any = dataclasses.MISSING, spec: Spec | str = "", **changes: Any) -> Any:
@@ -84,7 +73,7 @@ def spec_of(field: dataclasses.Field) -> Spec | None:
 
 
 def specs(cls_or_obj: Any) -> dict[str, Spec]:
-    """Field name -> Spec of an options dataclass (fields without a Spec are left out)."""
+    """Field name -> Spec of an options dataclass."""
     return {f.name: s for f in dataclasses.fields(cls_or_obj) if (s := spec_of(f)) is not None}
 
 
@@ -99,9 +88,8 @@ def flag_of(cls_or_obj: Any, name: str) -> str:
 
 
 class OptionError(Hw2Error):
-    """Bad value of one or more options. ``text`` names each option as ``{field}``: ``str()``
-    gives the field's name (library callers), the CLI its flag (:meth:`named`), e.g.
-    ``OptionError("{normalized} needs an undirected graph; drop {directed}")``."""
+    """Bad value of options, named ``{field}`` in ``text``: ``str()`` says the field's name, the
+    CLI its flag (:meth:`named`): ``OptionError("{normalized} needs an undirected graph")``."""
 
     _FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -116,14 +104,12 @@ class OptionError(Hw2Error):
 
 
 def check(opts: Any) -> None:
-    """Raise OptionError for the first field outside its Spec's range or choices.
-    ``None`` passes (an optional field left to its computed default)."""
+    """OptionError for the first field outside its Spec (None passes: a computed default)."""
     for name, spec in specs(opts).items():
         check_value(name, spec, getattr(opts, name))
 
 
 def check_value(name: str, spec: Spec, value: Any) -> None:
-    """Raise OptionError when ``value`` is not one ``spec`` accepts."""
     if value is None:
         return
     if spec.choices is not None:

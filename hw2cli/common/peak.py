@@ -1,10 +1,6 @@
-"""The machine's measured matrix-multiply peak, to say how much of it a trainer uses.
-
-A fraction of a measured peak reads the same on an AVX2 laptop, an AVX-512 server and a GPU,
-where GFLOP/s alone does not. The peak is the best of a few square fp32 matrix products
-(bf16 under ``precision="bf16"``) on one thread of the CPU, or on the GPU; a CPU run of
-``workers`` single-thread processes has ``workers`` times that peak.
-"""
+"""The machine's measured matrix-multiply peak, to say how much of it a trainer uses (a fraction
+reads the same on a laptop, a server and a GPU; GFLOP/s do not): the best of a few square
+products on one CPU thread, or on the GPU."""
 
 from __future__ import annotations
 

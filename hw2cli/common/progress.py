@@ -1,13 +1,12 @@
-"""Progress reporting that library code can call without printing anything itself.
-
-Library functions take a ``reporter`` argument (default: ``Reporter()``, which does nothing).
-The CLI passes a ``RichReporter``, which draws Rich progress bars on a terminal and stays
-silent when output is not a terminal or ``--quiet`` is given.
-"""
+"""Progress that library code reports without printing: a library function takes a
+``reporter`` (default ``Reporter()``, which does nothing); the CLI passes a ``RichReporter``
+(Rich bars on a terminal, silent otherwise or with ``--quiet``)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from hw2cli.common.estimate import ANNOUNCE_ABOVE_S, duration  # noqa: F401  (re-exported)
 
 
 class Reporter:
@@ -31,40 +30,17 @@ class Reporter:
         estimated wall time): on stderr unless ``--quiet``."""
 
 
-#: Estimated wall times at least this long are announced before the work starts.
-ANNOUNCE_ABOVE_S = 120.0
-#: ... and at least this long, with a warning and what to do instead.
-WARN_ABOVE_S = 3600.0
-
-
-def duration(seconds: float) -> str:
-    """``45 s``, ``6.5 min``, ``2.3 h`` or ``3.1 days``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 def estimate_message(seconds: float, what: str, basis: str, smaller: str = "") -> str | None:
-    """The line announcing ``what`` will take about ``seconds`` (None below ANNOUNCE_ABOVE_S);
-    ``basis`` says where the number comes from, ``smaller`` how to make the work shorter
-    (shown when the estimate exceeds WARN_ABOVE_S)."""
-    if seconds < ANNOUNCE_ABOVE_S:
-        return None
-    line = f"estimated wall time of {what}: about {duration(seconds)} ({basis})"
-    if seconds >= WARN_ABOVE_S:
-        line = "warning: " + line + (f"; for a shorter run {smaller}" if smaller else "")
-    return line
+    """The announcement of an estimated wall time (None when short): the older spelling of
+    ``hw2cli.common.estimate.Estimate(...).message``, kept while families move to ``announce``."""
+    from hw2cli.common.estimate import Estimate
+
+    return Estimate(seconds, what, basis, smaller).message
 
 
 class RichReporter(Reporter):
-    """Rich progress bars on stderr; a no-op when ``quiet`` or stderr is not a terminal.
-
-    Use as a context manager around the long work.
-    """
+    """Rich progress bars on stderr (a context manager around the long work); no bars when
+    ``quiet`` or stderr is not a terminal."""
 
     def __init__(self, quiet: bool = False, extra_columns: tuple = (), bar_width: int | None = 40) -> None:
         from rich.console import Console

@@ -1,35 +1,27 @@
-"""Reading a ``--json`` result back into its family's result type.
-
-Each family's render module pairs ``to_json(result)`` with ``from_json(data)``; the helpers
-here are what every ``from_json`` is made of, so that the result's own dataclass is the one
-declaration of what its file holds (no parallel schema to drift):
-
-* :func:`build` makes a dataclass from a JSON object, typed by the dataclass's own hints
-  (pydantic, strict JSON types: ``"5e-4"`` is not a number, ``2.0`` not an int; keys that are
-  not fields are ignored, so files may gain keys);
-* :func:`typed` checks one value against a type; :func:`within` and :func:`one_of` check a
-  declared range or choice;
-* :func:`load` reads a file, refuses numbers JSON cannot carry (``1e400`` parses as
-  infinity; hw2 writes null there), rebuilds the result and checks that every value of the
-  file is what the rebuilt result gives back: a hand-edited ``ok``, mean or worst angle that
-  disagrees with the rows it summarises is refused.
-
-Every problem is a :class:`ResultError` naming the field (``models.plain.accuracy.0``);
-:func:`load` adds the file and the fix, one line.
-"""
+"""A ``--json`` result read back into its family's result type: the helpers every render
+module's ``from_json`` is made of, so the result's own dataclass is the one declaration of its
+file (hw2cli.common.schema builds the schema from it). :func:`build` makes the dataclass from
+a JSON object (strict JSON types; keys that are not fields are ignored: files may gain keys);
+:func:`typed`, :func:`within`, :func:`one_of` check one value; :func:`load` reads the file,
+refuses numbers JSON cannot carry (``1e400``), rebuilds the result and refuses a value that
+disagrees with what the rebuilt result gives back (a hand-edited mean or ``ok``). Problems are
+a :class:`ResultError` naming the field (``models.plain.accuracy.0``); :func:`load` adds the
+file and the fix."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
-import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import TypeAdapter, ValidationError
+
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import describe_range
+from hw2cli.common.schema import Known, first_error, from_dataclass, parse_json
 
 T = TypeVar("T")
 
@@ -52,8 +44,7 @@ def _short(value: Any) -> str:
 
 
 def check_finite(data: Any, at: str = "") -> None:
-    """Refuse an infinite or NaN number anywhere in ``data`` (JSON has none; ``1e400`` reads as
-    infinity)."""
+    """Refuse an infinite or NaN number anywhere in ``data`` (``1e400`` reads as infinity)."""
     if isinstance(data, float) and not math.isfinite(data):
         raise ResultError(at, f"{data} is not a finite number")
     if isinstance(data, dict):
@@ -65,60 +56,34 @@ def check_finite(data: Any, at: str = "") -> None:
 
 
 @functools.cache
-def _adapter(hint: Any) -> Any:
-    from pydantic import TypeAdapter
-
+def _adapter(hint: Any) -> TypeAdapter:
     return TypeAdapter(hint)
 
 
 def typed(value: Any, hint: Any, at: str = "") -> Any:
-    """``value`` checked against the type ``hint`` (strict JSON types), as pydantic returns it
-    (a dataclass hint gives its instance, a ``tuple`` hint a tuple)."""
-    from pydantic import ValidationError
-
+    """``value`` checked against type ``hint`` (strict JSON types), as pydantic returns it."""
     check_finite(value, at)
     try:
         return _adapter(hint).validate_json(json.dumps(value), strict=True)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ResultError(_join(at, *err["loc"]), msg[0].lower() + msg[1:]) from None
+        loc, msg = first_error(exc)
+        raise ResultError(_join(at, *loc), msg) from None
 
 
 @functools.cache
 def _schema(cls: type, given: frozenset[str]) -> Any:
-    """A pydantic model with the fields (types, defaults) of dataclass ``cls`` but ``given``."""
-    from pydantic import BaseModel, ConfigDict, Field, create_model
-
-    class Base(BaseModel):
-        model_config = ConfigDict(extra="ignore", strict=True)
-
-    hints = typing.get_type_hints(cls)
-    spec: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name in given or not f.init:
-            continue
-        if f.default is not dataclasses.MISSING:
-            default = Field(f.default, alias=f.name)
-        elif f.default_factory is not dataclasses.MISSING:
-            default = Field(default_factory=f.default_factory, alias=f.name)
-        else:
-            default = Field(alias=f.name)
-        spec[_ATTR + f.name] = (hints[f.name], default)  # prefixed: a field may be called model_config
-    return create_model(cls.__name__, __base__=Base, **spec)
+    """The schema of dataclass ``cls``'s fields but ``given``, attributes prefixed (a field may
+    be called model_config)."""
+    return from_dataclass(cls, cls.__name__, base=Known, skip=given, prefix=_ATTR)
 
 
 _ATTR = "f_"
 
 
 def build(cls: type[T], data: Any, at: str = "", rename: dict[str, str] | None = None, **given: Any) -> T:
-    """An instance of dataclass ``cls`` from the JSON object ``data``.
-
-    Each field is read from the key of its name (``rename`` maps a file's key to the field it
-    fills) and typed by ``cls``'s hints; fields passed in ``given`` are taken as they are (what
-    the caller rebuilt itself, or types JSON cannot hold such as arrays)."""
-    from pydantic import ValidationError
-
+    """Dataclass ``cls`` from the JSON object ``data``, each field from the key of its name
+    (``rename``: file key -> field) typed by ``cls``'s hints; ``given`` fields are taken as
+    they are (what the caller rebuilt itself, or arrays)."""
     if not isinstance(data, dict):
         raise ResultError(at, f"is {_short(data)}, not an object")
     check_finite(data, at)
@@ -128,10 +93,9 @@ def build(cls: type[T], data: Any, at: str = "", rename: dict[str, str] | None =
     try:
         parsed = _schema(cls, frozenset(given)).model_validate_json(json.dumps(values))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [back.get(err["loc"][0], err["loc"][0]), *err["loc"][1:]] if err["loc"] else []
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ResultError(_join(at, *loc), msg[0].lower() + msg[1:]) from None
+        loc, msg = first_error(exc)
+        loc = (back.get(loc[0], loc[0]), *loc[1:]) if loc else ()
+        raise ResultError(_join(at, *loc), msg) from None
     fields = {name.removeprefix(_ATTR): getattr(parsed, name) for name in type(parsed).model_fields}
     return cls(**fields, **given)
 
@@ -139,11 +103,7 @@ def build(cls: type[T], data: Any, at: str = "", rename: dict[str, str] | None =
 def within(value: float, low: float | None, high: float | None, at: str) -> None:
     """Refuse ``value`` outside ``low`` to ``high`` (inclusive; None: no bound)."""
     if (low is not None and value < low) or (high is not None and value > high):
-        bounds = (
-            f"{low:g} to {high:g}"
-            if low is not None and high is not None
-            else (f"at least {low:g}" if low is not None else f"at most {high:g}")
-        )
+        bounds = describe_range(low, high, lambda x: f"{x:g}")
         raise ResultError(at, f"{value:g} is out of range; hw2 writes {bounds}")
 
 
@@ -155,7 +115,6 @@ def one_of(value: Any, choices: Iterable[Any], at: str) -> None:
 
 
 def require(data: dict, key: str, at: str = "") -> Any:
-    """``data[key]``, or a ResultError naming the missing field."""
     if not isinstance(data, dict):
         raise ResultError(at, f"is {_short(data)}, not an object")
     if key not in data:
@@ -164,10 +123,9 @@ def require(data: dict, key: str, at: str = "") -> Any:
 
 
 def disagreement(written: Any, again: Any, at: str = "") -> str | None:
-    """The first field whose value in the file (``written``) differs from what the rebuilt
-    result gives back (``again``), with both values; None when they agree. Only fields present
-    on both sides count (files may hold keys the writer adds, such as ``threads``); numbers are
-    compared as numbers (``3`` equals ``3.0``; floats to 12 digits, which a computed mean keeps)."""
+    """The first field whose value in the file (``written``) differs from the rebuilt result's
+    (``again``), with both values; None when they agree. Only keys on both sides count (the
+    writer adds ``threads``); numbers compare as numbers, floats to 12 digits."""
     if isinstance(written, dict) and isinstance(again, dict):
         for key in written.keys() & again.keys():
             found = disagreement(written[key], again[key], _join(at, key))
@@ -204,12 +162,9 @@ def load(
     fix: str,
     upgrade: Callable[[Any], Any] | None = None,
 ) -> T:
-    """The result stored in ``path`` (a ``--json`` file), rebuilt by ``from_json`` and checked
-    against ``to_json``; any problem is one Hw2Error line naming the file, the field and ``fix``.
-    ``upgrade`` is the family's ``upgrade_json`` where older files differ from the current
-    format: the file is compared in its upgraded form."""
-    from hw2cli.common.schema import parse_json
-
+    """The result in ``--json`` file ``path``, rebuilt by ``from_json`` and checked against
+    ``to_json`` (one Hw2Error line naming the file, the field and ``fix``); ``upgrade`` turns
+    an older format into the current one before both."""
     path = Path(path)
     data = parse_json(path, fix)
     try:

@@ -1,33 +1,10 @@
-"""The run-directory contract: a run never destroys an earlier one, one writer at a time, and
-a checkpoint is a set of files that is either complete or ignored.
-
-Used by ``hw2 gpt train --out/--resume`` (manifest ``state.json``) and ``hw2 rotate-eval
---save-models/--load-models`` (manifest ``config.json``).
-
-**New runs.** :func:`prepare` refuses, unless ``force``, a folder that holds an earlier run
-(its manifest, or files hw2 wrote there other than the metrics or figure a run leaves before
-its first checkpoint) or any file hw2 did not write (hw2cli.common.io's marker lists what hw2
-wrote in each folder it fills). With ``force`` nothing is deleted up front: the old files are
-replaced by, or removed with, the new run's first complete checkpoint (:func:`commit`'s
-``remove``). :func:`prepare_folder` does the same for folders of other outputs (previews, a
-reproduction's folders): hw2 replaces only what it wrote there.
-
-**One writer.** :func:`lock` holds an exclusive ``flock`` on ``DIR/.hw2.lock``, which holds
-the writer's PID. The kernel drops the lock when its process dies however it dies (SIGKILL
-included), so a lock file left by a dead process is stale by construction and is taken over;
-a live holder makes a second writer refuse with one line naming its PID.
-
-**Checkpoints as a set.** :func:`commit` writes every file of a checkpoint beside its final
-name as ``.NAME.next``, then the manifest ``.MANIFEST.next`` (the step, and each file's size
-and sha256) in one atomic rename: that rename is the commit point. Every file's data, and the
-folder's entries, are flushed to the disk (``fsync``) before that rename and the rename itself
-right after it, so a power cut leaves the old or the new checkpoint set. Only then are the staged
-files renamed into place, the manifest last. A crash before the commit point leaves the
-previous checkpoint untouched (the staged files are ignored with a warning and cleaned up by
-the next writer); a crash after it leaves a complete staged checkpoint that readers use as it
-is and the next writer finishes moving into place (:func:`recover`). Readers
-(:func:`read_checkpoint`) verify sizes and hashes before anything is loaded.
-"""
+"""Run directories (docs/reliability.md, "Run directories"): a new run never destroys an earlier
+one or a user's file (:func:`prepare`, :func:`prepare_folder`), one writer at a time
+(:func:`lock`: a ``flock`` the kernel drops when its holder dies, however it dies), and a
+checkpoint is a set of files committed by one rename of its manifest, every file fsynced
+before it (:func:`commit`), verified by size and sha256 before use (:func:`read_checkpoint`).
+Used by ``gpt train --out/--resume``, ``rotate-eval --save-models/--load-models`` and the
+part folders of ``hw2 reproduce``."""
 
 from __future__ import annotations
 
@@ -59,8 +36,7 @@ from hw2cli.common.io import (
 LOCK_NAME = ".hw2.lock"
 
 
-def staged_name(name: str) -> str:
-    """Where a checkpoint file waits until its manifest commits it."""
+def staged_name(name: str) -> str:  # where a checkpoint file waits for its manifest's commit
     return f".{name}.next"
 
 
@@ -78,8 +54,7 @@ def _internal_base(name: str) -> str | None:
     return None
 
 
-def _is_internal(name: str) -> bool:
-    """The lock, the marker, staged files and temporary files of an interrupted atomic write."""
+def _is_internal(name: str) -> bool:  # the lock, the marker, staged and temporary files
     return name in (LOCK_NAME, MARKER) or _internal_base(name) is not None
 
 
@@ -96,14 +71,9 @@ def prepare(
     force: bool,
     resume_hint: str | None = None,
 ) -> Path:
-    """Create ``path`` if needed and refuse it, unless ``force``, when it holds an earlier run or
-    files hw2 did not write; then mark it as hw2's (hw2cli.common.io.mark).
-
-    Only hw2's internal files and ``leftovers`` that hw2 wrote are accepted without ``force``:
-    files derived from a run's checkpoint (its metrics, its figure) that a run stopped before
-    committing one may leave, which the new run's first checkpoint replaces. A folder written
-    before markers existed counts as the user's (``force`` takes it).
-    """
+    """Create ``path`` if needed, refuse it unless ``force`` when it holds an earlier run or
+    files hw2 did not write, then mark it as hw2's. ``leftovers``: files hw2 wrote that a run
+    stopped before its first checkpoint may leave (its metrics, its figure), accepted."""
     path = check_writable_dir(Path(path), what)
     entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
     mine = written_by_hw2(path)
@@ -132,12 +102,9 @@ def prepare_folder(
     force: bool | None = None,
     replaces: tuple[str, ...] | None = None,
 ) -> Path:
-    """Create ``path`` if needed as a folder hw2 writes outputs into, and mark it as hw2's.
-
-    ``replaces`` names the files the command writes there (None: the command may replace
-    anything in the folder, e.g. a part folder that is redone). Refused with one line, unless
-    ``force``, when any of them exists and hw2 did not write it (a user's file, or one changed
-    since hw2 wrote it); ``force=None`` for commands without ``--force``."""
+    """Create ``path`` if needed as a folder of outputs and mark it as hw2's; refused unless
+    ``force`` when a file of ``replaces`` (None: any file) exists that hw2 did not write.
+    ``force=None``: the command has no such option."""
     path = check_writable_dir(Path(path), what)
     entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
     at_stake = entries if replaces is None else [n for n in replaces if n in entries]
@@ -157,8 +124,8 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 
@@ -201,7 +168,7 @@ def lock(path: str | os.PathLike, what: str = "run directory") -> Iterator[Path]
 
 
 def lock_holder(path: str | os.PathLike) -> int | None:
-    """PID written in ``path``'s lock file if that process is alive (for messages and tests)."""
+    """The PID in ``path``'s lock file if that process is alive."""
     try:
         fd = open_regular(Path(path) / LOCK_NAME, follow=False)
     except (OSError, Hw2Error):
@@ -216,7 +183,6 @@ def lock_holder(path: str | os.PathLike) -> int | None:
 
 
 def file_entry(path: Path) -> dict[str, Any]:
-    """Size and sha256 of a file, as a manifest records them."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -234,13 +200,10 @@ def commit(
     hashed: tuple[str, ...] | None = None,
     remove: tuple[str, ...] = (),
 ) -> None:
-    """Write one checkpoint as a set (the caller holds :func:`lock`).
-
-    ``files`` maps each file name to a writer that fills the temporary path it is given;
-    ``hashed`` names the files the manifest verifies (default: those written; a name not
-    written refers to the committed file in place); ``remove`` names files of an earlier run
-    that go once this checkpoint is committed.
-    """
+    """Write one checkpoint as a set (the caller holds :func:`lock`): ``files`` maps a name to a
+    writer of the path it is given; ``hashed`` names the files the manifest verifies (default:
+    those written; others are the committed files in place); ``remove``: files of an earlier
+    run that go once this checkpoint is committed."""
     recover(path, manifest, model, tuple(files))
     for name, write in files.items():
         with atomic_path(path / staged_name(name)) as tmp:
@@ -269,8 +232,7 @@ def _roll_forward(path: Path, manifest: str, staged: list[str], remove: list[str
 
 def recover(path: Path, manifest: str, model: type, known: tuple[str, ...]) -> list[str]:
     """Finish moving a committed checkpoint into place and delete what a cut write of the files
-    ``known`` left (the caller holds :func:`lock`); returns the names of the files deleted.
-    ``model`` is the manifest's schema (hw2cli.common.schema)."""
+    ``known`` left (the caller holds :func:`lock`); returns the names deleted."""
     from hw2cli.common import schema
 
     pending = path / staged_name(manifest)
@@ -286,15 +248,14 @@ def recover(path: Path, manifest: str, model: type, known: tuple[str, ...]) -> l
 
 @dataclass
 class Checkpoint:
-    """The last complete checkpoint of a folder: its manifest (``None`` for a folder written
-    before manifests existed) and where each of its files is now."""
+    """The last complete checkpoint of a folder (manifest None: written before manifests)."""
 
     folder: Path
     manifest: Any
     pending: bool = False
 
     def path(self, name: str) -> Path:
-        """The file ``name`` of this checkpoint (still staged if the rename did not happen)."""
+        """The file ``name`` of this checkpoint (still staged if its rename did not happen)."""
         staged = self.folder / staged_name(name)
         if self.pending and name in (self.manifest.staged or ()) and staged.exists():
             return staged
@@ -302,8 +263,8 @@ class Checkpoint:
 
 
 def _verify(path: Path, data: Any, *, pending: bool, hashes: tuple[str, ...] | None = None) -> str | None:
-    """``None`` when every file of manifest ``data`` has its recorded size and those named in
-    ``hashes`` (default: all) their recorded sha256, else why not."""
+    """None when every file of manifest ``data`` has its size and those in ``hashes`` (default:
+    all) their sha256, else why not."""
     ckpt = Checkpoint(path, data, pending)
     files = data.files or {}
     for name, entry in files.items():
@@ -319,22 +280,13 @@ def _verify(path: Path, data: Any, *, pending: bool, hashes: tuple[str, ...] | N
     return None
 
 
-def _at(data: Any) -> str:
-    step = getattr(data, "step", None)
-    return "" if step is None else f" (step {step})"
-
-
 def read_checkpoint(
     path: str | os.PathLike, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None = None
 ) -> Checkpoint:
-    """The last complete checkpoint of ``path``, verified; read-only (no lock needed).
-
-    A staged, committed manifest wins over the one in place (a writer was cut while moving
-    files); a staged set without a committed manifest is ignored with a warning. When no
-    manifest verifies, Hw2Error names the first file that does not match. Every file's size is
-    checked; ``hashes`` names the files whose sha256 is (default: all; a reader that loads only
-    the weights need not hash gigabytes of optimizer state).
-    """
+    """The last complete checkpoint of ``path``, verified, without a lock: a committed staged
+    manifest wins over the one in place, a staged set without one is ignored with a warning.
+    Every size is checked, the sha256 of the files in ``hashes`` (default: all; loading only
+    the weights need not hash gigabytes of optimizer state)."""
     path = Path(path)
     for _ in range(5):
         before = _stamp(path, manifest)
@@ -349,23 +301,17 @@ def read_checkpoint(
 
 
 def _stamp(path: Path, manifest: str) -> tuple:
-    """Identity of both manifests: it changes whenever a writer commits or finishes a commit."""
+    """Both manifests' identity: it changes whenever a writer commits or finishes a commit."""
     stamps = []
     for file in (path / staged_name(manifest), path / manifest):
-        try:
+        with suppress(FileNotFoundError):
             st = file.stat()
-            stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
-        except FileNotFoundError:
-            stamps.append(None)
+            stamps.append((file.name, st.st_ino, st.st_mtime_ns, st.st_size))
     return tuple(stamps)
 
 
 def _read_checkpoint(
-    path: Path,
-    manifest: str,
-    model: type,
-    fix: str,
-    hashes: tuple[str, ...] | None,
+    path: Path, manifest: str, model: type, fix: str, hashes: tuple[str, ...] | None
 ) -> Checkpoint:
     from hw2cli.common import schema
 
@@ -380,9 +326,11 @@ def _read_checkpoint(
         if problem is None:
             half = sorted(e.name for e in path.iterdir() if e.name.endswith(".next") and not is_pending)
             if (problems or half) and lock_holder(path) is None:  # not merely a writer at work
+                step = getattr(data, "step", None)
                 warnings.warn(
                     f"{path}: ignoring the files of a half-written checkpoint "
-                    f"({', '.join(half) or problems[0]}); using the last complete one{_at(data)}",
+                    f"({', '.join(half) or problems[0]}); using the last complete one"
+                    + ("" if step is None else f" (step {step})"),
                     Hw2Warning,
                     stacklevel=2,
                 )

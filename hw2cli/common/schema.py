@@ -1,22 +1,12 @@
-"""One validation layer for every file hw2 reads back: a declared schema per file kind.
+"""The one validation layer of every file hw2 reads back: a run directory's ``config.json``,
+``vocab.json``, ``state.json`` and ``metrics.csv``, a models folder, a part's ``part.json`` and
+(through hw2cli.common.readback) every ``--json`` result. Unknown or missing keys, wrong types,
+out-of-range sizes and tensors of the wrong name or shape are one Hw2Error line naming the
+file and the field; loaders never catch parse errors themselves.
 
-A file read back (a run directory's ``config.json``, ``vocab.json``, ``state.json`` and
-``metrics.csv``, a ``--load-models`` folder's ``config.json`` and tensors, a reproduction
-part's ``part.json``) is checked here before any of it is used: unknown or missing keys,
-wrong types, sizes out of range and tensors of the wrong name or shape become one
-:class:`Hw2Error` line naming the file and the field. Loaders call :func:`load_json`,
-:func:`load_csv`, :func:`construct` or :func:`check_tensors` and never catch parse errors
-themselves.
-
-Why pydantic (2.x): the schemas are declared as typed classes that read like the files they
-describe, strict mode refuses ``"3"`` for an int and ``1.0`` for a bool, ``extra="forbid"``
-refuses unknown keys, and every error carries the path of the field (``model.n_embd``) that
-the one-line message needs. A hand-written checker would re-implement exactly that, less
-well. Files that hw2 owns completely (run directories, model folders) forbid unknown keys;
-files that may gain keys (``part.json``) use :class:`Known`. A command's ``--json`` result is
-read back by its family's ``from_json`` (hw2cli.common.readback), typed by the result's own
-dataclass.
-"""
+Why pydantic: the schemas read like the files they describe, strict mode refuses ``"3"`` for
+an int, ``extra="forbid"`` unknown keys, and each error carries the field's path. Files hw2
+owns forbid unknown keys (:class:`Strict`); files that may gain keys use :class:`Known`."""
 
 from __future__ import annotations
 
@@ -48,7 +38,7 @@ class Strict(BaseModel):
 
 
 class Known(BaseModel):
-    """A file another command writes: the fields read are declared and typed, others ignored."""
+    """A file that may gain keys: the fields read are declared and typed, others ignored."""
 
     model_config = ConfigDict(extra="ignore", strict=True, protected_namespaces=())
 
@@ -88,15 +78,17 @@ class ManifestFields(Strict):
 # ----------------------------------------------------------------------------- reading
 
 
-def _where(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+def first_error(exc: ValidationError) -> tuple[tuple, str]:
+    """Where pydantic's first error is (the field's path) and what it says, as hw2 says it."""
+    err = exc.errors()[0]
+    msg = err["msg"].removeprefix("Value error, ")
+    return tuple(err["loc"]), msg[0].lower() + msg[1:]
 
 
 def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
+    loc, msg = first_error(exc)
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"field {_where(err['loc'])}: {msg[0].lower()}{msg[1:]}{more}"
+    return f"field {'.'.join(map(str, loc)) or '(top level)'}: {msg}{more}"
 
 
 def _no_constant(name: str) -> Any:
@@ -104,8 +96,8 @@ def _no_constant(name: str) -> Any:
 
 
 def read_text(path: Path, fix: str) -> str:
-    """The UTF-8 text of regular file ``path`` (at most MAX_FILE_BYTES), or one line naming it:
-    a FIFO or a device planted where hw2 wrote a file is refused, never waited on."""
+    """The UTF-8 text of regular file ``path`` (at most MAX_FILE_BYTES; a planted FIFO or
+    device is refused, never waited on), or one line naming it."""
     try:
         with open(open_regular(path), "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
@@ -132,7 +124,6 @@ def parse_json(path: Path, fix: str) -> Any:
 
 
 def validate(path: Path, model: type[M], data: Any, fix: str, prefix: str = "") -> M:
-    """``data`` (read from ``path``) checked against ``model``."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -140,14 +131,12 @@ def validate(path: Path, model: type[M], data: Any, fix: str, prefix: str = "") 
 
 
 def load_json(path: str | os.PathLike, model: type[M], fix: str) -> M:
-    """Read ``path`` as JSON and validate it against ``model``."""
     path = Path(path)
     return validate(path, model, parse_json(path, fix), fix)
 
 
 def load_csv(path: str | os.PathLike, row_model: type[M], fields: tuple[str, ...], fix: str) -> list[M]:
-    """Read a CSV whose header is exactly ``fields``; each row validated (leniently: CSV
-    holds text) against ``row_model``."""
+    """A CSV whose header is exactly ``fields``, each row validated (lax: CSV is text)."""
     path = Path(path)
     try:  # csv.Error: a field beyond csv's size limit, a quote left open
         table = list(csv.reader(read_text(path, fix).splitlines()))
@@ -179,27 +168,55 @@ def construct(path: Path, field: str, build: Callable[[], T], fix: str) -> T:
 
 
 def from_dataclass(
-    cls: type, name: str, bounds: dict[str, Any] | None = None, legacy: dict[str, Any] | None = None
-) -> type[Strict]:
-    """A strict schema with the fields (types, defaults) of dataclass ``cls``, so the file's
-    schema follows the dataclass when fields are added; ``bounds`` adds range constraints,
-    ``legacy`` declares keys older files may hold that the dataclass no longer has."""
+    cls: type,
+    name: str,
+    bounds: dict[str, Any] | None = None,
+    legacy: dict[str, Any] | None = None,
+    *,
+    base: type[BaseModel] | None = None,
+    skip: frozenset[str] = frozenset(),
+    prefix: str = "",
+) -> type[BaseModel]:
+    """A schema (``base``, default :class:`Strict`) with the fields (types, defaults) of dataclass
+    ``cls`` but ``skip`` and those outside ``__init__``, so the file's schema follows the
+    dataclass; ``bounds`` adds range constraints, ``legacy`` declares keys older files may hold
+    that the dataclass no longer has. ``prefix`` renames the attributes (a field may be called
+    ``model_config``), each read from the key of its field's name."""
     hints = typing.get_type_hints(cls)
     spec: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
         annotation = hints[f.name]
         if bounds and f.name in bounds:
             annotation = Annotated[annotation, bounds[f.name]]
+        alias = {"alias": f.name} if prefix else {}
         if f.default is not dataclasses.MISSING:
-            spec[f.name] = (annotation, f.default)
+            default = Field(f.default, **alias)
         elif f.default_factory is not dataclasses.MISSING:
-            spec[f.name] = (annotation, Field(default_factory=f.default_factory))
+            default = Field(default_factory=f.default_factory, **alias)
         else:
-            spec[f.name] = (annotation, ...)
+            default = Field(**alias)
+        spec[prefix + f.name] = (annotation, default)
     for key, annotation in (legacy or {}).items():
         if key not in spec:
             spec[key] = (annotation | None, None)
-    return create_model(name, __base__=Strict, **spec)
+    return create_model(name, __base__=base or Strict, **spec)
+
+
+def spec_bounds(options: type, **fields: str) -> dict[str, Any]:
+    """Range constraints for :func:`from_dataclass`'s ``bounds`` taken from the Specs of an
+    options dataclass, so a file's limits are the options' own: every field of ``options``
+    with a range, and ``fields`` (file field -> options field) for fields named otherwise."""
+    from hw2cli.common.options import specs
+
+    ranges = specs(options)
+    pairs = {**{name: name for name in ranges}, **fields}
+    return {
+        key: Field(ge=spec.min, le=spec.max)
+        for key, name in pairs.items()
+        if (spec := ranges[name]).min is not None or spec.max is not None
+    }
 
 
 # ----------------------------------------------------------------------------- tensors

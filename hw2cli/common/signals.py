@@ -1,11 +1,7 @@
-"""SIGTERM as Ctrl-C: batch systems (SLURM, Kubernetes, ``timeout``) stop a job with SIGTERM, and
-a long command must then keep what it finished, as on Ctrl-C, and say so.
-
-From the moment a command's work starts (``catch_interrupts`` in commands/_shared.py) SIGTERM
-is handed to whatever handles SIGINT at that moment (the GPT loop's "stop after this step",
-Python's KeyboardInterrupt ...). The command then ends as on Ctrl-C, with exit status 143
-(128 + SIGTERM, what a shell shows for a process SIGTERM ended) instead of 130.
-"""
+"""SIGTERM as Ctrl-C: batch systems (SLURM, Kubernetes, ``timeout``) stop a job with SIGTERM,
+and a long command must then keep what it finished, as on Ctrl-C. From the start of a
+command's work (``catch_interrupts``) SIGTERM goes to whatever handles SIGINT then; the
+command ends as on Ctrl-C, with exit status 143 (128 + SIGTERM) instead of 130."""
 
 from __future__ import annotations
 

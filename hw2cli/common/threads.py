@@ -1,19 +1,19 @@
-"""How many intra-op threads a CPU command uses, and why (no torch import here).
+"""How many intra-op threads a CPU command uses, and why (no torch import but in
+:func:`using_threads`).
 
-Measured on the 2-core machine (benchmarks/bench_threads.py, docs/benchmarks.md#threads): on
-an idle machine two threads train 1.5-1.7x faster than one; beside one busy process, two
-spinning OpenMP threads train at 0.38-0.53x of one thread (each waits for the other, which has
-lost its core). OpenMP's passive waiting is worse than one thread in both cases. So the rule:
-one thread per core that no other process is using when the command starts, at least one.
-``--threads N`` or ``OMP_NUM_THREADS`` fix the count instead; results are bit-identical only
-between runs with the same thread count, which is why every command prints and records it.
-"""
+Measured on a 2-core machine (docs/benchmarks.md#threads): idle, two threads train 1.5-1.7x
+faster than one; beside one busy process, two spinning OpenMP threads train at 0.38-0.53x of
+one (each waits for the other, which lost its core). So: one thread per core no other process
+uses when the command starts, at least one; ``--threads N`` or ``OMP_NUM_THREADS`` fix the
+count. Results are bit-identical only at the same count, so every command records it."""
 
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +31,6 @@ class ThreadChoice:
     busy_cores: float | None = None  # other processes' use, measured for "auto"
 
     def describe(self) -> str:
-        """E.g. ``1 thread (auto: 1.0 of 2 cores busy)``."""
         n = f"{self.threads} thread{'' if self.threads == 1 else 's'}"
         if self.source == "auto":
             busy = "unknown" if self.busy_cores is None else f"{self.busy_cores:.1f}"
@@ -54,8 +53,7 @@ def slowdown(processes: int, busy: float) -> float:
 
 
 def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[int, int, int]:
-    """(busy, total) jiffies summed over the ``cpuN`` lines of /proc/stat text for ``cpus``, and
-    how many such lines there were."""
+    """(busy, total) jiffies summed over /proc/stat's ``cpuN`` lines of ``cpus``, and their count."""
     busy = total = count = 0
     for line in stat.splitlines():
         name, *fields = line.split()
@@ -71,16 +69,14 @@ def _cpu_times(stat: str, cpus: set[int] | None) -> tuple[int, int, int]:
 
 
 def busy_from_samples(before: str, after: str, cpus: set[int] | None = None) -> float:
-    """Cores busy between two /proc/stat readings: the busy share of the elapsed jiffies times
-    the number of cores read."""
+    """Cores busy between two /proc/stat readings."""
     b0, t0, n = _cpu_times(before, cpus)
     b1, t1, _ = _cpu_times(after, cpus)
     return 0.0 if t1 <= t0 else n * (b1 - b0) / (t1 - t0)
 
 
 def measure_busy_cores(interval: float = 0.25) -> float | None:
-    """How many of our cores other processes use right now (we sleep meanwhile); None where
-    /proc/stat does not exist, then the 1-minute load average is used by the caller."""
+    """How many of our cores other processes use now (we sleep meanwhile); None without /proc."""
     stat = Path("/proc/stat")
     if not stat.is_file():
         return None
@@ -91,8 +87,8 @@ def measure_busy_cores(interval: float = 0.25) -> float | None:
 
 
 def omp_threads(environ: dict | None = None) -> int | None:
-    """The thread count ``OMP_NUM_THREADS`` asks for: a whole number from 1 to MAX_THREADS, or a
-    comma list of them (OpenMP's nested levels: the first counts); None when unset or invalid."""
+    """``OMP_NUM_THREADS``'s count: 1 to MAX_THREADS, or a comma list of them (OpenMP's nested
+    levels: the first counts); None when unset or invalid."""
     environ = os.environ if environ is None else environ
     text = environ.get("OMP_NUM_THREADS", "").strip()
     levels = [level.strip() for level in text.split(",")]
@@ -104,10 +100,8 @@ def omp_threads(environ: dict | None = None) -> int | None:
 
 
 def check_environment(environ: dict | None = None) -> str | None:
-    """In the CLI process, before torch (and its OpenMP runtime) is loaded: an ``OMP_NUM_THREADS``
-    that is not a valid thread count is removed from ``environ`` (OpenMP would print its own
-    complaint, torch would fail on it or start 100,000 threads), and the one-line warning to
-    print is returned; None when there is nothing to say."""
+    """Before torch loads (CLI only): remove an invalid ``OMP_NUM_THREADS`` (OpenMP would complain,
+    torch fail or start 100,000 threads) and return the warning to print, else None."""
     environ = os.environ if environ is None else environ
     text = environ.get("OMP_NUM_THREADS")
     if text is None or omp_threads(environ) is not None:
@@ -148,9 +142,16 @@ def choose_threads(
     return ThreadChoice(threads, cores, "auto", None if busy is None else round(busy, 2))
 
 
-def apply_threads(choice: ThreadChoice) -> ThreadChoice:
-    """Set torch's intra-op thread count to ``choice.threads`` (imports torch)."""
+@contextmanager
+def using_threads(requested: int | None) -> Iterator[ThreadChoice]:
+    """Torch's intra-op thread count set to :func:`choose_threads`'s choice for the block, and
+    restored after it (imports torch)."""
     import torch
 
+    before = torch.get_num_threads()
+    choice = choose_threads(requested or None)
     torch.set_num_threads(choice.threads)
-    return choice
+    try:
+        yield choice
+    finally:
+        torch.set_num_threads(before)
