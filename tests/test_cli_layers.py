@@ -29,12 +29,10 @@ ALLOWED = {
     "common/threads.py": 3,  # "--threads" is ThreadChoice.source, a value of every --json file
     "gpt/checkpoint.py": 1,
     "gpt/run.py": 9,
-    "padding/bench.py": 3,
     "report/build.py": 5,
     "report/probes.py": 1,
     "report/sections.py": 3,
     "reproduce/run.py": 18,
-    "rotation/experiment.py": 4,
 }
 
 
