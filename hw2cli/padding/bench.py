@@ -207,12 +207,12 @@ def seconds_per_flop(
         else:
             train_round(cfg, 0, data, one_epoch, dev)
 
+    rates = {}
     with _cpu_thread(dev):
-        return {
-            cfg.conv_type: seconds_per_call(functools.partial(step, cfg), 1, int(i == 0), sync)
-            / (models * train_flops(cfg, 1, batch, 1, 1))
-            for i, cfg in enumerate(configs)
-        }
+        for i, cfg in enumerate(configs):
+            seconds = seconds_per_call(functools.partial(step, cfg), calls=1, warmup=int(i == 0), sync=sync)
+            rates[cfg.conv_type] = seconds / (models * train_flops(cfg, 1, batch, 1, 1))
+    return rates
 
 
 def estimate_seconds(
