@@ -226,10 +226,8 @@ def load_model(
     from safetensors.torch import load_file
 
     folder, meta = checkpoint.folder, checkpoint.manifest
-    if name.startswith("p4"):  # the manifest's validator ensured p4_model is there
-        config = P4CNNConfig.from_dict(meta.p4_model.model_dump())
-    else:
-        config = RotationCNNConfig.from_dict(meta.model.model_dump())
+    p4 = name.startswith("p4")  # the manifest's validator ensured p4_model is there
+    config = P4CNNConfig(**meta.p4_model.model_dump()) if p4 else RotationCNNConfig(**meta.model.model_dump())
     if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
         raise OptionError(
             f"{{load_models}} {folder / MANIFEST}: models for {config.n_classes} classes of "
