@@ -33,23 +33,24 @@ def test_model_shapes_follow_the_notebook():
     assert RotationCNN(RotationCNNConfig(n_classes=4))(x).shape == (5, 4)
 
 
-def test_config_round_trips_through_a_dict():
-    config = RotationCNNConfig(n_classes=7, hidden=32)
-    assert RotationCNNConfig.from_dict(config.to_dict()) == config
-
-
-def test_the_models_folder_reads_both_configs_with_their_own_fields_and_defaults():
-    """config.json's sections are the configs' fields (a JSON list for the widths), with their
-    defaults for keys an older folder lacks, and the limits of a file hw2 wrote."""
+def test_the_models_folder_reads_both_configs_back_with_their_own_fields_and_defaults():
+    """config.json's sections are the configs' fields (a JSON list for the widths): a config
+    written reads back equal, an older folder's missing keys take the configs' defaults, and
+    values beyond a file hw2 writes are refused."""
     from pydantic import ValidationError
 
     from hw2cli.rotation.saved import ModelsConfig
 
-    p4 = P4CNNConfig(n_classes=7, image_size=16, channels=(8, 8, 16))
-    written = {"model": RotationCNNConfig(n_classes=7).to_dict(), "p4_model": p4.to_dict(), "models": {}}
+    cnn, p4 = (
+        RotationCNNConfig(n_classes=7, hidden=32),
+        P4CNNConfig(n_classes=7, image_size=16, channels=(8, 8, 16)),
+    )
+    written = {"model": cnn.to_dict(), "p4_model": p4.to_dict(), "models": {}}
     meta = ModelsConfig.model_validate(json.loads(json.dumps(written)))
-    assert P4CNNConfig.from_dict(meta.p4_model.model_dump()) == p4
-    assert RotationCNNConfig.from_dict(meta.model.model_dump()) == RotationCNNConfig(n_classes=7)
+    assert (
+        RotationCNNConfig(**meta.model.model_dump()) == cnn
+        and P4CNNConfig(**meta.p4_model.model_dump()) == p4
+    )
     older = ModelsConfig.model_validate({"model": {}, "p4_model": {}, "models": {}})
     assert (older.model.channels, older.p4_model.channels, older.p4_model.hidden) == (
         (32, 64, 64),
