@@ -19,10 +19,11 @@ import torch
 import torch.multiprocessing as mp
 
 from hw2cli.common.device import check_precision, keep_freed_memory, resolve_device
+from hw2cli.common.estimate import Cost, announce, seconds_per_call
 from hw2cli.common.options import OptionError
 from hw2cli.common.peak import matmul_peak_gflops
-from hw2cli.common.progress import ANNOUNCE_ABOVE_S, Reporter, estimate_message
-from hw2cli.common.threads import cpu_cores, measure_busy_cores, slowdown
+from hw2cli.common.progress import Reporter
+from hw2cli.common.threads import cpu_cores
 from hw2cli.padding import CONV
 from hw2cli.padding.data import SIZES, make_data
 from hw2cli.padding.model import PaddingNetConfig
@@ -30,6 +31,10 @@ from hw2cli.padding.options import PaddingOptions
 from hw2cli.padding.train import RoundOutcome, TrainSettings, train_flops, train_round, train_rounds_batched
 
 PATHS = ("auto", "cpu-processes", "sequential", "batched")
+BASIS = (
+    "one timed training step per conv type, scaled by the FLOPs of every round; early stopping often "
+    "ends a round sooner"
+)
 
 
 @dataclass
@@ -190,23 +195,22 @@ def seconds_per_flop(
 ) -> dict[str, float]:
     """Seconds per training FLOP of each conv type, from one timed training step (a batch of
     images, one validation and one test image) through the trainer the run uses; the first
-    conv type is timed twice, since a process's first step pays one-off set-up costs."""
-    batch = settings.batch_size
+    conv type after an untimed one, since a process's first step pays one-off set-up costs."""
+    batch, models = settings.batch_size, rounds if path == "batched" else 1
     data = make_data(0, n_train=batch, n_val=1, n_test=1)
     one_epoch = replace(settings, epochs=1)
+    sync = functools.partial(torch.cuda.synchronize, dev) if dev.type == "cuda" else None
+
+    def step(cfg: PaddingNetConfig) -> None:
+        if path == "batched":
+            list(train_rounds_batched([cfg], list(range(rounds)), data, one_epoch, dev))
+        else:
+            train_round(cfg, 0, data, one_epoch, dev)
+
     rates = {}
     with _cpu_thread(dev):
         for i, cfg in enumerate(configs):
-            for _ in range(2 if i == 0 else 1):
-                t0 = time.perf_counter()
-                if path == "batched":
-                    list(train_rounds_batched([cfg], list(range(rounds)), data, one_epoch, dev))
-                else:
-                    train_round(cfg, 0, data, one_epoch, dev)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
-                seconds = time.perf_counter() - t0
-            models = rounds if path == "batched" else 1
+            seconds = seconds_per_call(functools.partial(step, cfg), calls=1, warmup=int(i == 0), sync=sync)
             rates[cfg.conv_type] = seconds / (models * train_flops(cfg, 1, batch, 1, 1))
     return rates
 
@@ -236,36 +240,6 @@ def wall_seconds(round_seconds: list[float], workers: int) -> float:
     for seconds in round_seconds:
         heapq.heapreplace(free, free[0] + seconds)
     return max(free)
-
-
-# ----------------------------------------------------------------------------- entry point
-def _announce(
-    jobs, path: str, settings: TrainSettings, dev, sizes: dict, workers: int, reporter: Reporter
-) -> None:
-    """Print the estimated wall time when it is long enough to announce."""
-    seconds = estimate_seconds(jobs, path, settings, dev, sizes, workers)
-    basis = (
-        "one timed training step per conv type, scaled by the FLOPs of every round; early "
-        "stopping often ends a round sooner"
-    )
-    # The step was timed alone; the workers will share the cores with each other and with
-    # whatever else runs (measured only where it can bring the estimate to the announcement).
-    if dev.type == "cpu" and seconds * slowdown(workers, cpu_cores()) >= ANNOUNCE_ABOVE_S:
-        busy = measure_busy_cores() or 0.0
-        if (factor := slowdown(workers, busy)) > 1:
-            seconds *= factor
-            basis += (
-                f"; times {factor:.1f}: {workers} workers share {cpu_cores()} cores "
-                f"with {busy:.1f} cores of other work"
-            )
-    line = estimate_message(
-        seconds,
-        f"padding-bench ({len(jobs)} networks of at most {settings.epochs} epochs each)",
-        basis,
-        "lower {rounds} or {epochs}, or train fewer {conv_types}",
-    )
-    if line:
-        reporter.note(line)
 
 
 def _recorded(opts: PaddingOptions, s: TrainSettings, sizes: dict[str, int]) -> dict:
@@ -363,7 +337,11 @@ def run_padding_bench(
         # Measured before any training: one thread per worker on the CPU, the device otherwise.
         peak = matmul_peak_gflops(dev, torch.bfloat16 if precision == "bf16" else torch.float32)
         result.peak_gflops = peak * (result.workers if dev.type == "cpu" else 1)
-        _announce(jobs, path, settings, dev, sizes, result.workers, reporter)
+        what = f"padding-bench ({len(jobs)} networks of at most {opts.epochs} epochs each)"
+        shorter = "lower {rounds} or {epochs}, or train fewer {conv_types}"
+        cost = Cost(estimate_seconds(jobs, path, settings, dev, sizes, result.workers), basis=BASIS)
+        # timed alone: on the CPU the workers share the cores with whatever else runs
+        announce(cost, what, shorter, reporter, cpu_processes=result.workers if dev.type == "cpu" else None)
         t0 = time.perf_counter()
         _train(result, jobs, data_args, settings, dev, reporter, done)
     except KeyboardInterrupt:

@@ -26,22 +26,14 @@ def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
     colors = ("#8fb8de", "#d9534f")
     for offset, (label, metric), color in zip((-0.2, 0.2), SETS, colors, strict=True):
         stats = [result.summary(ct, metric) for ct in types]
-        drawn = ax.bar(
-            x + offset,
-            [m for m, _ in stats],
-            0.4,
-            yerr=[s for _, s in stats],
-            capsize=3,
-            label=label,
-            color=color,
-            edgecolor=color,
-            linewidth=1.5,  # a bar of height 0 still shows as a line (Table 2's shifted test set)
-        )
+        means, stds = [m for m, _ in stats], [s for _, s in stats]
+        # linewidth: a bar of height 0 still shows as a line (Table 2's shifted test set)
+        style = dict(capsize=3, label=label, color=color, edgecolor=color, linewidth=1.5)
+        drawn = ax.bar(x + offset, means, 0.4, yerr=stds, **style)
         ax.bar_label(drawn, fmt="%.1f", padding=2, fontsize=7)
     ax.set_xticks(x, [CONV[ct].label for ct in types])
     ax.set_ylim(-3, 112)  # the line of a 0% bar above the axis, the labels of 100% bars below the top
-    ax.set_yticks(range(0, 101, 20))
-    ax.set_ylabel("accuracy (%)")
+    ax.set(yticks=range(0, 101, 20), ylabel="accuracy (%)")
     s = result.settings
     table = 1 if s["net"] == "net1" else 2
     ax.set_title(

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
-from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.estimate import Cost, announce
+from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
@@ -34,6 +35,9 @@ from hw2cli.rotation.rotate import rotate_batch, rotate_each
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 TIMED_STEPS = 2  # training steps timed per model for the wall-time estimate; the fastest counts
 TIMED_BATCH = 32  # test images per batch timed for the estimate (two batches per mode)
+# the estimate's basis, and how to shorten the run (fields: the CLI says their flags)
+BASIS = f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run"
+SHORTER = "lower {epochs}, give fewer {angles} or {mode}, or try {dataset} digits"
 
 
 @dataclass
@@ -140,7 +144,10 @@ def run_rotation_experiment(
     folder = saved_models.ModelsWriter.open(save_to) if save_to is not None else None
     try:
         to_train = [w for w in weights if w not in loaded]
-        _announce(estimate_seconds(data, opts, to_train, configs, dev), opts, reporter)
+        what = f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)"
+        announce(
+            Cost(estimate_seconds(data, opts, to_train, configs, dev), basis=BASIS), what, SHORTER, reporter
+        )
         for name in opts.modes:
             w = WEIGHTS[name]
             if w in loaded and w not in trained:
@@ -242,18 +249,6 @@ def estimate_seconds(
         per_image = clock.fastest() / min(TIMED_BATCH, len(sample.test_labels))
         total += per_image * len(data.test_labels) * len(opts.angle_list)
     return total
-
-
-def _announce(seconds: float, opts: RotationOptions, reporter: Reporter) -> None:
-    """Tell the user, before the work, how long a run of two minutes or more will take."""
-    line = estimate_message(
-        seconds,
-        f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)",
-        f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run",
-        "lower {epochs}, give fewer {angles} or {mode}, or try {dataset} digits",
-    )
-    if line:
-        reporter.note(line)
 
 
 def _count(config: RotationCNNConfig | P4CNNConfig) -> int:

@@ -33,10 +33,6 @@ class RotationCNNConfig:
     def to_dict(self) -> dict:
         return {**asdict(self), "channels": list(self.channels)}
 
-    @classmethod
-    def from_dict(cls, d: dict):
-        return cls(**{**d, "channels": tuple(d["channels"])})
-
 
 class RotationCNN(nn.Module):
     """Conv(3->32) -> Conv(32->64) -> Conv(64->64), each ReLU + MaxPool 2, then

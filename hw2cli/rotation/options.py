@@ -76,10 +76,8 @@ def parse_angles(spec: str, field: str = "angles") -> list[float]:
             span = (stop - start) / step  # finite: both ends are within ±MAX_ABS_ANGLE, step > 0 ...
             if not math.isfinite(span) or span + 1 > MAX_ANGLES:  # ... but a tiny step still overflows
                 raise bad(f"{span + 1:.3g} angles is too many (at most {MAX_ANGLES})")
-            count = math.floor(span + 1e-9) + 1
-            if count > MAX_ANGLES:
-                raise bad(f"{count} angles is too many (at most {MAX_ANGLES})")
-            angles.update(round(start + i * step, 9) for i in range(count))
+            # span <= MAX_ANGLES - 1 here, so at most MAX_ANGLES angles
+            angles.update(round(start + i * step, 9) for i in range(math.floor(span + 1e-9) + 1))
         else:
             raise bad(f"{item.strip()!r} is neither a number nor a START:STOP:STEP range")
         if len(angles) > MAX_ANGLES:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hw2cli.common.figure import new_figure, save_figure
-from hw2cli.rotation.experiment import RotationResult  # noqa: E402
+from hw2cli.rotation.experiment import RotationResult
 
 STYLE = {
     "plain": ("tab:blue", "o"),
@@ -25,16 +25,10 @@ def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
     ax = fig.subplots()
     for m in result.models:
         color, marker = STYLE.get(m.name, (None, "o"))
-        ax.plot(
-            result.angles,
-            [100 * a for a in m.accuracy],
-            marker=marker,
-            color=color,
-            label=f"{m.name} ({m.epochs_trained} epochs)",
-        )
+        label = f"{m.name} ({m.epochs_trained} epochs)"
+        ax.plot(result.angles, [100 * a for a in m.accuracy], marker=marker, color=color, label=label)
     ax.axhline(100 / len(result.classes), color="grey", linestyle=":", linewidth=1, label="chance")
-    ax.set_xlabel("rotation of the test images (degrees, counter-clockwise)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set(xlabel="rotation of the test images (degrees, counter-clockwise)", ylabel="test accuracy (%)")
     ax.set_title(f"Accuracy under rotation: {result.dataset}")
     if len(result.angles) <= 25:
         ax.set_xticks(result.angles)
@@ -57,8 +51,7 @@ def save_preview_grid(result: RotationResult, path: str | Path) -> Path:
         for c in range(cols):
             ax = axes[r][c]
             ax.imshow(images[r, c].clip(0, 1), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             if r == 0:
                 ax.set_title(f"{result.angles[c]:g}°", fontsize=8)
         if r < len(result.preview_classes):

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
@@ -29,26 +29,35 @@ NAMES = ("plain", "augmented", "p4", "p4-augmented")
 LAYOUT = (MANIFEST, *(f"{n}.safetensors" for n in NAMES))
 FIX = "save the models again with {save_models}"
 
-_Width = Annotated[int, Field(ge=1, le=4096)]
+#: Beyond these a config.json was edited, not written by hw2; the fields and defaults are the configs'.
+_BOUNDS = {
+    "in_channels": Field(ge=1, le=64),
+    "n_classes": Field(ge=1, le=100_000),
+    "image_size": Field(ge=8, le=4096),
+    "channels": Field(strict=False),  # the tuple is a JSON list; each width checked below
+    "hidden": Field(ge=1, le=65536),
+}
 
 
-class CNNSection(schema.Strict):
-    in_channels: Annotated[int, Field(ge=1, le=64)] = 3
-    n_classes: Annotated[int, Field(ge=1, le=100_000)] = 10
-    image_size: Annotated[int, Field(ge=8, le=4096)] = 32
-    channels: Annotated[list[_Width], Field(min_length=3, max_length=3)] = [32, 64, 64]
-    hidden: Annotated[int, Field(ge=1, le=65536)] = 64
+class _Shape(schema.Strict):
+    @field_validator("channels", check_fields=False)
+    @classmethod
+    def _widths(cls, widths: tuple[int, ...]) -> tuple[int, ...]:
+        if not all(1 <= w <= 4096 for w in widths):
+            raise ValueError(f"widths {list(widths)} are not all 1 to 4096")
+        return widths
 
 
-class P4Section(CNNSection):
-    channels: Annotated[list[_Width], Field(min_length=3, max_length=3)] = [16, 32, 32]
-    hidden: Annotated[int, Field(ge=1, le=65536)] = 32
-
+class _P4Shape(_Shape):
     @model_validator(mode="after")
-    def _pools_evenly(self) -> P4Section:
+    def _pools_evenly(self) -> _P4Shape:
         if self.image_size % 8:
             raise ValueError(f"image_size {self.image_size} is not a multiple of 8, which the p4 CNN needs")
         return self
+
+
+CNNSection = schema.from_dataclass(RotationCNNConfig, "CNNSection", _BOUNDS, base=_Shape)
+P4Section = schema.from_dataclass(P4CNNConfig, "P4Section", _BOUNDS, base=_P4Shape)
 
 
 class ModelEntry(schema.Strict):
@@ -217,10 +226,8 @@ def load_model(
     from safetensors.torch import load_file
 
     folder, meta = checkpoint.folder, checkpoint.manifest
-    if name.startswith("p4"):  # the manifest's validator ensured p4_model is there
-        config = P4CNNConfig.from_dict(meta.p4_model.model_dump())
-    else:
-        config = RotationCNNConfig.from_dict(meta.model.model_dump())
+    p4 = name.startswith("p4")  # the manifest's validator ensured p4_model is there
+    config = P4CNNConfig(**meta.p4_model.model_dump()) if p4 else RotationCNNConfig(**meta.model.model_dump())
     if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
         raise OptionError(
             f"{{load_models}} {folder / MANIFEST}: models for {config.n_classes} classes of "

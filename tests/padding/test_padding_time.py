@@ -40,7 +40,7 @@ def test_the_estimate_scales_the_timed_rate_by_each_rounds_flops(monkeypatch):
     cfg = PaddingNetConfig("net1", "valid")
     per_round = train_flops(cfg, 2, SIZES["train"], SIZES["val"], SIZES["test"])
     monkeypatch.setattr(bench, "seconds_per_flop", lambda *args: {"valid": 75 / per_round})
-    monkeypatch.setattr(bench, "measure_busy_cores", lambda: 0.0)  # a quiet machine
+    monkeypatch.setattr("hw2cli.common.threads.measure_busy_cores", lambda: 0.0)  # a quiet machine
     notes = []
 
     class StopAtTheNote(Reporter):
@@ -65,7 +65,7 @@ def test_the_estimate_counts_the_cores_other_work_takes(monkeypatch, cores, busy
     cfg = PaddingNetConfig("net1", "valid")
     per_round = train_flops(cfg, 2, SIZES["train"], SIZES["val"], SIZES["test"])
     monkeypatch.setattr(bench, "seconds_per_flop", lambda *args: {"valid": 100 / per_round})
-    monkeypatch.setattr(bench, "measure_busy_cores", lambda: busy)
+    monkeypatch.setattr("hw2cli.common.threads.measure_busy_cores", lambda: busy)
     monkeypatch.setattr("hw2cli.common.threads.cpu_cores", lambda: cores)
     monkeypatch.setattr(bench, "cpu_cores", lambda: cores)
     notes = []

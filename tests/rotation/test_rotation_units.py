@@ -3,6 +3,8 @@ the digits / image-folder loaders."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from PIL import Image
 
 from hw2cli.common.options import OptionError
 from hw2cli.rotation.data import load_dataset, load_digits, to_float
-from hw2cli.rotation.model import RotationCNN, RotationCNNConfig
+from hw2cli.rotation.model import P4CNNConfig, RotationCNN, RotationCNNConfig
 from hw2cli.rotation.options import RotationOptions, parse_angles
 from hw2cli.rotation.rotate import rotate_batch, rotate_each
 
@@ -31,9 +33,41 @@ def test_model_shapes_follow_the_notebook():
     assert RotationCNN(RotationCNNConfig(n_classes=4))(x).shape == (5, 4)
 
 
-def test_config_round_trips_through_a_dict():
-    config = RotationCNNConfig(n_classes=7, hidden=32)
-    assert RotationCNNConfig.from_dict(config.to_dict()) == config
+def test_the_models_folder_reads_both_configs_back_with_their_own_fields_and_defaults():
+    """config.json's sections are the configs' fields (a JSON list for the widths): a config
+    written reads back equal, an older folder's missing keys take the configs' defaults, and
+    values beyond a file hw2 writes are refused."""
+    from pydantic import ValidationError
+
+    from hw2cli.rotation.saved import ModelsConfig
+
+    cnn, p4 = (
+        RotationCNNConfig(n_classes=7, hidden=32),
+        P4CNNConfig(n_classes=7, image_size=16, channels=(8, 8, 16)),
+    )
+    written = {"model": cnn.to_dict(), "p4_model": p4.to_dict(), "models": {}}
+    meta = ModelsConfig.model_validate(json.loads(json.dumps(written)))
+    assert (
+        RotationCNNConfig(**meta.model.model_dump()) == cnn
+        and P4CNNConfig(**meta.p4_model.model_dump()) == p4
+    )
+    older = ModelsConfig.model_validate({"model": {}, "p4_model": {}, "models": {}})
+    assert (older.model.channels, older.p4_model.channels, older.p4_model.hidden) == (
+        (32, 64, 64),
+        (16, 32, 32),
+        32,
+    )
+    bad = [
+        ("model", "channels", [32, 5000, 64], "not all 1 to 4096"),
+        ("model", "channels", [32, "64", 64], "valid integer"),
+        ("model", "channels", [32, 64], "required"),
+        ("model", "hidden", 0, "greater than or equal to 1"),
+        ("p4_model", "image_size", 20, "not a multiple of 8"),
+        ("p4_model", "n_classes", 3, "p4_model has 3 classes"),
+    ]
+    for section, key, value, why in bad:
+        with pytest.raises(ValidationError, match=why):
+            ModelsConfig.model_validate({**written, section: {**written[section], key: value}})
 
 
 @pytest.fixture
