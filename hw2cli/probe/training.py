@@ -17,6 +17,7 @@ from hw2cli.common.corpus import NAME as BUILTIN_NAME
 from hw2cli.common.corpus import write_builtin_corpus
 from hw2cli.common.device import resolve_device
 from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.gpt.data import check_text_file
 from hw2cli.probe import _gpt
 from hw2cli.probe.options import TrainingProbeOptions
 
@@ -30,6 +31,7 @@ def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[st
     docstrings written to a temporary file (no network); else Grimm's fairy tales, downloaded
     once into the cache (announced, as it needs the network)."""
     if opts.txt_file is not None:
+        check_text_file(opts.txt_file)  # refused in one line before the steps are timed
         yield opts.txt_file
         return
     if opts.quick:
