@@ -196,22 +196,20 @@ PARTS = (
 PART_NAMES = tuple(p.name for p in PARTS)
 
 #: Wall time (s) of each part as recorded, per (profile, device kind), to estimate a run before
-#: it starts. quick/cpu: a quiet 2-core CPU, from the CPU time (user + sys) each part of
-#: docs/reproduce-quick took (table1 128 s, table2 58 s on two worker processes; rotation 88 s,
-#: gpt 64 s, probes 196 s + the positions probe's larger context, on two threads that overlap
-#: about 1.5x; graph 12 s of five short processes); full/cpu:
+#: it starts. quick/cpu: the parts of docs/reproduce-quick, timed by benchmarks/doc_times.py on a
+#: quiet 2-core CPU (AMD EPYC, AVX2); full/cpu:
 #: Table 1 after the CPU work of docs/benchmarks.md (29.7 min), Table 2 taken as long, the graphs
 #: from docs/reproduce-full, the GPT from gpt-mini's 12,654 steps at about 40 s each on that CPU;
 #: full/cuda: the full Table 1 on an H100/H200 (56 s). Parts without a record are left out of the
 #: estimate and named.
 RECORDED_S: dict[tuple[str, str], dict[str, float]] = {
     ("quick", "cpu"): {
-        "table1": 66.0,
-        "table2": 31.0,
-        "rotation": 60.0,
-        "gpt": 45.0,
-        "graph": 8.0,
-        "probes": 150.0,
+        "table1": 72.0,
+        "table2": 32.0,
+        "rotation": 56.0,
+        "gpt": 50.0,
+        "graph": 5.0,
+        "probes": 146.0,
     },
     ("full", "cpu"): {"table1": 1782.0, "table2": 1782.0, "gpt": 12654 * 40.0, "graph": 6.8},
     ("full", "cuda"): {"table1": 56.0, "table2": 56.0},
