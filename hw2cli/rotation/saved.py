@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
@@ -34,7 +34,8 @@ _BOUNDS = {
     "in_channels": Field(ge=1, le=64),
     "n_classes": Field(ge=1, le=100_000),
     "image_size": Field(ge=8, le=4096),
-    "channels": Field(strict=False),  # the tuple is a JSON list; each width checked below
+    # the tuple is a JSON list (strict mode takes only a tuple); each width is checked below
+    "channels": BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
     "hidden": Field(ge=1, le=65536),
 }
 
