@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.options import OptionError, Spec, flag_of, spec_of
+from hw2cli.common.options import OptionError, Spec, default_flag, flag_of, spec_of
 
 # ----------------------------------------------------------------------------- shared aliases
 
@@ -74,7 +74,7 @@ def typer_option(name: str, spec: Spec, annotation: Any) -> Any:
     if spec.argument:
         info = typer.Argument(**shown, metavar=spec.metavar or name.upper())
     else:
-        decls = [spec.flag or "--" + name.replace("_", "-"), *([spec.short] if spec.short else [])]
+        decls = [spec.flag or default_flag(name), *([spec.short] if spec.short else [])]
         info = typer.Option(*decls, **shown, min=spec.min, max=spec.max, metavar=spec.metavar)
     return Annotated[(base | None) if optional else base, info]
 

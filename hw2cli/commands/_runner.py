@@ -32,6 +32,7 @@ import typer
 from hw2cli.commands._shared import catch_interrupts
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import resolve_path
+from hw2cli.common.options import default_flag
 
 #: An extra output: its path (None: not asked for) and writer(result, path).
 Output = tuple[Path | None, Callable[[Any, Path], object]]
@@ -103,10 +104,6 @@ def _bind(write: Callable[[Any, Path], object], result: Any) -> Callable[[Path],
     return lambda path: write(result, path)
 
 
-def _flag(name: str) -> str:
-    return f"--{name.replace('_', '-')}"
-
-
 def _identity(path: Path) -> tuple:
     """What makes two paths the same file: device and inode when it exists, else the resolved path."""
     try:
@@ -144,26 +141,26 @@ def check_outputs(
     for name in to_stdout:
         if name not in TEXT_OUTPUTS:
             raise Hw2Error(
-                f"{_flag(name)} {given[name]}: standard output takes only text (--json, --csv); "
+                f"{default_flag(name)} {given[name]}: standard output takes only text (--json, --csv); "
                 "give a file path"
             )
     if len(to_stdout) > 1:
         raise Hw2Error(
-            f"{' and '.join(map(_flag, to_stdout))} both write to standard output; send one to a file"
+            f"{' and '.join(map(default_flag, to_stdout))} both write to standard output; send one to a file"
         )
     if to_stdout and sys.stdout is None:  # `>&-`: the JSON would go to whatever opens fd 1 next
         raise Hw2Error(
-            f"{_flag(to_stdout[0])} {given[to_stdout[0]]}: standard output is closed; "
+            f"{default_flag(to_stdout[0])} {given[to_stdout[0]]}: standard output is closed; "
             "give a file path, or run hw2 with standard output open"
         )
     files = {name: Path(path) for name, path in given.items() if name not in to_stdout}
     for name, path in files.items():  # before any look at the disk: a too-long name fails every call
-        check_name_length(path, f"{_flag(name)} file")
+        check_name_length(path, f"{default_flag(name)} file")
     _check_clashes(files, inputs, writes)
     for name, path in files.items():
-        check_writable(path, f"{_flag(name)} file", create=False)
+        check_writable(path, f"{default_flag(name)} file", create=False)
     for name, path in files.items():  # only once every check passed: create missing folders
-        check_writable(path, f"{_flag(name)} file")
+        check_writable(path, f"{default_flag(name)} file")
     return to_stdout
 
 
@@ -176,7 +173,7 @@ def _check_clashes(
         key = _identity(path)
         if key in seen:
             raise Hw2Error(
-                f"{_flag(seen[key])} and {_flag(name)} both name {path}; give each output its own file"
+                f"{default_flag(seen[key])} and {default_flag(name)} both name {path}; give each output its own file"
             )
         seen[key] = name
         for label, source in inputs.items():
@@ -186,13 +183,13 @@ def _check_clashes(
             inside = os.path.isdir(source) and _inside(path, source) and os.path.exists(path)
             if inside or (not os.path.isdir(source) and _identity(source) == key):
                 raise Hw2Error(
-                    f"{_flag(name)} {path} would overwrite the input {label} {source}; "
+                    f"{default_flag(name)} {path} would overwrite the input {label} {source}; "
                     "write the output somewhere else"
                 )
         for label, folder in writes.items():
             if folder is not None and _inside(path, Path(folder)):
                 raise Hw2Error(
-                    f"{_flag(name)} {path} lies inside the run directory {label} {folder} "
+                    f"{default_flag(name)} {path} lies inside the run directory {label} {folder} "
                     "that this command writes; put the output outside it"
                 )
 
@@ -218,9 +215,9 @@ def write_outputs(
         try:
             with contextlib.redirect_stdout(stdout):
                 write(target)
-            written.append(f"{_flag(name)} {path}")
+            written.append(f"{default_flag(name)} {path}")
         except Exception as exc:  # noqa: BLE001 -- any failure of one output must not lose the others
-            lost.append(f"{_flag(name)} {path} ({_reason(exc)})")
+            lost.append(f"{default_flag(name)} {path} ({_reason(exc)})")
     if lost:
         kept = f"; written: {', '.join(written)}" if written else ""
         typer.echo(f"error: could not write {', '.join(lost)}{kept}", err=True)

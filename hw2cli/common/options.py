@@ -77,6 +77,11 @@ def specs(cls_or_obj: Any) -> dict[str, Spec]:
     return {f.name: s for f in dataclasses.fields(cls_or_obj) if (s := spec_of(f)) is not None}
 
 
+def default_flag(name: str) -> str:
+    """``--field-name``: the flag of field ``name`` unless its Spec names another."""
+    return "--" + name.replace("_", "-")
+
+
 def flag_of(cls_or_obj: Any, name: str) -> str:
     """The command-line flag of field ``name``."""
     spec = specs(cls_or_obj).get(name)
@@ -84,7 +89,7 @@ def flag_of(cls_or_obj: Any, name: str) -> str:
         return spec.metavar or name.upper()
     if spec is not None and spec.flag:
         return spec.flag
-    return "--" + name.replace("_", "-")
+    return default_flag(name)
 
 
 class OptionError(Hw2Error):
