@@ -6,6 +6,8 @@ in a traceback. A command switches back to KeyboardInterrupt when its work start
 (``catch_interrupts``), so that Ctrl-C keeps what finished. A Ctrl-C the parent ignores (``hw2
 ... &``) stays ignored. ``import hw2cli`` alone changes nothing (notebooks)."""
 
+import contextlib
+import os
 import signal
 
 
@@ -32,13 +34,24 @@ def main() -> None:
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
         from hw2cli.cli import app
+        from hw2cli.common.signals import INTERRUPTED_EXIT, TERMINATED_EXIT, interrupted_exit
 
         try:
             app(prog_name="hw2")
         except KeyboardInterrupt:  # a stop after the command's own handling: its status, no line
-            from hw2cli.common.signals import interrupted_exit
-
-            sys.exit(interrupted_exit())
+            status = interrupted_exit()
+        except SystemExit as end:
+            if end.code not in (INTERRUPTED_EXIT, TERMINATED_EXIT):
+                raise
+            status = end.code
+        # A stopped command leaves without the interpreter's exit: a Ctrl-C that arrived inside
+        # code run by exec() (dataclasses and namedtuple build methods so, also on lazy imports)
+        # marks the interpreter, even once handled, and it would then end by SIGINT in place of
+        # this status (a SIGTERM's 143 read as Ctrl-C). What the command keeps is written already.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a full or closed stream: still leave
+                stream.flush()
+        os._exit(status)
     finally:  # at exit too: Ctrl-C during the interpreter's shutdown ends it quietly
         if not ignored:
             signal.signal(signal.SIGINT, signal.SIG_DFL)

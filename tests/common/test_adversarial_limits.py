@@ -599,6 +599,42 @@ def test_sigterm_during_the_work_is_like_ctrl_c_and_exit_143(k5, ctrl_c):
         assert json.loads((k5 / "out.json").read_text())["command"] == "graph powers"
 
 
+# `hw2 graph powers` whose work is stuck in code run by exec(), as dataclasses and namedtuple
+# build their methods (a lazy import during the work does that).
+STUCK_IN_EXEC = """
+import sys
+import hw2cli.graph.walks
+
+def stuck(opts, reporter=None):
+    open("started", "w").close()
+    exec("while True: pass")
+
+hw2cli.graph.walks.run_powers = stuck
+sys.argv = ["hw2", *sys.argv[1:]]
+from hw2cli.main import main
+main()
+"""
+
+
+@pytest.mark.kind("signals")
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_inside_code_run_by_exec_keeps_its_exit_status(k5, sig, status):
+    """A KeyboardInterrupt raised inside exec'd code marks CPython's interpreter even once hw2
+    handled it, and `python -m hw2cli` then died by SIGINT (-2) instead of exiting 143 (the
+    flaky SIGTERM test above, under load). The stop's own status must come out, every time."""
+    (k5 / "stuck.py").write_text(STUCK_IN_EXEC)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "stuck", *WALKS, "--json", "out.json"], cwd=k5,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait(child, lambda: (k5 / "started").exists())
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == status, (child.returncode, err)
+    assert err.strip() == "interrupted before a result was ready; nothing was written"
+    assert not (k5 / "out.json").exists()
+
+
 @pytest.mark.kind("signals")
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc")
 def test_sigterm_in_gpt_train_saves_a_checkpoint_that_resumes(tmp_path):
