@@ -46,8 +46,9 @@ def test_attention_cost_quick_measures_the_points_the_default_run_fits():
     from hw2cli.probe.attention_cost import DEFAULT_N_CPU, FIT_POINTS
     from hw2cli.probe.options import AttentionCostOptions
 
-    assert AttentionCostOptions(quick=True).sizes == DEFAULT_N_CPU[-FIT_POINTS:] == (1024, 2048, 4096)
-    assert AttentionCostOptions(quick=True, n="64,128").sizes == (64, 128)
+    assert AttentionCostOptions(quick=True).size("n") == DEFAULT_N_CPU[-FIT_POINTS:] == (1024, 2048, 4096)
+    assert AttentionCostOptions(quick=True, n="64,128").size("n") == (64, 128)
+    assert AttentionCostOptions().size("n") is None  # the device's sizes
 
 
 def test_attention_cost_quick(tmp_path):

@@ -8,8 +8,8 @@ from hw2cli.common.io import write_json
 from hw2cli.probe import render
 from hw2cli.probe.attention_cost import attention_cost
 from hw2cli.probe.options import AttentionCostOptions, ReceptiveFieldOptions
-from hw2cli.probe.plot import plot
 from hw2cli.probe.receptive_field import receptive_field
+from hw2cli.probe.render import plot
 from hw2cli.report.build import build_report
 
 
