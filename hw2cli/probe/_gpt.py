@@ -84,6 +84,7 @@ def train_options(
         eval_steps=10,
         log_interval=max(1, steps // 50),
         sample_interval=0,
+        sample_tokens=0,  # not even the greedy sample at the end
         out=None,
     )
 

@@ -275,10 +275,10 @@ def memory_needed(n: int, n_embd: int, n_head: int) -> int:
     return SCORE_COPIES * n * n * n_head * 4 + 64 * n * n_embd * 4
 
 
-def _cost(ns: list[int], opts: AttentionCostOptions, dev: torch.device) -> Cost:
+def _cost(ns: list[int], layer: tuple[int, int], dev: torch.device, seed: int) -> Cost:
     """One explicit call at CALIBRATION_N timed here, scaled as n² (as n below it), times the
     calls per point (warm-ups, the memory call, the repeats), for explicit and sdpa alike."""
-    (t_cal, _, _), _ = measure_point(CALIBRATION_N, "explicit", opts.n_embd, opts.n_head, dev, opts.seed)
+    (t_cal, _, _), _ = measure_point(CALIBRATION_N, "explicit", *layer, dev, seed)
     calls = 0.0
     for n in ns:
         scale = max(n / CALIBRATION_N, (n / CALIBRATION_N) ** 2)
@@ -300,33 +300,27 @@ def attention_cost(
     if not cuda and not os.path.exists("/proc/self/status"):
         raise Hw2Error("measuring CPU memory needs Linux's /proc; run on Linux or on a CUDA device")
     ns = list(opts.size("n") or (DEFAULT_N_CUDA if cuda else DEFAULT_N_CPU))
+    layer = (opts.n_embd, opts.n_head)
 
     def largest(free: int) -> str:
-        fits = [n for n in (2**k for k in range(1, 17)) if memory_needed(n, opts.n_embd, opts.n_head) <= free]
+        fits = [n for n in (2**k for k in range(1, 17)) if memory_needed(n, *layer) <= free]
         return f"use {{n}} up to {fits[-1]:,}" if fits else "free some memory"
 
     why = f"the explicit path holds {SCORE_COPIES} n x n float32 matrices per head, {{n_head}} {opts.n_head}"
-    check_fits(memory_needed(max(ns), opts.n_embd, opts.n_head), str(dev), f"{{n}} {max(ns):,}", why, largest)
+    check_fits(memory_needed(max(ns), *layer), str(dev), f"{{n}} {max(ns):,}", why, largest)
     fit_from = ns[-FIT_POINTS] if len(ns) >= FIT_POINTS else ns[0]
+    memory, timing = "peak RSS (VmHWM) rise of a forked process per point", "process CPU time on one thread"
     if cuda:
         memory, timing = "torch.cuda.max_memory_allocated", "wall time between CUDA synchronisations"
-    else:
-        memory, timing = (
-            "peak RSS (VmHWM) rise of a forked process per point",
-            "process CPU time on one thread",
-        )
     timing += f", fastest of {MIN_REPEATS}+ calls"
-    result = AttentionCostResult(str(dev), opts.n_embd, opts.n_head, memory, fit_from, timing)
+    result = AttentionCostResult(str(dev), *layer, memory, fit_from, timing)
     try:
-        announce(
-            _cost(ns, opts, dev), "the attention-cost measurements", "measure fewer or smaller n", reporter
-        )
+        cost = _cost(ns, layer, dev, opts.seed)
+        announce(cost, "the attention-cost measurements", "measure fewer or smaller n", reporter)
         reporter.start("cost", "attention cost", total=len(ns) * len(PATHS))
         for n in ns:
             for path in PATHS:
-                (seconds, spread, repeats), peak = measure_point(
-                    n, path, opts.n_embd, opts.n_head, dev, opts.seed
-                )
+                (seconds, spread, repeats), peak = measure_point(n, path, *layer, dev, opts.seed)
                 result.points.append(
                     CostPoint(n, path, seconds, peak, n * n * opts.n_head * 4, spread, repeats)
                 )

@@ -125,9 +125,8 @@ def _diversity_verdict(result: HeadsResult) -> Verdict | None:
         why = f"for some head counts the seeds fall on both sides of {DIFFERENT} bits"
         return Verdict(claim, measurement, INCONCLUSIVE, why)
     verdict = HOLDS if set(kinds) == {"different"} else (FAILS if set(kinds) == {"alike"} else PARTLY)
-    return Verdict(
-        claim, measurement, verdict, f"{DIFFERENT} bits or more counts as different, in every seed"
-    )
+    why = f"{DIFFERENT} bits or more counts as different, in every seed"
+    return Verdict(claim, measurement, verdict, why)
 
 
 def _loss_verdict(result: HeadsResult) -> Verdict | None:
@@ -194,9 +193,8 @@ def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) ->
 
 def tables(r: HeadsResult, console: Console) -> None:
     seeds = ", ".join(map(str, r.seeds))
-    title = (
-        f"{r.layers} layers x width {r.width}, {r.train_steps} steps, means over seeds {seeds}, on {r.device}"
-    )
+    title = f"{r.layers} layers x width {r.width}, {r.train_steps} steps, means over seeds {seeds}"
+    title += f", on {r.device}"
     columns = ("heads", "head size", "parameters", "val loss (spread)", "JS bits (spread)", "from uniform")
     rows = [
         (str(x.n_head), str(x.head_size), f"{x.num_params:,}", mean_spread(x.val_loss, x.val_losses))

@@ -234,9 +234,8 @@ def _mean_row(pos: str, rows: list[PositionsTraining]) -> PositionsTraining:
     out = PositionsTraining(pos, mean(val_losses), mean(kls), val_losses=val_losses, shuffle_kls=kls)
     out.loss_curve = torch.tensor([r.loss_curve for r in rows]).mean(0).tolist()
     for span, first in rows[0].loss_by_span.items():
-        out.loss_by_span[span] = (
-            None if first is None else statistics.fmean(r.loss_by_span[span] for r in rows)
-        )
+        spans = [r.loss_by_span[span] for r in rows]
+        out.loss_by_span[span] = None if first is None else statistics.fmean(spans)
     if out.loss_by_span.get("2T-4T") is not None:
         out.far_ratios = [r.loss_by_span["2T-4T"] / r.loss_by_span["0-T"] for r in rows]
     return out

@@ -160,11 +160,8 @@ def _verdicts(rows: list[FieldRow]) -> list[Verdict]:
             f"{last.theory}); 90% of it within {last.width90}x{last.width90}"
         )
         verdict = HOLDS if local and last.width90 < last.size else (PARTLY if local else FAILS)
-        v.append(
-            Verdict(
-                "a CNN sees a local window of its input", measurement, verdict, exact.format("pixels", "unit")
-            )
-        )
+        why = exact.format("pixels", "unit")
+        v.append(Verdict("a CNN sees a local window of its input", measurement, verdict, why))
     if gpt:
         first = gpt[0]
         measurement = (
@@ -183,14 +180,13 @@ def memory_needed(samples: int, length: int) -> int:
     return max(gpt, CNN_BYTES * samples)
 
 
-def _cost(opts: ReceptiveFieldOptions, dev: torch.device) -> Cost | None:
+def _cost(samples: int, length: int, seed: int, dev: torch.device) -> Cost | None:
     """Both models timed here at small sizes, scaled by the work (samples; samples x seq_len²
     for the GPT); None (not timed) for runs near the defaults."""
-    samples, length = opts.size("samples"), opts.size("seq_len")
     if samples * length * length <= 2**22 and samples <= 2048:
         return None
-    cnn = seconds_per_call(lambda: list(cnn_fields(opts.seed, 16)), calls=1, warmup=0)
-    gpt = seconds_per_call(lambda: list(gpt_fields(opts.seed, 2, 256, dev)), calls=1, warmup=0)
+    cnn = seconds_per_call(lambda: list(cnn_fields(seed, 16)), calls=1, warmup=0)
+    gpt = seconds_per_call(lambda: list(gpt_fields(seed, 2, 256, dev)), calls=1, warmup=0)
     work = gpt * samples / 2 * max(length / 256, (length / 256) ** 2)
     return Cost(cnn * samples / 16 + work, basis="both models timed here at small sizes")
 
@@ -203,26 +199,19 @@ def receptive_field(
     reporter = reporter or Reporter()
     dev = resolve_device(opts.device)
     samples, length = opts.size("samples"), opts.size("seq_len")
-    check_fits(
-        memory_needed(samples, length),
-        str(dev),
-        f"{{samples}} {opts.size('samples'):,} x {{seq_len}} {opts.size('seq_len'):,}",
-        f"the GPT keeps {GPT_COPIES} x samples x {GPT_HEADS} heads x seq_len² floats",
-        "use smaller {samples} or {seq_len}",
-    )
+    what = f"{{samples}} {samples:,} x {{seq_len}} {length:,}"
+    why = f"the GPT keeps {GPT_COPIES} x samples x {GPT_HEADS} heads x seq_len² floats"
+    check_fits(memory_needed(samples, length), str(dev), what, why, "use smaller {samples} or {seq_len}")
     result = ReceptiveFieldResult(device=str(dev), samples=samples)
     try:
-        cost = _cost(opts, dev)
+        cost = _cost(samples, length, opts.seed, dev)
         if cost is not None:
             announce(cost, "the receptive fields", "fewer samples", reporter)
         from hw2cli.padding.model import LAYERS
 
         reporter.start("fields", "receptive fields", total=len(LAYERS) + GPT_LAYERS)
-        cnn, gpt = (
-            cnn_fields(opts.seed, samples),
-            gpt_fields(opts.seed, samples, length, dev),
-        )
-        for row, grad in itertools.chain(cnn, gpt):
+        fields = itertools.chain(cnn_fields(opts.seed, samples), gpt_fields(opts.seed, samples, length, dev))
+        for row, grad in fields:
             result.rows.append(row)
             (result.cnn_maps if row.model == "cnn" else result.gpt_maps).append(grad.tolist())
             reporter.update("fields", advance=1)

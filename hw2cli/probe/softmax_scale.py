@@ -134,9 +134,8 @@ def _saturation_verdict(result: SoftmaxScaleResult) -> Verdict:
     if slope <= FALLS:
         return Verdict(claim, measurement, HOLDS, "the unscaled gradient falls as d_k grows")
     if raw.max_prob >= SATURATED:
-        return Verdict(
-            claim, measurement, FAILS, "saturated, yet the unscaled gradient does not fall with d_k"
-        )
+        why = "saturated, yet the unscaled gradient does not fall with d_k"
+        return Verdict(claim, measurement, FAILS, why)
     why = (
         f"the unscaled softmax is not saturated at d_k <= {top} (max prob {raw.max_prob:.2f} < {SATURATED}): "
         "there a sharper softmax has the larger gradient; measure larger d_k"

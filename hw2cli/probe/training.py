@@ -61,9 +61,8 @@ def trainings(
     with training_text(opts, reporter) as txt:
         announce_estimate(opts, len(configs) * len(opts.seeds), f"the {what} trainings", reporter)
         for seed in opts.seeds:
-            spec = _gpt.train_options(
-                txt, opts.size("steps"), seed, opts.device, opts.block_size, opts.batch_size
-            )
+            size = (opts.block_size, opts.batch_size)
+            spec = _gpt.train_options(txt, opts.size("steps"), seed, opts.device, *size)
             for key, (label, kwargs) in configs.items():
                 trained = _gpt.train_gpt(spec, f"{label}, seed {seed}", reporter, **kwargs)
                 if trained.interrupted:
