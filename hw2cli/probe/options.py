@@ -89,9 +89,8 @@ class ProbeOptions:
 class TrainingProbeOptions(ProbeOptions):
     """What the probes that train GPTs take besides: steps, repeats (seeds) and the text."""
 
-    steps: int | None = sized(
-        500, 300, STEPS
-    )  # quick: the fewest at which the verdicts are the default run's
+    # quick: the fewest steps at which the probe's verdicts are the default run's
+    steps: int | None = sized(500, 300, STEPS)
     repeats: int | None = sized(3, 2, REPEATS)
     txt_file: str | None = option(
         None, TXT_FILE, show_default="Grimm's fairy tales, downloaded once; quick: hw2's own docstrings"
