@@ -24,10 +24,10 @@ from hw2cli.probe.common import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
-    PARTLY,
     Verdict,
     band,
     cell,
+    combine,
     compared,
     mean,
     mean_spread,
@@ -120,13 +120,12 @@ def _diversity_verdict(result: HeadsResult) -> Verdict | None:
         return Verdict(claim, measurement, INCONCLUSIVE, why)
     if min(len(r.js_seeds) for r in multi) < 2:
         return Verdict(claim, measurement, INCONCLUSIVE, "one training: no spread between seeds to judge by")
-    kinds = [band(r.js_seeds, [DIFFERENT], ["alike", "different"]) for r in multi]
-    if None in kinds:
+    kinds = [band(r.js_seeds, [DIFFERENT], [FAILS, HOLDS]) or INCONCLUSIVE for r in multi]  # alike, different
+    if INCONCLUSIVE in kinds:
         why = f"for some head counts the seeds fall on both sides of {DIFFERENT} bits"
         return Verdict(claim, measurement, INCONCLUSIVE, why)
-    verdict = HOLDS if set(kinds) == {"different"} else (FAILS if set(kinds) == {"alike"} else PARTLY)
     why = f"{DIFFERENT} bits or more counts as different, in every seed"
-    return Verdict(claim, measurement, verdict, why)
+    return Verdict(claim, measurement, combine(kinds), why)
 
 
 def _loss_verdict(result: HeadsResult) -> Verdict | None:

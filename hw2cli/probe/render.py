@@ -107,14 +107,6 @@ def distinct_lines(ax: Any, curves: dict[str, list[tuple[float, float]]]) -> Non
         line, marker = _STYLES[k % len(_STYLES)]
         note = f" (lies on {same[0]})" if same else ""
         every = max(len(curves), len(xs) // 12)  # markers of coinciding curves fall between each other's
-        ax.plot(
-            xs,
-            ys,
-            linestyle=line,
-            marker=marker,
-            markevery=(k % every, every),
-            markersize=4,
-            lw=1.4 if k == 0 else 1.1,
-            label=label + note,
-        )
+        style = dict(linestyle=line, marker=marker, markevery=(k % every, every), markersize=4)
+        ax.plot(xs, ys, **style, lw=1.4 if k == 0 else 1.1, label=label + note)
         drawn[label] = ys
