@@ -33,12 +33,6 @@ app = typer.Typer(
 )
 
 
-def _plot(result: Any, path: Path) -> None:
-    from hw2cli.probe.plot import plot
-
-    plot(result, path)
-
-
 def _command(probe: Probe) -> Any:
     """The command of one probe; its text is an input no output may replace."""
 
@@ -56,7 +50,7 @@ def _command(probe: Probe) -> Any:
             lambda reporter: probe.function()(opts, reporter),
             render,
             json_path=json_path,
-            outputs={"plot": (plot, _plot)},
+            outputs={"plot": (plot, render.plot)},
             inputs={"--txt-file": None if txt is None else Path(txt)},
             quiet=quiet,
             threads=threads if probe.threads else None,

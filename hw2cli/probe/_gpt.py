@@ -8,7 +8,7 @@ comes back in its result. Nothing here copies the trainer or the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -20,7 +20,7 @@ from hw2cli.common.progress import Reporter
 from hw2cli.gpt import model as gpt_model
 from hw2cli.gpt.data import CharTokenizer, load_text, split_data
 from hw2cli.gpt.options import TrainOptions
-from hw2cli.gpt.train import train
+from hw2cli.gpt.train import TrainResult, train
 
 
 def make_config(
@@ -65,19 +65,6 @@ def attention_maps(model: gpt_model.GPT, idx: torch.Tensor) -> list[torch.Tensor
     return list(maps)
 
 
-@dataclass
-class Trained:
-    """A model trained by the project's trainer, back in memory, with its losses."""
-
-    label: str
-    model: gpt_model.GPT
-    tokenizer: CharTokenizer
-    val_loss: float | None
-    steps: int
-    interrupted: bool
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-
-
 def train_options(
     txt_file: str | None, steps: int, seed: int, device: str, block_size: int = 64, batch_size: int = 32
 ) -> TrainOptions:
@@ -97,23 +84,15 @@ def train_options(
         eval_steps=10,
         log_interval=max(1, steps // 50),
         sample_interval=0,
+        sample_tokens=0,  # not even the greedy sample at the end
         out=None,
     )
 
 
-def train_gpt(opts: TrainOptions, label: str, reporter: Reporter, **changes: Any) -> Trained:
+def train_gpt(opts: TrainOptions, label: str, reporter: Reporter, **changes: Any) -> TrainResult:
     """Train ``opts`` with ``changes`` (e.g. ``pos_emb``, ``n_head``) by hw2cli.gpt.train.train."""
     reporter.log(f"training {label} ({opts.max_steps} steps)")
-    result = train(replace(opts, **changes), reporter=reporter)
-    return Trained(
-        label,
-        result.model,
-        result.tokenizer,
-        result.val_loss,
-        result.steps,
-        result.interrupted,
-        result.metrics,
-    )
+    return train(replace(opts, **changes), reporter=reporter)
 
 
 def validation_ids(

@@ -24,11 +24,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from rich.console import Console
-from rich.table import Table
 
 from hw2cli.common.device import resolve_device
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.estimate import Cost, announce
+from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
 from hw2cli.probe.common import (
@@ -36,9 +36,9 @@ from hw2cli.probe.common import (
     cell,
     check_fits,
     combine,
-    loglog_fit,
     loglog_slope,
     memory_growth,
+    show,
     time_growth,
 )
 from hw2cli.probe.options import AttentionCostOptions
@@ -82,9 +82,9 @@ class AttentionCostResult:
 
 def layer_ops(n: int, n_embd: int, path: str) -> float:
     """Multiply-adds of one forward pass of the layer at length n if attention is quadratic:
-    the projections (4 n C^2: q, k, v and the output) plus the scores and the weighted sum
-    (2 n^2 C; sdpa's causal kernel may skip the masked half, so n^2 C: the smaller count keeps
-    the verdict conservative). The backward pass scales both alike."""
+    the projections (4 n C^2) plus the scores and the weighted sum (2 n^2 C; sdpa's causal
+    kernel may skip the masked half, so n^2 C: the smaller count keeps the verdict
+    conservative). The backward pass scales both alike."""
     return 4 * n * n_embd**2 + (2 if path == "explicit" else 1) * n * n * n_embd
 
 
@@ -112,19 +112,17 @@ def _glibc(name: str, *args: int) -> None:
 
 
 def _reset_peak_rss() -> None:
-    """Reset VmHWM to the current RSS (Linux: ``5`` into /proc/self/clear_refs). A forked child
-    starts with its parent's resident pages as its peak, which would hide the measured rise
-    whenever the parent was larger than the workload (a test suite, a notebook)."""
+    """Reset VmHWM to the current RSS: a forked child starts with its parent's resident pages as
+    its peak, which would hide the measured rise whenever the parent was larger (a test suite)."""
     with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
         f.write("5")
 
 
 def _time(fn, device: torch.device) -> tuple[float, float, int]:
     """The fastest of at least MIN_REPEATS calls of ``fn()`` (more while they fill less than
-    MIN_SECONDS), how much slower the lower quartile of the calls was (the spread among the
-    fast calls, which the fastest is taken from; the slow ones only show how busy the machine
-    was), and the number of calls. The memory call just before is the warm-up. CPU: process
-    CPU time; CUDA: wall time between synchronisations."""
+    MIN_SECONDS), how much slower the lower quartile was (the spread among the fast calls; the
+    slow ones only show how busy the machine was) and the number of calls. CPU: process CPU
+    time; CUDA: wall time between synchronisations."""
     cuda = device.type == "cuda"
     clock = time.perf_counter if cuda else time.process_time
     times: list[float] = []
@@ -219,7 +217,13 @@ def _measure_cpu(n, path, n_embd, n_head, seed) -> tuple[tuple[float, float, int
     return value, peak
 
 
-def _measure_cuda(n, path, n_embd, n_head, seed, device) -> tuple[tuple[float, float, int], int]:
+def measure_point(
+    n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int = 0
+) -> tuple[tuple[float, float, int], int]:
+    """((fastest seconds per call, spread, repeats), peak bytes added by one call) of ``path``
+    at length ``n``."""
+    if device.type != "cuda":
+        return _measure_cpu(n, path, n_embd, n_head, seed)
     _workload(min(n, 16), path, n_embd, n_head, device, seed)()  # cuBLAS workspaces and the like
     fn = _workload(n, path, n_embd, n_head, device, seed)
     torch.cuda.synchronize(device)
@@ -234,46 +238,31 @@ def _measure_cuda(n, path, n_embd, n_head, seed, device) -> tuple[tuple[float, f
     return timing, peak
 
 
-def measure_point(
-    n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int = 0
-) -> tuple[tuple[float, float, int], int]:
-    """((fastest seconds per call, spread, repeats), peak bytes added by one call) of ``path``
-    at length ``n``."""
-    if device.type == "cuda":
-        return _measure_cuda(n, path, n_embd, n_head, seed, device)
-    return _measure_cpu(n, path, n_embd, n_head, seed)
-
-
 def _verdicts(result: AttentionCostResult) -> list[Verdict]:
-    """Per claim: each of the two paths decides (time_growth, memory_growth), then combine."""
-
-    def fmt(x):
-        return "-" if x is None else f"{x:.2f}"
-
-    growth = {}
-    for path in ("explicit", "sdpa"):
+    """Fit each path's slopes over the largest sizes (into ``result.slopes``); per claim (time,
+    memory) the explicit and sdpa paths decide, then :func:`combine`."""
+    by_claim: dict[str, dict] = {"time": {}, "memory": {}}
+    for path in PATHS:
         pts = [p for p in result.points if p.path == path and p.n >= result.fit_from_n]
         ns = [p.n for p in pts]
-        growth[path] = (
-            time_growth(
-                ns,
-                [p.seconds for p in pts],
-                [p.spread for p in pts],
-                quadratic_slope(ns, result.n_embd, path),
-            ),
-            memory_growth(ns, [p.peak_bytes or 0 for p in pts], [p.theory_bytes for p in pts]),
-        )
-    kv = result.slopes.get("kv-cache", {}).get("time")
+        quadratic = None if path == "kv-cache" else quadratic_slope(ns, result.n_embd, path)
+        t = time_growth(ns, [p.seconds for p in pts], [p.spread for p in pts], quadratic)
+        m = memory_growth(ns, [p.peak_bytes or 0 for p in pts], [p.theory_bytes for p in pts])
+        error = None if t.slope is None else t.error
+        result.slopes[path] = dict(time=t.slope, time_error=error, memory=m.slope, quadratic_model=quadratic)
+        if path != "kv-cache":
+            by_claim["time"][path], by_claim["memory"][path] = t, m
     out = []
-    for i, (claim, what) in enumerate((("time", "time"), ("memory", "peak memory"))):
-        per_path = {path: g[i] for path, g in growth.items()}
+    for claim, per_path in by_claim.items():
+        timed = claim == "time"
         slopes = ", ".join(
-            f"{path} {fmt(g.slope)}" + (f" ± {g.error:.2f}" if i == 0 and g.slope is not None else "")
+            f"{path} {cell(g.slope, '.2f')}" + (f" ± {g.error:.2f}" if timed and g.slope is not None else "")
             for path, g in per_path.items()
         )
+        what = "time" if timed else "peak memory"
         measurement = f"log-log slope of {what} for n >= {result.fit_from_n}: {slopes}"
-        if i == 0:
-            measurement += f" (a KV-cached step: {fmt(kv)} per token)"
+        if timed:
+            measurement += f" (a KV-cached step: {cell(result.slopes['kv-cache']['time'], '.2f')} per token)"
         reasons = "; ".join(f"{path}: {g.verdict}, {g.reason}" for path, g in per_path.items())
         verdict = combine([g.verdict for g in per_path.values()])
         out.append(Verdict(f"attention {claim} grows as n^2", measurement, verdict, reasons))
@@ -286,16 +275,17 @@ def memory_needed(n: int, n_embd: int, n_head: int) -> int:
     return SCORE_COPIES * n * n * n_head * 4 + 64 * n * n_embd * 4
 
 
-def _estimate(ns: list[int], opts: AttentionCostOptions, dev: torch.device) -> float:
-    """Seconds the run will take: one explicit point at CALIBRATION_N measured here, scaled as
-    n² (as n below it), times the calls per point (warm-ups, the memory call, the repeats)."""
-    (t_cal, _, _), _ = measure_point(CALIBRATION_N, "explicit", opts.n_embd, opts.n_head, dev, opts.seed)
-    total = 0.0
+def _cost(ns: list[int], layer: tuple[int, int], dev: torch.device, seed: int) -> Cost:
+    """One explicit call at CALIBRATION_N timed here, scaled as n² (as n below it), times the
+    calls per point (warm-ups, the memory call, the repeats), for explicit and sdpa alike."""
+    (t_cal, _, _), _ = measure_point(CALIBRATION_N, "explicit", *layer, dev, seed)
+    calls = 0.0
     for n in ns:
-        t = t_cal * max(n / CALIBRATION_N, (n / CALIBRATION_N) ** 2)
-        calls = 2 + max(MIN_REPEATS, min(MAX_REPEATS, math.ceil(MIN_SECONDS / t)))
-        total += 2 * calls * t + 0.1 * len(PATHS)  # explicit and sdpa alike; a fork per point
-    return total
+        scale = max(n / CALIBRATION_N, (n / CALIBRATION_N) ** 2)
+        repeats = max(MIN_REPEATS, min(MAX_REPEATS, math.ceil(MIN_SECONDS / (t_cal * scale))))
+        calls += 2 * (2 + repeats) * scale
+    basis = f"one call at n={CALIBRATION_N} timed here, scaled as n²"
+    return Cost(t_cal, calls, basis, fixed_s=0.1 * len(PATHS) * len(ns))  # a fork per point
 
 
 def attention_cost(
@@ -309,45 +299,28 @@ def attention_cost(
     cuda = dev.type == "cuda"
     if not cuda and not os.path.exists("/proc/self/status"):
         raise Hw2Error("measuring CPU memory needs Linux's /proc; run on Linux or on a CUDA device")
-    ns = list(opts.sizes or (DEFAULT_N_CUDA if cuda else DEFAULT_N_CPU))
+    ns = list(opts.size("n") or (DEFAULT_N_CUDA if cuda else DEFAULT_N_CPU))
+    layer = (opts.n_embd, opts.n_head)
 
     def largest(free: int) -> str:
-        fits = [n for n in (2**k for k in range(1, 17)) if memory_needed(n, opts.n_embd, opts.n_head) <= free]
+        fits = [n for n in (2**k for k in range(1, 17)) if memory_needed(n, *layer) <= free]
         return f"use {{n}} up to {fits[-1]:,}" if fits else "free some memory"
 
-    check_fits(
-        memory_needed(max(ns), opts.n_embd, opts.n_head),
-        str(dev),
-        f"{{n}} {max(ns):,}",
-        f"the explicit path holds {SCORE_COPIES} n x n float32 matrices per head, {{n_head}} {opts.n_head}",
-        largest,
-    )
+    why = f"the explicit path holds {SCORE_COPIES} n x n float32 matrices per head, {{n_head}} {opts.n_head}"
+    check_fits(memory_needed(max(ns), *layer), str(dev), f"{{n}} {max(ns):,}", why, largest)
     fit_from = ns[-FIT_POINTS] if len(ns) >= FIT_POINTS else ns[0]
-    result = AttentionCostResult(
-        device=str(dev),
-        n_embd=opts.n_embd,
-        n_head=opts.n_head,
-        fit_from_n=fit_from,
-        memory_method="torch.cuda.max_memory_allocated"
-        if cuda
-        else "peak RSS (VmHWM) rise of a forked process per point",
-        timing_method=f"wall time between CUDA synchronisations, fastest of {MIN_REPEATS}+ calls"
-        if cuda
-        else f"process CPU time on one thread, fastest of {MIN_REPEATS}+ calls",
-    )
+    memory, timing = "peak RSS (VmHWM) rise of a forked process per point", "process CPU time on one thread"
+    if cuda:
+        memory, timing = "torch.cuda.max_memory_allocated", "wall time between CUDA synchronisations"
+    timing += f", fastest of {MIN_REPEATS}+ calls"
+    result = AttentionCostResult(str(dev), *layer, memory, fit_from, timing)
     try:
-        how = f"one call at n={CALIBRATION_N} timed here, scaled as n²"
-        note = estimate_message(
-            _estimate(ns, opts, dev), "the attention-cost measurements", how, "measure fewer or smaller n"
-        )
-        if note:
-            reporter.note(note)
+        cost = _cost(ns, layer, dev, opts.seed)
+        announce(cost, "the attention-cost measurements", "measure fewer or smaller n", reporter)
         reporter.start("cost", "attention cost", total=len(ns) * len(PATHS))
         for n in ns:
             for path in PATHS:
-                (seconds, spread, repeats), peak = measure_point(
-                    n, path, opts.n_embd, opts.n_head, dev, opts.seed
-                )
+                (seconds, spread, repeats), peak = measure_point(n, path, *layer, dev, opts.seed)
                 result.points.append(
                     CostPoint(n, path, seconds, peak, n * n * opts.n_head * 4, spread, repeats)
                 )
@@ -355,16 +328,6 @@ def attention_cost(
     except KeyboardInterrupt:
         result.interrupted = True
     reporter.finish("cost")
-    for path in PATHS:
-        pts = [p for p in result.points if p.path == path and p.n >= fit_from]
-        ns_fit = [p.n for p in pts]
-        slope, error = loglog_fit(ns_fit, [p.seconds for p in pts], [p.spread for p in pts])
-        result.slopes[path] = {
-            "time": slope,
-            "time_error": None if slope is None else error,
-            "memory": loglog_slope(ns_fit, [p.peak_bytes for p in pts]),
-            "quadratic_model": None if path == "kv-cache" else quadratic_slope(ns_fit, opts.n_embd, path),
-        }
     result.verdicts = _verdicts(result)
     return result
 
@@ -377,40 +340,45 @@ _LABELS = {
 
 
 def tables(r: AttentionCostResult, console: Console) -> None:
-    table = Table(
-        title=f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
+    show(
+        console,
+        f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
         f"on {r.device} (time: {r.timing_method}; memory: {r.memory_method})",
+        ("n", "path", "time (ms)", "repeats' spread", "peak memory (MiB)", "n²·heads·4 (MiB)"),
+        [
+            (
+                str(p.n),
+                p.path,
+                cell(p.seconds * 1e3),
+                f"{p.spread:.0%}",
+                cell(None if p.peak_bytes is None else p.peak_bytes / 2**20, ".2f"),
+                cell(p.theory_bytes / 2**20, ".2f"),
+            )
+            for p in r.points
+        ],
+        left=("path",),
         caption="time: the fastest repeat; repeats' spread: how much slower the fastest quarter of the "
         "repeats was than that",
     )
-    for col in ("n", "path", "time (ms)", "repeats' spread", "peak memory (MiB)", "n²·heads·4 (MiB)"):
-        table.add_column(col, justify="right" if col != "path" else "left")
-    for p in r.points:
-        peak = None if p.peak_bytes is None else p.peak_bytes / 2**20
-        table.add_row(
-            str(p.n),
-            p.path,
-            cell(p.seconds * 1e3),
-            f"{p.spread:.0%}",
-            cell(peak, ".2f"),
-            cell(p.theory_bytes / 2**20, ".2f"),
-        )
-    console.print(table)
-    slopes = Table(
-        title=f"Fitted log-log slopes for n ≥ {r.fit_from_n} (2 = quadratic, 1 = linear; ± the spread between repeats)"
+    show(
+        console,
+        f"Fitted log-log slopes for n ≥ {r.fit_from_n} (2 = quadratic, 1 = linear; ± the spread between repeats)",
+        ("path", "time", "if attention were quadratic", "memory"),
+        [
+            (
+                _LABELS.get(path, path),
+                cell(s["time"], ".2f") + ("" if s.get("time_error") is None else f" ± {s['time_error']:.2f}"),
+                cell(s.get("quadratic_model"), ".2f"),
+                cell(s["memory"], ".2f"),
+            )
+            for path, s in r.slopes.items()
+        ],
+        left=("path",),
     )
-    for col in ("path", "time", "if attention were quadratic", "memory"):
-        slopes.add_column(col, justify="right" if col != "path" else "left")
-    for path, s in r.slopes.items():
-        t = cell(s["time"], ".2f") + ("" if s.get("time_error") is None else f" ± {s['time_error']:.2f}")
-        slopes.add_row(
-            _LABELS.get(path, path), t, cell(s.get("quadratic_model"), ".2f"), cell(s["memory"], ".2f")
-        )
-    console.print(slopes)
 
 
 def figure(r: AttentionCostResult) -> Any:
-    from hw2cli.probe.plot import finish, new_figure
+    from hw2cli.probe.render import finish, new_figure
 
     fig = new_figure(figsize=(10, 4))
     ax_t, ax_m = fig.subplots(1, 2)

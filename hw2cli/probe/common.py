@@ -1,19 +1,23 @@
-"""What the probes share: the verdict record and the rules that turn measurements into verdicts.
+"""What the probes share: the verdict record, the rules that turn measurements into verdicts,
+and their table cells.
 
 A verdict is one of holds / partly / does not hold / inconclusive. A measurement decides only
 when the effect it looks for is larger than what could move it otherwise: the spread between
 repeats (timings) or between trainings with other seeds, the fixed costs that dominate at small
 sizes, a model that has not learned yet. Otherwise the verdict is inconclusive and ``reason``
-says why and what to change. The functions below are pure (numbers in, verdicts out), so they
-are tested on constructed measurements (tests/test_probe_verdicts.py).
+says why and what to change. The rules are pure (numbers in, verdicts out), so they are tested
+on constructed measurements (tests/probe/test_probe_verdicts.py).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
 
 from hw2cli.common.options import OptionError
 
@@ -23,8 +27,7 @@ VERDICTS = (HOLDS, PARTLY, FAILS, INCONCLUSIVE)
 
 @dataclass
 class Verdict:
-    """One claim of the report, what was measured, the outcome and why (a reason is always
-    given for inconclusive)."""
+    """One claim of the report, what was measured, the outcome and why (always for inconclusive)."""
 
     claim: str
     measurement: str
@@ -33,10 +36,8 @@ class Verdict:
 
 
 def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Least-squares slope of log(y) against log(x): the exponent p of y ~ x^p.
-
-    None when fewer than two points have positive x and y.
-    """
+    """Least-squares slope of log(y) against log(x), the exponent p of y ~ x^p (None: fewer than
+    two points with positive x and y)."""
     return loglog_fit(xs, ys)[0]
 
 
@@ -65,9 +66,9 @@ def loglog_fit(
 
 
 def combine(verdicts: Sequence[str]) -> str:
-    """One claim measured several ways (paths, head counts): holds when every way holds, does
-    not hold when none does, partly when some do; inconclusive as soon as one way cannot decide
-    (it could turn the claim either way)."""
+    """One claim measured several ways (paths): holds when every way holds, does not hold when
+    none does, else partly; inconclusive as soon as one way cannot decide (it could turn the
+    claim either way)."""
     if not verdicts or INCONCLUSIVE in verdicts:
         return INCONCLUSIVE
     if all(v == HOLDS for v in verdicts):
@@ -97,15 +98,12 @@ class Growth:
 def time_growth(
     ns: Sequence[int], best: Sequence[float], spread: Sequence[float], quadratic_slope: float | None
 ) -> Growth:
-    """Does the time grow as n² over these sizes?
-
-    ``best``: the fastest repeat per size; ``spread``: how much slower the fast repeats were;
-    ``quadratic_slope``: the slope the measured work's operation count has over these sizes *if*
-    attention is quadratic (a linear attention gives 1). The time decides for whichever of the
-    two it is nearer, when the two differ enough (at small n the linear projections dominate
-    both), it grows at least linearly (else fixed per-call costs dominate) and the repeats'
-    spread cannot carry it across the midpoint.
-    """
+    """Does the time (``best``: the fastest repeat per size, ``spread``: how much slower the
+    fast repeats were) grow as n²? ``quadratic_slope``: the slope of the work's operation count
+    *if* attention is quadratic (linear attention gives 1). The time decides for the nearer of
+    the two when they differ enough (at small n the linear projections dominate both), it grows
+    at least linearly (else fixed per-call costs dominate) and the spread cannot carry it
+    across the midpoint."""
     slope, error = loglog_fit(ns, best, spread)
 
     def growth(verdict: str, reason: str) -> Growth:
@@ -141,13 +139,10 @@ def time_growth(
 
 
 def memory_growth(ns: Sequence[int], peak: Sequence[float], score_bytes: Sequence[float]) -> Growth:
-    """Does the memory grow as n² over these sizes?
-
-    ``peak``: the memory one call added; ``score_bytes``: one n×n score matrix per head. Holds
-    when the path keeps at least that at the largest n and its memory grows with a slope nearer
-    2 than 1; does not hold when it adds less than one score matrix at the largest n (it cannot
-    be keeping the scores); otherwise fixed buffers still weigh and larger n must decide.
-    """
+    """Does the memory one call added (``peak``) grow as n²? Holds when the path keeps at least
+    one n×n score matrix per head (``score_bytes``) at the largest n and grows with a slope
+    nearer 2 than 1; does not hold when it adds less (it cannot be keeping the scores);
+    otherwise fixed buffers still weigh and larger n must decide."""
     pts = [(n, p, s) for n, p, s in zip(ns, peak, score_bytes, strict=True) if p and p > 0]
     slope, error = loglog_fit([p[0] for p in pts], [p[1] for p in pts])
 
@@ -184,10 +179,15 @@ def spread(values: Sequence[float]) -> float:
     return max(values) - min(values) if values else math.nan
 
 
+def mean(values: Sequence[float]) -> float | None:
+    """The mean over the seeds; None when there is none."""
+    return statistics.fmean(values) if values else None
+
+
 def compare(a: Sequence[float], b: Sequence[float]) -> int | None:
-    """+1 when the mean of ``a`` exceeds the mean of ``b`` by more than the spread (max - min)
-    of either, -1 when it falls short by more, 0 when the difference is within the spread;
-    None when either has fewer than two values (no spread to compare with)."""
+    """+1 when the mean of ``a`` exceeds the mean of ``b`` by more than the spread of either,
+    -1 when it falls short by more, 0 within the spread; None when either has fewer than two
+    values (no spread to compare with)."""
     if len(a) < 2 or len(b) < 2:
         return None
     diff = statistics.fmean(a) - statistics.fmean(b)
@@ -201,7 +201,7 @@ def compare(a: Sequence[float], b: Sequence[float]) -> int | None:
 
 def compared(claim: str, measurement: str, a: Sequence[float], b: Sequence[float]) -> Verdict:
     """Holds when ``a``'s mean exceeds ``b``'s beyond the seeds' spread, does not hold when it
-    falls short beyond it (:func:`compare`), else inconclusive."""
+    falls short beyond it, else inconclusive."""
     outcome = compare(a, b)
     if outcome is None:
         return Verdict(claim, measurement, INCONCLUSIVE, "one training each: no spread to compare with")
@@ -213,8 +213,8 @@ def compared(claim: str, measurement: str, a: Sequence[float], b: Sequence[float
 
 def band(values: Sequence[float], edges: Sequence[float], labels: Sequence[str]) -> str | None:
     """The label of the band every value falls in: ``labels[i]`` covers values below
-    ``edges[i]`` (and at or above ``edges[i - 1]``), the last label everything at or above the
-    last edge. None when the values straddle an edge (their spread cannot decide)."""
+    ``edges[i]`` (and at or above ``edges[i - 1]``), the last label the rest. None when the
+    values straddle an edge (their spread cannot decide)."""
     found = {labels[sum(v >= e for e in edges)] for v in values}
     return found.pop() if len(found) == 1 else None
 
@@ -248,8 +248,25 @@ def cell(value: float | None, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def mean_spread(mean: float | None, values: Sequence[float], spec: str = ".3f") -> str:
+def mean_spread(avg: float | None, values: Sequence[float], spec: str = ".3f") -> str:
     """``2.295 (0.047)``: the mean over the seeds and their spread (largest - smallest)."""
-    if mean is None or len(values) < 2:
-        return cell(mean, spec)
-    return f"{mean:{spec}} ({spread(values):{spec}})"
+    if avg is None or len(values) < 2:
+        return cell(avg, spec)
+    return f"{avg:{spec}} ({spread(values):{spec}})"
+
+
+def show(
+    console: Console,
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    left: Sequence[str] = (),
+    caption: str | None = None,
+) -> None:
+    """Print one table of a probe: numbers right-aligned, the ``left`` columns (text) not."""
+    table = Table(title=title, caption=caption)
+    for col in columns:
+        table.add_column(col, justify="left" if col in left else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

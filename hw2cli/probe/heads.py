@@ -10,14 +10,12 @@ are alike without telling anything, so their distance from uniform is measured t
 from __future__ import annotations
 
 import itertools
-import statistics
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt.model import PRESETS
@@ -26,12 +24,14 @@ from hw2cli.probe.common import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
-    PARTLY,
     Verdict,
     band,
     cell,
+    combine,
     compared,
+    mean,
     mean_spread,
+    show,
     spread,
 )
 from hw2cli.probe.options import HeadsOptions
@@ -120,14 +120,12 @@ def _diversity_verdict(result: HeadsResult) -> Verdict | None:
         return Verdict(claim, measurement, INCONCLUSIVE, why)
     if min(len(r.js_seeds) for r in multi) < 2:
         return Verdict(claim, measurement, INCONCLUSIVE, "one training: no spread between seeds to judge by")
-    kinds = [band(r.js_seeds, [DIFFERENT], ["alike", "different"]) for r in multi]
-    if None in kinds:
+    kinds = [band(r.js_seeds, [DIFFERENT], [FAILS, HOLDS]) or INCONCLUSIVE for r in multi]  # alike, different
+    if INCONCLUSIVE in kinds:
         why = f"for some head counts the seeds fall on both sides of {DIFFERENT} bits"
         return Verdict(claim, measurement, INCONCLUSIVE, why)
-    verdict = HOLDS if set(kinds) == {"different"} else (FAILS if set(kinds) == {"alike"} else PARTLY)
-    return Verdict(
-        claim, measurement, verdict, f"{DIFFERENT} bits or more counts as different, in every seed"
-    )
+    why = f"{DIFFERENT} bits or more counts as different, in every seed"
+    return Verdict(claim, measurement, combine(kinds), why)
 
 
 def _loss_verdict(result: HeadsResult) -> Verdict | None:
@@ -156,11 +154,12 @@ def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) ->
     held-out text."""
     opts = opts or HeadsOptions()
     reporter = reporter or Reporter()
-    result = HeadsResult(opts.device, WIDTH, LAYERS, opts.train_steps, seeds=opts.seeds)
-    rows = {h: HeadsRow(h, WIDTH // h, 0, None, None) for h in opts.counts}
-    focus: dict[int, list[float]] = {h: [] for h in opts.counts}
+    result = HeadsResult(opts.device, WIDTH, LAYERS, opts.size("steps"), seeds=opts.seeds)
+    counts = opts.size("heads")
+    rows = {h: HeadsRow(h, WIDTH // h, 0, None, None) for h in counts}
+    focus: dict[int, list[float]] = {h: [] for h in counts}
     configs = {
-        h: (f"{h} head{'s' if h > 1 else ''}", {"model_type": MODEL_TYPE, "n_head": h}) for h in opts.counts
+        h: (f"{h} head{'s' if h > 1 else ''}", {"model_type": MODEL_TYPE, "n_head": h}) for h in counts
     }
     try:
         for txt, seed, h, t in training.trainings(opts, reporter, "heads", configs):
@@ -178,16 +177,14 @@ def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) ->
             if h not in result.maps:  # the figure: the first seed's model
                 prompt = val[: min(PROMPT_LENGTH, opts.block_size)]
                 result.prompt = t.tokenizer.decode(prompt.tolist())
-                result.maps[h] = (
-                    _gpt.attention_maps(model, prompt[None].to(result.device))[-1][0].cpu().tolist()
-                )
+                last = _gpt.attention_maps(model, prompt[None].to(result.device))[-1]
+                result.maps[h] = last[0].cpu().tolist()
     except KeyboardInterrupt:
         result.interrupted = True
     for h, row in rows.items():
         if focus[h]:
-            row.val_loss = statistics.fmean(row.val_losses) if row.val_losses else None
-            row.js_bits = statistics.fmean(row.js_seeds) if row.js_seeds else None
-            row.focus_bits = statistics.fmean(focus[h])
+            row.val_loss, row.js_bits = mean(row.val_losses), mean(row.js_seeds)
+            row.focus_bits = mean(focus[h])
             result.rows.append(row)
     result.verdicts = _verdicts(result)
     return result
@@ -195,26 +192,20 @@ def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) ->
 
 def tables(r: HeadsResult, console: Console) -> None:
     seeds = ", ".join(map(str, r.seeds))
-    table = Table(
-        title=f"{r.layers} layers x width {r.width}, {r.train_steps} steps, means over seeds {seeds}, on {r.device}"
-    )
-    for col in ("heads", "head size", "parameters", "val loss (spread)", "JS bits (spread)", "from uniform"):
-        table.add_column(col, justify="right")
-    for row in r.rows:
-        table.add_row(
-            str(row.n_head),
-            str(row.head_size),
-            f"{row.num_params:,}",
-            mean_spread(row.val_loss, row.val_losses),
-            mean_spread(row.js_bits, row.js_seeds, ".2f"),
-            cell(row.focus_bits, ".2f"),
-        )
-    console.print(table)
+    title = f"{r.layers} layers x width {r.width}, {r.train_steps} steps, means over seeds {seeds}"
+    title += f", on {r.device}"
+    columns = ("heads", "head size", "parameters", "val loss (spread)", "JS bits (spread)", "from uniform")
+    rows = [
+        (str(x.n_head), str(x.head_size), f"{x.num_params:,}", mean_spread(x.val_loss, x.val_losses))
+        + (mean_spread(x.js_bits, x.js_seeds, ".2f"), cell(x.focus_bits, ".2f"))
+        for x in r.rows
+    ]
+    show(console, title, columns, rows)
 
 
 def figure(r: HeadsResult) -> Any:
     """One row per head count, one panel per head: the last layer's attention on the prompt."""
-    from hw2cli.probe.plot import new_figure
+    from hw2cli.probe.render import new_figure
 
     counts = sorted(r.maps, key=int)
     cols = max((int(h) for h in counts), default=1)

@@ -1,15 +1,17 @@
 """The options of `hw2 probe NAME`, one dataclass per probe (hw2cli.common.options): the CLI
 derives its flags from them, the library functions take them. No torch here. Size lists (``n``,
 ``dk``, ``heads``) are comma-separated text or integers, a tuple once checked; what a size
-implies for memory is checked by the probe itself (it needs the device). The properties give
-the sizes a run uses: the given ones, else the quick or the default ones.
+implies for memory is checked by the probe itself (it needs the device). A size left out (None)
+is its default or its quick one, declared once with :func:`sized` and picked by
+:meth:`ProbeOptions.size`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any
 
 from hw2cli.common.options import DEVICE, SEED, TXT_FILE, OptionError, Spec, check, option
 
@@ -18,19 +20,20 @@ GPT_WIDTH = 48  # gpt-nano's width: the heads probe splits it into 1, 2, 4 ... h
 HEAD_COUNTS = tuple(h for h in range(1, GPT_WIDTH + 1) if GPT_WIDTH % h == 0 and (GPT_WIDTH // h) % 2 == 0)
 
 QUICK = Spec("Small sizes: seconds to a minute on a laptop CPU, offline; verdicts may then say inconclusive.")
-STEPS = Spec(
-    "Training steps per model.",
-    min=1,
-    max=100_000,
-    show_default="500 (quick: softmax-scale 200, heads 300, positions 400)",
-)
+STEPS = Spec("Training steps per model.", min=1, max=100_000)
 REPEATS = Spec(
     "Trainings per configuration, with seeds SEED, SEED+1, ...: a difference counts only when it "
     "exceeds their spread.",
     min=2,
     max=100,
-    show_default="3 (quick: 2)",
 )
+
+
+def sized(default: Any, quick: Any, spec: Spec, shown: str = "") -> Any:
+    """An option left out (None) for its ``default`` size, or its ``quick`` one with --quick;
+    --help shows both (``shown`` where a list is too long to show)."""
+    spec = dataclasses.replace(spec, show_default=shown or f"{default} (quick: {quick})")
+    return dataclasses.field(default=None, metadata={"hw2": spec, "sizes": (default, quick)})
 
 
 def parse_sizes(
@@ -73,28 +76,30 @@ class ProbeOptions:
     def __post_init__(self) -> None:
         check(self)
 
+    def size(self, name: str) -> Any:
+        """The size ``name`` a run uses: the given one, else its quick or default size (:func:`sized`)."""
+        value = getattr(self, name)
+        if value is None:
+            default, quick = next(f for f in dataclasses.fields(self) if f.name == name).metadata["sizes"]
+            value = quick if self.quick else default
+        return value
+
 
 @dataclass
 class TrainingProbeOptions(ProbeOptions):
     """What the probes that train GPTs take besides: steps, repeats (seeds) and the text."""
 
-    steps: int | None = option(None, STEPS)
-    repeats: int | None = option(None, REPEATS)
+    # quick: the fewest steps at which the probe's verdicts are the default run's
+    steps: int | None = sized(500, 300, STEPS)
+    repeats: int | None = sized(3, 2, REPEATS)
     txt_file: str | None = option(
         None, TXT_FILE, show_default="Grimm's fairy tales, downloaded once; quick: hw2's own docstrings"
     )
 
-    QUICK_STEPS: ClassVar[int] = 300  # the fewest at which the probe's verdicts are the default run's
-
-    @property
-    def train_steps(self) -> int:
-        return self.steps or (self.QUICK_STEPS if self.quick else 500)
-
     @property
     def seeds(self) -> list[int]:
         """SEED, SEED+1 ... (below 2**32): one training per seed and configuration."""
-        count = self.repeats or (2 if self.quick else 3)
-        return [(self.seed + i) % 2**32 for i in range(count)]
+        return [(self.seed + i) % 2**32 for i in range(self.size("repeats"))]
 
     @property
     def block_size(self) -> int:
@@ -107,12 +112,17 @@ class TrainingProbeOptions(ProbeOptions):
 
 @dataclass
 class AttentionCostOptions(ProbeOptions):
-    """`hw2 probe attention-cost` (Q2.1a)."""
+    """Q2.1a: time and measured peak memory of attention against n, with fitted log-log slopes.
 
-    n: str | Sequence[int] | None = option(
+    On the CPU each point is timed on one thread in process CPU time (the fastest of 5+ calls)."""
+
+    # default None: the device's sizes; quick: the three the default run fits over (at 512..2048
+    # the sdpa slope is near the midpoint between linear and quadratic, so load can leave it undecided)
+    n: str | Sequence[int] | None = sized(
         None,
-        f"Sequence lengths: powers of two from 2 to {MAX_SIZE:,}, comma-separated.",
-        show_default="64,...,4096 (CPU), ...,16384 (GPU); quick: 1024,2048,4096",
+        (1024, 2048, 4096),
+        Spec(f"Sequence lengths: powers of two from 2 to {MAX_SIZE:,}, comma-separated."),
+        "64,...,4096 (CPU), ...,16384 (GPU); quick: 1024,2048,4096",
     )
     n_embd: int = option(
         128, "Width of the attention layer (it must split into heads of even size).", min=2, max=8192
@@ -129,24 +139,17 @@ class AttentionCostOptions(ProbeOptions):
                 "e.g. {n_embd} 128 with {n_head} 4"
             )
 
-    @property
-    def sizes(self) -> tuple[int, ...] | None:
-        """The lengths to measure; None: the device's defaults."""
-        # quick: the three sizes the default run fits over (at 512..2048 the sdpa slope is near
-        # the midpoint between linear and quadratic, so load can leave it undecided)
-        return (1024, 2048, 4096) if self.n is None and self.quick else self.n
-
 
 @dataclass
 class SoftmaxScaleOptions(TrainingProbeOptions):
-    """`hw2 probe softmax-scale` (Q2.1c)."""
+    """Q2.1c: softmax saturation and gradient with and without 1/sqrt(d_k), and short trainings."""
 
-    QUICK_STEPS: ClassVar[int] = 200
-
-    dk: str | Sequence[int] | None = option(
-        None,
-        f"Head sizes d_k: powers of two from 1 to {MAX_SIZE:,}, comma-separated (trends need two).",
-        show_default="16,...,1024; quick: 16,64,256",
+    steps: int | None = sized(500, 200, STEPS)
+    dk: str | Sequence[int] | None = sized(
+        (16, 32, 64, 128, 256, 512, 1024),
+        (16, 64, 256),
+        Spec(f"Head sizes d_k: powers of two from 1 to {MAX_SIZE:,}, comma-separated (trends need two)."),
+        "16,...,1024; quick: 16,64,256",
     )
 
     def __post_init__(self) -> None:
@@ -154,16 +157,12 @@ class SoftmaxScaleOptions(TrainingProbeOptions):
         if self.dk is not None:
             self.dk = parse_sizes(self.dk, "dk")
 
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        return self.dk or ((16, 64, 256) if self.quick else (16, 32, 64, 128, 256, 512, 1024))
-
 
 @dataclass
 class PositionsOptions(TrainingProbeOptions):
-    """`hw2 probe positions` (Q2.4a/b)."""
+    """Q2.4a/b: permutation equivariance, NoPE vs learned vs RoPE, and length extrapolation."""
 
-    QUICK_STEPS: ClassVar[int] = 400  # at 300 one seed's RoPE extrapolation ratio sits at the 1.05 edge
+    steps: int | None = sized(500, 400, STEPS)  # quick at 300: one seed's RoPE ratio sits at the 1.05 edge
 
     @property
     def windows(self) -> int:  # held-out windows the trained models are measured on
@@ -172,32 +171,23 @@ class PositionsOptions(TrainingProbeOptions):
 
 @dataclass
 class ReceptiveFieldOptions(ProbeOptions):
-    """`hw2 probe receptive-field` (Q2.1b)."""
+    """Q2.1b: gradient receptive fields of the padding-bench CNN and the GPT, layer by layer."""
 
-    samples: int | None = option(
-        None, "Random inputs averaged.", min=1, max=65_536, show_default="32 (quick: 4)"
-    )
-    seq_len: int | None = option(
-        None, "Positions of the GPT's input.", min=2, max=MAX_SIZE, show_default="64 (quick: 16)"
-    )
-
-    @property
-    def n_samples(self) -> int:
-        return self.samples or (4 if self.quick else 32)
-
-    @property
-    def length(self) -> int:
-        return self.seq_len or (16 if self.quick else 64)
+    samples: int | None = sized(32, 4, Spec("Random inputs averaged.", min=1, max=65_536))
+    seq_len: int | None = sized(64, 16, Spec("Positions of the GPT's input.", min=2, max=MAX_SIZE))
 
 
 @dataclass
 class HeadsOptions(TrainingProbeOptions):
-    """`hw2 probe heads` (Q2.1d)."""
+    """Q2.1d: 1, 2, 4, 8 heads at the same width: validation loss and how differently the heads attend."""
 
-    heads: str | Sequence[int] | None = option(
-        None,
-        f"Head counts to train at width {GPT_WIDTH}, comma-separated: any of {', '.join(map(str, HEAD_COUNTS))}.",
-        show_default="1,2,4,8; quick: 1,2",
+    heads: str | Sequence[int] | None = sized(
+        (1, 2, 4, 8),
+        (1, 2),
+        Spec(
+            f"Head counts to train at width {GPT_WIDTH}, comma-separated: any of {', '.join(map(str, HEAD_COUNTS))}."
+        ),
+        "1,2,4,8; quick: 1,2",
     )
 
     def __post_init__(self) -> None:
@@ -210,10 +200,6 @@ class HeadsOptions(TrainingProbeOptions):
                     f"{{heads}}: {bad[0]} does not split width {GPT_WIDTH} into heads of even size; "
                     f"use some of {', '.join(map(str, HEAD_COUNTS))}"
                 )
-
-    @property
-    def counts(self) -> tuple[int, ...]:
-        return self.heads or ((1, 2) if self.quick else (1, 2, 4, 8))
 
     @property
     def windows(self) -> int:

@@ -23,12 +23,22 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from rich.console import Console
-from rich.table import Table
 
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt, training
-from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band, cell, mean_spread
+from hw2cli.probe.common import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    PARTLY,
+    Verdict,
+    band,
+    cell,
+    mean,
+    mean_spread,
+    show,
+)
 from hw2cli.probe.options import PositionsOptions
 
 EXTRAPOLATION = 4  # evaluate up to this many times the trained block size
@@ -157,15 +167,13 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
     out = []
     bi = next(r for r in result.permutation if not r.causal_mask and r.pos_emb == "none")
     causal = next(r for r in result.permutation if r.causal_mask and r.pos_emb == "none")
-    out.append(
-        Verdict(
-            "without positions (and without a causal mask) attention ignores word order",
-            f"permuted input vs permuted output: max gap {bi.max_gap:.1e} (float64); "
-            f"with the causal mask {causal.max_gap:.1e}",
-            HOLDS if bi.max_gap < 1e-9 else FAILS,
-            "exact: float64 rounding is below 1e-9",
-        )
+    claim = "without positions (and without a causal mask) attention ignores word order"
+    measurement = (
+        f"permuted input vs permuted output: max gap {bi.max_gap:.1e} (float64); "
+        f"with the causal mask {causal.max_gap:.1e}"
     )
+    verdict = HOLDS if bi.max_gap < 1e-9 else FAILS
+    out.append(Verdict(claim, measurement, verdict, "exact: float64 rounding is below 1e-9"))
     runs = {t.pos_emb: t for t in result.training}
     rope, nope = runs.get("rope"), runs.get("none")
     guard = _order_guard(rope) if rope is not None and rope.shuffle_kls else None
@@ -183,15 +191,13 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
         rule = "NoPE/RoPE below 0.1 holds, below 0.5 partly, in every seed"
         out.append(_banded(claim, measurement, shares, (0.1, 0.5), guard, rule))
     if "learned" in runs:
-        out.append(
-            Verdict(
-                "learned absolute positions cannot serve sequences longer than the trained length",
-                f"the position table has {result.block_size} rows: positions past T={result.block_size} have no "
-                "embedding (the model refuses longer input)",
-                HOLDS,
-                "by construction",
-            )
+        claim = "learned absolute positions cannot serve sequences longer than the trained length"
+        T = result.block_size
+        measurement = (
+            f"the position table has {T} rows: positions past T={T} have no embedding (the model refuses "
+            "longer input)"
         )
+        out.append(Verdict(claim, measurement, HOLDS, "by construction"))
     if rope is not None and rope.far_ratios:
         spans = rope.loss_by_span
         nope_far = nope.loss_by_span.get("2T-4T") if nope is not None else None
@@ -207,7 +213,7 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
     return out
 
 
-def _measure(t: _gpt.Trained, txt: str, opts: PositionsOptions, seed: int) -> PositionsTraining:
+def _measure(t: _gpt.TrainResult, txt: str, opts: PositionsOptions, seed: int) -> PositionsTraining:
     """Shuffle KL on held-out windows, and the loss per position (up to 4T where the positions allow)."""
     block = opts.block_size
     val = _gpt.validation_ids(txt, t.tokenizer, block)
@@ -223,18 +229,13 @@ def _measure(t: _gpt.Trained, txt: str, opts: PositionsOptions, seed: int) -> Po
 
 def _mean_row(pos: str, rows: list[PositionsTraining]) -> PositionsTraining:
     """The seeds' rows of one position scheme as one: means, and the per-seed lists."""
-    out = PositionsTraining(pos, None, None)
-    out.val_losses = [r.val_loss for r in rows if r.val_loss is not None]
-    out.shuffle_kls = [r.shuffle_kl for r in rows]
-    out.val_loss = statistics.fmean(out.val_losses) if out.val_losses else None
-    out.shuffle_kl = statistics.fmean(out.shuffle_kls)
+    val_losses = [r.val_loss for r in rows if r.val_loss is not None]
+    kls = [r.shuffle_kl for r in rows]
+    out = PositionsTraining(pos, mean(val_losses), mean(kls), val_losses=val_losses, shuffle_kls=kls)
     out.loss_curve = torch.tensor([r.loss_curve for r in rows]).mean(0).tolist()
-    out.loss_by_span = {
-        span: None
-        if rows[0].loss_by_span[span] is None
-        else statistics.fmean(r.loss_by_span[span] for r in rows)
-        for span in rows[0].loss_by_span
-    }
+    for span, first in rows[0].loss_by_span.items():
+        spans = [r.loss_by_span[span] for r in rows]
+        out.loss_by_span[span] = None if first is None else statistics.fmean(spans)
     if out.loss_by_span.get("2T-4T") is not None:
         out.far_ratios = [r.loss_by_span["2T-4T"] / r.loss_by_span["0-T"] for r in rows]
     return out
@@ -244,7 +245,7 @@ def positions(opts: PositionsOptions | None = None, reporter: Reporter | None = 
     """(a) the permutation table, then (b) and (c) from three trainings (none, learned, rope) per seed."""
     opts = opts or PositionsOptions()
     reporter = reporter or Reporter()
-    result = PositionsResult(opts.device, opts.block_size, opts.train_steps, seeds=opts.seeds)
+    result = PositionsResult(opts.device, opts.block_size, opts.size("steps"), seeds=opts.seeds)
     result.permutation = permutation_table(opts.seed)
     rows: dict[str, list[PositionsTraining]] = {pos: [] for pos in POSITIONS}
     configs = {pos: (f"pos_emb={pos}", {"pos_emb": pos}) for pos in POSITIONS}
@@ -260,41 +261,30 @@ def positions(opts: PositionsOptions | None = None, reporter: Reporter | None = 
 
 
 def tables(r: PositionsResult, console: Console) -> None:
-    perm = Table(title="(a) Random 2-layer GPT, float64: max |f(P·x) − P·f(x)| for a random permutation P")
-    for col in ("causal mask", "positions", "max gap"):
-        perm.add_column(col, justify="right")
-    for row in r.permutation:
-        perm.add_row("yes" if row.causal_mask else "no", row.pos_emb, f"{row.max_gap:.2e}")
-    console.print(perm)
+    title = "(a) Random 2-layer GPT, float64: max |f(P·x) − P·f(x)| for a random permutation P"
+    rows = [("yes" if x.causal_mask else "no", x.pos_emb, f"{x.max_gap:.2e}") for x in r.permutation]
+    show(console, title, ("causal mask", "positions", "max gap"), rows)
     if not r.training:
         return
     T, seeds = r.block_size, ", ".join(map(str, r.seeds))
-    table = Table(
-        title=f"(b, c) gpt-nano trained {r.train_steps} steps at block T={T} on {r.device}, means over seeds {seeds}"
-    )
-    for col in ("positions", "val loss", "KL after shuffling the prefix (spread)", f"loss 0–{T}"):
-        table.add_column(col, justify="right")
-    table.add_column(f"loss {T}–{2 * T}", justify="right")
-    table.add_column(f"loss {2 * T}–{4 * T}", justify="right")
+    title = f"(b, c) gpt-nano trained {r.train_steps} steps at block T={T} on {r.device}, means over seeds {seeds}"
+    columns = ("positions", "val loss", "KL after shuffling the prefix (spread)", f"loss 0–{T}")
+    columns += (f"loss {T}–{2 * T}", f"loss {2 * T}–{4 * T}")
+    rows = []
     for t in r.training:
         spans = t.loss_by_span
         far = [cell(spans.get("T-2T")), cell(spans.get("2T-4T"))]
         if t.pos_emb == "learned":
             far = ["n/a: no embedding past T"] * 2
-        table.add_row(
-            t.pos_emb,
-            cell(t.val_loss),
-            mean_spread(t.shuffle_kl, t.shuffle_kls, ".4f"),
-            cell(spans.get("0-T")),
-            *far,
-        )
-    console.print(table)
+        kl = mean_spread(t.shuffle_kl, t.shuffle_kls, ".4f")
+        rows.append((t.pos_emb, cell(t.val_loss), kl, cell(spans.get("0-T")), *far))
+    show(console, title, columns, rows)
 
 
 def figure(r: PositionsResult) -> Any:
     import numpy as np
 
-    from hw2cli.probe.plot import distinct_lines, finish, new_figure
+    from hw2cli.probe.render import distinct_lines, finish, new_figure
 
     fig = new_figure(figsize=(11, 4))
     ax_c, ax_k = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})

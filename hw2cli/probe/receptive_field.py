@@ -11,20 +11,20 @@ the gradient mass, and the maps themselves for the plot.
 
 from __future__ import annotations
 
-import time
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from hw2cli.common.device import resolve_device
-from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.estimate import Cost, announce, seconds_per_call
+from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, check_fits
+from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, check_fits, show
 from hw2cli.probe.options import ReceptiveFieldOptions
 
 MASS = 0.9
@@ -115,26 +115,6 @@ def cnn_fields(seed: int, samples: int) -> Iterator[tuple[FieldRow, torch.Tensor
         yield row, grad / grad.sum()
 
 
-def _run_capturing(model, block, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Run ``model`` on ``idx``, keeping the token embeddings (with their gradient) and ``block``'s output."""
-    captured: dict[str, torch.Tensor] = {}
-
-    def keep_emb(m, i, o):
-        o.retain_grad()
-        captured["emb"] = o
-
-    def keep_block(m, i, o):
-        captured["h"] = o
-
-    hooks = [model.tok_emb.register_forward_hook(keep_emb), block.register_forward_hook(keep_block)]
-    try:
-        model(idx)
-    finally:
-        for h in hooks:
-            h.remove()
-    return captured
-
-
 def gpt_fields(
     seed: int, samples: int, length: int, device: torch.device
 ) -> Iterator[tuple[FieldRow, torch.Tensor]]:
@@ -144,10 +124,21 @@ def gpt_fields(
         model = _gpt.gpt_model.GPT(config).to(device).eval()
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randint(0, GPT_VOCAB, (samples, length), generator=gen).to(device)
-    for layer in range(1, len(model.blocks) + 1):
-        captured = _run_capturing(model, model.blocks[layer - 1], idx)
-        model.lm_head(model.ln_f(captured["h"][:, -1])).sum().backward()
-        mass = captured["emb"].grad.norm(dim=-1).mean(0).detach().cpu().double()
+    kept: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        return lambda module, inputs, output: kept.update({name: output})
+
+    for layer, block in enumerate(model.blocks, start=1):
+        hooks = [model.tok_emb.register_forward_hook(keep("emb")), block.register_forward_hook(keep("h"))]
+        try:
+            model(idx)
+        finally:
+            for h in hooks:
+                h.remove()
+        kept["emb"].retain_grad()
+        model.lm_head(model.ln_f(kept["h"][:, -1])).sum().backward()
+        mass = kept["emb"].grad.norm(dim=-1).mean(0).detach().cpu().double()
         model.zero_grad(set_to_none=True)
         support = int((mass > 0).sum())
         yield FieldRow("gpt", layer, length, support, recent_width(mass), length), mass / mass.sum()
@@ -158,32 +149,28 @@ def _verdicts(rows: list[FieldRow]) -> list[Verdict]:
     what its model's layers show; a model interrupted before its first layer has no verdict."""
     cnn = [r for r in rows if r.model == "cnn"]
     gpt = [r for r in rows if r.model == "gpt"]
+    exact = "a zero gradient is exact: {} outside the support cannot change the {}"
     v = []
     if cnn:
         last = cnn[-1]
         local = last.support < last.size
-        v.append(
-            Verdict(
-                "a CNN sees a local window of its input",
-                f"after {len(cnn)} convolutions the centre unit's gradient covers "
-                f"{last.support}x{last.support} of {last.size}x{last.size} pixels (by construction "
-                f"{last.theory}); 90% of it within {last.width90}x{last.width90}",
-                HOLDS if local and last.width90 < last.size else (PARTLY if local else FAILS),
-                "a zero gradient is exact: pixels outside the support cannot change the unit",
-            )
+        measurement = (
+            f"after {len(cnn)} convolutions the centre unit's gradient covers "
+            f"{last.support}x{last.support} of {last.size}x{last.size} pixels (by construction "
+            f"{last.theory}); 90% of it within {last.width90}x{last.width90}"
         )
+        verdict = HOLDS if local and last.width90 < last.size else (PARTLY if local else FAILS)
+        why = exact.format("pixels", "unit")
+        v.append(Verdict("a CNN sees a local window of its input", measurement, verdict, why))
     if gpt:
         first = gpt[0]
-        v.append(
-            Verdict(
-                "self-attention sees the whole sequence at once",
-                f"after one block the last position's gradient reaches {first.support} of "
-                f"{first.size} positions; "
-                f"90% of the mass within the last {first.width90} (block {gpt[-1].layer}: {gpt[-1].width90})",
-                HOLDS if first.support == first.size else (PARTLY if first.support > 1 else FAILS),
-                "a zero gradient is exact: positions outside the support cannot change the output",
-            )
+        measurement = (
+            f"after one block the last position's gradient reaches {first.support} of {first.size} "
+            f"positions; 90% of the mass within the last {first.width90} (block {gpt[-1].layer}: {gpt[-1].width90})"
         )
+        verdict = HOLDS if first.support == first.size else (PARTLY if first.support > 1 else FAILS)
+        why = exact.format("positions", "output")
+        v.append(Verdict("self-attention sees the whole sequence at once", measurement, verdict, why))
     return v
 
 
@@ -193,20 +180,15 @@ def memory_needed(samples: int, length: int) -> int:
     return max(gpt, CNN_BYTES * samples)
 
 
-def _estimate(opts: ReceptiveFieldOptions, dev: torch.device) -> float:
-    """Seconds of the run, from both models timed here at small sizes and scaled by the work
-    (samples; samples x seq_len² for the GPT). Skipped (0) for runs near the defaults."""
-    samples, length = opts.n_samples, opts.length
+def _cost(samples: int, length: int, seed: int, dev: torch.device) -> Cost | None:
+    """Both models timed here at small sizes, scaled by the work (samples; samples x seq_len²
+    for the GPT); None (not timed) for runs near the defaults."""
     if samples * length * length <= 2**22 and samples <= 2048:
-        return 0.0
-    t0 = time.perf_counter()
-    for _ in cnn_fields(opts.seed, 16):
-        pass
-    t1 = time.perf_counter()
-    for _ in gpt_fields(opts.seed, 2, 256, dev):
-        pass
-    t2 = time.perf_counter()
-    return (t1 - t0) * samples / 16 + (t2 - t1) * samples / 2 * max(length / 256, (length / 256) ** 2)
+        return None
+    cnn = seconds_per_call(lambda: list(cnn_fields(seed, 16)), calls=1, warmup=0)
+    gpt = seconds_per_call(lambda: list(gpt_fields(seed, 2, 256, dev)), calls=1, warmup=0)
+    work = gpt * samples / 2 * max(length / 256, (length / 256) ** 2)
+    return Cost(cnn * samples / 16 + work, basis="both models timed here at small sizes")
 
 
 def receptive_field(
@@ -216,69 +198,48 @@ def receptive_field(
     opts = opts or ReceptiveFieldOptions()
     reporter = reporter or Reporter()
     dev = resolve_device(opts.device)
-    check_fits(
-        memory_needed(opts.n_samples, opts.length),
-        str(dev),
-        f"{{samples}} {opts.n_samples:,} x {{seq_len}} {opts.length:,}",
-        f"the GPT keeps {GPT_COPIES} x samples x {GPT_HEADS} heads x seq_len² floats",
-        "use smaller {samples} or {seq_len}",
-    )
-    result = ReceptiveFieldResult(device=str(dev), samples=opts.n_samples)
-    cnn_maps, gpt_maps = [], []
+    samples, length = opts.size("samples"), opts.size("seq_len")
+    what = f"{{samples}} {samples:,} x {{seq_len}} {length:,}"
+    why = f"the GPT keeps {GPT_COPIES} x samples x {GPT_HEADS} heads x seq_len² floats"
+    check_fits(memory_needed(samples, length), str(dev), what, why, "use smaller {samples} or {seq_len}")
+    result = ReceptiveFieldResult(device=str(dev), samples=samples)
     try:
-        how = "both models timed here at small sizes"
-        note = estimate_message(_estimate(opts, dev), "the receptive fields", how, "fewer samples")
-        if note:
-            reporter.note(note)
+        cost = _cost(samples, length, opts.seed, dev)
+        if cost is not None:
+            announce(cost, "the receptive fields", "fewer samples", reporter)
         from hw2cli.padding.model import LAYERS
 
         reporter.start("fields", "receptive fields", total=len(LAYERS) + GPT_LAYERS)
-        for row, grad in cnn_fields(opts.seed, opts.n_samples):
+        fields = itertools.chain(cnn_fields(opts.seed, samples), gpt_fields(opts.seed, samples, length, dev))
+        for row, grad in fields:
             result.rows.append(row)
-            cnn_maps.append(grad.tolist())
-            reporter.update("fields", advance=1)
-        for row, mass in gpt_fields(opts.seed, opts.n_samples, opts.length, dev):
-            result.rows.append(row)
-            gpt_maps.append(mass.tolist())
+            (result.cnn_maps if row.model == "cnn" else result.gpt_maps).append(grad.tolist())
             reporter.update("fields", advance=1)
     except KeyboardInterrupt:
         result.interrupted = True
     reporter.finish("fields")
-    result.cnn_maps, result.gpt_maps = cnn_maps, gpt_maps
     result.verdicts = _verdicts(result.rows)
     return result
 
 
 def tables(r: ReceptiveFieldResult, console: Console) -> None:
-    table = Table(title=f"Gradient receptive fields at initialisation, mean over {r.samples} random inputs")
-    for col in (
-        "model",
-        "layer",
-        "by construction",
-        "non-zero gradient",
-        "90% of the gradient",
-        "input size",
-    ):
-        table.add_column(col, justify="right")
+    rows = []
     for row in r.rows:
         if row.model == "cnn":
             cells = [f"{x}x{x}" for x in (row.theory, row.support, row.width90, row.size)]
-            table.add_row("Net1 (CNN)", str(row.layer), *cells)
         else:
-            cells = [
-                f"{row.theory} positions",
-                f"{row.support} positions",
-                f"last {row.width90}",
-                f"{row.size} positions",
-            ]
-            table.add_row("GPT", str(row.layer), *cells)
-    console.print(table)
+            cells = [f"{x} positions" for x in (row.theory, row.support)]
+            cells += [f"last {row.width90}", f"{row.size} positions"]
+        rows.append(("Net1 (CNN)" if row.model == "cnn" else "GPT", str(row.layer), *cells))
+    columns = ("model", "layer", "by construction", "non-zero gradient", "90% of the gradient", "input size")
+    title = f"Gradient receptive fields at initialisation, mean over {r.samples} random inputs"
+    show(console, title, columns, rows)
 
 
 def figure(r: ReceptiveFieldResult) -> Any:
     from matplotlib.colors import LogNorm
 
-    from hw2cli.probe.plot import new_figure
+    from hw2cli.probe.render import new_figure
 
     n = max(1, len(r.cnn_maps))  # none when Ctrl-C came before the first layer
     fig = new_figure(figsize=(3 * n, 6))

@@ -8,6 +8,7 @@ commands from this table.
 from __future__ import annotations
 
 import importlib
+import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,11 +41,18 @@ class Claim:
 @dataclass(frozen=True)
 class Probe:
     name: str
-    question: str  # the homework's question the probe answers
-    options: type[ProbeOptions]
-    help: str  # the command's help
+    options: type[ProbeOptions]  # its docstring is the command's help, "QUESTION: what it measures."
     claims: tuple[Claim, ...]
     threads: bool = True  # takes --threads (attention-cost times on one thread by design)
+
+    @property
+    def help(self) -> str:
+        return inspect.getdoc(self.options) or ""
+
+    @property
+    def question(self) -> str:
+        """The homework's question the probe answers."""
+        return self.help.split(":", 1)[0]
 
     @property
     def trains(self) -> bool:
@@ -66,10 +74,7 @@ class Probe:
 PROBES = (
     Probe(
         "attention-cost",
-        "Q2.1a",
         AttentionCostOptions,
-        "Q2.1a: time and measured peak memory of attention against n, with fitted log-log slopes.\n\n"
-        "On the CPU each point is timed on one thread in process CPU time (the fastest of 5+ calls).",
         (
             Claim("Q2.1a", "attention time grows", "holds", "Attention's time grows as n²."),
             Claim(
@@ -83,9 +88,7 @@ PROBES = (
     ),
     Probe(
         "receptive-field",
-        "Q2.1b",
         ReceptiveFieldOptions,
-        "Q2.1b: gradient receptive fields of the padding-bench CNN and the GPT, layer by layer.",
         (
             Claim("Q2.1b", "a CNN sees", "holds", "A CNN sees a local window of its input."),
             Claim("Q2.1b", "self-attention sees", "holds", "Self-attention sees the whole sequence at once."),
@@ -93,9 +96,7 @@ PROBES = (
     ),
     Probe(
         "softmax-scale",
-        "Q2.1c",
         SoftmaxScaleOptions,
-        "Q2.1c: softmax saturation and gradient with and without 1/sqrt(d_k), and short trainings.",
         (
             Claim(
                 "Q2.1c",
@@ -119,9 +120,7 @@ PROBES = (
     ),
     Probe(
         "heads",
-        "Q2.1d",
         HeadsOptions,
-        "Q2.1d: 1, 2, 4, 8 heads at the same width: validation loss and how differently the heads attend.",
         (
             Claim("Q2.1d", "the heads capture", "holds", "Several heads capture different patterns."),
             Claim(
@@ -138,9 +137,7 @@ PROBES = (
     # "partly" (its loss past the trained length rises less; the report's claim fails either way).
     Probe(
         "positions",
-        "Q2.4a/b",
         PositionsOptions,
-        "Q2.4a/b: permutation equivariance, NoPE vs learned vs RoPE, and length extrapolation.",
         (
             Claim(
                 "Q2.4a",

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from hw2cli.common.progress import Reporter
 from hw2cli.probe import _gpt, training
@@ -31,6 +30,7 @@ from hw2cli.probe.common import (
     compared,
     loglog_slope,
     mean_spread,
+    show,
     spread,
 )
 from hw2cli.probe.options import SoftmaxScaleOptions
@@ -104,20 +104,17 @@ def _variance_verdict(result: SoftmaxScaleResult) -> Verdict:
     raw = [r for r in result.rows if not r.scaled]
     scaled = [r.score_var for r in result.rows if r.scaled]
     if len(raw) < 2:
-        return Verdict(
-            claim,
-            f"Var(q.k) = {raw[0].score_var:.2f} at d_k = {raw[0].d_k} (1 with the factor)",
-            INCONCLUSIVE,
-            "one head size shows no growth; measure two or more (e.g. dk 16,64,256)",
-        )
+        measurement = f"Var(q.k) = {raw[0].score_var:.2f} at d_k = {raw[0].d_k} (1 with the factor)"
+        why = "one head size shows no growth; measure two or more (e.g. dk 16,64,256)"
+        return Verdict(claim, measurement, INCONCLUSIVE, why)
     slope = result.var_slope
-    return Verdict(
-        claim,
+    measurement = (
         f"log-log slope of Var(q.k) against d_k: {slope:.2f} (1 = linear); with the factor it stays at "
-        f"{min(scaled):.2f}..{max(scaled):.2f}",
-        HOLDS if 0.9 <= slope <= 1.1 else (FAILS if slope < 0.5 else PARTLY),
-        "Var(q.k) = d_k for unit-variance q and k: a slope of 0.9..1.1 holds, below 0.5 does not",
+        f"{min(scaled):.2f}..{max(scaled):.2f}"
     )
+    verdict = HOLDS if 0.9 <= slope <= 1.1 else (FAILS if slope < 0.5 else PARTLY)
+    why = "Var(q.k) = d_k for unit-variance q and k: a slope of 0.9..1.1 holds, below 0.5 does not"
+    return Verdict(claim, measurement, verdict, why)
 
 
 def _saturation_verdict(result: SoftmaxScaleResult) -> Verdict:
@@ -137,16 +134,13 @@ def _saturation_verdict(result: SoftmaxScaleResult) -> Verdict:
     if slope <= FALLS:
         return Verdict(claim, measurement, HOLDS, "the unscaled gradient falls as d_k grows")
     if raw.max_prob >= SATURATED:
-        return Verdict(
-            claim, measurement, FAILS, "saturated, yet the unscaled gradient does not fall with d_k"
-        )
-    return Verdict(
-        claim,
-        measurement,
-        INCONCLUSIVE,
+        why = "saturated, yet the unscaled gradient does not fall with d_k"
+        return Verdict(claim, measurement, FAILS, why)
+    why = (
         f"the unscaled softmax is not saturated at d_k <= {top} (max prob {raw.max_prob:.2f} < {SATURATED}): "
-        "there a sharper softmax has the larger gradient; measure larger d_k",
+        "there a sharper softmax has the larger gradient; measure larger d_k"
     )
+    return Verdict(claim, measurement, INCONCLUSIVE, why)
 
 
 def _training_verdict(result: SoftmaxScaleResult) -> Verdict | None:
@@ -170,89 +164,71 @@ def _verdicts(result: SoftmaxScaleResult) -> list[Verdict]:
     return out + ([trained] if trained is not None else [])
 
 
-def _mean_curve(curves: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Step-wise mean of the seeds' metric rows (the same steps in each)."""
-    out = []
-    for rows in zip(*curves, strict=False):
-        row: dict[str, Any] = {"step": rows[0]["step"]}
-        for key in ("train_loss", "val_loss"):
-            values = [r.get(key) for r in rows if r.get(key) is not None]
-            row[key] = statistics.fmean(values) if len(values) == len(rows) else None
-        out.append(row)
-    return out
-
-
 def softmax_scale(
     opts: SoftmaxScaleOptions | None = None, reporter: Reporter | None = None
 ) -> SoftmaxScaleResult:
     """Softmax statistics per head size, then trainings with and without the factor (one per seed)."""
     opts = opts or SoftmaxScaleOptions()
     reporter = reporter or Reporter()
-    top = max(opts.sizes)
-    check_fits(
-        2 * QUERIES * KEYS * top * 8,
-        "cpu",
-        f"{{dk}} {top:,}",
-        f"{QUERIES} queries x {KEYS} keys in float64",
-        "use smaller {dk}",
-    )
-    result = SoftmaxScaleResult(opts.device, KEYS, QUERIES, train_steps=opts.train_steps, seeds=opts.seeds)
+    top = max(opts.size("dk"))
+    need, why = 2 * QUERIES * KEYS * top * 8, f"{QUERIES} queries x {KEYS} keys in float64"
+    check_fits(need, "cpu", f"{{dk}} {top:,}", why, "use smaller {dk}")
+    result = SoftmaxScaleResult(opts.device, KEYS, QUERIES, train_steps=opts.size("steps"), seeds=opts.seeds)
     preset = _gpt.gpt_model.PRESETS["gpt-nano"]
     result.train_head_size = preset["n_embd"] // preset["n_head"]
-    runs = {scaled: ScaleTraining(scaled, None) for scaled in (True, False)}
     curves: dict[bool, list] = {True: [], False: []}
     configs = {s: (("with" if s else "without") + " 1/sqrt(d_k)", {"attn_scale": s}) for s in (True, False)}
     try:
-        for d_k in opts.sizes:
+        for d_k in opts.size("dk"):
             result.rows += score_rows(d_k, opts.seed)
         for _, _, scaled, t in training.trainings(opts, reporter, "softmax-scale", configs):
             result.device = str(next(t.model.parameters()).device)
             if t.val_loss is not None:
-                runs[scaled].val_losses.append(t.val_loss)
-                curves[scaled].append(
-                    [{k: r.get(k) for k in ("step", "train_loss", "val_loss")} for r in t.metrics]
-                )
+                curves[scaled].append((t.val_loss, t.metrics))
     except KeyboardInterrupt:
         result.interrupted = True
     raw = [r for r in result.rows if not r.scaled]
     result.var_slope = loglog_slope([r.d_k for r in raw], [r.score_var for r in raw])
     result.jacobian_slope = loglog_slope([r.d_k for r in raw[-3:]], [r.jacobian_norm for r in raw[-3:]])
-    for scaled, run in runs.items():
-        if run.val_losses:
-            run.val_loss = statistics.fmean(run.val_losses)
-            run.curve = _mean_curve(curves[scaled])
-            result.training.append(run)
+    for scaled, runs in curves.items():
+        if runs:
+            losses = [loss for loss, _ in runs]
+            curve = [_mean_step(rows) for rows in zip(*(m for _, m in runs), strict=False)]
+            result.training.append(ScaleTraining(scaled, statistics.fmean(losses), curve, losses))
     result.verdicts = _verdicts(result)
     return result
 
 
+def _mean_step(rows: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The seeds' metric rows of one step as one: their mean losses (None unless every seed has one)."""
+    out: dict[str, Any] = {"step": rows[0]["step"]}
+    for key in ("train_loss", "val_loss"):
+        values = [r.get(key) for r in rows if r.get(key) is not None]
+        out[key] = statistics.fmean(values) if len(values) == len(rows) else None
+    return out
+
+
 def tables(r: SoftmaxScaleResult, console: Console) -> None:
-    table = Table(title=f"Random q, k ~ N(0, 1): {r.queries} queries x {r.keys} keys per head size")
-    for col in ("d_k", "scale", "Var(q·k)", "max prob", "entropy (nats)", "‖∂softmax/∂s‖"):
-        table.add_column(col, justify="right")
-    for row in r.rows:
-        scale = "1/√d_k" if row.scaled else "none"
-        table.add_row(
-            str(row.d_k),
-            scale,
-            cell(row.score_var, ".2f"),
-            cell(row.max_prob),
-            cell(row.entropy),
-            cell(row.jacobian_norm, ".4f"),
-        )
-    console.print(table)
+    title = f"Random q, k ~ N(0, 1): {r.queries} queries x {r.keys} keys per head size"
+    columns = ("d_k", "scale", "Var(q·k)", "max prob", "entropy (nats)", "‖∂softmax/∂s‖")
+    rows = [
+        (str(x.d_k), "1/√d_k" if x.scaled else "none", cell(x.score_var, ".2f"))
+        + (cell(x.max_prob), cell(x.entropy), cell(x.jacobian_norm, ".4f"))
+        for x in r.rows
+    ]
+    show(console, title, columns, rows)
     if r.training:
-        seeds = ", ".join(map(str, r.seeds))
-        train = Table(title=f"gpt-nano (head size {r.train_head_size}), {r.train_steps} steps, seeds {seeds}")
-        train.add_column("attention scale")
-        train.add_column("validation loss (spread between seeds)", justify="right")
-        for t in r.training:
-            train.add_row("1/√d_k" if t.scaled else "none", mean_spread(t.val_loss, t.val_losses, ".4f"))
-        console.print(train)
+        title = f"gpt-nano (head size {r.train_head_size}), {r.train_steps} steps, seeds {', '.join(map(str, r.seeds))}"
+        columns = ("attention scale", "validation loss (spread between seeds)")
+        rows = [
+            ("1/√d_k" if t.scaled else "none", mean_spread(t.val_loss, t.val_losses, ".4f"))
+            for t in r.training
+        ]
+        show(console, title, columns, rows, left=columns[:1])
 
 
 def figure(r: SoftmaxScaleResult) -> Any:
-    from hw2cli.probe.plot import distinct_lines, finish, new_figure
+    from hw2cli.probe.render import distinct_lines, finish, new_figure
 
     fig = new_figure(figsize=(12, 4))
     ax_j, ax_p, ax_l = fig.subplots(1, 3)

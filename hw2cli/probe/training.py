@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ import torch
 from hw2cli.common.corpus import NAME as BUILTIN_NAME
 from hw2cli.common.corpus import write_builtin_corpus
 from hw2cli.common.device import resolve_device
-from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.estimate import Cost, announce, seconds_per_call
+from hw2cli.common.progress import Reporter
 from hw2cli.gpt.data import check_text_file
 from hw2cli.probe import _gpt
 from hw2cli.probe.options import TrainingProbeOptions
@@ -54,16 +54,15 @@ def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[st
 
 def trainings(
     opts: TrainingProbeOptions, reporter: Reporter, what: str, configs: dict[Any, tuple[str, dict[str, Any]]]
-) -> Iterator[tuple[str, int, Any, _gpt.Trained]]:
+) -> Iterator[tuple[str, int, Any, _gpt.TrainResult]]:
     """Train each configuration (key -> (label, ``train_gpt`` keywords)) once per seed, in
     seed order, announcing the estimated wall time first; yields (text path, seed, key, trained
     model). A training cut by Ctrl-C raises KeyboardInterrupt."""
     with training_text(opts, reporter) as txt:
         announce_estimate(opts, len(configs) * len(opts.seeds), f"the {what} trainings", reporter)
         for seed in opts.seeds:
-            spec = _gpt.train_options(
-                txt, opts.train_steps, seed, opts.device, opts.block_size, opts.batch_size
-            )
+            size = (opts.block_size, opts.batch_size)
+            spec = _gpt.train_options(txt, opts.size("steps"), seed, opts.device, *size)
             for key, (label, kwargs) in configs.items():
                 trained = _gpt.train_gpt(spec, f"{label}, seed {seed}", reporter, **kwargs)
                 if trained.interrupted:
@@ -72,8 +71,8 @@ def trainings(
 
 
 def step_seconds(opts: TrainingProbeOptions, vocab_size: int = 96) -> float:
-    """Seconds of one training step of gpt-nano at the probe's batch and block size, timed here
-    over TIMED_STEPS steps after a warm-up step (forward, backward, AdamW)."""
+    """Seconds of one training step of gpt-nano at the probe's batch and block size (forward,
+    backward, AdamW), timed here over TIMED_STEPS steps after a warm-up step."""
     device = resolve_device(opts.device)
     spec = _gpt.gpt_model.PRESETS["gpt-nano"]
     config = _gpt.make_config(spec["n_layer"], spec["n_head"], spec["n_embd"], vocab_size, opts.block_size)
@@ -84,31 +83,16 @@ def step_seconds(opts: TrainingProbeOptions, vocab_size: int = 96) -> float:
 
     def step() -> None:
         logits = model(x[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten())
-        loss.backward()
+        torch.nn.functional.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten()).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    for _ in range(TIMED_STEPS):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t0) / TIMED_STEPS
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+    return seconds_per_call(step, calls=TIMED_STEPS, sync=sync)
 
 
 def announce_estimate(opts: TrainingProbeOptions, trainings: int, what: str, reporter: Reporter) -> None:
-    """Note the estimated wall time of ``trainings`` trainings when it exceeds a couple of
-    minutes (hw2cli.common.progress.estimate_message), from a few timed steps."""
-    seconds = step_seconds(opts) * opts.train_steps * trainings * (1 + EVAL_SHARE)
-    note = estimate_message(
-        seconds,
-        what,
-        f"{trainings} trainings of {opts.train_steps} steps, {TIMED_STEPS} steps timed here",
-        "use fewer steps or repeats, or quick",
-    )
-    if note:
-        reporter.note(note)
+    """Note the estimated wall time of ``trainings`` trainings (hw2cli.common.estimate)."""
+    basis = f"{trainings} trainings of {opts.size('steps')} steps, {TIMED_STEPS} steps timed here"
+    steps = opts.size("steps") * trainings * (1 + EVAL_SHARE)
+    announce(Cost(step_seconds(opts), steps, basis), what, "use fewer steps or repeats, or quick", reporter)

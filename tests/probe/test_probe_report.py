@@ -8,12 +8,15 @@ from hw2cli.common.io import write_json
 from hw2cli.probe import render
 from hw2cli.probe.attention_cost import attention_cost
 from hw2cli.probe.options import AttentionCostOptions, ReceptiveFieldOptions
-from hw2cli.probe.plot import plot
 from hw2cli.probe.receptive_field import receptive_field
+from hw2cli.probe.render import plot
 from hw2cli.report.build import build_report
 
 
-def test_the_probes_section_holds_one_row_per_verdict_and_the_figures(tmp_path):
+def test_the_probes_section_holds_one_row_per_verdict_and_the_figures(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "hw2cli.probe.attention_cost.MIN_SECONDS", 0.0
+    )  # 5 timed calls per point: the rows count
     part = tmp_path / "probes"
     results = {
         "attention-cost": attention_cost(AttentionCostOptions(n="16,32,64", device="cpu")),

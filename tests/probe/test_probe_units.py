@@ -193,9 +193,9 @@ def test_probe_options_errors_name_fields_not_flags():
     )
     from hw2cli.probe.options import PositionsOptions, SoftmaxScaleOptions
 
-    quick = [cls(quick=True).train_steps for cls in (SoftmaxScaleOptions, HeadsOptions, PositionsOptions)]
-    assert quick == [200, 300, 400] and HeadsOptions(quick=True, steps=7).train_steps == 7
-    assert HeadsOptions().train_steps == 500
+    quick = [cls(quick=True).size("steps") for cls in (SoftmaxScaleOptions, HeadsOptions, PositionsOptions)]
+    assert quick == [200, 300, 400] and HeadsOptions(quick=True, steps=7).size("steps") == 7
+    assert HeadsOptions().size("steps") == 500
 
 
 def test_the_probe_library_names_fields_not_flags():
@@ -279,9 +279,9 @@ def test_the_figures_of_results_interrupted_before_any_measurement_are_drawn(tmp
     from hw2cli.probe import render
     from hw2cli.probe.attention_cost import AttentionCostResult
     from hw2cli.probe.heads import HeadsResult
-    from hw2cli.probe.plot import plot
     from hw2cli.probe.positions import PositionsResult
     from hw2cli.probe.receptive_field import ReceptiveFieldResult
+    from hw2cli.probe.render import plot
     from hw2cli.probe.softmax_scale import SoftmaxScaleResult
 
     empty = [
@@ -330,7 +330,7 @@ def test_heads_figure_has_axis_labels_a_colour_bar_and_a_whole_title():
 def test_coinciding_curves_keep_their_own_style_and_say_so():
     from matplotlib.figure import Figure
 
-    from hw2cli.probe.plot import distinct_lines
+    from hw2cli.probe.render import distinct_lines
 
     ax = Figure().subplots()
     same = [(x, 3.0 - 0.01 * x) for x in range(40)]
