@@ -43,11 +43,10 @@ def is_integral(a: sp.sparray) -> bool:
 
 
 def _beyond_float64(m) -> bool:
-    if sp.issparse(m):
-        return not np.all(np.isfinite(m.data))
-    if m.dtype == object:
-        return any(abs(x) >= FLOAT64_LIMIT for x in m.flat)
-    return not np.all(np.isfinite(m))
+    values = m.data if sp.issparse(m) else m
+    if values.dtype == object:
+        return any(abs(x) >= FLOAT64_LIMIT for x in values.flat)
+    return not np.all(np.isfinite(values))
 
 
 def matrix_powers(a: sp.csr_array, max_power: int, field: str = "max_power") -> list:

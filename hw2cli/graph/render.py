@@ -88,9 +88,8 @@ def table(columns: list[tuple[str, str]], rows, **options) -> Table:
     "bold" is a left-justified label column)."""
     out = Table(**options)
     for name, how in columns:
-        out.add_column(
-            name, style="bold" if how == "bold" else None, justify="left" if how == "bold" else how
-        )
+        bold = how == "bold"
+        out.add_column(name, style="bold" if bold else None, justify="left" if bold else how)
     for row in rows:
         out.add_row(*row)
     return out
@@ -139,10 +138,8 @@ def _graph_tables(result: GraphResult, blocks: list, widest, console: Console | 
         ("largest component", f"{comps.sizes[0]:,} nodes"),
     ]
     title = "Summary (full matrices: --json / --npz)"
-    _print(
-        console,
-        table([("", "bold"), ("", "right")], rows, title=title, title_justify="left", show_header=False),
-    )
+    summary = table([("", "bold"), ("", "right")], rows, title=title, title_justify="left", show_header=False)
+    _print(console, summary)
     return console
 
 
@@ -164,13 +161,8 @@ def render(result, console: Console | None = None) -> None:
 
 
 def _walk_text(listing: WalkListing) -> list[str]:
-    s, t, k, count, entry = (
-        listing.source,
-        listing.target,
-        listing.length,
-        listing.count,
-        listing.matrix_entry,
-    )
+    s, t, k = listing.source, listing.target, listing.length
+    count, entry = listing.count, listing.matrix_entry
     name = f"({sup(k)})[{s}, {t}]"
     lines = [f"Walks of length {k} from {s} to {t} (a walk may repeat nodes and edges; a path may not):"]
     if not listing.listed:
@@ -212,10 +204,8 @@ def _render_powers(result: PowersResult, console: Console | None = None) -> None
             (sup(k), f"{m.nnz if sp.issparse(m) else np.count_nonzero(m):,}", _big(m.trace()), _big(m.sum()))
             for k, m in enumerate(powers, start=1)
         ]
-        headers = ("power", "non-zeros", "trace (closed walks)", "sum (all walks)")
-        _print(
-            console, table([(h, "right") for h in headers], rows, title="Powers of A", title_justify="left")
-        )
+        columns = [(h, "right") for h in ("power", "non-zeros", "trace (closed walks)", "sum (all walks)")]
+        _print(console, table(columns, rows, title="Powers of A", title_justify="left"))
     elif len(powers) >= 2 and not graph.directed and not graph.weighted and not result.notes:
         diag = np.diag(_dense(powers[1]))
         agree = "✓" if np.array_equal(diag.astype(np.float64), result.degrees) else "✗"
@@ -354,43 +344,44 @@ def _spectrum_json(s: Spectrum | None) -> dict | None:
     }
 
 
+@functools.singledispatch
 def to_json(result) -> dict:
     """A graph result as plain JSON data (the --json file; docs/graph.md lists its keys)."""
-    if isinstance(result, PowersResult):
-        walks = result.walks
-        return {
-            "command": "graph powers",
-            **_graph_json(result, result.powers[0]),
-            "powers": {str(k): matrix_to_json(m) for k, m in enumerate(result.powers[1:], start=2)},
-            "walks": None if walks is None else {key: getattr(walks, key) for key in WALK_KEYS},
-        }
-    if isinstance(result, LaplacianResult):
-        f, norm = result.features, result.normalized
-        return {
-            "command": "graph laplacian",
-            **_graph_json(result, result.graph.adjacency),
-            "degree_matrix": matrix_to_json(result.degree_matrix),
-            "laplacian": matrix_to_json(result.laplacian),
-            "normalized_laplacian": None if norm is None else matrix_to_json(norm),
-            "eigenvalues": _spectrum_json(result.spectrum),
-            "normalized_eigenvalues": _spectrum_json(result.normalized_spectrum),
-            "features": None
-            if f is None
-            else {"names": f.names, "X": f.x.tolist(), "LX": f.lx.tolist()}
-            | {"neighbour_sums": f.neighbour_sums.tolist()},
-        }
-    if not isinstance(result, CheckResult):
-        raise TypeError(f"no JSON form for {type(result).__name__}")
+    raise TypeError(f"no JSON form for {type(result).__name__}")
+
+
+@to_json.register
+def _powers_json(result: PowersResult) -> dict:
+    walks = result.walks
+    return {
+        "command": "graph powers",
+        **_graph_json(result, result.powers[0]),
+        "powers": {str(k): matrix_to_json(m) for k, m in enumerate(result.powers[1:], start=2)},
+        "walks": None if walks is None else {key: getattr(walks, key) for key in WALK_KEYS},
+    }
+
+
+@to_json.register
+def _laplacian_json(result: LaplacianResult) -> dict:
+    f, norm, features = result.features, result.normalized, None
+    if f is not None:
+        arrays = {"X": f.x, "LX": f.lx, "neighbour_sums": f.neighbour_sums}
+        features = {"names": f.names} | {key: m.tolist() for key, m in arrays.items()}
+    return {
+        "command": "graph laplacian",
+        **_graph_json(result, result.graph.adjacency),
+        "degree_matrix": matrix_to_json(result.degree_matrix),
+        "laplacian": matrix_to_json(result.laplacian),
+        "normalized_laplacian": None if norm is None else matrix_to_json(norm),
+        "eigenvalues": _spectrum_json(result.spectrum),
+        "normalized_eigenvalues": _spectrum_json(result.normalized_spectrum),
+        "features": features,
+    }
+
+
+@to_json.register
+def _check_json(result: CheckResult) -> dict:
     lab = result.graph.nodes
-    cells = [
-        {
-            "row": lab[c.row],
-            "col": lab[c.col],
-            "given": json_number(c.given),
-            "expected": json_number(c.expected),
-        }
-        for c in result.wrong
-    ]
     return {
         "command": "graph check",
         "source": result.graph.source,
@@ -400,7 +391,15 @@ def to_json(result) -> dict:
         "ok": result.ok,
         "given": matrix_to_json(result.given),
         "expected": matrix_to_json(result.expected),
-        "wrong_cells": cells,
+        "wrong_cells": [
+            {
+                "row": lab[c.row],
+                "col": lab[c.col],
+                "given": json_number(c.given),
+                "expected": json_number(c.expected),
+            }
+            for c in result.wrong
+        ],
         "problems": result.problems,
     }
 
