@@ -451,58 +451,54 @@ def from_json(data: dict) -> PowersResult | LaplacianResult | CheckResult:
     by its ``command``), recomputed from its inputs (see the module docstring); a malformed
     input, or a key that to_json writes missing, is a hw2cli.common.readback.ResultError naming
     the field."""
-    result = _recomputed(data)
+    readers = {"graph powers": _powers, "graph laplacian": _laplacian, "graph check": _check}
+    command = require(data, "command")
+    one_of(command, readers, "command")
+    result = readers[command](data, typed(require(data, "nodes"), list[int | str], "nodes"))
     missing = next((key for key in to_json(result) if key not in data), None)
     if missing is not None:
         raise ResultError(missing, "field required")
     return result
 
 
-def _recomputed(data: dict) -> PowersResult | LaplacianResult | CheckResult:
-    command = require(data, "command")
-    one_of(command, ("graph powers", "graph laplacian", "graph check"), "command")
-    nodes = typed(require(data, "nodes"), list[int | str], "nodes")
-    n = len(nodes)
-    if (
-        command == "graph check"
-    ):  # the file keeps neither A nor the direction: the right matrix stands for them
-        one_of(typed(require(data, "kind"), str, "kind"), KINDS, "kind")
-        for i, cell in enumerate(typed(require(data, "wrong_cells"), list[dict[str, Any]], "wrong_cells")):
-            for key in ("row", "col"):
-                one_of(require(cell, key, f"wrong_cells.{i}"), nodes, f"wrong_cells.{i}.{key}")
-        graph = build(Graph, data, nodes=nodes, adjacency=sp.csr_array((n, n)), directed=False)
-        given, expected = (_matrix(require(data, key), n, key) for key in ("given", "expected"))
-        return build(CheckResult, data, graph=graph, given=given, expected=expected)
-    adjacency = sp.csr_array(_matrix(require(data, "adjacency"), n, "adjacency"))
-    graph = build(Graph, data, nodes=nodes, adjacency=adjacency)
-    if command == "graph powers":
-        powers = typed(require(data, "powers"), dict[str, Any], "powers")
-        if list(powers) != [str(k) for k in range(2, len(powers) + 2)]:
-            raise ResultError("powers", "holds other keys than 2, 3, ... in order")
-        walks = {}
-        if data.get("walks") is not None:
-            asked = build(WalkListing, data["walks"], "walks", weighted=graph.weighted)
-            walks = {
-                "walks": (str(asked.source), str(asked.target)),
-                "length": asked.length,
-                "max_walks": asked.cap,
-            }
-        return powers_of(graph, PowersOptions(max_power=len(powers) + 1, **walks))
-    eigs = 0  # no eigenvalues in the file: none asked for
-    if data.get("eigenvalues") is not None:
-        values = typed(
-            require(data["eigenvalues"], "values", "eigenvalues"), list[float], "eigenvalues.values"
-        )
-        eigs = (
-            None
-            if build(Spectrum, data["eigenvalues"], "eigenvalues", values=values).complete
-            else len(values)
-        )
-    features = data.get("features")
+def _graph(data: dict, nodes: list) -> Graph:
+    adjacency = sp.csr_array(_matrix(require(data, "adjacency"), len(nodes), "adjacency"))
+    return build(Graph, data, nodes=nodes, adjacency=adjacency)
+
+
+def _powers(data: dict, nodes: list) -> PowersResult:
+    graph, powers = _graph(data, nodes), typed(require(data, "powers"), dict[str, Any], "powers")
+    if list(powers) != [str(k) for k in range(2, len(powers) + 2)]:
+        raise ResultError("powers", "holds other keys than 2, 3, ... in order")
+    walks = {}
+    if data.get("walks") is not None:
+        asked = build(WalkListing, data["walks"], "walks", weighted=graph.weighted)
+        walks = {"walks": (str(asked.source), str(asked.target)), "length": asked.length}
+        walks["max_walks"] = asked.cap
+    return powers_of(graph, PowersOptions(max_power=len(powers) + 1, **walks))
+
+
+def _laplacian(data: dict, nodes: list) -> LaplacianResult:
+    graph, eig, features = _graph(data, nodes), data.get("eigenvalues"), data.get("features")
+    eigs = 0  # no eigenvalues in the file: none were asked for
+    if eig is not None:
+        values = typed(require(eig, "values", "eigenvalues"), list[float], "eigenvalues.values")
+        eigs = None if build(Spectrum, eig, "eigenvalues", values=values).complete else len(values)
     if features is not None:
         names = typed(require(features, "names", "features"), list[str], "features.names")
-        features = (_matrix(require(features, "X", "features"), n, "features.X", len(names)), names)
+        features = (_matrix(require(features, "X", "features"), len(nodes), "features.X", len(names)), names)
     normalized = data.get("normalized_laplacian") is not None
-    return laplacian_of(
-        graph, LaplacianOptions(directed=graph.directed, normalized=normalized, eigs=eigs), features
-    )
+    opts = LaplacianOptions(directed=graph.directed, normalized=normalized, eigs=eigs)
+    return laplacian_of(graph, opts, features)
+
+
+def _check(data: dict, nodes: list) -> CheckResult:
+    """The file keeps neither A nor the direction: the right matrix stands for them."""
+    one_of(typed(require(data, "kind"), str, "kind"), KINDS, "kind")
+    for i, cell in enumerate(typed(require(data, "wrong_cells"), list[dict[str, Any]], "wrong_cells")):
+        for key in ("row", "col"):
+            one_of(require(cell, key, f"wrong_cells.{i}"), nodes, f"wrong_cells.{i}.{key}")
+    n = len(nodes)
+    graph = build(Graph, data, nodes=nodes, adjacency=sp.csr_array((n, n)), directed=False)
+    given, expected = (_matrix(require(data, key), n, key) for key in ("given", "expected"))
+    return build(CheckResult, data, graph=graph, given=given, expected=expected)
