@@ -22,32 +22,31 @@ NpzOut = Annotated[
 ]
 
 
-def _npz(result, path: Path) -> None:
+def _write_npz(result, path: Path) -> None:
     from hw2cli.graph import render
     from hw2cli.graph.io import write_npz
 
     write_npz(path, result.graph.nodes, render.to_npz(result))
 
 
-def _graph_inputs(opts) -> dict[str, Path | None]:
-    paths = {"EDGES": opts.edges, "--matrix": opts.matrix, "--features": getattr(opts, "features", None)}
-    return {label: None if p is None else Path(p) for label, p in paths.items()}
+def _exit_1_if_wrong(result) -> None:
+    if not result.ok:
+        raise typer.Exit(1)
 
 
-def _run(
-    compute, opts, json_path: Path | None, npz: Path | None = None, quiet: bool = True, then=None
-) -> None:
+def _run(compute, opts, json_path: Path | None, npz: Path | None = None, quiet: bool = True) -> None:
+    """Every graph command's flow: its input files named before any output is checked."""
     from hw2cli.graph import render
 
-    outputs = {"npz": (npz, _npz)} if npz is not None else {}
+    inputs = {"EDGES": opts.edges, "--matrix": opts.matrix, "--features": getattr(opts, "features", None)}
     run_command(
         compute,
         render,
         json_path=json_path,
-        outputs=outputs,
-        inputs=_graph_inputs(opts),
+        outputs={"npz": (npz, _write_npz)},
+        inputs={label: None if p is None else Path(p) for label, p in inputs.items()},
         quiet=quiet,
-        then=then,
+        then=_exit_1_if_wrong if isinstance(opts, CheckOptions) else None,
     )
 
 
@@ -75,11 +74,6 @@ def graph_laplacian(
     _run(lambda reporter: run_laplacian(opts, reporter), opts, json_path, npz, quiet)
 
 
-def _exit_1_if_wrong(result) -> None:
-    if not result.ok:
-        raise typer.Exit(1)
-
-
 @app.command("check", cls=PlainUsage)
 @user_errors
 @takes(CheckOptions)
@@ -87,4 +81,4 @@ def graph_check(opts: CheckOptions, json_path: JsonOut = None) -> None:
     """Compare a hand-computed matrix with the right one; exit 1 if anything is wrong."""
     from hw2cli.graph.check import run_check
 
-    _run(lambda reporter: run_check(opts), opts, json_path, then=_exit_1_if_wrong)
+    _run(lambda reporter: run_check(opts), opts, json_path)

@@ -10,19 +10,20 @@ rows sum to zero and its off-diagonal entries are <= 0.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.options import OptionError
 from hw2cli.graph.io import Graph, read_edgelist, read_square_matrix
 from hw2cli.graph.matrices import degree_matrix, laplacian, matrix_powers
-from hw2cli.graph.options import KINDS, CheckOptions
+from hw2cli.graph.options import CheckOptions
 
 #: Values closer than this (relative to 1 + |right|) count as equal.
 TOLERANCE = 1e-9
 #: Graphs beyond this many nodes are too big to compare densely.
 CHECK_MAX_NODES = 2000
+TITLES = {"adjacency": "A", "power": "A^{power}", "degree": "D", "laplacian": "L = D - A"}
 
 
 @dataclass
@@ -40,8 +41,17 @@ class CheckResult:
     power: int | None
     given: np.ndarray
     expected: np.ndarray
-    wrong: list[WrongCell]
     problems: list[str]
+
+    @cached_property
+    def wrong(self) -> list[WrongCell]:
+        """The cells whose given value is not the expected one."""
+        close = np.isclose(self.given, self.expected, rtol=TOLERANCE, atol=TOLERANCE)
+        given, expected = self.given, self.expected
+        return [
+            WrongCell(int(i), int(j), float(given[i, j]), float(expected[i, j]))
+            for i, j in np.argwhere(~close)
+        ]
 
     @property
     def ok(self) -> bool:
@@ -49,32 +59,24 @@ class CheckResult:
 
     @property
     def title(self) -> str:
-        return {"adjacency": "A", "power": f"A^{self.power}", "degree": "D", "laplacian": "L = D - A"}[
-            self.kind
-        ]
+        return TITLES[self.kind].format(power=self.power)
 
 
 def expected_matrix(graph: Graph, kind: str, power: int = 2) -> np.ndarray:
-    """The correct matrix of ``kind`` for ``graph`` (dense)."""
+    """The correct matrix of ``kind`` for ``graph`` (dense float64)."""
     a = graph.adjacency
-    if kind == "adjacency":
-        m = a
-    elif kind == "power":
-        m = matrix_powers(a, power, field="power")[-1]
+    if kind == "power":
+        a = matrix_powers(a, power, field="power")[-1]
     elif kind == "degree":
-        m = degree_matrix(a)
+        a = degree_matrix(a)
     elif kind == "laplacian":
-        m = laplacian(a)
-    else:
-        raise OptionError(f"{{kind}} {kind!r} is not one of {', '.join(KINDS)}")
-    dense = m.toarray() if hasattr(m, "toarray") else np.asarray(m)
-    return dense.astype(np.float64)
+        a = laplacian(a)
+    return (a.toarray() if hasattr(a, "toarray") else np.asarray(a)).astype(np.float64)
 
 
 def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]:
     """Problems the given matrix shows by itself (node labels in the messages)."""
-    lab = graph.nodes
-    out = []
+    lab, out = graph.nodes, []
     if not graph.directed:
         pairs = [(i, j) for i, j in np.argwhere(~np.isclose(given, given.T, rtol=0, atol=TOLERANCE)) if i < j]
         if pairs:
@@ -82,19 +84,18 @@ def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]
                 f"[{lab[i]},{lab[j]}]={given[i, j]:g} vs [{lab[j]},{lab[i]}]={given[j, i]:g}"
                 for i, j in pairs[:10]
             )
-            out.append(
-                f"not symmetric although the graph is undirected: {cells}{' ...' if len(pairs) > 10 else ''}"
-            )
+            more = " ..." if len(pairs) > 10 else ""
+            out.append(f"not symmetric although the graph is undirected: {cells}{more}")
     diag = np.diag(given)
     off = given - np.diag(diag)
-    if kind == "adjacency":
-        if not np.any(graph.adjacency.diagonal()) and np.any(diag != 0):
-            nodes = ", ".join(str(lab[i]) for i in np.flatnonzero(diag))
-            out.append(
-                f"non-zero diagonal at node(s) {nodes} although the graph has no self-loops (A[i,i] counts loops at i)"
-            )
-        if not graph.weighted and np.any((given != 0) & (given != 1)):
-            out.append("entries other than 0 and 1 in the adjacency matrix of an unweighted graph")
+    loops = np.any(graph.adjacency.diagonal())
+    if kind == "adjacency" and not loops and np.any(diag != 0):
+        nodes = ", ".join(str(lab[i]) for i in np.flatnonzero(diag))
+        out.append(
+            f"non-zero diagonal at node(s) {nodes} although the graph has no self-loops (A[i,i] counts loops at i)"
+        )
+    if kind == "adjacency" and not graph.weighted and np.any((given != 0) & (given != 1)):
+        out.append("entries other than 0 and 1 in the adjacency matrix of an unweighted graph")
     if kind == "degree" and np.any(off != 0):
         out.append("non-zero entries off the diagonal: a degree matrix is diagonal")
     if kind == "laplacian":
@@ -107,34 +108,24 @@ def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]
             out.append(
                 "positive entries off the diagonal: L[i,j] = -A[i,j] is never positive for non-negative weights"
             )
-    if (
-        kind == "power"
-        and not graph.directed
-        and not np.any(graph.adjacency.diagonal())
-        and np.any(given < 0)
-    ):
+    if kind == "power" and not graph.directed and not loops and np.any(given < 0):
         out.append("negative entries: walk counts are never negative")
     return out
 
 
 def run_check(opts: CheckOptions) -> CheckResult:
     """Compare the matrix in file ``opts.matrix`` with the correct ``opts.kind`` matrix of the graph."""
-    edges, matrix, kind = opts.edges, opts.matrix, opts.kind
-    power = (opts.power or 2) if kind == "power" else None
-    graph = read_edgelist(edges, opts.directed)
+    power = (opts.power or 2) if opts.kind == "power" else None
+    graph = read_edgelist(opts.edges, opts.directed)
     if graph.n > CHECK_MAX_NODES:
         raise Hw2Error(
             f"the graph has {graph.n} nodes; check compares hand-written matrices of up to {CHECK_MAX_NODES} nodes"
         )
-    given = read_square_matrix(matrix, "matrix to check")
+    given = read_square_matrix(opts.matrix, "matrix to check")
     if given.shape[0] != graph.n:
         raise Hw2Error(
-            f"matrix {matrix} is {given.shape[0]}x{given.shape[0]} but the graph {edges} has {graph.n} "
-            f"nodes; write one row and column per node"
+            f"matrix {opts.matrix} is {given.shape[0]}x{given.shape[0]} but the graph {opts.edges} has "
+            f"{graph.n} nodes; write one row and column per node"
         )
-    expected = expected_matrix(graph, kind, power or 2)
-    wrong = [
-        WrongCell(int(i), int(j), float(given[i, j]), float(expected[i, j]))
-        for i, j in np.argwhere(~np.isclose(given, expected, rtol=TOLERANCE, atol=TOLERANCE))
-    ]
-    return CheckResult(graph, kind, power, given, expected, wrong, structural_problems(given, kind, graph))
+    expected = expected_matrix(graph, opts.kind, power or 2)
+    return CheckResult(graph, opts.kind, power, given, expected, structural_problems(given, opts.kind, graph))

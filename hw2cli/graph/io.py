@@ -7,18 +7,21 @@ lines are ignored; a line without a weight has weight 1.  Node labels are intege
 gives).  A repeated edge keeps its last weight (networkx's rule); in an undirected graph
 ``u v`` and ``v u`` are the same edge.
 
-One parser reads every file: ``np.loadtxt`` for all-integer files (a million edges in a
-second or two, docs/benchmarks.md), a line-by-line check with line-numbered errors for the
-rest; the tests check it against networkx's own reader.
+One parser reads every edge list (``read_edgelist``; the tests check it against networkx's
+own reader). All-integer ASCII files go through ``np.loadtxt``, a million edges in a second
+or two (docs/benchmarks.md); every other file is checked line by line, so that an error
+names its line.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,11 +77,10 @@ class Graph:
         return lookup[label]
 
 
-def _check_magnitudes(graph: Graph) -> Graph:
+def _checked(graph: Graph) -> Graph:
     """Refuse weights whose row sums (the degrees) overflow float64: D and L would hold inf."""
-    a = graph.adjacency
     with np.errstate(over="ignore"):
-        sums = np.asarray(abs(a).sum(axis=1)).ravel()
+        sums = np.asarray(abs(graph.adjacency).sum(axis=1)).ravel()
     bad = np.flatnonzero(~np.isfinite(sums))
     if len(bad):
         raise Hw2Error(
@@ -99,9 +101,7 @@ def _read_text(path: str | os.PathLike, what: str) -> str:
 
 def _content_lines(text: str) -> list[tuple[int, str, str]]:
     """(line number, original line, content without comment) for every non-blank line."""
-    lines = (
-        (number, line, line.split("#", 1)[0].strip()) for number, line in enumerate(text.splitlines(), 1)
-    )
+    lines = ((n, line, line.split("#", 1)[0].strip()) for n, line in enumerate(text.splitlines(), 1))
     return [entry for entry in lines if entry[2]]
 
 
@@ -117,48 +117,45 @@ def _parses(token: str, number: type = int) -> bool:
 # ----------------------------------------------------------------------------- edge lists
 
 
-def _parse_edge_tokens(path: Path, text: str) -> tuple[list[str], list[str], np.ndarray]:
-    """Validate every line; return the endpoint tokens and the weights (line-numbered errors)."""
-    us, vs, ws = [], [], []
+def _edge_tokens(path: Path, text: str) -> tuple[list[str], np.ndarray]:
+    """Every line checked (line-numbered errors): the endpoint tokens, u1 v1 u2 v2 ..., and the weights."""
+    tokens, weights = [], []
     for number, line, content in _content_lines(text):
-        tokens, at = content.split(), f"{path}, line {number}: {line.strip()!r}"
-        if len(tokens) not in (2, 3):
+        fields, at = content.split(), f"{path}, line {number}: {line.strip()!r}"
+        if len(fields) not in (2, 3):
             raise Hw2Error(
-                f"{at}: expected `u v` or `u v weight` (found {len(tokens)} fields); fix or comment out "
+                f"{at}: expected `u v` or `u v weight` (found {len(fields)} fields); fix or comment out "
                 "that line with #"
             )
-        if len(tokens) == 3 and not _parses(tokens[2], float):
-            raise Hw2Error(f"{at}: weight {tokens[2]!r} is not a number; write a number such as 1 or 0.5")
-        weight = float(tokens[2]) if len(tokens) == 3 else 1.0
-        if not np.isfinite(weight):
+        if len(fields) == 3 and not _parses(fields[2], float):
+            raise Hw2Error(f"{at}: weight {fields[2]!r} is not a number; write a number such as 1 or 0.5")
+        weight = float(fields[2]) if len(fields) == 3 else 1.0
+        if not math.isfinite(weight):
             raise Hw2Error(f"{at}: weight must be finite; write a finite number")
-        us.append(tokens[0])
-        vs.append(tokens[1])
-        ws.append(weight)
-    if not us:
+        tokens += fields[:2]
+        weights.append(weight)
+    if not weights:
         raise Hw2Error(
             f"edge list {path} has no edges (empty, or only comments); write one edge `u v` per line"
         )
-    return us, vs, np.asarray(ws, dtype=np.float64)
+    return tokens, np.asarray(weights, dtype=np.float64)
 
 
-def _fast_numeric(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """np.loadtxt for all-integer files of 2 or 3 columns; None when the file is anything else.
+def _loadtxt(text: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (u, v) pairs and weights of an all-integer file by np.loadtxt; None for any other file.
 
     Only ASCII text goes to np.loadtxt: numpy 2.4's parser reads some characters beyond U+FFFF
     as digits (U+20000 became the integer 131024) and crashes on others (U+C13A5: SIGSEGV),
     as this project's fuzzing found; a numeric edge list is ASCII anyway."""
-    import warnings
-
     if not text.isascii():
         return None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "empty input" warnings: the slow path reports those
-        try:
-            pairs = np.loadtxt(io.StringIO(text), dtype=np.int64, comments="#", ndmin=2)
-            if pairs.shape[0] and pairs.shape[1] in (2, 3):  # 3: integer weights
-                weights = pairs[:, 2].astype(np.float64) if pairs.shape[1] == 3 else np.ones(len(pairs))
-                return pairs[:, 0], pairs[:, 1], weights
+        warnings.simplefilter("ignore")  # "empty input" warnings: the line-by-line check reports those
+        try:  # 2 columns, or 3 with integer weights
+            rows = np.loadtxt(io.StringIO(text), dtype=np.int64, comments="#", ndmin=2)
+            if rows.shape[0] and rows.shape[1] in (2, 3):
+                weights = rows[:, 2].astype(np.float64) if rows.shape[1] == 3 else np.ones(len(rows))
+                return rows[:, :2], weights
             return None
         except ValueError:
             pass
@@ -169,21 +166,20 @@ def _fast_numeric(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None
             return None
     if not len(rows) or not np.all(np.isfinite(rows["w"])):
         return None
-    return rows["u"], rows["v"], rows["w"]
+    return np.stack([rows["u"], rows["v"]], axis=1), rows["w"]
 
 
-def _from_arrays(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int, directed: bool) -> sp.csr_array:
-    """Adjacency from index arrays; a repeated edge keeps its last weight."""
+def _adjacency(pairs: np.ndarray, w: np.ndarray, n: int, directed: bool) -> sp.csr_array:
+    """Adjacency from (u, v) index pairs; a repeated edge keeps its last weight."""
+    u, v = pairs[:, 0], pairs[:, 1]
     if not directed:
         u, v = np.minimum(u, v), np.maximum(u, v)
-    key = u.astype(np.int64) * n + v
     # np.unique on the reversed keys: the first hit in reverse is the last in the file
-    uniq, first = np.unique(key[::-1], return_index=True)
-    w = w[::-1][first]
-    rows, cols = uniq // n, uniq % n
+    keys, first = np.unique((u * n + v)[::-1], return_index=True)
+    w, rows, cols = w[::-1][first], keys // n, keys % n
     if not directed:
         off = rows != cols
-        rows, cols, w = (np.concatenate([x, y[off]]) for x, y in ((rows, cols), (cols, rows), (w, w)))
+        rows, cols, w = np.concatenate([rows, cols[off]]), np.concatenate([cols, rows[off]]), np.r_[w, w[off]]
     return sp.csr_array((w, (rows, cols)), shape=(n, n))
 
 
@@ -191,42 +187,27 @@ def read_edgelist(path: str | os.PathLike, directed: bool = False) -> Graph:
     """Read an edge-list file (see the module docstring for the format)."""
     path = Path(path)
     text = _read_text(path, "edge list")
-    fast = _fast_numeric(text)
+    fast = _loadtxt(text)
     if fast is not None:
-        u, v, w = fast
-        labels, inverse = np.unique(np.stack([u, v], axis=1).ravel(), return_inverse=True)
-        nodes = labels.tolist()
+        labels, w = fast
+        nodes, inverse = np.unique(labels, return_inverse=True)
+        nodes = nodes.tolist()
     else:
-        us, vs, w = _parse_edge_tokens(path, text)
         # Python strings, not a numpy array: numpy drops a label's trailing NUL characters
-        tokens = [t for pair in zip(us, vs, strict=True) for t in pair]
-        if all(_parses(t) for t in set(tokens)):
-            values = [int(t) for t in tokens]
-            nodes = sorted(set(values))  # Python ints: no overflow for labels beyond int64
+        tokens, w = _edge_tokens(path, text)
+        first = dict.fromkeys(tokens)  # every label once, in order of first appearance
+        if all(_parses(t) for t in first):
+            nodes = sorted({int(t) for t in first})  # Python ints: no overflow for labels beyond int64
             position = {node: k for k, node in enumerate(nodes)}
-            keys = values
-        else:  # names: order of first appearance
-            position = {t: None for t in tokens}
-            position = {t: k for k, t in enumerate(position)}
-            nodes, keys = list(position), tokens
-        inverse = np.fromiter((position[x] for x in keys), dtype=np.int64, count=len(keys))
-    inverse = inverse.reshape(-1, 2)
-    adjacency = _from_arrays(
-        inverse[:, 0], inverse[:, 1], np.asarray(w, dtype=np.float64), len(nodes), directed
-    )
-    return _check_magnitudes(Graph(nodes, adjacency, directed, str(path)))
+            position = {t: position[int(t)] for t in first}
+        else:
+            nodes, position = list(first), {t: k for k, t in enumerate(first)}
+        inverse = np.fromiter(map(position.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    adjacency = _adjacency(inverse.reshape(-1, 2).astype(np.int64), w, len(nodes), directed)
+    return _checked(Graph(nodes, adjacency, directed, str(path)))
 
 
 # ----------------------------------------------------------------------------- number tables
-
-
-def _nesting(text: str) -> int:
-    """How deep the brackets of ``text`` nest (a matrix [[0,1],[1,0]]: 2), without parsing it."""
-    depth = deepest = 0
-    for bracket in re.findall(r"[][()]", text):
-        depth += 1 if bracket in "[(" else -1
-        deepest = max(deepest, depth)
-    return deepest
 
 
 def _as_float(x: int | float) -> float:
@@ -237,18 +218,22 @@ def _as_float(x: int | float) -> float:
         return math.inf if x > 0 else -math.inf
 
 
-def _parse_nested_list(path: Path, text: str, what: str) -> list[list[float]]:
-    depth = _nesting(text)
-    if depth > 2:  # refused before parsing: 100,000 nested brackets would exhaust the parser's stack
+def _nested_list(path: Path, text: str, what: str) -> list[list[float]]:
+    """The rows of a matrix written as a nested list, ``[[0,1],[1,0]]`` (JSON or Python syntax)."""
+    depth = deepest = 0
+    for bracket in re.findall(
+        r"[][()]", text
+    ):  # counted, not parsed: 100,000 brackets would exhaust the stack
+        depth += 1 if bracket in "[(" else -1
+        deepest = max(deepest, depth)
+    if deepest > 2:
         raise Hw2Error(
-            f"{what} {path} nests brackets {depth} levels deep; a matrix is a list of rows like "
+            f"{what} {path} nests brackets {deepest} levels deep; a matrix is a list of rows like "
             "[[0,1],[1,0]] (2 levels)"
         )
     try:
         rows = json.loads(text)
     except ValueError:  # not JSON (Python's own list syntax), or an integer of over 4,300 digits
-        import ast
-
         try:
             rows = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -273,11 +258,10 @@ def read_table(
     list ``[[0,1],[1,0]]``) and its column names (a first row of names, allowed with ``header``)."""
     path = Path(path)
     text = _read_text(path, what)
-    names = None
+    names, numbers = None, []
     if text.lstrip().startswith("["):
-        numbers = [(i, str(r), r) for i, r in enumerate(_parse_nested_list(path, text, what), start=1)]
+        numbers = [(i, str(r), r) for i, r in enumerate(_nested_list(path, text, what), start=1)]
     else:
-        numbers = []
         for k, (number, line, content) in enumerate(_content_lines(text)):
             tokens = content.replace(",", " ").replace(";", " ").split()
             bad = next((t for t in tokens if not _parses(t, float)), None)
@@ -287,7 +271,8 @@ def read_table(
                 names = tokens
             else:
                 raise Hw2Error(
-                    f"{what} {path}, line {number}: {line.strip()!r}: {bad!r} is not a number; write numbers only"
+                    f"{what} {path}, line {number}: {line.strip()!r}: {bad!r} is not a number; "
+                    "write numbers only"
                 )
     if not numbers:
         raise Hw2Error(
@@ -333,7 +318,7 @@ def graph_from_matrix(path: str | os.PathLike, directed: bool = False) -> Graph:
             f"adjacency matrix {path} is not symmetric (row {i + 1}, column {j + 1} is {array[i, j]:g} "
             f"but row {j + 1}, column {i + 1} is {array[j, i]:g}); fix it or pass {{directed}}"
         )
-    return _check_magnitudes(Graph(list(range(1, len(array) + 1)), sp.csr_array(array), directed, str(path)))
+    return _checked(Graph(list(range(1, len(array) + 1)), sp.csr_array(array), directed, str(path)))
 
 
 def load_graph(
@@ -381,8 +366,7 @@ def write_npz(path: str | os.PathLike, nodes: Sequence, matrices: dict) -> Path:
     arrays = {"nodes": np.asarray([str(x) for x in nodes])}
     for name, m in matrices.items():
         csr = sp.csr_array(m.astype(np.float64))
-        for part in ("data", "indices", "indptr"):
-            arrays[f"{name}.{part}"] = getattr(csr, part)
+        arrays |= {f"{name}.{part}": getattr(csr, part) for part in ("data", "indices", "indptr")}
         arrays[f"{name}.shape"] = np.asarray(csr.shape)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)

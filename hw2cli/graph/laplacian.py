@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Annotated
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import AfterValidator
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.progress import Reporter
 from hw2cli.graph.io import Graph, load_graph, read_table
 from hw2cli.graph.matrices import (
     DENSE_EIG_MAX_NODES,
-    Components,
+    GraphResult,
     Spectrum,
-    components,
     degree_matrix,
-    degrees,
     laplacian,
     neighbour_sums,
     normalized_laplacian,
@@ -33,28 +29,22 @@ from hw2cli.graph.matrices import (
 )
 from hw2cli.graph.options import LaplacianOptions
 
-#: A float array, read back (hw2cli.common.readback) from the nested lists of a --json file.
-FloatArray = Annotated[list[list[float]], AfterValidator(lambda rows: np.asarray(rows, dtype=np.float64))]
-
 
 @dataclass
 class Features:
-    x: FloatArray  # n x f node features, in node order
+    x: np.ndarray  # n x f node features, in node order
     names: list[str]  # feature column names
-    lx: FloatArray  # L @ X
-    neighbour_sums: FloatArray  # sum_j A[i,j] (x_i - x_j), computed edge by edge
+    lx: np.ndarray  # L @ X
+    neighbour_sums: np.ndarray  # sum_j A[i,j] (x_i - x_j), computed edge by edge
 
 
 @dataclass
-class LaplacianResult:
-    graph: Graph
-    degrees: np.ndarray
+class LaplacianResult(GraphResult):
     degree_matrix: sp.csr_array
     laplacian: sp.csr_array
     normalized: sp.csr_array | None
-    spectrum: Spectrum | None  # None when skipped (a large graph without eigs)
+    spectrum: Spectrum | None  # None when skipped (eigs 0, or a large graph without eigs)
     normalized_spectrum: Spectrum | None
-    components: Components
     features: Features | None
 
 
@@ -66,8 +56,7 @@ def read_features(path: str | os.PathLike, graph: Graph) -> tuple[np.ndarray, li
             f"feature table {path} has {x.shape[0]} rows but the graph has {graph.n} nodes; write one row "
             "per node, in node order"
         )
-    names = names or ([f"x{c + 1}" for c in range(x.shape[1])] if x.shape[1] > 1 else ["x"])
-    return x, names
+    return x, names or ([f"x{c + 1}" for c in range(x.shape[1])] if x.shape[1] > 1 else ["x"])
 
 
 def run_laplacian(opts: LaplacianOptions, reporter: Reporter | None = None) -> LaplacianResult:
@@ -76,7 +65,21 @@ def run_laplacian(opts: LaplacianOptions, reporter: Reporter | None = None) -> L
     reporter = reporter or Reporter()
     reporter.start("graph", "reading the graph", total=None)
     graph = load_graph(opts.edges, opts.matrix, opts.directed)
-    x, names = read_features(opts.features, graph) if opts.features is not None else (None, None)
+    features = read_features(opts.features, graph) if opts.features is not None else None
+    result = laplacian_of(graph, opts, features, reporter)
+    reporter.finish("graph")
+    return result
+
+
+def laplacian_of(
+    graph: Graph,
+    opts: LaplacianOptions,
+    features: tuple[np.ndarray, list[str]] | None = None,
+    reporter: Reporter | None = None,
+) -> LaplacianResult:
+    """The result of `hw2 graph laplacian` on a graph (and feature table X, names) already read;
+    also how its --json is read back."""
+    reporter = reporter or Reporter()
     reporter.update("graph", description="building D and L")
     a, eigs = graph.adjacency, opts.eigs
     lap = laplacian(a)
@@ -85,9 +88,9 @@ def run_laplacian(opts: LaplacianOptions, reporter: Reporter | None = None) -> L
     if eigs != 0 and (eigs is not None or graph.n <= DENSE_EIG_MAX_NODES):
         reporter.update("graph", description="eigenvalues of L")
         k = eigs if eigs is not None and eigs < graph.n - 1 else None
-        spec = spectrum(lap, symmetric=not opts.directed, k=k)
+        spec = spectrum(lap, symmetric=not graph.directed, k=k)
         norm_spec = spectrum(norm, symmetric=True, k=k) if norm is not None else None
-    feats = Features(x, names, np.asarray(lap @ x), neighbour_sums(a, x)) if x is not None else None
-    reporter.finish("graph")
-    comps = components(a, opts.directed)
-    return LaplacianResult(graph, degrees(a), degree_matrix(a), lap, norm, spec, norm_spec, comps, feats)
+    if features is not None:
+        x, names = features
+        features = Features(x, names, np.asarray(lap @ x), neighbour_sums(a, x))
+    return LaplacianResult(graph, degree_matrix(a), lap, norm, spec, norm_spec, features)

@@ -10,6 +10,7 @@ D^-1/2 (D - A) D^-1/2, whose rows are 0 at isolated nodes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,14 +18,17 @@ from scipy.sparse import csgraph
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
+from hw2cli.graph.io import Graph
 from hw2cli.graph.options import MAX_POWER
 
 #: Spectra of graphs up to this many nodes are computed densely (all eigenvalues).
 DENSE_EIG_MAX_NODES = 2000
 #: Refuse a sparse product that could hold more non-zeros than this.
 MAX_PRODUCT_NNZ = 50_000_000
-#: Eigenvalues with |lambda| below this count as zero.
+#: Eigenvalues with |lambda| below this (times the largest |lambda|, at least 1) count as zero.
 ZERO_TOL = 1e-8
+#: Python ints beyond this bound would print as inf in float64 and as hundreds of digits.
+FLOAT64_LIMIT = 2**1024
 
 
 def check_power(k: int, field: str = "max_power") -> int:
@@ -38,22 +42,11 @@ def is_integral(a: sp.sparray) -> bool:
     return bool(np.all(a.data == np.round(a.data)))
 
 
-#: Python ints beyond this bound would print as inf in float64 and as hundreds of digits.
-FLOAT64_LIMIT = 2**1024
-
-
-def beyond_float64(m, k: int, field: str) -> None:
-    """Refuse A^k once an entry leaves float64's range (about 1.8e308): float64 would hold inf,
-    and exact integers would grow to thousands of digits that no reader takes."""
-    if sp.issparse(m):
-        big = not np.all(np.isfinite(m.data))
-    elif m.dtype == object:
-        big = any(abs(x) >= FLOAT64_LIMIT for x in m.flat)
-    else:
-        big = not np.all(np.isfinite(m))
-    if big:
-        fix = f"use {{{field}}} {k - 1} or smaller weights" if k > 1 else "use smaller weights"
-        raise OptionError(f"A^{k} has entries beyond the largest float64 (about 1.8e308); {fix}")
+def _beyond_float64(m) -> bool:
+    values = m.data if sp.issparse(m) else m
+    if values.dtype == object:
+        return any(abs(x) >= FLOAT64_LIMIT for x in values.flat)
+    return not np.all(np.isfinite(values))
 
 
 def matrix_powers(a: sp.csr_array, max_power: int, field: str = "max_power") -> list:
@@ -62,7 +55,8 @@ def matrix_powers(a: sp.csr_array, max_power: int, field: str = "max_power") -> 
     Integer-valued A gives exact integer powers: int64 when no entry can overflow, Python
     ints (dense, object dtype) for small graphs when it could; float64 otherwise.  A product
     that could exceed MAX_PRODUCT_NNZ non-zeros, and a power with an entry beyond float64's
-    range, are refused naming the power (option ``field``).
+    range (float64 would hold inf, exact ints thousands of digits), are refused naming the
+    power (option ``field``).
     """
     check_power(max_power, field)
     n = a.shape[0]
@@ -78,10 +72,8 @@ def matrix_powers(a: sp.csr_array, max_power: int, field: str = "max_power") -> 
         prev = out[-1]
         if sp.issparse(prev):
             # nnz(P @ B) <= sum over k of (entries in column k of P) * (entries in row k of B)
-            bound = min(
-                int((np.bincount(prev.indices, minlength=n).astype(np.int64) * np.diff(base.indptr)).sum()),
-                n * n,
-            )
+            counts = np.bincount(prev.indices, minlength=n).astype(np.int64) * np.diff(base.indptr)
+            bound = min(int(counts.sum()), n * n)
             if bound > MAX_PRODUCT_NNZ:
                 raise OptionError(
                     f"A^{k} of this {n}-node graph could have up to {bound:,} non-zeros, too many to "
@@ -91,7 +83,9 @@ def matrix_powers(a: sp.csr_array, max_power: int, field: str = "max_power") -> 
                 out.append(sp.csr_array(prev @ base))
         else:
             out.append(prev.dot(base))
-        beyond_float64(out[-1], k, field)
+        if _beyond_float64(out[-1]):
+            fix = f"use {{{field}}} {k - 1} or smaller weights" if k > 1 else "use smaller weights"
+            raise OptionError(f"A^{k} has entries beyond the largest float64 (about 1.8e308); {fix}")
     return out
 
 
@@ -121,9 +115,7 @@ def normalized_laplacian(a: sp.csr_array) -> sp.csr_array:
             "the normalized Laplacian needs non-negative degrees, but some node's weights sum below 0; "
             "use non-negative weights"
         )
-    with np.errstate(divide="ignore"):
-        inv_sqrt = np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 0.0)
-    s = sp.diags_array(inv_sqrt)
+    s = sp.diags_array(np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0))
     return sp.csr_array(s @ laplacian(a) @ s)
 
 
@@ -142,6 +134,26 @@ def components(a: sp.csr_array, directed: bool) -> Components:
 
 
 @dataclass
+class GraphResult:
+    """What the powers and laplacian results share: the graph, and what follows from it alone."""
+
+    graph: Graph
+
+    @cached_property
+    def degrees(self) -> np.ndarray:
+        return degrees(self.graph.adjacency)
+
+    @cached_property
+    def components(self) -> Components:
+        return components(self.graph.adjacency, self.graph.directed)
+
+
+def _is_zero(values: np.ndarray) -> np.ndarray:
+    scale = max(1.0, float(np.max(np.abs(values)))) if len(values) else 1.0
+    return np.abs(values) < ZERO_TOL * scale
+
+
+@dataclass
 class Spectrum:
     values: np.ndarray  # ascending by real part; complex only for a directed graph
     complete: bool  # all n eigenvalues (dense) or only the k smallest (ARPACK)
@@ -152,14 +164,10 @@ class Spectrum:
         return int(np.count_nonzero(_is_zero(self.values)))
 
 
-def _is_zero(values: np.ndarray) -> np.ndarray:
-    scale = max(1.0, float(np.max(np.abs(values)))) if len(values) else 1.0
-    return np.abs(values) < ZERO_TOL * scale
-
-
 def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectrum:
     """Eigenvalues of L: all of them (dense) for up to DENSE_EIG_MAX_NODES nodes when ``k``
-    is None, else the ``k`` smallest (scipy.sparse.linalg.eigsh, symmetric L only)."""
+    is None, else the ``k`` smallest (scipy.sparse.linalg.eigsh, symmetric L only, from a
+    fixed start vector so that the same graph gives the same numbers)."""
     n = lap.shape[0]
     if k is None or (n <= DENSE_EIG_MAX_NODES and k >= n - 1):
         if n > DENSE_EIG_MAX_NODES:
@@ -168,7 +176,6 @@ def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectr
             )
         dense = lap.toarray()
         values = np.linalg.eigvalsh(dense) if symmetric else np.linalg.eigvals(dense)
-        complete = True
     else:
         if not symmetric:
             raise OptionError(
@@ -178,16 +185,16 @@ def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectr
             raise OptionError(f"{{eigs}} {k} is out of range for {n} nodes; use 1 to {max(1, n - 2)}")
         from scipy.sparse.linalg import eigsh
 
-        values = eigsh(lap.astype(np.float64), k=k, which="SA", tol=1e-8, return_eigenvectors=False)
-        complete = False
+        start = np.random.default_rng(0).standard_normal(n)
+        values = eigsh(lap.astype(np.float64), k=k, which="SA", tol=1e-8, v0=start, return_eigenvectors=False)
     if np.iscomplexobj(values) and np.allclose(values.imag, 0, atol=ZERO_TOL):
         values = values.real
-    values = (
-        values[np.lexsort((np.imag(values), np.real(values)))] if np.iscomplexobj(values) else np.sort(values)
-    )
-    if not np.iscomplexobj(values):
+    if np.iscomplexobj(values):
+        values = values[np.lexsort((values.imag, values.real))]
+    else:
+        values = np.sort(values)
         values = np.where(_is_zero(values), 0.0, values)
-    return Spectrum(values, complete)
+    return Spectrum(values, complete=k is None or k >= n - 1)
 
 
 def neighbour_sums(a: sp.csr_array, x: np.ndarray) -> np.ndarray:

@@ -18,15 +18,7 @@ import scipy.sparse as sp
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.graph.io import Graph, load_graph
-from hw2cli.graph.matrices import (
-    FLOAT64_LIMIT,
-    Components,
-    check_power,
-    components,
-    degrees,
-    is_integral,
-    matrix_powers,
-)
+from hw2cli.graph.matrices import FLOAT64_LIMIT, GraphResult, check_power, is_integral, matrix_powers
 from hw2cli.graph.options import DEFAULT_MAX_WALKS, MAX_MAX_WALKS, PowersOptions
 
 
@@ -36,22 +28,19 @@ def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
     Exact Python integers when A is integer-valued (no overflow however long the walk),
     float64 otherwise.
     """
-    a = sp.csr_array(a)
-    n = a.shape[0]
     exact = is_integral(a)
     dtype = object if exact else np.float64
     data = np.array([int(x) for x in a.data], dtype=object) if exact else a.data  # int64 would wrap at 2^63
     nonempty = np.diff(a.indptr) > 0
-    starts = a.indptr[:-1][nonempty]
-    vec = np.zeros(n, dtype=dtype)
+    vec = np.zeros(a.shape[0], dtype=dtype)
     vec[target] = 1
     out = [vec]
     for _ in range(length):
         with np.errstate(over="ignore", invalid="ignore"):  # list_walks refuses what overflowed
             terms = data * vec[a.indices]
-        vec = np.zeros(n, dtype=dtype)
+        vec = np.zeros(a.shape[0], dtype=dtype)
         if len(terms):
-            vec[nonempty] = np.add.reduceat(terms, starts)
+            vec[nonempty] = np.add.reduceat(terms, a.indptr[:-1][nonempty])
         out.append(vec)
     return out
 
@@ -75,6 +64,12 @@ class WalkListing:
         return self.walks is not None
 
 
+def _too_big(what: str) -> OptionError:
+    return OptionError(
+        f"{what} beyond the largest float64 (about 1.8e308); use a smaller {{length}} or smaller weights"
+    )
+
+
 def list_walks(
     graph: Graph, source: str, target: str, length: int, cap: int = DEFAULT_MAX_WALKS
 ) -> WalkListing:
@@ -93,47 +88,35 @@ def list_walks(
     entry = walk_vectors(a, j, length)[length][i]
     entry = int(entry) if isinstance(entry, int) else float(entry)
     if not abs(entry) < FLOAT64_LIMIT:  # also NaN (inf - inf)
-        raise OptionError(
-            f"(A^{length})[{graph.nodes[i]}, {graph.nodes[j]}] is beyond the largest float64 (about 1.8e308); "
-            "use a smaller {length} or smaller weights"
-        )
-    weighted = graph.weighted
-    walks = weights = None
-    if count <= cap:
-        indptr, indices, data = a.indptr, a.indices, a.data
-        walks, weights = [], []
+        raise _too_big(f"(A^{length})[{graph.nodes[i]}, {graph.nodes[j]}] is")
+    listing = WalkListing(
+        graph.nodes[i], graph.nodes[j], length, count, entry, None, None, cap, graph.weighted
+    )
+    if count > cap:
+        return listing
+    walks, weights = [], []
 
-        def extend(path: list[int], weight: float, remaining: int) -> None:
-            u = path[-1]
-            if remaining == 0:
-                walks.append([graph.nodes[x] for x in path])
-                weights.append(weight)
-                return
-            for p in range(indptr[u], indptr[u + 1]):
-                w = indices[p]
-                if reach[remaining - 1][w] > 0:  # only steps from which target is still reachable
-                    path.append(w)
-                    extend(path, weight * data[p], remaining - 1)
-                    path.pop()
+    def extend(path: list[int], weight: float, remaining: int) -> None:
+        """Depth first, stepping only where the target is still reachable in the steps left."""
+        if remaining == 0:
+            walks.append([graph.nodes[x] for x in path])
+            weights.append(weight)
+            return
+        for p in range(a.indptr[path[-1]], a.indptr[path[-1] + 1]):
+            if reach[remaining - 1][a.indices[p]] > 0:
+                extend([*path, a.indices[p]], weight * a.data[p], remaining - 1)
 
-        with np.errstate(over="ignore"):
-            extend([i], 1.0, length)
-        if not all(math.isfinite(w) for w in weights):
-            raise OptionError(
-                f"a walk of length {length} has a weight product beyond the largest float64 (about 1.8e308); "
-                "use a smaller {length} or smaller weights"
-            )
-        if not weighted:
-            weights = None
-    return WalkListing(graph.nodes[i], graph.nodes[j], length, count, entry, walks, weights, cap, weighted)
+    with np.errstate(over="ignore"):
+        extend([i], 1.0, length)
+    if not all(math.isfinite(w) for w in weights):
+        raise _too_big(f"a walk of length {length} has a weight product")
+    listing.walks, listing.weights = walks, (weights if graph.weighted else None)
+    return listing
 
 
 @dataclass
-class PowersResult:
-    graph: Graph
+class PowersResult(GraphResult):
     powers: list  # [A, A^2, ..., A^max_power] (sparse, or dense object arrays of exact ints)
-    degrees: np.ndarray
-    components: Components
     walks: WalkListing | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -142,7 +125,14 @@ def run_powers(opts: PowersOptions, reporter: Reporter | None = None) -> PowersR
     """`hw2 graph powers`: A, A^2..A^max_power, and optionally the walks I -> J of ``length``."""
     reporter = reporter or Reporter()
     reporter.start("graph", "reading the graph", total=None)
-    graph = load_graph(opts.edges, opts.matrix, opts.directed)
+    result = powers_of(load_graph(opts.edges, opts.matrix, opts.directed), opts, reporter)
+    reporter.finish("graph")
+    return result
+
+
+def powers_of(graph: Graph, opts: PowersOptions, reporter: Reporter | None = None) -> PowersResult:
+    """The result of `hw2 graph powers` on a graph already read (also how its --json is read back)."""
+    reporter = reporter or Reporter()
     a = graph.adjacency
     reporter.update("graph", description=f"powers of A up to A^{opts.max_power}")
     powers = matrix_powers(a, opts.max_power)
@@ -150,7 +140,6 @@ def run_powers(opts: PowersOptions, reporter: Reporter | None = None) -> PowersR
     if opts.walks is not None:
         reporter.update("graph", description=f"walks of length {opts.length}")
         listing = list_walks(graph, *opts.walks, opts.length, opts.max_walks)
-    reporter.finish("graph")
     notes = []
     if is_integral(a) and getattr(powers[-1], "dtype", None) == np.float64:
         notes.append(
@@ -166,4 +155,4 @@ def run_powers(opts: PowersOptions, reporter: Reporter | None = None) -> PowersR
             "the graph has self-loops: a loop at i is one walk i -> i of length 1, so diag(A^2) is no "
             "longer just the degree"
         )
-    return PowersResult(graph, powers, degrees(a), components(a, opts.directed), listing, notes)
+    return PowersResult(graph, powers, listing, notes)

@@ -4,6 +4,7 @@ the large-graph summary, and that no graph command imports torch."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -207,3 +208,77 @@ def test_graph_commands_do_not_import_torch(tmp_path):
     mods = set(proc.stderr.split())
     assert "hw2cli.graph.walks" in mods and "hw2cli.graph.check" in mods and "scipy.sparse" in mods
     assert "torch" not in mods
+
+
+def _edited(path, key: str, value):
+    """``path``'s JSON with the value at dotted ``key`` replaced (``None``: the key removed)."""
+    data = json.loads(path.read_text())
+    *parents, last = key.split(".")
+    inner = data
+    for part in parents:
+        inner = inner[int(part)] if isinstance(inner, list) else inner[part]
+    last = int(last) if isinstance(inner, list) else last
+    if value is None:
+        del inner[last]
+    else:
+        inner[last] = value
+    edited = path.with_name("edited.json")
+    edited.write_text(json.dumps(data))
+    return edited
+
+
+def test_json_is_read_back_by_recomputing_it(tmp_path):
+    """A --json file is read back by recomputing its result from the graph and the options it
+    records: the result prints what the command printed (notes included), and an edited
+    derived value (a power, a walk count, a Laplacian cell, an eigenvalue, a wrong cell) or a
+    missing key is refused naming the field."""
+    import io
+
+    from rich.console import Console
+
+    from hw2cli.common.errors import Hw2Error
+    from hw2cli.common.readback import load
+    from hw2cli.graph import render
+
+    graph = tmp_path / "loops.txt"
+    graph.write_text("1 1\n1 2\n2 3\n")
+    files = {name: tmp_path / f"{name}.json" for name in ("powers", "laplacian", "check")}
+    printed = _ok("powers", str(graph), "--walks", "1", "1", "--length", "2", "--json", str(files["powers"]))
+    assert "note: the graph has self-loops" in printed
+    _ok("laplacian", str(graph), "--json", str(files["laplacian"]))
+    runner.invoke(
+        app, ["graph", "check", G2, "--kind", "laplacian", "--matrix", WRONG_L, "--json", str(files["check"])]
+    )
+    results = {name: load(path, render.from_json, render.to_json, "rerun") for name, path in files.items()}
+    console = Console(file=io.StringIO(), width=100, markup=False, highlight=False)
+    render.render(results["powers"], console)
+    assert console.file.getvalue() == printed
+    assert [(c.row, c.col) for c in results["check"].wrong] == [(2, 2), (2, 4)]
+    edits = [
+        ("powers", "powers.2.0.0", 7, "field powers.2.0.0: is 7, but the rest of the file gives 2"),
+        ("powers", "walks.count", 3, "field walks.count: is 3, but the rest of the file gives 2"),
+        ("laplacian", "laplacian.1.1", 5, "field laplacian.1.1: is 5"),
+        ("laplacian", "eigenvalues.values.2", 9.5, "field eigenvalues.values.2: is 9.5"),
+        (
+            "check",
+            "wrong_cells.0.given",
+            7,
+            "field wrong_cells.0.given: is 7, but the rest of the file gives 2",
+        ),
+        ("laplacian", "degree_matrix", None, "field degree_matrix: field required"),
+    ]
+    for name, key, value, says in edits:
+        with pytest.raises(Hw2Error, match=re.escape(says)):
+            load(_edited(files[name], key, value), render.from_json, render.to_json, "rerun")
+
+
+def test_labels_print_as_written(tmp_path):
+    """Lines go out as plain text: a label that looks like markup or an emoji code stays as it is."""
+    graph, matrix = tmp_path / "g.txt", tmp_path / "a.txt"
+    graph.write_text(":smile: [b]\n")
+    matrix.write_text("0 1\n0 0\n")
+    result = runner.invoke(
+        app, ["graph", "check", str(graph), "--kind", "adjacency", "--matrix", str(matrix)]
+    )
+    assert result.exit_code == 1
+    assert "wrong: [[b], :smile:] is 0, should be 1" in result.stdout
