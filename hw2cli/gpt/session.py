@@ -93,7 +93,7 @@ def session(opts: TrainOptions, given: Collection[str]) -> Iterator[Session]:
                     folder,
                     what="--out run directory",
                     manifest=ckpt.MANIFEST,
-                    leftovers=(),
+                    leftovers=(),  # nothing is written before the first checkpoint
                     force=opts.force,
                     resume_hint="--resume",
                 )
