@@ -8,7 +8,6 @@ commits the set). Every file read back is validated against the schemas below.
 from __future__ import annotations
 
 import functools
-import io
 import json
 import math
 import os
@@ -303,16 +302,14 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
 
 def metrics_csv(rows: list[dict[str, Any]]) -> str:
     """``metrics.csv`` text (one row per logged step; empty val_loss when not evaluated)."""
-    buf = io.StringIO()
-    buf.write(",".join(METRIC_FIELDS) + "\n")
-    for row in rows:
-        buf.write(",".join("" if row.get(k) is None else repr(row[k]) for k in METRIC_FIELDS) + "\n")
-    return buf.getvalue()
+    lines = [",".join(METRIC_FIELDS)]
+    lines += [",".join("" if row.get(k) is None else repr(row[k]) for k in METRIC_FIELDS) for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 class Checkpoints:
-    """Commits the checkpoints of one run (rank 0; the other ranks only check the weights), and
-    draws Figure 3 from the rows of the last one."""
+    """Commits the checkpoints of one run (rank 0 writes) and draws Figure 3 from the rows of
+    the last one."""
 
     def __init__(self, folder: Path | None, rank: int, first: tuple | None, saved_step: int | None) -> None:
         self.folder, self.rank = folder, rank

@@ -155,8 +155,7 @@ class TrainOptions:
 
     def recorded(self) -> dict[str, Any]:
         """The options a run directory records (config.json's ``train``)."""
-        data = dataclasses.asdict(self)
-        return {k: v for k, v in data.items() if k not in NOT_RECORDED}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_RECORDED}
 
 
 def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str | None]:
@@ -167,8 +166,7 @@ def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str 
     if opts.init_from is not None:
         chosen.pop("model_type", None)  # the pretrained model's shape
     if opts.max_steps is None and opts.epochs is None:
-        steps = {k: base[k] for k in ("max_steps", "epochs") if base[k] is not None}
-        chosen.update(steps)
+        chosen.update({k: base[k] for k in ("max_steps", "epochs") if base[k] is not None})
     if not chosen:
         return opts, None
     filled = dataclasses.replace(opts, **chosen)

@@ -142,7 +142,7 @@ class Trainer:
         self.precision = check_precision(opts.precision, device)
         if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        else:
+        elif device.type == "cpu":
             keep_freed_memory()  # a gpt-micro step page-faulted about 1,200 times (docs/benchmarks.md)
         if opts.tensorboard:  # fail before any work when tensorboard is missing
             TensorBoardLog.summary_writer_class()
