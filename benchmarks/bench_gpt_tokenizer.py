@@ -27,9 +27,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hw2cli.gpt.data import CharTokenizer, get_batch, load_text  # noqa: E402
+from hw2cli.gpt.data import get_batch, load_text  # noqa: E402
 from hw2cli.gpt.model import GPT, GPTConfig  # noqa: E402
-from hw2cli.gpt.tokens import BPETokenizer, bits_per_char  # noqa: E402
+from hw2cli.gpt.tokens import (  # noqa: E402
+    BPETokenizer,
+    CharTokenizer,  # noqa: E402
+    bits_per_char,
+)
 
 
 def train_bpe(text: str, vocab: int) -> BPETokenizer:

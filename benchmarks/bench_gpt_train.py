@@ -50,8 +50,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hw2cli.gpt.data import CharTokenizer, get_batch, load_text, split_data  # noqa: E402
+from hw2cli.gpt.data import get_batch, load_text, split_data  # noqa: E402
 from hw2cli.gpt.model import GPT, GPTConfig  # noqa: E402
+from hw2cli.gpt.tokens import CharTokenizer  # noqa: E402
 from hw2cli.gpt.train import TrainOptions, train  # noqa: E402
 
 NANOGPT_CPU = dict(

@@ -121,7 +121,7 @@ def gpt_train(
     a run of minutes on a CPU), says what it chose, and estimates the wall time after a few steps."""
     from hw2cli.gpt import render
     from hw2cli.gpt.data import check_text_file
-    from hw2cli.gpt.dist import Dist
+    from hw2cli.gpt.session import Dist
     from hw2cli.gpt.train import train
 
     given = _given(ctx)

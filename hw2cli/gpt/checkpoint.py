@@ -1,22 +1,17 @@
 """The run directory of ``hw2 gpt train``, without pickle (docs/gpt.md lists its files):
-``config.json`` (format, version, GPTConfig, trainer options), ``vocab.json`` (the characters,
-or the name of a BPE ``tokenizer.json`` kept beside it), ``model.safetensors``,
-``optimizer.safetensors`` (AdamW's tensors, ``state.<param index>.<name>``), ``metrics.csv``,
-``loss.png`` and ``state.json``: the manifest of the last checkpoint, written last (the step, the
-target asked for, the best validation loss, the fp16 loss scale, AdamW's param groups, and the
-size and sha256 of the files it commits as one set through hw2cli.common.rundir). Every file
-read back is validated against the schemas below (hw2cli.common.schema).
+``config.json`` (GPTConfig, trainer options), ``vocab.json`` (or a BPE ``tokenizer.json``),
+``model.safetensors``, ``optimizer.safetensors`` (AdamW's tensors), ``metrics.csv``, ``loss.png``
+and ``state.json``, the manifest of the last checkpoint, written last (hw2cli.common.rundir
+commits the set). Every file read back is validated against the schemas below.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import json
 import math
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,12 +24,10 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error, Hw2Warning
 from hw2cli.common.options import OptionError
-from hw2cli.gpt.data import CharTokenizer
-from hw2cli.gpt.metrics import check_finite_weights
 from hw2cli.gpt.model import GPT, LEGACY_DROPOUTS, GPTConfig
 from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.plot import save_loss_plot
-from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, Tokenizer
+from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, CharTokenizer, Tokenizer
 
 FORMAT = "hw2-gpt-run"
 VERSION = 1
@@ -89,9 +82,8 @@ _NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class ParamGroup(schema.Strict):
-    """One of AdamW's parameter groups, checked before ``load_state_dict`` (which trusts it:
-    permuted ``params`` once crashed the fused kernel). Keys that a newer torch adds are
-    accepted when they are flags or finite numbers."""
+    """One of AdamW's parameter groups, checked before ``load_state_dict`` trusts it (permuted
+    ``params`` once crashed the fused kernel); a newer torch's flags and numbers are accepted."""
 
     model_config = ConfigDict(extra="allow", strict=True)
     params: list[schema.Count]
@@ -205,51 +197,46 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...]
             f"says vocab_size {model_config.vocab_size}; {fix}"
         )
     train_options = cfg.train.model_dump(exclude_unset=True)
-    state = checkpoint.manifest
-    return Run(folder, checkpoint, model_config, train_options, tokenizer, state)
+    return Run(folder, checkpoint, model_config, train_options, tokenizer, checkpoint.manifest)
 
 
-def expected_tensors(model_config: GPTConfig, path: Path | None = None) -> dict[str, tuple[int, ...]]:
-    """Names and shapes of the weights a model of this config has (built on the meta device:
-    nothing allocated, however large the config); with ``path``, as stored there."""
+def load_weights(path: Path, config: GPTConfig, model: GPT | None = None) -> GPT:
+    """``model`` (by default a new one of ``config``) filled from a safetensors file, refused when
+    its tensors do not fit the config: checked against a model on the meta device first, so that
+    a config.json edited to a huge model allocates nothing."""
     with torch.device("meta"):
-        model = GPT(model_config)
-    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    return _as_stored(shapes, model_config, path) if path is not None else shapes
-
-
-def _as_stored(shapes: dict[str, tuple[int, ...]], model_config: GPTConfig, path: Path) -> dict:
-    """safetensors' save_model keeps a tied head's one tensor under one of its two names."""
-    if not model_config.tie_head:
-        return shapes
-    stored = schema.tensor_shapes(path, FIX)
-    dropped = "tok_emb.weight" if "lm_head.weight" in stored else "lm_head.weight"
-    return {k: v for k, v in shapes.items() if k != dropped}
-
-
-def load_weights(model: GPT, path: Path, fix: str = "give an intact run directory") -> None:
-    """Fill ``model`` from a safetensors file, refusing one whose tensors do not fit its config."""
-    expected = _as_stored({k: tuple(v.shape) for k, v in model.state_dict().items()}, model.config, path)
-    schema.check_tensors(path, expected, "config.json", fix)
+        shapes = {k: tuple(v.shape) for k, v in GPT(config).state_dict().items()}
+    if config.tie_head:  # save_model keeps a tied head's one tensor under one of its two names
+        stored = schema.tensor_shapes(path, FIX)
+        shapes.pop("tok_emb.weight" if "lm_head.weight" in stored else "lm_head.weight")
+    schema.check_tensors(path, shapes, "config.json", "give an intact run directory")
+    model = GPT(config) if model is None else model
     load_model(model, str(path), strict=True)
+    return model
 
 
 def load_run(
-    run_dir: str | Path,
-    device: torch.device | str = "cpu",
+    run_dir: str | Path, device: torch.device | str = "cpu"
 ) -> tuple[GPT, Tokenizer, dict[str, Any]]:
     """The trained model (eval mode, on ``device``), its tokenizer and its trainer options."""
     run = open_run(run_dir, hashes=("model.safetensors",))
     weights = run.path("model.safetensors")
     if not weights.is_file():
         raise Hw2Error(f"{weights} is missing; train first or give a finished run directory")
-    # checked on the meta device first: a config.json edited to a huge model allocates nothing
-    schema.check_tensors(
-        weights, expected_tensors(run.model_config, weights), "config.json", "give an intact run directory"
-    )
-    model = GPT(run.model_config)
-    load_model(model, str(weights), strict=True)
-    return model.to(device).eval(), run.tokenizer, run.train_options
+    return load_weights(weights, run.model_config).to(device).eval(), run.tokenizer, run.train_options
+
+
+def restore(run: Run | None, model: GPT, optimizer, scaler, device) -> tuple[int, float | None, list[dict]]:
+    """The step, best validation loss and metrics rows of the run's last complete checkpoint,
+    whose weights, optimizer and loss scale fill ``model``, ``optimizer`` and ``scaler``."""
+    if run is None:
+        return 0, None, []
+    state = load_training_state(run, optimizer)
+    load_weights(run.path("model.safetensors"), model.config, model).to(device)
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    rows = [r for r in read_metrics(run.folder, run) if r["step"] <= state["step"]]
+    return state["step"], state.get("best_val_loss"), rows
 
 
 def load_training_state(run: Run, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -260,16 +247,13 @@ def load_training_state(run: Run, optimizer: torch.optim.Optimizer) -> dict[str,
         raise Hw2Error(f"{path} is missing; this run cannot be resumed, start a new one")
     params = [p for group in optimizer.param_groups for p in group["params"]]
     sizes = [len(g["params"]) for g in optimizer.param_groups]
-    if [len(g.params) for g in state.param_groups] != sizes:
-        raise Hw2Error(
-            f"{state_path}: field param_groups: parameter groups of sizes "
-            f"{[len(g.params) for g in state.param_groups]}, the model has {sizes}; {FIX}"
-        )
     order = [i for g in state.param_groups for i in g.params]
-    if order != list(range(len(params))):
+    theirs = [len(g.params) for g in state.param_groups]
+    if theirs != sizes or order != list(range(len(params))):
+        shown = ", ".join(map(str, order[:8])) + (", ..." if len(order) > 8 else "")
         raise Hw2Error(
-            f"{state_path}: field param_groups: the parameters are numbered {_short(order)}, "
-            f"the optimizer needs 0 to {len(params) - 1} in order; {FIX}"
+            f"{state_path}: field param_groups: groups of sizes {theirs} numbered [{shown}], the optimizer "
+            f"needs sizes {sizes} numbered 0 to {len(params) - 1} in order; {FIX}"
         )
     shapes = schema.tensor_shapes(path, FIX, "optimizer file")
     expected = {}
@@ -289,11 +273,6 @@ def load_training_state(run: Run, optimizer: torch.optim.Optimizer) -> dict[str,
     return state.model_dump(exclude_none=True, exclude={"param_groups", "files", "staged", "remove"})
 
 
-def _short(numbers: list[int]) -> str:
-    shown = ", ".join(map(str, numbers[:8]))
-    return f"[{shown}{', ...' if len(numbers) > 8 else ''}]"
-
-
 def read_metrics(run_dir: Path, run: Run | None = None) -> list[dict[str, Any]]:
     """The rows of ``metrics.csv`` as numbers (``None`` for an empty val_loss)."""
     path = run.path("metrics.csv") if run else Path(run_dir) / "metrics.csv"
@@ -307,26 +286,9 @@ def read_metrics(run_dir: Path, run: Run | None = None) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- writing
 
 
-def _config_writers(
-    model_config: GPTConfig, train_options: dict[str, Any], tokenizer: Tokenizer
-) -> dict[str, Callable[[Path], None]]:
-    config = {"format": FORMAT, "version": VERSION, "model": asdict(model_config), "train": train_options}
-    writers = {"config.json": lambda tmp: _dump_json(tmp, config)}
-    if isinstance(tokenizer, BPETokenizer):  # the tokenizer itself, and a vocab.json naming it
-        writers[TOKENIZER_FILE] = lambda tmp: tmp.write_text(tokenizer.json_text, encoding="utf-8")
-        writers["vocab.json"] = lambda tmp: _dump_json(tmp, {"tokenizer": TOKENIZER_FILE})
-    else:
-        writers["vocab.json"] = lambda tmp: _dump_json(tmp, tokenizer.to_json())
-    return writers
-
-
 def _dump_json(tmp: Path, obj: Any) -> None:
     """Fill the temporary file of an atomic write (no NaN: it is not JSON)."""
     tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-
-def _weights_writer(model: GPT, step: int) -> Callable[[Path], None]:
-    return lambda tmp: save_model(model, str(tmp), metadata={"step": str(step)})
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -340,67 +302,48 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
 
 def metrics_csv(rows: list[dict[str, Any]]) -> str:
     """``metrics.csv`` text (one row per logged step; empty val_loss when not evaluated)."""
-    buf = io.StringIO()
-    buf.write(",".join(METRIC_FIELDS) + "\n")
-    for row in rows:
-        buf.write(",".join("" if row.get(k) is None else repr(row[k]) for k in METRIC_FIELDS) + "\n")
-    return buf.getvalue()
-
-
-def save_checkpoint(
-    run_dir: Path,
-    model: GPT,
-    optimizer: torch.optim.Optimizer,
-    state: dict[str, Any],
-    rows: list[dict[str, Any]],
-    first: tuple[GPTConfig, dict[str, Any], Tokenizer] | None = None,
-) -> None:
-    """Commit one checkpoint as a set (the caller holds the run directory's lock): weights,
-    optimizer tensors and metrics, then ``state.json`` naming them with their hashes.
-    ``first`` (model config, trainer options, tokenizer) marks a new run's first checkpoint,
-    which also brings ``config.json`` and ``vocab.json`` and removes an earlier run's files."""
-    step = state["step"]
-    files: dict[str, Callable[[Path], None]] = {
-        "model.safetensors": _weights_writer(model, step),
-        "optimizer.safetensors": lambda tmp: save_file(
-            _optimizer_tensors(optimizer), str(tmp), metadata={"step": str(step)}
-        ),
-        "metrics.csv": lambda tmp: tmp.write_text(metrics_csv(rows), encoding="utf-8"),
-    }
-    remove: tuple[str, ...] = ()
-    if first is not None:
-        files.update(_config_writers(*first))
-        remove = tuple(name for name in ALL_RUN_FILES if name not in files)
-    manifest = {**state, "param_groups": optimizer.state_dict()["param_groups"]}
-    rundir.commit(Path(run_dir), MANIFEST, State, manifest, files, hashed=CHECKPOINT_FILES, remove=remove)
+    lines = [",".join(METRIC_FIELDS)]
+    lines += [",".join("" if row.get(k) is None else repr(row[k]) for k in METRIC_FIELDS) for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 class Checkpoints:
-    """Commits the checkpoints of one run (rank 0; the other ranks only check the weights), and
-    draws Figure 3 from the rows of the last one."""
+    """Commits the checkpoints of one run (rank 0 writes) and draws Figure 3 from the rows of
+    the last one."""
 
     def __init__(self, folder: Path | None, rank: int, first: tuple | None, saved_step: int | None) -> None:
         self.folder, self.rank = folder, rank
         self.first = first  # (model config, recorded options, tokenizer) until the first commit
         self.saved_step = saved_step
 
-    def save(self, step: int, total: int, opts: TrainOptions, model, optimizer, scaler, log) -> None:
-        """Commit weights, optimizer, metrics and state.json as one set, unless the weights are no
-        longer finite (Diverged: the previous checkpoint stays)."""
-        check_finite_weights(model, step)
+    def save(self, state: dict[str, Any], model: GPT, optimizer, rows: list[dict[str, Any]]) -> None:
+        """Commit weights, optimizer tensors and metrics, then ``state.json`` naming them with their
+        hashes (the caller holds the lock). The first checkpoint of a new run also brings
+        ``config.json`` and ``vocab.json`` and removes an earlier run's files."""
         if self.folder is None or self.rank != 0:
             return
-        state = {
-            "step": step,
-            "total_steps": total,
-            "max_steps": opts.max_steps,  # the target asked for, which resuming continues to
-            "epochs": opts.epochs,
-            "best_val_loss": log.best_val,
-            "finished": step >= total,
-            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        step, meta = state["step"], {"step": str(state["step"])}
+        files = {
+            "model.safetensors": lambda tmp: save_model(model, str(tmp), metadata=meta),
+            "optimizer.safetensors": lambda tmp: save_file(
+                _optimizer_tensors(optimizer), str(tmp), metadata=meta
+            ),
+            "metrics.csv": lambda tmp: tmp.write_text(metrics_csv(rows), encoding="utf-8"),
         }
+        if self.first is not None:
+            config, options, tok = self.first
+            run_config = {"format": FORMAT, "version": VERSION, "model": asdict(config), "train": options}
+            files["config.json"] = lambda tmp: _dump_json(tmp, run_config)
+            if isinstance(tok, BPETokenizer):  # the tokenizer itself, and a vocab.json naming it
+                files[TOKENIZER_FILE] = lambda tmp: tmp.write_text(tok.json_text, encoding="utf-8")
+            vocab = {"tokenizer": TOKENIZER_FILE} if isinstance(tok, BPETokenizer) else tok.to_json()
+            files["vocab.json"] = lambda tmp: _dump_json(tmp, vocab)
+        remove = () if self.first is None else tuple(name for name in ALL_RUN_FILES if name not in files)
+        manifest = {**state, "param_groups": optimizer.state_dict()["param_groups"]}
         try:
-            save_checkpoint(self.folder, model, optimizer, state, log.rows, first=self.first)
+            rundir.commit(
+                self.folder, MANIFEST, State, manifest, files, hashed=CHECKPOINT_FILES, remove=remove
+            )
         except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
             fix = "fix that (disk space, the folder, ulimit -f) and"
             kept = (  # a hint to resume only where there is a checkpoint to resume

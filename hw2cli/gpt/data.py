@@ -1,10 +1,6 @@
-"""The training text: the default corpus (Grimm's fairy tales), a character tokenizer,
-the train/validation split and the batches of random windows (:class:`Batches`: one draw per
-step that the processes of a run share out, gathered on the device).
-
-The default corpus is Project Gutenberg eBook 2591, downloaded once into the cache folder
-(``hw2cli.common.cache.cache_dir()``) with the Gutenberg header and licence removed.
-``$HW2_GRIMM_URL`` points the download elsewhere (a mirror, or a local server in tests).
+"""The training text, its train/validation split and the batches of random windows. The default
+corpus is Project Gutenberg eBook 2591 (Grimm's fairy tales), downloaded once into the cache
+folder without Gutenberg's header and licence; ``$HW2_GRIMM_URL`` points the download elsewhere.
 """
 
 from __future__ import annotations
@@ -12,7 +8,6 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +66,8 @@ def default_corpus(url: str | None = None, cache: Path | None = None, timeout: f
 
 
 def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
-    """Read ``txt_file`` (UTF-8) or the default corpus; Gutenberg boilerplate is removed.
-
-    It must be a regular file of at most MAX_INPUT_BYTES (:func:`check_text_file`)."""
+    """Read ``txt_file`` (UTF-8, a regular file of at most MAX_INPUT_BYTES) or the default
+    corpus; Gutenberg boilerplate is removed."""
     path = Path(txt_file) if txt_file is not None else default_corpus()
     data = read_input(path, "{txt_file}", pipes=False)
     try:
@@ -94,52 +88,9 @@ def check_text_file(txt_file: str | os.PathLike | None) -> None:
         check_input(txt_file, "{txt_file}", pipes=False)
 
 
-@dataclass(frozen=True)
-class CharTokenizer:
-    """Characters to ids and back; the vocabulary is the sorted set of the text's characters."""
-
-    chars: tuple[str, ...]
-
-    @classmethod
-    def from_text(cls, text: str) -> CharTokenizer:
-        return cls(tuple(sorted(set(text))))
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.chars)
-
-    @property
-    def stoi(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.chars)}
-
-    def encode(self, text: str, what: str = "text") -> list[int]:
-        """Ids of ``text``; characters outside the vocabulary are named in a Hw2Error."""
-        stoi = self.stoi
-        unknown = sorted({c for c in text if c not in stoi})
-        if unknown:
-            shown = ", ".join(repr(c) for c in unknown)
-            raise Hw2Error(
-                f"the {what} has characters the model's vocabulary lacks: {shown}; remove or replace them"
-            )
-        return [stoi[c] for c in text]
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
-
-    def to_json(self) -> dict:
-        return {"chars": list(self.chars)}
-
-    @classmethod
-    def from_json(cls, obj: dict) -> CharTokenizer:
-        return cls(tuple(obj["chars"]))
-
-
 def split_data(data: torch.Tensor, val_fraction: float, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``1 - val_fraction`` of the ids for training, the rest for validation.
-
-    Both parts must hold at least one window of ``block_size + 1`` ids (validation only when
-    ``val_fraction > 0``, which TrainOptions keeps within [0, 0.9]).
-    """
+    """The first ``1 - val_fraction`` of the ids for training, the rest for validation; each
+    must hold a window of ``block_size + 1`` ids (validation only when ``val_fraction > 0``)."""
     n_train = len(data) - int(round(len(data) * val_fraction))
     train, val = data[:n_train], data[n_train:]
     if len(train) < block_size + 1:
@@ -170,10 +121,8 @@ def draw_starts(n_ids: int, block_size: int, count: int, generator: torch.Genera
 def gather_windows(
     data: torch.Tensor | np.ndarray, starts: torch.Tensor, block_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and next-token targets (int64) of the windows at ``starts``.
-
-    ``data`` is a tensor of ids on the device of ``starts``, or a (memory-mapped) numpy array
-    of them, read window by window."""
+    """Inputs and next-token targets (int64) of the windows at ``starts`` in ``data``, ids on
+    the device of ``starts`` or a (memory-mapped) numpy array of them."""
     positions = starts[:, None] + torch.arange(block_size + 1, device=starts.device)
     if isinstance(data, np.ndarray):
         windows = torch.from_numpy(data[positions.numpy()].astype(np.int64))
@@ -190,21 +139,14 @@ def get_batch(
 
 
 class Batches:
-    """The batches of one process of a training run: the training batch of each step, or the
-    fixed validation batches of an evaluation.
-
-    A batch is one draw of ``batch_size x world_size`` windows, of which process ``rank`` takes
-    its slice: the windows of a run depend on its seed and global batch alone, so that two
-    processes of batch 4 train on what one process of batch 8 does, and one process draws what
-    :func:`get_batch` draws. Training batch ``s`` is drawn from a generator seeded by the step
-    (:func:`step_seeds`: a resumed run draws what the uninterrupted one would have); the
-    ``count`` validation batches are drawn one after the other from one generator with a fixed
-    seed, the same ones at every evaluation.
-
-    The starts are drawn on the CPU, ``chunk`` batches at a time, so that the windows are the
-    same on every device. On a GPU the ids are copied there once, a chunk of starts goes over in
-    one copy and the windows are gathered there: no copy and no wait for the host per batch.
-    """
+    """One process's batches: the training batch of each step, or the ``count`` fixed
+    validation batches. A batch is one draw of ``batch_size x world_size`` windows (what
+    :func:`get_batch` draws) of which process ``rank`` takes its slice, so that 2 processes of
+    batch 4 train on what one of batch 8 does. Training batch ``s`` is drawn from a generator
+    seeded by the step (a resumed run draws what the uninterrupted one would have); the
+    validation batches one after the other from a fixed seed. The starts are drawn on the CPU,
+    ``chunk`` batches at a time (the same windows on every device); on a GPU they go over in one
+    copy per chunk and the windows are gathered there."""
 
     def __init__(
         self,

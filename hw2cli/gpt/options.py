@@ -1,11 +1,7 @@
-"""The options of `hw2 gpt train` and `hw2 gpt generate` (one dataclass each, every field with
-its help, range, choices and shown default: hw2cli.common.options) and the model presets. The
-CLI derives its flags from them, the library takes them (``train(TrainOptions(txt_file=...))``)
-and checks them when they are made. No torch here: `hw2 --help` imports this module.
-
-Sizes left out (``None``) are chosen for the device the run lands on by :func:`fill_sizes`:
-the course's gpt-mini configuration on a GPU, a small model and step count on a CPU, where
-gpt-mini would take days. Explicit sizes always win.
+"""The options of `hw2 gpt train` and `hw2 gpt generate` (every field with its help, range and
+choices: hw2cli.common.options) and the model presets; the CLI derives its flags from them, and
+they are checked when made. Sizes left ``None`` are chosen for the device (:func:`fill_sizes`).
+No torch here: `hw2 --help` imports this module.
 """
 
 from __future__ import annotations
@@ -53,9 +49,7 @@ NONFINITE_EXIT = 3  # exit code of `hw2 gpt train` when the loss became NaN or i
 
 #: The course's configuration (homework Q2), the default on a GPU.
 COURSE_SIZE = dict(model_type="gpt-mini", block_size=128, batch_size=128, max_steps=None, epochs=3)
-#: The default on a CPU: gpt-micro for 1,000 steps of 16 windows of 64 characters, a few
-#: minutes on a 2-core CPU with evaluation and the figure (docs/benchmarks.md), where gpt-mini's
-#: 3 epochs take days.
+#: The default on a CPU: a few minutes on 2 cores (docs/benchmarks.md), where gpt-mini's 3 epochs take days.
 CPU_SIZE = dict(model_type="gpt-micro", block_size=64, batch_size=16, max_steps=1000, epochs=None)
 
 #: What `--resume` may change; every other option defines the run and must match the record.
@@ -74,8 +68,7 @@ _BY_DEVICE = "by device: gpt-mini on a GPU (the course's), gpt-micro on a CPU"
 
 @dataclass
 class TrainOptions:
-    """`hw2 gpt train`: every option of a training run. Sizes left ``None`` are chosen for the
-    device (:func:`fill_sizes`); ``out=None`` trains in memory only (no run directory)."""
+    """`hw2 gpt train`: every option of a training run; ``out=None`` trains in memory only."""
 
     txt_file: str | None = option(None, TXT_FILE)
     model_type: str | None = option(
@@ -162,20 +155,18 @@ class TrainOptions:
 
     def recorded(self) -> dict[str, Any]:
         """The options a run directory records (config.json's ``train``)."""
-        data = dataclasses.asdict(self)
-        return {k: v for k, v in data.items() if k not in NOT_RECORDED}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_RECORDED}
 
 
 def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str | None]:
-    """``opts`` with the sizes it leaves ``None`` chosen for ``device_type`` ("cpu", "cuda"),
-    and one line saying what was chosen and why (None when nothing was)."""
+    """``opts`` with the sizes it leaves ``None`` chosen for ``device_type`` ("cpu", "cuda"): the
+    course's on a GPU, a short run on a CPU; and a line saying what was chosen and why (or None)."""
     base = COURSE_SIZE if device_type == "cuda" else CPU_SIZE
     chosen = {k: base[k] for k in ("model_type", "block_size", "batch_size") if getattr(opts, k) is None}
     if opts.init_from is not None:
         chosen.pop("model_type", None)  # the pretrained model's shape
     if opts.max_steps is None and opts.epochs is None:
-        steps = {k: base[k] for k in ("max_steps", "epochs") if base[k] is not None}
-        chosen.update(steps)
+        chosen.update({k: base[k] for k in ("max_steps", "epochs") if base[k] is not None})
     if not chosen:
         return opts, None
     filled = dataclasses.replace(opts, **chosen)

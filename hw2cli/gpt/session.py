@@ -1,12 +1,8 @@
-"""The run a training process works on: its run directory and, with ``resume``, the run read
-back (hw2cli.gpt.checkpoint). :func:`session` refuses an earlier run's folder unless ``force``,
-holds the writer lock and finishes or discards a cut checkpoint; nothing is written into the
-folder before the first checkpoint, so a run that fails or diverges before it leaves an earlier
-run (``force``) exactly as it was.
-
-Resuming (:func:`resume_options`): the recorded options define the run; options given again
-must equal them (``RESUME_MAY_CHANGE`` lists what may differ). An extended run keeps the
-learning-rate schedule of its recorded length (``Session.recorded``).
+"""The run a training process works on: its place among torchrun's processes (:class:`Dist`), its
+device, its run directory and, with ``resume``, the run read back (hw2cli.gpt.checkpoint).
+:func:`session` refuses an earlier run's folder unless ``force``, holds the writer lock and
+finishes or discards a cut checkpoint; nothing is written before the first checkpoint, so a run
+that fails before it leaves an earlier run (``force``) as it was.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ import os
 import warnings
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,45 +20,82 @@ import torch
 import torch.distributed as tdist
 
 from hw2cli.common import rundir, schema
-from hw2cli.common.device import free_memory
+from hw2cli.common.device import free_memory, resolve_device
 from hw2cli.common.errors import Hw2Warning
 from hw2cli.common.inputs import size_text
 from hw2cli.common.io import resolve_path
 from hw2cli.common.options import OptionError
 from hw2cli.gpt import checkpoint as ckpt
-from hw2cli.gpt.data import CharTokenizer
-from hw2cli.gpt.dist import Dist
+from hw2cli.gpt.data import check_text_file
 from hw2cli.gpt.model import GPT
 from hw2cli.gpt.options import NOT_RECORDED, PRESET_NAMES, RESUME_MAY_CHANGE, TrainOptions
 from hw2cli.gpt.pretrained import HUB_MODELS
+from hw2cli.gpt.tokens import CharTokenizer
+
+
+@dataclass
+class Dist:
+    """This process's place among those ``torchrun --nproc-per-node N`` started
+    (DistributedDataParallel: gloo on the CPU, nccl on GPUs); one process is rank 0 of 1."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @classmethod
+    def from_env(cls) -> Dist:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        return cls(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), world)
+
+    def mean(self, value: float, device: torch.device) -> float:
+        """Mean of ``value`` over all processes."""
+        if self.world_size == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=device)
+        tdist.all_reduce(t)
+        return t.item() / self.world_size
 
 
 @dataclass
 class Session:
-    """The options (the recorded ones when resuming), where the run is written (``folder``;
-    None in memory), the run read back and the options it started with."""
+    """The options (the recorded ones when resuming), the processes, the device, where the run
+    is written (``folder``; None in memory), the run read back and the options it started with."""
 
     opts: TrainOptions
+    dist: Dist
+    device: torch.device
     folder: Path | None
     run: ckpt.Run | None = None
     recorded: TrainOptions | None = None
 
 
 @contextmanager
-def session(opts: TrainOptions, dist: Dist, given: Collection[str]) -> Iterator[Session]:
-    """Rank 0 prepares the folder and takes its lock; then every rank reads it back when resuming."""
-    folder = Path(opts.resume) if opts.resume is not None else None if opts.out is None else Path(opts.out)
+def session(opts: TrainOptions, given: Collection[str]) -> Iterator[Session]:
+    """The processes' group (several processes); rank 0 prepares the folder and takes its lock;
+    then every rank reads the run back when resuming."""
+    dist, device = Dist.from_env(), resolve_device(opts.device)
+    if device.type == "cuda" and dist.world_size > 1:
+        device = torch.device("cuda", dist.local_rank)
+    check_text_file(opts.txt_file)  # before the run directory is looked at
+    place = opts.resume if opts.resume is not None else opts.out
+    folder = None if place is None else Path(place)
     with ExitStack() as stack:
+        if dist.world_size > 1:
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            tdist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            stack.callback(tdist.destroy_process_group)
         if folder is not None and dist.rank == 0:
-            if opts.resume is None:  # no leftovers: nothing is written before the first checkpoint
-                what, hint = "--out run directory", "--resume"  # rundir's words, shown as they are
+            if opts.resume is None:  # rundir's words, shown as they are
                 rundir.prepare(
                     folder,
-                    what=what,
+                    what="--out run directory",
                     manifest=ckpt.MANIFEST,
-                    leftovers=(),
+                    leftovers=(),  # nothing is written before the first checkpoint
                     force=opts.force,
-                    resume_hint=hint,
+                    resume_hint="--resume",
                 )
             else:
                 ckpt.check_folder(folder)
@@ -74,19 +107,16 @@ def session(opts: TrainOptions, dist: Dist, given: Collection[str]) -> Iterator[
         if dist.world_size > 1:
             tdist.barrier()
         if opts.resume is None:
-            yield Session(opts, folder)
+            yield Session(opts, dist, device, folder)
             return
         run = ckpt.open_run(folder)
         resumed, recorded = resume_options(run, opts, given)
-        yield Session(resumed, folder, run, recorded)
+        yield Session(resumed, dist, device, folder, run, recorded)
 
 
 def given_fields(opts: TrainOptions) -> set[str]:
     """The options a Python caller set: those that differ from their defaults."""
-    fields = dataclasses.fields(opts)
-    return {
-        f.name for f in fields if f.default is not dataclasses.MISSING and getattr(opts, f.name) != f.default
-    }
+    return {f.name for f in dataclasses.fields(opts) if getattr(opts, f.name) != f.default}
 
 
 def _same_file(a: str | None, b: str | None) -> bool:
@@ -105,11 +135,9 @@ def _show(value: Any) -> str:
 def resume_options(
     run: ckpt.Run, opts: TrainOptions, given: Collection[str]
 ) -> tuple[TrainOptions, TrainOptions]:
-    """The options to continue ``run`` with, and those it recorded when it started.
-
-    The recorded options stand but for RESUME_MAY_CHANGE; an option in ``given`` that differs
-    from its recorded value is refused, each named with it. Without ``max_steps``/``epochs`` the
-    target the run was last asked to reach (state.json) stands."""
+    """The options to continue ``run`` with, and those it recorded when it started: the recorded
+    ones stand but for RESUME_MAY_CHANGE, and all options in ``given`` that differ from them are
+    refused at once. Without ``max_steps``/``epochs`` the run's last target (state.json) stands."""
     saved = dict(run.train_options)
     if "abs_emb" in saved:  # runs written before pos_emb
         saved.setdefault("pos_emb", "learned" if saved.pop("abs_emb") else "rope")
@@ -161,15 +189,6 @@ def check_text(opts: TrainOptions, text: str, text_path: Path, resumed: ckpt.Run
     return opts
 
 
-def check_target(total: int, reached: int, opts: TrainOptions) -> None:
-    """Refuse a resumed run's target below the step it reached."""
-    if total < reached:
-        raise OptionError(
-            f"{{{'max_steps' if opts.max_steps is not None else 'epochs'}}} asks for {total} steps, fewer than "
-            f"the {reached} the run reached; give at least {reached} steps to extend it, or start a new run"
-        )
-
-
 def check_memory(model: GPT, opts: TrainOptions, device: torch.device) -> None:
     """Refuse, before the first step allocates it, a batch whose training step needs more memory
     than is free (``GPT.step_bytes``, an estimate from below; the weights are there already)."""
@@ -183,25 +202,3 @@ def check_memory(model: GPT, opts: TrainOptions, device: torch.device) -> None:
             f"{size_text(need)} for one training step of this model, more than the {size_text(free)} free "
             f"on {device.type}; lower {{batch_size}} or {{block_size}}, or train a smaller model"
         )
-
-
-@dataclass
-class Restored:
-    """Where a resumed run stands: its step, best validation loss and metrics rows."""
-
-    step: int = 0
-    best_val: float | None = None
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-
-def restore(run: ckpt.Run | None, model, optimizer, scaler, device: torch.device) -> Restored:
-    """Weights, optimizer, loss scale and metrics of the run's last complete checkpoint."""
-    if run is None:
-        return Restored()
-    state = ckpt.load_training_state(run, optimizer)
-    ckpt.load_weights(model, run.path("model.safetensors"))
-    model.to(device)
-    if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    rows = [r for r in ckpt.read_metrics(run.folder, run) if r["step"] <= state["step"]]
-    return Restored(state["step"], state.get("best_val_loss"), rows)

@@ -11,10 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import torch
-
 from hw2cli.common.signals import note_terminated
-from hw2cli.gpt.dist import Dist, all_mean
 
 
 class Stopped(Exception):
@@ -24,7 +21,7 @@ class Stopped(Exception):
 class StopFlag:
     """Set by the first Ctrl-C (or SIGTERM, a batch system's stop), read by the loop after each
     step. With several processes none abandons work alone (the others would wait for it in a
-    collective): ``abandon`` is off and they agree to stop at the next row of metrics."""
+    collective): ``abandon`` is off and they agree to stop at a row of metrics."""
 
     def __init__(self, abandon: bool = True) -> None:
         self.set, self._abandon, self._inside = False, abandon, 0
@@ -52,12 +49,6 @@ class StopFlag:
         self._restore()  # a second signal interrupts at once
         if self._inside:
             raise Stopped
-
-    def requested(self, at_row: bool, dist: Dist, device: torch.device) -> bool:
-        """Whether to stop after this step: one process stops at once, several agree at a row."""
-        if dist.world_size == 1:
-            return self.set
-        return at_row and all_mean(float(self.set), dist, device) > 0
 
     @contextmanager
     def abandonable(self) -> Iterator[None]:

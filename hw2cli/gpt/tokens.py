@@ -1,4 +1,4 @@
-"""Tokenizers beyond characters (``--tokenizer gpt2|PATH``), the cached token file, bits per character.
+"""The tokenizers (characters, and ``--tokenizer gpt2|PATH``), the cached token file, bits per character.
 
 A BPE tokenizer is a Hugging Face ``tokenizer.json`` read by the ``tokenizers`` library (GPT-2's
 byte-level BPE comes as one, in the model's hub folder). ``tiktoken`` encodes the same BPE 8x
@@ -13,15 +13,56 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hw2cli.common.cache import cache_dir
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import atomic_path
-from hw2cli.gpt.data import CharTokenizer, cache_dir
 
 TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass(frozen=True)
+class CharTokenizer:
+    """Characters to ids and back; the vocabulary is the sorted set of the text's characters."""
+
+    chars: tuple[str, ...]
+
+    @classmethod
+    def from_text(cls, text: str) -> CharTokenizer:
+        return cls(tuple(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    @property
+    def stoi(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.chars)}
+
+    def encode(self, text: str, what: str = "text") -> list[int]:
+        """Ids of ``text``; characters outside the vocabulary are named in a Hw2Error."""
+        stoi = self.stoi
+        unknown = sorted({c for c in text if c not in stoi})
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown)
+            raise Hw2Error(
+                f"the {what} has characters the model's vocabulary lacks: {shown}; remove or replace them"
+            )
+        return [stoi[c] for c in text]
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def to_json(self) -> dict:
+        return {"chars": list(self.chars)}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> CharTokenizer:
+        return cls(tuple(obj["chars"]))
 
 
 class BPETokenizer:

@@ -1,21 +1,13 @@
-"""The training loop of ``hw2 gpt train``: next-character prediction on a book.
+"""The training loop of ``hw2 gpt train``, in the order of nanoGPT's train.py: :func:`train`
+opens the run (hw2cli.gpt.session: the processes, the run directory, resuming), :class:`Trainer`
+reads the data and makes the model and optimizer, :meth:`Trainer.loop` takes the steps: a row of
+metrics every ``log_interval`` steps, a validation loss and a checkpoint (hw2cli.gpt.checkpoint)
+every ``eval_interval``. Ctrl-C stops it between two steps (hw2cli.gpt.stop).
 
-Reads top to bottom like nanoGPT's train.py: :func:`train` opens the run (the processes,
-hw2cli.gpt.dist; the run directory and resuming, hw2cli.gpt.session), :class:`Trainer` reads
-the data, makes the model and optimizer and takes the steps (:meth:`Trainer.loop`): a row of metrics
-(hw2cli.gpt.metrics) every ``log_interval`` steps and every ``eval_interval`` steps a validation
-loss and a checkpoint (hw2cli.gpt.checkpoint). Ctrl-C and SIGTERM stop the loop between two
-steps (hw2cli.gpt.stop). :func:`train` returns the trained model in memory with its metrics;
-with ``out`` set it also writes a run directory that ``resume`` continues.
-
-The windows of step ``s`` are one draw seeded from ``(seed, s)`` that the processes of a
-torchrun run share out (hw2cli.gpt.data.Batches), and its dropout is seeded from
-``(seed, rank, s)``: a resumed run draws exactly what the uninterrupted run would have, and N
-processes of batch B train on the windows one process of batch N x B does.
-
-On a GPU nothing in a step waits for the device: the ids live there and the windows are
-gathered there, the losses stay there until a row of metrics reads them, and with
-``compile`` one process replays each step as CUDA graphs (:func:`compile_model`).
+Step ``s`` draws its windows from ``(seed, s)`` and its dropout from ``(seed, rank, s)``: a
+resumed run draws what the uninterrupted one would have, and N processes of batch B train on the
+windows one process of batch N x B does. On a GPU no step waits for the device: the losses stay
+there until a row of metrics reads them, and ``compile`` replays a step as CUDA graphs.
 """
 
 from __future__ import annotations
@@ -30,25 +22,17 @@ from typing import Any
 
 import torch
 
-from hw2cli.common.device import autocast, check_precision, keep_freed_memory, resolve_device
+from hw2cli.common.device import autocast, check_precision, keep_freed_memory
+from hw2cli.common.estimate import Cost, announce
+from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
-from hw2cli.gpt.checkpoint import Checkpoints
-from hw2cli.gpt.data import Batches, check_text_file, load_text, split_data, step_seeds
-from hw2cli.gpt.dist import Dist, all_mean, distributed
-from hw2cli.gpt.metrics import Diverged, Metrics, WallTime
+from hw2cli.gpt.checkpoint import Checkpoints, restore
+from hw2cli.gpt.data import Batches, load_text, split_data, step_seeds
 from hw2cli.gpt.model import GPT
 from hw2cli.gpt.options import TrainOptions, eval_interval, fill_sizes, total_steps
 from hw2cli.gpt.pretrained import model_for
 from hw2cli.gpt.sample import greedy_sample, sample_prompt
-from hw2cli.gpt.session import (
-    Session,
-    check_memory,
-    check_target,
-    check_text,
-    given_fields,
-    restore,
-    session,
-)
+from hw2cli.gpt.session import Session, check_memory, check_text, given_fields, session
 from hw2cli.gpt.stop import StopFlag, Stopped
 from hw2cli.gpt.tensorboard import TensorBoardLog
 from hw2cli.gpt.tokens import BPETokenizer, Tokenizer, bits_per_char, encode_cached, tokenizer_for
@@ -86,99 +70,91 @@ class TrainResult:
     tokenizer: Tokenizer | None = field(default=None, repr=False, compare=False)
 
 
+class Diverged(Exception):
+    """The loss (or the weights) stopped being finite at step ``args[0]``: the last finite
+    checkpoint stays and the CLI exits with ``NONFINITE_EXIT``."""
+
+
 def train(
     opts: TrainOptions, reporter: Reporter | None = None, given: Collection[str] | None = None
 ) -> TrainResult:
-    """Train (with ``opts.resume``: continue) a GPT; see the module docstring. ``given`` names
-    the options the caller set (the CLI: those on the command line; default: those that differ
-    from their defaults): resuming refuses one that differs from the run's record."""
-    dist = Dist.from_env()
-    reporter = reporter if reporter is not None and dist.rank == 0 else Reporter()
-    device = resolve_device(opts.device)
-    if device.type == "cuda" and dist.world_size > 1:
-        device = torch.device("cuda", dist.local_rank)
-    if device.type == "cpu":
-        keep_freed_memory()  # a gpt-micro step page-faulted about 1,200 times (docs/benchmarks.md)
-    given = given_fields(opts) if given is None else given
-    check_text_file(opts.txt_file)  # before the run directory is looked at
-    with distributed(dist, device), session(opts, dist, given) as run:
-        t = Trainer(run, dist, device, reporter)
+    """Train (with ``opts.resume``: continue) a GPT. ``given`` names the options the caller set
+    (the CLI: those on the command line; default: those that differ from their defaults): resuming
+    refuses one that differs from the run's record."""
+    with session(opts, given_fields(opts) if given is None else given) as run:
+        reporter = reporter if reporter is not None and run.dist.rank == 0 else Reporter()
+        t = Trainer(run, reporter)
         started = time.perf_counter()
-        with StopFlag(abandon=dist.world_size == 1) as stop:
+        with StopFlag(abandon=run.dist.world_size == 1) as stop:
             if t.chosen:  # once the setup worked (an error stays one line) and Ctrl-C is caught
                 reporter.note(t.chosen)
             t.loop(stop)
         reporter.finish("train")
         elapsed = time.perf_counter() - started
         if not t.interrupted:  # after a Ctrl-C the figure (a second or two) waits for the end of the run
-            t.checkpoints.figure(t.log.rows, f"{t.label}, {Path(t.opts.txt_file or 'Grimm').name}")
+            t.checkpoints.figure(t.rows, f"{t.label}, {Path(t.opts.txt_file or 'Grimm').name}")
         if t.tb is not None:
             t.tb.close()
-        if (
-            t.step >= t.total
-            and not t.interrupted
-            and t.diverged_at is None
-            and t.sample is None
-            and dist.rank == 0
-        ):
+        done = t.step >= t.total and not t.interrupted and t.diverged_at is None
+        if done and t.sample is None and run.dist.rank == 0:
             with StopFlag() as stop:
                 t.sample = greedy_sample(t.model, t.tokenizer, t.prompt, t.opts.sample_tokens, stop)
     t.model.eval()
-    log = t.log
     return TrainResult(
         run_dir=None if run.folder is None else str(run.folder),
         model_type=t.label,
         num_params=t.model.num_params(),
         vocab_size=t.tokenizer.vocab_size,
-        device=str(device),
+        device=str(run.device),
         precision=t.precision,
-        world_size=dist.world_size,
-        rank=dist.rank,
+        world_size=run.dist.world_size,
+        rank=run.dist.rank,
         start_step=t.start_step,
         steps=t.step,
         total_steps=t.total,
-        train_loss=log.last_train,
-        val_loss=log.last_val,
-        best_val_loss=log.best_val,
-        tokens_per_s=t.tokens_per_step * log.trained_steps / log.train_seconds if log.train_seconds else None,
+        train_loss=t.last_train,
+        val_loss=t.last_val,
+        best_val_loss=t.best_val,
+        tokens_per_s=t.tokens_per_step * t.timed_steps / t.timed_s if t.timed_s else None,
         elapsed_s=elapsed,
         sample=t.sample,
         interrupted=t.interrupted,
         options=t.opts.recorded(),
-        metrics=log.rows,
+        metrics=t.rows,
         diverged_at=t.diverged_at,
         checkpoint_step=t.checkpoints.saved_step,
-        val_bpc=next((r["val_bpc"] for r in reversed(log.rows) if r.get("val_bpc") is not None), None),
+        val_bpc=next((r["val_bpc"] for r in reversed(t.rows) if r.get("val_bpc") is not None), None),
         model=t.model,
         tokenizer=t.tokenizer,
     )
 
 
 class Trainer:
-    """One run: :meth:`__init__` reads the data and makes the model, optimizer and checkpoints
-    (and ``chosen``, the line saying which sizes were chosen for the device), :meth:`loop` takes
-    the steps. What the loop reached stays on the object: ``step``, ``sample`` (the last greedy
-    sample), ``diverged_at``, ``interrupted``, ``log`` (the metrics)."""
+    """One run: :meth:`__init__` reads the data and makes the model and optimizer (``chosen``
+    names the sizes chosen for the device), :meth:`loop` takes the steps. What the loop reached
+    stays here: ``step``, ``sample`` (the last greedy sample), ``diverged_at``, ``interrupted``,
+    ``rows`` (metrics.csv) and the losses of the steps since the last row (on the device)."""
 
-    def __init__(self, run: Session, dist: Dist, device: torch.device, reporter: Reporter) -> None:
-        opts, self.chosen = run.opts, None
-        if run.run is None:
-            opts, self.chosen = fill_sizes(opts, device.type)
+    def __init__(self, run: Session, reporter: Reporter) -> None:
+        dist, device, resumed = run.dist, run.device, run.run
+        opts, self.chosen = (run.opts, None) if resumed else fill_sizes(run.opts, device.type)
         self.dist, self.device, self.reporter = dist, device, reporter
         self.precision = check_precision(opts.precision, device)
         if device.type == "cuda":  # TF32 tensor cores for fp32 matmuls, as nanoGPT does
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        elif device.type == "cpu":
+            keep_freed_memory()  # a gpt-micro step page-faulted about 1,200 times (docs/benchmarks.md)
         if opts.tensorboard:  # fail before any work when tensorboard is missing
             TensorBoardLog.summary_writer_class()
 
         # ------------------------------------------------------------------ data
         text, text_path = load_text(opts.txt_file)
-        opts = check_text(opts, text, text_path, run.run)
-        tokenizer = run.run.tokenizer if run.run else tokenizer_for(opts.tokenizer, text, opts.init_from)
-        if isinstance(tokenizer, BPETokenizer):
-            ids = encode_cached(text, tokenizer)  # a memory-mapped token file
+        opts = check_text(opts, text, text_path, resumed)
+        tok = resumed.tokenizer if resumed else tokenizer_for(opts.tokenizer, text, opts.init_from)
+        if isinstance(tok, BPETokenizer):
+            ids = encode_cached(text, tok)  # a memory-mapped token file
         else:
-            ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+            ids = torch.tensor(tok.encode(text), dtype=torch.long)
         train_data, val_data = split_data(ids, opts.val_fraction, opts.block_size)
         self.total = total_steps(opts, len(train_data), dist.world_size)
         # the schedule keeps the length the run started with when a resumed run is extended
@@ -188,20 +164,26 @@ class Trainer:
         shares = (opts.block_size, opts.batch_size, opts.seed, dist.rank, dist.world_size, device)
         self.train_batches = Batches(train_data, *shares)
         self.val_batches = Batches(val_data, *shares, count=opts.eval_steps) if len(val_data) else None
-        self.val_ids, self.val_chars = len(val_data), len(tokenizer.decode(val_data)) if len(val_data) else 0
-        self.prompt = sample_prompt(tokenizer, val_data if len(val_data) else train_data)
-        self.tokenizer = tokenizer
+        self.val_ids, self.val_chars = len(val_data), len(tok.decode(val_data)) if len(val_data) else 0
+        self.prompt = sample_prompt(tok, val_data if len(val_data) else train_data)
+        self.tokenizer = tok
 
         # ------------------------------------------------------------------ model and optimizer
         torch.manual_seed(opts.seed)
-        self.model = model = model_for(opts, tokenizer.vocab_size, run.run and run.run.model_config).to(
-            device
-        )
+        self.model = model = model_for(opts, tok.vocab_size, resumed and resumed.model_config).to(device)
         check_memory(model, opts, device)
         self.optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, (0.9, 0.95), device.type)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         self.graphs = opts.compile and device.type == "cuda" and dist.world_size == 1
-        compiled = compile_model(model, device, self.graphs) if opts.compile else None
+        compiled = None
+        if (
+            opts.compile and device.type == "cpu"
+        ):  # Inductor's C++ wrapper: no Python line per kernel, ~5% a step
+            compiled = torch.compile(model, options={"cpp_wrapper": True})
+        elif (
+            opts.compile
+        ):  # one process: CUDA graphs, one launch per pass instead of hundreds of small kernels
+            compiled = torch.compile(model, mode="reduce-overhead" if self.graphs else None)
         self.net = model if compiled is None else compiled
         # the validation: compiled on a GPU; on a CPU eager (compiling it costs more than it saves)
         self.eval_net = compiled if compiled is not None and device.type != "cpu" else model
@@ -209,79 +191,126 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.net = DDP(self.net, device_ids=[device.index] if device.type == "cuda" else None)
-        state = restore(run.run, model, self.optimizer, self.scaler, device)
-        check_target(self.total, state.step, opts)
-        first = None if run.run else (model.config, opts.recorded(), tokenizer)
-        self.checkpoints = Checkpoints(run.folder, dist.rank, first, state.step if run.run else None)
+        # the generators of a step's dropout: seeding them costs a microsecond, torch.manual_seed 0.2-0.6 ms
+        self.rngs = [torch.default_generator]
+        if device.type == "cuda":
+            index = torch.cuda.current_device() if device.index is None else device.index
+            self.rngs.append(torch.cuda.default_generators[index])
+        self.step, self.best_val, self.rows = restore(resumed, model, self.optimizer, self.scaler, device)
+        if self.total < self.step:
+            raise OptionError(
+                f"{{{'max_steps' if opts.max_steps is not None else 'epochs'}}} asks for {self.total} steps, "
+                f"fewer than the {self.step} the run reached; give at least {self.step} steps to extend it, "
+                "or start a new run"
+            )
+        first = None if resumed else (model.config, opts.recorded(), tok)
+        self.checkpoints = Checkpoints(run.folder, dist.rank, first, self.step if resumed else None)
         self.tb = TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None
         self.label = Path(opts.init_from).name if opts.init_from else opts.model_type
-        self.log = Metrics(state.rows, state.best_val)
-        self.start_step = self.step = state.step
-        self.sample, self.diverged_at, self.interrupted = None, None, False
+        self.start_step, self.sample, self.diverged_at, self.interrupted = self.step, None, None, False
+        self.last_train = next((r["train_loss"] for r in reversed(self.rows)), None)
+        self.last_val = next((r["val_loss"] for r in reversed(self.rows) if r["val_loss"] is not None), None)
+        self.losses: list[torch.Tensor] = []
+        self.since, self.timed_steps, self.timed_s = 0.0, 0, 0.0  # this process's steps, for tokens/s
+        self.t0: float | None = None  # when the steps timed for the wall-time estimate began
 
     def loop(self, stop: StopFlag) -> None:
         """The steps from where the run stands to ``total``, until a Ctrl-C or a loss that is
         not finite stops them."""
-        opts, log = self.opts, self.log
-        wall = WallTime(self.step, self.total, opts, self.reporter, sync=self.device.type == "cuda")
+        opts, rank = self.opts, self.dist.rank
         self.reporter.start(
-            "train", "train", total=self.total, completed=self.step, loss=log.last_train, val=log.last_val
+            "train", "train", total=self.total, completed=self.step, loss=self.last_train, val=self.last_val
         )
-        log.mark()
+        self.since, estimating = time.perf_counter(), True
         self.model.train()
         try:
             while self.step < self.total:
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr_at(self.step, self.schedule, opts)
-                x, y = batch_at(self.train_batches, opts.seed, self.dist.rank, self.step)
+                dropout_seed = step_seeds(opts.seed, rank, self.step)[1]
+                for rng in self.rngs:
+                    rng.manual_seed(dropout_seed)
+                x, y = self.train_batches(self.step)
                 if self.graphs:  # a new step: the graphs' outputs of the last one may be overwritten
                     torch.compiler.cudagraph_mark_step_begin()
-                log.losses.append(
-                    train_step(
-                        self.net, self.optimizer, self.scaler, x, y, opts.clip_grad_norm, self.precision
-                    )
+                loss = train_step(
+                    self.net, self.optimizer, self.scaler, x, y, opts.clip_grad_norm, self.precision
                 )
+                self.losses.append(loss)
                 self.step += 1
-                wall.step_done(self.step)
+                estimating = estimating and self.estimate()
                 at_eval = self.step % opts.eval_interval == 0 or self.step == self.total
                 at_row = at_eval or self.step % opts.log_interval == 0
                 if at_row:
                     self.row(at_eval, stop)
-                if stop.requested(at_row, self.dist, self.device):
+                one = self.dist.world_size == 1  # one process stops at once, several agree at a row
+                if stop.set if one else at_row and self.dist.mean(float(stop.set), self.device) > 0:
                     break
             if self.step < self.total:  # stopped by Ctrl-C: keep what was trained, if anything was
                 self.interrupted = True
-                if log.losses:
-                    log.close(
-                        self.step,
-                        lr_at(self.step - 1, self.schedule, opts),
-                        self.tokens_per_step,
-                        self.dist,
-                        self.device,
-                    )
+                if self.losses:
+                    self.close_row()
                 if self.step > self.start_step:
                     self.save()
         except Diverged as exc:  # the last finite checkpoint stays
-            self.diverged_at, self.interrupted, saved = exc.step, False, self.checkpoints.saved_step
-            log.rows = [r for r in log.rows if saved is None or r["step"] <= saved]
+            self.diverged_at, self.interrupted, saved = exc.args[0], False, self.checkpoints.saved_step
+            self.rows = [r for r in self.rows if saved is None or r["step"] <= saved]
         except KeyboardInterrupt:  # a second Ctrl-C: keep the last complete checkpoint
             self.interrupted = True
 
+    def estimate(self) -> bool:
+        """Announce the run's estimated wall time, evaluations included, once (then False): from
+        the steps after the first, which pays for start-up and compilation, a second or five of
+        them. On a GPU it waits for the device at these few readings of the clock, never later."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        now, timed = time.perf_counter(), self.step - self.start_step - 1
+        if self.t0 is None:
+            self.t0 = now
+            return True
+        if now - self.t0 < 1.0 and timed < 5 and self.step < self.total:
+            return True
+        per_step, left = (now - self.t0) / timed, self.total - self.step
+        evals = (left // self.opts.eval_interval + 1) * self.opts.eval_steps / 3
+        basis = f"{timed} timed step{'s' if timed > 1 else ''} of {per_step:.2f} s, {left:,} to go, evaluation included"
+        shorter = "give --max-steps or a smaller --model-type"
+        announce(Cost(per_step, left + evals, basis), "the training", shorter, self.reporter)
+        return False
+
+    def close_row(self) -> tuple[dict[str, Any], int]:
+        """Append the row of the steps since the last one (their mean loss over all processes),
+        timed from the end of the last row's work to the device's end of these steps; Diverged
+        names the first step whose loss is not finite."""
+        stacked = torch.stack(self.losses).float()
+        mean = self.dist.mean(stacked.mean().item(), self.device)
+        n, seconds = len(self.losses), max(time.perf_counter() - self.since, 1e-9)
+        if not math.isfinite(mean):
+            bad = (~torch.isfinite(stacked)).nonzero()
+            raise Diverged(self.step - n + 1 + (int(bad[0]) if len(bad) else n - 1))
+        lr = lr_at(self.step - 1, self.schedule, self.opts)
+        row = {"step": self.step, "train_loss": mean, "val_loss": None, "lr": lr}
+        self.rows.append({**row, "tokens_per_s": self.tokens_per_step * n / seconds})
+        self.timed_steps, self.timed_s = self.timed_steps + n, self.timed_s + seconds
+        self.losses, self.last_train = [], mean
+        return self.rows[-1], n
+
     def row(self, at_eval: bool, stop: StopFlag) -> None:
         """The row of metrics after this step: the mean training loss, at an evaluation step the
-        validation loss and a checkpoint, every ``sample_interval`` steps a greedy sample."""
-        opts, log, step = self.opts, self.log, self.step
-        row, n = log.close(
-            step, lr_at(step - 1, self.schedule, opts), self.tokens_per_step, self.dist, self.device
-        )
-        if at_eval and self.val_batches is not None:
-            val = evaluate(
-                self.eval_net, self.val_batches, opts, self.precision, self.dist, stop, self.graphs
-            )
-            log.add_val(row, val, None if val is None else bits_per_char(val, self.val_ids, self.val_chars))
+        validation loss (one that is not finite ends the run) and a checkpoint, every
+        ``sample_interval`` steps a greedy sample."""
+        opts, step = self.opts, self.step
+        row, n = self.close_row()
+        val = self.evaluate(stop) if at_eval and self.val_batches is not None else None
+        if val is not None:  # None: no validation, or a Ctrl-C abandoned it
+            if not math.isfinite(val):
+                self.rows.pop()
+                raise Diverged(step)
+            self.last_val = val
+            self.best_val = val if self.best_val is None else min(self.best_val, val)
+            row["val_loss"], row["val_bpc"] = val, bits_per_char(val, self.val_ids, self.val_chars)
         if self.tb is not None:
             self.tb.row(row)
-        self.reporter.update("train", advance=n, loss=log.last_train, val=log.last_val)
+        self.reporter.update("train", advance=n, loss=self.last_train, val=self.last_val)
         if opts.sample_interval and step % opts.sample_interval == 0 and self.dist.rank == 0:
             sample = greedy_sample(self.model, self.tokenizer, self.prompt, opts.sample_tokens, stop)
             if sample is not None:  # None: a Ctrl-C abandoned it
@@ -291,15 +320,46 @@ class Trainer:
                     self.tb.text(step, sample)
         if at_eval:
             self.save()
-        log.mark()  # the next row times its steps alone
+        self.since = time.perf_counter()  # the next row times its steps alone
+
+    @torch.no_grad()
+    def evaluate(self, stop: StopFlag) -> float | None:
+        """Mean loss over the ``eval_steps`` fixed validation batches; None when a Ctrl-C
+        abandoned it. The losses add up on the device (float64, in order): the host waits once
+        per evaluation. On a CPU the eager model evaluates even when training is compiled (the
+        no-grad graph's compilation, ~10 s on 2 cores, costs more than it saves)."""
+        net, batches = self.eval_net, self.val_batches
+        total = torch.zeros((), dtype=torch.float64, device=batches.device)
+        net.eval()
+        try:
+            with stop.abandonable():
+                for i in range(self.opts.eval_steps):
+                    x, y = batches(i)
+                    if self.graphs:
+                        torch.compiler.cudagraph_mark_step_begin()
+                    with autocast(x.device, self.precision):
+                        total += net(x, targets=y).double()
+        except Stopped:
+            return None
+        finally:
+            net.train()
+        return self.dist.mean(total.item() / self.opts.eval_steps, self.device)
 
     def save(self) -> None:
-        self.checkpoints.save(
-            self.step, self.total, self.opts, self.model, self.optimizer, self.scaler, self.log
-        )
-
-
-# ----------------------------------------------------------------------------- the pieces of a step
+        """Commit a checkpoint, unless a weight is no longer finite (Diverged, on every process:
+        the previous checkpoint stays)."""
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise Diverged(self.step)
+        state = {
+            "step": self.step,
+            "total_steps": self.total,
+            "max_steps": self.opts.max_steps,  # the target asked for, which resuming continues to
+            "epochs": self.opts.epochs,
+            "best_val_loss": self.best_val,
+            "finished": self.step >= self.total,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+        }
+        self.checkpoints.save(state, self.model, self.optimizer, self.rows)
 
 
 def lr_at(step: int, total: int, opts: TrainOptions) -> float:
@@ -312,24 +372,6 @@ def lr_at(step: int, total: int, opts: TrainOptions) -> float:
     min_lr = opts.lr / 10 if opts.min_lr is None else opts.min_lr
     ratio = min(1.0, (step - opts.warmup_steps) / max(1, total - opts.warmup_steps))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (opts.lr - min_lr)
-
-
-def compile_model(model: GPT, device: torch.device, graphs: bool) -> torch.nn.Module:
-    """``torch.compile(model)`` for training. On the CPU with Inductor's C++ wrapper, which
-    calls the kernels without a Python line each (~5% a step). On a GPU with ``graphs`` (one
-    process) as CUDA graphs ("reduce-overhead"): the forward and the backward pass each replay
-    their recorded kernels in one launch, where launching a few hundred small kernels one by one
-    from Python is what bounds a model of this size. Several processes (DistributedDataParallel)
-    keep Inductor's default mode: CUDA graphs with DDP's gradient hooks were not tried."""
-    if device.type == "cpu":
-        return torch.compile(model, options={"cpp_wrapper": True})
-    return torch.compile(model, mode="reduce-overhead" if graphs else None)
-
-
-def batch_at(batches: Batches, seed: int, rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch (inputs, targets) of ``step``; seeds that step's dropout on ``rank`` too."""
-    torch.manual_seed(step_seeds(seed, rank, step)[1])
-    return batches(step)
 
 
 def train_step(net, optimizer, scaler, x, y, clip: float, precision: str) -> torch.Tensor:
@@ -345,31 +387,3 @@ def train_step(net, optimizer, scaler, x, y, clip: float, precision: str) -> tor
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
     return loss.detach().clone()
-
-
-@torch.no_grad()
-def evaluate(
-    net, batches: Batches, opts: TrainOptions, precision: str, dist: Dist, stop: StopFlag, graphs: bool
-) -> float | None:
-    """Mean loss over the ``eval_steps`` fixed validation batches (the same ones every time); None
-    when a Ctrl-C abandoned it. The losses add up on the device (in float64, in order): the
-    host waits for the device once per evaluation, not once per batch.
-
-    ``net`` is the eager model on a CPU even when training is compiled: evaluation mode without
-    gradients is another graph, whose compilation (about 10 s on a 2-core CPU) costs more than it
-    saves there; on a GPU the compiled one (``graphs``: replayed as CUDA graphs)."""
-    total = torch.zeros((), dtype=torch.float64, device=batches.device)
-    net.eval()
-    try:
-        with stop.abandonable():
-            for i in range(opts.eval_steps):
-                x, y = batches(i)
-                if graphs:
-                    torch.compiler.cudagraph_mark_step_begin()
-                with autocast(x.device, precision):
-                    total += net(x, targets=y).double()
-    except Stopped:
-        return None
-    finally:
-        net.train()
-    return all_mean(total.item() / opts.eval_steps, dist, batches.device)

@@ -494,7 +494,7 @@ def _curve(model: nn.Module, data: torch.Tensor) -> list[float]:
 @check("train-loss")
 def _train_loss(sub: Submission) -> str:
     from hw2cli.common.corpus import builtin_corpus
-    from hw2cli.gpt.data import CharTokenizer
+    from hw2cli.gpt.tokens import CharTokenizer
 
     text = builtin_corpus()
     data = torch.tensor(CharTokenizer.from_text(text).encode(text))

@@ -18,8 +18,9 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import model as gpt_model
-from hw2cli.gpt.data import CharTokenizer, load_text, split_data
+from hw2cli.gpt.data import load_text, split_data
 from hw2cli.gpt.options import TrainOptions
+from hw2cli.gpt.tokens import CharTokenizer
 from hw2cli.gpt.train import TrainResult, train
 
 

@@ -27,8 +27,8 @@ CLI_FILES = {"cli.py", "main.py", "reproduce/parts.py"}
 ALLOWED = {
     "common/rundir.py": 3,  # "add --force": the message holds a path, which a {field} template cannot
     "common/threads.py": 3,  # "--threads" is ThreadChoice.source, a value of every --json file
-    "gpt/metrics.py": 2,  # the estimate's "for a shorter run" hint
     "gpt/session.py": 2,  # rundir.prepare's words for the folder and its resume flag
+    "gpt/train.py": 2,  # the estimate's "for a shorter run" hint
     "report/probes.py": 1,
 }
 

@@ -12,6 +12,7 @@ import torch
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.gpt import data
+from hw2cli.gpt.tokens import CharTokenizer
 
 BOOK = "Once upon a time there lived a king.\nHe had three daughters.\n"
 GUTENBERG = (
@@ -99,12 +100,12 @@ def test_load_text_rejects_missing_binary_and_empty_files(tmp_path):
 
 
 def test_tokenizer_roundtrip_and_unknown_characters():
-    tok = data.CharTokenizer.from_text(BOOK)
+    tok = CharTokenizer.from_text(BOOK)
     assert list(tok.chars) == sorted(set(BOOK))
     ids = tok.encode("a king")
     assert ids == [tok.chars.index(c) for c in "a king"]
     assert tok.decode(ids) == "a king"
-    assert data.CharTokenizer.from_json(tok.to_json()) == tok
+    assert CharTokenizer.from_json(tok.to_json()) == tok
     with pytest.raises(Hw2Error) as err:
         tok.encode("A zebra!", what="prompt")
     message = str(err.value)

@@ -16,8 +16,8 @@ from hw2cli.cli import app
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
-from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.options import COURSE_SIZE, CPU_SIZE, TrainOptions, eval_interval, fill_sizes
+from hw2cli.gpt.tokens import CharTokenizer
 from hw2cli.gpt.train import lr_at, train
 
 runner = CliRunner()
@@ -391,17 +391,24 @@ class _Notes(Reporter):
     ],
 )
 def test_the_estimate_comes_from_the_steps_after_the_first(monkeypatch, per_step, expected):
-    from hw2cli.gpt import metrics
+    import types
+
+    import torch
+
+    from hw2cli.gpt import train as train_module
 
     clock = [100.0]
-    monkeypatch.setattr(metrics.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock[0])
     notes = _Notes()
-    wall = metrics.WallTime(0, 1000, TrainOptions(eval_interval=100, eval_steps=20), notes)
-    clock[0] += 30.0  # the first step: start-up and compilation, not timed
-    wall.step_done(1)
-    for step in range(2, 8):
-        clock[0] += per_step
-        wall.step_done(step)
+    opts = TrainOptions(eval_interval=100, eval_steps=20)
+    trainer = types.SimpleNamespace(
+        device=torch.device("cpu"), step=0, start_step=0, total=1000, opts=opts, reporter=notes, t0=None
+    )
+    estimating = True
+    for step in range(1, 8):
+        clock[0] += 30.0 if step == 1 else per_step  # the first step: start-up and compilation, not timed
+        trainer.step = step
+        estimating = estimating and train_module.Trainer.estimate(trainer)
     if expected is None:
         assert notes.notes == []
     else:

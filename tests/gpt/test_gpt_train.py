@@ -19,9 +19,9 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import MARKER
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
-from hw2cli.gpt.data import CharTokenizer
 from hw2cli.gpt.model import GPT, GPTConfig
 from hw2cli.gpt.options import TrainOptions
+from hw2cli.gpt.tokens import CharTokenizer
 from hw2cli.gpt.train import lr_at, train
 
 
@@ -51,7 +51,8 @@ def test_save_then_load_gives_identical_logits_and_optimizer_state(tmp_path):
     opt = _optimizer_after_two_steps(model)
     model.eval()
     state = {"step": 2, "total_steps": 4, "finished": False}
-    ckpt.save_checkpoint(tmp_path, model, opt, state, [], first=(config, {"model_type": "gpt-nano"}, tok))
+    first = (config, {"model_type": "gpt-nano"}, tok)
+    ckpt.Checkpoints(tmp_path, 0, first, None).save(state, model, opt, [])
     loaded, loaded_tok, options = ckpt.load_run(tmp_path)
     assert loaded_tok == tok and options == {"model_type": "gpt-nano"} and loaded.config == config
     idx = torch.tensor([tok.encode("The frog sat by ")])
