@@ -35,7 +35,6 @@ from hw2cli.rotation.rotate import rotate_batch, rotate_each
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 TIMED_STEPS = 2  # training steps timed per model for the wall-time estimate; the fastest counts
 TIMED_BATCH = 32  # test images per batch timed for the estimate (two batches per mode)
-# the estimate's basis, and how to shorten the run (fields: the CLI says their flags)
 BASIS = f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run"
 SHORTER = "lower {epochs}, give fewer {angles} or {mode}, or try {dataset} digits"
 
@@ -131,23 +130,20 @@ def run_rotation_experiment(
     run = dict(
         epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, precision=opts.precision
     )
+    sizes = dict(n_train=len(data.train_labels), n_test=len(data.test_labels), angles=opts.angle_list)
     params = {"cnn": _count(config), "p4": _count(p4_config)}
-    info = dict(
-        dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels)
-    )
-    info |= dict(
-        angles=opts.angle_list, models=[], model_config=config, p4_config=p4_config, parameters=params
-    )
-    result = RotationResult(**info, tta_angles=opts.tta_list, device=str(dev), **run)
+    result = RotationResult(
+        data.name, data.classes, **sizes, models=[], model_config=config, p4_config=p4_config,
+        parameters=params, tta_angles=opts.tta_list, device=str(dev), **run,
+    )  # fmt: skip
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
     folder = saved_models.ModelsWriter.open(save_to) if save_to is not None else None
     try:
         to_train = [w for w in weights if w not in loaded]
         what = f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)"
-        announce(
-            Cost(estimate_seconds(data, opts, to_train, configs, dev), basis=BASIS), what, SHORTER, reporter
-        )
+        cost = Cost(estimate_seconds(data, opts, to_train, configs, dev), basis=BASIS)
+        announce(cost, what, SHORTER, reporter)
         for name in opts.modes:
             w = WEIGHTS[name]
             if w in loaded and w not in trained:
@@ -171,9 +167,10 @@ def run_rotation_experiment(
             # evaluated as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             test = (data.test_images, data.test_labels, opts.angle_list)
-            entry.accuracy = evaluate(
+            accuracy = evaluate(
                 {name: evaluated}, *test, device=dev, precision=opts.precision, reporter=reporter
-            )[name]
+            )
+            entry.accuracy = accuracy[name]
             entry.eval_seconds = time.perf_counter() - start
             result.eval_seconds += entry.eval_seconds
             result.models.append(entry)
@@ -219,9 +216,8 @@ def estimate_seconds(
     device: torch.device,
 ) -> float:
     """Wall time of training the weights ``to_train`` and evaluating every mode of ``opts``:
-    TIMED_STEPS training steps of each and two test batches of each mode are timed on
-    throwaway models (the run's random numbers are untouched), and the fastest step is scaled
-    to the run's steps, test images and angles."""
+    the fastest of TIMED_STEPS training steps of each and of two test batches of each mode
+    (throwaway models: the run's random numbers are untouched), scaled to the run."""
     batch, clock, total = opts.batch_size, _StepClock(device), 0.0
     train, test = slice(TIMED_STEPS * batch), slice(2 * TIMED_BATCH)
     sample = replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train])
@@ -282,15 +278,13 @@ def train_model(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     images, labels = data.train_images.to(device), data.train_labels.to(device)
     n = len(labels)
-    steps = math.ceil(n / batch_size)
-    reporter.start(key, f"train {key}", total=epochs * steps)
+    reporter.start(key, f"train {key}", total=epochs * math.ceil(n / batch_size))
     losses = []
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(n, generator=shuffle).to(device)
         total = torch.zeros((), device=device)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
+        for idx in order.split(batch_size):
             x = to_float(images[idx])
             if augment:
                 x = rotate_each(x, torch.rand(len(idx), generator=turns) * 360)
@@ -330,9 +324,8 @@ def evaluate(
     reporter.start(
         "eval", "evaluate rotated test set", total=math.ceil(len(labels) / batch_size) * len(angles)
     )
-    for i in range(0, len(labels), batch_size):
-        x = to_float(images[i : i + batch_size].to(device))
-        y = labels[i : i + batch_size].to(device)
+    for xb, yb in zip(images.split(batch_size), labels.split(batch_size), strict=True):
+        x, y = to_float(xb.to(device)), yb.to(device)
         for j, angle in enumerate(angles):
             rotated = rotate_batch(x, angle)
             with autocast(device, precision):
