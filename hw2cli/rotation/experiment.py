@@ -131,11 +131,12 @@ def run_rotation_experiment(
         epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, precision=opts.precision
     )
     sizes = dict(n_train=len(data.train_labels), n_test=len(data.test_labels), angles=opts.angle_list)
-    params = {"cnn": _count(config), "p4": _count(p4_config)}
+    arch = dict(
+        model_config=config, p4_config=p4_config, parameters={"cnn": _count(config), "p4": _count(p4_config)}
+    )
     result = RotationResult(
-        data.name, data.classes, **sizes, models=[], model_config=config, p4_config=p4_config,
-        parameters=params, tta_angles=opts.tta_list, device=str(dev), **run,
-    )  # fmt: skip
+        data.name, data.classes, **sizes, models=[], **arch, tta_angles=opts.tta_list, device=str(dev), **run
+    )
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
     folder = saved_models.ModelsWriter.open(save_to) if save_to is not None else None
