@@ -127,14 +127,11 @@ def to_json(result: PaddingBenchResult) -> dict:
     """Everything of a run as plain JSON data (weights left out)."""
     conv = {}
     for ct in result.settings["conv_types"]:
-        # Rounds are numbered from 1 as in the table; round m's network is initialised with seed m - 1.
+        outcomes = result.outcomes.get(ct, [])
+        rows = [{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")} for o in outcomes]
+        # numbered from 1 as in the table; round m's network is initialised with seed m - 1
         rounds = [
-            {
-                **{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")},
-                "round": o.round + 1,
-                "init_seed": o.round,
-            }
-            for o in result.outcomes.get(ct, [])
+            {**row, "round": o.round + 1, "init_seed": o.round} for row, o in zip(rows, outcomes, strict=True)
         ]
         summary = {}
         for metric in PERCENT_METRICS:  # "val_acc_kept" -> "val_kept"

@@ -18,17 +18,9 @@ from hw2cli.common.device import autocast, check_precision, keep_freed_memory, r
 from hw2cli.common.estimate import Cost, announce
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
+from hw2cli.rotation import model as cnn
 from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
-from hw2cli.rotation.model import (
-    P4CNN,
-    P4CNNConfig,
-    RotationCNN,
-    RotationCNNConfig,
-    RotationTTA,
-    build_model,
-    count_parameters,
-)
 from hw2cli.rotation.options import TTA_MODES, WEIGHTS, RotationOptions
 from hw2cli.rotation.rotate import rotate_batch, rotate_each
 
@@ -81,8 +73,8 @@ class RotationResult:
     n_test: int
     angles: list[float]
     models: list[ModelResult]
-    model_config: RotationCNNConfig
-    p4_config: P4CNNConfig
+    model_config: cnn.RotationCNNConfig
+    p4_config: cnn.P4CNNConfig
     parameters: dict[str, int]  # {"cnn": ..., "p4": ...}
     tta_angles: list[float]
     epochs: int
@@ -125,7 +117,7 @@ def run_rotation_experiment(
     if dev.type == "cpu":
         keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
     shape = dict(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
-    config, p4_config = RotationCNNConfig(**shape), P4CNNConfig(**shape)
+    config, p4_config = cnn.RotationCNNConfig(**shape), cnn.P4CNNConfig(**shape)
     configs = {w: p4_config if w.startswith("p4") else config for w in weights}
     run = dict(
         epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, precision=opts.precision
@@ -163,8 +155,8 @@ def run_rotation_experiment(
                     folder.save(w, model, config, p4_config, train_loss=losses, **meta)
                     result.saved_models = str(save_to)
             model, source = trained[w]
-            entry = replace(source, name=name, parameters=count_parameters(model))
-            evaluated = RotationTTA(model, tuple(opts.tta_list)) if name in TTA_MODES else model
+            entry = replace(source, name=name, parameters=cnn.count_parameters(model))
+            evaluated = cnn.RotationTTA(model, tuple(opts.tta_list)) if name in TTA_MODES else model
             # evaluated as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             test = (data.test_images, data.test_labels, opts.angle_list)
@@ -210,15 +202,11 @@ class _StepClock(Reporter):
 
 
 def estimate_seconds(
-    data: ImageData,
-    opts: RotationOptions,
-    to_train: list[str],
-    configs: dict[str, RotationCNNConfig | P4CNNConfig],
-    device: torch.device,
+    data: ImageData, opts: RotationOptions, to_train: list[str], configs: dict, device: torch.device
 ) -> float:
-    """Wall time of training the weights ``to_train`` and evaluating every mode of ``opts``:
-    the fastest of TIMED_STEPS training steps of each and of two test batches of each mode
-    (throwaway models: the run's random numbers are untouched), scaled to the run."""
+    """Wall time of training the weights ``to_train`` (``configs``: their cnn.Config) and evaluating
+    every mode of ``opts``: the fastest of TIMED_STEPS training steps of each and of two test
+    batches of each mode (throwaway models: the run's random numbers are untouched), scaled."""
     batch, clock, total = opts.batch_size, _StepClock(device), 0.0
     train, test = slice(TIMED_STEPS * batch), slice(2 * TIMED_BATCH)
     sample = replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train])
@@ -228,35 +216,28 @@ def estimate_seconds(
     for w in to_train:
         models[w], _ = train_model(sample, configs[w], augment=w.endswith("augmented"), reporter=clock, **run)
         total += clock.fastest() * math.ceil(len(data.train_labels) / batch) * opts.epochs
+    timed = dict(device=device, precision=opts.precision, batch_size=TIMED_BATCH, reporter=clock)
     for name in opts.modes:
         w = WEIGHTS[name]
         if w not in models:
             with seeded(0):
-                models[w] = build_model(configs[w]).to(device).eval()
-        model = RotationTTA(models[w], tuple(opts.tta_list)) if name in TTA_MODES else models[w]
-        test = (sample.test_images, sample.test_labels, [opts.angle_list[0]])
-        evaluate(
-            {name: model},
-            *test,
-            device=device,
-            precision=opts.precision,
-            batch_size=TIMED_BATCH,
-            reporter=clock,
-        )
+                models[w] = cnn.build_model(configs[w]).to(device).eval()
+        model = cnn.RotationTTA(models[w], tuple(opts.tta_list)) if name in TTA_MODES else models[w]
+        evaluate({name: model}, sample.test_images, sample.test_labels, [opts.angle_list[0]], **timed)
         per_image = clock.fastest() / min(TIMED_BATCH, len(sample.test_labels))
         total += per_image * len(data.test_labels) * len(opts.angle_list)
     return total
 
 
-def _count(config: RotationCNNConfig | P4CNNConfig) -> int:
+def _count(config: cnn.Config) -> int:
     """Parameters of the model, built on the meta device (no memory, no random numbers drawn)."""
     with torch.device("meta"):
-        return count_parameters(build_model(config))
+        return cnn.count_parameters(cnn.build_model(config))
 
 
 def train_model(
     data: ImageData,
-    config: RotationCNNConfig | P4CNNConfig,
+    config: cnn.Config,
     *,
     augment: bool,
     epochs: int,
@@ -267,13 +248,13 @@ def train_model(
     precision: str = "fp32",
     reporter: Reporter | None = None,
     key: str = "train",
-) -> tuple[RotationCNN | P4CNN, list[float]]:
+) -> tuple[cnn.Model, list[float]]:
     """Adam on shuffled mini-batches of the training set; with ``augment`` every image is
     rotated by its own angle drawn uniformly from [0, 360). Returns the model and the mean
     loss of each epoch. The same seed gives the same initial weights and batch order."""
     reporter = reporter or Reporter()
     with seeded(seed):
-        model = build_model(config).to(device)
+        model = cnn.build_model(config).to(device)
     shuffle = torch.Generator().manual_seed(seed)
     turns = torch.Generator().manual_seed(seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
