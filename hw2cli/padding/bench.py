@@ -199,12 +199,7 @@ def seconds_per_flop(
 
 
 def estimate_seconds(
-    jobs: list[tuple[PaddingNetConfig, int]],
-    path: str,
-    settings: TrainSettings,
-    dev: torch.device,
-    sizes: dict[str, int],
-    workers: int,
+    jobs: list, path: str, settings: TrainSettings, dev: torch.device, sizes: dict[str, int], workers: int
 ) -> float:
     """Wall time of training ``jobs`` [(config, round)] in this order on ``workers`` processes:
     each conv type's timed rate times each round's FLOPs, every epoch trained."""

@@ -18,17 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.padding import CONV
+from hw2cli.padding import model as nets
 from hw2cli.padding.data import BoxData
-from hw2cli.padding.model import (
-    IMAGE_SIZE,
-    LAYERS,
-    PaddingNetConfig,
-    PaddingNetStack,
-    conv_flops,
-    forward_flops,
-    layer_sizes,
-    make_model,
-)
 
 
 @dataclass(frozen=True)
@@ -61,11 +52,11 @@ class RoundOutcome:
     state: dict | None = field(default=None, repr=False)  # kept weights (not written to JSON)
 
 
-def train_flops(config: PaddingNetConfig, epochs: int, n_train: int, n_val: int, n_test: int) -> float:
+def train_flops(config: nets.PaddingNetConfig, epochs: int, n_train: int, n_val: int, n_test: int) -> float:
     """FLOPs of a round: training and validation every epoch, then the two test sets. A backward
     pass costs two forward passes less the first convolution's input gradient (not computed)."""
-    f = forward_flops(config)
-    train = 3 * f - conv_flops(config.conv_type)[0]
+    f = nets.forward_flops(config)
+    train = 3 * f - nets.conv_flops(config.conv_type)[0]
     return epochs * (n_train * train + n_val * f) + 2 * n_test * f
 
 
@@ -100,7 +91,7 @@ def _to_device(data: BoxData, device: torch.device, channels_last: bool, pad=lam
 
 
 def train_round(
-    config: PaddingNetConfig,
+    config: nets.PaddingNetConfig,
     seed: int,
     data: BoxData,
     settings: TrainSettings = TrainSettings(),
@@ -110,7 +101,7 @@ def train_round(
     """Train one network (round ``seed``) alone as the course code does, the best weights kept in
     memory instead of written to disk."""
     t0 = time.perf_counter()
-    model = make_model(config, seed).to(device)
+    model = nets.make_model(config, seed).to(device)
     padded = settings.channels_last  # the CPU path pads the images for the first convolution once
     if padded:
         model = model.to(memory_format=torch.channels_last)
@@ -151,7 +142,7 @@ CUDA_CHECK_EVERY = 5  # epochs between the host's looks at a GPU stack (the CPU'
 
 
 def train_rounds_batched(
-    configs: list[PaddingNetConfig],
+    configs: list[nets.PaddingNetConfig],
     seeds: list[int],
     data: BoxData,
     settings: TrainSettings = TrainSettings(),
@@ -162,7 +153,7 @@ def train_rounds_batched(
     """Train one network per (config, seed) pair, at most ``stack_size`` at a time (default: what
     the GPU's memory holds, all on the CPU) as one :class:`PaddingNetStack`, and yield each stack's
     outcomes; each follows its trajectory alone, up to rounding. ``on_epoch(n)``: n network-epochs."""
-    groups: dict[tuple[str, int], list[PaddingNetConfig]] = {}
+    groups: dict[tuple[str, int], list[nets.PaddingNetConfig]] = {}
     for cfg in configs:
         groups.setdefault((cfg.net, CONV[cfg.conv_type].pad), []).append(cfg)
     for group in groups.values():
@@ -172,7 +163,7 @@ def train_rounds_batched(
             yield from _train_stack(pairs[i : i + size], data, settings, device, on_epoch)
 
 
-def _stack_fits(config: PaddingNetConfig, settings: TrainSettings, device: torch.device) -> int | None:
+def _stack_fits(config: nets.PaddingNetConfig, settings: TrainSettings, device: torch.device) -> int | None:
     """How many networks like ``config`` one stack on a GPU may hold (None on the CPU): a step
     keeps about four copies of a batch's activations, and the warm-up's memory and the CUDA
     graph's are separate pools, so a stack takes at most a quarter of the free memory."""
@@ -180,8 +171,9 @@ def _stack_fits(config: PaddingNetConfig, settings: TrainSettings, device: torch
         return None
     free, _ = torch.cuda.mem_get_info(device)
     pad = CONV[config.conv_type].pad
-    floats = 3 * (IMAGE_SIZE + 2 * pad) ** 2 + sum(
-        c_out * size * size for (_, c_out, _), size in zip(LAYERS, layer_sizes(config.conv_type), strict=True)
+    floats = 3 * (nets.IMAGE_SIZE + 2 * pad) ** 2 + sum(
+        c_out * size * size
+        for (_, c_out, _), size in zip(nets.LAYERS, nets.layer_sizes(config.conv_type), strict=True)
     )
     return max(1, int(free / 4 // (4 * 4 * floats * settings.batch_size)))
 
@@ -206,7 +198,7 @@ def _losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_stack(
-    stack: PaddingNetStack, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
+    stack: nets.PaddingNetStack, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy (float64) and correct answers of every network of ``stack`` on ``(x, y)``,
     left on the device (no host synchronisation)."""
@@ -235,7 +227,7 @@ def _warm_up_and_capture(fn: Callable[[], None], device: torch.device) -> Callab
 
 
 def _train_stack(
-    pairs: list[tuple[PaddingNetConfig, int]],
+    pairs: list[tuple[nets.PaddingNetConfig, int]],
     data: BoxData,
     settings: TrainSettings,
     device: torch.device,
@@ -247,7 +239,7 @@ def _train_stack(
     warms up and the rest replay it as one CUDA graph; the host looks every CUDA_CHECK_EVERY epochs."""
     t0 = time.perf_counter()
     data = _to_device(data, device, settings.channels_last)  # the convolutions follow the images' layout
-    stack = PaddingNetStack([make_model(cfg, seed) for cfg, seed in pairs]).to(device)
+    stack = nets.PaddingNetStack([nets.make_model(cfg, seed) for cfg, seed in pairs]).to(device)
     params = list(stack.parameters())
     cuda = device.type == "cuda"
     opt = _adadelta(params, settings, foreach=True, capturable=cuda)
