@@ -22,9 +22,8 @@ CSV_HELP = "Write one CSV line per (conv type, round)."
 CsvOut = Annotated[Path | None, typer.Option("--csv", metavar="PATH", help=CSV_HELP, show_default=False)]
 UNSHIFTED_HELP = "Add a row with the accuracy on the test set before its 16-pixel shift."
 Unshifted = Annotated[bool, typer.Option("--unshifted", help=UNSHIFTED_HELP)]
-Verbose = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Also print the trainer used and its throughput.")
-]
+VERBOSE_HELP = "Also print the trainer used and its throughput."
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)]
 
 
 def _csv(result, path: Path) -> None:

@@ -1,9 +1,5 @@
-"""`hw2 padding-bench`: padding and translation invariance (homework Q1.1, Tables 1 and 2).
-
-``options`` (torch-free), ``data`` (the box images), ``model`` (Net1/Net2), ``train`` (one
-network at a time, or many stacked for the GPU), ``bench`` (the library entry point
-:func:`hw2cli.padding.bench.run_padding_bench`), ``render`` (tables, JSON, CSV), ``plot``.
-"""
+"""`hw2 padding-bench`: padding and translation invariance (homework Q1.1, Tables 1 and 2); the
+library entry point is :func:`hw2cli.padding.bench.run_padding_bench`."""
 
 from dataclasses import dataclass
 
@@ -18,8 +14,7 @@ class ConvType:
     cpu_cost: float  # a round's CPU time relative to valid: the worker pool starts the slow ones first
 
 
-# The report's row order. Here rather than in model.py so that `hw2 report` and the options read
-# it without torch.
+# The report's row order; here so that `hw2 report` and the options read it without torch.
 CONV = {
     "valid": ConvType("Valid", "zeros", 0, 1.0),
     "replicate": ConvType("Replicate", "replicate", 2, 2.3),

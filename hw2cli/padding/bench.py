@@ -1,7 +1,5 @@
-"""`hw2 padding-bench` as a library call: every (conv type, round) network trained, the
-accuracies of Tables 1 and 2 collected. On a GPU the rounds of a conv type train stacked; on the
-CPU each round trains alone on one thread in one of the worker processes (the numbers do not
-depend on their number)."""
+"""`hw2 padding-bench` as a library call: every (conv type, round) network trained for Tables 1
+and 2, stacked on a GPU, each alone on one thread of a worker process on the CPU."""
 
 from __future__ import annotations
 
@@ -23,6 +21,7 @@ from hw2cli.common.estimate import Cost, announce, seconds_per_call
 from hw2cli.common.options import OptionError
 from hw2cli.common.peak import matmul_peak_gflops
 from hw2cli.common.progress import Reporter
+from hw2cli.common.seeding import kept_global_state
 from hw2cli.common.threads import cpu_cores
 from hw2cli.padding import CONV
 from hw2cli.padding.data import SIZES, make_data
@@ -39,7 +38,7 @@ BASIS = (
 
 @dataclass
 class PaddingBenchResult:
-    """Per-round outcomes of every conv type, plus the settings and the speed of the run."""
+    """Per-round outcomes of every conv type, the settings and the speed of the run."""
 
     settings: dict
     path: str  # batched | cpu-processes | sequential
@@ -49,7 +48,7 @@ class PaddingBenchResult:
     flop: float = 0.0  # useful FLOPs of the training done
     interrupted: bool = False
     workers: int = 1  # processes that trained (one thread each on the CPU)
-    error: str | None = None  # a worker's failure, in one line; the rounds finished before it are kept
+    error: str | None = None  # a worker's failure in one line (the rounds finished before it are kept)
     peak_gflops: float | None = None  # measured matmul peak of the cores (or GPU) that trained
 
     @property
@@ -78,7 +77,7 @@ _worker: dict = {}
 
 
 class WorkerError(RuntimeError):
-    """A worker process failed; the message is one line naming the cause."""
+    """A worker process failed (the message: one line naming the cause)."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -87,9 +86,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _init_worker(data_args: dict, progress: mp.Queue) -> None:
-    # An initializer that raises makes the process exit, and the pool would start a new one
-    # forever; keep the error and let the worker's first job report it instead.
-    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent handles Ctrl-C and SIGTERM, and kills us
+    # An initializer that raises would be restarted forever: its first job reports the error.
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent handles them, and kills us
         signal.signal(sig, signal.SIG_IGN)
     try:
         torch.set_num_threads(1)
@@ -112,10 +110,9 @@ def _run_job(config: PaddingNetConfig, seed: int, settings: TrainSettings) -> Ro
 
 @contextlib.contextmanager
 def _sigint_held() -> Iterator[None]:
-    """Hold off Ctrl-C and SIGTERM in this thread, and in every process or thread started
-    meanwhile, which inherit the blocked signals: the workers then never see the terminal's
-    SIGINT or a process group's SIGTERM, not even while they import torch (before
-    ``_init_worker`` ignores them); this process gets them on leaving."""
+    """Hold off Ctrl-C and SIGTERM here and in every process started meanwhile (they inherit the
+    mask): the workers never see them, not even while they import torch; this process gets them
+    on leaving."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to share Ctrl-C
         yield
         return
@@ -127,12 +124,9 @@ def _sigint_held() -> Iterator[None]:
 
 
 def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
-    """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; return True on Ctrl-C.
-
-    A worker that fails (at start, in a job, or killed) raises WorkerError with its cause in
-    one line, after the rounds finished before it were handed to ``done``; the pool never
-    restarts a failed worker.
-    """
+    """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; True on Ctrl-C. A worker
+    that fails (at start, in a job, or killed) raises WorkerError naming the cause, after the
+    rounds finished before it went to ``done``."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -147,19 +141,14 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
             pending = {pool.submit(_run_job, cfg, seed, settings) for cfg, seed in jobs}
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            try:
+            with contextlib.suppress(queue.Empty):
                 while True:
                     progress.get_nowait()
                     reporter.update("epochs", 1)
-            except queue.Empty:
-                pass
-            failure = None
-            for future in finished:  # keep every round that finished before raising the first failure
-                exc = future.exception()
-                if exc is None:
+            for future in finished:  # keep every round that finished before raising a failure
+                if future.exception() is None:
                     done(future.result())
-                elif failure is None:
-                    failure = exc
+            failure = next((f.exception() for f in finished if f.exception() is not None), None)
             if isinstance(failure, BrokenProcessPool):
                 raise WorkerError("a worker process died (killed, or out of memory)")
             if isinstance(failure, WorkerError):
@@ -178,24 +167,18 @@ def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
 
 @contextlib.contextmanager
 def _cpu_thread(dev: torch.device) -> Iterator[None]:
-    """One intra-op thread on the CPU, as in the worker processes (the same arithmetic); the
-    caller's thread count is restored on leaving."""
-    threads = torch.get_num_threads()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    """One intra-op thread on the CPU, as in the worker processes (the same arithmetic)."""
+    with kept_global_state():
+        torch.set_num_threads(1 if dev.type == "cpu" else torch.get_num_threads())
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- wall-time estimate
 def seconds_per_flop(
     configs: list[PaddingNetConfig], path: str, settings: TrainSettings, dev: torch.device, rounds: int
 ) -> dict[str, float]:
-    """Seconds per training FLOP of each conv type, from one timed training step (a batch of
-    images, one validation and one test image) through the trainer the run uses; the first
-    conv type after an untimed one, since a process's first step pays one-off set-up costs."""
+    """Seconds per training FLOP of each conv type, from one timed epoch of one batch through the
+    run's trainer (the first after an untimed one: a process's first step pays set-up costs)."""
     batch, models = settings.batch_size, rounds if path == "batched" else 1
     data = make_data(0, n_train=batch, n_val=1, n_test=1)
     one_epoch = replace(settings, epochs=1)
@@ -216,16 +199,10 @@ def seconds_per_flop(
 
 
 def estimate_seconds(
-    jobs: list[tuple[PaddingNetConfig, int]],
-    path: str,
-    settings: TrainSettings,
-    dev: torch.device,
-    sizes: dict[str, int],
-    workers: int,
+    jobs: list, path: str, settings: TrainSettings, dev: torch.device, sizes: dict[str, int], workers: int
 ) -> float:
-    """Wall time of training ``jobs`` [(config, round)] in this order on ``workers`` processes
-    (1 but on the worker path): each conv type's timed rate times each round's FLOPs at
-    ``settings.epochs`` epochs, every epoch trained."""
+    """Wall time of training ``jobs`` [(config, round)] in this order on ``workers`` processes:
+    each conv type's timed rate times each round's FLOPs, every epoch trained."""
     configs = list({cfg.conv_type: cfg for cfg, _ in jobs}.values())
     rounds = len(jobs) // len(configs)
     rate = seconds_per_flop(configs, path, settings, dev, rounds)
@@ -234,8 +211,7 @@ def estimate_seconds(
 
 
 def wall_seconds(round_seconds: list[float], workers: int) -> float:
-    """Wall time of rounds lasting ``round_seconds``, each handed in this order to the first
-    of ``workers`` processes to be free (how the worker pool takes its jobs)."""
+    """Wall time of rounds handed in this order to the first of ``workers`` processes free."""
     free = [0.0] * workers
     for seconds in round_seconds:
         heapq.heapreplace(free, free[0] + seconds)
@@ -247,12 +223,8 @@ def _recorded(opts: PaddingOptions, s: TrainSettings, sizes: dict[str, int]) -> 
     optimizer = {"name": "Adadelta", "lr": s.lr, "rho": s.rho, "eps": s.eps, "weight_decay": s.weight_decay}
     recorded = {"net": opts.net, "conv_types": opts.types, "rounds": opts.rounds, "epochs": opts.epochs}
     recorded |= {"precision": s.precision, "seed": opts.seed, "independent_val": opts.independent_val}
-    return recorded | {
-        "data_sizes": sizes,
-        "batch_size": s.batch_size,
-        "patience": s.patience,
-        "optimizer": optimizer,
-    }
+    recorded |= {"data_sizes": sizes, "batch_size": s.batch_size, "patience": s.patience}
+    return recorded | {"optimizer": optimizer}
 
 
 def _train(
@@ -289,10 +261,9 @@ def run_padding_bench(
     data_sizes: dict[str, int] | None = None,
     settings: TrainSettings | None = None,
 ) -> PaddingBenchResult:
-    """Train ``opts.rounds`` networks (round m initialised with seed m - 1) per conv type of
-    ``opts.net`` on data drawn from ``opts.seed``. ``path`` forces a trainer (``auto``: batched
-    on a GPU, worker processes on the CPU); ``data_sizes`` / ``settings`` shrink the work for
-    tests and benchmarks. Ctrl-C returns the rounds finished so far with ``interrupted=True``."""
+    """Train ``opts.rounds`` networks per conv type of ``opts.net``. ``path`` forces a trainer
+    (``auto``: batched on a GPU, worker processes on the CPU); ``data_sizes`` / ``settings``
+    shrink the work for tests. Ctrl-C returns the rounds finished with ``interrupted=True``."""
     reporter = reporter or Reporter()
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
@@ -303,9 +274,8 @@ def run_padding_bench(
     if path == "cpu-processes" and dev.type != "cpu":
         raise OptionError("the cpu-processes path runs on the CPU only; use {device} cpu")
     sizes = {**SIZES, **(data_sizes or {})}
-    data_args = dict(
-        seed=opts.seed, independent_val=opts.independent_val, **{f"n_{k}": n for k, n in sizes.items()}
-    )
+    data_args = {"seed": opts.seed, "independent_val": opts.independent_val}
+    data_args |= {f"n_{k}": n for k, n in sizes.items()}
     cpu_layout = dev.type == "cpu" and path != "batched"
     settings = replace(
         settings or TrainSettings(), epochs=opts.epochs, precision=precision, channels_last=cpu_layout

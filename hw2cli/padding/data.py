@@ -1,11 +1,7 @@
-"""The red/green box data set of homework Q1.1, drawn vectorized from a seed.
-
-An image is 3x32x32 on black with two 4x4 boxes, one red (channel 0) and one green
-(channel 1). The class is the left-right order (label 0: red left, label 1: green left),
-but in training the class also shows in the boxes' vertical band (label 0 near the top,
-label 1 near the bottom). The test set moves the boxes 16 pixels so the band points to the
-wrong class: a network that reads absolute position fails it.
-"""
+"""The red/green box images of homework Q1.1, drawn from a seed: two 4x4 boxes on black, the
+class their left-right order (label 0: red left). In training the class also shows in the
+boxes' vertical band (label 0 near the top); the test set moves the boxes 16 pixels so the band
+points to the wrong class: a network that reads absolute position fails it."""
 
 from __future__ import annotations
 
@@ -22,8 +18,7 @@ BAND_CENTRE = (7, 23)  # y offset of label 0 / label 1
 BAND_JITTER = (-4, 4)  # y = centre + randint(-4, 4): numpy's randint of the course's +-28/6
 SHIFT = 16  # test set: label 0 moves down, label 1 moves up by this much
 SIZES = {"train": 2000, "val": 1000, "test": 1000}
-# Sub-seeds of the data sets: train (and the course's validation set), independent
-# validation, test (shifted and unshifted twins).
+# Sub-seeds: train (and the course's validation set), independent validation, both test sets.
 _STREAMS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -50,11 +45,8 @@ class BoxData:
 
 
 def box_positions(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw the box corners of ``n`` samples (sample i has label i mod 2).
-
-    Returns int arrays ``label``, ``x1, y1`` (the left box) and ``x2, y2`` (the right box).
-    The second box is redrawn, x and y together, until it is ``MIN_GAP`` right of the first.
-    """
+    """The box corners of ``n`` samples (sample i has label i mod 2): ``label``, ``x1, y1`` (the
+    left box), ``x2, y2`` (the right box, redrawn until it is ``MIN_GAP`` right of the first)."""
     label = np.arange(n) % 2
     centre = np.where(label == 0, BAND_CENTRE[0], BAND_CENTRE[1])
     x1 = rng.integers(0, OFF // 2 - 4, size=n)
@@ -80,10 +72,9 @@ def render_images(pos: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tenso
     label = torch.as_tensor(pos["label"])
     n = label.numel()
     images = torch.zeros(n, 3, IMAGE_SIZE, IMAGE_SIZE)
-    left_channel = label  # 0 = red for label 0, 1 = green for label 1
     d = torch.arange(BOX)
     idx = torch.arange(n)[:, None, None]
-    for channel, x, y in ((left_channel, pos["x1"], pos["y1"]), (1 - left_channel, pos["x2"], pos["y2"])):
+    for channel, x, y in ((label, pos["x1"], pos["y1"]), (1 - label, pos["x2"], pos["y2"])):  # 0: red
         rows = torch.as_tensor(y)[:, None, None] + d[None, :, None]
         cols = torch.as_tensor(x)[:, None, None] + d[None, None, :]
         images[idx, channel[:, None, None], rows, cols] = 1.0
@@ -104,11 +95,8 @@ def make_data(
     n_val: int = SIZES["val"],
     n_test: int = SIZES["test"],
 ) -> BoxData:
-    """All data sets of a run.
-
-    As in the course code, the validation set is drawn with the training set's seed, so it
-    is the first ``n_val`` training images, unless ``independent_val`` draws it on its own.
-    """
+    """All data sets of a run. As in the course code the validation set is the first ``n_val``
+    training images, unless ``independent_val`` draws it on its own."""
     if independent_val:
         train_x, train_y = make_split(n_train, seed, "train")
         val_x, val_y = make_split(n_val, seed, "val")

@@ -1,9 +1,6 @@
 """Net1 and Net2 of homework Q1.1: four 3x3 convolutions whose padding decides whether the
-network can see where in the image a feature is.
-
-Net1 ends with a global max pool, so only the padding can leak absolute position; Net2
-flattens the last feature map, so its linear layer sees position whatever the padding.
-"""
+network can see where a feature is. Net1 ends with a global max pool, so only the padding can
+leak absolute position; Net2 flattens the last map, so its linear layer sees position anyway."""
 
 from __future__ import annotations
 
@@ -26,10 +23,9 @@ PADDING_IMPLS = ("builtin", "fast")
 
 @dataclass
 class PaddingNetConfig:
-    net: str = "net1"  # net1 (max pool + Linear(64, 2)) or net2 (flatten + 2 linear layers)
+    net: str = "net1"  # one of NETS
     conv_type: str = "valid"  # a key of hw2cli.padding.CONV
-    # "builtin": nn.Conv2d's padding_mode (the course code); "fast": explicit padding (pad2d)
-    padding_impl: str = "fast"
+    padding_impl: str = "fast"  # "builtin": nn.Conv2d's padding_mode (the course code); "fast": pad2d
 
     def __post_init__(self) -> None:
         if self.net not in NETS:
@@ -51,19 +47,19 @@ def layer_sizes(conv_type: str) -> list[int]:
 
 
 def feature_size(conv_type: str) -> int:
-    """Side of the last feature map for a 32x32 input: 2 (valid), 4 (sconv), 6 (the others)."""
+    """Side of the last feature map: 2 (valid), 4 (sconv), 6 (the others)."""
     return layer_sizes(conv_type)[-1]
 
 
 def _fill_borders(out: torch.Tensor, pad: int, dim: int) -> None:
-    """Overwrite the ``pad``-wide borders of ``out`` along ``dim`` from the opposite side, in place."""
+    """Overwrite the borders of ``out`` along ``dim`` from the opposite side (circular), in place."""
     n = out.shape[dim] - 2 * pad
     out.narrow(dim, 0, pad).copy_(out.narrow(dim, n, pad))
     out.narrow(dim, pad + n, pad).copy_(out.narrow(dim, pad, pad))
 
 
 def _fold_into(centre: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, dim: int) -> None:
-    """Add the gradients ``lo`` and ``hi`` of the two borders along ``dim`` onto ``centre`` in place."""
+    """Add the gradients of the two borders along ``dim`` onto ``centre``, in place."""
     n, pad = centre.shape[dim], lo.shape[dim]
     centre.narrow(dim, n - pad, pad).add_(lo)
     centre.narrow(dim, 0, pad).add_(hi)
@@ -93,10 +89,8 @@ def _fill_frame(out: torch.Tensor, pad: int) -> None:
 
 
 class BorderPad(torch.autograd.Function):
-    """Circular padding of the last two dimensions: the values of ``F.pad(x, (p, p, p, p),
-    "circular")``, but the backward folds the border gradients onto the centre in place instead
-    of allocating a zero tensor per slice, as autograd does for slices, ``torch.cat`` and F.pad's
-    circular mode (8-10x slower). For reflect and replicate F.pad's kernels are the faster ones."""
+    """F.pad's circular mode, but the backward folds the border gradients onto the centre in place
+    instead of allocating a zero tensor per slice as autograd does (8-10x faster)."""
 
     @staticmethod
     def forward(x: torch.Tensor, pad: int) -> torch.Tensor:
@@ -115,10 +109,9 @@ class BorderPad(torch.autograd.Function):
 
 
 class ReluBorderPad(torch.autograd.Function):
-    """``BorderPad(relu(x), pad)`` for a 4-d channels-last x, one pass less each way: the forward
-    writes relu(x) straight into the padded tensor; the backward folds the column borders in
-    place and applies ReLU's derivative while compacting (one copy instead of two, no ReLU pass).
-    """
+    """``BorderPad(relu(x), pad)`` for a channels-last x in one pass less each way: relu(x) is
+    written straight into the padded tensor; the backward applies ReLU's derivative while it
+    folds the column borders."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, pad: int) -> torch.Tensor:
@@ -141,12 +134,8 @@ class ReluBorderPad(torch.autograd.Function):
 
 
 def pad2d(x: torch.Tensor, pad: int, mode: str, impl: str = "fast") -> torch.Tensor:
-    """Pad the last two dimensions of a 4-d ``x`` by ``pad`` as Conv2d's ``padding_mode`` would.
-
-    ``impl="fast"``: PyTorch's native kernels for zeros, reflect and replicate (fast in
-    channels-last), :class:`BorderPad` for circular (F.pad's circular mode is ~10x slower).
-    ``impl="builtin"``: ``F.pad`` for every mode, what nn.Conv2d does.
-    """
+    """Pad the last two dimensions of ``x`` as Conv2d's ``padding_mode`` would: with F.pad, what
+    nn.Conv2d does, but circular by :class:`BorderPad` with ``impl="fast"``."""
     if pad == 0:
         return x
     if mode == "zeros":
@@ -157,12 +146,8 @@ def pad2d(x: torch.Tensor, pad: int, mode: str, impl: str = "fast") -> torch.Ten
 
 
 class PaddedConv(nn.Conv2d):
-    """A bias-free 3x3 convolution with the padding of a conv type.
-
-    ``padding_impl="builtin"`` is nn.Conv2d itself (the course code); otherwise non-zero
-    modes pad the input with :func:`pad2d` and convolve without padding. The parameters and
-    their initialisation are those of nn.Conv2d in every case.
-    """
+    """A bias-free 3x3 nn.Conv2d with the padding of a conv type; with ``padding_impl="fast"``
+    the non-zero modes pad with :func:`pad2d`, then convolve unpadded."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, conv_type: str, padding_impl: str) -> None:
         ct = CONV[conv_type]
@@ -179,22 +164,20 @@ class PaddedConv(nn.Conv2d):
         return F.conv2d(x, self.weight, None, self.stride)
 
     def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
-        """The convolution of relu(x); fast circular padding of a channels-last x pads and
-        applies the ReLU in one pass (:class:`ReluBorderPad`; for reflect and replicate
-        PyTorch's own padding kernels and ReLU measured faster than the fused pass)."""
+        """The convolution of relu(x), fused by :class:`ReluBorderPad` for fast circular padding
+        of a channels-last x (for the other modes PyTorch's own kernels measured faster)."""
         fused = self.padding_impl == "fast" and self.padding_mode == "circular"
         if fused and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
             return self(ReluBorderPad.apply(x, self.padding[0]), padded=True)
         return self(F.relu(x, inplace=True))  # a convolution's backward does not need its output
 
     def pad_input(self, x: torch.Tensor) -> torch.Tensor:
-        """x padded as this convolution pads it: for an input that never changes (the images),
-        which can then be padded once instead of every step."""
+        """x padded as this convolution pads it (the images, padded once instead of every step)."""
         return pad2d(x, self.padding[0], self.padding_mode, self.padding_impl)
 
 
 class PaddingNet(nn.Module):
-    """Net1 or Net2: four padded convolutions with ReLU, then the head of ``config.net``."""
+    """Four padded convolutions with ReLU, then Net1's or Net2's head."""
 
     def __init__(self, config: PaddingNetConfig) -> None:
         super().__init__()
@@ -211,8 +194,7 @@ class PaddingNet(nn.Module):
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_last * s * s, 64), nn.Linear(64, 2))
 
     def forward(self, x: torch.Tensor, padded: bool = False) -> torch.Tensor:
-        """Logits of images x (N, 3, 32, 32), or with ``padded`` of images already padded by
-        ``convs[0].pad_input`` (the CPU trainer pads its data sets once)."""
+        """Logits of images x, with ``padded`` already padded by ``convs[0].pad_input``."""
         x = self.convs[0](x, padded=padded)
         for conv in self.convs[1:]:
             x = conv.forward_relu(x)
@@ -220,22 +202,16 @@ class PaddingNet(nn.Module):
 
 
 def make_model(config: PaddingNetConfig, seed: int) -> PaddingNet:
-    """The network of one round: round ``m`` initialises its weights with seed ``m``."""
+    """The network of round ``seed`` (its weights drawn from that seed)."""
     with seeded(seed):
         return PaddingNet(config)
 
 
 class PaddingNetStack(nn.Module):
-    """Many networks of one net and one padding width as one module, to train them together.
-
-    Each parameter is that parameter of every network stacked along a new first dimension;
-    the convolutions become grouped convolutions (one group per network) and the heads
-    batched matrix products, so a step of all networks is one forward and one backward of a
-    few kernels each, and the optimiser sees eight tensors at most. The networks never mix:
-    the loss is the sum of their own mean losses, so each gets the gradient it would get
-    alone. Conv types of one padding width (fconv, circular, reflect, replicate) share every
-    shape and stack together; each run of networks with one padding mode is padded as one.
-    """
+    """Networks of one net and one padding width as one module, each parameter stacked along a
+    new first dimension: grouped convolutions and batched matrix products make a step of all
+    networks a few kernels. The networks never mix (the loss is the sum of their own losses);
+    each run of networks with one padding mode is padded as one."""
 
     def __init__(self, models: list[PaddingNet]) -> None:
         super().__init__()
@@ -250,21 +226,17 @@ class PaddingNetStack(nn.Module):
             nn.Parameter(torch.stack([dict(m.named_parameters())[k].detach() for m in models]))
             for k in self.names
         )
-        self.runs: list[tuple[str, int, int]] = []  # (padding mode, first network, end)
-        for i, c in enumerate(configs):
-            mode = CONV[c.conv_type].mode
-            if self.runs and self.runs[-1][0] == mode and self.runs[-1][2] == i:
-                self.runs[-1] = (mode, self.runs[-1][1], i + 1)
-            else:
-                self.runs.append((mode, i, i + 1))
+        modes = [CONV[c.conv_type].mode for c in configs]
+        starts = [i for i, mode in enumerate(modes) if i == 0 or mode != modes[i - 1]]
+        # (padding mode, first network, end) of each run of networks with one mode
+        self.runs = [(modes[a], a, b) for a, b in zip(starts, [*starts[1:], len(modes)], strict=True)]
 
     def state_of(self, i: int) -> dict[str, torch.Tensor]:
         """Network ``i``'s parameters under PaddingNet's names (its ``state_dict``)."""
         return {k: p[i] for k, p in zip(self.names, self.stacked, strict=True)}
 
     def _conv(self, x: torch.Tensor, weight: torch.Tensor, stride: int, shared: bool) -> torch.Tensor:
-        """Every network's convolution of its channels of x (N, networks x C, H, W), or with
-        ``shared`` of the images x (N, 3, H, W) that every network sees."""
+        """Every network's convolution of its channels of x, or with ``shared`` of the images."""
         m = weight.shape[0]
         if all(mode == "zeros" for mode, _, _ in self.runs):  # padding fused into the kernel
             return F.conv2d(x, weight.flatten(0, 1), None, stride, self.pad, groups=1 if shared else m)
@@ -283,14 +255,13 @@ class PaddingNetStack(nn.Module):
         return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (networks, N, 2) of images x (N, 3, 32, 32), which every network sees."""
+        """Logits (networks, N, 2) of images x (N, 3, 32, 32)."""
         w = list(self.stacked)
         h = self._conv(x, w[0], LAYERS[0][2], shared=True)
         for weight, (_, _, stride) in zip(w[1:4], LAYERS[1:], strict=True):
             h = self._conv(F.relu(h), weight, stride, shared=False)
         h = F.relu(h)
-        if self.net == "net1":
-            h = F.adaptive_max_pool2d(h, 1)
+        h = F.adaptive_max_pool2d(h, 1) if self.net == "net1" else h
         h = h.reshape(h.shape[0], self.size, -1).transpose(0, 1)  # (networks, N, features)
         for weight, bias in zip(w[4::2], w[5::2], strict=True):  # the head's linear layers
             h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
@@ -308,8 +279,5 @@ def conv_flops(conv_type: str) -> list[int]:
 def forward_flops(config: PaddingNetConfig) -> int:
     """Multiply-adds x 2 of one forward pass on one image (convolutions and linear layers)."""
     c_last, size = LAYERS[-1][1], feature_size(config.conv_type)
-    if config.net == "net1":
-        head = 2 * c_last * 2
-    else:
-        head = 2 * c_last * size * size * 64 + 2 * 64 * 2
+    head = 2 * c_last * 2 if config.net == "net1" else 2 * c_last * size * size * 64 + 2 * 64 * 2
     return sum(conv_flops(config.conv_type)) + head

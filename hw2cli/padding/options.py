@@ -6,12 +6,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from hw2cli.common.options import DEVICE, EPOCHS, PRECISION, SEED, OptionError, Spec, check, option
+from hw2cli.common.options import DEVICE, EPOCHS, PRECISION, SEED, OptionError, check, option
 from hw2cli.padding import CONV, NETS
-
-MAX_ROUNDS = 1000
-MAX_WORKERS = 1024
-MAX_PER_CLASS = 32
 
 
 def parse_conv_types(text: str | None) -> list[str]:
@@ -51,7 +47,7 @@ class PaddingOptions:
         metavar="LIST",
     )
     rounds: int = option(
-        10, "Networks per conv type; round m is initialised with seed m - 1.", min=1, max=MAX_ROUNDS
+        10, "Networks per conv type; round m is initialised with seed m - 1.", min=1, max=1000
     )
     epochs: int = option(50, EPOCHS)
     device: str = option("auto", DEVICE)
@@ -63,15 +59,12 @@ class PaddingOptions:
         "first 1,000 training images.",
     )
     workers: int = option(
-        0,
-        "CPU worker processes (0: one per core); the numbers do not depend on it.",
-        min=0,
-        max=MAX_WORKERS,
+        0, "CPU worker processes (0: one per core); the numbers do not depend on it.", min=0, max=1024
     )
 
     def __post_init__(self) -> None:
         check(self)
-        parse_conv_types(self.conv_types)
+        self.types  # noqa: B018 -- a bad list refused before any work
 
     @property
     def types(self) -> list[str]:
@@ -84,12 +77,10 @@ class PreviewOptions:
     """`hw2 padding-bench preview`: enlarged PNG examples of each class and set."""
 
     out_dir: str = option(
-        spec=Spec(
-            "Folder for the PNG files.", path=True, argument=True, show_default=False, metavar="OUT_DIR"
-        )
+        spec="Folder for the PNG files.", path=True, argument=True, show_default=False, metavar="OUT_DIR"
     )
     seed: int = option(0, DATA_SEED)
-    per_class: int = option(4, "Examples per image.", min=1, max=MAX_PER_CLASS)
+    per_class: int = option(4, "Examples per image.", min=1, max=32)
 
     def __post_init__(self) -> None:
         check(self)

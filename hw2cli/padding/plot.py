@@ -11,10 +11,8 @@ from hw2cli.padding.bench import PaddingBenchResult
 
 
 def plot_accuracy(result: PaddingBenchResult, path: str | Path) -> Path:
-    """Bars of the table's rows (hw2cli.padding.render.SETS: validation and shifted-test
-    accuracy, %) per conv type, with the population std over the rounds as error bars and each
-    mean written above its bar (a 0% bar is a line at 0 and its label); written as PNG to
-    ``path``."""
+    """Bars of the table's rows (render.SETS) per conv type, the std over the rounds as error bars
+    and each mean written above its bar, as a PNG at ``path``."""
     import numpy as np
 
     from hw2cli.padding.render import SETS

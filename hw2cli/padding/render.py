@@ -1,10 +1,8 @@
-"""Tables 1 and 2 as Rich tables, CSV and JSON; ``render`` and ``to_json`` dispatch on the
-result's type (PaddingBenchResult, or PreviewResult of `padding-bench preview`)."""
+"""Tables 1 and 2 as Rich tables, CSV and JSON, and the JSON read back."""
 
 from __future__ import annotations
 
 import csv
-import functools
 import io
 from dataclasses import asdict, dataclass
 
@@ -22,8 +20,6 @@ CSV_FIELDS = ("net", "conv_type", "round", "init_seed", *PERCENT_METRICS, "epoch
 #: exactly these. "Test" is the test set with its boxes moved 16 pixels.
 SETS = (("Validation", "val_acc"), ("Test", "test_acc"))
 UNSHIFTED = ("Test (unshifted)", "test_unshifted_acc")
-
-__all__ = ["SETS", "table_rows", "render", "to_csv", "to_json"]
 
 
 def table_rows(result: PaddingBenchResult, unshifted: bool = False) -> list[list[str]]:
@@ -57,14 +53,11 @@ def settings_line(result: PaddingBenchResult) -> str:
 
 
 def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
-    """What was done, in plain words, with the share of the measured matmul peak it used; the
-    trainer and its throughput only with ``verbose``."""
+    """What was done and the share of the measured matmul peak it used (``verbose``: the trainer
+    and its throughput)."""
     n = result.rounds_done
-    on = (
-        f"{result.workers} CPU core{'s' if result.workers > 1 else ''}"
-        if result.device == "cpu"
-        else result.device
-    )
+    cores = f"{result.workers} CPU core{'s' if result.workers > 1 else ''}"
+    on = cores if result.device == "cpu" else result.device
     text = f"trained {n} network{'s' if n != 1 else ''} in {result.seconds:.0f} s on {on}"
     if result.peak_fraction is not None:
         whose = "their" if result.workers > 1 else "its"
@@ -79,29 +72,14 @@ def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
     return text
 
 
-@functools.singledispatch
-def render(result, console: Console | None = None, **show) -> None:
-    """Print a padding result (``console``: stdout by default)."""
-    raise TypeError(f"no renderer for {type(result).__name__}")
-
-
-@functools.singledispatch
-def to_json(result) -> dict:
-    """A padding result as plain JSON data (what the command writes as JSON)."""
-    raise TypeError(f"no JSON form for {type(result).__name__}")
-
-
-@render.register
-def _render_bench(
-    result: PaddingBenchResult,
-    console: Console | None = None,
-    *,
-    unshifted: bool = False,
-    verbose: bool = False,
-) -> None:
-    """Print the settings, the table in the report's layout and what was done (``console``:
-    stdout by default; ``unshifted`` adds the row of the test set before its shift; ``verbose``
-    the trainer's throughput)."""
+def render(result, console: Console | None = None, *, unshifted: bool = False, verbose: bool = False) -> None:
+    """Print a preview's PNG files, or a run's settings, table (``unshifted``: with the test set
+    before its shift) and what was done (``verbose``: with the trainer's throughput)."""
+    if isinstance(result, PreviewResult):
+        console = console or Console(highlight=False, soft_wrap=True)
+        for path in result.files:
+            console.print(str(path), markup=False)
+        return
     console = console or Console()
     console.print(settings_line(result), highlight=False, soft_wrap=True)
     number = 1 if result.settings["net"] == "net1" else 2
@@ -141,52 +119,29 @@ def to_csv(result: PaddingBenchResult) -> str:
     return out.getvalue()
 
 
-@render.register
-def _render_preview(result: PreviewResult, console: Console | None = None) -> None:
-    """One line per PNG written."""
-    console = console or Console(highlight=False, soft_wrap=True)
-    for path in result.files:
-        console.print(str(path), markup=False)
-
-
 def _none(x: float) -> float | None:
     return None if x != x else x  # NaN: no round finished
 
 
-@to_json.register
-def _bench_to_json(result: PaddingBenchResult) -> dict:
+def to_json(result: PaddingBenchResult) -> dict:
     """Everything of a run as plain JSON data (weights left out)."""
     conv = {}
     for ct in result.settings["conv_types"]:
-        # Rounds are numbered from 1 as in the table; round m's network is initialised with seed m - 1.
+        outcomes = result.outcomes.get(ct, [])
+        rows = [{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")} for o in outcomes]
+        # numbered from 1 as in the table; round m's network is initialised with seed m - 1
         rounds = [
-            {
-                **{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")},
-                "round": o.round + 1,
-                "init_seed": o.round,
-            }
-            for o in result.outcomes.get(ct, [])
+            {**row, "round": o.round + 1, "init_seed": o.round} for row, o in zip(rows, outcomes, strict=True)
         ]
         summary = {}
         for metric in PERCENT_METRICS:  # "val_acc_kept" -> "val_kept"
             mean, std = result.summary(ct, metric)
             summary[metric.replace("_acc", "")] = {"mean": _none(mean), "std": _none(std)}
         conv[ct] = {"rounds": rounds, "summary": summary}
-    return {
-        "command": "padding-bench",
-        "settings": result.settings,
-        "path": result.path,
-        "device": result.device,
-        "seconds": result.seconds,
-        "gflop": result.flop / 1e9,
-        "gflops": result.gflops,
-        "peak_gflops": result.peak_gflops,
-        "peak_fraction": result.peak_fraction,
-        "interrupted": result.interrupted,
-        "workers": result.workers,
-        "error": result.error,
-        "conv_types": conv,
-    }
+    run = {k: getattr(result, k) for k in ("settings", "path", "device", "seconds")}
+    speed = {k: getattr(result, k) for k in ("gflops", "peak_gflops", "peak_fraction")}
+    end = {k: getattr(result, k) for k in ("interrupted", "workers", "error")}
+    return {"command": "padding-bench", **run, "gflop": result.flop / 1e9, **speed, **end, "conv_types": conv}
 
 
 # ----------------------------------------------------------------------------- reading back
@@ -205,29 +160,24 @@ class _Settings:
 
 
 def upgrade_json(data: dict) -> dict:
-    """``data`` in the current format: files written before rounds were numbered from 1 (they
-    have no ``init_seed``) get their rounds renumbered; other data is returned as it is."""
+    """``data`` in the current format: files written before rounds were numbered from 1 (no
+    ``init_seed``) get their rounds renumbered."""
     conv = data.get("conv_types") if isinstance(data, dict) else None
     rounds = [r for e in (conv or {}).values() if isinstance(e, dict) for r in e.get("rounds") or []]
     if not rounds or not all(isinstance(r, dict) and "init_seed" not in r for r in rounds):
         return data
-    renumbered = {
-        ct: {
-            **e,
-            "rounds": [
-                {**r, "round": r.get("round", -1) + 1, "init_seed": r.get("round")} for r in e["rounds"]
-            ],
-        }
-        for ct, e in conv.items()
-    }
-    return {**data, "conv_types": renumbered}
+
+    def renumbered(r: dict) -> dict:
+        return {**r, "round": r.get("round", -1) + 1, "init_seed": r.get("round")}
+
+    conv = {ct: {**e, "rounds": [renumbered(r) for r in e["rounds"]]} for ct, e in conv.items()}
+    return {**data, "conv_types": conv}
 
 
 def from_json(data: dict) -> PaddingBenchResult:
-    """The result that :func:`to_json` wrote (``data``: the parsed JSON file, of any
-    format :func:`upgrade_json` knows), checked: types, a known net and conv types, round
-    numbers within the settings, accuracies within 0-100 % (hw2cli.common.readback.ResultError
-    names the field)."""
+    """The result that :func:`to_json` wrote (any format :func:`upgrade_json` knows), checked:
+    types, a known net and conv types, round numbers within the settings, accuracies within
+    0-100 % (a ResultError names the field)."""
     from hw2cli.common.readback import ResultError, build, one_of, require, within
     from hw2cli.padding import NETS
     from hw2cli.padding.train import RoundOutcome

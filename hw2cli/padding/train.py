@@ -1,17 +1,14 @@
 """The training protocol of homework Q1.1, one network at a time (as the course code) or many
-stacked as one model (for the GPU).
-
-Protocol: cross-entropy, Adadelta(lr=1, rho=0.9, eps=1e-6, weight_decay=5e-5), batches of
-200 in data-set order, up to 50 epochs, validation after each epoch, keep the weights with the
-lowest validation loss, stop after ``patience + 1`` epochs without improvement (the course
-code's off-by-one: patience 8 trains 9 such epochs), test the kept weights. The validation
-accuracy reported is that of the last epoch trained, as in the course code.
-"""
+stacked as one model (for the GPU): cross-entropy, Adadelta, batches of 200 in data-set order,
+validation after each epoch, the weights of the lowest validation loss kept and tested, a stop
+after ``patience + 1`` epochs without improvement (the course code's off-by-one). The validation
+accuracy reported is that of the last epoch trained, as in the course code."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -21,17 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from hw2cli.padding import CONV
+from hw2cli.padding import model as nets
 from hw2cli.padding.data import BoxData
-from hw2cli.padding.model import (
-    IMAGE_SIZE,
-    LAYERS,
-    PaddingNetConfig,
-    PaddingNetStack,
-    conv_flops,
-    forward_flops,
-    layer_sizes,
-    make_model,
-)
 
 
 @dataclass(frozen=True)
@@ -44,8 +32,7 @@ class TrainSettings:
     eps: float = 1e-6
     weight_decay: float = 5e-5
     precision: str = "fp32"  # fp32 | bf16 (autocast)
-    # channels-last tensors; train_round (the CPU path) also pads the images once per round
-    channels_last: bool = False
+    channels_last: bool = False  # train_round (the CPU path) then also pads the images once per round
 
 
 @dataclass
@@ -65,41 +52,38 @@ class RoundOutcome:
     state: dict | None = field(default=None, repr=False)  # kept weights (not written to JSON)
 
 
-def train_flops(config: PaddingNetConfig, epochs: int, n_train: int, n_val: int, n_test: int) -> float:
-    """FLOPs of a round: forward and backward on the training set and a forward pass on the
-    validation set every epoch, then two forward passes on the test set. The backward pass
-    costs two forward passes (input and weight gradients) less the first convolution's input
-    gradient, which nothing needs and PyTorch does not compute."""
-    f = forward_flops(config)
-    train = 3 * f - conv_flops(config.conv_type)[0]
+def train_flops(config: nets.PaddingNetConfig, epochs: int, n_train: int, n_val: int, n_test: int) -> float:
+    """FLOPs of a round: training and validation every epoch, then the two test sets. A backward
+    pass costs two forward passes less the first convolution's input gradient (not computed)."""
+    f = nets.forward_flops(config)
+    train = 3 * f - nets.conv_flops(config.conv_type)[0]
     return epochs * (n_train * train + n_val * f) + 2 * n_test * f
 
 
-def _batches(n: int, size: int):
-    return [(i, min(i + size, n)) for i in range(0, n, size)]
+def _batches(x: torch.Tensor, y: torch.Tensor, size: int):
+    return zip(x.split(size), y.split(size), strict=True)
 
 
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings, padded: bool = False
 ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)``, in training-size batches
+    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)`` in training-size batches
     (``padded``: x was padded by the first convolution's ``pad_input``)."""
     model.eval()
     device = next(model.parameters()).device
     loss_sum, correct = 0.0, 0
-    for a, b in _batches(len(y), settings.batch_size):
+    for xb, yb in _batches(x, y, settings.batch_size):
         with _autocast(device, settings.precision):
-            logits = model(x[a:b], padded=padded).float()
-        loss_sum += F.cross_entropy(logits, y[a:b], reduction="sum").item()
-        correct += (logits.argmax(1) == y[a:b]).sum().item()
+            logits = model(xb, padded=padded).float()
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
     return loss_sum / len(y), 100.0 * correct / len(y)
 
 
 @torch.no_grad()
 def _to_device(data: BoxData, device: torch.device, channels_last: bool, pad=lambda x: x) -> BoxData:
-    """The data sets on ``device``, images channels-last if asked and padded by ``pad`` (for
-    the first convolution: the images never change, so once per round, not every step)."""
+    """The data sets on ``device``, images channels-last if asked and padded by ``pad``."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     moved = {k: v.to(device) for k, v in vars(data).items()}
     images = {k: pad(v).contiguous(memory_format=fmt) for k, v in moved.items() if k.endswith("_x")}
@@ -107,23 +91,21 @@ def _to_device(data: BoxData, device: torch.device, channels_last: bool, pad=lam
 
 
 def train_round(
-    config: PaddingNetConfig,
+    config: nets.PaddingNetConfig,
     seed: int,
     data: BoxData,
     settings: TrainSettings = TrainSettings(),
     device: torch.device = torch.device("cpu"),
     on_epoch: Callable[[], None] = lambda: None,
 ) -> RoundOutcome:
-    """Train one network (round ``seed``) alone, the way the course code does, but with the
-    best weights kept in memory instead of written to disk after every improvement."""
+    """Train one network (round ``seed``) alone as the course code does, the best weights kept in
+    memory instead of written to disk."""
     t0 = time.perf_counter()
-    model = make_model(config, seed).to(device)
+    model = nets.make_model(config, seed).to(device)
     padded = settings.channels_last  # the CPU path pads the images for the first convolution once
     if padded:
         model = model.to(memory_format=torch.channels_last)
-        data = _to_device(data, device, True, model.convs[0].pad_input)
-    else:
-        data = _to_device(data, device, False)
+    data = _to_device(data, device, padded, model.convs[0].pad_input if padded else lambda x: x)
     opt = _adadelta(model.parameters(), settings)
     best_loss, best_epoch, since_best = math.inf, 0, 0
     best_state = copy.deepcopy(model.state_dict())
@@ -131,9 +113,9 @@ def train_round(
     val_acc = 0.0
     for epoch in range(1, settings.epochs + 1):
         model.train()
-        for a, b in _batches(len(data.train_y), settings.batch_size):
+        for x, y in _batches(data.train_x, data.train_y, settings.batch_size):
             with _autocast(device, settings.precision):
-                loss = F.cross_entropy(model(data.train_x[a:b], padded=padded).float(), data.train_y[a:b])
+                loss = F.cross_entropy(model(x, padded=padded).float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -156,13 +138,11 @@ def train_round(
     )
 
 
-# Epochs between the host's looks at a GPU stack's progress and early stopping; the CPU looks
-# after every epoch, where reading a device value costs nothing.
-CUDA_CHECK_EVERY = 5
+CUDA_CHECK_EVERY = 5  # epochs between the host's looks at a GPU stack (the CPU's: every epoch)
 
 
 def train_rounds_batched(
-    configs: list[PaddingNetConfig],
+    configs: list[nets.PaddingNetConfig],
     seeds: list[int],
     data: BoxData,
     settings: TrainSettings = TrainSettings(),
@@ -170,12 +150,10 @@ def train_rounds_batched(
     on_epoch: Callable[[int], None] = lambda n: None,
     stack_size: int | None = None,
 ) -> Iterator[RoundOutcome]:
-    """Train one network per (config, seed) pair, many at a time as one :class:`PaddingNetStack`
-    (conv types of one net and padding width share every shape), and yield each stack's outcomes.
-    A stack holds at most ``stack_size`` networks (default: what the GPU's memory holds, all on
-    the CPU); each follows the trajectory it would alone, up to rounding. ``on_epoch(n)`` gets
-    the network-epochs trained since its last call."""
-    groups: dict[tuple[str, int], list[PaddingNetConfig]] = {}
+    """Train one network per (config, seed) pair, at most ``stack_size`` at a time (default: what
+    the GPU's memory holds, all on the CPU) as one :class:`PaddingNetStack`, and yield each stack's
+    outcomes; each follows its trajectory alone, up to rounding. ``on_epoch(n)``: n network-epochs."""
+    groups: dict[tuple[str, int], list[nets.PaddingNetConfig]] = {}
     for cfg in configs:
         groups.setdefault((cfg.net, CONV[cfg.conv_type].pad), []).append(cfg)
     for group in groups.values():
@@ -185,17 +163,17 @@ def train_rounds_batched(
             yield from _train_stack(pairs[i : i + size], data, settings, device, on_epoch)
 
 
-def _stack_fits(config: PaddingNetConfig, settings: TrainSettings, device: torch.device) -> int | None:
-    """How many networks like ``config`` one stack on ``device`` may hold. A step keeps about
-    four copies of a batch's activations (each layer's output, its padded ReLU, and their
-    gradients); the warm-up's memory and the CUDA graph's are separate pools, so a stack takes
-    at most a quarter of the free memory. None on the CPU: no limit."""
+def _stack_fits(config: nets.PaddingNetConfig, settings: TrainSettings, device: torch.device) -> int | None:
+    """How many networks like ``config`` one stack on a GPU may hold (None on the CPU): a step
+    keeps about four copies of a batch's activations, and the warm-up's memory and the CUDA
+    graph's are separate pools, so a stack takes at most a quarter of the free memory."""
     if device.type != "cuda":
         return None
     free, _ = torch.cuda.mem_get_info(device)
     pad = CONV[config.conv_type].pad
-    floats = 3 * (IMAGE_SIZE + 2 * pad) ** 2 + sum(
-        c_out * size * size for (_, c_out, _), size in zip(LAYERS, layer_sizes(config.conv_type), strict=True)
+    floats = 3 * (nets.IMAGE_SIZE + 2 * pad) ** 2 + sum(
+        c_out * size * size
+        for (_, c_out, _), size in zip(nets.LAYERS, nets.layer_sizes(config.conv_type), strict=True)
     )
     return max(1, int(free / 4 // (4 * 4 * floats * settings.batch_size)))
 
@@ -206,8 +184,7 @@ def _adadelta(params, settings: TrainSettings, **kwargs) -> torch.optim.Adadelta
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast without its cache of cast weights, which a captured CUDA graph must not keep
-    (the cache saves nothing here: the weights change every step)."""
+    """Autocast without its cache of cast weights, which a captured CUDA graph must not keep."""
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -221,23 +198,23 @@ def _losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_stack(
-    stack: PaddingNetStack, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
+    stack: nets.PaddingNetStack, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy (float64) and number of correct answers of every network of ``stack``
-    on ``(x, y)``, in training-size batches, left on the device (no host synchronisation)."""
+    """Mean cross-entropy (float64) and correct answers of every network of ``stack`` on ``(x, y)``,
+    left on the device (no host synchronisation)."""
     loss_sum = torch.zeros(stack.size, dtype=torch.float64, device=x.device)
     correct = torch.zeros(stack.size, dtype=torch.long, device=x.device)
-    for a, b in _batches(len(y), settings.batch_size):
+    for xb, yb in _batches(x, y, settings.batch_size):
         with _autocast(x.device, settings.precision):
-            logits = stack(x[a:b]).float()
-        loss_sum += _losses(logits, y[a:b]).sum(1)
-        correct += (logits.argmax(2) == y[a:b]).sum(1)
+            logits = stack(xb).float()
+        loss_sum += _losses(logits, yb).sum(1)
+        correct += (logits.argmax(2) == yb).sum(1)
     return loss_sum / len(y), correct
 
 
 def _warm_up_and_capture(fn: Callable[[], None], device: torch.device) -> Callable[[], None]:
     """Run ``fn`` once on a side stream (the warm-up a capture needs), then capture it as one
-    CUDA graph: calling the result replays every kernel of ``fn`` with one launch."""
+    CUDA graph, whose replay the result is."""
     side, main = torch.cuda.Stream(device), torch.cuda.current_stream(device)
     side.wait_stream(main)
     with torch.cuda.stream(side):
@@ -250,44 +227,37 @@ def _warm_up_and_capture(fn: Callable[[], None], device: torch.device) -> Callab
 
 
 def _train_stack(
-    pairs: list[tuple[PaddingNetConfig, int]],
+    pairs: list[tuple[nets.PaddingNetConfig, int]],
     data: BoxData,
     settings: TrainSettings,
     device: torch.device,
     on_epoch: Callable[[int], None],
 ) -> list[RoundOutcome]:
-    """Train the networks of ``pairs`` as one stack. An epoch (every step, the validation and
-    the early-stopping bookkeeping) runs on the device without a host synchronisation: every
-    network's best loss, best weights and patience counter are device tensors, updated in
-    place. A network that has stopped goes on training with the others, but nothing it does
-    after its stop is kept, so its outcome is that of a network trained alone. On a GPU the
-    first epoch warms up and the rest replay it as one CUDA graph; the host reads the state
-    every ``CUDA_CHECK_EVERY`` epochs to report progress and to end when all have stopped."""
-    # Longer than 60 lines on purpose: the epoch closure shares the device state with the loop
-    # that replays it and with the outcomes read back at the end; split, it would not read as one.
+    """Train the networks of ``pairs`` as one stack. An epoch runs on the device without a host
+    synchronisation: each network's best loss, weights and patience are device tensors updated in
+    place; a network that stopped trains on, but nothing after its stop is kept. On a GPU epoch 1
+    warms up and the rest replay it as one CUDA graph; the host looks every CUDA_CHECK_EVERY epochs."""
     t0 = time.perf_counter()
     data = _to_device(data, device, settings.channels_last)  # the convolutions follow the images' layout
-    stack = PaddingNetStack([make_model(cfg, seed) for cfg, seed in pairs]).to(device)
+    stack = nets.PaddingNetStack([nets.make_model(cfg, seed) for cfg, seed in pairs]).to(device)
     params = list(stack.parameters())
     cuda = device.type == "cuda"
     opt = _adadelta(params, settings, foreach=True, capturable=cuda)
     m, n_epochs = stack.size, settings.epochs
-    epoch = torch.zeros((), dtype=torch.long, device=device)
+    counter = functools.partial(torch.zeros, dtype=torch.long, device=device)
+    epoch, best_epoch, since_best, val_correct = counter(()), counter(m), counter(m), counter(m)
     active = torch.ones(m, dtype=torch.bool, device=device)
     best_loss = torch.full((m,), math.inf, dtype=torch.float64, device=device)
-    best_epoch = torch.zeros(m, dtype=torch.long, device=device)
-    since_best = torch.zeros(m, dtype=torch.long, device=device)
-    val_correct = torch.zeros(m, dtype=torch.long, device=device)
     history = torch.zeros(n_epochs, m, dtype=torch.float64, device=device)  # validation losses
     trained = torch.zeros(n_epochs, m, dtype=torch.bool, device=device)  # epochs before the stop
     best = [p.detach().clone() for p in params]
 
     def run_epoch() -> None:
-        for a, b in _batches(len(data.train_y), settings.batch_size):
+        for x, y in _batches(data.train_x, data.train_y, settings.batch_size):
             opt.zero_grad(set_to_none=True)
             with _autocast(device, settings.precision):
-                logits = stack(data.train_x[a:b]).float()
-            _losses(logits, data.train_y[a:b]).mean(1).sum().backward()
+                logits = stack(x).float()
+            _losses(logits, y).mean(1).sum().backward()
             opt.step()
         loss, correct = evaluate_stack(stack, data.val_x, data.val_y, settings)
         with torch.no_grad():
@@ -325,7 +295,7 @@ def _train_stack(
 def _outcomes(
     stack, pairs, data, settings, history, trained, val_correct, best_epoch, t0
 ) -> list[RoundOutcome]:
-    """Each network's outcome, read back from the stack's device state once training ended."""
+    """Each network's outcome, read back from the stack's device state."""
     kept = [evaluate_stack(stack, x, y, settings)[1] for x, y in data.kept_sets()]  # val, test, unshifted
     sizes = [len(data.val_y)] + [len(y) for _, y in data.kept_sets()]
     counts = torch.stack([val_correct, *kept]).cpu().tolist()

@@ -1,10 +1,5 @@
-"""Image data sets for rotate-eval, as uint8 tensors (N, 3, 32, 32) that fit in memory.
-
-- ``cifar10``: torchvision's CIFAR10, downloaded once into the cache folder.
-- ``digits``: scikit-learn's bundled 8x8 handwritten digits (works offline), upscaled to 32x32.
-- ``imagefolder:PATH``: torchvision ImageFolder layout, ``PATH/train/<class>/*`` and
-  ``PATH/test/<class>/*``, resized to 32x32.
-"""
+"""The data sets of rotate-eval as uint8 (N, 3, 32, 32) tensors in memory: CIFAR-10 (downloaded
+once into the cache folder), scikit-learn's 8x8 digits (offline, upscaled) or an image folder."""
 
 from __future__ import annotations
 
@@ -51,13 +46,11 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255)
 
 
-def default_data_dir() -> Path:
-    """The shared cache folder (hw2cli.common.cache.cache_dir)."""
-    return cache_dir()
+default_data_dir = cache_dir
 
 
 def load_dataset(spec: str, data_dir: str | os.PathLike | None = None) -> ImageData:
-    """Load ``cifar10``, ``digits`` or ``imagefolder:PATH`` (see the module docstring)."""
+    """Load ``cifar10``, ``digits`` or ``imagefolder:PATH``."""
     if spec == "cifar10":
         return load_cifar10(Path(data_dir) if data_dir is not None else default_data_dir())
     if spec == "digits":
@@ -106,9 +99,8 @@ def load_cifar10(root: Path) -> ImageData:
             f"cannot read CIFAR-10 in {root / CIFAR10.base_folder}: {exc}; delete the folder to download it again"
         ) from None
 
-    def tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # HWC -> CHW
-        return x, torch.tensor(ds.targets, dtype=torch.int64)
+    def tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:  # HWC -> CHW
+        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
 
     return ImageData("cifar10", *tensors(train), *tensors(test), list(train.classes))
 
@@ -141,7 +133,7 @@ def _fetch_cifar10(root: Path, cifar10_cls) -> None:
 def load_imagefolder(path: Path) -> ImageData:
     """``path/train`` and ``path/test`` in ImageFolder layout (one sub-folder per class, the
     same classes in both), every image converted to RGB and resized to 32x32."""
-    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import find_classes
 
     form = "give a folder holding train/ and test/, each with one sub-folder of images per class"
     if not path.is_dir():
@@ -149,24 +141,20 @@ def load_imagefolder(path: Path) -> ImageData:
     for split in ("train", "test"):
         if not (path / split).is_dir():
             raise Hw2Error(f"image folder {path} has no {split}/ sub-folder; {form}")
-
-    class Folder(ImageFolder):
-        def make_dataset(self, directory, class_to_idx, *args, **kwargs):
-            return _image_files(Path(directory), class_to_idx)
-
     splits = {}
     for split in ("train", "test"):
         try:
-            splits[split] = Folder(str(path / split))
+            classes, class_to_idx = find_classes(str(path / split))
         except FileNotFoundError as exc:
             raise Hw2Error(f"image folder {path / split}: {exc}; {form}") from None
-    if splits["train"].classes != splits["test"].classes:
+        splits[split] = (classes, _image_files(path / split, class_to_idx))
+    (classes, train), (test_classes, test) = splits["train"], splits["test"]
+    if classes != test_classes:
         raise Hw2Error(
-            f"image folder {path}: train classes {splits['train'].classes} differ from test classes "
-            f"{splits['test'].classes}; give both the same class sub-folders"
+            f"image folder {path}: train classes {classes} differ from test classes "
+            f"{test_classes}; give both the same class sub-folders"
         )
-    tensors = [t for split in ("train", "test") for t in _read_images(splits[split])]
-    return ImageData(f"imagefolder:{path}", *tensors, list(splits["train"].classes))
+    return ImageData(f"imagefolder:{path}", *_read_images(train), *_read_images(test), list(classes))
 
 
 def _image_files(folder: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
@@ -204,14 +192,14 @@ def _image_files(folder: Path, class_to_idx: dict[str, int]) -> list[tuple[str, 
     return samples
 
 
-def _read_images(ds) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode every file of an ImageFolder into one uint8 (N, 3, 32, 32) tensor; a file whose
-    header claims more than MAX_IMAGE_PIXELS is refused before it is decoded."""
+def _read_images(samples: list[tuple[str, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode every (file, class) into one uint8 (N, 3, 32, 32) tensor and its labels; a file
+    whose header claims more than MAX_IMAGE_PIXELS is refused before it is decoded."""
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2 import functional as TF
 
     images = []
-    for file, _ in ds.samples:
+    for file, _ in samples:
         try:
             with warnings.catch_warnings():  # PIL warns about a possible decompression bomb ...
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -227,7 +215,7 @@ def _read_images(ds) -> tuple[torch.Tensor, torch.Tensor]:
         except (UnidentifiedImageError, OSError) as exc:
             raise Hw2Error(f"cannot read image {file}: {exc}; remove or replace the file") from None
         images.append(TF.pil_to_tensor(img))
-    return torch.stack(images), torch.tensor(ds.targets, dtype=torch.int64)
+    return torch.stack(images), torch.tensor([label for _, label in samples], dtype=torch.int64)
 
 
 def _too_large(file: str, claimed: str) -> Hw2Error:

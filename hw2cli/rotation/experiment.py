@@ -18,24 +18,15 @@ from hw2cli.common.device import autocast, check_precision, keep_freed_memory, r
 from hw2cli.common.estimate import Cost, announce
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
+from hw2cli.rotation import model as cnn
 from hw2cli.rotation import saved as saved_models
 from hw2cli.rotation.data import ImageData, load_dataset, to_float
-from hw2cli.rotation.model import (
-    P4CNN,
-    P4CNNConfig,
-    RotationCNN,
-    RotationCNNConfig,
-    RotationTTA,
-    build_model,
-    count_parameters,
-)
 from hw2cli.rotation.options import TTA_MODES, WEIGHTS, RotationOptions
 from hw2cli.rotation.rotate import rotate_batch, rotate_each
 
 EVAL_BATCH = 256  # small batches kept the CPU caches warm: faster than 1,000 on the test machine
 TIMED_STEPS = 2  # training steps timed per model for the wall-time estimate; the fastest counts
 TIMED_BATCH = 32  # test images per batch timed for the estimate (two batches per mode)
-# the estimate's basis, and how to shorten the run (fields: the CLI says their flags)
 BASIS = f"{TIMED_STEPS} timed training steps per model and 2 timed test batches per mode, scaled to the run"
 SHORTER = "lower {epochs}, give fewer {angles} or {mode}, or try {dataset} digits"
 
@@ -82,8 +73,8 @@ class RotationResult:
     n_test: int
     angles: list[float]
     models: list[ModelResult]
-    model_config: RotationCNNConfig
-    p4_config: P4CNNConfig
+    model_config: cnn.RotationCNNConfig
+    p4_config: cnn.P4CNNConfig
     parameters: dict[str, int]  # {"cnn": ..., "p4": ...}
     tta_angles: list[float]
     epochs: int
@@ -126,28 +117,26 @@ def run_rotation_experiment(
     if dev.type == "cpu":
         keep_freed_memory()  # 1.27x training speed here (benchmarks/bench_freed_memory.py)
     shape = dict(n_classes=len(data.classes), image_size=data.train_images.shape[-1])
-    config, p4_config = RotationCNNConfig(**shape), P4CNNConfig(**shape)
+    config, p4_config = cnn.RotationCNNConfig(**shape), cnn.P4CNNConfig(**shape)
     configs = {w: p4_config if w.startswith("p4") else config for w in weights}
     run = dict(
         epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, precision=opts.precision
     )
-    params = {"cnn": _count(config), "p4": _count(p4_config)}
-    info = dict(
-        dataset=data.name, classes=data.classes, n_train=len(data.train_labels), n_test=len(data.test_labels)
+    sizes = dict(n_train=len(data.train_labels), n_test=len(data.test_labels), angles=opts.angle_list)
+    arch = dict(
+        model_config=config, p4_config=p4_config, parameters={"cnn": _count(config), "p4": _count(p4_config)}
     )
-    info |= dict(
-        angles=opts.angle_list, models=[], model_config=config, p4_config=p4_config, parameters=params
+    result = RotationResult(
+        data.name, data.classes, **sizes, models=[], **arch, tta_angles=opts.tta_list, device=str(dev), **run
     )
-    result = RotationResult(**info, tta_angles=opts.tta_list, device=str(dev), **run)
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
     folder = saved_models.ModelsWriter.open(save_to) if save_to is not None else None
     try:
         to_train = [w for w in weights if w not in loaded]
         what = f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)"
-        announce(
-            Cost(estimate_seconds(data, opts, to_train, configs, dev), basis=BASIS), what, SHORTER, reporter
-        )
+        cost = Cost(estimate_seconds(data, opts, to_train, configs, dev), basis=BASIS)
+        announce(cost, what, SHORTER, reporter)
         for name in opts.modes:
             w = WEIGHTS[name]
             if w in loaded and w not in trained:
@@ -166,14 +155,15 @@ def run_rotation_experiment(
                     folder.save(w, model, config, p4_config, train_loss=losses, **meta)
                     result.saved_models = str(save_to)
             model, source = trained[w]
-            entry = replace(source, name=name, parameters=count_parameters(model))
-            evaluated = RotationTTA(model, tuple(opts.tta_list)) if name in TTA_MODES else model
+            entry = replace(source, name=name, parameters=cnn.count_parameters(model))
+            evaluated = cnn.RotationTTA(model, tuple(opts.tta_list)) if name in TTA_MODES else model
             # evaluated as soon as it exists, so that Ctrl-C keeps the finished ones
             start = time.perf_counter()
             test = (data.test_images, data.test_labels, opts.angle_list)
-            entry.accuracy = evaluate(
+            accuracy = evaluate(
                 {name: evaluated}, *test, device=dev, precision=opts.precision, reporter=reporter
-            )[name]
+            )
+            entry.accuracy = accuracy[name]
             entry.eval_seconds = time.perf_counter() - start
             result.eval_seconds += entry.eval_seconds
             result.models.append(entry)
@@ -212,16 +202,11 @@ class _StepClock(Reporter):
 
 
 def estimate_seconds(
-    data: ImageData,
-    opts: RotationOptions,
-    to_train: list[str],
-    configs: dict[str, RotationCNNConfig | P4CNNConfig],
-    device: torch.device,
+    data: ImageData, opts: RotationOptions, to_train: list[str], configs: dict, device: torch.device
 ) -> float:
-    """Wall time of training the weights ``to_train`` and evaluating every mode of ``opts``:
-    TIMED_STEPS training steps of each and two test batches of each mode are timed on
-    throwaway models (the run's random numbers are untouched), and the fastest step is scaled
-    to the run's steps, test images and angles."""
+    """Wall time of training the weights ``to_train`` (``configs``: their cnn.Config) and evaluating
+    every mode of ``opts``: the fastest of TIMED_STEPS training steps of each and of two test
+    batches of each mode (throwaway models: the run's random numbers are untouched), scaled."""
     batch, clock, total = opts.batch_size, _StepClock(device), 0.0
     train, test = slice(TIMED_STEPS * batch), slice(2 * TIMED_BATCH)
     sample = replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train])
@@ -231,35 +216,28 @@ def estimate_seconds(
     for w in to_train:
         models[w], _ = train_model(sample, configs[w], augment=w.endswith("augmented"), reporter=clock, **run)
         total += clock.fastest() * math.ceil(len(data.train_labels) / batch) * opts.epochs
+    timed = dict(device=device, precision=opts.precision, batch_size=TIMED_BATCH, reporter=clock)
     for name in opts.modes:
         w = WEIGHTS[name]
         if w not in models:
             with seeded(0):
-                models[w] = build_model(configs[w]).to(device).eval()
-        model = RotationTTA(models[w], tuple(opts.tta_list)) if name in TTA_MODES else models[w]
-        test = (sample.test_images, sample.test_labels, [opts.angle_list[0]])
-        evaluate(
-            {name: model},
-            *test,
-            device=device,
-            precision=opts.precision,
-            batch_size=TIMED_BATCH,
-            reporter=clock,
-        )
+                models[w] = cnn.build_model(configs[w]).to(device).eval()
+        model = cnn.RotationTTA(models[w], tuple(opts.tta_list)) if name in TTA_MODES else models[w]
+        evaluate({name: model}, sample.test_images, sample.test_labels, [opts.angle_list[0]], **timed)
         per_image = clock.fastest() / min(TIMED_BATCH, len(sample.test_labels))
         total += per_image * len(data.test_labels) * len(opts.angle_list)
     return total
 
 
-def _count(config: RotationCNNConfig | P4CNNConfig) -> int:
+def _count(config: cnn.Config) -> int:
     """Parameters of the model, built on the meta device (no memory, no random numbers drawn)."""
     with torch.device("meta"):
-        return count_parameters(build_model(config))
+        return cnn.count_parameters(cnn.build_model(config))
 
 
 def train_model(
     data: ImageData,
-    config: RotationCNNConfig | P4CNNConfig,
+    config: cnn.Config,
     *,
     augment: bool,
     epochs: int,
@@ -270,27 +248,25 @@ def train_model(
     precision: str = "fp32",
     reporter: Reporter | None = None,
     key: str = "train",
-) -> tuple[RotationCNN | P4CNN, list[float]]:
+) -> tuple[cnn.Model, list[float]]:
     """Adam on shuffled mini-batches of the training set; with ``augment`` every image is
     rotated by its own angle drawn uniformly from [0, 360). Returns the model and the mean
     loss of each epoch. The same seed gives the same initial weights and batch order."""
     reporter = reporter or Reporter()
     with seeded(seed):
-        model = build_model(config).to(device)
+        model = cnn.build_model(config).to(device)
     shuffle = torch.Generator().manual_seed(seed)
     turns = torch.Generator().manual_seed(seed + 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     images, labels = data.train_images.to(device), data.train_labels.to(device)
     n = len(labels)
-    steps = math.ceil(n / batch_size)
-    reporter.start(key, f"train {key}", total=epochs * steps)
+    reporter.start(key, f"train {key}", total=epochs * math.ceil(n / batch_size))
     losses = []
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(n, generator=shuffle).to(device)
         total = torch.zeros((), device=device)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
+        for idx in order.split(batch_size):
             x = to_float(images[idx])
             if augment:
                 x = rotate_each(x, torch.rand(len(idx), generator=turns) * 360)
@@ -330,9 +306,8 @@ def evaluate(
     reporter.start(
         "eval", "evaluate rotated test set", total=math.ceil(len(labels) / batch_size) * len(angles)
     )
-    for i in range(0, len(labels), batch_size):
-        x = to_float(images[i : i + batch_size].to(device))
-        y = labels[i : i + batch_size].to(device)
+    for xb, yb in zip(images.split(batch_size), labels.split(batch_size), strict=True):
+        x, y = to_float(xb.to(device)), yb.to(device)
         for j, angle in enumerate(angles):
             rotated = rotate_batch(x, angle)
             with autocast(device, precision):

@@ -1,12 +1,6 @@
-"""The small CNN of the course notebook (homework Q1.2), nanoGPT-style: a config and a module.
-
-Three 3x3 conv blocks (conv -> ReLU -> 2x2 max-pool) shrink a 32x32 image to 4x4 feature maps,
-then a two-layer MLP classifies. No normalisation layers, as in the notebook.
-
-Also its p4 group-equivariant version (``P4CNN``, invariant to quarter turns of the input) and a
-test-time-augmentation wrapper (``RotationTTA``): the rotate-eval modes ``p4``, ``augmented-tta``
-and ``plain-tta``.
-"""
+"""The small CNN of the course notebook (homework Q1.2), its p4 group-equivariant version
+(``P4CNN``, invariant to quarter turns of the input) and a test-time-augmentation wrapper
+(``RotationTTA``): the models of the rotate-eval modes. No normalisation layers, as in the notebook."""
 
 from __future__ import annotations
 
@@ -35,59 +29,51 @@ class RotationCNNConfig:
 
 
 class RotationCNN(nn.Module):
-    """Conv(3->32) -> Conv(32->64) -> Conv(64->64), each ReLU + MaxPool 2, then
-    Linear(64*4*4 -> 64) -> ReLU -> Linear(64 -> 10)."""
+    """Three blocks of 3x3 conv, ReLU, 2x2 max-pool (32x32 -> 4x4), then Linear -> ReLU -> Linear."""
 
     def __init__(self, config: RotationCNNConfig) -> None:
         super().__init__()
         self.config = config
-        c1, c2, c3 = config.channels
+        widths = (config.in_channels, *config.channels)
         self.features = nn.Sequential(
-            nn.Conv2d(config.in_channels, c1, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
+            *(
+                layer
+                for c_in, c_out in zip(widths, widths[1:], strict=False)
+                for layer in (nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+            )
         )
         side = config.image_size // 8
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(c3 * side * side, config.hidden),
+            nn.Linear(widths[-1] * side * side, config.hidden),
             nn.ReLU(),
             nn.Linear(config.hidden, config.n_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (B, C, H, W) in [0, 1] -> class logits (B, n_classes)."""
         return self.classifier(self.features(x))
 
 
-# --- p4: the same CNN made equivariant to quarter turns (Cohen & Welling 2016, "Group Equivariant
-# Convolutional Networks"). A feature map has C fields x 4 rotation channels, stored as a plain
-# (B, 4 * C, H, W) tensor with channel 4 * c + r, so ReLU and max-pool apply unchanged. Rotating the
-# input by 90° counter-clockwise (torch.rot90, k=1) rotates every map the same way and shifts the
-# rotation channels cyclically by one (r -> r + 1). Zero padding 1 around 3x3 filters and 2x2 pools
-# on even sides (32 -> 16 -> 8 -> 4) commute with rot90, so the equivariance is exact.
+# p4 (Cohen & Welling 2016, "Group Equivariant Convolutional Networks"): a feature map has C
+# fields x 4 rotation channels, stored as a plain (B, 4 * C, H, W) tensor with channel 4 * c + r,
+# so ReLU and max-pool apply unchanged. Turning the input by 90° (torch.rot90, k=1) turns every
+# map the same way and shifts the rotation channels cyclically (r -> r + 1). Zero padding 1 around
+# 3x3 filters and 2x2 pools on even sides commute with rot90: the equivariance is exact.
 
 
 @dataclass
 class P4CNNConfig(RotationCNNConfig):
-    """Shape of the p4 CNN. Widths count fields (each 4 rotation channels); the defaults, half the
-    notebook's, give about the plain CNN's parameter count (121,706 against 122,570). The image
-    side must be a multiple of 8, so that every pool sees an even side."""
+    """Widths count fields (4 rotation channels each); half the notebook's give about the plain
+    CNN's parameter count (121,706 against 122,570). The image side must be a multiple of 8."""
 
     channels: tuple[int, int, int] = (16, 32, 32)
     hidden: int = 32
 
 
 class P4Conv(nn.Module):
-    """A p4 group convolution: each output field has one learned filter, applied at its four quarter
-    turns. ``in_rotations=1`` is the lifting layer (image -> p4 maps); ``in_rotations=4`` maps p4 maps
-    to p4 maps, where turning the filter also shifts its input rotation channels cyclically."""
+    """A p4 group convolution: one learned filter per output field, applied at its four quarter
+    turns. ``in_rotations=1`` lifts an image to p4 maps; with 4, turning the filter also shifts
+    its input rotation channels cyclically."""
 
     def __init__(
         self, in_fields: int, out_fields: int, kernel_size: int, padding: int, in_rotations: int
@@ -116,9 +102,9 @@ class P4Conv(nn.Module):
 
 
 class P4CNN(nn.Module):
-    """The notebook CNN over the group p4: a lifting conv and two group convs (3x3, ReLU, max-pool 2),
-    a group conv over the whole 4x4 map in place of Linear(64*4*4 -> 64), a max over the four rotation
-    channels, then Linear(hidden -> classes). The logits are invariant to quarter turns of the input."""
+    """The notebook CNN over p4: a lifting conv and two group convs (3x3, ReLU, max-pool 2), a
+    group conv over the whole 4x4 map in place of the first Linear, a max over the four rotation
+    channels, then Linear(hidden -> classes): logits invariant to quarter turns of the input."""
 
     def __init__(self, config: P4CNNConfig) -> None:
         super().__init__()
@@ -134,7 +120,6 @@ class P4CNN(nn.Module):
         self.classifier = nn.Linear(config.hidden, config.n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (B, C, H, W) in [0, 1] -> class logits (B, n_classes)."""
         for block in self.blocks:
             x = block(x)
         h = F.relu(self.dense(x)).flatten(1).unflatten(1, (-1, 4))  # (B, hidden, 4)
@@ -142,10 +127,9 @@ class P4CNN(nn.Module):
 
 
 class RotationTTA(nn.Module):
-    """Test-time augmentation: the mean of a model's softmax over copies of the input turned by each
-    of ``angles`` degrees; returns its log, so argmax is the averaged prediction. The copies are
-    summed in sorted order (per class), so a set closed under quarter turns gives bit-identical
-    outputs for turned inputs."""
+    """Test-time augmentation: the log of the mean softmax of ``model`` over copies of the input
+    turned by each of ``angles`` degrees. The copies are summed in sorted order (per class), so
+    a set closed under quarter turns gives bit-identical outputs for turned inputs."""
 
     def __init__(self, model: nn.Module, angles: tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)) -> None:
         super().__init__()
@@ -157,11 +141,13 @@ class RotationTTA(nn.Module):
         return (probs.sort(dim=0).values.sum(dim=0) / len(self.angles)).log()
 
 
-def build_model(config: RotationCNNConfig | P4CNNConfig) -> RotationCNN | P4CNN:
-    """The plain CNN or its p4 version, from its config."""
+Config = RotationCNNConfig | P4CNNConfig
+Model = RotationCNN | P4CNN
+
+
+def build_model(config: Config) -> Model:
     return P4CNN(config) if isinstance(config, P4CNNConfig) else RotationCNN(config)
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of learned weights."""
     return sum(p.numel() for p in model.parameters())

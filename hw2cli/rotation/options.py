@@ -1,7 +1,6 @@
-"""The options of `hw2 rotate-eval` (hw2cli.common.options):
-``run_rotation_experiment(RotationOptions(dataset="digits", mode="plain"))``. The text lists
-(angles, tta_angles, mode) are parsed here, without torch, so a bad one is refused before any work.
-"""
+"""The options of `hw2 rotate-eval`: ``run_rotation_experiment(RotationOptions(dataset="digits",
+mode="plain"))``. The lists (angles, tta_angles, mode) are parsed here, without torch, so a bad
+one is refused before any work."""
 
 from __future__ import annotations
 
@@ -10,22 +9,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hw2cli.common import options as shared
 from hw2cli.common.io import resolve_path
-from hw2cli.common.options import (
-    BATCH_SIZE,
-    DEVICE,
-    EPOCHS,
-    FORCE,
-    LR,
-    PRECISION,
-    SEED,
-    OptionError,
-    check,
-    option,
-)
+from hw2cli.common.options import OptionError, check, option
 
-#: Every mode: the trained weights it evaluates (WEIGHTS) and how (a TTA mode averages the
-#: softmax of those weights over the test image turned by each of the TTA angles).
+#: Every mode and the trained weights it evaluates (a TTA mode averages their softmax over turns).
 MODES = ("plain", "augmented", "p4", "p4-augmented", "augmented-tta", "plain-tta")
 WEIGHTS = {**{m: m for m in MODES}, "augmented-tta": "augmented", "plain-tta": "plain"}
 TTA_MODES = ("augmented-tta", "plain-tta")
@@ -43,8 +31,7 @@ MAX_ABS_ANGLE = 1e6
 
 
 def parse_angles(spec: str, field: str = "angles") -> list[float]:
-    """Parse ``0:360:30`` / ``0,45,90`` / ``0:90:30,180`` into sorted, distinct angles in
-    degrees; a bad list raises OptionError naming ``field``."""
+    """``0:360:30`` / ``0,45,90`` / ``0:90:30,180`` -> sorted, distinct angles in degrees."""
 
     def bad(why: str) -> OptionError:
         return OptionError(f"bad {{{field}}} {spec!r}: {why}; use {ANGLES_FORM}")
@@ -73,10 +60,9 @@ def parse_angles(spec: str, field: str = "angles") -> list[float]:
                 raise bad(f"step {step:g} must be positive")
             if stop < start:
                 raise bad(f"stop {stop:g} is below start {start:g}")
-            span = (stop - start) / step  # finite: both ends are within ±MAX_ABS_ANGLE, step > 0 ...
-            if not math.isfinite(span) or span + 1 > MAX_ANGLES:  # ... but a tiny step still overflows
+            span = (stop - start) / step  # a tiny step overflows
+            if not math.isfinite(span) or span + 1 > MAX_ANGLES:
                 raise bad(f"{span + 1:.3g} angles is too many (at most {MAX_ANGLES})")
-            # span <= MAX_ANGLES - 1 here, so at most MAX_ANGLES angles
             angles.update(round(start + i * step, 9) for i in range(math.floor(span + 1e-9) + 1))
         else:
             raise bad(f"{item.strip()!r} is neither a number nor a START:STOP:STEP range")
@@ -86,8 +72,7 @@ def parse_angles(spec: str, field: str = "angles") -> list[float]:
 
 
 def parse_modes(spec: str) -> list[str]:
-    """``plain,p4,augmented-tta`` -> the modes in the order given (``both`` = plain,augmented;
-    repeats dropped); an unknown one raises OptionError naming ``mode``."""
+    """``plain,p4,augmented-tta`` -> the modes in the order given (``both`` = plain,augmented)."""
     names: list[str] = []
     for item in (i.strip() for i in spec.split(",")):
         if item in RENAMED:
@@ -108,8 +93,7 @@ def inside(path: str | Path, folder: str | Path) -> bool:
 
 @dataclass
 class RotationOptions:
-    """`hw2 rotate-eval`: train (or load) the CNN of each mode and measure its test accuracy
-    with the whole test set rotated by each angle."""
+    """`hw2 rotate-eval`: each mode's CNN trained (or loaded) and tested on rotated test sets."""
 
     dataset: str = option(
         "cifar10",
@@ -122,7 +106,7 @@ class RotationOptions:
         path=True,
         show_default="$HW2_CACHE_DIR, else $XDG_CACHE_HOME/hw2, else ~/.cache/hw2",
     )
-    epochs: int = option(10, EPOCHS)
+    epochs: int = option(10, shared.EPOCHS)
     angles: str = option(
         "0:360:30",
         "Test angles in degrees: START:STOP:STEP (STOP included) and/or a comma list.",
@@ -141,39 +125,35 @@ class RotationOptions:
         "Angles (degrees) the TTA modes average over, written as the test angles.",
         metavar="ANGLES",
     )
-    batch_size: int = option(64, BATCH_SIZE)
-    lr: float = option(1e-3, LR)
-    seed: int = option(0, SEED)
-    device: str = option("auto", DEVICE)
-    precision: str = option("fp32", PRECISION.with_choices("fp32", "bf16"))
+    batch_size: int = option(64, shared.BATCH_SIZE)
+    lr: float = option(1e-3, shared.LR)
+    seed: int = option(0, shared.SEED)
+    device: str = option("auto", shared.DEVICE)
+    precision: str = option("fp32", shared.PRECISION.with_choices("fp32", "bf16"))
     save_models: str | None = option(
-        None, "Save the trained models (safetensors + config.json) in this folder.", path=True
+        None, "Save the trained models (safetensors + config.json) here.", path=True
     )
     load_models: str | None = option(
         None, "Load the models saved in this folder (by an earlier run) instead of training.", path=True
     )
-    force: bool = option(False, FORCE)
+    force: bool = option(False, shared.FORCE)
 
     def __post_init__(self) -> None:
         check(self)
-        if self.dataset not in ("cifar10", "digits") and not (
-            self.dataset.startswith("imagefolder:") and self.dataset != "imagefolder:"
-        ):
+        if self.dataset not in ("cifar10", "digits") and not self.imagefolder:
             raise OptionError(f"unknown {{dataset}} {self.dataset!r}; use {DATASETS_FORM}")
-        self.modes  # noqa: B018 -- parsed now, so that a bad list is refused before any work
-        self.angle_list  # noqa: B018
-        self.tta_list  # noqa: B018
+        self.modes, self.angle_list, self.tta_list  # noqa: B018 -- a bad list refused before any work
         if self.save_models is not None and self.in_data_set(self.save_models):
             raise OptionError(
                 f"{{save_models}} {self.save_models} lies in the data set {{dataset}} {self.dataset} "
                 "that rotate-eval reads; save the models outside it"
             )
-        if self.save_models is not None and self.load_models is not None:
-            if inside(self.save_models, self.load_models) and inside(self.load_models, self.save_models):
-                raise OptionError(
-                    f"{{save_models}} {self.save_models} and {{load_models}} {self.load_models} are the "
-                    "same folder: the models loaded would be replaced; save into another folder"
-                )
+        both = self.save_models is not None and self.load_models is not None
+        if both and inside(self.save_models, self.load_models) and inside(self.load_models, self.save_models):
+            raise OptionError(
+                f"{{save_models}} {self.save_models} and {{load_models}} {self.load_models} are the "
+                "same folder: the models loaded would be replaced; save into another folder"
+            )
 
     @property
     def modes(self) -> list[str]:
@@ -188,13 +168,14 @@ class RotationOptions:
         return parse_angles(self.tta_angles, "tta_angles")
 
     def in_data_set(self, path: str | Path) -> bool:
-        """Whether ``path`` lies in the train/ or test/ folder of an ``imagefolder:PATH`` data
-        set, where a new file (an image above all) would change the data and an old one is read."""
+        """Whether ``path`` lies in the train/ or test/ folder of an ``imagefolder:PATH`` data set
+        (a new file there would change the data; an old one is read)."""
         folder = self.imagefolder
         return folder is not None and any(inside(path, folder / split) for split in ("train", "test"))
 
     @property
     def imagefolder(self) -> Path | None:
-        """The folder of an ``imagefolder:PATH`` data set (None for the built-in ones)."""
+        """The folder of an ``imagefolder:PATH`` data set (None for the others, and for no PATH)."""
         prefix = "imagefolder:"
-        return Path(self.dataset.removeprefix(prefix)) if self.dataset.startswith(prefix) else None
+        path = self.dataset.removeprefix(prefix)
+        return Path(path) if self.dataset.startswith(prefix) and path else None

@@ -36,13 +36,11 @@ def save_accuracy_plot(result: RotationResult, path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(**({"loc": "center left", "bbox_to_anchor": (1.01, 0.5)} if outside else {}))
     fig.tight_layout()
-    save_figure(fig, path)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def save_preview_grid(result: RotationResult, path: str | Path) -> Path:
-    """Rows: test images, each labelled with its class on the left; columns: the same image
-    rotated by each angle, labelled on top."""
+    """Rows: test images labelled with their class; columns: turned by each angle."""
     images = result.preview
     rows, cols = images.shape[:2]
     fig = new_figure(figsize=(0.9 * cols + 1.4, 0.9 * rows + 0.5), dpi=100)
@@ -59,5 +57,4 @@ def save_preview_grid(result: RotationResult, path: str | Path) -> Path:
             axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f"{result.dataset}: test images (rows, with their class) turned by each angle", fontsize=9)
     fig.tight_layout()
-    save_figure(fig, path)
-    return Path(path)
+    return save_figure(fig, path)

@@ -1,9 +1,7 @@
-"""Rich table and JSON for a rotate-eval result: ``render(result, console)`` and
-``to_json(result)`` dispatch on the result's type, like every family's render module."""
+"""Rich table and JSON of a rotate-eval result, and the result read back from its JSON."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import fields
 
 from rich.console import Console
@@ -12,38 +10,27 @@ from rich.table import Table
 from hw2cli.rotation.experiment import RotationResult
 from hw2cli.rotation.options import TTA_MODES
 
+_MODEL_KEYS = ("train_loss", "epochs_trained", "train_seconds", "loaded_from", "weights", "parameters")
+
 
 def _angle(a: float) -> str:
     return f"{a:g}°"
 
 
-@functools.singledispatch
-def render(result, console: Console | None = None, **show) -> None:
-    """Print a rotation result (``console``: stdout by default)."""
-    raise TypeError(f"no renderer for {type(result).__name__}")
-
-
-@functools.singledispatch
-def to_json(result) -> dict:
-    """A rotation result as plain JSON data (what the command writes as JSON)."""
-    raise TypeError(f"no JSON form for {type(result).__name__}")
-
-
-@render.register
-def _render_rotation(result: RotationResult, console: Console | None = None) -> None:
+def render(result: RotationResult, console: Console | None = None) -> None:
     """One row per angle, one column per model (accuracy in %), then the mean and the worst angle."""
     console = console or Console()
     title = (
         f"Test accuracy under rotation: {result.dataset} "
         f"({result.n_train:,} train / {result.n_test:,} test images, {len(result.classes)} classes)"
     )
-    table = Table(title=title)
-    table.add_column("angle", justify="right")
-    for m in result.models:
+    table = Table("angle", title=title)
+    table.columns[0].justify = "right"
+    models, last = result.models, len(result.angles) - 1
+    for m in models:
         how = f"loaded, {m.epochs_trained} epochs" if m.loaded_from else f"{m.epochs_trained} epochs"
         how += f", {len(result.tta_angles)} turns" if m.name in TTA_MODES else ""
         table.add_column(f"{m.name}\n({how})", justify="right")
-    models, last = result.models, len(result.angles) - 1
     for i, angle in enumerate(result.angles):
         table.add_row(_angle(angle), *(f"{100 * m.accuracy[i]:.2f}%" for m in models), end_section=i == last)
     table.add_row("mean", *(f"{100 * m.mean_accuracy:.2f}%" for m in models))
@@ -69,34 +56,26 @@ def _render_rotation(result: RotationResult, console: Console | None = None) -> 
         console.print("[yellow]interrupted: only the models that finished are shown[/yellow]")
 
 
-@to_json.register
-def _rotation_to_json(result: RotationResult) -> dict:
+def to_json(result: RotationResult) -> dict:
     """The result as plain JSON data (accuracies are fractions in [0, 1]; no preview images)."""
     models = {}
     for m in result.models:
-        (worst_angle, worst_accuracy), ms = m.worst(result.angles), m.ms_per_image(result.n_test)
+        worst_angle, worst_accuracy = m.worst(result.angles)
         models[m.name] = {
             "accuracy": m.accuracy,
             "mean_accuracy": m.mean_accuracy,
             "worst_angle": worst_angle,
         }
-        models[m.name] |= {"worst_accuracy": worst_accuracy, "train_loss": m.train_loss}
-        models[m.name] |= {
-            k: getattr(m, k) for k in ("epochs_trained", "train_seconds", "loaded_from", "weights")
-        }
-        models[m.name] |= {"parameters": m.parameters, "eval_seconds": m.eval_seconds, "ms_per_image": ms}
+        models[m.name] |= {"worst_accuracy": worst_accuracy, **{k: getattr(m, k) for k in _MODEL_KEYS}}
+        models[m.name] |= {"eval_seconds": m.eval_seconds, "ms_per_image": m.ms_per_image(result.n_test)}
     data = {f.name: getattr(result, f.name) for f in fields(result) if not f.name.startswith("preview")}
     configs = {"model_config": result.model_config.to_dict(), "p4_config": result.p4_config.to_dict()}
     return {"command": "rotate-eval", **data, "models": models, **configs}
 
 
-# ----------------------------------------------------------------------------- reading back
-
-
 def from_json(data: dict) -> RotationResult:
-    """The result that :func:`to_json` wrote (``data``: the parsed JSON file), checked:
-    types, known model names, one accuracy in 0-1 per angle (hw2cli.common.readback.ResultError
-    names the field). The preview images are not in the file: ``preview`` is None."""
+    """The result that :func:`to_json` wrote, checked: types, known model names, one accuracy in
+    0-1 per angle (a ResultError names the field); ``preview`` is None (not in the file)."""
     from hw2cli.common.readback import ResultError, build, one_of, require, within
     from hw2cli.rotation.experiment import WEIGHTS, ModelResult
 

@@ -1,9 +1,5 @@
-"""Rotation of image batches on their device.
-
-Angles are in degrees, counter-clockwise for positive values (torchvision's convention, the same
-as PIL's). The uncovered corners are filled with black (zeros) and pixels are resampled with
-nearest-neighbour interpolation, torchvision's default for ``rotate``.
-"""
+"""Rotation of image batches on their device: degrees, counter-clockwise (torchvision's and PIL's
+convention), the uncovered corners black, nearest-neighbour resampling (torchvision's default)."""
 
 from __future__ import annotations
 
@@ -18,12 +14,8 @@ def rotate_batch(images: torch.Tensor, angle: float) -> torch.Tensor:
 
 
 def rotate_each(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Rotate image ``i`` of a float (B, C, H, W) batch by ``angles[i]`` degrees, in one grid_sample.
-
-    Same geometry as :func:`rotate_batch` (torchvision's inverse matrix about the image centre,
-    pixel-centre grid, nearest, zero fill), but with one angle per image: used for the random
-    rotations of augmented training.
-    """
+    """Rotate image ``i`` of a float batch by ``angles[i]`` degrees in one grid_sample, with the
+    geometry of :func:`rotate_batch` (the random rotations of augmented training)."""
     b, _, h, w = images.shape
     rad = torch.deg2rad(angles.to(images.device, torch.float32))
     cos, sin = torch.cos(rad), torch.sin(rad)

@@ -1,9 +1,7 @@
-"""The models folder that rotate-eval saves (``save_models``) and loads (``load_models``), under
-the run-directory contract (hw2cli.common.rundir): the manifest ``config.json`` (ModelsConfig
-below) and one ``<name>.safetensors`` per trained model. Each model saved is one commit, so an
-interrupted run leaves the models it finished, listed and hashed; an earlier run's models
-(``force``) go with the first commit.
-"""
+"""The models folder of rotate-eval (``save_models``, ``load_models``) under the run-directory
+contract (hw2cli.common.rundir): ``config.json`` (ModelsConfig) and one ``<name>.safetensors`` per
+model. Each model saved is one commit: an interrupted run leaves those it finished, listed and
+hashed; an earlier run's models (``force``) go with the first commit."""
 
 from __future__ import annotations
 
@@ -21,7 +19,7 @@ from safetensors import SafetensorError
 from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError
-from hw2cli.rotation.model import P4CNN, P4CNNConfig, RotationCNN, RotationCNNConfig, build_model
+from hw2cli.rotation.model import Config, Model, P4CNNConfig, RotationCNNConfig, build_model
 
 MANIFEST = "config.json"
 FORMAT = "hw2 rotate-eval models"
@@ -89,8 +87,7 @@ class ModelsConfig(schema.ManifestFields):
 
 @contextmanager
 def _naming_fields() -> Iterator[None]:
-    """The shared run-directory code's errors as OptionError: the messages built here name
-    ``{save_models}`` / ``{load_models}`` (in ``what`` and FIX), which the CLI shows as flags."""
+    """rundir's errors as OptionError: their messages name ``{save_models}`` / ``{load_models}``."""
     try:
         yield
     except OptionError:
@@ -128,43 +125,24 @@ class ModelsWriter:
         self._lock.close()
 
     def save(
-        self,
-        name: str,
-        model: RotationCNN | P4CNN,
-        config: RotationCNNConfig,
-        p4_config: P4CNNConfig,
-        *,
-        dataset: str,
-        classes: list[str],
-        epochs: int,
-        train_loss: list[float],
-        seed: int,
+        self, name: str, model: Model, config: Config, p4: P4CNNConfig, train_loss: list, **meta
     ) -> None:
         """Commit ``<name>.safetensors`` and a config.json listing it with this run's earlier
-        models (both architectures' configs); an earlier run's files go with the first commit."""
+        models, both configs and ``meta`` (dataset, classes, epochs, seed); an earlier run's
+        files go with the first commit."""
         from safetensors.torch import save_file
 
         file = f"{name}.safetensors"
-        self.models[name] = {
-            "file": file,
-            "epochs": epochs,
-            "seed": seed,
-            "train_loss": [v if math.isfinite(v) else None for v in train_loss],
-        }
-        meta = {
-            "format": FORMAT,
-            "model": config.to_dict(),
-            "p4_model": p4_config.to_dict(),
-            "dataset": dataset,
-            "classes": classes,
-            "models": self.models,
-        }
+        loss = [v if math.isfinite(v) else None for v in train_loss]
+        self.models[name] = {"file": file, "epochs": meta["epochs"], "seed": meta["seed"], "train_loss": loss}
+        manifest = {"format": FORMAT, "model": config.to_dict(), "p4_model": p4.to_dict()}
+        manifest |= {"dataset": meta["dataset"], "classes": meta["classes"], "models": self.models}
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         hashed = tuple(entry["file"] for entry in self.models.values())
         remove = tuple(n for n in LAYOUT if n not in hashed and n != MANIFEST)
         write = {file: lambda tmp: save_file(tensors, str(tmp))}
         try:
-            rundir.commit(self.folder, MANIFEST, ModelsConfig, meta, write, hashed=hashed, remove=remove)
+            rundir.commit(self.folder, MANIFEST, ModelsConfig, manifest, write, hashed=hashed, remove=remove)
         except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
             del self.models[name]
             reason = getattr(exc, "strerror", None) or exc
@@ -222,7 +200,7 @@ def check_dataset(meta: ModelsConfig, folder: Path, dataset: str, classes: list[
 
 def load_model(
     checkpoint: rundir.Checkpoint, name: str, data_config: RotationCNNConfig
-) -> tuple[RotationCNN | P4CNN, ModelEntry]:
+) -> tuple[Model, ModelEntry]:
     """Build the saved architecture (the p4 CNN for ``p4*``) and load its weights, refusing any mismatch."""
     from safetensors.torch import load_file
 

@@ -102,6 +102,7 @@ def test_every_path_gives_the_sequential_numbers(monkeypatch):
 
     # one thread's matmul peak, fixed: measured, it swings with the machine's load between runs
     monkeypatch.setattr(bench, "matmul_peak_gflops", lambda *args: 10.0)
+    monkeypatch.setattr(bench, "estimate_seconds", lambda *args: 0.0)  # tested on its own: not the numbers
     opts = PaddingOptions(net="net1", conv_types="reflect", rounds=2, epochs=2, device="cpu", workers=2)
     common = dict(data_sizes=TINY, settings=TrainSettings(batch_size=20))
     seq = run_padding_bench(opts, path="sequential", **common)

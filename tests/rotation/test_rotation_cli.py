@@ -307,11 +307,12 @@ def test_load_models_folder_without_config_or_model(tmp_path):
 def test_ctrl_c_keeps_finished_models_writes_json_and_exits_130(tmp_path, monkeypatch):
     """Ctrl-C while the augmented model trains: the plain model's results are kept and written."""
     from hw2cli.rotation import experiment
+    from hw2cli.rotation.model import RotationCNN
 
     def interrupt_augmented(data, config, *, augment, **kwargs):
         if augment:
             raise KeyboardInterrupt
-        return experiment.RotationCNN(config).eval(), [2.3]  # an untrained model is enough here
+        return RotationCNN(config).eval(), [2.3]  # an untrained model is enough here
 
     monkeypatch.setattr(experiment, "train_model", interrupt_augmented)
     monkeypatch.setattr(experiment, "estimate_seconds", lambda *args: 0.0)  # it trains a few steps too
