@@ -1,10 +1,6 @@
-"""Build one Markdown report from a folder written by `hw2 reproduce`.
-
-The folder holds one sub-folder per finished part (table1, table2, rotation, gpt, graph,
-probes), each with the part's ``--json`` outputs, its figures and ``part.json`` (title,
-profile, device, machine, seconds). Parts that are missing are listed as such; nothing here
-runs an experiment. Figures are linked relative to the folder the report is written to.
-"""
+"""One Markdown report from a `hw2 reproduce` folder: one sub-folder per finished part, with its
+``--json`` outputs, figures and ``part.json``; missing parts are listed as such. Nothing here
+runs an experiment."""
 
 from __future__ import annotations
 

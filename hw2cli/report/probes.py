@@ -1,8 +1,5 @@
-"""The report's section "The report's answers, measured": one row per claim of each probe.
-
-Reads the ``--json`` output of each ``hw2 probe NAME`` in the part folder (``NAME.json``, read
-back by hw2cli.probe.render.from_json) and embeds ``NAME.png`` when present.
-"""
+"""The report's section "The report's answers, measured": one row per claim of each probe, from
+the part folder's ``NAME.json`` of each ``hw2 probe NAME``, and its ``NAME.png``."""
 
 from __future__ import annotations
 
@@ -16,7 +13,7 @@ from hw2cli.probe.registry import PROBES
 def probes(part_dir: Path, links: Path) -> list[str]:
     """A table of claim, measurement and verdict per probe, then the probes' figures."""
     from hw2cli.probe import render
-    from hw2cli.report.sections import figure, md, read
+    from hw2cli.report.sections import figure, md, read, rerun
 
     found = {p.name: part_dir / f"{p.name}.json" for p in PROBES if (part_dir / f"{p.name}.json").is_file()}
     if not found:
@@ -37,8 +34,7 @@ def probes(part_dir: Path, links: Path) -> list[str]:
         holds = render.PROBE_OF[type(result)].name
         if holds != name:
             raise Hw2Error(
-                f"{found[name]} holds the result of `hw2 probe {holds}`, not of {name}; rerun the probes "
-                "part with --force"
+                f"{found[name]} holds the result of `hw2 probe {holds}`, not of {name}; {rerun(part_dir)}"
             )
         note = " (interrupted)" if result.interrupted else ""
         for v in result.verdicts:

@@ -1,9 +1,6 @@
-"""One function per part of the report: a part's folder in, Markdown lines out.
-
-Each reads the part's ``--json`` outputs through the family's own ``from_json`` (via
-:func:`read`), so a file is checked by the same types that wrote it; a damaged or hand-edited
-file is one line naming the file and the field.
-"""
+"""One function per part of the report: a part's folder in, Markdown lines out. Each reads the
+part's ``--json`` outputs through the family's own ``from_json`` (:func:`read`): a damaged or
+hand-edited file is one line naming the file and the field."""
 
 from __future__ import annotations
 
@@ -22,10 +19,8 @@ _ESCAPES = {"<": "&lt;", **{c: "\\" + c for c in "\\`[]|"}}
 
 
 def md(value: Any) -> str:
-    """``value`` (text from a result file: a label, a machine name, a prompt) as inert inline
-    Markdown: one line, with the characters that open HTML, links, code or table cells escaped,
-    so it can neither add a column, a heading or a link nor run a script, in a table cell or a
-    sentence (emphasis characters are left: they cannot reach outside the value's line)."""
+    """Text from a result file as inert inline Markdown: one line, the characters that open HTML,
+    links, code or table cells escaped (emphasis cannot reach outside the value's line)."""
     return "".join(_ESCAPES.get(c, c) for c in " ".join(str(value).split()))
 
 
@@ -37,8 +32,8 @@ def rerun(part_dir: Path) -> str:
 
 
 def read(path: Path, view: ModuleType, expected: type | tuple[type, ...] | None = None) -> Any:
-    """The result in ``path`` (a ``--json`` file of part folder ``path.parent``), read back
-    with the family's render module ``view``; ``expected``: the result type(s) it must be."""
+    """The result in ``--json`` file ``path`` of a part folder, read back with the family's render
+    module ``view``; ``expected``: the result type(s) it must be."""
     from hw2cli.common.readback import load
 
     fix = rerun(path.parent)
@@ -101,10 +96,8 @@ def _num(value: float | None, spec: str) -> str:
 
 
 def padding_table(part_dir: Path, links: Path) -> list[str]:
-    """Tables 1 and 2: per-round validation and test accuracy (%), mean and population std,
-    in the report's layout, beside the report's published mean ± std. The difference is shown
-    only when this run followed the published protocol (same rounds and epochs); otherwise the
-    published numbers are a reference, with a caveat naming both protocols."""
+    """Tables 1 and 2: per-round accuracy (%), mean and population std beside the published mean ±
+    std; the difference only when this run followed the published protocol (rounds, epochs)."""
     from hw2cli.padding import render
     from hw2cli.padding.render import SETS
 
@@ -160,10 +153,6 @@ def padding_table(part_dir: Path, links: Path) -> list[str]:
     return lines
 
 
-def _loss(value: float | None) -> str:
-    return _num(value, ".4f")
-
-
 def gpt(part_dir: Path, links: Path) -> list[str]:
     """Figure 3 and samples: the training summary, the loss curve and the decoded samples."""
     from hw2cli.gpt import render
@@ -189,8 +178,8 @@ def gpt(part_dir: Path, links: Path) -> list[str]:
         "",
         "| steps | final train loss | final val loss | best val loss | tokens/s | time (s) |",
         "|---:|---:|---:|---:|---:|---:|",
-        f"| {train.steps} | {_loss(train.train_loss)} | {_loss(train.val_loss)} | "
-        f"{_loss(train.best_val_loss)} | {train.tokens_per_s or 0:,.0f} | {train.elapsed_s:.1f} |",
+        f"| {train.steps} | {_num(train.train_loss, '.4f')} | {_num(train.val_loss, '.4f')} | "
+        f"{_num(train.best_val_loss, '.4f')} | {train.tokens_per_s or 0:,.0f} | {train.elapsed_s:.1f} |",
         "",
     ]
     lines += figure(part_dir, "run/loss.png", "Training and validation loss against step", links)
