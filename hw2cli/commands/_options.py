@@ -47,9 +47,9 @@ Threads = Annotated[
 
 
 @functools.cache
-def choice_enum(name: str, choices: tuple[str, ...]) -> type[enum.Enum]:
+def choice_enum(field: str, choices: tuple[str, ...]) -> type[enum.Enum]:
     """One str Enum per choice list: --help and shell completion list the values."""
-    return enum.Enum(name, {c: c for c in choices}, type=str)  # type: ignore[misc]
+    return enum.Enum(field.title().replace("_", ""), {c: c for c in choices}, type=str)  # type: ignore[misc]
 
 
 def typer_option(name: str, spec: Spec, annotation: Any) -> Any:
@@ -58,7 +58,7 @@ def typer_option(name: str, spec: Spec, annotation: Any) -> Any:
     optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args
     base = next(a for a in args if a is not type(None)) if optional else annotation
     if spec.choices is not None:
-        base = choice_enum(name.title().replace("_", ""), spec.choices)
+        base = choice_enum(name, spec.choices)
     elif spec.path:
         base = Path
     shown = {"help": spec.help, "show_default": spec.show_default}
@@ -88,7 +88,7 @@ def cli_parameters(cls: type) -> list[inspect.Parameter]:
         if default is dataclasses.MISSING:
             default = inspect.Parameter.empty
         elif spec.choices is not None and default is not None:
-            default = choice_enum(field.name.title().replace("_", ""), spec.choices)(default)
+            default = choice_enum(field.name, spec.choices)(default)
         elif spec.path and default is not None:
             default = Path(default)
         params.append(

@@ -237,11 +237,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.close(fd)
             tmp_path = Path(tmp)
         yield tmp_path
-        fd = os.open(tmp_path, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the data is on the disk before the rename makes it the file
-        finally:
-            os.close(fd)
+        with open(tmp_path, "rb") as written:
+            os.fsync(written.fileno())  # the data is on the disk before the rename makes it the file
         umask = os.umask(0)
         os.umask(umask)
         tmp_path.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hw2cli.common.estimate import ANNOUNCE_ABOVE_S, duration  # noqa: F401  (re-exported)
-
 
 class Reporter:
     """A progress sink that ignores everything (the default for notebook use)."""

@@ -84,24 +84,27 @@ def _means(result: Any, convs: tuple[str, ...], metric: str) -> dict[str, float]
     return {c: result.summary(c, metric)[0] for c in convs if result.outcomes.get(c)}
 
 
-def _all(r: Any, convs: tuple[str, ...], metric: str, ok: Callable[[float], bool], rule: str) -> Judged:
-    """Every conv type of ``convs`` within the rule; the evidence lists the means. Undecided
-    when one was not trained (an interrupted run) and none of the others breaks the rule."""
-    means = _means(r, convs, metric)
-    missing = [c for c in convs if c not in means]
-    agrees = all(ok(m) for m in means.values()) and (None if missing else True)
-    evidence = ", ".join(f"{c} {m:.1f}%" for c, m in means.items()) + f" ({rule})" if means else f"({rule})"
-    return agrees, evidence + (f"; not trained: {', '.join(missing)}" if missing else "")
+def _padding(convs: tuple[str, ...], metric: str, low=-math.inf, high=math.inf, each="") -> Callable:
+    """The judge of "every conv type of ``convs`` has its mean ``metric`` within ``low`` to
+    ``high``"; the evidence lists the means. Undecided when one was not trained (an interrupted
+    run) and none of the others breaks the rule."""
+    rule = f"({each}at least {low:g}%)" if low > -math.inf else f"({each}at most {high:g}%)"
 
+    def judge(r: Any) -> Judged:
+        means = _means(r, convs, metric)
+        missing = [c for c in convs if c not in means]
+        shown = ", ".join(f"{c} {m:.1f}%" for c, m in means.items())
+        evidence = f"{shown} {rule}" if means else rule
+        agrees = all(low <= m <= high for m in means.values()) and (None if missing else True)
+        return agrees, evidence + (f"; not trained: {', '.join(missing)}" if missing else "")
 
-def _padding(convs: tuple[str, ...], metric: str, ok: Callable[[float], bool], rule: str):
-    return lambda r: _all(r, convs, metric, ok, rule)
+    return judge
 
 
 def _net2_fails(r: Any) -> Judged:
     val, test = _means(r, CONV_TYPES, "val_acc"), _means(r, CONV_TYPES, "test_acc")
-    ok_val, _ = _all(r, CONV_TYPES, "val_acc", lambda m: m >= NET2_VALIDATION_MIN, "")
-    ok_test, _ = _all(r, CONV_TYPES, "test_acc", lambda m: m <= SHORTCUT_MAX, "")
+    ok_val, _ = _padding(CONV_TYPES, "val_acc", low=NET2_VALIDATION_MIN)(r)
+    ok_test, _ = _padding(CONV_TYPES, "test_acc", high=SHORTCUT_MAX)(r)
     evidence = (
         f"validation {min(val.values(), default=float('nan')):.1f}% or more (at least "
         f"{NET2_VALIDATION_MIN:g}%), shifted test {max(test.values(), default=float('nan')):.1f}% or less "
@@ -313,30 +316,25 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
         "Table 1",
         "Valid and reflect padding fail the shifted test: the network finds the boxes by their position.",
         "table1",
-        _padding(("valid", "reflect"), "test_acc", lambda m: m <= SHORTCUT_MAX, f"at most {SHORTCUT_MAX:g}%"),
+        _padding(("valid", "reflect"), "test_acc", high=SHORTCUT_MAX),
     ),
     Conclusion(
         "Table 1",
         "Replicate, circular and fconv keep most of their accuracy when the boxes move.",
         "table1",
-        _padding(
-            ("replicate", "circular", "fconv"),
-            "test_acc",
-            lambda m: m >= INVARIANT_MIN,
-            f"at least {INVARIANT_MIN:g}%",
-        ),
+        _padding(("replicate", "circular", "fconv"), "test_acc", low=INVARIANT_MIN),
     ),
     Conclusion(
         "Table 1",
         "sconv stays low on the shifted test.",
         "table1",
-        _padding(("sconv",), "test_acc", lambda m: m <= SCONV_MAX, f"at most {SCONV_MAX:g}%"),
+        _padding(("sconv",), "test_acc", high=SCONV_MAX),
     ),
     Conclusion(
         "Table 1",
         "Every padding is accurate on the unshifted validation set.",
         "table1",
-        _padding(CONV_TYPES, "val_acc", lambda m: m >= VALIDATION_MIN, f"each at least {VALIDATION_MIN:g}%"),
+        _padding(CONV_TYPES, "val_acc", low=VALIDATION_MIN, each="each "),
     ),
     Conclusion(
         "Table 2",

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.table import Table
 
-from hw2cli.common.progress import duration
+from hw2cli.common.estimate import duration
 from hw2cli.report.build import Report
 from hw2cli.report.conclusions import AGREES, DISAGREES, UNDECIDED, Finding, Findings
 from hw2cli.reproduce.run import PartRun, ReproduceResult
