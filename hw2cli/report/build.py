@@ -11,7 +11,6 @@ from pathlib import Path
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report import sections
 from hw2cli.report.conclusions import Findings, decide, load_part
-from hw2cli.report.probes import probes
 from hw2cli.report.sections import md
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.manifest import TITLE
@@ -25,7 +24,7 @@ SECTIONS: dict[str, Callable[[Path, Path], list[str]]] = {
     "rotation": sections.rotation,
     "gpt": sections.gpt,
     "graph": sections.graph,
-    "probes": probes,
+    "probes": sections.probes,
 }
 PARTS = tuple((p.name, p.title, SECTIONS[p.name]) for p in REGISTRY)
 

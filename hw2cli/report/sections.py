@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 from hw2cli.common import schema
 from hw2cli.common.errors import Hw2Error
+from hw2cli.probe.common import INCONCLUSIVE
+from hw2cli.probe.registry import PROBES
 from hw2cli.report.published import CONV_ORDER, PUBLISHED_EPOCHS, PUBLISHED_ROUNDS, TABLES
 
 _ESCAPES = {"<": "&lt;", **{c: "\\" + c for c in "\\`[]|"}}
@@ -269,3 +271,43 @@ def graph(part_dir: Path, links: Path) -> list[str]:
         lines += [f"- problem: {md(p)}" for p in check.problems]
         lines.append("")
     return lines
+
+
+def probes(part_dir: Path, links: Path) -> list[str]:
+    """The report's answers, measured: claim, measurement and verdict of each probe's
+    ``NAME.json``, then the probes' figures."""
+    from hw2cli.probe import render
+
+    found = {p.name: part_dir / f"{p.name}.json" for p in PROBES if (part_dir / f"{p.name}.json").is_file()}
+    if not found:
+        return ["_No probe results in this folder._", ""]
+    lines = [
+        "Each row is one answer of the written report (Q2.1, Q2.4) turned into a measurement by "
+        "`hw2 probe NAME`; the numbers are this run's.",
+        "",
+        "| question | probe | claim | measurement | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    figures = []
+    for probe in PROBES:
+        name = probe.name
+        if name not in found:
+            continue
+        result = read(found[name], render)
+        holds = render.PROBE_OF[type(result)].name
+        if holds != name:
+            raise Hw2Error(
+                f"{found[name]} holds the result of `hw2 probe {holds}`, not of {name}; {rerun(part_dir)}"
+            )
+        note = " (interrupted)" if result.interrupted else ""
+        for v in result.verdicts:
+            why = f" ({md(v.reason)})" if v.reason and v.verdict == INCONCLUSIVE else ""
+            lines.append(
+                f"| {probe.question} | `{name}`{note} | {md(v.claim)} | {md(v.measurement)} | **{v.verdict}**{why} |"
+            )
+        figures += figure(part_dir, f"{name}.png", f"hw2 probe {name}", links)
+    missing = [p.name for p in PROBES if p.name not in found]
+    lines.append("")
+    if missing:
+        lines += [f"Not run: {', '.join(f'`{m}`' for m in missing)}.", ""]
+    return lines + figures
