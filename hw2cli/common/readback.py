@@ -56,14 +56,21 @@ def _adapter(hint: Any) -> TypeAdapter:
     return TypeAdapter(hint)
 
 
-def typed(value: Any, hint: Any, at: str = "") -> Any:
-    """``value`` checked against type ``hint`` (strict JSON types), as pydantic returns it."""
-    check_finite(value, at)
+def _validated(validate: Callable[..., T], value: Any, at: str, back: dict[str, str] | None = None) -> T:
+    """``validate`` of ``value`` as JSON text (strict JSON types); pydantic's first error as a
+    ResultError at its field (``back``: field -> file key)."""
     try:
-        return _adapter(hint).validate_json(json.dumps(value), strict=True)
+        return validate(json.dumps(value), strict=True)
     except ValidationError as exc:
         loc, msg = first_error(exc)
+        loc = ((back or {}).get(loc[0], loc[0]), *loc[1:]) if loc else ()
         raise ResultError(_join(at, *loc), msg) from None
+
+
+def typed(value: Any, hint: Any, at: str = "") -> Any:
+    """``value`` checked against type ``hint``, as pydantic returns it."""
+    check_finite(value, at)
+    return _validated(_adapter(hint).validate_json, value, at)
 
 
 @functools.cache
@@ -84,12 +91,7 @@ def build(cls: type[T], data: Any, at: str = "", rename: dict[str, str] | None =
     rename = rename or {}
     values = {rename.get(k, k): v for k, v in data.items() if rename.get(k, k) not in given}
     back = {field: key for key, field in rename.items()}
-    try:
-        parsed = _schema(cls, frozenset(given)).model_validate_json(json.dumps(values))
-    except ValidationError as exc:
-        loc, msg = first_error(exc)
-        loc = (back.get(loc[0], loc[0]), *loc[1:]) if loc else ()
-        raise ResultError(_join(at, *loc), msg) from None
+    parsed = _validated(_schema(cls, frozenset(given)).model_validate_json, values, at, back)
     fields = {name.removeprefix(_ATTR): getattr(parsed, name) for name in type(parsed).model_fields}
     return cls(**fields, **given)
 

@@ -69,12 +69,6 @@ def conclusions_table(findings: Findings) -> list[str]:
     ]
 
 
-def read_part(part_dir: Path) -> manifest.PartManifest | None:
-    """A part's ``part.json``, validated, if the part finished (None otherwise)."""
-    meta = manifest.read(part_dir, sections.rerun(part_dir))
-    return meta if meta is not None and meta.status == "finished" else None
-
-
 def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report:
     """Assemble ``report.md`` text from the parts found in ``run_dir``; figures are linked
     relative to the folder ``links`` (default ``run_dir``, where report.md goes)."""
@@ -82,12 +76,13 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
     links = Path(links) if links is not None else run_dir
     if not run_dir.is_dir():
         raise Hw2Error(f"{run_dir} is not a folder; give the {flags(out=True)} folder of hw2 reproduce")
-    metas = {name: meta for name, _, _ in PARTS if (meta := read_part(run_dir / name)) is not None}
+    read = {name: manifest.read(run_dir / name, sections.rerun(run_dir / name)) for name, _, _ in PARTS}
+    metas = {name: meta for name, meta in read.items() if meta is not None and meta.status == "finished"}
     if not metas:
         raise Hw2Error(
             f"{run_dir} holds no finished part (no */part.json); run hw2 reproduce {flags(out=run_dir)} first"
         )
-    report = Report(markdown="", conclusions=decide({n: load_part(n, run_dir / n) for n in metas}))
+    conclusions = decide({n: load_part(n, run_dir / n) for n in metas})
     first = next(iter(metas.values()))
     lines = [
         TITLE,
@@ -99,7 +94,7 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
     profile = PROFILES.get(first.profile)
     if profile is not None and profile.leaves_out:
         lines += [f"This is the **{profile.name} profile**: {profile.leaves_out}", ""]
-    lines += conclusions_table(report.conclusions)
+    lines += conclusions_table(conclusions)
     lines += ["## Parts and times", "", "| part | time (s) | finished |", "|---|---:|---|"]
     for name, title, _ in PARTS:
         meta = metas.get(name)
@@ -110,11 +105,10 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
         )
     lines += [f"| **total** | {sum(m.seconds for m in metas.values()):.1f} | |", ""]
     for name, title, section in PARTS:
-        (report.present if name in metas else report.missing).append(name)
         lines += [
             f"## {title}",
             "",
             *(section(run_dir / name, links) if name in metas else ["_Not run._", ""]),
         ]
-    report.markdown = "\n".join(lines).rstrip() + "\n"
-    return report
+    missing = [name for name, _, _ in PARTS if name not in metas]
+    return Report("\n".join(lines).rstrip() + "\n", list(metas), missing, conclusions)
