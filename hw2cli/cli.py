@@ -8,7 +8,7 @@ import typer
 
 from hw2cli import __version__
 from hw2cli.commands import examples, gpt, grade, graph, padding, probe, report, reproduce, rotation
-from hw2cli.commands._shared import OneLineErrors, PlainUsage, user_errors  # noqa: F401  (user_errors: re-exported)
+from hw2cli.commands._shared import OneLineErrors, PlainUsage
 
 app = typer.Typer(
     name="hw2",

@@ -1,11 +1,7 @@
-"""The CLI side of the options model (hw2cli/common/options.py) and the shared aliases of the
-flags that are no family's options (outputs, ``--quiet``, ``--threads``).
-
-:func:`takes` replaces a command's ``opts`` parameter, in the signature Typer reads, by one
-option per field of the options dataclass (help, range, choices, shown default from its Spec),
-builds the dataclass from what was parsed, and turns an OptionError about a field into a
-message that names its flag: ``@app.command() @user_errors @takes(TrainOptions) def
-gpt_train(opts: TrainOptions, json_path: JsonOut = None) -> None``."""
+"""The CLI side of the options model (hw2cli/common/options.py): :func:`takes` replaces a
+command's ``opts`` parameter by one Typer option per field of the options dataclass, builds the
+dataclass from what was parsed and names flags in its OptionErrors; and the shared aliases of
+the flags that are no family's options (outputs, ``--quiet``, ``--threads``)."""
 
 from __future__ import annotations
 
@@ -23,8 +19,6 @@ import typer
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import OptionError, Spec, default_flag, flag_of, spec_of
-
-# ----------------------------------------------------------------------------- shared aliases
 
 JsonOut = Annotated[
     Path | None,
@@ -52,13 +46,10 @@ Threads = Annotated[
 ]
 
 
-# ----------------------------------------------------------------------------- derivation
-
-
 @functools.cache
-def choice_enum(name: str, choices: tuple[str, ...]) -> type[enum.Enum]:
-    """One str Enum per choice list, so that --help and shell completion list the values."""
-    return enum.Enum(name, {c: c for c in choices}, type=str)  # type: ignore[misc]
+def choice_enum(field: str, choices: tuple[str, ...]) -> type[enum.Enum]:
+    """One str Enum per choice list: --help and shell completion list the values."""
+    return enum.Enum(field.title().replace("_", ""), {c: c for c in choices}, type=str)  # type: ignore[misc]
 
 
 def typer_option(name: str, spec: Spec, annotation: Any) -> Any:
@@ -67,7 +58,7 @@ def typer_option(name: str, spec: Spec, annotation: Any) -> Any:
     optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args
     base = next(a for a in args if a is not type(None)) if optional else annotation
     if spec.choices is not None:
-        base = choice_enum(name.title().replace("_", ""), spec.choices)
+        base = choice_enum(name, spec.choices)
     elif spec.path:
         base = Path
     shown = {"help": spec.help, "show_default": spec.show_default}
@@ -97,7 +88,7 @@ def cli_parameters(cls: type) -> list[inspect.Parameter]:
         if default is dataclasses.MISSING:
             default = inspect.Parameter.empty
         elif spec.choices is not None and default is not None:
-            default = choice_enum(field.name.title().replace("_", ""), spec.choices)(default)
+            default = choice_enum(field.name, spec.choices)(default)
         elif spec.path and default is not None:
             default = Path(default)
         params.append(
@@ -112,8 +103,7 @@ def cli_parameters(cls: type) -> list[inspect.Parameter]:
 
 
 def takes(cls: type, param: str = "opts") -> Callable[[Callable], Callable]:
-    """Decorate a command whose parameter ``param`` is an instance of options dataclass ``cls``
-    (see the module docstring). The command's other parameters keep their own declarations."""
+    """Decorate a command whose parameter ``param`` is an instance of options dataclass ``cls``."""
 
     def decorate(fn: Callable) -> Callable:
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != param]
@@ -144,9 +134,8 @@ def takes(cls: type, param: str = "opts") -> Callable[[Callable], Callable]:
 
 
 def flag_notes(cls: type) -> Callable[[bool], Any]:
-    """The ``progress`` of :func:`hw2cli.commands._runner.run_command` for a library whose notes
-    (an estimate's advice) name options as ``{field}``, like OptionError: Rich bars whose notes
-    name the flags of options dataclass ``cls`` instead."""
+    """``run_command``'s ``progress`` for a library whose notes name options as ``{field}``:
+    Rich bars whose notes name the flags of options dataclass ``cls``."""
     from hw2cli.common.progress import RichReporter
 
     class FlagNotes(RichReporter):

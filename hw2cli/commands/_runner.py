@@ -1,25 +1,14 @@
-"""The one command flow: check outputs -> run -> render -> write (docs/reliability.md).
-
-Every command calls :func:`run_command` with a function that computes its result (one library
-call, given the progress reporter) and the family's render module, whose ``render(result,
-console)`` and ``to_json(result)`` dispatch on the result's type. The flow guarantees:
-
-1. every output path (``--json``, ``--csv``, ``--plot``, ``--npz``, ``report --out`` ...) is
-   checked before any work (:func:`check_outputs`); from there on Ctrl-C raises
-   KeyboardInterrupt, so the command keeps what finished;
-2. torch commands choose their thread count for the command (restored after it), print it
-   after the tables and record it in ``--json``;
-3. Ctrl-C during the work that the library did not catch exits 130 in one line;
-4. the result is rendered, then every output written even when one of them fails: the others
-   are written and one line names what was lost (exit 2; 130 for an interrupted run, whose
-   partial result is written); else ``then(result)`` decides (exit 1 for a wrong matrix, 3
-   for a diverged training ...). ``-`` and ``/dev/stdout`` mean standard output (text outputs
-   only); the tables then go to standard error so that the pipe carries only that output.
-"""
+"""The one command flow (docs/reliability.md): every output path is checked before any work
+(:func:`check_outputs`), from where Ctrl-C keeps what finished; torch commands choose their
+thread count for the command and record it; the result is rendered, then every output is
+written even when one fails (one line names what was lost, exit 2; 130 when interrupted);
+else ``then(result)`` decides the exit code. ``-`` and ``/dev/stdout`` mean standard output
+(text outputs only), the tables then going to standard error."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -38,8 +27,7 @@ from hw2cli.common.options import default_flag
 Output = tuple[Path | None, Callable[[Any, Path], object]]
 #: Outputs that may be standard output (text); the others need a file.
 TEXT_OUTPUTS = ("json", "csv", "out")
-#: Inputs the user names (``inputs=`` label -> what the messages call it) that must exist
-#: before any output is looked at.
+#: Inputs (``inputs=`` label -> their name in messages) that must exist before outputs are checked.
 NAMED_INPUTS = {
     "EDGES": "edge list",
     "--matrix": "matrix",
@@ -64,11 +52,10 @@ def run_command(
     show: dict[str, Any] | None = None,
     then: Callable[[Any], None] | None = None,
 ) -> Any:
-    """Run one command (see the module docstring) and return its result. ``compute(reporter)``
-    does the work, ``view`` is the family's render module; ``outputs``: option name -> (path,
-    writer); ``inputs``/``writes``: what the command reads / the run directories it writes;
-    ``threads``: ``--threads`` (None without torch); ``progress(quiet)`` makes the reporter;
-    ``show``: keyword arguments of ``view.render``."""
+    """Run one command and return its result: ``compute(reporter)`` does the work, ``view`` is
+    the family's render module (``show``: its keyword arguments); ``outputs``: option name ->
+    (path, writer); ``inputs``/``writes``: what it reads / the run directories it writes;
+    ``threads``: ``--threads`` (None without torch); ``progress(quiet)`` makes the reporter."""
     from hw2cli.common.io import write_json
     from hw2cli.common.progress import RichReporter
     from hw2cli.common.threads import using_threads
@@ -88,7 +75,7 @@ def run_command(
             typer.echo("interrupted before a result was ready; nothing was written", err=True)
             raise typer.Exit(130) from None
         view.render(result, None, **(show or {}))
-        jobs = {name: (path, _bind(write, result)) for name, (path, write) in outputs.items()}
+        jobs = {name: (path, functools.partial(write, result)) for name, (path, write) in outputs.items()}
         if choice is not None:  # beside the tables (stderr when --json - holds standard output)
             typer.echo(f"threads: {choice.describe()}")
         if json_path is not None:
@@ -98,10 +85,6 @@ def run_command(
         if then is not None:
             then(result)
     return result
-
-
-def _bind(write: Callable[[Any, Path], object], result: Any) -> Callable[[Path], object]:
-    return lambda path: write(result, path)
 
 
 def _identity(path: Path) -> tuple:
@@ -124,8 +107,7 @@ def check_outputs(
     inputs: dict[str, Path | None] | None = None,
     writes: dict[str, Path | None] | None = None,
 ) -> list[str]:
-    """Fail before any work when an output (option name -> path) cannot be written (a name too
-    long, checked before anything touches the disk; a folder; not creatable), is an input
+    """Fail before any work when an output (option name -> path) cannot be written, is an input
     (``inputs``: label -> file, or folder whose existing files count), lies in a run directory
     being written (``writes``) or is another output's file. Returns those on standard output."""
     from hw2cli.common.inputs import stat_input
@@ -194,12 +176,6 @@ def _check_clashes(
                 )
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
 def write_outputs(
     jobs: dict[str, tuple[Path | None, Callable[[Path], object]]], interrupted: bool, stdout
 ) -> None:
@@ -217,7 +193,9 @@ def write_outputs(
                 write(target)
             written.append(f"{default_flag(name)} {path}")
         except Exception as exc:  # noqa: BLE001 -- any failure of one output must not lose the others
-            lost.append(f"{default_flag(name)} {path} ({_reason(exc)})")
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
+            reason = reason or (str(exc).splitlines() or [type(exc).__name__])[0]
+            lost.append(f"{default_flag(name)} {path} ({reason})")
     if lost:
         kept = f"; written: {', '.join(written)}" if written else ""
         typer.echo(f"error: could not write {', '.join(lost)}{kept}", err=True)

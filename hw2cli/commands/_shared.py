@@ -1,6 +1,5 @@
-"""What every command module shares: one-line errors (hw2's own, Click's usage errors, the
-machine's limits), Ctrl-C from the start of a command's work, and the exit for a conclusion
-that disagrees. The output contract and the command flow are in ``_runner.py``."""
+"""What every command shares: one-line errors (hw2's own, Click's usage errors, the machine's
+limits), Ctrl-C from the start of a command's work, the exit for a disagreeing conclusion."""
 
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ _ARGS = "hw2.args"  # key of Click's shared ctx.meta: the argument list the root
 
 
 def use_threads(requested: int):
-    """Choose (hw2cli/common/threads.py has the rule) and set torch's intra-op thread count for
-    the rest of the process (torchrun's non-reporting ranks); returns the ThreadChoice."""
+    """Choose and set torch's thread count for the rest of the process (torchrun's other ranks)."""
     import torch
 
     from hw2cli.common.threads import choose_threads
@@ -37,7 +35,7 @@ def use_threads(requested: int):
 
 def catch_interrupts() -> None:
     """From here on Ctrl-C raises KeyboardInterrupt (the command keeps its partial result, exit
-    130) instead of ending the process at once (hw2cli/main.py); nothing changes elsewhere."""
+    130) instead of ending the process at once (hw2cli/main.py)."""
     import signal
     import threading
 
@@ -66,8 +64,7 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def say_error(message: str) -> None:
-    """``error: MESSAGE`` on stderr; a stderr that cannot be written (a full disk, closed)
-    loses the line but never changes the exit code."""
+    """``error: MESSAGE`` on stderr; a stderr that cannot be written loses the line, not the exit code."""
     try:
         typer.echo(f"error: {message}", err=True)
     except (OSError, ValueError):
@@ -75,15 +72,13 @@ def say_error(message: str) -> None:
 
 
 def _silence(fd: int) -> None:
-    """Point a broken standard stream at /dev/null, so that the interpreter's last flush at exit
-    does not print "Exception ignored ..." about it."""
+    """Point a broken standard stream at /dev/null: no "Exception ignored ..." at exit."""
     with contextlib.suppress(OSError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
 
 
 def stdout_problem() -> str | None:
-    """Why standard output does not take what is written to it (``> /dev/full``, a file at
-    the size limit), as one line with the fix; None when it does."""
+    """Why standard output takes nothing (``> /dev/full``, a file at the size limit), with the fix."""
     if sys.stdout is None:  # started with standard output closed: nothing goes there
         return None
     import errno
@@ -108,7 +103,7 @@ def stdout_problem() -> str | None:
 
 def environment_message(exc: BaseException) -> str | None:
     """One line with the fix when ``exc`` is the machine's limit (memory, open files, file size,
-    a full disk, a standard output that takes nothing), not hw2's fault; else None."""
+    a full disk, a broken standard output), not hw2's fault; else None."""
     import errno
     import resource
 
@@ -150,8 +145,7 @@ def environment_message(exc: BaseException) -> str | None:
 
 
 class PlainUsage(TyperCommand):
-    """A command whose usage line names a required argument plainly (``EDGES``,
-    ``SUBMISSION...``), not in the braces Typer puts around it (``{EDGES}``)."""
+    """A usage line naming a required argument plainly (``EDGES``), not in Typer's braces."""
 
     def collect_usage_pieces(self, ctx) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
@@ -159,12 +153,10 @@ class PlainUsage(TyperCommand):
 
 
 class OneLineErrors(TyperGroup):
-    """The root group: usage errors (a value out of range, an unknown option ...) are one line
-    ``error: ...`` and exit code 2, like every other bad input, not Click's framed box."""
+    """The root group: usage errors are one line ``error: ...`` and exit 2, not Click's box."""
 
     def parse_args(self, ctx, args):
-        """Keep the arguments Click parses in ``ctx.meta`` (shared with every sub-command's
-        context), for :func:`_usage_message` to quote a refused value as it was given."""
+        """Keep the arguments in ``ctx.meta`` (shared with every sub-command) for :func:`_usage_message`."""
         ctx.meta[_ARGS] = list(args)
         return super().parse_args(ctx, args)
 
@@ -188,8 +180,8 @@ class OneLineErrors(TyperGroup):
 
 
 def _is_a(exc: BaseException, name: str) -> bool:
-    """Whether ``exc`` is a Click exception of class ``name``, by name: Typer raises those of
-    its private copy of Click (0.27 on) or of click (before), neither public API to import."""
+    """Whether ``exc`` is a Click exception of class ``name``, by name: Typer 0.27 on raises
+    those of its private copy of Click, no public API to import."""
     return any(cls.__name__ == name for cls in type(exc).__mro__)
 
 
@@ -248,17 +240,16 @@ def _given_value(param, argv: list[str]) -> str | None:
     return found
 
 
-def _is_number(text: str, whole: bool = False) -> bool:
+def _is_number(text: str, whole: bool) -> bool:
     try:
-        int(text) if whole else float(text)
+        (int if whole else float)(text)
     except ValueError:
         return False
     return True
 
 
 def exit_if_a_conclusion_disagrees(findings: list) -> None:
-    """Exit with DISAGREE_EXIT, naming the conclusions, when one of the report's conclusions
-    disagrees with the run (`hw2 reproduce`, `hw2 report`): a script can tell."""
+    """Exit with DISAGREE_EXIT naming them when conclusions disagree with the run: a script can tell."""
     from hw2cli.report.conclusions import DISAGREE_EXIT, DISAGREES
 
     wrong = [f for f in findings if f.status == DISAGREES]

@@ -1,10 +1,7 @@
-"""The CLI process's surroundings, set up by the entry point (hw2cli/main.py) before any
-command runs (never in a notebook): a deleted working folder is one line (oneMKL would print a
-fatal error while torch loads); an encoding that cannot show '²' or '✓' (``LC_ALL=C``) gets
-plain characters, not a UnicodeEncodeError; an address-space limit (``ulimit -v``) too low
-for torch refuses its first import in one line (near 3 GiB its C++ start-up aborts, which no
-Python code can catch); matplotlib's log messages (a font cache, a read-only HOME) stay quiet:
-hw2's own warnings have one format."""
+"""The CLI process's surroundings, set up by hw2cli/main.py (never in a notebook): a deleted
+working folder in one line (oneMKL would print a fatal error), plain characters where the
+encoding lacks '²' (``LC_ALL=C``), a ``ulimit -v`` too low for torch refused before its C++
+start-up aborts uncatchably, matplotlib's log quiet."""
 
 from __future__ import annotations
 

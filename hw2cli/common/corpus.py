@@ -1,13 +1,6 @@
-"""A training text that needs no download: this project's own prose, the docstrings of the
-hw2cli package as they stood in December 2026, shipped as ``hw2cli/data/corpus.txt`` and read
-through importlib.resources, so it is the same from a wheel as from a clone.
-
-It is English about neural networks and shells, about 140k characters: enough for the quick
-training runs (``--quick``, the quick reproduction, gpu-check's smoke run) to learn something
-measurable offline. It is a frozen file, not read from the sources each time, so that editing
-a docstring never changes what the quick profile trains on. Grimm's fairy tales, the
-homework's corpus, stays the default of the full runs.
-"""
+"""A training text that needs no download: hw2's own docstrings as of December 2026 (about 140k
+characters of English), shipped as ``hw2cli/data/corpus.txt`` for the quick runs. Frozen, so
+that editing a docstring never changes what the quick profile trains on."""
 
 from __future__ import annotations
 

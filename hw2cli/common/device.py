@@ -1,5 +1,4 @@
-"""Device and precision choice shared by the torch commands (imports torch: keep it off
-the CLI's start-up path)."""
+"""Device and precision choice of the torch commands (imports torch)."""
 
 from __future__ import annotations
 
@@ -47,10 +46,9 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory instead of unmapping it: CPU training frees tensors
-    of tens of MB every step, and a fresh ``mmap`` for each costs page faults (about 20% of a
-    Net1 step, docs/benchmarks.md). Process-wide and final: call it in training processes, not
-    on import. False where the C library is not glibc."""
+    """Make glibc's malloc keep freed memory: a fresh ``mmap`` for each step's large tensors costs
+    page faults (about 20% of a Net1 step, docs/benchmarks.md). Process-wide: training processes
+    only. False where the C library is not glibc."""
     import ctypes
     import ctypes.util
 
@@ -64,8 +62,8 @@ def keep_freed_memory() -> bool:
 
 
 def free_memory(device: torch.device) -> int | None:
-    """Bytes this process can still allocate on ``device`` (None: unknown): a GPU's free memory;
-    on the CPU the least of MemAvailable, the cgroup's room and what ``ulimit -v`` leaves."""
+    """Bytes this process can still allocate on ``device`` (None: unknown); on the CPU the least
+    of MemAvailable, the cgroup's room and what ``ulimit -v`` leaves."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     found = []

@@ -1,7 +1,6 @@
-"""The one wall-time estimator of long commands: a cost model in, an announced Estimate out
-(CONTRIBUTING.md shows its use). A command times a little of its work, describes the whole as
-a :class:`Cost` and :func:`announce`s it: noted from ANNOUNCE_ABOVE_S, a warning with how to
-make the work shorter from WARN_ABOVE_S."""
+"""The one wall-time estimator of long commands (CONTRIBUTING.md): time a little of the work,
+describe the whole as a :class:`Cost` and :func:`announce` it: noted from ANNOUNCE_ABOVE_S, a
+warning with how to make the work shorter from WARN_ABOVE_S."""
 
 from __future__ import annotations
 
@@ -28,8 +27,7 @@ def duration(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Cost:
-    """A cost model: ``units`` of work (steps, FLOPs, calls) at ``unit_s`` seconds each, plus
-    ``fixed_s``; ``basis`` says where the numbers come from (shown with the estimate)."""
+    """``units`` of work at ``unit_s`` seconds each, plus ``fixed_s``; ``basis``: where the numbers come from."""
 
     unit_s: float
     units: float = 1.0
@@ -62,7 +60,7 @@ class Estimate:
 
     def on_shared_cpu(self, processes: int, busy: float | None = None) -> Estimate:
         """This estimate of work timed alone, run as ``processes`` single-thread processes beside
-        the other processes' load (``busy`` cores; measured when None and it can matter)."""
+        ``busy`` cores of other work (measured when None and it can matter)."""
         from hw2cli.common.threads import cpu_cores, measure_busy_cores, slowdown
 
         if busy is None:
@@ -79,8 +77,8 @@ class Estimate:
 def announce(
     cost: Cost, what: str, shorter: str = "", reporter=None, *, cpu_processes: int | None = None
 ) -> Estimate:
-    """The Estimate of ``cost`` for ``what``, noted on ``reporter`` (a progress.Reporter) when
-    long enough; ``cpu_processes``: CPU work in that many processes (:meth:`Estimate.on_shared_cpu`)."""
+    """The Estimate of ``cost`` for ``what``, noted on ``reporter`` when long enough;
+    ``cpu_processes``: CPU work in that many processes (:meth:`Estimate.on_shared_cpu`)."""
     found = Estimate(cost.seconds, what, cost.basis, shorter)
     if cpu_processes is not None:
         found = found.on_shared_cpu(cpu_processes)
@@ -92,8 +90,8 @@ def announce(
 def seconds_per_call(
     fn: Callable[[], object], calls: int = 3, warmup: int = 1, sync: Callable | None = None
 ) -> float:
-    """Mean seconds of ``fn()`` over ``calls`` calls after ``warmup`` untimed ones (start-up,
-    compilation); ``sync`` (e.g. ``torch.cuda.synchronize``) waits for a device at both ends."""
+    """Mean seconds of ``fn()`` over ``calls`` calls after ``warmup`` untimed ones; ``sync``
+    (``torch.cuda.synchronize``) waits for a device at both ends."""
     for _ in range(warmup):
         fn()
     if sync is not None:

@@ -1,6 +1,5 @@
-"""The example inputs shipped as package data (``hw2cli/examples``, found with
-``importlib.resources``, so any installed wheel has them): teaching graphs, the homework's
-graphs and hand-computed matrices, a SLURM script. ``hw2 examples DIR`` copies them out."""
+"""The example inputs shipped as package data (``hw2cli/examples``, in any wheel);
+``hw2 examples DIR`` copies them out."""
 
 from __future__ import annotations
 

@@ -9,15 +9,14 @@ from hw2cli.common.io import atomic_path
 
 
 def new_figure(**kwargs):
-    """A ``matplotlib.figure.Figure`` (object API: no pyplot, no backend switch, so a notebook's
-    backend is left alone); ``kwargs`` go to ``Figure`` (figsize, dpi ...)."""
+    """A ``matplotlib.figure.Figure``: no pyplot, so a notebook's backend is left alone."""
     from matplotlib.figure import Figure
 
     return Figure(**kwargs)
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
-    """Write ``fig`` as a PNG to ``path`` atomically (``kwargs`` go to ``Figure.savefig``)."""
+    """Write ``fig`` as a PNG to ``path`` atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", **kwargs)
     return Path(path)

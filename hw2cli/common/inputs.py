@@ -1,6 +1,5 @@
-"""The files a user names as input (edge lists, matrices, feature tables, ``--txt-file``): one
-bound and one set of messages. At most :data:`MAX_INPUT_BYTES` is read (a pipe or
-``/dev/zero`` cannot make hw2 read forever; a 300 MB text would become gigabytes of objects)."""
+"""The files a user names as input: one bound and one set of messages. At most
+:data:`MAX_INPUT_BYTES` is read (``/dev/zero`` cannot make hw2 read forever)."""
 
 from __future__ import annotations
 
@@ -54,8 +53,8 @@ def stat_input(path: str | os.PathLike, what: str) -> os.stat_result:
 
 
 def check_input(path: str | os.PathLike, what: str, pipes: bool = True) -> Path:
-    """Refuse, unread, an input that is missing, a directory, larger than MAX_INPUT_BYTES, or
-    (``pipes`` False: read again on a resume) not a regular file; ``what`` may be a ``{field}``."""
+    """Refuse, unread, an input that is missing, a directory, too large, or (``pipes`` False:
+    read again on a resume) not a regular file; ``what`` may be a ``{field}``."""
     path = Path(path)
     st = stat_input(path, what)
     if stat.S_ISDIR(st.st_mode):

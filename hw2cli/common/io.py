@@ -1,9 +1,7 @@
-"""Atomic, durable file output: a temporary file beside the final one, fsynced, renamed over
-it, the folder fsynced (after a power cut the path holds the old file or the whole new one).
-
-In a folder hw2 fills, a marker (:data:`MARKER`) lists the files hw2 wrote with the size and
-time it left them: such a file may be replaced without ``--force``, any other is the user's
-(:func:`written_by_hw2`; docs/reliability.md, "Run directories")."""
+"""Atomic, durable file output: a temporary file beside the final one, fsynced, renamed over it,
+the folder fsynced (after a power cut the path holds the old file or the whole new one). In a
+folder hw2 fills, a marker (:data:`MARKER`) lists the files hw2 wrote as it left them: only
+those may be replaced without asking (:func:`written_by_hw2`; docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -34,8 +32,8 @@ def is_stdout(path: str | os.PathLike | None) -> bool:
 
 
 def resolve_path(path: str | os.PathLike) -> Path:
-    """``path`` with ``~``, ``..`` and links resolved; one line when it cannot be: a link loop
-    (Python 3.11 raises RuntimeError), a working folder deleted under a relative path."""
+    """``path`` with ``~``, ``..`` and links resolved; one line for a link loop (RuntimeError in
+    Python 3.11) or a deleted working folder."""
     path = Path(path)
     try:
         return path.expanduser().resolve()
@@ -47,8 +45,7 @@ def resolve_path(path: str | os.PathLike) -> Path:
         raise Hw2Error(f"{path} cannot be resolved ({exc.strerror or exc}); give an absolute path") from None
 
 
-def _is_special(path: Path) -> bool:
-    """An existing file that is not a regular file (character device, FIFO, socket)."""
+def _is_special(path: Path) -> bool:  # a device, FIFO or socket
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -57,9 +54,9 @@ def _is_special(path: Path) -> bool:
 
 
 def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, *, follow: bool = True) -> int:
-    """A file descriptor of ``path`` opened with ``flags``, refused in one line unless it is a
-    regular file: opened without blocking (a planted FIFO is refused, not waited on);
-    ``follow=False`` (locks, markers) also refuses a symbolic link (``O_NOFOLLOW``)."""
+    """A file descriptor of ``path``, refused in one line unless it is a regular file: opened
+    without blocking (a planted FIFO is refused, not waited on); ``follow=False`` (locks,
+    markers) also refuses a symbolic link."""
     extra = os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags | extra, 0o644)
@@ -84,11 +81,6 @@ def _not_regular(path: str | os.PathLike, kind: str) -> Hw2Error:
     )
 
 
-def _managed(path: Path) -> bool:
-    """A file hw2 manages: its folder marker, or any file of a folder hw2 marked as its own."""
-    return path.name == MARKER or is_marked(path.parent)
-
-
 def _limits(path: Path) -> tuple[int, int]:
     """NAME_MAX and PATH_MAX (bytes) of the file system ``path`` would be created on."""
     folder = path.parent
@@ -104,8 +96,8 @@ def _limits(path: Path) -> tuple[int, int]:
 
 
 def _temp_affixes(path: Path, name_max: int) -> tuple[str, str]:
-    """mkstemp's prefix and suffix of ``path``'s temporary ``.NAME.XXXXXXXX.tmpSUFFIX`` (the same
-    suffix: matplotlib chooses the format by it), NAME cut to fit ``name_max`` bytes."""
+    """mkstemp's prefix and suffix of ``.NAME.XXXXXXXX.tmpSUFFIX`` (matplotlib chooses the format
+    by the suffix), NAME cut to fit ``name_max`` bytes."""
     suffix = ".tmp" + path.suffix
     room = max(1, name_max - len(os.fsencode(suffix)) - 2 - 8)  # two dots, 8 random characters
     name = os.fsencode(path.name)[:room].decode("utf-8", "ignore") or "x"
@@ -113,8 +105,7 @@ def _temp_affixes(path: Path, name_max: int) -> tuple[str, str]:
 
 
 def check_name_length(path: str | os.PathLike, what: str = "output file") -> None:
-    """Refuse, before anything touches the disk, a path with a part longer than NAME_MAX bytes,
-    or beyond PATH_MAX with hw2's temporary name."""
+    """Refuse a path with a part longer than NAME_MAX, or beyond PATH_MAX with hw2's temporary name."""
     path = Path(path)
     name_max, path_max = _limits(path)
     for part in path.parts:
@@ -136,7 +127,7 @@ def check_name_length(path: str | os.PathLike, what: str = "output file") -> Non
 
 def check_writable(path: str | os.PathLike, what: str = "output file", create: bool = True) -> Path:
     """Fail before any long work if ``path`` cannot be written; ``-``, character devices and
-    FIFOs are accepted (written into, never replaced). ``create``: make missing folders."""
+    FIFOs are written into, never replaced. ``create``: make missing folders."""
     if os.fspath(path) == STDOUT:
         return Path(STDOUT)
     if not os.fspath(path) or os.fspath(path).endswith(os.sep):
@@ -206,14 +197,6 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> 
     return path
 
 
-def fsync_file(path: str | os.PathLike) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_dir(path: str | os.PathLike) -> None:
     """Flush folder ``path``'s entries (renames) to the disk where the file system can."""
     try:
@@ -232,11 +215,10 @@ def fsync_dir(path: str | os.PathLike) -> None:
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``path``, renamed onto it on success (for writers that want a
-    name: matplotlib, safetensors). A device or FIFO the user named is yielded as it is (a
-    rename would replace the node); in a folder hw2 manages, anything but a regular file
-    (a planted link, FIFO or device) is refused."""
+    name). A device or FIFO the user named is yielded as it is; in a folder hw2 manages,
+    anything but a regular file (a planted link, FIFO or device) is refused."""
     path = Path(path)
-    if _managed(path):
+    if path.name == MARKER or is_marked(path.parent):  # a file of a folder hw2 manages
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:
@@ -255,7 +237,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.close(fd)
             tmp_path = Path(tmp)
         yield tmp_path
-        fsync_file(tmp_path)  # the data is on the disk before the rename makes it the file
+        with open(tmp_path, "rb") as written:
+            os.fsync(written.fileno())  # the data is on the disk before the rename makes it the file
         umask = os.umask(0)
         os.umask(umask)
         tmp_path.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
@@ -274,7 +257,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def sigint_deferred() -> Iterator[None]:
     """Hold a Ctrl-C (or a SIGTERM handled as one) until the block ends, then deliver it:
     KeyboardInterrupt could otherwise surface between mkstemp and the ``try`` that removes its
-    file. Only where it raises (Python's handler, main thread); other handlers wait anyway."""
+    file (main thread, Python's handlers only)."""
     from hw2cli.common.signals import as_ctrl_c
 
     raising = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: as_ctrl_c}
@@ -316,8 +299,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON atomically (``-``: standard output); NaN and infinities
-    become null, listed under ``"non_finite"`` (hw2cli.common.jsonsafe)."""
+    """Write ``obj`` as indented JSON atomically (``-``: standard output; hw2cli.common.jsonsafe)."""
     from hw2cli.common.jsonsafe import dumps
 
     return atomic_write_text(path, dumps(obj) + "\n")
@@ -326,8 +308,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 # ----------------------------------------------------------------------------- what hw2 wrote
 
 
-def _stamp(path: Path) -> dict[str, int] | None:
-    """Size and modification time of a regular file (not a link), else None."""
+def _stamp(path: Path) -> dict[str, int] | None:  # a regular file's size and time, else None
     try:
         st = os.lstat(path)
     except OSError:
@@ -373,8 +354,7 @@ def mark(folder: str | os.PathLike, what: str = "folder") -> None:
 
 def claim(folder: str | os.PathLike, names: list[str] | tuple[str, ...], best_effort: bool = False) -> None:
     """Record ``folder``'s files ``names`` as hw2's, as they are now (a name gone is dropped).
-    ``best_effort``: a marker that cannot be written (a full disk) is left as it was; the files
-    then count as the user's, which only costs a ``--force`` later."""
+    ``best_effort``: a marker that cannot be written (a full disk) is left as it was."""
     folder = Path(folder)
     files = _read_marker(folder) or {}
     for name in names:
@@ -395,8 +375,7 @@ def _write_marker(folder: Path, files: dict[str, dict[str, int]]) -> None:
 
 
 def written_by_hw2(folder: str | os.PathLike) -> set[str]:
-    """Names in ``folder`` that hw2 wrote: files its marker lists as they are now, and marked
-    sub-folders."""
+    """Names in ``folder`` that hw2 wrote: files its marker lists as they are now, marked sub-folders."""
     folder = Path(folder)
     files = _read_marker(folder) or {}
     mine = {name for name, stamp in files.items() if _stamp(folder / name) == stamp}

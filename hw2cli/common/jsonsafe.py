@@ -1,7 +1,6 @@
-"""JSON that every reader accepts: ``json.dumps`` writes ``NaN`` and ``Infinity``, which jq,
-browsers and most languages refuse. Non-finite floats become ``null`` and are listed in a
-top-level ``"non_finite"`` list (``{"path": "a.b[3]", "value": "nan"}``), so a reader can tell
-a missing number from a diverged one; ``allow_nan=False`` then makes a slip fail loudly."""
+"""JSON every reader accepts (jq and browsers refuse ``NaN``): non-finite floats become ``null``,
+listed in a top-level ``"non_finite"`` list (``{"path": "a.b[3]", "value": "nan"}``) so that a
+missing number reads apart from a diverged one."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
 """One source of truth for every option: an options dataclass declares each field with
 :func:`option`, whose :class:`Spec` holds the help, the range or choices and the shown default.
-The library validates with it (:func:`check`) and the CLI derives its options from it
-(``hw2cli.commands._options``), so ``--help`` never promises what the library refuses.
-Library errors name the *field* (``OptionError("{dropout} ...")``); the CLI says its flag.
-Flags of several families share one Spec below. No torch, no Typer here."""
+The library validates with it (:func:`check`), the CLI derives its options from it
+(``hw2cli.commands._options``): ``--help`` never promises what the library refuses. Library
+errors name the *field* (``OptionError("{dropout} ...")``), the CLI its flag. No torch here."""
 
 from __future__ import annotations
 
@@ -21,9 +20,9 @@ SEED_MAX = 2**32 - 1  # every generator in use takes it; derived seeds stay exac
 
 @dataclass(frozen=True)
 class Spec:
-    """How one option looks and what it accepts: ``min``/``max`` inclusive, ``choices`` the
-    accepted strings, ``flag`` default ``--field-name``, ``path`` parsed as a path (kept a
-    ``str``), ``argument`` positional, ``cli=False`` for library callers only."""
+    """How one option looks and what it accepts: ``min``/``max`` inclusive, ``flag`` default
+    ``--field-name``, ``path`` parsed as a path (kept a ``str``), ``argument`` positional,
+    ``cli=False`` for library callers only."""
 
     help: str
     min: float | None = None
@@ -41,9 +40,6 @@ class Spec:
         """The same option accepting fewer of its values (one family supports only these)."""
         return dataclasses.replace(self, choices=choices)
 
-    def describe_range(self) -> str | None:
-        return describe_range(self.min, self.max)
-
 
 def _fmt(x: float) -> str:
     return f"{x:,}" if isinstance(x, int) else f"{x:g}"
@@ -59,8 +55,7 @@ def describe_range(low: float | None, high: float | None, fmt: Callable[[float],
 
 
 def option(default: Any = dataclasses.MISSING, spec: Spec | str = "", **changes: Any) -> Any:
-    """A dataclass field carrying its :class:`Spec` (give a Spec, or a help text and its
-    keywords): ``block_size: int = option(128, "Context length.", min=1, max=65536)``."""
+    """A dataclass field carrying its :class:`Spec` (a Spec, or a help text and its keywords)."""
     if isinstance(spec, str):
         spec = Spec(help=spec, **changes)
     elif changes:
@@ -94,18 +89,21 @@ def flag_of(cls_or_obj: Any, name: str) -> str:
 
 class OptionError(Hw2Error):
     """Bad value of options, named ``{field}`` in ``text``: ``str()`` says the field's name, the
-    CLI its flag (:meth:`named`): ``OptionError("{normalized} needs an undirected graph")``."""
+    CLI its flag (:meth:`named`). ``values`` fill the ``{name}``s that are no field, as they are
+    (a path, whatever braces it holds)."""
 
     _FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.fields = self._FIELD.findall(text)
+    def __init__(self, text: str, **values: str) -> None:
+        self.text, self.values = text, values
+        self.fields = [f for f in self._FIELD.findall(text) if f not in values]
         super().__init__(self.named(lambda field: field))
 
     def named(self, name_of: Callable[[str], str]) -> str:
         """The message with every ``{field}`` replaced by ``name_of(field)``."""
-        return self._FIELD.sub(lambda m: name_of(m.group(1)), self.text)
+        return self._FIELD.sub(
+            lambda m: self.values[m[1]] if m[1] in self.values else name_of(m[1]), self.text
+        )
 
 
 def check(opts: Any) -> None:
@@ -125,10 +123,11 @@ def check_value(name: str, spec: Spec, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise OptionError(f"{{{name}}} must be a number, got {value!r}")
+    valid = describe_range(spec.min, spec.max)
     if isinstance(value, float) and not math.isfinite(value):
-        raise OptionError(f"{{{name}}} {value} is not a finite number; use {spec.describe_range()}")
+        raise OptionError(f"{{{name}}} {value} is not a finite number; use {valid}")
     if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-        raise OptionError(f"{{{name}}} {_fmt(value)} is out of range; use {spec.describe_range()}")
+        raise OptionError(f"{{{name}}} {_fmt(value)} is out of range; use {valid}")
 
 
 # ----------------------------------------------------------------------------- shared flags

@@ -1,6 +1,5 @@
-"""The machine's measured matrix-multiply peak, to say how much of it a trainer uses (a fraction
-reads the same on a laptop, a server and a GPU; GFLOP/s do not): the best of a few square
-products on one CPU thread, or on the GPU."""
+"""The machine's measured matrix-multiply peak (one CPU thread, or the GPU): a trainer's share of
+it reads the same on a laptop, a server and a GPU; GFLOP/s do not."""
 
 from __future__ import annotations
 
@@ -12,8 +11,7 @@ PEAK_SIZE = 1024  # n of the n x n x n products: large enough for the kernels' b
 
 
 def matmul_peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 8) -> float:
-    """GFLOP/s of the fastest of ``repeats`` n x n products (after a warm-up) on ``device``,
-    on one thread when it is the CPU."""
+    """GFLOP/s of the fastest of ``repeats`` n x n products (after a warm-up) on ``device``."""
     n = PEAK_SIZE
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=gen).to(device, dtype)

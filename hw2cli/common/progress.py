@@ -1,12 +1,9 @@
-"""Progress that library code reports without printing: a library function takes a
-``reporter`` (default ``Reporter()``, which does nothing); the CLI passes a ``RichReporter``
-(Rich bars on a terminal, silent otherwise or with ``--quiet``)."""
+"""Progress that library code reports without printing: a library function takes a ``reporter``
+(default ``Reporter()``, which does nothing); the CLI passes a ``RichReporter``."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from hw2cli.common.estimate import ANNOUNCE_ABOVE_S, duration  # noqa: F401  (re-exported)
 
 
 class Reporter:
@@ -16,8 +13,7 @@ class Reporter:
         """Open a task named ``key`` with ``total`` steps (None when unknown)."""
 
     def update(self, key: str, advance: float = 0, **fields: Any) -> None:
-        """Move task ``key`` on by ``advance`` steps; ``fields`` may hold ``description``,
-        ``completed``, ``total`` or any value shown in the bar (loss, tokens/s ...)."""
+        """Move task ``key`` on; ``fields``: ``description``, ``completed``, ``total`` or a shown value."""
 
     def finish(self, key: str) -> None:
         """Close task ``key`` (it disappears from the display)."""
@@ -26,21 +22,18 @@ class Reporter:
         """A line worth showing above the bars (e.g. a sample during training)."""
 
     def note(self, message: str) -> None:
-        """A line the user should read even without a terminal (what was chosen and why, the
-        estimated wall time): on stderr unless ``--quiet``."""
+        """A line to read even without a terminal (what was chosen and why): on stderr unless quiet."""
 
 
 def estimate_message(seconds: float, what: str, basis: str, smaller: str = "") -> str | None:
-    """The announcement of an estimated wall time (None when short): the older spelling of
-    ``hw2cli.common.estimate.Estimate(...).message``, kept while families move to ``announce``."""
+    """The older spelling of ``hw2cli.common.estimate.Estimate(...).message``."""
     from hw2cli.common.estimate import Estimate
 
     return Estimate(seconds, what, basis, smaller).message
 
 
 class RichReporter(Reporter):
-    """Rich progress bars on stderr (a context manager around the long work); no bars when
-    ``quiet`` or stderr is not a terminal."""
+    """Rich progress bars on stderr around the long work; none when ``quiet`` or not a terminal."""
 
     def __init__(self, quiet: bool = False, extra_columns: tuple = (), bar_width: int | None = 40) -> None:
         from rich.console import Console

@@ -1,12 +1,8 @@
-"""A ``--json`` result read back into its family's result type: the helpers every render
-module's ``from_json`` is made of, so the result's own dataclass is the one declaration of its
-file (hw2cli.common.schema builds the schema from it). :func:`build` makes the dataclass from
-a JSON object (strict JSON types; keys that are not fields are ignored: files may gain keys);
-:func:`typed`, :func:`within`, :func:`one_of` check one value; :func:`load` reads the file,
-refuses numbers JSON cannot carry (``1e400``), rebuilds the result and refuses a value that
-disagrees with what the rebuilt result gives back (a hand-edited mean or ``ok``). Problems are
-a :class:`ResultError` naming the field (``models.plain.accuracy.0``); :func:`load` adds the
-file and the fix."""
+"""A ``--json`` result read back into its result dataclass, the one declaration of its file
+(hw2cli.common.schema builds the schema from it): :func:`build` makes the dataclass from a JSON
+object, :func:`typed`, :func:`within`, :func:`one_of` check one value, :func:`load` reads the
+file and refuses a value that disagrees with what the rebuilt result gives back (a hand-edited
+mean). A problem is a :class:`ResultError` naming the field (``models.plain.accuracy.0``)."""
 
 from __future__ import annotations
 
@@ -60,20 +56,26 @@ def _adapter(hint: Any) -> TypeAdapter:
     return TypeAdapter(hint)
 
 
-def typed(value: Any, hint: Any, at: str = "") -> Any:
-    """``value`` checked against type ``hint`` (strict JSON types), as pydantic returns it."""
-    check_finite(value, at)
+def _validated(validate: Callable[..., T], value: Any, at: str, back: dict[str, str] | None = None) -> T:
+    """``validate`` of ``value`` as JSON text (strict JSON types); pydantic's first error as a
+    ResultError at its field (``back``: field -> file key)."""
     try:
-        return _adapter(hint).validate_json(json.dumps(value), strict=True)
+        return validate(json.dumps(value), strict=True)
     except ValidationError as exc:
         loc, msg = first_error(exc)
+        loc = ((back or {}).get(loc[0], loc[0]), *loc[1:]) if loc else ()
         raise ResultError(_join(at, *loc), msg) from None
+
+
+def typed(value: Any, hint: Any, at: str = "") -> Any:
+    """``value`` checked against type ``hint``, as pydantic returns it."""
+    check_finite(value, at)
+    return _validated(_adapter(hint).validate_json, value, at)
 
 
 @functools.cache
 def _schema(cls: type, given: frozenset[str]) -> Any:
-    """The schema of dataclass ``cls``'s fields but ``given``, attributes prefixed (a field may
-    be called model_config)."""
+    """The schema of dataclass ``cls``'s fields but ``given`` (files may gain keys)."""
     return from_dataclass(cls, cls.__name__, base=Known, skip=given, prefix=_ATTR)
 
 
@@ -83,19 +85,13 @@ _ATTR = "f_"
 def build(cls: type[T], data: Any, at: str = "", rename: dict[str, str] | None = None, **given: Any) -> T:
     """Dataclass ``cls`` from the JSON object ``data``, each field from the key of its name
     (``rename``: file key -> field) typed by ``cls``'s hints; ``given`` fields are taken as
-    they are (what the caller rebuilt itself, or arrays)."""
-    if not isinstance(data, dict):
-        raise ResultError(at, f"is {_short(data)}, not an object")
+    they are (what the caller rebuilt itself)."""
+    _object(data, at)
     check_finite(data, at)
     rename = rename or {}
     values = {rename.get(k, k): v for k, v in data.items() if rename.get(k, k) not in given}
     back = {field: key for key, field in rename.items()}
-    try:
-        parsed = _schema(cls, frozenset(given)).model_validate_json(json.dumps(values))
-    except ValidationError as exc:
-        loc, msg = first_error(exc)
-        loc = (back.get(loc[0], loc[0]), *loc[1:]) if loc else ()
-        raise ResultError(_join(at, *loc), msg) from None
+    parsed = _validated(_schema(cls, frozenset(given)).model_validate_json, values, at, back)
     fields = {name.removeprefix(_ATTR): getattr(parsed, name) for name in type(parsed).model_fields}
     return cls(**fields, **given)
 
@@ -114,9 +110,13 @@ def one_of(value: Any, choices: Iterable[Any], at: str) -> None:
         raise ResultError(at, f"{_short(value)} is not one of {', '.join(map(str, choices))}")
 
 
-def require(data: dict, key: str, at: str = "") -> Any:
+def _object(data: Any, at: str) -> None:
     if not isinstance(data, dict):
         raise ResultError(at, f"is {_short(data)}, not an object")
+
+
+def require(data: dict, key: str, at: str = "") -> Any:
+    _object(data, at)
     if key not in data:
         raise ResultError(_join(at, key), "field required")
     return data[key]
@@ -124,8 +124,8 @@ def require(data: dict, key: str, at: str = "") -> Any:
 
 def disagreement(written: Any, again: Any, at: str = "") -> str | None:
     """The first field whose value in the file (``written``) differs from the rebuilt result's
-    (``again``), with both values; None when they agree. Only keys on both sides count (the
-    writer adds ``threads``); numbers compare as numbers, floats to 12 digits."""
+    (``again``), with both values; None when they agree. Only keys on both sides count;
+    numbers compare as numbers, floats to 12 digits."""
     if isinstance(written, dict) and isinstance(again, dict):
         for key in written.keys() & again.keys():
             found = disagreement(written[key], again[key], _join(at, key))
@@ -140,13 +140,7 @@ def disagreement(written: Any, again: Any, at: str = "") -> str | None:
             if found is not None:
                 return found
         return None
-    numbers = (int, float)
-    if (
-        isinstance(written, numbers)
-        and isinstance(again, numbers)
-        and not isinstance(written, bool)
-        and not isinstance(again, bool)
-    ):
+    if all(isinstance(x, int | float) and not isinstance(x, bool) for x in (written, again)):
         same = math.isclose(written, again, rel_tol=1e-12, abs_tol=1e-300)
     else:
         same = type(written) is type(again) and written == again
@@ -164,7 +158,7 @@ def load(
 ) -> T:
     """The result in ``--json`` file ``path``, rebuilt by ``from_json`` and checked against
     ``to_json`` (one Hw2Error line naming the file, the field and ``fix``); ``upgrade`` turns
-    an older format into the current one before both."""
+    an older format into the current one first."""
     path = Path(path)
     data = parse_json(path, fix)
     try:

@@ -1,10 +1,8 @@
-"""Run directories (docs/reliability.md, "Run directories"): a new run never destroys an earlier
-one or a user's file (:func:`prepare`, :func:`prepare_folder`), one writer at a time
-(:func:`lock`: a ``flock`` the kernel drops when its holder dies, however it dies), and a
-checkpoint is a set of files committed by one rename of its manifest, every file fsynced
-before it (:func:`commit`), verified by size and sha256 before use (:func:`read_checkpoint`).
-Used by ``gpt train --out/--resume``, ``rotate-eval --save-models/--load-models`` and the
-part folders of ``hw2 reproduce``."""
+"""Run directories (docs/reliability.md): a new run never destroys an earlier one or a user's
+file (:func:`prepare`), one writer at a time (:func:`lock`: a ``flock`` the kernel drops
+however its holder dies), and a checkpoint is a set of files committed by one rename of its
+manifest, every file fsynced before it (:func:`commit`), verified before use
+(:func:`read_checkpoint`)."""
 
 from __future__ import annotations
 
@@ -32,6 +30,7 @@ from hw2cli.common.io import (
     write_json,
     written_by_hw2,
 )
+from hw2cli.common.options import OptionError
 
 LOCK_NAME = ".hw2.lock"
 
@@ -47,15 +46,15 @@ def _internal_base(name: str) -> str | None:
     """The file whose staged copy (``.NAME.next``) or atomic-write temporary ``name`` is."""
     match = _TEMP.match(name)
     if match is not None:
-        base = match.group("base")
-        return _internal_base(base) or base
-    if name.startswith(".") and name.endswith(".next") and len(name) > 6:
-        return name[1:-5]
-    return None
+        return _internal_base(match.group("base")) or match.group("base")
+    return name[1:-5] if name.startswith(".") and name.endswith(".next") and len(name) > 6 else None
 
 
-def _is_internal(name: str) -> bool:  # the lock, the marker, staged and temporary files
-    return name in (LOCK_NAME, MARKER) or _internal_base(name) is not None
+def _entries(path: Path) -> list[str]:
+    """``path``'s files but the lock, the marker, staged and temporary files."""
+    return sorted(
+        e.name for e in path.iterdir() if e.name not in (LOCK_NAME, MARKER) and not _internal_base(e.name)
+    )
 
 
 def _shown(names: list[str]) -> str:
@@ -75,58 +74,42 @@ def prepare(
     files hw2 did not write, then mark it as hw2's. ``leftovers``: files hw2 wrote that a run
     stopped before its first checkpoint may leave (its metrics, its figure), accepted."""
     path = check_writable_dir(Path(path), what)
-    entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
-    mine = written_by_hw2(path)
+    entries, mine = _entries(path), written_by_hw2(path)
     earlier = [n for n in entries if n == manifest or (n in mine and n not in leftovers)]
     foreign = [n for n in entries if n not in mine and n != manifest]
     if earlier and not force:
-        resume = f", continue it with {resume_hint} {path}" if resume_hint else ""
-        raise Hw2Error(
-            f"{what} {path} already holds an earlier run ({_shown(entries)}); choose an empty folder{resume}, "
-            "or add --force to replace it once the new run has a checkpoint"
+        resume = f", continue it with {resume_hint} {{path}}" if resume_hint else ""
+        raise OptionError(
+            f"{what} {{path}} already holds an earlier run ({{names}}); choose an empty folder{resume}, "
+            "or add {force} to replace it once the new run has a checkpoint",
+            path=str(path),
+            names=_shown(entries),
         )
     if foreign and not force:
-        raise Hw2Error(
-            f"{what} {path} holds files hw2 did not write ({_shown(foreign)}); choose an empty folder, "
-            "or add --force to write the run there anyway (files of a run's names are replaced once "
-            "it has a checkpoint, others are kept)"
+        raise OptionError(
+            f"{what} {{path}} holds files hw2 did not write ({{names}}); choose an empty folder, "
+            "or add {force} to write the run there anyway (files of a run's names are replaced once "
+            "it has a checkpoint, others are kept)",
+            path=str(path),
+            names=_shown(foreign),
         )
     mark(path, what)
     return path
 
 
-def prepare_folder(
-    path: str | os.PathLike,
-    *,
-    what: str,
-    force: bool | None = None,
-    replaces: tuple[str, ...] | None = None,
-) -> Path:
-    """Create ``path`` if needed as a folder of outputs and mark it as hw2's; refused unless
-    ``force`` when a file of ``replaces`` (None: any file) exists that hw2 did not write.
-    ``force=None``: the command has no such option."""
+def prepare_folder(path: str | os.PathLike, *, what: str, replaces: tuple[str, ...] | None = None) -> Path:
+    """Create ``path`` if needed as a folder of outputs and mark it as hw2's; refused when a
+    file of ``replaces`` (None: any file) exists that hw2 did not write."""
     path = check_writable_dir(Path(path), what)
-    entries = sorted(e.name for e in path.iterdir() if not _is_internal(e.name))
-    at_stake = entries if replaces is None else [n for n in replaces if n in entries]
-    mine = written_by_hw2(path)
-    foreign = [n for n in at_stake if n not in mine]
-    if foreign and not force:
-        how = "choose another folder or move them away" + (
-            ", or add --force to replace them" if force is False else ""
+    entries, mine = _entries(path), written_by_hw2(path)
+    foreign = [n for n in (entries if replaces is None else replaces) if n in entries and n not in mine]
+    if foreign:
+        raise Hw2Error(
+            f"{what} {path} holds files hw2 did not write ({_shown(foreign)}); "
+            "choose another folder or move them away"
         )
-        raise Hw2Error(f"{what} {path} holds files hw2 did not write ({_shown(foreign)}); {how}")
     mark(path, what)
     return path
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        pass
-    return True
 
 
 @contextmanager
@@ -179,7 +162,13 @@ def lock_holder(path: str | os.PathLike) -> int | None:
         return None
     finally:
         os.close(fd)
-    return pid if _pid_alive(pid) else None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return pid
 
 
 def file_entry(path: Path) -> dict[str, Any]:
@@ -201,9 +190,8 @@ def commit(
     remove: tuple[str, ...] = (),
 ) -> None:
     """Write one checkpoint as a set (the caller holds :func:`lock`): ``files`` maps a name to a
-    writer of the path it is given; ``hashed`` names the files the manifest verifies (default:
-    those written; others are the committed files in place); ``remove``: files of an earlier
-    run that go once this checkpoint is committed."""
+    writer of the path it is given; ``hashed``: the files the manifest verifies (default: those
+    written); ``remove``: files of an earlier run that go once this checkpoint is committed."""
     recover(path, manifest, model, tuple(files))
     for name, write in files.items():
         with atomic_path(path / staged_name(name)) as tmp:
@@ -285,8 +273,7 @@ def read_checkpoint(
 ) -> Checkpoint:
     """The last complete checkpoint of ``path``, verified, without a lock: a committed staged
     manifest wins over the one in place, a staged set without one is ignored with a warning.
-    Every size is checked, the sha256 of the files in ``hashes`` (default: all; loading only
-    the weights need not hash gigabytes of optimizer state)."""
+    Every size is checked, the sha256 of the files in ``hashes`` (default: all)."""
     path = Path(path)
     for _ in range(5):
         before = _stamp(path, manifest)

@@ -1,12 +1,8 @@
-"""The one validation layer of every file hw2 reads back: a run directory's ``config.json``,
-``vocab.json``, ``state.json`` and ``metrics.csv``, a models folder, a part's ``part.json`` and
-(through hw2cli.common.readback) every ``--json`` result. Unknown or missing keys, wrong types,
-out-of-range sizes and tensors of the wrong name or shape are one Hw2Error line naming the
-file and the field; loaders never catch parse errors themselves.
-
-Why pydantic: the schemas read like the files they describe, strict mode refuses ``"3"`` for
-an int, ``extra="forbid"`` unknown keys, and each error carries the field's path. Files hw2
-owns forbid unknown keys (:class:`Strict`); files that may gain keys use :class:`Known`."""
+"""The one validation layer of every file hw2 reads back (run directories, models folders, part
+manifests and, through hw2cli.common.readback, every ``--json`` result): a bad key, type,
+range or tensor shape is one Hw2Error line naming the file and the field. Pydantic because
+the schemas read like the files, strict mode refuses ``"3"`` for an int and each error
+carries the field's path."""
 
 from __future__ import annotations
 
@@ -31,9 +27,8 @@ MAX_FILE_BYTES = 64 << 20  # JSON and CSV files hw2 writes are far smaller
 
 
 class Strict(BaseModel):
-    """A file hw2 owns: every key declared, types exact."""
+    """A file hw2 owns: every key declared, types exact (``model_type`` is a field of ours)."""
 
-    # protected_namespaces: fields such as `model_type` are ours (pydantic < 2.10 warns otherwise)
     model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
 
 
@@ -53,9 +48,7 @@ class FileEntry(Strict):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
-class WrittenFile(Strict):
-    """How hw2 left a file it wrote: a file of another size or time was changed by someone else."""
-
+class WrittenFile(Strict):  # how hw2 left a file it wrote: another size or time is someone else's
     size: Count
     mtime_ns: Count
 
@@ -79,7 +72,7 @@ class ManifestFields(Strict):
 
 
 def first_error(exc: ValidationError) -> tuple[tuple, str]:
-    """Where pydantic's first error is (the field's path) and what it says, as hw2 says it."""
+    """The field's path of pydantic's first error, and what it says, as hw2 says it."""
     err = exc.errors()[0]
     msg = err["msg"].removeprefix("Value error, ")
     return tuple(err["loc"]), msg[0].lower() + msg[1:]
@@ -96,8 +89,7 @@ def _no_constant(name: str) -> Any:
 
 
 def read_text(path: Path, fix: str) -> str:
-    """The UTF-8 text of regular file ``path`` (at most MAX_FILE_BYTES; a planted FIFO or
-    device is refused, never waited on), or one line naming it."""
+    """The UTF-8 text of regular file ``path`` (at most MAX_FILE_BYTES), or one line naming it."""
     try:
         with open(open_regular(path), "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
@@ -177,11 +169,10 @@ def from_dataclass(
     skip: frozenset[str] = frozenset(),
     prefix: str = "",
 ) -> type[BaseModel]:
-    """A schema (``base``, default :class:`Strict`) with the fields (types, defaults) of dataclass
-    ``cls`` but ``skip`` and those outside ``__init__``, so the file's schema follows the
-    dataclass; ``bounds`` adds range constraints, ``legacy`` declares keys older files may hold
-    that the dataclass no longer has. ``prefix`` renames the attributes (a field may be called
-    ``model_config``), each read from the key of its field's name."""
+    """A schema (``base``, default :class:`Strict`) with the init fields of dataclass ``cls`` but
+    ``skip``, so a file's schema follows its dataclass; ``bounds``: range constraints;
+    ``legacy``: keys older files may hold; ``prefix`` renames the attributes (a field may be
+    called ``model_config``), each still read from its field's key."""
     hints = typing.get_type_hints(cls, include_extras=True)  # Annotated types keep their validators
     spec: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -205,9 +196,8 @@ def from_dataclass(
 
 
 def spec_bounds(options: type, **fields: str) -> dict[str, Any]:
-    """Range constraints for :func:`from_dataclass`'s ``bounds`` taken from the Specs of an
-    options dataclass, so a file's limits are the options' own: every field of ``options``
-    with a range, and ``fields`` (file field -> options field) for fields named otherwise."""
+    """:func:`from_dataclass`'s ``bounds`` from the Specs of ``options`` (every field with a range,
+    and ``fields``: file field -> options field), so a file's limits are the options' own."""
     from hw2cli.common.options import specs
 
     ranges = specs(options)

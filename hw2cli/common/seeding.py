@@ -1,11 +1,6 @@
-"""The project's one seeding style, and the process-wide state a library call must leave as it
-found it.
-
-Initial weights are drawn inside ``seeded(seed)`` (torch's global generator, forked and
-restored); every other random stream (batch order, augmentation, sampling) gets its own
-``torch.Generator`` or ``numpy.random.Generator`` seeded from the run's seed. The numbers then
-depend on the seed alone, not on what ran before, and a notebook's own random state is kept.
-"""
+"""The one seeding style: weights drawn inside ``seeded(seed)``, every other stream from its own
+generator seeded from the run's seed, so the numbers depend on the seed alone and a notebook's
+random state (and TF32, thread count: :func:`kept_global_state`) is left as it was."""
 
 from __future__ import annotations
 

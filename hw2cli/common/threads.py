@@ -1,11 +1,7 @@
-"""How many intra-op threads a CPU command uses, and why (no torch import but in
-:func:`using_threads`).
-
-Measured on a 2-core machine (docs/benchmarks.md#threads): idle, two threads train 1.5-1.7x
-faster than one; beside one busy process, two spinning OpenMP threads train at 0.38-0.53x of
-one (each waits for the other, which lost its core). So: one thread per core no other process
-uses when the command starts, at least one; ``--threads N`` or ``OMP_NUM_THREADS`` fix the
-count. Results are bit-identical only at the same count, so every command records it."""
+"""How many intra-op threads a CPU command uses: one per core no other process uses when it
+starts. On 2 cores (docs/benchmarks.md#threads) two threads train 1.5-1.7x faster than one when
+idle, but 0.38-0.53x beside a busy process (each spinning thread waits for the other). Results
+are bit-identical only at the same count, so every command records it."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hw2cli.common.errors import Hw2Error
+from hw2cli.common.options import OptionError
 
 BUSY_THRESHOLD = 0.25  # a core used more than this by other processes is not ours to spin on
 MAX_THREADS = 4096  # the most --threads and OMP_NUM_THREADS may ask for (OpenMP crashes at 100,000)
@@ -37,8 +33,7 @@ class ThreadChoice:
             return f"{n} (auto: {busy} of {self.cores} cores busy)"
         return f"{n} ({self.source})"
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    to_json = asdict
 
 
 def cpu_cores() -> int:
@@ -47,8 +42,7 @@ def cpu_cores() -> int:
 
 
 def slowdown(processes: int, busy: float) -> float:
-    """How much slower than alone ``processes`` CPU-bound processes of one thread each run
-    beside ``busy`` cores' worth of other work: (busy + processes) / cores, at least 1."""
+    """How much slower ``processes`` one-thread processes run beside ``busy`` cores of other work."""
     return max(1.0, (busy + processes) / cpu_cores())
 
 
@@ -87,8 +81,7 @@ def measure_busy_cores(interval: float = 0.25) -> float | None:
 
 
 def omp_threads(environ: dict | None = None) -> int | None:
-    """``OMP_NUM_THREADS``'s count: 1 to MAX_THREADS, or a comma list of them (OpenMP's nested
-    levels: the first counts); None when unset or invalid."""
+    """``OMP_NUM_THREADS``'s count (of a list of nested levels, the first); None when unset or invalid."""
     environ = os.environ if environ is None else environ
     text = environ.get("OMP_NUM_THREADS", "").strip()
     levels = [level.strip() for level in text.split(",")]
@@ -100,8 +93,8 @@ def omp_threads(environ: dict | None = None) -> int | None:
 
 
 def check_environment(environ: dict | None = None) -> str | None:
-    """Before torch loads (CLI only): remove an invalid ``OMP_NUM_THREADS`` (OpenMP would complain,
-    torch fail or start 100,000 threads) and return the warning to print, else None."""
+    """Before torch loads (CLI only): remove an invalid ``OMP_NUM_THREADS`` (torch would fail or
+    start 100,000 threads) and return the warning to print, else None."""
     environ = os.environ if environ is None else environ
     text = environ.get("OMP_NUM_THREADS")
     if text is None or omp_threads(environ) is not None:
@@ -123,8 +116,8 @@ def choose_threads(
     cores = cpu_cores()
     if requested:
         if requested < 1:
-            raise Hw2Error(
-                f"--threads {requested}: use a count of at least 1 (0: decide from the idle cores)"
+            raise OptionError(
+                f"{{threads}} {requested}: use a count of at least 1 (0: decide from the idle cores)"
             )
         return ThreadChoice(requested, cores, "--threads")
     env = omp_threads(environ)
@@ -144,8 +137,7 @@ def choose_threads(
 
 @contextmanager
 def using_threads(requested: int | None) -> Iterator[ThreadChoice]:
-    """Torch's intra-op thread count set to :func:`choose_threads`'s choice for the block, and
-    restored after it (imports torch)."""
+    """Torch's thread count set to :func:`choose_threads`'s choice for the block, then restored."""
     import torch
 
     before = torch.get_num_threads()

@@ -1,10 +1,6 @@
-"""Build one Markdown report from a folder written by `hw2 reproduce`.
-
-The folder holds one sub-folder per finished part (table1, table2, rotation, gpt, graph,
-probes), each with the part's ``--json`` outputs, its figures and ``part.json`` (title,
-profile, device, machine, seconds). Parts that are missing are listed as such; nothing here
-runs an experiment. Figures are linked relative to the folder the report is written to.
-"""
+"""One Markdown report from a `hw2 reproduce` folder: one sub-folder per finished part, with its
+``--json`` outputs, figures and ``part.json``; missing parts are listed as such. Nothing here
+runs an experiment."""
 
 from __future__ import annotations
 
@@ -15,7 +11,6 @@ from pathlib import Path
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report import sections
 from hw2cli.report.conclusions import Findings, decide, load_part
-from hw2cli.report.probes import probes
 from hw2cli.report.sections import md
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.manifest import TITLE
@@ -29,7 +24,7 @@ SECTIONS: dict[str, Callable[[Path, Path], list[str]]] = {
     "rotation": sections.rotation,
     "gpt": sections.gpt,
     "graph": sections.graph,
-    "probes": probes,
+    "probes": sections.probes,
 }
 PARTS = tuple((p.name, p.title, SECTIONS[p.name]) for p in REGISTRY)
 
@@ -74,12 +69,6 @@ def conclusions_table(findings: Findings) -> list[str]:
     ]
 
 
-def read_part(part_dir: Path) -> manifest.PartManifest | None:
-    """A part's ``part.json``, validated, if the part finished (None otherwise)."""
-    meta = manifest.read(part_dir, sections.rerun(part_dir))
-    return meta if meta is not None and meta.status == "finished" else None
-
-
 def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report:
     """Assemble ``report.md`` text from the parts found in ``run_dir``; figures are linked
     relative to the folder ``links`` (default ``run_dir``, where report.md goes)."""
@@ -87,12 +76,13 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
     links = Path(links) if links is not None else run_dir
     if not run_dir.is_dir():
         raise Hw2Error(f"{run_dir} is not a folder; give the {flags(out=True)} folder of hw2 reproduce")
-    metas = {name: meta for name, _, _ in PARTS if (meta := read_part(run_dir / name)) is not None}
+    read = {name: manifest.read(run_dir / name, sections.rerun(run_dir / name)) for name, _, _ in PARTS}
+    metas = {name: meta for name, meta in read.items() if meta is not None and meta.status == "finished"}
     if not metas:
         raise Hw2Error(
             f"{run_dir} holds no finished part (no */part.json); run hw2 reproduce {flags(out=run_dir)} first"
         )
-    report = Report(markdown="", conclusions=decide({n: load_part(n, run_dir / n) for n in metas}))
+    conclusions = decide({n: load_part(n, run_dir / n) for n in metas})
     first = next(iter(metas.values()))
     lines = [
         TITLE,
@@ -104,7 +94,7 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
     profile = PROFILES.get(first.profile)
     if profile is not None and profile.leaves_out:
         lines += [f"This is the **{profile.name} profile**: {profile.leaves_out}", ""]
-    lines += conclusions_table(report.conclusions)
+    lines += conclusions_table(conclusions)
     lines += ["## Parts and times", "", "| part | time (s) | finished |", "|---|---:|---|"]
     for name, title, _ in PARTS:
         meta = metas.get(name)
@@ -115,11 +105,10 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
         )
     lines += [f"| **total** | {sum(m.seconds for m in metas.values()):.1f} | |", ""]
     for name, title, section in PARTS:
-        (report.present if name in metas else report.missing).append(name)
         lines += [
             f"## {title}",
             "",
             *(section(run_dir / name, links) if name in metas else ["_Not run._", ""]),
         ]
-    report.markdown = "\n".join(lines).rstrip() + "\n"
-    return report
+    missing = [name for name, _, _ in PARTS if name not in metas]
+    return Report("\n".join(lines).rstrip() + "\n", list(metas), missing, conclusions)

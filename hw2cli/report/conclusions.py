@@ -1,11 +1,8 @@
-"""The homework report's conclusions as data, each decided by this run's numbers.
-
-Each :class:`Conclusion` is one thing the report concludes, in our own words, the part whose
-result decides it and a predicate over that result, read back through the family's own
-``from_json`` (:func:`load_part`). The thresholds are set from the full-profile runs and are
-explained, number by number, in docs/report.md ("The conclusions"): a quick run agrees when it
-tells the same story, not when it matches the published numbers. No torch here.
-"""
+"""The homework report's conclusions as data, each decided by this run's numbers: one list
+(:data:`CONCLUSIONS`, in the report's order) of claims in our own words, the part whose result
+decides each and its predicate over that result, read back through the family's ``from_json``
+(:func:`load_part`). The thresholds come from the full-profile runs (docs/report.md, "The
+conclusions"): a quick run agrees when it tells the same story. No torch here."""
 
 from __future__ import annotations
 
@@ -24,8 +21,7 @@ AGREES, DISAGREES, UNDECIDED, NOT_RUN = "agrees", "disagrees", "undecided", "not
 #: Exit code of `hw2 reproduce` and `hw2 report` when a conclusion disagrees (docs/report.md).
 DISAGREE_EXIT = 4
 
-# Thresholds (accuracy in %, losses in nats); docs/report.md gives the full-profile numbers
-# behind each.
+# Thresholds (accuracy in %, losses in nats); docs/report.md gives the numbers behind each.
 SHORTCUT_MAX = 5.0  # a padding that reads position: shifted-test mean at most this
 INVARIANT_MIN = 60.0  # a padding that finds the boxes anywhere: shifted-test mean at least this
 SCONV_MAX = 20.0  # sconv's shifted-test mean at most this
@@ -38,24 +34,23 @@ UPRIGHT_GAP_MAX = 15.0  # Figure 2: plain upright minus augmented upright, at mo
 LOSS_RATIO_MAX = 0.6  # Figure 3: best validation loss at most this share of ln(vocabulary)
 WORD_SHARE_MIN = 0.5  # samples: share of sampled words that are words of the training text
 
+#: What a judge returns: agrees (None: the run cannot decide, no contradiction) and the evidence.
+Judged = tuple[bool | None, str]
+
 
 @dataclass(frozen=True)
 class Conclusion:
-    """One conclusion: where the report draws it, our paraphrase, the part that decides it, and
-    ``judge(part result) -> (agrees, evidence)``, the evidence being this run's numbers;
-    ``agrees`` is None when the run could not decide (a probe that says inconclusive at its
-    size), which is no contradiction."""
+    """Where the report draws it, our paraphrase, the part that decides it and its judge."""
 
     source: str
     claim: str
     part: str
-    judge: Callable[[Any], tuple[bool | None, str]]
+    judge: Callable[[Any], Judged]
 
 
 @dataclass
 class Finding:
-    """A conclusion as this run decided it: agrees, disagrees, undecided or not run, with the
-    evidence."""
+    """A conclusion as this run decided it (agrees, disagrees, undecided, not run) and why."""
 
     source: str
     claim: str
@@ -81,22 +76,6 @@ class Findings:
         return f"{n[AGREES]} agree, {n[DISAGREES]} disagree{rest}"
 
 
-# ----------------------------------------------------------------------------- the list
-
-_LIST: list[Conclusion] = []
-
-
-def _concludes(source: str, part: str, claim: str, models: tuple[str, ...] = ()) -> Callable:
-    """Register the decorated judge as conclusion ``claim``, in the report's order (the order of
-    this file); a rotation judge is given the ``models`` it compares (see :func:`_rotation`)."""
-
-    def register(judge: Callable) -> Callable:
-        _LIST.append(Conclusion(source, claim, part, _rotation(judge, *models) if models else judge))
-        return judge
-
-    return register
-
-
 # ----------------------------------------------------------------------------- Tables 1 and 2
 
 
@@ -105,52 +84,27 @@ def _means(result: Any, convs: tuple[str, ...], metric: str) -> dict[str, float]
     return {c: result.summary(c, metric)[0] for c in convs if result.outcomes.get(c)}
 
 
-def _all(r: Any, convs: tuple[str, ...], metric: str, ok: Callable[[float], bool], rule: str):
-    """Every conv type of ``convs`` within the rule; the evidence lists the means. Undecided
-    (None) when one was not trained (an interrupted run) and none of the others breaks the rule."""
-    means = _means(r, convs, metric)
-    missing = [c for c in convs if c not in means]
-    agrees = all(ok(m) for m in means.values()) and (None if missing else True)
-    evidence = ", ".join(f"{c} {m:.1f}%" for c, m in means.items()) + f" ({rule})" if means else f"({rule})"
-    return agrees, evidence + (f"; not trained: {', '.join(missing)}" if missing else "")
+def _padding(convs: tuple[str, ...], metric: str, low=-math.inf, high=math.inf, each="") -> Callable:
+    """The judge of "every conv type of ``convs`` has its mean ``metric`` within ``low`` to
+    ``high``"; the evidence lists the means. Undecided when one was not trained (an interrupted
+    run) and none of the others breaks the rule."""
+    rule = f"({each}at least {low:g}%)" if low > -math.inf else f"({each}at most {high:g}%)"
+
+    def judge(r: Any) -> Judged:
+        means = _means(r, convs, metric)
+        missing = [c for c in convs if c not in means]
+        shown = ", ".join(f"{c} {m:.1f}%" for c, m in means.items())
+        evidence = f"{shown} {rule}" if means else rule
+        agrees = all(low <= m <= high for m in means.values()) and (None if missing else True)
+        return agrees, evidence + (f"; not trained: {', '.join(missing)}" if missing else "")
+
+    return judge
 
 
-@_concludes(
-    "Table 1",
-    "table1",
-    "Valid and reflect padding fail the shifted test: the network finds the boxes by their position.",
-)
-def _test_near_zero(r: Any) -> tuple[bool | None, str]:
-    return _all(
-        r, ("valid", "reflect"), "test_acc", lambda m: m <= SHORTCUT_MAX, f"at most {SHORTCUT_MAX:g}%"
-    )
-
-
-@_concludes(
-    "Table 1", "table1", "Replicate, circular and fconv keep most of their accuracy when the boxes move."
-)
-def _test_high(r: Any) -> tuple[bool | None, str]:
-    convs = ("replicate", "circular", "fconv")
-    return _all(r, convs, "test_acc", lambda m: m >= INVARIANT_MIN, f"at least {INVARIANT_MIN:g}%")
-
-
-@_concludes("Table 1", "table1", "sconv stays low on the shifted test.")
-def _sconv_low(r: Any) -> tuple[bool | None, str]:
-    return _all(r, ("sconv",), "test_acc", lambda m: m <= SCONV_MAX, f"at most {SCONV_MAX:g}%")
-
-
-@_concludes("Table 1", "table1", "Every padding is accurate on the unshifted validation set.")
-def _validation_high(r: Any) -> tuple[bool | None, str]:
-    return _all(r, CONV_TYPES, "val_acc", lambda m: m >= VALIDATION_MIN, f"each at least {VALIDATION_MIN:g}%")
-
-
-@_concludes(
-    "Table 2", "table2", "With Net2 every padding is perfect on validation and fails the shifted test."
-)
-def _net2_fails(r: Any) -> tuple[bool | None, str]:
+def _net2_fails(r: Any) -> Judged:
     val, test = _means(r, CONV_TYPES, "val_acc"), _means(r, CONV_TYPES, "test_acc")
-    ok_val, _ = _all(r, CONV_TYPES, "val_acc", lambda m: m >= NET2_VALIDATION_MIN, "")
-    ok_test, _ = _all(r, CONV_TYPES, "test_acc", lambda m: m <= SHORTCUT_MAX, "")
+    ok_val, _ = _padding(CONV_TYPES, "val_acc", low=NET2_VALIDATION_MIN)(r)
+    ok_test, _ = _padding(CONV_TYPES, "test_acc", high=SHORTCUT_MAX)(r)
     evidence = (
         f"validation {min(val.values(), default=float('nan')):.1f}% or more (at least "
         f"{NET2_VALIDATION_MIN:g}%), shifted test {max(test.values(), default=float('nan')):.1f}% or less "
@@ -162,14 +116,10 @@ def _net2_fails(r: Any) -> tuple[bool | None, str]:
 # ----------------------------------------------------------------------------- Figures 1 and 2
 
 
-def _at(r: Any, model: Any, angle: float) -> float:
-    return 100 * model.accuracy[r.angles.index(angle)]
-
-
-def _rotation(judge: Callable[..., tuple[bool, str]], *names: str) -> Callable[[Any], tuple[bool, str]]:
+def _rotation(judge: Callable[..., Judged], *names: str) -> Callable[[Any], Judged]:
     """``judge(result, *models)``, or disagree when a model or the upright angle was not run."""
 
-    def check(r: Any) -> tuple[bool, str]:
+    def check(r: Any) -> Judged:
         models = [next((m for m in r.models if m.name == n), None) for n in names]
         if None in models or 0 not in r.angles:
             return False, f"needs the {' and '.join(names)} models and the angle 0°"
@@ -178,28 +128,20 @@ def _rotation(judge: Callable[..., tuple[bool, str]], *names: str) -> Callable[[
     return check
 
 
-@_concludes(
-    "Figure 1",
-    "rotation",
-    "Trained upright, the CNN is accurate upright and loses accuracy at other angles.",
-    models=("plain",),
-)
-def _plain_falls(r: Any, plain: Any) -> tuple[bool, str]:
+def _upright(r: Any, model: Any) -> float:
+    return 100 * model.accuracy[r.angles.index(0)]
+
+
+def _plain_falls(r: Any, plain: Any) -> Judged:
     others = [100 * a for angle, a in zip(r.angles, plain.accuracy, strict=True) if angle % 360]
-    upright, mean = _at(r, plain, 0), sum(others) / len(others)
+    upright, mean = _upright(r, plain), sum(others) / len(others)
     return upright - mean >= UPRIGHT_DROP_MIN, (
         f"plain: {upright:.1f}% upright, {mean:.1f}% on average at the other angles "
         f"(a drop of at least {UPRIGHT_DROP_MIN:g} points)"
     )
 
 
-@_concludes(
-    "Figure 2",
-    "rotation",
-    "Trained on rotated images, the CNN's accuracy is about the same at every angle.",
-    models=("augmented",),
-)
-def _augmented_flat(r: Any, aug: Any) -> tuple[bool, str]:
+def _augmented_flat(r: Any, aug: Any) -> Judged:
     accs = [100 * a for a in aug.accuracy]
     return max(accs) - min(accs) <= FLAT_RANGE_MAX, (
         f"augmented: {min(accs):.1f}% to {max(accs):.1f}% over the angles "
@@ -207,13 +149,7 @@ def _augmented_flat(r: Any, aug: Any) -> tuple[bool, str]:
     )
 
 
-@_concludes(
-    "Figure 2",
-    "rotation",
-    "Its average over the angles is well above the upright-trained model's.",
-    models=("plain", "augmented"),
-)
-def _augmented_mean(r: Any, plain: Any, aug: Any) -> tuple[bool, str]:
+def _augmented_mean(r: Any, plain: Any, aug: Any) -> Judged:
     gain = 100 * (aug.mean_accuracy - plain.mean_accuracy)
     return gain >= MEAN_GAIN_MIN, (
         f"mean over the angles: augmented {100 * aug.mean_accuracy:.1f}%, plain {100 * plain.mean_accuracy:.1f}% "
@@ -221,14 +157,8 @@ def _augmented_mean(r: Any, plain: Any, aug: Any) -> tuple[bool, str]:
     )
 
 
-@_concludes(
-    "Figure 2",
-    "rotation",
-    "Upright, it gives up only a little of the upright-trained model's accuracy.",
-    models=("plain", "augmented"),
-)
-def _augmented_upright(r: Any, plain: Any, aug: Any) -> tuple[bool, str]:
-    p, a = _at(r, plain, 0), _at(r, aug, 0)
+def _augmented_upright(r: Any, plain: Any, aug: Any) -> Judged:
+    p, a = _upright(r, plain), _upright(r, aug)
     return p - a <= UPRIGHT_GAP_MAX, (
         f"upright: augmented {a:.1f}%, plain {p:.1f}% (at most {UPRIGHT_GAP_MAX:g} points below)"
     )
@@ -239,8 +169,7 @@ def _augmented_upright(r: Any, plain: Any, aug: Any) -> tuple[bool, str]:
 
 @dataclass
 class GptPart:
-    """The GPT part's results: the training, the samples and the training text's words (None
-    when the text is not on this machine)."""
+    """The training, the samples and the training text's words (None: the text is not here)."""
 
     train: Any
     samples: list[Any]
@@ -252,8 +181,7 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z]+", text.lower())
 
 
-@_concludes("Figure 3", "gpt", "The GPT's loss falls well below that of guessing every character uniformly.")
-def _loss_falls(p: GptPart) -> tuple[bool, str]:
+def _loss_falls(p: GptPart) -> Judged:
     uniform, best = math.log(p.train.vocab_size), p.train.best_val_loss
     if best is None:
         return False, "no validation loss was measured"
@@ -263,8 +191,7 @@ def _loss_falls(p: GptPart) -> tuple[bool, str]:
     )
 
 
-@_concludes("Q2.8", "gpt", "The GPT's sampled texts are made of real words.")
-def _word_like(p: GptPart) -> tuple[bool, str]:
+def _word_like(p: GptPart) -> Judged:
     sampled = [
         w for s in p.samples if s.settings.get("mode") != "greedy" for c in s.completions for w in _words(c)
     ]
@@ -284,7 +211,7 @@ def _word_like(p: GptPart) -> tuple[bool, str]:
 
 @dataclass
 class GraphPart:
-    """The graph part's results: powers and Laplacian per graph, and the check."""
+    """Powers and Laplacian per graph, and the check."""
 
     powers: dict[str, Any]
     laplacians: dict[str, Any]
@@ -306,8 +233,7 @@ def _laplacian_of(a: list[list[float]]) -> list[list[float]]:
     return [[(sum(row) if i == j else 0.0) - v for j, v in enumerate(row)] for i, row in enumerate(a)]
 
 
-@_concludes("Q3.1", "graph", "A's powers count walks, and D and L = D − A follow from A (both graphs).")
-def _matrices_right(g: GraphPart) -> tuple[bool, str]:
+def _matrices_right(g: GraphPart) -> Judged:
     if not g.powers:
         return False, "no graph was computed"
     checked = []
@@ -326,8 +252,7 @@ def _matrices_right(g: GraphPart) -> tuple[bool, str]:
     return not wrong, evidence + (f"; differ: {', '.join(wrong)}" if wrong else ", all equal")
 
 
-@_concludes("Q3.1b", "graph", "The report's A² of the first graph is right.")
-def _published_square_right(g: GraphPart) -> tuple[bool, str]:
+def _published_square_right(g: GraphPart) -> Judged:
     from hw2cli.report.published import GRAPH1_SQUARE
 
     powers = next((p for n, p in g.powers.items() if n.endswith("graph1")), None)
@@ -338,12 +263,7 @@ def _published_square_right(g: GraphPart) -> tuple[bool, str]:
     return same, "the report's A^2 of graph 1 " + ("equals A·A cell by cell" if same else "differs from A·A")
 
 
-@_concludes(
-    "Q3.1c",
-    "graph",
-    "The report's Laplacian of the second graph has wrong cells (row 3), and they are flagged.",
-)
-def _wrong_cells_flagged(g: GraphPart) -> tuple[bool, str]:
+def _wrong_cells_flagged(g: GraphPart) -> Judged:
     c = g.check
     if c is None:
         return False, "no hand-written matrix was checked"
@@ -370,21 +290,15 @@ def _wrong_cells_flagged(g: GraphPart) -> tuple[bool, str]:
 PROBE_CLAIMS = tuple((c.source, p.name, c.start, c.expected, c.paraphrase) for p in PROBES for c in p.claims)
 
 
-def _probe(
-    probe: str, claim_start: str, expected: str | tuple[str, ...]
-) -> Callable[[dict[str, Any]], tuple[bool | None, str]]:
+def _probe(probe: str, claim_start: str, expected: str | tuple[str, ...]) -> Callable[[dict], Judged]:
     """Agrees when the probe reaches its default-size verdict (``expected``; a tuple: the first
-    is the default size's, the others are also accepted); undecided (None) when it says
-    inconclusive where the default size decides; disagrees on any other verdict."""
+    is the default size's, the others are also accepted); undecided when it says inconclusive
+    where the default size decides; disagrees on any other verdict."""
     accepted = (expected,) if isinstance(expected, str) else expected
 
-    def judge(results: dict[str, Any]) -> tuple[bool | None, str]:
-        result = results.get(probe)
-        verdict = (
-            None
-            if result is None
-            else next((v for v in result.verdicts if v.claim.lower().startswith(claim_start.lower())), None)
-        )
+    def judge(results: dict[str, Any]) -> Judged:
+        verdicts = getattr(results.get(probe), "verdicts", ())
+        verdict = next((v for v in verdicts if v.claim.lower().startswith(claim_start.lower())), None)
         if verdict is None:
             return False, f"`{probe}` gave no verdict on this claim"
         evidence = f"{verdict.verdict} (at full size: {accepted[0]})"
@@ -395,8 +309,83 @@ def _probe(
     return judge
 
 
+# ----------------------------------------------------------------------------- the list
+
 CONCLUSIONS: tuple[Conclusion, ...] = (
-    *_LIST,
+    Conclusion(
+        "Table 1",
+        "Valid and reflect padding fail the shifted test: the network finds the boxes by their position.",
+        "table1",
+        _padding(("valid", "reflect"), "test_acc", high=SHORTCUT_MAX),
+    ),
+    Conclusion(
+        "Table 1",
+        "Replicate, circular and fconv keep most of their accuracy when the boxes move.",
+        "table1",
+        _padding(("replicate", "circular", "fconv"), "test_acc", low=INVARIANT_MIN),
+    ),
+    Conclusion(
+        "Table 1",
+        "sconv stays low on the shifted test.",
+        "table1",
+        _padding(("sconv",), "test_acc", high=SCONV_MAX),
+    ),
+    Conclusion(
+        "Table 1",
+        "Every padding is accurate on the unshifted validation set.",
+        "table1",
+        _padding(CONV_TYPES, "val_acc", low=VALIDATION_MIN, each="each "),
+    ),
+    Conclusion(
+        "Table 2",
+        "With Net2 every padding is perfect on validation and fails the shifted test.",
+        "table2",
+        _net2_fails,
+    ),
+    Conclusion(
+        "Figure 1",
+        "Trained upright, the CNN is accurate upright and loses accuracy at other angles.",
+        "rotation",
+        _rotation(_plain_falls, "plain"),
+    ),
+    Conclusion(
+        "Figure 2",
+        "Trained on rotated images, the CNN's accuracy is about the same at every angle.",
+        "rotation",
+        _rotation(_augmented_flat, "augmented"),
+    ),
+    Conclusion(
+        "Figure 2",
+        "Its average over the angles is well above the upright-trained model's.",
+        "rotation",
+        _rotation(_augmented_mean, "plain", "augmented"),
+    ),
+    Conclusion(
+        "Figure 2",
+        "Upright, it gives up only a little of the upright-trained model's accuracy.",
+        "rotation",
+        _rotation(_augmented_upright, "plain", "augmented"),
+    ),
+    Conclusion(
+        "Figure 3",
+        "The GPT's loss falls well below that of guessing every character uniformly.",
+        "gpt",
+        _loss_falls,
+    ),
+    Conclusion("Q2.8", "The GPT's sampled texts are made of real words.", "gpt", _word_like),
+    Conclusion(
+        "Q3.1",
+        "A's powers count walks, and D and L = D − A follow from A (both graphs).",
+        "graph",
+        _matrices_right,
+    ),
+    Conclusion("Q3.1b", "The report's A² of the first graph is right.", "graph", _published_square_right),
+    Conclusion(
+        "Q3.1c",
+        "The report's Laplacian of the second graph has wrong cells (row 3), and they are flagged.",
+        "graph",
+        _wrong_cells_flagged,
+    ),
     *(
         Conclusion(source, claim, "probes", _probe(probe, start, expected))
         for source, probe, start, expected, claim in PROBE_CLAIMS
@@ -408,8 +397,8 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
 
 
 def _gpt_text(part_dir: Path, train: Any) -> Path:
-    """Where the GPT's training text is: the quick corpus beside the run, else the recorded
-    ``txt_file``, else Grimm's fairy tales in the cache."""
+    """The GPT's training text: the quick corpus beside the run, else the recorded ``txt_file``,
+    else Grimm's fairy tales in the cache."""
     from hw2cli.common.cache import cache_dir
     from hw2cli.gpt.data import GRIMM_FILE
     from hw2cli.reproduce.parts import CORPUS

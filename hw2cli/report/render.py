@@ -1,6 +1,5 @@
-"""What `hw2 report` and `hw2 reproduce` print, and their JSON: both end with the homework
-report's conclusions against the run (the reproduction's summary lives here, beside the
-conclusions table, because report/ reads what reproduce/ writes, never the other way round)."""
+"""What `hw2 report` and `hw2 reproduce` print, and their JSON: both end with the conclusions
+table (here, because report/ imports reproduce/, never the other way round)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.table import Table
 
-from hw2cli.common.progress import duration
+from hw2cli.common.estimate import duration
 from hw2cli.report.build import Report
 from hw2cli.report.conclusions import AGREES, DISAGREES, UNDECIDED, Finding, Findings
 from hw2cli.reproduce.run import PartRun, ReproduceResult
@@ -41,8 +40,7 @@ def render(result: Report, console: Console | None = None) -> None:
 
 @render.register
 def _render_reproduce(result: ReproduceResult, console: Console | None = None) -> None:
-    """One row per part (what happened, this run's time), then where the report is or how to
-    go on."""
+    """One row per part, then where the report is or how to go on."""
     console = console or Console()
     console.print(f"profile {result.profile}, device {result.device}, folder {result.out}", highlight=False)
     table = Table()

@@ -1,9 +1,6 @@
-"""One function per part of the report: a part's folder in, Markdown lines out.
-
-Each reads the part's ``--json`` outputs through the family's own ``from_json`` (via
-:func:`read`), so a file is checked by the same types that wrote it; a damaged or hand-edited
-file is one line naming the file and the field.
-"""
+"""One function per part of the report: a part's folder in, Markdown lines out. Each reads the
+part's ``--json`` outputs through the family's own ``from_json`` (:func:`read`): a damaged or
+hand-edited file is one line naming the file and the field."""
 
 from __future__ import annotations
 
@@ -16,16 +13,16 @@ from urllib.parse import quote
 
 from hw2cli.common import schema
 from hw2cli.common.errors import Hw2Error
+from hw2cli.probe.common import INCONCLUSIVE
+from hw2cli.probe.registry import PROBES
 from hw2cli.report.published import CONV_ORDER, PUBLISHED_EPOCHS, PUBLISHED_ROUNDS, TABLES
 
 _ESCAPES = {"<": "&lt;", **{c: "\\" + c for c in "\\`[]|"}}
 
 
 def md(value: Any) -> str:
-    """``value`` (text from a result file: a label, a machine name, a prompt) as inert inline
-    Markdown: one line, with the characters that open HTML, links, code or table cells escaped,
-    so it can neither add a column, a heading or a link nor run a script, in a table cell or a
-    sentence (emphasis characters are left: they cannot reach outside the value's line)."""
+    """Text from a result file as inert inline Markdown: one line, the characters that open HTML,
+    links, code or table cells escaped (emphasis cannot reach outside the value's line)."""
     return "".join(_ESCAPES.get(c, c) for c in " ".join(str(value).split()))
 
 
@@ -37,8 +34,8 @@ def rerun(part_dir: Path) -> str:
 
 
 def read(path: Path, view: ModuleType, expected: type | tuple[type, ...] | None = None) -> Any:
-    """The result in ``path`` (a ``--json`` file of part folder ``path.parent``), read back
-    with the family's render module ``view``; ``expected``: the result type(s) it must be."""
+    """The result in ``--json`` file ``path`` of a part folder, read back with the family's render
+    module ``view``; ``expected``: the result type(s) it must be."""
     from hw2cli.common.readback import load
 
     fix = rerun(path.parent)
@@ -101,10 +98,8 @@ def _num(value: float | None, spec: str) -> str:
 
 
 def padding_table(part_dir: Path, links: Path) -> list[str]:
-    """Tables 1 and 2: per-round validation and test accuracy (%), mean and population std,
-    in the report's layout, beside the report's published mean ± std. The difference is shown
-    only when this run followed the published protocol (same rounds and epochs); otherwise the
-    published numbers are a reference, with a caveat naming both protocols."""
+    """Tables 1 and 2: per-round accuracy (%), mean and population std beside the published mean ±
+    std; the difference only when this run followed the published protocol (rounds, epochs)."""
     from hw2cli.padding import render
     from hw2cli.padding.render import SETS
 
@@ -160,10 +155,6 @@ def padding_table(part_dir: Path, links: Path) -> list[str]:
     return lines
 
 
-def _loss(value: float | None) -> str:
-    return _num(value, ".4f")
-
-
 def gpt(part_dir: Path, links: Path) -> list[str]:
     """Figure 3 and samples: the training summary, the loss curve and the decoded samples."""
     from hw2cli.gpt import render
@@ -189,8 +180,8 @@ def gpt(part_dir: Path, links: Path) -> list[str]:
         "",
         "| steps | final train loss | final val loss | best val loss | tokens/s | time (s) |",
         "|---:|---:|---:|---:|---:|---:|",
-        f"| {train.steps} | {_loss(train.train_loss)} | {_loss(train.val_loss)} | "
-        f"{_loss(train.best_val_loss)} | {train.tokens_per_s or 0:,.0f} | {train.elapsed_s:.1f} |",
+        f"| {train.steps} | {_num(train.train_loss, '.4f')} | {_num(train.val_loss, '.4f')} | "
+        f"{_num(train.best_val_loss, '.4f')} | {train.tokens_per_s or 0:,.0f} | {train.elapsed_s:.1f} |",
         "",
     ]
     lines += figure(part_dir, "run/loss.png", "Training and validation loss against step", links)
@@ -280,3 +271,43 @@ def graph(part_dir: Path, links: Path) -> list[str]:
         lines += [f"- problem: {md(p)}" for p in check.problems]
         lines.append("")
     return lines
+
+
+def probes(part_dir: Path, links: Path) -> list[str]:
+    """The report's answers, measured: claim, measurement and verdict of each probe's
+    ``NAME.json``, then the probes' figures."""
+    from hw2cli.probe import render
+
+    found = {p.name: part_dir / f"{p.name}.json" for p in PROBES if (part_dir / f"{p.name}.json").is_file()}
+    if not found:
+        return ["_No probe results in this folder._", ""]
+    lines = [
+        "Each row is one answer of the written report (Q2.1, Q2.4) turned into a measurement by "
+        "`hw2 probe NAME`; the numbers are this run's.",
+        "",
+        "| question | probe | claim | measurement | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    figures = []
+    for probe in PROBES:
+        name = probe.name
+        if name not in found:
+            continue
+        result = read(found[name], render)
+        holds = render.PROBE_OF[type(result)].name
+        if holds != name:
+            raise Hw2Error(
+                f"{found[name]} holds the result of `hw2 probe {holds}`, not of {name}; {rerun(part_dir)}"
+            )
+        note = " (interrupted)" if result.interrupted else ""
+        for v in result.verdicts:
+            why = f" ({md(v.reason)})" if v.reason and v.verdict == INCONCLUSIVE else ""
+            lines.append(
+                f"| {probe.question} | `{name}`{note} | {md(v.claim)} | {md(v.measurement)} | **{v.verdict}**{why} |"
+            )
+        figures += figure(part_dir, f"{name}.png", f"hw2 probe {name}", links)
+    missing = [p.name for p in PROBES if p.name not in found]
+    lines.append("")
+    if missing:
+        lines += [f"Not run: {', '.join(f'`{m}`' for m in missing)}.", ""]
+    return lines + figures

@@ -80,7 +80,7 @@ def test_a_planted_marker_is_refused_before_any_write(tmp_path, victim, how):
     folder.mkdir()
     plant(folder / io.MARKER, how, victim)
     with pytest.raises(Hw2Error, match=r"\.hw2-files\.json is a (symbolic link|pipe \(FIFO\))"):
-        rundir.prepare_folder(folder, what="output folder", force=True)
+        rundir.prepare_folder(folder, what="output folder")
     with pytest.raises(Hw2Error, match="remove it"):
         io.write_json(folder / "result.json", {"x": 1})
     assert victim.read_text() == PRECIOUS

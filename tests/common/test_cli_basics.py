@@ -49,7 +49,7 @@ def test_user_error_is_one_line_exit_2():
     """A Hw2Error raised in a command becomes `error: ...` on stderr and exit code 2."""
     import typer
 
-    from hw2cli.cli import user_errors
+    from hw2cli.commands._shared import user_errors
     from hw2cli.common.errors import Hw2Error
 
     demo = typer.Typer()

@@ -82,12 +82,12 @@ def test_builtin_corpus_is_offline_prose_and_the_same_every_time(tmp_path):
 
 
 def test_estimates_are_announced_only_when_long_and_warned_about_past_an_hour():
-    from hw2cli.common.progress import duration, estimate_message
+    from hw2cli.common.estimate import Estimate, duration
 
-    assert estimate_message(60, "the run", "a timed warm-up") is None
-    line = estimate_message(600, "the run", "a timed warm-up")
+    assert Estimate(60, "the run", "a timed warm-up").message is None
+    line = Estimate(600, "the run", "a timed warm-up").message
     assert line == "estimated wall time of the run: about 10.0 min (a timed warm-up)"
-    warned = estimate_message(7200, "the run", "a timed warm-up", smaller="use --max-steps 100")
+    warned = Estimate(7200, "the run", "a timed warm-up", shorter="use --max-steps 100").message
     assert warned.startswith("warning: ") and warned.endswith("for a shorter run use --max-steps 100")
     assert [duration(s) for s in (45, 600, 7200, 6 * 86400)] == ["45 s", "10.0 min", "2.0 h", "6.0 days"]
 

@@ -74,11 +74,24 @@ def test_a_users_file_named_like_a_leftover_is_refused_without_force(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "metrics.csv").write_text("my,own\n1,2\n")
-    with pytest.raises(Hw2Error, match=r"holds files hw2 did not write \(metrics.csv\).*--force"):
-        prepare(out)
+    with pytest.raises(Hw2Error, match=r"holds files hw2 did not write \(metrics.csv\).* add force to"):
+        prepare(out)  # the field, which the CLI shows as its flag
     assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"]  # nothing written on refusal
     prepare(out, force=True)
     assert io.is_marked(out) and (out / "metrics.csv").read_text() == "my,own\n1,2\n"
+
+
+def test_a_refusal_names_the_force_field_and_keeps_a_path_with_braces_as_it_is(tmp_path):
+    from hw2cli.common.options import OptionError
+
+    out = tmp_path / "{force}"
+    out.mkdir()
+    (out / "mine.txt").write_text("x")
+    with pytest.raises(OptionError) as info:
+        prepare(out)
+    assert info.value.fields == ["force"] and str(out) in str(info.value)
+    assert f"{out} holds files" in info.value.named(lambda field: "--" + field)
+    assert "or add --force to write the run there" in info.value.named(lambda field: "--" + field)
 
 
 @pytest.mark.kind("folders hw2 did not write")
@@ -154,13 +167,13 @@ def test_prepare_folder_replaces_only_what_hw2_wrote(tmp_path):
     (folder / "a.png").write_text("my picture")
     with pytest.raises(Hw2Error, match=r"holds files hw2 did not write \(a.png\); .*move them away$"):
         rundir.prepare_folder(folder, what="preview folder", replaces=("a.png", "b.png"))
-    with pytest.raises(Hw2Error, match=r"\(a.png, keep.txt\); .*or add --force to replace them"):
-        rundir.prepare_folder(folder, what="part folder", force=False)
+    with pytest.raises(Hw2Error, match=r"\(a.png, keep.txt\); choose another folder or move them away$"):
+        rundir.prepare_folder(folder, what="part folder")
     (folder / "a.png").unlink()
     rundir.prepare_folder(folder, what="preview folder", replaces=("a.png", "b.png"))
     io.atomic_write_text(folder / "a.png", "hw2's picture")
     assert io.written_by_hw2(folder) == {"a.png"}
     rundir.prepare_folder(folder, what="preview folder", replaces=("a.png", "b.png"))  # its own: fine
-    parent = rundir.prepare_folder(tmp_path / "out", what="--out folder", force=False)
-    rundir.prepare_folder(parent / "part", what="part folder", force=False)
+    parent = rundir.prepare_folder(tmp_path / "out", what="--out folder")
+    rundir.prepare_folder(parent / "part", what="part folder")
     assert io.written_by_hw2(parent) == {"part"}  # a sub-folder hw2 marked is hw2's

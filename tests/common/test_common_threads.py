@@ -35,7 +35,7 @@ def test_explicit_counts_win():
     assert (env_choice.threads, env_choice.source) == (1, "OMP_NUM_THREADS")
     assert "OMP_NUM_THREADS" in env_choice.describe()
     assert choose_threads(0, environ={}, busy=0.0).source == "auto"
-    with pytest.raises(Hw2Error, match="--threads -1"):
+    with pytest.raises(Hw2Error, match="^threads -1: use a count of at least 1"):  # the parameter, not a flag
         choose_threads(-1, environ={})
 
 
