@@ -95,7 +95,7 @@ if [ "$smoke" -eq 1 ]; then
             --eval-steps 2 --log-interval 5 --sample-interval 0 --flash-attn)
   rot_opts=(--epochs 1 --mode plain --angles 0,90)
   gen_tokens=16
-  probe_opts=(--quick)
+  probe_opts=(--n 64,128,256)  # three short lengths: the check runs, its timing is for the GPU
 else
   table_opts=(--rounds 10 --epochs 50)
   gpt_opts=(--model-type gpt-mini --block-size 256 --batch-size 64 --dropout 0.2 --lr 1e-3
