@@ -175,7 +175,7 @@ def test_ctrl_c_in_the_gpt_part_after_a_checkpoint_then_the_same_command_continu
     assert "| Figure 3 and samples — character-level micro-GPT |" in (tmp_path / "report.md").read_text()
 
 
-def test_the_estimate_scales_the_record_by_the_parts_finished_here_or_by_the_load(
+def test_the_estimate_shares_the_record_over_the_slots_scaled_by_the_parts_finished_here_or_the_load(
     done, tmp_path, monkeypatch
 ):
     out = tmp_path / "out"
@@ -184,17 +184,47 @@ def test_the_estimate_scales_the_record_by_the_parts_finished_here_or_by_the_loa
     recorded = parts.RECORDED_S[("quick", "cpu")]
     meta["seconds"] = 2 * recorded["graph"]
     (out / "graph" / "part.json").write_text(json.dumps(meta))
-    plans = [run._Plan(p, "run" if p.name in ("table1", "gpt") else "skip") for p in parts.PARTS]
-    seconds, basis = run.estimate(out, "quick", "cpu", plans)
-    assert seconds == pytest.approx(2 * (recorded["table1"] + recorded["gpt"]))
-    assert "times 2.00 as the parts finished here took" in basis
-    plans = [run._Plan(p, "run") for p in parts.PARTS]
-    monkeypatch.setattr(os, "getloadavg", lambda: (5.0, 5.0, 5.0))
     monkeypatch.setattr("hw2cli.common.threads.cpu_cores", lambda: 2)
-    seconds, basis = run.estimate(tmp_path, "full", "cpu", plans)  # nothing finished: the load
-    assert seconds == pytest.approx(3.0 * sum(parts.RECORDED_S[("full", "cpu")].values()))
-    assert "times 3.0 for the load average of 5.0 on 2 cores" in basis
-    assert "no record for rotation, probes, not counted" in basis
+    plans = [run._Plan(p, "run" if p.name in ("table1", "gpt") else "skip") for p in parts.PARTS]
+    found = run.estimate(out, "quick", "cpu", plans)
+    assert run.slots("quick") == 2 and run.slots("full") == 1
+    assert found.seconds == pytest.approx(
+        2 * max((recorded["table1"] + recorded["gpt"]) / 2, recorded["table1"])
+    )
+    assert "times 2.00 as the parts finished here took" in found.basis
+    plans = [run._Plan(p, "run") for p in parts.PARTS]
+    monkeypatch.setattr("hw2cli.common.threads.measure_busy_cores", lambda *a: 1.0)
+    found = run.estimate(tmp_path, "quick", "cpu", plans)  # nothing finished: the load
+    assert found.seconds == pytest.approx(1.5 * sum(recorded.values()) / 2)  # 2 steps beside 1 busy core
+    monkeypatch.setattr("hw2cli.common.threads.measure_busy_cores", lambda *a: 5.0)
+    found = run.estimate(tmp_path, "full", "cpu", plans)  # one step at a time
+    assert found.seconds == pytest.approx(3.0 * sum(parts.RECORDED_S[("full", "cpu")].values()))
+    assert "times 3.0" in found.basis and "no record for rotation, probes, not counted" in found.basis
+
+
+def test_the_next_command_is_the_alone_one_first_then_one_per_part_before_a_second():
+    """What starts next: a command that times itself first and with nothing beside it, a
+    part's commands one after another unless the part says they are independent, and the
+    parts with fewer commands running first."""
+
+    def active(name: str, steps: list[parts.Step], independent: bool = False) -> run._Active:
+        part = parts.Part(name, name, lambda *a: steps, independent=independent)
+        return run._Active(part, Path(name), {}, steps, list(steps), run.PartRun(name, name, "", name))
+
+    a1, a2 = parts.Step("a1", ("x",)), parts.Step("a2", ("x",))
+    timer, p1, p2 = parts.Step("t", ("x",), alone=True), parts.Step("p1", ("x",)), parts.Step("p2", ("x",))
+    seq, ind = active("seq", [a1, a2]), active("ind", [p1, timer, p2], independent=True)
+    assert run._pick([seq, ind], {}) == (ind, timer)  # alone first, whatever the parts' order
+    assert run._pick([seq, ind], {"proc": (ind, timer, 0)}) is None  # nothing beside it
+    assert run._pick([seq, ind], {"proc": (seq, a1, 0)}) is None  # it waits for the running ones
+    ind.waiting.remove(timer)
+    assert run._pick([seq, ind], {}) == (seq, a1)
+    seq.waiting.remove(a1)
+    seq.running = 1
+    assert run._pick([seq, ind], {"proc": (seq, a1, 0)}) == (ind, p1)  # a2 waits for a1
+    ind.running = 1
+    ind.waiting.remove(p1)
+    assert run._pick([seq, ind], {"a": (seq, a1, 0), "b": (ind, p1, 0)}) == (ind, p2)  # independent
 
 
 def test_docs_list_every_part_and_the_command():
