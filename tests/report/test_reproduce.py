@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
+from hw2cli.probe.registry import PROBES
 from hw2cli.reproduce.parts import PART_NAMES, PROFILES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -228,6 +229,12 @@ def test_probes_ran_with_quick_sizes_and_every_verdict_is_in_the_report(quick):
     out, _ = quick
     section = _section((out / "report.md").read_text(), "The report's answers")
     log = (out / "probes" / "log.txt").read_text()
+    # the probes run side by side: each one's output whole, ended by its exit, wall and CPU time
+    blocks = log.split("\n$ hw2 ")[1:]
+    assert sorted(b.split()[1] for b in blocks) == sorted(p.name for p in PROBES)  # each once
+    assert all(
+        re.fullmatch(r"\[exit 0 after [0-9.]+ s, [0-9.]+ s of CPU\]", b.splitlines()[-1]) for b in blocks
+    )
     for name in ("attention-cost", "receptive-field", "softmax-scale", "heads", "positions"):
         assert f"$ hw2 probe {name} --quick " in log  # the quick sizes, never the default ones
         data = json.loads((out / "probes" / f"{name}.json").read_text())
