@@ -28,6 +28,7 @@ profile runs one command at a time: its commands use every core.
 
 from __future__ import annotations
 
+import heapq
 import os
 import shlex
 import shutil
@@ -238,9 +239,9 @@ def _recorded(profile: str, device: str) -> tuple[dict[str, float], str]:
 
 def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> Estimate | None:
     """The wall time of the parts to run: their recorded times (hw2cli.reproduce.parts.
-    RECORDED_S, each the sum of its steps' times) shared over the slots, at least the longest
-    part; scaled by how much slower or faster the parts already finished in ``out`` were than
-    their record or, with none finished, by the other processes' use of the cores."""
+    RECORDED_S, each the sum of its steps' times) laid out over the slots, scaled by how much
+    slower or faster the parts already finished in ``out`` were than their record or, with
+    none finished, by the other processes' use of the cores."""
     recorded, basis = _recorded(profile, device)
     if not recorded:
         return None
@@ -252,15 +253,16 @@ def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> Estima
     scale = statistics.median(ratios) if ratios else 1.0
     if ratios:
         basis += f", times {scale:.2f} as the parts finished here took"
-    n = slots(profile)
     todo = [p.part.name for p in plans if p.action == "run"]
     unknown = [name for name in todo if name not in recorded]
     if unknown:
         basis += f"; no record for {', '.join(unknown)}, not counted"
-    times = [recorded.get(name, 0.0) for name in todo] or [0.0]
+    ends = [0.0] * slots(profile)  # the parts laid out over the slots, the longest first
+    for seconds in sorted((recorded.get(name, 0.0) for name in todo), reverse=True):
+        heapq.heapreplace(ends, ends[0] + seconds)
     shorter = f"use {flags(profile='quick')} or fewer {flags(parts=True)}"
-    found = Estimate(scale * max(sum(times) / n, max(times)), f"the {profile} reproduction", basis, shorter)
-    return found if ratios else found.on_shared_cpu(n)
+    found = Estimate(scale * max(ends), f"the {profile} reproduction", basis, shorter)
+    return found if ratios else found.on_shared_cpu(len(ends))
 
 
 # ----------------------------------------------------------------------------- running
