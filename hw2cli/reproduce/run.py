@@ -369,17 +369,6 @@ def _log_end(active: _Active, step: Step, rc: int, seconds: float, cpu: float) -
         fh.write(f"[exit {rc} after {seconds:.1f} s, {cpu:.1f} s of CPU]\n".encode())
 
 
-def _reap(proc: subprocess.Popen, stop: _Stop) -> tuple[int, float] | None:
-    """The exit code of ``proc`` (killed by signal N: 128 + N, as shells say) and its CPU
-    seconds (user + system, its children included) once it ended, else None."""
-    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-    if pid == 0:
-        return None
-    proc.returncode = rc = os.waitstatus_to_exitcode(status)
-    stop.children.discard(proc)
-    return (128 - rc if rc < 0 else rc), usage.ru_utime + usage.ru_stime
-
-
 def _pick(parts: list[_Active], running: dict) -> tuple[_Active, Step] | None:
     """The next command to start: one that must run alone goes first, once nothing runs, and
     nothing starts beside it; else the first ready one of the parts with the fewest commands
@@ -430,13 +419,15 @@ def _run_parts(
             break
         time.sleep(0.05)
         for proc, (active, step, start) in list(running.items()):
-            ended = _reap(proc, stop)
-            if ended is None:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # its CPU time, children included
+            if pid == 0:
                 continue
             del running[proc]
-            rc, cpu = ended
+            stop.children.discard(proc)
+            proc.returncode = rc = os.waitstatus_to_exitcode(status)
+            rc = 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as shells say
             elapsed = time.monotonic() - start
-            _log_end(active, step, rc, elapsed, cpu)
+            _log_end(active, step, rc, elapsed, usage.ru_utime + usage.ru_stime)
             _finish_step(out, active, step, rc, elapsed, stop, reporter)
             describe()
     for active in parts:
