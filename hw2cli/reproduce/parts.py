@@ -93,7 +93,6 @@ class Part:
     name: str
     title: str  # the report's section heading
     steps: Callable[[Profile, str, Path], list[Step]]  # (profile, device, part folder) -> steps
-    independent: bool = False  # its commands need not wait for each other
 
 
 def write_corpus(folder: Path) -> None:
@@ -199,7 +198,7 @@ PARTS = (
     Part("rotation", "Figures 1 and 2 — accuracy against rotation angle", _rotation),
     Part("gpt", "Figure 3 and samples — character-level micro-GPT", _gpt),
     Part("graph", "Q3.1 — adjacency powers, degree and Laplacian matrices", _graph),
-    Part("probes", "The report's answers, measured", _probes, independent=True),
+    Part("probes", "The report's answers, measured", _probes),
 )
 PART_NAMES = tuple(p.name for p in PARTS)
 

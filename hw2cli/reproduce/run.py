@@ -19,11 +19,10 @@ them at once, a third kills them (their committed files are whole by constructio
 then returns at once, with what finished.
 
 **Side by side.** The quick profile runs every command on one thread (so its numbers do not
-depend on the machine's cores) and :func:`slots` of them at once, the parts recorded as the
-longest first; a part's commands run one after another unless the part says they are
-independent (such a part goes last: its commands fill the cores as the others end). A command
-that times itself (``Step.alone``: attention-cost) runs first, with nothing beside it. The full
-profile runs one command at a time: its commands use every core.
+depend on the machine's cores) and :func:`slots` parts at once, the parts recorded as the
+longest first, each part's commands one after another. A command that times itself
+(``Step.alone``: attention-cost) runs first, with nothing beside it. The full profile runs one
+command at a time: its commands use every core.
 """
 
 from __future__ import annotations
@@ -273,7 +272,7 @@ _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 @dataclass
 class _Active:
     """A part to run: its staged folder, its manifest (``data``), the commands not started
-    yet (``waiting``), how many run now, and this run's record of it."""
+    yet (``waiting``), whether one runs now, and this run's record of it."""
 
     part: Part
     staged: Path
@@ -281,13 +280,8 @@ class _Active:
     steps: list[Step]
     waiting: list[Step]
     run: PartRun
-    running: int = 0
+    running: bool = False
     opened: bool = False  # its folder made hw2's and its set-up run, at its first command
-
-    def ready(self) -> list[Step]:
-        """The commands that may start now: any waiting one of an independent part, else the
-        next once the previous one finished."""
-        return self.waiting if self.part.independent else self.waiting[: 1 - min(self.running, 1)]
 
 
 def _prepare(out: Path, plan: _Plan, opts: ReproduceOptions) -> _Active:
@@ -329,23 +323,14 @@ def _open(active: _Active, reporter: Reporter) -> None:
     active.opened, active.run.status = True, "running"
 
 
-def _output(active: _Active, step: Step) -> Path | None:
-    """Where a command of an independent part writes its output, joined to the part's log
-    once it ended (its commands run side by side); None: straight into the log."""
-    return active.staged / f".{step.name.replace(' ', '-')}.out" if active.part.independent else None
-
-
 def _spawn(active: _Active, step: Step, stop: _Stop) -> subprocess.Popen:
     """Start ``hw2 <step.argv>`` in the part's folder, with the hw2cli it runs importable."""
     root, path = str(Path(hw2cli.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")
     env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-    output = _output(active, step)
-    to = _APPEND if output is None else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    # written as hw2's own file only: a link planted in a kept staged folder is refused
-    with open(open_regular(output or active.staged / "log.txt", to, follow=False), "ab") as fh:
-        if output is None:
-            fh.write(f"\n$ hw2 {shlex.join(step.argv)}\n".encode())
-            fh.flush()
+    # appended to as hw2's own file only: a link planted in a kept staged folder is refused
+    with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
+        fh.write(f"\n$ hw2 {shlex.join(step.argv)}\n".encode())
+        fh.flush()
         proc = subprocess.Popen(
             [sys.executable, "-m", "hw2cli", *step.argv],
             cwd=active.staged,
@@ -360,22 +345,12 @@ def _spawn(active: _Active, step: Step, stop: _Stop) -> subprocess.Popen:
     return proc
 
 
-def _log_end(active: _Active, step: Step, rc: int, seconds: float, cpu: float) -> None:
-    """Append how the command ended to the part's log (after its output, if held back)."""
-    with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
-        if (output := _output(active, step)) is not None:
-            fh.write(f"\n$ hw2 {shlex.join(step.argv)}\n".encode() + output.read_bytes())
-            output.unlink()
-        fh.write(f"[exit {rc} after {seconds:.1f} s, {cpu:.1f} s of CPU]\n".encode())
-
-
 def _pick(parts: list[_Active], running: dict) -> tuple[_Active, Step] | None:
     """The next command to start: one that must run alone goes first, once nothing runs, and
-    nothing starts beside it; else the first ready one of the parts with the fewest commands
-    running (in the parts' order)."""
+    nothing starts beside it; else the next of the first part with none running."""
     if any(step.alone for _, step, _ in running.values()):
         return None
-    ready = [(a, s) for a in sorted(parts, key=lambda a: a.running) for s in a.ready()]
+    ready = [(a, a.waiting[0]) for a in parts if a.waiting and not a.running]
     alone = [r for r in ready if r[1].alone]
     if alone:
         return None if running else alone[0]
@@ -390,8 +365,8 @@ def _run_parts(
     starts nothing new (the commands running beside it finish). This run's record per part."""
     recorded, _ = _recorded(opts.profile, opts.device)
     todo = [p for p in plans if p.action == "run"]
-    if slots(opts.profile) > 1:  # the longest first; independent commands fill the gaps at the end
-        todo.sort(key=lambda p: (p.part.independent, -recorded.get(p.part.name, 0.0)))
+    if slots(opts.profile) > 1:  # the longest first: the short ones fill the gaps at the end
+        todo.sort(key=lambda p: -recorded.get(p.part.name, 0.0))
     parts = [_prepare(out, p, opts) for p in todo]
     for active in parts:
         if not active.waiting:  # nothing left to run (a run cut before its last commit)
@@ -412,7 +387,7 @@ def _run_parts(
             if not active.opened:
                 _open(active, reporter)
             active.waiting.remove(step)
-            active.running += 1
+            active.running = True
             running[_spawn(active, step, stop)] = (active, step, time.monotonic())
             describe()
         if not running:
@@ -427,7 +402,9 @@ def _run_parts(
             proc.returncode = rc = os.waitstatus_to_exitcode(status)
             rc = 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as shells say
             elapsed = time.monotonic() - start
-            _log_end(active, step, rc, elapsed, usage.ru_utime + usage.ru_stime)
+            with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
+                cpu = usage.ru_utime + usage.ru_stime
+                fh.write(f"[exit {rc} after {elapsed:.1f} s, {cpu:.1f} s of CPU]\n".encode())
             _finish_step(out, active, step, rc, elapsed, stop, reporter)
             describe()
     for active in parts:
@@ -440,7 +417,7 @@ def _finish_step(
     out: Path, active: _Active, step: Step, rc: int, elapsed: float, stop: _Stop, reporter
 ) -> None:
     """Record a command that ended; put the part in place once all its steps are done."""
-    active.running -= 1
+    active.running = False
     active.run.seconds += elapsed
     if rc not in step.ok and not stop.count:
         active.run.status, active.run.exit_code, active.run.step = "failed", rc, step.name

@@ -229,9 +229,9 @@ def test_probes_ran_with_quick_sizes_and_every_verdict_is_in_the_report(quick):
     out, _ = quick
     section = _section((out / "report.md").read_text(), "The report's answers")
     log = (out / "probes" / "log.txt").read_text()
-    # the probes run side by side: each one's output whole, ended by its exit, wall and CPU time
+    # every probe once, attention-cost first (alone), each ended by its exit, wall and CPU time
     blocks = log.split("\n$ hw2 ")[1:]
-    assert sorted(b.split()[1] for b in blocks) == sorted(p.name for p in PROBES)  # each once
+    assert [b.split()[1] for b in blocks] == [p.name for p in PROBES]
     assert all(
         re.fullmatch(r"\[exit 0 after [0-9.]+ s, [0-9.]+ s of CPU\]", b.splitlines()[-1]) for b in blocks
     )

@@ -203,29 +203,27 @@ def test_the_estimate_shares_the_record_over_the_slots_scaled_by_the_parts_finis
     assert "times 3.0" in found.basis and "no record for rotation, probes, not counted" in found.basis
 
 
-def test_the_next_command_is_the_alone_one_first_then_one_per_part_before_a_second():
-    """What starts next: a command that times itself first and with nothing beside it, a
-    part's commands one after another unless the part says they are independent, and the
-    parts with fewer commands running first."""
+def test_the_next_command_is_the_alone_one_first_then_the_next_of_a_part_with_none_running():
+    """What starts next: a command that times itself first and with nothing beside it, then a
+    part's commands one after another, the parts in their order."""
 
-    def active(name: str, steps: list[parts.Step], independent: bool = False) -> run._Active:
-        part = parts.Part(name, name, lambda *a: steps, independent=independent)
+    def active(name: str, steps: list[parts.Step]) -> run._Active:
+        part = parts.Part(name, name, lambda *a: steps)
         return run._Active(part, Path(name), {}, steps, list(steps), run.PartRun(name, name, "", name))
 
-    a1, a2 = parts.Step("a1", ("x",)), parts.Step("a2", ("x",))
-    timer, p1, p2 = parts.Step("t", ("x",), alone=True), parts.Step("p1", ("x",)), parts.Step("p2", ("x",))
-    seq, ind = active("seq", [a1, a2]), active("ind", [p1, timer, p2], independent=True)
-    assert run._pick([seq, ind], {}) == (ind, timer)  # alone first, whatever the parts' order
-    assert run._pick([seq, ind], {"proc": (ind, timer, 0)}) is None  # nothing beside it
-    assert run._pick([seq, ind], {"proc": (seq, a1, 0)}) is None  # it waits for the running ones
-    ind.waiting.remove(timer)
-    assert run._pick([seq, ind], {}) == (seq, a1)
-    seq.waiting.remove(a1)
-    seq.running = 1
-    assert run._pick([seq, ind], {"proc": (seq, a1, 0)}) == (ind, p1)  # a2 waits for a1
-    ind.running = 1
-    ind.waiting.remove(p1)
-    assert run._pick([seq, ind], {"a": (seq, a1, 0), "b": (ind, p1, 0)}) == (ind, p2)  # independent
+    a1, a2, b1 = parts.Step("a1", ("x",)), parts.Step("a2", ("x",)), parts.Step("b1", ("x",))
+    timer = parts.Step("t", ("x",), alone=True)
+    a, b = active("a", [a1, a2]), active("b", [timer, b1])
+    assert run._pick([a, b], {}) == (b, timer)  # alone first, whatever the parts' order
+    assert run._pick([a, b], {"proc": (b, timer, 0)}) is None  # nothing beside it
+    assert run._pick([a, b], {"proc": (a, a1, 0)}) is None  # it waits for the running ones
+    b.waiting.remove(timer)
+    assert run._pick([a, b], {}) == (a, a1)
+    a.waiting.remove(a1)
+    a.running = True
+    assert run._pick([a, b], {"proc": (a, a1, 0)}) == (b, b1)  # a2 waits for a1
+    b.waiting.remove(b1)
+    assert run._pick([a, b], {"proc": (a, a1, 0)}) is None
 
 
 def test_docs_list_every_part_and_the_command():
