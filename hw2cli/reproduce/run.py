@@ -27,6 +27,7 @@ command at a time: its commands use every core.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import shlex
@@ -118,10 +119,8 @@ class _Stop:
     def forward(self) -> None:
         """Hand the stop to the running commands, if any."""
         for child in list(self.children) if self.count else ():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGINT if self.count <= 2 else signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 # ----------------------------------------------------------------------------- planning
@@ -380,33 +379,40 @@ def _run_parts(
             names = " · ".join(f"{a.part.name}: {s.name}" for a, s, _ in running.values())
             reporter.update("parts", description=names)
 
-    while True:
-        failed = any(a.run.status == "failed" for a in parts)
-        while not (stop.count or failed) and len(running) < n and (pick := _pick(parts, running)):
-            active, step = pick
-            if not active.opened:
-                _open(active, reporter)
-            active.waiting.remove(step)
-            active.running = True
-            running[_spawn(active, step, stop)] = (active, step, time.monotonic())
-            describe()
-        if not running:
-            break
-        time.sleep(0.05)
-        for proc, (active, step, start) in list(running.items()):
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # its CPU time, children included
-            if pid == 0:
-                continue
-            del running[proc]
-            stop.children.discard(proc)
-            proc.returncode = rc = os.waitstatus_to_exitcode(status)
-            rc = 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as shells say
-            elapsed = time.monotonic() - start
-            with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
-                cpu = usage.ru_utime + usage.ru_stime
-                fh.write(f"[exit {rc} after {elapsed:.1f} s, {cpu:.1f} s of CPU]\n".encode())
-            _finish_step(out, active, step, rc, elapsed, stop, reporter)
-            describe()
+    try:
+        while True:
+            failed = any(a.run.status == "failed" for a in parts)
+            while not (stop.count or failed) and len(running) < n and (pick := _pick(parts, running)):
+                active, step = pick
+                if not active.opened:
+                    _open(active, reporter)
+                active.waiting.remove(step)
+                active.running = True
+                running[_spawn(active, step, stop)] = (active, step, time.monotonic())
+                describe()
+            if not running:
+                break
+            time.sleep(0.05)
+            for proc, (active, step, start) in list(running.items()):
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # its CPU time, children included
+                if pid == 0:
+                    continue
+                del running[proc]
+                stop.children.discard(proc)
+                proc.returncode = rc = os.waitstatus_to_exitcode(status)
+                rc = 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as shells say
+                elapsed = time.monotonic() - start
+                with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
+                    cpu = usage.ru_utime + usage.ru_stime
+                    fh.write(f"[exit {rc} after {elapsed:.1f} s, {cpu:.1f} s of CPU]\n".encode())
+                _finish_step(out, active, step, rc, elapsed, stop, reporter)
+                describe()
+    except BaseException:  # a part that could not open (a full disk): stop the others, as Ctrl-C
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
+            proc.wait()
+        raise
     for active in parts:
         if active.run.status == "running":
             active.run.status, active.run.step = "interrupted", active.waiting[0].name
