@@ -6,6 +6,7 @@ fresh copy of the clone, on the machine as found ("quiet") and beside one CPU-bo
     python benchmarks/doc_times.py --only graph,table1 --repeats 2
     python benchmarks/doc_times.py --only gpt-default --txt ../shared/data/grimms_fairy_tales.txt
     python benchmarks/doc_times.py --only reproduce --keep /tmp/kept   # then /tmp/kept/reproduce/repro
+                                                  # (and each part's and command's time printed)
 
 The jobs are the README's quick-start lines, the default `hw2 gpt train`, the quick
 reproduction and the test suite (the README's test command). Paste the table into
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import shutil
@@ -118,6 +120,18 @@ def run_job(lines: list[str], txt: Path, load: bool, keep: Path | None = None) -
     return seconds
 
 
+def reproduction_times(folder: Path) -> None:
+    """Each part's time as its part.json records it (its commands' times summed: what
+    hw2cli/reproduce/parts.py RECORDED_S holds) and each command's exit, wall and CPU time."""
+    for path in sorted(folder.glob("*/part.json")):
+        meta = json.loads(path.read_text())
+        print(f"  {meta['part']}: {meta['seconds']:.1f} s")
+        log = path.with_name("log.txt").read_text(errors="replace").splitlines()
+        commands = [line for line in log if line.startswith("$ hw2 ")]
+        for command, end in zip(commands, [line for line in log if line.startswith("[exit ")], strict=False):
+            print(f"    {end} {command[:100]}")
+
+
 def fmt(values: list[float]) -> str:
     def one(s: float) -> str:
         return f"{s:.0f} s" if s < 100 else f"{s // 60:.0f}:{s % 60:02.0f}"
@@ -160,6 +174,8 @@ def main() -> None:
                 keep = args.keep / name if args.keep and repeat == 0 and load == "quiet" else None
                 seconds = run_job(lines, txt.resolve(), load == "busy", keep)
                 print(f"{name} ({load}): {'failed' if seconds is None else f'{seconds:.1f} s'}", flush=True)
+                if keep is not None and (keep / "repro").is_dir():
+                    reproduction_times(keep / "repro")
                 if seconds is not None:
                     times[load].append(seconds)
         rows.append((title, times))

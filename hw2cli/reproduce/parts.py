@@ -1,9 +1,9 @@
 """The registry of the reproduction's parts, in the report's order, and its two profiles.
 
-A part is a list of steps run in the part's folder: ``hw2`` commands, whose paths are relative
-to that folder, and small Python steps (the quick corpus). The steps follow from the profile,
-the device and what the folder already holds: a GPT run with a checkpoint continues with
-``gpt train --resume`` instead of starting again. No torch here.
+A part is a list of steps run in the part's folder: small Python steps (the quick corpus),
+which set the part up, then ``hw2`` commands, whose paths are relative to that folder. The
+steps follow from the profile, the device and what the folder already holds: a GPT run with a
+checkpoint continues with ``gpt train --resume`` instead of starting again. No torch here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ class Profile:
     gpt: tuple[str, ...]
     probes: tuple[str, ...]
     builtin_corpus: bool  # train on hw2's own docstrings (offline), else Grimm's fairy tales
+    # Every command on one thread, several at once (hw2cli.reproduce.run): the numbers then do
+    # not depend on the machine's cores. The full profile runs one command at a time on all of
+    # them: its Table 1 workers, GPT and attention timings are the report's, not shared.
+    side_by_side: bool = False
     leaves_out: str = ""  # what the profile does not do that the report did, in one sentence
 
 
@@ -48,6 +52,7 @@ PROFILES = {
         ),
         probes=("--quick",),
         builtin_corpus=True,
+        side_by_side=True,
         leaves_out=(
             "it trains on small offline data for a few minutes, so its numbers are not the report's. "
             "It leaves out CIFAR-10 (8x8 handwritten digits instead, 20 epochs), Grimm's fairy tales "
@@ -73,12 +78,14 @@ PROFILES = {
 class Step:
     """One ``hw2`` command (``argv``) or Python function (``run``, given the part folder);
     ``name`` is unique within its part (part.json lists the steps done), ``ok`` the exit codes
-    that mean the step did what it should."""
+    that mean the step did what it should; an ``alone`` command times itself: nothing runs
+    beside it."""
 
     name: str
     argv: tuple[str, ...] = ()
     run: Callable[[Path], None] | None = None
     ok: tuple[int, ...] = (0,)
+    alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,11 @@ def write_corpus(folder: Path) -> None:
     )
 
 
+def _one(profile: Profile, flag: str) -> tuple[str, ...]:
+    """``flag 1`` (one thread, one worker) where the profile runs commands side by side."""
+    return (flag, "1") if profile.side_by_side else ()
+
+
 def _corpus(profile: Profile) -> tuple[list[Step], tuple[str, ...]]:
     """The Python step writing the quick corpus and the option naming it (none in full)."""
     if not profile.builtin_corpus:
@@ -110,14 +122,9 @@ def _corpus(profile: Profile) -> tuple[list[Step], tuple[str, ...]]:
 
 def _table(net: str, part: str) -> Callable[[Profile, str, Path], list[Step]]:
     def steps(profile: Profile, device: str, folder: Path) -> list[Step]:
+        argv = ("padding-bench", "--net", net, *getattr(profile, part), *_one(profile, "--workers"))
         outputs = ("--json", "result.json", "--csv", "result.csv", "--plot", "table.png")
-        sizes = getattr(profile, part)
-        return [
-            Step(
-                "padding-bench",
-                ("padding-bench", "--net", net, *sizes, "--device", device, "--quiet", *outputs),
-            )
-        ]
+        return [Step("padding-bench", (*argv, "--device", device, "--quiet", *outputs))]
 
     return steps
 
@@ -125,7 +132,7 @@ def _table(net: str, part: str) -> Callable[[Profile, str, Path], list[Step]]:
 def _rotation(profile: Profile, device: str, folder: Path) -> list[Step]:
     again = ("--force",) if (folder / "models").exists() else ()  # models of a cut attempt
     outputs = "--json result.json --plot rotation.png --preview preview.png --save-models models".split()
-    mode = ("--mode", "both", "--device", device, "--quiet")
+    mode = ("--mode", "both", *_one(profile, "--threads"), "--device", device, "--quiet")
     return [Step("rotate-eval", ("rotate-eval", *profile.rotation, *mode, *outputs, *again))]
 
 
@@ -137,7 +144,8 @@ def _has_checkpoint(run: Path) -> bool:
 
 def _gpt(profile: Profile, device: str, folder: Path) -> list[Step]:
     steps, corpus = _corpus(profile)
-    outputs = ("--device", device, "--quiet", "--json", "train.json")
+    threads = _one(profile, "--threads")
+    outputs = (*threads, "--device", device, "--quiet", "--json", "train.json")
     if _has_checkpoint(folder / "run"):  # an interrupted attempt: continue from its checkpoint
         train = ("gpt", "train", "--resume", "run", *outputs)
     else:  # a cut attempt may have left the run's metrics before its first checkpoint
@@ -151,7 +159,7 @@ def _gpt(profile: Profile, device: str, folder: Path) -> list[Step]:
     )
     for i, decoding in enumerate(decodings):
         argv = ("gpt", "generate", "run", "--prompt", "The ", "--num-samples", "2", "--max-new-tokens", "120")
-        argv += ("--seed", "0", *decoding, "--device", device, "--json", f"samples_{i}.json")
+        argv += ("--seed", "0", *decoding, *threads, "--device", device, "--json", f"samples_{i}.json")
         steps.append(Step(f"gpt generate {i}", argv))
     return steps
 
@@ -176,12 +184,11 @@ def _probes(profile: Profile, device: str, folder: Path) -> list[Step]:
 
     steps, corpus = _corpus(profile)
     for p in PROBES:
-        # quick: one thread, where a second costs CPU time for little gain (gpt-nano at batch
-        # 16), and the numbers then do not depend on how many cores are free
-        threads = ("--threads", "1") if p.threads and profile.name == "quick" else ()
+        threads = _one(profile, "--threads") if p.threads else ()
         argv = ("probe", p.name, *profile.probes, *threads, *(corpus if p.trains else ()), "--device", device)
         outputs = ("--quiet", "--json", f"{p.name}.json", "--plot", f"{p.name}.png")
-        steps.append(Step(f"probe {p.name}", (*argv, *outputs)))
+        # a probe without --threads times itself on one thread (attention-cost): alone
+        steps.append(Step(f"probe {p.name}", (*argv, *outputs), alone=not p.threads))
     return steps
 
 
@@ -195,27 +202,23 @@ PARTS = (
 )
 PART_NAMES = tuple(p.name for p in PARTS)
 
-#: Wall time (s) of each part as recorded, per (profile, device kind), to estimate a run before
-#: it starts. quick/cpu: the parts of docs/reproduce-quick, timed by benchmarks/doc_times.py on a
-#: quiet 2-core CPU (AMD EPYC, AVX2); full/cpu:
+#: Time (s) of each part's steps, summed, as recorded per (profile, device kind) on a 2-core CPU
+#: or an H100/H200, to estimate a run before it starts. quick/cpu: the parts of a quick run side
+#: by side on a 2-core AMD EPYC (AVX2) at load 1-2, 4:07 in all (benchmarks/doc_times.py prints
+#: them from its kept run); full/cpu:
 #: Table 1 after the CPU work of docs/benchmarks.md (29.7 min), Table 2 taken as long, the graphs
 #: from docs/reproduce-full, the GPT from gpt-mini's 12,654 steps at about 40 s each on that CPU;
 #: full/cuda: the full Table 1 on an H100/H200 (56 s). Parts without a record are left out of the
 #: estimate and named.
 RECORDED_S: dict[tuple[str, str], dict[str, float]] = {
     ("quick", "cpu"): {
-        "table1": 72.0,
-        "table2": 32.0,
-        "rotation": 56.0,
-        "gpt": 50.0,
+        "table1": 123.0,
+        "table2": 43.0,
+        "rotation": 78.0,
+        "gpt": 48.0,
         "graph": 5.0,
-        "probes": 146.0,
+        "probes": 141.0,
     },
     ("full", "cpu"): {"table1": 1782.0, "table2": 1782.0, "gpt": 12654 * 40.0, "graph": 6.8},
     ("full", "cuda"): {"table1": 56.0, "table2": 56.0},
-}
-RECORDED_BASIS = {
-    ("quick", "cpu"): "from the part times recorded on a 2-core CPU",
-    ("full", "cpu"): "from the part times recorded on a 2-core CPU",
-    ("full", "cuda"): "from the table times recorded on an H100/H200",
 }

@@ -1,5 +1,5 @@
 """`hw2 reproduce` as a library call: run the selected parts, each ``hw2`` command in its own
-process, then write ``report.md``.
+process, several at once in the quick profile, then write ``report.md``.
 
 **Folders.** A part works in ``DIR/.<part>.next`` (hw2cli.common.rundir.staged_name), whose
 ``part.json`` is committed after every step; once finished, the staged folder replaces
@@ -10,17 +10,25 @@ call continues: the steps done are skipped, and a GPT run with a checkpoint resu
 as is a ``DIR/report.md`` that hw2 did not write. One writer at a time holds DIR's lock.
 
 **Processes.** Each command runs as ``python -m hw2cli`` in its own process group, its output
-appended to the part's ``log.txt``. Why not in-process: a part's memory (CIFAR-10, a GPT, the
-padding workers) is returned when its process ends, and a crash, a kill for memory or a
-library's own signal handling stays in that process: the finished parts and this run's
-bookkeeping survive it. Ctrl-C (SIGINT, or SIGTERM) is caught here and handed to the running
-command, which stops between steps and keeps its checkpoint; a second one stops it at once, a
-third kills it (its committed files are whole by construction). The run then returns at once,
-with what finished.
+appended to the part's ``log.txt`` with its wall and CPU time. Why not in-process: a part's
+memory (CIFAR-10, a GPT, the padding workers) is returned when its process ends, and a crash, a
+kill for memory or a library's own signal handling stays in that process: the finished parts
+and this run's bookkeeping survive it. Ctrl-C (SIGINT, or SIGTERM) is caught here and handed to
+the running commands, which stop between steps and keep their checkpoints; a second one stops
+them at once, a third kills them (their committed files are whole by construction). The run
+then returns at once, with what finished.
+
+**Side by side.** The quick profile runs every command on one thread (so its numbers do not
+depend on the machine's cores) and :func:`slots` parts at once, the parts recorded as the
+longest first, each part's commands one after another. A command that times itself
+(``Step.alone``: attention-cost) runs first, with nothing beside it. The full profile runs one
+command at a time: its commands use every core.
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import os
 import shlex
 import shutil
@@ -37,14 +45,15 @@ from typing import Any
 
 import hw2cli
 from hw2cli.common.errors import Hw2Error
+from hw2cli.common.estimate import Estimate
 from hw2cli.common.io import atomic_write_text, check_writable_dir, fsync_dir, open_regular
-from hw2cli.common.progress import Reporter, estimate_message
+from hw2cli.common.progress import Reporter
 from hw2cli.common.rundir import lock, staged_name
 from hw2cli.common.signals import note_terminated
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.manifest import REPORT, TITLE
 from hw2cli.reproduce.options import ReproduceOptions, flags
-from hw2cli.reproduce.parts import PARTS, PROFILES, RECORDED_BASIS, RECORDED_S, Part, Step
+from hw2cli.reproduce.parts import PARTS, PROFILES, RECORDED_S, Part, Step
 
 
 @dataclass
@@ -81,13 +90,13 @@ class ReproduceResult:
 
 class _Stop:
     """SIGINT/SIGTERM handlers for the run: the first two signals are handed to the running
-    command as SIGINT (its process group, as a terminal's Ctrl-C would be: the first stops it
-    between steps, the second at once), a third kills it; the run stops before its next step.
+    commands as SIGINT (their process groups, as a terminal's Ctrl-C would be: the first stops
+    them between steps, the second at once), a third kills them; no step starts after the first.
     Installed only in the main thread (where Python delivers signals)."""
 
     def __init__(self) -> None:
         self.count = 0
-        self.child: subprocess.Popen | None = None
+        self.children: set[subprocess.Popen] = set()  # started and not reaped yet
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Stop:
@@ -108,13 +117,10 @@ class _Stop:
         self.forward()
 
     def forward(self) -> None:
-        """Hand the stop to the running command, if any."""
-        child = self.child
-        if child is not None and child.poll() is None and self.count:
-            try:
+        """Hand the stop to the running commands, if any."""
+        for child in list(self.children) if self.count else ():
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGINT if self.count <= 2 else signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 # ----------------------------------------------------------------------------- planning
@@ -213,27 +219,28 @@ def _cuda_present() -> bool:
     return gpus.is_dir() and any(gpus.iterdir())
 
 
-def _load_factor() -> tuple[float, str]:
-    """How much slower than alone the commands will run beside the work the machine already
-    does: (1-minute load average + 1) / cores, at least 1 (POSIX; else 1)."""
-    from hw2cli.common.threads import cpu_cores, slowdown
+def slots(profile: str) -> int:
+    """How many steps run at once: one per core, at most 4, where the profile runs its commands
+    side by side on one thread each (beyond 4 the longest part, Table 1, bounds the run);
+    else one."""
+    from hw2cli.common.threads import cpu_cores
 
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 1.0, ""
-    factor = slowdown(1, load)
-    why = f", times {factor:.1f} for the load average of {load:.1f} on {cpu_cores()} cores"
-    return factor, why if factor > 1 else ""
+    return min(cpu_cores(), 4) if PROFILES[profile].side_by_side else 1
 
 
-def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> tuple[float, str] | None:
-    """Seconds the parts to run will take and where the number comes from: the recorded part
-    times of this profile and device kind (hw2cli.reproduce.parts.RECORDED_S), scaled by how
-    much slower or faster the parts already finished in ``out`` were than their record, or,
-    with none finished, by the machine's load."""
+def _recorded(profile: str, device: str) -> tuple[dict[str, float], str]:
+    """The recorded part times for this device kind, and where they come from."""
     kind = "cuda" if device == "cuda" or (device == "auto" and _cuda_present()) else "cpu"
-    recorded = RECORDED_S.get((profile, kind), {})
+    on = "an H100/H200" if kind == "cuda" else "a 2-core CPU"
+    return RECORDED_S.get((profile, kind), {}), f"from the part times recorded on {on}"
+
+
+def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> Estimate | None:
+    """The wall time of the parts to run: their recorded times (hw2cli.reproduce.parts.
+    RECORDED_S, each the sum of its steps' times) laid out over the slots, scaled by how much
+    slower or faster the parts already finished in ``out`` were than their record or, with
+    none finished, by the other processes' use of the cores."""
+    recorded, basis = _recorded(profile, device)
     if not recorded:
         return None
     ratios = []
@@ -241,103 +248,206 @@ def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> tuple[
         meta = manifest.read(out / name, "") if (out / name / manifest.MANIFEST).is_file() else None
         if meta is not None and meta.status == "finished" and meta.profile == profile and meta.seconds > 0:
             ratios.append(meta.seconds / seconds)
-    basis = RECORDED_BASIS[(profile, kind)]
+    scale = statistics.median(ratios) if ratios else 1.0
     if ratios:
-        scale = statistics.median(ratios)
         basis += f", times {scale:.2f} as the parts finished here took"
-    else:
-        scale, why = _load_factor()
-        basis += why
     todo = [p.part.name for p in plans if p.action == "run"]
     unknown = [name for name in todo if name not in recorded]
     if unknown:
         basis += f"; no record for {', '.join(unknown)}, not counted"
-    return scale * sum(recorded.get(name, 0.0) for name in todo), basis
+    ends = [0.0] * slots(profile)  # the parts laid out over the slots, the longest first
+    for seconds in sorted((recorded.get(name, 0.0) for name in todo), reverse=True):
+        heapq.heapreplace(ends, ends[0] + seconds)
+    shorter = f"use {flags(profile='quick')} or fewer {flags(parts=True)}"
+    found = Estimate(scale * max(ends), f"the {profile} reproduction", basis, shorter)
+    return found if ratios else found.on_shared_cpu(len(ends))
 
 
 # ----------------------------------------------------------------------------- running
 
-
-def _run_step(step: Step, folder: Path, log: Path, stop: _Stop) -> int:
-    """Run a Python step, or ``hw2 <step.argv>`` in ``folder`` with its output appended to
-    ``log`` and the hw2cli it runs importable; the step's exit code."""
-    if step.run is not None:
-        try:
-            step.run(folder)
-        except OSError as exc:
-            raise Hw2Error(
-                f"cannot write into {folder} ({exc.strerror}); free some space or fix its permissions"
-            ) from None
-        return 0
-    root, path = str(Path(hw2cli.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-    # appended to as hw2's own file only: a link planted in a kept staged folder is refused
-    with open(open_regular(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, follow=False), "ab") as fh:
-        fh.write(f"\n$ hw2 {shlex.join(step.argv)}\n".encode())
-        fh.flush()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hw2cli", *step.argv],
-            cwd=folder,
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env=env,
-            process_group=0,  # Ctrl-C reaches it through _Stop only: exactly once
-        )
-        stop.child = proc
-        stop.forward()  # a signal that came while it started
-        try:
-            rc = proc.wait()
-        finally:
-            stop.child = None
-    return 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as shells say
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 
 
-def _run_part(out: Path, plan: _Plan, opts: ReproduceOptions, stop: _Stop, reporter: Reporter) -> PartRun:
-    """Run the steps of one part in its staged folder and, once all are done, put it in place."""
-    part = plan.part
-    staged = out / staged_name(part.name)
+@dataclass
+class _Active:
+    """A part to run: its staged folder, its manifest (``data``), the commands not started
+    yet (``waiting``), whether one runs now, and this run's record of it."""
+
+    part: Part
+    staged: Path
+    data: dict[str, Any]
+    steps: list[Step]
+    waiting: list[Step]
+    run: PartRun
+    running: bool = False
+    opened: bool = False  # its folder made hw2's and its set-up run, at its first command
+
+
+def _prepare(out: Path, plan: _Plan, opts: ReproduceOptions) -> _Active:
+    """The part's steps as its staged folder stands (an earlier attempt's, or none: a dropped
+    one is removed now); nothing is written until it opens."""
+    part, staged = plan.part, out / staged_name(plan.part.name)
     if plan.discard:
         shutil.rmtree(staged)
-    staged.mkdir(exist_ok=True)
-    log = staged / "log.txt"
-    run = PartRun(part.name, part.title, "running", str(out / part.name), log=str(log))
+    run = PartRun(part.name, part.title, "not reached", str(out / part.name))
     if plan.staged is not None:
         data = plan.staged.model_dump(exclude={"files", "staged", "remove"})
         data.update(device=opts.device, status="running")
         run.resumed = True
     else:
         data = manifest.new(part.name, part.title, opts.profile, opts.device)
-    manifest.commit(staged, data)  # the folder is hw2's from now on
     steps = part.steps(PROFILES[opts.profile], opts.device, staged)
-    done = data["steps_done"]
-    what = f"continues ({len(done)} of {len(steps)} steps done before)" if done else "starts"
-    reporter.note(f"== {part.name}: {part.title}: {what}; log {log}")
-    for step in steps:
-        if step.name in done:
-            continue
-        if stop.count:
-            break
-        reporter.update("parts", description=f"{part.name}: {step.name}")
-        start = time.monotonic()
-        rc = _run_step(step, staged, log, stop)
-        elapsed = time.monotonic() - start
-        run.seconds += elapsed
-        if rc not in step.ok and not stop.count:
-            run.status, run.exit_code, run.step = "failed", rc, step.name
-            return run
-        data["seconds"] += elapsed  # an interrupted step's time counts: its checkpoint is kept
-        if rc in step.ok:
+    waiting = [s for s in steps if s.run is None and s.name not in data["steps_done"]]
+    return _Active(part, staged, data, steps, waiting, run)
+
+
+def _open(active: _Active, reporter: Reporter) -> None:
+    """Make the part's staged folder hw2's (its manifest) and run its Python set-up steps."""
+    staged, done = active.staged, active.data["steps_done"]
+    staged.mkdir(exist_ok=True)
+    manifest.commit(staged, active.data)  # the folder is hw2's from now on
+    active.run.log = str(staged / "log.txt")
+    what = f"continues ({len(done)} of {len(active.steps)} steps done before)" if done else "starts"
+    reporter.note(f"== {active.part.name}: {active.part.title}: {what}; log {active.run.log}")
+    for step in active.steps:
+        if step.run is not None and step.name not in done:
+            try:
+                step.run(staged)
+            except OSError as exc:
+                raise Hw2Error(
+                    f"cannot write into {staged} ({exc.strerror}); free some space or fix its permissions"
+                ) from None
             done.append(step.name)
-        manifest.commit(staged, data)
-    if len(done) < len(steps):
-        run.status, run.step = "interrupted", next(s.name for s in steps if s.name not in done)
-        return run
-    manifest.commit(staged, data, finished=True)
-    _promote(out, part.name)
-    run.status, run.log = "finished", str(out / part.name / "log.txt")
-    reporter.note(f"   {part.name} finished in {data['seconds']:.1f} s")
-    return run
+            manifest.commit(staged, active.data)
+    active.opened, active.run.status = True, "running"
+
+
+def _spawn(active: _Active, step: Step, stop: _Stop) -> subprocess.Popen:
+    """Start ``hw2 <step.argv>`` in the part's folder, with the hw2cli it runs importable."""
+    root, path = str(Path(hw2cli.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+    # appended to as hw2's own file only: a link planted in a kept staged folder is refused
+    with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
+        fh.write(f"\n$ hw2 {shlex.join(step.argv)}\n".encode())
+        fh.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hw2cli", *step.argv],
+            cwd=active.staged,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            process_group=0,  # Ctrl-C reaches it through _Stop only: exactly once
+        )
+    stop.children.add(proc)
+    stop.forward()  # a signal that came while it started
+    return proc
+
+
+def _pick(parts: list[_Active], running: dict) -> tuple[_Active, Step] | None:
+    """The next command to start: one that must run alone goes first, once nothing runs, and
+    nothing starts beside it; else the next of the first part with none running."""
+    if any(step.alone for _, step, _ in running.values()):
+        return None
+    ready = [(a, a.waiting[0]) for a in parts if a.waiting and not a.running]
+    alone = [r for r in ready if r[1].alone]
+    if alone:
+        return None if running else alone[0]
+    return ready[0] if ready else None
+
+
+def _run_parts(
+    out: Path, plans: list[_Plan], opts: ReproduceOptions, stop: _Stop, reporter: Reporter
+) -> dict:
+    """Run the planned parts, ``slots`` commands at a time (the longest parts first), each part
+    committing its manifest after every step and put in place once finished; a failed step
+    starts nothing new (the commands running beside it finish). This run's record per part."""
+    recorded, _ = _recorded(opts.profile, opts.device)
+    todo = [p for p in plans if p.action == "run"]
+    if slots(opts.profile) > 1:  # the longest first: the short ones fill the gaps at the end
+        todo.sort(key=lambda p: -recorded.get(p.part.name, 0.0))
+    parts = [_prepare(out, p, opts) for p in todo]
+    for active in parts:
+        if not active.waiting:  # nothing left to run (a run cut before its last commit)
+            _open(active, reporter)
+            _finish_part(out, active, reporter)
+    running: dict[subprocess.Popen, tuple[_Active, Step, float]] = {}
+    n = slots(opts.profile)
+
+    def describe() -> None:
+        if running:
+            names = " · ".join(f"{a.part.name}: {s.name}" for a, s, _ in running.values())
+            reporter.update("parts", description=names)
+
+    try:
+        while True:
+            failed = any(a.run.status == "failed" for a in parts)
+            while not (stop.count or failed) and len(running) < n and (pick := _pick(parts, running)):
+                active, step = pick
+                if not active.opened:
+                    _open(active, reporter)
+                active.waiting.remove(step)
+                active.running = True
+                running[_spawn(active, step, stop)] = (active, step, time.monotonic())
+                describe()
+            if not running:
+                break
+            time.sleep(0.05)
+            for proc, (active, step, start) in list(running.items()):
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # its CPU time, children included
+                if pid == 0:
+                    continue
+                del running[proc]
+                stop.children.discard(proc)
+                proc.returncode = rc = os.waitstatus_to_exitcode(status)
+                rc = 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as shells say
+                elapsed = time.monotonic() - start
+                with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
+                    cpu = usage.ru_utime + usage.ru_stime
+                    fh.write(f"[exit {rc} after {elapsed:.1f} s, {cpu:.1f} s of CPU]\n".encode())
+                _finish_step(out, active, step, rc, elapsed, stop, reporter)
+                describe()
+    except BaseException:  # a part that could not open (a full disk): stop the others, as Ctrl-C
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
+            proc.wait()
+        raise
+    for active in parts:
+        if active.run.status == "running":
+            active.run.status, active.run.step = "interrupted", active.waiting[0].name
+    return {a.part.name: a.run for a in parts}
+
+
+def _finish_step(
+    out: Path, active: _Active, step: Step, rc: int, elapsed: float, stop: _Stop, reporter
+) -> None:
+    """Record a command that ended; put the part in place once all its steps are done."""
+    active.running = False
+    active.run.seconds += elapsed
+    if rc not in step.ok and not stop.count:
+        active.run.status, active.run.exit_code, active.run.step = "failed", rc, step.name
+        return
+    data, done = active.data, active.data["steps_done"]
+    data["seconds"] += elapsed  # an interrupted step's time counts: its checkpoint is kept
+    if rc in step.ok:
+        done.append(step.name)
+    else:
+        active.waiting.insert(0, step)  # interrupted: the next call runs it again
+    manifest.commit(active.staged, data)
+    _finish_part(out, active, reporter)
+
+
+def _finish_part(out: Path, active: _Active, reporter: Reporter) -> None:
+    """Once all its steps are done, commit the part as finished and put it in place."""
+    data = active.data
+    if len(data["steps_done"]) < len(active.steps):
+        return
+    manifest.commit(active.staged, data, finished=True)
+    _promote(out, active.part.name)
+    active.run.status, active.run.log = "finished", str(out / active.part.name / "log.txt")
+    reporter.note(f"   {active.part.name} finished in {data['seconds']:.1f} s")
+    reporter.update("parts", advance=1)
 
 
 def _promote(out: Path, name: str) -> None:
@@ -374,7 +484,7 @@ def run_reproduce(
     this package writes, so this package does not import it).
 
     Refuses up front (Hw2Error, nothing written) what would replace files hw2 did not write,
-    or work of another profile, without ``force``. A part that fails or is interrupted stops
+    or work of another profile, without ``force``. A step that fails or is interrupted stops
     the run: the result says which, the finished parts stay, and the same call continues."""
     reporter = reporter or Reporter()
     out = Path(opts.folder())
@@ -396,26 +506,22 @@ def run_reproduce(
             reporter.note(f"this is the {opts.profile} profile: {PROFILES[opts.profile].leaves_out}")
         found = estimate(out, opts.profile, opts.device, plans)
         if found is not None:
-            result.estimate_s = found[0]
-            shorter = f"use {flags(profile='quick')} or fewer {flags(parts=True)}"
-            line = estimate_message(found[0], f"the {opts.profile} reproduction", found[1], shorter)
-            if line:
-                reporter.note(line)
+            result.estimate_s = found.seconds
+            if found.message:
+                reporter.note(found.message)
+        for plan in plans:
+            if plan.action == "skip":
+                reporter.note(
+                    f"== {plan.part.name}: finished before, skipped ({flags(force=True)} redoes it)"
+                )
         reporter.start("parts", f"reproduce ({opts.profile})", total=len(todo))
         with _Stop() as stop:
-            for plan in plans:
-                name, title, folder = plan.part.name, plan.part.title, str(out / plan.part.name)
-                if plan.action != "run":
-                    if plan.action == "skip":
-                        reporter.note(f"== {name}: finished before, skipped ({flags(force=True)} redoes it)")
-                    status = "skipped" if plan.action == "skip" else plan.action
-                    result.parts.append(PartRun(name, title, status, folder))
-                elif stop.count or result.failed:
-                    result.parts.append(PartRun(name, title, "not reached", folder))
-                else:
-                    result.parts.append(_run_part(out, plan, opts, stop, reporter))
-                    reporter.update("parts", advance=1)
+            runs = _run_parts(out, plans, opts, stop, reporter)
             result.interrupted = stop.count > 0
+        for plan in plans:
+            status = "skipped" if plan.action == "skip" else plan.action
+            name, title = plan.part.name, plan.part.title
+            result.parts.append(runs.get(name) or PartRun(name, title, status, str(out / name)))
         reporter.finish("parts")
         if report is not None and not result.interrupted and result.failed is None:
             built = report(out)

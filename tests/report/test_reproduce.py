@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
+from hw2cli.probe.registry import PROBES
 from hw2cli.reproduce.parts import PART_NAMES, PROFILES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -228,6 +229,12 @@ def test_probes_ran_with_quick_sizes_and_every_verdict_is_in_the_report(quick):
     out, _ = quick
     section = _section((out / "report.md").read_text(), "The report's answers")
     log = (out / "probes" / "log.txt").read_text()
+    # every probe once, attention-cost first (alone), each ended by its exit, wall and CPU time
+    blocks = log.split("\n$ hw2 ")[1:]
+    assert [b.split()[1] for b in blocks] == [p.name for p in PROBES]
+    assert all(
+        re.fullmatch(r"\[exit 0 after [0-9.]+ s, [0-9.]+ s of CPU\]", b.splitlines()[-1]) for b in blocks
+    )
     for name in ("attention-cost", "receptive-field", "softmax-scale", "heads", "positions"):
         assert f"$ hw2 probe {name} --quick " in log  # the quick sizes, never the default ones
         data = json.loads((out / "probes" / f"{name}.json").read_text())
@@ -246,7 +253,9 @@ def test_rerun_skips_finished_parts(quick):
     assert "estimated wall time" not in result.stderr  # nothing left to run
 
 
-def test_failing_part_stops_with_its_name_and_exit_code_and_continues_nothing_else(tmp_path):
+def test_a_failing_step_stops_the_run_with_its_name_and_exit_code_and_starts_nothing_else(
+    tmp_path, monkeypatch
+):
     try:
         import torch
 
@@ -254,15 +263,18 @@ def test_failing_part_stops_with_its_name_and_exit_code_and_continues_nothing_el
             pytest.skip("this machine has CUDA, so --device cuda does not fail")
     except ImportError:
         pass
+    from hw2cli.reproduce import run
+
+    monkeypatch.setattr(run, "slots", lambda profile: 2)  # both tables start, the graphs wait
     result = reproduce(
-        "--profile", "quick", "--out", str(tmp_path), "--device", "cuda", "--parts", "table1,graph"
+        "--profile", "quick", "--out", str(tmp_path), "--device", "cuda", "--parts", "table1,table2,graph"
     )
     assert result.exit_code == 2
     assert "error: part 'table1' failed with exit code 2 at `padding-bench`" in result.stderr
     assert "no CUDA GPU" in result.stderr  # the end of the part's log
-    assert not (tmp_path / "table1").exists() and not (tmp_path / "graph").exists()
-    assert (tmp_path / ".table1.next" / "log.txt").is_file()  # kept to read
-    assert not (tmp_path / "report.md").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".table1.next", ".table2.next"]  # kept to read
+    assert (tmp_path / ".table1.next" / "log.txt").is_file()
+    assert re.search(r"graph\s+│\s+not reached", result.stdout), result.stdout
 
 
 def test_bad_arguments_are_one_line_exit_2(tmp_path):

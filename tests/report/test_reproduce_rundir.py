@@ -175,7 +175,7 @@ def test_ctrl_c_in_the_gpt_part_after_a_checkpoint_then_the_same_command_continu
     assert "| Figure 3 and samples — character-level micro-GPT |" in (tmp_path / "report.md").read_text()
 
 
-def test_the_estimate_scales_the_record_by_the_parts_finished_here_or_by_the_load(
+def test_the_estimate_shares_the_record_over_the_slots_scaled_by_the_parts_finished_here_or_the_load(
     done, tmp_path, monkeypatch
 ):
     out = tmp_path / "out"
@@ -184,17 +184,46 @@ def test_the_estimate_scales_the_record_by_the_parts_finished_here_or_by_the_loa
     recorded = parts.RECORDED_S[("quick", "cpu")]
     meta["seconds"] = 2 * recorded["graph"]
     (out / "graph" / "part.json").write_text(json.dumps(meta))
-    plans = [run._Plan(p, "run" if p.name in ("table1", "gpt") else "skip") for p in parts.PARTS]
-    seconds, basis = run.estimate(out, "quick", "cpu", plans)
-    assert seconds == pytest.approx(2 * (recorded["table1"] + recorded["gpt"]))
-    assert "times 2.00 as the parts finished here took" in basis
-    plans = [run._Plan(p, "run") for p in parts.PARTS]
-    monkeypatch.setattr(os, "getloadavg", lambda: (5.0, 5.0, 5.0))
     monkeypatch.setattr("hw2cli.common.threads.cpu_cores", lambda: 2)
-    seconds, basis = run.estimate(tmp_path, "full", "cpu", plans)  # nothing finished: the load
-    assert seconds == pytest.approx(3.0 * sum(parts.RECORDED_S[("full", "cpu")].values()))
-    assert "times 3.0 for the load average of 5.0 on 2 cores" in basis
-    assert "no record for rotation, probes, not counted" in basis
+    plans = [run._Plan(p, "run" if p.name in ("table1", "gpt") else "skip") for p in parts.PARTS]
+    found = run.estimate(out, "quick", "cpu", plans)
+    assert run.slots("quick") == 2 and run.slots("full") == 1
+    assert found.seconds == pytest.approx(2 * recorded["table1"])  # the GPT runs beside Table 1
+    assert "times 2.00 as the parts finished here took" in found.basis
+    plans = [run._Plan(p, "run") for p in parts.PARTS]
+    monkeypatch.setattr("hw2cli.common.threads.measure_busy_cores", lambda *a: 1.0)
+    found = run.estimate(tmp_path, "quick", "cpu", plans)  # nothing finished: the load
+    slots = [0.0, 0.0]
+    for seconds in sorted(recorded.values(), reverse=True):  # the longest first, each on the freer slot
+        slots[slots.index(min(slots))] += seconds
+    assert found.seconds == pytest.approx(1.5 * max(slots))  # 2 steps beside 1 busy core: 1.5 times
+    monkeypatch.setattr("hw2cli.common.threads.measure_busy_cores", lambda *a: 5.0)
+    found = run.estimate(tmp_path, "full", "cpu", plans)  # one step at a time
+    assert found.seconds == pytest.approx(3.0 * sum(parts.RECORDED_S[("full", "cpu")].values()))
+    assert "times 3.0" in found.basis and "no record for rotation, probes, not counted" in found.basis
+
+
+def test_the_next_command_is_the_alone_one_first_then_the_next_of_a_part_with_none_running():
+    """What starts next: a command that times itself first and with nothing beside it, then a
+    part's commands one after another, the parts in their order."""
+
+    def active(name: str, steps: list[parts.Step]) -> run._Active:
+        part = parts.Part(name, name, lambda *a: steps)
+        return run._Active(part, Path(name), {}, steps, list(steps), run.PartRun(name, name, "", name))
+
+    a1, a2, b1 = parts.Step("a1", ("x",)), parts.Step("a2", ("x",)), parts.Step("b1", ("x",))
+    timer = parts.Step("t", ("x",), alone=True)
+    a, b = active("a", [a1, a2]), active("b", [timer, b1])
+    assert run._pick([a, b], {}) == (b, timer)  # alone first, whatever the parts' order
+    assert run._pick([a, b], {"proc": (b, timer, 0)}) is None  # nothing beside it
+    assert run._pick([a, b], {"proc": (a, a1, 0)}) is None  # it waits for the running ones
+    b.waiting.remove(timer)
+    assert run._pick([a, b], {}) == (a, a1)
+    a.waiting.remove(a1)
+    a.running = True
+    assert run._pick([a, b], {"proc": (a, a1, 0)}) == (b, b1)  # a2 waits for a1
+    b.waiting.remove(b1)
+    assert run._pick([a, b], {"proc": (a, a1, 0)}) is None
 
 
 def test_docs_list_every_part_and_the_command():
