@@ -25,13 +25,6 @@ class Reporter:
         """A line to read even without a terminal (what was chosen and why): on stderr unless quiet."""
 
 
-def estimate_message(seconds: float, what: str, basis: str, smaller: str = "") -> str | None:
-    """The older spelling of ``hw2cli.common.estimate.Estimate(...).message``."""
-    from hw2cli.common.estimate import Estimate
-
-    return Estimate(seconds, what, basis, smaller).message
-
-
 class RichReporter(Reporter):
     """Rich progress bars on stderr around the long work; none when ``quiet`` or not a terminal."""
 

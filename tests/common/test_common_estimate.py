@@ -38,13 +38,6 @@ def test_announce_notes_long_work_only_and_warns_past_an_hour_with_the_way_out()
     assert est.announce(est.Cost(1.0, 200), "x").message is not None  # no reporter: nothing noted
 
 
-def test_the_old_spelling_says_the_same_as_the_estimate():
-    from hw2cli.common.progress import estimate_message
-
-    for seconds in (60, 600, 7200):
-        assert estimate_message(seconds, "w", "b", "s") == est.Estimate(seconds, "w", "b", "s").message
-
-
 @pytest.mark.parametrize(("busy", "processes", "factor"), [(0.0, 2, None), (1.0, 2, 1.5), (3.0, 4, 3.5)])
 def test_shared_cpu_scales_by_the_cores_other_work_takes(monkeypatch, busy, processes, factor):
     monkeypatch.setattr("hw2cli.common.threads.cpu_cores", lambda: 2)
