@@ -134,7 +134,8 @@ def reproduction_times(folder: Path) -> None:
 
 def fmt(values: list[float]) -> str:
     def one(s: float) -> str:
-        return f"{s:.0f} s" if s < 100 else f"{s // 60:.0f}:{s % 60:02.0f}"
+        whole = round(s)  # rounded once: 239.7 s is 4:00, not 3:60
+        return f"{whole} s" if whole < 100 else f"{whole // 60}:{whole % 60:02d}"
 
     if not values:
         return "failed"

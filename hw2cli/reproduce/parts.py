@@ -204,20 +204,20 @@ PART_NAMES = tuple(p.name for p in PARTS)
 
 #: Time (s) of each part's steps, summed, as recorded per (profile, device kind) on a 2-core CPU
 #: or an H100/H200, to estimate a run before it starts. quick/cpu: the parts of a quick run side
-#: by side on a 2-core AMD EPYC (AVX2) at load 1-2, 4:07 in all (benchmarks/doc_times.py prints
-#: them from its kept run); full/cpu:
+#: by side on a 2-core AMD EPYC (AVX2), quiet, 4:00 in all (benchmarks/doc_times.py prints them
+#: from its kept run, docs/reproduce-quick); full/cpu:
 #: Table 1 after the CPU work of docs/benchmarks.md (29.7 min), Table 2 taken as long, the graphs
 #: from docs/reproduce-full, the GPT from gpt-mini's 12,654 steps at about 40 s each on that CPU;
 #: full/cuda: the full Table 1 on an H100/H200 (56 s). Parts without a record are left out of the
 #: estimate and named.
 RECORDED_S: dict[tuple[str, str], dict[str, float]] = {
     ("quick", "cpu"): {
-        "table1": 123.0,
-        "table2": 43.0,
-        "rotation": 78.0,
-        "gpt": 48.0,
+        "table1": 121.0,
+        "table2": 44.0,
+        "rotation": 77.0,
+        "gpt": 45.0,
         "graph": 5.0,
-        "probes": 141.0,
+        "probes": 123.0,
     },
     ("full", "cpu"): {"table1": 1782.0, "table2": 1782.0, "gpt": 12654 * 40.0, "graph": 6.8},
     ("full", "cuda"): {"table1": 56.0, "table2": 56.0},
