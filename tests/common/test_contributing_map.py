@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hw2cli.probe.registry import PROBES
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "hw2cli"
 TEXT = (ROOT / "CONTRIBUTING.md").read_text()
@@ -29,10 +31,7 @@ def _described(folder: str) -> str:
     return "\n".join(own) + (HELPERS if folder == "common" else "")
 
 
-PROBE_MODULES = {
-    name.replace("-", "_")
-    for name in re.findall(r'Probe\(\s*"([a-z-]+)"', (PACKAGE / "probe" / "registry.py").read_text())
-}
+PROBE_MODULES = {probe.name.replace("-", "_") for probe in PROBES}  # each probe's module
 
 
 def _modules() -> list[Path]:
