@@ -1,17 +1,9 @@
-"""A GPT-2-style decoder for character-level language modelling (homework Q2.2-Q2.9).
-
-Written to read like nanoGPT's ``model.py``: token embedding -> dropout -> ``n_layer``
-pre-norm blocks -> RMSNorm -> a bias-free linear head. Positions come from rotary
-embeddings (RoPE) on queries and keys (``pos_emb="rope"``), from a learned absolute
-position embedding added to the token embedding (``"learned"``), or from nowhere but the
-causal mask (``"none"``). ``generate`` keeps one key/value cache per layer, so each new
-token costs one position instead of a forward pass over the whole context.
-
-Linear layers other than the head carry biases, as in minGPT (the course code).
-
-OpenAI's GPT-2 is the same decoder with ``pos_emb="learned"``, ``norm="layernorm"`` (with
-bias, eps 1e-5) and ``tie_head=True`` (the head reuses the token embedding): ``GPT2_STYLE``
-selects the three, and ``hw2cli.gpt.pretrained`` loads GPT-2's weights into it.
+"""A GPT-2-style decoder for character-level language modelling (homework Q2.2-Q2.9), read
+like nanoGPT's ``model.py``: token embedding -> dropout -> ``n_layer`` pre-norm blocks ->
+RMSNorm -> a bias-free head; the other linear layers carry biases, as in minGPT (the course
+code). Positions: RoPE on queries and keys, a learned absolute embedding, or only the causal
+mask. ``generate`` keeps a key/value cache per layer. OpenAI's GPT-2 is the same decoder with
+``GPT2_STYLE`` (learned positions, LayerNorm, tied head): ``hw2cli.gpt.pretrained`` loads it.
 """
 
 from __future__ import annotations
@@ -103,15 +95,10 @@ def rope_tables(head_dim: int, n_pos: int, base: float = 10000.0) -> tuple[torch
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate each pair (x[..., 2i], x[..., 2i+1]) of x by its position's angle.
-
-    ``cos``/``sin`` hold the ``rope_tables`` rows of x's positions, shaped to broadcast
-    against x's (..., hd/2) pairs: (T, hd/2) for x (B, nh, T, hd). Eager PyTorch reads the
-    pairs as complex numbers and multiplies them by cos + i sin (one kernel forward and
-    backward instead of four products and a stack); under torch.compile, whose Inductor has
-    no complex kernels, the same products are written out and fused. Computed in fp32 and
-    returned in x's dtype.
-    """
+    """Rotate each pair (x[..., 2i], x[..., 2i+1]) of x by its position's angle (``cos``/``sin``:
+    the ``rope_tables`` rows of x's positions, broadcast against x's pairs), in fp32. Eager, as
+    complex products (one kernel each way instead of four products and a stack); compiled
+    (Inductor has no complex kernels), written out and fused."""
     if torch.compiler.is_compiling():
         x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
         rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
@@ -124,12 +111,9 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class KVCache:
-    """One layer's keys and values of the positions a generation has seen.
-
-    Buffers of block_size positions are allocated on first use (in the dtype the attention
-    produces); ``length`` counts the positions filled so far, which is also the position of
-    the next token fed through this layer.
-    """
+    """One layer's keys and values of the positions a generation has seen, in buffers of
+    block_size positions allocated on first use; ``length`` positions are filled, which is
+    also the position of the next token fed through this layer."""
 
     def __init__(self, block_size: int):
         self.block_size = block_size
@@ -416,15 +400,11 @@ class GPT(nn.Module):
         generator: torch.Generator | None = None,
         use_cache: bool = True,
     ) -> torch.Tensor:
-        """Extend idx (B, T) by ``max_new_tokens`` tokens, one at a time.
-
-        Greedy when ``do_sample`` is False; otherwise logits / temperature, then top-k and/or
-        top-p filtering, then a draw (from ``generator`` when given). The model runs in eval
-        mode (restored afterwards). The context is cropped to the last block_size tokens, as
-        in the course code. With ``use_cache`` each step feeds only the newest token through
-        a key/value cache; once the context exceeds block_size the cropped window has shifted
-        and is recomputed in full each step, so the tokens equal the uncached computation's.
-        """
+        """Extend idx (B, T) by ``max_new_tokens`` tokens, one at a time: greedy, or a draw
+        after temperature, top-k and top-p, in eval mode. The context is cropped to the last
+        block_size tokens, as in the course code. With ``use_cache`` a step feeds only the
+        newest token; once the cropped window shifts it is recomputed in full, so the tokens
+        equal the uncached computation's."""
         if max_new_tokens < 0:
             raise Hw2Error(f"max_new_tokens must be at least 0, got {max_new_tokens}")
         if idx.dim() != 2 or idx.size(1) < 1:
