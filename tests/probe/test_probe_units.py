@@ -244,8 +244,8 @@ def test_a_long_training_probe_announces_its_estimated_wall_time(monkeypatch):
 
 
 def test_the_timed_training_step_is_positive():
-    from hw2cli.probe.options import HeadsOptions
     from hw2cli.probe._gpt import step_seconds
+    from hw2cli.probe.options import HeadsOptions
 
     assert step_seconds(HeadsOptions(device="cpu", quick=True)) > 0
 
