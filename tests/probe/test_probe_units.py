@@ -265,7 +265,7 @@ def test_ctrl_c_between_trainings_keeps_the_finished_ones(monkeypatch):
 
     monkeypatch.setattr(_gpt, "train_gpt", train_then_ctrl_c)
     reporter = _Recorder()
-    result = heads(HeadsOptions(device="cpu", quick=True, steps=2), reporter)
+    result = heads(HeadsOptions(device="cpu", quick=True, steps=1), reporter)
     assert result.interrupted
     assert [(r.n_head, len(r.val_losses)) for r in result.rows] == [(1, 1), (2, 1)]  # seed 0 of both
     assert any("hw2's own docstrings" in n for n in reporter.notes)
