@@ -31,7 +31,6 @@ from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
 from hw2cli.probe.common import (
-    Growth,
     Verdict,
     cell,
     check_fits,
@@ -101,7 +100,7 @@ def _vm_kib(key: str) -> int:
 
 
 def _glibc(name: str, *args: int) -> None:
-    """Call glibc's function ``name`` (nothing where the C library is not glibc)."""
+    """Call glibc's malloc function ``name`` (nothing where the C library is not glibc)."""
     import ctypes
     import ctypes.util
 
@@ -239,7 +238,7 @@ def measure_point(
 def _verdicts(result: AttentionCostResult) -> list[Verdict]:
     """Fit each path's slopes over the largest sizes (into ``result.slopes``); per claim (time,
     memory) the explicit and sdpa paths decide, then :func:`combine`."""
-    growths: dict[str, dict[str, Growth]] = {}
+    by_claim: dict[str, dict] = {"time": {}, "memory": {}}
     for path in PATHS:
         pts = [p for p in result.points if p.path == path and p.n >= result.fit_from_n]
         ns = [p.n for p in pts]
@@ -248,17 +247,18 @@ def _verdicts(result: AttentionCostResult) -> list[Verdict]:
         m = memory_growth(ns, [p.peak_bytes or 0 for p in pts], [p.theory_bytes for p in pts])
         error = None if t.slope is None else t.error
         result.slopes[path] = dict(time=t.slope, time_error=error, memory=m.slope, quadratic_model=quadratic)
-        growths[path] = {"time": t, "memory": m}
+        if path != "kv-cache":
+            by_claim["time"][path], by_claim["memory"][path] = t, m
     out = []
-    for claim, what in (("time", "time"), ("memory", "peak memory")):
-        per_path = {path: growths[path][claim] for path in ("explicit", "sdpa")}
+    for claim, per_path in by_claim.items():
+        timed = claim == "time"
         slopes = ", ".join(
-            f"{path} {cell(g.slope, '.2f')}"
-            + (f" ± {g.error:.2f}" if claim == "time" and g.slope is not None else "")
+            f"{path} {cell(g.slope, '.2f')}" + (f" ± {g.error:.2f}" if timed and g.slope is not None else "")
             for path, g in per_path.items()
         )
+        what = "time" if timed else "peak memory"
         measurement = f"log-log slope of {what} for n >= {result.fit_from_n}: {slopes}"
-        if claim == "time":
+        if timed:
             measurement += f" (a KV-cached step: {cell(result.slopes['kv-cache']['time'], '.2f')} per token)"
         reasons = "; ".join(f"{path}: {g.verdict}, {g.reason}" for path, g in per_path.items())
         verdict = combine([g.verdict for g in per_path.values()])
