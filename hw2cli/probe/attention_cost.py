@@ -2,12 +2,11 @@
 
 Times one causal self-attention layer of the project's GPT (forward and backward, batch 1) on
 the explicit softmax path and ``scaled_dot_product_attention``, and one KV-cached decoding step.
-Peak memory: CUDA's ``max_memory_allocated``; on the CPU the rise of the peak resident set
-(VmHWM) of a process forked per point, so no earlier allocation hides in it. To survive a busy
-machine, a CPU point runs on one thread, timed in process CPU time, and keeps the fastest of 5+
-repeats (interference only adds time); the lower quartile's excess over it is the spread the
-verdict allows for. The fitted exponent is compared with the one the layer's operation count
-would have with quadratic attention (:func:`layer_ops`).
+Peak memory: CUDA's ``max_memory_allocated``; on the CPU the rise of the peak resident set of a
+process forked per point, so no earlier allocation hides in it. A CPU point runs on one thread in
+process CPU time and keeps the fastest of 5+ repeats (a busy machine only adds time); the lower
+quartile's excess over it is the spread the verdict allows for. The fitted exponent is compared
+with the one quadratic attention would give the layer's operation count (:func:`layer_ops`).
 """
 
 from __future__ import annotations
@@ -89,12 +88,10 @@ def layer_ops(n: int, n_embd: int, path: str) -> float:
 
 
 def quadratic_slope(ns: list[int], n_embd: int, path: str) -> float | None:
-    """The log-log slope :func:`layer_ops` has over ``ns``: what quadratic attention would show."""
     return loglog_slope(ns, [layer_ops(n, n_embd, path) for n in ns])
 
 
 def _vm_kib(key: str) -> int:
-    """A VmRSS/VmHWM line of /proc/self/status, in KiB."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(key + ":"):
@@ -139,8 +136,9 @@ def _time(fn, device: torch.device) -> tuple[float, float, int]:
 
 
 def _workload(n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int):
-    """The call to measure: forward+backward of the GPT's attention layer, or one decoding step."""
-    with seeded(seed):  # the weights and inputs; the caller's random state is left as it was
+    """The call to measure: forward+backward of the GPT's attention layer, or one decoding step
+    (seeded weights and inputs; the caller's random state is left as it was)."""
+    with seeded(seed):
         if path == "kv-cache":  # the cache is allocated by the first call, so its memory counts
             hd = n_embd // n_head
             q = torch.randn(1, n_head, 1, hd, device=device)
@@ -153,7 +151,7 @@ def _workload(n: int, path: str, n_embd: int, n_head: int, device: torch.device,
                     return F.scaled_dot_product_attention(q, *cache)
 
             return decode_step
-        config = _gpt.make_config(1, n_head, n_embd, vocab_size=1, block_size=n, flash=path == "sdpa")
+        config = _gpt.make_config(1, n_head, n_embd, 1, n, use_flash_attn=path == "sdpa")
         attn = _gpt.gpt_model.CausalSelfAttention(config).to(device)
         x = torch.randn(1, n, n_embd, device=device, requires_grad=True)
 
@@ -220,8 +218,7 @@ def _measure_cpu(n, path, n_embd, n_head, seed) -> tuple[tuple[float, float, int
 def measure_point(
     n: int, path: str, n_embd: int, n_head: int, device: torch.device, seed: int = 0
 ) -> tuple[tuple[float, float, int], int]:
-    """((fastest seconds per call, spread, repeats), peak bytes added by one call) of ``path``
-    at length ``n``."""
+    """((fastest seconds per call, spread, repeats), peak bytes added by one call)."""
     if device.type != "cuda":
         return _measure_cpu(n, path, n_embd, n_head, seed)
     _workload(min(n, 16), path, n_embd, n_head, device, seed)()  # cuBLAS workspaces and the like
@@ -308,7 +305,7 @@ def attention_cost(
 
     why = f"the explicit path holds {SCORE_COPIES} n x n float32 matrices per head, {{n_head}} {opts.n_head}"
     check_fits(memory_needed(max(ns), *layer), str(dev), f"{{n}} {max(ns):,}", why, largest)
-    fit_from = ns[-FIT_POINTS] if len(ns) >= FIT_POINTS else ns[0]
+    fit_from = ns[-min(FIT_POINTS, len(ns))]
     memory, timing = "peak RSS (VmHWM) rise of a forked process per point", "process CPU time on one thread"
     if cuda:
         memory, timing = "torch.cuda.max_memory_allocated", "wall time between CUDA synchronisations"
@@ -321,9 +318,8 @@ def attention_cost(
         for n in ns:
             for path in PATHS:
                 (seconds, spread, repeats), peak = measure_point(n, path, *layer, dev, opts.seed)
-                result.points.append(
-                    CostPoint(n, path, seconds, peak, n * n * opts.n_head * 4, spread, repeats)
-                )
+                theory = n * n * opts.n_head * 4
+                result.points.append(CostPoint(n, path, seconds, peak, theory, spread, repeats))
                 reporter.update("cost", advance=1, description=f"attention cost n={n}")
     except KeyboardInterrupt:
         result.interrupted = True
@@ -340,41 +336,26 @@ _LABELS = {
 
 
 def tables(r: AttentionCostResult, console: Console) -> None:
-    show(
-        console,
-        f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
-        f"on {r.device} (time: {r.timing_method}; memory: {r.memory_method})",
-        ("n", "path", "time (ms)", "repeats' spread", "peak memory (MiB)", "n²·heads·4 (MiB)"),
-        [
-            (
-                str(p.n),
-                p.path,
-                cell(p.seconds * 1e3),
-                f"{p.spread:.0%}",
-                cell(None if p.peak_bytes is None else p.peak_bytes / 2**20, ".2f"),
-                cell(p.theory_bytes / 2**20, ".2f"),
-            )
-            for p in r.points
-        ],
-        left=("path",),
-        caption="time: the fastest repeat; repeats' spread: how much slower the fastest quarter of the "
-        "repeats was than that",
-    )
-    show(
-        console,
-        f"Fitted log-log slopes for n ≥ {r.fit_from_n} (2 = quadratic, 1 = linear; ± the spread between repeats)",
-        ("path", "time", "if attention were quadratic", "memory"),
-        [
-            (
-                _LABELS.get(path, path),
-                cell(s["time"], ".2f") + ("" if s.get("time_error") is None else f" ± {s['time_error']:.2f}"),
-                cell(s.get("quadratic_model"), ".2f"),
-                cell(s["memory"], ".2f"),
-            )
-            for path, s in r.slopes.items()
-        ],
-        left=("path",),
-    )
+    def mib(nbytes: int | None) -> str:
+        return cell(None if nbytes is None else nbytes / 2**20, ".2f")
+
+    title = f"One causal self-attention layer, {r.n_head} heads x {r.n_embd // r.n_head}, batch 1, "
+    title += f"on {r.device} (time: {r.timing_method}; memory: {r.memory_method})"
+    columns = ("n", "path", "time (ms)", "repeats' spread", "peak memory (MiB)", "n²·heads·4 (MiB)")
+    rows = [
+        (str(p.n), p.path, cell(p.seconds * 1e3), f"{p.spread:.0%}", mib(p.peak_bytes), mib(p.theory_bytes))
+        for p in r.points
+    ]
+    caption = "time: the fastest repeat; repeats' spread: how much slower the fastest quarter of the repeats"
+    show(console, title, columns, rows, ("path",), caption + " was than that")
+    title = f"Fitted log-log slopes for n ≥ {r.fit_from_n} (2 = quadratic, 1 = linear; ± the spread between repeats)"
+    rows = []
+    for path, s in r.slopes.items():
+        timed = cell(s["time"], ".2f") + ("" if s.get("time_error") is None else f" ± {s['time_error']:.2f}")
+        rows.append(
+            (_LABELS.get(path, path), timed, cell(s.get("quadratic_model"), ".2f"), cell(s["memory"], ".2f"))
+        )
+    show(console, title, ("path", "time", "if attention were quadratic", "memory"), rows, ("path",))
 
 
 def figure(r: AttentionCostResult) -> Any:

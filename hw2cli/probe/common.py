@@ -1,16 +1,14 @@
-"""What the probes share: the verdict record, the rules that turn measurements into verdicts,
-and their table cells.
+"""What the probes share: the verdict record, the rules that turn measurements into verdicts
+(pure, so tested on constructed numbers), and their table cells.
 
-A verdict is one of holds / partly / does not hold / inconclusive. A measurement decides only
-when the effect it looks for is larger than what could move it otherwise: the spread between
-repeats (timings) or between trainings with other seeds, the fixed costs that dominate at small
-sizes, a model that has not learned yet. Otherwise the verdict is inconclusive and ``reason``
-says why and what to change. The rules are pure (numbers in, verdicts out), so they are tested
-on constructed measurements (tests/probe/test_probe_verdicts.py).
+A measurement decides only when the effect it looks for exceeds what could move it otherwise:
+the spread between repeats or between seeds, fixed costs at small sizes, a model that has not
+learned yet. Otherwise the verdict is inconclusive and ``reason`` says why and what to change.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
@@ -105,9 +103,7 @@ def time_growth(
     at least linearly (else fixed per-call costs dominate) and the spread cannot carry it
     across the midpoint."""
     slope, error = loglog_fit(ns, best, spread)
-
-    def growth(verdict: str, reason: str) -> Growth:
-        return Growth(slope, error, verdict, reason)
+    growth = functools.partial(Growth, slope, error)
 
     if slope is None or sum(1 for t in best if t and t > 0) < MIN_POINTS:
         return growth(INCONCLUSIVE, f"too few sizes: a fit needs {MIN_POINTS}")
@@ -145,9 +141,7 @@ def memory_growth(ns: Sequence[int], peak: Sequence[float], score_bytes: Sequenc
     otherwise fixed buffers still weigh and larger n must decide."""
     pts = [(n, p, s) for n, p, s in zip(ns, peak, score_bytes, strict=True) if p and p > 0]
     slope, error = loglog_fit([p[0] for p in pts], [p[1] for p in pts])
-
-    def growth(verdict: str, reason: str) -> Growth:
-        return Growth(slope, error, verdict, reason)
+    growth = functools.partial(Growth, slope, error)
 
     if slope is None or len(pts) < MIN_POINTS:
         return growth(INCONCLUSIVE, f"too few sizes with measurable memory: a fit needs {MIN_POINTS}")
@@ -184,31 +178,17 @@ def mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def compare(a: Sequence[float], b: Sequence[float]) -> int | None:
-    """+1 when the mean of ``a`` exceeds the mean of ``b`` by more than the spread of either,
-    -1 when it falls short by more, 0 within the spread; None when either has fewer than two
-    values (no spread to compare with)."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    noise = max(spread(a), spread(b))
-    if diff > noise:
-        return 1
-    if diff < -noise:
-        return -1
-    return 0
-
-
 def compared(claim: str, measurement: str, a: Sequence[float], b: Sequence[float]) -> Verdict:
-    """Holds when ``a``'s mean exceeds ``b``'s beyond the seeds' spread, does not hold when it
-    falls short beyond it, else inconclusive."""
-    outcome = compare(a, b)
-    if outcome is None:
+    """Holds when ``a``'s mean exceeds ``b``'s by more than the spread of either (the seeds'),
+    does not hold when it falls short by more, else inconclusive (also with one value each: no
+    spread to compare with)."""
+    if len(a) < 2 or len(b) < 2:
         return Verdict(claim, measurement, INCONCLUSIVE, "one training each: no spread to compare with")
-    if outcome == 0:
+    diff, noise = statistics.fmean(a) - statistics.fmean(b), max(spread(a), spread(b))
+    if abs(diff) <= noise:
         return Verdict(claim, measurement, INCONCLUSIVE, "the difference is within the spread between seeds")
     why = "the difference exceeds the spread between seeds"
-    return Verdict(claim, measurement, HOLDS if outcome > 0 else FAILS, why)
+    return Verdict(claim, measurement, HOLDS if diff > 0 else FAILS, why)
 
 
 def band(values: Sequence[float], edges: Sequence[float], labels: Sequence[str]) -> str | None:

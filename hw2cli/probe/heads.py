@@ -1,10 +1,10 @@
 """Q2.1d: several heads, at the cost of one, attend to different things.
 
-gpt-nano's width (3 layers, 48 channels) is trained with 1, 2, 4 and 8 heads, once per seed:
-parameters and attention FLOPs do not depend on the head count. Measured: the validation loss
-and the mean pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the
-heads' attention rows on held-out text. Heads that still attend almost uniformly (untrained)
-are alike without telling anything, so their distance from uniform is measured too.
+gpt-nano (3 layers of width 48) is trained with 1, 2, 4 and 8 heads, once per seed: parameters
+and attention FLOPs do not depend on the head count. Measured: the validation loss and the mean
+pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the heads' attention
+rows on held-out text, and each head's distance from uniform attention (untrained heads are
+alike without telling anything).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import torch
 from rich.console import Console
 
 from hw2cli.common.progress import Reporter
-from hw2cli.gpt.model import PRESETS
-from hw2cli.probe import _gpt, training
+from hw2cli.probe import _gpt
 from hw2cli.probe.common import (
     FAILS,
     HOLDS,
@@ -36,8 +35,8 @@ from hw2cli.probe.common import (
 )
 from hw2cli.probe.options import HeadsOptions
 
-MODEL_TYPE = "gpt-nano"  # 3 layers of width 48: the heads vary, the width stays
-WIDTH, LAYERS = PRESETS[MODEL_TYPE]["n_embd"], PRESETS[MODEL_TYPE]["n_layer"]
+NANO = _gpt.gpt_model.PRESETS["gpt-nano"]  # its width stays, the heads vary
+WIDTH, LAYERS = NANO["n_embd"], NANO["n_layer"]
 PROMPT_LENGTH = 32
 DIFFERENT = 0.1  # bits of JS divergence from which two attention patterns count as different
 
@@ -145,10 +144,6 @@ def _loss_verdict(result: HeadsResult) -> Verdict | None:
     return compared("several heads beat one at the same cost", measurement, one.val_losses, best.val_losses)
 
 
-def _verdicts(result: HeadsResult) -> list[Verdict]:
-    return [v for v in (_diversity_verdict(result), _loss_verdict(result)) if v is not None]
-
-
 def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) -> HeadsResult:
     """Train one model per head count and seed, then measure loss and head diversity on
     held-out text."""
@@ -158,13 +153,10 @@ def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) ->
     counts = opts.size("heads")
     rows = {h: HeadsRow(h, WIDTH // h, 0, None, None) for h in counts}
     focus: dict[int, list[float]] = {h: [] for h in counts}
-    configs = {
-        h: (f"{h} head{'s' if h > 1 else ''}", {"model_type": MODEL_TYPE, "n_head": h}) for h in counts
-    }
+    configs = {h: (f"{h} head{'s' if h > 1 else ''}", {"n_head": h}) for h in counts}
     try:
-        for txt, seed, h, t in training.trainings(opts, reporter, "heads", configs):
+        for txt, seed, h, t in _gpt.trainings(opts, reporter, "heads", configs, result):
             model, row = t.model, rows[h]
-            result.device = str(next(model.parameters()).device)
             val = _gpt.validation_ids(txt, t.tokenizer, opts.block_size)
             batch = _gpt.windows(val, opts.block_size, opts.windows, seed)[:, :-1]
             maps = _gpt.attention_maps(model, batch.to(result.device))
@@ -186,7 +178,7 @@ def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) ->
             row.val_loss, row.js_bits = mean(row.val_losses), mean(row.js_seeds)
             row.focus_bits = mean(focus[h])
             result.rows.append(row)
-    result.verdicts = _verdicts(result)
+    result.verdicts = [v for v in (_diversity_verdict(result), _loss_verdict(result)) if v is not None]
     return result
 
 

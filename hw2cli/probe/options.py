@@ -1,9 +1,7 @@
 """The options of `hw2 probe NAME`, one dataclass per probe (hw2cli.common.options): the CLI
-derives its flags from them, the library functions take them. No torch here. Size lists (``n``,
-``dk``, ``heads``) are comma-separated text or integers, a tuple once checked; what a size
-implies for memory is checked by the probe itself (it needs the device). A size left out (None)
-is its default or its quick one, declared once with :func:`sized` and picked by
-:meth:`ProbeOptions.size`.
+derives its flags from them, the library functions take them. No torch here: what a size implies
+for memory is checked by the probe, which knows the device. A size left out (None) is its default
+or its quick one, declared once with :func:`sized` and picked by :meth:`ProbeOptions.size`.
 """
 
 from __future__ import annotations
@@ -29,11 +27,13 @@ REPEATS = Spec(
 )
 
 
-def sized(default: Any, quick: Any, spec: Spec, shown: str = "") -> Any:
+def sized(default: Any, quick: Any, spec: Spec, shown: str = "", **listed: Any) -> Any:
     """An option left out (None) for its ``default`` size, or its ``quick`` one with --quick;
-    --help shows both (``shown`` where a list is too long to show)."""
+    --help shows both (``shown`` where a list is too long to show). ``listed``: a list of sizes,
+    comma-separated text or integers, checked by :func:`parse_sizes` with these keywords."""
     spec = dataclasses.replace(spec, show_default=shown or f"{default} (quick: {quick})")
-    return dataclasses.field(default=None, metadata={"hw2": spec, "sizes": (default, quick)})
+    meta = {"hw2": spec, "sizes": (default, quick)}
+    return dataclasses.field(default=None, metadata=meta | ({"listed": listed} if listed else {}))
 
 
 def parse_sizes(
@@ -75,6 +75,9 @@ class ProbeOptions:
 
     def __post_init__(self) -> None:
         check(self)
+        for f in dataclasses.fields(self):
+            if "listed" in f.metadata and getattr(self, f.name) is not None:
+                setattr(self, f.name, parse_sizes(getattr(self, f.name), f.name, **f.metadata["listed"]))
 
     def size(self, name: str) -> Any:
         """The size ``name`` a run uses: the given one, else its quick or default size (:func:`sized`)."""
@@ -123,6 +126,7 @@ class AttentionCostOptions(ProbeOptions):
         (1024, 2048, 4096),
         Spec(f"Sequence lengths: powers of two from 2 to {MAX_SIZE:,}, comma-separated."),
         "64,...,4096 (CPU), ...,16384 (GPU); quick: 1024,2048,4096",
+        low=2,
     )
     n_embd: int = option(
         128, "Width of the attention layer (it must split into heads of even size).", min=2, max=8192
@@ -131,8 +135,6 @@ class AttentionCostOptions(ProbeOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.n is not None:
-            self.n = parse_sizes(self.n, "n", low=2)
         if self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2:
             raise OptionError(
                 f"{{n_embd}} {self.n_embd} does not split into {{n_head}} {self.n_head} heads of even size; "
@@ -150,12 +152,8 @@ class SoftmaxScaleOptions(TrainingProbeOptions):
         (16, 64, 256),
         Spec(f"Head sizes d_k: powers of two from 1 to {MAX_SIZE:,}, comma-separated (trends need two)."),
         "16,...,1024; quick: 16,64,256",
+        low=1,
     )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.dk is not None:
-            self.dk = parse_sizes(self.dk, "dk")
 
 
 @dataclass
@@ -188,18 +186,18 @@ class HeadsOptions(TrainingProbeOptions):
             f"Head counts to train at width {GPT_WIDTH}, comma-separated: any of {', '.join(map(str, HEAD_COUNTS))}."
         ),
         "1,2,4,8; quick: 1,2",
+        high=GPT_WIDTH,
+        power_of_two=False,
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.heads is not None:
-            self.heads = parse_sizes(self.heads, "heads", high=GPT_WIDTH, power_of_two=False)
-            bad = [h for h in self.heads if h not in HEAD_COUNTS]
-            if bad:
-                raise OptionError(
-                    f"{{heads}}: {bad[0]} does not split width {GPT_WIDTH} into heads of even size; "
-                    f"use some of {', '.join(map(str, HEAD_COUNTS))}"
-                )
+        bad = [h for h in self.heads or () if h not in HEAD_COUNTS]
+        if bad:
+            raise OptionError(
+                f"{{heads}}: {bad[0]} does not split width {GPT_WIDTH} into heads of even size; "
+                f"use some of {', '.join(map(str, HEAD_COUNTS))}"
+            )
 
     @property
     def windows(self) -> int:

@@ -26,7 +26,7 @@ from rich.console import Console
 
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
-from hw2cli.probe import _gpt, training
+from hw2cli.probe import _gpt
 from hw2cli.probe.common import (
     FAILS,
     HOLDS,
@@ -130,11 +130,6 @@ def shuffle_kl(model, batch: torch.Tensor, seed: int) -> float:
     return F.kl_div(b, a, log_target=True, reduction="batchmean").item()
 
 
-def _span_means(curve: torch.Tensor, block: int) -> dict[str, float | None]:
-    spans = {"0-T": (0, block), "T-2T": (block, 2 * block), "2T-4T": (2 * block, 4 * block)}
-    return {name: (curve[a:b].mean().item() if len(curve) >= b else None) for name, (a, b) in spans.items()}
-
-
 def _banded(
     claim: str,
     measurement: str,
@@ -164,27 +159,21 @@ def _order_guard(rope: PositionsTraining) -> str | None:
 
 
 def _verdicts(result: PositionsResult) -> list[Verdict]:
-    out = []
-    bi = next(r for r in result.permutation if not r.causal_mask and r.pos_emb == "none")
-    causal = next(r for r in result.permutation if r.causal_mask and r.pos_emb == "none")
+    gaps = {(r.causal_mask, r.pos_emb): r.max_gap for r in result.permutation}
+    bi, causal = gaps[False, "none"], gaps[True, "none"]
     claim = "without positions (and without a causal mask) attention ignores word order"
-    measurement = (
-        f"permuted input vs permuted output: max gap {bi.max_gap:.1e} (float64); "
-        f"with the causal mask {causal.max_gap:.1e}"
-    )
-    verdict = HOLDS if bi.max_gap < 1e-9 else FAILS
-    out.append(Verdict(claim, measurement, verdict, "exact: float64 rounding is below 1e-9"))
+    measurement = f"permuted input vs permuted output: max gap {bi:.1e} (float64); "
+    measurement += f"with the causal mask {causal:.1e}"
+    exact = "exact: float64 rounding is below 1e-9"
+    out = [Verdict(claim, measurement, HOLDS if bi < 1e-9 else FAILS, exact)]
     runs = {t.pos_emb: t for t in result.training}
     rope, nope = runs.get("rope"), runs.get("none")
     guard = _order_guard(rope) if rope is not None and rope.shuffle_kls else None
     if rope is not None and nope is not None and rope.shuffle_kls and nope.shuffle_kls:
-        seeds = min(len(rope.shuffle_kls), len(nope.shuffle_kls))
-        shares = [
-            n / max(r, 1e-12) for n, r in zip(nope.shuffle_kls[:seeds], rope.shuffle_kls[:seeds], strict=True)
-        ]
+        shares = [n / max(r, 1e-12) for n, r in zip(nope.shuffle_kls, rope.shuffle_kls, strict=False)]
         measurement = (
             f"shuffling the prefix moves the next-char distribution by KL {nope.shuffle_kl:.3f} (NoPE) vs "
-            f"{rope.shuffle_kl:.3f} (RoPE), NoPE/RoPE {min(shares):.2f}..{max(shares):.2f} over {seeds} seeds; "
+            f"{rope.shuffle_kl:.3f} (RoPE), NoPE/RoPE {min(shares):.2f}..{max(shares):.2f} over {len(shares)} seeds; "
             f"val loss {nope.val_loss:.3f} vs {rope.val_loss:.3f}"
         )
         claim = "a causal decoder without positions cannot tell word orders apart"
@@ -193,20 +182,17 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
     if "learned" in runs:
         claim = "learned absolute positions cannot serve sequences longer than the trained length"
         T = result.block_size
-        measurement = (
-            f"the position table has {T} rows: positions past T={T} have no embedding (the model refuses "
-            "longer input)"
+        measurement = f"the position table has {T} rows: positions past T={T} have no embedding"
+        out.append(
+            Verdict(claim, measurement + " (the model refuses longer input)", HOLDS, "by construction")
         )
-        out.append(Verdict(claim, measurement, HOLDS, "by construction"))
     if rope is not None and rope.far_ratios:
         spans = rope.loss_by_span
         nope_far = nope.loss_by_span.get("2T-4T") if nope is not None else None
         extra = f"; NoPE {nope_far:.3f}" if nope_far is not None else ""
         ratios = rope.far_ratios
-        measurement = (
-            f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
-            f"({min(ratios):.2f}..{max(ratios):.2f}x over {len(ratios)} seeds){extra}"
-        )
+        measurement = f"RoPE loss at positions 2T-4T {spans['2T-4T']:.3f} vs 0-T {spans['0-T']:.3f} "
+        measurement += f"({min(ratios):.2f}..{max(ratios):.2f}x over {len(ratios)} seeds){extra}"
         claim = "relative positions (RoPE) extrapolate past the trained length"
         rule = "at most 1.05x holds, at most 1.25x partly, in every seed"
         out.append(_banded(claim, measurement, ratios, (1.05, 1.25), guard, rule))
@@ -223,7 +209,10 @@ def _measure(t: _gpt.TrainResult, txt: str, opts: PositionsOptions, seed: int) -
     model = t.model if long == block else _gpt.with_block_size(t.model, long)
     curve = _gpt.loss_per_position(model, _gpt.windows(val, long, max(8, opts.windows // 4), seed))
     row.loss_curve = curve.tolist()
-    row.loss_by_span = _span_means(curve, block)
+    spans = {"0-T": (0, block), "T-2T": (block, 2 * block), "2T-4T": (2 * block, 4 * block)}
+    row.loss_by_span = {
+        name: curve[a:b].mean().item() if len(curve) >= b else None for name, (a, b) in spans.items()
+    }
     return row
 
 
@@ -250,8 +239,7 @@ def positions(opts: PositionsOptions | None = None, reporter: Reporter | None = 
     rows: dict[str, list[PositionsTraining]] = {pos: [] for pos in POSITIONS}
     configs = {pos: (f"pos_emb={pos}", {"pos_emb": pos}) for pos in POSITIONS}
     try:
-        for txt, seed, pos, t in training.trainings(opts, reporter, "positions", configs):
-            result.device = str(next(t.model.parameters()).device)
+        for txt, seed, pos, t in _gpt.trainings(opts, reporter, "positions", configs, result):
             rows[pos].append(_measure(t, txt, opts, seed))
     except KeyboardInterrupt:
         result.interrupted = True

@@ -1,9 +1,7 @@
-"""The probes, one entry each: `hw2 probe NAME`, `hw2 reproduce` and `hw2 report` iterate this
-table. The probe's module is ``hw2cli.probe.<name with underscores>`` and defines the library
-function of the same name (options, reporter -> result), ``tables(result, console)`` (its Rich
-tables) and ``figure(result)`` (its matplotlib figure). No torch here: the CLI builds its
-commands from this table.
-"""
+"""The probes, one entry each, iterated by `hw2 probe NAME`, `hw2 reproduce` and `hw2 report`.
+Module ``hw2cli.probe.<name with underscores>`` defines the function of the same name (options,
+reporter -> result), ``tables(result, console)`` and ``figure(result)``. No torch here: the CLI
+builds its commands from this table."""
 
 from __future__ import annotations
 
@@ -12,7 +10,6 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from hw2cli.probe.options import (
@@ -59,12 +56,10 @@ class Probe:
         """It trains GPTs on a text (the reproduction gives it its corpus)."""
         return issubclass(self.options, TrainingProbeOptions)
 
-    def module(self) -> ModuleType:
-        return importlib.import_module(f"hw2cli.probe.{self.name.replace('-', '_')}")
-
     def function(self) -> Callable[..., Any]:
         """The library function: (options, reporter) -> result."""
-        return getattr(self.module(), self.name.replace("-", "_"))
+        name = self.name.replace("-", "_")
+        return getattr(importlib.import_module(f"hw2cli.probe.{name}"), name)
 
     def result_type(self) -> type:
         return typing.get_type_hints(self.function())["return"]

@@ -1,10 +1,9 @@
 """Q2.1c: the 1/sqrt(d_k) factor keeps the softmax from saturating and its gradient from vanishing.
 
-Part one draws random queries and keys (standard normal, as after a normalised projection) for
-each head size d_k and measures, with and without the factor: the variance of q.k, the largest
-softmax probability, its entropy and the norm of the softmax's Jacobian (the factor every
-gradient through the attention weights is multiplied by). Part two trains the same small GPT
-with and without the factor for the same steps and seeds.
+Part one draws standard normal queries and keys (as after a normalised projection) per head size
+d_k and measures, with and without the factor: the variance of q.k, the largest softmax
+probability, its entropy and the norm of the softmax's Jacobian (which multiplies every gradient
+through the attention weights). Part two trains gpt-nano with and without it, seed by seed.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import torch
 from rich.console import Console
 
 from hw2cli.common.progress import Reporter
-from hw2cli.probe import _gpt, training
+from hw2cli.probe import _gpt
 from hw2cli.probe.common import (
     FAILS,
     HOLDS,
@@ -148,11 +147,11 @@ def _training_verdict(result: SoftmaxScaleResult) -> Verdict | None:
     if set(runs) != {True, False} or not (runs[True].val_losses and runs[False].val_losses):
         return None
     with_s, without = runs[True].val_losses, runs[False].val_losses
-    gap = statistics.fmean(without) - statistics.fmean(with_s)
+    mean_without, mean_with = statistics.fmean(without), statistics.fmean(with_s)
     measurement = (
         f"validation loss after {result.train_steps} steps (head size {result.train_head_size}), mean of "
-        f"{len(with_s)} seeds: {statistics.fmean(without):.3f} without, {statistics.fmean(with_s):.3f} with "
-        f"({gap:+.3f}; spread between seeds {max(spread(with_s), spread(without)):.3f})"
+        f"{len(with_s)} seeds: {mean_without:.3f} without, {mean_with:.3f} with "
+        f"({mean_without - mean_with:+.3f}; spread between seeds {max(spread(with_s), spread(without)):.3f})"
     )
     return compared("without the factor training learns more slowly", measurement, without, with_s)
 
@@ -181,8 +180,7 @@ def softmax_scale(
     try:
         for d_k in opts.size("dk"):
             result.rows += score_rows(d_k, opts.seed)
-        for _, _, scaled, t in training.trainings(opts, reporter, "softmax-scale", configs):
-            result.device = str(next(t.model.parameters()).device)
+        for _, _, scaled, t in _gpt.trainings(opts, reporter, "softmax-scale", configs, result):
             if t.val_loss is not None:
                 curves[scaled].append((t.val_loss, t.metrics))
     except KeyboardInterrupt:
@@ -245,9 +243,6 @@ def figure(r: SoftmaxScaleResult) -> Any:
         if pts:
             curves[("with" if t.scaled else "without") + " 1/√d_k"] = pts
     distinct_lines(ax_l, curves)
-    ax_l.set(
-        xlabel="step",
-        ylabel="training loss (mean over seeds)",
-        title=f"gpt-nano, head size {r.train_head_size}",
-    )
+    title = f"gpt-nano, head size {r.train_head_size}"
+    ax_l.set(xlabel="step", ylabel="training loss (mean over seeds)", title=title)
     return finish(fig, ax_j, ax_p, ax_l)

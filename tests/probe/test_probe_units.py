@@ -227,25 +227,25 @@ class _Recorder:
 
 
 def test_a_long_training_probe_announces_its_estimated_wall_time(monkeypatch):
-    from hw2cli.probe import training
+    from hw2cli.probe import _gpt
     from hw2cli.probe.options import HeadsOptions
 
-    monkeypatch.setattr(training, "step_seconds", lambda opts: 0.1)
+    monkeypatch.setattr(_gpt, "step_seconds", lambda opts: 0.1)
     reporter = _Recorder()
     opts = HeadsOptions(device="cpu")  # 500 steps, 4 head counts x 3 seeds
-    training.announce_estimate(opts, 12, "the heads trainings", reporter)
+    _gpt.announce_estimate(opts, 12, "the heads trainings", reporter)
     # 0.1 s x 500 steps x 12 trainings x 1.15 (evaluations) = 690 s
     assert reporter.notes == [
         "estimated wall time of the heads trainings: about 11.5 min "
         "(12 trainings of 500 steps, 3 steps timed here)"
     ]
-    training.announce_estimate(HeadsOptions(device="cpu", quick=True, steps=20), 4, "x", reporter)
+    _gpt.announce_estimate(HeadsOptions(device="cpu", quick=True, steps=20), 4, "x", reporter)
     assert len(reporter.notes) == 1  # 0.1 s x 20 x 4 x 1.15 = 9 s: nothing to announce
 
 
 def test_the_timed_training_step_is_positive():
+    from hw2cli.probe._gpt import step_seconds
     from hw2cli.probe.options import HeadsOptions
-    from hw2cli.probe.training import step_seconds
 
     assert step_seconds(HeadsOptions(device="cpu", quick=True)) > 0
 
@@ -265,7 +265,7 @@ def test_ctrl_c_between_trainings_keeps_the_finished_ones(monkeypatch):
 
     monkeypatch.setattr(_gpt, "train_gpt", train_then_ctrl_c)
     reporter = _Recorder()
-    result = heads(HeadsOptions(device="cpu", quick=True, steps=2), reporter)
+    result = heads(HeadsOptions(device="cpu", quick=True, steps=1), reporter)
     assert result.interrupted
     assert [(r.n_head, len(r.val_losses)) for r in result.rows] == [(1, 1), (2, 1)]  # seed 0 of both
     assert any("hw2's own docstrings" in n for n in reporter.notes)

@@ -16,7 +16,7 @@ from hw2cli.probe.common import (
     PARTLY,
     band,
     combine,
-    compare,
+    compared,
     loglog_fit,
     memory_growth,
     time_growth,
@@ -208,11 +208,16 @@ def test_the_default_run_keeps_its_verdicts_when_load_triples_its_spreads():
 # ----------------------------------------------------------------------------- repeated trainings
 
 
-def test_compare_counts_a_difference_only_beyond_the_spread_of_the_seeds():
-    assert compare([2.0, 2.1, 2.05], [1.8, 1.85, 1.9]) == 1
-    assert compare([1.8, 1.85, 1.9], [2.0, 2.1, 2.05]) == -1
-    assert compare([2.0, 2.3], [1.9, 2.2]) == 0  # 0.1 apart, 0.3 between seeds
-    assert compare([2.0], [1.0]) is None  # one training each: no spread to compare with
+def test_compared_counts_a_difference_only_beyond_the_spread_of_the_seeds():
+    def verdict(a, b):
+        return compared("c", "m", a, b)
+
+    assert verdict([2.0, 2.1, 2.05], [1.8, 1.85, 1.9]).verdict == HOLDS
+    assert verdict([1.8, 1.85, 1.9], [2.0, 2.1, 2.05]).verdict == FAILS
+    within = verdict([2.0, 2.3], [1.9, 2.2])  # 0.1 apart, 0.3 between seeds
+    assert within.verdict == INCONCLUSIVE and "within the spread" in within.reason
+    one = verdict([2.0], [1.0])
+    assert one.verdict == INCONCLUSIVE and "no spread to compare with" in one.reason
 
 
 def test_band_decides_only_when_every_seed_falls_in_one_band():
