@@ -53,7 +53,6 @@ class PaddingBenchResult:
 
     @property
     def peak_fraction(self) -> float | None:
-        """Share of the measured matmul peak that the training arithmetic ran at."""
         return self.gflops / self.peak_gflops if self.peak_gflops and self.seconds > 0 else None
 
     @property
@@ -72,8 +71,7 @@ class PaddingBenchResult:
         return statistics.fmean(values), statistics.pstdev(values)
 
 
-# ----------------------------------------------------------------------------- CPU worker processes
-_worker: dict = {}
+_worker: dict = {}  # a CPU worker process's data, progress queue and start-up error
 
 
 class WorkerError(RuntimeError):
@@ -110,9 +108,8 @@ def _run_job(config: PaddingNetConfig, seed: int, settings: TrainSettings) -> Ro
 
 @contextlib.contextmanager
 def _sigint_held() -> Iterator[None]:
-    """Hold off Ctrl-C and SIGTERM here and in every process started meanwhile (they inherit the
-    mask): the workers never see them, not even while they import torch; this process gets them
-    on leaving."""
+    """Hold off Ctrl-C and SIGTERM here and in the processes started meanwhile (they inherit the
+    mask, so the workers never see them); this process gets them on leaving."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to share Ctrl-C
         yield
         return
@@ -124,9 +121,8 @@ def _sigint_held() -> Iterator[None]:
 
 
 def _cpu_processes(jobs, data_args, settings, workers, reporter, done) -> bool:
-    """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; True on Ctrl-C. A worker
-    that fails (at start, in a job, or killed) raises WorkerError naming the cause, after the
-    rounds finished before it went to ``done``."""
+    """Run ``jobs`` [(config, seed)] in ``workers`` spawned processes; True on Ctrl-C. A failed
+    worker raises WorkerError naming the cause, after the rounds finished before it went to ``done``."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -173,12 +169,11 @@ def _cpu_thread(dev: torch.device) -> Iterator[None]:
         yield
 
 
-# ----------------------------------------------------------------------------- wall-time estimate
 def seconds_per_flop(
     configs: list[PaddingNetConfig], path: str, settings: TrainSettings, dev: torch.device, rounds: int
 ) -> dict[str, float]:
     """Seconds per training FLOP of each conv type, from one timed epoch of one batch through the
-    run's trainer (the first after an untimed one: a process's first step pays set-up costs)."""
+    run's trainer (after an untimed one: a process's first step pays set-up costs)."""
     batch, models = settings.batch_size, rounds if path == "batched" else 1
     data = make_data(0, n_train=batch, n_val=1, n_test=1)
     one_epoch = replace(settings, epochs=1)
@@ -201,8 +196,8 @@ def seconds_per_flop(
 def estimate_seconds(
     jobs: list, path: str, settings: TrainSettings, dev: torch.device, sizes: dict[str, int], workers: int
 ) -> float:
-    """Wall time of training ``jobs`` [(config, round)] in this order on ``workers`` processes:
-    each conv type's timed rate times each round's FLOPs, every epoch trained."""
+    """Wall time of ``jobs`` [(config, round)] in this order on ``workers`` processes: each conv
+    type's timed rate times each round's FLOPs, every epoch trained."""
     configs = list({cfg.conv_type: cfg for cfg, _ in jobs}.values())
     rounds = len(jobs) // len(configs)
     rate = seconds_per_flop(configs, path, settings, dev, rounds)
@@ -219,7 +214,6 @@ def wall_seconds(round_seconds: list[float], workers: int) -> float:
 
 
 def _recorded(opts: PaddingOptions, s: TrainSettings, sizes: dict[str, int]) -> dict:
-    """The run's settings as the result (and its JSON) records them."""
     optimizer = {"name": "Adadelta", "lr": s.lr, "rho": s.rho, "eps": s.eps, "weight_decay": s.weight_decay}
     recorded = {"net": opts.net, "conv_types": opts.types, "rounds": opts.rounds, "epochs": opts.epochs}
     recorded |= {"precision": s.precision, "seed": opts.seed, "independent_val": opts.independent_val}
@@ -230,7 +224,6 @@ def _recorded(opts: PaddingOptions, s: TrainSettings, sizes: dict[str, int]) -> 
 def _train(
     result: PaddingBenchResult, jobs, data_args: dict, settings: TrainSettings, dev, reporter, done
 ) -> None:
-    """Train ``jobs`` [(config, round)] on the result's path, handing each outcome to ``done``."""
     if result.path == "cpu-processes":
         try:
             result.interrupted = _cpu_processes(jobs, data_args, settings, result.workers, reporter, done)
@@ -263,7 +256,7 @@ def run_padding_bench(
 ) -> PaddingBenchResult:
     """Train ``opts.rounds`` networks per conv type of ``opts.net``. ``path`` forces a trainer
     (``auto``: batched on a GPU, worker processes on the CPU); ``data_sizes`` / ``settings``
-    shrink the work for tests. Ctrl-C returns the rounds finished with ``interrupted=True``."""
+    shrink the work (tests). Ctrl-C returns the finished rounds with ``interrupted=True``."""
     reporter = reporter or Reporter()
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")

@@ -36,7 +36,7 @@ class BoxData:
     test_unshifted_y: torch.Tensor
 
     def kept_sets(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The sets each network's kept weights are measured on: validation, test, unshifted test."""
+        """The sets the kept weights are measured on: validation, test, unshifted test."""
         return [
             (self.val_x, self.val_y),
             (self.test_x, self.test_y),

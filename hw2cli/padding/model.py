@@ -38,12 +38,10 @@ class PaddingNetConfig:
 
 def layer_sizes(conv_type: str) -> list[int]:
     """Side of each convolution's output feature map for a 32x32 input."""
-    pad = CONV[conv_type].pad
-    sizes, size = [], IMAGE_SIZE
+    sizes = [IMAGE_SIZE]
     for _, _, stride in LAYERS:
-        size = (size + 2 * pad - 3) // stride + 1
-        sizes.append(size)
-    return sizes
+        sizes.append((sizes[-1] + 2 * CONV[conv_type].pad - 3) // stride + 1)
+    return sizes[1:]
 
 
 def feature_size(conv_type: str) -> int:

@@ -53,8 +53,7 @@ def settings_line(result: PaddingBenchResult) -> str:
 
 
 def footer(result: PaddingBenchResult, verbose: bool = False) -> str:
-    """What was done and the share of the measured matmul peak it used (``verbose``: the trainer
-    and its throughput)."""
+    """What was done and the share of the measured matmul peak it used (``verbose``: throughput)."""
     n = result.rounds_done
     cores = f"{result.workers} CPU core{'s' if result.workers > 1 else ''}"
     on = cores if result.device == "cpu" else result.device
@@ -119,8 +118,8 @@ def to_csv(result: PaddingBenchResult) -> str:
     return out.getvalue()
 
 
-def _none(x: float) -> float | None:
-    return None if x != x else x  # NaN: no round finished
+def _none(x: float) -> float | None:  # NaN: no round finished
+    return None if x != x else x
 
 
 def to_json(result: PaddingBenchResult) -> dict:
@@ -142,9 +141,6 @@ def to_json(result: PaddingBenchResult) -> dict:
     speed = {k: getattr(result, k) for k in ("gflops", "peak_gflops", "peak_fraction")}
     end = {k: getattr(result, k) for k in ("interrupted", "workers", "error")}
     return {"command": "padding-bench", **run, "gflop": result.flop / 1e9, **speed, **end, "conv_types": conv}
-
-
-# ----------------------------------------------------------------------------- reading back
 
 
 @dataclass
@@ -175,9 +171,8 @@ def upgrade_json(data: dict) -> dict:
 
 
 def from_json(data: dict) -> PaddingBenchResult:
-    """The result that :func:`to_json` wrote (any format :func:`upgrade_json` knows), checked:
-    types, a known net and conv types, round numbers within the settings, accuracies within
-    0-100 % (a ResultError names the field)."""
+    """The result that :func:`to_json` wrote (any format :func:`upgrade_json` knows), checked (a
+    ResultError names the field): types, net and conv types, round numbers, accuracies in 0-100 %."""
     from hw2cli.common.readback import ResultError, build, one_of, require, within
     from hw2cli.padding import NETS
     from hw2cli.padding.train import RoundOutcome

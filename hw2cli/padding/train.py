@@ -68,8 +68,7 @@ def _batches(x: torch.Tensor, y: torch.Tensor, size: int):
 def evaluate(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings, padded: bool = False
 ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)`` in training-size batches
-    (``padded``: x was padded by the first convolution's ``pad_input``)."""
+    """Mean cross-entropy and accuracy (%) of ``model`` on ``(x, y)`` (``padded``: by ``pad_input``)."""
     model.eval()
     device = next(model.parameters()).device
     loss_sum, correct = 0.0, 0
@@ -83,7 +82,6 @@ def evaluate(
 
 @torch.no_grad()
 def _to_device(data: BoxData, device: torch.device, channels_last: bool, pad=lambda x: x) -> BoxData:
-    """The data sets on ``device``, images channels-last if asked and padded by ``pad``."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     moved = {k: v.to(device) for k, v in vars(data).items()}
     images = {k: pad(v).contiguous(memory_format=fmt) for k, v in moved.items() if k.endswith("_x")}
@@ -98,8 +96,7 @@ def train_round(
     device: torch.device = torch.device("cpu"),
     on_epoch: Callable[[], None] = lambda: None,
 ) -> RoundOutcome:
-    """Train one network (round ``seed``) alone as the course code does, the best weights kept in
-    memory instead of written to disk."""
+    """Train one network (round ``seed``) as the course code does, the best weights kept in memory."""
     t0 = time.perf_counter()
     model = nets.make_model(config, seed).to(device)
     padded = settings.channels_last  # the CPU path pads the images for the first convolution once
@@ -150,9 +147,9 @@ def train_rounds_batched(
     on_epoch: Callable[[int], None] = lambda n: None,
     stack_size: int | None = None,
 ) -> Iterator[RoundOutcome]:
-    """Train one network per (config, seed) pair, at most ``stack_size`` at a time (default: what
-    the GPU's memory holds, all on the CPU) as one :class:`PaddingNetStack`, and yield each stack's
-    outcomes; each follows its trajectory alone, up to rounding. ``on_epoch(n)``: n network-epochs."""
+    """Train one network per (config, seed) pair, ``stack_size`` at a time (default: what the GPU
+    holds, all on the CPU) as one PaddingNetStack; each follows its solo trajectory up to rounding.
+    ``on_epoch(n)``: n network-epochs trained."""
     groups: dict[tuple[str, int], list[nets.PaddingNetConfig]] = {}
     for cfg in configs:
         groups.setdefault((cfg.net, CONV[cfg.conv_type].pad), []).append(cfg)
@@ -184,7 +181,7 @@ def _adadelta(params, settings: TrainSettings, **kwargs) -> torch.optim.Adadelta
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast without its cache of cast weights, which a captured CUDA graph must not keep."""
+    """Autocast without its weight cache, which a captured CUDA graph must not keep."""
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -200,8 +197,7 @@ def _losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def evaluate_stack(
     stack: nets.PaddingNetStack, x: torch.Tensor, y: torch.Tensor, settings: TrainSettings
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy (float64) and correct answers of every network of ``stack`` on ``(x, y)``,
-    left on the device (no host synchronisation)."""
+    """Mean cross-entropy (float64) and correct answers of each network, left on the device."""
     loss_sum = torch.zeros(stack.size, dtype=torch.float64, device=x.device)
     correct = torch.zeros(stack.size, dtype=torch.long, device=x.device)
     for xb, yb in _batches(x, y, settings.batch_size):
@@ -213,8 +209,7 @@ def evaluate_stack(
 
 
 def _warm_up_and_capture(fn: Callable[[], None], device: torch.device) -> Callable[[], None]:
-    """Run ``fn`` once on a side stream (the warm-up a capture needs), then capture it as one
-    CUDA graph, whose replay the result is."""
+    """Run ``fn`` once on a side stream (the warm-up a capture needs); return its CUDA graph's replay."""
     side, main = torch.cuda.Stream(device), torch.cuda.current_stream(device)
     side.wait_stream(main)
     with torch.cuda.stream(side):
@@ -289,13 +284,7 @@ def _train_stack(
     with torch.no_grad():
         for p, kept in zip(params, best, strict=True):
             p.copy_(kept)
-    return _outcomes(stack, pairs, data, settings, history, trained, val_correct, best_epoch, t0)
-
-
-def _outcomes(
-    stack, pairs, data, settings, history, trained, val_correct, best_epoch, t0
-) -> list[RoundOutcome]:
-    """Each network's outcome, read back from the stack's device state."""
+    # each network's outcome, read back from the stack's device state
     kept = [evaluate_stack(stack, x, y, settings)[1] for x, y in data.kept_sets()]  # val, test, unshifted
     sizes = [len(data.val_y)] + [len(y) for _, y in data.kept_sets()]
     counts = torch.stack([val_correct, *kept]).cpu().tolist()

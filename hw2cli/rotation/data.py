@@ -61,8 +61,8 @@ def load_dataset(spec: str, data_dir: str | os.PathLike | None = None) -> ImageD
 
 
 def load_digits() -> ImageData:
-    """scikit-learn's 1,797 8x8 digits, split 75/25 stratified with a fixed seed, upscaled to
-    32x32 (bilinear) and copied to 3 channels so the CIFAR-10 CNN runs unchanged."""
+    """scikit-learn's 1,797 8x8 digits, split 75/25 stratified with a fixed seed, upscaled to 32x32
+    (bilinear), in 3 channels: the CIFAR-10 CNN runs unchanged."""
     from sklearn.datasets import load_digits as sk_load_digits
     from sklearn.model_selection import train_test_split
 
@@ -193,8 +193,8 @@ def _image_files(folder: Path, class_to_idx: dict[str, int]) -> list[tuple[str, 
 
 
 def _read_images(samples: list[tuple[str, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode every (file, class) into one uint8 (N, 3, 32, 32) tensor and its labels; a file
-    whose header claims more than MAX_IMAGE_PIXELS is refused before it is decoded."""
+    """Decode every (file, class) into uint8 (N, 3, 32, 32) images and labels; a header claiming
+    more than MAX_IMAGE_PIXELS is refused before decoding."""
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2 import functional as TF
 

@@ -93,11 +93,10 @@ class RotationResult:
 def run_rotation_experiment(
     opts: RotationOptions, reporter: Reporter | None = None, *, preview_images: int = 0
 ) -> RotationResult:
-    """Train (or load) the model of each of ``opts.modes`` (each weights once) and measure its
-    accuracy at every angle; keep ``preview_images`` rotated test images for the figure. Bad
-    arguments raise Hw2Error before any long work; Ctrl-C returns the models finished so far
-    with ``interrupted=True``. The ``save_models`` folder is refused if it holds earlier models
-    (unless ``force``) and locked while this run may write it (hw2cli.rotation.saved)."""
+    """Train (or load) the weights of each of ``opts.modes`` once and measure each mode's accuracy
+    at every angle; keep ``preview_images`` rotated test images for the figure. Bad arguments
+    raise Hw2Error before any long work; Ctrl-C returns the finished models with
+    ``interrupted=True``. The ``save_models`` folder is locked while this run may write it."""
     reporter = reporter or Reporter()
     if preview_images < 0:
         raise ValueError(f"preview_images must be at least 0, got {preview_images}")
@@ -131,7 +130,7 @@ def run_rotation_experiment(
     )
     loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
     trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
-    folder = saved_models.ModelsWriter.open(save_to) if save_to is not None else None
+    folder = saved_models.ModelsWriter(save_to) if save_to is not None else None
     try:
         to_train = [w for w in weights if w not in loaded]
         what = f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)"
@@ -204,9 +203,9 @@ class _StepClock(Reporter):
 def estimate_seconds(
     data: ImageData, opts: RotationOptions, to_train: list[str], configs: dict, device: torch.device
 ) -> float:
-    """Wall time of training the weights ``to_train`` (``configs``: their cnn.Config) and evaluating
-    every mode of ``opts``: the fastest of TIMED_STEPS training steps of each and of two test
-    batches of each mode (throwaway models: the run's random numbers are untouched), scaled."""
+    """Wall time of training the weights ``to_train`` and evaluating every mode of ``opts``: the
+    fastest of TIMED_STEPS training steps and of two test batches, scaled (throwaway models:
+    the run's random numbers are untouched)."""
     batch, clock, total = opts.batch_size, _StepClock(device), 0.0
     train, test = slice(TIMED_STEPS * batch), slice(2 * TIMED_BATCH)
     sample = replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train])
@@ -249,9 +248,8 @@ def train_model(
     reporter: Reporter | None = None,
     key: str = "train",
 ) -> tuple[cnn.Model, list[float]]:
-    """Adam on shuffled mini-batches of the training set; with ``augment`` every image is
-    rotated by its own angle drawn uniformly from [0, 360). Returns the model and the mean
-    loss of each epoch. The same seed gives the same initial weights and batch order."""
+    """Adam on shuffled mini-batches; with ``augment`` each image turned by its own uniform angle
+    in [0, 360). Returns the model and each epoch's mean loss; the seed fixes weights and order."""
     reporter = reporter or Reporter()
     with seeded(seed):
         model = cnn.build_model(config).to(device)
@@ -299,8 +297,8 @@ def evaluate(
     batch_size: int = EVAL_BATCH,
     reporter: Reporter | None = None,
 ) -> dict[str, list[float]]:
-    """Accuracy of each model on the test set rotated by each angle: every batch moves to the
-    device once and is rotated there once per angle, for all models."""
+    """Accuracy of each model on the test set rotated by each angle (a batch moves to the device
+    once and is rotated there once per angle, for all models)."""
     reporter = reporter or Reporter()
     correct = {name: torch.zeros(len(angles), dtype=torch.int64, device=device) for name in models}
     reporter.start(

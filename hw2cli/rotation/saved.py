@@ -8,9 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -67,12 +66,12 @@ class ModelEntry(schema.Strict):
 
 
 class ModelsConfig(schema.ManifestFields):
-    format: Literal["hw2 rotate-eval models"] | None = None  # absent in folders saved by hw2 0.x
+    format: Literal[FORMAT] | None = None  # absent in folders saved by hw2 0.x
     model: CNNSection
     p4_model: P4Section | None = None
     dataset: str | None = None
     classes: list[str] | None = None
-    models: dict[Literal["plain", "augmented", "p4", "p4-augmented"], ModelEntry]
+    models: dict[Literal[NAMES], ModelEntry]
 
     @model_validator(mode="after")
     def _classes_match(self) -> ModelsConfig:
@@ -104,25 +103,16 @@ def check_folder(folder: str | Path, force: bool) -> Path:
         )
 
 
-@dataclass
-class ModelsWriter:
-    """A models folder this run holds the lock of, and the models it committed so far."""
+class ModelsWriter(ExitStack):
+    """A models folder this run holds the writer lock of (until :meth:`close`), and the models it
+    committed so far; a cut commit of an earlier run is finished or discarded on opening."""
 
-    folder: Path
-    models: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _lock: ExitStack = field(default_factory=ExitStack)
-
-    @classmethod
-    def open(cls, folder: str | Path) -> ModelsWriter:
-        """Take the folder's writer lock and finish or discard a cut commit; :meth:`close` ends it."""
-        writer = cls(Path(folder))
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__()
+        self.folder, self.models = Path(folder), {}
         with _naming_fields():
-            writer._lock.enter_context(rundir.lock(writer.folder, "{save_models} folder"))
-            rundir.recover(writer.folder, MANIFEST, ModelsConfig, LAYOUT)
-        return writer
-
-    def close(self) -> None:
-        self._lock.close()
+            self.enter_context(rundir.lock(self.folder, "{save_models} folder"))
+            rundir.recover(self.folder, MANIFEST, ModelsConfig, LAYOUT)
 
     def save(
         self, name: str, model: Model, config: Config, p4: P4CNNConfig, train_loss: list, **meta

@@ -13,11 +13,19 @@ from hw2cli.padding.model import CONV_TYPES, PaddingNetConfig, make_model
 from hw2cli.padding.train import TrainSettings, evaluate, train_round, train_rounds_batched
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread, as in the worker processes; the caller's count restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     """40 training images; the shifted test set doubles as validation set, so the validation
     loss soon stops improving and the rounds stop early, at different epochs."""
-    torch.set_num_threads(1)
     d = make_data(seed=0, n_train=40, n_val=20, n_test=20)
     return BoxData(
         d.train_x, d.train_y, d.test_x, d.test_y, d.test_x, d.test_y, d.test_unshifted_x, d.test_unshifted_y
@@ -90,7 +98,6 @@ def every_type():
     data the rounds stop between epochs 3 and 8, and reflect round 1, which stops at epoch 4,
     would reach a lower validation loss later: a stack that kept anything a network does
     after its stop would differ."""
-    torch.set_num_threads(1)
     data = make_data(seed=1, n_train=40, n_val=20, n_test=20, independent_val=True)
     configs = [PaddingNetConfig("net1", ct) for ct in CONV_TYPES]
     solo = {(c.conv_type, s): train_round(c, s, data, SETTINGS) for c in configs for s in (0, 1)}
@@ -117,7 +124,6 @@ def test_batched_progress_counts_every_epoch_trained(every_type):
 
 
 def test_batched_trainer_equals_sequential_net2_in_small_stacks():
-    torch.set_num_threads(1)
     d = make_data(seed=1, n_train=40, n_val=20, n_test=20)
     settings = TrainSettings(epochs=3, batch_size=20)
     configs = [PaddingNetConfig("net2", "fconv"), PaddingNetConfig("net2", "reflect")]
