@@ -133,15 +133,15 @@ def gpt_train(
         use_threads(threads)
         train(opts, given=given)
         return
-    out = opts.resume or opts.out
     check_text_file(opts.txt_file)  # the inputs first, then the outputs
-    _check_tensorboard(opts.tensorboard, out, _inputs(opts))
+    out, inputs = opts.resume or opts.out, _inputs(opts)
+    _check_tensorboard(opts.tensorboard, out, inputs)
     try:
         run_command(
             lambda reporter: train(opts, reporter, given=given),
             render,
             json_path=json_path,
-            inputs=_inputs(opts),
+            inputs=inputs,
             writes={"--resume" if opts.resume else "--out": Path(out)},
             quiet=quiet,
             threads=threads,

@@ -1,14 +1,9 @@
-"""The run directory of ``hw2 gpt train``, without pickle (docs/gpt.md lists its files):
-``config.json`` (GPTConfig, trainer options), ``vocab.json`` (or a BPE ``tokenizer.json``),
-``model.safetensors``, ``optimizer.safetensors`` (AdamW's tensors), ``metrics.csv``, ``loss.png``
-and ``state.json``, the manifest of the last checkpoint, written last (hw2cli.common.rundir
-commits the set). Every file read back is validated against the schemas below.
-"""
+"""The run directory of ``hw2 gpt train`` (docs/gpt.md lists its files; no pickle): its checkpoints,
+committed by hw2cli.common.rundir with ``state.json`` last, and every file read back validated."""
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import warnings
@@ -23,6 +18,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error, Hw2Warning
+from hw2cli.common.jsonsafe import dumps
 from hw2cli.common.options import OptionError
 from hw2cli.gpt.model import GPT, LEGACY_DROPOUTS, GPTConfig
 from hw2cli.gpt.options import TrainOptions
@@ -34,15 +30,8 @@ VERSION = 1
 MANIFEST = "state.json"
 METRIC_FIELDS = ("step", "train_loss", "val_loss", "val_bpc", "lr", "tokens_per_s")
 OLD_METRIC_FIELDS = ("step", "train_loss", "val_loss", "lr", "tokens_per_s")  # before val_bpc
-RUN_FILES = (
-    "config.json",
-    "vocab.json",
-    "model.safetensors",
-    "optimizer.safetensors",
-    "state.json",
-    "metrics.csv",
-    "loss.png",
-)
+RUN_FILES = ("config.json", "vocab.json", "model.safetensors", "optimizer.safetensors", MANIFEST)
+RUN_FILES += ("metrics.csv", "loss.png")
 ALL_RUN_FILES = (*RUN_FILES, TOKENIZER_FILE)  # a BPE run keeps its tokenizer too
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.safetensors", "metrics.csv")
 FIX = "give a run directory written by `hw2 gpt train`"
@@ -82,8 +71,8 @@ _NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class ParamGroup(schema.Strict):
-    """One of AdamW's parameter groups, checked before ``load_state_dict`` trusts it (permuted
-    ``params`` once crashed the fused kernel); a newer torch's flags and numbers are accepted."""
+    """One of AdamW's parameter groups, checked before ``load_state_dict`` trusts it; a newer
+    torch's flags and numbers are accepted."""
 
     model_config = ConfigDict(extra="allow", strict=True)
     params: list[schema.Count]
@@ -155,8 +144,7 @@ def config_schema() -> type[schema.Strict]:
 
 @dataclass
 class Run:
-    """A run directory read back and validated: its last complete checkpoint (``state`` is
-    None for a folder written without one) and the model, trainer options and vocabulary."""
+    """A run directory read back and validated (``state``: None for a folder without a checkpoint)."""
 
     folder: Path
     checkpoint: rundir.Checkpoint
@@ -176,8 +164,8 @@ def check_folder(folder: Path) -> Path:
 
 
 def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...] | None = None) -> Run:
-    """Validate ``run_dir``: manifest and its files' sizes and hashes (of the files in
-    ``hashes``; default all), config, vocabulary, their agreement."""
+    """Validate ``run_dir``: the manifest and its files (hashes of those in ``hashes``; default all),
+    config, vocabulary, their agreement."""
     folder = check_folder(Path(run_dir))
     checkpoint = rundir.read_checkpoint(folder, MANIFEST, State, fix, hashes)
     config_path, vocab_path = checkpoint.path("config.json"), checkpoint.path("vocab.json")
@@ -201,9 +189,8 @@ def open_run(run_dir: str | os.PathLike, fix: str = FIX, hashes: tuple[str, ...]
 
 
 def load_weights(path: Path, config: GPTConfig, model: GPT | None = None) -> GPT:
-    """``model`` (by default a new one of ``config``) filled from a safetensors file, refused when
-    its tensors do not fit the config: checked against a model on the meta device first, so that
-    a config.json edited to a huge model allocates nothing."""
+    """``model`` (default: a new one of ``config``) filled from a safetensors file whose shapes are
+    checked first against a model on the meta device: an edited config.json allocates nothing."""
     with torch.device("meta"):
         shapes = {k: tuple(v.shape) for k, v in GPT(config).state_dict().items()}
     if config.tie_head:  # save_model keeps a tied head's one tensor under one of its two names
@@ -227,8 +214,8 @@ def load_run(
 
 
 def restore(run: Run | None, model: GPT, optimizer, scaler, device) -> tuple[int, float | None, list[dict]]:
-    """The step, best validation loss and metrics rows of the run's last complete checkpoint,
-    whose weights, optimizer and loss scale fill ``model``, ``optimizer`` and ``scaler``."""
+    """Fill ``model``, ``optimizer`` and ``scaler`` from the run's last checkpoint; its step, best
+    validation loss and metrics rows."""
     if run is None:
         return 0, None, []
     state = load_training_state(run, optimizer)
@@ -286,11 +273,6 @@ def read_metrics(run_dir: Path, run: Run | None = None) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- writing
 
 
-def _dump_json(tmp: Path, obj: Any) -> None:
-    """Fill the temporary file of an atomic write (no NaN: it is not JSON)."""
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {}
     for index, param_state in optimizer.state_dict()["state"].items():
@@ -301,15 +283,14 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
 
 
 def metrics_csv(rows: list[dict[str, Any]]) -> str:
-    """``metrics.csv`` text (one row per logged step; empty val_loss when not evaluated)."""
+    """``metrics.csv`` text (an empty cell for a value not measured)."""
     lines = [",".join(METRIC_FIELDS)]
     lines += [",".join("" if row.get(k) is None else repr(row[k]) for k in METRIC_FIELDS) for row in rows]
     return "\n".join(lines) + "\n"
 
 
 class Checkpoints:
-    """Commits the checkpoints of one run (rank 0 writes) and draws Figure 3 from the rows of
-    the last one."""
+    """Commits the checkpoints of one run (rank 0 writes) and draws Figure 3 from the last one."""
 
     def __init__(self, folder: Path | None, rank: int, first: tuple | None, saved_step: int | None) -> None:
         self.folder, self.rank = folder, rank
@@ -317,9 +298,8 @@ class Checkpoints:
         self.saved_step = saved_step
 
     def save(self, state: dict[str, Any], model: GPT, optimizer, rows: list[dict[str, Any]]) -> None:
-        """Commit weights, optimizer tensors and metrics, then ``state.json`` naming them with their
-        hashes (the caller holds the lock). The first checkpoint of a new run also brings
-        ``config.json`` and ``vocab.json`` and removes an earlier run's files."""
+        """Commit weights, optimizer tensors and metrics, then ``state.json`` naming them. The first
+        checkpoint of a new run brings ``config.json`` and ``vocab.json`` and removes an earlier run's files."""
         if self.folder is None or self.rank != 0:
             return
         step, meta = state["step"], {"step": str(state["step"])}
@@ -333,11 +313,11 @@ class Checkpoints:
         if self.first is not None:
             config, options, tok = self.first
             run_config = {"format": FORMAT, "version": VERSION, "model": asdict(config), "train": options}
-            files["config.json"] = lambda tmp: _dump_json(tmp, run_config)
+            files["config.json"] = lambda tmp: tmp.write_text(dumps(run_config) + "\n", encoding="utf-8")
             if isinstance(tok, BPETokenizer):  # the tokenizer itself, and a vocab.json naming it
                 files[TOKENIZER_FILE] = lambda tmp: tmp.write_text(tok.json_text, encoding="utf-8")
             vocab = {"tokenizer": TOKENIZER_FILE} if isinstance(tok, BPETokenizer) else tok.to_json()
-            files["vocab.json"] = lambda tmp: _dump_json(tmp, vocab)
+            files["vocab.json"] = lambda tmp: tmp.write_text(dumps(vocab) + "\n", encoding="utf-8")
         remove = () if self.first is None else tuple(name for name in ALL_RUN_FILES if name not in files)
         manifest = {**state, "param_groups": optimizer.state_dict()["param_groups"]}
         try:

@@ -1,7 +1,5 @@
 """The training text, its train/validation split and the batches of random windows. The default
-corpus is Project Gutenberg eBook 2591 (Grimm's fairy tales), downloaded once into the cache
-folder without Gutenberg's header and licence; ``$HW2_GRIMM_URL`` points the download elsewhere.
-"""
+corpus, Grimm's fairy tales (Gutenberg eBook 2591, or ``$HW2_GRIMM_URL``), is downloaded once."""
 
 from __future__ import annotations
 
@@ -24,8 +22,7 @@ GRIMM_FILE = "grimms_fairy_tales.txt"
 
 
 def strip_gutenberg(text: str) -> str:
-    """Drop a byte-order mark and, when present, Project Gutenberg's header (up to the
-    ``*** START OF`` line) and licence (from the ``*** END OF`` line)."""
+    """Drop a byte-order mark and Project Gutenberg's header and licence, when present."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     lines = text.split("\n")
     start = next((i for i, line in enumerate(lines) if line.startswith("*** START OF")), None)
@@ -66,8 +63,7 @@ def default_corpus(url: str | None = None, cache: Path | None = None, timeout: f
 
 
 def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
-    """Read ``txt_file`` (UTF-8, a regular file of at most MAX_INPUT_BYTES) or the default
-    corpus; Gutenberg boilerplate is removed."""
+    """The text of ``txt_file`` (UTF-8) or the default corpus, without Gutenberg's boilerplate."""
     path = Path(txt_file) if txt_file is not None else default_corpus()
     data = read_input(path, "{txt_file}", pipes=False)
     try:
@@ -83,14 +79,14 @@ def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
 
 def check_text_file(txt_file: str | os.PathLike | None) -> None:
     """Refuse, before anything is written, a ``txt_file`` that is missing, too large or not a
-    regular file: a pipe or a device is refused, since --resume reads the text again."""
+    regular file (resuming reads the text again)."""
     if txt_file is not None:
         check_input(txt_file, "{txt_file}", pipes=False)
 
 
 def split_data(data: torch.Tensor, val_fraction: float, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``1 - val_fraction`` of the ids for training, the rest for validation; each
-    must hold a window of ``block_size + 1`` ids (validation only when ``val_fraction > 0``)."""
+    must hold a window of ``block_size + 1`` ids."""
     n_train = len(data) - int(round(len(data) * val_fraction))
     train, val = data[:n_train], data[n_train:]
     if len(train) < block_size + 1:
@@ -113,16 +109,11 @@ def step_seeds(seed: int, rank: int, step: int, purpose: int = 0) -> tuple[int, 
     return int(a) >> 1, int(b) >> 1
 
 
-def draw_starts(n_ids: int, block_size: int, count: int, generator: torch.Generator) -> torch.Tensor:
-    """``count`` window starts drawn uniformly with replacement (on the CPU)."""
-    return torch.randint(n_ids - block_size, (count,), generator=generator)
-
-
 def gather_windows(
     data: torch.Tensor | np.ndarray, starts: torch.Tensor, block_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and next-token targets (int64) of the windows at ``starts`` in ``data``, ids on
-    the device of ``starts`` or a (memory-mapped) numpy array of them."""
+    """Inputs and next-token targets (int64) of the windows at ``starts`` in ``data`` (ids on
+    the device of ``starts``, or a memory-mapped numpy array)."""
     positions = starts[:, None] + torch.arange(block_size + 1, device=starts.device)
     if isinstance(data, np.ndarray):
         windows = torch.from_numpy(data[positions.numpy()].astype(np.int64))
@@ -135,18 +126,16 @@ def get_batch(
     data: torch.Tensor | np.ndarray, block_size: int, batch_size: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``batch_size`` windows drawn uniformly with replacement: inputs and next-token targets."""
-    return gather_windows(data, draw_starts(len(data), block_size, batch_size, generator), block_size)
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    return gather_windows(data, starts, block_size)
 
 
 class Batches:
-    """One process's batches: the training batch of each step, or the ``count`` fixed
-    validation batches. A batch is one draw of ``batch_size x world_size`` windows (what
-    :func:`get_batch` draws) of which process ``rank`` takes its slice, so that 2 processes of
-    batch 4 train on what one of batch 8 does. Training batch ``s`` is drawn from a generator
-    seeded by the step (a resumed run draws what the uninterrupted one would have); the
-    validation batches one after the other from a fixed seed. The starts are drawn on the CPU,
-    ``chunk`` batches at a time (the same windows on every device); on a GPU they go over in one
-    copy per chunk and the windows are gathered there."""
+    """One process's batches: the training batch of each step, or the ``count`` fixed validation
+    batches. A batch is one draw of ``batch_size x world_size`` windows (as :func:`get_batch`), of
+    which process ``rank`` takes its slice. Training batch ``s`` comes from a generator seeded by
+    ``s``, the validation batches in order from a fixed seed. The starts are drawn on the CPU,
+    ``chunk`` batches at a time (the same windows on every device), and copied over at once."""
 
     def __init__(
         self,
@@ -172,8 +161,8 @@ class Batches:
         self._generator = torch.Generator()
 
     def __call__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets of training step ``index``, or of validation batch ``index``
-        (``0 .. count - 1``, in order: batch 0 starts the draws again)."""
+        """Inputs and targets of training step ``index``, or of validation batch ``index`` (in
+        order: batch 0 starts the draws again)."""
         if not self._first <= index < self._first + len(self._starts) or (self.validation and index == 0):
             self._draw(index)
         return gather_windows(self.data, self._starts[index - self._first], self.block_size)
@@ -191,7 +180,9 @@ class Batches:
             generators = [torch.Generator().manual_seed(s) for s in seeds]
         size = self.batch_size * self.world_size
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
-        starts = torch.stack([draw_starts(self.n_ids, self.block_size, size, g)[mine] for g in generators])
+        starts = torch.stack(
+            [torch.randint(self.n_ids - self.block_size, (size,), generator=g)[mine] for g in generators]
+        )
         if self.device.type == "cuda":  # page-locked: the copy does not wait for the device
             starts = starts.pin_memory()
         self._first, self._starts = first, starts.to(self.device, non_blocking=True)

@@ -1,7 +1,5 @@
-"""The options of `hw2 gpt train` and `hw2 gpt generate` (every field with its help, range and
-choices: hw2cli.common.options) and the model presets; the CLI derives its flags from them, and
-they are checked when made. Sizes left ``None`` are chosen for the device (:func:`fill_sizes`).
-No torch here: `hw2 --help` imports this module.
+"""The options of `hw2 gpt train` and `hw2 gpt generate` and the model presets; the CLI derives its
+flags from them. Sizes left ``None`` are chosen for the device. No torch: `hw2 --help` imports this.
 """
 
 from __future__ import annotations
@@ -159,8 +157,8 @@ class TrainOptions:
 
 
 def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str | None]:
-    """``opts`` with the sizes it leaves ``None`` chosen for ``device_type`` ("cpu", "cuda"): the
-    course's on a GPU, a short run on a CPU; and a line saying what was chosen and why (or None)."""
+    """``opts`` with the sizes it leaves ``None`` chosen for ``device_type`` ("cpu", "cuda"), and a
+    line saying what was chosen and why (or None)."""
     base = COURSE_SIZE if device_type == "cuda" else CPU_SIZE
     chosen = {k: base[k] for k in ("model_type", "block_size", "batch_size") if getattr(opts, k) is None}
     if opts.init_from is not None:
@@ -181,8 +179,7 @@ def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str 
 
 
 def total_steps(opts: TrainOptions, train_tokens: int, world_size: int = 1) -> int:
-    """Steps of the run: ``max_steps``, else ``epochs`` passes of ``batch_size x world_size``
-    windows over the training split (3 when neither is set)."""
+    """``max_steps``, else ``epochs`` (default 3) passes of ``batch_size x world_size`` windows."""
     if opts.max_steps is not None:
         return opts.max_steps
     per_epoch = math.ceil((train_tokens - opts.block_size) / (opts.batch_size * world_size))
@@ -190,7 +187,7 @@ def total_steps(opts: TrainOptions, train_tokens: int, world_size: int = 1) -> i
 
 
 def eval_interval(opts: TrainOptions, total: int) -> int:
-    """``eval_interval``, or by default 500 steps, a tenth of the run when that is shorter."""
+    """``eval_interval``, by default 500 steps or a tenth of a shorter run."""
     if opts.eval_interval is not None:
         return opts.eval_interval
     return max(1, min(500, total // 10))
@@ -201,10 +198,8 @@ def finished_run(folder: str) -> bool:
     from hw2cli.common import schema
 
     path = Path(folder) / "state.json"
-    if not path.is_file():
-        return False
     try:
-        state = schema.parse_json(path, "")
+        state = schema.parse_json(path, "") if path.is_file() else None
     except Hw2Error:
         return False
     return isinstance(state, dict) and state.get("finished") is True

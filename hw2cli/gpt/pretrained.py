@@ -1,10 +1,6 @@
-"""OpenAI's GPT-2 weights in hw2's model (``--init-from``), as nanoGPT's ``from_pretrained``.
-
-A source is a model id (``gpt2``, ``gpt2-medium``, ``gpt2-large``, ``gpt2-xl``), fetched with
-``huggingface_hub`` into its standard cache (``HF_HOME`` / ``HF_HUB_CACHE``; ``HF_HUB_OFFLINE=1``
-uses only the cache), or a local folder in the Hugging Face layout: ``config.json``,
-``model.safetensors`` and ``tokenizer.json``. Weights are read from safetensors only (never a
-pickle). GPT-2 stores its linear layers as ``Conv1D`` (in, out), so those weights are transposed.
+"""OpenAI's GPT-2 weights in hw2's model (``--init-from``), as nanoGPT's ``from_pretrained``: a model
+id fetched with ``huggingface_hub`` into its cache (``HF_HUB_OFFLINE=1``: the cache only), or a folder
+in the Hugging Face layout. Safetensors only (never a pickle); GPT-2's ``Conv1D`` weights are transposed.
 """
 
 from __future__ import annotations
@@ -86,17 +82,15 @@ def hf_config(folder: Path) -> dict:
     cfg = schema.parse_json(folder / "config.json", fix="give an intact model folder")  # a FIFO: refused
     if not isinstance(cfg, dict):
         raise Hw2Error(f"{folder / 'config.json'} is not a JSON object; give an intact model folder")
-    checks = {
-        "model_type": (cfg.get("model_type"), "gpt2"),
-        "activation_function": (
-            cfg.get("activation_function", "gelu_new"),
-            ("gelu_new", "gelu_pytorch_tanh"),
-        ),
-        "layer_norm_epsilon": (cfg.get("layer_norm_epsilon", 1e-5), 1e-5),
-        "scale_attn_weights": (cfg.get("scale_attn_weights", True), True),
-        "scale_attn_by_inverse_layer_idx": (cfg.get("scale_attn_by_inverse_layer_idx", False), False),
+    checks = {  # key: (its default, what hw2's GPT-2 computes)
+        "model_type": (None, "gpt2"),
+        "activation_function": ("gelu_new", ("gelu_new", "gelu_pytorch_tanh")),
+        "layer_norm_epsilon": (1e-5, 1e-5),
+        "scale_attn_weights": (True, True),
+        "scale_attn_by_inverse_layer_idx": (False, False),
     }
-    for key, (value, wanted) in checks.items():
+    for key, (default, wanted) in checks.items():
+        value = cfg.get(key, default)
         if value != wanted and not (isinstance(wanted, tuple) and value in wanted):
             raise Hw2Error(
                 f"{folder / 'config.json'}: {key} is {value!r}; hw2 loads GPT-2 models with {wanted!r}"
@@ -107,11 +101,8 @@ def hf_config(folder: Path) -> dict:
 def load_pretrained(
     source: str, block_size: int | None = None, dropout: float = 0.0, use_flash_attn: bool = False
 ) -> tuple[GPT, Path]:
-    """hw2's GPT-2 variant with the weights of ``source``, and the folder they came from.
-
-    ``block_size`` (default: the model's ``n_positions``) keeps the first positions of the
-    position embedding, as nanoGPT's ``crop_block_size`` does.
-    """
+    """hw2's GPT-2 variant with the weights of ``source``, and their folder; ``block_size``
+    (default: ``n_positions``) keeps the first positions, as nanoGPT's ``crop_block_size``."""
     from safetensors.torch import load_file
 
     folder = resolve(source)

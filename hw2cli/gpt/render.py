@@ -1,8 +1,4 @@
-"""Rich output and JSON for ``hw2 gpt train`` and ``hw2 gpt generate``.
-
-``render(result, console)`` and ``to_json(result)`` take a TrainResult or a GenerateResult and
-dispatch on its type.
-"""
+"""Rich output and JSON for ``hw2 gpt train`` and ``hw2 gpt generate`` (dispatched on the result's type)."""
 
 from __future__ import annotations
 
@@ -177,10 +173,8 @@ class _Sample:
 
 
 def from_json(data: dict) -> TrainResult | GenerateResult:
-    """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file of ``gpt
-    train`` or ``gpt generate``, told apart by its ``command``), checked: types, the options
-    of a training run as TrainOptions accepts them, a known decoding mode
-    (hw2cli.common.readback.ResultError names the field)."""
+    """The result that :func:`to_json` wrote, checked: types, a training run's options as
+    TrainOptions accepts them, a known decoding mode (ResultError names the field)."""
     from hw2cli.common.readback import build, one_of, require, typed
 
     command = require(data, "command")

@@ -29,13 +29,9 @@ class GenerateResult:
 
 
 def generate_samples(opts: GenerateOptions) -> GenerateResult:
-    """Sample ``num_samples`` continuations of ``prompt`` in one batch.
-
-    Greedy decoding gives one sample (all would be equal). Otherwise logits are divided by
-    ``temperature`` (default 1), filtered by ``top_k`` or ``top_p`` (not both) and sampled
-    from a generator seeded with ``seed``: the same seed on the same device gives the same text.
-    The model is a training run's (``run_dir``) or a pretrained GPT-2 (``init_from``).
-    """
+    """``num_samples`` continuations of ``prompt`` in one batch (greedy: one), by a training run's
+    model or GPT-2, sampled from a generator seeded with ``seed``: the same seed on the same device
+    gives the same text."""
     dev = resolve_device(opts.device)
     if opts.init_from is not None:
         model, folder = load_pretrained(opts.init_from)

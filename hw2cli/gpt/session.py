@@ -1,8 +1,6 @@
-"""The run a training process works on: its place among torchrun's processes (:class:`Dist`), its
-device, its run directory and, with ``resume``, the run read back (hw2cli.gpt.checkpoint).
-:func:`session` refuses an earlier run's folder unless ``force``, holds the writer lock and
-finishes or discards a cut checkpoint; nothing is written before the first checkpoint, so a run
-that fails before it leaves an earlier run (``force``) as it was.
+"""The run a training process works on: its place among torchrun's processes, its device, its run
+directory (locked; a cut checkpoint finished or discarded) and, with ``resume``, the run read back.
+Nothing is written before the first checkpoint: a run that fails before it leaves the folder as it was.
 """
 
 from __future__ import annotations
@@ -35,8 +33,7 @@ from hw2cli.gpt.tokens import CharTokenizer
 
 @dataclass
 class Dist:
-    """This process's place among those ``torchrun --nproc-per-node N`` started
-    (DistributedDataParallel: gloo on the CPU, nccl on GPUs); one process is rank 0 of 1."""
+    """This process's place among those torchrun started; one process is rank 0 of 1."""
 
     rank: int = 0
     local_rank: int = 0
@@ -60,8 +57,8 @@ class Dist:
 
 @dataclass
 class Session:
-    """The options (the recorded ones when resuming), the processes, the device, where the run
-    is written (``folder``; None in memory), the run read back and the options it started with."""
+    """The options (the recorded ones when resuming), the processes, the device, the run directory
+    (None: in memory), the run read back and the options it started with."""
 
     opts: TrainOptions
     dist: Dist
@@ -73,8 +70,8 @@ class Session:
 
 @contextmanager
 def session(opts: TrainOptions, given: Collection[str]) -> Iterator[Session]:
-    """The processes' group (several processes); rank 0 prepares the folder and takes its lock;
-    then every rank reads the run back when resuming."""
+    """The processes' group (gloo on CPUs, nccl on GPUs); rank 0 prepares the folder and takes its
+    lock, then every rank reads the run back when resuming."""
     dist, device = Dist.from_env(), resolve_device(opts.device)
     if device.type == "cuda" and dist.world_size > 1:
         device = torch.device("cuda", dist.local_rank)
@@ -135,9 +132,8 @@ def _show(value: Any) -> str:
 def resume_options(
     run: ckpt.Run, opts: TrainOptions, given: Collection[str]
 ) -> tuple[TrainOptions, TrainOptions]:
-    """The options to continue ``run`` with, and those it recorded when it started: the recorded
-    ones stand but for RESUME_MAY_CHANGE, and all options in ``given`` that differ from them are
-    refused at once. Without ``max_steps``/``epochs`` the run's last target (state.json) stands."""
+    """The options to continue ``run`` with, and those it recorded: the recorded ones stand but for
+    RESUME_MAY_CHANGE; options in ``given`` that differ from them are refused, all in one message."""
     saved = dict(run.train_options)
     if "abs_emb" in saved:  # runs written before pos_emb
         saved.setdefault("pos_emb", "learned" if saved.pop("abs_emb") else "rope")
@@ -173,9 +169,8 @@ def resume_options(
 
 
 def check_text(opts: TrainOptions, text: str, text_path: Path, resumed: ckpt.Run | None) -> TrainOptions:
-    """Refuse a resumed character-level run's text whose characters differ from its vocabulary;
-    return ``opts`` with ``txt_file`` and a pretrained folder absolute (resuming works from any
-    folder)."""
+    """Refuse a resumed char run's text whose characters differ from its vocabulary; ``opts`` with
+    ``txt_file`` and a pretrained folder made absolute (resuming works from any folder)."""
     if resumed is not None and isinstance(resumed.tokenizer, CharTokenizer):
         if resumed.tokenizer != CharTokenizer.from_text(text):
             raise OptionError(
@@ -190,8 +185,8 @@ def check_text(opts: TrainOptions, text: str, text_path: Path, resumed: ckpt.Run
 
 
 def check_memory(model: GPT, opts: TrainOptions, device: torch.device) -> None:
-    """Refuse, before the first step allocates it, a batch whose training step needs more memory
-    than is free (``GPT.step_bytes``, an estimate from below; the weights are there already)."""
+    """Refuse a batch whose training step needs more memory than is free (``GPT.step_bytes``, an
+    estimate from below), before the first step allocates it."""
     scores = not (model.config.use_flash_attn and device.type == "cuda")
     need = model.step_bytes(opts.batch_size, opts.block_size, scores, opts.precision != "fp32")
     need -= 4 * model.num_params()

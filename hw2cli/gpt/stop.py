@@ -1,7 +1,6 @@
-"""Ctrl-C and SIGTERM during training: the run stops between two steps and keeps what it
-finished. A step always completes (the optimizer never sees half a step), so a Ctrl-C waits
-at most one step; an evaluation or a greedy sample, which change nothing, are abandoned at once.
-A second Ctrl-C interrupts at once (KeyboardInterrupt: the last complete checkpoint stays)."""
+"""Ctrl-C and SIGTERM during training: a step always completes, so the run stops between two and
+keeps what it finished; an evaluation or a greedy sample, which change nothing, are abandoned at
+once. A second Ctrl-C interrupts at once (KeyboardInterrupt: the last checkpoint stays)."""
 
 from __future__ import annotations
 
@@ -19,9 +18,8 @@ class Stopped(Exception):
 
 
 class StopFlag:
-    """Set by the first Ctrl-C (or SIGTERM, a batch system's stop), read by the loop after each
-    step. With several processes none abandons work alone (the others would wait for it in a
-    collective): ``abandon`` is off and they agree to stop at a row of metrics."""
+    """Set by the first Ctrl-C (or SIGTERM), read after each step. With several processes none
+    abandons work alone (the others would wait for it in a collective): ``abandon`` is off."""
 
     def __init__(self, abandon: bool = True) -> None:
         self.set, self._abandon, self._inside = False, abandon, 0

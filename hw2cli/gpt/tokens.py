@@ -1,12 +1,7 @@
-"""The tokenizers (characters, and ``--tokenizer gpt2|PATH``), the cached token file, bits per character.
-
-A BPE tokenizer is a Hugging Face ``tokenizer.json`` read by the ``tokenizers`` library (GPT-2's
-byte-level BPE comes as one, in the model's hub folder). ``tiktoken`` encodes the same BPE 8x
-faster (benchmarks/bench_gpt_tokenizer.py) but reads no ``tokenizer.json`` and downloads GPT-2's
-tables from the network; since the corpus is encoded only once, one library serves both cases.
-The ids go into ``<cache>/tokens/`` (uint16 when the vocabulary fits, as nanoGPT's
-``prepare.py``), named by the text's and the tokenizer's hashes, and are memory-mapped for
-batches. A run directory keeps ``tokenizer.json`` (hw2cli.gpt.checkpoint).
+"""The tokenizers (characters, or a Hugging Face ``tokenizer.json`` such as GPT-2's), the cached
+token file, bits per character. ``tiktoken`` encodes GPT-2's BPE 8x faster
+(benchmarks/bench_gpt_tokenizer.py) but reads no ``tokenizer.json``; the corpus is encoded once,
+into ``<cache>/tokens/`` (uint16 when the vocabulary fits, as nanoGPT's ``prepare.py``).
 """
 
 from __future__ import annotations
@@ -107,29 +102,17 @@ class BPETokenizer:
 Tokenizer = CharTokenizer | BPETokenizer
 
 
-def make_tokenizer(spec: str, text: str, model_folder: Path | None = None) -> Tokenizer:
-    """``char`` (the text's characters), ``gpt2`` (the tokenizer.json of ``model_folder``, GPT-2's
-    hub folder by default) or a path to a tokenizer.json."""
-    if spec == "char":
+def make_tokenizer(spec: str | None, text: str, init_from: str | None = None) -> Tokenizer:
+    """The tokenizer of a new run: ``char`` (the text's characters; the default), ``gpt2`` or the path
+    of a tokenizer.json; with ``init_from`` (a GPT-2 name or folder) by default the model's own."""
+    if spec == "char" or (spec is None and init_from is None):
         return CharTokenizer.from_text(text)
-    if spec == "gpt2":
-        if model_folder is None:
-            from hw2cli.gpt.pretrained import resolve
-
-            model_folder = resolve("gpt2")
-        return BPETokenizer.from_file(model_folder / TOKENIZER_FILE)
-    return BPETokenizer.from_file(spec)
-
-
-def tokenizer_for(spec: str | None, text: str, init_from: str | None = None) -> Tokenizer:
-    """The tokenizer of a new run: ``spec`` (``char`` by default); with ``init_from`` (a GPT-2
-    name or folder) the pretrained model's own unless ``spec`` names a tokenizer.json."""
-    if init_from is None:
-        return make_tokenizer(spec or "char", text)
     from hw2cli.gpt.pretrained import resolve
 
-    folder = resolve(init_from)
-    return make_tokenizer(spec if spec not in (None, "gpt2") else str(folder / TOKENIZER_FILE), text)
+    folder = None if init_from is None else resolve(init_from)
+    if spec in (None, "gpt2"):
+        return BPETokenizer.from_file((folder or resolve("gpt2")) / TOKENIZER_FILE)
+    return BPETokenizer.from_file(spec)
 
 
 def encode_cached(text: str, tokenizer: BPETokenizer, cache: Path | None = None) -> np.ndarray:

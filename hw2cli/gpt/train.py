@@ -1,13 +1,11 @@
-"""The training loop of ``hw2 gpt train``, in the order of nanoGPT's train.py: :func:`train`
-opens the run (hw2cli.gpt.session: the processes, the run directory, resuming), :class:`Trainer`
-reads the data and makes the model and optimizer, :meth:`Trainer.loop` takes the steps: a row of
-metrics every ``log_interval`` steps, a validation loss and a checkpoint (hw2cli.gpt.checkpoint)
-every ``eval_interval``. Ctrl-C stops it between two steps (hw2cli.gpt.stop).
+"""The training loop of ``hw2 gpt train``, in the order of nanoGPT's train.py: :func:`train` opens
+the run (session.py), :class:`Trainer` reads the data and makes the model and optimizer, then takes
+the steps: a row of metrics every ``log_interval`` steps, a validation loss and a checkpoint
+(checkpoint.py) every ``eval_interval``. Ctrl-C stops it between two steps (stop.py).
 
-Step ``s`` draws its windows from ``(seed, s)`` and its dropout from ``(seed, rank, s)``: a
-resumed run draws what the uninterrupted one would have, and N processes of batch B train on the
-windows one process of batch N x B does. On a GPU no step waits for the device: the losses stay
-there until a row of metrics reads them, and ``compile`` replays a step as CUDA graphs.
+Step ``s`` draws its windows from ``(seed, s)`` and its dropout from ``(seed, rank, s)``: a resumed
+run draws what the uninterrupted one would have, and N processes of batch B train on the windows
+one process of batch N x B does. On a GPU the losses stay on the device until a row reads them.
 """
 
 from __future__ import annotations
@@ -35,13 +33,13 @@ from hw2cli.gpt.sample import greedy_sample, sample_prompt
 from hw2cli.gpt.session import Session, check_memory, check_text, given_fields, session
 from hw2cli.gpt.stop import StopFlag, Stopped
 from hw2cli.gpt.tensorboard import TensorBoardLog
-from hw2cli.gpt.tokens import BPETokenizer, Tokenizer, bits_per_char, encode_cached, tokenizer_for
+from hw2cli.gpt.tokens import BPETokenizer, Tokenizer, bits_per_char, encode_cached, make_tokenizer
 
 
 @dataclass
 class TrainResult:
-    """What a training run did; ``metrics`` holds every row of ``metrics.csv``, ``model`` (in
-    eval mode) and ``tokenizer`` the trained model (not part of the JSON)."""
+    """What a training run did; ``metrics``: the rows of metrics.csv; ``model`` (in eval mode) and
+    ``tokenizer`` are not part of the JSON."""
 
     run_dir: str | None
     model_type: str
@@ -71,16 +69,14 @@ class TrainResult:
 
 
 class Diverged(Exception):
-    """The loss (or the weights) stopped being finite at step ``args[0]``: the last finite
-    checkpoint stays and the CLI exits with ``NONFINITE_EXIT``."""
+    """The loss (or a weight) stopped being finite at step ``args[0]``; the last checkpoint stays."""
 
 
 def train(
     opts: TrainOptions, reporter: Reporter | None = None, given: Collection[str] | None = None
 ) -> TrainResult:
-    """Train (with ``opts.resume``: continue) a GPT. ``given`` names the options the caller set
-    (the CLI: those on the command line; default: those that differ from their defaults): resuming
-    refuses one that differs from the run's record."""
+    """Train (with ``opts.resume``: continue) a GPT. ``given``: the options the caller set (default:
+    those that differ from their defaults); resuming refuses one that differs from the record."""
     with session(opts, given_fields(opts) if given is None else given) as run:
         reporter = reporter if reporter is not None and run.dist.rank == 0 else Reporter()
         t = Trainer(run, reporter)
@@ -130,10 +126,8 @@ def train(
 
 
 class Trainer:
-    """One run: :meth:`__init__` reads the data and makes the model and optimizer (``chosen``
-    names the sizes chosen for the device), :meth:`loop` takes the steps. What the loop reached
-    stays here: ``step``, ``sample`` (the last greedy sample), ``diverged_at``, ``interrupted``,
-    ``rows`` (metrics.csv) and the losses of the steps since the last row (on the device)."""
+    """One run: the data, model and optimizer (``chosen``: the sizes chosen for the device) and
+    what the loop reached (``step``, ``rows``, the last ``sample``, ``diverged_at``...)."""
 
     def __init__(self, run: Session, reporter: Reporter) -> None:
         dist, device, resumed = run.dist, run.device, run.run
@@ -150,7 +144,7 @@ class Trainer:
         # ------------------------------------------------------------------ data
         text, text_path = load_text(opts.txt_file)
         opts = check_text(opts, text, text_path, resumed)
-        tok = resumed.tokenizer if resumed else tokenizer_for(opts.tokenizer, text, opts.init_from)
+        tok = resumed.tokenizer if resumed else make_tokenizer(opts.tokenizer, text, opts.init_from)
         if isinstance(tok, BPETokenizer):
             ids = encode_cached(text, tok)  # a memory-mapped token file
         else:
@@ -174,15 +168,13 @@ class Trainer:
         check_memory(model, opts, device)
         self.optimizer = model.configure_optimizers(opts.weight_decay, opts.lr, (0.9, 0.95), device.type)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+        # one process on a GPU: CUDA graphs, one launch per pass instead of hundreds of small kernels;
+        # on a CPU Inductor's C++ wrapper (no Python line per kernel, ~5% a step)
         self.graphs = opts.compile and device.type == "cuda" and dist.world_size == 1
         compiled = None
-        if (
-            opts.compile and device.type == "cpu"
-        ):  # Inductor's C++ wrapper: no Python line per kernel, ~5% a step
+        if opts.compile and device.type == "cpu":
             compiled = torch.compile(model, options={"cpp_wrapper": True})
-        elif (
-            opts.compile
-        ):  # one process: CUDA graphs, one launch per pass instead of hundreds of small kernels
+        elif opts.compile:
             compiled = torch.compile(model, mode="reduce-overhead" if self.graphs else None)
         self.net = model if compiled is None else compiled
         # the validation: compiled on a GPU; on a CPU eager (compiling it costs more than it saves)
@@ -215,8 +207,7 @@ class Trainer:
         self.t0: float | None = None  # when the steps timed for the wall-time estimate began
 
     def loop(self, stop: StopFlag) -> None:
-        """The steps from where the run stands to ``total``, until a Ctrl-C or a loss that is
-        not finite stops them."""
+        """The steps up to ``total``, until a Ctrl-C or a loss that is not finite stops them."""
         opts, rank = self.opts, self.dist.rank
         self.reporter.start(
             "train", "train", total=self.total, completed=self.step, loss=self.last_train, val=self.last_val
@@ -259,9 +250,8 @@ class Trainer:
             self.interrupted = True
 
     def estimate(self) -> bool:
-        """Announce the run's estimated wall time, evaluations included, once (then False): from
-        the steps after the first, which pays for start-up and compilation, a second or five of
-        them. On a GPU it waits for the device at these few readings of the clock, never later."""
+        """Announce the estimated wall time once (then False), timed on the steps after the first
+        (start-up, compilation): a second or five of them. On a GPU it waits for the device here."""
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         now, timed = time.perf_counter(), self.step - self.start_step - 1
@@ -278,9 +268,8 @@ class Trainer:
         return False
 
     def close_row(self) -> tuple[dict[str, Any], int]:
-        """Append the row of the steps since the last one (their mean loss over all processes),
-        timed from the end of the last row's work to the device's end of these steps; Diverged
-        names the first step whose loss is not finite."""
+        """Append the row of the steps since the last one (their mean loss over all processes);
+        Diverged names the first step whose loss is not finite."""
         stacked = torch.stack(self.losses).float()
         mean = self.dist.mean(stacked.mean().item(), self.device)
         n, seconds = len(self.losses), max(time.perf_counter() - self.since, 1e-9)
@@ -295,9 +284,8 @@ class Trainer:
         return self.rows[-1], n
 
     def row(self, at_eval: bool, stop: StopFlag) -> None:
-        """The row of metrics after this step: the mean training loss, at an evaluation step the
-        validation loss (one that is not finite ends the run) and a checkpoint, every
-        ``sample_interval`` steps a greedy sample."""
+        """The row of metrics after this step; at an evaluation step the validation loss and a
+        checkpoint, every ``sample_interval`` steps a greedy sample."""
         opts, step = self.opts, self.step
         row, n = self.close_row()
         val = self.evaluate(stop) if at_eval and self.val_batches is not None else None
@@ -324,10 +312,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, stop: StopFlag) -> float | None:
-        """Mean loss over the ``eval_steps`` fixed validation batches; None when a Ctrl-C
-        abandoned it. The losses add up on the device (float64, in order): the host waits once
-        per evaluation. On a CPU the eager model evaluates even when training is compiled (the
-        no-grad graph's compilation, ~10 s on 2 cores, costs more than it saves)."""
+        """Mean loss over the ``eval_steps`` fixed validation batches (None: a Ctrl-C abandoned
+        it), summed on the device in float64: the host waits once per evaluation."""
         net, batches = self.eval_net, self.val_batches
         total = torch.zeros((), dtype=torch.float64, device=batches.device)
         net.eval()
@@ -346,8 +332,7 @@ class Trainer:
         return self.dist.mean(total.item() / self.opts.eval_steps, self.device)
 
     def save(self) -> None:
-        """Commit a checkpoint, unless a weight is no longer finite (Diverged, on every process:
-        the previous checkpoint stays)."""
+        """Commit a checkpoint, unless a weight is no longer finite (Diverged, on every process)."""
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise Diverged(self.step)
         state = {
@@ -363,8 +348,8 @@ class Trainer:
 
 
 def lr_at(step: int, total: int, opts: TrainOptions) -> float:
-    """Linear warm-up to ``lr``, then constant or cosine decay to ``min_lr`` at ``total``
-    (and ``min_lr`` after it: an extended run keeps the schedule it started with)."""
+    """Linear warm-up to ``lr``, then constant or cosine decay to ``min_lr`` at ``total`` (and
+    ``min_lr`` after it: an extended run keeps the schedule it started with)."""
     if step < opts.warmup_steps:
         return opts.lr * (step + 1) / (opts.warmup_steps + 1)
     if opts.lr_schedule == "constant":
@@ -375,8 +360,7 @@ def lr_at(step: int, total: int, opts: TrainOptions) -> float:
 
 
 def train_step(net, optimizer, scaler, x, y, clip: float, precision: str) -> torch.Tensor:
-    """One optimizer step on the batch (x, y); returns the loss (on the device, a copy: CUDA
-    graphs overwrite their outputs at the next step)."""
+    """One optimizer step; returns the loss (a copy: CUDA graphs overwrite their outputs)."""
     with autocast(x.device, precision):
         loss = net(x, targets=y)
     scaler.scale(loss).backward()

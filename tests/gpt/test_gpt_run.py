@@ -9,7 +9,7 @@ import json
 import math
 
 import pytest
-from helpers import TEXT, tiny
+from helpers import REPO, TEXT, tiny
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
@@ -328,7 +328,7 @@ def test_sigint_during_a_default_cpu_run_returns_within_2_s_resumable(tmp_path, 
     text = tmp_path / "t.txt"
     text.write_text(TEXT * 4, encoding="utf-8")
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     argv = [sys.executable, "-m", "hw2cli", "gpt", "train", "--txt-file", str(text), "--device", "cpu"]
     proc = subprocess.Popen(
         [*argv, "--out", str(run), "--json", str(tmp_path / "t.json")],

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 import torch
-from helpers import TEXT, tiny, weights, with_three_dropouts
+from helpers import REPO, TEXT, tiny, weights, with_three_dropouts
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import MARKER
@@ -215,7 +215,7 @@ def test_two_nodes_under_torchrun_train_what_one_process_does_with_their_global_
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
     launch += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-id", "t"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TEXT, TINY, tiny, train_argv
+from helpers import REPO, TEXT, TINY, tiny, train_argv
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -127,7 +127,7 @@ def test_a_second_writer_is_refused_with_the_pid(corpus, tmp_path):
         ],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -229,9 +229,9 @@ def test_sigkill_at_random_moments_then_resume(corpus, tmp_path):
     while it commits one every 2 steps): resume always works and ends at the weights of the
     uninterrupted run; meanwhile a second writer is refused."""
     rng = random.Random(1234)
-    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    args = cli_args(corpus, "OUT", "--eval-interval", "2", "--max-steps", "60")
-    train(tiny(corpus, tmp_path / "reference", max_steps=60, eval_interval=2))
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    args = cli_args(corpus, "OUT", "--eval-interval", "2", "--max-steps", "30")
+    train(tiny(corpus, tmp_path / "reference", max_steps=30, eval_interval=2))
     steps_seen = []
     for attempt in range(3):
         out = tmp_path / f"killed{attempt}"
@@ -251,7 +251,7 @@ def test_sigkill_at_random_moments_then_resume(corpus, tmp_path):
         saved = rundir.read_checkpoint(out, ckpt.MANIFEST, ckpt.State, "fix").manifest
         steps_seen.append(None if saved is None else saved.step)
         if saved is None:
-            train(tiny(corpus, out, max_steps=60, eval_interval=2))
+            train(tiny(corpus, out, max_steps=30, eval_interval=2))
         elif not saved.finished:
             train(TrainOptions(device="cpu", resume=str(out)))
         assert_same_weights(out, tmp_path / "reference")
