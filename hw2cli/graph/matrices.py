@@ -106,14 +106,13 @@ def normalized_laplacian(a: sp.csr_array) -> sp.csr_array:
 class Components:
     count: int
     sizes: list[int]  # largest first
-    labels: np.ndarray  # component index per node
 
 
 def components(a: sp.csr_array, directed: bool) -> Components:
     """Connected components (weakly connected when directed)."""
     count, labels = csgraph.connected_components(a, directed=directed, connection="weak")
     sizes = np.bincount(labels, minlength=count)
-    return Components(int(count), sorted(sizes.tolist(), reverse=True), labels)
+    return Components(int(count), sorted(sizes.tolist(), reverse=True))
 
 
 @dataclass
