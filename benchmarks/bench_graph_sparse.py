@@ -2,7 +2,7 @@
 
 Writes a random edge list (default: 1,000,000 edges on 200,000 nodes) to a temporary
 folder and times what `hw2 graph laplacian` does before printing: read the file
-(np.loadtxt), build D and L = D - A, count the connected components.  The networkx-only
+(hw2's reader), build D and L = D - A, count the connected components.  The networkx-only
 baseline (nx.read_edgelist + nx.laplacian_matrix + nx.number_connected_components) is
 slow, so by default it runs on a smaller file (--baseline-edges), interleaved with the
 new path on that same file, and the ratio is printed.  --baseline-edges 0 runs it on the

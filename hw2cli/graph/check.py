@@ -1,11 +1,5 @@
-"""`hw2 graph check`: compare a hand-written matrix with the right one for a graph.
-
-Two kinds of findings: *wrong cells* (the given value differs from the correct one) and
-*structural problems* that the given matrix shows on its own, whatever the graph: an
-undirected graph's matrices are symmetric, an adjacency matrix without self-loops has a
-zero diagonal and (unweighted) only 0/1 entries, a degree matrix is diagonal, a Laplacian's
-rows sum to zero and its off-diagonal entries are <= 0.
-"""
+"""`hw2 graph check`: a hand-written matrix against the right one: wrong cells, and the
+structural problems the given matrix shows on its own (symmetry, diagonal, row sums, signs)."""
 
 from __future__ import annotations
 
@@ -19,9 +13,7 @@ from hw2cli.graph.io import Graph, read_edgelist, read_square_matrix
 from hw2cli.graph.matrices import degree_matrix, laplacian, matrix_powers
 from hw2cli.graph.options import CheckOptions
 
-#: Values closer than this (relative to 1 + |right|) count as equal.
-TOLERANCE = 1e-9
-#: Graphs beyond this many nodes are too big to compare densely.
+TOLERANCE = 1e-9  # values closer than this (relative to 1 + |right|) count as equal
 CHECK_MAX_NODES = 2000
 TITLES = {"adjacency": "A", "power": "A^{power}", "degree": "D", "laplacian": "L = D - A"}
 
@@ -45,7 +37,6 @@ class CheckResult:
 
     @cached_property
     def wrong(self) -> list[WrongCell]:
-        """The cells whose given value is not the expected one."""
         close = np.isclose(self.given, self.expected, rtol=TOLERANCE, atol=TOLERANCE)
         given, expected = self.given, self.expected
         return [
@@ -63,7 +54,6 @@ class CheckResult:
 
 
 def expected_matrix(graph: Graph, kind: str, power: int = 2) -> np.ndarray:
-    """The correct matrix of ``kind`` for ``graph`` (dense float64)."""
     a = graph.adjacency
     if kind == "power":
         a = matrix_powers(a, power, field="power")[-1]
@@ -75,7 +65,6 @@ def expected_matrix(graph: Graph, kind: str, power: int = 2) -> np.ndarray:
 
 
 def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]:
-    """Problems the given matrix shows by itself (node labels in the messages)."""
     lab, out = graph.nodes, []
     if not graph.directed:
         pairs = [(i, j) for i, j in np.argwhere(~np.isclose(given, given.T, rtol=0, atol=TOLERANCE)) if i < j]
@@ -114,7 +103,6 @@ def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]
 
 
 def run_check(opts: CheckOptions) -> CheckResult:
-    """Compare the matrix in file ``opts.matrix`` with the correct ``opts.kind`` matrix of the graph."""
     power = (opts.power or 2) if opts.kind == "power" else None
     graph = read_edgelist(opts.edges, opts.directed)
     if graph.n > CHECK_MAX_NODES:

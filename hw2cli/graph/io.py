@@ -1,29 +1,21 @@
 """Reading graphs, hand-written matrices and node-feature tables; writing matrices out.
 
-Edge lists: one edge per line, ``u v`` or ``u v weight``; ``#`` starts a comment; blank
-lines are ignored; a line without a weight has weight 1.  Node labels are integers when
-*every* label parses as an integer (then nodes are sorted numerically), otherwise names
-(kept in the order of their first appearance in the file, the order networkx's reader
-gives).  A repeated edge keeps its last weight (networkx's rule); in an undirected graph
-``u v`` and ``v u`` are the same edge.
-
-One parser reads every edge list (``read_edgelist``; the tests check it against networkx's
-own reader). All-integer ASCII files go through ``np.loadtxt``, a million edges in a second
-or two (docs/benchmarks.md); every other file is checked line by line, so that an error
-names its line.
+Edge lists: ``u v`` or ``u v weight`` per line (weight 1 without one), ``#`` comments, blank
+lines ignored. Labels are integers (sorted numerically) when every label parses as one, else
+names in order of first appearance; a repeated edge keeps its last weight, and ``u v`` is
+``v u`` when undirected: networkx's rules (the tests check ``read_edgelist`` against its reader).
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import json
 import math
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate, islice
 from pathlib import Path
 
 import numpy as np
@@ -99,12 +91,6 @@ def _read_text(path: str | os.PathLike, what: str) -> str:
         raise Hw2Error(f"{what} {path} is not UTF-8 text; give a plain-text file") from None
 
 
-def _content_lines(text: str) -> list[tuple[int, str, str]]:
-    """(line number, original line, content without comment) for every non-blank line."""
-    lines = ((n, line, line.split("#", 1)[0].strip()) for n, line in enumerate(text.splitlines(), 1))
-    return [entry for entry in lines if entry[2]]
-
-
 def _parses(token: str, number: type = int) -> bool:
     """Whether ``number(token)`` (int or float) accepts the token."""
     try:
@@ -117,56 +103,26 @@ def _parses(token: str, number: type = int) -> bool:
 # ----------------------------------------------------------------------------- edge lists
 
 
-def _edge_tokens(path: Path, text: str) -> tuple[list[str], np.ndarray]:
-    """Every line checked (line-numbered errors): the endpoint tokens, u1 v1 u2 v2 ..., and the weights."""
-    tokens, weights = [], []
-    for number, line, content in _content_lines(text):
-        fields, at = content.split(), f"{path}, line {number}: {line.strip()!r}"
-        if len(fields) not in (2, 3):
-            raise Hw2Error(
-                f"{at}: expected `u v` or `u v weight` (found {len(fields)} fields); fix or comment out "
-                "that line with #"
-            )
-        if len(fields) == 3 and not _parses(fields[2], float):
-            raise Hw2Error(f"{at}: weight {fields[2]!r} is not a number; write a number such as 1 or 0.5")
-        weight = float(fields[2]) if len(fields) == 3 else 1.0
-        if not math.isfinite(weight):
-            raise Hw2Error(f"{at}: weight must be finite; write a finite number")
-        tokens += fields[:2]
-        weights.append(weight)
-    if not weights:
-        raise Hw2Error(
-            f"edge list {path} has no edges (empty, or only comments); write one edge `u v` per line"
-        )
-    return tokens, np.asarray(weights, dtype=np.float64)
+def _fields(line: str) -> list[str]:
+    return line.split("#", 1)[0].split()
 
 
-def _loadtxt(text: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """The (u, v) pairs and weights of an all-integer file by np.loadtxt; None for any other file.
+def _weight(fields: list[str]) -> float:
+    """A line's weight (1 without one); nan when the line is not `u v` or `u v weight`."""
+    if len(fields) == 2:
+        return 1.0
+    try:
+        return float(fields[2]) if len(fields) == 3 else math.nan
+    except ValueError:
+        return math.nan
 
-    Only ASCII text goes to np.loadtxt: numpy 2.4's parser reads some characters beyond U+FFFF
-    as digits (U+20000 became the integer 131024) and crashes on others (U+C13A5: SIGSEGV),
-    as this project's fuzzing found; a numeric edge list is ASCII anyway."""
-    if not text.isascii():
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "empty input" warnings: the line-by-line check reports those
-        try:  # 2 columns, or 3 with integer weights
-            rows = np.loadtxt(io.StringIO(text), dtype=np.int64, comments="#", ndmin=2)
-            if rows.shape[0] and rows.shape[1] in (2, 3):
-                weights = rows[:, 2].astype(np.float64) if rows.shape[1] == 3 else np.ones(len(rows))
-                return rows[:, :2], weights
-            return None
-        except ValueError:
-            pass
-        try:
-            fields = [("u", "i8"), ("v", "i8"), ("w", "f8")]
-            rows = np.loadtxt(io.StringIO(text), dtype=fields, comments="#", ndmin=1)
-        except ValueError:
-            return None
-    if not len(rows) or not np.all(np.isfinite(rows["w"])):
-        return None
-    return np.stack([rows["u"], rows["v"]], axis=1), rows["w"]
+
+def _line_problem(fields: list[str]) -> str:
+    if len(fields) not in (2, 3):
+        return f"expected `u v` or `u v weight` (found {len(fields)} fields); fix or comment out that line with #"
+    if not _parses(fields[2], float):
+        return f"weight {fields[2]!r} is not a number; write a number such as 1 or 0.5"
+    return "weight must be finite; write a finite number"
 
 
 def _adjacency(pairs: np.ndarray, w: np.ndarray, n: int, directed: bool) -> sp.csr_array:
@@ -184,26 +140,40 @@ def _adjacency(pairs: np.ndarray, w: np.ndarray, n: int, directed: bool) -> sp.c
 
 
 def read_edgelist(path: str | os.PathLike, directed: bool = False) -> Graph:
-    """Read an edge-list file (see the module docstring for the format)."""
+    """Read an edge-list file (the format: see the module docstring); an error names its line."""
     path = Path(path)
-    text = _read_text(path, "edge list")
-    fast = _loadtxt(text)
-    if fast is not None:
-        labels, w = fast
-        nodes, inverse = np.unique(labels, return_inverse=True)
+    lines = _read_text(path, "edge list").splitlines()
+    tokens, weights = [], []  # flat, not a list per line: the garbage collector would walk those
+    for line in lines:  # inlined: the loop is most of the reading time of a big file
+        fields = line.split("#", 1)[0].split()
+        if len(fields) == 2:
+            tokens += fields
+            weights.append(1.0)
+        elif fields:
+            tokens += fields[:2]
+            weights.append(_weight(fields))
+    w = np.asarray(weights, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(w))
+    if len(bad):  # the first bad line, found again by its place among the lines with content
+        number, line = next(islice(((k, x) for k, x in enumerate(lines, 1) if _fields(x)), bad[0], None))
+        raise Hw2Error(f"{path}, line {number}: {line.strip()!r}: {_line_problem(_fields(line))}")
+    if not weights:
+        raise Hw2Error(
+            f"edge list {path} has no edges (empty, or only comments); write one edge `u v` per line"
+        )
+    try:  # every label an integer: sorted numerically (Python ints beyond int64 by a dict)
+        inverse = np.fromiter(map(int, tokens), np.int64, len(tokens))
+        nodes, inverse = np.unique(inverse, return_inverse=True)
         nodes = nodes.tolist()
-    else:
-        # Python strings, not a numpy array: numpy drops a label's trailing NUL characters
-        tokens, w = _edge_tokens(path, text)
-        first = dict.fromkeys(tokens)  # every label once, in order of first appearance
-        if all(_parses(t) for t in first):
-            nodes = sorted({int(t) for t in first})  # Python ints: no overflow for labels beyond int64
-            position = {node: k for k, node in enumerate(nodes)}
-            position = {t: position[int(t)] for t in first}
-        else:
-            nodes, position = list(first), {t: k for k, t in enumerate(first)}
-        inverse = np.fromiter(map(position.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-    adjacency = _adjacency(inverse.reshape(-1, 2).astype(np.int64), w, len(nodes), directed)
+    except (ValueError, OverflowError):
+        try:
+            labels = list(map(int, tokens))
+            nodes = sorted(set(labels))
+        except ValueError:  # names, in order of first appearance (Python strings: numpy drops trailing NULs)
+            labels, nodes = tokens, list(dict.fromkeys(tokens))
+        position = {node: k for k, node in enumerate(nodes)}
+        inverse = np.fromiter(map(position.__getitem__, labels), np.int64, len(labels))
+    adjacency = _adjacency(inverse.reshape(-1, 2), w, len(nodes), directed)
     return _checked(Graph(nodes, adjacency, directed, str(path)))
 
 
@@ -220,12 +190,8 @@ def _as_float(x: int | float) -> float:
 
 def _nested_list(path: Path, text: str, what: str) -> list[list[float]]:
     """The rows of a matrix written as a nested list, ``[[0,1],[1,0]]`` (JSON or Python syntax)."""
-    depth = deepest = 0
-    for bracket in re.findall(
-        r"[][()]", text
-    ):  # counted, not parsed: 100,000 brackets would exhaust the stack
-        depth += 1 if bracket in "[(" else -1
-        deepest = max(deepest, depth)
+    # counted, not parsed: 100,000 brackets would exhaust the stack
+    deepest = max(accumulate(1 if b in "[(" else -1 for b in re.findall(r"[][()]", text)), default=0)
     if deepest > 2:
         raise Hw2Error(
             f"{what} {path} nests brackets {deepest} levels deep; a matrix is a list of rows like "
@@ -254,38 +220,37 @@ def _nested_list(path: Path, text: str, what: str) -> list[list[float]]:
 def read_table(
     path: str | os.PathLike, what: str = "matrix", header: bool = False
 ) -> tuple[np.ndarray, list[str] | None]:
-    """A rectangular table of numbers (rows of numbers separated by spaces or commas, or a nested
-    list ``[[0,1],[1,0]]``) and its column names (a first row of names, allowed with ``header``)."""
+    """A rectangular table of numbers (rows of numbers separated by spaces, commas or semicolons,
+    or a nested list ``[[0,1],[1,0]]``) and its column names (a first row of names, with ``header``)."""
     path = Path(path)
     text = _read_text(path, what)
-    names, numbers = None, []
+    names, rows = None, []  # (line number, line as shown, numbers)
     if text.lstrip().startswith("["):
-        numbers = [(i, str(r), r) for i, r in enumerate(_nested_list(path, text, what), start=1)]
-    else:
-        for k, (number, line, content) in enumerate(_content_lines(text)):
-            tokens = content.replace(",", " ").replace(";", " ").split()
-            bad = next((t for t in tokens if not _parses(t, float)), None)
-            if bad is None:
-                numbers.append((number, line.strip(), [float(t) for t in tokens]))
-            elif header and k == 0:
-                names = tokens
-            else:
-                raise Hw2Error(
-                    f"{what} {path}, line {number}: {line.strip()!r}: {bad!r} is not a number; "
-                    "write numbers only"
-                )
-    if not numbers:
+        rows = [(i, str(r), r) for i, r in enumerate(_nested_list(path, text, what), start=1)]
+    content = [] if rows else [(n, x.strip()) for n, x in enumerate(text.splitlines(), 1) if _fields(x)]
+    for k, (number, line) in enumerate(content):
+        tokens = line.split("#", 1)[0].replace(",", " ").replace(";", " ").split()
+        bad = next((t for t in tokens if not _parses(t, float)), None)
+        if bad is None:
+            rows.append((number, line, [float(t) for t in tokens]))
+        elif header and k == 0:
+            names = tokens
+        else:
+            raise Hw2Error(
+                f"{what} {path}, line {number}: {line!r}: {bad!r} is not a number; write numbers only"
+            )
+    if not rows:
         raise Hw2Error(
             f"{what} {path} has no rows of numbers (empty, or only comments); write one row per line"
         )
-    width = len(numbers[0][2])
-    for number, line, values in numbers:
+    width = len(rows[0][2])
+    for number, line, values in rows:
         if len(values) != width:
             raise Hw2Error(
                 f"{what} {path}, line {number}: {line!r} has {len(values)} numbers but the first row has "
                 f"{width}; every row needs the same length"
             )
-    array = np.asarray([values for _, _, values in numbers], dtype=np.float64)
+    array = np.asarray([values for _, _, values in rows], dtype=np.float64)
     if not np.all(np.isfinite(array)):
         raise Hw2Error(
             f"{what} {path} contains nan, inf or a number beyond float64 (about ±1.8e308); write finite numbers"

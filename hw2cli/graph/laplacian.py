@@ -1,10 +1,6 @@
-"""`hw2 graph laplacian`: degree matrix, L = D - A, its spectrum and what L does to features.
-
-The number of connected components of an undirected graph equals the multiplicity of the
-eigenvalue 0 of L (L is positive semi-definite; x^T L x = sum over edges of w (x_i - x_j)^2
-vanishes exactly for vectors constant on each component).  The command states both counts,
-the spectral one and the one found by a graph search (scipy.sparse.csgraph), side by side.
-"""
+"""`hw2 graph laplacian`: D, L = D - A, its spectrum and L X. x^T L x = sum over edges of
+w (x_i - x_j)^2 vanishes exactly on vectors constant per component, so the multiplicity of
+eigenvalue 0 counts the components; the command shows it beside a graph search's count."""
 
 from __future__ import annotations
 
@@ -49,7 +45,6 @@ class LaplacianResult(GraphResult):
 
 
 def read_features(path: str | os.PathLike, graph: Graph) -> tuple[np.ndarray, list[str]]:
-    """A feature table with one row per node, in node order (optional header row)."""
     x, names = read_table(path, "feature table", header=True)
     if x.shape[0] != graph.n:
         raise Hw2Error(
@@ -60,8 +55,6 @@ def read_features(path: str | os.PathLike, graph: Graph) -> tuple[np.ndarray, li
 
 
 def run_laplacian(opts: LaplacianOptions, reporter: Reporter | None = None) -> LaplacianResult:
-    """D, L = D - A, the eigenvalues of L (all of them up to DENSE_EIG_MAX_NODES nodes, else
-    the ``eigs`` smallest, or none), components, optionally the normalized Laplacian and L X."""
     reporter = reporter or Reporter()
     reporter.start("graph", "reading the graph", total=None)
     graph = load_graph(opts.edges, opts.matrix, opts.directed)
@@ -77,8 +70,7 @@ def laplacian_of(
     features: tuple[np.ndarray, list[str]] | None = None,
     reporter: Reporter | None = None,
 ) -> LaplacianResult:
-    """The result of `hw2 graph laplacian` on a graph (and feature table X, names) already read;
-    also how its --json is read back."""
+    """`hw2 graph laplacian` on a graph (and features) already read; also how --json is read back."""
     reporter = reporter or Reporter()
     reporter.update("graph", description="building D and L")
     a, eigs = graph.adjacency, opts.eigs

@@ -1,11 +1,6 @@
-"""The matrices of a graph: adjacency powers, degree, Laplacian, its spectrum, components.
-
-Everything is a scipy.sparse matrix so that a graph with a million edges stays cheap;
-only small graphs are ever made dense.  Conventions (the same as networkx's):
-degree = row sum of A (out-degree for a directed graph, weighted when edges are weighted,
-a self-loop counts once); L = D - A; the symmetric normalized Laplacian is
-D^-1/2 (D - A) D^-1/2, whose rows are 0 at isolated nodes.
-"""
+"""A graph's matrices, sparse so that a million edges stay cheap (only small graphs go dense).
+networkx's conventions: degree = row sum of A (out-degree when directed, weighted, a self-loop
+once); L = D - A; the normalized Laplacian D^-1/2 L D^-1/2 has zero rows at isolated nodes."""
 
 from __future__ import annotations
 
@@ -27,12 +22,10 @@ DENSE_EIG_MAX_NODES = 2000
 MAX_PRODUCT_NNZ = 50_000_000
 #: Eigenvalues with |lambda| below this (times the largest |lambda|, at least 1) count as zero.
 ZERO_TOL = 1e-8
-#: Python ints beyond this bound would print as inf in float64 and as hundreds of digits.
 FLOAT64_LIMIT = 2**1024
 
 
 def check_power(k: int, field: str = "max_power") -> int:
-    """Refuse powers below 1 or above MAX_POWER (one line naming option ``field``)."""
     if not 1 <= k <= MAX_POWER:
         raise OptionError(f"{{{field}}} {k} is out of range; use a whole number from 1 to {MAX_POWER}")
     return k
@@ -50,14 +43,9 @@ def _beyond_float64(m) -> bool:
 
 
 def matrix_powers(a: sp.csr_array, max_power: int, field: str = "max_power") -> list:
-    """[A, A^2, ..., A^max_power].
-
-    Integer-valued A gives exact integer powers: int64 when no entry can overflow, Python
-    ints (dense, object dtype) for small graphs when it could; float64 otherwise.  A product
-    that could exceed MAX_PRODUCT_NNZ non-zeros, and a power with an entry beyond float64's
-    range (float64 would hold inf, exact ints thousands of digits), are refused naming the
-    power (option ``field``).
-    """
+    """[A, A^2, ..., A^max_power]: exact for integer A (int64 where nothing can overflow, else
+    Python ints for up to 200 nodes), else float64. A product that could exceed MAX_PRODUCT_NNZ
+    non-zeros, or an entry beyond float64's range, is refused naming option ``field``."""
     check_power(max_power, field)
     n = a.shape[0]
     growth = float(abs(a).sum(axis=1).max()) if a.nnz else 0.0  # max |row sum| bounds entry growth
@@ -90,7 +78,6 @@ def matrix_powers(a: sp.csr_array, max_power: int, field: str = "max_power") -> 
 
 
 def degrees(a: sp.csr_array) -> np.ndarray:
-    """Row sums of A: the (out-)degree, weighted when A is."""
     return np.asarray(a.sum(axis=1)).ravel()
 
 
@@ -99,16 +86,12 @@ def degree_matrix(a: sp.csr_array) -> sp.csr_array:
 
 
 def laplacian(a: sp.csr_array) -> sp.csr_array:
-    """L = D - A."""
     return sp.csr_array(degree_matrix(a) - a)
 
 
 def normalized_laplacian(a: sp.csr_array) -> sp.csr_array:
-    """D^-1/2 L D^-1/2 = I - D^-1/2 A D^-1/2 for an undirected graph.
-
-    An isolated node gets an all-zero row (D^-1/2 = 0 there, as in networkx), so the
-    multiplicity of eigenvalue 0 still counts the connected components.
-    """
+    """D^-1/2 L D^-1/2; zero rows at isolated nodes (as networkx), so the multiplicity of
+    eigenvalue 0 still counts the components."""
     d = degrees(a)
     if np.any(d < 0):
         raise Hw2Error(
@@ -123,19 +106,18 @@ def normalized_laplacian(a: sp.csr_array) -> sp.csr_array:
 class Components:
     count: int
     sizes: list[int]  # largest first
-    labels: np.ndarray  # component index per node
 
 
 def components(a: sp.csr_array, directed: bool) -> Components:
-    """Connected components (weakly connected ones for a directed graph)."""
+    """Connected components (weakly connected when directed)."""
     count, labels = csgraph.connected_components(a, directed=directed, connection="weak")
     sizes = np.bincount(labels, minlength=count)
-    return Components(int(count), sorted(sizes.tolist(), reverse=True), labels)
+    return Components(int(count), sorted(sizes.tolist(), reverse=True))
 
 
 @dataclass
 class GraphResult:
-    """What the powers and laplacian results share: the graph, and what follows from it alone."""
+    """What the powers and laplacian results share."""
 
     graph: Graph
 
@@ -160,14 +142,12 @@ class Spectrum:
 
     @property
     def zero_count(self) -> int:
-        """How many are 0: |lambda| < ZERO_TOL * max(1, largest |lambda|)."""
         return int(np.count_nonzero(_is_zero(self.values)))
 
 
 def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectrum:
-    """Eigenvalues of L: all of them (dense) for up to DENSE_EIG_MAX_NODES nodes when ``k``
-    is None, else the ``k`` smallest (scipy.sparse.linalg.eigsh, symmetric L only, from a
-    fixed start vector so that the same graph gives the same numbers)."""
+    """All eigenvalues of L (dense, up to DENSE_EIG_MAX_NODES nodes) when ``k`` is None, else the
+    ``k`` smallest (eigsh, symmetric L only, from a fixed start: the same graph, the same numbers)."""
     n = lap.shape[0]
     if k is None or (n <= DENSE_EIG_MAX_NODES and k >= n - 1):
         if n > DENSE_EIG_MAX_NODES:
@@ -198,11 +178,7 @@ def spectrum(lap: sp.csr_array, symmetric: bool, k: int | None = None) -> Spectr
 
 
 def neighbour_sums(a: sp.csr_array, x: np.ndarray) -> np.ndarray:
-    """For each node i and feature column c: sum over neighbours j of A[i,j] * (x[i,c] - x[j,c]).
-
-    Computed edge by edge (not as L @ X), so it independently shows that (L X)[i] is the
-    sum of node i's differences to its neighbours.
-    """
+    """sum_j A[i,j] (x[i] - x[j]) edge by edge, not as L @ X: an independent check of L X."""
     coo = sp.coo_array(a)
     out = np.zeros_like(x, dtype=np.float64)
     np.add.at(out, coo.row, coo.data[:, None] * (x[coo.row] - x[coo.col]))

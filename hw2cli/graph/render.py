@@ -1,13 +1,7 @@
-"""Rich tables for the graph commands, and their JSON and .npz forms.
-
-``render(result, console)``, ``to_json(result)`` and ``to_npz(result)`` take any of the three
-results (PowersResult, LaplacianResult, CheckResult). ``from_json`` reads a ``--json`` file
-back by recomputing the result from what the file records as input (the graph and the
-options; for a check, the given and the right matrix), so hw2cli.common.readback.load checks
-every other key against a value derived afresh: ``to_json`` is the one codec. Graphs up to
-SUMMARY_NODES nodes print every matrix in full; larger ones print a summary (the full
-matrices go to --json / --npz).
-"""
+"""Rich tables, JSON and .npz of the three graph results (PowersResult, LaplacianResult,
+CheckResult). ``from_json`` recomputes a result from the inputs its file records (graph and
+options; for a check, the given and right matrices), so readback.load checks every other key
+against a value derived afresh and ``to_json`` stays the one codec."""
 
 from __future__ import annotations
 
@@ -37,7 +31,6 @@ WALK_KEYS = ("source", "target", "length", "count", "matrix_entry", "listed", "c
 
 
 def sup(k: int) -> str:
-    """``A`` with exponent k as superscript (A, A², A³ ...)."""
     return "A" if k == 1 else "A" + str(k).translate(_SUP)
 
 
@@ -52,7 +45,6 @@ def fmt(x) -> str:
 
 
 def _big(x) -> str:
-    """Like fmt, with thousands separators for integers."""
     text = fmt(x)
     return f"{int(text):,}" if text.lstrip("-").isdigit() else text
 
@@ -72,7 +64,6 @@ def _console(console: Console | None, width: int = 100) -> Console:
 
 
 def _width(nodes: list, m) -> int:
-    """How wide ``m``'s matrix table is."""
     cell = max([len(str(x)) for x in nodes] + [len(fmt(v)) for v in _dense(m).ravel()])
     return (cell + 3) * (len(nodes) + 1) + 4
 
@@ -84,8 +75,7 @@ def _print(console: Console, *items) -> None:
 
 
 def table(columns: list[tuple[str, str]], rows, **options) -> Table:
-    """Every table of these commands: ``rows`` under ``columns`` ((header, justify) pairs, where
-    "bold" is a left-justified label column)."""
+    """``rows`` under ``columns``: (header, justify) pairs, "bold" a left-justified label column."""
     out = Table(**options)
     for name, how in columns:
         bold = how == "bold"
@@ -110,8 +100,7 @@ def matrix_table(m, nodes: list, wrong: dict | None = None) -> Table:
 
 
 def _graph_tables(result: GraphResult, blocks: list, widest, console: Console | None) -> Console:
-    """The header line, then each (title, matrix) of ``blocks`` for a small graph, else the
-    summary table; returns the console (as wide as ``widest``'s table)."""
+    """The header line, then each (title, matrix) of ``blocks``, or the summary of a big graph."""
     graph, comps = result.graph, result.components
     small = graph.n <= SUMMARY_NODES
     console = _console(console, _width(graph.nodes, widest) if small else 100)
@@ -144,8 +133,8 @@ def _graph_tables(result: GraphResult, blocks: list, widest, console: Console | 
 
 
 def _print_lines(console: Console, lines: list[str]) -> None:
-    """Write plain lines straight to the console's file in chunks: Rich would lay out one huge
-    string first (209,715 walks took 100 s that way; plain writes take ~1 s)."""
+    """Plain lines in chunks, straight to the file: Rich would lay out one huge string first
+    (209,715 walks took 100 s that way)."""
     for start in range(0, len(lines), 2000):
         console.file.write("\n".join(lines[start : start + 2000]) + "\n")
         console.file.flush()
@@ -153,7 +142,6 @@ def _print_lines(console: Console, lines: list[str]) -> None:
 
 @functools.singledispatch
 def render(result, console: Console | None = None) -> None:
-    """Print a graph result; ``console`` defaults to stdout, widened so tables are not squashed."""
     raise TypeError(f"no renderer for {type(result).__name__}")
 
 
@@ -220,7 +208,6 @@ def _render_powers(result: PowersResult, console: Console | None = None) -> None
 
 
 def _spectrum_text(result: LaplacianResult) -> list[str]:
-    """The eigenvalues and what the multiplicity of 0 says about the components."""
     graph, spec, comps = result.graph, result.spectrum, result.components.count
     if spec is None:
         return [
@@ -346,7 +333,7 @@ def _spectrum_json(s: Spectrum | None) -> dict | None:
 
 @functools.singledispatch
 def to_json(result) -> dict:
-    """A graph result as plain JSON data (the --json file; docs/graph.md lists its keys)."""
+    """The --json file (docs/graph.md lists its keys)."""
     raise TypeError(f"no JSON form for {type(result).__name__}")
 
 
@@ -405,24 +392,16 @@ def _check_json(result: CheckResult) -> dict:
 
 
 def to_npz(result: PowersResult | LaplacianResult) -> dict:
-    """The matrices of a powers or laplacian result by array name (the --npz file)."""
+    """The --npz file's matrices by name."""
     if isinstance(result, PowersResult):
         return {"A" if k == 1 else f"A{k}": m for k, m in enumerate(result.powers, start=1)}
-    f = result.features
-    out = {
-        "A": result.graph.adjacency,
-        "D": result.degree_matrix,
-        "L": result.laplacian,
-        "L_sym": result.normalized,
-    }
-    out |= {} if f is None else {"X": f.x, "LX": f.lx}
+    f, out = result.features, {"A": result.graph.adjacency, "D": result.degree_matrix, "L": result.laplacian}
+    out |= {"L_sym": result.normalized, "X": f and f.x, "LX": f and f.lx}
     return {name: m for name, m in out.items() if m is not None}
 
 
 @dataclass
-class _Coo:
-    """A matrix of more than JSON_DENSE_MAX_NODES rows, as matrix_to_json writes it."""
-
+class _Coo:  # a matrix of more than JSON_DENSE_MAX_NODES rows, as matrix_to_json writes it
     format: Literal["coo"]
     shape: tuple[int, int]
     row: list[int]
@@ -431,7 +410,7 @@ class _Coo:
 
 
 def _matrix(value: Any, n: int, at: str, cols: int | None = None) -> np.ndarray | sp.csr_array:
-    """An n x n (or n x cols) float64 matrix of the file: dense from nested lists, CSR from a COO object."""
+    """An n x n (or n x cols) matrix: dense from nested lists, CSR from a COO object."""
     cols = n if cols is None else cols
     if isinstance(value, dict):
         coo = typed(value, _Coo, at)
@@ -447,10 +426,8 @@ def _matrix(value: Any, n: int, at: str, cols: int | None = None) -> np.ndarray 
 
 
 def from_json(data: dict) -> PowersResult | LaplacianResult | CheckResult:
-    """The result in a ``--json`` file of ``graph powers``, ``laplacian`` or ``check`` (told apart
-    by its ``command``), recomputed from its inputs (see the module docstring); a malformed
-    input, or a key that to_json writes missing, is a hw2cli.common.readback.ResultError naming
-    the field."""
+    """The result in a --json file, recomputed from its inputs; a malformed input or a missing
+    key is a ResultError naming the field."""
     readers = {"graph powers": _powers, "graph laplacian": _laplacian, "graph check": _check}
     command = require(data, "command")
     one_of(command, readers, "command")
@@ -473,8 +450,11 @@ def _powers(data: dict, nodes: list) -> PowersResult:
     walks = {}
     if data.get("walks") is not None:
         asked = build(WalkListing, data["walks"], "walks", weighted=graph.weighted)
-        walks = {"walks": (str(asked.source), str(asked.target)), "length": asked.length}
-        walks["max_walks"] = asked.cap
+        walks = {
+            "walks": (str(asked.source), str(asked.target)),
+            "length": asked.length,
+            "max_walks": asked.cap,
+        }
     return powers_of(graph, PowersOptions(max_power=len(powers) + 1, **walks))
 
 

@@ -1,11 +1,5 @@
-"""Walks and adjacency powers: why (A^k)[i, j] counts the walks of length k from i to j.
-
-A *walk* of length k is a sequence of nodes v0 -> v1 -> ... -> vk in which each step
-follows an edge; nodes and edges may repeat (unlike a path).  Expanding the matrix product,
-(A^k)[i, j] = sum over v1..v(k-1) of A[i,v1] A[v1,v2] ... A[v(k-1),j], and each term is 1
-exactly when i -> v1 -> ... -> j is a walk, so the entry counts the walks.  For a weighted
-graph the entry is the sum, over the same walks, of the products of their edge weights.
-"""
+"""`hw2 graph powers`: (A^k)[i, j] = sum over v1..v(k-1) of A[i,v1] ... A[v(k-1),j] counts the
+walks of length k from i to j (each term is 1 exactly for a walk; weighted: weight products)."""
 
 from __future__ import annotations
 
@@ -23,11 +17,7 @@ from hw2cli.graph.options import DEFAULT_MAX_WALKS, MAX_MAX_WALKS, PowersOptions
 
 
 def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
-    """[A^r e_target for r = 0..length]: entry u of vector r is (A^r)[u, target].
-
-    Exact Python integers when A is integer-valued (no overflow however long the walk),
-    float64 otherwise.
-    """
+    """[A^r e_target for r = 0..length]: exact Python ints for integer A (no overflow), else float64."""
     exact = is_integral(a)
     dtype = object if exact else np.float64
     data = np.array([int(x) for x in a.data], dtype=object) if exact else a.data  # int64 would wrap at 2^63
@@ -47,7 +37,7 @@ def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
 
 @dataclass
 class WalkListing:
-    """All walks of a given length between two nodes (or only their count, past the cap)."""
+    """The walks of a given length between two nodes (only their count past the cap)."""
 
     source: object  # node label
     target: object
@@ -73,8 +63,8 @@ def _too_big(what: str) -> OptionError:
 def list_walks(
     graph: Graph, source: str, target: str, length: int, cap: int = DEFAULT_MAX_WALKS
 ) -> WalkListing:
-    """Every walk of ``length`` steps from ``source`` to ``target`` (labels as typed), listed
-    only when there are at most ``cap`` of them; the count is always exact."""
+    """Every walk of ``length`` steps from ``source`` to ``target`` (labels as typed), when at
+    most ``cap``; the count is always exact."""
     check_power(length, "length")
     if not 1 <= cap <= MAX_MAX_WALKS:
         raise OptionError(f"{{max_walks}} {cap} is out of range; use 1 to {MAX_MAX_WALKS:,}")
@@ -122,7 +112,6 @@ class PowersResult(GraphResult):
 
 
 def run_powers(opts: PowersOptions, reporter: Reporter | None = None) -> PowersResult:
-    """`hw2 graph powers`: A, A^2..A^max_power, and optionally the walks I -> J of ``length``."""
     reporter = reporter or Reporter()
     reporter.start("graph", "reading the graph", total=None)
     result = powers_of(load_graph(opts.edges, opts.matrix, opts.directed), opts, reporter)
@@ -131,7 +120,7 @@ def run_powers(opts: PowersOptions, reporter: Reporter | None = None) -> PowersR
 
 
 def powers_of(graph: Graph, opts: PowersOptions, reporter: Reporter | None = None) -> PowersResult:
-    """The result of `hw2 graph powers` on a graph already read (also how its --json is read back)."""
+    """`hw2 graph powers` on a graph already read (also how its --json is read back)."""
     reporter = reporter or Reporter()
     a = graph.adjacency
     reporter.update("graph", description=f"powers of A up to A^{opts.max_power}")
