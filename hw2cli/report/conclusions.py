@@ -55,10 +55,6 @@ class Findings:
 
     findings: list[Finding] = field(default_factory=list)
 
-    @property
-    def disagreeing(self) -> list[Finding]:
-        return [f for f in self.findings if f.status == DISAGREES]
-
     def counts(self) -> str:
         """``21 agree, 0 disagree, 2 undecided, 5 not run``: the table in one line."""
         n = {s: sum(f.status == s for f in self.findings) for s in (AGREES, DISAGREES, UNDECIDED, NOT_RUN)}
@@ -344,21 +340,6 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
 )
 
 
-def _gpt_text(part_dir: Path, train: Any) -> Path:
-    """The GPT's training text: the quick corpus beside the run, else the recorded ``txt_file``,
-    else Grimm's fairy tales in the cache."""
-    from hw2cli.common.cache import cache_dir
-    from hw2cli.gpt.data import GRIMM_FILE
-    from hw2cli.reproduce.parts import CORPUS
-
-    if (part_dir / CORPUS).is_file():
-        return part_dir / CORPUS
-    txt = train.options.get("txt_file")
-    if txt:
-        return part_dir / txt if not Path(txt).is_absolute() else Path(txt)
-    return cache_dir() / GRIMM_FILE
-
-
 def load_part(name: str, part_dir: Path) -> Any:
     """The part's results as its conclusions read them, each file read back through its
     family's ``from_json`` (hw2cli.report.sections.read)."""
@@ -370,13 +351,23 @@ def load_part(name: str, part_dir: Path) -> Any:
 
         return read(part_dir / "result.json", rotation if name == "rotation" else padding)
     if name == "gpt":
+        from hw2cli.common.cache import cache_dir
         from hw2cli.gpt import render
+        from hw2cli.gpt.data import GRIMM_FILE
         from hw2cli.gpt.sample import GenerateResult
         from hw2cli.gpt.train import TrainResult
+        from hw2cli.reproduce.parts import CORPUS
 
         train = read(part_dir / "train.json", render, TrainResult)
         samples = [read(p, render, GenerateResult) for p in sorted(part_dir.glob("samples_*.json"))]
-        text = _gpt_text(part_dir, train)
+        txt = train.options.get("txt_file")  # the training text: the quick corpus, the run's, or Grimm's
+        text = (
+            part_dir / CORPUS
+            if (part_dir / CORPUS).is_file()
+            else part_dir / txt
+            if txt
+            else cache_dir() / GRIMM_FILE
+        )
         words = set(_words(text.read_text(encoding="utf-8", errors="replace"))) if text.is_file() else None
         return GptPart(train, samples, words, str(text))
     if name == "graph":

@@ -197,14 +197,12 @@ def slots(profile: str) -> int:
 
 
 def _recorded(profile: str, device: str) -> tuple[dict[str, float], str]:
-    """The recorded part times for this device kind (auto: CUDA when a GPU is there, looked up
-    without importing torch), and where they come from."""
-    gpus = Path("/proc/driver/nvidia/gpus")
-    if "torch" in sys.modules:
-        cuda = bool(sys.modules["torch"].cuda.is_available())
-    else:
-        cuda = gpus.is_dir() and any(gpus.iterdir())
-    kind = "cuda" if device == "cuda" or (device == "auto" and cuda) else "cpu"
+    """The recorded part times for this device kind, and where they come from."""
+    if device == "auto":  # a CUDA GPU, looked for without importing torch here
+        torch, gpus = sys.modules.get("torch"), Path("/proc/driver/nvidia/gpus")
+        cuda = torch.cuda.is_available() if torch is not None else gpus.is_dir() and any(gpus.iterdir())
+        device = "cuda" if cuda else "cpu"
+    kind = "cuda" if device == "cuda" else "cpu"
     on = "an H100/H200" if kind == "cuda" else "a 2-core CPU"
     return RECORDED_S.get((profile, kind), {}), f"from the part times recorded on {on}"
 
