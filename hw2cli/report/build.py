@@ -4,7 +4,6 @@ runs an experiment."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,15 +17,8 @@ from hw2cli.reproduce.options import flags
 from hw2cli.reproduce.parts import PARTS as REGISTRY
 from hw2cli.reproduce.parts import PROFILES
 
-SECTIONS: dict[str, Callable[[Path, Path], list[str]]] = {
-    "table1": sections.padding_table,
-    "table2": sections.padding_table,
-    "rotation": sections.rotation,
-    "gpt": sections.gpt,
-    "graph": sections.graph,
-    "probes": sections.probes,
-}
-PARTS = tuple((p.name, p.title, SECTIONS[p.name]) for p in REGISTRY)
+#: (name, title, section) per part: ``sections.NAME(part folder, links folder)`` writes its lines.
+PARTS = tuple((p.name, p.title, getattr(sections, p.name)) for p in REGISTRY)
 
 
 @dataclass

@@ -1,10 +1,7 @@
-"""A part folder's ``part.json``: the manifest that marks the folder as written by `hw2
-reproduce`, says how far the part got and, once finished, what it holds.
-
-It is committed with :func:`hw2cli.common.rundir.commit` after every step (``status``
-``running``, the steps done so far) and when the part is finished (``status`` ``finished``,
-the size and sha256 of each file the part wrote). Files written by scripts/reproduce.sh before
-``status`` existed hold only finished parts.
+"""A part folder's ``part.json``: it marks the folder as written by `hw2 reproduce`, says how
+far the part got (``running``, the steps done), and once ``finished`` what the part holds (each
+file's size and sha256), committed with :func:`hw2cli.common.rundir.commit` after every step.
+Files written by scripts/reproduce.sh before ``status`` existed hold only finished parts.
 """
 
 from __future__ import annotations

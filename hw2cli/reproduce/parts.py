@@ -1,9 +1,7 @@
-"""The registry of the reproduction's parts, in the report's order, and its two profiles.
-
-A part is a list of steps run in the part's folder: small Python steps (the quick corpus),
-which set the part up, then ``hw2`` commands, whose paths are relative to that folder. The
-steps follow from the profile, the device and what the folder already holds: a GPT run with a
-checkpoint continues with ``gpt train --resume`` instead of starting again. No torch here.
+"""The registry of the reproduction's parts, in the report's order, and its two profiles. A
+part is a list of steps run in its folder: Python set-up steps (the quick corpus), then ``hw2``
+commands with paths relative to the folder, which follow from the profile, the device and what
+the folder holds (a GPT run with a checkpoint continues with ``--resume``). No torch here.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw2cli.common.examples import examples_dir
+from hw2cli.common.rundir import staged_name
 
 CORPUS, CORPUS_SOURCE = "corpus.txt", "corpus_source.txt"
 
@@ -28,9 +27,8 @@ class Profile:
     gpt: tuple[str, ...]
     probes: tuple[str, ...]
     builtin_corpus: bool  # train on hw2's own docstrings (offline), else Grimm's fairy tales
-    # Every command on one thread, several at once (hw2cli.reproduce.run): the numbers then do
-    # not depend on the machine's cores. The full profile runs one command at a time on all of
-    # them: its Table 1 workers, GPT and attention timings are the report's, not shared.
+    # Every command on one thread, several at once: the numbers then do not depend on the
+    # machine's cores (the full profile's timings are the report's: one command at a time).
     side_by_side: bool = False
     leaves_out: str = ""  # what the profile does not do that the report did, in one sentence
 
@@ -77,9 +75,8 @@ PROFILES = {
 @dataclass(frozen=True)
 class Step:
     """One ``hw2`` command (``argv``) or Python function (``run``, given the part folder);
-    ``name`` is unique within its part (part.json lists the steps done), ``ok`` the exit codes
-    that mean the step did what it should; an ``alone`` command times itself: nothing runs
-    beside it."""
+    ``name`` is unique within its part (part.json lists the steps done), ``ok``: the exit codes
+    of success; an ``alone`` command times itself: nothing runs beside it."""
 
     name: str
     argv: tuple[str, ...] = ()
@@ -136,17 +133,11 @@ def _rotation(profile: Profile, device: str, folder: Path) -> list[Step]:
     return [Step("rotate-eval", ("rotate-eval", *profile.rotation, *mode, *outputs, *again))]
 
 
-def _has_checkpoint(run: Path) -> bool:
-    from hw2cli.common.rundir import staged_name
-
-    return (run / "state.json").is_file() or (run / staged_name("state.json")).is_file()
-
-
 def _gpt(profile: Profile, device: str, folder: Path) -> list[Step]:
     steps, corpus = _corpus(profile)
     threads = _one(profile, "--threads")
     outputs = (*threads, "--device", device, "--quiet", "--json", "train.json")
-    if _has_checkpoint(folder / "run"):  # an interrupted attempt: continue from its checkpoint
+    if any((folder / "run" / f).is_file() for f in ("state.json", staged_name("state.json"))):  # interrupted
         train = ("gpt", "train", "--resume", "run", *outputs)
     else:  # a cut attempt may have left the run's metrics before its first checkpoint
         again = ("--force",) if (folder / "run").exists() else ()
@@ -202,14 +193,12 @@ PARTS = (
 )
 PART_NAMES = tuple(p.name for p in PARTS)
 
-#: Time (s) of each part's steps, summed, as recorded per (profile, device kind) on a 2-core CPU
-#: or an H100/H200, to estimate a run before it starts. quick/cpu: the parts of a quick run side
-#: by side on a 2-core AMD EPYC (AVX2), quiet, 4:00 in all (benchmarks/doc_times.py prints them
-#: from its kept run, docs/reproduce-quick); full/cpu:
-#: Table 1 after the CPU work of docs/benchmarks.md (29.7 min), Table 2 taken as long, the graphs
-#: from docs/reproduce-full, the GPT from gpt-mini's 12,654 steps at about 40 s each on that CPU;
-#: full/cuda: the full Table 1 on an H100/H200 (56 s). Parts without a record are left out of the
-#: estimate and named.
+#: Time (s) of each part's steps, summed, per (profile, device kind), to estimate a run before it
+#: starts. quick/cpu: a quick run side by side on a quiet 2-core AMD EPYC (AVX2), 4:00 in all
+#: (benchmarks/doc_times.py prints them from docs/reproduce-quick); full/cpu: Table 1 after the
+#: CPU work of docs/benchmarks.md (29.7 min), Table 2 taken as long, the graphs from
+#: docs/reproduce-full, gpt-mini's 12,654 steps at about 40 s each; full/cuda: the full Table 1
+#: on an H100/H200 (56 s). Parts without a record are left out of the estimate and named.
 RECORDED_S: dict[tuple[str, str], dict[str, float]] = {
     ("quick", "cpu"): {
         "table1": 121.0,

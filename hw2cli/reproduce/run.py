@@ -1,28 +1,14 @@
 """`hw2 reproduce` as a library call: run the selected parts, each ``hw2`` command in its own
-process, several at once in the quick profile, then write ``report.md``.
+process (several at once in the quick profile), then write ``report.md``.
 
-**Folders.** A part works in ``DIR/.<part>.next`` (hw2cli.common.rundir.staged_name), whose
-``part.json`` is committed after every step; once finished, the staged folder replaces
-``DIR/<part>``. So a finished part is never touched by a later attempt until that attempt is
-finished too, and an interrupted or failed part leaves its staged folder, from which the same
-call continues: the steps done are skipped, and a GPT run with a checkpoint resumes. A folder
-``DIR/<part>`` without ``part.json`` was not written by hw2 and is replaced only with ``force``,
-as is a ``DIR/report.md`` that hw2 did not write. One writer at a time holds DIR's lock.
-
-**Processes.** Each command runs as ``python -m hw2cli`` in its own process group, its output
-appended to the part's ``log.txt`` with its wall and CPU time. Why not in-process: a part's
-memory (CIFAR-10, a GPT, the padding workers) is returned when its process ends, and a crash, a
-kill for memory or a library's own signal handling stays in that process: the finished parts
-and this run's bookkeeping survive it. Ctrl-C (SIGINT, or SIGTERM) is caught here and handed to
-the running commands, which stop between steps and keep their checkpoints; a second one stops
-them at once, a third kills them (their committed files are whole by construction). The run
-then returns at once, with what finished.
-
-**Side by side.** The quick profile runs every command on one thread (so its numbers do not
-depend on the machine's cores) and :func:`slots` parts at once, the parts recorded as the
-longest first, each part's commands one after another. A command that times itself
-(``Step.alone``: attention-cost) runs first, with nothing beside it. The full profile runs one
-command at a time: its commands use every core.
+A part works in ``DIR/.<part>.next``, its ``part.json`` committed after every step, and
+replaces ``DIR/<part>`` once finished: a finished part is never touched by an attempt that has
+not finished, and an interrupted or failed attempt is continued by the same call (the steps done
+are skipped, a GPT run resumes from its checkpoint). What hw2 did not write is replaced only with
+``force``. Commands run in their own processes so that a part's memory goes back when it ends
+and a crash or a kill stays there; Ctrl-C (or SIGTERM) is handed to them (see :class:`_Stop`).
+The quick profile runs :func:`slots` commands at once on one thread each, the longest parts
+first; a command that times itself (``Step.alone``) runs with nothing beside it.
 """
 
 from __future__ import annotations
@@ -41,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import hw2cli
 from hw2cli.common.errors import Hw2Error
@@ -89,10 +75,9 @@ class ReproduceResult:
 
 
 class _Stop:
-    """SIGINT/SIGTERM handlers for the run: the first two signals are handed to the running
-    commands as SIGINT (their process groups, as a terminal's Ctrl-C would be: the first stops
-    them between steps, the second at once), a third kills them; no step starts after the first.
-    Installed only in the main thread (where Python delivers signals)."""
+    """The run's SIGINT/SIGTERM handlers (main thread only): the first two signals go to the
+    running commands' process groups as SIGINT, as a terminal's Ctrl-C (the first stops them
+    between steps, the second at once), a third kills them; no step starts after the first."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -123,9 +108,6 @@ class _Stop:
                 os.killpg(child.pid, signal.SIGINT if self.count <= 2 else signal.SIGKILL)
 
 
-# ----------------------------------------------------------------------------- planning
-
-
 @dataclass
 class _Plan:
     part: Part
@@ -135,8 +117,7 @@ class _Plan:
 
 
 def _read(folder: Path, fix: str, force: bool, recover: bool) -> tuple[manifest.PartManifest | None, bool]:
-    """The folder's manifest (a staged one recovered first) and whether it could be read; a
-    damaged one raises unless ``force``."""
+    """The folder's manifest (a staged one recovered first) and whether it could be read."""
     try:
         if recover:
             manifest.recover(folder)
@@ -150,11 +131,10 @@ def _read(folder: Path, fix: str, force: bool, recover: bool) -> tuple[manifest.
 def _plan_part(out: Path, part: Part, opts: ReproduceOptions) -> _Plan:
     """Skip, run or continue ``part``; Hw2Error when that would replace what hw2 did not
     write, or work of another profile, without ``force``."""
-    final, staged, force = out / part.name, out / staged_name(part.name), opts.force
+    final, staged, force, name = out / part.name, out / staged_name(part.name), opts.force, part.name
     earlier = None
     if staged.is_dir():
-        fix = f"add {flags(force=True)} to start the {part.name} part again"
-        earlier, read = _read(staged, fix, force, recover=True)
+        earlier, read = _read(staged, f"add {flags(force=True)} to start the {name} part again", force, True)
         if not read:
             return _Plan(part, "run", discard=True)
     if final.exists() and not final.is_dir():
@@ -163,7 +143,7 @@ def _plan_part(out: Path, part: Part, opts: ReproduceOptions) -> _Plan:
         )
     done = None
     if final.is_dir():
-        fix = f"rerun with {flags(out=out, parts=part.name, force=True)} to redo that part"
+        fix = f"rerun with {flags(out=out, parts=name, force=True)} to redo that part"
         done, _ = _read(final, fix, force, recover=False)
         if done is None and not force:
             raise Hw2Error(
@@ -174,13 +154,13 @@ def _plan_part(out: Path, part: Part, opts: ReproduceOptions) -> _Plan:
         if done.profile == opts.profile:
             return _Plan(part, "skip")
         raise Hw2Error(
-            f"{final} holds the {part.name} part of the {done.profile} profile; choose another "
+            f"{final} holds the {name} part of the {done.profile} profile; choose another "
             f"{flags(out=True)}, or add {flags(force=True)} to redo it with the {opts.profile} profile"
         )
     if earlier is not None and earlier.profile != opts.profile:
         if not force:
             raise Hw2Error(
-                f"{staged} holds an unfinished {part.name} part of the {earlier.profile} profile; continue it "
+                f"{staged} holds an unfinished {name} part of the {earlier.profile} profile; continue it "
                 f"with {flags(profile=earlier.profile)}, or add {flags(force=True)} to start it again with "
                 f"{opts.profile}"
             )
@@ -208,21 +188,9 @@ def _check_report(out: Path, force: bool) -> None:
             )
 
 
-# ----------------------------------------------------------------------------- estimate
-
-
-def _cuda_present() -> bool:
-    """Whether ``device`` auto will find a CUDA GPU, without importing torch here."""
-    if "torch" in sys.modules:
-        return bool(sys.modules["torch"].cuda.is_available())
-    gpus = Path("/proc/driver/nvidia/gpus")
-    return gpus.is_dir() and any(gpus.iterdir())
-
-
 def slots(profile: str) -> int:
-    """How many steps run at once: one per core, at most 4, where the profile runs its commands
-    side by side on one thread each (beyond 4 the longest part, Table 1, bounds the run);
-    else one."""
+    """How many steps run at once: one per core, at most 4 (beyond, Table 1 bounds the run),
+    where the profile runs its commands side by side; else one."""
     from hw2cli.common.threads import cpu_cores
 
     return min(cpu_cores(), 4) if PROFILES[profile].side_by_side else 1
@@ -230,16 +198,19 @@ def slots(profile: str) -> int:
 
 def _recorded(profile: str, device: str) -> tuple[dict[str, float], str]:
     """The recorded part times for this device kind, and where they come from."""
-    kind = "cuda" if device == "cuda" or (device == "auto" and _cuda_present()) else "cpu"
+    if device == "auto":  # a CUDA GPU, looked for without importing torch here
+        torch, gpus = sys.modules.get("torch"), Path("/proc/driver/nvidia/gpus")
+        cuda = torch.cuda.is_available() if torch is not None else gpus.is_dir() and any(gpus.iterdir())
+        device = "cuda" if cuda else "cpu"
+    kind = "cuda" if device == "cuda" else "cpu"
     on = "an H100/H200" if kind == "cuda" else "a 2-core CPU"
     return RECORDED_S.get((profile, kind), {}), f"from the part times recorded on {on}"
 
 
 def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> Estimate | None:
-    """The wall time of the parts to run: their recorded times (hw2cli.reproduce.parts.
-    RECORDED_S, each the sum of its steps' times) laid out over the slots, scaled by how much
-    slower or faster the parts already finished in ``out`` were than their record or, with
-    none finished, by the other processes' use of the cores."""
+    """The wall time of the parts to run: their recorded times (parts.RECORDED_S) laid out over
+    the slots, scaled by how much slower or faster the parts already finished in ``out`` were
+    than their record or, with none finished, by the other processes' use of the cores."""
     recorded, basis = _recorded(profile, device)
     if not recorded:
         return None
@@ -263,15 +234,9 @@ def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> Estima
     return found if ratios else found.on_shared_cpu(len(ends))
 
 
-# ----------------------------------------------------------------------------- running
-
-_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-
-
 @dataclass
 class _Active:
-    """A part to run: its staged folder, its manifest (``data``), the commands not started
-    yet (``waiting``), whether one runs now, and this run's record of it."""
+    """A part to run: its manifest (``data``), the commands not started yet, this run's record."""
 
     part: Part
     staged: Path
@@ -280,18 +245,22 @@ class _Active:
     waiting: list[Step]
     run: PartRun
     running: bool = False
-    opened: bool = False  # its folder made hw2's and its set-up run, at its first command
+
+    def log(self) -> BinaryIO:
+        """The part's log, appended to only as hw2's own file (never through a planted link)."""
+        return open(
+            open_regular(self.staged / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, follow=False), "ab"
+        )
 
 
 def _prepare(out: Path, plan: _Plan, opts: ReproduceOptions) -> _Active:
-    """The part's steps as its staged folder stands (an earlier attempt's, or none: a dropped
-    one is removed now); nothing is written until it opens."""
+    """The part as its staged folder stands (a dropped attempt is removed); nothing is written yet."""
     part, staged = plan.part, out / staged_name(plan.part.name)
     if plan.discard:
         shutil.rmtree(staged)
     run = PartRun(part.name, part.title, "not reached", str(out / part.name))
     if plan.staged is not None:
-        data = plan.staged.model_dump(exclude={"files", "staged", "remove"})
+        data = plan.staged.model_dump()
         data.update(device=opts.device, status="running")
         run.resumed = True
     else:
@@ -319,15 +288,14 @@ def _open(active: _Active, reporter: Reporter) -> None:
                 ) from None
             done.append(step.name)
             manifest.commit(staged, active.data)
-    active.opened, active.run.status = True, "running"
+    active.run.status = "running"
 
 
 def _spawn(active: _Active, step: Step, stop: _Stop) -> subprocess.Popen:
     """Start ``hw2 <step.argv>`` in the part's folder, with the hw2cli it runs importable."""
     root, path = str(Path(hw2cli.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")
     env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-    # appended to as hw2's own file only: a link planted in a kept staged folder is refused
-    with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
+    with active.log() as fh:
         fh.write(f"\n$ hw2 {shlex.join(step.argv)}\n".encode())
         fh.flush()
         proc = subprocess.Popen(
@@ -364,7 +332,8 @@ def _run_parts(
     starts nothing new (the commands running beside it finish). This run's record per part."""
     recorded, _ = _recorded(opts.profile, opts.device)
     todo = [p for p in plans if p.action == "run"]
-    if slots(opts.profile) > 1:  # the longest first: the short ones fill the gaps at the end
+    n = slots(opts.profile)
+    if n > 1:  # the longest first: the short ones fill the gaps at the end
         todo.sort(key=lambda p: -recorded.get(p.part.name, 0.0))
     parts = [_prepare(out, p, opts) for p in todo]
     for active in parts:
@@ -372,26 +341,22 @@ def _run_parts(
             _open(active, reporter)
             _finish_part(out, active, reporter)
     running: dict[subprocess.Popen, tuple[_Active, Step, float]] = {}
-    n = slots(opts.profile)
-
-    def describe() -> None:
-        if running:
-            names = " · ".join(f"{a.part.name}: {s.name}" for a, s, _ in running.values())
-            reporter.update("parts", description=names)
-
+    shown = None  # the running commands, as the bar describes them
     try:
         while True:
             failed = any(a.run.status == "failed" for a in parts)
             while not (stop.count or failed) and len(running) < n and (pick := _pick(parts, running)):
                 active, step = pick
-                if not active.opened:
+                if active.run.status == "not reached":  # its folder is made hw2's at its first command
                     _open(active, reporter)
                 active.waiting.remove(step)
                 active.running = True
                 running[_spawn(active, step, stop)] = (active, step, time.monotonic())
-                describe()
             if not running:
                 break
+            if (names := " · ".join(f"{a.part.name}: {s.name}" for a, s, _ in running.values())) != shown:
+                reporter.update("parts", description=names)
+                shown = names
             time.sleep(0.05)
             for proc, (active, step, start) in list(running.items()):
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # its CPU time, children included
@@ -402,11 +367,10 @@ def _run_parts(
                 proc.returncode = rc = os.waitstatus_to_exitcode(status)
                 rc = 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as shells say
                 elapsed = time.monotonic() - start
-                with open(open_regular(active.staged / "log.txt", _APPEND, follow=False), "ab") as fh:
+                with active.log() as fh:
                     cpu = usage.ru_utime + usage.ru_stime
                     fh.write(f"[exit {rc} after {elapsed:.1f} s, {cpu:.1f} s of CPU]\n".encode())
                 _finish_step(out, active, step, rc, elapsed, stop, reporter)
-                describe()
     except BaseException:  # a part that could not open (a full disk): stop the others, as Ctrl-C
         for proc in running:
             with contextlib.suppress(ProcessLookupError):
@@ -420,7 +384,7 @@ def _run_parts(
 
 
 def _finish_step(
-    out: Path, active: _Active, step: Step, rc: int, elapsed: float, stop: _Stop, reporter
+    out: Path, active: _Active, step: Step, rc: int, elapsed: float, stop: _Stop, reporter: Reporter
 ) -> None:
     """Record a command that ended; put the part in place once all its steps are done."""
     active.running = False
@@ -428,10 +392,10 @@ def _finish_step(
     if rc not in step.ok and not stop.count:
         active.run.status, active.run.exit_code, active.run.step = "failed", rc, step.name
         return
-    data, done = active.data, active.data["steps_done"]
+    data = active.data
     data["seconds"] += elapsed  # an interrupted step's time counts: its checkpoint is kept
     if rc in step.ok:
-        done.append(step.name)
+        data["steps_done"].append(step.name)
     else:
         active.waiting.insert(0, step)  # interrupted: the next call runs it again
     manifest.commit(active.staged, data)
@@ -451,20 +415,19 @@ def _finish_part(out: Path, active: _Active, reporter: Reporter) -> None:
 
 
 def _promote(out: Path, name: str) -> None:
-    """Put the finished staged folder of part ``name`` in place of the earlier one. A cut here
-    leaves a finished staged folder, which the next run puts in place before anything else."""
-    final, staged = out / name, out / staged_name(name)
+    """Put the finished staged folder of ``name`` in place (a cut here: the next run does it)."""
+    final = out / name
     if final.is_dir() and not final.is_symlink():
         shutil.rmtree(final)
     elif final.exists() or final.is_symlink():
         final.unlink()
-    os.replace(staged, final)
+    os.replace(out / staged_name(name), final)
     fsync_dir(out)
 
 
 def _finish_promotion(out: Path, name: str, force: bool) -> None:
-    """Put in place a part that an earlier run finished but was cut before moving (its staged
-    manifest says finished), unless that would replace a folder hw2 did not write."""
+    """Put in place a part an earlier run finished but did not move, unless that would replace a
+    folder hw2 did not write."""
     staged, final = out / staged_name(name), out / name
     if not staged.is_dir():
         return
@@ -479,13 +442,11 @@ def _finish_promotion(out: Path, name: str, force: bool) -> None:
 def run_reproduce(
     opts: ReproduceOptions, reporter: Reporter | None = None, report: Callable[[Path], Any] | None = None
 ) -> ReproduceResult:
-    """Run the parts ``opts`` selects (see the module docstring); once all finished, write
-    ``DIR/report.md`` with ``report`` (hw2cli.report.build.build_report: the report reads what
-    this package writes, so this package does not import it).
-
-    Refuses up front (Hw2Error, nothing written) what would replace files hw2 did not write,
-    or work of another profile, without ``force``. A step that fails or is interrupted stops
-    the run: the result says which, the finished parts stay, and the same call continues."""
+    """Run the parts ``opts`` selects, then write ``DIR/report.md`` with ``report``
+    (hw2cli.report.build.build_report: report/ reads what this package writes, so this package
+    does not import it). Refuses up front (Hw2Error, nothing written) what would replace files
+    hw2 did not write, or work of another profile, without ``force``. A step that fails or is
+    interrupted stops the run: the result says which, the finished parts stay."""
     reporter = reporter or Reporter()
     out = Path(opts.folder())
     check_writable_dir(out, f"{flags(out=True)} folder")

@@ -290,12 +290,11 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_parts_runs_only_the_listed_parts(tmp_path):
-    result = reproduce("--profile", "full", "--out", str(tmp_path), "--parts", "graph")
-    assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "graph" / "part.json").read_text())["profile"] == "full"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph", "report.md"]
-    report = (tmp_path / "report.md").read_text()
+def test_parts_runs_only_the_listed_parts(full_graph_run):
+    out, _ = full_graph_run
+    assert json.loads((out / "graph" / "part.json").read_text())["profile"] == "full"
+    assert sorted(p.name for p in out.iterdir()) == ["graph", "report.md"]
+    report = (out / "report.md").read_text()
     for title in ("Table 1", "Table 2", "Figures 1 and 2", "Figure 3", "The report's answers"):
         assert re.search(rf"^\| {title}.*\| not run \|$", report, flags=re.M), title
 

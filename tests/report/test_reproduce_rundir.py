@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -148,12 +149,28 @@ def _ctrl_c_when(path: Path, timeout: float = 600) -> threading.Thread:
     return thread
 
 
-def test_ctrl_c_in_the_gpt_part_after_a_checkpoint_then_the_same_command_continues_from_it(tmp_path):
-    assert reproduce(tmp_path).exit_code == 0  # a finished part, which the interruption must keep
-    graph = snapshot(tmp_path / "graph")
-    run_dir = tmp_path / ".gpt.next" / "run"
+#: A GPT of seconds instead of the quick profile's minute: what is under test is the stop and the
+#: continuation, not the model (test_reproduce.py checks the GPT's conclusions at the quick size).
+TINY_GPT = tuple(
+    "--model-type gpt-nano --block-size 16 --batch-size 4 --max-steps 400 --lr 3e-3 --dropout 0 "
+    "--eval-interval 20 --eval-steps 2".split()
+)
+
+
+def test_ctrl_c_in_the_gpt_part_after_a_checkpoint_then_the_same_command_continues_from_it(
+    done, tmp_path, monkeypatch
+):
+    from hw2cli.report import conclusions
+
+    monkeypatch.setitem(parts.PROFILES, "quick", replace(parts.PROFILES["quick"], gpt=TINY_GPT))
+    tiny = tuple(c for c in conclusions.CONCLUSIONS if c.part != "gpt")  # a tiny GPT writes noise
+    monkeypatch.setattr(conclusions, "CONCLUSIONS", tiny)
+    out = tmp_path / "out"
+    shutil.copytree(done, out)  # a finished part, which the interruption must keep
+    graph = snapshot(out / "graph")
+    run_dir = out / ".gpt.next" / "run"
     watcher = _ctrl_c_when(run_dir / "state.json")
-    result = reproduce(tmp_path, parts="gpt,graph")
+    result = reproduce(out, parts="gpt,graph")
     watcher.join()
     assert result.exit_code == 130, result.output
     assert "interrupted at gpt train" in result.stdout and "run the same command again" in result.stdout
@@ -161,18 +178,18 @@ def test_ctrl_c_in_the_gpt_part_after_a_checkpoint_then_the_same_command_continu
     gpt = parts.PROFILES["quick"].gpt
     interval, total = (int(gpt[gpt.index(flag) + 1]) for flag in ("--eval-interval", "--max-steps"))
     assert interval <= state["step"] < total  # the first checkpoint, or the one written on Ctrl-C
-    assert not (tmp_path / "gpt").exists() and snapshot(tmp_path / "graph") == graph
-    meta = json.loads((tmp_path / ".gpt.next" / "part.json").read_text())
+    assert not (out / "gpt").exists() and snapshot(out / "graph") == graph
+    meta = json.loads((out / ".gpt.next" / "part.json").read_text())
     assert meta["status"] == "running" and meta["steps_done"] == ["corpus"]
 
-    result = reproduce(tmp_path, parts="gpt,graph")
+    result = reproduce(out, parts="gpt,graph")
     assert result.exit_code == 0, result.output
     assert "continues (1 of 5 steps done before)" in result.stderr
-    train = json.loads((tmp_path / "gpt" / "train.json").read_text())
+    train = json.loads((out / "gpt" / "train.json").read_text())
     assert train["start_step"] == state["step"] and train["steps"] == train["total_steps"] == total
-    assert "$ hw2 gpt train --resume run " in (tmp_path / "gpt" / "log.txt").read_text()
-    assert snapshot(tmp_path / "graph") == graph
-    assert "| Figure 3 and samples — character-level micro-GPT |" in (tmp_path / "report.md").read_text()
+    assert "$ hw2 gpt train --resume run " in (out / "gpt" / "log.txt").read_text()
+    assert snapshot(out / "graph") == graph
+    assert "| Figure 3 and samples — character-level micro-GPT |" in (out / "report.md").read_text()
 
 
 def test_the_estimate_shares_the_record_over_the_slots_scaled_by_the_parts_finished_here_or_the_load(
