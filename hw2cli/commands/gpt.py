@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +12,6 @@ import typer
 from hw2cli.commands._options import JsonOut, Quiet, Threads, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import catch_interrupts, use_threads, user_errors
-from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
 from hw2cli.gpt.options import NONFINITE_EXIT, GenerateOptions, TrainOptions
 
 app = typer.Typer(
@@ -136,35 +133,17 @@ def gpt_train(
     check_text_file(opts.txt_file)  # the inputs first, then the outputs
     out, inputs = opts.resume or opts.out, _inputs(opts)
     _check_tensorboard(opts.tensorboard, out, inputs)
-    try:
-        run_command(
-            lambda reporter: train(opts, reporter, given=given),
-            render,
-            json_path=json_path,
-            inputs=inputs,
-            writes={"--resume" if opts.resume else "--out": Path(out)},
-            quiet=quiet,
-            threads=threads,
-            progress=render.train_reporter,
-            then=_exit_3_if_diverged,
-        )
-    except typer.Exit as stop:
-        if stop.exit_code == INTERRUPTED_EXIT and not opts.compile:
-            _exit_now(interrupted_exit())
-        raise
-
-
-def _exit_now(code: int) -> None:
-    """End the process now that everything is written (after a Ctrl-C): Python's clean-up of
-    torch's modules at exit takes 1-3 s on a loaded 2-core machine, and the user asked to stop.
-    Only for the program itself: in-process callers (tests, notebooks) get typer.Exit."""
-    try:
-        sys.stdout.fileno()
-    except (OSError, ValueError):  # io.UnsupportedOperation is both: a captured stdout
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    run_command(
+        lambda reporter: train(opts, reporter, given=given),
+        render,
+        json_path=json_path,
+        inputs=inputs,
+        writes={"--resume" if opts.resume else "--out": Path(out)},
+        quiet=quiet,
+        threads=threads,
+        progress=render.train_reporter,
+        then=_exit_3_if_diverged,
+    )
 
 
 @app.command("generate")
