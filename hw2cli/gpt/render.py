@@ -180,8 +180,8 @@ def from_json(data: dict) -> TrainResult | GenerateResult:
     """The result that :func:`to_json` wrote (``data``: the parsed ``--json`` file of ``gpt
     train`` or ``gpt generate``, told apart by its ``command``), checked: types, the options
     of a training run as TrainOptions accepts them, a known decoding mode
-    (hw2cli.common.readback.ResultError names the field)."""
-    from hw2cli.common.readback import build, one_of, require, typed
+    (hw2cli.common.schema.ResultError names the field)."""
+    from hw2cli.common.schema import build, one_of, require, typed
 
     command = require(data, "command")
     one_of(command, ("gpt train", "gpt generate"), "command")

@@ -3,7 +3,7 @@
 ``render(result, console)``, ``to_json(result)`` and ``to_npz(result)`` take any of the three
 results (PowersResult, LaplacianResult, CheckResult). ``from_json`` reads a ``--json`` file
 back by recomputing the result from what the file records as input (the graph and the
-options; for a check, the given and the right matrix), so hw2cli.common.readback.load checks
+options; for a check, the given and the right matrix), so hw2cli.common.schema.load checks
 every other key against a value derived afresh: ``to_json`` is the one codec. Graphs up to
 SUMMARY_NODES nodes print every matrix in full; larger ones print a summary (the full
 matrices go to --json / --npz).
@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hw2cli.common.readback import ResultError, build, one_of, require, typed
+from hw2cli.common.schema import ResultError, build, one_of, require, typed
 from hw2cli.graph.check import CheckResult
 from hw2cli.graph.io import Graph, json_number, matrix_to_json
 from hw2cli.graph.laplacian import LaplacianResult, laplacian_of
@@ -449,7 +449,7 @@ def _matrix(value: Any, n: int, at: str, cols: int | None = None) -> np.ndarray 
 def from_json(data: dict) -> PowersResult | LaplacianResult | CheckResult:
     """The result in a ``--json`` file of ``graph powers``, ``laplacian`` or ``check`` (told apart
     by its ``command``), recomputed from its inputs (see the module docstring); a malformed
-    input, or a key that to_json writes missing, is a hw2cli.common.readback.ResultError naming
+    input, or a key that to_json writes missing, is a hw2cli.common.schema.ResultError naming
     the field."""
     readers = {"graph powers": _powers, "graph laplacian": _laplacian, "graph check": _check}
     command = require(data, "command")

@@ -178,7 +178,7 @@ def from_json(data: dict) -> PaddingBenchResult:
     """The result that :func:`to_json` wrote (any format :func:`upgrade_json` knows), checked:
     types, a known net and conv types, round numbers within the settings, accuracies within
     0-100 % (a ResultError names the field)."""
-    from hw2cli.common.readback import ResultError, build, one_of, require, within
+    from hw2cli.common.schema import ResultError, build, one_of, require, within
     from hw2cli.padding import NETS
     from hw2cli.padding.train import RoundOutcome
 
