@@ -175,7 +175,7 @@ class _Sample:
 def from_json(data: dict) -> TrainResult | GenerateResult:
     """The result that :func:`to_json` wrote, checked: types, a training run's options as
     TrainOptions accepts them, a known decoding mode (ResultError names the field)."""
-    from hw2cli.common.readback import build, one_of, require, typed
+    from hw2cli.common.schema import build, one_of, require, typed
 
     command = require(data, "command")
     one_of(command, ("gpt train", "gpt generate"), "command")

@@ -1,6 +1,6 @@
 """Rich tables, JSON and .npz of the three graph results (PowersResult, LaplacianResult,
 CheckResult). ``from_json`` recomputes a result from the inputs its file records (graph and
-options; for a check, the given and right matrices), so readback.load checks every other key
+options; for a check, the given and right matrices), so schema.load checks every other key
 against a value derived afresh and ``to_json`` stays the one codec."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hw2cli.common.readback import ResultError, build, one_of, require, typed
+from hw2cli.common.schema import ResultError, build, one_of, require, typed
 from hw2cli.graph.check import CheckResult
 from hw2cli.graph.io import Graph, json_number, matrix_to_json
 from hw2cli.graph.laplacian import LaplacianResult, laplacian_of

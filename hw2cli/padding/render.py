@@ -173,7 +173,7 @@ def upgrade_json(data: dict) -> dict:
 def from_json(data: dict) -> PaddingBenchResult:
     """The result that :func:`to_json` wrote (any format :func:`upgrade_json` knows), checked (a
     ResultError names the field): types, net and conv types, round numbers, accuracies in 0-100 %."""
-    from hw2cli.common.readback import ResultError, build, one_of, require, within
+    from hw2cli.common.schema import ResultError, build, one_of, require, within
     from hw2cli.padding import NETS
     from hw2cli.padding.train import RoundOutcome
 

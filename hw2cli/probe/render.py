@@ -57,8 +57,8 @@ def to_json(result: Any) -> dict:
 
 def from_json(data: dict):
     """The result that :func:`to_json` wrote (any probe's, told apart by ``probe``), checked:
-    types and verdicts (hw2cli.common.readback.ResultError names the field)."""
-    from hw2cli.common.readback import build, one_of, require
+    types and verdicts (hw2cli.common.schema.ResultError names the field)."""
+    from hw2cli.common.schema import build, one_of, require
 
     kinds = {p.name: cls for cls, p in PROBE_OF.items()}
     name = require(data, "probe")

@@ -82,8 +82,8 @@ def _reproduce_to_json(result: ReproduceResult) -> dict:
 
 
 def from_json(data: dict) -> ReproduceResult:
-    """The result of `hw2 reproduce --json`, checked (hw2cli.common.readback.ResultError)."""
-    from hw2cli.common.readback import build, require, typed
+    """The result of `hw2 reproduce --json`, checked (hw2cli.common.schema.ResultError)."""
+    from hw2cli.common.schema import build, require, typed
 
     parts = typed(require(data, "parts"), list[PartRun], "parts")
     conclusions = typed(data.get("conclusions", []), list[Finding], "conclusions")

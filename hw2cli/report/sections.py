@@ -36,7 +36,7 @@ def rerun(part_dir: Path) -> str:
 def read(path: Path, view: ModuleType, expected: type | tuple[type, ...] | None = None) -> Any:
     """The result in ``--json`` file ``path`` of a part folder, read back with the family's render
     module ``view``; ``expected``: the result type(s) it must be."""
-    from hw2cli.common.readback import load
+    from hw2cli.common.schema import load
 
     fix = rerun(path.parent)
     result = load(path, view.from_json, view.to_json, fix, getattr(view, "upgrade_json", None))

@@ -76,7 +76,7 @@ def to_json(result: RotationResult) -> dict:
 def from_json(data: dict) -> RotationResult:
     """The result that :func:`to_json` wrote, checked (a ResultError names the field): types,
     model names, one accuracy in 0-1 per angle; no ``preview``."""
-    from hw2cli.common.readback import ResultError, build, one_of, require, within
+    from hw2cli.common.schema import ResultError, build, one_of, require, within
     from hw2cli.rotation.experiment import WEIGHTS, ModelResult
 
     models = require(data, "models")

@@ -305,7 +305,7 @@ def test_a_file_size_limit_on_an_output_is_one_line(k5, where):
 QUICK = {
     "powers": ["graph", "powers", "k5.txt"],
     "laplacian": ["graph", "laplacian", "k5.txt"],
-    "walks": WALKS,
+    "walks": [*WALKS[:6], "--length", "6"],  # 37 kB listed: the stream fails mid-table, not at exit
     "help": ["graph", "powers", "--help"],
     "version": ["--version"],
 }

@@ -202,7 +202,7 @@ def test_a_ctrl_c_the_parent_ignores_stays_ignored(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     with tempfile.TemporaryFile("w+") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "hw2cli", *WALKS, "--json", "out.json"],
+            [sys.executable, "-m", "hw2cli", *WALKS[:6], "--length", "6", "--json", "out.json"],
             cwd=tmp_path,
             env=env,
             stdout=out,
@@ -210,7 +210,7 @@ def test_a_ctrl_c_the_parent_ignores_stays_ignored(tmp_path):
             text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
-        for _ in range(40):  # Ctrl-C while it starts, loads and works
+        for _ in range(40):  # Ctrl-C while it starts, loads and works (short walks: little after 2 s)
             if child.poll() is not None:
                 break
             child.send_signal(signal.SIGINT)

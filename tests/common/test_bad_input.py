@@ -623,46 +623,37 @@ def test_json_is_always_valid_and_says_what_was_not_finite(tmp_path):
 
 # ----------------------------------------------------------------------------- worker pools
 
-_POOL_SCRIPT = """
-import json
-from hw2cli.padding import bench
-from hw2cli.padding.model import PaddingNetConfig
-from hw2cli.padding.options import PaddingOptions
-from hw2cli.padding.train import TrainSettings
 
-if __name__ == "__main__":
-    sizes = {"train": 40, "val": 20, "test": 20}
+@pytest.mark.kind("worker pools")
+def test_failing_workers_end_the_run_with_their_error(monkeypatch):
+    """A worker that fails at start (it used to be restarted forever) or in a job ends the
+    pool with the worker's error in one line; rounds finished before it are kept."""
+    from hw2cli.padding import bench
+    from hw2cli.padding.model import PaddingNetConfig
+    from hw2cli.padding.options import PaddingOptions
+    from hw2cli.padding.train import TrainSettings
+
+    monkeypatch.setattr(bench, "matmul_peak_gflops", lambda *args: 10.0)  # not what is tested here
+    monkeypatch.setattr(bench, "estimate_seconds", lambda *args: 0.0)
     opts = PaddingOptions(conv_types="valid", rounds=2, epochs=1, device="cpu", workers=2)
     opts.seed = -1  # past the options' check: a seed the workers cannot draw data with
-    r = bench.run_padding_bench(opts, path="cpu-processes", data_sizes=sizes, settings=TrainSettings(batch_size=20))
+    sizes = {"train": 40, "val": 20, "test": 20}
+    r = bench.run_padding_bench(
+        opts, path="cpu-processes", data_sizes=sizes, settings=TrainSettings(batch_size=20)
+    )
+    assert r.error.startswith("worker failed at start: ValueError") and r.rounds_done == 0
     got = []
     data = dict(seed=0, independent_val=False, n_train=40, n_val=20, n_test=20)
     cfg = PaddingNetConfig("net1", "valid")
     jobs = [(cfg, 0), (cfg, 2**70)]  # the second job fails in the worker (seed overflows torch's int64)
-    try:
-        settings = TrainSettings(epochs=1, batch_size=20)
-        bench._cpu_processes(jobs, data, settings, 1, bench.Reporter(), got.append)
-        mid = None
-    except bench.WorkerError as exc:
-        mid = str(exc)
-    print(json.dumps({"start": r.error, "start_done": r.rounds_done, "mid": mid,
-                      "mid_done": [o.round for o in got]}))
-"""
-
-
-@pytest.mark.kind("worker pools")
-def test_failing_workers_end_the_run_with_their_error(tmp_path):
-    """A worker that fails at start (it used to be restarted forever) or in a job ends the
-    pool with the worker's error in one line; rounds finished before it are kept."""
-    script = tmp_path / "pool.py"
-    script.write_text(_POOL_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["start"].startswith("worker failed at start: ValueError") and out["start_done"] == 0
-    assert out["mid"].startswith("a worker failed: ValueError: Overflow") and "\n" not in out["mid"]
-    assert out["mid_done"] == [0]
+    with pytest.raises(bench.WorkerError) as failed:
+        bench._cpu_processes(
+            jobs, data, TrainSettings(epochs=1, batch_size=20), 1, bench.Reporter(), got.append
+        )
+    assert str(failed.value).startswith("a worker failed: ValueError: Overflow") and "\n" not in str(
+        failed.value
+    )
+    assert [o.round for o in got] == [0]
 
 
 @pytest.mark.kind("worker pools")

@@ -237,7 +237,7 @@ def test_json_is_read_back_by_recomputing_it(tmp_path):
     from rich.console import Console
 
     from hw2cli.common.errors import Hw2Error
-    from hw2cli.common.readback import load
+    from hw2cli.common.schema import load
     from hw2cli.graph import render
 
     graph = tmp_path / "loops.txt"

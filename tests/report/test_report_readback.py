@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from hw2cli.cli import app
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.readback import ResultError, disagreement, load
+from hw2cli.common.schema import ResultError, disagreement, load
 from hw2cli.gpt import render as gpt_render
 from hw2cli.graph import render as graph_render
 from hw2cli.padding import render as padding_render
