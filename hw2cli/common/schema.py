@@ -316,10 +316,11 @@ def require(data: dict, key: str, at: str = "") -> Any:
 
 def disagreement(written: Any, again: Any, at: str = "") -> str | None:
     """The first field whose value in the file (``written``) differs from the rebuilt result's
-    (``again``), with both values; None when they agree. Only keys on both sides count;
-    numbers compare as numbers, floats to 12 digits."""
+    (``again``), with both values; None when they agree. Only keys on both sides count, in the
+    file's order (the same field named on every run); numbers compare as numbers, floats to 12
+    digits."""
     if isinstance(written, dict) and isinstance(again, dict):
-        for key in written.keys() & again.keys():
+        for key in (key for key in written if key in again):
             found = disagreement(written[key], again[key], _join(at, key))
             if found is not None:
                 return found

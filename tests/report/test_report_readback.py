@@ -52,6 +52,12 @@ def test_every_file_of_a_reproduction_reads_back_to_what_it_holds(path):
     round_trip(view, result)
 
 
+def test_a_file_differing_in_two_fields_names_the_first_in_the_file_on_every_run():
+    written = {f"k{i}": i for i in range(40)} | {"z": 1, "a": {"b": 2}}
+    again = {key: written[key] for key in reversed(written)} | {"z": 0, "a": {"b": 3}}
+    assert disagreement(written, again) == "field z: is 1, but the rest of the file gives 0"
+
+
 def test_a_padding_result_with_rounds_and_an_interrupted_one_round_trip():
     from hw2cli.padding.bench import PaddingBenchResult
     from hw2cli.padding.train import RoundOutcome
