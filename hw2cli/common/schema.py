@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import open_regular
-from hw2cli.common.options import describe_range, specs
+from hw2cli.common.options import describe_range
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -197,18 +197,6 @@ def from_dataclass(
         if key not in spec:
             spec[key] = (annotation | None, None)
     return create_model(name, __base__=base or Strict, **spec)
-
-
-def spec_bounds(options: type, **fields: str) -> dict[str, Any]:
-    """:func:`from_dataclass`'s ``bounds`` from the Specs of ``options`` (every field with a range,
-    and ``fields``: file field -> options field), so a file's limits are the options' own."""
-    ranges = specs(options)
-    pairs = {**{name: name for name in ranges}, **fields}
-    return {
-        key: Field(ge=spec.min, le=spec.max)
-        for key, name in pairs.items()
-        if (spec := ranges[name]).min is not None or spec.max is not None
-    }
 
 
 # ----------------------------------------------------------------------------- --json results

@@ -147,31 +147,3 @@ def test_a_sigterm_taken_as_ctrl_c_is_held_to_the_end_of_the_block_too():
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
-
-
-def test_a_file_schema_takes_its_limits_from_the_options_specs(tmp_path):
-    """schema.spec_bounds: a file's ranges are the options' own Specs (one validation layer)."""
-    import dataclasses
-
-    import pytest
-
-    from hw2cli.common import schema
-    from hw2cli.common.options import option
-
-    @dataclasses.dataclass
-    class Opts:
-        heads: int = option(4, "Heads.", min=1, max=64)
-        rate: float = option(0.1, "Rate.", min=0.0, max=0.99)
-        name: str = option("x", "Name.")
-
-    @dataclasses.dataclass
-    class Section:
-        n_head: int
-        rate: float
-
-    model = schema.from_dataclass(Section, "Section", schema.spec_bounds(Opts, n_head="heads"))
-    assert model.model_validate({"n_head": 64, "rate": 0.0}).n_head == 64
-    path = tmp_path / "config.json"
-    for data, field in (({"n_head": 65, "rate": 0.5}, "n_head"), ({"n_head": 1, "rate": 0.995}, "rate")):
-        with pytest.raises(Hw2Error, match=f"config.json: field {field}: input should be"):
-            schema.validate(path, model, data, "fix it")
