@@ -165,3 +165,19 @@ def run_hw2():
     from helpers import hw2
 
     return hw2
+
+
+@pytest.fixture(scope="session")
+def full_graph_run(tmp_path_factory):
+    """The folder and the CliRunner result of one `hw2 reproduce --profile full --parts graph`
+    (seconds), which several tests of tests/report read; a test that changes it works on a copy."""
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    out = tmp_path_factory.mktemp("full-graph")
+    result = CliRunner().invoke(
+        app, ["reproduce", "--profile", "full", "--out", str(out), "--parts", "graph"]
+    )
+    assert result.exit_code == 0, result.output
+    return out, result
