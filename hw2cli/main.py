@@ -11,6 +11,23 @@ import os
 import signal
 
 
+def check_environment(environ: dict | None = None) -> str | None:
+    """Before torch loads: remove an invalid ``OMP_NUM_THREADS`` (torch would fail or start
+    100,000 threads) and return the warning to print, else None."""
+    from hw2cli.common.threads import MAX_THREADS, omp_threads
+
+    environ = os.environ if environ is None else environ
+    text = environ.get("OMP_NUM_THREADS")
+    if text is None or omp_threads(environ) is not None:
+        return None
+    del environ["OMP_NUM_THREADS"]
+    shown = text if len(text) <= 24 else text[:21] + "..."
+    return (
+        f"OMP_NUM_THREADS={shown!r} is not a thread count from 1 to {MAX_THREADS}; ignored: "
+        "hw2 chooses the count (set it to a whole number, or use --threads)"
+    )
+
+
 def main() -> None:
     ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     if not ignored:
@@ -24,7 +41,6 @@ def main() -> None:
             quiet_libraries,
             use_plain_fallback,
         )
-        from hw2cli.common.threads import check_environment
 
         check_working_folder()  # before torch loads: oneMKL dies in a deleted folder
         use_plain_fallback()

@@ -138,8 +138,4 @@ def flag_notes(cls: type) -> Callable[[bool], Any]:
     Rich bars whose notes name the flags of options dataclass ``cls``."""
     from hw2cli.common.progress import RichReporter
 
-    class FlagNotes(RichReporter):
-        def note(self, message: str) -> None:
-            super().note(OptionError(message).named(lambda field: flag_of(cls, field)))
-
-    return FlagNotes
+    return functools.partial(RichReporter, options=cls)

@@ -8,6 +8,7 @@ else ``then(result)`` decides the exit code. ``-`` and ``/dev/stdout`` mean stan
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import sys
@@ -68,6 +69,8 @@ def run_command(
         if to_stdout:  # tables and messages go to stderr; the output alone to stdout
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         choice = None if threads is None else stack.enter_context(using_threads(threads))
+        if choice is not None and choice.source == "threads":  # its flag, as printed and recorded
+            choice = dataclasses.replace(choice, source=default_flag("threads"))
         try:
             with (progress or RichReporter)(quiet) as reporter:
                 result = compute(reporter)

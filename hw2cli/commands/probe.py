@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from hw2cli.commands._options import JsonOut, PlotOut, Quiet, Threads, takes
+from hw2cli.commands._options import JsonOut, PlotOut, Quiet, Threads, flag_notes, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import user_errors
 from hw2cli.probe.options import ProbeOptions
@@ -43,6 +43,7 @@ def _command(probe: Probe) -> Any:
         quiet: Quiet = False,
         threads: Threads = 0,
     ) -> None:
+        from hw2cli.gpt.options import TrainOptions
         from hw2cli.probe import render
 
         txt = getattr(opts, "txt_file", None)
@@ -54,6 +55,7 @@ def _command(probe: Probe) -> Any:
             inputs={"--txt-file": None if txt is None else Path(txt)},
             quiet=quiet,
             threads=threads if probe.threads else None,
+            progress=flag_notes(TrainOptions),  # the notes of its GPT trainings name their options
         )
 
     if not probe.threads:

@@ -19,6 +19,7 @@ from typing import Any
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.inputs import kind_of, shorten
+from hw2cli.common.options import OptionError
 
 #: The output path that means standard output (``--json -``).
 STDOUT = "-"
@@ -184,16 +185,17 @@ def _check_writable(path: Path, what: str, create: bool) -> Path:
 
 
 def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
-    """Create ``path`` as a folder if needed and make sure files can be written into it."""
+    """Create ``path`` as a folder if needed and make sure files can be written into it (``what``
+    may name a ``{field}``: OptionError)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise Hw2Error(f"{what} {path} exists and is not a folder; choose another path")
+        raise OptionError(f"{what} {{path}} exists and is not a folder; choose another path", path=str(path))
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise Hw2Error(f"cannot create {what} {path}: {exc.strerror}") from None
+        raise OptionError(f"cannot create {what} {{path}}: {exc.strerror}", path=str(path)) from None
     if not os.access(path, os.W_OK):
-        raise Hw2Error(f"{what} {path} is not writable; choose another path")
+        raise OptionError(f"{what} {{path}} is not writable; choose another path", path=str(path))
     return path
 
 
@@ -347,8 +349,10 @@ def mark(folder: str | os.PathLike, what: str = "folder") -> None:
         try:
             _write_marker(folder, {})
         except OSError as exc:
-            raise Hw2Error(
-                f"cannot write into {what} {folder}: {exc.strerror or exc}; free space or choose another folder"
+            raise OptionError(
+                f"cannot write into {what} {{path}}: {{why}}; free space or choose another folder",
+                path=str(folder),
+                why=str(exc.strerror or exc),
             ) from None
 
 

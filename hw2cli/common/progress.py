@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hw2cli.common.options import OptionError, flag_of, specs
+
 
 class Reporter:
     """A progress sink that ignores everything (the default for notebook use)."""
@@ -26,9 +28,16 @@ class Reporter:
 
 
 class RichReporter(Reporter):
-    """Rich progress bars on stderr around the long work; none when ``quiet`` or not a terminal."""
+    """Rich progress bars on stderr around the long work; none when ``quiet`` or not a terminal.
+    Notes name the ``{field}``s of options dataclass ``options`` by their flags (the CLI's words)."""
 
-    def __init__(self, quiet: bool = False, extra_columns: tuple = (), bar_width: int | None = 40) -> None:
+    def __init__(
+        self,
+        quiet: bool = False,
+        extra_columns: tuple = (),
+        bar_width: int | None = 40,
+        options: type | None = None,
+    ) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -40,7 +49,7 @@ class RichReporter(Reporter):
         )
 
         self.console = Console(stderr=True)
-        self.quiet = quiet
+        self.quiet, self.options = quiet, options
         self.enabled = not quiet and self.console.is_terminal
         self._progress = Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -83,5 +92,10 @@ class RichReporter(Reporter):
             self._progress.console.print(message, markup=False, highlight=False)
 
     def note(self, message: str) -> None:
+        if self.options is not None:
+            fields = specs(self.options)
+            message = OptionError(message).named(
+                lambda f: flag_of(self.options, f) if f in fields else f"{{{f}}}"
+            )
         if not self.quiet:
             self._progress.console.print(message, markup=False, highlight=False, soft_wrap=True)

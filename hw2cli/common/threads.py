@@ -23,7 +23,7 @@ MAX_THREADS = 4096  # the most --threads and OMP_NUM_THREADS may ask for (OpenMP
 class ThreadChoice:
     threads: int
     cores: int
-    source: str  # "--threads", "OMP_NUM_THREADS" or "auto"
+    source: str  # "threads" (the caller's count; the CLI records its flag), "OMP_NUM_THREADS" or "auto"
     busy_cores: float | None = None  # other processes' use, measured for "auto"
 
     def describe(self) -> str:
@@ -92,25 +92,10 @@ def omp_threads(environ: dict | None = None) -> int | None:
     return first if all(1 <= int(level) <= MAX_THREADS for level in levels) else None
 
 
-def check_environment(environ: dict | None = None) -> str | None:
-    """Before torch loads (CLI only): remove an invalid ``OMP_NUM_THREADS`` (torch would fail or
-    start 100,000 threads) and return the warning to print, else None."""
-    environ = os.environ if environ is None else environ
-    text = environ.get("OMP_NUM_THREADS")
-    if text is None or omp_threads(environ) is not None:
-        return None
-    del environ["OMP_NUM_THREADS"]
-    shown = text if len(text) <= 24 else text[:21] + "..."
-    return (
-        f"OMP_NUM_THREADS={shown!r} is not a thread count from 1 to {MAX_THREADS}; ignored: "
-        "hw2 chooses the count (set it to a whole number, or use --threads)"
-    )
-
-
 def choose_threads(
     requested: int | None = None, environ: dict | None = None, busy: float | None = None
 ) -> ThreadChoice:
-    """The thread count for this command: ``requested`` (``--threads``; 0 or None: decide),
+    """The thread count for this command: ``requested`` (0 or None: decide),
     else ``OMP_NUM_THREADS``, else one per core that is not busy (``busy`` measured if None)."""
     environ = os.environ if environ is None else environ
     cores = cpu_cores()
@@ -119,7 +104,7 @@ def choose_threads(
             raise OptionError(
                 f"{{threads}} {requested}: use a count of at least 1 (0: decide from the idle cores)"
             )
-        return ThreadChoice(requested, cores, "--threads")
+        return ThreadChoice(requested, cores, "threads")
     env = omp_threads(environ)
     if env is not None:
         return ThreadChoice(env, cores, "OMP_NUM_THREADS")

@@ -168,7 +168,7 @@ def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str 
     if not chosen:
         return opts, None
     filled = dataclasses.replace(opts, **chosen)
-    shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items())
+    shown = " ".join(f"{{{k}}} {v}" for k, v in chosen.items())
     if device_type == "cuda":
         why = "the course's configuration, on a GPU"
     elif opts.init_from is not None:

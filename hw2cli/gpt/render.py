@@ -19,7 +19,7 @@ from hw2cli.gpt.train import TrainResult
 
 def train_reporter(quiet: bool) -> RichReporter:
     """Progress bar with the train and validation losses beside the ETA, within 80 columns
-    (``-.---`` until the first of each is measured)."""
+    (``-.---`` until the first of each is measured); notes name the flags."""
     from rich.progress import ProgressColumn
 
     class Losses(ProgressColumn):
@@ -27,7 +27,7 @@ def train_reporter(quiet: bool) -> RichReporter:
             loss, val = (task.fields.get(k) for k in ("loss", "val"))
             return Text(f"loss {_fmt(loss, '.3f', '-.---')} val {_fmt(val, '.3f', '-.---')}")
 
-    return RichReporter(quiet, extra_columns=(Losses(),), bar_width=16)
+    return RichReporter(quiet, extra_columns=(Losses(),), bar_width=16, options=TrainOptions)
 
 
 IN_MEMORY = ("model", "tokenizer")  # TrainResult's fields that are no part of its JSON

@@ -85,14 +85,14 @@ def session(opts: TrainOptions, given: Collection[str]) -> Iterator[Session]:
             tdist.init_process_group("nccl" if device.type == "cuda" else "gloo")
             stack.callback(tdist.destroy_process_group)
         if folder is not None and dist.rank == 0:
-            if opts.resume is None:  # rundir's words, shown as they are
+            if opts.resume is None:  # rundir's errors name the fields, the CLI their flags
                 rundir.prepare(
                     folder,
-                    what="--out run directory",
+                    what="{out} run directory",
                     manifest=ckpt.MANIFEST,
                     leftovers=(),  # nothing is written before the first checkpoint
                     force=opts.force,
-                    resume_hint="--resume",
+                    resume_hint="{resume}",
                 )
             else:
                 ckpt.check_folder(folder)

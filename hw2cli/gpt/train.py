@@ -263,7 +263,7 @@ class Trainer:
         per_step, left = (now - self.t0) / timed, self.total - self.step
         evals = (left // self.opts.eval_interval + 1) * self.opts.eval_steps / 3
         basis = f"{timed} timed step{'s' if timed > 1 else ''} of {per_step:.2f} s, {left:,} to go, evaluation included"
-        shorter = "give --max-steps or a smaller --model-type"
+        shorter = "give {max_steps} or a smaller {model_type}"
         announce(Cost(per_step, left + evals, basis), "the training", shorter, self.reporter)
         return False
 

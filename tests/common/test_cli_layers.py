@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import re
-from collections import Counter
 from pathlib import Path
 
 import hw2cli
@@ -21,14 +20,6 @@ ROOT = Path(hw2cli.__file__).parent
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 CLI = ("commands/", "grade/")
 CLI_FILES = {"cli.py", "main.py", "reproduce/parts.py"}
-
-# The (file, flag strings) still present when this test was written, while each family's
-# helper removes its own: shrink it as they go, never grow it.
-ALLOWED = {
-    "common/threads.py": 2,  # ThreadChoice.source, a value of every --json file; main.py's warning
-    "gpt/session.py": 2,  # rundir.prepare's words for the folder and its resume flag
-    "gpt/train.py": 2,  # the estimate's "for a shorter run" hint
-}
 
 
 def _library_files() -> list[Path]:
@@ -72,13 +63,10 @@ def f(x):
     assert flag_strings(source) == ["--device", "--device"]
 
 
-def test_library_code_names_no_command_line_flag_beyond_the_shrinking_allowlist():
-    found = Counter()
-    for path in _library_files():
-        count = len(flag_strings(path.read_text(encoding="utf-8")))
-        if count:
-            found[path.relative_to(ROOT).as_posix()] = count
-    grown = {f: n for f, n in found.items() if n > ALLOWED.get(f, 0)}
-    assert not grown, f"flag strings in library code (name the field: OptionError's {{field}}): {grown}"
-    gone = {f: n for f, n in ALLOWED.items() if found.get(f, 0) < n}
-    assert not gone, f"fewer flag strings than allowed: shrink ALLOWED to {dict(found)}"
+def test_library_code_names_no_command_line_flag():
+    found = {
+        path.relative_to(ROOT).as_posix(): flags
+        for path in _library_files()
+        if (flags := flag_strings(path.read_text(encoding="utf-8")))
+    }
+    assert not found, f"flag strings in library code (name the field: OptionError's {{field}}): {found}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.threads import busy_from_samples, check_environment, choose_threads, cpu_cores, omp_threads
+from hw2cli.common.threads import busy_from_samples, choose_threads, cpu_cores, omp_threads
+from hw2cli.main import check_environment
 
 # user nice system idle iowait irq softirq steal, per CPU
 STAT0 = "cpu  0 0 0 0 0 0 0 0\ncpu0 100 0 0 900 0 0 0 0\ncpu1 500 0 0 500 0 0 0 0\nintr 1\n"

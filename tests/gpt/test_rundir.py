@@ -75,11 +75,20 @@ def reference(tmp_path_factory):
 # ----------------------------------------------------------------------------- a new run
 
 
+def test_the_folder_is_named_by_its_flag_and_a_path_keeps_its_braces(corpus, tmp_path):
+    """rundir names the field (``{out}``), the command its flag; the path goes in as a value."""
+    taken = tmp_path / "run{resume}"
+    taken.write_text("a file")
+    line = one_error_line(runner.invoke(app, cli_args(corpus, taken)))
+    assert line == f"error: --out run directory {taken} exists and is not a folder; choose another path"
+
+
 def test_non_empty_out_is_refused_and_left_byte_identical(corpus, tmp_path):
     train(tiny(corpus, tmp_path / "old", max_steps=6))
     before = snapshot(tmp_path / "old")
     line = one_error_line(runner.invoke(app, cli_args(corpus, tmp_path / "old")))
     assert str(tmp_path / "old") in line and "--force" in line and "--resume" in line
+    assert line.startswith(f"error: --out run directory {tmp_path / 'old'} already holds an earlier run")
     assert snapshot(tmp_path / "old") == before
     foreign = tmp_path / "notes"
     foreign.mkdir()

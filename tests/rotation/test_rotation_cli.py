@@ -483,3 +483,15 @@ def test_the_pixel_limit_holds_whatever_pils_own_is(tmp_path, monkeypatch):
     _png_header(data / "test" / "blue" / "huge.png", 20_000, 20_000)
     line = _fail("--dataset", f"imagefolder:{data}", "--mode", "plain", "--epochs", "1")
     assert "huge.png claims 20000x20000 pixels, more than the 89,478,485 that hw2 decodes" in line
+
+
+def test_a_save_models_path_keeps_its_braces(tmp_path):
+    """The folder's path goes into rundir's errors as a value: only ``{save_models}`` is a field."""
+    taken = tmp_path / "m{out}"
+    taken.write_text("a file")
+    done = runner.invoke(app, ["rotate-eval", "--dataset", "digits", "--save-models", str(taken)])
+    assert done.exit_code == 2
+    assert (
+        done.stderr
+        == f"error: --save-models folder {taken} exists and is not a folder; choose another path\n"
+    )
