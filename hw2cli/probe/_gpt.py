@@ -84,9 +84,8 @@ def loss_per_position(model, batch: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[str]:
-    """The path of the text to train on: ``txt_file``; with ``quick`` and no file, hw2's own
-    docstrings written to a temporary file (no network); else Grimm's fairy tales, downloaded
-    once into the cache (announced, as it needs the network)."""
+    """The path of the text to train on: ``txt_file``; else with ``quick`` hw2's own docstrings in
+    a temporary file (no network); else Grimm's fairy tales, downloaded once (announced)."""
     if opts.txt_file is not None:
         check_text_file(opts.txt_file)  # refused in one line before the steps are timed
         yield opts.txt_file
@@ -109,12 +108,6 @@ def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[st
     yield str(default_corpus())
 
 
-def train_gpt(opts: TrainOptions, label: str, reporter: Reporter, **changes: Any) -> TrainResult:
-    """Train ``opts`` with ``changes`` (e.g. ``pos_emb``, ``n_head``) by hw2cli.gpt.train.train."""
-    reporter.log(f"training {label} ({opts.max_steps} steps)")
-    return train(replace(opts, **changes), reporter=reporter)
-
-
 def trainings(
     opts: TrainingProbeOptions,
     reporter: Reporter,
@@ -122,8 +115,8 @@ def trainings(
     configs: dict[Any, tuple[str, dict[str, Any]]],
     result: Any,
 ) -> Iterator[tuple[str, int, Any, TrainResult]]:
-    """Train each configuration (key -> (label, ``train_gpt`` keywords)) once per seed, in seed
-    order, announcing the estimated wall time first; yields (text path, seed, key, trained model)
+    """Train each configuration (key -> (label, TrainOptions changes)) once per seed, in seed
+    order, after announcing the estimated wall time; yields (text path, seed, key, trained model)
     and keeps ``result.device`` the models'. gpt-nano without dropout, five validation losses, no
     samples. A training cut by Ctrl-C raises KeyboardInterrupt."""
     steps = opts.size("steps")
@@ -147,8 +140,9 @@ def trainings(
                 sample_tokens=0,  # not even the greedy sample at the end
                 out=None,
             )
-            for key, (label, kwargs) in configs.items():
-                trained = train_gpt(spec, f"{label}, seed {seed}", reporter, **kwargs)
+            for key, (label, changes) in configs.items():
+                reporter.log(f"training {label}, seed {seed} ({steps} steps)")
+                trained = train(replace(spec, **changes), reporter=reporter)
                 if trained.interrupted:
                     raise KeyboardInterrupt
                 result.device = str(next(trained.model.parameters()).device)
@@ -156,8 +150,8 @@ def trainings(
 
 
 def step_seconds(opts: TrainingProbeOptions, vocab_size: int = 96) -> float:
-    """Seconds of one training step of gpt-nano at the probe's batch and block size (forward,
-    backward, AdamW), timed here over TIMED_STEPS steps after a warm-up step."""
+    """Seconds of one gpt-nano training step (forward, backward, AdamW) at the probe's batch and
+    block size, timed over TIMED_STEPS steps after a warm-up step."""
     device = resolve_device(opts.device)
     config = gpt_model.GPTConfig.from_preset(
         "gpt-nano", vocab_size=vocab_size, block_size=opts.block_size, dropout=0.0

@@ -1,13 +1,12 @@
 """Q2.1a: self-attention costs O(n^2) time and memory in the sequence length n.
 
-Times one causal self-attention layer of the project's GPT (forward and backward, batch 1) on
-the explicit softmax path and ``scaled_dot_product_attention``, and one KV-cached decoding step.
-Peak memory: CUDA's ``max_memory_allocated``; on the CPU the rise of the peak resident set of a
-process forked per point, so no earlier allocation hides in it. A CPU point runs on one thread in
-process CPU time and keeps the fastest of 5+ repeats (a busy machine only adds time); the lower
-quartile's excess over it is the spread the verdict allows for. The fitted exponent is compared
-with the one quadratic attention would give the layer's operation count (:func:`layer_ops`).
-"""
+Times one causal self-attention layer of the project's GPT (forward and backward, batch 1) on the
+explicit softmax path and ``scaled_dot_product_attention``, and one KV-cached decoding step. Peak
+memory: CUDA's ``max_memory_allocated``; on the CPU the peak RSS rise of a process forked per
+point, so no earlier allocation hides in it. A CPU point runs on one thread in process CPU time and
+keeps the fastest of 5+ repeats (a busy machine only adds time); the lower quartile's excess over
+it is the spread the verdict allows for. The fitted exponent is compared with the one quadratic
+attention would give the layer's operation count (:func:`layer_ops`)."""
 
 from __future__ import annotations
 
@@ -30,16 +29,7 @@ from hw2cli.common.estimate import Cost, announce
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import (
-    Verdict,
-    cell,
-    check_fits,
-    combine,
-    loglog_slope,
-    memory_growth,
-    show,
-    time_growth,
-)
+from hw2cli.probe.common import Verdict, cell, check_fits, combine, loglog_slope, memory_growth, time_growth
 from hw2cli.probe.options import AttentionCostOptions
 
 PATHS = ("explicit", "sdpa", "kv-cache")
@@ -93,10 +83,7 @@ def quadratic_slope(ns: list[int], n_embd: int, path: str) -> float | None:
 
 def _vm_kib(key: str) -> int:
     with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise OSError(f"/proc/self/status has no {key}")
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
 
 
 def _glibc(name: str, *args: int) -> None:
@@ -117,9 +104,8 @@ def _reset_peak_rss() -> None:
 
 def _time(fn, device: torch.device) -> tuple[float, float, int]:
     """The fastest of at least MIN_REPEATS calls of ``fn()`` (more while they fill less than
-    MIN_SECONDS), how much slower the lower quartile was (the spread among the fast calls; the
-    slow ones only show how busy the machine was) and the number of calls. CPU: process CPU
-    time; CUDA: wall time between synchronisations."""
+    MIN_SECONDS), how much slower the lower quartile was (the slow calls only show how busy the
+    machine was) and the number of calls. CPU: process CPU time; CUDA: wall time."""
     cuda = device.type == "cuda"
     clock = time.perf_counter if cuda else time.process_time
     times: list[float] = []
@@ -285,12 +271,9 @@ def _cost(ns: list[int], layer: tuple[int, int], dev: torch.device, seed: int) -
     return Cost(t_cal, calls, basis, fixed_s=0.1 * len(PATHS) * len(ns))  # a fork per point
 
 
-def attention_cost(
-    opts: AttentionCostOptions | None = None, reporter: Reporter | None = None
-) -> AttentionCostResult:
-    """Time and peak memory of one attention layer per sequence length and path, with the
-    fitted log-log slopes over the three largest lengths and a verdict per claim."""
-    opts = opts or AttentionCostOptions()
+def attention_cost(opts: AttentionCostOptions, reporter: Reporter | None = None) -> AttentionCostResult:
+    """Time and peak memory of one attention layer per length and path, the log-log slopes
+    over the three largest lengths and a verdict per claim."""
     reporter = reporter or Reporter()
     dev = resolve_device(opts.device)
     cuda = dev.type == "cuda"
@@ -336,6 +319,8 @@ _LABELS = {
 
 
 def tables(r: AttentionCostResult, console: Console) -> None:
+    from hw2cli.probe.common import show
+
     def mib(nbytes: int | None) -> str:
         return cell(None if nbytes is None else nbytes / 2**20, ".2f")
 

@@ -1,10 +1,7 @@
-"""What the probes share: the verdict record, the rules that turn measurements into verdicts
-(pure, so tested on constructed numbers), and their table cells.
-
-A measurement decides only when the effect it looks for exceeds what could move it otherwise:
-the spread between repeats or between seeds, fixed costs at small sizes, a model that has not
-learned yet. Otherwise the verdict is inconclusive and ``reason`` says why and what to change.
-"""
+"""What the probes share: the verdict, the pure rules that turn measurements into verdicts
+(tested on constructed numbers) and table cells. A measurement decides only when its effect
+exceeds what else could move it (the spread between repeats or seeds, fixed costs at small
+sizes, a model that has not learned yet); else it is inconclusive and ``reason`` says why."""
 
 from __future__ import annotations
 
@@ -34,8 +31,7 @@ class Verdict:
 
 
 def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Least-squares slope of log(y) against log(x), the exponent p of y ~ x^p (None: fewer than
-    two points with positive x and y)."""
+    """The exponent p of y ~ x^p by least squares on the logs (None: under two positive points)."""
     return loglog_fit(xs, ys)[0]
 
 
@@ -43,24 +39,18 @@ def loglog_fit(
     xs: Sequence[float], ys: Sequence[float], spreads: Sequence[float] | None = None
 ) -> tuple[float | None, float]:
     """The log-log slope and how far it can move when each y may be up to ``spreads[i]``
-    (relative: 0.1 = 10%) off: the slope is a weighted sum of the log(y), so the worst case is
-    the sum of |weight| * log(1 + spread). (None, inf) when fewer than two usable points."""
+    (0.1 = 10%) off: the slope is a weighted sum of the log(y), so the worst case is the sum of
+    |weight| * log(1 + spread). (None, inf) without two usable points."""
     spreads = spreads if spreads is not None else [0.0] * len(xs)
-    pts = [
-        (math.log(x), math.log(y), math.log1p(max(0.0, s)))
-        for x, y, s in zip(xs, ys, spreads, strict=True)
-        if x and y and x > 0 and y > 0
-    ]
-    if len(pts) < 2:
+    pts = [(x, y, s) for x, y, s in zip(xs, ys, spreads, strict=True) if x and y and x > 0 and y > 0]
+    lx = [math.log(x) for x, _, _ in pts]
+    mx = sum(lx) / max(1, len(lx))
+    sxx = sum((x - mx) ** 2 for x in lx)
+    if len(pts) < 2 or sxx == 0:
         return None, math.inf
-    mx = sum(p[0] for p in pts) / len(pts)
-    sxx = sum((p[0] - mx) ** 2 for p in pts)
-    if sxx == 0:
-        return None, math.inf
-    weights = [(p[0] - mx) / sxx for p in pts]
-    slope = sum(w * p[1] for w, p in zip(weights, pts, strict=True))
-    error = sum(abs(w) * p[2] for w, p in zip(weights, pts, strict=True))
-    return slope, error
+    weights = [(x - mx) / sxx for x in lx]
+    slope = sum(w * math.log(y) for w, (_, y, _) in zip(weights, pts, strict=True))
+    return slope, sum(abs(w) * math.log1p(max(0.0, s)) for w, (_, _, s) in zip(weights, pts, strict=True))
 
 
 def combine(verdicts: Sequence[str]) -> str:
@@ -96,12 +86,11 @@ class Growth:
 def time_growth(
     ns: Sequence[int], best: Sequence[float], spread: Sequence[float], quadratic_slope: float | None
 ) -> Growth:
-    """Does the time (``best``: the fastest repeat per size, ``spread``: how much slower the
-    fast repeats were) grow as n²? ``quadratic_slope``: the slope of the work's operation count
-    *if* attention is quadratic (linear attention gives 1). The time decides for the nearer of
-    the two when they differ enough (at small n the linear projections dominate both), it grows
-    at least linearly (else fixed per-call costs dominate) and the spread cannot carry it
-    across the midpoint."""
+    """Does the time (``best``: the fastest repeat per size, ``spread``: how much slower the fast
+    repeats were) grow as n²? ``quadratic_slope``: the operation count's slope *if* attention is
+    quadratic (linear gives 1). It decides for the nearer of the two when they differ enough (at
+    small n the linear projections dominate both), the time grows at least linearly (else fixed
+    per-call costs dominate) and the spread cannot carry it across the midpoint."""
     slope, error = loglog_fit(ns, best, spread)
     growth = functools.partial(Growth, slope, error)
 
@@ -110,28 +99,19 @@ def time_growth(
     lo, hi = min(ns), max(ns)
     if quadratic_slope is None or quadratic_slope - 1 < MIN_SEPARATION:
         q = "-" if quadratic_slope is None else f"{quadratic_slope:.2f}"
-        return growth(
-            INCONCLUSIVE,
-            f"at n = {lo}..{hi} the work linear in n is most of the layer's: quadratic attention would "
-            f"show as slope {q}, linear attention as 1.00; measure larger n",
-        )
+        why = f"at n = {lo}..{hi} the work linear in n is most of the layer's: quadratic attention would "
+        return growth(INCONCLUSIVE, why + f"show as slope {q}, linear attention as 1.00; measure larger n")
     if slope + error < SUBLINEAR:
-        return growth(
-            INCONCLUSIVE,
-            f"time grows slower than n (slope {slope:.2f}) at n = {lo}..{hi}: fixed per-call costs "
-            "dominate; measure larger n",
-        )
+        why = f"time grows slower than n (slope {slope:.2f}) at n = {lo}..{hi}: fixed per-call costs "
+        return growth(INCONCLUSIVE, why + "dominate; measure larger n")
     mid = (quadratic_slope + 1) / 2
     measured = f"slope {slope:.2f} ± {error:.2f}"
     if slope - error >= mid:
         return growth(HOLDS, f"{measured} is nearer quadratic ({quadratic_slope:.2f}) than linear (1.00)")
     if slope + error < mid:
         return growth(FAILS, f"{measured} is nearer linear (1.00) than quadratic ({quadratic_slope:.2f})")
-    return growth(
-        INCONCLUSIVE,
-        f"the spread between repeats ({measured}) straddles the midpoint {mid:.2f} "
-        f"between linear (1.00) and quadratic ({quadratic_slope:.2f}); rerun on a quieter machine",
-    )
+    why = f"the spread between repeats ({measured}) straddles the midpoint {mid:.2f} between linear (1.00) "
+    return growth(INCONCLUSIVE, why + f"and quadratic ({quadratic_slope:.2f}); rerun on a quieter machine")
 
 
 def memory_growth(ns: Sequence[int], peak: Sequence[float], score_bytes: Sequence[float]) -> Growth:
@@ -147,22 +127,16 @@ def memory_growth(ns: Sequence[int], peak: Sequence[float], score_bytes: Sequenc
         return growth(INCONCLUSIVE, f"too few sizes with measurable memory: a fit needs {MIN_POINTS}")
     n, p, s = max(pts)
     if p < s and slope < 1.5:
-        return growth(
-            FAILS,
-            f"at n = {n} it adds {p / 2**20:.2f} MiB, less than one n×n score matrix per head "
-            f"({s / 2**20:.2f} MiB): it does not keep the scores",
-        )
+        why = f"at n = {n} it adds {p / 2**20:.2f} MiB, less than one n×n score matrix per head "
+        return growth(FAILS, why + f"({s / 2**20:.2f} MiB): it does not keep the scores")
     if p < s:
         return growth(
             INCONCLUSIVE, f"slope {slope:.2f} but less than one score matrix at n = {n}: measure larger n"
         )
     if slope >= 1.5:
         return growth(HOLDS, f"slope {slope:.2f}, and it keeps the n×n scores")
-    return growth(
-        INCONCLUSIVE,
-        f"it adds more than one score matrix at n = {n} but grows as n^{slope:.2f}: other buffers still "
-        "weigh at these sizes; measure larger n",
-    )
+    why = f"it adds more than one score matrix at n = {n} but grows as n^{slope:.2f}: other buffers still "
+    return growth(INCONCLUSIVE, why + "weigh at these sizes; measure larger n")
 
 
 # ----------------------------------------------------------------------------- repeated trainings
@@ -179,9 +153,8 @@ def mean(values: Sequence[float]) -> float | None:
 
 
 def compared(claim: str, measurement: str, a: Sequence[float], b: Sequence[float]) -> Verdict:
-    """Holds when ``a``'s mean exceeds ``b``'s by more than the spread of either (the seeds'),
-    does not hold when it falls short by more, else inconclusive (also with one value each: no
-    spread to compare with)."""
+    """Holds when ``a``'s mean exceeds ``b``'s by more than the seeds' spread of either, does not
+    hold when it falls short by more, else (or with one value each) inconclusive."""
     if len(a) < 2 or len(b) < 2:
         return Verdict(claim, measurement, INCONCLUSIVE, "one training each: no spread to compare with")
     diff, noise = statistics.fmean(a) - statistics.fmean(b), max(spread(a), spread(b))
@@ -192,9 +165,8 @@ def compared(claim: str, measurement: str, a: Sequence[float], b: Sequence[float
 
 
 def band(values: Sequence[float], edges: Sequence[float], labels: Sequence[str]) -> str | None:
-    """The label of the band every value falls in: ``labels[i]`` covers values below
-    ``edges[i]`` (and at or above ``edges[i - 1]``), the last label the rest. None when the
-    values straddle an edge (their spread cannot decide)."""
+    """The label of the band every value falls in (``labels[i]``: below ``edges[i]``, at or above
+    ``edges[i - 1]``; the last: the rest); None when the values straddle an edge."""
     found = {labels[sum(v >= e for e in edges)] for v in values}
     return found.pop() if len(found) == 1 else None
 
@@ -208,8 +180,7 @@ def gib(nbytes: float) -> str:
 
 
 def check_fits(need: int, device: str, what: str, why: str, fix: str | Callable[[int], str]) -> None:
-    """Refuse, before any work, sizes whose memory (``need`` bytes) is not available; ``fix``
-    may depend on the free bytes."""
+    """Refuse, before any work, sizes needing more memory than is free (``fix``: of the free bytes)."""
     import torch
 
     from hw2cli.common.device import free_memory

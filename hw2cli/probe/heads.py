@@ -1,11 +1,9 @@
 """Q2.1d: several heads, at the cost of one, attend to different things.
 
-gpt-nano (3 layers of width 48) is trained with 1, 2, 4 and 8 heads, once per seed: parameters
-and attention FLOPs do not depend on the head count. Measured: the validation loss and the mean
-pairwise Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the heads' attention
-rows on held-out text, and each head's distance from uniform attention (untrained heads are
-alike without telling anything).
-"""
+gpt-nano (3 layers of width 48) is trained with 1, 2, 4 and 8 heads, once per seed: parameters and
+attention FLOPs do not depend on the head count. Measured: the validation loss, the mean pairwise
+Jensen-Shannon divergence (bits, 0 = same, 1 = disjoint) between the heads' attention rows on
+held-out text, and each head's distance from uniform attention (untrained heads are alike too)."""
 
 from __future__ import annotations
 
@@ -19,20 +17,7 @@ from rich.console import Console
 
 from hw2cli.common.progress import Reporter
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import (
-    FAILS,
-    HOLDS,
-    INCONCLUSIVE,
-    Verdict,
-    band,
-    cell,
-    combine,
-    compared,
-    mean,
-    mean_spread,
-    show,
-    spread,
-)
+from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, Verdict, band, combine, compared, mean, spread
 from hw2cli.probe.options import HeadsOptions
 
 NANO = _gpt.gpt_model.PRESETS["gpt-nano"]  # its width stays, the heads vary
@@ -93,11 +78,9 @@ def focus_bits(maps: list[torch.Tensor]) -> float:
     (row i spread evenly over keys 0..i), over query positions 1.., heads and layers."""
     values = []
     for layer in maps:  # (B, H, T, T)
-        layer = layer.double()
-        T = layer.size(-1)
-        uniform = torch.tril(torch.ones(T, T, dtype=torch.float64))
+        uniform = torch.tril(torch.ones(layer.shape[-2:], dtype=torch.float64))
         uniform = (uniform / uniform.sum(-1, keepdim=True)).expand_as(layer)
-        values.append(js_bits(layer[:, :, 1:], uniform[:, :, 1:]).mean())
+        values.append(js_bits(layer.double()[:, :, 1:], uniform[:, :, 1:]).mean())
     return torch.stack(values).mean().item()
 
 
@@ -144,10 +127,8 @@ def _loss_verdict(result: HeadsResult) -> Verdict | None:
     return compared("several heads beat one at the same cost", measurement, one.val_losses, best.val_losses)
 
 
-def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) -> HeadsResult:
-    """Train one model per head count and seed, then measure loss and head diversity on
-    held-out text."""
-    opts = opts or HeadsOptions()
+def heads(opts: HeadsOptions, reporter: Reporter | None = None) -> HeadsResult:
+    """Train one model per head count and seed, then measure loss and head diversity on held-out text."""
     reporter = reporter or Reporter()
     result = HeadsResult(opts.device, WIDTH, LAYERS, opts.size("steps"), seeds=opts.seeds)
     counts = opts.size("heads")
@@ -183,6 +164,8 @@ def heads(opts: HeadsOptions | None = None, reporter: Reporter | None = None) ->
 
 
 def tables(r: HeadsResult, console: Console) -> None:
+    from hw2cli.probe.common import cell, mean_spread, show
+
     seeds = ", ".join(map(str, r.seeds))
     title = f"{r.layers} layers x width {r.width}, {r.train_steps} steps, means over seeds {seeds}"
     title += f", on {r.device}"
@@ -207,8 +190,7 @@ def figure(r: HeadsResult) -> Any:
         for j, head_map in enumerate(r.maps[h]):
             ax = fig.add_subplot(len(counts), cols, i * cols + j + 1)
             image = ax.imshow(head_map, cmap="viridis", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.set(xticks=[], yticks=[])
             ax.set_xlabel("key position →", fontsize=8)
             ax.set_title(f"head {j + 1}", fontsize=8)
             if j == 0:

@@ -1,8 +1,6 @@
-"""The options of `hw2 probe NAME`, one dataclass per probe (hw2cli.common.options): the CLI
-derives its flags from them, the library functions take them. No torch here: what a size implies
-for memory is checked by the probe, which knows the device. A size left out (None) is its default
-or its quick one, declared once with :func:`sized` and picked by :meth:`ProbeOptions.size`.
-"""
+"""The options of `hw2 probe NAME`, one dataclass per probe (hw2cli.common.options). No torch
+here: the probe, which knows the device, checks what a size implies for memory. A size left out
+(None) is its default or quick one, declared with :func:`sized`, picked by :meth:`ProbeOptions.size`."""
 
 from __future__ import annotations
 
@@ -28,9 +26,8 @@ REPEATS = Spec(
 
 
 def sized(default: Any, quick: Any, spec: Spec, shown: str = "", **listed: Any) -> Any:
-    """An option left out (None) for its ``default`` size, or its ``quick`` one with --quick;
-    --help shows both (``shown`` where a list is too long to show). ``listed``: a list of sizes,
-    comma-separated text or integers, checked by :func:`parse_sizes` with these keywords."""
+    """A size whose None means ``default``, or ``quick`` with --quick (``shown`` in --help for a
+    long list); ``listed``: a list of sizes, checked by :func:`parse_sizes` with these keywords."""
     spec = dataclasses.replace(spec, show_default=shown or f"{default} (quick: {quick})")
     meta = {"hw2": spec, "sizes": (default, quick)}
     return dataclasses.field(default=None, metadata=meta | ({"listed": listed} if listed else {}))
@@ -39,9 +36,8 @@ def sized(default: Any, quick: Any, spec: Spec, shown: str = "", **listed: Any) 
 def parse_sizes(
     value: str | Sequence[int], field: str, *, low: int = 1, high: int = MAX_SIZE, power_of_two: bool = True
 ) -> tuple[int, ...]:
-    """``"64,128,256"`` (or ``[64, 128, 256]``) -> (64, 128, 256): integers from ``low`` to
-    ``high``, increasing, powers of two when ``power_of_two`` (the fits assume evenly spaced
-    points on a log axis)."""
+    """``"64,128,256"`` or ``[64, 128, 256]`` -> (64, 128, 256): increasing integers from ``low``
+    to ``high``, powers of two when ``power_of_two`` (the fits want even steps on a log axis)."""
     if isinstance(value, str):
         try:
             sizes = [int(part) for part in value.split(",") if part.strip()]
@@ -81,11 +77,9 @@ class ProbeOptions:
 
     def size(self, name: str) -> Any:
         """The size ``name`` a run uses: the given one, else its quick or default size (:func:`sized`)."""
-        value = getattr(self, name)
-        if value is None:
-            default, quick = next(f for f in dataclasses.fields(self) if f.name == name).metadata["sizes"]
-            value = quick if self.quick else default
-        return value
+        if (value := getattr(self, name)) is not None:
+            return value
+        return self.__dataclass_fields__[name].metadata["sizes"][self.quick]
 
 
 @dataclass

@@ -1,17 +1,12 @@
 """Q2.4a/b: what position information does, measured on the project's GPT.
 
-(a) Without a causal mask and without positions, self-attention is permutation-equivariant
-(exactly, in float64); with the mask, or with positions, it is not.
-(b) The same small GPT trained per seed with no positions (NoPE), learned absolute positions and
-RoPE: validation loss, and how much the last position's next-token distribution moves when the
-characters before it are shuffled (mean KL). A causal decoder can learn order from its mask
-alone (Haviv et al., 2022).
-(c) Length extrapolation: loss per position up to 4x the trained block size (RoPE and NoPE).
-
-(b) and (c) decide only once RoPE itself uses word order (shuffling its prefix moves it by at
-least ORDER_KL): before that every model ignores order and extrapolates trivially. Ratios are
-judged per seed; seeds on both sides of a bound leave the claim open.
-"""
+(a) Without a causal mask and positions, self-attention is permutation-equivariant (exactly, in
+float64); with either it is not. (b) A small GPT trained per seed with no positions (NoPE),
+learned absolute positions and RoPE: validation loss, and how far the last position's next-token
+distribution moves when the characters before it are shuffled (mean KL); a causal decoder can
+learn order from its mask alone (Haviv et al., 2022). (c) Loss per position up to 4x the trained
+block size. (b) and (c) decide only once RoPE itself uses word order (shuffling its prefix moves
+it by ORDER_KL or more): before that every model ignores order and extrapolates trivially."""
 
 from __future__ import annotations
 
@@ -27,18 +22,7 @@ from rich.console import Console
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import (
-    FAILS,
-    HOLDS,
-    INCONCLUSIVE,
-    PARTLY,
-    Verdict,
-    band,
-    cell,
-    mean,
-    mean_spread,
-    show,
-)
+from hw2cli.probe.common import FAILS, HOLDS, INCONCLUSIVE, PARTLY, Verdict, band, mean
 from hw2cli.probe.options import PositionsOptions
 
 EXTRAPOLATION = 4  # evaluate up to this many times the trained block size
@@ -82,15 +66,14 @@ class PositionsResult:
 @contextlib.contextmanager
 def bidirectional(model):
     """Let every position attend to every other while the block runs (the causal mask off)."""
-    masks = [block.attn.mask for block in model.blocks]
-    saved = [m.clone() for m in masks]
-    for m in masks:
-        m.fill_(True)
+    saved = [block.attn.mask.clone() for block in model.blocks]
+    for block in model.blocks:
+        block.attn.mask.fill_(True)
     try:
         yield model
     finally:
-        for m, s in zip(masks, saved, strict=False):
-            m.copy_(s)
+        for block, mask in zip(model.blocks, saved, strict=True):
+            block.attn.mask.copy_(mask)
 
 
 def permutation_gap(model, idx: torch.Tensor, perm: torch.Tensor) -> float:
@@ -108,8 +91,7 @@ def permutation_table(seed: int = 0, length: int = 16) -> list[PermutationRow]:
     for causal, pos in ((False, "none"), (True, "none"), (False, "learned"), (False, "rope")):
         with seeded(seed):
             model = _gpt.gpt_model.GPT(_gpt.make_config(2, 2, 32, 32, length, pos_emb=pos)).double().eval()
-        ctx = contextlib.nullcontext() if causal else bidirectional(model)
-        with ctx:
+        with contextlib.nullcontext() if causal else bidirectional(model):
             rows.append(PermutationRow(causal, pos, permutation_gap(model, idx, perm)))
     return rows
 
@@ -183,9 +165,8 @@ def _verdicts(result: PositionsResult) -> list[Verdict]:
         claim = "learned absolute positions cannot serve sequences longer than the trained length"
         T = result.block_size
         measurement = f"the position table has {T} rows: positions past T={T} have no embedding"
-        out.append(
-            Verdict(claim, measurement + " (the model refuses longer input)", HOLDS, "by construction")
-        )
+        measurement += " (the model refuses longer input)"
+        out.append(Verdict(claim, measurement, HOLDS, "by construction"))
     if rope is not None and rope.far_ratios:
         spans = rope.loss_by_span
         nope_far = nope.loss_by_span.get("2T-4T") if nope is not None else None
@@ -230,9 +211,8 @@ def _mean_row(pos: str, rows: list[PositionsTraining]) -> PositionsTraining:
     return out
 
 
-def positions(opts: PositionsOptions | None = None, reporter: Reporter | None = None) -> PositionsResult:
+def positions(opts: PositionsOptions, reporter: Reporter | None = None) -> PositionsResult:
     """(a) the permutation table, then (b) and (c) from three trainings (none, learned, rope) per seed."""
-    opts = opts or PositionsOptions()
     reporter = reporter or Reporter()
     result = PositionsResult(opts.device, opts.block_size, opts.size("steps"), seeds=opts.seeds)
     result.permutation = permutation_table(opts.seed)
@@ -249,6 +229,8 @@ def positions(opts: PositionsOptions | None = None, reporter: Reporter | None = 
 
 
 def tables(r: PositionsResult, console: Console) -> None:
+    from hw2cli.probe.common import cell, mean_spread, show
+
     title = "(a) Random 2-layer GPT, float64: max |f(P·x) − P·f(x)| for a random permutation P"
     rows = [("yes" if x.causal_mask else "no", x.pos_emb, f"{x.max_gap:.2e}") for x in r.permutation]
     show(console, title, ("causal mask", "positions", "max gap"), rows)

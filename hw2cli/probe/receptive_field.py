@@ -1,13 +1,11 @@
 """Q2.1b: a CNN sees a local window, self-attention the whole sequence.
 
-Effective receptive fields by gradients (Luo et al., 2016), at initialisation, averaged over
-random inputs. CNN: the padding-bench Net1 (zero padding 1, four 3x3 convolutions with strides
-1, 2, 2, 2); the gradient of the centre unit of each layer's output map with respect to the
-input pixels. GPT: the project's model; the gradient of the last position's logits, read out
-after each block (final norm and head applied), with respect to each position's input
-embedding. Reported: the support (where the gradient is not zero), the width that holds 90% of
-the gradient mass, and the maps themselves for the plot.
-"""
+Effective receptive fields by gradients (Luo et al., 2016) at initialisation, averaged over random
+inputs. CNN: the padding-bench Net1 (zero padding 1, four 3x3 convolutions with strides 1, 2, 2,
+2); the gradient of the centre unit of each layer's output map with respect to the input pixels.
+GPT: the gradient of the last position's logits, read out after each block (final norm and head
+applied), with respect to each position's input embedding. Reported: the support (non-zero
+gradient), the width that holds 90% of the gradient mass, and the maps for the plot."""
 
 from __future__ import annotations
 
@@ -24,7 +22,7 @@ from hw2cli.common.estimate import Cost, announce, seconds_per_call
 from hw2cli.common.progress import Reporter
 from hw2cli.common.seeding import seeded
 from hw2cli.probe import _gpt
-from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, check_fits, show
+from hw2cli.probe.common import FAILS, HOLDS, PARTLY, Verdict, check_fits
 from hw2cli.probe.options import ReceptiveFieldOptions
 
 MASS = 0.9
@@ -191,11 +189,8 @@ def _cost(samples: int, length: int, seed: int, dev: torch.device) -> Cost | Non
     return Cost(cnn * samples / 16 + work, basis="both models timed here at small sizes")
 
 
-def receptive_field(
-    opts: ReceptiveFieldOptions | None = None, reporter: Reporter | None = None
-) -> ReceptiveFieldResult:
+def receptive_field(opts: ReceptiveFieldOptions, reporter: Reporter | None = None) -> ReceptiveFieldResult:
     """CNN and GPT gradient fields per layer, with a verdict per claim (Ctrl-C keeps the layers done)."""
-    opts = opts or ReceptiveFieldOptions()
     reporter = reporter or Reporter()
     dev = resolve_device(opts.device)
     samples, length = opts.size("samples"), opts.size("seq_len")
@@ -223,6 +218,8 @@ def receptive_field(
 
 
 def tables(r: ReceptiveFieldResult, console: Console) -> None:
+    from hw2cli.probe.common import show
+
     rows = []
     for row in r.rows:
         if row.model == "cnn":
@@ -248,8 +245,7 @@ def figure(r: ReceptiveFieldResult) -> Any:
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(m, cmap="magma")
         ax.set_title(f"CNN layer {i + 1}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xticks=[], yticks=[])
     ax = fig.add_subplot(grid[1, :])
     if r.gpt_maps:
         positive = [v for row in r.gpt_maps for v in row if v > 0]

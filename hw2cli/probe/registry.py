@@ -1,7 +1,8 @@
 """The probes, one entry each, iterated by `hw2 probe NAME`, `hw2 reproduce` and `hw2 report`.
-Module ``hw2cli.probe.<name with underscores>`` defines the function of the same name (options,
-reporter -> result), ``tables(result, console)`` and ``figure(result)``. No torch here: the CLI
-builds its commands from this table."""
+Found by the probe's name: module ``hw2cli.probe.<name with underscores>`` defines the function
+of that name (options, reporter -> result), ``tables(result, console)`` and ``figure(result)``;
+its options are ``<Name>Options`` in hw2cli.probe.options. No torch here: the CLI builds its
+commands from this table."""
 
 from __future__ import annotations
 
@@ -12,15 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hw2cli.probe.options import (
-    AttentionCostOptions,
-    HeadsOptions,
-    PositionsOptions,
-    ProbeOptions,
-    ReceptiveFieldOptions,
-    SoftmaxScaleOptions,
-    TrainingProbeOptions,
-)
+from hw2cli.probe import options as probe_options
 
 
 @dataclass(frozen=True)
@@ -38,9 +31,13 @@ class Claim:
 @dataclass(frozen=True)
 class Probe:
     name: str
-    options: type[ProbeOptions]  # its docstring is the command's help, "QUESTION: what it measures."
     claims: tuple[Claim, ...]
     threads: bool = True  # takes --threads (attention-cost times on one thread by design)
+
+    @property
+    def options(self) -> type[probe_options.ProbeOptions]:
+        """Its options class, whose docstring is the command's help: "QUESTION: what it measures"."""
+        return getattr(probe_options, self.name.title().replace("-", "") + "Options")
 
     @property
     def help(self) -> str:
@@ -54,7 +51,7 @@ class Probe:
     @property
     def trains(self) -> bool:
         """It trains GPTs on a text (the reproduction gives it its corpus)."""
-        return issubclass(self.options, TrainingProbeOptions)
+        return issubclass(self.options, probe_options.TrainingProbeOptions)
 
     def function(self) -> Callable[..., Any]:
         """The library function: (options, reporter) -> result."""
@@ -69,7 +66,6 @@ class Probe:
 PROBES = (
     Probe(
         "attention-cost",
-        AttentionCostOptions,
         (
             Claim("Q2.1a", "attention time grows", "holds", "Attention's time grows as n²."),
             Claim(
@@ -83,7 +79,6 @@ PROBES = (
     ),
     Probe(
         "receptive-field",
-        ReceptiveFieldOptions,
         (
             Claim("Q2.1b", "a CNN sees", "holds", "A CNN sees a local window of its input."),
             Claim("Q2.1b", "self-attention sees", "holds", "Self-attention sees the whole sequence at once."),
@@ -91,7 +86,6 @@ PROBES = (
     ),
     Probe(
         "softmax-scale",
-        SoftmaxScaleOptions,
         (
             Claim(
                 "Q2.1c",
@@ -115,7 +109,6 @@ PROBES = (
     ),
     Probe(
         "heads",
-        HeadsOptions,
         (
             Claim("Q2.1d", "the heads capture", "holds", "Several heads capture different patterns."),
             Claim(
@@ -132,7 +125,6 @@ PROBES = (
     # "partly" (its loss past the trained length rises less; the report's claim fails either way).
     Probe(
         "positions",
-        PositionsOptions,
         (
             Claim(
                 "Q2.4a",

@@ -24,12 +24,9 @@ from hw2cli.probe.common import (
     INCONCLUSIVE,
     PARTLY,
     Verdict,
-    cell,
     check_fits,
     compared,
     loglog_slope,
-    mean_spread,
-    show,
     spread,
 )
 from hw2cli.probe.options import SoftmaxScaleOptions
@@ -163,11 +160,8 @@ def _verdicts(result: SoftmaxScaleResult) -> list[Verdict]:
     return out + ([trained] if trained is not None else [])
 
 
-def softmax_scale(
-    opts: SoftmaxScaleOptions | None = None, reporter: Reporter | None = None
-) -> SoftmaxScaleResult:
+def softmax_scale(opts: SoftmaxScaleOptions, reporter: Reporter | None = None) -> SoftmaxScaleResult:
     """Softmax statistics per head size, then trainings with and without the factor (one per seed)."""
-    opts = opts or SoftmaxScaleOptions()
     reporter = reporter or Reporter()
     top = max(opts.size("dk"))
     need, why = 2 * QUERIES * KEYS * top * 8, f"{QUERIES} queries x {KEYS} keys in float64"
@@ -207,6 +201,8 @@ def _mean_step(rows: tuple[dict[str, Any], ...]) -> dict[str, Any]:
 
 
 def tables(r: SoftmaxScaleResult, console: Console) -> None:
+    from hw2cli.probe.common import cell, mean_spread, show
+
     title = f"Random q, k ~ N(0, 1): {r.queries} queries x {r.keys} keys per head size"
     columns = ("d_k", "scale", "Var(q·k)", "max prob", "entropy (nats)", "‖∂softmax/∂s‖")
     rows = [

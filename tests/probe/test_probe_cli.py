@@ -71,18 +71,18 @@ def test_softmax_scale_quick_trains_offline_on_the_builtin_text(tmp_path, monkey
     """No --txt-file and no network: --quick trains on hw2's own docstrings and says so."""
     monkeypatch.setenv("HW2_GRIMM_URL", "http://127.0.0.1:9/unreachable.txt")  # a download would fail
     monkeypatch.setenv("HW2_CACHE_DIR", str(tmp_path / "cache"))  # and nothing is cached
-    data = _run_probe(tmp_path, "softmax-scale", "--steps", "4")  # the test's size, not --quick's 200
+    data = _run_probe(tmp_path, "softmax-scale", "--steps", "2")  # the test's size, not --quick's 200
     assert not (tmp_path / "cache").exists()
     assert sorted({r["d_k"] for r in data["rows"]}) == [16, 64, 256]
     assert [t["scaled"] for t in data["training"]] == [True, False]
     assert data["seeds"] == [0, 1]  # --quick: two trainings per configuration
     for t in data["training"]:
         assert len(t["val_losses"]) == 2 and t["val_loss"] == pytest.approx(sum(t["val_losses"]) / 2)
-        assert t["curve"] and t["curve"][-1]["step"] == 4
+        assert t["curve"] and t["curve"][-1]["step"] == 2
 
 
 def test_positions_quick(tmp_path, text):
-    data = _run_probe(tmp_path, "positions", "--steps", "4", "--txt-file", str(text))
+    data = _run_probe(tmp_path, "positions", "--steps", "2", "--txt-file", str(text))
     gaps = {(r["causal_mask"], r["pos_emb"]): r["max_gap"] for r in data["permutation"]}
     assert gaps[(False, "none")] < 1e-12 < gaps[(True, "none")]
     runs = {t["pos_emb"]: t for t in data["training"]}
@@ -102,7 +102,7 @@ def test_receptive_field_quick(tmp_path):
 
 
 def test_heads_quick(tmp_path, text):
-    data = _run_probe(tmp_path, "heads", "--steps", "4", "--txt-file", str(text))
+    data = _run_probe(tmp_path, "heads", "--steps", "2", "--txt-file", str(text))
     rows = {r["n_head"]: r for r in data["rows"]}
     assert set(rows) == {1, 2} and rows[1]["js_bits"] is None and 0 <= rows[2]["js_bits"] <= 1
     assert len(rows[2]["js_seeds"]) == len(rows[1]["val_losses"]) == 2

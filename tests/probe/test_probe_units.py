@@ -255,7 +255,7 @@ def test_ctrl_c_between_trainings_keeps_the_finished_ones(monkeypatch):
     from hw2cli.probe.heads import heads
     from hw2cli.probe.options import HeadsOptions
 
-    real, calls = _gpt.train_gpt, []
+    real, calls = _gpt.train, []
 
     def train_then_ctrl_c(*args, **kwargs):  # Ctrl-C as the third training starts
         calls.append(1)
@@ -263,7 +263,7 @@ def test_ctrl_c_between_trainings_keeps_the_finished_ones(monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_gpt, "train_gpt", train_then_ctrl_c)
+    monkeypatch.setattr(_gpt, "train", train_then_ctrl_c)
     reporter = _Recorder()
     result = heads(HeadsOptions(device="cpu", quick=True, steps=1), reporter)
     assert result.interrupted
