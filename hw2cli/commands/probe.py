@@ -59,10 +59,8 @@ def _command(probe: Probe) -> Any:
         )
 
     if not probe.threads:
-        sig = inspect.signature(command)
-        command.__signature__ = sig.replace(
-            parameters=[p for p in sig.parameters.values() if p.name != "threads"]
-        )
+        params = inspect.signature(command).parameters.values()
+        command.__signature__ = inspect.Signature([p for p in params if p.name != "threads"])
     command.__name__ = probe.name.replace("-", "_")
     return user_errors(takes(probe.options)(command))
 

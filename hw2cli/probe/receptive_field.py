@@ -89,11 +89,8 @@ def recent_width(mass: torch.Tensor, share: float = MASS) -> int:
 def _centre_unit(model, conv, x: torch.Tensor) -> torch.Tensor:
     """Sum over channels of the centre unit of ``conv``'s output when ``model`` sees ``x``."""
     outputs: list[torch.Tensor] = []
-    hook = conv.register_forward_hook(lambda m, i, o: outputs.append(o))
-    try:
+    with conv.register_forward_hook(lambda m, i, o: outputs.append(o)):
         model(x)
-    finally:
-        hook.remove()
     out = outputs[0]
     return out[:, :, out.size(2) // 2, out.size(3) // 2].sum()
 
@@ -128,12 +125,8 @@ def gpt_fields(
         return lambda module, inputs, output: kept.update({name: output})
 
     for layer, block in enumerate(model.blocks, start=1):
-        hooks = [model.tok_emb.register_forward_hook(keep("emb")), block.register_forward_hook(keep("h"))]
-        try:
+        with model.tok_emb.register_forward_hook(keep("emb")), block.register_forward_hook(keep("h")):
             model(idx)
-        finally:
-            for h in hooks:
-                h.remove()
         kept["emb"].retain_grad()
         model.lm_head(model.ln_f(kept["h"][:, -1])).sum().backward()
         mass = kept["emb"].grad.norm(dim=-1).mean(0).detach().cpu().double()
