@@ -108,14 +108,13 @@ def _time(fn, device: torch.device) -> tuple[float, float, int]:
     machine was) and the number of calls. CPU: process CPU time; CUDA: wall time."""
     cuda = device.type == "cuda"
     clock = time.perf_counter if cuda else time.process_time
+    sync = torch.cuda.synchronize if cuda else lambda device: None
     times: list[float] = []
     while len(times) < MIN_REPEATS or (sum(times) < MIN_SECONDS and len(times) < MAX_REPEATS):
-        if cuda:
-            torch.cuda.synchronize(device)
+        sync(device)
         t0 = clock()
         fn()
-        if cuda:
-            torch.cuda.synchronize(device)
+        sync(device)
         times.append(clock() - t0)
     best = max(min(times), 1e-9)
     return best, statistics.quantiles(times, n=4, method="inclusive")[0] / best - 1, len(times)
