@@ -28,7 +28,7 @@ class TensorBoardLog:
     def __init__(self, log_dir: str | Path | None):
         self.writer = None
         try:
-            if log_dir is not None:
+            if log_dir:
                 self.writer = self.summary_writer_class()(log_dir=str(log_dir))
         except OSError as exc:
             raise Hw2Error(

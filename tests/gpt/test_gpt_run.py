@@ -67,7 +67,7 @@ def test_default_eval_interval_is_a_tenth_of_a_short_run():
 def test_cli_says_what_it_chose_and_fits_its_bar_in_80_columns(corpus, tmp_path):
     result = runner.invoke(
         app,
-        ["gpt", "train", "--txt-file", str(corpus), "--block-size", "16", "--max-steps", "4",
+        ["gpt", "train", "--txt-file", str(corpus), "--block-size", "16", "--max-steps", "4", "--eval-steps", "1",
          "--model-type", "gpt-nano", "--device", "cpu", "--out", str(tmp_path / "run"), "--sample-interval", "0"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -76,7 +76,7 @@ def test_cli_says_what_it_chose_and_fits_its_bar_in_80_columns(corpus, tmp_path)
     quiet = runner.invoke(
         app,
         ["gpt", "train", "--txt-file", str(corpus), "--block-size", "16", "--max-steps", "2",
-         "--model-type", "gpt-nano", "--device", "cpu", "--out", str(tmp_path / "q"), "--quiet"],
+         "--model-type", "gpt-nano", "--device", "cpu", "--out", str(tmp_path / "q"), "--quiet", "--eval-steps", "1"],
     )  # fmt: skip
     assert quiet.exit_code == 0 and "chose" not in quiet.stderr
 
