@@ -12,12 +12,14 @@ import typer
 from hw2cli.commands._options import JsonOut, Quiet, Threads, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import catch_interrupts, use_threads, user_errors
-from hw2cli.gpt.options import NONFINITE_EXIT, GenerateOptions, TrainOptions
+from hw2cli.gpt.generate_options import GenerateOptions
+from hw2cli.gpt.options import TrainOptions
 
 app = typer.Typer(
     help="Train a character-level micro-GPT on a book and sample from it.", no_args_is_help=True
 )
 
+NONFINITE_EXIT = 3  # exit code of `hw2 gpt train` when the loss became NaN or infinite (docs/gpt.md)
 AbsEmb = Annotated[bool, typer.Option("--abs-emb", help="Alias of --pos-emb learned.")]
 
 
@@ -32,7 +34,7 @@ def _inputs(opts: TrainOptions) -> dict[str, Path | None]:
     """What the run reads, so that no output can replace it: the text (the default corpus once
     cached), a pretrained folder, a tokenizer file, and a resumed run's recorded ones."""
     from hw2cli.common.cache import cache_dir
-    from hw2cli.gpt.data import GRIMM_FILE
+    from hw2cli.gpt.corpus import GRIMM_FILE
 
     inputs = {
         "--txt-file": None if opts.txt_file is None else Path(opts.txt_file),
@@ -51,9 +53,9 @@ def _recorded_inputs(resume: str | None) -> dict[str, Path]:
     fails with its own message)."""
     from hw2cli.common.cache import cache_dir
     from hw2cli.common.errors import Hw2Error, Hw2Warning
-    from hw2cli.gpt.checkpoint import open_run
-    from hw2cli.gpt.data import GRIMM_FILE
+    from hw2cli.gpt.corpus import GRIMM_FILE
     from hw2cli.gpt.pretrained import HUB_MODELS
+    from hw2cli.gpt.saved import open_run
 
     if resume is None:
         return {}

@@ -1,65 +1,16 @@
-"""The training text, its train/validation split and the batches of random windows. The default
-corpus, Grimm's fairy tales (Gutenberg eBook 2591, or ``$HW2_GRIMM_URL``), is downloaded once."""
+"""The training text, its train/validation split and the batches of random windows."""
 
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hw2cli.common.cache import cache_dir
-from hw2cli.common.errors import Hw2Error
 from hw2cli.common.inputs import check_input, read_input
-from hw2cli.common.io import atomic_write_text
 from hw2cli.common.options import OptionError
-
-GRIMM_URL = "https://www.gutenberg.org/cache/epub/2591/pg2591.txt"
-GRIMM_FILE = "grimms_fairy_tales.txt"
-
-
-def strip_gutenberg(text: str) -> str:
-    """Drop a byte-order mark and Project Gutenberg's header and licence, when present."""
-    text = text.lstrip("\ufeff").replace("\r\n", "\n")
-    lines = text.split("\n")
-    start = next((i for i, line in enumerate(lines) if line.startswith("*** START OF")), None)
-    end = next((i for i, line in enumerate(lines) if line.startswith("*** END OF")), None)
-    if start is not None and end is not None and start < end:
-        lines = lines[start + 1 : end]
-    return "\n".join(lines).strip("\n") + "\n"
-
-
-def default_corpus(url: str | None = None, cache: Path | None = None, timeout: float = 30.0) -> Path:
-    """Path of the cached Grimm text, downloading and cleaning it on first use."""
-    url = url or os.environ.get("HW2_GRIMM_URL") or GRIMM_URL
-    path = (cache or cache_dir()) / GRIMM_FILE
-    if path.is_file():
-        return path
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            raw = response.read()
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise OptionError(
-            f"cannot download Grimm's fairy tales from {url} ({reason}); "
-            "give a local UTF-8 text with {txt_file}"
-        ) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise OptionError(
-            f"{url} did not return UTF-8 text; give a local UTF-8 text with {{txt_file}}"
-        ) from None
-    try:
-        atomic_write_text(path, strip_gutenberg(text))
-    except OSError as exc:
-        raise Hw2Error(
-            f"cannot write the downloaded text to {path} ({exc.strerror}); set HW2_CACHE_DIR to a writable folder"
-        ) from None
-    return path
+from hw2cli.gpt.corpus import GRIMM_FILE, default_corpus, strip_gutenberg  # noqa: F401 (GRIMM_FILE's old home)
 
 
 def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
@@ -78,33 +29,29 @@ def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:
 
 
 def check_text_file(txt_file: str | os.PathLike | None) -> None:
-    """Refuse, before anything is written, a ``txt_file`` that is missing, too large or not a
-    regular file (resuming reads the text again)."""
+    """Refuse a missing, too large or irregular ``txt_file`` before anything is written."""
     if txt_file is not None:
         check_input(txt_file, "{txt_file}", pipes=False)
 
 
 def split_data(data: torch.Tensor, val_fraction: float, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``1 - val_fraction`` of the ids for training, the rest for validation; each
-    must hold a window of ``block_size + 1`` ids."""
+    """The first ``1 - val_fraction`` of the ids for training, the rest for validation."""
     n_train = len(data) - int(round(len(data) * val_fraction))
     train, val = data[:n_train], data[n_train:]
-    if len(train) < block_size + 1:
-        raise OptionError(
-            f"the training split has {len(train)} characters, fewer than {{block_size}} {block_size} + 1; "
-            "use a longer text or a smaller {block_size}"
-        )
-    if val_fraction > 0 and len(val) < block_size + 1:
-        raise OptionError(
-            f"the validation split has {len(val)} characters, fewer than {{block_size}} {block_size} + 1; "
-            "raise {val_fraction}, use a longer text or a smaller {block_size}"
-        )
+    for name, part, needed, fix in (
+        ("training", train, True, ""),
+        ("validation", val, val_fraction > 0, "raise {val_fraction}, "),
+    ):
+        if needed and len(part) < block_size + 1:
+            raise OptionError(
+                f"the {name} split has {len(part)} characters, fewer than {{block_size}} {block_size} + 1; "
+                f"{fix}use a longer text or a smaller {{block_size}}"
+            )
     return train, val
 
 
 def step_seeds(seed: int, rank: int, step: int, purpose: int = 0) -> tuple[int, int]:
-    """Two independent 63-bit seeds (batch windows, dropout) for one step of one rank;
-    ``purpose`` 1 gives the fixed validation batches instead."""
+    """Two independent 63-bit seeds (windows, dropout) of one step of one rank (``purpose`` 1: validation)."""
     a, b = np.random.SeedSequence([purpose, seed, rank, step]).generate_state(2, dtype=np.uint64)
     return int(a) >> 1, int(b) >> 1
 
@@ -112,8 +59,8 @@ def step_seeds(seed: int, rank: int, step: int, purpose: int = 0) -> tuple[int, 
 def gather_windows(
     data: torch.Tensor | np.ndarray, starts: torch.Tensor, block_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and next-token targets (int64) of the windows at ``starts`` in ``data`` (ids on
-    the device of ``starts``, or a memory-mapped numpy array)."""
+    """Inputs and next-token targets (int64) of the windows at ``starts`` in ``data`` (on the device
+    of ``starts``, or a memory-mapped numpy array)."""
     positions = starts[:, None] + torch.arange(block_size + 1, device=starts.device)
     if isinstance(data, np.ndarray):
         windows = torch.from_numpy(data[positions.numpy()].astype(np.int64))
@@ -131,11 +78,8 @@ def get_batch(
 
 
 class Batches:
-    """One process's batches: the training batch of each step, or the ``count`` fixed validation
-    batches. A batch is one draw of ``batch_size x world_size`` windows (as :func:`get_batch`), of
-    which process ``rank`` takes its slice. Training batch ``s`` comes from a generator seeded by
-    ``s``, the validation batches in order from a fixed seed. The starts are drawn on the CPU,
-    ``chunk`` batches at a time (the same windows on every device), and copied over at once."""
+    """One process's slice of each batch of ``batch_size x world_size`` windows, drawn on the CPU (the
+    same on every device): step ``s``'s from seed ``s``, the ``count`` validation ones from a fixed seed."""
 
     def __init__(
         self,
@@ -161,8 +105,7 @@ class Batches:
         self._generator = torch.Generator()
 
     def __call__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets of training step ``index``, or of validation batch ``index`` (in
-        order: batch 0 starts the draws again)."""
+        """Inputs and targets of step ``index`` (validation: in order, batch 0 starts again)."""
         if not self._first <= index < self._first + len(self._starts) or (self.validation and index == 0):
             self._draw(index)
         return gather_windows(self.data, self._starts[index - self._first], self.block_size)

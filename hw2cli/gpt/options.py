@@ -1,31 +1,15 @@
-"""The options of `hw2 gpt train` and `hw2 gpt generate` and the model presets; the CLI derives its
-flags from them. Sizes left ``None`` are chosen for the device. No torch: `hw2 --help` imports this.
-"""
+"""The options of `hw2 gpt train` (the CLI derives its flags from them) and the model presets; sizes
+left ``None`` are chosen for the device. No torch: `hw2 --help` imports this."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from hw2cli.common.errors import Hw2Error
-from hw2cli.common.options import (
-    BATCH_SIZE,
-    DEVICE,
-    EPOCHS,
-    FORCE,
-    LR,
-    OUT,
-    PRECISION,
-    SEED,
-    TXT_FILE,
-    OptionError,
-    Spec,
-    check,
-    option,
-)
+from hw2cli.common import options as common
+from hw2cli.common.options import OptionError, Spec, check, option
 
 #: minGPT's model types in size order: n_layer / n_head / n_embd.
 PRESETS: dict[str, dict[str, int]] = {
@@ -43,7 +27,6 @@ POS_EMBS = ("rope", "learned", "none")
 SCHEDULES = ("constant", "cosine")
 #: `gpt train`'s default run directory, which `gpt generate` reads when given none.
 DEFAULT_RUN = "runs/gpt"
-NONFINITE_EXIT = 3  # exit code of `hw2 gpt train` when the loss became NaN or infinite
 
 #: The course's configuration (homework Q2), the default on a GPU.
 COURSE_SIZE = dict(model_type="gpt-mini", block_size=128, batch_size=128, max_steps=None, epochs=3)
@@ -68,7 +51,7 @@ _BY_DEVICE = "by device: gpt-mini on a GPU (the course's), gpt-micro on a CPU"
 class TrainOptions:
     """`hw2 gpt train`: every option of a training run; ``out=None`` trains in memory only."""
 
-    txt_file: str | None = option(None, TXT_FILE)
+    txt_file: str | None = option(None, common.TXT_FILE)
     model_type: str | None = option(
         None, "Size preset (layers, heads, width) of minGPT.", choices=PRESET_NAMES, show_default=_BY_DEVICE
     )
@@ -80,12 +63,14 @@ class TrainOptions:
         show_default="by device: 128 on a GPU, 64 on a CPU",
     )
     batch_size: int | None = option(
-        None, BATCH_SIZE, show_default="by device: 128 on a GPU, 16 on a CPU (per process under torchrun)"
+        None,
+        common.BATCH_SIZE,
+        show_default="by device: 128 on a GPU, 16 on a CPU (per process under torchrun)",
     )
-    lr: float = option(5e-4, LR)
+    lr: float = option(5e-4, common.LR)
     weight_decay: float = option(0.1, "Weight decay of the linear layers' weights.", min=0.0, max=10.0)
     clip_grad_norm: float = option(1.0, "Clip the gradient norm to this (0: off).", min=0.0, max=1e6)
-    epochs: int | None = option(None, EPOCHS, show_default="by device: 3 on a GPU")
+    epochs: int | None = option(None, common.EPOCHS, show_default="by device: 3 on a GPU")
     max_steps: int | None = option(
         None,
         "Stop after this many steps (overrides --epochs).",
@@ -98,10 +83,10 @@ class TrainOptions:
     n_head: int | None = option(None, "Heads per layer instead of the preset's.", min=1, max=1024, cli=False)
     flash_attn: bool = option(False, "Use scaled_dot_product_attention.")
     compile: bool = option(False, "torch.compile the model.")
-    precision: str = option("fp32", PRECISION)
-    seed: int = option(0, SEED)
-    device: str = option("auto", DEVICE)
-    out: str | None = option(DEFAULT_RUN, OUT)
+    precision: str = option("fp32", common.PRECISION)
+    seed: int = option(0, common.SEED)
+    device: str = option("auto", common.DEVICE)
+    out: str | None = option(DEFAULT_RUN, common.OUT)
     dropout: float = option(0.1, DROPOUT)
     lr_schedule: str = option("constant", "Constant, or cosine decay to --min-lr.", choices=SCHEDULES)
     warmup_steps: int = option(0, "Linear warm-up steps.", min=0, max=10**9)
@@ -140,7 +125,7 @@ class TrainOptions:
         metavar="RUN_DIR",
         show_default=False,
     )
-    force: bool = option(False, FORCE)
+    force: bool = option(False, common.FORCE)
 
     def __post_init__(self) -> None:
         check(self)
@@ -167,7 +152,6 @@ def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str 
         chosen.update({k: base[k] for k in ("max_steps", "epochs") if base[k] is not None})
     if not chosen:
         return opts, None
-    filled = dataclasses.replace(opts, **chosen)
     shown = " ".join(f"{{{k}}} {v}" for k, v in chosen.items())
     if device_type == "cuda":
         why = "the course's configuration, on a GPU"
@@ -175,7 +159,7 @@ def fill_sizes(opts: TrainOptions, device_type: str) -> tuple[TrainOptions, str 
         why = "a short run on a CPU"
     else:
         why = "a run of minutes on a CPU, where the course's gpt-mini for 3 epochs takes days"
-    return filled, f"chose {shown}: {why}; give these options to choose yourself"
+    return dataclasses.replace(opts, **chosen), f"chose {shown}: {why}; give these options to choose yourself"
 
 
 def total_steps(opts: TrainOptions, train_tokens: int, world_size: int = 1) -> int:
@@ -188,56 +172,4 @@ def total_steps(opts: TrainOptions, train_tokens: int, world_size: int = 1) -> i
 
 def eval_interval(opts: TrainOptions, total: int) -> int:
     """``eval_interval``, by default 500 steps or a tenth of a shorter run."""
-    if opts.eval_interval is not None:
-        return opts.eval_interval
-    return max(1, min(500, total // 10))
-
-
-def finished_run(folder: str) -> bool:
-    """Whether ``folder`` holds a run that `gpt train` finished (its state.json says so)."""
-    from hw2cli.common import schema
-
-    path = Path(folder) / "state.json"
-    try:
-        state = schema.parse_json(path, "") if path.is_file() else None
-    except Hw2Error:
-        return False
-    return isinstance(state, dict) and state.get("finished") is True
-
-
-@dataclass
-class GenerateOptions:
-    """`hw2 gpt generate`: continue a prompt with a trained run's model or GPT-2."""
-
-    prompt: str = option(spec="Text to continue (a char model knows only its training text's characters).")
-    run_dir: str | None = option(
-        None,
-        "Run directory written by `hw2 gpt train` (or give --init-from).",
-        path=True,
-        argument=True,
-        show_default=False,
-    )
-    init_from: str | None = option(None, INIT_FROM)
-    num_samples: int = option(5, "Samples to draw (greedy gives one).", min=1, max=10_000)
-    max_new_tokens: int = option(
-        200, "Tokens (characters for a char model) to generate per sample.", min=1, max=1_000_000
-    )
-    greedy: bool = option(False, "Always take the most likely token.")
-    temperature: float | None = option(None, "Divide the logits by T.", min=1e-4, max=1e4, show_default="1")
-    top_k: int | None = option(None, "Sample among the K most likely tokens.", min=1, max=1_000_000)
-    top_p: float | None = option(None, "Nucleus sampling with mass P.", min=1e-6, max=1.0)
-    seed: int = option(0, SEED)
-    device: str = option("auto", DEVICE)
-
-    def __post_init__(self) -> None:
-        check(self)
-        if self.run_dir is None and self.init_from is None and finished_run(DEFAULT_RUN):
-            self.run_dir = DEFAULT_RUN  # where `gpt train` wrote by default (the CLI says so)
-        if (self.run_dir is None) == (self.init_from is None):
-            raise OptionError("give a run directory or {init_from} MODEL, one of the two")
-        if self.greedy and (self.temperature is not None or self.top_k is not None or self.top_p is not None):
-            raise OptionError("{greedy} takes no {temperature}, {top_k} or {top_p}; drop one or the other")
-        if self.top_k is not None and self.top_p is not None:
-            raise OptionError("give {top_k} or {top_p}, not both")
-        if not self.prompt:
-            raise OptionError("{prompt} is empty; give at least one character to continue")
+    return opts.eval_interval or max(1, min(500, total // 10))

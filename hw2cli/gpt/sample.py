@@ -9,10 +9,10 @@ from typing import Any
 import torch
 
 from hw2cli.common.device import resolve_device
-from hw2cli.gpt.checkpoint import load_run
+from hw2cli.gpt.generate_options import GenerateOptions
 from hw2cli.gpt.model import GPT
-from hw2cli.gpt.options import GenerateOptions
 from hw2cli.gpt.pretrained import load_pretrained
+from hw2cli.gpt.saved import load_run
 from hw2cli.gpt.stop import StopFlag, Stopped
 from hw2cli.gpt.tokens import TOKENIZER_FILE, BPETokenizer, Tokenizer
 

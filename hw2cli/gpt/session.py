@@ -1,7 +1,6 @@
 """The run a training process works on: its place among torchrun's processes, its device, its run
 directory (locked; a cut checkpoint finished or discarded) and, with ``resume``, the run read back.
-Nothing is written before the first checkpoint: a run that fails before it leaves the folder as it was.
-"""
+Nothing is written before the first checkpoint: a run that fails before it leaves the folder as it was."""
 
 from __future__ import annotations
 
@@ -17,16 +16,16 @@ from typing import Any
 import torch
 import torch.distributed as tdist
 
-from hw2cli.common import rundir, schema
+from hw2cli.common import rundir
 from hw2cli.common.device import free_memory, resolve_device
 from hw2cli.common.errors import Hw2Warning
 from hw2cli.common.inputs import size_text
 from hw2cli.common.io import resolve_path
 from hw2cli.common.options import OptionError
-from hw2cli.gpt import checkpoint as ckpt
+from hw2cli.gpt import saved
 from hw2cli.gpt.data import check_text_file
 from hw2cli.gpt.model import GPT
-from hw2cli.gpt.options import NOT_RECORDED, PRESET_NAMES, RESUME_MAY_CHANGE, TrainOptions
+from hw2cli.gpt.options import NOT_RECORDED, RESUME_MAY_CHANGE, TrainOptions
 from hw2cli.gpt.pretrained import HUB_MODELS
 from hw2cli.gpt.tokens import CharTokenizer
 
@@ -57,19 +56,18 @@ class Dist:
 
 @dataclass
 class Session:
-    """The options (the recorded ones when resuming), the processes, the device, the run directory
-    (None: in memory), the run read back and the options it started with."""
+    """The options (resuming: the recorded ones, as changed), processes, device, run directory and run."""
 
     opts: TrainOptions
     dist: Dist
     device: torch.device
     folder: Path | None
-    run: ckpt.Run | None = None
+    run: saved.Run | None = None
     recorded: TrainOptions | None = None
 
 
 @contextmanager
-def session(opts: TrainOptions, given: Collection[str]) -> Iterator[Session]:
+def session(opts: TrainOptions, given: Collection[str] | None) -> Iterator[Session]:
     """The processes' group (gloo on CPUs, nccl on GPUs); rank 0 prepares the folder and takes its
     lock, then every rank reads the run back when resuming."""
     dist, device = Dist.from_env(), resolve_device(opts.device)
@@ -89,31 +87,23 @@ def session(opts: TrainOptions, given: Collection[str]) -> Iterator[Session]:
                 rundir.prepare(
                     folder,
                     what="{out} run directory",
-                    manifest=ckpt.MANIFEST,
+                    manifest=saved.MANIFEST,
                     leftovers=(),  # nothing is written before the first checkpoint
                     force=opts.force,
                     resume_hint="{resume}",
                 )
             else:
-                ckpt.check_folder(folder)
+                saved.check_folder(folder)
             stack.enter_context(rundir.lock(folder))
-            dropped = rundir.recover(folder, ckpt.MANIFEST, ckpt.State, ckpt.ALL_RUN_FILES)
+            dropped = rundir.recover(folder, saved.MANIFEST, saved.State, saved.ALL_RUN_FILES)
             if dropped:
                 message = f"{folder}: deleted the files of a half-written checkpoint ({', '.join(dropped)})"
                 warnings.warn(message, Hw2Warning, stacklevel=3)
         if dist.world_size > 1:
             tdist.barrier()
-        if opts.resume is None:
-            yield Session(opts, dist, device, folder)
-            return
-        run = ckpt.open_run(folder)
-        resumed, recorded = resume_options(run, opts, given)
-        yield Session(resumed, dist, device, folder, run, recorded)
-
-
-def given_fields(opts: TrainOptions) -> set[str]:
-    """The options a Python caller set: those that differ from their defaults."""
-    return {f.name for f in dataclasses.fields(opts) if getattr(opts, f.name) != f.default}
+        run = None if opts.resume is None else saved.open_run(folder)
+        opts, recorded = (opts, None) if run is None else resume_options(run, opts, given)
+        yield Session(opts, dist, device, folder, run, recorded)
 
 
 def _same_file(a: str | None, b: str | None) -> bool:
@@ -130,20 +120,14 @@ def _show(value: Any) -> str:
 
 
 def resume_options(
-    run: ckpt.Run, opts: TrainOptions, given: Collection[str]
+    run: saved.Run, opts: TrainOptions, given: Collection[str] | None
 ) -> tuple[TrainOptions, TrainOptions]:
     """The options to continue ``run`` with, and those it recorded: the recorded ones stand but for
     RESUME_MAY_CHANGE; options in ``given`` that differ from them are refused, all in one message."""
-    saved = dict(run.train_options)
-    if "abs_emb" in saved:  # runs written before pos_emb
-        saved.setdefault("pos_emb", "learned" if saved.pop("abs_emb") else "rope")
-    if saved.get("init_from") is not None and saved.get("model_type") not in PRESET_NAMES:
-        saved["model_type"] = None  # runs that recorded the pretrained model's name here
-    known = {f.name for f in dataclasses.fields(TrainOptions)}
-    saved = {k: v for k, v in saved.items() if k in known}
-    recorded = schema.construct(run.path("config.json"), "train", lambda: TrainOptions(**saved), ckpt.FIX)
-    differ = []
-    for name in sorted(set(given) & known - set(RESUME_MAY_CHANGE) - set(NOT_RECORDED)):
+    if given is None:  # a Python caller: the options that differ from their defaults
+        given = {f.name for f in dataclasses.fields(opts) if getattr(opts, f.name) != f.default}
+    recorded, differ = run.options(), []
+    for name in sorted(set(given) & saved.OPTION_FIELDS - set(RESUME_MAY_CHANGE) - set(NOT_RECORDED)):
         mine, theirs = getattr(opts, name), getattr(recorded, name)
         if name == "out":
             if not _same_file(mine, str(run.folder)):
@@ -168,15 +152,15 @@ def resume_options(
     return resumed, recorded
 
 
-def check_text(opts: TrainOptions, text: str, text_path: Path, resumed: ckpt.Run | None) -> TrainOptions:
+def check_text(opts: TrainOptions, text: str, text_path: Path, resumed: saved.Run | None) -> TrainOptions:
     """Refuse a resumed char run's text whose characters differ from its vocabulary; ``opts`` with
     ``txt_file`` and a pretrained folder made absolute (resuming works from any folder)."""
-    if resumed is not None and isinstance(resumed.tokenizer, CharTokenizer):
-        if resumed.tokenizer != CharTokenizer.from_text(text):
-            raise OptionError(
-                f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than "
-                f"{resumed.folder}; resume with the same {{txt_file}}"
-            )
+    tok = resumed.tokenizer if resumed else None
+    if isinstance(tok, CharTokenizer) and tok != CharTokenizer.from_text(text):
+        raise OptionError(
+            f"the text of {opts.txt_file or 'the default corpus'} has another vocabulary than "
+            f"{resumed.folder}; resume with the same {{txt_file}}"
+        )
     if opts.txt_file is not None:
         opts = dataclasses.replace(opts, txt_file=str(text_path.resolve()))
     if opts.init_from is not None and resumed is None and opts.init_from not in HUB_MODELS:
@@ -185,8 +169,7 @@ def check_text(opts: TrainOptions, text: str, text_path: Path, resumed: ckpt.Run
 
 
 def check_memory(model: GPT, opts: TrainOptions, device: torch.device) -> None:
-    """Refuse a batch whose training step needs more memory than is free (``GPT.step_bytes``, an
-    estimate from below), before the first step allocates it."""
+    """Refuse a batch whose step needs more memory than is free (``GPT.step_bytes``: a lower bound)."""
     scores = not (model.config.use_flash_attn and device.type == "cuda")
     need = model.step_bytes(opts.batch_size, opts.block_size, scores, opts.precision != "fp32")
     need -= 4 * model.num_params()

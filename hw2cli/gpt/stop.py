@@ -1,6 +1,6 @@
-"""Ctrl-C and SIGTERM during training: a step always completes, so the run stops between two and
-keeps what it finished; an evaluation or a greedy sample, which change nothing, are abandoned at
-once. A second Ctrl-C interrupts at once (KeyboardInterrupt: the last checkpoint stays)."""
+"""Ctrl-C and SIGTERM during training: a step always completes, so the run stops between two; an
+evaluation or a greedy sample, which change nothing, are abandoned at once. A second Ctrl-C
+interrupts at once (KeyboardInterrupt: the last checkpoint stays)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,6 @@ class StopFlag:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._restore()
-
-    def _restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
@@ -44,20 +41,17 @@ class StopFlag:
         self.set = True
         if signum == signal.SIGTERM:
             note_terminated()  # exit 143
-        self._restore()  # a second signal interrupts at once
+        self.__exit__()  # a second signal interrupts at once
         if self._inside:
             raise Stopped
 
     @contextmanager
     def abandonable(self) -> Iterator[None]:
         """Work whose result may be thrown away: Ctrl-C ends it at once (Stopped)."""
-        if not self._abandon:
-            yield
-            return
-        if self.set:
+        if self.set and self._abandon:
             raise Stopped
-        self._inside += 1
+        self._inside += self._abandon  # several processes: not abandoned
         try:
             yield
         finally:
-            self._inside -= 1
+            self._inside -= self._abandon

@@ -22,12 +22,14 @@ SCALARS = {
 
 
 class TensorBoardLog:
-    """One SummaryWriter on ``log_dir``; ``row`` logs a metrics.csv row, ``text`` a sample."""
+    """One SummaryWriter on ``log_dir`` (None: logs nothing); ``row`` logs a metrics.csv row,
+    ``text`` a sample."""
 
-    def __init__(self, log_dir: str | Path):
-        writer_class = self.summary_writer_class()
+    def __init__(self, log_dir: str | Path | None):
+        self.writer = None
         try:
-            self.writer = writer_class(log_dir=str(log_dir))
+            if log_dir:
+                self.writer = self.summary_writer_class()(log_dir=str(log_dir))
         except OSError as exc:
             raise Hw2Error(
                 f"cannot write TensorBoard events to {log_dir} ({exc.strerror}); pick another DIR"
@@ -47,11 +49,13 @@ class TensorBoardLog:
 
     def row(self, row: dict[str, Any]) -> None:
         for key, tag in SCALARS.items():
-            if row.get(key) is not None:
+            if row.get(key) is not None and self.writer:
                 self.writer.add_scalar(tag, row[key], row["step"])
 
     def text(self, step: int, sample: str) -> None:
-        self.writer.add_text("sample", sample, step)
+        if self.writer:
+            self.writer.add_text("sample", sample, step)
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer:
+            self.writer.close()

@@ -1,12 +1,7 @@
-"""The training loop of ``hw2 gpt train``, in the order of nanoGPT's train.py: :func:`train` opens
-the run (session.py), :class:`Trainer` reads the data and makes the model and optimizer, then takes
-the steps: a row of metrics every ``log_interval`` steps, a validation loss and a checkpoint
-(checkpoint.py) every ``eval_interval``. Ctrl-C stops it between two steps (stop.py).
-
-Step ``s`` draws its windows from ``(seed, s)`` and its dropout from ``(seed, rank, s)``: a resumed
-run draws what the uninterrupted one would have, and N processes of batch B train on the windows
-one process of batch N x B does. On a GPU the losses stay on the device until a row reads them.
-"""
+"""The training loop of ``hw2 gpt train``, in nanoGPT's order: set-up, then the steps, a metrics row
+every ``log_interval``, a validation loss and a checkpoint every ``eval_interval``. Step ``s`` draws its
+windows from ``(seed, s)`` and its dropout from ``(seed, rank, s)``: a resumed run draws what the
+uninterrupted one would have, and N processes of batch B train on the windows of one of batch N x B."""
 
 from __future__ import annotations
 
@@ -24,13 +19,14 @@ from hw2cli.common.device import autocast, check_precision, keep_freed_memory
 from hw2cli.common.estimate import Cost, announce
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
-from hw2cli.gpt.checkpoint import Checkpoints, restore
+from hw2cli.gpt.checkpoint import Checkpoints
 from hw2cli.gpt.data import Batches, load_text, split_data, step_seeds
 from hw2cli.gpt.model import GPT
 from hw2cli.gpt.options import TrainOptions, eval_interval, fill_sizes, total_steps
 from hw2cli.gpt.pretrained import model_for
 from hw2cli.gpt.sample import greedy_sample, sample_prompt
-from hw2cli.gpt.session import Session, check_memory, check_text, given_fields, session
+from hw2cli.gpt.saved import restore
+from hw2cli.gpt.session import Session, check_memory, check_text, session
 from hw2cli.gpt.stop import StopFlag, Stopped
 from hw2cli.gpt.tensorboard import TensorBoardLog
 from hw2cli.gpt.tokens import BPETokenizer, Tokenizer, bits_per_char, encode_cached, make_tokenizer
@@ -38,8 +34,7 @@ from hw2cli.gpt.tokens import BPETokenizer, Tokenizer, bits_per_char, encode_cac
 
 @dataclass
 class TrainResult:
-    """What a training run did; ``metrics``: the rows of metrics.csv; ``model`` (in eval mode) and
-    ``tokenizer`` are not part of the JSON."""
+    """What a training run did; ``metrics``: metrics.csv's rows; ``model``, ``tokenizer``: not in the JSON."""
 
     run_dir: str | None
     model_type: str
@@ -77,7 +72,7 @@ def train(
 ) -> TrainResult:
     """Train (with ``opts.resume``: continue) a GPT. ``given``: the options the caller set (default:
     those that differ from their defaults); resuming refuses one that differs from the record."""
-    with session(opts, given_fields(opts) if given is None else given) as run:
+    with session(opts, given) as run:
         reporter = reporter if reporter is not None and run.dist.rank == 0 else Reporter()
         t = Trainer(run, reporter)
         started = time.perf_counter()
@@ -89,8 +84,7 @@ def train(
         elapsed = time.perf_counter() - started
         if not t.interrupted:  # after a Ctrl-C the figure (a second or two) waits for the end of the run
             t.checkpoints.figure(t.rows, f"{t.label}, {Path(t.opts.txt_file or 'Grimm').name}")
-        if t.tb is not None:
-            t.tb.close()
+        t.tb.close()
         done = t.step >= t.total and not t.interrupted and t.diverged_at is None
         if done and t.sample is None and run.dist.rank == 0:
             with StopFlag() as stop:
@@ -126,8 +120,7 @@ def train(
 
 
 class Trainer:
-    """One run: the data, model and optimizer (``chosen``: the sizes chosen for the device) and
-    what the loop reached (``step``, ``rows``, the last ``sample``, ``diverged_at``...)."""
+    """One run: its data, model and optimizer, and what the loop reached (``step``, ``rows``...)."""
 
     def __init__(self, run: Session, reporter: Reporter) -> None:
         dist, device, resumed = run.dist, run.device, run.run
@@ -145,10 +138,8 @@ class Trainer:
         text, text_path = load_text(opts.txt_file)
         opts = check_text(opts, text, text_path, resumed)
         tok = resumed.tokenizer if resumed else make_tokenizer(opts.tokenizer, text, opts.init_from)
-        if isinstance(tok, BPETokenizer):
-            ids = encode_cached(text, tok)  # a memory-mapped token file
-        else:
-            ids = torch.tensor(tok.encode(text), dtype=torch.long)
+        # a BPE text's ids: a memory-mapped token file
+        ids = encode_cached(text, tok) if isinstance(tok, BPETokenizer) else torch.tensor(tok.encode(text))
         train_data, val_data = split_data(ids, opts.val_fraction, opts.block_size)
         self.total = total_steps(opts, len(train_data), dist.world_size)
         # the schedule keeps the length the run started with when a resumed run is extended
@@ -171,14 +162,11 @@ class Trainer:
         # one process on a GPU: CUDA graphs, one launch per pass instead of hundreds of small kernels;
         # on a CPU Inductor's C++ wrapper (no Python line per kernel, ~5% a step)
         self.graphs = opts.compile and device.type == "cuda" and dist.world_size == 1
-        compiled = None
-        if opts.compile and device.type == "cpu":
-            compiled = torch.compile(model, options={"cpp_wrapper": True})
+        self.net = self.eval_net = model
+        if opts.compile and device.type == "cpu":  # the validation stays eager: compiling it costs more
+            self.net = torch.compile(model, options={"cpp_wrapper": True})
         elif opts.compile:
-            compiled = torch.compile(model, mode="reduce-overhead" if self.graphs else None)
-        self.net = model if compiled is None else compiled
-        # the validation: compiled on a GPU; on a CPU eager (compiling it costs more than it saves)
-        self.eval_net = compiled if compiled is not None and device.type != "cpu" else model
+            self.net = self.eval_net = torch.compile(model, mode="reduce-overhead" if self.graphs else None)
         if dist.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -197,14 +185,13 @@ class Trainer:
             )
         first = None if resumed else (model.config, opts.recorded(), tok)
         self.checkpoints = Checkpoints(run.folder, dist.rank, first, self.step if resumed else None)
-        self.tb = TensorBoardLog(opts.tensorboard) if opts.tensorboard and dist.rank == 0 else None
+        self.tb = TensorBoardLog(opts.tensorboard if dist.rank == 0 else None)
         self.label = Path(opts.init_from).name if opts.init_from else opts.model_type
         self.start_step, self.sample, self.diverged_at, self.interrupted = self.step, None, None, False
         self.last_train = next((r["train_loss"] for r in reversed(self.rows)), None)
         self.last_val = next((r["val_loss"] for r in reversed(self.rows) if r["val_loss"] is not None), None)
         self.losses: list[torch.Tensor] = []
         self.since, self.timed_steps, self.timed_s = 0.0, 0, 0.0  # this process's steps, for tokens/s
-        self.t0: float | None = None  # when the steps timed for the wall-time estimate began
 
     def loop(self, stop: StopFlag) -> None:
         """The steps up to ``total``, until a Ctrl-C or a loss that is not finite stops them."""
@@ -250,15 +237,12 @@ class Trainer:
             self.interrupted = True
 
     def estimate(self) -> bool:
-        """Announce the estimated wall time once (then False), timed on the steps after the first
-        (start-up, compilation): a second or five of them. On a GPU it waits for the device here."""
+        """Announce the wall time once (then False), timed on a second or five steps after the first."""
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         now, timed = time.perf_counter(), self.step - self.start_step - 1
-        if self.t0 is None:
-            self.t0 = now
-            return True
-        if now - self.t0 < 1.0 and timed < 5 and self.step < self.total:
+        self.t0 = now if timed == 0 else self.t0  # the first step (start-up, compilation) is not timed
+        if timed == 0 or (now - self.t0 < 1.0 and timed < 5 and self.step < self.total):
             return True
         per_step, left = (now - self.t0) / timed, self.total - self.step
         evals = (left // self.opts.eval_interval + 1) * self.opts.eval_steps / 3
@@ -268,8 +252,7 @@ class Trainer:
         return False
 
     def close_row(self) -> tuple[dict[str, Any], int]:
-        """Append the row of the steps since the last one (their mean loss over all processes);
-        Diverged names the first step whose loss is not finite."""
+        """Append the row of the steps since the last; Diverged names the first not finite loss."""
         stacked = torch.stack(self.losses).float()
         mean = self.dist.mean(stacked.mean().item(), self.device)
         n, seconds = len(self.losses), max(time.perf_counter() - self.since, 1e-9)
@@ -284,8 +267,7 @@ class Trainer:
         return self.rows[-1], n
 
     def row(self, at_eval: bool, stop: StopFlag) -> None:
-        """The row of metrics after this step; at an evaluation step the validation loss and a
-        checkpoint, every ``sample_interval`` steps a greedy sample."""
+        """This step's metrics row; at an evaluation step the validation loss and a checkpoint."""
         opts, step = self.opts, self.step
         row, n = self.close_row()
         val = self.evaluate(stop) if at_eval and self.val_batches is not None else None
@@ -296,16 +278,14 @@ class Trainer:
             self.last_val = val
             self.best_val = val if self.best_val is None else min(self.best_val, val)
             row["val_loss"], row["val_bpc"] = val, bits_per_char(val, self.val_ids, self.val_chars)
-        if self.tb is not None:
-            self.tb.row(row)
+        self.tb.row(row)
         self.reporter.update("train", advance=n, loss=self.last_train, val=self.last_val)
         if opts.sample_interval and step % opts.sample_interval == 0 and self.dist.rank == 0:
             sample = greedy_sample(self.model, self.tokenizer, self.prompt, opts.sample_tokens, stop)
             if sample is not None:  # None: a Ctrl-C abandoned it
                 self.sample = sample
                 self.reporter.log(f"step {step}: {sample!r}")
-                if self.tb is not None:
-                    self.tb.text(step, sample)
+                self.tb.text(step, sample)
         if at_eval:
             self.save()
         self.since = time.perf_counter()  # the next row times its steps alone

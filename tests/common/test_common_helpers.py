@@ -21,7 +21,7 @@ def test_cache_dir_prefers_hw2_cache_dir_then_xdg_then_home(tmp_path, monkeypatc
 
 
 def test_gpt_and_rotation_use_the_same_cache_folder(tmp_path, monkeypatch):
-    from hw2cli.gpt.data import cache_dir as gpt_cache_dir
+    from hw2cli.gpt.corpus import cache_dir as gpt_cache_dir
     from hw2cli.rotation.data import default_data_dir
 
     monkeypatch.setenv("HW2_CACHE_DIR", str(tmp_path / "c"))

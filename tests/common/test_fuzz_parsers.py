@@ -176,7 +176,7 @@ json_values = st.recursive(
 
 
 def read_back_models() -> list[type]:
-    from hw2cli.gpt.checkpoint import State
+    from hw2cli.gpt.saved import State
     from hw2cli.rotation.saved import ModelsConfig
 
     return [State, ModelsConfig, schema.WrittenFiles, schema.ManifestFields]
@@ -223,7 +223,7 @@ def test_json_read_backs_only_ever_raise_hw2error(tmp_path, data):
 def test_an_edited_manifest_is_accepted_or_refused_in_one_line(tmp_path, path, new):
     """A valid state.json with one value, anywhere, replaced by any JSON value: either still
     valid or Hw2Error, and read_checkpoint (which also checks the files it lists) the same."""
-    from hw2cli.gpt.checkpoint import State
+    from hw2cli.gpt.saved import State
 
     folder = tmp_path / "run"
     folder.mkdir(exist_ok=True)
@@ -234,7 +234,7 @@ def test_an_edited_manifest_is_accepted_or_refused_in_one_line(tmp_path, path, n
 
 @given(text=any_text | st.text(alphabet=',"\n\r\x00x1.', max_size=200))
 def test_csv_read_backs_only_ever_raise_hw2error(tmp_path, text):
-    from hw2cli.gpt.checkpoint import METRIC_FIELDS, MetricRow
+    from hw2cli.gpt.saved import METRIC_FIELDS, MetricRow
 
     path = write(tmp_path, text, "metrics.csv")
     only_hw2_errors(schema.load_csv, path, MetricRow, METRIC_FIELDS, "fix")

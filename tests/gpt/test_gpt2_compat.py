@@ -22,8 +22,8 @@ from typer.testing import CliRunner  # noqa: E402
 
 from hw2cli.cli import app  # noqa: E402
 from hw2cli.common.errors import Hw2Error  # noqa: E402
-from hw2cli.gpt.checkpoint import load_run  # noqa: E402
 from hw2cli.gpt.pretrained import load_pretrained, resolve  # noqa: E402
+from hw2cli.gpt.saved import load_run  # noqa: E402
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from helpers import TEXT, train_argv
 from typer.testing import CliRunner
 
 from hw2cli.cli import app
-from hw2cli.gpt.checkpoint import load_run
+from hw2cli.gpt.saved import load_run
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from hw2cli.cli import app
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
-from hw2cli.gpt import checkpoint as ckpt
+from hw2cli.gpt import saved
 from hw2cli.gpt.options import COURSE_SIZE, CPU_SIZE, TrainOptions, eval_interval, fill_sizes
 from hw2cli.gpt.tokens import CharTokenizer
 from hw2cli.gpt.train import lr_at, train
@@ -67,7 +67,7 @@ def test_default_eval_interval_is_a_tenth_of_a_short_run():
 def test_cli_says_what_it_chose_and_fits_its_bar_in_80_columns(corpus, tmp_path):
     result = runner.invoke(
         app,
-        ["gpt", "train", "--txt-file", str(corpus), "--block-size", "16", "--max-steps", "4",
+        ["gpt", "train", "--txt-file", str(corpus), "--block-size", "16", "--max-steps", "4", "--eval-steps", "1",
          "--model-type", "gpt-nano", "--device", "cpu", "--out", str(tmp_path / "run"), "--sample-interval", "0"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -76,7 +76,7 @@ def test_cli_says_what_it_chose_and_fits_its_bar_in_80_columns(corpus, tmp_path)
     quiet = runner.invoke(
         app,
         ["gpt", "train", "--txt-file", str(corpus), "--block-size", "16", "--max-steps", "2",
-         "--model-type", "gpt-nano", "--device", "cpu", "--out", str(tmp_path / "q"), "--quiet"],
+         "--model-type", "gpt-nano", "--device", "cpu", "--out", str(tmp_path / "q"), "--quiet", "--eval-steps", "1"],
     )  # fmt: skip
     assert quiet.exit_code == 0 and "chose" not in quiet.stderr
 
@@ -131,7 +131,7 @@ def test_resume_refuses_changed_options_naming_each_and_its_recorded_value(corpu
         app, ["gpt", "train", "--resume", str(run), *same, "--max-steps", "9", "--device", "cpu", "-q"]
     )
     assert result.exit_code == 0, result.output
-    assert ckpt.open_run(run).state.step == 9
+    assert saved.open_run(run).state.step == 9
 
 
 def test_resume_refuses_fewer_steps_than_reached_with_the_fix(corpus, tmp_path):
@@ -143,7 +143,7 @@ def test_resume_refuses_fewer_steps_than_reached_with_the_fix(corpus, tmp_path):
     assert "--max-steps asks for 4 steps, fewer than the 6 the run reached; give at least 6" in line
     with pytest.raises(OptionError, match="^max_steps asks for 4 steps"):  # Python callers: the field
         train(TrainOptions(resume=str(run), max_steps=4))
-    assert ckpt.open_run(run).state.step == 6
+    assert saved.open_run(run).state.step == 6
 
 
 def test_python_resume_compares_the_options_set(corpus, tmp_path):
@@ -210,7 +210,7 @@ def test_outputs_may_not_replace_the_recorded_text_of_a_resumed_run(corpus, tmp_
     link.symlink_to(corpus)
     line = one_error_line(runner.invoke(app, ["gpt", "train", "--resume", str(run), "--json", str(link)]))
     assert "would overwrite the input" in line
-    assert corpus.read_bytes() == before and ckpt.open_run(run).state.step == 3
+    assert corpus.read_bytes() == before and saved.open_run(run).state.step == 3
 
 
 def test_tensorboard_may_not_go_into_the_run_or_onto_an_input(corpus, tmp_path):
@@ -375,9 +375,9 @@ def test_sigint_during_a_default_cpu_run_returns_within_2_s_resumable(tmp_path, 
         train(TrainOptions(txt_file=str(text), device="cpu", out=str(run), max_steps=2))  # no --force needed
     else:
         assert summary["checkpoint_step"] == reached >= 1 and "--resume" in stdout
-        assert ckpt.open_run(run).state.step == reached
+        assert saved.open_run(run).state.step == reached
         train(TrainOptions(resume=str(run), max_steps=reached + 2, device="cpu"))
-    assert ckpt.open_run(run).state.step == max(reached + 2, 2)
+    assert saved.open_run(run).state.step == max(reached + 2, 2)
 
 
 # ----------------------------------------------------------------------------- estimate, in memory
@@ -500,7 +500,7 @@ def test_ctrl_c_in_an_evaluation_abandons_it_and_keeps_the_step(corpus, tmp_path
     assert cut.interrupted and cut.steps == 6 and cut.checkpoint_step == 6
     assert batches["eval"] == 2  # the evaluation stopped there
     assert [(r["step"], r["val_loss"]) for r in cut.metrics] == [(3, None), (6, None)]
-    assert ckpt.open_run(tmp_path / "run").state.step == 6
+    assert saved.open_run(tmp_path / "run").state.step == 6
 
 
 def test_ctrl_c_in_a_sample_abandons_it(corpus, tmp_path, monkeypatch):
@@ -519,4 +519,4 @@ def test_ctrl_c_in_a_sample_abandons_it(corpus, tmp_path, monkeypatch):
     cut = train(tiny(corpus, tmp_path / "run", sample_interval=3, sample_tokens=50))
     assert cut.interrupted and cut.steps == 3 and cut.sample is None
     assert tokens["n"] == 3  # 47 tokens of that sample were never computed
-    assert ckpt.open_run(tmp_path / "run").state.step == 3
+    assert saved.open_run(tmp_path / "run").state.step == 3

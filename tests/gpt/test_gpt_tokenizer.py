@@ -18,7 +18,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from hw2cli.cli import app  # noqa: E402
 from hw2cli.common.errors import Hw2Error  # noqa: E402
-from hw2cli.gpt.checkpoint import load_run  # noqa: E402
+from hw2cli.gpt.saved import load_run  # noqa: E402
 from hw2cli.gpt.tokens import BPETokenizer, bits_per_char, encode_cached, make_tokenizer  # noqa: E402
 
 runner = CliRunner()
@@ -154,7 +154,7 @@ def test_char_runs_report_bits_per_character_as_loss_over_ln2(tmp_path):
 
 
 def test_metrics_written_before_val_bpc_still_read(tmp_path):
-    from hw2cli.gpt.checkpoint import read_metrics
+    from hw2cli.gpt.saved import read_metrics
 
     old = "step,train_loss,val_loss,lr,tokens_per_s\n2,1.5,1.25,0.001,100.0\n"
     (tmp_path / "metrics.csv").write_text(old)

@@ -19,6 +19,7 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import MARKER
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
+from hw2cli.gpt import saved
 from hw2cli.gpt.model import GPT, GPTConfig
 from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.tokens import CharTokenizer
@@ -53,14 +54,14 @@ def test_save_then_load_gives_identical_logits_and_optimizer_state(tmp_path):
     state = {"step": 2, "total_steps": 4, "finished": False}
     first = (config, {"model_type": "gpt-nano"}, tok)
     ckpt.Checkpoints(tmp_path, 0, first, None).save(state, model, opt, [])
-    loaded, loaded_tok, options = ckpt.load_run(tmp_path)
+    loaded, loaded_tok, options = saved.load_run(tmp_path)
     assert loaded_tok == tok and options == {"model_type": "gpt-nano"} and loaded.config == config
     idx = torch.tensor([tok.encode("The frog sat by ")])
     with torch.no_grad():
         assert torch.equal(model(idx), loaded(idx))
     assert not loaded.training
     fresh = GPT(config).configure_optimizers(0.1, 1e-3)
-    assert ckpt.load_training_state(ckpt.open_run(tmp_path), fresh) == {
+    assert saved.load_training_state(saved.open_run(tmp_path), fresh) == {
         "step": 2,
         "total_steps": 4,
         "finished": False,
@@ -93,7 +94,7 @@ def test_run_directory_contents(corpus, tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["n_layer"] == 3 and config["model"]["vocab_size"] == len(set(TEXT))
     assert config["train"]["max_steps"] == 12
-    rows = ckpt.read_metrics(run)
+    rows = saved.read_metrics(run)
     assert [r["step"] for r in rows] == [3, 6, 9, 12]
     assert [r["val_loss"] is not None for r in rows] == [False, True, False, True]
     assert rows[-1]["val_loss"] == pytest.approx(result.val_loss)
@@ -119,7 +120,7 @@ def test_resume_after_max_steps_reaches_the_same_weights(corpus, tmp_path):
     resumed = train(TrainOptions(max_steps=12, device="cpu", resume=str(tmp_path / "split")))
     assert resumed.start_step == 6 and resumed.steps == 12
     assert_same_weights(tmp_path / "full", tmp_path / "split")
-    assert [r["step"] for r in ckpt.read_metrics(tmp_path / "split")] == [3, 6, 9, 12]
+    assert [r["step"] for r in saved.read_metrics(tmp_path / "split")] == [3, 6, 9, 12]
 
 
 def test_a_run_written_with_three_dropout_fields_resumes_and_generates(corpus, tmp_path):
@@ -132,7 +133,7 @@ def test_a_run_written_with_three_dropout_fields_resumes_and_generates(corpus, t
     train(tiny(corpus, tmp_path / "full", dropout=0.2))
     train(tiny(corpus, tmp_path / "old", dropout=0.2, max_steps=6))
     with_three_dropouts(tmp_path / "old")
-    assert ckpt.open_run(tmp_path / "old").model_config.dropout == 0.2
+    assert saved.open_run(tmp_path / "old").model_config.dropout == 0.2
     train(TrainOptions(max_steps=12, device="cpu", resume=str(tmp_path / "old")))
     assert_same_weights(tmp_path / "full", tmp_path / "old")
     assert (
@@ -150,7 +151,7 @@ def test_three_dropout_fields_that_differ_are_refused(corpus, tmp_path):
     with pytest.raises(
         Hw2Error, match="config.json: field model: embd_pdrop, resid_pdrop, attn_pdrop differ"
     ):
-        ckpt.open_run(tmp_path / "run")
+        saved.open_run(tmp_path / "run")
 
 
 class _CtrlCAt(Reporter):
@@ -171,7 +172,7 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes_exactly(corpus, tmp_path):
     cut = train(tiny(corpus, tmp_path / "cut", **opts), reporter=_CtrlCAt(3))
     assert cut.interrupted and cut.steps == 3
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["step"] == 3
-    model, _, _ = ckpt.load_run(tmp_path / "cut")  # usable as it is
+    model, _, _ = saved.load_run(tmp_path / "cut")  # usable as it is
     assert model.config.n_layer == 3
     resumed = train(TrainOptions(device="cpu", resume=str(tmp_path / "cut")))
     assert not resumed.interrupted and resumed.steps == 12
@@ -241,7 +242,7 @@ def test_two_nodes_under_torchrun_train_what_one_process_does_with_their_global_
     summary = json.loads((tmp_path / "nodes.json").read_text())
     assert summary["world_size"] == 2 and summary["rank"] == 0 and summary["steps"] == 6
     assert sum(stdout.count("GPT training") for stdout, _ in outputs) == 1  # only rank 0 reports
-    assert [r["step"] for r in ckpt.read_metrics(out)] == [3, 6]
+    assert [r["step"] for r in saved.read_metrics(out)] == [3, 6]
 
     single = train(tiny(corpus, tmp_path / "single", batch_size=8, max_steps=6, eval_interval=3, dropout=0.0))
     for a, b in zip(summary["metrics"], single.metrics, strict=True):

@@ -27,6 +27,7 @@ from hw2cli.common.errors import Hw2Error
 from hw2cli.common.io import MARKER
 from hw2cli.common.progress import Reporter
 from hw2cli.gpt import checkpoint as ckpt
+from hw2cli.gpt import saved
 from hw2cli.gpt import train as train_module
 from hw2cli.gpt.options import TrainOptions
 from hw2cli.gpt.train import train
@@ -44,7 +45,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def model_file(run: Path) -> Path:
     """The weights of the run's last complete checkpoint, wherever a cut left them."""
-    return rundir.read_checkpoint(run, ckpt.MANIFEST, ckpt.State, "fix").path("model.safetensors")
+    return rundir.read_checkpoint(run, saved.MANIFEST, saved.State, "fix").path("model.safetensors")
 
 
 def assert_same_weights(a: Path, b: Path) -> None:
@@ -115,10 +116,10 @@ def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(corpus, tmp_
         with pytest.raises(Hw2Error, match="nothing was saved"):
             train(tiny(corpus, old, force=True))
     assert snapshot(old) == before  # not one byte of the old run lost
-    assert ckpt.open_run(old).state.step == 6
+    assert saved.open_run(old).state.step == 6
     result = train(tiny(corpus, old, force=True))
     assert result.steps == 12 and not result.interrupted
-    assert sorted(p.name for p in old.iterdir()) == sorted([*ckpt.RUN_FILES, MARKER])
+    assert sorted(p.name for p in old.iterdir()) == sorted([*saved.RUN_FILES, MARKER])
     assert json.loads((old / "config.json").read_text())["train"]["seed"] == 0
     assert_same_weights(old, reference)
 
@@ -200,11 +201,11 @@ def test_a_write_failing_at_any_point_resumes_to_the_uninterrupted_weights(
                 outcomes.add("finished")  # only the figure was lost
             except Hw2Error as exc:
                 assert "No space left on device" in str(exc) and str(out) in str(exc)
-        saved = rundir.read_checkpoint(out, ckpt.MANIFEST, ckpt.State, "fix").manifest
-        outcomes.add(None if saved is None else saved.step)
-        if saved is None:
+        manifest = rundir.read_checkpoint(out, saved.MANIFEST, saved.State, "fix").manifest
+        outcomes.add(None if manifest is None else manifest.step)
+        if manifest is None:
             train(tiny(corpus, out))  # nothing was committed: start again (no --force needed)
-        elif not saved.finished:
+        elif not manifest.finished:
             train(TrainOptions(device="cpu", resume=str(out)))
         assert_same_weights(out, reference)
     assert {None, 6, 12, "finished"} <= outcomes
@@ -228,7 +229,7 @@ def test_a_tensor_write_failing_keeps_the_last_checkpoint(corpus, tmp_path, monk
     with pytest.raises(Hw2Error, match="StorageFull.*the checkpoint of step 6 stays"):
         train(tiny(corpus, run))
     monkeypatch.setattr(ckpt, "save_file", real)
-    assert ckpt.open_run(run).state.step == 6
+    assert saved.open_run(run).state.step == 6
     train(TrainOptions(device="cpu", resume=str(run)))
     assert_same_weights(run, reference)
 
@@ -246,7 +247,7 @@ def test_sigkill_at_random_moments_then_resume(corpus, tmp_path):
         out = tmp_path / f"killed{attempt}"
         argv = [sys.executable, "-m", "hw2cli", *[str(out) if a == "OUT" else a for a in args]]
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        started = out / (rundir.LOCK_NAME if attempt == 0 else ckpt.MANIFEST)
+        started = out / (rundir.LOCK_NAME if attempt == 0 else saved.MANIFEST)
         deadline = time.monotonic() + 120
         while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -257,11 +258,11 @@ def test_sigkill_at_random_moments_then_resume(corpus, tmp_path):
         time.sleep(rng.uniform(0.0, 0.15))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        saved = rundir.read_checkpoint(out, ckpt.MANIFEST, ckpt.State, "fix").manifest
-        steps_seen.append(None if saved is None else saved.step)
-        if saved is None:
+        manifest = rundir.read_checkpoint(out, saved.MANIFEST, saved.State, "fix").manifest
+        steps_seen.append(None if manifest is None else manifest.step)
+        if manifest is None:
             train(tiny(corpus, out, max_steps=30, eval_interval=2))
-        elif not saved.finished:
+        elif not manifest.finished:
             train(TrainOptions(device="cpu", resume=str(out)))
         assert_same_weights(out, tmp_path / "reference")
     assert any(step for step in steps_seen), steps_seen  # at least one kill came after a checkpoint
@@ -304,7 +305,7 @@ def test_committed_but_unmoved_checkpoint_is_used_and_finished(corpus, tmp_path,
 
     def stop_after_manifest(src, dst):
         real(src, dst)
-        if Path(dst).name == ".state.json.next" and ckpt.open_run(run).state is not None:
+        if Path(dst).name == ".state.json.next" and saved.open_run(run).state is not None:
             raise KeyboardInterrupt  # a second Ctrl-C, right after the commit point of step 12
 
     train(tiny(corpus, run, max_steps=6))
@@ -313,7 +314,7 @@ def test_committed_but_unmoved_checkpoint_is_used_and_finished(corpus, tmp_path,
         result = train(TrainOptions(device="cpu", max_steps=12, resume=str(run)))
     assert result.interrupted
     assert (run / ".state.json.next").exists()
-    assert ckpt.open_run(run).state.step == 12  # the committed set, read where it is
+    assert saved.open_run(run).state.step == 12  # the committed set, read where it is
     train(TrainOptions(device="cpu", max_steps=12, resume=str(run)))
     assert not (run / ".state.json.next").exists()
     assert_same_weights(run, reference)
@@ -356,8 +357,8 @@ def test_non_finite_loss_stops_keeping_the_last_checkpoint(corpus, tmp_path, mon
     monkeypatch.setattr(train_module, "train_step", poisoned)
     result = train(tiny(corpus, run))
     assert result.diverged_at == 8 and result.checkpoint_step == 6 and not result.interrupted
-    assert ckpt.open_run(run).state.step == 6
-    assert [r["step"] for r in ckpt.read_metrics(run)] == [3, 6]
+    assert saved.open_run(run).state.step == 6
+    assert [r["step"] for r in saved.read_metrics(run)] == [3, 6]
     monkeypatch.setattr(train_module, "train_step", real_step)
     train(TrainOptions(device="cpu", resume=str(run)))  # the kept checkpoint resumes exactly
     assert_same_weights(run, reference)
@@ -383,7 +384,7 @@ def test_cli_exits_3_with_one_line_and_json_without_nan(corpus, tmp_path, monkey
     data = json.loads(summary.read_text(), parse_constant=no_constants)
     assert data["diverged_at"] == 8 and data["checkpoint_step"] == 6 and data["steps"] == 9
     assert [row["step"] for row in data["metrics"]] == [3, 6]
-    assert ckpt.open_run(out).state.step == 6
+    assert saved.open_run(out).state.step == 6
 
 
 # ----------------------------------------------------------------------------- rotate-eval
