@@ -35,17 +35,12 @@ def main() -> None:
     try:
         import sys
 
-        from hw2cli.common.console import (
-            check_working_folder,
-            guard_torch_import,
-            quiet_libraries,
-            use_plain_fallback,
-        )
+        from hw2cli.common import console
 
-        check_working_folder()  # before torch loads: oneMKL dies in a deleted folder
-        use_plain_fallback()
-        quiet_libraries()
-        guard_torch_import()
+        console.check_working_folder()  # before torch loads: oneMKL dies in a deleted folder
+        console.use_plain_fallback()
+        console.quiet_libraries()
+        console.guard_torch_import()
         warning = check_environment()  # before anything loads torch and its OpenMP runtime
         if warning:
             print(f"warning: {warning}", file=sys.stderr)

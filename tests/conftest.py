@@ -168,6 +168,38 @@ def run_hw2():
 
 
 @pytest.fixture(scope="session")
+def two_step_run(tmp_path_factory):
+    """A finished 2-step GPT run (tests/helpers.py's ``train_args``), trained once per session
+    for the modules that read one: each copies it first (``shutil.copytree`` keeps the file
+    times that hw2's marker records), so none sees another's changes."""
+    from helpers import TEXT, train_args
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    root = tmp_path_factory.mktemp("two-step-run")
+    (root / "corpus.txt").write_text(TEXT)
+    result = CliRunner().invoke(app, train_args(root / "corpus.txt", root / "run"))
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
+@pytest.fixture(scope="session")
+def digits_models(tmp_path_factory):
+    """Rotation models saved after one epoch of plain training on digits, once per session
+    (copied before use, as ``two_step_run``)."""
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    models = tmp_path_factory.mktemp("digits-models") / "models"
+    rotate = ["rotate-eval", "--dataset", "digits", "--epochs", "1", "--mode", "plain", "--angles", "0"]
+    result = CliRunner().invoke(app, [*rotate, "--device", "cpu", "--quiet", "--save-models", str(models)])
+    assert result.exit_code == 0, result.output
+    return models
+
+
+@pytest.fixture(scope="session")
 def full_graph_run(tmp_path_factory):
     """The folder and the CliRunner result of one `hw2 reproduce --profile full --parts graph`
     (seconds), which several tests of tests/report read; a test that changes it works on a copy."""

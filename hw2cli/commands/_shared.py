@@ -18,19 +18,9 @@ from typer.core import TyperCommand, TyperGroup
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.options import describe_range
 from hw2cli.common.signals import INTERRUPTED_EXIT, interrupted_exit
+from hw2cli.common.threads import use_threads as use_threads  # the commands' import
 
 _ARGS = "hw2.args"  # key of Click's shared ctx.meta: the argument list the root command parsed
-
-
-def use_threads(requested: int):
-    """Choose and set torch's thread count for the rest of the process (torchrun's other ranks)."""
-    import torch
-
-    from hw2cli.common.threads import choose_threads
-
-    choice = choose_threads(requested or None)
-    torch.set_num_threads(choice.threads)
-    return choice
 
 
 def catch_interrupts() -> None:
@@ -195,7 +185,7 @@ def _exit_one_line(exc: Exception) -> NoReturn:
         where = f"{ctx.command_path}: " if ctx is not None else ""
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         say_error(f"{where}{_usage_message(exc, ctx)}{hint}")
-        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+        sys.exit(exc.exit_code)
     if os.environ.get("HW2_DEBUG"):
         raise exc
     known = environment_message(exc)  # a resource limit or a broken environment: one line, exit 2
@@ -223,9 +213,11 @@ def _usage_message(exc, ctx) -> str:
     whole = "int" in str(getattr(getattr(param, "type_descriptor", None), "annotation", "")) or (
         type(bounded).__name__ == "IntRange"
     )
-    if given is not None and _is_number(given, whole):
-        return f"{param.opts[0]} {given} is out of range; use {valid}"
-    return f"{message.rstrip('.')}; use {valid}"
+    try:
+        (int if whole else float)(given)  # None or not a number: Click's message
+    except (TypeError, ValueError):
+        return f"{message.rstrip('.')}; use {valid}"
+    return f"{param.opts[0]} {given} is out of range; use {valid}"
 
 
 def _given_value(param, argv: list[str]) -> str | None:
@@ -238,14 +230,6 @@ def _given_value(param, argv: list[str]) -> str | None:
             elif arg.startswith(opt + "="):
                 found = arg[len(opt) + 1 :]
     return found
-
-
-def _is_number(text: str, whole: bool) -> bool:
-    try:
-        (int if whole else float)(text)
-    except ValueError:
-        return False
-    return True
 
 
 def exit_if_a_conclusion_disagrees(findings: list) -> None:

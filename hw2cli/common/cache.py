@@ -6,10 +6,8 @@ from pathlib import Path
 
 def cache_dir() -> Path:
     """``$HW2_CACHE_DIR``, else ``$XDG_CACHE_HOME/hw2``, else ``~/.cache/hw2`` (``~`` expanded)."""
-    env = os.environ.get("HW2_CACHE_DIR")
-    if env:
+    if env := os.environ.get("HW2_CACHE_DIR"):
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
         return Path(xdg).expanduser() / "hw2"
     return Path.home() / ".cache" / "hw2"

@@ -6,6 +6,7 @@ start-up aborts uncatchably, matplotlib's log quiet."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import importlib.abc
 import logging
 import os
@@ -51,10 +52,8 @@ def use_plain_fallback() -> None:
     for stream in (sys.stdout, sys.stderr):
         encoding = getattr(stream, "encoding", None)
         if encoding and codecs.lookup(encoding).name not in ("utf-8", "utf-16", "utf-32"):
-            try:
+            with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper: as it is
                 stream.reconfigure(errors=ERRORS)
-            except (AttributeError, ValueError):  # not a TextIOWrapper: leave it as it is
-                pass
 
 
 def quiet_libraries() -> None:

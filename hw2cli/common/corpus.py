@@ -19,5 +19,4 @@ def write_builtin_corpus(path: str | Path) -> Path:
     """Write :func:`builtin_corpus` to ``path`` (atomically) and return it."""
     from hw2cli.common.io import atomic_write_text
 
-    atomic_write_text(Path(path), builtin_corpus())
-    return Path(path)
+    return atomic_write_text(path, builtin_corpus())

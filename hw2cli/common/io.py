@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,12 @@ def resolve_path(path: str | os.PathLike) -> Path:
         raise Hw2Error(f"{path} cannot be resolved ({exc.strerror or exc}); give an absolute path") from None
 
 
-def _is_special(path: Path) -> bool:  # a device, FIFO or socket
+def _special_mode(path: Path) -> int | None:  # the mode of a device, FIFO or socket, else None
     try:
         mode = path.stat().st_mode
     except OSError:
-        return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+        return None
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else mode
 
 
 def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY, *, follow: bool = True) -> int:
@@ -109,6 +109,7 @@ def check_name_length(path: str | os.PathLike, what: str = "output file") -> Non
     """Refuse a path with a part longer than NAME_MAX, or beyond PATH_MAX with hw2's temporary name."""
     path = Path(path)
     name_max, path_max = _limits(path)
+    temp = len(os.fsencode(".tmp" + path.suffix)) + 11  # what hw2's temporary name adds
     for part in path.parts:
         size = len(os.fsencode(part))
         if size > name_max:
@@ -116,9 +117,9 @@ def check_name_length(path: str | os.PathLike, what: str = "output file") -> Non
                 f"{what} {shorten(str(path))}: the name {shorten(part)!r} is {size} bytes long, longer than "
                 f"the {name_max} bytes a file name may have here; choose a shorter name"
             )
-    if len(os.fsencode(".tmp" + path.suffix)) + 11 > name_max:
+    if temp > name_max:
         raise Hw2Error(f"{what} {shorten(str(path))}: its extension is too long; choose a shorter name")
-    size = len(os.fsencode(str(path))) + len(os.fsencode(".tmp" + path.suffix)) + 11
+    size = len(os.fsencode(str(path))) + temp
     if size >= path_max:
         raise Hw2Error(
             f"{what} {shorten(str(path))}: the path is {size} bytes long with hw2's temporary name, "
@@ -127,14 +128,10 @@ def check_name_length(path: str | os.PathLike, what: str = "output file") -> Non
 
 
 def check_writable(path: str | os.PathLike, what: str = "output file", create: bool = True) -> Path:
-    """Fail before any long work if ``path`` cannot be written; ``-``, character devices and
-    FIFOs are written into, never replaced. ``create``: make missing folders."""
-    if os.fspath(path) == STDOUT:
-        return Path(STDOUT)
-    if not os.fspath(path) or os.fspath(path).endswith(os.sep):
-        raise Hw2Error(f"{what} {os.fspath(path)!r} names a folder, not a file; give a file path")
+    """Fail before any long work if file ``path`` (its name's length checked by
+    :func:`check_name_length`) cannot be written; character devices and FIFOs are written
+    into, never replaced. ``create``: make missing folders and try a temporary file there."""
     path = Path(path)
-    check_name_length(path, what)
     try:
         return _check_writable(path, what, create)
     except OSError as exc:  # a folder on the way that cannot be searched (EACCES), a link loop ...
@@ -145,8 +142,7 @@ def check_writable(path: str | os.PathLike, what: str = "output file", create: b
 def _check_writable(path: Path, what: str, create: bool) -> Path:
     if path.is_dir():
         raise Hw2Error(f"{what} {path} is a directory; give a file path")
-    if _is_special(path):
-        mode = path.stat().st_mode
+    if (mode := _special_mode(path)) is not None:
         if stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
             raise Hw2Error(f"{what} {path} is a block device or socket; give a file path")
         if not os.access(path, os.W_OK):
@@ -227,7 +223,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             mode = stat.S_IFREG
         if not stat.S_ISREG(mode):
             raise _not_regular(path, kind_of(mode))
-    elif _is_special(path):  # a device or FIFO (/dev/stdout, /dev/null, a named pipe): write into it
+    elif _special_mode(path) is not None:  # a device or FIFO (/dev/null, a named pipe): write into it
         yield path
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +244,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(tmp_path, path)
             fsync_dir(path.parent)  # and so is the rename
             if not path.name.startswith(".") and is_marked(path.parent):
-                claim(path.parent, [path.name], best_effort=True)
+                claim(path.parent, [path.name])
     finally:
         with sigint_deferred():
             if tmp_path is not None and tmp_path.exists():
@@ -318,10 +314,10 @@ def _stamp(path: Path) -> dict[str, int] | None:  # a regular file's size and ti
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns} if stat.S_ISREG(st.st_mode) else None
 
 
-def _read_marker(folder: Path) -> dict[str, dict[str, int]] | None:
-    """The files the marker lists (None: no marker; a damaged one lists nothing)."""
+def _read_marker(folder: Path) -> dict[str, dict[str, int]]:
+    """The files the marker lists (none without a marker or in a damaged one)."""
     if not is_marked(folder):
-        return None
+        return {}
     from hw2cli.common import schema
 
     try:
@@ -356,22 +352,19 @@ def mark(folder: str | os.PathLike, what: str = "folder") -> None:
             ) from None
 
 
-def claim(folder: str | os.PathLike, names: list[str] | tuple[str, ...], best_effort: bool = False) -> None:
-    """Record ``folder``'s files ``names`` as hw2's, as they are now (a name gone is dropped).
-    ``best_effort``: a marker that cannot be written (a full disk) is left as it was."""
+def claim(folder: str | os.PathLike, names: list[str] | tuple[str, ...]) -> None:
+    """Record ``folder``'s files ``names`` as hw2's, as they are now (a name gone is dropped),
+    after they were written: a marker that cannot be written (a full disk) is left as it was."""
     folder = Path(folder)
-    files = _read_marker(folder) or {}
+    files = _read_marker(folder)
     for name in names:
         stamp = _stamp(folder / name)
         if stamp is None:
             files.pop(name, None)
         else:
             files[name] = stamp
-    try:
+    with suppress(OSError):
         _write_marker(folder, files)
-    except OSError:
-        if not best_effort:
-            raise
 
 
 def _write_marker(folder: Path, files: dict[str, dict[str, int]]) -> None:
@@ -381,7 +374,7 @@ def _write_marker(folder: Path, files: dict[str, dict[str, int]]) -> None:
 def written_by_hw2(folder: str | os.PathLike) -> set[str]:
     """Names in ``folder`` that hw2 wrote: files its marker lists as they are now, marked sub-folders."""
     folder = Path(folder)
-    files = _read_marker(folder) or {}
+    files = _read_marker(folder)
     mine = {name for name, stamp in files.items() if _stamp(folder / name) == stamp}
     try:
         subfolders = [e for e in folder.iterdir() if e.is_dir() and not e.is_symlink()]

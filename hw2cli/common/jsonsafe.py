@@ -9,9 +9,6 @@ import math
 import os
 from typing import Any
 
-#: Name of the top-level field that lists the non-finite numbers written as null.
-NON_FINITE_FIELD = "non_finite"
-
 
 def _plain(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
@@ -49,5 +46,5 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
     """Valid JSON text of ``obj``; non-finite numbers become null, listed in ``"non_finite"``."""
     safe, found = json_safe(obj)
     if found:
-        safe = {**(safe if isinstance(safe, dict) else {"value": safe}), NON_FINITE_FIELD: found}
+        safe = {**(safe if isinstance(safe, dict) else {"value": safe}), "non_finite": found}
     return json.dumps(safe, indent=indent, allow_nan=False)

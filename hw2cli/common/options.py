@@ -49,9 +49,9 @@ def describe_range(low: float | None, high: float | None, fmt: Callable[[float],
     """``1 to 65,536``, ``at least 0``, ``at most 1`` (None: no bound), as every message says it."""
     if low is not None and high is not None:
         return f"{fmt(low)} to {fmt(high)}"
-    if low is not None or high is not None:
-        return f"at least {fmt(low)}" if low is not None else f"at most {fmt(high)}"
-    return None
+    if low is not None:
+        return f"at least {fmt(low)}"
+    return None if high is None else f"at most {fmt(high)}"
 
 
 def option(default: Any = dataclasses.MISSING, spec: Spec | str = "", **changes: Any) -> Any:
@@ -79,12 +79,10 @@ def default_flag(name: str) -> str:
 
 def flag_of(cls_or_obj: Any, name: str) -> str:
     """The command-line flag of field ``name``."""
-    spec = specs(cls_or_obj).get(name)
-    if spec is not None and spec.argument:
+    spec = specs(cls_or_obj).get(name) or Spec("")
+    if spec.argument:
         return spec.metavar or name.upper()
-    if spec is not None and spec.flag:
-        return spec.flag
-    return default_flag(name)
+    return spec.flag or default_flag(name)
 
 
 class OptionError(Hw2Error):

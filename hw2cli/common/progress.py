@@ -38,27 +38,20 @@ class RichReporter(Reporter):
         bar_width: int | None = 40,
         options: type | None = None,
     ) -> None:
+        from rich import progress as rp
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
 
         self.console = Console(stderr=True)
         self.quiet, self.options = quiet, options
         self.enabled = not quiet and self.console.is_terminal
-        self._progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(bar_width=bar_width),
-            MofNCompleteColumn(),
+        self._progress = rp.Progress(
+            rp.TextColumn("[progress.description]{task.description}"),
+            rp.BarColumn(bar_width=bar_width),
+            rp.MofNCompleteColumn(),
             *extra_columns,
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            rp.TimeElapsedColumn(),
+            rp.TextColumn("eta"),
+            rp.TimeRemainingColumn(),
             console=self.console,
             disable=not self.enabled,
             transient=False,

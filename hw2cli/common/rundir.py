@@ -133,11 +133,9 @@ def lock(path: str | os.PathLike, what: str = "run directory") -> Iterator[Path]
                 f"{what} {path} is in use by process {holder} (lock {lock_path}); "
                 "wait for that run to end or stop it, or choose another folder"
             ) from None
-        try:  # the file may have been unlinked by its last holder between open and flock
+        with suppress(FileNotFoundError):  # its last holder may have unlinked it between open and flock
             if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
                 break
-        except FileNotFoundError:
-            pass
         os.close(fd)
     try:
         os.ftruncate(fd, 0)
@@ -203,7 +201,7 @@ def commit(
         {**manifest_data, "files": entries, "staged": list(files), "remove": list(remove)},
     )
     _roll_forward(path, manifest, list(files), list(remove))
-    claim(path, sorted({*files, *hashed, *remove, manifest}), best_effort=True)  # committed already
+    claim(path, sorted({*files, *hashed, *remove, manifest}))  # committed already
 
 
 def _roll_forward(path: Path, manifest: str, staged: list[str], remove: list[str]) -> None:

@@ -231,9 +231,7 @@ def check_finite(data: Any, at: str = "") -> None:
             check_finite(value, _join(at, i))
 
 
-@functools.cache
-def _adapter(hint: Any) -> TypeAdapter:
-    return TypeAdapter(hint)
+_adapter = functools.cache(TypeAdapter)
 
 
 def _validated(validate: Callable[..., T], value: Any, at: str, back: dict[str, str] | None = None) -> T:
@@ -308,19 +306,13 @@ def disagreement(written: Any, again: Any, at: str = "") -> str | None:
     file's order (the same field named on every run); numbers compare as numbers, floats to 12
     digits."""
     if isinstance(written, dict) and isinstance(again, dict):
-        for key in (key for key in written if key in again):
-            found = disagreement(written[key], again[key], _join(at, key))
-            if found is not None:
-                return found
-        return None
+        pairs = ((written[key], again[key], _join(at, key)) for key in written if key in again)
+        return next(filter(None, (disagreement(*pair) for pair in pairs)), None)
     if isinstance(written, list) and isinstance(again, list):
         if len(written) != len(again):
             return f"field {at}: has {len(written)} entries, but the rest of the file gives {len(again)}"
-        for i, (a, b) in enumerate(zip(written, again, strict=True)):
-            found = disagreement(a, b, _join(at, i))
-            if found is not None:
-                return found
-        return None
+        pairs = ((a, b, _join(at, i)) for i, (a, b) in enumerate(zip(written, again, strict=True)))
+        return next(filter(None, (disagreement(*pair) for pair in pairs)), None)
     if all(isinstance(x, int | float) and not isinstance(x, bool) for x in (written, again)):
         same = math.isclose(written, again, rel_tol=1e-12, abs_tol=1e-300)
     else:

@@ -120,15 +120,23 @@ def choose_threads(
     return ThreadChoice(threads, cores, "auto", None if busy is None else round(busy, 2))
 
 
+def use_threads(requested: int | None) -> ThreadChoice:
+    """Set torch's thread count to :func:`choose_threads`'s choice for the rest of the process
+    (torchrun's other ranks)."""
+    import torch
+
+    choice = choose_threads(requested or None)
+    torch.set_num_threads(choice.threads)
+    return choice
+
+
 @contextmanager
 def using_threads(requested: int | None) -> Iterator[ThreadChoice]:
-    """Torch's thread count set to :func:`choose_threads`'s choice for the block, then restored."""
+    """:func:`use_threads` for the block, then torch's count as it was."""
     import torch
 
     before = torch.get_num_threads()
-    choice = choose_threads(requested or None)
-    torch.set_num_threads(choice.threads)
     try:
-        yield choice
+        yield use_threads(requested)
     finally:
         torch.set_num_threads(before)

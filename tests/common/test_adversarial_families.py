@@ -31,23 +31,17 @@ def issue22(item: int, why: str):
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory):
-    """A text, a finished 2-step GPT run trained on it, an image folder of 10 classes, and
-    rotation models saved on digits."""
+def sources(tmp_path_factory, two_step_run, digits_models):
+    """A finished 2-step GPT run, an image folder of 10 classes, and rotation models saved on digits."""
     root = tmp_path_factory.mktemp("families")
-    (root / "corpus.txt").write_text(TEXT)
-    assert runner.invoke(app, train_args(root / "corpus.txt", root / "run")).exit_code == 0
+    shutil.copytree(two_step_run, root / "run")
+    shutil.copytree(digits_models, root / "models")
     for split in ("train", "test"):
         for c in (f"c{k}" for k in range(10)):  # as many classes as digits: only the recorded name differs
             folder = root / "images" / split / c
             folder.mkdir(parents=True)
             for i in range(3):
                 (folder / f"img{i}.png").write_bytes(png(8, 8))
-    rotate = ["rotate-eval", "--dataset", "digits", "--epochs", "1", "--mode", "plain", "--angles", "0"]
-    result = runner.invoke(
-        app, [*rotate, "--device", "cpu", "--quiet", "--save-models", str(root / "models")]
-    )
-    assert result.exit_code == 0, result.output
     return root
 
 

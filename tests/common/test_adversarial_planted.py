@@ -140,12 +140,11 @@ def test_a_user_named_output_through_a_link_replaces_the_link_not_its_target(tmp
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """A finished 2-step GPT run."""
+def run(tmp_path_factory, two_step_run) -> Path:
+    """A finished 2-step GPT run, beside a training text."""
     root = tmp_path_factory.mktemp("planted")
     (root / "corpus.txt").write_text(TEXT)
-    result = runner.invoke(app, train_args(root / "corpus.txt", root / "run"))
-    assert result.exit_code == 0, result.output
+    shutil.copytree(two_step_run, root / "run")
     return root / "run"
 
 

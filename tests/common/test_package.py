@@ -62,25 +62,30 @@ def test_run_time_files_are_found_through_importlib_resources_from_another_folde
     assert all(p.is_absolute() and p.parent == EXAMPLES for p in paths)
 
 
-def test_hw2_examples_copies_the_package_files_and_keeps_a_users_own(run_hw2, tmp_path):
-    env = {"PYTHONPATH": str(ROOT)}
-    first = run_hw2("examples", cwd=tmp_path, env=env, timeout=120)
-    assert first.returncode == 0, first.stderr
+def test_hw2_examples_copies_the_package_files_and_keeps_a_users_own(tmp_path, monkeypatch):
+    """In-process from another folder (the files come through importlib.resources, not the
+    working folder); the subprocess entry point is tested in tests/common/test_adversarial_*."""
+    from typer.testing import CliRunner
+
+    from hw2cli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(app, ["examples"])
+    assert first.exit_code == 0, first.output
     shipped = {p.name: p.read_bytes() for p in EXAMPLES.iterdir() if p.is_file()}
     copied = {p.name: p.read_bytes() for p in (tmp_path / "examples").iterdir() if not p.name.startswith(".")}
     assert copied == shipped
     assert f"{len(shipped)} example files in examples" in first.stdout
 
     (tmp_path / "examples" / "graph1.txt").write_bytes(b"1 2\n")  # a copy changed: now the user's
-    again = run_hw2("examples", cwd=tmp_path, env=env, timeout=120)
-    assert again.returncode == 2 and again.stderr.count("\n") == 1
+    again = CliRunner().invoke(app, ["examples"])
+    assert again.exit_code == 2 and again.stderr.count("\n") == 1
     assert "examples folder examples holds files hw2 did not write (graph1.txt)" in again.stderr
     assert (tmp_path / "examples" / "graph1.txt").read_bytes() == b"1 2\n"
 
-    other = run_hw2("examples", "elsewhere", cwd=tmp_path, env=env, timeout=120)  # a fresh folder
+    other = CliRunner().invoke(app, ["examples", "elsewhere"])  # a fresh folder
     assert (
-        other.returncode == 0
-        and (tmp_path / "elsewhere" / "graph1.txt").read_bytes() == shipped["graph1.txt"]
+        other.exit_code == 0 and (tmp_path / "elsewhere" / "graph1.txt").read_bytes() == shipped["graph1.txt"]
     )
 
 

@@ -25,7 +25,7 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory):
+def sources(tmp_path_factory, digits_models):
     """A finished GPT run (checkpoints at steps 3 and 6), a models folder, a report folder."""
     root = tmp_path_factory.mktemp("readback")
     corpus = root / "tiny.txt"
@@ -45,27 +45,7 @@ def sources(tmp_path_factory):
             out=str(root / "gpt"),
         )
     )
-    result = runner.invoke(
-        app,
-        [
-            "rotate-eval",
-            "--dataset",
-            "digits",
-            "--epochs",
-            "1",
-            "--angles",
-            "0",
-            "--mode",
-            "plain",
-            "--device",
-            "cpu",
-            "--quiet",
-            "--save-models",
-            str(root / "models"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return {"gpt": root / "gpt", "models": root / "models", "report": REPRODUCED}
+    return {"gpt": root / "gpt", "models": digits_models, "report": REPRODUCED}  # each test damages a copy
 
 
 # ----------------------------------------------------------------------------- editing helpers
