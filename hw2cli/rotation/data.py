@@ -161,11 +161,9 @@ def load_imagefolder(path: Path) -> ImageData:
 
 
 def _image_files(folder: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
-    """(image file, class) of every image under ``folder/<class>``, in torchvision's order.
-
-    Unlike torchvision's walk, a folder reached twice (a link back up the tree, ``ln -s .
-    again``) is walked once, so no image counts twice and no loop is followed, and an image
-    name that is not a regular file (a FIFO would block the read forever) is refused."""
+    """(image file, class) of every image under ``folder/<class>``, in torchvision's order; unlike
+    torchvision, a folder reached twice (a link up the tree) is walked once, and an image name
+    that is not a regular file (a FIFO would block the read) is refused."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     samples = []
