@@ -136,11 +136,9 @@ def pad2d(x: torch.Tensor, pad: int, mode: str, impl: str = "fast") -> torch.Ten
     nn.Conv2d does, but circular by :class:`BorderPad` with ``impl="fast"``."""
     if pad == 0:
         return x
-    if mode == "zeros":
-        return F.pad(x, (pad, pad, pad, pad))
-    if impl == "builtin" or mode != "circular":
-        return F.pad(x, (pad, pad, pad, pad), mode=mode)
-    return BorderPad.apply(x, pad)
+    if mode == "circular" and impl == "fast":
+        return BorderPad.apply(x, pad)
+    return F.pad(x, (pad, pad, pad, pad), mode="constant" if mode == "zeros" else mode)
 
 
 class PaddedConv(nn.Conv2d):
@@ -154,12 +152,9 @@ class PaddedConv(nn.Conv2d):
 
     def forward(self, x: torch.Tensor, padded: bool = False) -> torch.Tensor:
         """The convolution of x, or with ``padded`` of an x its caller already padded."""
-        if padded:
-            return F.conv2d(x, self.weight, None, self.stride)
-        if self.padding_impl == "builtin" or self.padding_mode == "zeros":
+        if not padded and (self.padding_impl == "builtin" or self.padding_mode == "zeros"):
             return super().forward(x)  # zero padding is fused into the convolution kernel
-        x = pad2d(x, self.padding[0], self.padding_mode, self.padding_impl)
-        return F.conv2d(x, self.weight, None, self.stride)
+        return F.conv2d(x if padded else self.pad_input(x), self.weight, None, self.stride)
 
     def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
         """The convolution of relu(x), fused by :class:`ReluBorderPad` for fast circular padding

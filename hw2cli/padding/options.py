@@ -18,8 +18,8 @@ def parse_conv_types(text: str | None) -> list[str]:
     bad = [t for t in names if t not in CONV]
     if bad or not names:
         raise OptionError(
-            f"{{conv_types}}: unknown conv type {', '.join(repr(t) for t in bad) or repr(text)}; "
-            f"use a comma-separated list of {', '.join(CONV)}"
+            f"{{conv_types}}: unknown conv type {{bad}}; use a comma-separated list of {', '.join(CONV)}",
+            bad=", ".join(repr(t) for t in bad) or repr(text),
         )
     return [t for t in CONV if t in names]
 

@@ -126,12 +126,11 @@ def to_json(result: PaddingBenchResult) -> dict:
     """Everything of a run as plain JSON data (weights left out)."""
     conv = {}
     for ct in result.settings["conv_types"]:
-        outcomes = result.outcomes.get(ct, [])
-        rows = [{k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")} for o in outcomes]
         # numbered from 1 as in the table; round m's network is initialised with seed m - 1
-        rounds = [
-            {**row, "round": o.round + 1, "init_seed": o.round} for row, o in zip(rows, outcomes, strict=True)
-        ]
+        rounds = []
+        for o in result.outcomes.get(ct, []):
+            row = {k: v for k, v in asdict(o).items() if k not in ("state", "conv_type")}
+            rounds.append({**row, "round": o.round + 1, "init_seed": o.round})
         summary = {}
         for metric in PERCENT_METRICS:  # "val_acc_kept" -> "val_kept"
             mean, std = result.summary(ct, metric)

@@ -57,7 +57,7 @@ def load_dataset(spec: str, data_dir: str | os.PathLike | None = None) -> ImageD
         return load_digits()
     if spec.startswith("imagefolder:"):
         return load_imagefolder(Path(spec.removeprefix("imagefolder:")))
-    raise OptionError(f"unknown {{dataset}} {spec!r}; use {DATASETS_FORM}")
+    raise OptionError(f"unknown {{dataset}} {{name}}; use {DATASETS_FORM}", name=repr(spec))
 
 
 def load_digits() -> ImageData:
@@ -110,23 +110,26 @@ def _fetch_cifar10(root: Path, cifar10_cls) -> None:
     folder = root / cifar10_cls.base_folder
     how = (
         f"place the extracted {cifar10_cls.base_folder} folder or {cifar10_cls.filename} "
-        f"(from {cifar10_cls.url}) in {root}, or choose another folder with {{data_dir}}; "
+        f"(from {cifar10_cls.url}) in {{root}}, or choose another folder with {{data_dir}}; "
         "{dataset} digits works offline"
     )
+    paths = dict(folder=str(folder), root=str(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OptionError(
-            f"CIFAR-10 is not in {folder} and {root} cannot be created ({exc.strerror}); {how}"
+            f"CIFAR-10 is not in {{folder}} and {{root}} cannot be created ({exc.strerror}); {how}", **paths
         ) from None
-    found = f" ({folder} exists but its files fail torchvision's md5 check)" if folder.exists() else ""
+    found = " ({folder} exists but its files fail torchvision's md5 check)" if folder.exists() else ""
     try:
         with contextlib.redirect_stdout(sys.stderr):  # torchvision prints "Extracting ..." to stdout
             cifar10_cls(str(root), train=True, download=True)
     except Exception as exc:  # URLError, socket errors, md5 mismatch of the archive, ...
         reason = str(getattr(exc, "reason", "") or exc).strip() or type(exc).__name__
         raise OptionError(
-            f"CIFAR-10 is not in {folder}{found} and could not be downloaded ({reason}); {how}"
+            f"CIFAR-10 is not in {{folder}}{found} and could not be downloaded ({{reason}}); {how}",
+            reason=reason,
+            **paths,
         ) from None
 
 
@@ -158,11 +161,9 @@ def load_imagefolder(path: Path) -> ImageData:
 
 
 def _image_files(folder: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
-    """(image file, class) of every image under ``folder/<class>``, in torchvision's order.
-
-    Unlike torchvision's walk, a folder reached twice (a link back up the tree, ``ln -s .
-    again``) is walked once, so no image counts twice and no loop is followed, and an image
-    name that is not a regular file (a FIFO would block the read forever) is refused."""
+    """(image file, class) of every image under ``folder/<class>``, in torchvision's order; unlike
+    torchvision, a folder reached twice (a link up the tree) is walked once, and an image name
+    that is not a regular file (a FIFO would block the read) is refused."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     samples = []

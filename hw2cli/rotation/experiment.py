@@ -122,50 +122,29 @@ def run_rotation_experiment(
         epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed, precision=opts.precision
     )
     sizes = dict(n_train=len(data.train_labels), n_test=len(data.test_labels), angles=opts.angle_list)
-    arch = dict(
-        model_config=config, p4_config=p4_config, parameters={"cnn": _count(config), "p4": _count(p4_config)}
-    )
-    result = RotationResult(
-        data.name, data.classes, **sizes, models=[], **arch, tta_angles=opts.tta_list, device=str(dev), **run
-    )
-    loaded = {w: saved_models.load_model(saved[1], w, config) for w in weights} if saved else {}
-    trained: dict[str, tuple[torch.nn.Module, ModelResult]] = {}  # weights name -> model, its entry
+    params = {"cnn": _count(config), "p4": _count(p4_config)}
+    arch = dict(model_config=config, p4_config=p4_config, parameters=params, tta_angles=opts.tta_list)
+    result = RotationResult(data.name, data.classes, **sizes, models=[], **arch, device=str(dev), **run)
+    # weights name -> (model, its entry): loaded ones first, the others once trained
+    trained = {w: _loaded(saved[1], w, config, dev) for w in weights} if saved else {}
     folder = saved_models.ModelsWriter(save_to) if save_to is not None else None
     try:
-        to_train = [w for w in weights if w not in loaded]
         what = f"rotate-eval ({', '.join(opts.modes)}; {opts.epochs} epochs, {len(opts.angle_list)} angles)"
-        cost = Cost(estimate_seconds(data, opts, to_train, configs, dev), basis=BASIS)
-        announce(cost, what, SHORTER, reporter)
+        to_train = [w for w in weights if w not in trained]
+        announce(
+            Cost(estimate_seconds(data, opts, to_train, configs, dev), basis=BASIS), what, SHORTER, reporter
+        )
         for name in opts.modes:
             w = WEIGHTS[name]
-            if w in loaded and w not in trained:
-                model, info = loaded[w]
-                path = str(saved[1].path(info.file))
-                trained[w] = (model.to(dev), ModelResult(w, [], info.train_loss, info.epochs, 0.0, path))
-            elif w not in trained:
-                start = time.perf_counter()
-                augment = w.endswith("augmented")
-                model, losses = train_model(
-                    data, configs[w], augment=augment, device=dev, reporter=reporter, key=w, **run
-                )
-                trained[w] = (model, ModelResult(w, [], losses, opts.epochs, time.perf_counter() - start))
+            if w not in trained:
+                trained[w] = model, entry = _trained(w, configs[w], data, run, dev, reporter)
                 if folder is not None:
                     meta = dict(dataset=data.name, classes=data.classes, epochs=opts.epochs, seed=opts.seed)
-                    folder.save(w, model, config, p4_config, train_loss=losses, **meta)
+                    folder.save(w, model, config, p4_config, train_loss=entry.train_loss, **meta)
                     result.saved_models = str(save_to)
-            model, source = trained[w]
-            entry = replace(source, name=name, parameters=cnn.count_parameters(model))
-            evaluated = cnn.RotationTTA(model, tuple(opts.tta_list)) if name in TTA_MODES else model
             # evaluated as soon as it exists, so that Ctrl-C keeps the finished ones
-            start = time.perf_counter()
-            test = (data.test_images, data.test_labels, opts.angle_list)
-            accuracy = evaluate(
-                {name: evaluated}, *test, device=dev, precision=opts.precision, reporter=reporter
-            )
-            entry.accuracy = accuracy[name]
-            entry.eval_seconds = time.perf_counter() - start
-            result.eval_seconds += entry.eval_seconds
-            result.models.append(entry)
+            result.models.append(_evaluated(name, *trained[w], data, opts, dev, reporter))
+            result.eval_seconds += result.models[-1].eval_seconds
         if preview_images:
             result.preview = preview_grid(data, opts.angle_list, preview_images, dev)
             result.preview_classes = [data.classes[int(y)] for y in data.test_labels[:preview_images]]
@@ -175,6 +154,32 @@ def run_rotation_experiment(
         if folder is not None:
             folder.close()
     return result
+
+
+def _trained(w: str, config: cnn.Config, data: ImageData, run: dict, dev, reporter) -> tuple:
+    """Model ``w`` trained (on randomly turned images for the augmented ones) and its entry."""
+    start = time.perf_counter()
+    augment = w.endswith("augmented")
+    model, losses = train_model(data, config, augment=augment, device=dev, reporter=reporter, key=w, **run)
+    return model, ModelResult(w, [], losses, run["epochs"], time.perf_counter() - start)
+
+
+def _loaded(checkpoint, w: str, config: cnn.RotationCNNConfig, dev: torch.device):
+    """The saved model ``w`` on ``dev`` and its entry (no accuracies yet)."""
+    model, info = saved_models.load_model(checkpoint, w, config)
+    path = str(checkpoint.path(info.file))
+    return model.to(dev), ModelResult(w, [], info.train_loss, info.epochs, 0.0, path)
+
+
+def _evaluated(name, model, source: ModelResult, data: ImageData, opts, dev, reporter) -> ModelResult:
+    """Mode ``name``'s entry: ``model`` (averaged over the TTA angles for a TTA mode) at every angle."""
+    start = time.perf_counter()
+    evaluated = cnn.RotationTTA(model, tuple(opts.tta_list)) if name in TTA_MODES else model
+    test = (data.test_images, data.test_labels, opts.angle_list)
+    accuracy = evaluate({name: evaluated}, *test, device=dev, precision=opts.precision, reporter=reporter)
+    entry = replace(source, name=name, accuracy=accuracy[name], parameters=cnn.count_parameters(model))
+    entry.eval_seconds = time.perf_counter() - start
+    return entry
 
 
 class _StepClock(Reporter):

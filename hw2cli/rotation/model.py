@@ -11,18 +11,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hw2cli.common.options import Spec, option
 from hw2cli.rotation.rotate import rotate_batch
+
+WIDTHS = Spec("Widths of the three conv blocks (fields for the p4 CNN).", min=1, max=4096)
+HIDDEN = Spec("Width of the hidden layer.", min=1, max=65_536)
 
 
 @dataclass
 class RotationCNNConfig:
-    """Shape of the CNN; the defaults are the notebook's (CIFAR-10: 3 channels, 10 classes)."""
+    """Shape of the CNN; the defaults are the notebook's (CIFAR-10: 3 channels, 10 classes). The
+    Specs' limits bound a saved config.json: beyond them it was edited, not written by hw2."""
 
-    in_channels: int = 3
-    n_classes: int = 10
-    image_size: int = 32  # input height = width; three 2x2 pools divide it by 8
-    channels: tuple[int, int, int] = (32, 64, 64)
-    hidden: int = 64
+    in_channels: int = option(3, "Input channels.", min=1, max=64)
+    n_classes: int = option(10, "Classes.", min=1, max=100_000)
+    image_size: int = option(32, "Input height = width; three 2x2 pools divide it by 8.", min=8, max=4096)
+    channels: tuple[int, int, int] = option((32, 64, 64), WIDTHS)
+    hidden: int = option(64, HIDDEN)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "channels": list(self.channels)}
@@ -66,8 +71,8 @@ class P4CNNConfig(RotationCNNConfig):
     """Widths count fields (4 rotation channels each); half the notebook's give about the plain
     CNN's parameter count (121,706 against 122,570). The image side must be a multiple of 8."""
 
-    channels: tuple[int, int, int] = (16, 32, 32)
-    hidden: int = 32
+    channels: tuple[int, int, int] = option((16, 32, 32), WIDTHS)
+    hidden: int = option(32, HIDDEN)
 
 
 class P4Conv(nn.Module):

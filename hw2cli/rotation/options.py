@@ -34,7 +34,7 @@ def parse_angles(spec: str, field: str = "angles") -> list[float]:
     """``0:360:30`` / ``0,45,90`` / ``0:90:30,180`` -> sorted, distinct angles in degrees."""
 
     def bad(why: str) -> OptionError:
-        return OptionError(f"bad {{{field}}} {spec!r}: {why}; use {ANGLES_FORM}")
+        return OptionError(f"bad {{{field}}} {{spec}}: {{why}}; use {ANGLES_FORM}", spec=repr(spec), why=why)
 
     def number(text: str) -> float:
         try:
@@ -76,9 +76,9 @@ def parse_modes(spec: str) -> list[str]:
     names: list[str] = []
     for item in (i.strip() for i in spec.split(",")):
         if item in RENAMED:
-            raise OptionError(f"{{mode}} {item!r} is now {RENAMED[item]}; use {MODES_FORM}")
+            raise OptionError(f"{{mode}} {{item}} is now {RENAMED[item]}; use {MODES_FORM}", item=repr(item))
         if item not in MODES and item not in ALIASES:
-            raise OptionError(f"unknown {{mode}} {item!r}; use {MODES_FORM}")
+            raise OptionError(f"unknown {{mode}} {{item}}; use {MODES_FORM}", item=repr(item))
         names += ALIASES.get(item, (item,))
     return list(dict.fromkeys(names))
 
@@ -141,18 +141,21 @@ class RotationOptions:
     def __post_init__(self) -> None:
         check(self)
         if self.dataset not in ("cifar10", "digits") and not self.imagefolder:
-            raise OptionError(f"unknown {{dataset}} {self.dataset!r}; use {DATASETS_FORM}")
+            raise OptionError(f"unknown {{dataset}} {{name}}; use {DATASETS_FORM}", name=repr(self.dataset))
         self.modes, self.angle_list, self.tta_list  # noqa: B018 -- a bad list refused before any work
+        paths = dict(path=str(self.save_models), loaded=str(self.load_models), name=self.dataset)
         if self.save_models is not None and self.in_data_set(self.save_models):
             raise OptionError(
-                f"{{save_models}} {self.save_models} lies in the data set {{dataset}} {self.dataset} "
-                "that rotate-eval reads; save the models outside it"
+                "{save_models} {path} lies in the data set {dataset} {name} that rotate-eval reads; "
+                "save the models outside it",
+                **paths,
             )
         both = self.save_models is not None and self.load_models is not None
         if both and inside(self.save_models, self.load_models) and inside(self.load_models, self.save_models):
             raise OptionError(
-                f"{{save_models}} {self.save_models} and {{load_models}} {self.load_models} are the "
-                "same folder: the models loaded would be replaced; save into another folder"
+                "{save_models} {path} and {load_models} {loaded} are the same folder: the models "
+                "loaded would be replaced; save into another folder",
+                **paths,
             )
 
     @property

@@ -60,13 +60,9 @@ def to_json(result: RotationResult) -> dict:
     """The result as plain JSON data (accuracies are fractions in [0, 1]; no preview images)."""
     models = {}
     for m in result.models:
-        worst_angle, worst_accuracy = m.worst(result.angles)
-        models[m.name] = {
-            "accuracy": m.accuracy,
-            "mean_accuracy": m.mean_accuracy,
-            "worst_angle": worst_angle,
-        }
-        models[m.name] |= {"worst_accuracy": worst_accuracy, **{k: getattr(m, k) for k in _MODEL_KEYS}}
+        angle, accuracy = m.worst(result.angles)
+        models[m.name] = {"accuracy": m.accuracy, "mean_accuracy": m.mean_accuracy, "worst_angle": angle}
+        models[m.name] |= {"worst_accuracy": accuracy, **{k: getattr(m, k) for k in _MODEL_KEYS}}
         models[m.name] |= {"eval_seconds": m.eval_seconds, "ms_per_image": m.ms_per_image(result.n_test)}
     data = {f.name: getattr(result, f.name) for f in fields(result) if not f.name.startswith("preview")}
     configs = {"model_config": result.model_config.to_dict(), "p4_config": result.p4_config.to_dict()}

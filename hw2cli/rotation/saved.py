@@ -17,8 +17,8 @@ from safetensors import SafetensorError
 
 from hw2cli.common import rundir, schema
 from hw2cli.common.errors import Hw2Error
-from hw2cli.common.options import OptionError
-from hw2cli.rotation.model import Config, Model, P4CNNConfig, RotationCNNConfig, build_model
+from hw2cli.common.options import OptionError, describe_range, specs
+from hw2cli.rotation.model import WIDTHS, Config, Model, P4CNNConfig, RotationCNNConfig, build_model
 
 MANIFEST = "config.json"
 FORMAT = "hw2 rotate-eval models"
@@ -26,36 +26,25 @@ NAMES = ("plain", "augmented", "p4", "p4-augmented")
 LAYOUT = (MANIFEST, *(f"{n}.safetensors" for n in NAMES))
 FIX = "save the models again with {save_models}"
 
-#: Beyond these a config.json was edited, not written by hw2; the fields and defaults are the configs'.
-_BOUNDS = {
-    "in_channels": Field(ge=1, le=64),
-    "n_classes": Field(ge=1, le=100_000),
-    "image_size": Field(ge=8, le=4096),
-    # the tuple is a JSON list (strict mode takes only a tuple); each width is checked below
-    "channels": BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
-    "hidden": Field(ge=1, le=65536),
-}
-
 
 class _Shape(schema.Strict):
     @field_validator("channels", check_fields=False)
     @classmethod
     def _widths(cls, widths: tuple[int, ...]) -> tuple[int, ...]:
-        if not all(1 <= w <= 4096 for w in widths):
-            raise ValueError(f"widths {list(widths)} are not all 1 to 4096")
+        if not all(WIDTHS.min <= w <= WIDTHS.max for w in widths):
+            raise ValueError(f"widths {list(widths)} are not all {describe_range(WIDTHS.min, WIDTHS.max)}")
         return widths
 
 
-class _P4Shape(_Shape):
-    @model_validator(mode="after")
-    def _pools_evenly(self) -> _P4Shape:
-        if self.image_size % 8:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of 8, which the p4 CNN needs")
-        return self
+def _section(cls: type, name: str) -> type:
+    """config.json's section of a model config: its fields, within their Specs."""
+    bounds = {n: Field(ge=s.min, le=s.max) for n, s in specs(cls).items() if n != "channels"}
+    # the tuple is a JSON list (strict mode takes only a tuple); each width is checked by _Shape
+    bounds["channels"] = BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)
+    return schema.from_dataclass(cls, name, bounds, base=_Shape)
 
 
-CNNSection = schema.from_dataclass(RotationCNNConfig, "CNNSection", _BOUNDS, base=_Shape)
-P4Section = schema.from_dataclass(P4CNNConfig, "P4Section", _BOUNDS, base=_P4Shape)
+CNNSection, P4Section = _section(RotationCNNConfig, "CNNSection"), _section(P4CNNConfig, "P4Section")
 
 
 class ModelEntry(schema.Strict):
@@ -86,13 +75,16 @@ class ModelsConfig(schema.ManifestFields):
 
 @contextmanager
 def _naming_fields() -> Iterator[None]:
-    """rundir's errors as OptionError: their messages name ``{save_models}`` / ``{load_models}``."""
+    """rundir's errors as OptionError naming ``{save_models}`` / ``{load_models}``; any other
+    braces (in a folder's path) are kept as they are."""
     try:
         yield
     except OptionError:
         raise
     except Hw2Error as exc:
-        raise OptionError(str(exc)) from None
+        text = str(exc)
+        kept = {f: f"{{{f}}}" for f in OptionError(text).fields if f not in ("save_models", "load_models")}
+        raise OptionError(text, **kept) from None
 
 
 def check_folder(folder: str | Path, force: bool) -> Path:
@@ -146,7 +138,8 @@ def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Ch
     """The verified config.json of a models folder to load, which must list every wanted model."""
     if not (folder / MANIFEST).is_file() and not (folder / rundir.staged_name(MANIFEST)).is_file():
         raise OptionError(
-            f"{{load_models}} {folder}: no {MANIFEST} there; give a folder written by {{save_models}}"
+            f"{{load_models}} {{folder}}: no {MANIFEST} there; give a folder written by {{save_models}}",
+            folder=str(folder),
         )
     with _naming_fields():
         checkpoint = rundir.read_checkpoint(folder, MANIFEST, ModelsConfig, FIX)
@@ -154,8 +147,9 @@ def read_models(folder: Path, names: list[str]) -> tuple[ModelsConfig, rundir.Ch
     missing = [n for n in names if n not in meta.models]
     if missing:
         raise OptionError(
-            f"{{load_models}} {folder} has no {' or '.join(missing)} model; train it with "
-            f"{{save_models}} or pick {{mode}} {'/'.join(meta.models) or 'another'}"
+            f"{{load_models}} {{folder}} has no {' or '.join(missing)} model; train it with "
+            f"{{save_models}} or pick {{mode}} {'/'.join(meta.models) or 'another'}",
+            folder=str(folder),
         )
     return meta, checkpoint
 
@@ -175,16 +169,19 @@ def check_dataset(meta: ModelsConfig, folder: Path, dataset: str, classes: list[
     is). An image folder that moved keeps its models. Folders saved before the data set was
     recorded are not checked."""
     fix = "or train new models with {save_models}"
+    values = dict(folder=str(folder), saved=str(meta.dataset), name=dataset)
     if meta.dataset is not None and _kind(meta.dataset) != _kind(dataset):
         raise OptionError(
-            f"{{load_models}} {folder} holds models trained on {meta.dataset}, not on {{dataset}} "
-            f"{dataset}; give {{dataset}} {meta.dataset} {fix}"
+            "{load_models} {folder} holds models trained on {saved}, not on {dataset} {name}; "
+            f"give {{dataset}} {{saved}} {fix}",
+            **values,
         )
     if classes is not None and meta.classes is not None and list(meta.classes) != list(classes):
         raise OptionError(
-            f"{{load_models}} {folder} holds models for the classes {_listed(meta.classes)} of "
-            f"{meta.dataset or 'its data set'}, but {{dataset}} {dataset} has the classes {_listed(classes)}; "
-            f"give the data set they were trained on {fix}"
+            "{load_models} {folder} holds models for the classes {ours} of {saved}, but {dataset} "
+            f"{{name}} has the classes {{theirs}}; give the data set they were trained on {fix}",
+            **values | dict(ours=_listed(meta.classes), saved=meta.dataset or "its data set"),
+            theirs=_listed(classes),
         )
 
 
@@ -199,10 +196,10 @@ def load_model(
     config = P4CNNConfig(**meta.p4_model.model_dump()) if p4 else RotationCNNConfig(**meta.model.model_dump())
     if (config.n_classes, config.image_size) != (data_config.n_classes, data_config.image_size):
         raise OptionError(
-            f"{{load_models}} {folder / MANIFEST}: models for {config.n_classes} classes of "
-            f"{config.image_size}px images, "
-            f"but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; "
-            "use the dataset they were trained on"
+            f"{{load_models}} {{file}}: models for {config.n_classes} classes of {config.image_size}px "
+            f"images, but this dataset has {data_config.n_classes} classes of {data_config.image_size}px; "
+            "use the dataset they were trained on",
+            file=str(folder / MANIFEST),
         )
     info = meta.models[name]
     path = checkpoint.path(info.file)

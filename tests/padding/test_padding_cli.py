@@ -201,6 +201,7 @@ def test_preview_writes_enlarged_pngs(tmp_path):
     "args, message",
     [
         (["--conv-types", "valid,zero"], "unknown conv type 'zero'"),
+        (["--conv-types", "{seed}"], "unknown conv type '{seed}'; use"),  # braces: a value, not a field
         (["--rounds", "0"], "--rounds 0"),
         (["--epochs", "0"], "--epochs 0"),
         (["--workers", "-1"], "--workers -1"),

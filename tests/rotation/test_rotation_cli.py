@@ -285,6 +285,25 @@ def test_model_file_that_does_not_match_the_architecture(tmp_path):
     assert "does not match the CNN" in line and "classifier.1.weight is [32, 1024], needs [64, 1024]" in line
 
 
+def test_a_p4_model_for_another_image_size_is_refused_before_it_is_built(tmp_path):
+    """A hand-edited p4 image_size (36 would pool unevenly) meets the check against the data set."""
+    from safetensors.torch import save_file
+
+    from hw2cli.rotation.model import P4CNNConfig, RotationCNNConfig
+
+    folder = tmp_path / "m"
+    _models_folder(folder, RotationCNNConfig(), {"x": torch.zeros(1)})
+    save_file({"x": torch.zeros(1)}, str(folder / "p4.safetensors"))
+    meta = json.loads((folder / "config.json").read_text())
+    meta["p4_model"] = P4CNNConfig(image_size=36).to_dict()
+    meta["models"]["p4"] = {"file": "p4.safetensors", "epochs": 1, "train_loss": [1.0]}
+    (folder / "config.json").write_text(json.dumps(meta))
+    assert _fail("--dataset", "digits", "--mode", "p4", "--load-models", str(folder)) == (
+        f"error: --load-models {folder / 'config.json'}: models for 10 classes of 36px images, but this "
+        "dataset has 10 classes of 32px; use the dataset they were trained on"
+    )
+
+
 def test_model_file_that_is_not_safetensors(tmp_path):
     from hw2cli.rotation.model import RotationCNNConfig
 
@@ -494,4 +513,29 @@ def test_a_save_models_path_keeps_its_braces(tmp_path):
     assert (
         done.stderr
         == f"error: --save-models folder {taken} exists and is not a folder; choose another path\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "args, shown",
+    [
+        (["--angles", "{seed}"], "error: bad --angles '{seed}': '{seed}' is not a number; use START"),
+        (["--mode", "plain,{seed}"], "error: unknown --mode '{seed}'; use a comma list"),
+        (["--dataset", "{seed}"], "error: unknown --dataset '{seed}'; use cifar10"),
+    ],
+)
+def test_braces_in_a_value_are_shown_as_given(args, shown):
+    """A value is no field name: ``{seed}`` in it is not turned into ``--seed``."""
+    assert _fail(*args).startswith(shown)
+
+
+def test_a_load_models_path_keeps_its_braces(tmp_path):
+    folder = tmp_path / "m{mode}"
+    folder.mkdir()
+    assert _fail("--dataset", "digits", "--load-models", str(folder)).startswith(
+        f"error: --load-models {folder}: no config.json there"
+    )
+    (folder / "config.json").write_text("{")
+    assert _fail("--dataset", "digits", "--load-models", str(folder)).startswith(
+        f"error: {folder / 'config.json'} is not valid JSON"
     )

@@ -58,11 +58,11 @@ def test_the_models_folder_reads_both_configs_back_with_their_own_fields_and_def
         32,
     )
     bad = [
-        ("model", "channels", [32, 5000, 64], "not all 1 to 4096"),
+        ("model", "channels", [32, 5000, 64], "not all 1 to 4,096"),
         ("model", "channels", [32, "64", 64], "valid integer"),
         ("model", "channels", [32, 64], "required"),
         ("model", "hidden", 0, "greater than or equal to 1"),
-        ("p4_model", "image_size", 20, "not a multiple of 8"),
+        ("p4_model", "image_size", 4, "greater than or equal to 8"),
         ("p4_model", "n_classes", 3, "p4_model has 3 classes"),
     ]
     for section, key, value, why in bad:
