@@ -202,7 +202,7 @@ def test_the_estimate_shares_the_record_over_the_slots_scaled_by_the_parts_finis
     meta["seconds"] = 2 * recorded["graph"]
     (out / "graph" / "part.json").write_text(json.dumps(meta))
     monkeypatch.setattr("hw2cli.common.threads.cpu_cores", lambda: 2)
-    plans = [run._Plan(p, "run" if p.name in ("table1", "gpt") else "skip") for p in parts.PARTS]
+    plans = [run._Plan(p, "run" if p.name in ("table1", "gpt") else "skipped") for p in parts.PARTS]
     found = run.estimate(out, "quick", "cpu", plans)
     assert run.slots("quick") == 2 and run.slots("full") == 1
     assert found.seconds == pytest.approx(2 * recorded["table1"])  # the GPT runs beside Table 1
