@@ -162,15 +162,17 @@ def _plan_part(out: Path, part: Part, opts: ReproduceOptions) -> _Plan:
         if done.profile == opts.profile:
             return _Plan(part, "skipped")
         raise OptionError(
-            f"{{final}} holds the {name} part of the {done.profile} profile; choose another {{out}}, or add "
+            f"{{final}} holds the {name} part of the {{was}} profile; choose another {{out}}, or add "
             f"{{force}} to redo it with the {opts.profile} profile",
+            was=done.profile,  # as the file says it, braces and all
             **paths,
         )
     if earlier is not None and earlier.profile != opts.profile:
         if not force:
             raise OptionError(
-                f"{{staged}} holds an unfinished {name} part of the {earlier.profile} profile; continue it "
-                f"with {{profile}} {earlier.profile}, or add {{force}} to start it again with {opts.profile}",
+                f"{{staged}} holds an unfinished {name} part of the {{was}} profile; continue it "
+                f"with {{profile}} {{was}}, or add {{force}} to start it again with {opts.profile}",
+                was=earlier.profile,
                 **paths,
             )
         return _Plan(part, "run", discard=True)
