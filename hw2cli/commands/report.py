@@ -20,7 +20,8 @@ def report(opts: ReportOptions, json_path: JsonOut = None) -> None:
     report's conclusions against that run (exit code 4 when one disagrees)."""
     from hw2cli.common.io import atomic_write_text, is_stdout, resolve_path
     from hw2cli.report import render
-    from hw2cli.report.build import PARTS, build_report
+    from hw2cli.report.build import build_report
+    from hw2cli.reproduce.parts import PART_NAMES
 
     if not Path(opts.run_dir).is_dir():  # the input before the output
         raise Hw2Error(f"{opts.run_dir} is not a folder; run hw2 reproduce --out {opts.run_dir} first")
@@ -39,7 +40,7 @@ def report(opts: ReportOptions, json_path: JsonOut = None) -> None:
         render,
         json_path=json_path,
         outputs={"out": (target, lambda result, path: atomic_write_text(path, result.markdown))},
-        inputs={f"part folder {name}": Path(opts.run_dir) / name for name, _, _ in PARTS},
+        inputs={f"part folder {name}": Path(opts.run_dir) / name for name in PART_NAMES},
         quiet=True,
         then=said,
     )

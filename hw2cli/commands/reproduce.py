@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hw2cli.commands._options import JsonOut, Quiet, takes
+from hw2cli.commands._options import JsonOut, Quiet, flag_notes, takes
 from hw2cli.commands._runner import run_command
 from hw2cli.commands._shared import exit_if_a_conclusion_disagrees, user_errors
 from hw2cli.reproduce.options import ReproduceOptions
@@ -46,5 +46,6 @@ def reproduce(opts: ReproduceOptions, json_path: JsonOut = None, quiet: Quiet = 
         json_path=json_path,
         writes={"--out": opts.folder()},
         quiet=quiet,
+        progress=flag_notes(ReproduceOptions),  # the run's notes name its options
         then=_exit_as_the_run_went,
     )

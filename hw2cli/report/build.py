@@ -9,16 +9,12 @@ from pathlib import Path
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.report import sections
-from hw2cli.report.conclusions import Findings, decide, load_part
+from hw2cli.report.conclusions import Findings, decide
 from hw2cli.report.sections import md
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.manifest import TITLE
 from hw2cli.reproduce.options import flags
-from hw2cli.reproduce.parts import PARTS as REGISTRY
-from hw2cli.reproduce.parts import PROFILES
-
-#: (name, title, section) per part: ``sections.NAME(part folder, links folder)`` writes its lines.
-PARTS = tuple((p.name, p.title, getattr(sections, p.name)) for p in REGISTRY)
+from hw2cli.reproduce.parts import PARTS, PROFILES
 
 
 @dataclass
@@ -37,15 +33,12 @@ class Report:
         return f"wrote {target} ({n} part{'' if n == 1 else 's'}{missing})"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def conclusions_table(findings: Findings) -> list[str]:
     """The report's conclusions against this run: the Markdown table report.md opens with."""
-    rows = [
-        f"| {f.source} | {_cell(f.claim)} | {_cell(f.evidence)} | **{f.status}** |" for f in findings.findings
-    ]
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
     return [
         "## Conclusions",
         "",
@@ -54,7 +47,10 @@ def conclusions_table(findings: Findings) -> list[str]:
         "",
         "| where | conclusion | evidence from this run | this run |",
         "|---|---|---|---|",
-        *rows,
+        *(
+            f"| {f.source} | {cell(f.claim)} | {cell(f.evidence)} | **{f.status}** |"
+            for f in findings.findings
+        ),
         "",
         f"{findings.counts()}.",
         "",
@@ -68,13 +64,13 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
     links = Path(links) if links is not None else run_dir
     if not run_dir.is_dir():
         raise Hw2Error(f"{run_dir} is not a folder; give the {flags(out=True)} folder of hw2 reproduce")
-    read = {name: manifest.read(run_dir / name, sections.rerun(run_dir / name)) for name, _, _ in PARTS}
+    read = {p.name: manifest.read(run_dir / p.name, sections.rerun(run_dir / p.name)) for p in PARTS}
     metas = {name: meta for name, meta in read.items() if meta is not None and meta.status == "finished"}
     if not metas:
         raise Hw2Error(
             f"{run_dir} holds no finished part (no */part.json); run hw2 reproduce {flags(out=run_dir)} first"
         )
-    conclusions = decide({n: load_part(n, run_dir / n) for n in metas})
+    conclusions = decide({n: sections.load_part(n, run_dir / n) for n in metas})
     first = next(iter(metas.values()))
     lines = [
         TITLE,
@@ -88,20 +84,18 @@ def build_report(run_dir: str | Path, links: str | Path | None = None) -> Report
         lines += [f"This is the **{profile.name} profile**: {profile.leaves_out}", ""]
     lines += conclusions_table(conclusions)
     lines += ["## Parts and times", "", "| part | time (s) | finished |", "|---|---:|---|"]
-    for name, title, _ in PARTS:
-        meta = metas.get(name)
-        lines.append(
-            f"| {title} | — | not run |"
-            if meta is None
-            else f"| {title} | {meta.seconds:.1f} | {md(meta.finished)} |"
-        )
+    lines += [
+        f"| {p.title} | {m.seconds:.1f} | {md(m.finished)} |"
+        if (m := metas.get(p.name))
+        else f"| {p.title} | — | not run |"
+        for p in PARTS
+    ]
     total = sum(m.seconds for m in metas.values())  # not the wall time: parts may run side by side
     lines += [f"| **sum of the parts' times** (they may run side by side) | {total:.1f} | |", ""]
-    for name, title, section in PARTS:
-        lines += [
-            f"## {title}",
-            "",
-            *(section(run_dir / name, links) if name in metas else ["_Not run._", ""]),
-        ]
-    missing = [name for name, _, _ in PARTS if name not in metas]
+    for p in PARTS:  # each section is named after its part
+        section = (
+            getattr(sections, p.name)(run_dir / p.name, links) if p.name in metas else ["_Not run._", ""]
+        )
+        lines += [f"## {p.title}", "", *section]
+    missing = [p.name for p in PARTS if p.name not in metas]
     return Report("\n".join(lines).rstrip() + "\n", list(metas), missing, conclusions)

@@ -1,13 +1,11 @@
 """The homework report's conclusions as data: :data:`CONCLUSIONS`, in the report's order, each a
-claim in our own words, the part whose result decides it and its judge over that result (read
-back through the family's ``from_json``: :func:`load_part`). The thresholds come from the
-full-profile runs (docs/report.md, "The conclusions"): a quick run agrees when it tells the same
-story. No torch here."""
+claim in our own words, the part whose result decides it (as ``sections.load_part`` reads it)
+and its judge. The thresholds come from the full-profile runs (docs/report.md, "The
+conclusions"): a quick run agrees when it tells the same story. No torch here."""
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 from hw2cli.padding import CONV_TYPES
 from hw2cli.probe.common import INCONCLUSIVE
 from hw2cli.probe.registry import PROBES
+from hw2cli.report.sections import GptPart, GraphPart, word_list
 
 AGREES, DISAGREES, UNDECIDED, NOT_RUN = "agrees", "disagrees", "undecided", "not run"
 #: Exit code of `hw2 reproduce` and `hw2 report` when a conclusion disagrees (docs/report.md).
@@ -30,10 +29,8 @@ Judged = tuple[bool | None, str]
 
 @dataclass(frozen=True)
 class Conclusion:
-    """Where the report draws it, our paraphrase, the part that decides it and its judge."""
-
-    source: str
-    claim: str
+    source: str  # where the report draws it
+    claim: str  # our paraphrase
     part: str
     judge: Callable[[Any], Judged]
 
@@ -51,8 +48,6 @@ class Finding:
 
 @dataclass
 class Findings:
-    """Every conclusion's finding, in the report's order."""
-
     findings: list[Finding] = field(default_factory=list)
 
     def counts(self) -> str:
@@ -63,9 +58,9 @@ class Findings:
 
 
 def _limit(measure: Callable[[Any], tuple[float | None, str]], rule: str, low=-math.inf, high=math.inf):
-    """The judge "``measure(result)``'s value lies within ``low`` to ``high``", its evidence
-    ended by ``rule`` formatted with the limit; a value of None (the run lacks what the measure
-    needs) disagrees, the evidence saying why."""
+    """The judge "``measure(result)``'s value lies within ``low`` to ``high``", its evidence ended
+    by ``rule`` formatted with the limit; a value of None (the run lacks what the measure needs)
+    disagrees, the evidence saying why."""
 
     def judge(result: Any) -> Judged:
         value, evidence = measure(result)
@@ -87,8 +82,7 @@ def _decided(ok: bool, means: dict, convs: tuple[str, ...]) -> bool | None:
 
 
 def _padding(convs: tuple[str, ...], metric: str, low=-math.inf, high=math.inf, each="") -> Callable:
-    """The judge of "every conv type of ``convs`` has its mean ``metric`` within ``low`` to
-    ``high``"; the evidence lists the means."""
+    """The judge of "every conv type of ``convs`` has its mean ``metric`` within ``low`` to ``high``"."""
     rule = f"({each}at least {low:g}%)" if low > -math.inf else f"({each}at most {high:g}%)"
 
     def judge(r: Any) -> Judged:
@@ -150,20 +144,6 @@ def _upright_gap(r: Any, plain: Any, aug: Any) -> tuple[float, str]:
     return p - a, f"upright: augmented {a:.1f}%, plain {p:.1f}%"
 
 
-@dataclass
-class GptPart:
-    """The training, the samples and the training text's words (None: the text is not here)."""
-
-    train: Any
-    samples: list[Any]
-    words: set[str] | None
-    text: str  # where the words come from, or where the text was looked for
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z]+", text.lower())
-
-
 def _loss_share(p: GptPart) -> tuple[float | None, str]:
     uniform, best = math.log(p.train.vocab_size), p.train.best_val_loss
     if best is None:
@@ -176,7 +156,11 @@ def _loss_share(p: GptPart) -> tuple[float | None, str]:
 
 def _word_share(p: GptPart) -> tuple[float | None, str]:
     sampled = [
-        w for s in p.samples if s.settings.get("mode") != "greedy" for c in s.completions for w in _words(c)
+        w
+        for s in p.samples
+        if s.settings.get("mode") != "greedy"
+        for c in s.completions
+        for w in word_list(c)
     ]
     if p.words is None:
         return None, f"the training text is not at {p.text}, so its words cannot be compared"
@@ -189,15 +173,6 @@ def _word_share(p: GptPart) -> tuple[float | None, str]:
     )
 
 
-@dataclass
-class GraphPart:
-    """Powers and Laplacian per graph, and the check."""
-
-    powers: dict[str, Any]
-    laplacians: dict[str, Any]
-    check: Any | None
-
-
 def _dense(matrix: Any) -> np.ndarray:
     from hw2cli.graph.io import matrix_to_json
 
@@ -205,7 +180,6 @@ def _dense(matrix: Any) -> np.ndarray:
 
 
 def _laplacian_of(a: np.ndarray) -> np.ndarray:
-    """L = D - A, computed from A."""
     return np.diag(a.sum(axis=1)) - a
 
 
@@ -340,63 +314,8 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
 )
 
 
-def load_part(name: str, part_dir: Path) -> Any:
-    """The part's results as its conclusions read them, each file read back through its
-    family's ``from_json`` (hw2cli.report.sections.read)."""
-    from hw2cli.report.sections import read
-
-    if name in ("table1", "table2", "rotation"):
-        from hw2cli.padding import render as padding
-        from hw2cli.rotation import render as rotation
-
-        return read(part_dir / "result.json", rotation if name == "rotation" else padding)
-    if name == "gpt":
-        from hw2cli.common.cache import cache_dir
-        from hw2cli.gpt import render
-        from hw2cli.gpt.data import GRIMM_FILE
-        from hw2cli.gpt.sample import GenerateResult
-        from hw2cli.gpt.train import TrainResult
-        from hw2cli.reproduce.parts import CORPUS
-
-        train = read(part_dir / "train.json", render, TrainResult)
-        samples = [read(p, render, GenerateResult) for p in sorted(part_dir.glob("samples_*.json"))]
-        txt = train.options.get("txt_file")  # the training text: the quick corpus, the run's, or Grimm's
-        text = (
-            part_dir / CORPUS
-            if (part_dir / CORPUS).is_file()
-            else part_dir / txt
-            if txt
-            else cache_dir() / GRIMM_FILE
-        )
-        words = set(_words(text.read_text(encoding="utf-8", errors="replace"))) if text.is_file() else None
-        return GptPart(train, samples, words, str(text))
-    if name == "graph":
-        from hw2cli.graph import render
-        from hw2cli.graph.check import CheckResult
-        from hw2cli.graph.laplacian import LaplacianResult
-        from hw2cli.graph.walks import PowersResult
-
-        def each(suffix: str, cls: type) -> dict[str, Any]:
-            return {
-                p.name.removesuffix(suffix): read(p, render, cls) for p in sorted(part_dir.glob("*" + suffix))
-            }
-
-        check = part_dir / "check.json"
-        return GraphPart(
-            each("_powers.json", PowersResult),
-            each("_laplacian.json", LaplacianResult),
-            read(check, render, CheckResult) if check.is_file() else None,
-        )
-    if name == "probes":
-        from hw2cli.probe import render
-
-        files = {p.name: part_dir / f"{p.name}.json" for p in PROBES}
-        return {name: read(path, render) for name, path in files.items() if path.is_file()}
-    raise ValueError(f"no part {name!r}")
-
-
 def decide(results: dict[str, Any]) -> Findings:
-    """Every conclusion against ``results`` (part name -> :func:`load_part`'s value; a part
+    """Every conclusion against ``results`` (part name -> ``sections.load_part``'s value; a part
     that is absent was not run)."""
     findings = []
     for c in CONCLUSIONS:

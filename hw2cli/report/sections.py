@@ -1,13 +1,16 @@
-"""One function per part of the report: a part's folder in, Markdown lines out. Each reads the
-part's ``--json`` outputs through the family's own ``from_json`` (:func:`read`): a damaged or
-hand-edited file is one line naming the file and the field."""
+"""One function per part of the report, named after it: a part's folder in, Markdown lines out.
+Both they and the conclusions read a part through :func:`load_part`, each file through its
+family's ``from_json``: a damaged or hand-edited file is one line naming the file and the field."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
@@ -33,16 +36,87 @@ def rerun(part_dir: Path) -> str:
     return f"rerun that part with hw2 reproduce {flags(out=part_dir.parent, parts=part_dir.name, force=True)}"
 
 
-def read(path: Path, view: ModuleType, expected: type | tuple[type, ...] | None = None) -> Any:
-    """The result in ``--json`` file ``path`` of a part folder, read back with the family's render
-    module ``view``; ``expected``: the result type(s) it must be."""
-    from hw2cli.common.schema import load
-
+def read(path: Path, family: str, expected: str | None = None) -> Any:
+    """The result in ``--json`` file ``path`` of a part folder, read back with ``family``'s render
+    module; ``expected``: the name of the result type it must be."""
+    view = importlib.import_module(f"hw2cli.{family}.render")
     fix = rerun(path.parent)
-    result = load(path, view.from_json, view.to_json, fix, getattr(view, "upgrade_json", None))
-    if expected is not None and not isinstance(result, expected):
+    result = schema.load(path, view.from_json, view.to_json, fix, getattr(view, "upgrade_json", None))
+    if expected is not None and type(result).__name__ != expected:
         raise Hw2Error(f"{path} holds a {type(result).__name__}, not the file this part writes; {fix}")
     return result
+
+
+def word_list(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+@dataclass
+class GptPart:
+    """The training, the samples and where the training text is (it may not be there)."""
+
+    train: Any
+    samples: list[Any]
+    text: Path
+
+    @functools.cached_property
+    def words(self) -> set[str] | None:
+        """The training text's words (None: the text is not here)."""
+        if not self.text.is_file():
+            return None
+        return set(word_list(self.text.read_text(encoding="utf-8", errors="replace")))
+
+
+@dataclass
+class GraphPart:
+    """Powers and Laplacian per graph, and the check."""
+
+    powers: dict[str, Any]
+    laplacians: dict[str, Any]
+    check: Any | None
+
+
+def load_part(name: str, part_dir: Path) -> Any:
+    """The results of part ``name`` in ``part_dir``, as its section and its conclusions read them."""
+    if name in ("table1", "table2", "rotation"):
+        return read(part_dir / "result.json", "rotation" if name == "rotation" else "padding")
+    if name == "gpt":
+        from hw2cli.common.cache import cache_dir
+        from hw2cli.gpt.data import GRIMM_FILE
+        from hw2cli.reproduce.parts import CORPUS
+
+        train = read(part_dir / "train.json", "gpt", "TrainResult")
+        samples = [read(p, "gpt", "GenerateResult") for p in sorted(part_dir.glob("samples_*.json"))]
+        txt = train.options.get("txt_file")  # the training text: the quick corpus, the run's, or Grimm's
+        text = (
+            part_dir / CORPUS
+            if (part_dir / CORPUS).is_file()
+            else part_dir / txt
+            if txt
+            else cache_dir() / GRIMM_FILE
+        )
+        return GptPart(train, samples, text)
+    if name == "graph":
+        powers = {
+            p.name.removesuffix("_powers.json"): read(p, "graph", "PowersResult")
+            for p in sorted(part_dir.glob("*_powers.json"))
+        }
+        laplacians = {n: read(part_dir / f"{n}_laplacian.json", "graph", "LaplacianResult") for n in powers}
+        check = part_dir / "check.json"
+        return GraphPart(powers, laplacians, read(check, "graph", "CheckResult") if check.is_file() else None)
+    if name == "probes":
+        from hw2cli.probe.render import PROBE_OF
+
+        results = {}
+        for p in PROBES:
+            if (path := part_dir / f"{p.name}.json").is_file():
+                results[p.name] = read(path, "probe")
+                if (holds := PROBE_OF[type(results[p.name])].name) != p.name:
+                    raise Hw2Error(
+                        f"{path} holds the result of `hw2 probe {holds}`, not of {p.name}; {rerun(part_dir)}"
+                    )
+        return results
+    raise ValueError(f"no part {name!r}")
 
 
 def figure(part_dir: Path, name: str, caption: str, links: Path) -> list[str]:
@@ -54,42 +128,8 @@ def figure(part_dir: Path, name: str, caption: str, links: Path) -> list[str]:
     return [f"![{caption}]({target})", ""]
 
 
-def rotation(part_dir: Path, links: Path) -> list[str]:
-    """Figures 1 and 2: accuracy (%) per test angle for each model (mode) that was run."""
-    from hw2cli.rotation import render
-
-    r = read(part_dir / "result.json", render)
-    lines = [
-        f"Data set {md(r.dataset)} ({r.n_train} training, {r.n_test} test images), "
-        f"{r.epochs} epochs, batch {r.batch_size}, lr {r.lr}, seed {r.seed}, "
-        f"device {md(r.device)}, precision {md(r.precision)}.",
-        "",
-        "| angle (°) | " + " | ".join(f"{md(m.name)} (%)" for m in r.models) + " |",
-        "|---:|" + "---:|" * len(r.models),
-    ]
-    for i, angle in enumerate(r.angles):
-        lines.append(f"| {angle:g} | " + " | ".join(f"{100 * m.accuracy[i]:.2f}" for m in r.models) + " |")
-    lines.append("| mean | " + " | ".join(f"{100 * m.mean_accuracy:.2f}" for m in r.models) + " |")
-    worst = [m.worst(r.angles) for m in r.models]
-    lines.append("| worst | " + " | ".join(f"{100 * acc:.2f} at {angle:g}°" for angle, acc in worst) + " |")
-    if r.parameters:  # recorded since the p4 and TTA modes
-        lines += [
-            "",
-            f"Parameters: CNN {r.parameters['cnn']:,}, p4 CNN {r.parameters['p4']:,}. "
-            "Training (s) and evaluation per image and angle (ms): "
-            + ", ".join(
-                f"{md(m.name)} {m.train_seconds:.1f} / {m.ms_per_image(r.n_test):.3f}" for m in r.models
-            )
-            + ".",
-        ]
-    lines.append("")
-    lines += figure(part_dir, "rotation.png", "Test accuracy against rotation angle", links)
-    lines += figure(part_dir, "preview.png", "Rotated test images", links)
-    return lines
-
-
-def _protocol(rounds: int, epochs: int) -> str:
-    return f"{rounds} round(s) of at most {epochs} epochs"
+def _row(first: str, cells: Iterable[str]) -> str:
+    return f"| {first} | {' | '.join(cells)} |"
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -97,75 +137,86 @@ def _num(value: float | None, spec: str) -> str:
     return "—" if value is None or value != value else format(value, spec)
 
 
+def rotation(part_dir: Path, links: Path) -> list[str]:
+    """Figures 1 and 2: accuracy (%) per test angle for each model (mode) that was run."""
+    r = load_part("rotation", part_dir)
+    lines = [
+        f"Data set {md(r.dataset)} ({r.n_train} training, {r.n_test} test images), "
+        f"{r.epochs} epochs, batch {r.batch_size}, lr {r.lr}, seed {r.seed}, "
+        f"device {md(r.device)}, precision {md(r.precision)}.",
+        "",
+        _row("angle (°)", (f"{md(m.name)} (%)" for m in r.models)),
+        "|---:|" + "---:|" * len(r.models),
+        *(_row(f"{a:g}", (f"{100 * m.accuracy[i]:.2f}" for m in r.models)) for i, a in enumerate(r.angles)),
+        _row("mean", (f"{100 * m.mean_accuracy:.2f}" for m in r.models)),
+        _row("worst", (f"{100 * acc:.2f} at {a:g}°" for a, acc in (m.worst(r.angles) for m in r.models))),
+    ]
+    if r.parameters:  # recorded since the p4 and TTA modes
+        timings = (f"{md(m.name)} {m.train_seconds:.1f} / {m.ms_per_image(r.n_test):.3f}" for m in r.models)
+        lines += [
+            "",
+            f"Parameters: CNN {r.parameters['cnn']:,}, p4 CNN {r.parameters['p4']:,}. "
+            f"Training (s) and evaluation per image and angle (ms): {', '.join(timings)}.",
+        ]
+    return [
+        *lines,
+        "",
+        *figure(part_dir, "rotation.png", "Test accuracy against rotation angle", links),
+        *figure(part_dir, "preview.png", "Rotated test images", links),
+    ]
+
+
+def _protocol(rounds: int, epochs: int) -> str:
+    return f"{rounds} round(s) of at most {epochs} epochs"
+
+
 def padding_table(part_dir: Path, links: Path) -> list[str]:
     """Tables 1 and 2: per-round accuracy (%), mean and population std beside the published mean ±
     std; the difference only when this run followed the published protocol (rounds, epochs)."""
-    from hw2cli.padding import render
     from hw2cli.padding.render import SETS
 
-    r = read(part_dir / "result.json", render)
+    r = load_part("table1", part_dir)
     settings = r.settings
-    net = settings["net"]
     n_rounds = max((len(o) for o in r.outcomes.values()), default=0)
-    published = TABLES[net]
     same = settings["rounds"] == n_rounds == PUBLISHED_ROUNDS and settings["epochs"] == PUBLISHED_EPOCHS
-    this = _protocol(n_rounds, settings["epochs"])
-    sizes = settings.get("data_sizes") or {}
+    this, sizes = _protocol(n_rounds, settings["epochs"]), settings.get("data_sizes") or {}
     lines = [
         f"Data: the red/green box images drawn with seed {settings['seed']} ({sizes.get('train', '?')} "
         f"training, {sizes.get('val', '?')} validation, {sizes.get('test', '?')} test images; the test "
-        "boxes moved 16 pixels). "
-        f"Protocol of this run: {md(net)}, {this}, device {md(r.device)}, {r.seconds:.0f} s"
-        + (" — **interrupted**" if r.interrupted else "")
-        + ".",
+        f"boxes moved 16 pixels). Protocol of this run: {md(settings['net'])}, {this}, device "
+        f"{md(r.device)}, {r.seconds:.0f} s{' — **interrupted**' if r.interrupted else ''}.",
+        "",
+        f"Same protocol as the published table ({this}): Δ mean = this run − published."
+        if same
+        else f"The published numbers come from {_protocol(PUBLISHED_ROUNDS, PUBLISHED_EPOCHS)}, "
+        f"this run from {this}: they are shown for reference, not compared.",
         "",
     ]
-    if same:
-        lines += [f"Same protocol as the published table ({this}): Δ mean = this run − published.", ""]
-    else:
-        lines += [
-            f"The published numbers come from {_protocol(PUBLISHED_ROUNDS, PUBLISHED_EPOCHS)}, "
-            f"this run from {this}: they are shown for reference, not compared.",
-            "",
-        ]
-    header = [
-        "conv type",
-        "set",
-        *(f"round {i + 1}" for i in range(n_rounds)),
-        "this run: mean",
-        "this run: std",
-        "published: mean ± std",
-    ] + (["Δ mean"] if same else [])
-    lines += ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+    header = ["conv type", "set", *(f"round {i + 1}" for i in range(n_rounds))]
+    header += ["this run: mean", "this run: std", "published: mean ± std", *(["Δ mean"] if same else [])]
+    lines += [_row(header[0], header[1:]), "|---|---|" + "---:|" * (len(header) - 2)]
     for conv_type in (c for c in CONV_ORDER if c in r.outcomes):
         outcomes = r.outcomes[conv_type]
-        pub = published.get(conv_type, (float("nan"),) * 4)  # the homework published its six modes only
+        pub = TABLES[settings["net"]].get(conv_type, (float("nan"),) * 4)  # the homework's six modes only
         for (label, metric), (pub_mean, pub_std) in zip(SETS, (pub[:2], pub[2:]), strict=True):
             values = [f"{getattr(o, metric):.2f}" for o in outcomes] + [""] * (n_rounds - len(outcomes))
             mean, std = r.summary(conv_type, metric)
-            lines.append(
-                f"| {md(conv_type)} | {label} | "
-                + " | ".join(values)
-                + f" | {_num(mean, '.4f')} | {_num(std, '.4f')} | {_num(pub_mean, '.2f')} ± {_num(pub_std, '.2f')} |"
-                + (f" {_num(mean - pub_mean, '+.2f')} |" if same else "")
-            )
-    lines.append("")
+            published = f"{_num(pub_mean, '.2f')} ± {_num(pub_std, '.2f')}"
+            delta = [_num(mean - pub_mean, "+.2f")] if same else []
+            # the rounds as one cell's text: a run with none keeps its (empty) cell, as before
+            cells = [label, " | ".join(values), _num(mean, ".4f"), _num(std, ".4f"), published, *delta]
+            lines.append(_row(md(conv_type), cells))
     caption = "Validation and test accuracy per conv type, mean ± std over the rounds"
-    lines += figure(part_dir, "table.png", caption, links)
-    return lines
+    return [*lines, "", *figure(part_dir, "table.png", caption, links)]
 
 
-table1 = table2 = padding_table  # the sections are named after their parts (report.build.PARTS)
+table1 = table2 = padding_table  # the sections are named after their parts (report.build)
 
 
 def gpt(part_dir: Path, links: Path) -> list[str]:
     """Figure 3 and samples: the training summary, the loss curve and the decoded samples."""
-    from hw2cli.gpt import render
-    from hw2cli.gpt.sample import GenerateResult
-    from hw2cli.gpt.train import TrainResult
-
-    train = read(part_dir / "train.json", render, TrainResult)
-    opts = train.options
+    p = load_part("gpt", part_dir)
+    train, opts = p.train, p.train.options
     source = part_dir / "corpus_source.txt"  # written by the quick profile, which makes the corpus
     if source.is_file():
         corpus = md(schema.read_text(source, fix=f"rerun the gpt part of {part_dir.parent}"))
@@ -186,12 +237,12 @@ def gpt(part_dir: Path, links: Path) -> list[str]:
         f"| {train.steps} | {_num(train.train_loss, '.4f')} | {_num(train.val_loss, '.4f')} | "
         f"{_num(train.best_val_loss, '.4f')} | {train.tokens_per_s or 0:,.0f} | {train.elapsed_s:.1f} |",
         "",
+        *figure(part_dir, "run/loss.png", "Training and validation loss against step", links),
     ]
-    lines += figure(part_dir, "run/loss.png", "Training and validation loss against step", links)
-    for sample_file in sorted(part_dir.glob("samples_*.json")):
-        samples = read(sample_file, render, GenerateResult)
+    for samples in p.samples:
         st = samples.settings
-        knobs = [md(st["mode"])] + [
+        knobs = [md(st["mode"])]
+        knobs += [
             f"{k.replace('_', '-')} {md(st[k])}"
             for k in ("temperature", "top_k", "top_p")
             if st.get(k) is not None
@@ -213,75 +264,63 @@ def _matrix(nodes: list, matrix: Any, title: str) -> list[str]:
     """A small labelled matrix as a Markdown table, its numbers as in the --json file."""
     from hw2cli.graph.io import matrix_to_json
 
-    rows = matrix_to_json(matrix)
-    lines = [f"**{title}**", "", "| | " + " | ".join(map(md, nodes)) + " |", "|---|" + "---:|" * len(nodes)]
-    lines += [
-        f"| **{md(node)}** | " + " | ".join(_fmt(v) for v in row) + " |"
-        for node, row in zip(nodes, rows, strict=False)
+    rows = zip(nodes, matrix_to_json(matrix), strict=False)
+    return [
+        f"**{title}**",
+        "",
+        "| | " + " | ".join(map(md, nodes)) + " |",
+        "|---|" + "---:|" * len(nodes),
+        *(_row(f"**{md(node)}**", map(_fmt, row)) for node, row in rows),
+        "",
     ]
-    return lines + [""]
 
 
 def graph(part_dir: Path, links: Path) -> list[str]:
     """Q3.1: A and its powers, D, L and its spectrum for each example graph, and the check."""
-    from hw2cli.graph import render
-    from hw2cli.graph.check import CheckResult
     from hw2cli.graph.io import json_number
-    from hw2cli.graph.laplacian import LaplacianResult
-    from hw2cli.graph.walks import PowersResult
 
-    lines: list[str] = []
-    for powers_file in sorted(part_dir.glob("*_powers.json")):
-        name = powers_file.name.removesuffix("_powers.json")
-        powers = read(powers_file, render, PowersResult)
-        lap = read(part_dir / f"{name}_laplacian.json", render, LaplacianResult)
-        g = powers.graph
+    g, lines = load_part("graph", part_dir), []
+    for name, powers in g.powers.items():
+        lap, nodes = g.laplacians[name], powers.graph.nodes
         lines += [
-            f"### {md(name)} ({md(Path(g.source).name)})",
+            f"### {md(name)} ({md(Path(powers.graph.source).name)})",
             "",
-            f"{g.n} nodes, {g.n_edges} edges, {powers.components.count} connected component(s); "
-            f"degrees {[json_number(d) for d in powers.degrees]}.",
+            f"{powers.graph.n} nodes, {powers.graph.n_edges} edges, {powers.components.count} connected "
+            f"component(s); degrees {[json_number(d) for d in powers.degrees]}.",
             "",
+            *_matrix(nodes, powers.powers[0], "A (adjacency)"),
         ]
-        lines += _matrix(g.nodes, powers.powers[0], "A (adjacency)")
         for k, matrix in enumerate(powers.powers[1:], start=2):
-            lines += _matrix(g.nodes, matrix, f"A^{k}: walks of length {k}")
-        lines += _matrix(g.nodes, lap.degree_matrix, "D (degree)")
-        lines += _matrix(g.nodes, lap.laplacian, "L = D − A")
+            lines += _matrix(nodes, matrix, f"A^{k}: walks of length {k}")
+        lines += _matrix(nodes, lap.degree_matrix, "D (degree)") + _matrix(nodes, lap.laplacian, "L = D − A")
         if lap.spectrum is not None:
             lines += [
-                "Eigenvalues of L: "
-                + ", ".join(f"{v.real:.4f}" for v in lap.spectrum.values)
-                + f"; eigenvalue 0 has multiplicity {lap.spectrum.zero_count} = {lap.components.count} "
-                "connected component(s).",
+                f"Eigenvalues of L: {', '.join(f'{v.real:.4f}' for v in lap.spectrum.values)}; eigenvalue 0 "
+                f"has multiplicity {lap.spectrum.zero_count} = {lap.components.count} connected component(s).",
                 "",
             ]
-    check_file = part_dir / "check.json"
-    if check_file.is_file():
-        check = read(check_file, render, CheckResult)
+    if (check := g.check) is not None:
         nodes = check.graph.nodes
         lines += [
             f"### Checking a hand-written {md(check.kind)} matrix of {md(Path(check.graph.source).name)}",
             "",
             "All cells right." if check.ok else f"{len(check.wrong)} wrong cell(s):",
             "",
+            *(
+                f"- [{md(nodes[c.row])}, {md(nodes[c.col])}] is {_fmt(json_number(c.given))}, "
+                f"should be {_fmt(json_number(c.expected))}"
+                for c in check.wrong
+            ),
+            *(f"- problem: {md(p)}" for p in check.problems),
+            "",
         ]
-        lines += [
-            f"- [{md(nodes[c.row])}, {md(nodes[c.col])}] is {_fmt(json_number(c.given))}, "
-            f"should be {_fmt(json_number(c.expected))}"
-            for c in check.wrong
-        ]
-        lines += [f"- problem: {md(p)}" for p in check.problems]
-        lines.append("")
     return lines
 
 
 def probes(part_dir: Path, links: Path) -> list[str]:
     """The report's answers, measured: claim, measurement and verdict of each probe's
     ``NAME.json``, then the probes' figures."""
-    from hw2cli.probe import render
-
-    found = {p.name: part_dir / f"{p.name}.json" for p in PROBES if (part_dir / f"{p.name}.json").is_file()}
+    found = load_part("probes", part_dir)
     if not found:
         return ["_No probe results in this folder._", ""]
     lines = [
@@ -292,25 +331,16 @@ def probes(part_dir: Path, links: Path) -> list[str]:
         "|---|---|---|---|---|",
     ]
     figures = []
-    for probe in PROBES:
-        name = probe.name
-        if name not in found:
-            continue
-        result = read(found[name], render)
-        holds = render.PROBE_OF[type(result)].name
-        if holds != name:
-            raise Hw2Error(
-                f"{found[name]} holds the result of `hw2 probe {holds}`, not of {name}; {rerun(part_dir)}"
-            )
-        note = " (interrupted)" if result.interrupted else ""
+    for probe in (p for p in PROBES if p.name in found):
+        result, note = found[probe.name], " (interrupted)" if found[probe.name].interrupted else ""
         for v in result.verdicts:
             why = f" ({md(v.reason)})" if v.reason and v.verdict == INCONCLUSIVE else ""
             lines.append(
-                f"| {probe.question} | `{name}`{note} | {md(v.claim)} | {md(v.measurement)} | **{v.verdict}**{why} |"
+                _row(
+                    probe.question,
+                    (f"`{probe.name}`{note}", md(v.claim), md(v.measurement), f"**{v.verdict}**{why}"),
+                )
             )
-        figures += figure(part_dir, f"{name}.png", f"hw2 probe {name}", links)
-    missing = [p.name for p in PROBES if p.name not in found]
-    lines.append("")
-    if missing:
-        lines += [f"Not run: {', '.join(f'`{m}`' for m in missing)}.", ""]
-    return lines + figures
+        figures += figure(part_dir, f"{probe.name}.png", f"hw2 probe {probe.name}", links)
+    missing = [f"`{p.name}`" for p in PROBES if p.name not in found]
+    return [*lines, "", *([f"Not run: {', '.join(missing)}.", ""] if missing else []), *figures]

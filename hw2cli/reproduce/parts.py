@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from hw2cli.common.examples import examples_dir
@@ -117,13 +118,10 @@ def _corpus(profile: Profile) -> tuple[list[Step], tuple[str, ...]]:
     return [Step("corpus", run=write_corpus)], ("--txt-file", CORPUS)
 
 
-def _table(net: str, part: str) -> Callable[[Profile, str, Path], list[Step]]:
-    def steps(profile: Profile, device: str, folder: Path) -> list[Step]:
-        argv = ("padding-bench", "--net", net, *getattr(profile, part), *_one(profile, "--workers"))
-        outputs = ("--json", "result.json", "--csv", "result.csv", "--plot", "table.png")
-        return [Step("padding-bench", (*argv, "--device", device, "--quiet", *outputs))]
-
-    return steps
+def _table(net: str, part: str, profile: Profile, device: str, folder: Path) -> list[Step]:
+    argv = ("padding-bench", "--net", net, *getattr(profile, part), *_one(profile, "--workers"))
+    outputs = ("--json", "result.json", "--csv", "result.csv", "--plot", "table.png")
+    return [Step("padding-bench", (*argv, "--device", device, "--quiet", *outputs))]
 
 
 def _rotation(profile: Profile, device: str, folder: Path) -> list[Step]:
@@ -184,8 +182,8 @@ def _probes(profile: Profile, device: str, folder: Path) -> list[Step]:
 
 
 PARTS = (
-    Part("table1", "Table 1 — padding and translation invariance, Net1", _table("net1", "table1")),
-    Part("table2", "Table 2 — padding and translation invariance, Net2", _table("net2", "table2")),
+    Part("table1", "Table 1 — padding and translation invariance, Net1", partial(_table, "net1", "table1")),
+    Part("table2", "Table 2 — padding and translation invariance, Net2", partial(_table, "net2", "table2")),
     Part("rotation", "Figures 1 and 2 — accuracy against rotation angle", _rotation),
     Part("gpt", "Figure 3 and samples — character-level micro-GPT", _gpt),
     Part("graph", "Q3.1 — adjacency powers, degree and Laplacian matrices", _graph),

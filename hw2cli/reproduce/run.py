@@ -1,14 +1,13 @@
-"""`hw2 reproduce` as a library call: run the selected parts, each ``hw2`` command in its own
-process (several at once in the quick profile), then write ``report.md``.
+"""`hw2 reproduce` as a library call: run the selected parts, then write ``report.md``.
 
-A part works in ``DIR/.<part>.next``, its ``part.json`` committed after every step, and
-replaces ``DIR/<part>`` once finished: a finished part is never touched by an attempt that has
-not finished, and an interrupted or failed attempt is continued by the same call (the steps done
-are skipped, a GPT run resumes from its checkpoint). What hw2 did not write is replaced only with
-``force``. Commands run in their own processes so that a part's memory goes back when it ends
-and a crash or a kill stays there; Ctrl-C (or SIGTERM) is handed to them (see :class:`_Stop`).
-The quick profile runs :func:`slots` commands at once on one thread each, the longest parts
-first; a command that times itself (``Step.alone``) runs with nothing beside it.
+A part works in ``DIR/.<part>.next``, its ``part.json`` committed after every step, and replaces
+``DIR/<part>`` once finished: an unfinished attempt never touches a finished part, and the same
+call continues it (the steps done are skipped, a GPT run resumes). What hw2 did not write is
+replaced only with ``force``. Each ``hw2`` command runs in its own process, so that its memory
+goes back and a crash stays there; Ctrl-C (or SIGTERM) is handed to them (:class:`_Stop`). The
+quick profile runs :func:`slots` commands at once, the longest parts first; a command that times
+itself (``Step.alone``) runs with nothing beside it. Messages name the options' fields
+(OptionError's ``{field}``): the command shows its flags.
 """
 
 from __future__ import annotations
@@ -33,12 +32,13 @@ import hw2cli
 from hw2cli.common.errors import Hw2Error
 from hw2cli.common.estimate import Estimate
 from hw2cli.common.io import atomic_write_text, check_writable_dir, fsync_dir, open_regular
+from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.common.rundir import lock, staged_name
 from hw2cli.common.signals import note_terminated
 from hw2cli.reproduce import manifest
 from hw2cli.reproduce.manifest import REPORT, TITLE
-from hw2cli.reproduce.options import ReproduceOptions, flags
+from hw2cli.reproduce.options import ReproduceOptions
 from hw2cli.reproduce.parts import PARTS, PROFILES, RECORDED_S, Part, Step
 
 
@@ -101,8 +101,7 @@ class _Stop:
             note_terminated()  # the command exits 143, not 130
         self.forward()
 
-    def forward(self) -> None:
-        """Hand the stop to the running commands, if any."""
+    def forward(self) -> None:  # to the running commands, if any
         for child in list(self.children) if self.count else ():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGINT if self.count <= 2 else signal.SIGKILL)
@@ -111,58 +110,70 @@ class _Stop:
 @dataclass
 class _Plan:
     part: Part
-    action: str  # run, skip, not selected
+    action: str  # run, skipped, not selected
     staged: manifest.PartManifest | None = None  # an earlier attempt to continue
     discard: bool = False  # an earlier attempt of another profile, dropped (force)
 
 
-def _read(folder: Path, fix: str, force: bool, recover: bool) -> tuple[manifest.PartManifest | None, bool]:
-    """The folder's manifest (a staged one recovered first) and whether it could be read."""
+def _read(
+    folder: Path, fix: str, force: bool, recover: bool, **values: str
+) -> tuple[manifest.PartManifest | None, bool]:
+    """The folder's manifest (a staged one recovered first) and whether it could be read; without
+    ``force`` an unreadable one is an error, an OptionError when it ends with ``fix`` (whose
+    ``{name}``s are fields or ``values``)."""
     try:
         if recover:
             manifest.recover(folder)
         return manifest.read(folder, fix), True
-    except Hw2Error:
-        if not force:
-            raise
-        return None, False
+    except Hw2Error as exc:
+        if force:
+            return None, False
+        if str(exc).endswith(fix):
+            raise OptionError("{problem}" + fix, problem=str(exc).removesuffix(fix), **values) from None
+        raise
 
 
 def _plan_part(out: Path, part: Part, opts: ReproduceOptions) -> _Plan:
-    """Skip, run or continue ``part``; Hw2Error when that would replace what hw2 did not
+    """Skip, run or continue ``part``; OptionError when that would replace what hw2 did not
     write, or work of another profile, without ``force``."""
     final, staged, force, name = out / part.name, out / staged_name(part.name), opts.force, part.name
+    paths = {"final": str(final), "staged": str(staged)}
     earlier = None
     if staged.is_dir():
-        earlier, read = _read(staged, f"add {flags(force=True)} to start the {name} part again", force, True)
+        fix = "add {force} to start the {part} part again"
+        earlier, read = _read(staged, fix, force, True, part=name)
         if not read:
             return _Plan(part, "run", discard=True)
     if final.exists() and not final.is_dir():
-        raise Hw2Error(
-            f"{final} is a file, not a part folder; move it away or choose another {flags(out=True)}"
+        raise OptionError(
+            "{final} is a file, not a part folder; move it away or choose another {out}", **paths
         )
     done = None
     if final.is_dir():
-        fix = f"rerun with {flags(out=out, parts=name, force=True)} to redo that part"
-        done, _ = _read(final, fix, force, recover=False)
+        fix = "rerun with {out} {dir} {parts} {part} {force} to redo that part"
+        done, _ = _read(final, fix, force, False, dir=str(out), part=name)
         if done is None and not force:
-            raise Hw2Error(
-                f"{final} was not written by hw2 reproduce (it has no part.json); move it away, choose "
-                f"another {flags(out=True)}, or add {flags(force=True)} to replace it once the new part is finished"
+            raise OptionError(
+                "{final} was not written by hw2 reproduce (it has no part.json); move it away, choose "
+                "another {out}, or add {force} to replace it once the new part is finished",
+                **paths,
             )
     if done is not None and done.status == "finished" and not force:
         if done.profile == opts.profile:
-            return _Plan(part, "skip")
-        raise Hw2Error(
-            f"{final} holds the {name} part of the {done.profile} profile; choose another "
-            f"{flags(out=True)}, or add {flags(force=True)} to redo it with the {opts.profile} profile"
+            return _Plan(part, "skipped")
+        raise OptionError(
+            f"{{final}} holds the {name} part of the {{was}} profile; choose another {{out}}, or add "
+            f"{{force}} to redo it with the {opts.profile} profile",
+            was=done.profile,  # as the file says it, braces and all
+            **paths,
         )
     if earlier is not None and earlier.profile != opts.profile:
         if not force:
-            raise Hw2Error(
-                f"{staged} holds an unfinished {name} part of the {earlier.profile} profile; continue it "
-                f"with {flags(profile=earlier.profile)}, or add {flags(force=True)} to start it again with "
-                f"{opts.profile}"
+            raise OptionError(
+                f"{{staged}} holds an unfinished {name} part of the {{was}} profile; continue it "
+                f"with {{profile}} {{was}}, or add {{force}} to start it again with {opts.profile}",
+                was=earlier.profile,
+                **paths,
             )
         return _Plan(part, "run", discard=True)
     return _Plan(part, "run", staged=earlier)
@@ -177,27 +188,28 @@ def _check_report(out: Path, force: bool) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise Hw2Error(
-            f"cannot read {path} ({exc.strerror}); move it away or choose another {flags(out=True)}"
+        raise OptionError(
+            f"cannot read {{path}} ({exc.strerror}); move it away or choose another {{out}}", path=str(path)
         ) from None
     with fh:
         if not force and fh.readline().rstrip("\n") != TITLE:
-            raise Hw2Error(
-                f"{path} was not written by hw2 (it does not start with {TITLE!r}); move it away, "
-                f"choose another {flags(out=True)}, or add {flags(force=True)} to replace it"
+            raise OptionError(
+                f"{{path}} was not written by hw2 (it does not start with {TITLE!r}); move it away, "
+                "choose another {out}, or add {force} to replace it",
+                path=str(path),
             )
 
 
 def slots(profile: str) -> int:
-    """How many steps run at once: one per core, at most 4 (beyond, Table 1 bounds the run),
-    where the profile runs its commands side by side; else one."""
+    """Steps run at once: one per core, at most 4 (beyond, Table 1 bounds the run), where the
+    profile runs its commands side by side; else one."""
     from hw2cli.common.threads import cpu_cores
 
     return min(cpu_cores(), 4) if PROFILES[profile].side_by_side else 1
 
 
 def _recorded(profile: str, device: str) -> tuple[dict[str, float], str]:
-    """The recorded part times for this device kind, and where they come from."""
+    """The recorded part times for this device kind, and the estimate's basis."""
     if device == "auto":  # a CUDA GPU, looked for without importing torch here
         torch, gpus = sys.modules.get("torch"), Path("/proc/driver/nvidia/gpus")
         cuda = torch.cuda.is_available() if torch is not None else gpus.is_dir() and any(gpus.iterdir())
@@ -220,16 +232,14 @@ def estimate(out: Path, profile: str, device: str, plans: list[_Plan]) -> Estima
         if meta is not None and meta.status == "finished" and meta.profile == profile and meta.seconds > 0:
             ratios.append(meta.seconds / seconds)
     scale = statistics.median(ratios) if ratios else 1.0
-    if ratios:
-        basis += f", times {scale:.2f} as the parts finished here took"
+    basis += f", times {scale:.2f} as the parts finished here took" if ratios else ""
     todo = [p.part.name for p in plans if p.action == "run"]
-    unknown = [name for name in todo if name not in recorded]
-    if unknown:
+    if unknown := [name for name in todo if name not in recorded]:
         basis += f"; no record for {', '.join(unknown)}, not counted"
     ends = [0.0] * slots(profile)  # the parts laid out over the slots, the longest first
     for seconds in sorted((recorded.get(name, 0.0) for name in todo), reverse=True):
         heapq.heapreplace(ends, ends[0] + seconds)
-    shorter = f"use {flags(profile='quick')} or fewer {flags(parts=True)}"
+    shorter = "use {profile} quick or fewer {parts}"
     found = Estimate(scale * max(ends), f"the {profile} reproduction", basis, shorter)
     return found if ratios else found.on_shared_cpu(len(ends))
 
@@ -246,11 +256,13 @@ class _Active:
     run: PartRun
     running: bool = False
 
-    def log(self) -> BinaryIO:
-        """The part's log, appended to only as hw2's own file (never through a planted link)."""
-        return open(
-            open_regular(self.staged / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, follow=False), "ab"
-        )
+    def log(self) -> BinaryIO:  # appended to only as hw2's own file (never through a planted link)
+        mode = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        return open(open_regular(self.staged / "log.txt", mode, follow=False), "ab")
+
+
+def _part_run(out: Path, part: Part, status: str) -> PartRun:
+    return PartRun(part.name, part.title, status, str(out / part.name))
 
 
 def _prepare(out: Path, plan: _Plan, opts: ReproduceOptions) -> _Active:
@@ -258,7 +270,7 @@ def _prepare(out: Path, plan: _Plan, opts: ReproduceOptions) -> _Active:
     part, staged = plan.part, out / staged_name(plan.part.name)
     if plan.discard:
         shutil.rmtree(staged)
-    run = PartRun(part.name, part.title, "not reached", str(out / part.name))
+    run = _part_run(out, part, "not reached")
     if plan.staged is not None:
         data = plan.staged.model_dump()
         data.update(device=opts.device, status="running")
@@ -327,9 +339,8 @@ def _pick(parts: list[_Active], running: dict) -> tuple[_Active, Step] | None:
 def _run_parts(
     out: Path, plans: list[_Plan], opts: ReproduceOptions, stop: _Stop, reporter: Reporter
 ) -> dict:
-    """Run the planned parts, ``slots`` commands at a time (the longest parts first), each part
-    committing its manifest after every step and put in place once finished; a failed step
-    starts nothing new (the commands running beside it finish). This run's record per part."""
+    """Run the planned parts, ``slots`` commands at a time; a failed step starts nothing new (the
+    commands beside it finish). This run's record per part."""
     recorded, _ = _recorded(opts.profile, opts.device)
     todo = [p for p in plans if p.action == "run"]
     n = slots(opts.profile)
@@ -442,14 +453,13 @@ def _finish_promotion(out: Path, name: str, force: bool) -> None:
 def run_reproduce(
     opts: ReproduceOptions, reporter: Reporter | None = None, report: Callable[[Path], Any] | None = None
 ) -> ReproduceResult:
-    """Run the parts ``opts`` selects, then write ``DIR/report.md`` with ``report``
-    (hw2cli.report.build.build_report: report/ reads what this package writes, so this package
-    does not import it). Refuses up front (Hw2Error, nothing written) what would replace files
-    hw2 did not write, or work of another profile, without ``force``. A step that fails or is
-    interrupted stops the run: the result says which, the finished parts stay."""
+    """Run the parts ``opts`` selects, then write ``DIR/report.md`` with ``report`` (given:
+    hw2cli.report imports this package, never the reverse). Refuses up front (OptionError, nothing
+    written) what would replace files hw2 did not write, or work of another profile, without
+    ``force``. A failed or interrupted step stops the run; the finished parts stay."""
     reporter = reporter or Reporter()
     out = Path(opts.folder())
-    check_writable_dir(out, f"{flags(out=True)} folder")
+    check_writable_dir(out, "{out} folder")
     selected = opts.selected()
     result = ReproduceResult(str(out), opts.profile, opts.device)
     started = time.monotonic()
@@ -461,28 +471,21 @@ def run_reproduce(
         todo = [p for p in plans if p.action == "run"]
         reporter.note(
             f"reproduce: profile {opts.profile}, device {opts.device}, into {out}: "
-            f"{len(todo)} part(s) to run, {sum(p.action == 'skip' for p in plans)} finished before (skipped)"
+            f"{len(todo)} part(s) to run, {sum(p.action == 'skipped' for p in plans)} finished before (skipped)"
         )
         if PROFILES[opts.profile].leaves_out:
             reporter.note(f"this is the {opts.profile} profile: {PROFILES[opts.profile].leaves_out}")
-        found = estimate(out, opts.profile, opts.device, plans)
-        if found is not None:
+        if (found := estimate(out, opts.profile, opts.device, plans)) is not None:
             result.estimate_s = found.seconds
             if found.message:
                 reporter.note(found.message)
-        for plan in plans:
-            if plan.action == "skip":
-                reporter.note(
-                    f"== {plan.part.name}: finished before, skipped ({flags(force=True)} redoes it)"
-                )
+        for plan in (p for p in plans if p.action == "skipped"):
+            reporter.note(f"== {plan.part.name}: finished before, skipped ({{force}} redoes it)")
         reporter.start("parts", f"reproduce ({opts.profile})", total=len(todo))
         with _Stop() as stop:
             runs = _run_parts(out, plans, opts, stop, reporter)
             result.interrupted = stop.count > 0
-        for plan in plans:
-            status = "skipped" if plan.action == "skip" else plan.action
-            name, title = plan.part.name, plan.part.title
-            result.parts.append(runs.get(name) or PartRun(name, title, status, str(out / name)))
+        result.parts = [runs.get(p.part.name) or _part_run(out, p.part, p.action) for p in plans]
         reporter.finish("parts")
         if report is not None and not result.interrupted and result.failed is None:
             built = report(out)

@@ -127,7 +127,15 @@ def test_figures_1_and_2():
     assert judge("Its average", missing) == (False, "needs the plain and augmented models and the angle 0°")
 
 
-def gpt_part(best: float | None, sampled: str, words: set[str] | None = None):
+@pytest.fixture
+def text(tmp_path) -> Path:
+    """A training text of the words the, king, said, to."""
+    path = tmp_path / "corpus.txt"
+    path.write_text("The king said to")
+    return path
+
+
+def gpt_part(best: float | None, sampled: str, text: Path):
     from hw2cli.gpt.sample import GenerateResult
 
     train = SimpleNamespace(vocab_size=80, best_val_loss=best)
@@ -135,26 +143,24 @@ def gpt_part(best: float | None, sampled: str, words: set[str] | None = None):
         GenerateResult("run", "The ", {"mode": "greedy"}, ["the the the the"]),
         GenerateResult("run", "The ", {"mode": "top-k"}, [sampled]),
     ]
-    return c.GptPart(
-        train, samples, words if words is not None else {"the", "king", "said", "to"}, "corpus.txt"
-    )
+    return c.GptPart(train, samples, text)
 
 
-def test_figure_3_loss_against_the_uniform_guess():
+def test_figure_3_loss_against_the_uniform_guess(text):
     uniform = math.log(80)
-    assert judge("The GPT's loss", gpt_part(0.59 * uniform, ""))[0]
-    agrees, evidence = judge("The GPT's loss", gpt_part(0.61 * uniform, ""))
+    assert judge("The GPT's loss", gpt_part(0.59 * uniform, "", text))[0]
+    agrees, evidence = judge("The GPT's loss", gpt_part(0.61 * uniform, "", text))
     assert not agrees and f"against {uniform:.2f} for a uniform guess over 80 characters" in evidence
-    assert not judge("The GPT's loss", gpt_part(None, ""))[0]
+    assert not judge("The GPT's loss", gpt_part(None, "", text))[0]
 
 
-def test_samples_are_judged_by_their_share_of_real_words_greedy_excluded():
-    agrees, evidence = judge("The GPT's sampled", gpt_part(1.0, "the King said to the wolf"))  # 5 of 6
+def test_samples_are_judged_by_their_share_of_real_words_greedy_excluded(text):
+    agrees, evidence = judge("The GPT's sampled", gpt_part(1.0, "the King said to the wolf", text))  # 5 of 6
     assert agrees and evidence.startswith("83% of the 6 words")
-    assert not judge("The GPT's sampled", gpt_part(1.0, "oren rere the tts thhe"))[0]  # 1 of 5
-    assert judge("The GPT's sampled", gpt_part(1.0, "the wolf said to tts thhe"))[0]  # 3 of 6: half
+    assert not judge("The GPT's sampled", gpt_part(1.0, "oren rere the tts thhe", text))[0]  # 1 of 5
+    assert judge("The GPT's sampled", gpt_part(1.0, "the wolf said to tts thhe", text))[0]  # 3 of 6: half
     agrees, evidence = judge(
-        "The GPT's sampled", c.GptPart(gpt_part(1.0, "x").train, [], None, "/nowhere.txt")
+        "The GPT's sampled", c.GptPart(gpt_part(1.0, "x", text).train, [], Path("/nowhere.txt"))
     )
     assert not agrees and "/nowhere.txt" in evidence
 

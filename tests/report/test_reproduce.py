@@ -93,7 +93,8 @@ def test_no_conclusion_of_the_report_disagrees_and_the_table_is_the_runs(quick):
     """The quick profile tells the report's story: every conclusion of the tables, figures, GPT
     and graphs agrees; a probe claim agrees or is undecided (inconclusive at the quick sizes),
     never contradicted (the fixture's exit 0 says none disagrees; this reads the table)."""
-    from hw2cli.report.conclusions import CONCLUSIONS, decide, load_part
+    from hw2cli.report.conclusions import CONCLUSIONS, decide
+    from hw2cli.report.sections import load_part
 
     out, result = quick
     head = (out / "report.md").read_text().split("## Parts and times")[0]
