@@ -203,8 +203,7 @@ def padding_table(part_dir: Path, links: Path) -> list[str]:
             mean, std = r.summary(conv_type, metric)
             published = f"{_num(pub_mean, '.2f')} ± {_num(pub_std, '.2f')}"
             delta = [_num(mean - pub_mean, "+.2f")] if same else []
-            # the rounds as one cell's text: a run with none keeps its (empty) cell, as before
-            cells = [label, " | ".join(values), _num(mean, ".4f"), _num(std, ".4f"), published, *delta]
+            cells = [label, *values, _num(mean, ".4f"), _num(std, ".4f"), published, *delta]
             lines.append(_row(md(conv_type), cells))
     caption = "Validation and test accuracy per conv type, mean ± std over the rounds"
     return [*lines, "", *figure(part_dir, "table.png", caption, links)]

@@ -82,3 +82,16 @@ def test_other_protocol_shows_published_as_reference_without_difference(tmp_path
     assert len(caveat) == 1
     assert f"{PUBLISHED_ROUNDS} round(s) of at most {PUBLISHED_EPOCHS} epochs" in caveat[0]
     assert f"{rounds} round(s) of at most {epochs} epochs" in caveat[0]
+
+
+def test_a_run_interrupted_before_its_first_round_has_as_many_cells_as_its_header(tmp_path):
+    write_result(tmp_path / "table1", 0, 3)
+    path = tmp_path / "table1" / "result.json"
+    data = json.loads(path.read_text())
+    data["interrupted"] = True
+    data["conv_types"]["circular"]["summary"] = {s: {"mean": None, "std": None} for s in ("val", "test")}
+    path.write_text(json.dumps(data))
+    lines = padding_table(tmp_path / "table1", tmp_path)
+    header, validation = header_and_row(lines)
+    assert not any(h.startswith("round ") for h in header)
+    assert len(validation) == len(header) and validation[:2] == ["circular", "Validation"]
