@@ -45,10 +45,10 @@ def stat_input(path: str | os.PathLike, what: str) -> os.stat_result:
     try:
         return os.stat(path)
     except FileNotFoundError:
-        raise OptionError(f"{what} {path} does not exist; check the path") from None
+        raise OptionError(f"{what} {{path}} does not exist; check the path", path=str(path)) from None
     except OSError as exc:
         raise OptionError(
-            f"cannot read {what} {shorten(str(path))}: {exc.strerror}; check the path"
+            f"cannot read {what} {{path}}: {exc.strerror}; check the path", path=shorten(str(path))
         ) from None
 
 
@@ -58,20 +58,22 @@ def check_input(path: str | os.PathLike, what: str, pipes: bool = True) -> Path:
     path = Path(path)
     st = stat_input(path, what)
     if stat.S_ISDIR(st.st_mode):
-        raise OptionError(f"{what} {path} is a directory; give a file")
+        raise OptionError(f"{what} {{path}} is a directory; give a file", path=str(path))
     if not stat.S_ISREG(st.st_mode) and not pipes:
         raise OptionError(
-            f"{what} {path} is {kind_of(st.st_mode)}, not a file hw2 can read again; save the text "
-            "to a file and give that"
+            f"{what} {{path}} is {kind_of(st.st_mode)}, not a file hw2 can read again; save the text "
+            "to a file and give that",
+            path=str(path),
         )
     if stat.S_ISREG(st.st_mode) and st.st_size > MAX_INPUT_BYTES:
-        raise OptionError(_too_large(what, path))
+        raise _too_large(what, path)
     return path
 
 
-def _too_large(what: str, path: Path) -> str:
-    return (
-        f"{what} {path} is larger than {size_text(MAX_INPUT_BYTES)}, the most hw2 reads; give a smaller file"
+def _too_large(what: str, path: Path) -> OptionError:
+    return OptionError(
+        f"{what} {{path}} is larger than {size_text(MAX_INPUT_BYTES)}, the most hw2 reads; give a smaller file",
+        path=str(path),
     )
 
 
@@ -82,7 +84,9 @@ def read_input(path: str | os.PathLike, what: str, pipes: bool = True) -> bytes:
         with open(path, "rb") as fh:
             data = fh.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
-        raise OptionError(f"cannot read {what} {path}: {exc.strerror}; check its permissions") from None
+        raise OptionError(
+            f"cannot read {what} {{path}}: {exc.strerror}; check its permissions", path=str(path)
+        ) from None
     if len(data) > MAX_INPUT_BYTES:
-        raise OptionError(_too_large(what, path))
+        raise _too_large(what, path)
     return data

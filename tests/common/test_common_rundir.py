@@ -177,3 +177,17 @@ def test_prepare_folder_replaces_only_what_hw2_wrote(tmp_path):
     parent = rundir.prepare_folder(tmp_path / "out", what="--out folder")
     rundir.prepare_folder(parent / "part", what="part folder")
     assert io.written_by_hw2(parent) == {"part"}  # a sub-folder hw2 marked is hw2's
+
+
+@pytest.mark.parametrize("make", ["missing", "directory"])
+def test_an_input_path_with_braces_is_shown_as_it_is(tmp_path, make):
+    from hw2cli.common.inputs import check_input
+    from hw2cli.common.options import OptionError
+
+    path = tmp_path / "m{mode}"
+    if make == "directory":
+        path.mkdir()
+    with pytest.raises(OptionError) as info:
+        check_input(path, "{txt_file}")
+    assert info.value.fields == ["txt_file"]
+    assert info.value.named(lambda field: f"<{field}>").startswith(f"<txt_file> {path} ")
