@@ -19,6 +19,7 @@ from hw2cli.common.device import autocast, check_precision, keep_freed_memory
 from hw2cli.common.estimate import Cost, announce
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
+from hw2cli.common.seeding import kept_global_state
 from hw2cli.gpt.checkpoint import Checkpoints
 from hw2cli.gpt.data import Batches, load_text, split_data, step_seeds
 from hw2cli.gpt.model import GPT
@@ -72,7 +73,7 @@ def train(
 ) -> TrainResult:
     """Train (with ``opts.resume``: continue) a GPT. ``given``: the options the caller set (default:
     those that differ from their defaults); resuming refuses one that differs from the record."""
-    with session(opts, given) as run:
+    with kept_global_state(), session(opts, given) as run:  # seeds, TF32: as the caller had them
         reporter = reporter if reporter is not None and run.dist.rank == 0 else Reporter()
         t = Trainer(run, reporter)
         started = time.perf_counter()

@@ -24,6 +24,16 @@ def test_probes_leave_torchs_global_generator_alone():
     _untouched(lambda: _workload(8, "explicit", 16, 2, torch.device("cpu"), seed=0)())
 
 
+def test_gpt_training_leaves_the_generator_and_thread_count_alone(corpus, tmp_path):
+    from helpers import tiny
+
+    from hw2cli.gpt.train import train
+
+    threads = torch.get_num_threads()
+    _untouched(lambda: train(tiny(corpus, tmp_path / "run", max_steps=2)))
+    assert torch.get_num_threads() == threads
+
+
 def test_the_seed_alone_decides_the_probe_numbers():
     torch.manual_seed(1)
     first = permutation_table(seed=0, length=8)
