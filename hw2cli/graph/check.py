@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
 
 from hw2cli.common.errors import Hw2Error
 from hw2cli.graph.io import Graph, read_edgelist, read_square_matrix
@@ -62,7 +61,7 @@ def expected_matrix(graph: Graph, kind: str, power: int | None) -> np.ndarray:
         a = degree_matrix(a)
     elif kind == "laplacian":
         a = laplacian(a)
-    return (a.toarray() if sp.issparse(a) else a).astype(np.float64)
+    return (a.toarray() if hasattr(a, "toarray") else a).astype(np.float64)
 
 
 def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]:

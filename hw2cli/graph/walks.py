@@ -73,7 +73,7 @@ def list_walks(
     pattern = sp.csr_array((np.ones_like(a.data), a.indices, a.indptr), shape=a.shape)
     reach = walk_vectors(pattern, j, length)  # reach[r][u] = number of r-step walks u -> target
     count = int(reach[length][i])
-    entry = walk_vectors(a, j, length)[length][i]
+    entry = (walk_vectors(a, j, length) if graph.weighted else reach)[length][i]  # unweighted: a == pattern
     entry = int(entry) if isinstance(entry, int) else float(entry)
     if not abs(entry) < FLOAT64_LIMIT:  # also NaN (inf - inf)
         raise _too_big(f"(A^{length})[{graph.nodes[i]}, {graph.nodes[j]}] is")
