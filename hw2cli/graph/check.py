@@ -53,7 +53,7 @@ class CheckResult:
         return TITLES[self.kind].format(power=self.power)
 
 
-def expected_matrix(graph: Graph, kind: str, power: int = 2) -> np.ndarray:
+def expected_matrix(graph: Graph, kind: str, power: int | None) -> np.ndarray:
     a = graph.adjacency
     if kind == "power":
         a = matrix_powers(a, power, field="power")[-1]
@@ -61,7 +61,7 @@ def expected_matrix(graph: Graph, kind: str, power: int = 2) -> np.ndarray:
         a = degree_matrix(a)
     elif kind == "laplacian":
         a = laplacian(a)
-    return (a.toarray() if hasattr(a, "toarray") else np.asarray(a)).astype(np.float64)
+    return (a.toarray() if hasattr(a, "toarray") else a).astype(np.float64)
 
 
 def structural_problems(given: np.ndarray, kind: str, graph: Graph) -> list[str]:
@@ -115,5 +115,5 @@ def run_check(opts: CheckOptions) -> CheckResult:
             f"matrix {opts.matrix} is {given.shape[0]}x{given.shape[0]} but the graph {opts.edges} has "
             f"{graph.n} nodes; write one row and column per node"
         )
-    expected = expected_matrix(graph, opts.kind, power or 2)
+    expected = expected_matrix(graph, opts.kind, power)
     return CheckResult(graph, opts.kind, power, given, expected, structural_problems(given, opts.kind, graph))

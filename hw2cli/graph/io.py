@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate, islice
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -107,22 +107,20 @@ def _fields(line: str) -> list[str]:
     return line.split("#", 1)[0].split()
 
 
-def _weight(fields: list[str]) -> float:
-    """A line's weight (1 without one); nan when the line is not `u v` or `u v weight`."""
-    if len(fields) == 2:
-        return 1.0
-    try:
-        return float(fields[2]) if len(fields) == 3 else math.nan
-    except ValueError:
-        return math.nan
-
-
-def _line_problem(fields: list[str]) -> str:
-    if len(fields) not in (2, 3):
-        return f"expected `u v` or `u v weight` (found {len(fields)} fields); fix or comment out that line with #"
-    if not _parses(fields[2], float):
-        return f"weight {fields[2]!r} is not a number; write a number such as 1 or 0.5"
-    return "weight must be finite; write a finite number"
+def _weight(fields: list[str], path: Path, number: int, line: str) -> float:
+    """The weight of a line `u v weight`; any other line is refused naming it."""
+    if len(fields) == 3:
+        try:
+            weight = float(fields[2])
+        except ValueError:
+            problem = f"weight {fields[2]!r} is not a number; write a number such as 1 or 0.5"
+        else:
+            if math.isfinite(weight):
+                return weight
+            problem = "weight must be finite; write a finite number"
+    else:
+        problem = f"expected `u v` or `u v weight` (found {len(fields)} fields); fix or comment out that line with #"
+    raise Hw2Error(f"{path}, line {number}: {line.strip()!r}: {problem}")
 
 
 def _adjacency(pairs: np.ndarray, w: np.ndarray, n: int, directed: bool) -> sp.csr_array:
@@ -144,19 +142,14 @@ def read_edgelist(path: str | os.PathLike, directed: bool = False) -> Graph:
     path = Path(path)
     lines = _read_text(path, "edge list").splitlines()
     tokens, weights = [], []  # flat, not a list per line: the garbage collector would walk those
-    for line in lines:  # inlined: the loop is most of the reading time of a big file
+    for number, line in enumerate(lines, 1):  # inlined: the loop is most of the reading time of a big file
         fields = line.split("#", 1)[0].split()
         if len(fields) == 2:
             tokens += fields
             weights.append(1.0)
         elif fields:
             tokens += fields[:2]
-            weights.append(_weight(fields))
-    w = np.asarray(weights, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(w))
-    if len(bad):  # the first bad line, found again by its place among the lines with content
-        number, line = next(islice(((k, x) for k, x in enumerate(lines, 1) if _fields(x)), bad[0], None))
-        raise Hw2Error(f"{path}, line {number}: {line.strip()!r}: {_line_problem(_fields(line))}")
+            weights.append(_weight(fields, path, number, line))
     if not weights:
         raise Hw2Error(
             f"edge list {path} has no edges (empty, or only comments); write one edge `u v` per line"
@@ -173,7 +166,7 @@ def read_edgelist(path: str | os.PathLike, directed: bool = False) -> Graph:
             labels, nodes = tokens, list(dict.fromkeys(tokens))
         position = {node: k for k, node in enumerate(nodes)}
         inverse = np.fromiter(map(position.__getitem__, labels), np.int64, len(labels))
-    adjacency = _adjacency(inverse.reshape(-1, 2), w, len(nodes), directed)
+    adjacency = _adjacency(inverse.reshape(-1, 2), np.asarray(weights), len(nodes), directed)
     return _checked(Graph(nodes, adjacency, directed, str(path)))
 
 

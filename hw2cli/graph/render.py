@@ -217,11 +217,7 @@ def _spectrum_text(result: LaplacianResult) -> list[str]:
     for name, s in (("L", spec), ("L_sym", result.normalized_spectrum)):
         if s is not None:
             which = "eigenvalues" if s.complete else f"{len(s.values)} smallest eigenvalues"
-            values = (
-                round(v.real, 6) + 1j * round(v.imag, 6) if np.iscomplexobj(v) else round(v, 6)
-                for v in s.values
-            )
-            lines.append(f"{which} of {name}: " + ", ".join(map(fmt, values)))
+            lines.append(f"{which} of {name}: " + ", ".join(map(fmt, np.round(s.values, 6))))
     if graph.directed:
         return lines + [
             f"{comps} weakly connected component(s); for a directed graph the multiplicity of "

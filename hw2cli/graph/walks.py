@@ -12,8 +12,8 @@ import scipy.sparse as sp
 from hw2cli.common.options import OptionError
 from hw2cli.common.progress import Reporter
 from hw2cli.graph.io import Graph, load_graph
-from hw2cli.graph.matrices import FLOAT64_LIMIT, GraphResult, check_power, is_integral, matrix_powers
-from hw2cli.graph.options import DEFAULT_MAX_WALKS, MAX_MAX_WALKS, PowersOptions
+from hw2cli.graph.matrices import FLOAT64_LIMIT, GraphResult, is_integral, matrix_powers
+from hw2cli.graph.options import DEFAULT_MAX_WALKS, PowersOptions
 
 
 def walk_vectors(a: sp.csr_array, target: int, length: int) -> list[np.ndarray]:
@@ -64,10 +64,8 @@ def list_walks(
     graph: Graph, source: str, target: str, length: int, cap: int = DEFAULT_MAX_WALKS
 ) -> WalkListing:
     """Every walk of ``length`` steps from ``source`` to ``target`` (labels as typed), when at
-    most ``cap``; the count is always exact."""
-    check_power(length, "length")
-    if not 1 <= cap <= MAX_MAX_WALKS:
-        raise OptionError(f"{{max_walks}} {cap} is out of range; use 1 to {MAX_MAX_WALKS:,}")
+    most ``cap``; the count is always exact. ``length`` and ``cap`` are in the ranges that
+    PowersOptions checks."""
     i, j = graph.index(source), graph.index(target)
     a = sp.csr_array(graph.adjacency, copy=True)
     a.eliminate_zeros()  # a zero-weight entry is no edge
@@ -75,7 +73,7 @@ def list_walks(
     pattern = sp.csr_array((np.ones_like(a.data), a.indices, a.indptr), shape=a.shape)
     reach = walk_vectors(pattern, j, length)  # reach[r][u] = number of r-step walks u -> target
     count = int(reach[length][i])
-    entry = walk_vectors(a, j, length)[length][i]
+    entry = (walk_vectors(a, j, length) if graph.weighted else reach)[length][i]  # unweighted: a == pattern
     entry = int(entry) if isinstance(entry, int) else float(entry)
     if not abs(entry) < FLOAT64_LIMIT:  # also NaN (inf - inf)
         raise _too_big(f"(A^{length})[{graph.nodes[i]}, {graph.nodes[j]}] is")

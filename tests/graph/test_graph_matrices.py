@@ -16,7 +16,6 @@ from hw2cli.graph.check import run_check
 from hw2cli.graph.io import Graph, read_edgelist
 from hw2cli.graph.laplacian import run_laplacian
 from hw2cli.graph.matrices import (
-    MAX_POWER,
     components,
     laplacian,
     matrix_powers,
@@ -24,7 +23,7 @@ from hw2cli.graph.matrices import (
     normalized_laplacian,
     spectrum,
 )
-from hw2cli.graph.options import CheckOptions, LaplacianOptions, PowersOptions
+from hw2cli.graph.options import MAX_POWER, CheckOptions, LaplacianOptions, PowersOptions
 from hw2cli.graph.walks import list_walks, run_powers
 
 # examples/graph1.txt worked by hand: triangle 1-2-3 with a tail 3-4
@@ -131,19 +130,23 @@ def test_powers_stay_exact_where_int64_would_overflow():
 
 
 def test_big_graph_powers_fall_back_to_float_with_a_note(tmp_path):
-    path = tmp_path / "k.txt"
-    nx.write_edgelist(nx.complete_graph(201), path, data=False)  # past the 200 nodes of exact Python ints
-    result = run_powers(PowersOptions(str(path), max_power=9))
+    path, w = tmp_path / "path.txt", 3037000500  # w^2 > 2^63: int64 would wrap
+    path.write_text("".join(f"{i} {i + 1} {w}\n" for i in range(201)))  # past the 200 nodes of exact ints
+    result = run_powers(PowersOptions(str(path), max_power=3))
     assert result.powers[-1].dtype == np.float64
-    assert result.powers[-1][0, 1] == pytest.approx((200**9 + 1) / 201, rel=1e-12)  # ((n-1)^k + 1) / n, k odd
+    assert result.powers[1][0, 2] == pytest.approx(w**2, rel=1e-12)  # the one walk 0 -> 1 -> 2
+    assert result.powers[-1][0, 1] == pytest.approx(2 * w**3, rel=1e-12)  # 0-1-0-1 and 0-1-2-1
     assert any("floating-point" in note for note in result.notes)
 
 
-def test_power_range_is_checked():
-    a = sp.csr_array(np.eye(2))
+def test_power_range_is_checked_by_the_options():
+    """The options are the one place the ranges are checked: every library caller builds them."""
     for bad in (0, -1, MAX_POWER + 1, 10**9):
-        with pytest.raises(Hw2Error, match="out of range"):
-            matrix_powers(a, bad)
+        for field in ("max_power", "length"):
+            with pytest.raises(Hw2Error, match=f"{field} {bad:,} is out of range"):
+                PowersOptions("g.txt", **{field: bad})
+        with pytest.raises(Hw2Error, match=f"power {bad:,} is out of range"):
+            CheckOptions("g.txt", "m.txt", "power", bad)
 
 
 def _brute_force_walks(adj: np.ndarray, i: int, j: int, k: int) -> list[tuple]:
@@ -189,7 +192,7 @@ def test_walk_listing_cap_and_bad_endpoint():
     with pytest.raises(Hw2Error, match=r"'9' is not a node .*nodes: 0, 1, 2, 3, 4, 5"):
         list_walks(graph, "0", "9", 2)
     with pytest.raises(Hw2Error, match="max_walks 0 is out of range"):
-        list_walks(graph, "0", "1", 2, cap=0)
+        PowersOptions("g.txt", walks=("0", "1"), max_walks=0)
 
 
 def test_neighbour_sums_equal_laplacian_times_features():
