@@ -33,14 +33,11 @@ def _given(ctx: typer.Context) -> set[str]:
 def _inputs(opts: TrainOptions) -> dict[str, Path | None]:
     """What the run reads, so that no output can replace it: the text (the default corpus once
     cached), a pretrained folder, a tokenizer file, and a resumed run's recorded ones."""
-    from hw2cli.common.cache import cache_dir
-    from hw2cli.gpt.corpus import GRIMM_FILE
+    from hw2cli.gpt.corpus import grimm_path
 
     inputs = {
         "--txt-file": None if opts.txt_file is None else Path(opts.txt_file),
-        "the default corpus": cache_dir() / GRIMM_FILE
-        if opts.txt_file is None and opts.resume is None
-        else None,
+        "the default corpus": grimm_path() if opts.txt_file is None and opts.resume is None else None,
         "--init-from": None if opts.init_from is None else Path(opts.init_from),
         "--tokenizer": Path(opts.tokenizer) if opts.tokenizer not in (None, "char", "gpt2") else None,
     }
@@ -51,9 +48,8 @@ def _recorded_inputs(resume: str | None) -> dict[str, Path]:
     """The files a run being resumed reads (its recorded text, or the default corpus, and a
     pretrained folder or tokenizer file); nothing when the folder cannot be read (resuming then
     fails with its own message)."""
-    from hw2cli.common.cache import cache_dir
     from hw2cli.common.errors import Hw2Error, Hw2Warning
-    from hw2cli.gpt.corpus import GRIMM_FILE
+    from hw2cli.gpt.corpus import grimm_path
     from hw2cli.gpt.pretrained import HUB_MODELS
     from hw2cli.gpt.saved import open_run
 
@@ -66,7 +62,7 @@ def _recorded_inputs(resume: str | None) -> dict[str, Path]:
     except Hw2Error:
         return {}
     text = recorded.get("txt_file")
-    inputs = {"recorded --txt-file": Path(text) if text else cache_dir() / GRIMM_FILE}
+    inputs = {"recorded --txt-file": Path(text) if text else grimm_path()}
     if recorded.get("init_from") and recorded["init_from"] not in HUB_MODELS:
         inputs["recorded --init-from"] = Path(recorded["init_from"])
     if recorded.get("tokenizer") not in (None, "char", "gpt2"):

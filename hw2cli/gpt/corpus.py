@@ -17,6 +17,11 @@ GRIMM_URL = "https://www.gutenberg.org/cache/epub/2591/pg2591.txt"
 GRIMM_FILE = "grimms_fairy_tales.txt"
 
 
+def grimm_path(cache: Path | None = None) -> Path:
+    """Where the cleaned Grimm text is cached (it may not be there yet)."""
+    return (cache or cache_dir()) / GRIMM_FILE
+
+
 def strip_gutenberg(text: str) -> str:
     """Drop a byte-order mark and Project Gutenberg's header and licence, when present."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
@@ -31,7 +36,7 @@ def strip_gutenberg(text: str) -> str:
 def default_corpus(url: str | None = None, cache: Path | None = None, timeout: float = 30.0) -> Path:
     """Path of the cached Grimm text, downloading and cleaning it on first use."""
     url = url or os.environ.get("HW2_GRIMM_URL") or GRIMM_URL
-    path = (cache or cache_dir()) / GRIMM_FILE
+    path = grimm_path(cache)
     if path.is_file():
         return path
     try:

@@ -10,7 +10,7 @@ import torch
 
 from hw2cli.common.inputs import check_input, read_input
 from hw2cli.common.options import OptionError
-from hw2cli.gpt.corpus import GRIMM_FILE, default_corpus, strip_gutenberg  # noqa: F401 (GRIMM_FILE's old home)
+from hw2cli.gpt.corpus import default_corpus, strip_gutenberg
 
 
 def load_text(txt_file: str | os.PathLike | None = None) -> tuple[str, Path]:

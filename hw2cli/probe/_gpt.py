@@ -97,9 +97,9 @@ def training_text(opts: TrainingProbeOptions, reporter: Reporter) -> Iterator[st
             yield str(path)
         return
     from hw2cli.common.cache import cache_dir
-    from hw2cli.gpt.data import GRIMM_FILE, default_corpus
+    from hw2cli.gpt.corpus import default_corpus, grimm_path
 
-    if not (cache_dir() / GRIMM_FILE).is_file():
+    if not grimm_path().is_file():
         reporter.note(
             f"training text: Grimm's fairy tales, downloading once into {cache_dir()} "
             "(to stay offline, give a text file of your own, or use the quick sizes, which train on "

@@ -81,20 +81,13 @@ def load_part(name: str, part_dir: Path) -> Any:
     if name in ("table1", "table2", "rotation"):
         return read(part_dir / "result.json", "rotation" if name == "rotation" else "padding")
     if name == "gpt":
-        from hw2cli.common.cache import cache_dir
-        from hw2cli.gpt.data import GRIMM_FILE
+        from hw2cli.gpt.corpus import grimm_path
         from hw2cli.reproduce.parts import CORPUS
 
         train = read(part_dir / "train.json", "gpt", "TrainResult")
         samples = [read(p, "gpt", "GenerateResult") for p in sorted(part_dir.glob("samples_*.json"))]
         txt = train.options.get("txt_file")  # the training text: the quick corpus, the run's, or Grimm's
-        text = (
-            part_dir / CORPUS
-            if (part_dir / CORPUS).is_file()
-            else part_dir / txt
-            if txt
-            else cache_dir() / GRIMM_FILE
-        )
+        text = part_dir / CORPUS if (part_dir / CORPUS).is_file() else part_dir / txt if txt else grimm_path()
         return GptPart(train, samples, text)
     if name == "graph":
         powers = {

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hw2cli.common.errors import Hw2Error
-from hw2cli.gpt import data
+from hw2cli.gpt import corpus, data
 from hw2cli.gpt.tokens import CharTokenizer
 
 BOOK = "Once upon a time there lived a king.\nHe had three daughters.\n"
@@ -72,7 +72,7 @@ def test_download_cleans_and_caches(tmp_path, monkeypatch):
         monkeypatch.setenv("HW2_GRIMM_URL", server.url)
         text, path = data.load_text(None)
         assert text == BOOK
-        assert path == tmp_path / "cache" / data.GRIMM_FILE
+        assert path == tmp_path / "cache" / corpus.GRIMM_FILE
         assert path.read_text(encoding="utf-8") == BOOK
         data.load_text(None)  # second use: read from the cache, no new request
         assert server.hits == 1
@@ -85,7 +85,7 @@ def test_offline_without_cache_names_txt_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HW2_GRIMM_URL", _closed_port_url())
     with pytest.raises(Hw2Error, match="give a local UTF-8 text with txt_file"):  # the field, in Python
         data.load_text(None)
-    assert not (tmp_path / "empty" / data.GRIMM_FILE).exists()
+    assert not (tmp_path / "empty" / corpus.GRIMM_FILE).exists()
 
 
 def test_load_text_rejects_missing_binary_and_empty_files(tmp_path):
